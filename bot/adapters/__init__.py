@@ -1,0 +1,1 @@
+"""Platform adapters: thin I/O classes plus pure translation functions (payload <-> events)."""

@@ -1,0 +1,182 @@
+"""Talk to the bot in a terminal (or through a pipe): no tokens, no network.
+
+Lines starting with `/` are slash commands; a number answers the last message's buttons; anything
+else is a message in #general. Posts to the staff channel are printed with a `[#staff]` prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+from bot.adapters.base import Capabilities, EventSink
+from bot.events import (
+    ActionInvoked,
+    Actor,
+    CommandInvoked,
+    Conversation,
+    Delivery,
+    InboundEvent,
+    MessageReceived,
+    Platform,
+    SentRef,
+)
+
+GENERAL = "general"
+
+
+def line_to_event(
+    line: str,
+    *,
+    actor: Actor,
+    conversation: Conversation,
+    message_id: str,
+    buttons: dict[str, tuple[str, str]],
+) -> InboundEvent | None:
+    """Pure translation of one typed line; None for a blank line."""
+    text = line.rstrip("\n")
+    if not text.strip():
+        return None
+    stripped = text.strip()
+    if stripped in buttons:
+        action_id, value = buttons[stripped]
+        return ActionInvoked(
+            actor=actor, conversation=conversation, action_id=action_id, value=value, event_id=message_id
+        )
+    if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
+        name, _, args = stripped[1:].partition(" ")
+        return CommandInvoked(
+            actor=actor, conversation=conversation, name=name.lower(), args=args.strip(), event_id=message_id
+        )
+    return MessageReceived(
+        actor=actor,
+        conversation=conversation,
+        text=text,
+        message_id=message_id,
+        event_id=message_id,
+        mentions_bot=True,
+    )
+
+
+def render(
+    delivery: Delivery, *, staff_channel_id: str, button_numbers: itertools.count[int]
+) -> tuple[str, dict[str, tuple[str, str]]]:
+    """Plain-text rendering; returns the text and the numbers assigned to its buttons."""
+    message = delivery.message
+    prefix = "bot> "
+    if delivery.conversation.channel_id == staff_channel_id:
+        prefix = "[#staff] bot> "
+    elif delivery.conversation.is_direct:
+        prefix = "[DM] bot> "
+    if message.private_to is not None:
+        prefix += "(only you) "
+    lines = []
+    if message.title:
+        lines.append(f"**{message.title}**")
+    lines.append(message.text)
+    lines.extend(f"  {f.name}: {f.value}" for f in message.fields)
+    if message.footer:
+        lines.append(f"  {message.footer}")
+    mentions = " ".join(f"@{m.id}" for m in message.mentions)
+    if mentions:
+        lines.append(f"  (pinging {mentions})")
+    buttons: dict[str, tuple[str, str]] = {}
+    if message.buttons:
+        labels = []
+        for button in message.buttons:
+            number = str(next(button_numbers))
+            buttons[number] = (button.action_id, button.value)
+            labels.append(f"[{number}] {button.label}")
+        lines.append("  " + "  ".join(labels) + "  (type the number)")
+    body = "\n".join(lines).replace("\n", "\n     ")
+    return prefix + body, buttons
+
+
+class ConsoleAdapter:
+    platform = Platform.CONSOLE
+    capabilities = Capabilities(max_text=100_000)
+
+    def __init__(
+        self,
+        *,
+        as_staff: bool = False,
+        staff_channel_id: str = "staff",
+        settle: Callable[[], Awaitable[None]] | None = None,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self.actor = Actor(
+            platform=Platform.CONSOLE,
+            id="you",
+            display_name="you (staff)" if as_staff else "you",
+            roles=frozenset({"staff"}) if as_staff else frozenset(),
+        )
+        self.conversation = Conversation(platform=Platform.CONSOLE, channel_id=GENERAL)
+        self.staff_channel_id = staff_channel_id
+        self.finished = asyncio.Event()
+        self._settle = settle
+        self._stdin = stdin or sys.stdin
+        self._stdout = stdout or sys.stdout
+        self._ids = itertools.count(1)
+        self._button_numbers = itertools.count(1)
+        self._buttons: dict[str, tuple[str, str]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self, sink: EventSink) -> None:
+        self._write("supportbot console. Type a question, `/support help` for commands, Ctrl-D to quit.")
+        self._reader = asyncio.create_task(self._read(sink))
+
+    async def stop(self) -> None:
+        if self._reader is not None and not self._reader.done():
+            self._reader.cancel()
+        self.finished.set()
+
+    def _pump_stdin(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str]) -> None:
+        # A daemon thread, not the loop's executor: a blocked readline must not hold up shutdown.
+        for line in iter(self._stdin.readline, ""):
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, "")
+
+    async def _read(self, sink: EventSink) -> None:
+        lines: asyncio.Queue[str] = asyncio.Queue()
+        threading.Thread(
+            target=self._pump_stdin, args=(asyncio.get_running_loop(), lines), daemon=True
+        ).start()
+        try:
+            while (line := await lines.get()) != "":
+                event = line_to_event(
+                    line,
+                    actor=self.actor,
+                    conversation=self.conversation,
+                    message_id=f"c{next(self._ids)}",
+                    buttons=self._buttons,
+                )
+                if event is None:
+                    continue
+                await sink(event)
+                if self._settle is not None:
+                    # Handle each line fully before reading the next, like a person waiting for the answer.
+                    await self._settle()
+        finally:
+            self.finished.set()
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        text, buttons = render(
+            delivery, staff_channel_id=self.staff_channel_id, button_numbers=self._button_numbers
+        )
+        self._buttons.update(buttons)
+        self._write(text)
+        return SentRef(
+            platform=Platform.CONSOLE,
+            channel_id=delivery.conversation.channel_id,
+            message_id=delivery.edit.message_id if delivery.edit else f"b{next(self._ids)}",
+            thread_id=delivery.conversation.thread_id,
+        )
+
+    def _write(self, text: str) -> None:
+        self._stdout.write(text + "\n")
+        self._stdout.flush()

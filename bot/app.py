@@ -1,0 +1,144 @@
+"""The composition root: the only module that knows settings, storage, router, adapters and web."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bot.adapters.base import Adapter
+from bot.context import Services
+from bot.dispatch import Dispatcher
+from bot.events import Platform
+from bot.handlers import basics
+from bot.outbound import Outbound
+from bot.router import Router
+from bot.settings import Settings
+from bot.staff import StaffPolicy
+from bot.web import RouteInstaller, WebServer, create_web_app
+from storage import migrate
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def build_router() -> Router:
+    """Every capability, included explicitly; order breaks ties between equal scores."""
+    return Router("root").include(basics.router)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SupportBot:
+    settings: Settings
+    database: Database
+    services: Services
+    dispatcher: Dispatcher
+    adapters: dict[Platform, Adapter]
+    web: WebServer | None = None
+    web_installers: list[RouteInstaller] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.dispatcher.start()
+        if self.web is not None:
+            await self.web.start()
+        for adapter in self.adapters.values():
+            await adapter.start(self.dispatcher.submit)
+
+    async def stop(self) -> None:
+        """Stop taking events, finish the ones in hand, then close connections."""
+        for adapter in self.adapters.values():
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("stopping %s adapter", adapter.platform.value)
+        await self.dispatcher.stop()
+        if self.web is not None:
+            await self.web.stop()
+        await self.database.dispose()
+
+
+def staff_policy(settings: Settings) -> StaffPolicy:
+    return StaffPolicy.from_settings(
+        user_ids=settings.staff_user_ids,
+        role_ids=settings.staff_role_ids,
+        staff_channel=settings.staff_channel,
+        oncall=settings.oncall_mentions,
+    )
+
+
+async def create_bot(
+    settings: Settings,
+    *,
+    adapters: dict[Platform, Adapter] | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    database: Database | None = None,
+    with_web: bool | None = None,
+) -> SupportBot:
+    """Wire everything. Tests pass their own adapters, clock and database."""
+    database = database or Database.from_url(settings.database_url)
+    await migrate.upgrade(database.engine)
+    router = build_router()
+    staff = staff_policy(settings)
+    services = Services(settings=settings, staff=staff, clock=clock, help=tuple(router.help))
+    adapters = dict(adapters or {})
+    outbound = Outbound(adapters, staff_channel=staff.staff_channel)
+    dispatcher = Dispatcher(
+        router=router, database=database, services=services, outbound=outbound, workers=settings.workers
+    )
+    web = None
+    if settings.web_enabled if with_web is None else with_web:
+        web = WebServer(create_web_app(database), host=settings.web_host, port=settings.web_port)
+    return SupportBot(
+        settings=settings,
+        database=database,
+        services=services,
+        dispatcher=dispatcher,
+        adapters=adapters,
+        web=web,
+    )
+
+
+def platform_adapters(settings: Settings, *, as_staff: bool, settle: Callable) -> dict[Platform, Adapter]:
+    from bot.adapters.console import ConsoleAdapter
+
+    adapters: dict[Platform, Adapter] = {}
+    for name in settings.active_platforms:
+        if name == "console":
+            channel = settings.staff_channel.partition(":")[2]
+            adapters[Platform.CONSOLE] = ConsoleAdapter(
+                as_staff=as_staff, staff_channel_id=channel, settle=settle
+            )
+        else:
+            raise NotImplementedError(f"the {name} adapter is not available in this build")
+    return adapters
+
+
+async def run(settings: Settings, *, console: bool = False, as_staff: bool = False) -> int:
+    """Run until SIGTERM/SIGINT, or until the console's input ends. Returns the exit code."""
+    if console:
+        settings = settings.model_copy(update={"platforms": ["console"]})
+    bot = await create_bot(settings)
+    bot.adapters = platform_adapters(settings, as_staff=as_staff, settle=bot.dispatcher.drain)
+    bot.dispatcher.outbound.adapters.update(bot.adapters)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await bot.start()
+    waiters = [asyncio.create_task(stop.wait())]
+    console_adapter = bot.adapters.get(Platform.CONSOLE)
+    if console_adapter is not None:
+        waiters.append(asyncio.create_task(console_adapter.finished.wait()))  # type: ignore[attr-defined]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+    log.info("shutting down")
+    await bot.stop()
+    return 0

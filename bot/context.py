@@ -1,0 +1,83 @@
+"""What a handler gets besides its event: the session, the match, services and ways to reply."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.events import Conversation, Delivery, InboundEvent, OutboundMessage, SentRef
+from bot.router import CommandHelp, Match
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from bot.staff import StaffPolicy
+
+OnSent = Callable[[AsyncSession, SentRef], Awaitable[None]]
+"""Runs after a message was sent, in a fresh transaction (e.g. to remember a staff thread)."""
+
+
+@dataclass
+class Services:
+    """Long-lived things handlers use. `app.py` builds one; tests build their own."""
+
+    settings: Settings
+    staff: StaffPolicy
+    clock: Callable[[], datetime]
+    help: tuple[CommandHelp, ...] = ()
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        return self.extras[name]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    delivery: Delivery
+    on_sent: OnSent | None = None
+
+
+@dataclass
+class HandlerContext:
+    event: InboundEvent
+    session: AsyncSession
+    services: Services
+    correlation_id: str
+    match: Match = field(default_factory=lambda: Match(0.0))
+    outbox: list[PendingDelivery] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.services.clock()
+
+    @property
+    def is_staff(self) -> bool:
+        return self.services.staff.is_staff(self.event.actor)
+
+    async def reply(self, message: OutboundMessage | str, *, on_sent: OnSent | None = None) -> None:
+        """Answer where the event happened (in its thread when the message asks for one).
+
+        Sent after the event's transaction commits, so a reply never announces something that was
+        rolled back.
+        """
+        if isinstance(message, str):
+            message = OutboundMessage(text=message)
+        delivery = Delivery(conversation=self.event.conversation, message=message, reply_to=self.event)
+        self.outbox.append(PendingDelivery(delivery, on_sent))
+
+    async def post(
+        self,
+        conversation: Conversation,
+        message: OutboundMessage | str,
+        *,
+        on_sent: OnSent | None = None,
+        edit: SentRef | None = None,
+    ) -> None:
+        """Post somewhere else: the staff channel, a customer's thread, a DM."""
+        if isinstance(message, str):
+            message = OutboundMessage(text=message)
+        delivery = Delivery(conversation=conversation, message=message, edit=edit)
+        self.outbox.append(PendingDelivery(delivery, on_sent))

@@ -1,0 +1,280 @@
+"""The common event model: what every adapter turns platform traffic into, and what handlers reply with.
+
+Standard library only. Inbound events are facts that happened on a platform; outbound messages are
+neutral data that each adapter renders in its platform's idiom (Block Kit, embeds, plain text).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class Platform(enum.StrEnum):
+    SLACK = "slack"
+    DISCORD = "discord"
+    CONSOLE = "console"
+    FAKE = "fake"
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Actor:
+    """Who did something, as the platform knows them."""
+
+    platform: Platform
+    id: str
+    display_name: str = ""
+    is_bot: bool = False
+    roles: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        _require(bool(self.id), "Actor.id must not be empty")
+        if not isinstance(self.roles, frozenset):
+            object.__setattr__(self, "roles", frozenset(self.roles))
+
+    @property
+    def key(self) -> str:
+        """A stable identity across platforms, e.g. `slack:U123`."""
+        return f"{self.platform.value}:{self.id}"
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conversation:
+    """Where something happened: a channel, optionally a thread in it, or a direct message."""
+
+    platform: Platform
+    workspace_id: str = ""
+    channel_id: str
+    thread_id: str | None = None
+    is_direct: bool = False
+
+    def __post_init__(self) -> None:
+        _require(bool(self.channel_id), "Conversation.channel_id must not be empty")
+        _require(self.thread_id != "", "Conversation.thread_id is None or a real id, never ''")
+
+    @property
+    def key(self) -> str:
+        """Identifies the channel, or the thread inside it, across platforms and workspaces."""
+        base = f"{self.platform.value}:{self.workspace_id}:{self.channel_id}"
+        return f"{base}:{self.thread_id}" if self.thread_id else base
+
+    @property
+    def channel_key(self) -> str:
+        return f"{self.platform.value}:{self.workspace_id}:{self.channel_id}"
+
+    def in_thread(self, thread_id: str) -> Conversation:
+        return Conversation(
+            platform=self.platform,
+            workspace_id=self.workspace_id,
+            channel_id=self.channel_id,
+            thread_id=thread_id,
+            is_direct=self.is_direct,
+        )
+
+    def without_thread(self) -> Conversation:
+        return Conversation(
+            platform=self.platform,
+            workspace_id=self.workspace_id,
+            channel_id=self.channel_id,
+            is_direct=self.is_direct,
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundEvent:
+    """Something a person did on a platform.
+
+    `event_id` is the platform's own id for the delivery (Slack `event_id`, Discord interaction or
+    message id) so that a redelivery of the same thing is recognised and handled once.
+    """
+
+    actor: Actor
+    conversation: Conversation
+    event_id: str = field(default_factory=_new_event_id)
+    occurred_at: datetime = field(default_factory=_now)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.event_id), "event_id must not be empty")
+        _require(
+            self.actor.platform == self.conversation.platform,
+            "actor and conversation must be on the same platform",
+        )
+        _require(self.occurred_at.tzinfo is not None, "occurred_at must be timezone-aware")
+
+    @property
+    def platform(self) -> Platform:
+        return self.conversation.platform
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived(InboundEvent):
+    """A message a person wrote in a channel, thread or DM."""
+
+    text: str
+    message_id: str
+    mentions_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandInvoked(InboundEvent):
+    """A slash command, e.g. `/ticket status 42` is name="ticket", args="status 42"."""
+
+    name: str
+    args: str = ""
+
+    def __post_init__(self) -> None:
+        InboundEvent.__post_init__(self)
+        _require(bool(self.name) and not self.name.startswith("/"), "command name is bare: 'ticket'")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionInvoked(InboundEvent):
+    """A click on a button (or a select) the bot rendered."""
+
+    action_id: str
+    value: str = ""
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReactionAdded(InboundEvent):
+    """An emoji reaction added to a message. `emoji` is a neutral name: 'ticket', 'thumbsup'."""
+
+    emoji: str
+    message_id: str
+    message_author_id: str | None = None
+    message_text: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Outbound
+
+
+class ButtonStyle(enum.StrEnum):
+    DEFAULT = "default"
+    PRIMARY = "primary"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Button:
+    """A button; clicking it comes back as ActionInvoked(action_id, value)."""
+
+    action_id: str
+    label: str
+    value: str = ""
+    style: ButtonStyle = ButtonStyle.DEFAULT
+
+    def __post_init__(self) -> None:
+        _require(bool(self.action_id), "Button.action_id must not be empty")
+        _require(bool(self.label), "Button.label must not be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mention:
+    """A deliberate ping. Adapters render only these as mentions; everything in `text` is inert."""
+
+    kind: str  # "user" or "group"
+    id: str
+
+    def __post_init__(self) -> None:
+        _require(self.kind in ("user", "group"), "Mention.kind is 'user' or 'group'")
+        _require(bool(self.id), "Mention.id must not be empty")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundMessage:
+    """A reply as data.
+
+    `text` is a markdown subset both platforms render (**bold**, _italic_, `code`, [label](url),
+    "- " bullets). Adapters escape it so that nothing in it can ping anyone; deliberate pings go in
+    `mentions`. `private_to` makes the message visible only to that actor where the platform can
+    (Slack ephemeral, Discord ephemeral interaction reply) and a DM or plain reply elsewhere.
+    """
+
+    text: str
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    mentions: tuple[Mention, ...] = ()
+    private_to: Actor | None = None
+    in_thread: bool = True
+    footer: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(bool(self.text.strip()) or self.title is not None, "a message needs text or a title")
+        for name in ("fields", "buttons", "mentions"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+    @property
+    def plain_text(self) -> str:
+        """Everything a reader would see, as one plain string (fallback text, transcripts, tests)."""
+        parts = [self.title] if self.title else []
+        parts.append(self.text)
+        parts.extend(f"{f.name}: {f.value}" for f in self.fields)
+        if self.footer:
+            parts.append(self.footer)
+        return "\n".join(p for p in parts if p)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentRef:
+    """Where a message landed, so it can be edited or threaded under later."""
+
+    platform: Platform
+    channel_id: str
+    message_id: str
+    workspace_id: str = ""
+    thread_id: str | None = None
+
+    @property
+    def conversation(self) -> Conversation:
+        return Conversation(
+            platform=self.platform,
+            workspace_id=self.workspace_id,
+            channel_id=self.channel_id,
+            thread_id=self.thread_id,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """An outbound message and where it goes.
+
+    `conversation.thread_id` set means "in that thread"; `reply_to` is the inbound event this answers,
+    so an adapter can use an interaction's response channel (Slack response_url, Discord interaction
+    token) when one exists.
+    """
+
+    conversation: Conversation
+    message: OutboundMessage
+    reply_to: InboundEvent | None = None
+    edit: SentRef | None = None

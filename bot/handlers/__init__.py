@@ -1,0 +1,1 @@
+"""Capabilities, one module each. Each owns a Router; `bot.app` includes them explicitly."""

@@ -1,0 +1,79 @@
+"""Greetings, help, and what to say when nothing else matched."""
+
+from __future__ import annotations
+
+from bot.context import HandlerContext
+from bot.events import CommandInvoked, MessageReceived, OutboundMessage
+from bot.router import Router, command, pattern
+
+router = Router("basics")
+router.describe("/support help", "What I can do, and the commands you can use")
+
+GREETING = (
+    r"^\s*(hi|hello|hey|howdy|good (morning|afternoon|evening)|hiya|yo)\b[\s!.,]*(there|team|bot)?[\s!.]*$"
+)
+
+
+@router.on(MessageReceived, pattern(GREETING, score=0.95))
+async def greet(event: MessageReceived, ctx: HandlerContext) -> None:
+    await ctx.reply(
+        f"Hi {event.actor.name}! Ask me anything about the product, check `/status`, "
+        "or type `help` to see what I can do."
+    )
+
+
+def help_message(ctx: HandlerContext) -> OutboundMessage:
+    lines = [
+        "Ask a question in your own words and I'll answer from our help articles, or bring in a person.",
+        "Say *talk to a human* at any time to reach the team.",
+        "",
+    ]
+    lines.extend(f"- `{h.usage}`: {h.summary}" for h in ctx.services.help if not h.staff)
+    staff = [h for h in ctx.services.help if h.staff]
+    if staff and ctx.is_staff:
+        lines.append("")
+        lines.append("**Staff**")
+        lines.extend(f"- `{h.usage}`: {h.summary}" for h in staff)
+    return OutboundMessage(title="How I can help", text="\n".join(lines), in_thread=True)
+
+
+@router.on(MessageReceived, pattern(r"^\s*(help|\?|what can you do\??|commands)\s*$", score=0.95))
+async def help_text(event: MessageReceived, ctx: HandlerContext) -> None:
+    await ctx.reply(help_message(ctx))
+
+
+@router.on(CommandInvoked, command("support"))
+async def support_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    sub = ctx.match.rest.split(" ", 1)[0].lower()
+    if sub not in ("", "help"):
+        await ctx.reply(
+            OutboundMessage(
+                text=f"I don't know `/support {sub}`. Try `/support help`.", private_to=event.actor
+            )
+        )
+        return
+    message = help_message(ctx)
+    await ctx.reply(OutboundMessage(title=message.title, text=message.text, private_to=event.actor))
+
+
+@router.fallback(CommandInvoked)
+async def unknown_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    await ctx.reply(
+        OutboundMessage(
+            text=(
+                f"I don't know the command `/{event.name[:40]}`. Type `/support help` to see the ones I know."
+            ),
+            private_to=event.actor,
+        )
+    )
+
+
+@router.fallback(MessageReceived)
+async def not_understood(event: MessageReceived, ctx: HandlerContext) -> None:
+    if not event.text.strip():
+        await ctx.reply("I got an empty message. What can I help you with?")
+        return
+    await ctx.reply(
+        "I'm not sure I can help with that yet. Type `help` to see what I can do, "
+        "or `/ticket <what happened>` to reach a person."
+    )

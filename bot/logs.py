@@ -1,0 +1,55 @@
+"""Logging with a correlation id on every line, and redaction of anything that looks like a token."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+
+correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
+
+# Slack tokens (xoxb-, xapp-, xoxp-), Discord bot tokens (three base64 parts) and bearer headers.
+_SECRET = re.compile(
+    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+"
+    r"|[MNO][A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,}"
+    r"|(?i:bot|bearer) [A-Za-z0-9._-]{20,})"
+)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub("[redacted]", text)
+
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_correlation(*args: object, **kwargs: object) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    record.correlation_id = correlation_id.get()
+    return record
+
+
+# Every record, whichever handler formats it, carries the id of the event being handled.
+logging.setLogRecordFactory(_record_with_correlation)
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def configure(level: str = "INFO", *, stream: object = None) -> None:
+    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+    handler.setFormatter(
+        _RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("aiohttp.access", "sqlalchemy.engine", "discord.gateway", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,233 @@
+"""Settings from the environment and `.env`; `.env.example` documents every field."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SettingsError(Exception):
+    """A setting is wrong. The message is one line that names the setting and what to do."""
+
+
+class SlackMode(StrEnum):
+    HTTP = "http"
+    SOCKET = "socket"
+
+
+_PLATFORMS = ("console", "slack", "discord")
+# References may also name the in-memory test platform, so tests configure staff like production.
+_REFERABLE = (*_PLATFORMS, "fake")
+_PRIORITIES = ("urgent", "high", "normal", "low")
+
+
+def _split_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _check_platform_refs(values: list[str], setting: str) -> list[str]:
+    """Staff ids and roles are written `platform:id` so one list serves every platform."""
+    for item in values:
+        platform, sep, ident = item.partition(":")
+        if not sep or platform not in _REFERABLE or not ident or " " in ident:
+            raise ValueError(
+                f"{setting}: '{item}' is not platform:id (e.g. slack:U024BE7LH or discord:80351110224678912)"
+            )
+    return values
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Core
+    database_url: str = "sqlite+aiosqlite:///./data/supportbot.db"
+    platforms: CommaList = Field(default_factory=list)
+    log_level: str = "INFO"
+    workers: int = Field(default=8, ge=1, le=256)
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+
+    # People
+    staff_user_ids: CommaList = Field(default_factory=list)
+    staff_role_ids: CommaList = Field(default_factory=list)
+    staff_channel: str = "console:staff"
+    oncall_mentions: CommaList = Field(default_factory=list)
+
+    # Knowledge base and matching
+    kb_path: Path = Path("kb")
+    matcher: str = "auto"
+    answer_threshold: float | None = Field(default=None, ge=0, le=1)
+    clarify_threshold: float | None = Field(default=None, ge=0, le=1)
+
+    # Tickets
+    first_response_minutes: CommaList = Field(
+        default_factory=lambda: ["urgent=15", "high=60", "normal=240", "low=1440"]
+    )
+    close_confirm_hours: float = Field(default=72, gt=0)
+    repeat_question_minutes: float = Field(default=10, gt=0)
+
+    # Status
+    components_file: Path = Path("components.yml")
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_mode: SlackMode = SlackMode.HTTP
+    slack_api_base: str = "https://slack.com/api/"
+    slack_workspace_rate: float = Field(default=5.0, gt=0)
+
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_community_channel_ids: CommaList = Field(default_factory=list)
+    discord_dev_guild_id: str | None = None
+    discord_shard_count: int | None = Field(default=None, ge=1)
+    discord_shard_ids: CommaList = Field(default_factory=list)
+
+    @field_validator(
+        "platforms",
+        "staff_user_ids",
+        "staff_role_ids",
+        "oncall_mentions",
+        "first_response_minutes",
+        "discord_community_channel_ids",
+        "discord_shard_ids",
+        mode="before",
+    )
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("platforms")
+    @classmethod
+    def _known_platforms(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item not in _PLATFORMS:
+                raise ValueError(f"unknown platform '{item}'; choose from {', '.join(_PLATFORMS)}")
+        return value
+
+    @field_validator("staff_user_ids")
+    @classmethod
+    def _staff_ids(cls, value: list[str]) -> list[str]:
+        return _check_platform_refs(value, "STAFF_USER_IDS")
+
+    @field_validator("staff_role_ids")
+    @classmethod
+    def _staff_roles(cls, value: list[str]) -> list[str]:
+        return _check_platform_refs(value, "STAFF_ROLE_IDS")
+
+    @field_validator("oncall_mentions")
+    @classmethod
+    def _oncall(cls, value: list[str]) -> list[str]:
+        return _check_platform_refs(value, "ONCALL_MENTIONS")
+
+    @field_validator("staff_channel")
+    @classmethod
+    def _staff_channel(cls, value: str) -> str:
+        _check_platform_refs([value], "STAFF_CHANNEL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path/to.db or postgresql+asyncpg://user@host:5432/db")
+        return value
+
+    @field_validator("slack_api_base", "discord_api_base", "public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' is not an http(s) URL")
+        return value
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError(f"'{value}' is not a ws(s) URL")
+        return value
+
+    @field_validator("matcher")
+    @classmethod
+    def _matcher(cls, value: str) -> str:
+        if value not in ("auto", "lexical", "semantic"):
+            raise ValueError("choose auto, lexical or semantic")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("choose DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @field_validator("first_response_minutes")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for item in value:
+            priority, sep, minutes = item.partition("=")
+            if not sep or priority not in _PRIORITIES or not minutes.isdigit():
+                raise ValueError(f"'{item}' is not priority=minutes (e.g. urgent=15,normal=240)")
+        return value
+
+    @model_validator(mode="after")
+    def _platform_credentials(self) -> Settings:
+        if "slack" in self.platforms:
+            if self.slack_bot_token is None:
+                raise ValueError("SLACK_BOT_TOKEN is required when PLATFORMS includes slack")
+            if self.slack_mode is SlackMode.HTTP and self.slack_signing_secret is None:
+                raise ValueError("SLACK_SIGNING_SECRET is required in SLACK_MODE=http")
+            if self.slack_mode is SlackMode.SOCKET and self.slack_app_token is None:
+                raise ValueError("SLACK_APP_TOKEN (xapp-...) is required in SLACK_MODE=socket")
+        if "discord" in self.platforms and self.discord_token is None:
+            raise ValueError("DISCORD_TOKEN is required when PLATFORMS includes discord")
+        return self
+
+    @property
+    def active_platforms(self) -> list[str]:
+        """PLATFORMS when set; otherwise every platform with credentials, or the console."""
+        if self.platforms:
+            return list(self.platforms)
+        found = []
+        if self.slack_bot_token is not None:
+            found.append("slack")
+        if self.discord_token is not None:
+            found.append("discord")
+        return found or ["console"]
+
+    @property
+    def first_response_targets(self) -> dict[str, int]:
+        targets = {"urgent": 15, "high": 60, "normal": 240, "low": 1440}
+        for item in self.first_response_minutes:
+            priority, _, minutes = item.partition("=")
+            targets[priority] = int(minutes)
+        return targets
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings, or SettingsError with one line naming the first wrong setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        message = error.get("msg", "invalid").removeprefix("Value error, ")
+        if where == "settings":
+            raise SettingsError(message) from None
+        raise SettingsError(f"{where.upper()}: {message}") from None

@@ -1,0 +1,18 @@
+"""Atomic named counters: sequential numbers that stay unique across processes."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+_NEXT = text(
+    "INSERT INTO counters (name, value) VALUES (:name, 1) "
+    "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value"
+)
+
+
+async def next_value(session: AsyncSession, *, name: str) -> int:
+    """Increment and return. The upsert takes a row lock on PostgreSQL (the write lock on SQLite),
+    so two transactions never get the same value; the second waits for the first to finish."""
+    result = await session.execute(_NEXT, {"name": name})
+    return int(result.scalar_one())

@@ -1,0 +1,49 @@
+"""Apply alembic migrations from code, on the engine the bot already has (works inside a running loop)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _upgrade(connection: Connection, target: str) -> None:
+    command.upgrade(alembic_config(connection), target)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
+    """Bring the schema to `target`. Safe to run on every start and from several processes."""
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            # Two processes starting together must not both create the tables.
+            await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        await connection.run_sync(_upgrade, target)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current)

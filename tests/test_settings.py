@@ -1,0 +1,99 @@
+"""A wrong setting stops start-up with one line naming it, and exit code 2; never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_URL", "_SECRET"))}
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=clean, cwd=cwd, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"DATABASE_URL": "mysql://nope"}, "DATABASE_URL"),
+        ({"PLATFORMS": "console,irc"}, "PLATFORMS"),
+        ({"STAFF_USER_IDS": "U123"}, "STAFF_USER_IDS"),
+        ({"STAFF_CHANNEL": "slack"}, "STAFF_CHANNEL"),
+        ({"WEB_PORT": "eighty"}, "WEB_PORT"),
+        ({"SLACK_API_BASE": "slack.example"}, "SLACK_API_BASE"),
+        ({"FIRST_RESPONSE_MINUTES": "urgent=soon"}, "FIRST_RESPONSE_MINUTES"),
+        ({"PLATFORMS": "slack"}, "SLACK_BOT_TOKEN"),
+    ],
+)
+def test_wrong_setting_names_itself_in_one_line(
+    env: dict[str, str], names: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert names in message
+    assert "\n" not in message
+
+
+def test_cli_exits_2_with_one_clear_line(tmp_path: Path) -> None:
+    result = _run({"PLATFORMS": "console,irc", "PYTHONPATH": str(ROOT)}, "run", "--console", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("supportbot: setting PLATFORMS:")
+    assert "Traceback" not in result.stderr
+
+
+def test_secrets_never_appear_in_errors(tmp_path: Path) -> None:
+    secret = "xoxb-1234567890-abcdefghijkl-SECRET"
+    result = _run(
+        {"PLATFORMS": "slack", "SLACK_BOT_TOKEN": secret, "PYTHONPATH": str(ROOT)}, "run", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "SLACK_SIGNING_SECRET" in result.stderr
+    assert secret not in result.stderr + result.stdout
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("WEB_PORT=9999\nLOG_LEVEL=debug\n")
+    monkeypatch.setenv("WEB_PORT", "7777")
+    settings = load_settings()
+    assert settings.web_port == 7777
+    assert settings.log_level == "DEBUG"
+
+
+def test_platforms_default_to_what_has_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().active_platforms == ["console"]
+    monkeypatch.setenv("DISCORD_TOKEN", "abc")
+    assert load_settings().active_platforms == ["discord"]
+
+
+def test_env_example_documents_every_setting() -> None:
+    from bot.settings import Settings
+
+    example = (ROOT / ".env.example").read_text()
+    documented = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
+    assert documented == {name.upper() for name in Settings.model_fields}
+    lines = example.splitlines()
+    for index, line in enumerate(lines):
+        if line and not line.startswith("#"):
+            # A setting, or a group of settings, sits right under the comment that explains it.
+            above = index - 1
+            while lines[above] and not lines[above].startswith("#"):
+                above -= 1
+            assert lines[above].startswith("#"), f"{line} has no comment above it"
