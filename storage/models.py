@@ -130,3 +130,184 @@ class KBDecision(SQLModel, table=True):
     outcome: str = Field(default="pending", max_length=40)
     reason: str | None = Field(default=None, max_length=40)
     ticket_id: int | None = Field(default=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Status: components, incidents, maintenance, subscriptions and the broadcast outbox (0003_status)
+
+
+class StatusComponent(SQLModel, table=True):
+    """A part of the product whose health customers ask about, in Statuspage's vocabulary."""
+
+    __tablename__ = "status_components"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=80, unique=True)
+    aliases: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    group_name: str = Field(default="", max_length=80)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = Field(default="operational", max_length=32)
+    position: int = 0
+    created_at: datetime = utc_column()
+    updated_at: datetime = utc_column()
+
+
+class ComponentStatusChange(SQLModel, table=True):
+    """History of a component's status: who or what changed it, and when."""
+
+    __tablename__ = "status_component_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    component_id: int = Field(foreign_key="status_components.id", index=True)
+    old_status: str = Field(max_length=32)
+    new_status: str = Field(max_length=32)
+    at: datetime = utc_column(index=True)
+    actor_key: str = Field(default="", max_length=120)
+    reason: str = Field(default="", max_length=200)
+
+
+class Incident(SQLModel, table=True):
+    """An incident (or, with kind='maintenance', a scheduled maintenance window)."""
+
+    __tablename__ = "status_incidents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="incident", max_length=16, index=True)
+    title: str = Field(max_length=200)
+    impact: str = Field(default="none", max_length=16)
+    status: str = Field(max_length=16, index=True)
+    components: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_by: str = Field(default="", max_length=120)
+    created_at: datetime = utc_column(index=True)
+    updated_at: datetime = utc_column()
+    resolved_at: datetime | None = optional_utc_column(index=True)
+    starts_at: datetime | None = optional_utc_column()
+    ends_at: datetime | None = optional_utc_column()
+
+
+class IncidentUpdate(SQLModel, table=True):
+    """One entry of an incident's timeline."""
+
+    __tablename__ = "status_incident_updates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="status_incidents.id", index=True)
+    status: str = Field(max_length=16)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = utc_column()
+    actor_key: str = Field(default="", max_length=120)
+
+
+class StatusSubscription(SQLModel, table=True):
+    """A channel or DM that receives broadcasts; `components` empty means every component."""
+
+    __tablename__ = "status_subscriptions"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "channel_id", name="uq_status_sub_where"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(default="", max_length=64)
+    channel_id: str = Field(max_length=64)
+    is_direct: bool = False
+    components: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    active: bool = Field(default=True, index=True)
+    disabled_reason: str = Field(default="", max_length=200)
+    created_by: str = Field(default="", max_length=120)
+    created_at: datetime = utc_column()
+
+
+class IncidentLink(SQLModel, table=True):
+    """A customer who asked about an incident's component, told again when it resolves."""
+
+    __tablename__ = "status_incident_links"
+    __table_args__ = (UniqueConstraint("incident_id", "conversation_key", name="uq_status_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="status_incidents.id", index=True)
+    conversation_key: str = Field(max_length=300)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(default="", max_length=64)
+    channel_id: str = Field(max_length=64)
+    thread_id: str | None = Field(default=None, max_length=64)
+    is_direct: bool = False
+    actor_key: str = Field(max_length=120)
+    component: str = Field(default="", max_length=80)
+    created_at: datetime = utc_column()
+    notified_at: datetime | None = optional_utc_column()
+
+
+class Broadcast(SQLModel, table=True):
+    """One fan-out (incident opened/updated/resolved, an announcement) and where its progress shows."""
+
+    __tablename__ = "status_broadcasts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="status_incidents.id", index=True)
+    kind: str = Field(max_length=16)
+    total: int = 0
+    created_at: datetime = utc_column()
+    finished_at: datetime | None = optional_utc_column()
+    progress_platform: str = Field(default="", max_length=16)
+    progress_workspace_id: str = Field(default="", max_length=64)
+    progress_channel_id: str = Field(default="", max_length=64)
+    progress_message_id: str = Field(default="", max_length=64)
+
+
+class OutboxDelivery(SQLModel, table=True):
+    """One message to send, written in the same transaction as the change it announces.
+
+    state: pending -> sending (claimed, lease until `lease_until`) -> sent | failed | skipped.
+    A `sending` row whose lease expired belongs to a process that died; it is claimed again and sent
+    with the same `key`, which the platform (Discord nonce) or the adapter uses to avoid a duplicate.
+    """
+
+    __tablename__ = "status_outbox"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_status_outbox_key"),
+        Index("ix_status_outbox_claim", "lane", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80)
+    broadcast_id: int | None = Field(default=None, foreign_key="status_broadcasts.id", index=True)
+    subscription_id: int | None = Field(default=None, foreign_key="status_subscriptions.id")
+    incident_id: int | None = Field(default=None, foreign_key="status_incidents.id")
+    kind: str = Field(max_length=16)
+    lane: str = Field(max_length=100)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(default="", max_length=64)
+    channel_id: str = Field(max_length=64)
+    thread_id: str | None = Field(default=None, max_length=64)
+    is_direct: bool = False
+    title: str = Field(default="", max_length=300)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    next_at: datetime | None = optional_utc_column()
+    lease_owner: str = Field(default="", max_length=64)
+    lease_until: datetime | None = optional_utc_column()
+    sent_message_id: str = Field(default="", max_length=64)
+    sent_at: datetime | None = optional_utc_column()
+    error: str = Field(default="", max_length=300)
+
+
+class IncidentThread(SQLModel, table=True):
+    """Where an incident's first notice landed in a subscribed channel: updates thread under it."""
+
+    __tablename__ = "status_incident_threads"
+    __table_args__ = (UniqueConstraint("incident_id", "subscription_id", name="uq_status_thread"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="status_incidents.id")
+    subscription_id: int = Field(foreign_key="status_subscriptions.id")
+    message_id: str = Field(max_length=64)
+
+
+class BroadcastLane(SQLModel, table=True):
+    """Which process paces a rate-limit lane (Discord's global bucket, one Slack workspace) now."""
+
+    __tablename__ = "status_lanes"
+
+    lane: str = Field(primary_key=True, max_length=100)
+    owner: str = Field(default="", max_length=64)
+    lease_until: datetime | None = optional_utc_column()
