@@ -13,11 +13,12 @@ from bot.adapters.base import Adapter
 from bot.context import Services
 from bot.dispatch import Dispatcher
 from bot.events import Platform
-from bot.handlers import basics
+from bot.handlers import answers, basics, tickets
 from bot.outbound import Outbound
 from bot.router import Router
 from bot.settings import Settings
 from bot.staff import StaffPolicy
+from bot.support import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
 from storage import migrate
 from storage.db import Database
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def build_router() -> Router:
     """Every capability, included explicitly; order breaks ties between equal scores."""
-    return Router("root").include(basics.router)
+    return Router("root").include(basics.router, tickets.router, answers.router)
 
 
 def utc_now() -> datetime:
@@ -43,16 +44,31 @@ class SupportBot:
     adapters: dict[Platform, Adapter]
     web: WebServer | None = None
     web_installers: list[RouteInstaller] = field(default_factory=list)
+    clock_interval: float = 30.0
+    _background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         self.dispatcher.start()
+        ticket_clocks = clocks.run_forever(
+            self.database, self.services, self.dispatcher.outbound, every=self.clock_interval
+        )
+        self._background.append(asyncio.create_task(ticket_clocks))
         if self.web is not None:
+            # Adapters that receive webhooks (Slack's /slack/events) add routes before the server starts.
+            for adapter in self.adapters.values():
+                install = getattr(adapter, "install_routes", None)
+                if install is not None:
+                    install(self.web.app)
             await self.web.start()
         for adapter in self.adapters.values():
             await adapter.start(self.dispatcher.submit)
 
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background.clear()
         for adapter in self.adapters.values():
             try:
                 await adapter.stop()
@@ -115,6 +131,10 @@ def platform_adapters(settings: Settings, *, as_staff: bool, settle: Callable) -
             adapters[Platform.CONSOLE] = ConsoleAdapter(
                 as_staff=as_staff, staff_channel_id=channel, settle=settle
             )
+        elif name == "slack":
+            from bot.adapters.slack import SlackAdapter
+
+            adapters[Platform.SLACK] = SlackAdapter.from_settings(settings)
         else:
             raise NotImplementedError(f"the {name} adapter is not available in this build")
     return adapters

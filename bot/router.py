@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from bot.events import ActionInvoked, CommandInvoked, InboundEvent, MessageReceived
+from bot.events import ActionInvoked, CommandInvoked, InboundEvent, MessageReceived, ReactionAdded
 
 if TYPE_CHECKING:
     from bot.context import HandlerContext
@@ -196,5 +196,24 @@ def pattern(regex: str, *, score: float = 0.8) -> Matcher:
             return None
         captures = {k: v for k, v in found.groupdict().items() if v is not None}
         return Match(score, captures=captures, rest=event.text[found.end() :].strip())
+
+    return match
+
+
+def emoji(*names: str) -> Matcher:
+    """A reaction with one of these neutral emoji names."""
+    wanted = set(names)
+
+    def match(event: ReactionAdded) -> Match | None:
+        return Match(1.0) if event.emoji in wanted else None
+
+    return match
+
+
+def text_predicate(predicate: Callable[[str], bool], *, score: float) -> Matcher:
+    """A message whose text satisfies `predicate` (a pure reading such as "asks for a person")."""
+
+    def match(event: MessageReceived) -> Match | None:
+        return Match(score) if predicate(event.text) else None
 
     return match

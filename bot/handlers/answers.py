@@ -1,0 +1,167 @@
+"""Answer from the knowledge base when sure, ask when unsure, bring in a person otherwise."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.context import HandlerContext
+from bot.errors import UserError
+from bot.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
+from bot.router import Router, action, always
+from bot.support import intents
+from bot.support.tickets import escalate
+from storage import decisions_repo
+from storage.models import KBDecision
+
+router = Router("answers")
+
+MATCH_PREFIX = 1000
+"""Only the first characters are matched: a pasted log must not cost more than a question."""
+
+
+def _kb(ctx: HandlerContext) -> Any:
+    return ctx.services.get("kb")
+
+
+def answer_message(entry: Any, decision_id: int) -> OutboundMessage:
+    text = entry.answer.strip()
+    if entry.links:
+        text += "\n\n" + "\n".join(f"- [{link.label}]({link.url})" for link in entry.links)
+    return OutboundMessage(
+        title=entry.title,
+        text=text,
+        buttons=(
+            Button(
+                action_id="kb.solved",
+                label="That solved it",
+                value=str(decision_id),
+                style=ButtonStyle.PRIMARY,
+            ),
+            Button(action_id="kb.more", label="I still need help", value=str(decision_id)),
+        ),
+    )
+
+
+def clarify_message(candidates: Any, decision_id: int) -> OutboundMessage:
+    buttons = [
+        Button(action_id=f"kb.pick:{c.entry.id}", label=c.entry.title[:75], value=str(decision_id))
+        for c in list(candidates)[:3]
+    ]
+    buttons.append(Button(action_id="kb.none", label="None of these", value=str(decision_id)))
+    return OutboundMessage(
+        text="I'm not quite sure what you mean. Did you mean one of these?", buttons=tuple(buttons)
+    )
+
+
+@router.on(MessageReceived, always(0.5))
+async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
+    text = event.text.strip()
+    addressed = event.mentions_bot or event.conversation.is_direct
+    if not text:
+        if addressed:
+            await ctx.reply("I got an empty message. What can I help you with?")
+        return
+    if not addressed and (ctx.is_staff or not intents.looks_like_support_request(text)):
+        return  # community chatter, or the team talking: not for the bot
+    settings = ctx.services.settings
+    recent = await decisions_repo.recent_by_actor(
+        ctx.session,
+        actor_key=event.actor.key,
+        since=ctx.now - timedelta(minutes=settings.repeat_question_minutes),
+    )
+    reason = None
+    if intents.frustration(text):
+        reason = "frustration"
+    elif intents.is_repeat(text, (d.question for d in recent)):
+        reason = "repeat"
+    decision = _kb(ctx).ask(text[:MATCH_PREFIX])
+    record = await decisions_repo.record(
+        ctx.session,
+        actor_key=event.actor.key,
+        platform=event.platform.value,
+        conversation_key=event.conversation.key,
+        question=text,
+        band=decision.band.value,
+        candidates=[(c.entry.id, c.confidence) for c in decision.candidates],
+        reason=reason,
+        at=ctx.now,
+    )
+    assert record.id is not None
+    if reason is not None:
+        await _escalate(
+            ctx, record, reason=reason, summary=text, priority="high" if reason == "frustration" else "normal"
+        )
+    elif decision.band.value == "answer":
+        record.outcome = "answered"
+        await ctx.reply(answer_message(decision.candidates[0].entry, record.id))
+    elif decision.band.value == "clarify":
+        record.outcome = "clarifying"
+        await ctx.reply(clarify_message(decision.candidates, record.id))
+    else:
+        await _escalate(ctx, record, reason="low_confidence", summary=text)
+
+
+async def _escalate(
+    ctx: HandlerContext,
+    record: KBDecision,
+    *,
+    reason: str,
+    summary: str,
+    priority: str = "normal",
+    outcome: str = "escalated",
+) -> None:
+    best = _kb(ctx).get(record.top_entry_id) if record.top_entry_id else None
+    ticket = await escalate(
+        ctx,
+        reason=reason,
+        summary=summary,
+        priority=priority,
+        decision_id=record.id,
+        component=getattr(best, "component", None) if record.band != "escalate" else None,
+    )
+    record.outcome = outcome
+    record.reason = record.reason or reason
+    record.ticket_id = ticket.id
+
+
+async def _own_decision(ctx: HandlerContext, value: str) -> KBDecision:
+    decision = await decisions_repo.get(ctx.session, decision_id=int(value)) if value.isdigit() else None
+    if decision is None:
+        raise UserError("That button belongs to an old conversation I no longer have. Ask me again?")
+    if decision.actor_key != ctx.event.actor.key:
+        raise UserError("Those buttons are for the person who asked. Ask me yourself and I'll answer you.")
+    return decision
+
+
+@router.on(ActionInvoked, action("kb.solved"))
+async def solved(event: ActionInvoked, ctx: HandlerContext) -> None:
+    decision = await _own_decision(ctx, ctx.match.rest)
+    decision.outcome = "solved"
+    await ctx.reply(
+        OutboundMessage(text="Glad that solved it! Thanks for letting me know.", private_to=event.actor)
+    )
+
+
+@router.on(ActionInvoked, action("kb.more"))
+async def still_need_help(event: ActionInvoked, ctx: HandlerContext) -> None:
+    decision = await _own_decision(ctx, ctx.match.rest)
+    await _escalate(
+        ctx, decision, reason="still_need_help", summary=decision.question, outcome="still_need_help"
+    )
+
+
+@router.on(ActionInvoked, action("kb.pick"))
+async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
+    decision = await _own_decision(ctx, ctx.match.rest)
+    entry = _kb(ctx).get(ctx.match.captures.get("arg", ""))
+    if entry is None:
+        raise UserError("That article is no longer in our help centre. I'll bring in a person instead.")
+    decision.outcome = f"picked:{entry.id}"[:40]
+    await ctx.reply(answer_message(entry, decision.id or 0))
+
+
+@router.on(ActionInvoked, action("kb.none"))
+async def none_of_these(event: ActionInvoked, ctx: HandlerContext) -> None:
+    decision = await _own_decision(ctx, ctx.match.rest)
+    await _escalate(ctx, decision, reason="none_of_these", summary=decision.question, outcome="none_of_these")

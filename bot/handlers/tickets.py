@@ -1,0 +1,411 @@
+"""Tickets: open, follow, relay between customer and team, claim, close with confirmation, rate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rapidfuzz import process
+
+from bot.context import HandlerContext
+from bot.errors import NotAllowed, UsageError, UserError
+from bot.events import ActionInvoked, Actor, CommandInvoked, MessageReceived, OutboundMessage, ReactionAdded
+from bot.handlers.guards import staff_only
+from bot.router import Allow, Router, Skip, Verdict, action, always, command, emoji, text_predicate
+from bot.support import intents, render
+from bot.support.tickets import (
+    check_priority,
+    claim,
+    customer_conversation,
+    due_at,
+    escalate,
+    parse_number,
+    relay_from_customer,
+    relay_from_staff,
+    request_close,
+    staff_thread,
+    visible_ticket,
+)
+from storage import tickets_repo
+from storage.models import Ticket
+
+router = Router("tickets")
+router.describe("/ticket <what happened>", "Open a ticket so a person helps you")
+router.describe("/ticket status <number>", "Where your ticket stands and what happens next")
+router.describe("/tickets", "Your open tickets")
+router.describe(
+    "/ticket reply <number> <text>", "Answer the customer (or reply in the ticket's staff thread)", staff=True
+)
+router.describe("/ticket note <number> <text>", "Add an internal note the customer never sees", staff=True)
+router.describe("/ticket claim <number>", "Take the ticket", staff=True)
+router.describe("/ticket close <number> [reason]", "Ask the customer to confirm it is solved", staff=True)
+router.describe(
+    "/ticket priority <number> urgent|high|normal|low", "Change the first-response target", staff=True
+)
+
+SUBCOMMANDS = ("status", "reply", "note", "claim", "close", "priority")
+REOPEN_WINDOW = timedelta(days=14)
+
+
+# -- held conversations: while a person holds a ticket, the bot relays instead of answering ----
+
+
+async def _in_staff_channel(event: MessageReceived, ctx: HandlerContext) -> Verdict:
+    staff = ctx.services.staff.staff_channel
+    same = event.conversation.channel_key == staff.channel_key or (
+        event.conversation.platform == staff.platform and event.conversation.channel_id == staff.channel_id
+    )
+    return Allow() if same else Skip()
+
+
+@router.on(MessageReceived, always(0.99), guards=[_in_staff_channel])
+async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> None:
+    """A reply in a ticket's staff thread goes to the customer; other staff-channel talk is ignored."""
+    thread = event.conversation.thread_id
+    if thread is None or not event.text.strip():
+        return
+    ticket = await tickets_repo.by_staff_thread(
+        ctx.session, platform=event.platform.value, channel_id=event.conversation.channel_id, thread_id=thread
+    )
+    if ticket is None:
+        return
+    if not ctx.is_staff:
+        raise NotAllowed("Only the support team can answer customers from this thread.")
+    if ticket.state == "closed":
+        await ctx.reply(
+            f"Ticket #{ticket.number} is closed, so that wasn't sent. The customer can reopen it by replying."
+        )
+        return
+    await relay_from_staff(ctx, ticket, event.text)
+
+
+async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
+    ticket = await tickets_repo.open_in_conversation(ctx.session, conversation_key=event.conversation.key)
+    if ticket is not None:
+        return Allow()
+    closed = await tickets_repo.closed_in_conversation_since(
+        ctx.session, conversation_key=event.conversation.key, since=ctx.now - REOPEN_WINDOW, how="no_answer"
+    )
+    return Allow() if closed is not None else Skip()
+
+
+@router.on(MessageReceived, always(0.98), guards=[_held_here])
+async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None:
+    ticket = await tickets_repo.open_in_conversation(ctx.session, conversation_key=event.conversation.key)
+    if ticket is None:
+        ticket = await tickets_repo.closed_in_conversation_since(
+            ctx.session,
+            conversation_key=event.conversation.key,
+            since=ctx.now - REOPEN_WINDOW,
+            how="no_answer",
+        )
+        assert ticket is not None
+        if ticket.requester_key != event.actor.key:
+            return
+        await _reopen(
+            ctx, ticket, why=f"{event.actor.name} replied after it was closed for lack of an answer"
+        )
+        await ctx.reply(f"I've reopened ticket **#{ticket.number}** and passed this on to the team.")
+    if not event.text.strip():
+        return
+    if ticket.requester_key != event.actor.key and not ctx.is_staff:
+        return  # someone else chatting in the customer's thread
+    if ctx.is_staff:
+        await relay_from_staff_in_thread(ctx, ticket, event)
+        return
+    await relay_from_customer(ctx, ticket, event.text)
+
+
+async def relay_from_staff_in_thread(ctx: HandlerContext, ticket: Ticket, event: MessageReceived) -> None:
+    """A team member answering in the customer's own thread: the customer sees it already; keep the
+    transcript and the staff thread in step."""
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="staff",
+        text=event.text,
+        author_key=event.actor.key,
+        author_name=event.actor.name,
+        at=ctx.now,
+    )
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ctx.now
+    thread = staff_thread(ctx, ticket)
+    if thread is not None:
+        await ctx.post(thread, render.relayed(event.actor.name, event.text, from_staff=True))
+
+
+async def _reopen(ctx: HandlerContext, ticket: Ticket, *, why: str) -> None:
+    ticket.state = "claimed" if ticket.assignee_key else "open"
+    ticket.closed_at = None
+    ticket.closed_how = None
+    ticket.close_requested_at = None
+    if ticket.state == "open":
+        ticket.first_response_due = ctx.now + due_at(ctx, ticket.priority)
+        ticket.breached = False
+    await tickets_repo.add_message(
+        ctx.session, ticket=ticket, kind="system", text=f"Reopened: {why}", at=ctx.now
+    )
+    thread = staff_thread(ctx, ticket)
+    mentions = ctx.services.staff.oncall_mentions(ctx.services.staff.staff_channel.platform)
+    message = OutboundMessage(text=f"↩️ Ticket **#{ticket.number}** reopened: {why}.", mentions=mentions)
+    await ctx.post(thread or ctx.services.staff.staff_channel, message)
+
+
+# -- asking in words ----------------------------------------------------------------------
+
+
+@router.on(MessageReceived, text_predicate(intents.asks_for_person, score=0.92))
+async def wants_a_person(event: MessageReceived, ctx: HandlerContext) -> None:
+    await escalate(ctx, reason="asked_for_person", summary=event.text)
+
+
+@router.on(MessageReceived, text_predicate(intents.asks_for_ticket, score=0.9))
+async def wants_a_ticket(event: MessageReceived, ctx: HandlerContext) -> None:
+    await escalate(ctx, reason="requested", summary=event.text)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+@router.on(CommandInvoked, command("ticket"))
+async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
+    rest = ctx.match.rest
+    if not rest:
+        raise UsageError(
+            "Tell me what happened and I'll open a ticket.",
+            usage="/ticket <what happened>",
+            example="/ticket my CSV export failed with error 500",
+        )
+    first = rest.split(" ", 1)[0].lower()
+    if first.lstrip("#").isdigit():
+        await show_status(event, ctx, number_text=rest)
+        return
+    words = rest.split()
+    guess = process.extractOne(first, SUBCOMMANDS, score_cutoff=75)
+    if guess is not None and len(words) <= 4:
+        raise UserError(
+            f"I don't know `/ticket {first[:20]}`. Did you mean `/ticket {guess[0]}`? "
+            "To open a ticket, describe the problem in a few words: `/ticket my export failed`."
+        )
+    await escalate(ctx, reason="requested", summary=rest)
+
+
+@router.on(CommandInvoked, command("ticket", "status"))
+async def ticket_status(event: CommandInvoked, ctx: HandlerContext) -> None:
+    await show_status(event, ctx, number_text=ctx.match.rest)
+
+
+async def show_status(event: CommandInvoked, ctx: HandlerContext, *, number_text: str) -> None:
+    number, _ = parse_number(number_text, usage="/ticket status <number>", example="/ticket status 12")
+    ticket = await visible_ticket(ctx, number)
+    ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
+    await ctx.reply(render.ticket_card(ticket, ahead=ahead, now=ctx.now, viewer=event.actor))
+
+
+@router.on(CommandInvoked, command("tickets"))
+async def my_tickets(event: CommandInvoked, ctx: HandlerContext) -> None:
+    if ctx.is_staff and ctx.match.rest.strip().lower() != "mine":
+        tickets = await tickets_repo.open_queue(ctx.session)
+        await ctx.reply(render.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=True))
+        return
+    tickets = await tickets_repo.open_for_requester(ctx.session, requester_key=event.actor.key)
+    await ctx.reply(render.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=False))
+
+
+async def _staff_ticket(
+    ctx: HandlerContext, usage: str, example: str, *, need_text: bool = False
+) -> tuple[Ticket, str]:
+    number, rest = parse_number(ctx.match.rest, usage=usage, example=example)
+    if need_text and not rest:
+        raise UsageError("What should it say?", usage=usage, example=example)
+    ticket = await visible_ticket(ctx, number)
+    return ticket, rest
+
+
+@router.on(CommandInvoked, command("ticket", "reply"), guards=[staff_only("ticket.reply")])
+async def reply_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    ticket, text = await _staff_ticket(
+        ctx, "/ticket reply <number> <text>", "/ticket reply 12 Fixed now, please try again", need_text=True
+    )
+    await relay_from_staff(ctx, ticket, text)
+    await ctx.reply(
+        OutboundMessage(
+            text=f"Sent to {ticket.requester_name} on ticket #{ticket.number}.", private_to=event.actor
+        )
+    )
+
+
+@router.on(CommandInvoked, command("ticket", "note"), guards=[staff_only("ticket.note")])
+async def note_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    ticket, text = await _staff_ticket(
+        ctx, "/ticket note <number> <text>", "/ticket note 12 customer is on the legacy plan", need_text=True
+    )
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="note",
+        text=text,
+        author_key=event.actor.key,
+        author_name=event.actor.name,
+        at=ctx.now,
+    )
+    thread = staff_thread(ctx, ticket)
+    if thread is not None:
+        await ctx.post(thread, OutboundMessage(text=f"📝 Note from {event.actor.name}:\n{text}"))
+    await ctx.reply(
+        OutboundMessage(
+            text=f"Note added to ticket #{ticket.number}. The customer doesn't see notes.",
+            private_to=event.actor,
+        )
+    )
+
+
+@router.on(CommandInvoked, command("ticket", "claim"), guards=[staff_only("ticket.claim")])
+async def claim_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    ticket, _ = await _staff_ticket(ctx, "/ticket claim <number>", "/ticket claim 12")
+    await claim(ctx, ticket)
+    await ctx.reply(OutboundMessage(text=f"Ticket #{ticket.number} is yours.", private_to=event.actor))
+
+
+@router.on(CommandInvoked, command("ticket", "close"), guards=[staff_only("ticket.close")])
+async def close_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    ticket, reason = await _staff_ticket(
+        ctx, "/ticket close <number> [reason]", "/ticket close 12 fixed in 2.4.1"
+    )
+    await request_close(ctx, ticket, reason or None)
+    await ctx.reply(
+        OutboundMessage(
+            text=f"Asked {ticket.requester_name} to confirm ticket #{ticket.number} is solved.",
+            private_to=event.actor,
+        )
+    )
+
+
+@router.on(CommandInvoked, command("ticket", "priority"), guards=[staff_only("ticket.priority")])
+async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    usage, example = "/ticket priority <number> urgent|high|normal|low", "/ticket priority 12 high"
+    ticket, level = await _staff_ticket(ctx, usage, example, need_text=True)
+    ticket.priority = check_priority(level.lower())
+    ticket.first_response_due = ticket.created_at + due_at(ctx, ticket.priority)
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="system",
+        text=f"Priority set to {ticket.priority} by {event.actor.name}",
+        at=ctx.now,
+    )
+    due = render.humanize(ticket.first_response_due - ctx.now)
+    await ctx.reply(
+        OutboundMessage(
+            text=f"Ticket #{ticket.number} is now {ticket.priority}; answer due in {due}.",
+            private_to=event.actor,
+        )
+    )
+
+
+# -- buttons -------------------------------------------------------------------------------
+
+
+async def _ticket_from_button(ctx: HandlerContext) -> Ticket:
+    value = ctx.match.rest
+    if not value.isdigit():
+        raise UserError("That button is broken; please use the `/ticket` commands instead.")
+    ticket = await tickets_repo.get_by_number(ctx.session, number=int(value))
+    if ticket is None:
+        raise UserError(f"Ticket #{value} doesn't exist any more.")
+    return ticket
+
+
+@router.on(ActionInvoked, action("ticket.claim"), guards=[staff_only("ticket.claim")])
+async def claim_button(event: ActionInvoked, ctx: HandlerContext) -> None:
+    await claim(ctx, await _ticket_from_button(ctx))
+
+
+@router.on(ActionInvoked, action("ticket.close"), guards=[staff_only("ticket.close")])
+async def close_button(event: ActionInvoked, ctx: HandlerContext) -> None:
+    await request_close(ctx, await _ticket_from_button(ctx), None)
+
+
+async def _requester_ticket(ctx: HandlerContext) -> Ticket:
+    ticket = await _ticket_from_button(ctx)
+    if ticket.requester_key != ctx.event.actor.key:
+        raise NotAllowed(
+            f"Only {ticket.requester_name or 'the person who asked'} can answer that "
+            f"for ticket #{ticket.number}."
+        )
+    return ticket
+
+
+@router.on(ActionInvoked, action("ticket.confirm"))
+async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
+    ticket = await _requester_ticket(ctx)
+    answer = ctx.match.captures.get("arg")
+    if ticket.state != "awaiting_confirmation":
+        await ctx.reply(
+            OutboundMessage(
+                text=f"Ticket #{ticket.number} is {render.state_label(ticket)} now; nothing to confirm.",
+                private_to=event.actor,
+            )
+        )
+        return
+    if answer == "yes":
+        ticket.state = "closed"
+        ticket.closed_at = ctx.now
+        ticket.closed_how = "confirmed"
+        await tickets_repo.add_message(
+            ctx.session,
+            ticket=ticket,
+            kind="system",
+            text="Customer confirmed it is solved; closed",
+            at=ctx.now,
+        )
+        await ctx.post(customer_conversation(ticket), render.rating_request(ticket))
+        note = f"✅ {ticket.requester_name} confirmed ticket #{ticket.number} is solved. Closed."
+    else:
+        await _reopen(ctx, ticket, why=f"{ticket.requester_name} says it is not solved")
+        await ctx.post(
+            customer_conversation(ticket),
+            f"Sorry it isn't solved yet. I've reopened ticket **#{ticket.number}** and told the team; "
+            "they'll reply here.",
+        )
+        return
+    thread = staff_thread(ctx, ticket)
+    await ctx.post(thread or ctx.services.staff.staff_channel, note)
+
+
+@router.on(ActionInvoked, action("ticket.rate"))
+async def rate_button(event: ActionInvoked, ctx: HandlerContext) -> None:
+    ticket = await _requester_ticket(ctx)
+    score = ctx.match.captures.get("arg", "")
+    if score not in {"1", "2", "3", "4", "5"}:
+        raise UserError("Ratings go from 1 to 5.")
+    if ticket.state != "closed":
+        raise UserError(f"Ticket #{ticket.number} isn't closed yet; you can rate it once it is.")
+    ticket.rating = int(score)
+    await tickets_repo.add_message(
+        ctx.session, ticket=ticket, kind="system", text=f"Rated {score}/5", at=ctx.now
+    )
+    await ctx.reply(
+        OutboundMessage(text=f"Thanks for rating ticket #{ticket.number} {score}/5!", private_to=event.actor)
+    )
+    thread = staff_thread(ctx, ticket)
+    if thread is not None:
+        await ctx.post(thread, f"{ticket.requester_name} rated ticket #{ticket.number} {score}/5.")
+
+
+# -- the 🎫 reaction ------------------------------------------------------------------------
+
+
+async def _staff_ticket_reaction(event: ReactionAdded, ctx: HandlerContext) -> Verdict:
+    # Customers' reactions are not commands: skip silently rather than refuse.
+    return Allow() if ctx.is_staff else Skip()
+
+
+@router.on(ReactionAdded, emoji("ticket", "admission_tickets", "🎫"), guards=[_staff_ticket_reaction])
+async def ticket_reaction(event: ReactionAdded, ctx: HandlerContext) -> None:
+    author = event.message_author_id
+    if author is None or author == "bot":
+        return
+    requester = Actor(platform=event.platform, id=author)
+    summary = event.message_text or "(flagged message; see the thread)"
+    await escalate(ctx, reason="reaction", summary=summary, requester=requester)

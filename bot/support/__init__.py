@@ -1,0 +1,1 @@
+"""The support conversation's domain logic: intents, tickets, escalation and their messages."""

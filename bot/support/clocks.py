@@ -1,0 +1,127 @@
+"""Ticket clocks: first-response targets that pass unclaimed, and close questions nobody answered.
+
+Runs periodically in every bot process; the row locks in the repository queries make sure each
+ticket is re-escalated or auto-closed by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from bot.context import Services
+from bot.events import Conversation, Delivery, OutboundMessage
+from bot.logs import correlation_id, new_correlation_id
+from bot.outbound import Outbound
+from bot.support import render
+from bot.support.tickets import customer_conversation
+from storage import tickets_repo
+from storage.db import Database
+from storage.models import Ticket
+
+log = logging.getLogger(__name__)
+
+PausedCheck = Callable[[object, Ticket], Awaitable[bool]]
+
+
+def _staff_target(services: Services, ticket: Ticket) -> Conversation:
+    staff = services.staff.staff_channel
+    return staff.in_thread(ticket.staff_thread_id) if ticket.staff_thread_id else staff
+
+
+async def check_ticket_clocks(
+    database: Database, services: Services, outbound: Outbound, *, paused: PausedCheck | None = None
+) -> dict[str, int]:
+    """One pass. Returns how many tickets were re-escalated and auto-closed."""
+    token = correlation_id.set(new_correlation_id())
+    try:
+        now = services.clock()
+        deliveries: list[Delivery] = []
+        breached = closed = 0
+        async with database.transaction() as session:
+            for ticket in await tickets_repo.due_for_breach(session, now=now):
+                if paused is not None and await paused(session, ticket):
+                    continue  # maintenance on the ticket's component: the clock stands still
+                ticket.breached = True
+                breached += 1
+                overdue = render.humanize(now - ticket.first_response_due)
+                mentions = services.staff.oncall_mentions(services.staff.staff_channel.platform)
+                staff = _staff_target(services, ticket)
+                deliveries.append(
+                    Delivery(
+                        conversation=staff,
+                        message=render.breach_to_staff(ticket, mentions, overdue=overdue),
+                    )
+                )
+                deliveries.append(
+                    Delivery(
+                        conversation=customer_conversation(ticket), message=render.breach_to_customer(ticket)
+                    )
+                )
+                await tickets_repo.add_message(
+                    session,
+                    ticket=ticket,
+                    kind="system",
+                    text="First-response target missed; team reminded",
+                    at=now,
+                )
+            before = now - timedelta(hours=services.settings.close_confirm_hours)
+            for ticket in await tickets_repo.unconfirmed_since(session, before=before):
+                ticket.state = "closed"
+                ticket.closed_at = now
+                ticket.closed_how = "no_answer"
+                closed += 1
+                await tickets_repo.add_message(
+                    session,
+                    ticket=ticket,
+                    kind="system",
+                    text="Closed: no answer to the close question",
+                    at=now,
+                )
+                deliveries.append(
+                    Delivery(
+                        conversation=customer_conversation(ticket),
+                        message=OutboundMessage(
+                            text=(
+                                f"I've closed ticket **#{ticket.number}** because we didn't hear back. "
+                                "If you still need help, just reply here and it reopens."
+                            )
+                        ),
+                    )
+                )
+                deliveries.append(
+                    Delivery(
+                        conversation=_staff_target(services, ticket),
+                        message=OutboundMessage(
+                            text=(
+                                f"Ticket #{ticket.number} closed: {ticket.requester_name} "
+                                "didn't answer the close question."
+                            )
+                        ),
+                    )
+                )
+        for delivery in deliveries:
+            await outbound.send(delivery)
+        if breached or closed:
+            log.info("ticket clocks: %d re-escalated, %d closed without answer", breached, closed)
+        return {"breached": breached, "auto_closed": closed}
+    finally:
+        correlation_id.reset(token)
+
+
+async def run_forever(
+    database: Database,
+    services: Services,
+    outbound: Outbound,
+    *,
+    every: float = 30.0,
+    paused: PausedCheck | None = None,
+) -> None:
+    while True:
+        try:
+            await check_ticket_clocks(database, services, outbound, paused=paused)
+        except Exception:
+            log.exception("ticket clock pass failed; trying again next time")
+        await asyncio.sleep(every)

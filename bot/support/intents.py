@@ -1,0 +1,89 @@
+"""Pure readings of what a customer's words ask for: a person, a ticket, or signs of frustration."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rapidfuzz import fuzz
+
+_PERSON = (
+    r"(a |an |some |real |actual |live )*(human( being)?|person|people|agent|representative|rep"
+    r"|operator|someone|somebody|staff|support team|engineer)"
+)
+_ASK_FOR_PERSON = re.compile(
+    rf"\b(talk|speak|chat|connect|transfer|escalate)\b.{{0,25}}\b(to|with|me to)\b\s*{_PERSON}\b"
+    rf"|\b(get|want|need|give me|let me (talk to|speak to|reach))\s*(me\s*)?{_PERSON}\b"
+    r"|^\s*(human|agent|representative|operator|a human|a person|real person)\b[\s!.?please]*$"
+    r"|\b(is there|are there) (a |any )?(human|person|one|anyone|someone)\b"
+    r".{0,20}\b(there|available|I can talk)"
+    r"|\bescalate (this|it|my)\b",
+    re.IGNORECASE,
+)
+
+_ASK_FOR_TICKET = re.compile(
+    r"\b(open|create|file|raise|start|submit|log|make)\b\s+(me\s+)?(a\s+|an\s+|new\s+)*(support\s+)?"
+    r"(ticket|case|support request|request for support)\b",
+    re.IGNORECASE,
+)
+
+_STRONG_NEGATIVE = re.compile(
+    r"\b(useless|ridiculous|terrible|awful|horrible|unacceptable|pathetic|worst|garbage|trash|joke"
+    r"|furious|angry|livid|fed up|sick of|wtf|what the hell|scam|rip[- ]?off|disgrace|incompetent"
+    r"|this is insane|waste of (my )?time|nobody (helps|answers|cares)|still (broken|waiting|not working))\b",
+    re.IGNORECASE,
+)
+
+_QUESTION_START = re.compile(
+    r"^\s*(how|what|why|when|where|who|which|can|could|would|will|is|are|do|does|did|should|may|any(one|body)?)\b",
+    re.IGNORECASE,
+)
+_PROBLEM = re.compile(
+    r"\b(error|errors|fail(s|ed|ing|ure)?|broken|bug|crash(es|ed|ing)?|down|wrong|missing|stuck|can'?t|cannot"
+    r"|couldn'?t|unable|doesn'?t|does not|won'?t|not (working|loading|showing|receiving|getting)"
+    r"|issue|problem"
+    r"|help|charged|refund|locked out|lost|reset|timeout|timed out|outage)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_person(text: str) -> bool:
+    return bool(_ASK_FOR_PERSON.search(text))
+
+
+def asks_for_ticket(text: str) -> bool:
+    return bool(_ASK_FOR_TICKET.search(text))
+
+
+def is_shouting(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) < 12:
+        return False
+    upper = sum(1 for c in letters if c.isupper())
+    return upper / len(letters) >= 0.7
+
+
+def frustration(text: str) -> str | None:
+    """Why the text reads as frustrated, or None: strong words, shouting, or "!!!"."""
+    if _STRONG_NEGATIVE.search(text):
+        return "strong negative words"
+    if is_shouting(text):
+        return "shouting"
+    if "!!!" in text or re.search(r"[!?]{4,}", text):
+        return "repeated exclamation marks"
+    return None
+
+
+def is_repeat(text: str, earlier: Iterable[str], *, similarity: float = 85.0) -> bool:
+    """The same question asked again (wording may differ slightly)."""
+    normalized = text.strip().lower()
+    if len(normalized) < 8:
+        return False
+    return any(fuzz.token_set_ratio(normalized, e.strip().lower()) >= similarity for e in earlier)
+
+
+def looks_like_support_request(text: str) -> bool:
+    """In a busy community channel, answer only what reads like a question or a problem report,
+    not chatter ("thanks!", "lol")."""
+    stripped = text.strip()
+    return stripped.endswith("?") or bool(_QUESTION_START.search(stripped)) or bool(_PROBLEM.search(stripped))

@@ -1,0 +1,282 @@
+"""Ticket workflows shared by the handlers: open or attach, escalate, relay, claim, close."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.context import HandlerContext
+from bot.errors import NotAllowed, UsageError, UserError
+from bot.events import Actor, Conversation, InboundEvent, MessageReceived, Platform, ReactionAdded, SentRef
+from bot.support import render
+from storage import tickets_repo
+from storage.models import Ticket
+
+PRIORITIES = ("urgent", "high", "normal", "low")
+MAX_SUMMARY = 2000
+
+
+def customer_conversation(ticket: Ticket) -> Conversation:
+    return Conversation(
+        platform=Platform(ticket.platform),
+        workspace_id=ticket.workspace_id,
+        channel_id=ticket.channel_id,
+        thread_id=ticket.thread_id,
+        is_direct=ticket.is_direct,
+    )
+
+
+def staff_thread(ctx: HandlerContext, ticket: Ticket) -> Conversation | None:
+    if ticket.staff_thread_id is None:
+        return None
+    return ctx.services.staff.staff_channel.in_thread(ticket.staff_thread_id)
+
+
+def ticket_home(event: InboundEvent) -> Conversation | None:
+    """Where the customer and the team talk about a ticket opened from this event: the thread
+    under the customer's message, the DM itself, or (for commands) decided once the bot posts."""
+    conversation = event.conversation
+    if conversation.is_direct or conversation.thread_id is not None:
+        return conversation
+    if isinstance(event, MessageReceived | ReactionAdded):
+        return conversation.in_thread(event.message_id)
+    return None
+
+
+def parse_number(text: str, *, usage: str, example: str) -> tuple[int, str]:
+    """`12 rest of text` or `#12 rest` -> (12, "rest of text")."""
+    head, _, rest = text.strip().partition(" ")
+    digits = head.removeprefix("#")
+    if not digits:
+        raise UsageError("Which ticket? Give its number.", usage=usage, example=example)
+    if not digits.isdigit() or len(digits) > 9:
+        raise UsageError(f"`{head[:20]}` isn't a ticket number.", usage=usage, example=example)
+    return int(digits), rest.strip()
+
+
+async def visible_ticket(ctx: HandlerContext, number: int) -> Ticket:
+    """The ticket if the actor may see it: its requester or staff. Others learn nothing about it."""
+    ticket = await tickets_repo.get_by_number(ctx.session, number=number)
+    if ticket is None:
+        raise UserError(f"I couldn't find ticket #{number}." if ctx.is_staff else _not_yours(number))
+    if not ctx.is_staff and ticket.requester_key != ctx.event.actor.key:
+        raise NotAllowed(_not_yours(number))
+    return ticket
+
+
+def _not_yours(number: int) -> str:
+    return f"I couldn't find a ticket #{number} of yours. `/tickets` lists the ones you opened."
+
+
+def due_at(ctx: HandlerContext, priority: str) -> timedelta:
+    return timedelta(minutes=ctx.services.settings.first_response_targets[priority])
+
+
+async def escalate(
+    ctx: HandlerContext,
+    *,
+    reason: str,
+    summary: str,
+    requester: Actor | None = None,
+    priority: str = "normal",
+    decision_id: int | None = None,
+    component: str | None = None,
+) -> Ticket:
+    """Open a ticket (or add to the open one here), tell the customer what happens next and how
+    long it should take, and bring the team in on the staff channel."""
+    event = ctx.event
+    requester = requester or event.actor
+    summary = summary.strip()[:MAX_SUMMARY] or "(no description)"
+    home = ticket_home(event)
+    if home is not None:
+        existing = await tickets_repo.open_in_conversation(ctx.session, conversation_key=home.key)
+        if existing is not None and existing.requester_key == requester.key:
+            await tickets_repo.add_message(
+                ctx.session,
+                ticket=existing,
+                kind="customer",
+                text=summary,
+                author_key=requester.key,
+                author_name=requester.name,
+                at=ctx.now,
+            )
+            await ctx.reply(render.already_open(existing))
+            await _post_to_staff_thread_or_card(
+                ctx, existing, render.relayed(requester.name, summary, from_staff=False)
+            )
+            return existing
+    where = home or event.conversation
+    ticket = await tickets_repo.open_ticket(
+        ctx.session,
+        requester_key=requester.key,
+        requester_name=requester.name,
+        platform=where.platform.value,
+        workspace_id=where.workspace_id,
+        channel_id=where.channel_id,
+        thread_id=where.thread_id,
+        is_direct=where.is_direct,
+        conversation_key=where.key,
+        summary=summary,
+        reason=reason,
+        priority=priority,
+        now=ctx.now,
+        first_response_due=ctx.now + due_at(ctx, priority),
+        component=component,
+        decision_id=decision_id,
+    )
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="customer",
+        text=summary,
+        author_key=requester.key,
+        author_name=requester.name,
+        at=ctx.now,
+    )
+    ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
+    message = render.escalated_to_customer(ticket, ahead=ahead, now=ctx.now)
+    if home is None:
+        # A slash command has no message to thread under: post in the channel and make the
+        # thread under that post the ticket's home.
+        await ctx.post(event.conversation, message, on_sent=_adopt_thread(ticket.id))
+    elif isinstance(event, ReactionAdded):
+        await ctx.post(home, message)
+    else:
+        await ctx.reply(message)
+    await post_staff_card(ctx, ticket)
+    return ticket
+
+
+def _adopt_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
+    async def adopt(session: AsyncSession, ref: SentRef) -> None:
+        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
+        if ticket is not None and not ticket.is_direct:
+            ticket.thread_id = ref.thread_id or ref.message_id
+            ticket.conversation_key = ref.conversation.in_thread(ticket.thread_id).key
+            ticket.workspace_id = ref.workspace_id or ticket.workspace_id
+
+    return adopt
+
+
+def _remember_staff_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
+    async def remember(session: AsyncSession, ref: SentRef) -> None:
+        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
+        if ticket is not None:
+            ticket.staff_platform = ref.platform.value
+            ticket.staff_channel_id = ref.channel_id
+            ticket.staff_thread_id = ref.thread_id or ref.message_id
+
+    return remember
+
+
+async def post_staff_card(ctx: HandlerContext, ticket: Ticket) -> None:
+    staff = ctx.services.staff
+    transcript = await tickets_repo.transcript(ctx.session, ticket=ticket, limit=5)
+    where = "a direct message" if ticket.is_direct else f"{ticket.platform} channel {ticket.channel_id}"
+    card = render.staff_card(
+        ticket,
+        where=where,
+        transcript=transcript,
+        mentions=staff.oncall_mentions(staff.staff_channel.platform),
+        now=ctx.now,
+    )
+    await ctx.post(staff.staff_channel, card, on_sent=_remember_staff_thread(ticket.id))
+
+
+async def _post_to_staff_thread_or_card(ctx: HandlerContext, ticket: Ticket, message) -> None:  # type: ignore[no-untyped-def]
+    thread = staff_thread(ctx, ticket)
+    if thread is None:
+        await post_staff_card(ctx, ticket)
+    else:
+        await ctx.post(thread, message)
+
+
+async def relay_from_customer(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
+    actor = ctx.event.actor
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="customer",
+        text=text,
+        author_key=actor.key,
+        author_name=actor.name,
+        at=ctx.now,
+    )
+    await _post_to_staff_thread_or_card(ctx, ticket, render.relayed(actor.name, text, from_staff=False))
+
+
+async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
+    actor = ctx.event.actor
+    if ticket.state == "closed":
+        raise UserError(f"Ticket #{ticket.number} is closed; the customer can reopen it by replying.")
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="staff",
+        text=text,
+        author_key=actor.key,
+        author_name=actor.name,
+        at=ctx.now,
+    )
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ctx.now
+    if ticket.state == "open":
+        ticket.state = "claimed"
+        ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
+    await ctx.post(customer_conversation(ticket), render.relayed(actor.name, text, from_staff=True))
+
+
+async def claim(ctx: HandlerContext, ticket: Ticket) -> None:
+    actor = ctx.event.actor
+    if ticket.state == "closed":
+        raise UserError(f"Ticket #{ticket.number} is closed.")
+    if ticket.assignee_key == actor.key:
+        raise UserError(f"You already hold ticket #{ticket.number}.")
+    previous = ticket.assignee_name
+    ticket.state = "claimed" if ticket.state == "open" else ticket.state
+    ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ctx.now
+    note = f"Claimed by {actor.name}" + (f" (from {previous})" if previous else "")
+    await tickets_repo.add_message(ctx.session, ticket=ticket, kind="system", text=note, at=ctx.now)
+    await ctx.post(customer_conversation(ticket), render.claimed_to_customer(ticket, actor.name))
+    await _post_to_staff_thread_or_card(ctx, ticket, f"{note}.")
+
+
+async def request_close(ctx: HandlerContext, ticket: Ticket, reason: str | None) -> None:
+    if ticket.state == "closed":
+        raise UserError(f"Ticket #{ticket.number} is already closed.")
+    if ticket.state == "awaiting_confirmation":
+        raise UserError(f"Ticket #{ticket.number} is already waiting for the customer to confirm.")
+    actor = ctx.event.actor
+    ticket.state = "awaiting_confirmation"
+    ticket.close_requested_at = ctx.now
+    ticket.close_reason = reason[:500] if reason else None
+    if ticket.assignee_key is None:
+        ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="system",
+        text=f"{actor.name} asked the customer to confirm it is solved",
+        at=ctx.now,
+    )
+    await ctx.post(customer_conversation(ticket), render.close_question(ticket, by=actor.name, reason=reason))
+    hours = ctx.services.settings.close_confirm_hours
+    await _post_to_staff_thread_or_card(
+        ctx,
+        ticket,
+        f"Asked {ticket.requester_name} whether #{ticket.number} is solved. It closes when they confirm, "
+        f"or after {hours:g} hours without an answer.",
+    )
+
+
+def check_priority(text: str) -> str:
+    if text not in PRIORITIES:
+        raise UsageError(
+            f"`{text[:20]}` isn't a priority.",
+            usage="/ticket priority <number> urgent|high|normal|low",
+            example="/ticket priority 12 high",
+        )
+    return text

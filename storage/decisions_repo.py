@@ -1,0 +1,90 @@
+"""Knowledge-base decisions: every question, what the bot decided, and how it turned out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage.models import KBDecision
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor_key: str,
+    platform: str,
+    conversation_key: str,
+    question: str,
+    band: str,
+    candidates: Sequence[tuple[str, float]],
+    at: datetime,
+    reason: str | None = None,
+) -> KBDecision:
+    top_id, top_confidence = candidates[0] if candidates else (None, 0.0)
+    decision = KBDecision(
+        actor_key=actor_key,
+        platform=platform,
+        conversation_key=conversation_key,
+        question=question[:4000],
+        band=band,
+        candidates=json.dumps([[entry_id, round(score, 4)] for entry_id, score in candidates]),
+        top_entry_id=top_id,
+        top_confidence=round(top_confidence, 4),
+        reason=reason,
+        at=at,
+    )
+    session.add(decision)
+    await session.flush()
+    return decision
+
+
+async def get(session: AsyncSession, *, decision_id: int) -> KBDecision | None:
+    return await session.get(KBDecision, decision_id)
+
+
+async def recent_by_actor(session: AsyncSession, *, actor_key: str, since: datetime) -> Sequence[KBDecision]:
+    result = await session.execute(
+        select(KBDecision)
+        .where(KBDecision.actor_key == actor_key, col(KBDecision.at) >= since)
+        .order_by(col(KBDecision.id).desc())
+        .limit(20)
+    )
+    return result.scalars().all()
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringQuestion:
+    entry_id: str | None
+    asked: int
+    escalated: int
+    solved: int
+    example: str
+
+
+async def recurring(session: AsyncSession, *, since: datetime, limit: int = 10) -> list[RecurringQuestion]:
+    """The questions that keep coming back, grouped by the article they matched (None: no article)."""
+    escalated = func.sum(case((KBDecision.band == "escalate", 1), else_=0))
+    solved = func.sum(case((KBDecision.outcome == "solved", 1), else_=0))
+    result = await session.execute(
+        select(KBDecision.top_entry_id, func.count(), escalated, solved, func.max(KBDecision.question))
+        .where(col(KBDecision.at) >= since)
+        .group_by(KBDecision.top_entry_id)
+        .order_by(func.count().desc())
+        .limit(limit)
+    )
+    return [
+        RecurringQuestion(
+            entry_id=row[0],
+            asked=int(row[1]),
+            escalated=int(row[2] or 0),
+            solved=int(row[3] or 0),
+            example=row[4] or "",
+        )
+        for row in result.all()
+    ]

@@ -1,0 +1,189 @@
+"""Tickets and their transcripts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from storage import counters_repo
+from storage.models import Ticket, TicketMessage
+
+OPEN_STATES = ("open", "claimed", "awaiting_confirmation")
+
+
+async def open_ticket(
+    session: AsyncSession,
+    *,
+    requester_key: str,
+    requester_name: str,
+    platform: str,
+    workspace_id: str,
+    channel_id: str,
+    thread_id: str | None,
+    is_direct: bool,
+    conversation_key: str,
+    summary: str,
+    reason: str,
+    priority: str,
+    now: datetime,
+    first_response_due: datetime,
+    component: str | None = None,
+    decision_id: int | None = None,
+) -> Ticket:
+    ticket = Ticket(
+        number=await counters_repo.next_value(session, name="ticket"),
+        requester_key=requester_key,
+        requester_name=requester_name,
+        platform=platform,
+        workspace_id=workspace_id,
+        channel_id=channel_id,
+        thread_id=thread_id,
+        is_direct=is_direct,
+        conversation_key=conversation_key,
+        summary=summary,
+        reason=reason,
+        priority=priority,
+        created_at=now,
+        updated_at=now,
+        first_response_due=first_response_due,
+        component=component,
+        decision_id=decision_id,
+    )
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+async def get_by_number(session: AsyncSession, *, number: int) -> Ticket | None:
+    result = await session.execute(select(Ticket).where(Ticket.number == number))
+    return result.scalar_one_or_none()
+
+
+async def get_by_id(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
+async def open_in_conversation(session: AsyncSession, *, conversation_key: str) -> Ticket | None:
+    """The ticket a person is holding in this conversation (thread or DM), if any."""
+    result = await session.execute(
+        select(Ticket)
+        .where(Ticket.conversation_key == conversation_key, col(Ticket.state).in_(OPEN_STATES))
+        .order_by(col(Ticket.id).desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def closed_in_conversation_since(
+    session: AsyncSession, *, conversation_key: str, since: datetime, how: str
+) -> Ticket | None:
+    result = await session.execute(
+        select(Ticket)
+        .where(
+            Ticket.conversation_key == conversation_key,
+            Ticket.state == "closed",
+            Ticket.closed_how == how,
+            col(Ticket.closed_at) >= since,
+        )
+        .order_by(col(Ticket.id).desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def by_staff_thread(
+    session: AsyncSession, *, platform: str, channel_id: str, thread_id: str
+) -> Ticket | None:
+    result = await session.execute(
+        select(Ticket).where(
+            Ticket.staff_platform == platform,
+            Ticket.staff_channel_id == channel_id,
+            Ticket.staff_thread_id == thread_id,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def open_for_requester(session: AsyncSession, *, requester_key: str) -> Sequence[Ticket]:
+    result = await session.execute(
+        select(Ticket)
+        .where(Ticket.requester_key == requester_key, col(Ticket.state).in_(OPEN_STATES))
+        .order_by(col(Ticket.number))
+    )
+    return result.scalars().all()
+
+
+async def open_queue(session: AsyncSession, *, limit: int = 25) -> Sequence[Ticket]:
+    result = await session.execute(
+        select(Ticket)
+        .where(col(Ticket.state).in_(OPEN_STATES))
+        .order_by(col(Ticket.first_response_due))
+        .limit(limit)
+    )
+    return result.scalars().all()
+
+
+async def unclaimed_ahead_of(session: AsyncSession, *, ticket: Ticket) -> int:
+    """How many unclaimed tickets were opened before this one: the customer's place in the queue."""
+    result = await session.execute(
+        select(func.count()).select_from(Ticket).where(Ticket.state == "open", col(Ticket.id) < ticket.id)
+    )
+    return int(result.scalar_one())
+
+
+async def add_message(
+    session: AsyncSession,
+    *,
+    ticket: Ticket,
+    kind: str,
+    text: str,
+    author_key: str = "",
+    author_name: str = "",
+    at: datetime,
+) -> TicketMessage:
+    message = TicketMessage(
+        ticket_id=ticket.id, kind=kind, text=text, author_key=author_key, author_name=author_name[:200], at=at
+    )
+    session.add(message)
+    ticket.updated_at = at
+    await session.flush()
+    return message
+
+
+async def transcript(
+    session: AsyncSession, *, ticket: Ticket, limit: int | None = None
+) -> Sequence[TicketMessage]:
+    statement = (
+        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id).order_by(col(TicketMessage.id))
+    )
+    messages = (await session.execute(statement)).scalars().all()
+    return messages[-limit:] if limit else messages
+
+
+async def due_for_breach(session: AsyncSession, *, now: datetime, limit: int = 100) -> Sequence[Ticket]:
+    """Unclaimed tickets past their first-response target, not yet marked. Locked so that two bot
+    processes never re-escalate the same ticket twice (PostgreSQL; SQLite has one writer anyway)."""
+    statement = (
+        select(Ticket)
+        .where(Ticket.state == "open", Ticket.breached == False, col(Ticket.first_response_due) <= now)  # noqa: E712
+        .order_by(col(Ticket.first_response_due))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(statement)).scalars().all()
+
+
+async def unconfirmed_since(session: AsyncSession, *, before: datetime, limit: int = 100) -> Sequence[Ticket]:
+    """Tickets whose customer has not answered "Did this solve it?" since `before`."""
+    statement = (
+        select(Ticket)
+        .where(Ticket.state == "awaiting_confirmation", col(Ticket.close_requested_at) <= before)
+        .order_by(col(Ticket.close_requested_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(statement)).scalars().all()
