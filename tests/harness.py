@@ -64,6 +64,7 @@ class BotHarness:
         self.other_customer = Actor(platform=Platform.FAKE, id="C2", display_name="Robin")
         self.staff = Actor(platform=Platform.FAKE, id="S1", display_name="Sam (staff)")
         self.community = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id=COMMUNITY)
+        self.staff_room = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id=STAFF_CHANNEL)
         self._ids = itertools.count(1)
         self.last_outcome: Outcome | None = None
 
@@ -135,6 +136,8 @@ class BotHarness:
         return await self.run(self.customer, line, **kwargs)
 
     async def staff_runs(self, line: str, **kwargs: Any) -> list[SentMessage]:
+        """Staff type commands in the staff channel unless told otherwise."""
+        kwargs.setdefault("conversation", self.staff_room)
         return await self.run(self.staff, line, **kwargs)
 
     async def click(self, actor: Actor, button: Button, *, on: SentMessage) -> list[SentMessage]:
