@@ -45,13 +45,19 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
 class Database:
     """Owns the engine; hands out sessions. One session per inbound event, committed once."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, url: str = "", schema: str | None = None) -> None:
         self.engine = engine
+        self.url = url
+        self.schema = schema
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str, *, schema: str | None = None) -> Database:
-        return cls(create_engine(url, schema=schema))
+        return cls(create_engine(url, schema=schema), url=url, schema=schema)
+
+    def another_connection_pool(self) -> Database:
+        """The same database through a separate engine, as a second bot process would see it."""
+        return Database.from_url(self.url, schema=self.schema)
 
     @property
     def dialect(self) -> str:
