@@ -13,7 +13,7 @@ from bot.adapters.base import Adapter
 from bot.context import Services
 from bot.dispatch import Dispatcher
 from bot.events import Platform
-from bot.handlers import answers, basics, tickets
+from bot.handlers import answers, basics, insights, tickets
 from bot.outbound import Outbound
 from bot.router import Router
 from bot.settings import Settings
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def build_router() -> Router:
     """Every capability, included explicitly; order breaks ties between equal scores."""
-    return Router("root").include(basics.router, tickets.router, answers.router)
+    return Router("root").include(basics.router, tickets.router, insights.router, answers.router)
 
 
 def utc_now() -> datetime:

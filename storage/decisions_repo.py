@@ -58,6 +58,9 @@ async def recent_by_actor(session: AsyncSession, *, actor_key: str, since: datet
     return result.scalars().all()
 
 
+ESCALATED = ("escalated", "still_need_help", "none_of_these")
+
+
 @dataclass(frozen=True, slots=True)
 class RecurringQuestion:
     entry_id: str | None
@@ -69,12 +72,14 @@ class RecurringQuestion:
 
 async def recurring(session: AsyncSession, *, since: datetime, limit: int = 10) -> list[RecurringQuestion]:
     """The questions that keep coming back, grouped by the article they matched (None: no article)."""
-    escalated = func.sum(case((KBDecision.band == "escalate", 1), else_=0))
+    # A low-confidence guess is not "about" its best entry: group those as questions with no article.
+    topic = case((KBDecision.band == "escalate", None), else_=KBDecision.top_entry_id)
+    escalated = func.sum(case((KBDecision.outcome.in_(ESCALATED), 1), else_=0))  # type: ignore[attr-defined]
     solved = func.sum(case((KBDecision.outcome == "solved", 1), else_=0))
     result = await session.execute(
-        select(KBDecision.top_entry_id, func.count(), escalated, solved, func.max(KBDecision.question))
+        select(topic, func.count(), escalated, solved, func.max(KBDecision.question))
         .where(col(KBDecision.at) >= since)
-        .group_by(KBDecision.top_entry_id)
+        .group_by(topic)
         .order_by(func.count().desc())
         .limit(limit)
     )

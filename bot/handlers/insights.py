@@ -1,0 +1,49 @@
+"""What support teams need to see: which questions keep coming back and how the bot handled them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.context import HandlerContext
+from bot.errors import UsageError
+from bot.events import CommandInvoked, OutboundMessage
+from bot.handlers.guards import staff_only
+from bot.router import Router, command
+from storage import decisions_repo
+
+router = Router("insights")
+router.describe(
+    "/support questions [days]", "The questions that keep coming back, and how they went", staff=True
+)
+
+
+@router.on(CommandInvoked, command("support", "questions"), guards=[staff_only("support.questions")])
+async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> None:
+    days_text = ctx.match.rest.strip() or "7"
+    if not days_text.isdigit() or not 1 <= int(days_text) <= 365:
+        raise UsageError(
+            f"`{days_text[:20]}` isn't a number of days (1 to 365).",
+            usage="/support questions [days]",
+            example="/support questions 30",
+        )
+    days = int(days_text)
+    rows = await decisions_repo.recurring(ctx.session, since=ctx.now - timedelta(days=days))
+    if not rows:
+        await ctx.reply(
+            OutboundMessage(text=f"No questions in the last {days} days.", private_to=event.actor)
+        )
+        return
+    lines = []
+    for row in rows:
+        topic = f"`{row.entry_id}`" if row.entry_id else "_no matching article_"
+        lines.append(
+            f"- {topic}: asked {row.asked}×, solved {row.solved}, escalated {row.escalated}"
+            f" (e.g. \u201c{row.example[:80]}\u201d)"
+        )
+    lines.append("")
+    lines.append("Articles with many escalations need a better answer; questions with no article need one.")
+    await ctx.reply(
+        OutboundMessage(
+            title=f"Recurring questions, last {days} days", text="\n".join(lines), private_to=event.actor
+        )
+    )
