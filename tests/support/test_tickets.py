@@ -259,7 +259,7 @@ async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHar
 
 
 async def test_relayed_text_is_inert_and_mentions_are_explicit(bot: BotHarness) -> None:
-    reply, card = await _escalated(bot)
+    reply, _ = await _escalated(bot)
     sent = await bot.customer_says("@everyone <!channel> <@&123> look at this", thread=reply.ref.thread_id)
     relayed = sent[0].delivery.message
     assert relayed.mentions == (), "only deliberate mentions ping; adapters escape the text"
