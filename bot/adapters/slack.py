@@ -1,0 +1,555 @@
+"""The Slack adapter: slack-bolt for inbound traffic (HTTP Events API or Socket Mode), slack-sdk's
+Web API client for outbound messages. A thin I/O shell around `slack_translate`.
+
+Every inbound path acknowledges first (bolt answers Slack as soon as `ack()` runs) and then resolves
+the user and hands the event to the dispatcher's sink, which only enqueues. Redeliveries keep their
+ids (`event_id` for reactions, the channel and `ts` for messages, `trigger_id` for commands and
+clicks), so the dispatcher's persistent dedupe handles each exactly once, in any bot process.
+
+Reactions: the reacted-to message is fetched (`conversations.history`, then `conversations.replies`
+for thread replies) so `ReactionAdded.message_text` carries its text; when that lookup fails the
+event still goes through with `message_text=None`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.adapters import slack_translate as translate
+from bot.adapters.base import Capabilities, DeliveryError, EventSink
+from bot.events import (
+    ActionInvoked,
+    Actor,
+    CommandInvoked,
+    Delivery,
+    InboundEvent,
+    MessageReceived,
+    Platform,
+    ReactionAdded,
+    SentRef,
+)
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+DEFAULT_API_BASE = "https://slack.com/api/"
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _TtlCache(Generic[K, V]):
+    """A bounded cache with expiry where concurrent misses for one key share one load."""
+
+    def __init__(self, load: Callable[[K], Awaitable[V]], *, ttl: float, size: int) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._size = size
+        self._values: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K) -> V:
+        hit = self._values.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await self._load(key)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(key, None)
+        future.set_result(value)
+        self._values[key] = (time.monotonic() + self._ttl, value)
+        self._values.move_to_end(key)
+        while len(self._values) > self._size:
+            self._values.popitem(last=False)
+        return value
+
+
+class _ResponseUrls:
+    """event_id → response_url for commands and clicks, bounded; Slack allows 5 uses in 30 minutes."""
+
+    USES = 5
+    LIFETIME = 30 * 60
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._urls: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
+
+    def remember(self, event_id: str, url: str | None) -> None:
+        if not url:
+            return
+        self._urls[event_id] = (url, time.monotonic() + self.LIFETIME, 0)
+        while len(self._urls) > self._size:
+            self._urls.popitem(last=False)
+
+    def take(self, event_id: str) -> str | None:
+        entry = self._urls.get(event_id)
+        if entry is None:
+            return None
+        url, expires, uses = entry
+        if expires < time.monotonic() or uses >= self.USES:
+            del self._urls[event_id]
+            return None
+        self._urls[event_id] = (url, expires, uses + 1)
+        return url
+
+
+def _api_error(error: SlackApiError) -> DeliveryError:
+    status = error.response.status_code
+    code = str(error.response.get("error", "") or f"http_{status}")
+    if status == 429 or code == "ratelimited":
+        retry_after = error.response.headers.get("Retry-After") or error.response.headers.get("retry-after")
+        if isinstance(retry_after, list):
+            retry_after = retry_after[0]
+        return DeliveryError(
+            "Slack rate limit", permanent=False, retry_after=float(retry_after or 1), code="ratelimited"
+        )
+    return DeliveryError(f"Slack API error {code}", permanent=code in translate.PERMANENT_ERRORS, code=code)
+
+
+class SlackAdapter:
+    """One Slack workspace (one bot token), in HTTP mode or Socket Mode."""
+
+    platform = Platform.SLACK
+    capabilities = Capabilities(
+        buttons=True, threads=True, private_replies=True, edits=True, max_text=translate.MAX_TEXT
+    )
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        signing_secret: str | None = None,
+        app_token: str | None = None,
+        mode: str = "http",
+        api_base: str = DEFAULT_API_BASE,
+        staff_group_ids: Iterable[str] = (),
+        timeout: float = 10.0,
+        rate_limit_retries: int = 2,
+        user_cache_seconds: float = 600.0,
+    ) -> None:
+        if mode not in ("http", "socket"):
+            raise ValueError("mode is 'http' or 'socket'")
+        if mode == "http" and not signing_secret:
+            raise ValueError("HTTP mode needs the signing secret")
+        if mode == "socket" and not app_token:
+            raise ValueError("Socket Mode needs the app-level token (xapp-...)")
+        self.mode = mode
+        self._bot_token = bot_token
+        self._signing_secret = signing_secret
+        self._app_token = app_token
+        self._api_base = api_base if api_base.endswith("/") else api_base + "/"
+        self._staff_groups = tuple(staff_group_ids)
+        self._timeout = timeout
+        self._rate_limit_retries = rate_limit_retries
+        self._user_cache_seconds = user_cache_seconds
+        self._sink: EventSink | None = None
+        self._app: AsyncApp | None = None
+        self._client: AsyncWebClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._routes_installed = False
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._response_urls = _ResponseUrls()
+        self._users: _TtlCache[str, Mapping[str, Any] | None] = _TtlCache(
+            self._load_user, ttl=user_cache_seconds, size=10_000
+        )
+        self._groups: _TtlCache[str, frozenset[str]] = _TtlCache(self._load_group, ttl=300, size=100)
+        self.bot_user_id = ""
+        self.bot_id = ""
+        self.team_id = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackAdapter:
+        def secret(value: Any) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        groups = [ref.partition(":")[2] for ref in settings.staff_role_ids if ref.startswith("slack:")]
+        return cls(
+            bot_token=secret(settings.slack_bot_token) or "",
+            signing_secret=secret(settings.slack_signing_secret),
+            app_token=secret(settings.slack_app_token),
+            mode=settings.slack_mode.value,
+            api_base=settings.slack_api_base,
+            staff_group_ids=groups,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def install_routes(self, app: web.Application) -> None:
+        """HTTP mode: serve `/slack/events` (events, commands, interactivity) on the bot's web app."""
+        if self.mode == "http":
+            app.router.add_post(EVENTS_PATH, self._handle_http)
+            self._routes_installed = True
+
+    async def start(self, sink: EventSink) -> None:
+        if self.mode == "http" and not self._routes_installed:
+            raise RuntimeError("SLACK_MODE=http serves /slack/events on the web server: set WEB_ENABLED=true")
+        self._session = aiohttp.ClientSession()
+        self._client = AsyncWebClient(
+            token=self._bot_token, base_url=self._api_base, timeout=int(max(1, self._timeout))
+        )
+        self._client.retry_handlers.append(
+            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
+        )
+        try:
+            auth = await self._client.auth_test()
+        except SlackApiError as error:
+            await self._close_session()
+            raise RuntimeError(f"Slack rejected the bot token: {error.response.get('error')}") from None
+        self.bot_user_id = str(auth.get("user_id") or "")
+        self.bot_id = str(auth.get("bot_id") or "")
+        self.team_id = str(auth.get("team_id") or "")
+        app = AsyncApp(
+            client=self._client,
+            signing_secret=self._signing_secret or "",
+            request_verification_enabled=self.mode == "http",
+            process_before_response=False,
+            logger=logging.getLogger("slack_bolt"),
+        )
+        app.event(re.compile(".*"))(self._on_event)
+        app.command(re.compile(".*"))(self._on_command)
+        app.action(re.compile(".*"))(self._on_action)
+        self._app = app
+        self._sink = sink
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(app, app_token=self._app_token, web_client=self._client)
+            await self._socket.connect_async()
+        log.info("slack connected as %s in %s (%s mode)", self.bot_user_id, self.team_id, self.mode)
+
+    async def drain(self) -> None:
+        """Wait until every acknowledged request has reached the sink (or been ignored)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def stop(self) -> None:
+        # Requests already acknowledged to Slack will not be redelivered: hand them over first.
+        try:
+            await asyncio.wait_for(self.drain(), timeout=10)
+        except TimeoutError:
+            log.warning("stopping with %d Slack requests still being read", len(self._inflight))
+        self._sink = None
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        self._app = None
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    async def _handle_http(self, request: web.Request) -> web.StreamResponse:
+        if self._app is None:
+            # Not started yet (or stopping): Slack retries, and the retry is deduplicated.
+            return web.Response(status=503, text="starting")
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self._app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def _submit(self, event: InboundEvent) -> None:
+        sink = self._sink
+        if sink is None:
+            log.warning("slack event %s arrived while stopped; dropped", event.event_id)
+            return
+        await sink(event)
+
+    def _track(self) -> None:
+        """Count the running listener as in flight until it finishes (see `drain`)."""
+        task = asyncio.current_task()
+        if task is not None and task not in self._inflight:
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+    async def _on_event(self, body: dict[str, Any], request: Any) -> None:
+        """Events are acknowledged by bolt before this runs."""
+        self._track()
+        retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+        if retry not in ("", "0"):
+            log.info(
+                "slack redelivery %s of %s (%s)",
+                retry,
+                body.get("event_id"),
+                request.headers.get("x-slack-retry-reason"),
+            )
+        event = body.get("event") or {}
+        kind = event.get("type")
+        team = translate.event_team(body) or self.team_id
+        if kind in ("message", "app_mention"):
+            author = translate.message_author(event, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
+            if author is None:
+                return
+            actor = await self.actor(author, team_id=team)
+            if actor.is_bot:
+                return
+            await self._submit(translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id))
+        elif kind == "reaction_added":
+            user = event.get("user")
+            if not user or user == self.bot_user_id:
+                return
+            actor = await self.actor(str(user), team_id=team)
+            message = await self._fetch_message(event.get("item") or {})
+            reaction = translate.reaction_to_event(body, actor=actor, message=message)
+            if reaction is not None:
+                await self._submit(reaction)
+
+    async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        self._track()
+        await ack()
+        actor = await self.actor(str(body.get("user_id")), fallback_name=str(body.get("user_name") or ""))
+        command = translate.command_to_event(body, actor=actor)
+        self._response_urls.remember(command.event_id, body.get("response_url"))
+        await self._submit(command)
+
+    async def _on_action(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        self._track()
+        await ack()
+        user = body.get("user") or {}
+        actor = await self.actor(str(user.get("id")), fallback_name=str(user.get("name") or ""))
+        action = translate.action_to_event(body, actor=actor)
+        if action is None:
+            return
+        self._response_urls.remember(action.event_id, body.get("response_url"))
+        await self._submit(action)
+
+    async def actor(self, user_id: str, *, team_id: str = "", fallback_name: str = "") -> Actor:
+        """The user as an Actor with display name and the configured staff groups they are in.
+        Lookups are cached; when Slack cannot answer, the event still goes through with the id."""
+        roles = frozenset()
+        if self._staff_groups:
+            memberships = await asyncio.gather(
+                *(self._groups.get(group) for group in self._staff_groups), return_exceptions=True
+            )
+            roles = frozenset(
+                group
+                for group, members in zip(self._staff_groups, memberships, strict=True)
+                if isinstance(members, frozenset) and user_id in members
+            )
+        try:
+            user = await self._users.get(user_id)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("users.info %s failed: %s", user_id, type(error).__name__)
+            user = None
+        if user is None:
+            return Actor(platform=Platform.SLACK, id=user_id, display_name=fallback_name, roles=roles)
+        return translate.actor_from_user(user, roles=roles)
+
+    async def _load_user(self, user_id: str) -> Mapping[str, Any] | None:
+        assert self._client is not None
+        try:
+            response = await self._client.users_info(user=user_id)
+        except SlackApiError as error:
+            if error.response.get("error") in ("user_not_found", "user_not_visible"):
+                return None
+            raise
+        return response.get("user")
+
+    async def _load_group(self, group_id: str) -> frozenset[str]:
+        assert self._client is not None
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group_id)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("usergroups.users.list %s failed: %s", group_id, type(error).__name__)
+            raise
+        return frozenset(response.get("users") or ())
+
+    async def _fetch_message(self, item: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        channel, ts = item.get("channel"), item.get("ts")
+        if item.get("type") != "message" or not channel or not ts or self._client is None:
+            return None
+        try:
+            history = await self._client.conversations_history(
+                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+            )
+            for message in history.get("messages") or ():
+                if message.get("ts") == ts:
+                    return message
+            replies = await self._client.conversations_replies(
+                channel=channel, ts=ts, inclusive=True, limit=1
+            )
+            for message in replies.get("messages") or ():
+                if message.get("ts") == ts:
+                    return message
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.info("could not fetch reacted message %s/%s: %s", channel, ts, type(error).__name__)
+        return None
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        if self._client is None:
+            raise DeliveryError("Slack adapter not started", permanent=False, code="not_started")
+        if delivery.edit is not None:
+            return await self._update(delivery)
+        if delivery.message.private_to is not None:
+            return await self._send_private(delivery)
+        return await self._post(delivery)
+
+    async def _call(self, method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+        try:
+            return await method(**kwargs)
+        except SlackApiError as error:
+            raise _api_error(error) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            # Timeouts, refused connections and non-JSON 5xx pages: try again later.
+            raise DeliveryError(
+                f"Slack unreachable: {type(error).__name__}", permanent=False, code="transient"
+            ) from None
+
+    def _thread_for(self, delivery: Delivery) -> str | None:
+        where = delivery.conversation
+        if where.thread_id:
+            return where.thread_id
+        reply_to = delivery.reply_to
+        if (
+            delivery.message.in_thread
+            and not where.is_direct
+            and isinstance(reply_to, MessageReceived | ActionInvoked | ReactionAdded)
+            and reply_to.conversation.channel_key == where.channel_key
+        ):
+            return reply_to.message_id
+        return None
+
+    def _ref(self, delivery: Delivery, ts: str, thread_ts: str | None) -> SentRef:
+        where = delivery.conversation
+        return SentRef(
+            platform=Platform.SLACK,
+            workspace_id=where.workspace_id or self.team_id,
+            channel_id=where.channel_id,
+            message_id=ts,
+            thread_id=thread_ts,
+        )
+
+    async def _post(self, delivery: Delivery) -> SentRef:
+        assert self._client is not None
+        channel = delivery.conversation.channel_id
+        thread_ts = self._thread_for(delivery)
+        first: SentRef | None = None
+        for part in translate.render(delivery.message):
+            kwargs: dict[str, Any] = {"channel": channel, "text": part.text, "blocks": part.blocks}
+            if thread_ts:
+                kwargs["thread_ts"] = thread_ts
+            try:
+                response = await self._post_joining(kwargs)
+            except DeliveryError as error:
+                if not (error.permanent and isinstance(delivery.reply_to, CommandInvoked | ActionInvoked)):
+                    raise
+                # A command used in a channel the bot is not in: answer through its response_url.
+                if not await self._respond(delivery, part, response_type="in_channel"):
+                    raise
+                first = first or self._ref(delivery, f"response:{delivery.reply_to.event_id}", None)
+                continue
+            first = first or self._ref(delivery, str(response["ts"]), thread_ts)
+        assert first is not None
+        return first
+
+    async def _post_joining(self, kwargs: dict[str, Any]) -> Any:
+        """Post; when the bot is not in a public channel, join it once and post again."""
+        assert self._client is not None
+        try:
+            return await self._call(self._client.chat_postMessage, **kwargs)
+        except DeliveryError as error:
+            if error.code != "not_in_channel":
+                raise
+        try:
+            await self._call(self._client.conversations_join, channel=kwargs["channel"])
+        except DeliveryError as join_error:
+            log.info("cannot join %s: %s", kwargs["channel"], join_error.code)
+            raise DeliveryError(
+                "the bot is not in that channel", permanent=True, code="not_in_channel"
+            ) from None
+        return await self._call(self._client.chat_postMessage, **kwargs)
+
+    async def _respond(self, delivery: Delivery, part: translate.SlackMessage, *, response_type: str) -> bool:
+        """Answer through the event's response_url; False when there is none left or it failed."""
+        reply_to = delivery.reply_to
+        url = self._response_urls.take(reply_to.event_id) if reply_to is not None else None
+        if url is None:
+            return False
+        webhook = AsyncWebhookClient(url, timeout=int(max(1, self._timeout)), session=self._session)
+        webhook.retry_handlers.append(
+            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
+        )
+        try:
+            response = await webhook.send_dict(
+                {
+                    "response_type": response_type,
+                    "replace_original": False,
+                    "text": part.text,
+                    "blocks": part.blocks,
+                }
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.info("response_url failed (%s); falling back to the Web API", type(error).__name__)
+            return False
+        if response.status_code != 200:
+            log.info("response_url answered %s (%s)", response.status_code, response.body[:100])
+            return False
+        return True
+
+    async def _send_private(self, delivery: Delivery) -> SentRef:
+        assert self._client is not None and delivery.message.private_to is not None
+        user = delivery.message.private_to.id
+        thread_ts = delivery.conversation.thread_id
+        first: SentRef | None = None
+        for index, part in enumerate(translate.render(delivery.message)):
+            if isinstance(delivery.reply_to, CommandInvoked | ActionInvoked) and await self._respond(
+                delivery, part, response_type="ephemeral"
+            ):
+                first = first or self._ref(delivery, f"ephemeral:{delivery.reply_to.event_id}:{index}", None)
+                continue
+            kwargs: dict[str, Any] = {
+                "channel": delivery.conversation.channel_id,
+                "user": user,
+                "text": part.text,
+                "blocks": part.blocks,
+            }
+            if thread_ts:
+                kwargs["thread_ts"] = thread_ts
+            response = await self._call(self._client.chat_postEphemeral, **kwargs)
+            first = first or self._ref(delivery, str(response.get("message_ts") or ""), thread_ts)
+        assert first is not None
+        return first
+
+    async def _update(self, delivery: Delivery) -> SentRef:
+        assert self._client is not None and delivery.edit is not None
+        edit = delivery.edit
+        part = translate.render_single(delivery.message)
+        await self._call(
+            self._client.chat_update,
+            channel=edit.channel_id,
+            ts=edit.message_id,
+            text=part.text,
+            blocks=part.blocks,
+        )
+        return edit

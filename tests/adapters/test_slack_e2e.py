@@ -1,0 +1,452 @@
+"""The Slack adapter end to end: real slack-bolt and slack-sdk, the Slack emulator, a real database.
+
+Each test reads like what happens in Slack: someone writes, clicks or types a command; the bot
+answers where Slack users expect it (in the thread, privately, in the staff channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.context import HandlerContext
+from bot.events import (
+    ActionInvoked,
+    Button,
+    CommandInvoked,
+    MessageReceived,
+    OutboundMessage,
+    ReactionAdded,
+)
+from bot.router import Match, Router, command, pattern
+from storage.db import Database
+from storage.models import ProcessedEvent
+from tests.adapters.slack_harness import (
+    COMMUNITY,
+    CUSTOMER,
+    DM,
+    GROUP_STAFF,
+    OTHER,
+    STAFF,
+    STAFF_CHANNEL,
+    SlackBot,
+    populate,
+    slack_bot,
+)
+from tests.emulators.slack import SlackEmulator, payload
+
+# -- test-only handlers --------------------------------------------------------------------------
+
+
+def action_is(action_id: str):
+    return lambda event: Match(1.0) if event.action_id == action_id else None
+
+
+def emoji_is(emoji: str):
+    return lambda event: Match(1.0) if event.emoji == emoji else None
+
+
+echo = Router("test-echo")
+release_slow = asyncio.Event()
+
+
+@echo.on(MessageReceived, pattern(r"^echo (?P<said>.+)$", score=1.0))
+async def echo_back(event: MessageReceived, ctx: HandlerContext) -> None:
+    await ctx.reply(f"{event.actor.name} said: {ctx.match.captures['said']}")
+
+
+@echo.on(MessageReceived, pattern(r"^rate me$", score=1.0))
+async def offer_rating(event: MessageReceived, ctx: HandlerContext) -> None:
+    stars = tuple(Button(action_id="rate", label=f"{n}★", value=str(n)) for n in range(1, 6))
+    await ctx.reply(OutboundMessage(text="How did we do?", buttons=stars))
+
+
+@echo.on(ActionInvoked, action_is("rate"))
+async def rated(event: ActionInvoked, ctx: HandlerContext) -> None:
+    await ctx.reply(f"Thanks {event.actor.name}, you gave {event.value} stars.")
+
+
+@echo.on(MessageReceived, pattern(r"^am i staff\??$", score=1.0))
+async def who_am_i(event: MessageReceived, ctx: HandlerContext) -> None:
+    await ctx.reply("yes, staff" if ctx.is_staff else "no, customer")
+
+
+@echo.on(MessageReceived, pattern(r"^long please$", score=1.0))
+async def long_answer(event: MessageReceived, ctx: HandlerContext) -> None:
+    paragraph = "Restart the sync & check <settings> before you try again. " * 40
+    await ctx.reply("\n\n".join(f"{i}. {paragraph}" for i in range(1, 60)))
+
+
+@echo.on(CommandInvoked, command("slow"))
+async def slow_command(event: CommandInvoked, ctx: HandlerContext) -> None:
+    await release_slow.wait()
+    await ctx.reply(OutboundMessage(text="Done, that took a while.", private_to=event.actor))
+
+
+@echo.on(ReactionAdded, emoji_is("ticket"))
+async def ticket_from_reaction(event: ReactionAdded, ctx: HandlerContext) -> None:
+    if not ctx.is_staff:
+        return
+    await ctx.reply(f"Ticket opened for: {event.message_text}")
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEmulator]:
+    async with SlackEmulator(burst=20) as emulator:
+        populate(emulator)
+        yield emulator
+
+
+@pytest.fixture
+async def bot(slack: SlackEmulator, database: Database, tmp_path: object) -> AsyncIterator[SlackBot]:
+    async with slack_bot(slack, database, tmp_path, routers=[echo]) as running:
+        yield running
+
+
+def texts(call: object) -> str:
+    """Everything a person sees in a posted message: its blocks' texts, or its fallback."""
+    params = call.params  # type: ignore[attr-defined]
+    parts = []
+    for block in params.get("blocks") or []:
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        parts.extend(f["text"] for f in block.get("fields", []))
+        parts.extend(
+            e["text"]["text"] if isinstance(e.get("text"), dict) else e.get("text", "")
+            for e in block.get("elements", [])
+        )
+    return "\n".join(parts) or params.get("text", "")
+
+
+# -- conversations -------------------------------------------------------------------------------
+
+
+async def test_a_question_in_a_channel_is_answered_in_its_thread(bot: SlackBot, slack: SlackEmulator) -> None:
+    posted = await slack.user_posts(CUSTOMER, COMMUNITY, "hello")
+    assert posted.ack.status == 200
+
+    reply = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == posted.ts)
+    assert reply.params["channel"] == COMMUNITY
+    assert "Hi Casey!" in texts(reply)
+    assert reply.params["text"], "a fallback text is always set"
+
+
+async def test_a_direct_message_is_answered_in_the_dm_not_in_a_thread(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    await slack.user_posts(CUSTOMER, DM, "help")
+
+    reply = await slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == DM)
+    assert "thread_ts" not in reply.params
+    assert "How I can help" in texts(reply)
+
+
+async def test_a_reply_inside_a_thread_stays_in_that_thread(bot: SlackBot, slack: SlackEmulator) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo first")
+    await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+    follow_up = await slack.user_posts(CUSTOMER, COMMUNITY, "echo second", thread_ts=question.ts)
+
+    reply = await slack.wait_for("chat.postMessage", lambda c: "second" in texts(c))
+    assert reply.params["thread_ts"] == question.ts != follow_up.ts
+
+
+async def test_a_mention_sent_as_message_and_app_mention_is_answered_once(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    event = slack.message_event(CUSTOMER, COMMUNITY, f"<@{slack.bot_user_id}> echo ping")
+    mention = dict(event, type="app_mention")
+    mention.pop("channel_type")
+    await slack.send_event(slack.event_callback(event))
+    await slack.send_event(slack.event_callback(mention, template="event_app_mention"))
+    await bot.settle()
+
+    replies = [c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == event["ts"]]
+    assert [texts(r) for r in replies] == ["Casey said: ping"]
+    assert bot.outcomes.get("duplicate") == 1
+
+
+async def test_the_bot_ignores_its_own_posts_other_bots_and_edits(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    own = slack.message_event(slack.bot_user_id, COMMUNITY, "echo from myself")
+    other_bot = payload("event_message_bot")
+    edit = payload("event_message_changed")
+    for body in (slack.event_callback(own), other_bot, edit):
+        assert (await slack.send_event(body)).status == 200
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo real")
+    await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+    await bot.settle()
+
+    assert [texts(c) for c in slack.calls_to("chat.postMessage")] == ["Casey said: real"]
+    assert sum(bot.bot.dispatcher.outcomes.values()) == 1
+
+
+async def test_relayed_text_cannot_ping_anyone(bot: SlackBot, slack: SlackEmulator) -> None:
+    await slack.user_posts(
+        CUSTOMER, COMMUNITY, "echo <!channel> <!here> <!subteam^S0STAFFGRP|@staff> & **bold**"
+    )
+
+    reply = await slack.wait_for("chat.postMessage")
+    shown = texts(reply) + reply.params["text"]
+    assert "<!" not in shown
+    assert "&lt;" not in shown or "@channel" in shown
+    assert "*bold*" in texts(reply)
+    assert all(b["text"].get("verbatim") for b in reply.params["blocks"] if b["type"] == "section")
+
+
+async def test_a_long_answer_is_split_within_slacks_limits(bot: SlackBot, slack: SlackEmulator) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "long please")
+
+    first = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+    await bot.settle()
+    posts = [c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == question.ts]
+    assert all(p.ok for p in posts), "the emulator rejects blocks over Slack's limits"
+    sections = [b for p in posts for b in p.params["blocks"]]
+    assert len(sections) > 40 and all(len(b["text"]["text"]) <= 3000 for b in sections)
+    assert "&amp;" in texts(first) and "&lt;settings&gt;" in texts(first)
+
+
+async def test_staff_are_recognised_by_user_id_and_by_user_group(bot: SlackBot, slack: SlackEmulator) -> None:
+    for user in (STAFF, GROUP_STAFF, OTHER):
+        await slack.user_posts(user, DM, "am i staff?")
+        await bot.settle()
+    answers = [texts(c) for c in slack.calls_to("chat.postMessage")]
+    assert answers == ["yes, staff", "yes, staff", "no, customer"]
+    assert len(slack.calls_to("users.info")) == 3, "each user is looked up once"
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+async def test_a_slash_command_is_acked_at_once_while_its_handler_is_still_working(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    release_slow.clear()
+    started = time.perf_counter()
+    ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/slow")
+    acked_after = time.perf_counter() - started
+    assert ack.status == 200 and acked_after < 3.0
+    assert not slack.calls_to("response_url"), "the handler has not finished yet"
+
+    release_slow.set()
+    answer = await slack.wait_for("response_url")
+    assert answer.params["response_type"] == "ephemeral"
+    assert "Done, that took a while." in texts(answer)
+    assert answer.params["user"] == CUSTOMER
+
+
+async def test_support_help_answers_privately_through_the_response_url(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/support help")
+    assert ack.status == 200
+
+    answer = await slack.wait_for("response_url")
+    assert answer.params["response_type"] == "ephemeral"
+    assert "/support help" in texts(answer)
+    assert not slack.calls_to("chat.postMessage")
+
+
+async def test_an_unknown_command_gets_a_private_hint(bot: SlackBot, slack: SlackEmulator) -> None:
+    await slack.slash_command(CUSTOMER, COMMUNITY, "/frobnicate now")
+
+    answer = await slack.wait_for("response_url")
+    assert "I don't know the command `/frobnicate`" in texts(answer)
+
+
+# -- buttons and reactions -----------------------------------------------------------------------
+
+
+async def test_clicking_a_button_reaches_its_handler_with_the_value(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "rate me")
+    card = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+    buttons = card.params["blocks"][-1]["elements"]
+    assert [b["value"] for b in buttons] == ["1", "2", "3", "4", "5"]
+    assert len({b["action_id"] for b in buttons}) == 5, "Slack needs unique action ids in a block"
+
+    message = slack.message(COMMUNITY, card.response["ts"])
+    ack = await slack.click(CUSTOMER, COMMUNITY, message, buttons[3]["action_id"])
+    assert ack.status == 200
+
+    thanks = await slack.wait_for("chat.postMessage", lambda c: "stars" in texts(c))
+    assert texts(thanks) == "Thanks Casey, you gave 4 stars."
+    assert thanks.params["thread_ts"] == question.ts
+
+
+async def test_a_staff_ticket_reaction_turns_a_customer_message_into_a_ticket(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "my invoice shows the wrong currency")
+    await bot.settle()
+    mark = slack.mark()
+
+    await slack.react(OTHER, COMMUNITY, question.ts, "ticket")
+    await slack.react(STAFF, COMMUNITY, question.ts, "ticket")
+
+    opened = await slack.wait_for("chat.postMessage", since=mark)
+    assert texts(opened) == "Ticket opened for: my invoice shows the wrong currency"
+    assert opened.params["thread_ts"] == question.ts
+    await bot.settle()
+    assert len([c for c in slack.calls[mark:] if c.method == "chat.postMessage"]) == 1, (
+        "only staff open tickets"
+    )
+
+
+# -- Socket Mode ---------------------------------------------------------------------------------
+
+
+async def test_socket_mode_receives_events_commands_and_clicks(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    async with slack_bot(slack, database, tmp_path, mode="socket", routers=[echo]) as running:
+        assert running.bot.web is None, "Socket Mode needs no public web server"
+        assert slack.calls_to("apps.connections.open")
+
+        question = await slack.user_posts(CUSTOMER, COMMUNITY, "rate me")
+        assert question.ack.status == 200
+        card = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+
+        message = slack.message(COMMUNITY, card.response["ts"])
+        await slack.click(CUSTOMER, COMMUNITY, message, card.params["blocks"][-1]["elements"][4]["action_id"])
+        await slack.wait_for("chat.postMessage", lambda c: "5 stars" in texts(c))
+
+        ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/support help")
+        assert ack.latency_ms < 3000
+        await slack.wait_for("response_url")
+
+        retry = await slack.send_event(question.body, retry_num=1)
+        assert retry.status == 200
+        await running.settle()
+        assert running.outcomes.get("duplicate") == 1
+
+
+# -- retries and signatures ----------------------------------------------------------------------
+
+
+async def test_a_redelivered_event_is_handled_exactly_once(bot: SlackBot, slack: SlackEmulator) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo once")
+    for retry in (1, 2, 3):
+        assert (await slack.send_event(question.body, retry_num=retry)).status == 200
+    await slack.wait_for("chat.postMessage")
+    await bot.settle()
+
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert bot.outcomes == {"handled": 1, "duplicate": 3}
+
+
+async def test_a_redelivery_reaching_a_second_bot_process_is_handled_once(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    async with (
+        slack_bot(slack, database, tmp_path, routers=[echo]) as first,
+        slack_bot(slack, database, tmp_path, routers=[echo]) as second,
+    ):
+        first_url = f"http://127.0.0.1:{first.bot.web.port}/slack/events"  # type: ignore[union-attr]
+        second_url = f"http://127.0.0.1:{second.bot.web.port}/slack/events"  # type: ignore[union-attr]
+        slack.bot_url = first_url
+        question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo across processes")
+        slack.bot_url = second_url
+        await slack.send_event(question.body, retry_num=1)
+        await first.settle()
+        await second.settle()
+
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert first.outcomes.get("handled", 0) + second.outcomes.get("handled", 0) == 1
+    assert first.outcomes.get("duplicate", 0) + second.outcomes.get("duplicate", 0) == 1
+
+
+async def count_processed(database: Database) -> int:
+    async with database.session() as session:
+        return int((await session.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one())
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        {"secret": "not-the-signing-secret"},
+        {"timestamp": int(time.time()) - 10 * 60},
+        {"headers": {"X-Slack-Signature": ""}},
+    ],
+    ids=["bad-signature", "stale-timestamp", "missing-signature"],
+)
+async def test_an_unsigned_or_stale_request_gets_401_and_nothing_happens(
+    bot: SlackBot, slack: SlackEmulator, database: Database, how: dict
+) -> None:
+    body = slack.event_callback(slack.message_event(CUSTOMER, COMMUNITY, "echo forged"))
+    answer = await slack.post_signed(json.dumps(body).encode(), content_type="application/json", **how)
+
+    assert answer.status == 401
+    await bot.settle()
+    assert sum(bot.bot.dispatcher.outcomes.values()) == 0
+    assert await count_processed(database) == 0
+    assert not [c for c in slack.calls if c.method != "auth.test"]
+
+
+# -- Web API failures ----------------------------------------------------------------------------
+
+
+async def test_a_429_is_waited_out_and_the_reply_still_arrives(bot: SlackBot, slack: SlackEmulator) -> None:
+    slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    started = time.monotonic()
+    await slack.user_posts(CUSTOMER, COMMUNITY, "echo patience")
+
+    reply = await slack.wait_for("chat.postMessage")
+    attempts = slack.calls_to("chat.postMessage")
+    assert [a.status for a in attempts] == [429, 200]
+    assert reply.at - attempts[0].at >= 1.0, "Retry-After was honoured"
+    assert time.monotonic() - started < 5
+
+
+async def test_server_errors_and_timeouts_are_retried(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    async with slack_bot(slack, database, tmp_path, routers=[echo], timeout=1.0) as running:
+        slack.fail_next("chat.postMessage", status=503)
+        slack.fail_next("chat.postMessage", timeout=True)
+        await slack.user_posts(CUSTOMER, COMMUNITY, "echo eventually")
+
+        reply = await slack.wait_for("chat.postMessage", timeout=10)
+        assert texts(reply) == "Casey said: eventually"
+        assert [(c.status, c.error) for c in slack.calls_to("chat.postMessage")] == [
+            (503, "internal_error"),
+            (504, "timeout"),
+            (200, None),
+        ]
+        await running.settle()
+
+
+async def test_a_permanent_error_is_reported_to_staff_once_and_not_retried(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    slack.add_channel("C0ARCHIVED", "old-help", archived=True)
+    for text in ("echo one", "echo two"):
+        slack.history("C0ARCHIVED")  # the channel exists; posting into it is what fails
+        await slack.user_posts(CUSTOMER, "C0ARCHIVED", text)
+    await bot.settle()
+
+    attempts = slack.calls_to("chat.postMessage")
+    to_archived = [c for c in attempts if c.params["channel"] == "C0ARCHIVED"]
+    assert [c.error for c in to_archived] == ["is_archived", "is_archived"], "one attempt per reply"
+    notices = [c for c in attempts if c.params["channel"] == STAFF_CHANNEL]
+    assert len(notices) == 1
+    assert "C0ARCHIVED" in texts(notices[0]) and "is_archived" in texts(notices[0])
+
+
+async def test_the_bot_joins_a_public_channel_it_was_not_in(bot: SlackBot, slack: SlackEmulator) -> None:
+    slack.add_channel("C0RANDOM", "random", bot_member=False)
+    question = await slack.user_posts(CUSTOMER, "C0RANDOM", "echo hello there")
+
+    reply = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+    assert texts(reply) == "Casey said: hello there"
+    assert [c.method for c in slack.calls if c.method in ("chat.postMessage", "conversations.join")] == [
+        "chat.postMessage",
+        "conversations.join",
+        "chat.postMessage",
+    ]
