@@ -70,8 +70,8 @@ def render(
     prefix = "bot> "
     if delivery.conversation.channel_id == staff_channel_id:
         prefix = "[#staff] bot> "
-    elif delivery.conversation.is_direct:
-        prefix = "[DM] bot> "
+    elif delivery.conversation.channel_id != GENERAL:
+        prefix = f"[#{delivery.conversation.channel_id}] bot> "
     if message.private_to is not None:
         prefix += "(only you) "
     lines = []
@@ -115,7 +115,9 @@ class ConsoleAdapter:
             display_name="you (staff)" if as_staff else "you",
             roles=frozenset({"staff"}) if as_staff else frozenset(),
         )
-        self.conversation = Conversation(platform=Platform.CONSOLE, channel_id=GENERAL)
+        # The terminal is a one-to-one chat with the bot, like a DM: every line is addressed to it,
+        # and a ticket opened here keeps relaying follow-ups to the team.
+        self.conversation = Conversation(platform=Platform.CONSOLE, channel_id=GENERAL, is_direct=True)
         self.staff_channel_id = staff_channel_id
         self.finished = asyncio.Event()
         self._settle = settle
