@@ -135,6 +135,10 @@ def platform_adapters(settings: Settings, *, as_staff: bool, settle: Callable) -
             from bot.adapters.slack import SlackAdapter
 
             adapters[Platform.SLACK] = SlackAdapter.from_settings(settings)
+        elif name == "discord":
+            from bot.adapters.discord import DiscordAdapter
+
+            adapters[Platform.DISCORD] = DiscordAdapter.from_settings(settings)
         else:
             raise NotImplementedError(f"the {name} adapter is not available in this build")
     return adapters

@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     discord_dev_guild_id: str | None = None
     discord_shard_count: int | None = Field(default=None, ge=1)
     discord_shard_ids: CommaList = Field(default_factory=list)
+    discord_ticket_forum_id: str | None = None
 
     @field_validator(
         "platforms",
