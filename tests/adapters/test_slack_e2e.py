@@ -21,7 +21,6 @@ from bot.events import (
     CommandInvoked,
     MessageReceived,
     OutboundMessage,
-    ReactionAdded,
 )
 from bot.router import Match, Router, command, pattern
 from storage.db import Database
@@ -47,12 +46,7 @@ def action_is(action_id: str):
     return lambda event: Match(1.0) if event.action_id == action_id else None
 
 
-def emoji_is(emoji: str):
-    return lambda event: Match(1.0) if event.emoji == emoji else None
-
-
 echo = Router("test-echo")
-release_slow = asyncio.Event()
 
 
 @echo.on(MessageReceived, pattern(r"^echo (?P<said>.+)$", score=1.0))
@@ -84,15 +78,8 @@ async def long_answer(event: MessageReceived, ctx: HandlerContext) -> None:
 
 @echo.on(CommandInvoked, command("slow"))
 async def slow_command(event: CommandInvoked, ctx: HandlerContext) -> None:
-    await release_slow.wait()
+    await ctx.services.get("slow_gate").wait()
     await ctx.reply(OutboundMessage(text="Done, that took a while.", private_to=event.actor))
-
-
-@echo.on(ReactionAdded, emoji_is("ticket"))
-async def ticket_from_reaction(event: ReactionAdded, ctx: HandlerContext) -> None:
-    if not ctx.is_staff:
-        return
-    await ctx.reply(f"Ticket opened for: {event.message_text}")
 
 
 @pytest.fixture
@@ -121,6 +108,12 @@ def texts(call: object) -> str:
             for e in block.get("elements", [])
         )
     return "\n".join(parts) or params.get("text", "")
+
+
+def buttons(call: object) -> list[dict]:
+    """The buttons of a posted message, in order."""
+    blocks = call.params.get("blocks") or []  # type: ignore[attr-defined]
+    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 # -- conversations -------------------------------------------------------------------------------
@@ -226,14 +219,14 @@ async def test_staff_are_recognised_by_user_id_and_by_user_group(bot: SlackBot, 
 async def test_a_slash_command_is_acked_at_once_while_its_handler_is_still_working(
     bot: SlackBot, slack: SlackEmulator
 ) -> None:
-    release_slow.clear()
+    gate = bot.bot.services.extras["slow_gate"] = asyncio.Event()
     started = time.perf_counter()
     ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/slow")
     acked_after = time.perf_counter() - started
     assert ack.status == 200 and acked_after < 3.0
     assert not slack.calls_to("response_url"), "the handler has not finished yet"
 
-    release_slow.set()
+    gate.set()
     answer = await slack.wait_for("response_url")
     assert answer.params["response_type"] == "ephemeral"
     assert "Done, that took a while." in texts(answer)
@@ -267,12 +260,12 @@ async def test_clicking_a_button_reaches_its_handler_with_the_value(
 ) -> None:
     question = await slack.user_posts(CUSTOMER, COMMUNITY, "rate me")
     card = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
-    buttons = card.params["blocks"][-1]["elements"]
-    assert [b["value"] for b in buttons] == ["1", "2", "3", "4", "5"]
-    assert len({b["action_id"] for b in buttons}) == 5, "Slack needs unique action ids in a block"
+    stars = buttons(card)
+    assert [b["value"] for b in stars] == ["1", "2", "3", "4", "5"]
+    assert len({b["action_id"] for b in stars}) == 5, "Slack needs unique action ids in a block"
 
     message = slack.message(COMMUNITY, card.response["ts"])
-    ack = await slack.click(CUSTOMER, COMMUNITY, message, buttons[3]["action_id"])
+    ack = await slack.click(CUSTOMER, COMMUNITY, message, stars[3]["action_id"])
     assert ack.status == 200
 
     thanks = await slack.wait_for("chat.postMessage", lambda c: "stars" in texts(c))
@@ -283,20 +276,28 @@ async def test_clicking_a_button_reaches_its_handler_with_the_value(
 async def test_a_staff_ticket_reaction_turns_a_customer_message_into_a_ticket(
     bot: SlackBot, slack: SlackEmulator
 ) -> None:
-    question = await slack.user_posts(CUSTOMER, COMMUNITY, "my invoice shows the wrong currency")
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo my invoice shows the wrong currency")
     await bot.settle()
     mark = slack.mark()
 
     await slack.react(OTHER, COMMUNITY, question.ts, "ticket")
-    await slack.react(STAFF, COMMUNITY, question.ts, "ticket")
-
-    opened = await slack.wait_for("chat.postMessage", since=mark)
-    assert texts(opened) == "Ticket opened for: my invoice shows the wrong currency"
-    assert opened.params["thread_ts"] == question.ts
     await bot.settle()
-    assert len([c for c in slack.calls[mark:] if c.method == "chat.postMessage"]) == 1, (
-        "only staff open tickets"
+    assert not [c for c in slack.calls[mark:] if c.method == "chat.postMessage"], (
+        "customers cannot open tickets"
     )
+
+    await slack.react(STAFF, COMMUNITY, question.ts, "ticket")
+    card = await slack.wait_for(
+        "chat.postMessage", lambda c: c.params["channel"] == STAFF_CHANNEL, since=mark
+    )
+    to_customer = await slack.wait_for(
+        "chat.postMessage", lambda c: c.params["channel"] == COMMUNITY, since=mark
+    )
+    assert "my invoice shows the wrong currency" in texts(card), "the reacted message's text was fetched"
+    assert [b["text"]["text"] for b in buttons(card)] == ["Claim", "Close"]
+    assert "ticket *#1*" in texts(to_customer)
+    assert to_customer.params["thread_ts"] == question.ts, "the customer hears about it in their thread"
+    assert slack.calls_to("conversations.history")
 
 
 # -- Socket Mode ---------------------------------------------------------------------------------
@@ -314,7 +315,7 @@ async def test_socket_mode_receives_events_commands_and_clicks(
         card = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
 
         message = slack.message(COMMUNITY, card.response["ts"])
-        await slack.click(CUSTOMER, COMMUNITY, message, card.params["blocks"][-1]["elements"][4]["action_id"])
+        await slack.click(CUSTOMER, COMMUNITY, message, buttons(card)[4]["action_id"])
         await slack.wait_for("chat.postMessage", lambda c: "5 stars" in texts(c))
 
         ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/support help")
