@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.adapters.base import Adapter
+from bot.broadcast.worker import BroadcastWorker
 from bot.context import Services
 from bot.dispatch import Dispatcher
 from bot.events import Platform
-from bot.handlers import answers, basics, insights, tickets
+from bot.handlers import answers, basics, insights, status, tickets
 from bot.outbound import Outbound
 from bot.router import Router
 from bot.settings import Settings
 from bot.staff import StaffPolicy
+from bot.status import setup as status_setup
 from bot.support import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
 from storage import migrate
@@ -28,7 +30,9 @@ log = logging.getLogger(__name__)
 
 def build_router() -> Router:
     """Every capability, included explicitly; order breaks ties between equal scores."""
-    return Router("root").include(basics.router, tickets.router, insights.router, answers.router)
+    return Router("root").include(
+        basics.router, tickets.router, insights.router, status.router, answers.router
+    )
 
 
 def utc_now() -> datetime:
@@ -46,6 +50,7 @@ class SupportBot:
     web_installers: list[RouteInstaller] = field(default_factory=list)
     clock_interval: float = 30.0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    broadcaster: BroadcastWorker | None = None
 
     async def start(self) -> None:
         self.dispatcher.start()
@@ -53,6 +58,8 @@ class SupportBot:
             self.database, self.services, self.dispatcher.outbound, every=self.clock_interval
         )
         self._background.append(asyncio.create_task(ticket_clocks))
+        if self.broadcaster is not None:
+            self.broadcaster.start()
         if self.web is not None:
             # Adapters that receive webhooks (Slack's /slack/events) add routes before the server starts.
             for adapter in self.adapters.values():
@@ -69,6 +76,8 @@ class SupportBot:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
+        if self.broadcaster is not None:
+            await self.broadcaster.stop()
         for adapter in self.adapters.values():
             try:
                 await adapter.stop()
@@ -108,9 +117,14 @@ async def create_bot(
     dispatcher = Dispatcher(
         router=router, database=database, services=services, outbound=outbound, workers=settings.workers
     )
+    await status_setup.sync_components_file(database, settings)
+    broadcaster = status_setup.create_broadcaster(
+        settings, database, outbound.adapters, staff_channel=staff.staff_channel, services=services
+    )
     web = None
     if settings.web_enabled if with_web is None else with_web:
-        web = WebServer(create_web_app(database), host=settings.web_host, port=settings.web_port)
+        installers = [status_setup.web_routes(settings, clock)]
+        web = WebServer(create_web_app(database, installers), host=settings.web_host, port=settings.web_port)
     return SupportBot(
         settings=settings,
         database=database,
@@ -118,6 +132,7 @@ async def create_bot(
         dispatcher=dispatcher,
         adapters=adapters,
         web=web,
+        broadcaster=broadcaster,
     )
 
 

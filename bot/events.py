@@ -278,3 +278,6 @@ class Delivery:
     message: OutboundMessage
     reply_to: InboundEvent | None = None
     edit: SentRef | None = None
+    # Stable per logical message (the broadcast outbox sets it). An adapter whose platform dedupes
+    # (Discord `nonce` + `enforce_nonce`) passes it on, so a resend after a crash posts nothing new.
+    idempotency_key: str | None = None

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
 
     # Status
     components_file: Path = Path("components.yml")
+    discord_global_rate: float = Field(default=48.0, gt=0, le=50)
+    broadcast_lease_seconds: float = Field(default=30.0, ge=1)
 
     # Slack
     slack_bot_token: SecretStr | None = None

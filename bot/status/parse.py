@@ -1,0 +1,204 @@
+"""Parsing the status commands' arguments; every mistake becomes a UsageError with an example."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.errors import UsageError, UserError
+from bot.status.components import Known, resolve
+from storage.status_repo import COMPONENT_STATUSES, IMPACTS, INCIDENT_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    usage: str
+    example: str
+
+    def error(self, problem: str) -> UsageError:
+        return UsageError(problem, usage=self.usage, example=self.example)
+
+
+INCIDENT_OPEN = Usage(
+    "/incident open <components> <impact> <title>", "/incident open api,payments major Card payments failing"
+)
+INCIDENT_UPDATE = Usage(
+    "/incident update <id> <status> <message>", "/incident update 12 identified A bad deploy; rolling back"
+)
+INCIDENT_RESOLVE = Usage(
+    "/incident resolve <id> [message]", "/incident resolve 12 Payments are back to normal"
+)
+COMPONENT_SET = Usage("/component set <name> <status>", "/component set payments degraded_performance")
+COMPONENT_ADD = Usage(
+    "/component add <name> [group=<group>] [aliases=<a,b>]", "/component add search group=Apps aliases=find"
+)
+COMPONENT_HISTORY = Usage("/component history <name>", "/component history payments")
+MAINTENANCE = Usage(
+    "/maintenance schedule <components> <start> <end> <title>",
+    "/maintenance schedule payments 2026-12-01T02:00Z 2026-12-01T03:00Z Database upgrade",
+)
+SUBSCRIBE = Usage("/subscribe [components…]", "/subscribe api payments")
+ANNOUNCE = Usage("/announce [components…] <text>", "/announce api Version 2.3 is out: faster search")
+
+
+class UnknownComponent(UserError):
+    def __init__(self, name: str, known: Sequence[Known]) -> None:
+        names = ", ".join(k.name for k in known) or "none yet"
+        super().__init__(f"I don't know a component called `{name[:60]}`; I know: {names}.")
+
+
+def components_arg(value: str, known: Sequence[Known]) -> list[str]:
+    """`api,payments` (or space-separated) -> resolved names; an unknown one lists what exists."""
+    names: list[str] = []
+    for part in value.replace(",", " ").split():
+        name = resolve(part, known)
+        if name is None:
+            raise UnknownComponent(part, known)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _choice(value: str, allowed: Sequence[str], what: str, usage: Usage) -> str:
+    wanted = value.strip().lower()
+    if wanted not in allowed:
+        raise usage.error(f"`{value[:40]}` is not {what}; choose one of: {', '.join(allowed)}.")
+    return wanted
+
+
+def incident_id(value: str, usage: Usage) -> int:
+    text = value.strip().removeprefix("#")
+    if not text.isdigit():
+        raise usage.error(f"`{value[:40]}` is not an incident number.")
+    return int(text)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenArgs:
+    components: list[str]
+    impact: str
+    title: str
+
+
+def parse_open(rest: str, known: Sequence[Known]) -> OpenArgs:
+    parts = rest.split(maxsplit=2)
+    if len(parts) < 3:
+        raise INCIDENT_OPEN.error("I need the components, the impact and a title.")
+    components = components_arg(parts[0], known)
+    impact = _choice(parts[1], IMPACTS, "an impact", INCIDENT_OPEN)
+    return OpenArgs(components, impact, parts[2].strip()[:200])
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateArgs:
+    incident_id: int
+    status: str
+    message: str
+
+
+def parse_update(rest: str) -> UpdateArgs:
+    parts = rest.split(maxsplit=2)
+    if len(parts) < 3:
+        raise INCIDENT_UPDATE.error("I need the incident number, its status and a message.")
+    number = incident_id(parts[0], INCIDENT_UPDATE)
+    status = _choice(parts[1], INCIDENT_STATUSES, "an incident status", INCIDENT_UPDATE)
+    return UpdateArgs(number, status, parts[2].strip())
+
+
+def parse_resolve(rest: str) -> tuple[int, str]:
+    parts = rest.split(maxsplit=1)
+    if not parts:
+        raise INCIDENT_RESOLVE.error("Which incident? Give its number.")
+    return incident_id(parts[0], INCIDENT_RESOLVE), (parts[1].strip() if len(parts) > 1 else "")
+
+
+def parse_component_set(rest: str, known: Sequence[Known]) -> tuple[str, str]:
+    parts = rest.split()
+    if len(parts) != 2:
+        raise COMPONENT_SET.error("I need a component and a status.")
+    name = resolve(parts[0], known)
+    if name is None:
+        raise UnknownComponent(parts[0], known)
+    return name, _choice(parts[1], COMPONENT_STATUSES, "a component status", COMPONENT_SET)
+
+
+@dataclass(frozen=True, slots=True)
+class AddArgs:
+    name: str
+    group: str
+    aliases: list[str]
+
+
+def parse_component_add(rest: str) -> AddArgs:
+    from bot.status.components import NAME
+
+    parts = rest.split()
+    if not parts:
+        raise COMPONENT_ADD.error("I need the new component's name.")
+    name = parts[0].lower()
+    if not NAME.match(name):
+        raise COMPONENT_ADD.error(f"`{parts[0][:40]}`: a name is lowercase letters, digits, '-' or '_'.")
+    group, aliases = "", []
+    for option in parts[1:]:
+        key, sep, value = option.partition("=")
+        if key == "group" and sep:
+            group = value[:80]
+        elif key == "aliases" and sep:
+            aliases = [a.lower() for a in value.split(",") if a]
+        else:
+            raise COMPONENT_ADD.error(f"I don't understand `{option[:40]}`.")
+    return AddArgs(name, group, aliases)
+
+
+def parse_when(value: str, usage: Usage) -> datetime:
+    """ISO 8601; without an offset it is UTC (the status page shows UTC)."""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise usage.error(f"`{value[:40]}` is not a date and time like 2026-12-01T02:00Z.") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceArgs:
+    components: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    title: str
+
+
+def parse_maintenance(rest: str, known: Sequence[Known], *, now: datetime) -> MaintenanceArgs:
+    sub, _, rest = rest.strip().partition(" ")
+    if sub.lower() != "schedule":
+        raise MAINTENANCE.error("Only `schedule` is supported.")
+    parts = rest.split(maxsplit=3)
+    if len(parts) < 4:
+        raise MAINTENANCE.error("I need the components, start, end and a title.")
+    components = components_arg(parts[0], known)
+    starts_at, ends_at = parse_when(parts[1], MAINTENANCE), parse_when(parts[2], MAINTENANCE)
+    if ends_at <= starts_at:
+        raise MAINTENANCE.error("The end must be after the start.")
+    if ends_at <= now:
+        raise MAINTENANCE.error("That window is already over.")
+    return MaintenanceArgs(components, starts_at, ends_at, parts[3].strip()[:200])
+
+
+def split_announcement(rest: str, known: Sequence[Known]) -> tuple[list[str], str]:
+    """Leading words that are exactly component names or aliases select the audience; the rest is
+    the text. Only exact names count here, so an ordinary first word never becomes a filter."""
+    forms = {k.name: k.name for k in known} | {a: k.name for k in known for a in k.aliases}
+    words = rest.split(" ")
+    components: list[str] = []
+    index = 0
+    for index, word in enumerate(words):  # noqa: B007 - the index of the first text word is needed
+        parts = [p for p in word.lower().split(",") if p]
+        if not parts or not all(p in forms for p in parts):
+            break
+        components.extend(forms[p] for p in parts if forms[p] not in components)
+    else:
+        index = len(words)
+    text = " ".join(words[index:]).strip()
+    if not text:
+        raise ANNOUNCE.error("What should I announce?")
+    return components, text

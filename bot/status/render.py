@@ -1,0 +1,218 @@
+"""How status answers, incident notices and broadcast progress read. Pure functions of the data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.broadcast_repo import Progress
+from storage.models import Incident, IncidentUpdate, StatusComponent
+from storage.status_repo import maintenance_status, split_names
+
+STATUS_LABEL = {
+    "operational": "Operational",
+    "degraded_performance": "Degraded performance",
+    "partial_outage": "Partial outage",
+    "major_outage": "Major outage",
+    "under_maintenance": "Under maintenance",
+}
+IMPACT_LABEL = {"none": "Notice", "minor": "Minor", "major": "Major", "critical": "Critical"}
+OUTAGE_WORD = {"none": "issue", "minor": "issue", "major": "outage", "critical": "outage"}
+
+
+def when(moment: datetime, now: datetime) -> str:
+    """`09:12 UTC (5 min ago)`: an absolute time everyone can compare, and how fresh it is."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        ago = "just now"
+    elif seconds < 3600:
+        ago = f"{seconds // 60} min ago"
+    elif seconds < 86400:
+        ago = f"{seconds // 3600} h ago"
+    else:
+        ago = f"{seconds // 86400} d ago"
+    stamp = moment.strftime("%H:%M UTC") if seconds < 86400 else moment.strftime("%b %d %H:%M UTC")
+    return f"{stamp} ({ago})"
+
+
+def effective_status(component: StatusComponent, *, in_maintenance: bool) -> str:
+    """Maintenance shows unless something worse is going on."""
+    if in_maintenance and component.status == "operational":
+        return "under_maintenance"
+    return component.status
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything an answer or the page needs, read once."""
+
+    components: Sequence[StatusComponent]
+    incidents: Sequence[Incident]
+    updates: dict[int, list[IncidentUpdate]]
+    maintenance: Sequence[Incident]
+    now: datetime
+    page_url: str
+
+    def in_maintenance(self, name: str) -> Incident | None:
+        for window in self.maintenance:
+            if (
+                name in split_names(window.components)
+                and maintenance_status(window, self.now) == "in_progress"
+            ):
+                return window
+        return None
+
+    def status_of(self, component: StatusComponent) -> str:
+        return effective_status(component, in_maintenance=self.in_maintenance(component.name) is not None)
+
+    def incidents_for(self, name: str) -> list[Incident]:
+        return [i for i in self.incidents if name in split_names(i.components)]
+
+    def latest(self, incident: Incident) -> IncidentUpdate | None:
+        timeline = self.updates.get(incident.id or 0) or []
+        return timeline[0] if timeline else None
+
+    @property
+    def overall(self) -> str:
+        worst = max((self.status_of(c) for c in self.components), key=_rank, default="operational")
+        if worst == "operational" and not self.incidents:
+            return "All systems operational"
+        if worst in ("major_outage",):
+            return "Major outage"
+        if worst == "partial_outage":
+            return "Partial outage"
+        if worst == "under_maintenance" and not self.incidents:
+            return "Scheduled maintenance in progress"
+        return "Some systems are having problems"
+
+
+def _rank(status: str) -> int:
+    return [
+        "operational",
+        "under_maintenance",
+        "degraded_performance",
+        "partial_outage",
+        "major_outage",
+    ].index(status)
+
+
+def incident_line(incident: Incident, snapshot: Snapshot) -> str:
+    latest = snapshot.latest(incident)
+    impact = IMPACT_LABEL.get(incident.impact, incident.impact)
+    line = f"**#{incident.id} {incident.title}** ({impact}, {incident.status})"
+    if latest is not None:
+        line += f"\nLatest update, {when(latest.at, snapshot.now)}: {latest.body}"
+    return line
+
+
+def status_overview(snapshot: Snapshot) -> tuple[str, str]:
+    """`/status`: (title, text), compact: the problems first, then one line for the rest."""
+    lines: list[str] = []
+    for incident in snapshot.incidents:
+        lines.append(incident_line(incident, snapshot))
+    troubled = [c for c in snapshot.components if snapshot.status_of(c) != "operational"]
+    for component in troubled:
+        lines.append(f"- {component.name}: {STATUS_LABEL[snapshot.status_of(component)]}")
+    fine = [c.name for c in snapshot.components if snapshot.status_of(c) == "operational"]
+    if fine:
+        lines.append(f"Operational: {', '.join(fine)}")
+    upcoming = [w for w in snapshot.maintenance if maintenance_status(w, snapshot.now) == "scheduled"]
+    for window in upcoming[:3]:
+        assert window.starts_at is not None
+        lines.append(
+            f"Scheduled maintenance: {window.title} ({window.components}) at "
+            f"{window.starts_at.strftime('%b %d %H:%M UTC')}"
+        )
+    lines.append(f"Status page: {snapshot.page_url}")
+    return snapshot.overall, "\n".join(lines)
+
+
+def component_answer(component: StatusComponent, snapshot: Snapshot, *, asked: bool = False) -> str:
+    """One component's state, as an answer to a person."""
+    incidents = snapshot.incidents_for(component.name)
+    window = snapshot.in_maintenance(component.name)
+    status = STATUS_LABEL[snapshot.status_of(component)]
+    if incidents:
+        incident = incidents[0]
+        word = OUTAGE_WORD.get(incident.impact, "issue")
+        lead = "Yes, we know about it." if asked else f"**{component.name}**: {status}."
+        text = (
+            f"{lead} There is an active {word} affecting **{component.name}**: "
+            f"{incident_line(incident, snapshot)}"
+        )
+        if asked:
+            text += "\nI'll tell you here when it's resolved."
+    elif window is not None:
+        assert window.ends_at is not None
+        text = (
+            f"**{component.name}** is under scheduled maintenance until "
+            f"{window.ends_at.strftime('%H:%M UTC')}: {window.title}. "
+            "Some things may be unavailable until then."
+        )
+    elif component.status != "operational":
+        text = f"**{component.name}**: {status}. We're on it."
+    else:
+        text = f"**{component.name}** is operational; we don't know of any problem right now."
+        if asked:
+            text += " If something is broken for you, tell me what you see and I'll bring in a person."
+    return f"{text}\nStatus page: {snapshot.page_url}"
+
+
+def incident_notice(incident: Incident, update: IncidentUpdate | None, *, page_url: str) -> tuple[str, str]:
+    """The first message of an incident in a subscribed channel: (title, text)."""
+    title = f"[{IMPACT_LABEL.get(incident.impact, incident.impact)}] {incident.title}"
+    body = update.body if update is not None else ""
+    text = (
+        f"**Status:** {incident.status} · **Affects:** {', '.join(split_names(incident.components))}\n"
+        f"{body}\nIncident #{incident.id} · {page_url}"
+    )
+    return title, text
+
+
+def incident_card(
+    incident: Incident, timeline: Sequence[IncidentUpdate], *, page_url: str, now: datetime
+) -> tuple[str, str]:
+    """The first notice as edited after each update: the current state and the latest word."""
+    state = "Resolved" if incident.status == "resolved" else incident.status.capitalize()
+    title = f"[{state}] {incident.title}"
+    latest = timeline[0] if timeline else None
+    lines = [
+        f"**Status:** {incident.status} · **Impact:** {incident.impact} · "
+        f"**Affects:** {', '.join(split_names(incident.components))}"
+    ]
+    if latest is not None:
+        lines.append(f"Latest ({when(latest.at, now)}): {latest.body}")
+    lines.append(f"Incident #{incident.id} · {len(timeline)} update(s) in the thread · {page_url}")
+    return title, "\n".join(lines)
+
+
+def update_notice(incident: Incident, update: IncidentUpdate) -> tuple[str, str]:
+    title = f"Update on #{incident.id}: {incident.title}"
+    return title, f"**{update.status.capitalize()}**: {update.body}"
+
+
+def resolved_for_customer(incident: Incident, component: str, *, page_url: str) -> str:
+    word = OUTAGE_WORD.get(incident.impact, "issue")
+    return (
+        f"Good news: the **{component}** {word} you asked about is resolved "
+        f"(#{incident.id} {incident.title}). Thanks for your patience. Details: {page_url}"
+    )
+
+
+def maintenance_notice(window: Incident) -> tuple[str, str]:
+    assert window.starts_at is not None and window.ends_at is not None
+    title = f"[Maintenance] {window.title}"
+    text = (
+        f"**Affects:** {', '.join(split_names(window.components))}\n"
+        f"From {window.starts_at.strftime('%b %d %H:%M UTC')} "
+        f"to {window.ends_at.strftime('%b %d %H:%M UTC')}."
+    )
+    return title, text
+
+
+def progress_line(progress: Progress, *, finished: bool) -> str:
+    failed = f", {progress.failed:,} failed" if progress.failed else ""
+    if finished:
+        return f"Broadcast finished: delivered {progress.sent:,} / {progress.total:,}{failed}."
+    return f"Broadcasting: delivered {progress.sent:,} / {progress.total:,}{failed}…"

@@ -1,0 +1,35 @@
+"""Reading the whole status picture once (for answers, commands and the status page)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.status.components import Known
+from bot.status.render import Snapshot
+from storage import status_repo
+
+
+async def load_snapshot(session: AsyncSession, *, now: datetime, page_url: str) -> Snapshot:
+    incidents = await status_repo.active_incidents(session)
+    updates = await status_repo.updates_for(session, incident_ids=[i.id for i in incidents if i.id])
+    return Snapshot(
+        components=await status_repo.list_components(session),
+        incidents=incidents,
+        updates=updates,
+        maintenance=await status_repo.maintenance_windows(session, at=now),
+        now=now,
+        page_url=page_url,
+    )
+
+
+async def known_components(session: AsyncSession) -> list[Known]:
+    return [Known.of(c) for c in await status_repo.list_components(session)]
+
+
+HISTORY_DAYS = 14
+
+
+def history_start(now: datetime) -> datetime:
+    return now - timedelta(days=HISTORY_DAYS)

@@ -1,0 +1,27 @@
+"""Status fixtures: channels subscribed through the real commands, and a way to let the outbox drain."""
+
+from __future__ import annotations
+
+from bot.adapters.fake import SentMessage
+from bot.events import Conversation, Platform
+from tests.harness import BotHarness
+
+
+def channel(channel_id: str, *, workspace: str = "W1") -> Conversation:
+    return Conversation(platform=Platform.FAKE, workspace_id=workspace, channel_id=channel_id)
+
+
+async def subscribe(bot: BotHarness, channel_id: str, components: str = "") -> None:
+    sent = await bot.staff_runs(f"/subscribe {components}".strip(), conversation=channel(channel_id))
+    assert sent and sent[-1].text.startswith("Subscribed"), [m.text for m in sent]
+
+
+async def deliver(bot: BotHarness) -> None:
+    """Let the broadcast worker send everything queued (the bot's own worker, run to idle)."""
+    assert bot.bot.broadcaster is not None
+    await bot.bot.broadcaster.run_until_idle(limit_s=20)
+
+
+def received(bot: BotHarness, channel_id: str) -> list[SentMessage]:
+    """What the broadcasts put in a channel (not the bot's replies to commands typed there)."""
+    return [m for m in bot.sent_to(channel_id) if m.delivery.reply_to is None]

@@ -1,0 +1,74 @@
+"""Customers ask whether something is down; the bot answers from the status store."""
+
+from __future__ import annotations
+
+from tests.harness import BotHarness
+from tests.status.conftest import deliver
+
+
+async def test_status_when_everything_is_fine(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_runs("/status")
+    assert reply.delivery.message.title == "All systems operational"
+    assert "Operational: api, payments, dashboard, webhooks" in reply.text
+    assert "Status page: http://127.0.0.1:8080/" in reply.text
+
+
+async def test_status_of_one_component_tolerates_typos(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_runs("/status paymnets")
+    assert "**payments** is operational" in reply.text
+
+
+async def test_unknown_component_lists_the_known_ones(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_runs("/status teleporter")
+    assert reply.text == (
+        "I don't know a component called `teleporter`; I know: api, payments, dashboard, webhooks."
+    )
+
+
+async def test_natural_question_during_an_incident_gets_the_latest_update(bot: BotHarness) -> None:
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    bot.clock.advance(minutes=5)
+    await bot.staff_runs("/incident update 1 identified A bad deploy; rolling back")
+    bot.clock.advance(minutes=3)
+
+    (reply,) = await bot.customer_says("payments broken for anyone else?")
+
+    assert reply.text.startswith("Yes, we know about it. There is an active outage affecting **payments**")
+    assert "#1 Card payments failing" in reply.text
+    assert "Latest update, 09:05 UTC (3 min ago): A bad deploy; rolling back" in reply.text
+    assert "Status page: http://127.0.0.1:8080/" in reply.text
+    assert "I'll tell you here when it's resolved." in reply.text
+
+
+async def test_questions_in_many_phrasings_are_answered(bot: BotHarness) -> None:
+    await bot.staff_runs("/incident open api critical API returning 500s")
+    for question in ("is the api down?", "are you having an outage", "is the rest api failing for everyone"):
+        (reply,) = await bot.customer_says(question)
+        assert "API returning 500s" in reply.text, question
+    (dm,) = await bot.customer_dms("is the API down")
+    assert "API returning 500s" in dm.text
+
+
+async def test_vague_complaint_without_a_component_is_not_a_status_question(bot: BotHarness) -> None:
+    replies = await bot.customer_says("my invoice export is broken")
+    assert all("Status page" not in r.text for r in replies)
+
+
+async def test_a_question_about_a_healthy_component_says_so(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_says("is the dashboard down?")
+    assert reply.text.startswith("**dashboard** is operational; we don't know of any problem right now.")
+
+
+async def test_answers_say_when_maintenance_is_under_way(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T10:00Z 2026-11-24T11:00Z Database upgrade")
+    (before,) = await bot.customer_says("is billing down?")
+    assert "is operational" in before.text
+
+    bot.clock.advance(hours=1, minutes=15)
+    (during,) = await bot.customer_says("is billing down?")
+    assert during.text.startswith(
+        "**payments** is under scheduled maintenance until 11:00 UTC: Database upgrade."
+    )
+    (overview,) = await bot.customer_runs("/status")
+    assert "payments: Under maintenance" in overview.text
+    await deliver(bot)

@@ -1,0 +1,172 @@
+"""Staff run incidents; every subscribed channel hears about it once, updates thread under the first
+notice, the first notice shows the current state, and customers who asked are told it's over."""
+
+from __future__ import annotations
+
+from bot.adapters.base import DeliveryError
+from bot.events import Actor, Platform
+from storage import status_repo
+from tests.harness import BotHarness
+from tests.status.conftest import channel, deliver, received, subscribe
+
+
+async def test_incident_lifecycle_threads_updates_and_edits_the_first_notice(bot: BotHarness) -> None:
+    await subscribe(bot, "news")
+    await subscribe(bot, "payments-watch", "payments")
+    await subscribe(bot, "api-watch", "api")
+
+    (ack,) = await bot.staff_runs("/incident open payments major Card payments failing")
+    assert ack.text == (
+        "Opened incident **#1** (major) on payments: Card payments failing\nBroadcasting to 2 subscription(s)…"
+    )
+    await deliver(bot)
+    (first,) = received(bot, "news")
+    assert first.delivery.message.title == "[Major] Card payments failing"
+    assert first.ref.thread_id is None
+    assert len(received(bot, "payments-watch")) == 1
+    assert received(bot, "api-watch") == [], "the api-only channel is not told about payments"
+
+    bot.clock.advance(minutes=10)
+    await bot.staff_runs("/incident update 1 identified A bad deploy; rolling back")
+    await deliver(bot)
+    first_notice, update, edit = received(bot, "news")
+    assert update.ref.thread_id == first.ref.message_id
+    assert update.text.endswith("**Identified**: A bad deploy; rolling back")
+    assert edit.delivery.edit is not None and edit.delivery.edit.message_id == first.ref.message_id
+    assert edit.delivery.message.title == "[Identified] Card payments failing"
+
+    await bot.staff_runs("/incident resolve 1 Payments are back")
+    await deliver(bot)
+    *_, resolved, final_edit = received(bot, "news")
+    assert resolved.ref.thread_id == first.ref.message_id
+    assert "**Resolved**: Payments are back" in resolved.text
+    assert final_edit.delivery.message.title == "[Resolved] Card payments failing"
+    (page,) = await bot.customer_runs("/status")
+    assert page.delivery.message.title == "All systems operational"
+
+
+async def test_staff_see_progress_and_a_summary(bot: BotHarness) -> None:
+    for index in range(5):
+        await subscribe(bot, f"c{index}")
+    bot.adapter.fail_channel("c3", DeliveryError("channel_not_found", permanent=True, code="channel_not_found"))
+    (ack,) = await bot.staff_runs("/incident open api minor Slow API")
+    await deliver(bot)
+    edits = [m for m in bot.adapter.sent if m.delivery.edit and m.delivery.edit.message_id == ack.ref.message_id]
+    assert edits[-1].text == "Incident #1 (open): Broadcast finished: delivered 4 / 5, 1 failed."
+
+
+async def test_a_channel_the_bot_cannot_post_in_is_disabled_and_staff_are_told_once(bot: BotHarness) -> None:
+    await subscribe(bot, "gone")
+    await subscribe(bot, "fine")
+    bot.adapter.fail_channel("gone", DeliveryError("not_in_channel", permanent=True, code="not_in_channel"))
+    await bot.staff_runs("/incident open api minor Slow API")
+    await bot.staff_runs("/incident update 1 monitoring Fix deployed")
+    await deliver(bot)
+
+    notices = [m for m in bot.staff_posts() if "turned off its subscription" in m.text]
+    assert len(notices) == 1
+    assert "`gone`" in notices[0].text and "not_in_channel" in notices[0].text
+    assert len(received(bot, "fine")) == 3  # notice, threaded update, edit
+    (listing,) = await bot.staff_runs("/subscriptions")
+    assert "1 active subscription(s): fake 1" in listing.text
+    assert "- disabled: fake `gone` (not_in_channel)" in listing.text
+
+
+async def test_transient_errors_are_retried_until_sent(bot: BotHarness) -> None:
+    await subscribe(bot, "flaky")
+    bot.adapter.fail_channel("flaky", DeliveryError("rate limited", permanent=False, retry_after=0.05, code="429"))
+    await bot.staff_runs("/announce Version 2.3 is out")
+    await deliver(bot)
+    (sent,) = received(bot, "flaky")
+    assert sent.text == "Announcement\nVersion 2.3 is out"
+
+
+async def test_customer_who_asked_is_told_when_it_resolves_and_it_counts_as_deflected(bot: BotHarness) -> None:
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    (answer,) = await bot.customer_says("are payments down?")
+    await bot.customer_says("are payments down?")  # asking twice links once
+    await bot.customer_dms("is checkout broken")
+
+    await bot.staff_runs("/incident resolve 1")
+    await deliver(bot)
+
+    in_thread = [m for m in received(bot, "community") if "you asked about is resolved" in m.text]
+    assert len(in_thread) == 1
+    assert in_thread[0].ref.thread_id is not None, "told in the thread of their question"
+    (in_dm,) = [m for m in received(bot, "D-C1") if "you asked about is resolved" in m.text]
+    assert in_dm.text.startswith("Good news: the **payments** outage you asked about is resolved")
+    async with bot.bot.database.transaction() as session:
+        assert await status_repo.deflections(session) == 2
+
+
+async def test_component_status_changes_are_kept(bot: BotHarness) -> None:
+    (reply,) = await bot.staff_runs("/component set webhooks degraded_performance")
+    assert reply.text == "**webhooks**: Operational → Degraded performance."
+    await bot.staff_runs("/component set webhooks operational")
+    (history,) = await bot.staff_runs("/component history webhooks")
+    assert history.text.splitlines() == [
+        "webhooks: operational",
+        "- Nov 24 09:00 UTC: operational → degraded_performance (command)",
+        "- Nov 24 09:00 UTC: degraded_performance → operational (command)",
+    ]
+    (added,) = await bot.staff_runs("/component add search group=Apps aliases=find,lookup")
+    assert added.text == "Added component **search** in Apps."
+    (answer,) = await bot.customer_runs("/status lookup")
+    assert "**search** is operational" in answer.text
+
+
+async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -> None:
+    await subscribe(bot, "all")
+    await subscribe(bot, "api-only", "api")
+    await subscribe(bot, "pay-only", "payments")
+    (ack,) = await bot.staff_runs("/announce api,webhooks New API version is live")
+    assert ack.text.startswith("Announcing to api, webhooks.")
+    await deliver(bot)
+    assert [m.text for m in received(bot, "all")] == ["Announcement\nNew API version is live"]
+    assert len(received(bot, "api-only")) == 1
+    assert received(bot, "pay-only") == []
+
+
+async def test_customers_may_subscribe_their_dms_but_not_a_channel(bot: BotHarness) -> None:
+    (refused,) = await bot.customer_runs("/subscribe")
+    assert refused.text.startswith("Only staff or this channel's admins")
+    dm = channel("D-C1").without_thread()
+    dm = type(dm)(platform=dm.platform, workspace_id="W1", channel_id="D-C1", is_direct=True)
+    (ok,) = await bot.customer_runs("/subscribe payments", conversation=dm)
+    assert ok.text == "Subscribed your DMs to status updates for payments. `/unsubscribe` stops them."
+    admin = Actor(platform=Platform.FAKE, id="C9", roles=frozenset({"channel_admin"}))
+    (by_admin,) = await bot.run(admin, "/subscribe", conversation=channel("team"))
+    assert by_admin.text.startswith("Subscribed this channel")
+    (mine,) = await bot.customer_runs("/subscriptions", conversation=dm)
+    assert mine.text == "Subscribed here to: payments."
+    (gone,) = await bot.customer_runs("/unsubscribe", conversation=dm)
+    assert gone.text == "Unsubscribed: no more status updates here."
+
+
+async def test_customers_cannot_run_staff_commands(bot: BotHarness) -> None:
+    for line in ("/incident open api major Down", "/component set api major_outage", "/announce hi"):
+        (reply,) = await bot.customer_runs(line)
+        assert reply.text.startswith("Only staff can do that."), line
+    (page,) = await bot.customer_runs("/status")
+    assert page.delivery.message.title == "All systems operational"
+
+
+async def test_malformed_arguments_get_a_usage_line_with_an_example(bot: BotHarness) -> None:
+    cases = {
+        "/incident open payments": "Usage: `/incident open <components> <impact> <title>`",
+        "/incident open payments huge Down": "`huge` is not an impact; choose one of: none, minor, major, critical.",
+        "/incident open teleporter major Down": "I don't know a component called `teleporter`",
+        "/incident update abc identified x": "`abc` is not an incident number.",
+        "/incident update 1 fixed x": "`fixed` is not an incident status",
+        "/incident update 99 identified x": "There is no incident #99.",
+        "/incident resolve": "Usage: `/incident resolve <id> [message]`",
+        "/component set api purple": "`purple` is not a component status",
+        "/maintenance schedule api tomorrow later Upgrade": "is not a date and time like 2026-12-01T02:00Z",
+        "/maintenance schedule api 2026-11-24T12:00Z 2026-11-24T11:00Z Upgrade": "The end must be after the start.",
+        "/announce": "What should I announce?",
+    }
+    for line, expected in cases.items():
+        (reply,) = await bot.staff_runs(line)
+        assert expected in reply.text, (line, reply.text)
+        if "Usage" in reply.text:
+            assert "Example: `/" in reply.text
