@@ -70,7 +70,8 @@ MAX_REMEMBERED_INTERACTIONS = 2000
 THREAD_LIMIT_CODES = {160006, 50024, 50001, 50013, 20029}
 THREAD_EXISTS = 160004
 UNKNOWN_CHANNEL = 10003
-# Reactions carry no text; fetching it costs a request, so only for emoji that start something.
+# Emoji that start something (a staff 🎫 opens a ticket): handled in every channel, and the message
+# text is fetched when not cached. Reactions carry no text and a fetch costs a request.
 FETCH_TEXT_FOR = frozenset({"ticket"})
 
 
@@ -494,7 +495,12 @@ class DiscordAdapter:
             channel = self.client.get_partial_messageable(
                 payload.channel_id, type=discord.ChannelType.private
             )
-        if not (self._serves(channel) or (payload.guild_id is None and channel is not None)):
+        if channel is None:
+            return
+        # A staff member's 🎫 may turn any message into a ticket, so that emoji counts everywhere;
+        # other reactions only where the bot serves people.
+        anywhere = emoji_name(payload.emoji) in FETCH_TEXT_FOR
+        if not (anywhere or self._serves(channel) or (payload.guild_id is None and channel is not None)):
             return
         who: discord.abc.User | None = payload.member or self.client.get_user(payload.user_id)
         actor = (

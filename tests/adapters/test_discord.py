@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +17,12 @@ from bot.events import (
     Button,
     CommandInvoked,
     Conversation,
-    Mention,
     MessageReceived,
     OutboundMessage,
     Platform,
 )
 from bot.handlers import basics
 from bot.router import Router, action, command, pattern
-from storage.db import Database
 from tests.adapters.discord_bot import DiscordWorld, start_bot, stop_bot
 from tests.emulators.discord import DiscordEmulator
 
