@@ -1,0 +1,112 @@
+"""The public status page and the Statuspage-shaped API show what staff announced."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from bot.status.setup import web_routes
+from bot.web import WebServer, create_web_app
+from tests.harness import BotHarness
+
+
+@pytest.fixture
+async def page_url(bot: BotHarness) -> AsyncIterator[str]:
+    app = create_web_app(bot.bot.database, [web_routes(bot.bot.settings, bot.clock)])
+    server = WebServer(app, host="127.0.0.1", port=0)
+    await server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    await server.stop()
+
+
+async def _get(url: str) -> dict:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        return await response.json()
+
+
+async def test_api_has_statuspage_shapes(bot: BotHarness, page_url: str) -> None:
+    status = await _get(f"{page_url}/api/v2/status.json")
+    assert status["status"] == {"indicator": "none", "description": "All Systems Operational"}
+    assert set(status["page"]) == {"id", "name", "url", "time_zone", "updated_at"}
+
+    await bot.staff_runs("/incident open payments,api major Card payments failing")
+    await bot.staff_runs("/maintenance schedule dashboard 2026-11-25T02:00Z 2026-11-25T03:00Z Upgrade")
+
+    summary = await _get(f"{page_url}/api/v2/summary.json")
+    assert summary["status"] == {"indicator": "major", "description": "Partial System Outage"}
+    by_name = {c["name"]: c for c in summary["components"]}
+    assert by_name["payments"]["status"] == "partial_outage"
+    assert by_name["dashboard"]["status"] == "operational"
+    platform = by_name["Platform"]
+    assert platform["group"] is True and platform["status"] == "partial_outage"
+    assert by_name["api"]["group_id"] == platform["id"] and by_name["api"]["id"] in platform["components"]
+    (incident,) = summary["incidents"]
+    assert incident["name"] == "Card payments failing"
+    assert (incident["status"], incident["impact"]) == ("investigating", "major")
+    assert {c["name"] for c in incident["components"]} == {"api", "payments"}
+    assert incident["incident_updates"][0]["status"] == "investigating"
+    (maintenance,) = summary["scheduled_maintenances"]
+    assert maintenance["status"] == "scheduled"
+    assert maintenance["scheduled_for"].startswith("2026-11-25T02:00:00")
+
+    await bot.staff_runs("/incident resolve 1 Fixed")
+    unresolved = await _get(f"{page_url}/api/v2/incidents/unresolved.json")
+    assert unresolved["incidents"] == []
+    everything = await _get(f"{page_url}/api/v2/incidents.json")
+    assert everything["incidents"][0]["status"] == "resolved"
+    assert everything["incidents"][0]["resolved_at"] is not None
+    components = await _get(f"{page_url}/api/v2/components.json")
+    assert {c["status"] for c in components["components"]} == {"operational"}
+    windows = await _get(f"{page_url}/api/v2/scheduled-maintenances.json")
+    assert [w["name"] for w in windows["scheduled_maintenances"]] == ["Upgrade"]
+
+
+async def test_page_escapes_what_staff_typed(bot: BotHarness, page_url: str) -> None:
+    await bot.staff_runs("/incident open api minor <script>alert(1)</script> errors")
+    async with aiohttp.ClientSession() as session, session.get(f"{page_url}/") as response:
+        body = await response.text()
+    assert "<script>alert" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; errors" in body
+    assert "<meta name='viewport'" in body and "http-equiv='refresh'" in body
+
+
+def _chromium() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM_PATH"), "chromium", "chromium-browser", "google-chrome"):
+        if candidate and (found := shutil.which(candidate)):
+            return found
+    return None
+
+
+async def test_an_incident_opened_by_command_shows_in_a_real_browser(bot: BotHarness, page_url: str) -> None:
+    chromium = _chromium()
+    if chromium is None:
+        reason = "no Chromium binary found (apt-get install chromium, or set CHROMIUM_PATH)"
+        if os.environ.get("REQUIRE_CHROMIUM"):
+            pytest.fail(f"REQUIRE_CHROMIUM is set but {reason}")
+        pytest.skip(reason)
+    from playwright.async_api import async_playwright
+
+    await bot.staff_runs("/incident open payments critical Checkout is down")
+    await bot.staff_runs("/incident update 1 identified Card processor outage")
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            await page.goto(f"{page_url}/")
+            assert await page.locator("#overall").inner_text() == "Major Service Outage"
+            incident = page.locator("#incident-1")
+            assert "Checkout is down" in await incident.inner_text()
+            assert "Card processor outage" in await incident.inner_text()
+            row = page.locator(".row", has_text="payments")
+            assert "Major outage" in await row.first.inner_text()
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, "no sideways scrolling on a phone"
+        finally:
+            await browser.close()
