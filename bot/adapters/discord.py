@@ -735,8 +735,9 @@ class DiscordAdapter:
 
         Private thread first (only invited people and staff with Manage Threads see it); when the
         server refuses (no permission, thread limit reached, channel type) a public thread; when that
-        fails too and DISCORD_TICKET_FORUM_ID is set, a post in that forum channel. Returns the
-        thread as a conversation; raises DeliveryError when no option worked.
+        fails too and DISCORD_TICKET_FORUM_ID is set, a post in that forum channel (which helps when
+        this channel allows no threads; a guild-wide thread limit counts forum posts too). Returns
+        the thread as a conversation; raises DeliveryError when no option worked.
         """
         name = thread_name(name, fallback="Ticket")
         kinds = [discord.ChannelType.private_thread] if private else []

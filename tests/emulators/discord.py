@@ -29,7 +29,11 @@ What it serves:
   second (interaction callbacks and follow-ups exempt), answered with a global 429 when exceeded.
 - Failures on demand: `fail_next(status=429, retry_after=..., global_=...)` (with `Via` and
   `retry_after`, so discord.py waits and retries), `fail_next(status=500)`, `fail_next(status=403)`;
-  `deny_access(channel)` makes every request to that channel answer 403 Missing Access.
+  `deny_access(channel)` makes every request to that channel answer 403 Missing Access;
+  `add_channel(..., hidden_from_bot=True)` also tells the bot through a permission overwrite.
+- Thread limits: `guild.private_threads = False` refuses private threads, `guild.max_active_threads`
+  caps active threads (forum posts included, error 160006), `channel.threads_allowed = False`
+  refuses threads in one channel (403).
 
 What a test reads: `.calls` (every REST request: method, path without `/api/v10`, query, JSON body,
 status), `await .wait_for(method, path, where=..., timeout=5)` (each matching call is returned once,
@@ -104,6 +108,7 @@ class Channel:
     parent_id: str | None = None
     owner_id: str | None = None
     overwrites: list[dict[str, Any]] = field(default_factory=list)
+    threads_allowed: bool = True  # False: creating threads here answers 403 (no Create Threads permission)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.type, "name": self.name, "flags": 0}
@@ -994,6 +999,8 @@ class DiscordEmulator:
         self, parent: Channel, body: dict[str, Any], *, thread_id: str | None, type_: int
     ) -> web.Response:
         guild = self.guilds[parent.guild_id or ""]
+        if not parent.threads_allowed:
+            return self._error(403, 50013, "Missing Permissions")
         if type_ == 12 and not guild.private_threads:
             return self._error(403, 50001, "Missing Access")
         active = sum(1 for c in guild.channels.values() if c.type in (11, 12))
