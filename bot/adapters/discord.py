@@ -373,18 +373,29 @@ class DiscordAdapter:
 
         incident = app_commands.Group(name="incident", description="Declare and update incidents (staff)")
 
-        @incident.command(name="open", description="Declare an incident")
-        @app_commands.autocomplete(component=components)
-        async def incident_open(interaction: discord.Interaction, component: str, summary: str) -> None:
+        # Choices mirror the status handlers' vocabulary (storage/status_repo.py).
+        impacts = [app_commands.Choice(name=i, value=i) for i in ("none", "minor", "major", "critical")]
+        stages = [app_commands.Choice(name=s, value=s) for s in ("investigating", "identified", "monitoring")]
+
+        @incident.command(name="open", description="Declare an incident and tell subscribed channels")
+        @app_commands.describe(components="Comma-separated, e.g. api,payments")
+        @app_commands.autocomplete(components=components)
+        @app_commands.choices(impact=impacts)
+        async def incident_open(
+            interaction: discord.Interaction, components: str, impact: str, title: str
+        ) -> None:
             await run(interaction)
 
         @incident.command(name="update", description="Post an update on an incident")
-        async def incident_update(interaction: discord.Interaction, number: int, text: str) -> None:
+        @app_commands.choices(status=stages)
+        async def incident_update(
+            interaction: discord.Interaction, number: int, status: str, message: str
+        ) -> None:
             await run(interaction)
 
         @incident.command(name="resolve", description="Resolve an incident")
         async def incident_resolve(
-            interaction: discord.Interaction, number: int, text: str | None = None
+            interaction: discord.Interaction, number: int, message: str | None = None
         ) -> None:
             await run(interaction)
 

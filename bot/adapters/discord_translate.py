@@ -42,7 +42,7 @@ _CUSTOM_ID = re.compile(CUSTOM_ID_TEMPLATE, re.DOTALL)
 
 # `/ticket new summary:...` is what a Slack user types as `/ticket <summary>`: the subcommand only
 # exists because Discord cannot mix free text and subcommands, so it is dropped from the args.
-IMPLICIT_SUBCOMMANDS = frozenset({"ticket new", "incident open"})
+IMPLICIT_SUBCOMMANDS = frozenset({"ticket new"})
 
 _EMOJI_NAMES = {
     "🎫": "ticket",

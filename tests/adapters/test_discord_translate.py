@@ -58,6 +58,25 @@ def test_the_new_ticket_subcommand_is_implicit_like_slacks_free_text() -> None:
     }
     assert flatten_command(data) == ("ticket", "it broke")
     assert flatten_command({"name": "status"}) == ("status", "")
+    incident = {
+        "name": "incident",
+        "options": [
+            {
+                "type": 1,
+                "name": "open",
+                "options": [
+                    {"name": "title", "type": 3, "value": "Card payments failing"},
+                    {"name": "components", "type": 3, "value": "api,payments"},
+                    {"name": "impact", "type": 3, "value": "major"},
+                ],
+            }
+        ],
+    }
+    order = {"incident open": ["components", "impact", "title"]}
+    assert flatten_command(incident, order=order) == (
+        "incident",
+        "open api,payments major Card payments failing",
+    )
 
 
 def test_custom_ids_round_trip_and_refuse_what_cannot_fit() -> None:
