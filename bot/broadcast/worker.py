@@ -156,7 +156,12 @@ class BroadcastWorker:
         limit = asyncio.Semaphore(self.config.max_in_flight)
         # Claim what can be sent well within a lease, so nothing claimed is still queued when it ends.
         lease_s = self.config.lease.total_seconds()
-        batch = 200 if policy.rate is None else max(1, min(200, int(policy.rate * lease_s / 3)))
+        cap = self.config.max_in_flight
+        batch = cap if policy.rate is None else max(1, min(cap * 4, int(policy.rate * lease_s / 3)))
+        # Rows this process is sending now. A slow send can outlive its lease and come back in our own
+        # next claim; sending it again from here would be a duplicate we can avoid.
+        sending: set[int] = set()
+        channel_locks: dict[str, asyncio.Lock] = {}
         try:
             while True:
                 now = self._clock()
@@ -175,15 +180,21 @@ class BroadcastWorker:
                     await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 for row in rows:
+                    if row.id in sending:
+                        continue
                     wait = pacer.channel_wait(row.channel_id)
                     if wait > 0:
                         await self._settle_retry(row, delay=wait, error="channel pacing", refund=True)
                         continue
                     await limit.acquire()
                     await pacer.acquire(row.channel_id)
-                    task = asyncio.create_task(self._send(row, pacer))
+                    # One channel's messages go out in order (an update before the edit that follows it).
+                    channel_lock = channel_locks.setdefault(row.channel_id, asyncio.Lock())
+                    task = asyncio.create_task(self._send_in_order(row, pacer, channel_lock))
                     in_flight.add(task)
+                    sending.add(row.id or 0)
                     task.add_done_callback(in_flight.discard)
+                    task.add_done_callback(lambda _t, done=row.id or 0: sending.discard(done))
                     task.add_done_callback(lambda _t: limit.release())
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
@@ -196,6 +207,15 @@ class BroadcastWorker:
                     log.exception("could not release lane %s", lane)
 
     # -- one row -------------------------------------------------------------------------------
+
+    @property
+    def _send_timeout(self) -> float:
+        """A send must end well inside its lease, or another process could send the row too."""
+        return min(self.config.send_timeout, self.config.lease.total_seconds() / 2)
+
+    async def _send_in_order(self, row: OutboxDelivery, pacer: Pacer, lock: asyncio.Lock) -> None:
+        async with lock:
+            await self._send(row, pacer)
 
     async def _send(self, row: OutboxDelivery, pacer: Pacer) -> None:
         try:
@@ -220,7 +240,7 @@ class BroadcastWorker:
             await self._settle_final(row, broadcast_repo.SKIPPED, str(skip))
             return
         try:
-            ref = await asyncio.wait_for(adapter.send(delivery), self.config.send_timeout)
+            ref = await asyncio.wait_for(adapter.send(delivery), self._send_timeout)
         except DeliveryError as error:
             await self._failed(row, error, pacer)
             return

@@ -60,7 +60,9 @@ async def test_a_question_about_a_healthy_component_says_so(bot: BotHarness) -> 
 
 
 async def test_answers_say_when_maintenance_is_under_way(bot: BotHarness) -> None:
-    await bot.staff_runs("/maintenance schedule payments 2026-11-24T10:00Z 2026-11-24T11:00Z Database upgrade")
+    await bot.staff_runs(
+        "/maintenance schedule payments 2026-11-24T10:00Z 2026-11-24T11:00Z Database upgrade"
+    )
     (before,) = await bot.customer_says("is billing down?")
     assert "is operational" in before.text
 

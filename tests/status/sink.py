@@ -1,0 +1,110 @@
+"""A recipient outside the bot process: an HTTP "platform" that counts every request and, like
+Discord's `nonce` + `enforce_nonce`, creates one message per idempotency key. Plus the adapter a
+worker subprocess uses to post to it."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+
+import aiohttp
+from aiohttp import web
+
+from bot.adapters.base import Capabilities, DeliveryError, EventSink
+from bot.events import Delivery, Platform, SentRef
+
+
+class Sink:
+    def __init__(
+        self, *, delay: float = 0.0, hang_after: int | None = None, wait_for_owners: int = 0
+    ) -> None:
+        self.delay = delay
+        # Hold every answer until this many senders have posted: proves they worked side by side.
+        self.wait_for_owners = wait_for_owners
+        self._owners_seen = asyncio.Event()
+        self.hang_after = hang_after
+        self.posts: Counter[str] = Counter()  # every request, per key
+        self.created: dict[str, str] = {}  # key -> message id, once
+        self.by_owner: Counter[str] = Counter()
+        self.reached = asyncio.Event()
+        self._release = asyncio.Event()
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _post(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        key = body["nonce"]
+        self.posts[key] += 1
+        self.by_owner[request.headers.get("X-Owner", "")] += 1
+        if key not in self.created:
+            self.created[key] = f"m{next(self._ids)}"
+        if self.wait_for_owners:
+            if len(self.by_owner) >= self.wait_for_owners:
+                self._owners_seen.set()
+            await asyncio.wait_for(self._owners_seen.wait(), 20)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.hang_after is not None and len(self.created) >= self.hang_after:
+            # The message exists, but the sender never hears back: the crash window.
+            self.reached.set()
+            await self._release.wait()
+        return web.json_response({"id": self.created[key]})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/messages", self._post)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+class SinkAdapter:
+    """Posts every delivery to the sink with its idempotency key as the nonce."""
+
+    platform = Platform.FAKE
+    capabilities = Capabilities()
+
+    def __init__(self, url: str, *, owner: str) -> None:
+        self.url = url
+        self.owner = owner
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self, sink: EventSink) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+
+    async def stop(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        assert self._session is not None
+        payload = {
+            "channel": delivery.conversation.channel_id,
+            "content": delivery.message.plain_text,
+            "nonce": delivery.idempotency_key,
+            "enforce_nonce": True,
+        }
+        async with self._session.post(
+            f"{self.url}/messages", json=payload, headers={"X-Owner": self.owner}
+        ) as r:
+            if r.status >= 500:
+                raise DeliveryError(f"HTTP {r.status}", permanent=False, code=str(r.status))
+            body = await r.json()
+        conversation = delivery.conversation
+        return SentRef(
+            platform=conversation.platform,
+            workspace_id=conversation.workspace_id,
+            channel_id=conversation.channel_id,
+            message_id=body["id"],
+            thread_id=conversation.thread_id,
+        )

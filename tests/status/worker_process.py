@@ -1,0 +1,41 @@
+"""A broadcast worker in its own process, for the crash and multi-process tests:
+`python -m tests.status.worker_process DB_URL SCHEMA SINK_URL OWNER LEASE_S`. Prints `ready`, waits
+for a line on stdin, sends everything it can claim, prints `done <sent>`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+
+from bot.broadcast.pacing import LanePolicy
+from bot.broadcast.worker import BroadcastWorker, WorkerConfig
+from bot.events import Platform
+from storage.db import Database
+from tests.status.sink import SinkAdapter
+
+
+async def main(url: str, schema: str, sink_url: str, owner: str, lease: float) -> None:
+    database = Database.from_url(url, schema=schema or None)
+    adapter = SinkAdapter(sink_url, owner=owner)
+    await adapter.start(lambda event: asyncio.sleep(0))  # type: ignore[arg-type,return-value]
+    worker = BroadcastWorker(
+        database,
+        {Platform.FAKE: adapter},
+        policy=lambda lane: LanePolicy(rate=None),
+        staff_channel=None,
+        page_url="http://status.test/",
+        config=WorkerConfig(lease=timedelta(seconds=lease)),
+        owner=owner,
+    )
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await worker.run_until_idle(limit_s=60)
+    print(f"done {worker.sent}", flush=True)
+    await adapter.stop()
+    await database.dispose()
+
+
+if __name__ == "__main__":
+    db_url, db_schema, sink, name, lease_s = sys.argv[1:6]
+    asyncio.run(main(db_url, db_schema, sink, name, float(lease_s)))
