@@ -15,6 +15,7 @@ from bot.context import Services
 from bot.dispatch import Dispatcher
 from bot.events import Platform
 from bot.handlers import answers, basics, insights, status, tickets
+from bot.kb.base import load_knowledge_base
 from bot.outbound import Outbound
 from bot.router import Router
 from bot.settings import Settings
@@ -58,6 +59,7 @@ class SupportBot:
             self.database, self.services, self.dispatcher.outbound, every=self.clock_interval
         )
         self._background.append(asyncio.create_task(ticket_clocks))
+        self._background.append(asyncio.create_task(self.services.get("kb").watch()))
         if self.broadcaster is not None:
             self.broadcaster.start()
         if self.web is not None:
@@ -112,6 +114,7 @@ async def create_bot(
     router = build_router()
     staff = staff_policy(settings)
     services = Services(settings=settings, staff=staff, clock=clock, help=tuple(router.help))
+    services.extras["kb"] = load_knowledge_base(settings)
     adapters = dict(adapters or {})
     outbound = Outbound(adapters, staff_channel=staff.staff_channel)
     dispatcher = Dispatcher(

@@ -37,6 +37,8 @@ def make_settings(tmp_path: object, **overrides: Any) -> Settings:
         "staff_user_ids": ["fake:S1"],
         "oncall_mentions": ["fake:oncall"],
         "web_enabled": False,
+        # The semantic model costs seconds to load; tests that want it ask for it.
+        "matcher": "lexical",
         "kb_path": str(Path(__file__).parent / "data" / "kb"),
         "components_file": str(Path(__file__).parent / "data" / "components.yml"),
     }
