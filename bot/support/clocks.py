@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import Services
 from bot.events import Conversation, Delivery, OutboundMessage
@@ -17,13 +18,20 @@ from bot.logs import correlation_id, new_correlation_id
 from bot.outbound import Outbound
 from bot.support import render
 from bot.support.tickets import customer_conversation
-from storage import tickets_repo
+from storage import status_repo, tickets_repo
 from storage.db import Database
 from storage.models import Ticket
 
 log = logging.getLogger(__name__)
 
-PausedCheck = Callable[[object, Ticket], Awaitable[bool]]
+
+async def _paused_for(session: AsyncSession, ticket: Ticket, now: datetime) -> timedelta:
+    """Maintenance on the ticket's component stops its first-response clock for that long."""
+    if not ticket.component:
+        return timedelta()
+    return await status_repo.maintenance_overlap(
+        session, component=ticket.component, start=ticket.created_at, end=now
+    )
 
 
 def _staff_target(services: Services, ticket: Ticket) -> Conversation:
@@ -31,9 +39,7 @@ def _staff_target(services: Services, ticket: Ticket) -> Conversation:
     return staff.in_thread(ticket.staff_thread_id) if ticket.staff_thread_id else staff
 
 
-async def check_ticket_clocks(
-    database: Database, services: Services, outbound: Outbound, *, paused: PausedCheck | None = None
-) -> dict[str, int]:
+async def check_ticket_clocks(database: Database, services: Services, outbound: Outbound) -> dict[str, int]:
     """One pass. Returns how many tickets were re-escalated and auto-closed."""
     token = correlation_id.set(new_correlation_id())
     try:
@@ -42,8 +48,8 @@ async def check_ticket_clocks(
         breached = closed = 0
         async with database.transaction() as session:
             for ticket in await tickets_repo.due_for_breach(session, now=now):
-                if paused is not None and await paused(session, ticket):
-                    continue  # maintenance on the ticket's component: the clock stands still
+                if now < ticket.first_response_due + await _paused_for(session, ticket, now):
+                    continue
                 ticket.breached = True
                 breached += 1
                 overdue = render.humanize(now - ticket.first_response_due)
@@ -112,16 +118,11 @@ async def check_ticket_clocks(
 
 
 async def run_forever(
-    database: Database,
-    services: Services,
-    outbound: Outbound,
-    *,
-    every: float = 30.0,
-    paused: PausedCheck | None = None,
+    database: Database, services: Services, outbound: Outbound, *, every: float = 30.0
 ) -> None:
     while True:
         try:
-            await check_ticket_clocks(database, services, outbound, paused=paused)
+            await check_ticket_clocks(database, services, outbound)
         except Exception:
             log.exception("ticket clock pass failed; trying again next time")
         await asyncio.sleep(every)

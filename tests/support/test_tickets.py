@@ -279,3 +279,16 @@ async def test_tickets_get_sequential_numbers(bot: BotHarness) -> None:
         customer = Actor(platform=Platform.FAKE, id=f"N{index}", display_name=f"N{index}")
         await bot.run(customer, f"/ticket problem number {index}")
     assert [t.number for t in await _tickets(bot)] == [1, 2, 3]
+
+
+async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
+    await bot.customer_runs("/ticket my CSV export failed")
+    async with bot.bot.database.transaction() as session:
+        ticket = (await session.execute(select(Ticket))).scalar_one()
+        ticket.component = "payments"
+    outbound = bot.bot.dispatcher.outbound
+    bot.clock.advance(hours=4, minutes=30)  # past the 4-hour target, but 2 hours of it were maintenance
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
+    bot.clock.advance(hours=2)
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 1
