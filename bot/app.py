@@ -16,6 +16,7 @@ from bot.dispatch import Dispatcher
 from bot.events import Platform
 from bot.handlers import answers, basics, insights, status, tickets
 from bot.kb.base import load_knowledge_base
+from bot.kb.loader import KBError
 from bot.outbound import Outbound
 from bot.router import Router
 from bot.settings import Settings
@@ -27,6 +28,10 @@ from storage import migrate
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Something the operator must fix before the bot can start (a broken knowledge base)."""
 
 
 def build_router() -> Router:
@@ -114,7 +119,10 @@ async def create_bot(
     router = build_router()
     staff = staff_policy(settings)
     services = Services(settings=settings, staff=staff, clock=clock, help=tuple(router.help))
-    services.extras["kb"] = load_knowledge_base(settings)
+    try:
+        services.extras["kb"] = load_knowledge_base(settings)
+    except KBError as error:
+        raise StartupError(f"knowledge base (KB_PATH={settings.kb_path}):\n{error}") from None
     adapters = dict(adapters or {})
     outbound = Outbound(adapters, staff_channel=staff.staff_channel)
     dispatcher = Dispatcher(

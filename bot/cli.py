@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import __version__
 from bot.logs import configure
@@ -27,6 +28,18 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations (also done on every start)")
     db_commands.add_parser("current", help="print the schema revision")
+
+    kb = commands.add_parser("kb", help="knowledge base: check, reload, evaluate")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    check = kb_commands.add_parser("check", help="validate the YAML files (file:line: problem)")
+    check.add_argument("--path", type=Path, help="KB folder or file (default: KB_PATH)")
+    reload = kb_commands.add_parser("reload", help="validate, then make the running bot reload")
+    reload.add_argument("--path", type=Path, help="KB folder (default: KB_PATH)")
+    evaluate = kb_commands.add_parser("eval", help="measure matching on labelled examples and queries")
+    evaluate.add_argument("--examples", type=Path, required=True, help='JSONL of {"text", "label"}: the KB')
+    evaluate.add_argument("--queries", type=Path, required=True, help='JSONL of {"text", "label" or null}')
+    evaluate.add_argument("--matcher", choices=("lexical", "semantic"), help="default: what `run` would use")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -59,11 +72,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.command == "db":
         return asyncio.run(_db(settings, args.db_command))
+    if args.command == "kb":
+        from bot.kb.cli import kb_command
+
+        return kb_command(args, settings)
     if args.command == "run":
-        from bot.app import run
+        from bot.app import StartupError, run
 
         try:
             return asyncio.run(run(settings, console=args.console, as_staff=args.as_staff))
+        except StartupError as error:
+            print(f"supportbot: cannot start: {error}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             return 130
         except OSError as error:

@@ -1,0 +1,44 @@
+"""A broken knowledge base stops start-up with a clear message, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
+    clean.update(
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        WEB_PORT="0",
+        KB_PATH=str(ROOT / "tests" / "data" / "kb"),
+        COMPONENTS_FILE=str(ROOT / "tests" / "data" / "components.yml"),
+        MATCHER="lexical",
+    )
+    clean.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--console"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+
+def test_a_broken_kb_names_file_and_line(tmp_path: Path) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "billing.yml").write_text(
+        "- id: refunds\n  questions:\n    - How do I get a refund?\n    - Refund please\n"
+    )
+    result = _start(tmp_path, KB_PATH=str(kb))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert f"{kb / 'billing.yml'}:1: entry has no 'answer'" in result.stderr
