@@ -135,7 +135,7 @@ async def test_an_unrelated_question_goes_to_a_person(bot: BotHarness) -> None:
 
 
 async def test_an_ambiguous_question_offers_choices_and_a_way_out(bot: BotHarness) -> None:
-    (reply,) = await bot.customer_says("my invoice")
+    (reply,) = await bot.customer_dms("my invoice")
     message = reply.delivery.message
     if message.title is not None:
         pytest.fail(f"expected a clarifying question, got an answer: {message.title}")
@@ -151,7 +151,7 @@ async def test_an_ambiguous_question_offers_choices_and_a_way_out(bot: BotHarnes
 
 
 async def test_none_of_these_brings_in_a_person(bot: BotHarness) -> None:
-    (reply,) = await bot.customer_says("my invoice")
+    (reply,) = await bot.customer_dms("my invoice")
     sent = await bot.click(bot.customer, button(reply, "None of these"), on=reply)
     assert any("none of my suggestions fit" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
 
