@@ -46,7 +46,9 @@ class WebServer:
     async def start(self) -> None:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        # A deep accept queue: Slack can deliver hundreds of requests at once (a busy channel, a
+        # broadcast's button clicks); the default 128 drops SYNs and costs a 1 s retransmit.
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
         sockets = site._server.sockets if site._server else []
         if sockets:

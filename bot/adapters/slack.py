@@ -1,8 +1,9 @@
 """The Slack adapter: slack-bolt for inbound traffic (HTTP Events API or Socket Mode), slack-sdk's
 Web API client for outbound messages. A thin I/O shell around `slack_translate`.
 
-Every inbound path acknowledges first (bolt answers Slack as soon as `ack()` runs) and then resolves
-the user and hands the event to the dispatcher's sink, which only enqueues. Redeliveries keep their
+Every inbound path acknowledges first (the bolt listeners only ack and schedule the rest, so Slack
+gets its answer at once), then resolves the user and hands the event to the dispatcher's sink,
+which only enqueues. Redeliveries keep their
 ids (`event_id` for reactions, the channel and `ts` for messages, `trigger_id` for commands and
 clicks), so the dispatcher's persistent dedupe handles each exactly once, in any bot process.
 
@@ -176,7 +177,7 @@ class SlackAdapter:
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._routes_installed = False
-        self._inflight: set[asyncio.Task[Any]] = set()
+        self._inflight: set[asyncio.Future[None]] = set()
         self._response_urls = _ResponseUrls()
         self._users: _TtlCache[str, Mapping[str, Any] | None] = _TtlCache(
             self._load_user, ttl=user_cache_seconds, size=10_000
@@ -231,7 +232,7 @@ class SlackAdapter:
             client=self._client,
             signing_secret=self._signing_secret or "",
             request_verification_enabled=self.mode == "http",
-            process_before_response=False,
+            process_before_response=True,
             logger=logging.getLogger("slack_bolt"),
         )
         app.event(re.compile(".*"))(self._on_event)
@@ -284,16 +285,22 @@ class SlackAdapter:
             return
         await sink(event)
 
-    def _track(self) -> None:
-        """Count the running listener as in flight until it finishes (see `drain`)."""
-        task = asyncio.current_task()
-        if task is not None and task not in self._inflight:
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+    def _after_ack(self, work: Awaitable[None]) -> None:
+        """Run the rest of a request's work after Slack has its acknowledgement; `drain` waits for it."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._work_done)
+
+    def _work_done(self, task: asyncio.Future[None]) -> None:
+        self._inflight.discard(task)  # type: ignore[arg-type]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reading a Slack request failed", exc_info=task.exception())
+
+    # Bolt runs with process_before_response=True: it awaits these listeners and answers Slack when
+    # they return. Each one only acknowledges and schedules the rest, so the answer leaves at once
+    # (and bolt does not poll for the ack of hundreds of concurrent requests).
 
     async def _on_event(self, body: dict[str, Any], request: Any) -> None:
-        """Events are acknowledged by bolt before this runs."""
-        self._track()
         retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
         if retry not in ("", "0"):
             log.info(
@@ -302,6 +309,17 @@ class SlackAdapter:
                 body.get("event_id"),
                 request.headers.get("x-slack-retry-reason"),
             )
+        self._after_ack(self._read_event(body))
+
+    async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        self._after_ack(self._read_command(body))
+
+    async def _on_action(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        self._after_ack(self._read_action(body))
+
+    async def _read_event(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
         kind = event.get("type")
         team = translate.event_team(body) or self.team_id
@@ -323,17 +341,13 @@ class SlackAdapter:
             if reaction is not None:
                 await self._submit(reaction)
 
-    async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
-        self._track()
-        await ack()
+    async def _read_command(self, body: dict[str, Any]) -> None:
         actor = await self.actor(str(body.get("user_id")), fallback_name=str(body.get("user_name") or ""))
         command = translate.command_to_event(body, actor=actor)
         self._response_urls.remember(command.event_id, body.get("response_url"))
         await self._submit(command)
 
-    async def _on_action(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
-        self._track()
-        await ack()
+    async def _read_action(self, body: dict[str, Any]) -> None:
         user = body.get("user") or {}
         actor = await self.actor(str(user.get("id")), fallback_name=str(user.get("name") or ""))
         action = translate.action_to_event(body, actor=actor)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from bot.adapters import slack_translate as t
+from bot.app import build_router
 from bot.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage, Platform
 from tests.emulators.slack import payload
 
@@ -212,3 +216,14 @@ def test_repeated_action_ids_are_made_unique_and_decoded_back() -> None:
 def test_permanent_errors_are_known() -> None:
     assert {"channel_not_found", "not_in_channel", "is_archived"} <= t.PERMANENT_ERRORS
     assert "ratelimited" not in t.PERMANENT_ERRORS and "internal_error" not in t.PERMANENT_ERRORS
+
+
+def test_the_app_manifest_registers_every_command_and_event_the_bot_uses() -> None:
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[2] / "slack-manifest.yml").read_text())
+    registered = {c["command"] for c in manifest["features"]["slash_commands"]}
+    used = {h.usage.split()[0] for h in build_router().help}
+    assert used <= registered, f"add to slack-manifest.yml: {sorted(used - registered)}"
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_mention", "message.channels", "message.im", "reaction_added"} <= events
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands", "users:read", "usergroups:read", "channels:history"} <= scopes
