@@ -1,0 +1,193 @@
+"""The knowledge base the bot asks: entries, a matcher and thresholds, behind a holder that
+reloads edited files without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.kb.lexical import LexicalMatcher
+from bot.kb.loader import RELOAD_MARKER, KBError, KBFiles, load_entries
+from bot.kb.matching import Matcher, decide
+from bot.kb.model import Decision, KBEntry, Thresholds
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def matcher_kind(requested: str) -> str:
+    """`auto` means semantic when its extra is installed, else lexical."""
+    if requested != "auto":
+        return requested
+    from bot.kb import semantic
+
+    return "semantic" if semantic.available() else "lexical"
+
+
+def build_matcher(entries: Sequence[KBEntry], kind: str) -> Matcher:
+    """A calibrated matcher over `entries`. Raises SemanticUnavailable without the extra."""
+    kind = matcher_kind(kind)
+    if kind == "semantic":
+        from bot.kb.semantic import SemanticMatcher
+
+        return SemanticMatcher(entries)
+    if kind == "lexical":
+        return LexicalMatcher(entries)
+    raise ValueError(f"unknown matcher '{kind}'; choose auto, lexical or semantic")
+
+
+def thresholds_for(matcher: Matcher, answer: float | None, clarify: float | None) -> Thresholds:
+    """The matcher's calibrated defaults, overridden by ANSWER_THRESHOLD / CLARIFY_THRESHOLD."""
+    default = matcher.default_thresholds
+    answer = default.answer if answer is None else answer
+    clarify = min(default.clarify, answer) if clarify is None else clarify
+    if clarify > answer:
+        raise KBError([f"CLARIFY_THRESHOLD ({clarify}) must not be above ANSWER_THRESHOLD ({answer})"])
+    return Thresholds(answer=answer, clarify=clarify)
+
+
+class KnowledgeBase:
+    """Entries and how to match them. `ask` is the one path live traffic and `kb eval` share."""
+
+    def __init__(self, entries: Sequence[KBEntry], matcher: Matcher, thresholds: Thresholds) -> None:
+        self.entries = tuple(entries)
+        self.matcher = matcher
+        self.thresholds = thresholds
+        self._by_id = {entry.id: entry for entry in self.entries}
+
+    def ask(self, question: str) -> Decision:
+        return decide(self.matcher.rank(question, limit=3), self.thresholds)
+
+    def get(self, entry_id: str) -> KBEntry | None:
+        return self._by_id.get(entry_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadSummary:
+    entries: int
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    matcher: str
+    seconds: float
+
+    def text(self) -> str:
+        parts = [
+            f"Knowledge base reloaded: {self.entries} entries ({self.matcher} matcher, {self.seconds:.1f} s)"
+        ]
+        for label, ids in (("added", self.added), ("changed", self.changed), ("removed", self.removed)):
+            if ids:
+                shown = ", ".join(f"`{i}`" for i in ids[:10]) + (
+                    f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+                )
+                parts.append(f"{label}: {shown}")
+        if not (self.added or self.removed or self.changed):
+            parts.append("no entry changed")
+        return "; ".join(parts) + "."
+
+
+class KnowledgeBaseHolder:
+    """The current knowledge base. A reload builds a new one beside it and swaps it in only when
+    it loaded cleanly, so a broken edit never takes answers away."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        matcher: str = "auto",
+        answer_threshold: float | None = None,
+        clarify_threshold: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.matcher_name = matcher
+        self.answer_threshold = answer_threshold
+        self.clarify_threshold = clarify_threshold
+        self._lock = threading.Lock()
+        self.current, self.files = self._build()
+        self._last_failed: KBFiles | None = None
+
+    def _build(self) -> tuple[KnowledgeBase, KBFiles]:
+        entries, files = load_entries(self.path)
+        matcher = build_matcher(entries, self.matcher_name)
+        thresholds = thresholds_for(matcher, self.answer_threshold, self.clarify_threshold)
+        return KnowledgeBase(entries, matcher, thresholds), files
+
+    @property
+    def entries(self) -> tuple[KBEntry, ...]:
+        return self.current.entries
+
+    def ask(self, question: str) -> Decision:
+        return self.current.ask(question)
+
+    def get(self, entry_id: str) -> KBEntry | None:
+        return self.current.get(entry_id)
+
+    def reload(self) -> ReloadSummary:
+        """Load the files again. Raises KBError (and keeps the current KB) when they are broken."""
+        with self._lock:
+            started = time.perf_counter()
+            before = {entry.id: entry for entry in self.current.entries}
+            try:
+                fresh, files = self._build()
+            except KBError:
+                self._last_failed = KBFiles.scan(self.path)
+                raise
+            self.current, self.files, self._last_failed = fresh, files, None
+            after = {entry.id: entry for entry in fresh.entries}
+            return ReloadSummary(
+                entries=len(after),
+                added=tuple(sorted(after.keys() - before.keys())),
+                removed=tuple(sorted(before.keys() - after.keys())),
+                changed=tuple(sorted(i for i in after.keys() & before.keys() if after[i] != before[i])),
+                matcher=fresh.matcher.name,
+                seconds=time.perf_counter() - started,
+            )
+
+    def changed_on_disk(self) -> bool:
+        """Cheap: compares file names, sizes and modification times (a few stat calls)."""
+        now = KBFiles.scan(self.path)
+        return now != self.files and now != self._last_failed
+
+    def reload_if_changed(self) -> ReloadSummary | None:
+        if not self.changed_on_disk():
+            return None
+        return self.reload()
+
+    async def watch(self, interval: float = 2.0) -> None:
+        """Reload whenever the files change, until cancelled. Run it as a task beside the bot;
+        loading happens in a thread so a large KB never stalls the event loop."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                summary = await asyncio.to_thread(self.reload_if_changed)
+            except KBError as error:
+                log.warning("knowledge base not reloaded, keeping the previous one:\n%s", error)
+                continue
+            if summary is not None:
+                log.info("%s", summary.text())
+
+
+def load_knowledge_base(settings: Settings) -> KnowledgeBaseHolder:
+    """The knowledge base as configured, or KBError naming what is wrong."""
+    return KnowledgeBaseHolder(
+        settings.kb_path,
+        matcher=settings.matcher,
+        answer_threshold=settings.answer_threshold,
+        clarify_threshold=settings.clarify_threshold,
+    )
+
+
+def request_reload(path: Path) -> int:
+    """Check the KB at `path` and touch its reload marker. Returns the number of entries."""
+    entries, _ = load_entries(path)
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    (folder / RELOAD_MARKER).touch()
+    return len(entries)

@@ -1,0 +1,99 @@
+"""Turns a matcher's raw scores into probabilities, learned from the knowledge base itself.
+
+Each phrasing is asked twice against the rest of the KB: once with only that phrasing hidden (the
+right entry is still there: a correct top answer is a success, a wrong one a failure) and once with
+its whole entry hidden (there is nothing right to answer: every answer is a failure, as for an
+out-of-scope question). A small logistic regression on the matcher's features (top score, margin
+over the runner-up, ...) then says how often such features were right. No evaluation data is
+involved, so the same probability thresholds carry over from one knowledge base to the next.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Questions no entry can answer are assumed to be as common as answerable ones: a cautious prior
+# that does not depend on any data set's mix.
+OUT_OF_SCOPE_SHARE = 0.5
+# Caps the number of phrasings asked while calibrating, so loading a 1,000-entry KB stays quick.
+MAX_PROBES = 1500
+_RIDGE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """P(right) = sigmoid(bias + weights · features)."""
+
+    bias: float
+    weights: tuple[float, ...]
+
+    def __call__(self, features: Sequence[float]) -> float:
+        z = self.bias + float(np.dot(self.weights, features))
+        return float(1.0 / (1.0 + np.exp(-np.clip(z, -40.0, 40.0))))
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One phrasing asked of the KB without itself (`hide_entry=False`) or without its entry."""
+
+    entry: int
+    phrasing: int
+    hide_entry: bool
+
+
+Ranker = Callable[[Probe], "tuple[int, tuple[float, ...]] | None"]
+"""The probe's best entry with the hidden part removed, and its features; None if nothing is left."""
+
+
+def probes(phrasing_entry: Sequence[int], *, seed: int = 0) -> list[Probe]:
+    """A fixed sample of phrasings (the same KB always calibrates the same way)."""
+    rng = np.random.default_rng(seed)
+    indices = np.arange(len(phrasing_entry))
+    if len(indices) > MAX_PROBES:
+        indices = np.sort(rng.choice(indices, size=MAX_PROBES, replace=False))
+    out = []
+    for index in indices.tolist():
+        out.append(Probe(entry=phrasing_entry[index], phrasing=index, hide_entry=False))
+        out.append(Probe(entry=phrasing_entry[index], phrasing=index, hide_entry=True))
+    return out
+
+
+def fit(rank: Ranker, phrasing_entry: Sequence[int], prior: Calibration) -> Calibration:
+    """Fit on leave-one-out probes. Regularised towards `prior`, which wins for tiny KBs."""
+    rows: list[tuple[float, ...]] = []
+    labels: list[float] = []
+    weights: list[float] = []
+    counts = Counter(phrasing_entry)
+    for probe in probes(phrasing_entry):
+        if not probe.hide_entry and counts[probe.entry] < 2:  # nothing left to find
+            continue
+        ranked = rank(probe)
+        if ranked is None:
+            continue
+        best, features = ranked
+        rows.append(features)
+        labels.append(1.0 if not probe.hide_entry and best == probe.entry else 0.0)
+        weights.append(OUT_OF_SCOPE_SHARE if probe.hide_entry else 1.0 - OUT_OF_SCOPE_SHARE)
+    if not rows or len(set(labels)) < 2:
+        return prior
+    x = np.column_stack([np.ones(len(rows)), np.asarray(rows, dtype=float)])
+    y = np.asarray(labels)
+    w = np.asarray(weights)
+    w = w / w.sum() * len(w)
+    theta0 = np.array([prior.bias, *prior.weights])
+    theta = theta0.copy()
+    penalty = np.diag([0.0] + [_RIDGE] * len(prior.weights))  # the bias is free; slopes shrink to the prior
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -40, 40)))
+        gradient = x.T @ (w * (p - y)) + penalty @ (theta - theta0)
+        hessian = (x * (w * p * (1 - p))[:, None]).T @ x + penalty + 1e-9 * np.eye(len(theta))
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    # Every feature is "higher is better": a higher score or a wider margin never lowers confidence.
+    return Calibration(bias=float(theta[0]), weights=tuple(max(float(v), 0.0) for v in theta[1:]))

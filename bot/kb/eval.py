@@ -1,0 +1,169 @@
+"""`supportbot kb eval`: build a KB from labelled examples, ask it labelled queries through the
+same `KnowledgeBase.ask` as live traffic, and report how often it answers, and how well."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bot.kb.base import KnowledgeBase, build_matcher, thresholds_for
+from bot.kb.model import Band, KBEntry
+
+TARGET_PRECISION = 0.95
+
+
+class EvalInputError(Exception):
+    """An examples or queries file is unusable; the message is `file:line: what is wrong`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Labelled:
+    text: str
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    matcher: str
+    answer_threshold: float
+    clarify_threshold: float
+    entries: int
+    queries: int
+    in_scope: int
+    out_of_scope: int
+    answered_precision: float | None
+    in_scope_coverage: float
+    oos_escalation: float
+    top1_accuracy: float
+    ms_per_query: float
+    coverage_at_95: float
+    clarified: float
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    def text(self) -> str:
+        precision = (
+            "n/a (nothing answered)" if self.answered_precision is None else f"{self.answered_precision:.3f}"
+        )
+        return "\n".join(
+            [
+                f"matcher {self.matcher}: {self.entries} entries, {self.queries} queries "
+                f"({self.in_scope} in scope, {self.out_of_scope} out of scope)",
+                f"thresholds: answer >= {self.answer_threshold:.2f}, clarify >= {self.clarify_threshold:.2f}",
+                f"answered precision     {precision}",
+                f"in-scope coverage      {self.in_scope_coverage:.3f}",
+                f"out-of-scope escalated {self.oos_escalation:.3f}",
+                f"top-1 accuracy         {self.top1_accuracy:.3f}",
+                f"clarified (all)        {self.clarified:.3f}",
+                f"coverage at 95% precision (best threshold, in hindsight) {self.coverage_at_95:.3f}",
+                f"ms per query           {self.ms_per_query:.2f}",
+            ]
+        )
+
+
+def read_jsonl(path: Path, *, labels_required: bool) -> list[Labelled]:
+    """Lines of {"text": ..., "label": ...}; `label` may be null only where not required."""
+    rows: list[Labelled] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise EvalInputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise EvalInputError(f"{path}: cannot read: {error}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise EvalInputError(f"{path}:{number}: not JSON ({error.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise EvalInputError(
+                f'{path}:{number}: expected {{"text": "...", "label": ...}} with non-empty text'
+            )
+        label = row.get("label")
+        if label is not None and not isinstance(label, str | int):
+            raise EvalInputError(f"{path}:{number}: label must be a string or null")
+        if label is None and labels_required:
+            raise EvalInputError(f"{path}:{number}: every example needs a label")
+        rows.append(Labelled(row["text"], None if label is None else str(label)))
+    if not rows:
+        raise EvalInputError(f"{path}: no lines")
+    return rows
+
+
+def entries_from_examples(examples: Sequence[Labelled]) -> list[KBEntry]:
+    """One entry per label; its phrasings are that label's example texts."""
+    by_label: dict[str, dict[str, None]] = {}
+    for example in examples:
+        assert example.label is not None
+        by_label.setdefault(example.label, {})[example.text.strip()] = None
+    return [
+        KBEntry(id=label, title=label, questions=tuple(texts), answer=f"(answer for {label})")
+        for label, texts in by_label.items()
+    ]
+
+
+def coverage_at_precision(points: Sequence[tuple[float, bool, bool]], target: float) -> float:
+    """Best in-scope coverage over all answer thresholds keeping answered precision >= target.
+    `points` are (confidence, answer is right, question is in scope). Chosen in hindsight, so an
+    upper bound for any fixed threshold, like the data set's reference figures."""
+    in_scope = sum(1 for _, _, scoped in points if scoped)
+    best = 0.0
+    right = 0
+    ordered = sorted(points, key=lambda p: p[0], reverse=True)
+    for index, (confidence, correct, _) in enumerate(ordered):
+        right += correct
+        tie_follows = index + 1 < len(ordered) and ordered[index + 1][0] == confidence
+        if not tie_follows and right / (index + 1) >= target and in_scope:
+            best = max(best, right / in_scope)
+    return best
+
+
+def evaluate(examples: Sequence[Labelled], queries: Sequence[Labelled], *, matcher: str) -> EvalReport:
+    entries = entries_from_examples(examples)
+    known = {entry.id for entry in entries}
+    built = build_matcher(entries, matcher)
+    kb = KnowledgeBase(entries, built, thresholds_for(built, None, None))
+    answered = right = in_scope_right = top1 = escalated_oos = clarified = 0
+    points: list[tuple[float, bool, bool]] = []
+    started = time.perf_counter()
+    decisions = [kb.ask(query.text) for query in queries]
+    elapsed = time.perf_counter() - started
+    for query, decision in zip(queries, decisions, strict=True):
+        # A label the examples never mention cannot be answered: it counts as out of scope.
+        label = query.label if query.label in known else None
+        best = decision.best
+        correct = best is not None and label is not None and best.entry.id == label
+        points.append((best.confidence if best else 0.0, correct, label is not None))
+        top1 += correct
+        if decision.band is Band.ANSWER:
+            answered += 1
+            right += correct
+            in_scope_right += correct
+        elif decision.band is Band.CLARIFY:
+            clarified += 1
+        elif label is None:
+            escalated_oos += 1
+    in_scope = sum(1 for q in queries if q.label in known)
+    out_of_scope = len(queries) - in_scope
+    return EvalReport(
+        matcher=built.name,
+        answer_threshold=kb.thresholds.answer,
+        clarify_threshold=kb.thresholds.clarify,
+        entries=len(entries),
+        queries=len(queries),
+        in_scope=in_scope,
+        out_of_scope=out_of_scope,
+        answered_precision=right / answered if answered else None,
+        in_scope_coverage=in_scope_right / in_scope if in_scope else 0.0,
+        oos_escalation=escalated_oos / out_of_scope if out_of_scope else 1.0,
+        top1_accuracy=top1 / in_scope if in_scope else 0.0,
+        ms_per_query=elapsed / max(len(queries), 1) * 1000,
+        coverage_at_95=coverage_at_precision(points, TARGET_PRECISION),
+        clarified=clarified / max(len(queries), 1),
+    )

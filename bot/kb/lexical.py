@@ -1,0 +1,131 @@
+"""The default matcher: words weighted by how rare they are in this KB, typo-tolerant through
+rapidfuzz, scored against every phrasing through an inverted index, with no model to download."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from bot.kb.calibration import Calibration
+from bot.kb.matching import PhrasingMatcher
+from bot.kb.model import KBEntry, Thresholds
+
+_WORD = re.compile(r"[a-z0-9]+")
+_SUFFIXES = ("ing", "ed", "es", "s", "ly")
+# A word the KB never uses counts like its rarest word: a question full of unknown words is
+# probably about something else, and its confidence should drop accordingly.
+_TYPO_CUTOFF = 80
+_MIN_TYPO_LENGTH = 4
+# Phrasings re-scored character by character (rapidfuzz) after the word-level pass.
+_REFINE = 48
+_WORD_WEIGHT = 0.75
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper, enough to make 'activating', 'activated' and 'activate' meet."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+def words(text: str) -> list[str]:
+    return _WORD.findall(text.casefold().replace("'", ""))
+
+
+def normalise(text: str) -> str:
+    return " ".join(words(text))
+
+
+class LexicalMatcher(PhrasingMatcher):
+    name = "lexical"
+    # Chosen by bench/kb_thresholds.py on Banking77's training phrasings (see docs/BENCHMARKS.md).
+    default_thresholds = Thresholds(answer=0.95, clarify=0.80)
+    prior = Calibration(bias=-6.0, weights=(8.0, 10.0))
+
+    def __init__(self, entries: Sequence[KBEntry], *, calibrate: bool = True) -> None:
+        super().__init__(entries)
+        self._normalised = [normalise(p) for p in self.phrasings]
+        stems_of = [{stem(w) for w in words(p)} for p in self.phrasings]
+        # Weights learned from the KB: a word in every entry says little, one in a single entry a lot.
+        entry_stems: dict[str, set[int]] = defaultdict(set)
+        for index, stems in enumerate(stems_of):
+            for s in stems:
+                entry_stems[s].add(int(self.phrasing_entry[index]))
+        count = max(len(self.entries), 1)
+        self.idf = {s: math.log(1 + count / len(found)) for s, found in entry_stems.items()}
+        self.unknown_idf = math.log(1 + count)
+        norms = np.array([math.sqrt(sum(self.idf[s] ** 2 for s in stems)) or 1.0 for stems in stems_of])
+        postings: dict[str, list[int]] = defaultdict(list)
+        for index, stems in enumerate(stems_of):
+            for s in stems:
+                postings[s].append(index)
+        self._postings = {
+            s: (np.array(ix, dtype=np.int64), self.idf[s] / norms[ix]) for s, ix in postings.items()
+        }
+        self._surface: dict[str, str] = {}
+        for phrase in self.phrasings:
+            for w in words(phrase):
+                self._surface.setdefault(w, stem(w))
+        self._surface_words = list(self._surface)
+        self._correct = lru_cache(maxsize=8192)(self._correct_uncached)
+        if calibrate:
+            self.calibrate()
+
+    def _correct_uncached(self, word: str) -> tuple[str, float] | None:
+        """The KB word a misspelt word most likely means, and how sure we are of it."""
+        if len(word) < _MIN_TYPO_LENGTH or not self._surface_words:
+            return None
+        found = process.extractOne(word, self._surface_words, scorer=fuzz.ratio, score_cutoff=_TYPO_CUTOFF)
+        if found is None:
+            return None
+        return self._surface[found[0]], found[1] / 100.0
+
+    def query_terms(self, question: str) -> tuple[dict[str, float], float]:
+        """Query stems with their weights, and the query's norm (unknown words included)."""
+        terms: dict[str, float] = {}
+        norm2 = 0.0
+        for w in dict.fromkeys(words(question)):
+            s = stem(w)
+            if s in self.idf:
+                weight = self.idf[s]
+            else:
+                corrected = self._correct(w)
+                if corrected is None:
+                    norm2 += self.unknown_idf**2
+                    continue
+                s, sure = corrected
+                weight = self.idf[s] * sure
+            if s not in terms:
+                terms[s] = weight
+                norm2 += weight**2
+        return terms, math.sqrt(norm2)
+
+    def phrasing_scores(self, question: str) -> np.ndarray:
+        scores = np.zeros(len(self.phrasings))
+        terms, norm = self.query_terms(question)
+        if not terms:
+            return scores
+        for s, weight in terms.items():
+            ix, contribution = self._postings[s]
+            scores[ix] += weight * contribution
+        scores /= norm
+        # Character-level similarity on the strongest candidates catches word order, split words
+        # and the typos the word pass could not place.
+        touched = np.flatnonzero(scores)
+        if len(touched) > _REFINE:
+            touched = touched[np.argpartition(-scores[touched], _REFINE - 1)[:_REFINE]]
+        text = normalise(question)
+        fuzzy = process.cdist([text], [self._normalised[i] for i in touched], scorer=fuzz.token_sort_ratio)
+        scores *= _WORD_WEIGHT
+        scores[touched] += (1 - _WORD_WEIGHT) * fuzzy[0] / 100.0
+        return scores

@@ -1,0 +1,76 @@
+"""The knowledge base's value types: entries, ranked candidates, confidence bands and decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KBEntry:
+    """One answer and the ways customers ask for it. `component` names a status component."""
+
+    id: str
+    title: str
+    questions: tuple[str, ...]
+    answer: str
+    tags: tuple[str, ...] = ()
+    links: tuple[Link, ...] = ()
+    component: str | None = None
+    source: str = field(default="", compare=False)
+    """`file:line` where the entry is written, for messages to the people who maintain the KB."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An entry and the calibrated probability that it is the right answer, in [0, 1]."""
+
+    entry: KBEntry
+    confidence: float
+
+
+class Band(StrEnum):
+    ANSWER = "answer"
+    CLARIFY = "clarify"
+    ESCALATE = "escalate"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Answer at or above `answer`; offer choices at or above `clarify`; otherwise escalate."""
+
+    answer: float
+    clarify: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.clarify <= self.answer <= 1.0:
+            raise ValueError(f"thresholds need 0 <= clarify ({self.clarify}) <= answer ({self.answer}) <= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the bot does with a question. `candidates` are best first: one to answer with, up to
+    three to offer when clarifying, and the best guesses (for the record) when escalating."""
+
+    band: Band
+    candidates: tuple[Candidate, ...]
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def record(self) -> dict[str, Any]:
+        """The decision as plain data, for storing next to the question and, later, the outcome."""
+        return {
+            "band": self.band.value,
+            "candidates": [
+                {"entry_id": c.entry.id, "confidence": round(c.confidence, 4)} for c in self.candidates
+            ],
+        }
