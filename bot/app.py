@@ -22,6 +22,7 @@ from bot.router import Router
 from bot.settings import Settings
 from bot.staff import StaffPolicy
 from bot.status import setup as status_setup
+from bot.suggest import make_suggester
 from bot.support import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
 from storage import migrate
@@ -147,7 +148,10 @@ async def create_bot(
     )
 
 
-def platform_adapters(settings: Settings, *, as_staff: bool, settle: Callable) -> dict[Platform, Adapter]:
+def platform_adapters(
+    settings: Settings, *, as_staff: bool, settle: Callable, database: Database | None = None
+) -> dict[Platform, Adapter]:
+    """The configured platforms' adapters. With `database`, Discord's autocomplete reads from it."""
     from bot.adapters.console import ConsoleAdapter
 
     adapters: dict[Platform, Adapter] = {}
@@ -164,7 +168,8 @@ def platform_adapters(settings: Settings, *, as_staff: bool, settle: Callable) -
         elif name == "discord":
             from bot.adapters.discord import DiscordAdapter
 
-            adapters[Platform.DISCORD] = DiscordAdapter.from_settings(settings)
+            suggest = make_suggester(database, staff_policy(settings)) if database is not None else None
+            adapters[Platform.DISCORD] = DiscordAdapter.from_settings(settings, suggest=suggest)
         else:
             raise NotImplementedError(f"the {name} adapter is not available in this build")
     return adapters
@@ -175,7 +180,9 @@ async def run(settings: Settings, *, console: bool = False, as_staff: bool = Fal
     if console:
         settings = settings.model_copy(update={"platforms": ["console"]})
     bot = await create_bot(settings)
-    bot.adapters = platform_adapters(settings, as_staff=as_staff, settle=bot.dispatcher.drain)
+    bot.adapters = platform_adapters(
+        settings, as_staff=as_staff, settle=bot.dispatcher.drain, database=bot.database
+    )
     bot.dispatcher.outbound.adapters.update(bot.adapters)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

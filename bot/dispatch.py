@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from bot.adapters.base import SettlesEvents
 from bot.context import HandlerContext, PendingDelivery, Services
 from bot.errors import UserError
 from bot.events import Delivery, InboundEvent, OutboundMessage
@@ -107,6 +108,7 @@ class Dispatcher:
             self.outcomes[outcome] += 1
             for pending in outbox:
                 await self._deliver(pending)
+            await self._settle(event)
             log.debug(
                 "%s %s in %.1f ms", type(event).__name__, outcome, (time.perf_counter() - started) * 1000
             )
@@ -177,6 +179,15 @@ class Dispatcher:
             return Outcome.UNHANDLED
         await fallback(event, ctx)
         return Outcome.HANDLED
+
+    async def _settle(self, event: InboundEvent) -> None:
+        """Tell the event's adapter that the event is done with, if it asks to know (`SettlesEvents`)."""
+        adapter = self.outbound.adapters.get(event.platform)
+        if isinstance(adapter, SettlesEvents):
+            try:
+                await adapter.event_settled(event)
+            except Exception:
+                log.exception("%s adapter failed to settle %s", event.platform.value, event.event_id)
 
     async def _deliver(self, pending: PendingDelivery) -> None:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import String, cast, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -187,3 +187,21 @@ async def unconfirmed_since(session: AsyncSession, *, before: datetime, limit: i
         .with_for_update(skip_locked=True)
     )
     return (await session.execute(statement)).scalars().all()
+
+
+async def suggest_open(
+    session: AsyncSession, *, typed: str, requester_key: str | None = None, limit: int = 25
+) -> Sequence[Ticket]:
+    """Open tickets for an autocomplete: a requester's own (or, with None, the whole queue, oldest
+    first-response target first), whose number starts with `typed` digits or whose summary contains
+    `typed` words."""
+    statement = select(Ticket).where(col(Ticket.state).in_(OPEN_STATES))
+    if requester_key is not None:
+        statement = statement.where(Ticket.requester_key == requester_key)
+    wanted = typed.strip().removeprefix("#").strip()
+    if wanted.isdigit():
+        statement = statement.where(cast(Ticket.number, String).startswith(wanted, autoescape=True))
+    elif wanted:
+        statement = statement.where(col(Ticket.summary).icontains(wanted, autoescape=True))
+    order = col(Ticket.number) if requester_key is not None else col(Ticket.first_response_due)
+    return (await session.execute(statement.order_by(order).limit(limit))).scalars().all()

@@ -49,3 +49,12 @@ class Adapter(Protocol):
     async def send(self, delivery: Delivery) -> SentRef:
         """Post (or edit, when `delivery.edit` is set) a message. Raises DeliveryError on failure."""
         ...
+
+
+@runtime_checkable
+class SettlesEvents(Protocol):
+    """Optional for adapters: told when the dispatcher is done with an event they delivered (handled,
+    committed, every reply sent), e.g. to tidy up an interaction no reply answered. Adapters without
+    it are unaffected; the dispatcher checks with isinstance."""
+
+    async def event_settled(self, event: InboundEvent) -> None: ...

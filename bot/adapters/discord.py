@@ -188,6 +188,7 @@ class DiscordAdapter:
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._follow_ups: OrderedDict[str, _Pending] = OrderedDict()  # message id -> its interaction
         self._param_order: dict[str, list[str]] = {}
 
     @classmethod
@@ -314,13 +315,27 @@ class DiscordAdapter:
             await run(interaction)
 
         @tree.command(name="subscribe", description="Post status updates in this channel")
-        @app_commands.autocomplete(component=components)
-        async def subscribe(interaction: discord.Interaction, component: str | None = None) -> None:
+        @app_commands.describe(components="Only these, e.g. api payments (default: every component)")
+        @app_commands.autocomplete(components=components)
+        async def subscribe(interaction: discord.Interaction, components: str | None = None) -> None:
             await run(interaction)
 
         @tree.command(name="unsubscribe", description="Stop status updates in this channel")
-        @app_commands.autocomplete(component=components)
-        async def unsubscribe(interaction: discord.Interaction, component: str | None = None) -> None:
+        async def unsubscribe(interaction: discord.Interaction) -> None:
+            await run(interaction)
+
+        @tree.command(name="subscriptions", description="What this channel (staff: every channel) gets")
+        async def subscriptions(interaction: discord.Interaction) -> None:
+            await run(interaction)
+
+        @tree.command(name="announce", description="Broadcast an announcement to subscriptions (staff)")
+        @app_commands.describe(
+            text="What to announce", components="Only subscriptions to these, e.g. api payments"
+        )
+        @app_commands.autocomplete(components=components)
+        async def announce(
+            interaction: discord.Interaction, text: str, components: str | None = None
+        ) -> None:
             await run(interaction)
 
         @tree.command(name="support", description="What the bot can do")
@@ -400,6 +415,57 @@ class DiscordAdapter:
             await run(interaction)
 
         tree.add_command(incident)
+
+        component = app_commands.Group(name="component", description="Status components (staff)")
+        # The status handlers' component states (storage/status_repo.py COMPONENT_STATUSES).
+        states = [
+            app_commands.Choice(name=s, value=s)
+            for s in (
+                "operational",
+                "degraded_performance",
+                "partial_outage",
+                "major_outage",
+                "under_maintenance",
+            )
+        ]
+
+        @component.command(name="set", description="Set a component's status (history is kept)")
+        @app_commands.autocomplete(name=components)
+        @app_commands.choices(status=states)
+        async def component_set(interaction: discord.Interaction, name: str, status: str) -> None:
+            await run(interaction)
+
+        @component.command(name="add", description="Add a component to the status page")
+        @app_commands.describe(
+            name="lowercase letters, digits, - or _", group="One word, e.g. Apps", aliases="e.g. find,lookup"
+        )
+        async def component_add(
+            interaction: discord.Interaction, name: str, group: str | None = None, aliases: str | None = None
+        ) -> None:
+            await run(interaction)
+
+        @component.command(name="history", description="A component's status history")
+        @app_commands.autocomplete(name=components)
+        async def component_history(interaction: discord.Interaction, name: str) -> None:
+            await run(interaction)
+
+        tree.add_command(component)
+
+        maintenance = app_commands.Group(name="maintenance", description="Maintenance windows (staff)")
+
+        @maintenance.command(name="schedule", description="Schedule maintenance and announce it")
+        @app_commands.describe(
+            components="e.g. payments or api,payments",
+            start="UTC, e.g. 2026-12-01T02:00Z",
+            end="UTC, e.g. 2026-12-01T03:00Z",
+        )
+        @app_commands.autocomplete(components=components)
+        async def maintenance_schedule(
+            interaction: discord.Interaction, components: str, start: str, end: str, title: str
+        ) -> None:
+            await run(interaction)
+
+        tree.add_command(maintenance)
         for command in tree.walk_commands():
             if isinstance(command, app_commands.Command):
                 self._param_order[command.qualified_name] = [p.name for p in command.parameters]
@@ -474,6 +540,23 @@ class DiscordAdapter:
             self._pending.popitem(last=False)
         if self._sink is not None:
             await self._sink(event)
+
+    def _remember_follow_up(self, message_id: str, pending: _Pending) -> None:
+        self._follow_ups[message_id] = pending
+        while len(self._follow_ups) > MAX_REMEMBERED_INTERACTIONS:
+            self._follow_ups.popitem(last=False)
+
+    async def event_settled(self, event: InboundEvent) -> None:
+        """The dispatcher is done with `event` (see `SettlesEvents`). A command no reply answered
+        would keep its private "thinking…" placeholder forever: remove it."""
+        pending = self._live_interaction(event)
+        if pending is None or not pending.is_command or pending.original_used:
+            return
+        pending.original_used = True
+        try:
+            await pending.interaction.delete_original_response()
+        except discord.HTTPException as error:
+            log.info("could not remove the unanswered command's placeholder: %s", error)
 
     # -- messages and reactions --------------------------------------------------------------
 
@@ -564,7 +647,7 @@ class DiscordAdapter:
             return await self._edit(delivery.edit, message)
         pending = self._live_interaction(delivery.reply_to)
         if pending is not None and message.private_to is not None:
-            return await self._reply_privately(pending, delivery)
+            return await self._reply_via_interaction(pending, delivery, ephemeral=True)
         if pending is not None and pending.is_command and not pending.original_used:
             # A public answer to a command: drop the private "thinking…" placeholder first.
             pending.original_used = True
@@ -596,9 +679,17 @@ class DiscordAdapter:
                 fail_if_not_exists=False,
             )
         target = thread_id or conversation.channel_id
-        self._check_access(target)
-        parts = render(message)
-        sent = await self._post_parts(conversation, target, parts, message, reference)
+        try:
+            self._check_access(target)
+            sent = await self._post_parts(conversation, target, render(message), message, reference)
+        except (DeliveryError, discord.Forbidden) as error:
+            if not self._may_follow_up(pending, target, error):
+                raise
+            # The bot may not post here, but a command's follow-up is a webhook message that needs
+            # no channel permission: answer the one who asked where they asked.
+            log.info("no access to %s; answering the command through its follow-up", target)
+            assert pending is not None
+            return await self._reply_via_interaction(pending, delivery, ephemeral=False)
         return SentRef(
             platform=Platform.DISCORD,
             workspace_id=conversation.workspace_id,
@@ -653,18 +744,31 @@ class DiscordAdapter:
             kwargs["view"] = view
         return kwargs
 
-    async def _reply_privately(self, pending: _Pending, delivery: Delivery) -> SentRef:
+    @staticmethod
+    def _may_follow_up(pending: _Pending | None, target: str, error: Exception) -> bool:
+        """A public answer to a command in its own channel, refused for lack of access."""
+        if pending is None or not pending.is_command or str(pending.interaction.channel_id) != target:
+            return False
+        return isinstance(error, discord.Forbidden) or getattr(error, "code", "") == "missing_access"
+
+    async def _reply_via_interaction(
+        self, pending: _Pending, delivery: Delivery, *, ephemeral: bool
+    ) -> SentRef:
+        """Answer through the interaction's token: privately (the first part replaces a command's
+        "thinking…" placeholder), or publicly as follow-ups where the bot cannot post itself."""
         interaction = pending.interaction
         mentions = allowed_mentions(delivery.message)
         sent: discord.Message | None = None
         for part in render(delivery.message):
             kwargs = self._part_kwargs(part, mentions)
-            if pending.is_command and not pending.original_used:
+            if ephemeral and pending.is_command and not pending.original_used:
                 pending.original_used = True
                 sent = await interaction.edit_original_response(**kwargs)
             else:
                 kwargs = {k: v for k, v in kwargs.items() if v is not None}
-                sent = await interaction.followup.send(**kwargs, ephemeral=True, wait=True)
+                sent = await interaction.followup.send(**kwargs, ephemeral=ephemeral, wait=True)
+                if not ephemeral:
+                    self._remember_follow_up(str(sent.id), pending)
         assert sent is not None
         conversation = delivery.conversation
         return SentRef(
@@ -682,11 +786,16 @@ class DiscordAdapter:
                 "edit of %s is longer than one Discord message; keeping the first part", ref.message_id
             )
         part = Part(content=parts[0].content, embed=parts[-1].embed, buttons=parts[-1].buttons)
-        target = ref.thread_id or ref.channel_id
-        self._check_access(target)
         kwargs = self._part_kwargs(part, allowed_mentions(message))
         kwargs.setdefault("embed", None)
         kwargs.setdefault("view", None)
+        via = self._follow_ups.get(ref.message_id)
+        if via is not None and time.monotonic() - via.received <= INTERACTION_TOKEN_SECONDS:
+            # Posted as a command's follow-up (no access to the channel): edit it the same way.
+            await via.interaction.followup.edit_message(int(ref.message_id), **kwargs)
+            return ref
+        target = ref.thread_id or ref.channel_id
+        self._check_access(target)
         partial = self.client.get_partial_messageable(int(target)).get_partial_message(int(ref.message_id))
         await partial.edit(**kwargs)
         return ref

@@ -43,6 +43,11 @@ _CUSTOM_ID = re.compile(CUSTOM_ID_TEMPLATE, re.DOTALL)
 # `/ticket new summary:...` is what a Slack user types as `/ticket <summary>`: the subcommand only
 # exists because Discord cannot mix free text and subcommands, so it is dropped from the args.
 IMPLICIT_SUBCOMMANDS = frozenset({"ticket new"})
+# Options the handlers read as `key=value` words (`/component add search group=Apps aliases=find`).
+KEYWORD_OPTIONS = {"component add": frozenset({"group", "aliases"})}
+# Where the typed order differs from the declared one: Discord lists required options before
+# optional ones, but `/announce [components…] <text>` puts the optional audience first.
+TYPED_ORDER = {"announce": ("components", "text")}
 
 _EMOJI_NAMES = {
     "🎫": "ticket",
@@ -54,6 +59,7 @@ _EMOJI_NAMES = {
     "❤️": "heart",
     "🙏": "pray",
 }
+_LIST_COMMAS = re.compile(r"\s*,\s*")
 _BROADCAST = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _STYLES = {
     ButtonStyle.DEFAULT: discord.ButtonStyle.secondary,
@@ -175,11 +181,16 @@ def flatten_command(
             words.append(str(sub["name"]))
         options = list(sub.get("options") or [])
     values = {str(option["name"]): option.get("value") for option in options}
-    declared = (order or {}).get(" ".join(path)) or list(values)
+    qualified = " ".join(path)
+    declared = TYPED_ORDER.get(qualified) or (order or {}).get(qualified) or list(values)
+    keywords = KEYWORD_OPTIONS.get(qualified, frozenset())
     for option_name in declared:
         value = values.get(option_name)
         if value is not None and str(value).strip():
-            words.append(str(value).strip())
+            text = str(value).strip()
+            if option_name in keywords:
+                text = f"{option_name}={_LIST_COMMAS.sub(',', text)}"  # "a, b" is one list
+            words.append(text)
     return name, " ".join(words)
 
 

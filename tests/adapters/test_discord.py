@@ -80,6 +80,10 @@ class Handlers:
                 )
             )
 
+        @router.on(CommandInvoked, command("subscriptions"))
+        async def silent(event: CommandInvoked, ctx: HandlerContext) -> None:
+            self.received.append(event)  # handled, and deliberately no reply
+
         @router.on(ActionInvoked, action("kb"))
         async def clicked(event: ActionInvoked, ctx: HandlerContext) -> None:
             self.received.append(event)
@@ -175,7 +179,13 @@ async def test_a_slash_command_with_options_reaches_handlers_as_typed_on_slack(
         "subscribe",
         "unsubscribe",
         "support",
+        "subscriptions",
+        "component",
+        "maintenance",
+        "announce",
     }
+    subscribe = next(c for c in put.json if c["name"] == "subscribe")
+    assert [(o["name"], o["autocomplete"]) for o in subscribe["options"]] == [("components", True)]
 
     # Discord sends options in the order the user filled them in; handlers get Slack's order.
     run = await emu.run_command(world.sam, world.staff, "ticket", "close", reason="duplicate of #3", number=7)
@@ -322,3 +332,86 @@ async def test_a_channel_the_bot_cannot_see_is_not_even_tried(world, handlers, d
     assert not [c for c in emu.calls if c.path.startswith(f"/channels/{private.id}")], (
         "the cached permissions said no: no request that would count toward Discord's invalid-request ban"
     )
+
+
+async def test_a_public_answer_where_the_bot_cannot_post_goes_through_the_command_follow_up(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    emu.deny_access(world.help)  # e.g. Send Messages revoked; the bot's cache does not know yet
+    handlers.release.set()
+
+    run = await emu.run_command(world.casey, world.help, "status")
+
+    answer = await emu.wait_for("POST", f"/webhooks/{emu.application_id}/{run['token']}")
+    assert answer.content == "All systems operational."
+    assert not answer.json.get("flags"), "public, like the answer it replaces"
+    refused = [c for c in emu.calls if c.path == f"/channels/{world.help.id}/messages"]
+    assert [c.status for c in refused] == [403]
+    shown = emu.messages[answer_id(emu, answer)]
+    assert shown["channel_id"] == world.help.id and not shown["flags"] & EPHEMERAL
+    await bot.dispatcher.drain()
+    assert not [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"], (
+        "answered after all: nothing to report to staff"
+    )
+
+
+def answer_id(emu: DiscordEmulator, call) -> str:
+    """The id of the message a follow-up call created (the emulator stores the bot's messages)."""
+    return next(m["id"] for m in reversed(emu.messages.values()) if m["content"] == call.content)
+
+
+async def test_a_command_without_a_reply_does_not_keep_thinking_forever(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+
+    run = await emu.run_command(world.casey, world.help, "subscriptions")
+
+    await emu.wait_for("POST", f"/interactions/{run['id']}/{run['token']}/callback")
+    removed = await emu.wait_for(
+        "DELETE", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original"
+    )
+    (event,) = handlers.received
+    assert event.name == "subscriptions", "the handler ran and sent nothing"
+    assert removed.status == 204
+    assert not [m for m in emu.channel_messages(world.help) if m["flags"] & 128], "no placeholder left"
+
+
+async def test_a_placeholder_already_answered_is_not_touched_again(world, handlers, database, tmp_path, bots):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+
+    run = await emu.run_command(world.sam, world.staff, "ticket", "status", number=4)
+    await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
+    await bot.dispatcher.drain()
+
+    webhook_calls = [
+        c for c in emu.calls if c.path.startswith(f"/webhooks/{emu.application_id}/{run['token']}")
+    ]
+    assert [c.method for c in webhook_calls] == ["PATCH"], "the private answer stays"
+
+
+async def test_a_500_is_retried_and_the_message_arrives_exactly_once(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    emu.fail_next(status=500, method="POST", path=f"/channels/{world.staff.id}/messages")
+
+    await emu.user_says(world.casey, world.help, "relay the printer is on fire")
+
+    # discord.py waits a second before it retries a 5xx.
+    delivered = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
+    await bot.dispatcher.drain()
+    attempts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    assert [c.status for c in attempts] == [500, 200]
+    assert "the printer is on fire" in delivered.content
+    stored = [m for m in emu.channel_messages(world.staff) if "printer" in m["content"]]
+    assert len(stored) == 1

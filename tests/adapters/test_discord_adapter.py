@@ -11,6 +11,7 @@ import pytest
 from bot.adapters.base import DeliveryError
 from bot.adapters.discord import DiscordAdapter
 from bot.events import Actor, Conversation, Delivery, InboundEvent, MessageReceived, OutboundMessage, Platform
+from storage.status_repo import COMPONENT_STATUSES, IMPACTS, INCIDENT_STATUSES
 from tests.adapters.discord_bot import DiscordWorld
 from tests.emulators.discord import DiscordEmulator
 
@@ -112,6 +113,18 @@ async def test_commands_sync_to_the_dev_guild_when_one_is_set(world, adapters):
         ("number", 4, True),
         ("reason", 3, False),
     ]
+
+    # The fixed choices are the status handlers' vocabulary, so Discord never offers a word they refuse.
+    def choices(command: str, sub: str, option: str) -> tuple[str, ...]:
+        group = next(c for c in sync.json if c["name"] == command)
+        spec = next(
+            o for o in next(s for s in group["options"] if s["name"] == sub)["options"] if o["name"] == option
+        )
+        return tuple(c["value"] for c in spec["choices"])
+
+    assert choices("component", "set", "status") == COMPONENT_STATUSES
+    assert choices("incident", "open", "impact") == IMPACTS
+    assert choices("incident", "update", "status") == tuple(s for s in INCIDENT_STATUSES if s != "resolved")
 
 
 async def test_ticket_threads_are_private_then_public_then_a_forum_post(world, adapters):

@@ -1,9 +1,7 @@
 """The whole support conversation on Discord, with the real handlers, discord.py and the emulator:
-question → escalation → claim → relay both ways → close with the customer's confirmation → rating;
-and a staff member's 🎫 turning any message into a ticket.
-
-The knowledge-base step (answer with "That solved it" / "I still need help") is not in here yet:
-`bot/handlers/answers.py` needs `services.extras["kb"]`, which nothing wires up at this commit."""
+question → knowledge-base answer → "I still need help" → escalation → claim → relay both ways →
+close with the customer's confirmation → rating; and a staff member's 🎫 turning any message into
+a ticket. The answers come from the fixture knowledge base, tests/data/kb/support.yml."""
 
 from __future__ import annotations
 
@@ -79,17 +77,21 @@ async def tickets(bot: SupportBot) -> list[Ticket]:
 async def test_the_whole_support_conversation(world: DiscordWorld, bot: SupportBot) -> None:
     emu = world.emu
 
-    # Casey asks in #help for a person; the answer comes in a thread on her message, and the team
-    # is brought in on #staff with a card.
-    question = await emu.user_says(
-        world.casey, world.help, "can I talk to a human, my csv export keeps failing"
-    )
+    # Casey asks in #help; the knowledge base answers in a thread on her message, with buttons.
+    question = await emu.user_says(world.casey, world.help, "my csv export failed")
     thread = question["id"]
-    await posted(emu, thread, "ticket **#1**")
+    answer = await posted(emu, thread, "Retry from **Data → Exports**", button="I still need help")
     assert emu.channels[thread].parent_id == world.help.id
+    assert labels(answer) == ["That solved it", "I still need help"]
+    assert "An export failed" in text_of(answer)
+
+    # It does not help: "I still need help" opens a ticket, and the team is brought in on #staff.
+    await emu.click(world.casey, answer, custom_id(answer, "I still need help"))
+    await posted(emu, thread, "ticket **#1**")
     card = await posted(emu, world.staff.id, "Ticket #1")
     assert card["content"] == f"<@&{world.staff_role}>", "on-call is pinged on purpose, and only them"
-    assert "Casey" in text_of(card)
+    assert "Casey" in text_of(card) and "my csv export failed" in text_of(card)
+    assert "the customer said the answer didn't help" in text_of(card)
 
     # Casey adds detail in the thread: relayed to a staff thread on the card.
     await emu.user_says(world.casey, emu.channels[thread], "it fails with error 500 since this morning")
@@ -127,7 +129,11 @@ async def test_the_whole_support_conversation(world: DiscordWorld, bot: SupportB
 
     (ticket,) = await tickets(bot)
     assert (ticket.state, ticket.closed_how, ticket.rating) == ("closed", "confirmed", 4)
-    assert ticket.requester_key == f"discord:{world.casey.id}"
+    assert (ticket.requester_key, ticket.reason, ticket.component) == (
+        f"discord:{world.casey.id}",
+        "still_need_help",
+        "exports",
+    )
 
 
 async def test_a_staff_ticket_reaction_opens_a_ticket_in_a_thread_on_the_message(

@@ -129,3 +129,33 @@ def test_emoji_and_thread_names() -> None:
     assert thread_name("") == "Support"
     assert thread_name("<@123> my export fails\nmore") == "my export fails"
     assert len(thread_name("x" * 300)) == 100
+
+
+def test_keyword_options_become_key_value_words_and_the_audience_leads_an_announcement() -> None:
+    add = {
+        "name": "component",
+        "options": [
+            {
+                "type": 1,
+                "name": "add",
+                "options": [
+                    {"name": "aliases", "type": 3, "value": "find, lookup"},
+                    {"name": "name", "type": 3, "value": "search"},
+                    {"name": "group", "type": 3, "value": "Apps"},
+                ],
+            }
+        ],
+    }
+    order = {"component add": ["name", "group", "aliases"]}
+    assert flatten_command(add, order=order) == ("component", "add search group=Apps aliases=find,lookup")
+    announce = {
+        "name": "announce",
+        "options": [
+            {"name": "text", "type": 3, "value": "Version 2.3 is out"},
+            {"name": "components", "type": 3, "value": "api"},
+        ],
+    }
+    assert flatten_command(announce, order={"announce": ["text", "components"]}) == (
+        "announce",
+        "api Version 2.3 is out",
+    )

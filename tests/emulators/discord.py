@@ -27,6 +27,9 @@ What it serves:
   per-route buckets of `route_limit` requests per `route_window` seconds (per channel, guild or
   webhook, as Discord's major parameters), and the global limit of `global_limit` requests per
   second (interaction callbacks and follow-ups exempt), answered with a global 429 when exceeded.
+- Interaction follow-ups as Discord does them: the first follow-up after a defer replaces the
+  "thinking…" message and keeps the defer's visibility (ephemeral or not); later ones, or any after
+  the placeholder was deleted, are new messages. Follow-ups need no channel permission.
 - Failures on demand: `fail_next(status=429, retry_after=..., global_=...)` (with `Via` and
   `retry_after`, so discord.py waits and retries), `fail_next(status=500)`, `fail_next(status=403)`;
   `deny_access(channel)` makes every request to that channel answer 403 Missing Access;
@@ -643,7 +646,7 @@ class DiscordEmulator:
         return data
 
     async def run_command(
-        self, user: User, channel: Channel, name: str, sub: str | None = None, **options: Any
+        self, user: User, channel: Channel, name: str, sub: str | None = None, /, **options: Any
     ) -> dict[str, Any]:
         """A person runs `/name [sub] option:value ...` (options given in any order, as Discord does)."""
         data = self._invocation(name, sub, options, channel.guild_id)
@@ -652,7 +655,15 @@ class DiscordEmulator:
         return payload
 
     async def autocomplete(
-        self, user: User, channel: Channel, name: str, sub: str | None = None, *, focused: str, **options: Any
+        self,
+        user: User,
+        channel: Channel,
+        name: str,
+        sub: str | None = None,
+        /,
+        *,
+        focused: str,
+        **options: Any,
     ) -> dict[str, Any]:
         data = self._invocation(name, sub, options, channel.guild_id, focused)
         payload = self._interaction(4, user, channel, data)
@@ -935,6 +946,13 @@ class DiscordEmulator:
             return self._error(404, 10015, "Unknown Webhook")
         body = call.json or {}
         if call.method == "POST" and len(parts) == 3:
+            loading = self.messages.get(interaction.original_id or "")
+            if loading is not None and int(loading.get("flags") or 0) & 128:
+                # As on Discord: the first follow-up after a defer replaces the "thinking…" message
+                # and keeps the defer's visibility, whatever flags it asks for.
+                loading.update({k: v for k, v in body.items() if k in ("content", "embeds", "components")})
+                loading["flags"] = int(loading["flags"]) & ~128
+                return self._ok(loading)
             message = await self._store_bot_message(interaction.channel_id, body, interaction=interaction)
             return self._ok(message)
         if len(parts) == 5 and parts[3] == "messages":
