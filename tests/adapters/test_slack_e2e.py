@@ -21,6 +21,7 @@ from bot.events import (
     CommandInvoked,
     MessageReceived,
     OutboundMessage,
+    SentRef,
 )
 from bot.router import Match, Router, command, pattern
 from storage.db import Database
@@ -74,6 +75,29 @@ async def who_am_i(event: MessageReceived, ctx: HandlerContext) -> None:
 async def long_answer(event: MessageReceived, ctx: HandlerContext) -> None:
     paragraph = "Restart the sync & check <settings> before you try again. " * 40
     await ctx.reply("\n\n".join(f"{i}. {paragraph}" for i in range(1, 60)))
+
+
+@echo.on(MessageReceived, pattern(r"^menu please$", score=1.0))
+async def offer_menu(event: MessageReceived, ctx: HandlerContext) -> None:
+    choices = tuple(Button(action_id="pick", label=name, value=name) for name in ("tea", "coffee"))
+    await ctx.reply(OutboundMessage(text="What would you like?", buttons=choices))
+
+
+@echo.on(ActionInvoked, action_is("pick"))
+async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
+    assert event.message_id is not None
+    clicked = SentRef(
+        platform=event.platform,
+        workspace_id=event.conversation.workspace_id,
+        channel_id=event.conversation.channel_id,
+        message_id=event.message_id,
+    )
+    await ctx.post(event.conversation, f"You picked {event.value}.", edit=clicked)
+
+
+@echo.on(MessageReceived, pattern(r"^break please$", score=1.0))
+async def breaks(event: MessageReceived, ctx: HandlerContext) -> None:
+    raise RuntimeError("a bug in a handler")
 
 
 @echo.on(CommandInvoked, command("slow"))
@@ -298,6 +322,29 @@ async def test_a_staff_ticket_reaction_turns_a_customer_message_into_a_ticket(
     assert "ticket *#1*" in texts(to_customer)
     assert to_customer.params["thread_ts"] == question.ts, "the customer hears about it in their thread"
     assert slack.calls_to("conversations.history")
+
+
+async def test_a_click_can_update_the_message_it_was_on(bot: SlackBot, slack: SlackEmulator) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "menu please")
+    menu = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+
+    await slack.click(CUSTOMER, COMMUNITY, slack.message(COMMUNITY, menu.response["ts"]), "pick::1")
+
+    update = await slack.wait_for("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (COMMUNITY, menu.response["ts"])
+    assert slack.message(COMMUNITY, menu.response["ts"])["text"] == "You picked coffee."
+
+
+async def test_a_failing_handler_apologises_privately_with_a_reference(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    await slack.user_posts(CUSTOMER, COMMUNITY, "break please")
+
+    apology = await slack.wait_for("chat.postEphemeral")
+    assert (apology.params["channel"], apology.params["user"]) == (COMMUNITY, CUSTOMER)
+    assert "something went wrong on our side" in texts(apology)
+    assert "thread_ts" not in apology.params, "a top-level question gets its private answer beside it"
+    assert not slack.calls_to("chat.postMessage"), "nobody else sees the apology"
 
 
 # -- Socket Mode ---------------------------------------------------------------------------------
