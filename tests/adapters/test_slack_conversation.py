@@ -39,38 +39,18 @@ async def bot(slack: SlackEmulator, database: Database, tmp_path: object) -> Asy
         yield running
 
 
-def shown(call: Call) -> str:
-    """What a person sees in a posted message."""
-    parts = []
-    for block in call.params.get("blocks") or []:
-        if "text" in block:
-            parts.append(block["text"]["text"])
-        parts.extend(f["text"] for f in block.get("fields", []))
-        parts.extend(e["text"] for e in block.get("elements", []) if block["type"] == "context")
-    return "\n".join(parts) or str(call.params.get("text", ""))
-
-
-def button(call: Call, label_start: str) -> str:
-    """The action id of the button whose label starts with `label_start`."""
-    found = [e for b in call.params.get("blocks") or [] if b["type"] == "actions" for e in b["elements"]]
-    for element in found:
-        if element["text"]["text"].startswith(label_start):
-            return str(element["action_id"])
-    raise AssertionError(f"no button {label_start!r} in {[e['text']['text'] for e in found]}")
-
-
 async def posted(slack: SlackEmulator, channel: str, containing: str, *, thread: str | None = None) -> Call:
     """The bot's post in `channel` (in `thread`, when given) that contains the text."""
 
     def matches(call: Call) -> bool:
         in_thread = thread is None or call.params.get("thread_ts") == thread
-        return call.params["channel"] == channel and in_thread and containing in shown(call)
+        return call.params["channel"] == channel and in_thread and containing in call.shown
 
     return await slack.wait_for("chat.postMessage", matches)
 
 
 async def private_answer(slack: SlackEmulator, user: str, containing: str) -> Call:
-    return await slack.wait_for("response_url", lambda c: c.params["user"] == user and containing in shown(c))
+    return await slack.wait_for("response_url", lambda c: c.params["user"] == user and containing in c.shown)
 
 
 def stored(slack: SlackEmulator, call: Call) -> dict[str, Any]:
@@ -93,25 +73,25 @@ async def test_the_whole_support_conversation(bot: SlackBot, slack: SlackEmulato
     }
 
     # It did not help: Casey asks for more, and the team is brought in on #staff.
-    await slack.click(CUSTOMER, COMMUNITY, stored(slack, answer), button(answer, "I still need help"))
+    await slack.click(CUSTOMER, COMMUNITY, stored(slack, answer), answer.button("I still need help"))
     await posted(slack, COMMUNITY, "ticket *#1*", thread=thread)
     card = await posted(slack, STAFF_CHANNEL, "Ticket #1")
     assert card.params["blocks"][0]["text"]["text"] == f"<!subteam^{STAFF_GROUP}>", (
         "on-call is pinged on purpose"
     )
-    assert "<!subteam" not in "".join(shown(card).split("\n")[1:]), "and nothing else pings"
-    assert "the customer said the answer didn't help" in shown(card)
+    assert "<!subteam" not in "".join(card.shown.split("\n")[1:]), "and nothing else pings"
+    assert "the customer said the answer didn't help" in card.shown
     card_ts = card.response["ts"]
 
     # Casey adds detail in the thread: relayed to a thread on the staff card.
     await slack.user_posts(CUSTOMER, COMMUNITY, "it fails with error 500 <!channel>", thread_ts=thread)
     relayed = await posted(slack, STAFF_CHANNEL, "error 500", thread=card_ts)
-    assert "Casey:*" in shown(relayed)
-    assert "<!channel>" not in shown(relayed) + relayed.params["text"], "relayed text cannot ping #staff"
-    assert "error 500 @channel" in shown(relayed)
+    assert "Casey:*" in relayed.shown
+    assert "<!channel>" not in relayed.shown + relayed.params["text"], "relayed text cannot ping #staff"
+    assert "error 500 @channel" in relayed.shown
 
     # Sam claims with the card's button; Casey is told who has it.
-    await slack.click(STAFF, STAFF_CHANNEL, stored(slack, card), button(card, "Claim"))
+    await slack.click(STAFF, STAFF_CHANNEL, stored(slack, card), card.button("Claim"))
     await posted(slack, COMMUNITY, "picked up ticket *#1*", thread=thread)
 
     # Sam answers in the staff thread; Casey reads it in her thread.
@@ -128,10 +108,10 @@ async def test_the_whole_support_conversation(bot: SlackBot, slack: SlackEmulato
     assert ticket.state == "awaiting_confirmation"
 
     # Robin cannot answer for Casey (told privately); Casey confirms and rates.
-    await slack.click(OTHER, COMMUNITY, stored(slack, confirm), button(confirm, "Yes"))
+    await slack.click(OTHER, COMMUNITY, stored(slack, confirm), confirm.button("Yes"))
     refusal = await private_answer(slack, OTHER, "Only Casey can answer that")
     assert refusal.params["response_type"] == "ephemeral"
-    await slack.click(CUSTOMER, COMMUNITY, stored(slack, confirm), button(confirm, "Yes"))
+    await slack.click(CUSTOMER, COMMUNITY, stored(slack, confirm), confirm.button("Yes"))
     rating = await slack.wait_for(
         "chat.postMessage",
         lambda c: (
@@ -140,7 +120,7 @@ async def test_the_whole_support_conversation(bot: SlackBot, slack: SlackEmulato
         since=slack.calls.index(confirm) + 1,
     )
     await posted(slack, STAFF_CHANNEL, "confirmed ticket #1 is solved", thread=card_ts)
-    await slack.click(CUSTOMER, COMMUNITY, stored(slack, rating), button(rating, "4"))
+    await slack.click(CUSTOMER, COMMUNITY, stored(slack, rating), rating.button("4"))
     await private_answer(slack, CUSTOMER, "Thanks for rating ticket #1 4/5")
 
     (ticket,) = await tickets(bot)

@@ -119,27 +119,6 @@ async def bot(slack: SlackEmulator, database: Database, tmp_path: object) -> Asy
         yield running
 
 
-def texts(call: object) -> str:
-    """Everything a person sees in a posted message: its blocks' texts, or its fallback."""
-    params = call.params  # type: ignore[attr-defined]
-    parts = []
-    for block in params.get("blocks") or []:
-        if "text" in block:
-            parts.append(block["text"]["text"])
-        parts.extend(f["text"] for f in block.get("fields", []))
-        parts.extend(
-            e["text"]["text"] if isinstance(e.get("text"), dict) else e.get("text", "")
-            for e in block.get("elements", [])
-        )
-    return "\n".join(parts) or params.get("text", "")
-
-
-def buttons(call: object) -> list[dict]:
-    """The buttons of a posted message, in order."""
-    blocks = call.params.get("blocks") or []  # type: ignore[attr-defined]
-    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
-
-
 # -- conversations -------------------------------------------------------------------------------
 
 
@@ -149,7 +128,7 @@ async def test_a_question_in_a_channel_is_answered_in_its_thread(bot: SlackBot, 
 
     reply = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == posted.ts)
     assert reply.params["channel"] == COMMUNITY
-    assert "Hi Casey!" in texts(reply)
+    assert "Hi Casey!" in reply.shown
     assert reply.params["text"], "a fallback text is always set"
 
 
@@ -160,7 +139,7 @@ async def test_a_direct_message_is_answered_in_the_dm_not_in_a_thread(
 
     reply = await slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == DM)
     assert "thread_ts" not in reply.params
-    assert "How I can help" in texts(reply)
+    assert "How I can help" in reply.shown
 
 
 async def test_a_reply_inside_a_thread_stays_in_that_thread(bot: SlackBot, slack: SlackEmulator) -> None:
@@ -168,7 +147,7 @@ async def test_a_reply_inside_a_thread_stays_in_that_thread(bot: SlackBot, slack
     await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
     follow_up = await slack.user_posts(CUSTOMER, COMMUNITY, "echo second", thread_ts=question.ts)
 
-    reply = await slack.wait_for("chat.postMessage", lambda c: "second" in texts(c))
+    reply = await slack.wait_for("chat.postMessage", lambda c: "second" in c.shown)
     assert reply.params["thread_ts"] == question.ts != follow_up.ts
 
 
@@ -183,7 +162,7 @@ async def test_a_mention_sent_as_message_and_app_mention_is_answered_once(
     await bot.settle()
 
     replies = [c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == event["ts"]]
-    assert [texts(r) for r in replies] == ["Casey said: ping"]
+    assert [r.shown for r in replies] == ["Casey said: ping"]
     assert bot.outcomes.get("duplicate") == 1
 
 
@@ -199,7 +178,7 @@ async def test_the_bot_ignores_its_own_posts_other_bots_and_edits(
     await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
     await bot.settle()
 
-    assert [texts(c) for c in slack.calls_to("chat.postMessage")] == ["Casey said: real"]
+    assert [c.shown for c in slack.calls_to("chat.postMessage")] == ["Casey said: real"]
     assert sum(bot.bot.dispatcher.outcomes.values()) == 1
 
 
@@ -209,10 +188,10 @@ async def test_relayed_text_cannot_ping_anyone(bot: SlackBot, slack: SlackEmulat
     )
 
     reply = await slack.wait_for("chat.postMessage")
-    shown = texts(reply) + reply.params["text"]
+    shown = reply.shown + reply.params["text"]
     assert "<!" not in shown
     assert "&lt;" not in shown or "@channel" in shown
-    assert "*bold*" in texts(reply)
+    assert "*bold*" in reply.shown
     assert all(b["text"].get("verbatim") for b in reply.params["blocks"] if b["type"] == "section")
 
 
@@ -225,14 +204,14 @@ async def test_a_long_answer_is_split_within_slacks_limits(bot: SlackBot, slack:
     assert all(p.ok for p in posts), "the emulator rejects blocks over Slack's limits"
     sections = [b for p in posts for b in p.params["blocks"]]
     assert len(sections) > 40 and all(len(b["text"]["text"]) <= 3000 for b in sections)
-    assert "&amp;" in texts(first) and "&lt;settings&gt;" in texts(first)
+    assert "&amp;" in first.shown and "&lt;settings&gt;" in first.shown
 
 
 async def test_staff_are_recognised_by_user_id_and_by_user_group(bot: SlackBot, slack: SlackEmulator) -> None:
     for user in (STAFF, GROUP_STAFF, OTHER):
         await slack.user_posts(user, DM, "am i staff?")
         await bot.settle()
-    answers = [texts(c) for c in slack.calls_to("chat.postMessage")]
+    answers = [c.shown for c in slack.calls_to("chat.postMessage")]
     assert answers == ["yes, staff", "yes, staff", "no, customer"]
     assert len(slack.calls_to("users.info")) == 3, "each user is looked up once"
 
@@ -253,7 +232,7 @@ async def test_a_slash_command_is_acked_at_once_while_its_handler_is_still_worki
     gate.set()
     answer = await slack.wait_for("response_url")
     assert answer.params["response_type"] == "ephemeral"
-    assert "Done, that took a while." in texts(answer)
+    assert "Done, that took a while." in answer.shown
     assert answer.params["user"] == CUSTOMER
 
 
@@ -265,7 +244,7 @@ async def test_support_help_answers_privately_through_the_response_url(
 
     answer = await slack.wait_for("response_url")
     assert answer.params["response_type"] == "ephemeral"
-    assert "/support help" in texts(answer)
+    assert "/support help" in answer.shown
     assert not slack.calls_to("chat.postMessage")
 
 
@@ -273,7 +252,7 @@ async def test_an_unknown_command_gets_a_private_hint(bot: SlackBot, slack: Slac
     await slack.slash_command(CUSTOMER, COMMUNITY, "/frobnicate now")
 
     answer = await slack.wait_for("response_url")
-    assert "I don't know the command `/frobnicate`" in texts(answer)
+    assert "I don't know the command `/frobnicate`" in answer.shown
 
 
 # -- buttons and reactions -----------------------------------------------------------------------
@@ -284,7 +263,7 @@ async def test_clicking_a_button_reaches_its_handler_with_the_value(
 ) -> None:
     question = await slack.user_posts(CUSTOMER, COMMUNITY, "rate me")
     card = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
-    stars = buttons(card)
+    stars = card.buttons
     assert [b["value"] for b in stars] == ["1", "2", "3", "4", "5"]
     assert len({b["action_id"] for b in stars}) == 5, "Slack needs unique action ids in a block"
 
@@ -292,8 +271,8 @@ async def test_clicking_a_button_reaches_its_handler_with_the_value(
     ack = await slack.click(CUSTOMER, COMMUNITY, message, stars[3]["action_id"])
     assert ack.status == 200
 
-    thanks = await slack.wait_for("chat.postMessage", lambda c: "stars" in texts(c))
-    assert texts(thanks) == "Thanks Casey, you gave 4 stars."
+    thanks = await slack.wait_for("chat.postMessage", lambda c: "stars" in c.shown)
+    assert thanks.shown == "Thanks Casey, you gave 4 stars."
     assert thanks.params["thread_ts"] == question.ts
 
 
@@ -317,9 +296,9 @@ async def test_a_staff_ticket_reaction_turns_a_customer_message_into_a_ticket(
     to_customer = await slack.wait_for(
         "chat.postMessage", lambda c: c.params["channel"] == COMMUNITY, since=mark
     )
-    assert "my invoice shows the wrong currency" in texts(card), "the reacted message's text was fetched"
-    assert [b["text"]["text"] for b in buttons(card)] == ["Claim", "Close"]
-    assert "ticket *#1*" in texts(to_customer)
+    assert "my invoice shows the wrong currency" in card.shown, "the reacted message's text was fetched"
+    assert [b["text"]["text"] for b in card.buttons] == ["Claim", "Close"]
+    assert "ticket *#1*" in to_customer.shown
     assert to_customer.params["thread_ts"] == question.ts, "the customer hears about it in their thread"
     assert slack.calls_to("conversations.history")
 
@@ -342,7 +321,7 @@ async def test_a_failing_handler_apologises_privately_with_a_reference(
 
     apology = await slack.wait_for("chat.postEphemeral")
     assert (apology.params["channel"], apology.params["user"]) == (COMMUNITY, CUSTOMER)
-    assert "something went wrong on our side" in texts(apology)
+    assert "something went wrong on our side" in apology.shown
     assert "thread_ts" not in apology.params, "a top-level question gets its private answer beside it"
     assert not slack.calls_to("chat.postMessage"), "nobody else sees the apology"
 
@@ -362,8 +341,8 @@ async def test_socket_mode_receives_events_commands_and_clicks(
         card = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
 
         message = slack.message(COMMUNITY, card.response["ts"])
-        await slack.click(CUSTOMER, COMMUNITY, message, buttons(card)[4]["action_id"])
-        await slack.wait_for("chat.postMessage", lambda c: "5 stars" in texts(c))
+        await slack.click(CUSTOMER, COMMUNITY, message, card.buttons[4]["action_id"])
+        await slack.wait_for("chat.postMessage", lambda c: "5 stars" in c.shown)
 
         ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/support help")
         assert ack.latency_ms < 3000
@@ -461,7 +440,7 @@ async def test_server_errors_and_timeouts_are_retried(
         await slack.user_posts(CUSTOMER, COMMUNITY, "echo eventually")
 
         reply = await slack.wait_for("chat.postMessage", timeout=10)
-        assert texts(reply) == "Casey said: eventually"
+        assert reply.shown == "Casey said: eventually"
         assert [(c.status, c.error) for c in slack.calls_to("chat.postMessage")] == [
             (503, "internal_error"),
             (504, "timeout"),
@@ -484,7 +463,7 @@ async def test_a_permanent_error_is_reported_to_staff_once_and_not_retried(
     assert [c.error for c in to_archived] == ["is_archived", "is_archived"], "one attempt per reply"
     notices = [c for c in attempts if c.params["channel"] == STAFF_CHANNEL]
     assert len(notices) == 1
-    assert "C0ARCHIVED" in texts(notices[0]) and "is_archived" in texts(notices[0])
+    assert "C0ARCHIVED" in notices[0].shown and "is_archived" in notices[0].shown
 
 
 async def test_the_bot_joins_a_public_channel_it_was_not_in(bot: SlackBot, slack: SlackEmulator) -> None:
@@ -492,7 +471,7 @@ async def test_the_bot_joins_a_public_channel_it_was_not_in(bot: SlackBot, slack
     question = await slack.user_posts(CUSTOMER, "C0RANDOM", "echo hello there")
 
     reply = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
-    assert texts(reply) == "Casey said: hello there"
+    assert reply.shown == "Casey said: hello there"
     assert [c.method for c in slack.calls if c.method in ("chat.postMessage", "conversations.join")] == [
         "chat.postMessage",
         "conversations.join",

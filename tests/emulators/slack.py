@@ -85,6 +85,32 @@ class Call:
     def ok(self) -> bool:
         return self.status == 200 and self.error is None
 
+    @property
+    def shown(self) -> str:
+        """What a person sees in a posted message: its blocks' texts (not button labels), else the
+        fallback text."""
+        parts = []
+        for block in self.params.get("blocks") or []:
+            if "text" in block:
+                parts.append(block["text"]["text"])
+            parts.extend(f["text"] for f in block.get("fields", []))
+            if block["type"] == "context":
+                parts.extend(e["text"] for e in block["elements"])
+        return "\n".join(parts) or str(self.params.get("text", ""))
+
+    @property
+    def buttons(self) -> list[dict[str, Any]]:
+        """The buttons of a posted message, in order."""
+        blocks = self.params.get("blocks") or []
+        return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+    def button(self, label_start: str) -> str:
+        """The action id of the button whose label starts with `label_start`."""
+        for element in self.buttons:
+            if element["text"]["text"].startswith(label_start):
+                return str(element["action_id"])
+        raise AssertionError(f"no button {label_start!r} in {[e['text']['text'] for e in self.buttons]}")
+
 
 @dataclass(frozen=True, slots=True)
 class Ack:
