@@ -64,6 +64,7 @@ async def slack_bot(
     mode: str = "http",
     routers: Iterable[Router] = (),
     timeout: float = 2.0,  # noqa: ASYNC109 - the adapter's Web API timeout, not a wait
+    rate_limit_retries: int = 2,
     **settings: Any,
 ) -> AsyncIterator[SlackBot]:
     """Start a bot whose Slack adapter talks to `slack`; `routers` add test-only handlers."""
@@ -84,6 +85,7 @@ async def slack_bot(
         api_base=slack.base_url,
         staff_group_ids=[STAFF_GROUP],
         timeout=timeout,
+        rate_limit_retries=rate_limit_retries,
     )
     bot = await create_bot(
         make_settings(tmp_path, **values),

@@ -326,6 +326,27 @@ async def test_a_failing_handler_apologises_privately_with_a_reference(
     assert not slack.calls_to("chat.postMessage"), "nobody else sees the apology"
 
 
+async def test_a_ticket_reaction_on_a_thread_reply_answers_in_that_thread(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo the dashboard is slow")
+    detail = await slack.user_posts(
+        CUSTOMER, COMMUNITY, "echo since the update on monday", thread_ts=question.ts
+    )
+    await bot.settle()
+    mark = slack.mark()
+
+    await slack.react(STAFF, COMMUNITY, detail.ts, "ticket")
+
+    card = await slack.wait_for(
+        "chat.postMessage", lambda c: c.params["channel"] == STAFF_CHANNEL, since=mark
+    )
+    assert "since the update on monday" in card.shown
+    told = await slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == COMMUNITY, since=mark)
+    assert told.params["thread_ts"] == question.ts
+    assert slack.calls_to("conversations.replies"), "a thread reply is found through conversations.replies"
+
+
 # -- Socket Mode ---------------------------------------------------------------------------------
 
 
@@ -429,6 +450,21 @@ async def test_a_429_is_waited_out_and_the_reply_still_arrives(bot: SlackBot, sl
     assert [a.status for a in attempts] == [429, 200]
     assert reply.at - attempts[0].at >= 1.0, "Retry-After was honoured"
     assert time.monotonic() - started < 5
+
+
+async def test_a_429_the_client_gives_up_on_is_retried_after_retry_after(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    async with slack_bot(slack, database, tmp_path, routers=[echo], rate_limit_retries=0) as running:
+        slack.fail_next("chat.postMessage", status=429, retry_after=1)
+        await slack.user_posts(CUSTOMER, COMMUNITY, "echo later")
+
+        reply = await slack.wait_for("chat.postMessage")
+        limited, sent = slack.calls_to("chat.postMessage")
+        assert (limited.status, sent.status) == (429, 200)
+        assert sent.at - limited.at >= 1.0, "the outbound retry waited Retry-After, not its own backoff"
+        assert reply.shown == "Casey said: later"
+        await running.settle()
 
 
 async def test_server_errors_and_timeouts_are_retried(
