@@ -47,6 +47,8 @@ class HandlerContext:
     services: Services
     correlation_id: str
     match: Match = field(default_factory=lambda: Match(0.0))
+    allowed: Any = None
+    """What the route's last guard found (see `Allow.data`)."""
     outbox: list[PendingDelivery] = field(default_factory=list)
 
     @property

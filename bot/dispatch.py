@@ -162,6 +162,7 @@ class Dispatcher:
                     break
             if isinstance(verdict, Skip):
                 continue
+            ctx.allowed = verdict.data if isinstance(verdict, Allow) else None
             if isinstance(verdict, Deny):
                 await audit_repo.record(
                     ctx.session,

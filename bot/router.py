@@ -35,7 +35,10 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Allow:
-    pass
+    """Go ahead. `data` is what the guard looked up, handed to the handler as `ctx.allowed` so the
+    handler does not query it again."""
+
+    data: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,10 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
     """An engine for `url`. `schema` (PostgreSQL only) isolates a test or a tenant in its own schema."""
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
-        engine = create_async_engine(url, connect_args={"timeout": 10})
+        # One connection: SQLite has one writer at a time anyway, and queueing for the connection in
+        # asyncio is fair and cheap, while several connections contending for the file lock sleep
+        # in SQLite's busy handler (tens of milliseconds each time) and wreck the tail latency.
+        engine = create_async_engine(url, connect_args={"timeout": 10}, pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None)
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     connect_args: dict[str, Any] = {}

@@ -79,26 +79,16 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
 
 
 async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
-    ticket = await tickets_repo.open_in_conversation(ctx.session, conversation_key=event.conversation.key)
-    if ticket is not None:
-        return Allow()
-    closed = await tickets_repo.closed_in_conversation_since(
-        ctx.session, conversation_key=event.conversation.key, since=ctx.now - REOPEN_WINDOW, how="no_answer"
+    ticket = await tickets_repo.held_or_reopenable(
+        ctx.session, conversation_key=event.conversation.key, closed_since=ctx.now - REOPEN_WINDOW
     )
-    return Allow() if closed is not None else Skip()
+    return Skip() if ticket is None else Allow(ticket)
 
 
 @router.on(MessageReceived, always(0.98), guards=[_held_here])
 async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None:
-    ticket = await tickets_repo.open_in_conversation(ctx.session, conversation_key=event.conversation.key)
-    if ticket is None:
-        ticket = await tickets_repo.closed_in_conversation_since(
-            ctx.session,
-            conversation_key=event.conversation.key,
-            since=ctx.now - REOPEN_WINDOW,
-            how="no_answer",
-        )
-        assert ticket is not None
+    ticket: Ticket = ctx.allowed
+    if ticket.state == "closed":
         if ticket.requester_key != event.actor.key:
             return
         await _reopen(
