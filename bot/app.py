@@ -76,7 +76,11 @@ class SupportBot:
                     install(self.web.app)
             await self.web.start()
         for adapter in self.adapters.values():
-            await adapter.start(self.dispatcher.submit)
+            try:
+                await adapter.start(self.dispatcher.submit)
+            except RuntimeError as error:
+                # Adapters raise RuntimeError for what the operator must fix (a rejected token).
+                raise StartupError(f"{adapter.platform.value}: {error}") from error
 
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections."""

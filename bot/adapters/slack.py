@@ -225,6 +225,11 @@ class SlackAdapter:
         except SlackApiError as error:
             await self._close_session()
             raise RuntimeError(f"Slack rejected the bot token: {error.response.get('error')}") from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            await self._close_session()
+            raise RuntimeError(
+                f"cannot reach Slack at {self._api_base} ({type(error).__name__}); check SLACK_API_BASE"
+            ) from None
         self.bot_user_id = str(auth.get("user_id") or "")
         self.bot_id = str(auth.get("bot_id") or "")
         self.team_id = str(auth.get("team_id") or "")
