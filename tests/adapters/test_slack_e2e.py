@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import func, select
 
+from bot.adapters.slack import SlackAdapter
+from bot.app import StartupError, create_bot
 from bot.context import HandlerContext
 from bot.events import (
     ActionInvoked,
@@ -21,6 +23,7 @@ from bot.events import (
     CommandInvoked,
     MessageReceived,
     OutboundMessage,
+    Platform,
     SentRef,
 )
 from bot.router import Match, Router, command, pattern
@@ -39,6 +42,7 @@ from tests.adapters.slack_harness import (
     slack_bot,
 )
 from tests.emulators.slack import SlackEmulator, payload
+from tests.harness import make_settings
 
 # -- test-only handlers --------------------------------------------------------------------------
 
@@ -513,3 +517,20 @@ async def test_the_bot_joins_a_public_channel_it_was_not_in(bot: SlackBot, slack
         "conversations.join",
         "chat.postMessage",
     ]
+
+
+async def test_a_rejected_token_stops_start_up_with_one_clear_line(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    adapter = SlackAdapter(bot_token="xoxb-revoked", signing_secret="s", api_base=slack.base_url)
+    bot = await create_bot(
+        make_settings(tmp_path, web_port=0),
+        adapters={Platform.SLACK: adapter},
+        database=database,
+        with_web=True,
+    )
+    try:
+        with pytest.raises(StartupError, match=r"^slack: Slack rejected the bot token: invalid_auth$"):
+            await bot.start()
+    finally:
+        await bot.stop()
