@@ -8,8 +8,8 @@ The unmodified slack-bolt and slack-sdk run against it (docs/platform-emulators.
         slack.add_channel("C0COMMUNITY", "community")
         client = AsyncWebClient(token=slack.token, base_url=slack.base_url)   # base_url ends in /api/
         slack.bot_url = "http://127.0.0.1:PORT/slack/events"                  # for HTTP delivery
-        message = await slack.user_posts("U0CUSTOMER", "C0COMMUNITY", "hi")    # stored + delivered
-        reply = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == message["ts"])
+        posted = await slack.user_posts("U0CUSTOMER", "C0COMMUNITY", "hi")     # stored + delivered
+        reply = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == posted.ts)
 
 What it offers:
 - Workspaces keyed by bot token and by team id (`add_workspace`; one default workspace, `slack.token`),
@@ -28,13 +28,17 @@ What it offers:
   `fail_next(method, error="channel_not_found")`, `fail_next(method, timeout=True)` (the request
   stalls `stall_seconds` and does nothing), each `times` times.
 - Recording: `calls` (every Web API call, response_url post and Socket Mode ack, as `Call(method,
-  params, team_id, status, error, at)`), `calls_to(method)`, `mark()`, and
-  `await wait_for(method, predicate=None, timeout=5, since=0)`.
+  params, team_id, status, error, at, response)`; `call.shown` is what a person sees, `call.buttons`
+  and `call.button("Claim")` its buttons), `calls_to(method)`, `mark()`, and
+  `await wait_for(method, predicate=None, timeout=5, since=0)` (successful calls only).
+  `message(channel, ts)` is a stored message, e.g. the one to click a button on.
 - Delivering to the bot: `send_event`, `user_posts`, `react`, `slash_command`, `click` build payloads
   from the captured examples in tests/payloads/slack/ and send them over HTTP (signed exactly as Slack
   signs, to `bot_url`) or, with `via="socket"` (or `default_via`), as Socket Mode envelopes; each
-  returns an `Ack(status, body, latency_ms)`. `post_signed` sends raw bytes with any headers for
-  signature tests. Response URLs point back at the emulator and are recorded as method `response_url`.
+  returns an `Ack(status, body, latency_ms)` (`user_posts` a `Posted` with `.ts`, `.body`, `.ack`;
+  `.body` can be sent again with `send_event(body, retry_num=1)`). `post_signed` sends raw bytes
+  with any headers for signature tests. Response URLs point back at the emulator and are recorded
+  as method `response_url`.
 """
 
 from __future__ import annotations
