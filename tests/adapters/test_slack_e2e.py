@@ -534,3 +534,15 @@ async def test_a_rejected_token_stops_start_up_with_one_clear_line(
             await bot.start()
     finally:
         await bot.stop()
+
+
+async def test_slacks_url_verification_challenge_is_answered(bot: SlackBot, slack: SlackEmulator) -> None:
+    """What Slack sends when the request URL is saved in the app settings."""
+    body = {
+        "token": "ZZZZZZWSxiZZZ2yIvs3peJ",
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+        "type": "url_verification",
+    }
+    answer = await slack.post_signed(json.dumps(body).encode(), content_type="application/json")
+    assert answer.status == 200
+    assert body["challenge"] in answer.body
