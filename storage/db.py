@@ -36,7 +36,16 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
         # One connection: SQLite has one writer at a time anyway, and queueing for the connection in
         # asyncio is fair and cheap, while several connections contending for the file lock sleep
         # in SQLite's busy handler (tens of milliseconds each time) and wreck the tail latency.
-        engine = create_async_engine(url, connect_args={"timeout": 10}, pool_size=1, max_overflow=0, pool_timeout=60, pool_reset_on_return=None)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 10},
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
+            # Sessions roll back what they leave open themselves; skipping the pool's own reset saves
+            # a round trip to the driver thread on every checkin.
+            pool_reset_on_return=None,
+        )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     connect_args: dict[str, Any] = {}
