@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bot.kb.base import build_matcher
 from bot.kb.eval import entries_from_examples, read_jsonl
+from bot.kb.matching import CLARIFY_CHOICES, CLARIFY_RELATIVE_FLOOR
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "banking77"
 QUESTIONS_PER_FOLD = 1500
@@ -27,8 +28,9 @@ GRID = [round(0.01 * i, 2) for i in range(30, 100)]
 TARGET = 0.955
 
 
-def fold_points(matcher: str, seed: int) -> list[tuple[float, bool, bool]]:
-    """(top confidence, top entry is right, question in scope) for one fold's questions."""
+def fold_points(matcher: str, seed: int) -> list[tuple[float, bool, bool, float]]:
+    """(top confidence, top entry is right, question in scope, confidence of the choices a
+    "did you mean" would offer) for one fold's questions."""
     rng = random.Random(seed)
     examples = read_jsonl(DATA / "kb_examples_10.jsonl", labels_required=True)
     full = read_jsonl(DATA / "kb_examples_full.jsonl", labels_required=True)
@@ -41,21 +43,26 @@ def fold_points(matcher: str, seed: int) -> list[tuple[float, bool, bool]]:
     built = build_matcher(entries, matcher)
     points = []
     for question in questions:
-        ranked = built.rank(question.text, limit=1)
+        ranked = built.rank(question.text, limit=CLARIFY_CHOICES)
         scoped = question.label in known
-        points.append((ranked[0].confidence, scoped and ranked[0].entry.id == question.label, scoped))
+        floor = ranked[0].confidence * CLARIFY_RELATIVE_FLOOR
+        offered = sum(c.confidence for c in ranked if c.confidence >= floor)
+        points.append(
+            (ranked[0].confidence, scoped and ranked[0].entry.id == question.label, scoped, offered)
+        )
     return points
 
 
-def sweep(points: list[tuple[float, bool, bool]]) -> list[dict[str, float]]:
+def sweep(points: list[tuple[float, bool, bool, float]]) -> list[dict[str, float]]:
     rows = []
     in_scope = sum(1 for p in points if p[2]) or 1
     oos = sum(1 for p in points if not p[2]) or 1
     for answer in GRID:
         answered = [p for p in points if p[0] >= answer]
         right = sum(1 for p in answered if p[1])
-        for clarify in [c for c in GRID if c <= answer]:
-            escalated_oos = sum(1 for p in points if not p[2] and p[0] < clarify)
+        for clarify in GRID:
+            # The same rule as `decide`: answer first, else offer choices if they are likely enough.
+            escalated_oos = sum(1 for p in points if not p[2] and p[0] < answer and p[3] < clarify)
             rows.append(
                 {
                     "answer": answer,
@@ -93,12 +100,14 @@ def main() -> int:
                 "mean_oos_escalation": sum(values["oos_escalation"]) / len(values["oos_escalation"]),
             }
         )
-    # The rule: the pair with the highest coverage whose precision and out-of-scope escalation,
-    # averaged over the folds, both reach TARGET; among equals the lowest clarify threshold.
-    ok = [r for r in table if r["mean_precision"] >= TARGET and r["mean_oos_escalation"] >= TARGET]
+    # The rule: the pair with the highest coverage whose precision averaged over the folds reaches
+    # TARGET and whose out-of-scope escalation reaches 0.95 in every fold (which intents are out of
+    # scope moves escalation a lot between folds; precision is capped by label noise, so it is
+    # averaged); among equals the lowest clarify threshold.
+    ok = [r for r in table if r["mean_precision"] >= TARGET and r["worst_oos_escalation"] >= 0.95]
     chosen = max(ok, key=lambda r: (r["mean_coverage"], -r["answer"], -r["clarify"])) if ok else None
     for row in table:
-        if (row["answer"] == row["clarify"] and round(row["answer"] * 100) % 5 == 0) or row is chosen:
+        if (row["clarify"] == 0.99 and round(row["answer"] * 100) % 5 == 0) or row is chosen:
             print(
                 f"answer {row['answer']:.2f} clarify {row['clarify']:.2f}:"
                 f" precision {row['mean_precision']:.3f}"

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,11 +47,10 @@ def build_matcher(entries: Sequence[KBEntry], kind: str) -> Matcher:
 def thresholds_for(matcher: Matcher, answer: float | None, clarify: float | None) -> Thresholds:
     """The matcher's calibrated defaults, overridden by ANSWER_THRESHOLD / CLARIFY_THRESHOLD."""
     default = matcher.default_thresholds
-    answer = default.answer if answer is None else answer
-    clarify = min(default.clarify, answer) if clarify is None else clarify
-    if clarify > answer:
-        raise KBError([f"CLARIFY_THRESHOLD ({clarify}) must not be above ANSWER_THRESHOLD ({answer})"])
-    return Thresholds(answer=answer, clarify=clarify)
+    return Thresholds(
+        answer=default.answer if answer is None else answer,
+        clarify=default.clarify if clarify is None else clarify,
+    )
 
 
 class KnowledgeBase:
@@ -161,7 +160,9 @@ class KnowledgeBaseHolder:
             return None
         return self.reload()
 
-    async def watch(self, interval: float = 2.0) -> None:
+    async def watch(
+        self, interval: float = 2.0, *, on_reload: Callable[[ReloadSummary], None] | None = None
+    ) -> None:
         """Reload whenever the files change, until cancelled. Run it as a task beside the bot;
         loading happens in a thread so a large KB never stalls the event loop."""
         while True:
@@ -173,6 +174,8 @@ class KnowledgeBaseHolder:
                 continue
             if summary is not None:
                 log.info("%s", summary.text())
+                if on_reload is not None:
+                    on_reload(summary)
 
 
 def load_knowledge_base(settings: Settings) -> KnowledgeBaseHolder:

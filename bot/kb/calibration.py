@@ -45,8 +45,19 @@ class Probe:
     hide_entry: bool
 
 
-Ranker = Callable[[Probe], "tuple[int, tuple[float, ...]] | None"]
-"""The probe's best entry with the hidden part removed, and its features; None if nothing is left."""
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """How the KB ranks one question: the best entry and the entries a "did you mean" would
+    offer, each with the features its calibration reads."""
+
+    best: int
+    best_features: tuple[float, ...]
+    choices: tuple[int, ...]
+    choice_features: tuple[float, ...]
+
+
+Ranker = Callable[[Probe], "Observation | None"]
+"""Ranks the probe's phrasing with the hidden part removed; None when nothing is left."""
 
 
 def probes(phrasing_entry: Sequence[int], *, seed: int = 0) -> list[Probe]:
@@ -62,22 +73,34 @@ def probes(phrasing_entry: Sequence[int], *, seed: int = 0) -> list[Probe]:
     return out
 
 
-def fit(rank: Ranker, phrasing_entry: Sequence[int], prior: Calibration) -> Calibration:
-    """Fit on leave-one-out probes. Regularised towards `prior`, which wins for tiny KBs."""
-    rows: list[tuple[float, ...]] = []
-    labels: list[float] = []
+def fit(rank: Ranker, phrasing_entry: Sequence[int], prior: Calibration) -> tuple[Calibration, Calibration]:
+    """Two calibrations from the same leave-one-out probes: P(the best entry is right) and
+    P(the right entry is among the choices). Regularised towards `prior`, which wins for tiny KBs."""
+    best_rows: list[tuple[float, ...]] = []
+    choice_rows: list[tuple[float, ...]] = []
+    best_right: list[float] = []
+    choice_right: list[float] = []
     weights: list[float] = []
     counts = Counter(phrasing_entry)
     for probe in probes(phrasing_entry):
         if not probe.hide_entry and counts[probe.entry] < 2:  # nothing left to find
             continue
-        ranked = rank(probe)
-        if ranked is None:
+        seen = rank(probe)
+        if seen is None:
             continue
-        best, features = ranked
-        rows.append(features)
-        labels.append(1.0 if not probe.hide_entry and best == probe.entry else 0.0)
+        findable = not probe.hide_entry
+        best_rows.append(seen.best_features)
+        choice_rows.append(seen.choice_features)
+        best_right.append(1.0 if findable and seen.best == probe.entry else 0.0)
+        choice_right.append(1.0 if findable and probe.entry in seen.choices else 0.0)
         weights.append(OUT_OF_SCOPE_SHARE if probe.hide_entry else 1.0 - OUT_OF_SCOPE_SHARE)
+    best = _logistic(best_rows, best_right, weights, prior)
+    return best, _logistic(choice_rows, choice_right, weights, prior)
+
+
+def _logistic(
+    rows: list[tuple[float, ...]], labels: list[float], weights: list[float], prior: Calibration
+) -> Calibration:
     if not rows or len(set(labels)) < 2:
         return prior
     x = np.column_stack([np.ones(len(rows)), np.asarray(rows, dtype=float)])

@@ -49,7 +49,7 @@ def normalise(text: str) -> str:
 class LexicalMatcher(PhrasingMatcher):
     name = "lexical"
     # Chosen by bench/kb_thresholds.py on Banking77's training phrasings (see docs/BENCHMARKS.md).
-    default_thresholds = Thresholds(answer=0.95, clarify=0.80)
+    default_thresholds = Thresholds(answer=0.95, clarify=0.91)
     prior = Calibration(bias=-6.0, weights=(8.0, 10.0))
 
     def __init__(self, entries: Sequence[KBEntry], *, calibrate: bool = True) -> None:

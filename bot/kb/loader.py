@@ -101,6 +101,7 @@ def load_entries(root: Path) -> tuple[list[KBEntry], KBFiles]:
     entries: list[KBEntry] = []
     seen: dict[str, str] = {}
     for path in files:
+        start = len(problems)
         for entry in _load_file(path, problems):
             if entry.id in seen:
                 problems.append(
@@ -109,9 +110,15 @@ def load_entries(root: Path) -> tuple[list[KBEntry], KBFiles]:
                 continue
             seen[entry.id] = entry.source
             entries.append(entry)
+        problems[start:] = sorted(problems[start:], key=lambda p: _line_of(p, path))
     if problems:
         raise KBError(problems)
     return entries, stamps
+
+
+def _line_of(problem: str, path: Path) -> int:
+    line = problem[len(str(path)) + 1 :].split(":", 1)[0]
+    return int(line) if line.isdigit() else 0
 
 
 def _load_file(path: Path, problems: list[str]) -> Iterator[KBEntry]:
@@ -151,22 +158,20 @@ def _load_file(path: Path, problems: list[str]) -> Iterator[KBEntry]:
 def _mapping(
     node: Node, file: _File, what: str, known: tuple[str, ...]
 ) -> dict[str, tuple[Node, Node]] | None:
+    """The known keys of a mapping; unknown or repeated keys are reported (and the rest still checked)."""
     if not isinstance(node, MappingNode):
         file.problem(node, f"expected {what} as 'key: value' lines")
         return None
     fields: dict[str, tuple[Node, Node]] = {}
-    ok = True
     for key_node, value_node in node.value:
         key = key_node.value if isinstance(key_node, ScalarNode) else None
         if key not in known:
             file.problem(key_node, f"unknown key '{key}' in {what}; known keys: {', '.join(known)}")
-            ok = False
         elif key in fields:
             file.problem(key_node, f"'{key}' appears twice in {what}")
-            ok = False
         else:
             fields[key] = (key_node, value_node)
-    return fields if ok else None
+    return fields
 
 
 def _text(node: Node, file: _File, name: str) -> str | None:
@@ -189,6 +194,7 @@ def _texts(node: Node, file: _File, name: str) -> list[str] | None:
 
 
 def _entry(node: Node, file: _File) -> KBEntry | None:
+    before = len(file.problems)
     fields = _mapping(node, file, "an entry", ENTRY_KEYS)
     if fields is None:
         return None
@@ -196,7 +202,6 @@ def _entry(node: Node, file: _File) -> KBEntry | None:
         if key not in fields:
             file.problem(node, f"entry has no '{key}'")
             return None
-    before = len(file.problems)
     entry_id = _text(fields["id"][1], file, "id")
     if entry_id is not None and not ID_PATTERN.match(entry_id):
         file.problem(
@@ -245,8 +250,9 @@ def _links(node: Node, file: _File) -> list[Link] | None:
         return None
     links = []
     for item in node.value:
+        before = len(file.problems)
         fields = _mapping(item, file, "a link", LINK_KEYS)
-        if fields is None:
+        if fields is None or len(file.problems) > before:
             return None
         if "url" not in fields:
             file.problem(item, "link has no 'url'")

@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from bot.kb import calibration
-from bot.kb.calibration import Calibration, Probe
+from bot.kb.calibration import Calibration, Observation, Probe
 from bot.kb.model import Band, Candidate, Decision, KBEntry, Thresholds
 
 CLARIFY_CHOICES = 3
@@ -32,20 +32,23 @@ class Matcher(Protocol):
 
 
 def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
-    """Answer with the best entry, offer up to three, or escalate (keeping the guesses on record)."""
+    """Answer with the best entry when it is likely enough; offer up to three when the right one
+    is likely enough among them (their confidences add up); otherwise escalate, keeping the
+    guesses on record."""
     ranked = tuple(sorted(candidates, key=lambda c: c.confidence, reverse=True))
-    if not ranked or ranked[0].confidence < thresholds.clarify:
-        return Decision(Band.ESCALATE, ranked[:CLARIFY_CHOICES])
-    if ranked[0].confidence >= thresholds.answer:
+    if ranked and ranked[0].confidence >= thresholds.answer:
         return Decision(Band.ANSWER, ranked[:1])
-    floor = ranked[0].confidence * CLARIFY_RELATIVE_FLOOR
-    return Decision(Band.CLARIFY, tuple(c for c in ranked[:CLARIFY_CHOICES] if c.confidence >= floor))
+    if ranked:
+        floor = ranked[0].confidence * CLARIFY_RELATIVE_FLOOR
+        offered = tuple(c for c in ranked[:CLARIFY_CHOICES] if c.confidence >= floor)
+        if sum(c.confidence for c in offered) >= thresholds.clarify:
+            return Decision(Band.CLARIFY, offered)
+    return Decision(Band.ESCALATE, ranked[:CLARIFY_CHOICES])
 
 
 class PhrasingMatcher:
-    """Base for matchers that score every phrasing. An entry scores as its best phrasing; that
-    score and its margin over the best other entry are mapped to a probability by a calibration
-    learned on the KB itself."""
+    """Base for matchers that score every phrasing. An entry scores as its best phrasing; scores
+    and margins are mapped to probabilities by calibrations learned on the KB itself."""
 
     name = "base"
     default_thresholds = Thresholds(answer=0.9, clarify=0.5)
@@ -62,10 +65,13 @@ class PhrasingMatcher:
         width = max((len(e.questions) for e in self.entries), default=1)
         self._grid_shape = (len(self.entries), width)
         self.calibration = self.prior
+        self.choice_calibration = self.prior
 
     def calibrate(self) -> None:
-        """Learn the confidence mapping from this KB (call once the scoring is ready)."""
-        self.calibration = calibration.fit(self._probe, self.phrasing_entry.tolist(), self.prior)
+        """Learn the confidence mappings from this KB (call once the scoring is ready)."""
+        self.calibration, self.choice_calibration = calibration.fit(
+            self._probe, self.phrasing_entry.tolist(), self.prior
+        )
 
     def phrasing_scores(self, question: str) -> np.ndarray:
         """The raw score of every phrasing: higher is closer, roughly within [0, 1]."""
@@ -82,11 +88,10 @@ class PhrasingMatcher:
         grid[self.phrasing_entry, self._slot_col] = scores
         return grid.max(axis=1)
 
-    def _scored(self, scores: np.ndarray, limit: int) -> list[tuple[int, tuple[float, ...]]]:
-        """The best entries, best first, with their features: score and margin over the best
-        other entry (a near tie gives both a middling confidence, a clear winner a high one)."""
+    def _scored(self, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """The best entries and their scores, best first."""
         entry_scores = self.entry_scores(scores)
-        count = min(max(limit, 2), int(np.isfinite(entry_scores).sum()))
+        count = min(limit, int(np.isfinite(entry_scores).sum()))
         if count <= 0:
             return []
         if count < len(entry_scores):
@@ -94,27 +99,43 @@ class PhrasingMatcher:
         else:
             best = np.arange(len(entry_scores))
         best = best[np.argsort(-entry_scores[best], kind="stable")]
-        top = [float(entry_scores[i]) for i in best]
-        out = []
-        for position, index in enumerate(best.tolist()[:limit]):
-            rival = (top[1] if count > 1 else 0.0) if position == 0 else top[0]
-            out.append((index, (top[position], top[position] - rival)))
-        return out
+        return [(int(i), float(entry_scores[i])) for i in best]
+
+    def _observe(self, scored: list[tuple[int, float]]) -> Observation:
+        """Features: the best score and its margin over the runner-up (is the best one right?),
+        and the best score and the margin of the choices over the next entry (is the right one
+        among the choices?)."""
+        padded = [score for _, score in scored] + [0.0] * (CLARIFY_CHOICES + 1)
+        return Observation(
+            best=scored[0][0],
+            best_features=(padded[0], padded[0] - padded[1]),
+            choices=tuple(index for index, _ in scored[:CLARIFY_CHOICES]),
+            choice_features=(padded[0], padded[0] - padded[CLARIFY_CHOICES]),
+        )
 
     def rank(self, question: str, limit: int = 5) -> list[Candidate]:
+        """Confidences: the best entry's is P(it is right). The next entries share what the
+        choices add, P(right one among the choices) - P(best is right), in proportion to their
+        own score and margin behind the best; none is ever above a better-ranked one."""
         if not self.entries or not question.strip():
             return []
-        out: list[Candidate] = []
-        previous = 1.0
-        for index, features in self._scored(self.phrasing_scores(question), limit):
-            # Never above a better-ranked entry's confidence, whatever the fit did.
-            confidence = min(self.calibration(features), previous)
-            previous = confidence
-            out.append(Candidate(self.entries[index], confidence))
-        return out
+        scored = self._scored(self.phrasing_scores(question), max(limit, CLARIFY_CHOICES + 1))
+        if not scored:
+            return []
+        seen = self._observe(scored)
+        best = self.calibration(seen.best_features)
+        among = max(self.choice_calibration(seen.choice_features), best)
+        top_score = scored[0][1]
+        shares = [self.calibration((score, score - top_score)) for _, score in scored[1:]]
+        total = sum(shares[: CLARIFY_CHOICES - 1]) or 1.0
+        out = [Candidate(self.entries[scored[0][0]], best)]
+        for position, ((index, _), share) in enumerate(zip(scored[1:], shares, strict=True), start=1):
+            confidence = (among - best) * share / total if position < CLARIFY_CHOICES else share
+            out.append(Candidate(self.entries[index], min(confidence, out[-1].confidence)))
+        return out[:limit]
 
-    def _probe(self, probe: Probe) -> tuple[int, tuple[float, ...]] | None:
+    def _probe(self, probe: Probe) -> Observation | None:
         scores = self.phrasing_scores_of(probe.phrasing).astype(float, copy=True)
         scores[self.phrasing_entry == probe.entry if probe.hide_entry else probe.phrasing] = -np.inf
-        scored = self._scored(scores, 1)
-        return scored[0] if scored else None
+        scored = self._scored(scores, CLARIFY_CHOICES + 1)
+        return self._observe(scored) if scored else None

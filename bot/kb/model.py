@@ -44,14 +44,17 @@ class Band(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Answer at or above `answer`; offer choices at or above `clarify`; otherwise escalate."""
+    """Answer when the best entry's confidence is at or above `answer`; otherwise offer choices
+    when the confidence that the right entry is among them is at or above `clarify`; otherwise
+    escalate. Two different probabilities, so `clarify` may well be above `answer`."""
 
     answer: float
     clarify: float
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.clarify <= self.answer <= 1.0:
-            raise ValueError(f"thresholds need 0 <= clarify ({self.clarify}) <= answer ({self.answer}) <= 1")
+        for name, value in (("answer", self.answer), ("clarify", self.clarify)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"the {name} threshold must be within [0, 1], not {value}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,120 @@
+"""`supportbot kb check` and `kb eval` as a user runs them: one line per problem and exit code 2
+for bad input, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BANKING77 = ROOT.parent / "shared" / "data" / "banking77"
+EVAL_KEYS = {
+    "answered_precision",
+    "in_scope_coverage",
+    "oos_escalation",
+    "top1_accuracy",
+    "ms_per_query",
+    "coverage_at_95",
+}
+
+
+def supportbot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_URL", "_SECRET"))}
+    env.update(PYTHONPATH=str(ROOT), MATCHER="lexical")
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
+
+
+def test_check_accepts_the_sample_kb(tmp_path: Path) -> None:
+    result = supportbot("kb", "check", "--path", str(ROOT / "kb"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "entries in 6 file(s), all valid" in result.stdout
+
+
+def test_check_names_file_and_line_of_each_problem(tmp_path: Path) -> None:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "billing.yml").write_text(
+        "- id: refunds\n  questions: [Can I get a refund]\n  answer: Yes.\n  colour: blue\n"
+    )
+    result = supportbot("kb", "check", cwd=tmp_path)  # KB_PATH defaults to ./kb
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "kb/billing.yml:2: entry 'refunds' has 1 question(s); write at least 2 phrasings",
+        "kb/billing.yml:4: unknown key 'colour' in an entry; known keys: id, title, questions, answer, tags,"
+        " links, component",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def _slice(tmp_path: Path) -> tuple[Path, Path]:
+    """A small, fixed slice of Banking77: 12 intents as the KB, and queries of those and others."""
+    examples = [json.loads(line) for line in (BANKING77 / "kb_examples_10.jsonl").read_text().splitlines()]
+    queries = [json.loads(line) for line in (BANKING77 / "queries.jsonl").read_text().splitlines()]
+    labels = sorted({e["label"] for e in examples})[:12]
+    kept = [e for e in examples if e["label"] in labels]
+    asked = [q for q in queries if q["label"] in labels][:120] + [q for q in queries if q["label"] is None][
+        :40
+    ]
+    (tmp_path / "examples.jsonl").write_text("\n".join(json.dumps(e) for e in kept) + "\n")
+    (tmp_path / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in asked) + "\n")
+    return tmp_path / "examples.jsonl", tmp_path / "queries.jsonl"
+
+
+@pytest.mark.skipif(not BANKING77.exists(), reason=f"the Banking77 development set is not at {BANKING77}")
+def test_eval_reports_the_figures_as_one_json_object(tmp_path: Path) -> None:
+    examples, queries = _slice(tmp_path)
+    result = supportbot(
+        "kb",
+        "eval",
+        "--examples",
+        str(examples),
+        "--queries",
+        str(queries),
+        "--matcher",
+        "lexical",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report.keys() >= EVAL_KEYS
+    assert (report["matcher"], report["entries"], report["in_scope"], report["out_of_scope"]) == (
+        "lexical",
+        12,
+        120,
+        40,
+    )
+    # Twelve distinct intents are far easier than 58: the matcher must do clearly better than chance.
+    assert report["top1_accuracy"] > 0.6
+    assert report["answered_precision"] is None or report["answered_precision"] >= 0.8
+    assert 0.0 <= report["in_scope_coverage"] <= report["coverage_at_95"] + 0.2
+
+
+def test_eval_rejects_a_bad_line_with_its_number(tmp_path: Path) -> None:
+    (tmp_path / "examples.jsonl").write_text('{"text": "hi", "label": "greet"}\n{"text": "hello"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"text": "hey", "label": null}\n')
+    result = supportbot(
+        "kb",
+        "eval",
+        "--examples",
+        "examples.jsonl",
+        "--queries",
+        "queries.jsonl",
+        "--matcher",
+        "lexical",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "supportbot: examples.jsonl:2: every example needs a label"
+
+
+def test_eval_with_a_missing_file_says_so(tmp_path: Path) -> None:
+    result = supportbot("kb", "eval", "--examples", "nope.jsonl", "--queries", "nope.jsonl", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "supportbot: nope.jsonl: no such file"

@@ -1,0 +1,101 @@
+"""Editing the KB files changes the bot's answers without a restart; a broken edit changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.kb.base import KnowledgeBaseHolder, request_reload
+from bot.kb.loader import KBError
+from bot.kb.model import Band
+
+FIXTURE_KB = Path(__file__).resolve().parents[1] / "data" / "kb"
+PRICING = """
+- id: pricing
+  title: Prices
+  questions:
+    - How much does the product cost?
+    - What are your prices?
+    - Is there a free plan?
+  answer: Plans start at **$20 a month**; the Starter plan is free.
+"""
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "kb"
+    shutil.copytree(FIXTURE_KB, folder)
+    return folder
+
+
+def _touch_later(path: Path) -> None:
+    """Make sure the modification time moves even on file systems with coarse timestamps."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+def test_an_added_entry_is_answered_after_reload(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    assert holder.ask("what are your prices?").band is Band.ESCALATE
+    assert holder.reload_if_changed() is None  # nothing changed: no work
+
+    (kb_dir / "pricing.yml").write_text(PRICING)
+    summary = holder.reload_if_changed()
+
+    assert summary is not None
+    assert summary.added == ("pricing",) and not summary.removed and not summary.changed
+    assert "added: `pricing`" in summary.text()
+    decision = holder.ask("what are your prices?")
+    assert decision.band is Band.ANSWER
+    assert decision.best is not None and decision.best.entry.id == "pricing"
+    assert holder.get("pricing") is not None
+
+
+def test_a_broken_edit_keeps_the_previous_kb_and_says_where(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    before = holder.current
+    broken = kb_dir / "support.yml"
+    broken.write_text(broken.read_text() + "- id: half-written\n  questions: [one]\n")
+    _touch_later(broken)
+
+    with pytest.raises(KBError) as caught:
+        holder.reload_if_changed()
+
+    assert any(p.startswith(f"{broken}:") for p in caught.value.problems)
+    assert holder.current is before
+    assert holder.ask("How do I reset my API key?").band is Band.ANSWER
+    # The same broken files are not loaded again and again.
+    assert holder.reload_if_changed() is None
+
+
+def test_kb_reload_command_marks_the_folder_for_a_running_bot(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    assert request_reload(kb_dir) == len(holder.entries)
+    summary = holder.reload_if_changed()
+    assert summary is not None and "no entry changed" in summary.text()
+
+
+def test_a_changed_answer_is_reported_as_changed(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    path = kb_dir / "support.yml"
+    path.write_text(path.read_text().replace("The old key stops working at once.", "The old key works 24 h."))
+    _touch_later(path)
+    summary = holder.reload()
+    assert summary.changed == ("reset-api-key",)
+    assert "24 h" in (holder.get("reset-api-key") or pytest.fail("entry gone")).answer
+
+
+async def test_the_watcher_reloads_a_running_bot(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    reloaded = asyncio.Event()
+    watcher = asyncio.create_task(holder.watch(interval=0.01, on_reload=lambda _: reloaded.set()))
+    try:
+        (kb_dir / "pricing.yml").write_text(PRICING)
+        await asyncio.wait_for(reloaded.wait(), timeout=10)
+    finally:
+        watcher.cancel()
+    assert holder.ask("Is there a free plan?").band is Band.ANSWER

