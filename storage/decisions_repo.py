@@ -25,6 +25,7 @@ async def record(
     candidates: Sequence[tuple[str, float]],
     at: datetime,
     reason: str | None = None,
+    outcome: str = "pending",
 ) -> KBDecision:
     top_id, top_confidence = candidates[0] if candidates else (None, 0.0)
     decision = KBDecision(
@@ -37,6 +38,7 @@ async def record(
         top_entry_id=top_id,
         top_confidence=round(top_confidence, 4),
         reason=reason,
+        outcome=outcome,
         at=at,
     )
     session.add(decision)

@@ -8,6 +8,7 @@ from typing import Any
 from bot.context import HandlerContext
 from bot.errors import UserError
 from bot.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
+from bot.kb.model import Band
 from bot.router import Router, action, always
 from bot.support import intents
 from bot.support.tickets import escalate
@@ -76,6 +77,7 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
     elif intents.is_repeat(text, (d.question for d in recent)):
         reason = "repeat"
     decision = _kb(ctx).ask(text[:MATCH_PREFIX])
+    outcome = {Band.ANSWER: "answered", Band.CLARIFY: "clarifying"}.get(decision.band, "pending")
     record = await decisions_repo.record(
         ctx.session,
         actor_key=event.actor.key,
@@ -85,6 +87,7 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         band=decision.band.value,
         candidates=[(c.entry.id, c.confidence) for c in decision.candidates],
         reason=reason,
+        outcome=outcome if reason is None else "pending",
         at=ctx.now,
     )
     assert record.id is not None
@@ -92,11 +95,9 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         await _escalate(
             ctx, record, reason=reason, summary=text, priority="high" if reason == "frustration" else "normal"
         )
-    elif decision.band.value == "answer":
-        record.outcome = "answered"
+    elif decision.band is Band.ANSWER:
         await ctx.reply(answer_message(decision.candidates[0].entry, record.id))
-    elif decision.band.value == "clarify":
-        record.outcome = "clarifying"
+    elif decision.band is Band.CLARIFY:
         await ctx.reply(clarify_message(decision.candidates, record.id))
     else:
         await _escalate(ctx, record, reason="low_confidence", summary=text)
