@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rapidfuzz import process
+from rapidfuzz import fuzz, process
 
 from bot.context import HandlerContext
 from bot.errors import NotAllowed, UsageError, UserError
@@ -171,13 +171,25 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
         await show_status(event, ctx, number_text=rest)
         return
     words = rest.split()
-    guess = process.extractOne(first, SUBCOMMANDS, score_cutoff=75)
+    # A misspelt subcommand ("stauts"), not an ordinary first word of a summary ("cannot").
+    guess = process.extractOne(first, SUBCOMMANDS, scorer=fuzz.ratio, score_cutoff=75)
     if guess is not None and len(words) <= 4:
         raise UserError(
             f"I don't know `/ticket {first[:20]}`. Did you mean `/ticket {guess[0]}`? "
             "To open a ticket, describe the problem in a few words: `/ticket my export failed`."
         )
     await escalate(ctx, reason="requested", summary=rest)
+
+
+@router.on(CommandInvoked, command("ticket", "new"))
+async def new_ticket(event: CommandInvoked, ctx: HandlerContext) -> None:
+    if not ctx.match.rest:
+        raise UsageError(
+            "Tell me what happened and I'll open a ticket.",
+            usage="/ticket new <what happened>",
+            example="/ticket new my CSV export failed with error 500",
+        )
+    await escalate(ctx, reason="requested", summary=ctx.match.rest)
 
 
 @router.on(CommandInvoked, command("ticket", "status"))
