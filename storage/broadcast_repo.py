@@ -254,11 +254,15 @@ async def claim(
 
 
 async def lanes_with_work(session: AsyncSession, *, now: datetime) -> list[str]:
+    """Lanes with a row claimable now."""
     result = await session.execute(
         select(OutboxDelivery.lane)
         .where(
             or_(
-                OutboxDelivery.state == PENDING,
+                and_(
+                    OutboxDelivery.state == PENDING,
+                    or_(OutboxDelivery.next_at.is_(None), OutboxDelivery.next_at <= now),  # type: ignore[union-attr,operator]
+                ),
                 and_(OutboxDelivery.state == SENDING, OutboxDelivery.lease_until < now),  # type: ignore[operator]
             )
         )
@@ -288,7 +292,11 @@ async def acquire_lane(
     statement = statement.on_conflict_do_update(
         index_elements=["lane"],
         set_={"owner": owner, "lease_until": now + lease},
-        where=or_(BroadcastLane.owner == owner, BroadcastLane.lease_until < now),  # type: ignore[operator]
+        where=or_(
+            BroadcastLane.owner == owner,
+            BroadcastLane.owner == "",  # released
+            BroadcastLane.lease_until < now,  # type: ignore[operator]
+        ),
     )
     result = await session.execute(statement.returning(BroadcastLane.lane))
     return result.scalar_one_or_none() is not None

@@ -39,7 +39,7 @@ class WorkerConfig:
     max_attempts: int = 8
     base_backoff: float = 0.5
     max_backoff: float = 30.0
-    send_timeout: float = 15.0
+    send_timeout: float = 5.0
     max_in_flight: int = 64
     poll_interval: float = 1.0
     progress_interval: float = 2.0
@@ -65,9 +65,12 @@ class BroadcastWorker:
         config: WorkerConfig | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = utc_now,
+        adapter_for: Callable[[Platform, str], Adapter | None] | None = None,
     ) -> None:
         self.database = database
         self.adapters = adapters
+        # Where one platform has an adapter per workspace (several Slack workspaces), pick by both.
+        self.adapter_for = adapter_for or (lambda platform, _workspace: adapters.get(platform))
         self.policy = policy
         self.staff_channel = staff_channel
         self.page_url = page_url
@@ -78,6 +81,7 @@ class BroadcastWorker:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._main: asyncio.Task[None] | None = None
         self._progress_at: dict[int, float] = {}
+        self._touched: set[int] = set()
         self.sent = 0
 
     # -- life cycle --------------------------------------------------------------------------
@@ -198,6 +202,12 @@ class BroadcastWorker:
                     task.add_done_callback(lambda _t: limit.release())
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
+            for broadcast_id in list(self._touched):
+                await self._report_progress(broadcast_id, force=True)
+                async with self.database.transaction() as session:
+                    record = await broadcast_repo.get_broadcast(session, broadcast_id=broadcast_id)
+                if record is not None and record.finished_at is not None:
+                    self._touched.discard(broadcast_id)
         finally:
             if policy.exclusive:
                 try:
@@ -224,10 +234,11 @@ class BroadcastWorker:
             log.exception("broadcast delivery %s crashed; it will be retried", row.key)
             await self._settle_retry(row, delay=self._backoff(row.attempts), error="internal error")
         if row.broadcast_id is not None:
+            self._touched.add(row.broadcast_id)
             await self._report_progress(row.broadcast_id)
 
     async def _send_row(self, row: OutboxDelivery, pacer: Pacer) -> None:
-        adapter = self.adapters.get(Platform(row.platform))
+        adapter = self.adapter_for(Platform(row.platform), row.workspace_id)
         if adapter is None:
             await self._settle_final(row, broadcast_repo.FAILED, f"no {row.platform} adapter in this process")
             return
@@ -384,21 +395,24 @@ class BroadcastWorker:
 
     # -- progress --------------------------------------------------------------------------------
 
-    async def _report_progress(self, broadcast_id: int) -> None:
-        """Edit the command's reply now and then ("delivered 1,840 / 2,500, 3 failed") and at the end."""
+    async def _report_progress(self, broadcast_id: int, *, force: bool = False) -> None:
+        """Edit the command's reply now and then ("delivered 1,840 / 2,500, 3 failed") and at the end.
+
+        Between edits nothing is read, so a large broadcast does not pay a count per message; `force`
+        (when a lane has run dry) reads, and finishes the broadcast if nothing is left."""
+        now = time.monotonic()
+        if not force and now - self._progress_at.get(broadcast_id, 0.0) < self.config.progress_interval:
+            return
+        self._progress_at[broadcast_id] = now
         async with self.database.transaction() as session:
             progress = await broadcast_repo.progress(session, broadcast_id=broadcast_id)
             finished = progress.done and await broadcast_repo.finish_broadcast(
                 session, broadcast_id=broadcast_id, at=self._clock()
             )
             record = await broadcast_repo.get_broadcast(session, broadcast_id=broadcast_id)
-        last = self._progress_at.get(broadcast_id, 0.0)
-        if not finished and (progress.done or time.monotonic() - last < self.config.progress_interval):
-            return
-        self._progress_at[broadcast_id] = time.monotonic()
+        if progress.done and not finished:
+            return  # another process (or an earlier call) sent the summary
         if record is None or not record.progress_message_id:
-            if finished:
-                self._progress_at.pop(broadcast_id, None)
             return
         ref = SentRef(
             platform=Platform(record.progress_platform),
@@ -408,5 +422,3 @@ class BroadcastWorker:
         )
         label = f"Incident #{record.incident_id} ({record.kind})" if record.incident_id else "Announcement"
         await self._tell_staff(f"{label}: {render.progress_line(progress, finished=finished)}", edit=ref)
-        if finished:
-            self._progress_at.pop(broadcast_id, None)
