@@ -150,6 +150,10 @@ class KnowledgeBaseHolder:
                 seconds=time.perf_counter() - started,
             )
 
+    async def reload_async(self) -> ReloadSummary:
+        """`reload` in a worker thread, for a staff command: the event loop keeps serving."""
+        return await asyncio.to_thread(self.reload)
+
     def changed_on_disk(self) -> bool:
         """Cheap: compares file names, sizes and modification times (a few stat calls)."""
         now = KBFiles.scan(self.path)

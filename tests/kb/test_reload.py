@@ -79,12 +79,12 @@ def test_kb_reload_command_marks_the_folder_for_a_running_bot(kb_dir: Path) -> N
     assert summary is not None and "no entry changed" in summary.text()
 
 
-def test_a_changed_answer_is_reported_as_changed(kb_dir: Path) -> None:
+async def test_a_changed_answer_is_reported_as_changed(kb_dir: Path) -> None:
     holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
     path = kb_dir / "support.yml"
     path.write_text(path.read_text().replace("The old key stops working at once.", "The old key works 24 h."))
     _touch_later(path)
-    summary = holder.reload()
+    summary = await holder.reload_async()  # what the staff command calls
     assert summary.changed == ("reset-api-key",)
     assert "24 h" in (holder.get("reset-api-key") or pytest.fail("entry gone")).answer
 
