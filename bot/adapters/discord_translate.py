@@ -96,15 +96,22 @@ def button_style(style: ButtonStyle) -> discord.ButtonStyle:
 # -- inbound ------------------------------------------------------------------------------------
 
 
+CHANNEL_ADMIN_ROLE = "channel_admin"
+
+
 def actor_from(user: discord.abc.User) -> Actor:
-    """Member role ids become `Actor.roles`, so `STAFF_ROLE_IDS=discord:<role id>` works."""
-    roles = frozenset(str(role.id) for role in getattr(user, "roles", ()) if not role.is_default())
+    """Member role ids become `Actor.roles`, so `STAFF_ROLE_IDS=discord:<role id>` works; a member
+    who may manage channels also gets `channel_admin` (they may manage a channel's status subscription)."""
+    roles = {str(role.id) for role in getattr(user, "roles", ()) if not role.is_default()}
+    permissions = getattr(user, "guild_permissions", None)
+    if permissions is not None and (permissions.manage_channels or permissions.administrator):
+        roles.add(CHANNEL_ADMIN_ROLE)
     return Actor(
         platform=Platform.DISCORD,
         id=str(user.id),
         display_name=user.display_name,
         is_bot=user.bot,
-        roles=roles,
+        roles=frozenset(roles),
     )
 
 

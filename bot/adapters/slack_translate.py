@@ -455,6 +455,9 @@ def actor_from_user(user: Mapping[str, Any], *, roles: frozenset[str] = frozense
         or user.get("name")
         or ""
     )
+    if user.get("is_admin") or user.get("is_owner"):
+        # Workspace admins may manage any channel's status subscription.
+        roles = roles | {"channel_admin"}
     return Actor(
         platform=Platform.SLACK,
         id=str(user["id"]),

@@ -227,3 +227,10 @@ def test_the_app_manifest_registers_every_command_and_event_the_bot_uses() -> No
     assert {"app_mention", "message.channels", "message.im", "reaction_added"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"chat:write", "commands", "users:read", "usergroups:read", "channels:history"} <= scopes
+
+
+def test_workspace_admins_may_manage_channel_subscriptions() -> None:
+    admin = t.actor_from_user({"id": "U1", "name": "ana", "is_admin": True})
+    member = t.actor_from_user({"id": "U2", "name": "bo"})
+    assert "channel_admin" in admin.roles
+    assert "channel_admin" not in member.roles
