@@ -8,6 +8,7 @@ from bot.context import HandlerContext
 from bot.errors import UsageError
 from bot.events import CommandInvoked, OutboundMessage
 from bot.handlers.guards import staff_only
+from bot.kb.loader import KBError
 from bot.router import Router, command
 from storage import decisions_repo
 
@@ -47,3 +48,26 @@ async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> Non
             title=f"Recurring questions, last {days} days", text="\n".join(lines), private_to=event.actor
         )
     )
+
+
+@router.on(CommandInvoked, command("support", "kb"), guards=[staff_only("support.kb")])
+async def reload_knowledge_base(event: CommandInvoked, ctx: HandlerContext) -> None:
+    if ctx.match.rest.strip().lower() != "reload":
+        raise UsageError(
+            "What should I do with the knowledge base?",
+            usage="/support kb reload",
+            example="/support kb reload",
+        )
+    try:
+        summary = await ctx.services.get("kb").reload_async()
+    except KBError as error:
+        # The previous knowledge base stays in service; staff see exactly what to fix.
+        lines = "\n".join(f"- `{problem}`" for problem in error.problems[:10])
+        await ctx.reply(
+            OutboundMessage(
+                text=f"The knowledge base has problems, so I kept the previous one:\n{lines}",
+                private_to=event.actor,
+            )
+        )
+        return
+    await ctx.reply(OutboundMessage(text=summary.text(), private_to=event.actor))
