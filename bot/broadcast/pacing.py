@@ -70,6 +70,11 @@ class Pacer:
                     break
                 await self._sleep(start - now)
             if self.policy.rate is not None:
-                self._next = max(self._next, now) + 1.0 / self.policy.rate
+                interval = 1.0 / self.policy.rate
+                # Keep to the schedule when this start is late by less than one interval (a busy event
+                # loop woke us late): starts still sit at most one per interval behind their slots,
+                # so any one-second window holds at most rate + 1. Later than that, start afresh.
+                base = self._next if now - self._next < interval else now
+                self._next = base + interval
             if self.policy.channel_interval:
                 self._channels[channel] = now + self.policy.channel_interval

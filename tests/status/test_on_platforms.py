@@ -1,0 +1,132 @@
+"""An incident reaches a Slack channel and a Discord channel through the real adapters and the
+emulators: the first notice, the update threaded under it (Slack `thread_ts`, a Discord thread on the
+notice), the notice edited to show the current state, and a channel the bot was removed from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.adapters.discord import DiscordAdapter
+from bot.adapters.fake import FakeAdapter
+from bot.adapters.slack import SlackAdapter
+from bot.app import create_bot
+from bot.events import Platform
+from storage import broadcast_repo
+from storage.db import Database
+from tests.emulators.discord import Channel, DiscordEmulator, Guild
+from tests.emulators.slack import SlackEmulator
+from tests.harness import BotHarness, FakeClock, make_settings
+from tests.status.conftest import deliver
+
+
+@dataclass
+class World:
+    bot: BotHarness
+    slack: SlackEmulator
+    discord: DiscordEmulator
+    guild: Guild
+    news: Channel
+
+
+async def _noop(_event: object) -> None:
+    return None
+
+
+@pytest.fixture
+async def world(database: Database, tmp_path: Path) -> AsyncIterator[World]:
+    async with SlackEmulator() as slack, DiscordEmulator() as discord_emu:
+        slack.add_channel("C0NEWS", "news")
+        slack.add_channel("C0GONE", "gone", bot_member=False, private=True)
+        guild = discord_emu.add_guild("Acme")
+        news = discord_emu.add_channel(guild, "status")
+        slack_adapter = SlackAdapter(
+            bot_token=slack.token, signing_secret=slack.signing_secret, api_base=slack.base_url
+        )
+        slack_adapter.install_routes(web.Application())  # this test only sends
+        discord_adapter = DiscordAdapter(
+            token=discord_emu.token,
+            api_base=discord_emu.api_base,
+            gateway_url=discord_emu.gateway_url,
+            guild_ready_timeout=0.05,
+            ready_timeout=10,
+            sync_commands=False,
+        )
+        await slack_adapter.start(_noop)
+        await discord_adapter.start(_noop)
+        fake = FakeAdapter(Platform.FAKE)
+        clock = FakeClock()
+        app = await create_bot(
+            make_settings(tmp_path),
+            adapters={Platform.FAKE: fake, Platform.SLACK: slack_adapter, Platform.DISCORD: discord_adapter},
+            clock=clock,
+            database=database,
+            with_web=False,
+        )
+        await fake.start(app.dispatcher.submit)
+        async with database.transaction() as session:
+            for platform, workspace, channel in (
+                ("slack", slack.team_id, "C0NEWS"),
+                ("slack", slack.team_id, "C0GONE"),
+                ("discord", guild.id, news.id),
+            ):
+                await broadcast_repo.subscribe(
+                    session,
+                    platform=platform,
+                    workspace_id=workspace,
+                    channel_id=channel,
+                    is_direct=False,
+                    components=[],
+                    actor_key="fake:S1",
+                )
+        try:
+            yield World(BotHarness(app, fake, clock), slack, discord_emu, guild, news)
+        finally:
+            await discord_adapter.stop()
+            await slack_adapter.stop()
+
+
+async def test_an_incident_on_slack_and_discord(world: World) -> None:
+    bot, slack, discord_emu = world.bot, world.slack, world.discord
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await deliver(bot)
+
+    (notice,) = slack.history("C0NEWS")
+    assert "Card payments failing" in notice["text"]
+    (first,) = discord_emu.channel_messages(world.news)
+    assert "Card payments failing" in str(first)
+
+    await bot.staff_runs("/incident update 1 identified A bad deploy; rolling back")
+    await deliver(bot)
+
+    replies = [c for c in slack.calls_to("chat.postMessage") if c.params.get("thread_ts") == notice["ts"]]
+    assert len(replies) == 1 and "A bad deploy" in replies[0].params["text"]
+    (edited,) = [c for c in slack.calls_to("chat.update") if c.params.get("ts") == notice["ts"]]
+    assert "[Identified] Card payments failing" in edited.params["text"]
+
+    started = [
+        c for c in discord_emu.calls if c.method == "POST" and c.path.endswith(f"/{first['id']}/threads")
+    ]
+    assert len(started) == 1, "the update opened a thread on the first notice"
+    thread_posts = [
+        c
+        for c in discord_emu.calls
+        if c.method == "POST"
+        and c.path.endswith("/messages")
+        and c.status == 200
+        and "A bad deploy" in str(c.json)
+    ]
+    # Discord gives a thread started on a message that message's id: the update lands in it.
+    assert [c.path for c in thread_posts] == [f"/channels/{first['id']}/messages"]
+    (edit,) = [
+        c for c in discord_emu.calls if c.method == "PATCH" and c.path.endswith(f"/messages/{first['id']}")
+    ]
+    assert "[Identified] Card payments failing" in str(edit.json)
+
+    top_level = [m for m in slack.history("C0NEWS") if m.get("thread_ts") in (None, m["ts"])]
+    assert top_level == [notice], "updates are in the thread, not the channel"
+    assert [m for m in bot.staff_posts() if "`C0GONE`" in m.text and "turned off" in m.text]
