@@ -158,21 +158,12 @@ async def run_once(
     now = datetime.now(UTC)
     async with database.transaction() as session:
         await status_repo.sync_components(session, declared=[ComponentSpec(name="payments")])
-        for guild_id, channel_id in discord_targets:
+        targets = [("discord", *t) for t in discord_targets] + [("slack", *t) for t in slack_targets]
+        for platform, workspace, channel_id in targets:
             await broadcast_repo.subscribe(
                 session,
-                platform="discord",
-                workspace_id=guild_id,
-                channel_id=channel_id,
-                is_direct=False,
-                components=[],
-                actor_key="bench",
-            )
-        for team, channel_id in slack_targets:
-            await broadcast_repo.subscribe(
-                session,
-                platform="slack",
-                workspace_id=team,
+                platform=platform,
+                workspace_id=workspace,
                 channel_id=channel_id,
                 is_direct=False,
                 components=[],

@@ -310,6 +310,13 @@ async def release_lane(session: AsyncSession, *, lane: str, owner: str) -> None:
     )
 
 
+def _held(delivery: OutboxDelivery, owner: str):  # type: ignore[no-untyped-def]
+    """The row is still claimed by `owner`: only the lease holder may settle it."""
+    return and_(
+        OutboxDelivery.id == delivery.id, OutboxDelivery.lease_owner == owner, OutboxDelivery.state == SENDING
+    )
+
+
 async def mark_sent(
     session: AsyncSession, *, delivery: OutboxDelivery, owner: str, message_id: str, at: datetime
 ) -> bool:
@@ -317,11 +324,7 @@ async def mark_sent(
     (another process took it over) and the caller must not count it."""
     result = await session.execute(
         update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id == delivery.id,
-            OutboxDelivery.lease_owner == owner,
-            OutboxDelivery.state == SENDING,
-        )
+        .where(_held(delivery, owner))
         .values(state=SENT, sent_message_id=message_id, sent_at=at, error="")
     )
     settled = bool(result.rowcount)  # type: ignore[attr-defined]
@@ -363,15 +366,7 @@ async def mark_retry(
     }
     if refund:
         values["attempts"] = OutboxDelivery.attempts - 1
-    await session.execute(
-        update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id == delivery.id,
-            OutboxDelivery.lease_owner == owner,
-            OutboxDelivery.state == SENDING,
-        )
-        .values(**values)
-    )
+    await session.execute(update(OutboxDelivery).where(_held(delivery, owner)).values(**values))
 
 
 async def mark_final(
@@ -379,11 +374,7 @@ async def mark_final(
 ) -> None:
     await session.execute(
         update(OutboxDelivery)
-        .where(
-            OutboxDelivery.id == delivery.id,
-            OutboxDelivery.lease_owner == owner,
-            OutboxDelivery.state == SENDING,
-        )
+        .where(_held(delivery, owner))
         .values(state=state, error=error[:300], lease_until=None)
     )
 
