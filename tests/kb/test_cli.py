@@ -14,7 +14,20 @@ import pytest
 from bot.kb import semantic
 
 ROOT = Path(__file__).resolve().parents[2]
-BANKING77 = ROOT.parent / "shared" / "data" / "banking77"
+# The development set lives beside the project (../shared), not in it; a clone elsewhere finds it
+# through BANKING77_DIR or the workplace's fixed location.
+BANKING77 = next(
+    (
+        path
+        for path in (
+            Path(os.environ.get("BANKING77_DIR", "/nonexistent")),
+            ROOT.parent / "shared" / "data" / "banking77",
+            Path("/work/shared/data/banking77"),
+        )
+        if (path / "queries.jsonl").exists()
+    ),
+    ROOT.parent / "shared" / "data" / "banking77",
+)
 EVAL_KEYS = {
     "answered_precision",
     "in_scope_coverage",
