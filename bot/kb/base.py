@@ -16,6 +16,7 @@ from bot.kb.lexical import LexicalMatcher
 from bot.kb.loader import RELOAD_MARKER, KBError, KBFiles, load_entries
 from bot.kb.matching import Matcher, decide
 from bot.kb.model import Decision, KBEntry, Thresholds
+from bot.kb.semantic import SemanticUnavailable
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -115,7 +116,10 @@ class KnowledgeBaseHolder:
 
     def _build(self) -> tuple[KnowledgeBase, KBFiles]:
         entries, files = load_entries(self.path)
-        matcher = build_matcher(entries, self.matcher_name)
+        try:
+            matcher = build_matcher(entries, self.matcher_name)
+        except SemanticUnavailable as error:
+            raise KBError([f"MATCHER={self.matcher_name}: {error}"]) from None
         thresholds = thresholds_for(matcher, self.answer_threshold, self.clarify_threshold)
         return KnowledgeBase(entries, matcher, thresholds), files
 

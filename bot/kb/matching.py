@@ -50,9 +50,10 @@ class PhrasingMatcher:
     """Base for matchers that score every phrasing. An entry scores as its best phrasing; scores
     and margins are mapped to probabilities by calibrations learned on the KB itself."""
 
-    name = "base"
-    default_thresholds = Thresholds(answer=0.9, clarify=0.5)
-    prior = Calibration(bias=-6.0, weights=(8.0, 8.0))
+    # Each matcher sets these: its name, its thresholds, and the calibration small KBs lean on.
+    name: str
+    default_thresholds: Thresholds
+    prior: Calibration
 
     def __init__(self, entries: Sequence[KBEntry]) -> None:
         self.entries = tuple(entries)
