@@ -3,12 +3,14 @@ and a bot wired to the fake adapter that tests talk to like a customer or a staf
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage import migrate
 from storage.db import Database
@@ -35,9 +37,28 @@ async def _fresh_database(kind: str, tmp_path: object) -> AsyncIterator[Database
         yield database
     finally:
         await database.dispose()
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        await _drop_schema(admin, schema)
         await admin.dispose()
+
+
+async def _drop_schema(admin: AsyncEngine, schema: str) -> None:
+    """Drop a test's schema. A connection another engine of the test left behind (a bot process, a
+    second pool) may still hold locks in it: end those sessions first, and retry a lost deadlock."""
+    for attempt in range(5):
+        try:
+            async with admin.connect() as connection:
+                await connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks l JOIN pg_namespace n ON n.nspname = $1 "
+                    "WHERE l.pid <> pg_backend_pid() AND l.relation IN "
+                    "(SELECT c.oid FROM pg_class c WHERE c.relnamespace = n.oid)",
+                    (schema,),
+                )
+                await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            return
+        except DBAPIError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
