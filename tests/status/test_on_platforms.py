@@ -130,3 +130,14 @@ async def test_an_incident_on_slack_and_discord(world: World) -> None:
     top_level = [m for m in slack.history("C0NEWS") if m.get("thread_ts") in (None, m["ts"])]
     assert top_level == [notice], "updates are in the thread, not the channel"
     assert [m for m in bot.staff_posts() if "`C0GONE`" in m.text and "turned off" in m.text]
+
+
+async def test_an_announcement_pings_nobody(world: World) -> None:
+    bot, slack, discord_emu = world.bot, world.slack, world.discord
+    await bot.staff_runs("/announce @everyone @here <!channel> <@&123> v2.3 is out")
+    await deliver(bot)
+
+    (posted,) = [c for c in slack.calls_to("chat.postMessage") if c.ok and "v2.3 is out" in c.params["text"]]
+    assert "<!channel>" not in posted.params["text"] and "<!everyone>" not in posted.params["text"]
+    (sent,) = [c for c in discord_emu.calls if c.method == "POST" and "v2.3 is out" in str(c.json)]
+    assert sent.json["allowed_mentions"] == {"users": [], "roles": [], "parse": []}
