@@ -40,6 +40,7 @@ from bot.adapters.discord_translate import (
     emoji_name,
     encode_custom_id,
     message_event,
+    nonce_for,
     reaction_event,
     render,
     thread_name,
@@ -681,7 +682,9 @@ class DiscordAdapter:
         target = thread_id or conversation.channel_id
         try:
             self._check_access(target)
-            sent = await self._post_parts(conversation, target, render(message), message, reference)
+            sent = await self._post_parts(
+                conversation, target, render(message), message, reference, key=delivery.idempotency_key
+            )
         except (DeliveryError, discord.Forbidden) as error:
             if not self._may_follow_up(pending, target, error):
                 raise
@@ -705,12 +708,18 @@ class DiscordAdapter:
         parts: list[Part],
         message: OutboundMessage,
         reference: discord.MessageReference | None,
+        *,
+        key: str | None = None,
     ) -> discord.Message:
         channel = self.client.get_partial_messageable(int(target))
         mentions = allowed_mentions(message)
         last: discord.Message | None = None
         for index, part in enumerate(parts):
             kwargs = self._part_kwargs(part, mentions)
+            if key is not None:
+                # Discord drops a second message with the same enforced nonce, so a broadcast resent
+                # after a crash (same outbox key) posts nothing new.
+                kwargs["nonce"] = nonce_for(key, index)
             if index == 0 and reference is not None:
                 kwargs["reference"] = reference
             try:

@@ -8,6 +8,7 @@ fields, buttons on the last part) and the `AllowedMentions` that let exactly its
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -333,3 +334,8 @@ def thread_name(text: str, *, fallback: str = "Support") -> str:
     first = neutralise(text).strip().splitlines()[0] if text.strip() else ""
     first = re.sub(r"<[@#][!&]?\d+>", "", first).strip()
     return (first[:97] + "...") if len(first) > 100 else (first or fallback)
+
+
+def nonce_for(key: str, part: int) -> str:
+    """A message nonce (Discord allows 25 characters) that is the same for the same logical message part."""
+    return hashlib.blake2b(f"{key}#{part}".encode(), digest_size=12).hexdigest()

@@ -210,3 +210,27 @@ async def test_autocomplete_offers_the_suggesters_choices(world, adapters):
         },
     }
     assert asked == [("ticket", "1", world.sam.id)]
+
+
+async def test_a_broadcast_resent_after_a_crash_posts_nothing_new(world, adapters):
+    """The outbox may resend a delivery whose send was in flight at a crash: the same idempotency key
+    becomes the same enforced nonce, and Discord keeps the first message."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters)
+    channel = emu.add_channel(world.guild, "status")
+    delivery = Delivery(
+        conversation=Conversation(platform=Platform.DISCORD, channel_id=channel.id),
+        message=OutboundMessage(text="Investigating: API errors"),
+        idempotency_key="broadcast-7:discord:status",
+    )
+    first = await adapter.send(delivery)
+    again = await adapter.send(delivery)
+    assert again.message_id == first.message_id
+    assert len(emu.channel_messages(channel)) == 1
+    other = Delivery(
+        conversation=delivery.conversation,
+        message=delivery.message,
+        idempotency_key="broadcast-8:discord:status",
+    )
+    await adapter.send(other)
+    assert len(emu.channel_messages(channel)) == 2, "a different delivery is a different message"

@@ -982,7 +982,15 @@ class DiscordEmulator:
         if rest == ["messages"] and call.method == "POST":
             if len(body.get("content") or "") > 2000:
                 return self._error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")
-            return self._ok(await self._store_bot_message(channel.id, body))
+            nonce = body.get("nonce")
+            if nonce and body.get("enforce_nonce"):
+                # Discord answers a repeated enforced nonce with the message it already created.
+                for existing in self.channel_messages(channel.id):
+                    if existing.get("nonce") == nonce:
+                        return self._ok(existing)
+            created = await self._store_bot_message(channel.id, body)
+            created["nonce"] = nonce
+            return self._ok(created)
         if len(rest) == 2 and rest[0] == "messages":
             message = self.messages.get(rest[1])
             if message is None or message["channel_id"] != channel.id:
