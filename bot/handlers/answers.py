@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,14 @@ MATCH_PREFIX = 1000
 
 def _kb(ctx: HandlerContext) -> Any:
     return ctx.services.get("kb")
+
+
+async def _ask(kb: Any, question: str) -> Any:
+    """Lexical matching takes a fraction of a millisecond; embedding a question takes several, so the
+    semantic matcher runs in a thread and the event loop keeps acknowledging Slack and Discord."""
+    if kb.current.matcher.name == "semantic":
+        return await asyncio.to_thread(kb.ask, question)
+    return kb.ask(question)
 
 
 def answer_message(entry: Any, decision_id: int) -> OutboundMessage:
@@ -66,7 +75,7 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
     if not addressed and (ctx.is_staff or not intents.looks_like_support_request(text)):
         return  # community chatter, or the team talking: not for the bot
     settings = ctx.services.settings
-    recent = await decisions_repo.recent_by_actor(
+    recent = await decisions_repo.recent_questions(
         ctx.session,
         actor_key=event.actor.key,
         since=ctx.now - timedelta(minutes=settings.repeat_question_minutes),
@@ -74,9 +83,9 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
     reason = None
     if intents.frustration(text):
         reason = "frustration"
-    elif intents.is_repeat(text, (d.question for d in recent)):
+    elif intents.is_repeat(text, recent):
         reason = "repeat"
-    decision = _kb(ctx).ask(text[:MATCH_PREFIX])
+    decision = await _ask(_kb(ctx), text[:MATCH_PREFIX])
     outcome = {Band.ANSWER: "answered", Band.CLARIFY: "clarifying"}.get(decision.band, "pending")
     record = await decisions_repo.record(
         ctx.session,

@@ -13,6 +13,7 @@ from sqlmodel import select
 from storage.db import Database
 from storage.models import KBDecision, Ticket
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
+from tests.kb.test_cli import NEEDS_SEMANTIC
 
 KB = """
 - id: reset-api-key
@@ -201,3 +202,22 @@ async def test_empty_and_huge_messages_get_clear_replies(bot: BotHarness) -> Non
 async def test_emoji_and_right_to_left_text_do_not_break_anything(bot: BotHarness) -> None:
     sent = await bot.customer_dms("🙂🙂 كيف يمكنني إعادة تعيين مفتاح API؟ 🔑")
     assert sent and bot.last_outcome is not None and bot.last_outcome.value == "handled"
+
+
+@NEEDS_SEMANTIC[0]
+@NEEDS_SEMANTIC[1]
+async def test_the_semantic_matcher_answers_live_traffic_off_the_event_loop(
+    sqlite_database: Database, tmp_path: Path
+) -> None:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "faq.yml").write_text(KB)
+    harness = await BotHarness.create(
+        make_settings(tmp_path, kb_path=str(tmp_path / "kb"), matcher="semantic"), database=sqlite_database
+    )
+    try:
+        (reply,) = await harness.customer_says(
+            "someone got hold of my secret token, how do I swap it for a new one?"
+        )
+        assert reply.delivery.message.title == "Reset an API key"
+    finally:
+        await harness.close()
