@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func
+from sqlalchemy import bindparam, case, func
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -50,13 +50,19 @@ async def get(session: AsyncSession, *, decision_id: int) -> KBDecision | None:
     return await session.get(KBDecision, decision_id)
 
 
-async def recent_by_actor(session: AsyncSession, *, actor_key: str, since: datetime) -> Sequence[KBDecision]:
-    result = await session.execute(
-        select(KBDecision)
-        .where(KBDecision.actor_key == actor_key, col(KBDecision.at) >= since)
-        .order_by(col(KBDecision.id).desc())
-        .limit(20)
-    )
+# Runs for every question: built once, and only the text is loaded (building whole rows as models cost
+# more than the query).
+_RECENT_QUESTIONS = (
+    select(KBDecision.question)
+    .where(KBDecision.actor_key == bindparam("actor_key"), col(KBDecision.at) >= bindparam("since"))
+    .order_by(col(KBDecision.id).desc())
+    .limit(20)
+)
+
+
+async def recent_questions(session: AsyncSession, *, actor_key: str, since: datetime) -> Sequence[str]:
+    """What this person asked since `since`, newest first (at most 20)."""
+    result = await session.execute(_RECENT_QUESTIONS, {"actor_key": actor_key, "since": since})
     return result.scalars().all()
 
 

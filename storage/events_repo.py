@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
+from typing import Any
+
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedEvent
 from storage.types import utcnow
+
+_TABLE: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
+
+# Built once: this runs for every inbound event, and building the statement (and its cache key) each
+# time cost more than executing it. A Core statement on the table also skips the ORM's bulk-insert path.
+_CLAIM: dict[str, Any] = {
+    "postgresql": postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
+    "sqlite": sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
+}
+_PLAIN_CLAIM = insert(_TABLE).returning(_TABLE.c.id)
 
 
 async def claim_event(session: AsyncSession, *, platform: str, event_id: str) -> bool:
@@ -16,14 +28,9 @@ async def claim_event(session: AsyncSession, *, platform: str, event_id: str) ->
     On PostgreSQL a second transaction inserting the same key waits for the first; if the first
     commits it gets False, if the first rolls back it gets True. So exactly one handler commits.
     """
-    values = {"platform": platform, "event_id": event_id, "handled_at": utcnow()}
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    statement: object
-    if dialect == "postgresql":
-        statement = postgresql.insert(ProcessedEvent).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        statement = sqlite.insert(ProcessedEvent).values(**values).on_conflict_do_nothing()
-    else:
-        statement = insert(ProcessedEvent).values(**values)
-    result = await session.execute(statement.returning(ProcessedEvent.id))  # type: ignore[attr-defined]
+    statement = _CLAIM.get(dialect, _PLAIN_CLAIM)
+    result = await session.execute(
+        statement, {"platform": platform, "event_id": event_id, "handled_at": utcnow()}
+    )
     return result.scalar_one_or_none() is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, func, or_
+from sqlalchemy import String, and_, bindparam, cast, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -78,26 +78,32 @@ async def open_in_conversation(session: AsyncSession, *, conversation_key: str) 
     return result.scalar_one_or_none()
 
 
+# Asked for every message (the held-ticket guard), so built once rather than per call.
+_HELD_OR_REOPENABLE = (
+    select(Ticket)
+    .where(
+        Ticket.conversation_key == bindparam("conversation_key"),
+        or_(
+            col(Ticket.state).in_(OPEN_STATES),
+            and_(
+                Ticket.state == "closed",
+                Ticket.closed_how == "no_answer",
+                col(Ticket.closed_at) >= bindparam("closed_since"),
+            ),
+        ),
+    )
+    .order_by(col(Ticket.id).desc())
+    .limit(1)
+)
+
+
 async def held_or_reopenable(
     session: AsyncSession, *, conversation_key: str, closed_since: datetime
 ) -> Ticket | None:
     """In one query: the open ticket in this conversation, else one closed there for lack of an
     answer since `closed_since` (a reply reopens it)."""
     result = await session.execute(
-        select(Ticket)
-        .where(
-            Ticket.conversation_key == conversation_key,
-            or_(
-                col(Ticket.state).in_(OPEN_STATES),
-                and_(
-                    Ticket.state == "closed",
-                    Ticket.closed_how == "no_answer",
-                    col(Ticket.closed_at) >= closed_since,
-                ),
-            ),
-        )
-        .order_by(col(Ticket.id).desc())
-        .limit(1)
+        _HELD_OR_REOPENABLE, {"conversation_key": conversation_key, "closed_since": closed_since}
     )
     return result.scalar_one_or_none()
 
