@@ -215,7 +215,7 @@ async def test_the_semantic_matcher_answers_live_traffic_off_the_event_loop(
         make_settings(tmp_path, kb_path=str(tmp_path / "kb"), matcher="semantic"), database=sqlite_database
     )
     try:
-        (reply,) = await harness.customer_says("I need a new API key, the old one was exposed")
+        (reply,) = await harness.customer_dms("I need a new API key, the old one was exposed")
         assert reply.delivery.message.title == "Reset an API key"
     finally:
         await harness.close()
