@@ -42,7 +42,8 @@ _PROBLEM = re.compile(
     r"\b(error|errors|fail(s|ed|ing|ure)?|broken|bug|crash(es|ed|ing)?|down|wrong|missing|stuck|can'?t|cannot"
     r"|couldn'?t|unable|doesn'?t|does not|won'?t|not (working|loading|showing|receiving|getting)"
     r"|issue|problem"
-    r"|help|charged|refund|locked out|lost|reset|timeout|timed out|outage)\b",
+    r"|help|charged|refund|locked out|lost|reset|timeout|timed out|outage|need|leak(ed)?|exposed"
+    r"|compromised|hacked|blocked|declined|expired|disappeared|slow)\b",
     re.IGNORECASE,
 )
 
