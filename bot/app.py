@@ -57,14 +57,20 @@ class SupportBot:
     web_installers: list[RouteInstaller] = field(default_factory=list)
     clock_interval: float = 30.0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
+    _clocks: asyncio.Task[None] | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     broadcaster: BroadcastWorker | None = None
 
     async def start(self) -> None:
         self.dispatcher.start()
         ticket_clocks = clocks.run_forever(
-            self.database, self.services, self.dispatcher.outbound, every=self.clock_interval
+            self.database,
+            self.services,
+            self.dispatcher.outbound,
+            every=self.clock_interval,
+            stop=self._stopping,
         )
-        self._background.append(asyncio.create_task(ticket_clocks))
+        self._clocks = asyncio.create_task(ticket_clocks)
         self._background.append(asyncio.create_task(self.services.get("kb").watch()))
         if self.broadcaster is not None:
             self.broadcaster.start()
@@ -84,6 +90,10 @@ class SupportBot:
 
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections."""
+        self._stopping.set()
+        if self._clocks is not None:
+            await self._clocks
+            self._clocks = None
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

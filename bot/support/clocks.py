@@ -7,6 +7,7 @@ ticket is re-escalated or auto-closed by exactly one of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -118,11 +119,14 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
 
 
 async def run_forever(
-    database: Database, services: Services, outbound: Outbound, *, every: float = 30.0
+    database: Database, services: Services, outbound: Outbound, *, every: float = 30.0, stop: asyncio.Event
 ) -> None:
-    while True:
+    """A pass every `every` seconds until `stop` is set. Stopping waits for a pass in progress instead
+    of cancelling it, so no query is abandoned half-way on a database connection about to close."""
+    while not stop.is_set():
         try:
             await check_ticket_clocks(database, services, outbound)
         except Exception:
             log.exception("ticket clock pass failed; trying again next time")
-        await asyncio.sleep(every)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
