@@ -293,6 +293,12 @@ async def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL", ""))
+    parser.add_argument(
+        "--sqlite-driver",
+        choices=("inline", "thread"),
+        default="inline",
+        help="run SQLite statements on the event loop (the default) or on aiosqlite's thread",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -300,7 +306,7 @@ async def main() -> int:
         kb_path = Path(tmp) / "kb"
         write_kb(kb_path, args.entries)
         results: dict[str, Any] = {}
-        sqlite = Database.from_url(f"sqlite+aiosqlite:///{tmp}/bench.db")
+        sqlite = Database.from_url(f"sqlite+aiosqlite:///{tmp}/bench.db", sqlite_driver=args.sqlite_driver)
         results["sqlite"] = await run_once(
             database=sqlite, kb_path=kb_path, events=args.events, concurrency=args.concurrency, seed=args.seed
         )

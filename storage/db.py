@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from storage.sqlite_inline import InlineConnection, inline_creator
+
+SqliteDriver = Literal["inline", "thread"]
+"""How SQLite statements run: on the event loop (`storage/sqlite_inline.py`) or on aiosqlite's thread."""
+
+SQLITE_BUSY_TIMEOUT = 10.0
+"""Seconds a statement waits for another connection's write lock before failing."""
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -20,25 +28,45 @@ def _prepare_sqlite_file(url: str) -> None:
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; busy_timeout makes a second process wait for the
-    # write lock instead of failing at once.
+    # write lock instead of failing at once. The in-loop driver waits in asyncio instead (its own
+    # retry), so SQLite's handler must not sleep on the event loop thread: 0 for it.
+    in_loop = isinstance(getattr(dbapi_connection, "driver_connection", None), InlineConnection)
+    busy_ms = 0 if in_loop else int(SQLITE_BUSY_TIMEOUT * 1000)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
-    """An engine for `url`. `schema` (PostgreSQL only) isolates a test or a tenant in its own schema."""
+def create_engine(
+    url: str, *, schema: str | None = None, sqlite_driver: SqliteDriver = "inline"
+) -> AsyncEngine:
+    """An engine for `url`. `schema` (PostgreSQL only) isolates a test or a tenant in its own schema.
+
+    `sqlite_driver="inline"` (the default) runs SQLite statements on the event loop thread: a local
+    statement takes microseconds, less than one hand-off to aiosqlite's thread (see
+    `storage/sqlite_inline.py` and the pipeline section of docs/BENCHMARKS.md). "thread" keeps
+    aiosqlite's own thread, e.g. to compare the two.
+    """
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
+        options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+        if sqlite_driver == "inline":
+
+            async def connect() -> InlineConnection:
+                # The dialect reads the file name and sqlite3 options (uri=true, ...) from the URL.
+                (database, *_), kwargs = engine.dialect.create_connect_args(engine.sync_engine.url)
+                return await inline_creator(database, busy_timeout=SQLITE_BUSY_TIMEOUT, **kwargs)()
+
+            options = {"async_creator": connect}
         # One connection: SQLite has one writer at a time anyway, and queueing for the connection in
         # asyncio is fair and cheap, while several connections contending for the file lock sleep
         # in SQLite's busy handler (tens of milliseconds each time) and wreck the tail latency.
         engine = create_async_engine(
             url,
-            connect_args={"timeout": 10},
+            **options,
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
@@ -57,19 +85,30 @@ def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
 class Database:
     """Owns the engine; hands out sessions. One session per inbound event, committed once."""
 
-    def __init__(self, engine: AsyncEngine, *, url: str = "", schema: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        url: str = "",
+        schema: str | None = None,
+        sqlite_driver: SqliteDriver = "inline",
+    ) -> None:
         self.engine = engine
         self.url = url
         self.schema = schema
+        self.sqlite_driver = sqlite_driver
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str, *, schema: str | None = None) -> Database:
-        return cls(create_engine(url, schema=schema), url=url, schema=schema)
+    def from_url(
+        cls, url: str, *, schema: str | None = None, sqlite_driver: SqliteDriver = "inline"
+    ) -> Database:
+        engine = create_engine(url, schema=schema, sqlite_driver=sqlite_driver)
+        return cls(engine, url=url, schema=schema, sqlite_driver=sqlite_driver)
 
     def another_connection_pool(self) -> Database:
         """The same database through a separate engine, as a second bot process would see it."""
-        return Database.from_url(self.url, schema=self.schema)
+        return Database.from_url(self.url, schema=self.schema, sqlite_driver=self.sqlite_driver)
 
     @property
     def dialect(self) -> str:

@@ -1,0 +1,209 @@
+"""An in-loop SQLite driver for SQLAlchemy's `sqlite+aiosqlite` dialect.
+
+aiosqlite runs every call (open cursor, execute, fetch, close, commit) on a helper thread and wakes the
+event loop when it is done, so one statement costs several thread hand-offs, each far dearer than the
+statement: a local WAL insert or indexed select takes a few microseconds, a hand-off tens to hundreds
+(more when another thread holds the GIL). This module gives the aiosqlite dialect a connection with
+the same async methods that run the stdlib `sqlite3` call directly on the event loop thread instead.
+
+The one thing a thread hides is waiting for the write lock while *another connection* holds it (a
+second process on the same file, or a second engine in this one). SQLite's own busy handler would
+sleep with the loop blocked, and when the lock holder is a coroutine on this same loop it could never
+finish. So the connection is opened with SQLite's busy timeout off, and a statement refused with
+SQLITE_BUSY is retried after an `asyncio.sleep` until the same timeout has passed: the loop keeps
+running while it waits, just as it did with the thread. What still runs on the loop is the statement
+itself, and now and then a WAL checkpoint at commit (milliseconds at most with synchronous=NORMAL).
+
+Use it with `create_async_engine("sqlite+aiosqlite:///...", async_creator=inline_creator(...))`
+(see `storage/db.py`); SQLAlchemy wraps it exactly as it wraps an aiosqlite connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_FIRST_PAUSE = 0.001
+_LONGEST_PAUSE = 0.05
+
+
+async def _retry_busy(call: Callable[[], T], patience: float) -> T:
+    """Run `call`; while SQLite says another connection holds the lock, wait without blocking the loop.
+
+    Only plain SQLITE_BUSY is retried: the statement did nothing, so running it again is what SQLite's
+    busy handler would have done. SQLITE_BUSY_SNAPSHOT (a write after reading a now outdated snapshot)
+    can never succeed in this transaction and is raised at once, as it is with the busy handler.
+    """
+    try:
+        return call()
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+    deadline = time.monotonic() + patience
+    pause = _FIRST_PAUSE
+    while True:
+        await asyncio.sleep(pause)
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        pause = min(pause * 2, _LONGEST_PAUSE)
+
+
+class InlineCursor:
+    """The async cursor API SQLAlchemy's aiosqlite adapter awaits, answered synchronously."""
+
+    __slots__ = ("_cursor", "_timeout")
+
+    def __init__(self, cursor: sqlite3.Cursor, timeout: float) -> None:
+        self._cursor = cursor
+        self._timeout = timeout
+
+    async def __aenter__(self) -> InlineCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
+        await _retry_busy(lambda: self._cursor.execute(sql, parameters), self._timeout)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
+        rows = list(parameters)  # a retry must see the same rows again, not an exhausted iterator
+        await _retry_busy(lambda: self._cursor.executemany(sql, rows), self._timeout)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def nextset(self) -> None:
+        return None
+
+    async def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+
+class _InlineQueue:
+    """Stands in for aiosqlite's request queue, which SQLAlchemy uses directly to set isolation_level."""
+
+    __slots__ = ()
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as error:
+            future.set_exception(error)
+
+
+class InlineConnection:
+    """An aiosqlite-compatible connection whose calls run on the calling (event loop) thread."""
+
+    def __init__(self, connection: sqlite3.Connection, *, busy_timeout: float) -> None:
+        self._conn: sqlite3.Connection | None = connection
+        self._busy_timeout = busy_timeout
+        self._tx = _InlineQueue()
+
+    @property
+    def _connection(self) -> sqlite3.Connection | None:
+        # SQLAlchemy's adapter checks this before commit/rollback to see whether we are still open.
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ValueError("no active connection")
+        return self._conn
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._open().isolation_level
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._open().in_transaction
+
+    def cursor(self) -> InlineCursor:
+        return InlineCursor(self._open().cursor(), self._busy_timeout)
+
+    async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
+        return await self.cursor().execute(sql, parameters)
+
+    async def commit(self) -> None:
+        connection = self._open()
+        await _retry_busy(connection.commit, self._busy_timeout)
+
+    async def rollback(self) -> None:
+        self._open().rollback()
+
+    async def create_function(
+        self, name: str, num_params: int, func: Any, deterministic: bool = False
+    ) -> None:
+        self._open().create_function(name, num_params, func, deterministic=deterministic)
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Close now (also what SQLAlchemy calls when it terminates a connection outside the loop)."""
+        if self._conn is not None:
+            connection, self._conn = self._conn, None
+            connection.close()
+
+
+def inline_creator(
+    database: str, *, busy_timeout: float = 10.0, **connect_args: Any
+) -> Callable[[], Awaitable[InlineConnection]]:
+    """An `async_creator` for `create_async_engine` that opens `database` with the in-loop driver.
+
+    `connect_args` go to `sqlite3.connect` (e.g. uri=True); SQLite's own busy timeout is always 0
+    because waiting for the lock happens in `_retry_busy`, off the loop's critical path.
+    """
+    connect_args.pop("timeout", None)
+    # Used on the loop thread only, but SQLAlchemy may close a connection it discards from another
+    # thread (garbage collection), which sqlite3's same-thread check would turn into an error.
+    connect_args["check_same_thread"] = False
+
+    async def connect() -> InlineConnection:
+        connection = sqlite3.connect(database, timeout=0, **connect_args)
+        return InlineConnection(connection, busy_timeout=busy_timeout)
+
+    return connect
+
+
+__all__: Sequence[str] = ("InlineConnection", "InlineCursor", "inline_creator")
