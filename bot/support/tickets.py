@@ -107,6 +107,8 @@ async def escalate(
             )
             return existing
     where = home or event.conversation
+    # One instant for the ticket and its first message: its updated_at then needs no second UPDATE.
+    now = ctx.now
     ticket = await tickets_repo.open_ticket(
         ctx.session,
         requester_key=requester.key,
@@ -120,8 +122,8 @@ async def escalate(
         summary=summary,
         reason=reason,
         priority=priority,
-        now=ctx.now,
-        first_response_due=ctx.now + due_at(ctx, priority),
+        now=now,
+        first_response_due=now + due_at(ctx, priority),
         component=component,
         decision_id=decision_id,
     )
@@ -132,10 +134,10 @@ async def escalate(
         text=summary,
         author_key=requester.key,
         author_name=requester.name,
-        at=ctx.now,
+        at=now,
     )
     ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
-    message = render.escalated_to_customer(ticket, ahead=ahead, now=ctx.now)
+    message = render.escalated_to_customer(ticket, ahead=ahead, now=now)
     if home is None:
         # A slash command has no message to thread under: post in the channel and make the
         # thread under that post the ticket's home.
@@ -161,11 +163,13 @@ def _adopt_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
 
 def _remember_staff_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
     async def remember(session: AsyncSession, ref: SentRef) -> None:
-        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
-        if ticket is not None:
-            ticket.staff_platform = ref.platform.value
-            ticket.staff_channel_id = ref.channel_id
-            ticket.staff_thread_id = ref.thread_id or ref.message_id
+        await tickets_repo.set_staff_thread(
+            session,
+            ticket_id=ticket_id or 0,
+            platform=ref.platform.value,
+            channel_id=ref.channel_id,
+            thread_id=ref.thread_id or ref.message_id,
+        )
 
     return remember
 
