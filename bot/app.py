@@ -100,6 +100,9 @@ class SupportBot:
         self._background.clear()
         if self.broadcaster is not None:
             await self.broadcaster.stop()
+        # Queued events are already claimed from the platform (acked, never redelivered): answer them
+        # while the adapters can still send, or their replies and staff cards are lost.
+        await self.dispatcher.drain()
         for adapter in self.adapters.values():
             try:
                 await adapter.stop()
