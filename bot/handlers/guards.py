@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from bot.context import HandlerContext
 from bot.events import InboundEvent
-from bot.router import Allow, Deny, Verdict
+from bot.router import Allow, Deny, Guard, Verdict
 
 
-def staff_only(action: str):  # type: ignore[no-untyped-def]
-    """Refuse non-staff with a clear message and an audit row naming `action`."""
+def staff_only(action: str, *, hint: str = "If you need help, just ask me or use `/ticket`.") -> Guard:
+    """Refuse non-staff with a clear message, what they can do instead (`hint`), and an audit row
+    naming `action`."""
 
     async def guard(event: InboundEvent, ctx: HandlerContext) -> Verdict:
         if ctx.is_staff:
             return Allow()
-        return Deny(
-            "That's for the support team only. If you need help, just ask me or use `/ticket`.", audit=action
-        )
+        return Deny(f"That's for the support team only. {hint}", audit=action)
 
     return guard

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from bot.context import HandlerContext
 from bot.errors import UserError
 from bot.events import CommandInvoked, Conversation, MessageReceived, OutboundMessage, SentRef
-from bot.router import Allow, Deny, Match, Router, Skip, Verdict, command
+from bot.handlers import guards
+from bot.router import Allow, Deny, Guard, Match, Router, Skip, Verdict, command
 from bot.status import parse, render
 from bot.status.components import Known, mentioned, resolve
 from bot.status.snapshot import known_components, load_snapshot
@@ -41,13 +42,8 @@ CHANNEL_ADMIN_ROLE = "channel_admin"
 # -- guards --------------------------------------------------------------------------------------
 
 
-def staff_only(audit: str):  # type: ignore[no-untyped-def]
-    async def guard(event: CommandInvoked, ctx: HandlerContext) -> Verdict:
-        if ctx.is_staff:
-            return Allow()
-        return Deny("Only staff can do that. If something looks broken, ask me `/status`.", audit=audit)
-
-    return guard
+def staff_only(action: str) -> Guard:
+    return guards.staff_only(action, hint="If something looks broken, ask me `/status`.")
 
 
 async def may_manage_subscription(event: CommandInvoked, ctx: HandlerContext) -> Verdict:

@@ -155,7 +155,8 @@ async def test_customers_may_subscribe_their_dms_but_not_a_channel(bot: BotHarne
 async def test_customers_cannot_run_staff_commands(bot: BotHarness) -> None:
     for line in ("/incident open api major Down", "/component set api major_outage", "/announce hi"):
         (reply,) = await bot.customer_runs(line)
-        assert reply.text.startswith("Only staff can do that."), line
+        assert reply.text == "That's for the support team only. If something looks broken, ask me `/status`."
+        assert reply.delivery.message.private_to == bot.customer, line
     (page,) = await bot.customer_runs("/status")
     assert page.delivery.message.title == "All systems operational"
 
