@@ -166,7 +166,10 @@ async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
     decision = await _own_decision(ctx, ctx.match.rest)
     entry = _kb(ctx).get(ctx.match.captures.get("arg", ""))
     if entry is None:
-        raise UserError("That article is no longer in our help centre. I'll bring in a person instead.")
+        # The knowledge base was edited since the choices were offered: keep the promise of help.
+        await ctx.reply("That article is no longer in our help centre, so I've asked a person instead.")
+        await _escalate(ctx, decision, reason="none_of_these", summary=decision.question)
+        return
     decision.outcome = f"picked:{entry.id}"[:40]
     await ctx.reply(answer_message(entry, decision.id or 0))
 

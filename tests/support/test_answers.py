@@ -151,6 +151,25 @@ async def test_an_ambiguous_question_offers_choices_and_a_way_out(bot: BotHarnes
     assert (decision.band, decision.outcome) == ("clarify", "picked:invoice-download")
 
 
+async def test_picking_an_article_removed_since_brings_in_a_person_as_promised(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    (reply,) = await bot.customer_dms("my invoice")
+    pick = button(reply, "Download an invoice")
+    # Staff edit the knowledge base and reload it before the customer clicks.
+    (tmp_path / "kb" / "faq.yml").write_text(KB.split("- id: invoice-download")[0])
+    bot.bot.services.get("kb").reload()
+    sent = await bot.click(bot.customer, pick, on=reply)
+    to_customer = [m.text for m in sent if m.channel_id != STAFF_CHANNEL]
+    assert to_customer[0].startswith("That article is no longer in our help centre, so I've asked a person")
+    assert any("ticket **#1**" in text for text in to_customer)
+    assert any(m.channel_id == STAFF_CHANNEL for m in sent), "the team heard about it"
+    (ticket,) = await _tickets(bot)
+    assert ticket.summary == "my invoice"
+    (decision,) = await _decisions(bot)
+    assert decision.ticket_id == ticket.id
+
+
 async def test_none_of_these_brings_in_a_person(bot: BotHarness) -> None:
     (reply,) = await bot.customer_dms("my invoice")
     sent = await bot.click(bot.customer, button(reply, "None of these"), on=reply)
