@@ -58,8 +58,14 @@ async def open_ticket(
     return ticket
 
 
-async def get_by_number(session: AsyncSession, *, number: int) -> Ticket | None:
-    result = await session.execute(select(Ticket).where(Ticket.number == number))
+async def get_by_number(session: AsyncSession, *, number: int, for_update: bool = False) -> Ticket | None:
+    """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite has one writer
+    anyway) and reads its latest committed state, so two processes changing one ticket at once take
+    turns and the second sees what the first did."""
+    statement = select(Ticket).where(Ticket.number == number)
+    if for_update:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    result = await session.execute(statement)
     return result.scalar_one_or_none()
 
 

@@ -220,7 +220,7 @@ async def _staff_ticket(
     number, rest = parse_number(ctx.match.rest, usage=usage, example=example)
     if need_text and not rest:
         raise UsageError("What should it say?", usage=usage, example=example)
-    ticket = await visible_ticket(ctx, number)
+    ticket = await visible_ticket(ctx, number, for_update=True)
     return ticket, rest
 
 
@@ -312,7 +312,7 @@ async def _ticket_from_button(ctx: HandlerContext) -> Ticket:
     value = ctx.match.rest
     if not value.isdigit():
         raise UserError("That button is broken; please use the `/ticket` commands instead.")
-    ticket = await tickets_repo.get_by_number(ctx.session, number=int(value))
+    ticket = await tickets_repo.get_by_number(ctx.session, number=int(value), for_update=True)
     if ticket is None:
         raise UserError(f"Ticket #{value} doesn't exist any more.")
     return ticket

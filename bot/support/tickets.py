@@ -55,9 +55,10 @@ def parse_number(text: str, *, usage: str, example: str) -> tuple[int, str]:
     return int(digits), rest.strip()
 
 
-async def visible_ticket(ctx: HandlerContext, number: int) -> Ticket:
-    """The ticket if the actor may see it: its requester or staff. Others learn nothing about it."""
-    ticket = await tickets_repo.get_by_number(ctx.session, number=number)
+async def visible_ticket(ctx: HandlerContext, number: int, *, for_update: bool = False) -> Ticket:
+    """The ticket if the actor may see it: its requester or staff. Others learn nothing about it.
+    `for_update` when the handler changes it (see `tickets_repo.get_by_number`)."""
+    ticket = await tickets_repo.get_by_number(ctx.session, number=number, for_update=for_update)
     if ticket is None:
         raise UserError(f"I couldn't find ticket #{number}." if ctx.is_staff else _not_yours(number))
     if not ctx.is_staff and ticket.requester_key != ctx.event.actor.key:

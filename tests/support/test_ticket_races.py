@@ -1,0 +1,62 @@
+"""Two bot processes on one PostgreSQL database act on the same ticket at the same moment: the second
+sees what the first did, so the customer is asked to confirm once and the transcript stays true."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.events import ActionInvoked
+from storage.db import Database
+from storage.models import Ticket, TicketMessage
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
+
+
+async def test_two_staff_closing_one_ticket_at_once_ask_the_customer_once(
+    postgres_database: Database, tmp_path: Path
+) -> None:
+    first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    second = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    try:
+        sent = await first.customer_says("can I talk to a human please")
+        (card,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+        close = button(card, "Close")
+
+        def click(event_id: str) -> ActionInvoked:
+            return ActionInvoked(
+                actor=first.staff,
+                conversation=first.staff_room,
+                action_id=close.action_id,
+                value=close.value,
+                message_id=card.ref.message_id,
+                event_id=event_id,
+            )
+
+        # Each "process" has a connection ready, as a running bot would, so neither starts late.
+        await asyncio.gather(*(postgres_database.ping() for _ in range(4)))
+        # Two people press Close on the staff card; each click lands on a different process.
+        outcomes = await asyncio.gather(
+            first.bot.dispatcher.handle(click("click-a")), second.bot.dispatcher.handle(click("click-b"))
+        )
+        questions = [
+            m
+            for m in first.adapter.sent + second.adapter.sent
+            if m.text.startswith("Sam (staff) thinks ticket **#1** is solved")
+        ]
+        assert len(questions) == 1, "the customer was asked to confirm twice"
+        refusals = [m.text for m in first.adapter.sent + second.adapter.sent if "already waiting" in m.text]
+        assert refusals == ["Ticket #1 is already waiting for the customer to confirm."], outcomes
+        async with postgres_database.session() as session:
+            (ticket,) = (await session.execute(select(Ticket))).scalars()
+            notes = (
+                await session.execute(select(TicketMessage.text).where(TicketMessage.kind == "system"))
+            ).scalars()
+            assert ticket.state == "awaiting_confirmation"
+            assert [n for n in notes if "asked the customer to confirm" in n] == [
+                "Sam (staff) asked the customer to confirm it is solved"
+            ]
+    finally:
+        await first.close()
+        await second.close()
