@@ -69,7 +69,8 @@ def _choice(value: str, allowed: Sequence[str], what: str, usage: Usage) -> str:
 
 def incident_id(value: str, usage: Usage) -> int:
     text = value.strip().removeprefix("#")
-    if not text.isdigit():
+    # ASCII only ("²" is a digit to isdigit, not to int) and within the database's INTEGER.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
         raise usage.error(f"`{value[:40]}` is not an incident number.")
     return int(text)
 

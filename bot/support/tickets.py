@@ -50,7 +50,7 @@ def parse_number(text: str, *, usage: str, example: str) -> tuple[int, str]:
     digits = head.removeprefix("#")
     if not digits:
         raise UsageError("Which ticket? Give its number.", usage=usage, example=example)
-    if not digits.isdigit() or len(digits) > 9:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 9:  # "²".isdigit(), but int fails
         raise UsageError(f"`{head[:20]}` isn't a ticket number.", usage=usage, example=example)
     return int(digits), rest.strip()
 

@@ -226,6 +226,8 @@ async def test_bad_ticket_arguments_get_usage_lines(bot: BotHarness) -> None:
     assert "`abc` isn't a ticket number." in sent[0].text and "Example: `/ticket status 12`" in sent[0].text
     sent = await bot.customer_runs("/ticket status")
     assert "Which ticket?" in sent[0].text
+    sent = await bot.customer_runs("/ticket status ²")
+    assert "`²` isn't a ticket number." in sent[0].text, "a superscript is a digit to str.isdigit, not to int"
     sent = await bot.customer_runs("/ticket")
     assert "Usage: `/ticket <what happened>`" in sent[0].text
     sent = await bot.customer_runs("/ticket stauts 4")
