@@ -7,6 +7,7 @@ TEST_DATABASE_URL), and how that compares with the cost of matching alone.
 
     python bench/pipeline.py                 # SQLite; PostgreSQL too when TEST_DATABASE_URL is set
     python bench/pipeline.py --events 20000 --json
+    python bench/pipeline.py --sqlite-driver thread   # aiosqlite's own thread, for comparison
 """
 
 from __future__ import annotations
@@ -335,6 +336,8 @@ async def main() -> int:
         "p99_ms": results["sqlite"]["p99_ms"],
         "match_ms": results["sqlite"]["match_ms"],
         "entries": args.entries,
+        "concurrency": args.concurrency,
+        "sqlite_driver": args.sqlite_driver,
         **{f"{db}_{k}": v for db, figures in results.items() if db != "sqlite" for k, v in figures.items()},
     }
     if args.json:
