@@ -12,7 +12,7 @@ from bot.events import ActionInvoked, Button, ButtonStyle, MessageReceived, Outb
 from bot.kb.model import Band
 from bot.router import Router, action, always
 from bot.support import intents
-from bot.support.tickets import escalate
+from bot.support.tickets import as_number, escalate
 from storage import decisions_repo
 from storage.models import KBDecision
 
@@ -136,7 +136,8 @@ async def _escalate(
 
 
 async def _own_decision(ctx: HandlerContext, value: str) -> KBDecision:
-    decision = await decisions_repo.get(ctx.session, decision_id=int(value)) if value.isdigit() else None
+    number = as_number(value)
+    decision = await decisions_repo.get(ctx.session, decision_id=number) if number is not None else None
     if decision is None:
         raise UserError("That button belongs to an old conversation I no longer have. Ask me again?")
     if decision.actor_key != ctx.event.actor.key:

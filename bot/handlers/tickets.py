@@ -13,6 +13,7 @@ from bot.handlers.guards import staff_only
 from bot.router import Allow, Router, Skip, Verdict, action, always, command, emoji, text_predicate
 from bot.support import intents, render
 from bot.support.tickets import (
+    as_number,
     check_priority,
     claim,
     customer_conversation,
@@ -310,9 +311,10 @@ async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
 
 async def _ticket_from_button(ctx: HandlerContext) -> Ticket:
     value = ctx.match.rest
-    if not value.isdigit():
+    number = as_number(value)
+    if number is None:
         raise UserError("That button is broken; please use the `/ticket` commands instead.")
-    ticket = await tickets_repo.get_by_number(ctx.session, number=int(value), for_update=True)
+    ticket = await tickets_repo.get_by_number(ctx.session, number=number, for_update=True)
     if ticket is None:
         raise UserError(f"Ticket #{value} doesn't exist any more.")
     return ticket

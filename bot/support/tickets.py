@@ -44,15 +44,22 @@ def ticket_home(event: InboundEvent) -> Conversation | None:
     return None
 
 
+def as_number(text: str) -> int | None:
+    """A row number typed or carried by a button: ASCII digits ("²" is a digit to isdigit, not to
+    int) that fit the database's INTEGER; None otherwise."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
 def parse_number(text: str, *, usage: str, example: str) -> tuple[int, str]:
     """`12 rest of text` or `#12 rest` -> (12, "rest of text")."""
     head, _, rest = text.strip().partition(" ")
     digits = head.removeprefix("#")
     if not digits:
         raise UsageError("Which ticket? Give its number.", usage=usage, example=example)
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 9:  # "²".isdigit(), but int fails
+    number = as_number(digits)
+    if number is None:
         raise UsageError(f"`{head[:20]}` isn't a ticket number.", usage=usage, example=example)
-    return int(digits), rest.strip()
+    return number, rest.strip()
 
 
 async def visible_ticket(ctx: HandlerContext, number: int, *, for_update: bool = False) -> Ticket:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.events import Button
 from storage.db import Database
 from storage.models import KBDecision, Ticket
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
@@ -117,6 +118,16 @@ async def test_i_still_need_help_escalates_with_the_question(bot: BotHarness) ->
     )
     (decision,) = await _decisions(bot)
     assert (decision.outcome, decision.ticket_id) == ("still_need_help", ticket.id)
+
+
+async def test_a_feedback_button_with_a_mangled_number_says_so(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_says("my csv export failed")
+    for value in ("99999999999999999999", "²"):
+        mangled = Button(action_id="kb.solved", label="That solved it", value=value)
+        (answer,) = await bot.click(bot.customer, mangled, on=reply)
+        assert answer.text.startswith("That button belongs to an old conversation"), value
+    (decision,) = await _decisions(bot)
+    assert decision.outcome == "answered"
 
 
 async def test_only_the_asker_can_use_the_buttons(bot: BotHarness) -> None:

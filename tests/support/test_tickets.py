@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.adapters.fake import SentMessage
-from bot.events import Actor, MessageReceived, Platform
+from bot.events import Actor, Button, MessageReceived, Platform
 from bot.support.clocks import check_ticket_clocks
 from storage.models import AuditEntry, Ticket, TicketMessage
 from tests.harness import STAFF_CHANNEL, BotHarness, button
@@ -219,6 +219,16 @@ async def test_staff_only_commands_refuse_customers_and_are_audited(bot: BotHarn
     async with bot.bot.database.session() as session:
         audit = (await session.execute(select(AuditEntry))).scalars().all()
     assert [(a.action, a.allowed, a.actor_key) for a in audit] == [("ticket.close", False, "fake:C1")]
+
+
+async def test_a_claim_button_with_a_mangled_number_says_so(bot: BotHarness) -> None:
+    _reply, card = await _escalated(bot)
+    for value in ("99999999999999999999", "²"):
+        mangled = Button(action_id="ticket.claim", label="Claim", value=value)
+        (answer,) = await bot.click(bot.staff, mangled, on=card)
+        assert answer.text == "That button is broken; please use the `/ticket` commands instead.", value
+    (ticket,) = await _tickets(bot)
+    assert ticket.state == "open"
 
 
 async def test_bad_ticket_arguments_get_usage_lines(bot: BotHarness) -> None:
