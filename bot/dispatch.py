@@ -7,6 +7,7 @@ different channels run in parallel, and an adapter's sink returns at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import time
@@ -33,6 +34,20 @@ class Outcome(enum.StrEnum):
     USER_ERROR = "user_error"
     FAILED = "failed"
     UNHANDLED = "unhandled"
+
+
+_TEXT_FIELDS = ("text", "args", "message_text", "value")
+
+
+def without_nul(event: InboundEvent) -> InboundEvent:
+    """The event with NUL characters removed from what people typed: PostgreSQL text cannot hold
+    them, so a pasted binary snippet would otherwise fail the whole message on every retry."""
+    changes = {
+        name: value.replace("\x00", "")
+        for name in _TEXT_FIELDS
+        if isinstance(value := getattr(event, name, None), str) and "\x00" in value
+    }
+    return dataclasses.replace(event, **changes) if changes else event  # type: ignore[type-var]
 
 
 def apology(correlation: str, event: InboundEvent) -> OutboundMessage:
@@ -103,6 +118,7 @@ class Dispatcher:
         cid = new_correlation_id()
         token = correlation_id.set(cid)
         started = time.perf_counter()
+        event = without_nul(event)
         try:
             outcome, outbox = await self._handle_in_transaction(event, cid)
             self.outcomes[outcome] += 1

@@ -229,6 +229,18 @@ async def test_empty_and_huge_messages_get_clear_replies(bot: BotHarness) -> Non
     assert decision.question.startswith("my csv export failed")
 
 
+async def test_a_pasted_nul_character_does_not_lose_the_question(bot: BotHarness) -> None:
+    # PostgreSQL text cannot hold NUL; the question is kept without it.
+    (reply,) = await bot.customer_dms("my csv export failed\x00\x00 with this log")
+    assert reply.delivery.message.title == "An export failed"
+    (decision,) = await _decisions(bot)
+    assert decision.question == "my csv export failed with this log"
+    sent = await bot.customer_dms("talk to a human\x00 please")
+    assert any(m.channel_id == STAFF_CHANNEL for m in sent)
+    (ticket,) = await _tickets(bot)
+    assert ticket.summary == "talk to a human please"
+
+
 async def test_emoji_and_right_to_left_text_do_not_break_anything(bot: BotHarness) -> None:
     sent = await bot.customer_dms("🙂🙂 كيف يمكنني إعادة تعيين مفتاح API؟ 🔑")
     assert sent and bot.last_outcome is not None and bot.last_outcome.value == "handled"
