@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import String, and_, bindparam, cast, func, or_, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -71,6 +72,15 @@ async def get_by_number(session: AsyncSession, *, number: int, for_update: bool 
 
 async def get_by_id(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
     return await session.get(Ticket, ticket_id)
+
+
+async def lock_conversation(session: AsyncSession, *, conversation_key: str) -> None:
+    """Serialise ticket creation per conversation until this transaction ends (PostgreSQL advisory
+    lock; SQLite has a single writer, so there is nothing to do)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(
+            sql_text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": conversation_key}
+        )
 
 
 async def open_in_conversation(session: AsyncSession, *, conversation_key: str) -> Ticket | None:

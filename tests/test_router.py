@@ -150,3 +150,13 @@ async def test_handler_error_is_isolated_and_names_a_correlation_id(routed, capl
     # The bot keeps working after the failure.
     await bot.customer_says("refund 7")
     assert calls == ["strong:7"]
+
+
+async def test_a_click_on_a_button_nothing_handles_any_more_gets_an_answer(bot) -> None:  # type: ignore[no-untyped-def]
+    from bot.events import ActionInvoked
+
+    (reply,) = await bot.send(
+        ActionInvoked(actor=bot.customer, conversation=bot.community, action_id="feature.retired", value="1")
+    )
+    assert reply.text.startswith("That button no longer does anything")
+    assert reply.delivery.message.private_to == bot.customer

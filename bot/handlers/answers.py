@@ -148,6 +148,18 @@ async def _own_decision(ctx: HandlerContext, value: str) -> KBDecision:
 @router.on(ActionInvoked, action("kb.solved"))
 async def solved(event: ActionInvoked, ctx: HandlerContext) -> None:
     decision = await _own_decision(ctx, ctx.match.rest)
+    if decision.ticket_id is not None:
+        # A person already has it: the ticket closes with the customer's confirmation, not here.
+        await ctx.reply(
+            OutboundMessage(
+                text=(
+                    "Glad it's sorted! Your ticket stays open until you confirm with the team; "
+                    "just tell them here."
+                ),
+                private_to=event.actor,
+            )
+        )
+        return
     decision.outcome = "solved"
     await ctx.reply(
         OutboundMessage(text="Glad that solved it! Thanks for letting me know.", private_to=event.actor)

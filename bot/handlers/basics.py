@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.context import HandlerContext
-from bot.events import CommandInvoked, MessageReceived, OutboundMessage
+from bot.events import ActionInvoked, CommandInvoked, MessageReceived, OutboundMessage
 from bot.router import Router, command, pattern
 
 router = Router("basics")
@@ -48,7 +48,7 @@ async def support_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     if sub not in ("", "help"):
         await ctx.reply(
             OutboundMessage(
-                text=f"I don't know `/support {sub}`. Try `/support help`.", private_to=event.actor
+                text=f"I don't know `/support {sub[:20]}`. Try `/support help`.", private_to=event.actor
             )
         )
         return
@@ -62,6 +62,19 @@ async def unknown_command(event: CommandInvoked, ctx: HandlerContext) -> None:
         OutboundMessage(
             text=(
                 f"I don't know the command `/{event.name[:40]}`. Type `/support help` to see the ones I know."
+            ),
+            private_to=event.actor,
+        )
+    )
+
+
+@router.fallback(ActionInvoked)
+async def unknown_button(event: ActionInvoked, ctx: HandlerContext) -> None:
+    await ctx.reply(
+        OutboundMessage(
+            text=(
+                "That button no longer does anything (it may be on an old message). "
+                "Ask me again, or type `help`."
             ),
             private_to=event.actor,
         )

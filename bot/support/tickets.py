@@ -98,6 +98,8 @@ async def escalate(
     summary = summary.strip()[:MAX_SUMMARY] or "(no description)"
     home = ticket_home(event)
     if home is not None:
+        # Two processes escalating in one thread at once must not open two tickets for it.
+        await tickets_repo.lock_conversation(ctx.session, conversation_key=home.key)
         existing = await tickets_repo.open_in_conversation(ctx.session, conversation_key=home.key)
         if existing is not None and existing.requester_key == requester.key:
             await tickets_repo.add_message(

@@ -261,3 +261,12 @@ async def test_the_semantic_matcher_answers_live_traffic_off_the_event_loop(
         assert reply.delivery.message.title == "Reset an API key"
     finally:
         await harness.close()
+
+
+async def test_that_solved_it_after_escalating_keeps_the_ticket_honest(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_says("my csv export failed")
+    await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+    (ack,) = await bot.click(bot.customer, button(reply, "That solved it"), on=reply)
+    assert "stays open until you confirm with the team" in ack.text
+    (decision,) = await _decisions(bot)
+    assert decision.outcome == "still_need_help"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from bot.events import ActionInvoked
+from bot.events import ActionInvoked, MessageReceived
 from storage.db import Database
 from storage.models import Ticket, TicketMessage
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
@@ -57,6 +57,43 @@ async def test_two_staff_closing_one_ticket_at_once_ask_the_customer_once(
             assert [n for n in notes if "asked the customer to confirm" in n] == [
                 "Sam (staff) asked the customer to confirm it is solved"
             ]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_two_processes_escalating_in_one_thread_open_one_ticket(
+    postgres_database: Database, tmp_path: Path
+) -> None:
+    first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    second = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    try:
+        (answer,) = await first.customer_says("my csv export failed")
+        more = button(answer, "I still need help")
+        thread = answer.delivery.conversation.in_thread(answer.ref.thread_id or answer.ref.message_id)
+
+        def in_thread(event_id: str, text: str) -> MessageReceived:
+            return MessageReceived(
+                actor=first.customer, conversation=thread, text=text, message_id=event_id, event_id=event_id
+            )
+
+        await asyncio.gather(*(postgres_database.ping() for _ in range(4)))
+        # "I still need help" lands on one process while "talk to a human" lands on the other.
+        click = ActionInvoked(
+            actor=first.customer,
+            conversation=thread,
+            action_id=more.action_id,
+            value=more.value,
+            message_id=answer.ref.message_id,
+            event_id="click-more",
+        )
+        await asyncio.gather(
+            first.bot.dispatcher.handle(click),
+            second.bot.dispatcher.handle(in_thread("m-human", "can I talk to a human please")),
+        )
+        async with postgres_database.session() as session:
+            tickets = (await session.execute(select(Ticket))).scalars().all()
+        assert [t.number for t in tickets] == [1], "one thread, one ticket"
     finally:
         await first.close()
         await second.close()
