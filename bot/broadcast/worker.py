@@ -410,6 +410,8 @@ class BroadcastWorker:
                 session, broadcast_id=broadcast_id, at=self._clock()
             )
             record = await broadcast_repo.get_broadcast(session, broadcast_id=broadcast_id)
+        if progress.done:
+            self._progress_at.pop(broadcast_id, None)  # finished broadcasts need no throttle entry
         if progress.done and not finished:
             return  # another process (or an earlier call) sent the summary
         if record is None or not record.progress_message_id:
