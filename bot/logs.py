@@ -51,5 +51,5 @@ def configure(level: str = "INFO", *, stream: object = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "sqlalchemy.engine", "discord.gateway", "alembic.runtime.migration"):
+    for noisy in ("aiohttp.access", "sqlalchemy.engine", "discord.gateway", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
