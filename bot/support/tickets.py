@@ -102,19 +102,8 @@ async def escalate(
         await tickets_repo.lock_conversation(ctx.session, conversation_key=home.key)
         existing = await tickets_repo.open_in_conversation(ctx.session, conversation_key=home.key)
         if existing is not None and existing.requester_key == requester.key:
-            await tickets_repo.add_message(
-                ctx.session,
-                ticket=existing,
-                kind="customer",
-                text=summary,
-                author_key=requester.key,
-                author_name=requester.name,
-                at=ctx.now,
-            )
             await ctx.reply(render.already_open(existing))
-            await _post_to_staff_thread_or_card(
-                ctx, existing, render.relayed(requester.name, summary, from_staff=False)
-            )
+            await relay_from_customer(ctx, existing, summary, author=requester)
             return existing
     where = home or event.conversation
     # One instant for the ticket and its first message: its updated_at then needs no second UPDATE.
@@ -206,8 +195,11 @@ async def _post_to_staff_thread_or_card(ctx: HandlerContext, ticket: Ticket, mes
         await ctx.post(thread, message)
 
 
-async def relay_from_customer(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
-    actor = ctx.event.actor
+async def relay_from_customer(
+    ctx: HandlerContext, ticket: Ticket, text: str, *, author: Actor | None = None
+) -> None:
+    """Keep the customer's words in the transcript and pass them to the team's thread."""
+    actor = author or ctx.event.actor
     await tickets_repo.add_message(
         ctx.session,
         ticket=ticket,
