@@ -6,11 +6,9 @@ and the test waits for the REST call the bot makes in answer (no sleeps)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import SupportBot
 from bot.context import HandlerContext
 from bot.events import (
     ActionInvoked,
@@ -23,30 +21,10 @@ from bot.events import (
 )
 from bot.handlers import basics
 from bot.router import Router, action, command, pattern
-from tests.adapters.discord_bot import DiscordWorld, start_bot, stop_bot
+from tests.adapters.discord_bot import start_bot, stop_bot
 from tests.emulators.discord import DiscordEmulator
 
 EPHEMERAL = 64
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[DiscordEmulator]:
-    async with DiscordEmulator(route_limit=50) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def world(emu: DiscordEmulator) -> DiscordWorld:
-    return DiscordWorld.build(emu)
-
-
-@pytest.fixture
-async def bots() -> AsyncIterator[list[SupportBot]]:
-    """Bots a test started; stopped at the end whatever happened."""
-    started: list[SupportBot] = []
-    yield started
-    for bot in started:
-        await stop_bot(bot)
 
 
 class Handlers:

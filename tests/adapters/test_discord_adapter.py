@@ -22,11 +22,6 @@ async def emu() -> AsyncIterator[DiscordEmulator]:
         yield emulator
 
 
-@pytest.fixture
-def world(emu: DiscordEmulator) -> DiscordWorld:
-    return DiscordWorld.build(emu)
-
-
 class Inbox:
     def __init__(self) -> None:
         self.events: asyncio.Queue[InboundEvent] = asyncio.Queue()

@@ -4,41 +4,20 @@ flattened to the words the handlers parse), and autocomplete as `bot/app.py` wir
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.adapters.discord import DiscordAdapter
 from bot.app import SupportBot, create_bot, platform_adapters
 from bot.events import Platform
 from bot.suggest import complete_names
 from storage import broadcast_repo, status_repo
-from tests.adapters.discord_bot import DiscordWorld, start_bot, stop_bot
+from tests.adapters.discord_bot import DiscordWorld, start_bot
 from tests.emulators.discord import Call, DiscordEmulator
 from tests.harness import FakeClock
 
 EPHEMERAL = 64
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[DiscordEmulator]:
-    async with DiscordEmulator(route_limit=50) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def world(emu: DiscordEmulator) -> DiscordWorld:
-    return DiscordWorld.build(emu)
-
-
-@pytest.fixture
-async def bots() -> AsyncIterator[list[SupportBot]]:
-    started: list[SupportBot] = []
-    yield started
-    for bot in started:
-        await stop_bot(bot)
 
 
 async def private_answer(emu: DiscordEmulator, run: dict[str, Any]) -> str:

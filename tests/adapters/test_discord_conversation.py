@@ -19,17 +19,6 @@ from tests.emulators.discord import DiscordEmulator
 
 
 @pytest.fixture
-async def emu() -> AsyncIterator[DiscordEmulator]:
-    async with DiscordEmulator(route_limit=50) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def world(emu: DiscordEmulator) -> DiscordWorld:
-    return DiscordWorld.build(emu)
-
-
-@pytest.fixture
 async def bot(world: DiscordWorld, database, tmp_path: Path) -> AsyncIterator[SupportBot]:
     support_bot, _ = await start_bot(world, database, tmp_path)
     yield support_bot
