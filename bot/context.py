@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.events import Conversation, Delivery, InboundEvent, OutboundMessage, SentRef
+from bot.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
 from bot.router import CommandHelp, Match
 
 if TYPE_CHECKING:
@@ -59,15 +59,24 @@ class HandlerContext:
     def is_staff(self) -> bool:
         return self.services.staff.is_staff(self.event.actor)
 
-    async def reply(self, message: OutboundMessage | str, *, on_sent: OnSent | None = None) -> None:
-        """Answer where the event happened (in its thread when the message asks for one).
+    async def reply(
+        self,
+        message: OutboundMessage | str,
+        *,
+        on_sent: OnSent | None = None,
+        new_thread: NewThread | None = None,
+    ) -> None:
+        """Answer where the event happened (in its thread when the message asks for one, in a new
+        thread of its own with `new_thread` where the platform can open one).
 
         Sent after the event's transaction commits, so a reply never announces something that was
         rolled back.
         """
         if isinstance(message, str):
             message = OutboundMessage(text=message)
-        delivery = Delivery(conversation=self.event.conversation, message=message, reply_to=self.event)
+        delivery = Delivery(
+            conversation=self.event.conversation, message=message, reply_to=self.event, new_thread=new_thread
+        )
         self.outbox.append(PendingDelivery(delivery, on_sent))
 
     async def post(
@@ -77,9 +86,10 @@ class HandlerContext:
         *,
         on_sent: OnSent | None = None,
         edit: SentRef | None = None,
+        new_thread: NewThread | None = None,
     ) -> None:
         """Post somewhere else: the staff channel, a customer's thread, a DM."""
         if isinstance(message, str):
             message = OutboundMessage(text=message)
-        delivery = Delivery(conversation=conversation, message=message, edit=edit)
+        delivery = Delivery(conversation=conversation, message=message, edit=edit, new_thread=new_thread)
         self.outbox.append(PendingDelivery(delivery, on_sent))

@@ -266,6 +266,17 @@ class SentRef:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NewThread:
+    """Ask for a new thread of its own for a message (a ticket's private room): titled `title`, with
+    `invite` in it. Where the platform can (Discord private threads) the message opens it and its
+    SentRef.thread_id names it; elsewhere the message is a reply in the thread under the message it
+    answers, as without this."""
+
+    title: str
+    invite: tuple[Actor, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
     """An outbound message and where it goes.
 
@@ -281,3 +292,4 @@ class Delivery:
     # Stable per logical message (the broadcast outbox sets it). An adapter whose platform dedupes
     # (Discord `nonce` + `enforce_nonce`) passes it on, so a resend after a crash posts nothing new.
     idempotency_key: str | None = None
+    new_thread: NewThread | None = None

@@ -8,7 +8,9 @@ reply follows up. Outbound: neutral messages become content + embed + persistent
 
 Threads follow Slack's model: a conversation's `thread_id` is the thread's channel id, and a thread
 started on a message has that message's id, so "reply in the thread of message M" posts in channel
-M, creating the thread on M first when it does not exist yet.
+M, creating the thread on M first when it does not exist yet. A delivery with `new_thread` (a
+ticket's own room) instead opens a private thread in the channel with its invitees (public, then a
+forum post, where the server refuses) and lands there; its SentRef names that thread.
 """
 
 from __future__ import annotations
@@ -191,6 +193,7 @@ class DiscordAdapter:
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._follow_ups: OrderedDict[str, _Pending] = OrderedDict()  # message id -> its interaction
         self._param_order: dict[str, list[str]] = {}
+        self._rooms: OrderedDict[str, Conversation] = OrderedDict()  # see _open_room
 
     @classmethod
     def from_settings(
@@ -657,6 +660,10 @@ class DiscordAdapter:
             except discord.HTTPException as error:
                 log.info("could not remove the deferred placeholder: %s", error)
         conversation = delivery.conversation
+        if delivery.new_thread is not None and not conversation.is_direct:
+            room = await self._open_room(conversation, delivery)
+            if room is not None:
+                conversation = room
         thread_id = conversation.thread_id
         reference: discord.MessageReference | None = None
         reply_to = delivery.reply_to
@@ -856,6 +863,29 @@ class DiscordAdapter:
                 return None
             raise
         return event.message_id
+
+    async def _open_room(self, conversation: Conversation, delivery: Delivery) -> Conversation | None:
+        """The new thread a delivery asks for (private, else public, else a forum post) with its
+        invitees in it, or None when none could be opened: the message then goes where it would
+        have gone without one, the thread under the message it answers."""
+        assert delivery.new_thread is not None
+        invite = [a.id for a in delivery.new_thread.invite if a.platform is Platform.DISCORD]
+        parent = conversation.without_thread()
+        # A retry of this delivery (the post failed after the thread was made) reuses the thread.
+        key = f"{parent.key}|{delivery.new_thread.title}"
+        if key in self._rooms:
+            return self._rooms[key]
+        try:
+            room = await self.create_thread(parent, delivery.new_thread.title, invite=invite)
+        except DeliveryError as error:
+            if not error.permanent:
+                raise
+            log.warning("no thread of its own for a ticket in %s: %s", parent.channel_id, error)
+            return None
+        self._rooms[key] = room
+        while len(self._rooms) > MAX_REMEMBERED_INTERACTIONS:
+            self._rooms.popitem(last=False)
+        return room
 
     async def create_thread(
         self, conversation: Conversation, name: str, *, private: bool = True, invite: Iterable[str] = ()

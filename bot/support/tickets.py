@@ -8,7 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.context import HandlerContext
 from bot.errors import NotAllowed, UsageError, UserError
-from bot.events import Actor, Conversation, InboundEvent, MessageReceived, Platform, ReactionAdded, SentRef
+from bot.events import (
+    Actor,
+    Conversation,
+    InboundEvent,
+    MessageReceived,
+    NewThread,
+    Platform,
+    ReactionAdded,
+    SentRef,
+)
 from bot.support import render
 from storage import tickets_repo
 from storage.models import Ticket
@@ -101,6 +110,10 @@ async def escalate(
         # Two processes escalating in one thread at once must not open two tickets for it.
         await tickets_repo.lock_conversation(ctx.session, conversation_key=home.key)
         existing = await tickets_repo.open_in_conversation(ctx.session, conversation_key=home.key)
+        if existing is None and decision_id is not None:
+            # A second click on the same answer, after its ticket moved to a thread of its own.
+            mine = await tickets_repo.open_for_requester(ctx.session, requester_key=requester.key)
+            existing = next((t for t in mine if t.decision_id == decision_id), None)
         if existing is not None and existing.requester_key == requester.key:
             await ctx.reply(render.already_open(existing))
             await relay_from_customer(ctx, existing, summary, author=requester)
@@ -137,16 +150,47 @@ async def escalate(
     )
     ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
     message = render.escalated_to_customer(ticket, ahead=ahead, now=now)
+    room = _private_room(event, ticket, requester)
     if home is None:
         # A slash command has no message to thread under: post in the channel and make the
         # thread under that post the ticket's home.
         await ctx.post(event.conversation, message, on_sent=_adopt_thread(ticket.id))
     elif isinstance(event, ReactionAdded):
-        await ctx.post(home, message)
+        await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket.id, room))
     else:
-        await ctx.reply(message)
+        await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket.id, room))
     await post_staff_card(ctx, ticket)
     return ticket
+
+
+def _private_room(event: InboundEvent, ticket: Ticket, requester: Actor) -> NewThread | None:
+    """A ticket raised in a community channel (a message, a 🎫 on one, a click on the bot's answer)
+    asks for a thread of its own with the customer in it, private where the platform can. Not for a
+    DM, nor for a message already inside a thread (it may be the ticket's own room)."""
+    conversation = event.conversation
+    if conversation.is_direct:
+        return None
+    if isinstance(event, MessageReceived | ReactionAdded) and conversation.thread_id is not None:
+        return None
+    return NewThread(title=f"Ticket #{ticket.number}: {ticket.summary}", invite=(requester,))
+
+
+def _adopt_new_thread(ticket_id: int | None, room: NewThread | None):  # type: ignore[no-untyped-def]
+    """Where the platform opened a new thread for the customer's message, that thread is the
+    ticket's home from now on; where it did not, the home stays the thread it already has."""
+    if room is None:
+        return None
+
+    async def adopt(session: AsyncSession, ref: SentRef) -> None:
+        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
+        if ticket is None or ref.thread_id is None or ticket.is_direct:
+            return
+        if (ref.channel_id, ref.thread_id) == (ticket.channel_id, ticket.thread_id):
+            return
+        ticket.channel_id, ticket.thread_id = ref.channel_id, ref.thread_id
+        ticket.conversation_key = customer_conversation(ticket).key
+
+    return adopt
 
 
 def _adopt_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]

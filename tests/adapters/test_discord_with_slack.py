@@ -13,7 +13,7 @@ from storage.db import Database
 from storage.models import Ticket
 from tests.adapters.discord_bot import DiscordWorld, start_bot, stop_bot
 from tests.adapters.slack_harness import COMMUNITY, CUSTOMER, STAFF_GROUP, populate
-from tests.adapters.test_discord_conversation import custom_id, posted
+from tests.adapters.test_discord_conversation import custom_id, posted, ticket_thread
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.slack import SlackEmulator
 
@@ -43,8 +43,12 @@ async def test_one_staff_channel_on_discord_serves_slack_and_discord_customers(
                 "chat.postMessage",
                 lambda c: c.params.get("thread_ts") == slack_ts and "#1" in str(c.params.get("text")),
             )
-            question = await emu.user_says(world.casey, world.help, "I need a human, billing is wrong")
-            await posted(emu, question["id"], "ticket **#2**")
+            # On Slack the ticket stays in the thread under the message; on Discord it gets a
+            # private thread of its own.
+            await emu.user_says(world.casey, world.help, "I need a human, billing is wrong")
+            room = await ticket_thread(emu, world.help, 2)
+            assert room.type == 12
+            await posted(emu, room.id, "ticket **#2**")
 
             # Both tickets land on the one staff channel, on Discord.
             slack_card = await posted(emu, world.staff.id, "Ticket #1")
@@ -68,9 +72,9 @@ async def test_one_staff_channel_on_discord_serves_slack_and_discord_customers(
 
             async with bot.database.session() as session:
                 tickets = list((await session.execute(select(Ticket).order_by(Ticket.number))).scalars())
-            assert [(t.number, t.requester_key) for t in tickets] == [
-                (1, f"slack:{CUSTOMER}"),
-                (2, f"discord:{world.casey.id}"),
+            assert [(t.number, t.requester_key, t.channel_id, t.thread_id) for t in tickets] == [
+                (1, f"slack:{CUSTOMER}", COMMUNITY, slack_ts),
+                (2, f"discord:{world.casey.id}", world.help.id, room.id),
             ]
         finally:
             await stop_bot(bot)
