@@ -152,9 +152,9 @@ async def escalate(
     message = render.escalated_to_customer(ticket, ahead=ahead, now=now)
     room = _private_room(event, ticket, requester)
     if home is None:
-        # A slash command has no message to thread under: post in the channel and make the
-        # thread under that post the ticket's home.
-        await ctx.post(event.conversation, message, on_sent=_adopt_thread(ticket.id))
+        # A slash command has no message to thread under: post in a thread of its own where the
+        # platform can open one, else in the channel, and make that thread the ticket's home.
+        await ctx.post(event.conversation, message, new_thread=room, on_sent=_adopt_thread(ticket.id))
     elif isinstance(event, ReactionAdded):
         await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket.id, room))
     else:

@@ -221,3 +221,21 @@ async def test_where_private_threads_are_refused_the_ticket_thread_is_public(
     card = await posted(emu, world.staff.id, "Ticket #1")
     await emu.user_says(world.casey, room, "it was charged twice in November")
     await posted(emu, card["id"], "charged twice")
+
+
+async def test_a_ticket_command_in_help_opens_a_private_ticket_thread(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    await emu.run_command(world.casey, world.help, "ticket", "new", summary="my export keeps failing")
+
+    room = await ticket_thread(emu, world.help, 1)
+    assert room.type == 12 and room.name == "Ticket #1: my export keeps failing"
+    await emu.wait_for("PUT", f"/channels/{room.id}/thread-members/{world.casey.id}")
+    await posted(emu, room.id, "ticket **#1**")
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    await bot.dispatcher.drain()
+    (ticket,) = await tickets(bot)
+    assert (ticket.channel_id, ticket.thread_id) == (world.help.id, room.id)
+    await emu.user_says(world.casey, room, "the file is 2 GB")
+    await posted(emu, card["id"], "the file is 2 GB")
