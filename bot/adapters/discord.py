@@ -16,6 +16,7 @@ forum post, where the server refuses) and lands there; its SentRef names that th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -933,6 +934,11 @@ class DiscordAdapter:
                 await thread.add_user(discord.Object(id=int(user_id)))
             except discord.HTTPException as error:
                 log.warning("could not add %s to thread %s: %s", user_id, thread.id, error)
+                if thread.type is discord.ChannelType.private_thread:
+                    # Nobody could see a private thread they were not added to: use a public one.
+                    with contextlib.suppress(discord.HTTPException):
+                        await thread.delete()
+                    return await self.create_thread(conversation, name, private=False, invite=invite)
         parent_id = thread.parent_id
         return Conversation(
             platform=Platform.DISCORD,

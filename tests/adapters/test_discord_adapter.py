@@ -150,6 +150,22 @@ async def test_ticket_threads_are_private_then_public_then_a_forum_post(world, a
     assert emu.channel_messages(in_forum.thread_id)[-1]["content"] == "Hi, Sam here."
 
 
+async def test_a_private_thread_the_customer_cannot_be_added_to_becomes_a_public_one(world, adapters):
+    emu = world.emu
+    adapter, _ = await connect(world, adapters)
+    help_channel = Conversation(
+        platform=Platform.DISCORD, workspace_id=world.guild.id, channel_id=world.help.id
+    )
+    emu.fail_next(status=403, code=50001, method="PUT", path=f"/channels/*/thread-members/{world.casey.id}")
+
+    room = await adapter.create_thread(help_channel, "Ticket #4: invoice", invite=[world.casey.id])
+
+    assert emu.channels[room.thread_id].type == 11, "a thread Casey can see"
+    assert world.casey.id in emu.thread_members[room.thread_id]
+    kinds = [c.json["type"] for c in emu.calls if c.path == f"/channels/{world.help.id}/threads"]
+    assert kinds == [12, 11]
+
+
 async def test_no_thread_anywhere_is_a_delivery_error(world, adapters):
     world.guild.max_active_threads = 0
     adapter, _ = await connect(world, adapters)
