@@ -20,6 +20,8 @@ from bot.support.tickets import (
     due_at,
     escalate,
     parse_number,
+    record_staff_answer,
+    record_words,
     relay_from_customer,
     relay_from_staff,
     request_close,
@@ -109,17 +111,7 @@ async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None
 async def relay_from_staff_in_thread(ctx: HandlerContext, ticket: Ticket, event: MessageReceived) -> None:
     """A team member answering in the customer's own thread: the customer sees it already; keep the
     transcript and the staff thread in step."""
-    await tickets_repo.add_message(
-        ctx.session,
-        ticket=ticket,
-        kind="staff",
-        text=event.text,
-        author_key=event.actor.key,
-        author_name=event.actor.name,
-        at=ctx.now,
-    )
-    if ticket.first_responded_at is None:
-        ticket.first_responded_at = ctx.now
+    await record_staff_answer(ctx, ticket, event.text)
     thread = staff_thread(ctx, ticket)
     if thread is not None:
         await ctx.post(thread, render.relayed(event.actor.name, event.text, from_staff=True))
@@ -243,15 +235,7 @@ async def note_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     ticket, text = await _staff_ticket(
         ctx, "/ticket note <number> <text>", "/ticket note 12 customer is on the legacy plan", need_text=True
     )
-    await tickets_repo.add_message(
-        ctx.session,
-        ticket=ticket,
-        kind="note",
-        text=text,
-        author_key=event.actor.key,
-        author_name=event.actor.name,
-        at=ctx.now,
-    )
+    await record_words(ctx, ticket, kind="note", text=text, author=event.actor)
     thread = staff_thread(ctx, ticket)
     if thread is not None:
         await ctx.post(thread, OutboundMessage(text=f"📝 Note from {event.actor.name}:\n{text}"))

@@ -239,20 +239,32 @@ async def _post_to_staff_thread_or_card(ctx: HandlerContext, ticket: Ticket, mes
         await ctx.post(thread, message)
 
 
+async def record_words(ctx: HandlerContext, ticket: Ticket, *, kind: str, text: str, author: Actor) -> None:
+    """One line of the ticket's transcript, written by a person (customer, staff, or a note)."""
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind=kind,
+        text=text,
+        author_key=author.key,
+        author_name=author.name,
+        at=ctx.now,
+    )
+
+
+async def record_staff_answer(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
+    """A team member's answer to the customer: kept in the transcript; the first one stops the clock."""
+    await record_words(ctx, ticket, kind="staff", text=text, author=ctx.event.actor)
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ctx.now
+
+
 async def relay_from_customer(
     ctx: HandlerContext, ticket: Ticket, text: str, *, author: Actor | None = None
 ) -> None:
     """Keep the customer's words in the transcript and pass them to the team's thread."""
     actor = author or ctx.event.actor
-    await tickets_repo.add_message(
-        ctx.session,
-        ticket=ticket,
-        kind="customer",
-        text=text,
-        author_key=actor.key,
-        author_name=actor.name,
-        at=ctx.now,
-    )
+    await record_words(ctx, ticket, kind="customer", text=text, author=actor)
     await _post_to_staff_thread_or_card(ctx, ticket, render.relayed(actor.name, text, from_staff=False))
 
 
@@ -260,17 +272,7 @@ async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> No
     actor = ctx.event.actor
     if ticket.state == "closed":
         raise UserError(f"Ticket #{ticket.number} is closed; the customer can reopen it by replying.")
-    await tickets_repo.add_message(
-        ctx.session,
-        ticket=ticket,
-        kind="staff",
-        text=text,
-        author_key=actor.key,
-        author_name=actor.name,
-        at=ctx.now,
-    )
-    if ticket.first_responded_at is None:
-        ticket.first_responded_at = ctx.now
+    await record_staff_answer(ctx, ticket, text)
     if ticket.state == "open":
         ticket.state = "claimed"
         ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
