@@ -15,9 +15,9 @@ from collections import Counter
 from typing import Any
 
 from bot.adapters.base import SettlesEvents
-from bot.context import HandlerContext, PendingDelivery, Services
+from bot.context import HandlerContext, OnSent, PendingDelivery, Services
 from bot.errors import UserError
-from bot.events import Delivery, InboundEvent, OutboundMessage
+from bot.events import Delivery, InboundEvent, OutboundMessage, SentRef
 from bot.logs import correlation_id, new_correlation_id
 from bot.outbound import Outbound
 from bot.router import Allow, Deny, Router, Skip
@@ -122,8 +122,8 @@ class Dispatcher:
         try:
             outcome, outbox = await self._handle_in_transaction(event, cid)
             self.outcomes[outcome] += 1
-            for pending in outbox:
-                await self._deliver(pending)
+            sent = [(pending, await self._deliver(pending)) for pending in outbox]
+            await self._run_on_sent([(p.on_sent, ref) for p, ref in sent if p.on_sent and ref is not None])
             await self._settle(event)
             log.debug(
                 "%s %s in %.1f ms", type(event).__name__, outcome, (time.perf_counter() - started) * 1000
@@ -206,11 +206,32 @@ class Dispatcher:
             except Exception:
                 log.exception("%s adapter failed to settle %s", event.platform.value, event.event_id)
 
-    async def _deliver(self, pending: PendingDelivery) -> None:
+    async def _deliver(self, pending: PendingDelivery) -> SentRef | None:
         try:
-            ref = await self.outbound.send(pending.delivery)
-            if ref is not None and pending.on_sent is not None:
-                async with self.database.transaction() as session:
-                    await pending.on_sent(session, ref)
+            return await self.outbound.send(pending.delivery)
         except Exception:
             log.exception("delivery to %s failed", pending.delivery.conversation.key)
+            return None
+
+    async def _run_on_sent(self, done: list[tuple[OnSent, SentRef]]) -> None:
+        """What handlers asked to record once their messages were posted (a staff thread, the
+        ticket's new home). One transaction for all of an event's: an escalation has two, and a
+        transaction costs more than the UPDATE inside it. If one fails, each runs on its own so that
+        one bad callback does not lose the others' work."""
+        if not done:
+            return
+        try:
+            async with self.database.transaction() as session:
+                for on_sent, ref in done:
+                    await on_sent(session, ref)
+            return
+        except Exception:
+            if len(done) == 1:
+                log.exception("recording a sent message failed")
+                return
+        for on_sent, ref in done:
+            try:
+                async with self.database.transaction() as session:
+                    await on_sent(session, ref)
+            except Exception:
+                log.exception("recording a sent message failed")

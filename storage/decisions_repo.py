@@ -7,11 +7,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func
+from sqlalchemy import Table, bindparam, case, func, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import KBDecision
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDecision:
+    """The row `record` wrote, as the handler needs it next (no ORM object: see `record`)."""
+
+    id: int
+    band: str
+    top_entry_id: str | None
+    reason: str | None
+    question: str
+
+
+_TABLE: Table = KBDecision.__table__  # type: ignore[attr-defined]
+# Every question writes one row: a Core INSERT built once. Going through the ORM (build the model,
+# add, flush) cost four times as much as the statement (see the pipeline section of BENCHMARKS).
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)
 
 
 async def record(
@@ -26,24 +43,46 @@ async def record(
     at: datetime,
     reason: str | None = None,
     outcome: str = "pending",
-) -> KBDecision:
+) -> RecordedDecision:
     top_id, top_confidence = candidates[0] if candidates else (None, 0.0)
-    decision = KBDecision(
-        actor_key=actor_key,
-        platform=platform,
-        conversation_key=conversation_key,
-        question=question[:4000],
-        band=band,
-        candidates=json.dumps([[entry_id, round(score, 4)] for entry_id, score in candidates]),
-        top_entry_id=top_id,
-        top_confidence=round(top_confidence, 4),
-        reason=reason,
-        outcome=outcome,
-        at=at,
+    question = question[:4000]
+    result = await session.execute(
+        _INSERT,
+        {
+            "actor_key": actor_key,
+            "platform": platform,
+            "conversation_key": conversation_key,
+            "question": question,
+            "band": band,
+            "candidates": json.dumps([[entry_id, round(score, 4)] for entry_id, score in candidates]),
+            "top_entry_id": top_id,
+            "top_confidence": round(top_confidence, 4),
+            "reason": reason,
+            "outcome": outcome,
+            "ticket_id": None,
+            "at": at,
+        },
     )
-    session.add(decision)
-    await session.flush()
-    return decision
+    return RecordedDecision(
+        id=int(result.scalar_one()), band=band, top_entry_id=top_id, reason=reason, question=question
+    )
+
+
+_SETTLE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("decision_id"))
+    .values(outcome=bindparam("to_outcome"), reason=bindparam("to_reason"), ticket_id=bindparam("to_ticket"))
+)
+
+
+async def settle(
+    session: AsyncSession, *, decision_id: int, outcome: str, reason: str | None, ticket_id: int | None
+) -> None:
+    """What became of a question: its outcome, why, and the ticket it opened (if any)."""
+    await session.execute(
+        _SETTLE,
+        {"decision_id": decision_id, "to_outcome": outcome, "to_reason": reason, "to_ticket": ticket_id},
+    )
 
 
 async def get(session: AsyncSession, *, decision_id: int) -> KBDecision | None:

@@ -65,10 +65,17 @@ def _dialect(session: AsyncSession) -> str:
 # -- components --------------------------------------------------------------------------------
 
 
+# Every status question reads the components and the open incidents: statements built once.
+_COMPONENTS = select(StatusComponent).order_by(StatusComponent.position, StatusComponent.id)
+_ACTIVE_INCIDENTS = (
+    select(Incident)
+    .where(Incident.kind == "incident", Incident.status != "resolved")
+    .order_by(Incident.id.desc())  # type: ignore[union-attr]
+)
+
+
 async def list_components(session: AsyncSession) -> list[StatusComponent]:
-    result = await session.execute(
-        select(StatusComponent).order_by(StatusComponent.position, StatusComponent.id)
-    )
+    result = await session.execute(_COMPONENTS)
     return list(result.scalars())
 
 
@@ -243,11 +250,7 @@ async def add_update(
 
 
 async def active_incidents(session: AsyncSession) -> list[Incident]:
-    result = await session.execute(
-        select(Incident)
-        .where(Incident.kind == "incident", Incident.status != "resolved")
-        .order_by(Incident.id.desc())  # type: ignore[union-attr]
-    )
+    result = await session.execute(_ACTIVE_INCIDENTS)
     return list(result.scalars())
 
 
@@ -339,9 +342,11 @@ async def maintenance_windows(
     session: AsyncSession, *, at: datetime, component: str | None = None, include_completed: bool = False
 ) -> list[Incident]:
     """Maintenance windows (soonest first), optionally only those touching `component`."""
-    result = await session.execute(
-        select(Incident).where(Incident.kind == "maintenance").order_by(Incident.starts_at)
-    )
+    statement = select(Incident).where(Incident.kind == "maintenance")
+    if not include_completed:
+        # Past windows stay in the table for the history: do not load every one of them each time.
+        statement = statement.where(Incident.status != "completed", Incident.ends_at > at)  # type: ignore[operator]
+    result = await session.execute(statement.order_by(Incident.starts_at))
     windows = []
     for window in result.scalars():
         if component is not None and component not in split_names(window.components):

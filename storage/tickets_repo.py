@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 
-from sqlalchemy import String, and_, bindparam, cast, func, or_, update
+from sqlalchemy import String, Table, and_, bindparam, cast, func, insert, or_, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -59,14 +60,17 @@ async def open_ticket(
     return ticket
 
 
+_BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
+
+
 async def get_by_number(session: AsyncSession, *, number: int, for_update: bool = False) -> Ticket | None:
     """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite has one writer
     anyway) and reads its latest committed state, so two processes changing one ticket at once take
     turns and the second sees what the first did."""
-    statement = select(Ticket).where(Ticket.number == number)
+    statement = _BY_NUMBER
     if for_update:
         statement = statement.with_for_update().execution_options(populate_existing=True)
-    result = await session.execute(statement)
+    result = await session.execute(statement, {"number": number})
     return result.scalar_one_or_none()
 
 
@@ -83,14 +87,19 @@ async def lock_conversation(session: AsyncSession, *, conversation_key: str) -> 
         )
 
 
+# The statements below run on every ticket event or escalation: built once, with bound parameters,
+# because building a statement (and its cache key) cost more than running it.
+_OPEN_IN_CONVERSATION = (
+    select(Ticket)
+    .where(Ticket.conversation_key == bindparam("conversation_key"), col(Ticket.state).in_(OPEN_STATES))
+    .order_by(col(Ticket.id).desc())
+    .limit(1)
+)
+
+
 async def open_in_conversation(session: AsyncSession, *, conversation_key: str) -> Ticket | None:
     """The ticket a person is holding in this conversation (thread or DM), if any."""
-    result = await session.execute(
-        select(Ticket)
-        .where(Ticket.conversation_key == conversation_key, col(Ticket.state).in_(OPEN_STATES))
-        .order_by(col(Ticket.id).desc())
-        .limit(1)
-    )
+    result = await session.execute(_OPEN_IN_CONVERSATION, {"conversation_key": conversation_key})
     return result.scalar_one_or_none()
 
 
@@ -149,12 +158,15 @@ async def by_staff_thread(
     return result.scalar_one_or_none()
 
 
+_OPEN_FOR_REQUESTER = (
+    select(Ticket)
+    .where(Ticket.requester_key == bindparam("requester_key"), col(Ticket.state).in_(OPEN_STATES))
+    .order_by(col(Ticket.number))
+)
+
+
 async def open_for_requester(session: AsyncSession, *, requester_key: str) -> Sequence[Ticket]:
-    result = await session.execute(
-        select(Ticket)
-        .where(Ticket.requester_key == requester_key, col(Ticket.state).in_(OPEN_STATES))
-        .order_by(col(Ticket.number))
-    )
+    result = await session.execute(_OPEN_FOR_REQUESTER, {"requester_key": requester_key})
     return result.scalars().all()
 
 
@@ -168,12 +180,23 @@ async def open_queue(session: AsyncSession, *, limit: int = 25) -> Sequence[Tick
     return result.scalars().all()
 
 
+_UNCLAIMED_AHEAD = (
+    select(func.count())
+    .select_from(Ticket)
+    .where(Ticket.state == "open", col(Ticket.id) < bindparam("ticket_id"))
+)
+
+
 async def unclaimed_ahead_of(session: AsyncSession, *, ticket: Ticket) -> int:
     """How many unclaimed tickets were opened before this one: the customer's place in the queue."""
-    result = await session.execute(
-        select(func.count()).select_from(Ticket).where(Ticket.state == "open", col(Ticket.id) < ticket.id)
-    )
+    result = await session.execute(_UNCLAIMED_AHEAD, {"ticket_id": ticket.id})
     return int(result.scalar_one())
+
+
+_MESSAGES: Table = TicketMessage.__table__  # type: ignore[attr-defined]
+# Transcript lines are written on most ticket events: a Core INSERT built once, as no caller needs
+# the row back (the ORM's build-add-flush cost four times the statement).
+_ADD_MESSAGE = insert(_MESSAGES)
 
 
 async def add_message(
@@ -185,24 +208,40 @@ async def add_message(
     author_key: str = "",
     author_name: str = "",
     at: datetime,
-) -> TicketMessage:
-    message = TicketMessage(
-        ticket_id=ticket.id, kind=kind, text=text, author_key=author_key, author_name=author_name[:200], at=at
+) -> None:
+    await session.execute(
+        _ADD_MESSAGE,
+        {
+            "ticket_id": ticket.id,
+            "kind": kind,
+            "text": text,
+            "author_key": author_key,
+            "author_name": author_name[:200],
+            "at": at,
+        },
     )
-    session.add(message)
     ticket.updated_at = at
-    await session.flush()
-    return message
 
 
-async def transcript(
-    session: AsyncSession, *, ticket: Ticket, limit: int | None = None
-) -> Sequence[TicketMessage]:
-    statement = (
-        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id).order_by(col(TicketMessage.id))
-    )
-    messages = (await session.execute(statement)).scalars().all()
-    return messages[-limit:] if limit else messages
+class TranscriptLine(Protocol):
+    kind: str
+    author_name: str
+    text: str
+    at: datetime
+
+
+_LAST_LINES = (
+    select(_MESSAGES.c.kind, _MESSAGES.c.author_name, _MESSAGES.c.text, _MESSAGES.c.at)
+    .where(_MESSAGES.c.ticket_id == bindparam("ticket_id"))
+    .order_by(_MESSAGES.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
+async def transcript(session: AsyncSession, *, ticket: Ticket, limit: int = 1000) -> list[TranscriptLine]:
+    """The ticket's last `limit` transcript lines, oldest first."""
+    result = await session.execute(_LAST_LINES, {"ticket_id": ticket.id, "limit": limit})
+    return list(reversed(result.all()))  # type: ignore[arg-type]
 
 
 async def due_for_breach(session: AsyncSession, *, now: datetime, limit: int = 100) -> Sequence[Ticket]:

@@ -99,7 +99,6 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         outcome=outcome if reason is None else "pending",
         at=ctx.now,
     )
-    assert record.id is not None
     if reason is not None:
         await _escalate(
             ctx, record, reason=reason, summary=text, priority="high" if reason == "frustration" else "normal"
@@ -114,7 +113,7 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
 
 async def _escalate(
     ctx: HandlerContext,
-    record: KBDecision,
+    record: KBDecision | decisions_repo.RecordedDecision,
     *,
     reason: str,
     summary: str,
@@ -130,9 +129,13 @@ async def _escalate(
         decision_id=record.id,
         component=getattr(best, "component", None) if record.band != "escalate" else None,
     )
-    record.outcome = outcome
-    record.reason = record.reason or reason
-    record.ticket_id = ticket.id
+    await decisions_repo.settle(
+        ctx.session,
+        decision_id=record.id or 0,
+        outcome=outcome,
+        reason=record.reason or reason,
+        ticket_id=ticket.id,
+    )
 
 
 async def _own_decision(ctx: HandlerContext, value: str) -> KBDecision:

@@ -16,7 +16,7 @@ from bot.status import parse, render
 from bot.status.components import Known, mentioned, resolve
 from bot.status.snapshot import known_components, load_snapshot
 from storage import audit_repo, broadcast_repo, status_repo
-from storage.models import Incident
+from storage.models import Incident, StatusComponent
 
 router = Router("status")
 router.describe("/status [component]", "Is everything working? The state of every component, or of one")
@@ -86,8 +86,14 @@ async def _link(ctx: HandlerContext, incident: Incident, component: str) -> None
     )
 
 
-async def answer_components(ctx: HandlerContext, names: Sequence[str], *, asked: bool) -> None:
-    snapshot = await load_snapshot(ctx.session, now=ctx.now, page_url=page_url(ctx))
+async def answer_components(
+    ctx: HandlerContext,
+    names: Sequence[str],
+    *,
+    asked: bool,
+    components: Sequence[StatusComponent] | None = None,
+) -> None:
+    snapshot = await load_snapshot(ctx.session, now=ctx.now, page_url=page_url(ctx), components=components)
     by_name = {c.name: c for c in snapshot.components}
     parts = []
     for name in names:
@@ -100,8 +106,10 @@ async def answer_components(ctx: HandlerContext, names: Sequence[str], *, asked:
     await ctx.reply(OutboundMessage(text="\n\n".join(lines) + f"\nStatus page: {snapshot.page_url}"))
 
 
-async def answer_overview(ctx: HandlerContext, *, asked: bool) -> None:
-    snapshot = await load_snapshot(ctx.session, now=ctx.now, page_url=page_url(ctx))
+async def answer_overview(
+    ctx: HandlerContext, *, asked: bool, components: Sequence[StatusComponent] | None = None
+) -> None:
+    snapshot = await load_snapshot(ctx.session, now=ctx.now, page_url=page_url(ctx), components=components)
     title, text = render.status_overview(snapshot)
     if asked and not ctx.is_staff:
         for incident in snapshot.incidents:
@@ -116,9 +124,9 @@ async def status_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     if not query:
         await answer_overview(ctx, asked=False)
         return
-    known = await known_components(ctx.session)
-    names = parse.components_arg(query, known)
-    await answer_components(ctx, names, asked=True)
+    components = await status_repo.list_components(ctx.session)
+    names = parse.components_arg(query, [Known.of(c) for c in components])
+    await answer_components(ctx, names, asked=True, components=components)
 
 
 # "is the api down?", "payments broken for anyone else?", "are you having an outage"
@@ -146,21 +154,23 @@ def status_question(event: MessageReceived) -> Match | None:
 
 
 async def names_a_component_or_is_clear(event: MessageReceived, ctx: HandlerContext) -> Verdict:
+    """Allows with the components read (the answer needs them again)."""
+    components = await status_repo.list_components(ctx.session)
     if ctx.match.data == "clear":
-        return Allow()
-    known = await known_components(ctx.session)
+        return Allow(components)
     # "my invoice export is broken" is a support question, not a status one: let the KB take it.
-    return Allow() if mentioned(event.text, known) else Skip()
+    known = [Known.of(c) for c in components]
+    return Allow(components) if mentioned(event.text, known) else Skip()
 
 
 @router.on(MessageReceived, status_question, guards=[names_a_component_or_is_clear])
 async def status_question_answer(event: MessageReceived, ctx: HandlerContext) -> None:
-    known = await known_components(ctx.session)
-    names = mentioned(event.text, known)
+    components: list[StatusComponent] = ctx.allowed
+    names = mentioned(event.text, [Known.of(c) for c in components])
     if names:
-        await answer_components(ctx, names, asked=True)
+        await answer_components(ctx, names, asked=True, components=components)
     else:
-        await answer_overview(ctx, asked=True)
+        await answer_overview(ctx, asked=True, components=components)
 
 
 # -- incidents -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,13 +10,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.status.components import Known
 from bot.status.render import Snapshot
 from storage import status_repo
+from storage.models import StatusComponent
 
 
-async def load_snapshot(session: AsyncSession, *, now: datetime, page_url: str) -> Snapshot:
+async def load_snapshot(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    page_url: str,
+    components: Sequence[StatusComponent] | None = None,
+) -> Snapshot:
+    """Everything a status answer needs. Pass `components` when the caller has just read them."""
     incidents = await status_repo.active_incidents(session)
     updates = await status_repo.updates_for(session, incident_ids=[i.id for i in incidents if i.id])
     return Snapshot(
-        components=await status_repo.list_components(session),
+        components=list(components) if components is not None else await status_repo.list_components(session),
         incidents=incidents,
         updates=updates,
         maintenance=await status_repo.maintenance_windows(session, at=now),

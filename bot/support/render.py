@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage
-from storage.models import Ticket, TicketMessage
+from storage.models import Ticket
+from storage.tickets_repo import TranscriptLine
 
 REASONS = {
     "low_confidence": "I wasn't sure how to answer",
@@ -73,7 +74,7 @@ def staff_card(
     ticket: Ticket,
     *,
     where: str,
-    transcript: Sequence[TicketMessage],
+    transcript: Sequence[TranscriptLine],
     mentions: Sequence[Mention],
     now: datetime,
 ) -> OutboundMessage:
