@@ -119,6 +119,10 @@ _HELD_OR_REOPENABLE = (
     )
     .order_by(col(Ticket.id).desc())
     .limit(1)
+    # The handler changes what it finds (relays, reopens): lock the row so a close or claim in
+    # another process waits, and read it as that one left it (PostgreSQL; SQLite has one writer).
+    .with_for_update()
+    .execution_options(populate_existing=True)
 )
 
 
@@ -148,12 +152,16 @@ async def set_staff_thread(
 async def by_staff_thread(
     session: AsyncSession, *, platform: str, channel_id: str, thread_id: str
 ) -> Ticket | None:
+    """The ticket discussed in this staff thread, locked like `held_or_reopenable` (a reply changes it)."""
     result = await session.execute(
-        select(Ticket).where(
+        select(Ticket)
+        .where(
             Ticket.staff_platform == platform,
             Ticket.staff_channel_id == channel_id,
             Ticket.staff_thread_id == thread_id,
         )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
 

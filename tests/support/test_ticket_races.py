@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot.events import ActionInvoked, MessageReceived
+from bot.support.clocks import check_ticket_clocks
 from storage.db import Database
 from storage.models import Ticket, TicketMessage
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
@@ -94,6 +95,50 @@ async def test_two_processes_escalating_in_one_thread_open_one_ticket(
         async with postgres_database.session() as session:
             tickets = (await session.execute(select(Ticket))).scalars().all()
         assert [t.number for t in tickets] == [1], "one thread, one ticket"
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_two_replies_after_a_no_answer_close_reopen_the_ticket_once(
+    postgres_database: Database, tmp_path: Path
+) -> None:
+    first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    second = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    try:
+        sent = await first.customer_says("can I talk to a human please")
+        (reply,) = [m for m in sent if m.channel_id != STAFF_CHANNEL]
+        await first.staff_runs("/ticket close 1 should be fine now")
+        for harness in (first, second):
+            harness.clock.advance(hours=73)
+        closed = await check_ticket_clocks(
+            first.bot.database, first.bot.services, first.bot.dispatcher.outbound
+        )
+        assert closed["auto_closed"] == 1
+        thread = reply.delivery.conversation.in_thread(reply.ref.thread_id or reply.ref.message_id)
+
+        def in_thread(event_id: str, text: str) -> MessageReceived:
+            return MessageReceived(
+                actor=first.customer, conversation=thread, text=text, message_id=event_id, event_id=event_id
+            )
+
+        await asyncio.gather(*(postgres_database.ping() for _ in range(4)))
+        # The customer sends two lines in quick succession; each lands on a different process.
+        await asyncio.gather(
+            first.bot.dispatcher.handle(in_thread("m-1", "it broke again")),
+            second.bot.dispatcher.handle(in_thread("m-2", "same error as before")),
+        )
+        said = [m.text for m in first.adapter.sent + second.adapter.sent]
+        assert len([t for t in said if "I've reopened ticket **#1**" in t]) == 1, said
+        async with postgres_database.session() as session:
+            lines = (
+                await session.execute(
+                    select(TicketMessage.kind, TicketMessage.text).order_by(TicketMessage.id)
+                )
+            ).all()
+        assert len([text for kind, text in lines if text.startswith("Reopened:")]) == 1, lines
+        customer_lines = [text for kind, text in lines if kind == "customer"]
+        assert sorted(customer_lines[-2:]) == ["it broke again", "same error as before"]
     finally:
         await first.close()
         await second.close()
