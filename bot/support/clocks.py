@@ -49,11 +49,13 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
         breached = closed = 0
         async with database.transaction() as session:
             for ticket in await tickets_repo.due_for_breach(session, now=now):
-                if now < ticket.first_response_due + await _paused_for(session, ticket, now):
+                # Time under maintenance does not count, neither for the target nor for how late it is.
+                due = ticket.first_response_due + await _paused_for(session, ticket, now)
+                if now < due:
                     continue
                 ticket.breached = True
                 breached += 1
-                overdue = render.humanize(now - ticket.first_response_due)
+                overdue = render.humanize(now - due)
                 mentions = services.staff.oncall_mentions(services.staff.staff_channel.platform)
                 staff = _staff_target(services, ticket)
                 deliveries.append(

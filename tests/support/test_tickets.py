@@ -304,4 +304,8 @@ async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHar
     bot.clock.advance(hours=4, minutes=30)  # past the 4-hour target, but 2 hours of it were maintenance
     assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
     bot.clock.advance(hours=2)
+    before = len(bot.adapter.sent)
     assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 1
+    # 6.5 hours after opening, 4 of target and 2 of maintenance: 30 minutes late, not 2.5 hours.
+    (reminder,) = [m.text for m in bot.adapter.sent[before:] if m.channel_id == STAFF_CHANNEL]
+    assert "has waited 30 minutes past its first-response target" in reminder
