@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from storage.sqlite_inline import InlineConnection, inline_creator
+from storage.sqlite_inline import InlineConnection, WalCheckpointer, inline_creator
 
 SqliteDriver = Literal["inline", "thread"]
 """How SQLite statements run: on the event loop (`storage/sqlite_inline.py`) or on aiosqlite's thread."""
@@ -37,6 +38,9 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    if in_loop:
+        # Checkpoints would run inside a commit on the loop; `Database` runs them on a thread.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 
@@ -98,6 +102,7 @@ class Database:
         self.schema = schema
         self.sqlite_driver = sqlite_driver
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._checkpointer = _checkpointer_for(url, engine) if sqlite_driver == "inline" else None
 
     @classmethod
     def from_url(
@@ -131,3 +136,19 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+
+
+def _checkpointer_for(url: str, engine: AsyncEngine) -> WalCheckpointer | None:
+    """The WAL checkpoint thread an in-loop SQLite file needs (see `WalCheckpointer`)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    (database, *_), kwargs = engine.dialect.create_connect_args(engine.sync_engine.url)
+    if not database or database == ":memory:":
+        return None  # nothing on disk to checkpoint
+    kwargs.pop("timeout", None)
+    kwargs.pop("check_same_thread", None)
+    checkpointer = WalCheckpointer(database, **kwargs)
+    checkpointer.start()
+    return checkpointer

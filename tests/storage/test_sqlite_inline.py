@@ -110,3 +110,26 @@ async def test_a_write_on_an_outdated_snapshot_fails_at_once_instead_of_waiting(
     finally:
         await reader.close()
         other.close()
+
+
+async def test_commits_on_the_loop_leave_wal_checkpoints_to_a_thread(tmp_path: Path) -> None:
+    database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/wal.db")
+    try:
+        await migrate.upgrade(database.engine)
+        async with database.transaction() as session:
+            # A checkpoint inside a commit would run (and fsync) on the event loop.
+            assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+        for index in range(300):
+            async with database.transaction() as session:
+                await events_repo.claim_event(session, platform="slack", event_id=f"E{index}")
+        checkpointer = database._checkpointer
+        assert checkpointer is not None
+        for _ in range(100):  # the thread checkpoints every 0.25 s
+            if checkpointer.last[1]:
+                break
+            await asyncio.sleep(0.05)
+        frames, copied = checkpointer.last
+        assert copied > 0 and copied == frames, "the thread copied the WAL back into the database"
+    finally:
+        await database.dispose()
+    assert not database._checkpointer._thread.is_alive()  # type: ignore[union-attr]
