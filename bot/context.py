@@ -7,16 +7,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
 from bot.router import CommandHelp, Match
+from storage.session import DbSession
 
 if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.staff import StaffPolicy
 
-OnSent = Callable[[AsyncSession, SentRef], Awaitable[None]]
+OnSent = Callable[[DbSession, SentRef], Awaitable[None]]
 """Runs after a message was sent, in a fresh transaction (e.g. to remember a staff thread)."""
 
 
@@ -43,7 +42,7 @@ class PendingDelivery:
 @dataclass
 class HandlerContext:
     event: InboundEvent
-    session: AsyncSession
+    session: DbSession
     services: Services
     correlation_id: str
     match: Match = field(default_factory=lambda: Match(0.0))

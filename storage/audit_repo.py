@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from storage.models import AuditEntry
+from storage.session import DbSession
 
 
 async def record(
-    session: AsyncSession, *, actor_key: str, action: str, allowed: bool, detail: str = ""
+    session: DbSession, *, actor_key: str, action: str, allowed: bool, detail: str = ""
 ) -> AuditEntry:
     entry = AuditEntry(actor_key=actor_key, action=action, allowed=allowed, detail=detail[:2000])
     session.add(entry)

@@ -13,15 +13,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Broadcast, BroadcastLane, IncidentThread, OutboxDelivery, StatusSubscription
+from storage.session import DbSession
 from storage.status_repo import join_names, split_names
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: DbSession) -> str:
     return session.bind.dialect.name if session.bind else "sqlite"
 
 
@@ -37,7 +37,7 @@ def lane_for(platform: str, workspace_id: str) -> str:
 
 
 async def subscribe(
-    session: AsyncSession,
+    session: DbSession,
     *,
     platform: str,
     workspace_id: str,
@@ -64,7 +64,7 @@ async def subscribe(
 
 
 async def get_subscription(
-    session: AsyncSession, *, platform: str, workspace_id: str, channel_id: str
+    session: DbSession, *, platform: str, workspace_id: str, channel_id: str
 ) -> StatusSubscription | None:
     result = await session.execute(
         select(StatusSubscription).where(
@@ -76,7 +76,7 @@ async def get_subscription(
     return result.scalar_one_or_none()
 
 
-async def unsubscribe(session: AsyncSession, *, platform: str, workspace_id: str, channel_id: str) -> bool:
+async def unsubscribe(session: DbSession, *, platform: str, workspace_id: str, channel_id: str) -> bool:
     found = await get_subscription(
         session, platform=platform, workspace_id=workspace_id, channel_id=channel_id
     )
@@ -88,7 +88,7 @@ async def unsubscribe(session: AsyncSession, *, platform: str, workspace_id: str
     return True
 
 
-async def list_subscriptions(session: AsyncSession, *, active_only: bool = True) -> list[StatusSubscription]:
+async def list_subscriptions(session: DbSession, *, active_only: bool = True) -> list[StatusSubscription]:
     statement = select(StatusSubscription).order_by(StatusSubscription.id)
     if active_only:
         statement = statement.where(StatusSubscription.active.is_(True))  # type: ignore[attr-defined]
@@ -96,7 +96,7 @@ async def list_subscriptions(session: AsyncSession, *, active_only: bool = True)
     return list(result.scalars())
 
 
-async def disable_subscription(session: AsyncSession, *, subscription_id: int, reason: str) -> bool:
+async def disable_subscription(session: DbSession, *, subscription_id: int, reason: str) -> bool:
     """Stop sending to a channel the bot cannot post in. True only for the call that disabled it, so
     staff are told once even when several deliveries fail together."""
     result = await session.execute(
@@ -127,7 +127,7 @@ class Recipient:
 
 
 async def create_broadcast(
-    session: AsyncSession,
+    session: DbSession,
     *,
     kind: str,
     incident_id: int | None,
@@ -195,7 +195,7 @@ async def create_broadcast(
 
 
 async def set_progress_message(
-    session: AsyncSession,
+    session: DbSession,
     *,
     broadcast_id: int,
     platform: str,
@@ -233,7 +233,7 @@ def _claimable(lane: str, now: datetime):  # type: ignore[no-untyped-def]
 
 
 async def claim(
-    session: AsyncSession, *, lane: str, owner: str, now: datetime, lease: timedelta, limit: int
+    session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[OutboxDelivery]:
     """Claim up to `limit` due rows of `lane`, oldest first; their lease runs until now + lease."""
     chosen = select(OutboxDelivery.id).where(_claimable(lane, now)).order_by(OutboxDelivery.id).limit(limit)
@@ -253,7 +253,7 @@ async def claim(
     return sorted(result.scalars(), key=lambda r: r.id or 0)
 
 
-async def lanes_with_work(session: AsyncSession, *, now: datetime) -> list[str]:
+async def lanes_with_work(session: DbSession, *, now: datetime) -> list[str]:
     """Lanes with a row claimable now."""
     result = await session.execute(
         select(OutboxDelivery.lane)
@@ -271,7 +271,7 @@ async def lanes_with_work(session: AsyncSession, *, now: datetime) -> list[str]:
     return sorted(result.scalars())
 
 
-async def next_due(session: AsyncSession, *, lane: str) -> datetime | None:
+async def next_due(session: DbSession, *, lane: str) -> datetime | None:
     """When the earliest deferred or leased row of `lane` becomes claimable (None: nothing waits)."""
     result = await session.execute(
         select(func.min(func.coalesce(OutboxDelivery.next_at, OutboxDelivery.lease_until))).where(
@@ -283,7 +283,7 @@ async def next_due(session: AsyncSession, *, lane: str) -> datetime | None:
 
 
 async def acquire_lane(
-    session: AsyncSession, *, lane: str, owner: str, now: datetime, lease: timedelta
+    session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta
 ) -> bool:
     """Take (or renew) the right to pace `lane`. One process per lane keeps a rate limit that is
     per bot or per workspace honoured however many processes run."""
@@ -302,7 +302,7 @@ async def acquire_lane(
     return result.scalar_one_or_none() is not None
 
 
-async def release_lane(session: AsyncSession, *, lane: str, owner: str) -> None:
+async def release_lane(session: DbSession, *, lane: str, owner: str) -> None:
     await session.execute(
         update(BroadcastLane)
         .where(BroadcastLane.lane == lane, BroadcastLane.owner == owner)
@@ -318,7 +318,7 @@ def _held(delivery: OutboxDelivery, owner: str):  # type: ignore[no-untyped-def]
 
 
 async def mark_sent(
-    session: AsyncSession, *, delivery: OutboxDelivery, owner: str, message_id: str, at: datetime
+    session: DbSession, *, delivery: OutboxDelivery, owner: str, message_id: str, at: datetime
 ) -> bool:
     """Record the send. Only the lease holder may settle a row; False means the lease was lost
     (another process took it over) and the caller must not count it."""
@@ -349,7 +349,7 @@ async def mark_sent(
 
 
 async def mark_retry(
-    session: AsyncSession,
+    session: DbSession,
     *,
     delivery: OutboxDelivery,
     owner: str,
@@ -370,7 +370,7 @@ async def mark_retry(
 
 
 async def mark_final(
-    session: AsyncSession, *, delivery: OutboxDelivery, owner: str, state: str, error: str
+    session: DbSession, *, delivery: OutboxDelivery, owner: str, state: str, error: str
 ) -> None:
     await session.execute(
         update(OutboxDelivery)
@@ -379,7 +379,7 @@ async def mark_final(
     )
 
 
-async def skip_pending_for(session: AsyncSession, *, subscription_id: int, reason: str) -> int:
+async def skip_pending_for(session: DbSession, *, subscription_id: int, reason: str) -> int:
     """A disabled subscription's queued rows will never be sent: settle them as skipped."""
     result = await session.execute(
         update(OutboxDelivery)
@@ -389,7 +389,7 @@ async def skip_pending_for(session: AsyncSession, *, subscription_id: int, reaso
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def thread_for(session: AsyncSession, *, incident_id: int, subscription_id: int) -> str | None:
+async def thread_for(session: DbSession, *, incident_id: int, subscription_id: int) -> str | None:
     result = await session.execute(
         select(IncidentThread.message_id).where(
             IncidentThread.incident_id == incident_id, IncidentThread.subscription_id == subscription_id
@@ -399,7 +399,7 @@ async def thread_for(session: AsyncSession, *, incident_id: int, subscription_id
 
 
 async def first_notice_pending(
-    session: AsyncSession, *, incident_id: int, subscription_id: int, exclude_id: int | None
+    session: DbSession, *, incident_id: int, subscription_id: int, exclude_id: int | None
 ) -> bool:
     """Whether an earlier message of this incident to this subscription is still on its way."""
     result = await session.execute(
@@ -428,7 +428,7 @@ class Progress:
         return self.pending == 0
 
 
-async def progress(session: AsyncSession, *, broadcast_id: int) -> Progress:
+async def progress(session: DbSession, *, broadcast_id: int) -> Progress:
     result = await session.execute(
         select(OutboxDelivery.state, func.count())
         .where(OutboxDelivery.broadcast_id == broadcast_id, OutboxDelivery.kind != "edit")
@@ -442,7 +442,7 @@ async def progress(session: AsyncSession, *, broadcast_id: int) -> Progress:
     )
 
 
-async def finish_broadcast(session: AsyncSession, *, broadcast_id: int, at: datetime) -> bool:
+async def finish_broadcast(session: DbSession, *, broadcast_id: int, at: datetime) -> bool:
     """Mark finished once; True only for the process that did (it sends the summary)."""
     result = await session.execute(
         update(Broadcast)
@@ -453,7 +453,7 @@ async def finish_broadcast(session: AsyncSession, *, broadcast_id: int, at: date
 
 
 async def unfinished_broadcasts(
-    session: AsyncSession, *, ids: Sequence[int] | None = None
+    session: DbSession, *, ids: Sequence[int] | None = None
 ) -> list[Broadcast]:
     statement = select(Broadcast).where(Broadcast.finished_at.is_(None))  # type: ignore[union-attr]
     if ids is not None:
@@ -462,11 +462,11 @@ async def unfinished_broadcasts(
     return list(result.scalars())
 
 
-async def get_broadcast(session: AsyncSession, *, broadcast_id: int) -> Broadcast | None:
+async def get_broadcast(session: DbSession, *, broadcast_id: int) -> Broadcast | None:
     return await session.get(Broadcast, broadcast_id)
 
 
-async def unsettled_lanes(session: AsyncSession) -> list[str]:
+async def unsettled_lanes(session: DbSession) -> list[str]:
     """Lanes with rows not yet settled, due or not."""
     result = await session.execute(
         select(OutboxDelivery.lane).where(OutboxDelivery.state.in_((PENDING, SENDING))).distinct()  # type: ignore[attr-defined]
@@ -474,6 +474,6 @@ async def unsettled_lanes(session: AsyncSession) -> list[str]:
     return sorted(result.scalars())
 
 
-async def delivery_counts(session: AsyncSession) -> dict[str, int]:
+async def delivery_counts(session: DbSession) -> dict[str, int]:
     result = await session.execute(text("SELECT state, count(*) FROM status_outbox GROUP BY state"))
     return {state: int(n) for state, n in result.all()}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.session import DbSession
 
 _NEXT = text(
     "INSERT INTO counters (name, value) VALUES (:name, 1) "
@@ -11,7 +12,7 @@ _NEXT = text(
 )
 
 
-async def next_value(session: AsyncSession, *, name: str) -> int:
+async def next_value(session: DbSession, *, name: str) -> int:
     """Increment and return. The upsert takes a row lock on PostgreSQL (the write lock on SQLite),
     so two transactions never get the same value; the second waits for the first to finish."""
     result = await session.execute(_NEXT, {"name": name})

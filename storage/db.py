@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.session import DbSession, LoopSessions
 from storage.sqlite_inline import InlineConnection, WalCheckpointer, inline_creator
 
 SqliteDriver = Literal["inline", "thread"]
@@ -60,8 +61,7 @@ def create_engine(
         if sqlite_driver == "inline":
 
             async def connect() -> InlineConnection:
-                # The dialect reads the file name and sqlite3 options (uri=true, ...) from the URL.
-                (database, *_), kwargs = engine.dialect.create_connect_args(engine.sync_engine.url)
+                database, kwargs = _sqlite_file(engine)
                 return await inline_creator(database, busy_timeout=SQLITE_BUSY_TIMEOUT, **kwargs)()
 
             options = {"async_creator": connect}
@@ -102,7 +102,11 @@ class Database:
         self.schema = schema
         self.sqlite_driver = sqlite_driver
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._checkpointer = _checkpointer_for(url, engine) if sqlite_driver == "inline" else None
+        in_loop = sqlite_driver == "inline" and engine.dialect.name == "sqlite"
+        # SQLite's default: sessions run on the loop without AsyncSession's wrapping (storage/session.py).
+        # The async engine stays for migrations and health checks.
+        self._loop_sessions = _loop_sessions_for(engine) if in_loop else None
+        self._checkpointer = _checkpointer_for(engine) if in_loop else None
 
     @classmethod
     def from_url(
@@ -119,12 +123,23 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def session(self) -> AsyncSession:
-        return self._sessions()
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[DbSession]:
+        """A session for reading; it commits nothing unless the caller does."""
+        if self._loop_sessions is not None:
+            async with self._loop_sessions.session() as loop_session:
+                yield loop_session
+            return
+        async with self._sessions() as session:
+            yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self) -> AsyncIterator[DbSession]:
         """A session that commits when the block ends and rolls back if it raises."""
+        if self._loop_sessions is not None:
+            async with self._loop_sessions.transaction() as loop_session:
+                yield loop_session
+            return
         async with self._sessions() as session, session.begin():
             yield session
 
@@ -136,15 +151,28 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._loop_sessions is not None:
+            self._loop_sessions.dispose()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
 
 
-def _checkpointer_for(url: str, engine: AsyncEngine) -> WalCheckpointer | None:
-    """The WAL checkpoint thread an in-loop SQLite file needs (see `WalCheckpointer`)."""
-    if engine.dialect.name != "sqlite":
-        return None
+def _sqlite_file(engine: AsyncEngine) -> tuple[str, dict[str, Any]]:
+    """The file name and sqlite3 options (uri=true, ...) the dialect reads from the URL."""
     (database, *_), kwargs = engine.dialect.create_connect_args(engine.sync_engine.url)
+    return database, kwargs
+
+
+def _loop_sessions_for(engine: AsyncEngine) -> LoopSessions | None:
+    database, kwargs = _sqlite_file(engine)
+    if not database or database == ":memory:" or "mode=memory" in database:
+        return None  # a second connection would open a second, empty database: keep AsyncSession
+    return LoopSessions(database, busy_timeout=SQLITE_BUSY_TIMEOUT, **kwargs)
+
+
+def _checkpointer_for(engine: AsyncEngine) -> WalCheckpointer | None:
+    """The WAL checkpoint thread an in-loop SQLite file needs (see `WalCheckpointer`)."""
+    database, kwargs = _sqlite_file(engine)
     if not database or database == ":memory:":
         return None  # nothing on disk to checkpoint
     kwargs.pop("timeout", None)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, case, func, insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage.models import KBDecision
+from storage.session import DbSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ _INSERT = insert(_TABLE).returning(_TABLE.c.id)
 
 
 async def record(
-    session: AsyncSession,
+    session: DbSession,
     *,
     actor_key: str,
     platform: str,
@@ -76,7 +76,7 @@ _SETTLE = (
 
 
 async def settle(
-    session: AsyncSession, *, decision_id: int, outcome: str, reason: str | None, ticket_id: int | None
+    session: DbSession, *, decision_id: int, outcome: str, reason: str | None, ticket_id: int | None
 ) -> None:
     """What became of a question: its outcome, why, and the ticket it opened (if any)."""
     await session.execute(
@@ -85,7 +85,7 @@ async def settle(
     )
 
 
-async def get(session: AsyncSession, *, decision_id: int) -> KBDecision | None:
+async def get(session: DbSession, *, decision_id: int) -> KBDecision | None:
     return await session.get(KBDecision, decision_id)
 
 
@@ -99,7 +99,7 @@ _RECENT_QUESTIONS = (
 )
 
 
-async def recent_questions(session: AsyncSession, *, actor_key: str, since: datetime) -> Sequence[str]:
+async def recent_questions(session: DbSession, *, actor_key: str, since: datetime) -> Sequence[str]:
     """What this person asked since `since`, newest first (at most 20)."""
     result = await session.execute(_RECENT_QUESTIONS, {"actor_key": actor_key, "since": since})
     return result.scalars().all()
@@ -117,7 +117,7 @@ class RecurringQuestion:
     example: str
 
 
-async def recurring(session: AsyncSession, *, since: datetime, limit: int = 10) -> list[RecurringQuestion]:
+async def recurring(session: DbSession, *, since: datetime, limit: int = 10) -> list[RecurringQuestion]:
     """The questions that keep coming back, grouped by the article they matched (None: no article)."""
     # A low-confidence guess is not "about" its best entry: group those as questions with no article.
     topic = case((KBDecision.band == "escalate", None), else_=KBDecision.top_entry_id)

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ProcessedEvent
+from storage.session import DbSession
 from storage.types import utcnow
 
 _TABLE: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
@@ -22,7 +22,7 @@ _CLAIM: dict[str, Any] = {
 _PLAIN_CLAIM = insert(_TABLE).returning(_TABLE.c.id)
 
 
-async def claim_event(session: AsyncSession, *, platform: str, event_id: str) -> bool:
+async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bool:
     """True if this session is the first to see the event; False for a duplicate.
 
     On PostgreSQL a second transaction inserting the same key waits for the first; if the first

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import counters_repo
 from storage.models import ComponentStatusChange, Incident, IncidentLink, IncidentUpdate, StatusComponent
+from storage.session import DbSession
 
 COMPONENT_STATUSES = (
     "operational",
@@ -58,7 +58,7 @@ class ComponentSpec:
     description: str = ""
 
 
-def _dialect(session: AsyncSession) -> str:
+def _dialect(session: DbSession) -> str:
     return session.bind.dialect.name if session.bind else "sqlite"
 
 
@@ -74,17 +74,17 @@ _ACTIVE_INCIDENTS = (
 )
 
 
-async def list_components(session: AsyncSession) -> list[StatusComponent]:
+async def list_components(session: DbSession) -> list[StatusComponent]:
     result = await session.execute(_COMPONENTS)
     return list(result.scalars())
 
 
-async def get_component(session: AsyncSession, *, name: str) -> StatusComponent | None:
+async def get_component(session: DbSession, *, name: str) -> StatusComponent | None:
     result = await session.execute(select(StatusComponent).where(StatusComponent.name == name))
     return result.scalar_one_or_none()
 
 
-async def sync_components(session: AsyncSession, *, declared: Sequence[ComponentSpec]) -> int:
+async def sync_components(session: DbSession, *, declared: Sequence[ComponentSpec]) -> int:
     """Create or refresh the declared components. Status and history are never touched, and a
     component dropped from the file stays (its incidents still refer to it). Returns how many were new."""
     existing = {c.name: c for c in await list_components(session)}
@@ -104,7 +104,7 @@ async def sync_components(session: AsyncSession, *, declared: Sequence[Component
 
 
 async def add_component(
-    session: AsyncSession, *, name: str, group: str, aliases: Sequence[str], at: datetime
+    session: DbSession, *, name: str, group: str, aliases: Sequence[str], at: datetime
 ) -> StatusComponent:
     position = len(await list_components(session))
     component = StatusComponent(
@@ -121,7 +121,7 @@ async def add_component(
 
 
 async def set_component_status(
-    session: AsyncSession,
+    session: DbSession,
     *,
     component: StatusComponent,
     status: str,
@@ -149,7 +149,7 @@ async def set_component_status(
     return change
 
 
-async def component_history(session: AsyncSession, *, component_id: int) -> list[ComponentStatusChange]:
+async def component_history(session: DbSession, *, component_id: int) -> list[ComponentStatusChange]:
     result = await session.execute(
         select(ComponentStatusChange)
         .where(ComponentStatusChange.component_id == component_id)
@@ -162,7 +162,7 @@ async def component_history(session: AsyncSession, *, component_id: int) -> list
 
 
 async def open_incident(
-    session: AsyncSession,
+    session: DbSession,
     *,
     title: str,
     impact: str,
@@ -204,7 +204,7 @@ async def open_incident(
     return incident
 
 
-async def get_incident(session: AsyncSession, *, incident_id: int, kind: str = "incident") -> Incident | None:
+async def get_incident(session: DbSession, *, incident_id: int, kind: str = "incident") -> Incident | None:
     incident = await session.get(Incident, incident_id)
     if incident is None or incident.kind != kind:
         return None
@@ -212,7 +212,7 @@ async def get_incident(session: AsyncSession, *, incident_id: int, kind: str = "
 
 
 async def add_update(
-    session: AsyncSession, *, incident: Incident, status: str, body: str, actor_key: str, at: datetime
+    session: DbSession, *, incident: Incident, status: str, body: str, actor_key: str, at: datetime
 ) -> IncidentUpdate:
     """Append to the timeline. Resolving puts components back to operational unless another active
     incident still affects them."""
@@ -249,16 +249,16 @@ async def add_update(
     return update_row
 
 
-async def active_incidents(session: AsyncSession) -> list[Incident]:
+async def active_incidents(session: DbSession) -> list[Incident]:
     result = await session.execute(_ACTIVE_INCIDENTS)
     return list(result.scalars())
 
 
-async def active_incidents_for(session: AsyncSession, *, component: str) -> list[Incident]:
+async def active_incidents_for(session: DbSession, *, component: str) -> list[Incident]:
     return [i for i in await active_incidents(session) if component in split_names(i.components)]
 
 
-async def incidents_since(session: AsyncSession, *, since: datetime) -> list[Incident]:
+async def incidents_since(session: DbSession, *, since: datetime) -> list[Incident]:
     """Incidents opened or still open since `since`, newest first (the page's history)."""
     result = await session.execute(
         select(Incident)
@@ -274,7 +274,7 @@ async def incidents_since(session: AsyncSession, *, since: datetime) -> list[Inc
 
 
 async def updates_for(
-    session: AsyncSession, *, incident_ids: Sequence[int]
+    session: DbSession, *, incident_ids: Sequence[int]
 ) -> dict[int, list[IncidentUpdate]]:
     """Timelines, newest update first."""
     found: dict[int, list[IncidentUpdate]] = {i: [] for i in incident_ids}
@@ -302,7 +302,7 @@ def maintenance_status(window: Incident, at: datetime) -> str:
 
 
 async def schedule_maintenance(
-    session: AsyncSession,
+    session: DbSession,
     *,
     title: str,
     components: Sequence[StatusComponent],
@@ -339,7 +339,7 @@ async def schedule_maintenance(
 
 
 async def maintenance_windows(
-    session: AsyncSession, *, at: datetime, component: str | None = None, include_completed: bool = False
+    session: DbSession, *, at: datetime, component: str | None = None, include_completed: bool = False
 ) -> list[Incident]:
     """Maintenance windows (soonest first), optionally only those touching `component`."""
     statement = select(Incident).where(Incident.kind == "maintenance")
@@ -357,7 +357,7 @@ async def maintenance_windows(
     return windows
 
 
-async def maintenance_active(session: AsyncSession, *, component: str, at: datetime) -> bool:
+async def maintenance_active(session: DbSession, *, component: str, at: datetime) -> bool:
     """True while a maintenance window covers `component` at `at`.
 
     The ticket first-response clock calls this: a ticket about a component under maintenance does not
@@ -367,7 +367,7 @@ async def maintenance_active(session: AsyncSession, *, component: str, at: datet
 
 
 async def maintenance_overlap(
-    session: AsyncSession, *, component: str, start: datetime, end: datetime
+    session: DbSession, *, component: str, start: datetime, end: datetime
 ) -> timedelta:
     """How much of [start, end) fell inside maintenance of `component` (to pause an SLA clock)."""
     windows = await maintenance_windows(session, at=start, component=component, include_completed=True)
@@ -384,7 +384,7 @@ async def maintenance_overlap(
 
 
 async def link_customer(
-    session: AsyncSession,
+    session: DbSession,
     *,
     incident_id: int,
     conversation_key: str,
@@ -416,7 +416,7 @@ async def link_customer(
     return result.scalar_one_or_none() is not None
 
 
-async def links_to_notify(session: AsyncSession, *, incident_id: int) -> list[IncidentLink]:
+async def links_to_notify(session: DbSession, *, incident_id: int) -> list[IncidentLink]:
     result = await session.execute(
         select(IncidentLink)
         .where(IncidentLink.incident_id == incident_id, IncidentLink.notified_at.is_(None))  # type: ignore[union-attr]
@@ -425,7 +425,7 @@ async def links_to_notify(session: AsyncSession, *, incident_id: int) -> list[In
     return list(result.scalars())
 
 
-async def mark_links_notified(session: AsyncSession, *, link_ids: Sequence[int], at: datetime) -> None:
+async def mark_links_notified(session: DbSession, *, link_ids: Sequence[int], at: datetime) -> None:
     """Count the deflections once, as the resolve notices are queued (in the same transaction)."""
     if not link_ids:
         return
@@ -436,7 +436,7 @@ async def mark_links_notified(session: AsyncSession, *, link_ids: Sequence[int],
         await counters_repo.next_value(session, name=DEFLECTIONS)
 
 
-async def deflections(session: AsyncSession) -> int:
+async def deflections(session: DbSession) -> int:
     from storage.models import Counter
 
     counter = await session.get(Counter, DEFLECTIONS)

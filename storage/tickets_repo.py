@@ -8,17 +8,17 @@ from typing import Protocol
 
 from sqlalchemy import String, Table, and_, bindparam, cast, func, insert, or_, update
 from sqlalchemy import text as sql_text
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from storage import counters_repo
 from storage.models import Ticket, TicketMessage
+from storage.session import DbSession
 
 OPEN_STATES = ("open", "claimed", "awaiting_confirmation")
 
 
 async def open_ticket(
-    session: AsyncSession,
+    session: DbSession,
     *,
     requester_key: str,
     requester_name: str,
@@ -63,7 +63,7 @@ async def open_ticket(
 _BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
 
 
-async def get_by_number(session: AsyncSession, *, number: int, for_update: bool = False) -> Ticket | None:
+async def get_by_number(session: DbSession, *, number: int, for_update: bool = False) -> Ticket | None:
     """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite has one writer
     anyway) and reads its latest committed state, so two processes changing one ticket at once take
     turns and the second sees what the first did."""
@@ -74,11 +74,11 @@ async def get_by_number(session: AsyncSession, *, number: int, for_update: bool 
     return result.scalar_one_or_none()
 
 
-async def get_by_id(session: AsyncSession, *, ticket_id: int) -> Ticket | None:
+async def get_by_id(session: DbSession, *, ticket_id: int) -> Ticket | None:
     return await session.get(Ticket, ticket_id)
 
 
-async def lock_conversation(session: AsyncSession, *, conversation_key: str) -> None:
+async def lock_conversation(session: DbSession, *, conversation_key: str) -> None:
     """Serialise ticket creation per conversation until this transaction ends (PostgreSQL advisory
     lock; SQLite has a single writer, so there is nothing to do)."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -97,7 +97,7 @@ _OPEN_IN_CONVERSATION = (
 )
 
 
-async def open_in_conversation(session: AsyncSession, *, conversation_key: str) -> Ticket | None:
+async def open_in_conversation(session: DbSession, *, conversation_key: str) -> Ticket | None:
     """The ticket a person is holding in this conversation (thread or DM), if any."""
     result = await session.execute(_OPEN_IN_CONVERSATION, {"conversation_key": conversation_key})
     return result.scalar_one_or_none()
@@ -127,7 +127,7 @@ _HELD_OR_REOPENABLE = (
 
 
 async def held_or_reopenable(
-    session: AsyncSession, *, conversation_key: str, closed_since: datetime
+    session: DbSession, *, conversation_key: str, closed_since: datetime
 ) -> Ticket | None:
     """In one query: the open ticket in this conversation, else one closed there for lack of an
     answer since `closed_since` (a reply reopens it)."""
@@ -138,7 +138,7 @@ async def held_or_reopenable(
 
 
 async def set_staff_thread(
-    session: AsyncSession, *, ticket_id: int, platform: str, channel_id: str, thread_id: str
+    session: DbSession, *, ticket_id: int, platform: str, channel_id: str, thread_id: str
 ) -> None:
     """Remember where the team discusses a ticket. One UPDATE: it runs after every staff card, and
     loading the ticket first only to change three columns cost a query more."""
@@ -150,7 +150,7 @@ async def set_staff_thread(
 
 
 async def by_staff_thread(
-    session: AsyncSession, *, platform: str, channel_id: str, thread_id: str
+    session: DbSession, *, platform: str, channel_id: str, thread_id: str
 ) -> Ticket | None:
     """The ticket discussed in this staff thread, locked like `held_or_reopenable` (a reply changes it)."""
     result = await session.execute(
@@ -173,12 +173,12 @@ _OPEN_FOR_REQUESTER = (
 )
 
 
-async def open_for_requester(session: AsyncSession, *, requester_key: str) -> Sequence[Ticket]:
+async def open_for_requester(session: DbSession, *, requester_key: str) -> Sequence[Ticket]:
     result = await session.execute(_OPEN_FOR_REQUESTER, {"requester_key": requester_key})
     return result.scalars().all()
 
 
-async def open_queue(session: AsyncSession, *, limit: int = 25) -> Sequence[Ticket]:
+async def open_queue(session: DbSession, *, limit: int = 25) -> Sequence[Ticket]:
     result = await session.execute(
         select(Ticket)
         .where(col(Ticket.state).in_(OPEN_STATES))
@@ -195,7 +195,7 @@ _UNCLAIMED_AHEAD = (
 )
 
 
-async def unclaimed_ahead_of(session: AsyncSession, *, ticket: Ticket) -> int:
+async def unclaimed_ahead_of(session: DbSession, *, ticket: Ticket) -> int:
     """How many unclaimed tickets were opened before this one: the customer's place in the queue."""
     result = await session.execute(_UNCLAIMED_AHEAD, {"ticket_id": ticket.id})
     return int(result.scalar_one())
@@ -208,7 +208,7 @@ _ADD_MESSAGE = insert(_MESSAGES)
 
 
 async def add_message(
-    session: AsyncSession,
+    session: DbSession,
     *,
     ticket: Ticket,
     kind: str,
@@ -246,13 +246,13 @@ _LAST_LINES = (
 )
 
 
-async def transcript(session: AsyncSession, *, ticket: Ticket, limit: int = 1000) -> list[TranscriptLine]:
+async def transcript(session: DbSession, *, ticket: Ticket, limit: int = 1000) -> list[TranscriptLine]:
     """The ticket's last `limit` transcript lines, oldest first."""
     result = await session.execute(_LAST_LINES, {"ticket_id": ticket.id, "limit": limit})
     return list(reversed(result.all()))  # type: ignore[arg-type]
 
 
-async def due_for_breach(session: AsyncSession, *, now: datetime, limit: int = 100) -> Sequence[Ticket]:
+async def due_for_breach(session: DbSession, *, now: datetime, limit: int = 100) -> Sequence[Ticket]:
     """Unclaimed tickets past their first-response target, not yet marked. Locked so that two bot
     processes never re-escalate the same ticket twice (PostgreSQL; SQLite has one writer anyway)."""
     statement = (
@@ -265,7 +265,7 @@ async def due_for_breach(session: AsyncSession, *, now: datetime, limit: int = 1
     return (await session.execute(statement)).scalars().all()
 
 
-async def unconfirmed_since(session: AsyncSession, *, before: datetime, limit: int = 100) -> Sequence[Ticket]:
+async def unconfirmed_since(session: DbSession, *, before: datetime, limit: int = 100) -> Sequence[Ticket]:
     """Tickets whose customer has not answered "Did this solve it?" since `before`."""
     statement = (
         select(Ticket)
@@ -278,7 +278,7 @@ async def unconfirmed_since(session: AsyncSession, *, before: datetime, limit: i
 
 
 async def suggest_open(
-    session: AsyncSession, *, typed: str, requester_key: str | None = None, limit: int = 25
+    session: DbSession, *, typed: str, requester_key: str | None = None, limit: int = 25
 ) -> Sequence[Ticket]:
     """Open tickets for an autocomplete: a requester's own (or, with None, the whole queue, oldest
     first-response target first), whose number starts with `typed` digits or whose summary contains

@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.status.components import Known
 from bot.status.render import Snapshot
 from storage import status_repo
 from storage.models import StatusComponent
+from storage.session import DbSession
 
 
 async def load_snapshot(
-    session: AsyncSession,
+    session: DbSession,
     *,
     now: datetime,
     page_url: str,
@@ -33,7 +32,7 @@ async def load_snapshot(
     )
 
 
-async def known_components(session: AsyncSession) -> list[Known]:
+async def known_components(session: DbSession) -> list[Known]:
     return [Known.of(c) for c in await status_repo.list_components(session)]
 
 

@@ -11,8 +11,6 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.context import Services
 from bot.events import Conversation, Delivery, OutboundMessage
 from bot.logs import correlation_id, new_correlation_id
@@ -22,11 +20,12 @@ from bot.support.tickets import customer_conversation
 from storage import status_repo, tickets_repo
 from storage.db import Database
 from storage.models import Ticket
+from storage.session import DbSession
 
 log = logging.getLogger(__name__)
 
 
-async def _paused_for(session: AsyncSession, ticket: Ticket, now: datetime) -> timedelta:
+async def _paused_for(session: DbSession, ticket: Ticket, now: datetime) -> timedelta:
     """Maintenance on the ticket's component stops its first-response clock for that long."""
     if not ticket.component:
         return timedelta()

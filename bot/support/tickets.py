@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.context import HandlerContext
 from bot.errors import NotAllowed, UsageError, UserError
 from bot.events import (
@@ -21,6 +19,7 @@ from bot.events import (
 from bot.support import render
 from storage import tickets_repo
 from storage.models import Ticket
+from storage.session import DbSession
 
 PRIORITIES = ("urgent", "high", "normal", "low")
 MAX_SUMMARY = 2000
@@ -181,7 +180,7 @@ def _adopt_new_thread(ticket_id: int | None, room: NewThread | None):  # type: i
     if room is None:
         return None
 
-    async def adopt(session: AsyncSession, ref: SentRef) -> None:
+    async def adopt(session: DbSession, ref: SentRef) -> None:
         ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
         if ticket is None or ref.thread_id is None or ticket.is_direct:
             return
@@ -194,7 +193,7 @@ def _adopt_new_thread(ticket_id: int | None, room: NewThread | None):  # type: i
 
 
 def _adopt_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
-    async def adopt(session: AsyncSession, ref: SentRef) -> None:
+    async def adopt(session: DbSession, ref: SentRef) -> None:
         ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
         if ticket is not None and not ticket.is_direct:
             ticket.thread_id = ref.thread_id or ref.message_id
@@ -205,7 +204,7 @@ def _adopt_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
 
 
 def _remember_staff_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
-    async def remember(session: AsyncSession, ref: SentRef) -> None:
+    async def remember(session: DbSession, ref: SentRef) -> None:
         await tickets_repo.set_staff_thread(
             session,
             ticket_id=ticket_id or 0,

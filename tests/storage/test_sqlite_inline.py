@@ -41,8 +41,9 @@ async def test_a_writer_waits_for_another_connections_lock_while_the_loop_lets_t
             order.append("first commits")
 
     async def write_meanwhile() -> None:
+        second_tries.set()
+        # The transaction begins by taking the write lock (BEGIN IMMEDIATE): it waits here, in asyncio.
         async with second.transaction() as session:
-            second_tries.set()
             assert await events_repo.claim_event(session, platform="slack", event_id="E2")
             order.append("second wrote")
 
