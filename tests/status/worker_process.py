@@ -25,7 +25,10 @@ async def main(url: str, schema: str, sink_url: str, owner: str, lease: float) -
         policy=lambda lane: LanePolicy(rate=None),
         staff_channel=None,
         page_url="http://status.test/",
-        config=WorkerConfig(lease=timedelta(seconds=lease)),
+        # A send may wait as long as half the lease (the worker's own cap): under a loaded machine the
+        # sink's "both owners seen" gate can hold the first answers for seconds, and a send that timed
+        # out is retried (at least once, by design), which would blur what the tests count.
+        config=WorkerConfig(lease=timedelta(seconds=lease), send_timeout=lease / 2),
         owner=owner,
     )
     print("ready", flush=True)
