@@ -12,7 +12,7 @@ import enum
 import logging
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from bot.adapters.base import SettlesEvents
 from bot.context import HandlerContext, OnSent, PendingDelivery, Services
@@ -77,6 +77,7 @@ class Dispatcher:
         self.outcomes: Counter[Outcome] = Counter()
         self._queues: list[asyncio.Queue[InboundEvent | None]] = [asyncio.Queue() for _ in range(workers)]
         self._tasks: list[asyncio.Task[None]] = []
+        self._settles: dict[type, bool] = {}
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -200,9 +201,12 @@ class Dispatcher:
     async def _settle(self, event: InboundEvent) -> None:
         """Tell the event's adapter that the event is done with, if it asks to know (`SettlesEvents`)."""
         adapter = self.outbound.adapters.get(event.platform)
-        if isinstance(adapter, SettlesEvents):
+        settles = self._settles.get(type(adapter))
+        if settles is None:  # a Protocol isinstance walks the class each time: once per adapter type
+            settles = self._settles[type(adapter)] = isinstance(adapter, SettlesEvents)
+        if settles:
             try:
-                await adapter.event_settled(event)
+                await cast(SettlesEvents, adapter).event_settled(event)
             except Exception:
                 log.exception("%s adapter failed to settle %s", event.platform.value, event.event_id)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import String, Table, and_, bindparam, cast, func, insert, or_, update
 from sqlalchemy import text as sql_text
@@ -15,6 +16,7 @@ from storage.models import Ticket, TicketMessage
 from storage.session import DbSession
 
 OPEN_STATES = ("open", "claimed", "awaiting_confirmation")
+_TICKETS: Table = Ticket.__table__  # type: ignore[attr-defined]
 
 
 async def open_ticket(
@@ -103,22 +105,31 @@ async def open_in_conversation(session: DbSession, *, conversation_key: str) -> 
     return result.scalar_one_or_none()
 
 
-# Asked for every message (the held-ticket guard), so built once rather than per call.
-_HELD_OR_REOPENABLE = (
-    select(Ticket)
-    .where(
-        Ticket.conversation_key == bindparam("conversation_key"),
-        or_(
-            col(Ticket.state).in_(OPEN_STATES),
-            and_(
-                Ticket.state == "closed",
-                Ticket.closed_how == "no_answer",
-                col(Ticket.closed_at) >= bindparam("closed_since"),
+def _held_or_reopenable(*columns: Any) -> Any:
+    return (
+        select(*columns)
+        .where(
+            Ticket.conversation_key == bindparam("conversation_key"),
+            or_(
+                col(Ticket.state).in_(OPEN_STATES),
+                and_(
+                    Ticket.state == "closed",
+                    Ticket.closed_how == "no_answer",
+                    col(Ticket.closed_at) >= bindparam("closed_since"),
+                ),
             ),
-        ),
+        )
+        .order_by(col(Ticket.id).desc())
+        .limit(1)
     )
-    .order_by(col(Ticket.id).desc())
-    .limit(1)
+
+
+# Asked for every message (the held-ticket guard): built once. Nearly every conversation holds no
+# ticket, so a one-column Core query answers first (about half the cost of loading through the ORM);
+# only when it finds one is the ticket loaded, locked and checked again.
+_ANY_HELD = _held_or_reopenable(_TICKETS.c.id)
+_HELD_LOCKED = (
+    _held_or_reopenable(Ticket)
     # The handler changes what it finds (relays, reopens): lock the row so a close or claim in
     # another process waits, and read it as that one left it (PostgreSQL; SQLite has one writer).
     .with_for_update()
@@ -129,12 +140,26 @@ _HELD_OR_REOPENABLE = (
 async def held_or_reopenable(
     session: DbSession, *, conversation_key: str, closed_since: datetime
 ) -> Ticket | None:
-    """In one query: the open ticket in this conversation, else one closed there for lack of an
-    answer since `closed_since` (a reply reopens it)."""
-    result = await session.execute(
-        _HELD_OR_REOPENABLE, {"conversation_key": conversation_key, "closed_since": closed_since}
-    )
+    """The open ticket in this conversation, else one closed there for lack of an answer since
+    `closed_since` (a reply reopens it)."""
+    params = {"conversation_key": conversation_key, "closed_since": closed_since}
+    if (await session.execute(_ANY_HELD, params)).first() is None:
+        return None
+    result = await session.execute(_HELD_LOCKED, params)
     return result.scalar_one_or_none()
+
+
+# A Core UPDATE on the table: the ORM-enabled `update(Ticket)` also works out which loaded objects to
+# refresh, which cost three times the statement here, where none is loaded.
+_SET_STAFF_THREAD = (
+    update(_TICKETS)
+    .where(_TICKETS.c.id == bindparam("ticket_id"))
+    .values(
+        staff_platform=bindparam("to_platform"),
+        staff_channel_id=bindparam("to_channel"),
+        staff_thread_id=bindparam("to_thread"),
+    )
+)
 
 
 async def set_staff_thread(
@@ -143,9 +168,8 @@ async def set_staff_thread(
     """Remember where the team discusses a ticket. One UPDATE: it runs after every staff card, and
     loading the ticket first only to change three columns cost a query more."""
     await session.execute(
-        update(Ticket)
-        .where(col(Ticket.id) == ticket_id)
-        .values(staff_platform=platform, staff_channel_id=channel_id, staff_thread_id=thread_id)
+        _SET_STAFF_THREAD,
+        {"ticket_id": ticket_id, "to_platform": platform, "to_channel": channel_id, "to_thread": thread_id},
     )
 
 
@@ -235,6 +259,16 @@ class TranscriptLine(Protocol):
     kind: str
     author_name: str
     text: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewLine:
+    """A transcript line just written, for a caller that needs it back without reading it."""
+
+    kind: str
+    text: str
+    author_name: str
     at: datetime
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.context import HandlerContext
 from bot.errors import NotAllowed, UsageError, UserError
 from bot.events import (
+    ActionInvoked,
     Actor,
     Conversation,
     InboundEvent,
@@ -109,7 +111,7 @@ async def escalate(
         # Two processes escalating in one thread at once must not open two tickets for it.
         await tickets_repo.lock_conversation(ctx.session, conversation_key=home.key)
         existing = await tickets_repo.open_in_conversation(ctx.session, conversation_key=home.key)
-        if existing is None and decision_id is not None:
+        if existing is None and decision_id is not None and isinstance(event, ActionInvoked):
             # A second click on the same answer, after its ticket moved to a thread of its own.
             mine = await tickets_repo.open_for_requester(ctx.session, requester_key=requester.key)
             existing = next((t for t in mine if t.decision_id == decision_id), None)
@@ -138,13 +140,14 @@ async def escalate(
         component=component,
         decision_id=decision_id,
     )
+    first_line = tickets_repo.NewLine(kind="customer", text=summary, author_name=requester.name, at=now)
     await tickets_repo.add_message(
         ctx.session,
         ticket=ticket,
-        kind="customer",
-        text=summary,
+        kind=first_line.kind,
+        text=first_line.text,
         author_key=requester.key,
-        author_name=requester.name,
+        author_name=first_line.author_name,
         at=now,
     )
     ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
@@ -155,10 +158,10 @@ async def escalate(
         # platform can open one, else in the channel, and make that thread the ticket's home.
         await ctx.post(event.conversation, message, new_thread=room, on_sent=_adopt_thread(ticket.id))
     elif isinstance(event, ReactionAdded):
-        await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket.id, room))
+        await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     else:
-        await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket.id, room))
-    await post_staff_card(ctx, ticket)
+        await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
+    await post_staff_card(ctx, ticket, transcript=[first_line])  # a new ticket's whole transcript
     return ticket
 
 
@@ -174,13 +177,16 @@ def _private_room(event: InboundEvent, ticket: Ticket, requester: Actor) -> NewT
     return NewThread(title=f"Ticket #{ticket.number}: {ticket.summary}", invite=(requester,))
 
 
-def _adopt_new_thread(ticket_id: int | None, room: NewThread | None):  # type: ignore[no-untyped-def]
+def _adopt_new_thread(ticket: Ticket, room: NewThread | None):  # type: ignore[no-untyped-def]
     """Where the platform opened a new thread for the customer's message, that thread is the
     ticket's home from now on; where it did not, the home stays the thread it already has."""
-    if room is None:
+    if room is None or ticket.is_direct:
         return None
+    ticket_id, home = ticket.id, (ticket.channel_id, ticket.thread_id)
 
     async def adopt(session: DbSession, ref: SentRef) -> None:
+        if ref.thread_id is None or (ref.channel_id, ref.thread_id) == home:
+            return  # no new thread (Slack, console, a refusing server): nothing to read or change
         ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
         if ticket is None or ref.thread_id is None or ticket.is_direct:
             return
@@ -216,9 +222,12 @@ def _remember_staff_thread(ticket_id: int | None):  # type: ignore[no-untyped-de
     return remember
 
 
-async def post_staff_card(ctx: HandlerContext, ticket: Ticket) -> None:
+async def post_staff_card(
+    ctx: HandlerContext, ticket: Ticket, *, transcript: Sequence[tickets_repo.TranscriptLine] | None = None
+) -> None:
     staff = ctx.services.staff
-    transcript = await tickets_repo.transcript(ctx.session, ticket=ticket, limit=5)
+    if transcript is None:
+        transcript = await tickets_repo.transcript(ctx.session, ticket=ticket, limit=5)
     where = "a direct message" if ticket.is_direct else f"{ticket.platform} channel {ticket.channel_id}"
     card = render.staff_card(
         ticket,
