@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, case, func, insert, update
 from sqlmodel import col, select
 
 from storage.models import KBDecision
-from storage.session import DbSession
+from storage.session import DbSession, Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,21 @@ class RecordedDecision:
 _TABLE: Table = KBDecision.__table__  # type: ignore[attr-defined]
 # Every question writes one row: a Core INSERT built once. Going through the ORM (build the model,
 # add, flush) cost four times as much as the statement (see the pipeline section of BENCHMARKS).
-_INSERT = insert(_TABLE).returning(_TABLE.c.id)
+_COLUMNS = (
+    "actor_key",
+    "platform",
+    "conversation_key",
+    "question",
+    "band",
+    "candidates",
+    "top_entry_id",
+    "top_confidence",
+    "reason",
+    "outcome",
+    "ticket_id",
+    "at",
+)
+_INSERT = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_COLUMNS)
 
 
 async def record(
@@ -46,8 +60,8 @@ async def record(
 ) -> RecordedDecision:
     top_id, top_confidence = candidates[0] if candidates else (None, 0.0)
     question = question[:4000]
-    result = await session.execute(
-        _INSERT,
+    ((decision_id,),) = await _INSERT.rows(
+        session,
         {
             "actor_key": actor_key,
             "platform": platform,
@@ -64,7 +78,7 @@ async def record(
         },
     )
     return RecordedDecision(
-        id=int(result.scalar_one()), band=band, top_entry_id=top_id, reason=reason, question=question
+        id=int(decision_id), band=band, top_entry_id=top_id, reason=reason, question=question
     )
 
 
@@ -91,18 +105,18 @@ async def get(session: DbSession, *, decision_id: int) -> KBDecision | None:
 
 # Runs for every question: built once, and only the text is loaded (building whole rows as models cost
 # more than the query).
-_RECENT_QUESTIONS = (
-    select(KBDecision.question)
-    .where(KBDecision.actor_key == bindparam("actor_key"), col(KBDecision.at) >= bindparam("since"))
-    .order_by(col(KBDecision.id).desc())
+_RECENT_QUESTIONS = Prepared(
+    select(_TABLE.c.question)
+    .where(_TABLE.c.actor_key == bindparam("actor_key"), _TABLE.c.at >= bindparam("since"))
+    .order_by(_TABLE.c.id.desc())
     .limit(20)
 )
 
 
 async def recent_questions(session: DbSession, *, actor_key: str, since: datetime) -> Sequence[str]:
     """What this person asked since `since`, newest first (at most 20)."""
-    result = await session.execute(_RECENT_QUESTIONS, {"actor_key": actor_key, "since": since})
-    return result.scalars().all()
+    rows = await _RECENT_QUESTIONS.rows(session, {"actor_key": actor_key, "since": since})
+    return [question for (question,) in rows]
 
 
 ESCALATED = ("escalated", "still_need_help", "none_of_these")

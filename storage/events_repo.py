@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Table, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import ProcessedEvent
-from storage.session import DbSession
+from storage.session import DbSession, Prepared
 from storage.types import utcnow
 
 _TABLE: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 # Built once: this runs for every inbound event, and building the statement (and its cache key) each
 # time cost more than executing it. A Core statement on the table also skips the ORM's bulk-insert path.
-_CLAIM: dict[str, Any] = {
-    "postgresql": postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
-    "sqlite": sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id),
+_KEYS = ("platform", "event_id", "handled_at")
+_CLAIM: dict[str, Prepared] = {
+    "postgresql": Prepared(postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)),
+    "sqlite": Prepared(sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS),
 }
-_PLAIN_CLAIM = insert(_TABLE).returning(_TABLE.c.id)
+_PLAIN_CLAIM = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_KEYS)
 
 
 async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bool:
@@ -30,7 +29,5 @@ async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bo
     """
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     statement = _CLAIM.get(dialect, _PLAIN_CLAIM)
-    result = await session.execute(
-        statement, {"platform": platform, "event_id": event_id, "handled_at": utcnow()}
-    )
-    return result.scalar_one_or_none() is not None
+    rows = await statement.rows(session, {"platform": platform, "event_id": event_id, "handled_at": utcnow()})
+    return bool(rows)

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from storage import counters_repo
 from storage.models import Ticket, TicketMessage
-from storage.session import DbSession
+from storage.session import DbSession, Prepared
 
 OPEN_STATES = ("open", "claimed", "awaiting_confirmation")
 _TICKETS: Table = Ticket.__table__  # type: ignore[attr-defined]
@@ -111,7 +111,8 @@ def _held_or_reopenable(*columns: Any) -> Any:
         .where(
             Ticket.conversation_key == bindparam("conversation_key"),
             or_(
-                col(Ticket.state).in_(OPEN_STATES),
+                # Spelled out rather than IN (...): a `Prepared` statement has no expanding lists.
+                *(Ticket.state == state for state in OPEN_STATES),
                 and_(
                     Ticket.state == "closed",
                     Ticket.closed_how == "no_answer",
@@ -127,7 +128,7 @@ def _held_or_reopenable(*columns: Any) -> Any:
 # Asked for every message (the held-ticket guard): built once. Nearly every conversation holds no
 # ticket, so a one-column Core query answers first (about half the cost of loading through the ORM);
 # only when it finds one is the ticket loaded, locked and checked again.
-_ANY_HELD = _held_or_reopenable(_TICKETS.c.id)
+_ANY_HELD = Prepared(_held_or_reopenable(_TICKETS.c.id))
 _HELD_LOCKED = (
     _held_or_reopenable(Ticket)
     # The handler changes what it finds (relays, reopens): lock the row so a close or claim in
@@ -143,7 +144,7 @@ async def held_or_reopenable(
     """The open ticket in this conversation, else one closed there for lack of an answer since
     `closed_since` (a reply reopens it)."""
     params = {"conversation_key": conversation_key, "closed_since": closed_since}
-    if (await session.execute(_ANY_HELD, params)).first() is None:
+    if not await _ANY_HELD.rows(session, params):
         return None
     result = await session.execute(_HELD_LOCKED, params)
     return result.scalar_one_or_none()
