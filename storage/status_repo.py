@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import counters_repo
@@ -338,15 +338,26 @@ async def schedule_maintenance(
     return window
 
 
+_ALL_MAINTENANCE = select(Incident).where(Incident.kind == "maintenance").order_by(Incident.starts_at)
+# Every status answer asks this: built once. Past windows stay in the table for the history, and are
+# not loaded each time.
+_MAINTENANCE_NOT_OVER = (
+    select(Incident)
+    .where(
+        Incident.kind == "maintenance",
+        Incident.status != "completed",
+        Incident.ends_at > bindparam("at"),  # type: ignore[operator]
+    )
+    .order_by(Incident.starts_at)
+)
+
+
 async def maintenance_windows(
     session: DbSession, *, at: datetime, component: str | None = None, include_completed: bool = False
 ) -> list[Incident]:
     """Maintenance windows (soonest first), optionally only those touching `component`."""
-    statement = select(Incident).where(Incident.kind == "maintenance")
-    if not include_completed:
-        # Past windows stay in the table for the history: do not load every one of them each time.
-        statement = statement.where(Incident.status != "completed", Incident.ends_at > at)  # type: ignore[operator]
-    result = await session.execute(statement.order_by(Incident.starts_at))
+    statement = _ALL_MAINTENANCE if include_completed else _MAINTENANCE_NOT_OVER
+    result = await session.execute(statement, {} if include_completed else {"at": at})
     windows = []
     for window in result.scalars():
         if component is not None and component not in split_names(window.components):
