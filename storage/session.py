@@ -35,7 +35,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import StaticPool
 
 _FIRST_PAUSE = 0.001
 _LONGEST_PAUSE = 0.05
@@ -94,8 +94,8 @@ class LoopSession:
         self.sync_session.close()
 
 
-def _is_busy(error: OperationalError) -> bool:
-    orig = error.orig
+def _is_busy(error: Exception) -> bool:
+    orig = error.orig if isinstance(error, OperationalError) else error
     return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode == sqlite3.SQLITE_BUSY
 
 
@@ -114,9 +114,7 @@ class LoopSessions:
         self.engine = create_sync_engine(
             "sqlite://",
             creator=connect,
-            poolclass=QueuePool,  # "sqlite://" alone would pick the pool meant for :memory:
-            pool_size=1,
-            max_overflow=0,
+            poolclass=StaticPool,  # one connection, and one session at a time uses it (the lock)
             pool_reset_on_return=None,  # sessions end their own transactions
         )
         event.listen(self.engine, "connect", _tune)
@@ -157,7 +155,7 @@ class LoopSessions:
             try:
                 sync_session.connection()  # runs BEGIN IMMEDIATE (the "begin" listener)
                 return sync_session
-            except OperationalError as error:
+            except (OperationalError, sqlite3.OperationalError) as error:
                 sync_session.close()
                 if not _is_busy(error) or time.monotonic() >= deadline:
                     raise
@@ -179,7 +177,9 @@ def _tune(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_immediate(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Straight to sqlite3: this runs for every transaction, and SQLAlchemy's execution path cost
+    # several times the statement.
+    connection.connection.driver_connection.execute("BEGIN IMMEDIATE")
 
 
 class Prepared:
