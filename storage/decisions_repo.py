@@ -82,7 +82,7 @@ async def record(
     )
 
 
-_SETTLE = (
+_SETTLE = Prepared(
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("decision_id"))
     .values(outcome=bindparam("to_outcome"), reason=bindparam("to_reason"), ticket_id=bindparam("to_ticket"))
@@ -93,8 +93,8 @@ async def settle(
     session: DbSession, *, decision_id: int, outcome: str, reason: str | None, ticket_id: int | None
 ) -> None:
     """What became of a question: its outcome, why, and the ticket it opened (if any)."""
-    await session.execute(
-        _SETTLE,
+    await _SETTLE.rows(
+        session,
         {"decision_id": decision_id, "to_outcome": outcome, "to_reason": reason, "to_ticket": ticket_id},
     )
 

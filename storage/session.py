@@ -202,6 +202,7 @@ class Prepared:
         self._compiled: tuple[str, Any, tuple[tuple[str, Any], ...]] | None = None
 
     async def rows(self, session: DbSession, params: dict[str, Any]) -> list[Any]:
+        """Run it; the rows it returns (none for a write without RETURNING)."""
         if isinstance(session, LoopSession):
             sql, compiled, processors = self._compiled or self._compile(session.bind.dialect)
             values = compiled.construct_params(params)  # adds the statement's own literals (LIMIT 20)
@@ -209,7 +210,9 @@ class Prepared:
                 processor(values[name]) if processor else values[name] for name, processor in processors
             ]
             return session.driver_rows(sql, args)
-        return list((await session.execute(self.statement, params)).all())
+        result = await session.execute(self.statement, params)
+        # ORM-enabled selects come back as rows-only results without `returns_rows`.
+        return list(result.all()) if getattr(result, "returns_rows", True) else []
 
     def _compile(self, dialect: Any) -> tuple[str, Any, tuple[tuple[str, Any], ...]]:
         compiled = self.statement.compile(dialect=dialect, column_keys=self._keys)

@@ -19,6 +19,17 @@ OPEN_STATES = ("open", "claimed", "awaiting_confirmation")
 _TICKETS: Table = Ticket.__table__  # type: ignore[attr-defined]
 
 
+def _is_open(state: Any) -> Any:
+    # Spelled out rather than IN (...): a `Prepared` statement has no expanding lists.
+    return or_(*(state == open_state for open_state in OPEN_STATES))
+
+
+_NEW_TICKET_COLUMNS = tuple(c.name for c in _TICKETS.columns if c.name != "id")
+# An escalation's INSERT, built once and given every column: building the model and flushing it cost
+# four times the INSERT plus reading the row back by its key.
+_OPEN_TICKET = Prepared(insert(_TICKETS).returning(_TICKETS.c.id), keys=_NEW_TICKET_COLUMNS)
+
+
 async def open_ticket(
     session: DbSession,
     *,
@@ -38,8 +49,13 @@ async def open_ticket(
     component: str | None = None,
     decision_id: int | None = None,
 ) -> Ticket:
-    ticket = Ticket(
+    values: dict[str, Any] = dict.fromkeys(_NEW_TICKET_COLUMNS)  # the optional columns start empty
+    values.update(
         number=await counters_repo.next_value(session, name="ticket"),
+        state="open",
+        priority=priority,
+        summary=summary,
+        reason=reason,
         requester_key=requester_key,
         requester_name=requester_name,
         platform=platform,
@@ -48,17 +64,16 @@ async def open_ticket(
         thread_id=thread_id,
         is_direct=is_direct,
         conversation_key=conversation_key,
-        summary=summary,
-        reason=reason,
-        priority=priority,
+        component=component,
+        decision_id=decision_id,
         created_at=now,
         updated_at=now,
         first_response_due=first_response_due,
-        component=component,
-        decision_id=decision_id,
+        breached=False,
     )
-    session.add(ticket)
-    await session.flush()
+    ((ticket_id,),) = await _OPEN_TICKET.rows(session, values)
+    ticket = await session.get(Ticket, ticket_id)
+    assert ticket is not None
     return ticket
 
 
@@ -99,9 +114,19 @@ _OPEN_IN_CONVERSATION = (
 )
 
 
+_ANY_OPEN_IN_CONVERSATION = Prepared(
+    select(_TICKETS.c.id)
+    .where(_TICKETS.c.conversation_key == bindparam("conversation_key"), _is_open(_TICKETS.c.state))
+    .limit(1)
+)
+
+
 async def open_in_conversation(session: DbSession, *, conversation_key: str) -> Ticket | None:
     """The ticket a person is holding in this conversation (thread or DM), if any."""
-    result = await session.execute(_OPEN_IN_CONVERSATION, {"conversation_key": conversation_key})
+    params = {"conversation_key": conversation_key}
+    if not await _ANY_OPEN_IN_CONVERSATION.rows(session, params):
+        return None  # the usual case (a new thread): answered without loading anything
+    result = await session.execute(_OPEN_IN_CONVERSATION, params)
     return result.scalar_one_or_none()
 
 
@@ -111,8 +136,7 @@ def _held_or_reopenable(*columns: Any) -> Any:
         .where(
             Ticket.conversation_key == bindparam("conversation_key"),
             or_(
-                # Spelled out rather than IN (...): a `Prepared` statement has no expanding lists.
-                *(Ticket.state == state for state in OPEN_STATES),
+                _is_open(Ticket.state),
                 and_(
                     Ticket.state == "closed",
                     Ticket.closed_how == "no_answer",
@@ -152,7 +176,7 @@ async def held_or_reopenable(
 
 # A Core UPDATE on the table: the ORM-enabled `update(Ticket)` also works out which loaded objects to
 # refresh, which cost three times the statement here, where none is loaded.
-_SET_STAFF_THREAD = (
+_SET_STAFF_THREAD = Prepared(
     update(_TICKETS)
     .where(_TICKETS.c.id == bindparam("ticket_id"))
     .values(
@@ -168,8 +192,8 @@ async def set_staff_thread(
 ) -> None:
     """Remember where the team discusses a ticket. One UPDATE: it runs after every staff card, and
     loading the ticket first only to change three columns cost a query more."""
-    await session.execute(
-        _SET_STAFF_THREAD,
+    await _SET_STAFF_THREAD.rows(
+        session,
         {"ticket_id": ticket_id, "to_platform": platform, "to_channel": channel_id, "to_thread": thread_id},
     )
 
@@ -213,23 +237,25 @@ async def open_queue(session: DbSession, *, limit: int = 25) -> Sequence[Ticket]
     return result.scalars().all()
 
 
-_UNCLAIMED_AHEAD = (
+_UNCLAIMED_AHEAD = Prepared(
     select(func.count())
-    .select_from(Ticket)
-    .where(Ticket.state == "open", col(Ticket.id) < bindparam("ticket_id"))
+    .select_from(_TICKETS)
+    .where(_TICKETS.c.state == "open", _TICKETS.c.id < bindparam("ticket_id"))
 )
 
 
 async def unclaimed_ahead_of(session: DbSession, *, ticket: Ticket) -> int:
     """How many unclaimed tickets were opened before this one: the customer's place in the queue."""
-    result = await session.execute(_UNCLAIMED_AHEAD, {"ticket_id": ticket.id})
-    return int(result.scalar_one())
+    ((ahead,),) = await _UNCLAIMED_AHEAD.rows(session, {"ticket_id": ticket.id})
+    return int(ahead)
 
 
 _MESSAGES: Table = TicketMessage.__table__  # type: ignore[attr-defined]
 # Transcript lines are written on most ticket events: a Core INSERT built once, as no caller needs
 # the row back (the ORM's build-add-flush cost four times the statement).
-_ADD_MESSAGE = insert(_MESSAGES)
+_ADD_MESSAGE = Prepared(
+    insert(_MESSAGES), keys=("ticket_id", "kind", "text", "author_key", "author_name", "at")
+)
 
 
 async def add_message(
@@ -242,8 +268,8 @@ async def add_message(
     author_name: str = "",
     at: datetime,
 ) -> None:
-    await session.execute(
-        _ADD_MESSAGE,
+    await _ADD_MESSAGE.rows(
+        session,
         {
             "ticket_id": ticket.id,
             "kind": kind,
