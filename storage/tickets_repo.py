@@ -78,15 +78,14 @@ async def open_ticket(
 
 
 _BY_NUMBER = select(Ticket).where(Ticket.number == bindparam("number"))
+_BY_NUMBER_LOCKED = _BY_NUMBER.with_for_update().execution_options(populate_existing=True)
 
 
 async def get_by_number(session: DbSession, *, number: int, for_update: bool = False) -> Ticket | None:
     """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite has one writer
     anyway) and reads its latest committed state, so two processes changing one ticket at once take
     turns and the second sees what the first did."""
-    statement = _BY_NUMBER
-    if for_update:
-        statement = statement.with_for_update().execution_options(populate_existing=True)
+    statement = _BY_NUMBER_LOCKED if for_update else _BY_NUMBER
     result = await session.execute(statement, {"number": number})
     return result.scalar_one_or_none()
 
