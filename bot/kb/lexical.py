@@ -27,6 +27,7 @@ _REFINE = 48
 _WORD_WEIGHT = 0.75
 
 
+@lru_cache(maxsize=65536)  # asked for every word of every question; words repeat
 def stem(word: str) -> str:
     """A light suffix stripper, enough to make 'activating', 'activated' and 'activate' meet."""
     for suffix in _SUFFIXES:
