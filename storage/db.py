@@ -102,11 +102,23 @@ class Database:
         self.schema = schema
         self.sqlite_driver = sqlite_driver
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        in_loop = sqlite_driver == "inline" and engine.dialect.name == "sqlite"
-        # SQLite's default: sessions run on the loop without AsyncSession's wrapping (storage/session.py).
-        # The async engine stays for migrations and health checks.
-        self._loop_sessions = _loop_sessions_for(engine) if in_loop else None
-        self._checkpointer = _checkpointer_for(engine) if in_loop else None
+        self._loop_sessions: LoopSessions | None = None
+        self._checkpointer: WalCheckpointer | None = None
+        if sqlite_driver == "inline" and engine.dialect.name == "sqlite":
+            self._run_on_the_loop(engine)
+
+    def _run_on_the_loop(self, engine: AsyncEngine) -> None:
+        """SQLite's default: sessions run on the loop without AsyncSession's wrapping, and WAL
+        checkpoints on a thread (storage/session.py, `WalCheckpointer`). The async engine stays for
+        migrations and health checks. An in-memory database keeps AsyncSession: a second connection
+        would open a second, empty database (and there is nothing on disk to checkpoint)."""
+        database, kwargs = _sqlite_file(engine)
+        if not database or database == ":memory:" or "mode=memory" in database:
+            return
+        self._loop_sessions = LoopSessions(database, busy_timeout=SQLITE_BUSY_TIMEOUT, **kwargs)
+        options = {k: v for k, v in kwargs.items() if k not in ("timeout", "check_same_thread")}
+        self._checkpointer = WalCheckpointer(database, **options)
+        self._checkpointer.start()
 
     @classmethod
     def from_url(
@@ -161,22 +173,3 @@ def _sqlite_file(engine: AsyncEngine) -> tuple[str, dict[str, Any]]:
     """The file name and sqlite3 options (uri=true, ...) the dialect reads from the URL."""
     (database, *_), kwargs = engine.dialect.create_connect_args(engine.sync_engine.url)
     return database, kwargs
-
-
-def _loop_sessions_for(engine: AsyncEngine) -> LoopSessions | None:
-    database, kwargs = _sqlite_file(engine)
-    if not database or database == ":memory:" or "mode=memory" in database:
-        return None  # a second connection would open a second, empty database: keep AsyncSession
-    return LoopSessions(database, busy_timeout=SQLITE_BUSY_TIMEOUT, **kwargs)
-
-
-def _checkpointer_for(engine: AsyncEngine) -> WalCheckpointer | None:
-    """The WAL checkpoint thread an in-loop SQLite file needs (see `WalCheckpointer`)."""
-    database, kwargs = _sqlite_file(engine)
-    if not database or database == ":memory:":
-        return None  # nothing on disk to checkpoint
-    kwargs.pop("timeout", None)
-    kwargs.pop("check_same_thread", None)
-    checkpointer = WalCheckpointer(database, **kwargs)
-    checkpointer.start()
-    return checkpointer

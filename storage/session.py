@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -33,12 +32,10 @@ from typing import Any, Protocol
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Result
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-_FIRST_PAUSE = 0.001
-_LONGEST_PAUSE = 0.05
+from storage.sqlite_inline import retry_busy
 
 
 class DbSession(Protocol):
@@ -94,11 +91,6 @@ class LoopSession:
         self.sync_session.close()
 
 
-def _is_busy(error: Exception) -> bool:
-    orig = error.orig if isinstance(error, OperationalError) else error
-    return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode == sqlite3.SQLITE_BUSY
-
-
 class LoopSessions:
     """Hands out `LoopSession`s for one SQLite file, one at a time (see the module docstring)."""
 
@@ -148,19 +140,16 @@ class LoopSessions:
                 sync_session.commit()
 
     async def _begun(self) -> Session:
-        deadline = time.monotonic() + self.busy_timeout
-        pause = _FIRST_PAUSE
-        while True:
+        def begin() -> Session:
             sync_session = Session(self.engine, expire_on_commit=False)
             try:
                 sync_session.connection()  # runs BEGIN IMMEDIATE (the "begin" listener)
-                return sync_session
-            except (OperationalError, sqlite3.OperationalError) as error:
+            except BaseException:
                 sync_session.close()
-                if not _is_busy(error) or time.monotonic() >= deadline:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, _LONGEST_PAUSE)
+                raise
+            return sync_session
+
+        return await retry_busy(begin, self.busy_timeout)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -206,9 +195,7 @@ class Prepared:
         if isinstance(session, LoopSession):
             sql, compiled, processors = self._compiled or self._compile(session.bind.dialect)
             values = compiled.construct_params(params)  # adds the statement's own literals (LIMIT 20)
-            args = [
-                processor(values[name]) if processor else values[name] for name, processor in processors
-            ]
+            args = [processor(values[name]) if processor else values[name] for name, processor in processors]
             return session.driver_rows(sql, args)
         result = await session.execute(self.statement, params)
         # ORM-enabled selects come back as rows-only results without `returns_rows`.

@@ -28,6 +28,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
@@ -36,27 +38,28 @@ _FIRST_PAUSE = 0.001
 _LONGEST_PAUSE = 0.05
 
 
-async def _retry_busy(call: Callable[[], T], patience: float) -> T:
+def _is_busy(error: Exception) -> bool:
+    """Plain SQLITE_BUSY, raised by sqlite3 itself or wrapped by SQLAlchemy."""
+    orig = error.orig if isinstance(error, DBAPIError) else error
+    return isinstance(orig, sqlite3.OperationalError) and orig.sqlite_errorcode == sqlite3.SQLITE_BUSY
+
+
+async def retry_busy(call: Callable[[], T], patience: float) -> T:
     """Run `call`; while SQLite says another connection holds the lock, wait without blocking the loop.
 
     Only plain SQLITE_BUSY is retried: the statement did nothing, so running it again is what SQLite's
     busy handler would have done. SQLITE_BUSY_SNAPSHOT (a write after reading a now outdated snapshot)
     can never succeed in this transaction and is raised at once, as it is with the busy handler.
     """
-    try:
-        return call()
-    except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-            raise
     deadline = time.monotonic() + patience
     pause = _FIRST_PAUSE
     while True:
-        await asyncio.sleep(pause)
         try:
             return call()
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+        except (sqlite3.OperationalError, DBAPIError) as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
                 raise
+        await asyncio.sleep(pause)
         pause = min(pause * 2, _LONGEST_PAUSE)
 
 
@@ -96,12 +99,12 @@ class InlineCursor:
         self._cursor.arraysize = value
 
     async def execute(self, sql: str, parameters: Any = ()) -> InlineCursor:
-        await _retry_busy(lambda: self._cursor.execute(sql, parameters), self._timeout)
+        await retry_busy(lambda: self._cursor.execute(sql, parameters), self._timeout)
         return self
 
     async def executemany(self, sql: str, parameters: Iterable[Any]) -> InlineCursor:
         rows = list(parameters)  # a retry must see the same rows again, not an exhausted iterator
-        await _retry_busy(lambda: self._cursor.executemany(sql, rows), self._timeout)
+        await retry_busy(lambda: self._cursor.executemany(sql, rows), self._timeout)
         return self
 
     async def fetchone(self) -> Any:
@@ -170,7 +173,7 @@ class InlineConnection:
 
     async def commit(self) -> None:
         connection = self._open()
-        await _retry_busy(connection.commit, self._busy_timeout)
+        await retry_busy(connection.commit, self._busy_timeout)
 
     async def rollback(self) -> None:
         self._open().rollback()
@@ -248,7 +251,7 @@ def inline_creator(
     """An `async_creator` for `create_async_engine` that opens `database` with the in-loop driver.
 
     `connect_args` go to `sqlite3.connect` (e.g. uri=True); SQLite's own busy timeout is always 0
-    because waiting for the lock happens in `_retry_busy`, off the loop's critical path.
+    because waiting for the lock happens in `retry_busy`, off the loop's critical path.
     """
     connect_args.pop("timeout", None)
     # Used on the loop thread only, but SQLAlchemy may close a connection it discards from another
@@ -262,4 +265,10 @@ def inline_creator(
     return connect
 
 
-__all__: Sequence[str] = ("InlineConnection", "InlineCursor", "WalCheckpointer", "inline_creator")
+__all__: Sequence[str] = (
+    "InlineConnection",
+    "InlineCursor",
+    "WalCheckpointer",
+    "inline_creator",
+    "retry_busy",
+)
