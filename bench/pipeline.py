@@ -223,9 +223,8 @@ async def fresh_postgres(url: str) -> tuple[Database, Any]:
     return Database.from_url(url, schema=schema), drop
 
 
-async def run_once(
-    *, database: Database, kb_path: Path, events: int, concurrency: int, seed: int
-) -> dict[str, float]:
+async def start_bot(database: Database, kb_path: Path) -> Any:
+    """The bot the benchmarks drive: fake adapter, lexical matcher, no web server."""
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url="sqlite+aiosqlite:///unused.db",
@@ -236,10 +235,11 @@ async def run_once(
         web_enabled=False,
     )
     adapter = FakeAdapter(Platform.FAKE)
-    bot = await create_bot(settings, adapters={Platform.FAKE: adapter}, database=database, with_web=False)
-    kb = bot.services.get("kb")
-    workload = Workload(seed, customers=max(50, events // 20))
-    # Warm up: open a few tickets so ticket operations find something, and fill the caches.
+    return await create_bot(settings, adapters={Platform.FAKE: adapter}, database=database, with_web=False)
+
+
+async def open_some_tickets(bot: Any, workload: Workload) -> None:
+    """Warm up: open a few tickets so ticket operations find something, and fill the caches."""
     for i in range(60):
         await bot.dispatcher.handle(
             MessageReceived(
@@ -251,6 +251,15 @@ async def run_once(
                 mentions_bot=True,
             )
         )
+
+
+async def run_once(
+    *, database: Database, kb_path: Path, events: int, concurrency: int, seed: int
+) -> dict[str, float]:
+    bot = await start_bot(database, kb_path)
+    kb = bot.services.get("kb")
+    workload = Workload(seed, customers=max(50, events // 20))
+    await open_some_tickets(bot, workload)
     stream = [workload.event(i) for i in range(events)]
     latencies: list[float] = []
     queue: asyncio.Queue[InboundEvent] = asyncio.Queue()

@@ -17,12 +17,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from pipeline import STATUS, UNKNOWN, Workload, write_kb
+from pipeline import STATUS, UNKNOWN, Workload, open_some_tickets, start_bot, write_kb
 
-from bot.adapters.fake import FakeAdapter
-from bot.app import create_bot
-from bot.events import CommandInvoked, InboundEvent, MessageReceived, Platform
-from bot.settings import Settings
+from bot.events import CommandInvoked, InboundEvent, MessageReceived
 from storage.db import Database
 
 
@@ -40,30 +37,9 @@ async def measure(events: int, seed: int) -> dict[str, object]:
         kb_path = Path(tmp) / "kb"
         write_kb(kb_path, 1000)
         database = Database.from_url(f"sqlite+aiosqlite:///{tmp}/kinds.db")
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            database_url="sqlite+aiosqlite:///unused.db",
-            staff_channel="fake:staff",
-            staff_user_ids=["fake:S1"],
-            kb_path=kb_path,
-            matcher="lexical",
-            web_enabled=False,
-        )
-        bot = await create_bot(
-            settings, adapters={Platform.FAKE: FakeAdapter(Platform.FAKE)}, database=database, with_web=False
-        )
+        bot = await start_bot(database, kb_path)
         workload = Workload(seed, customers=250)
-        for i in range(60):  # tickets for the ticket commands to find, as pipeline.py does
-            await bot.dispatcher.handle(
-                MessageReceived(
-                    actor=workload.customers[i],
-                    conversation=workload.channel,
-                    text="I want to talk to a human",
-                    message_id=f"warm{i}",
-                    event_id=f"warm{i}",
-                    mentions_bot=True,
-                )
-            )
+        await open_some_tickets(bot, workload)
         stream = [workload.event(i) for i in range(events)]
         spent: dict[str, list[float]] = defaultdict(list)
         started = time.perf_counter()
