@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import Counter
 
 import aiohttp
@@ -27,7 +28,9 @@ class Sink:
         self.posts: Counter[str] = Counter()  # every request, per key
         self.created: dict[str, str] = {}  # key -> message id, once
         self.by_owner: Counter[str] = Counter()
-        # Every request per key, in arrival order: (owner, status answered), for failure messages.
+        # Every request per key, in arrival order: [owner, status answered, answered while the sender
+        # was still waiting]. A send the sender gave up on (timed out) is retried with the same key by
+        # design; only answers the sender could have heard count as "accepted".
         self.attempts: dict[str, list[list[object]]] = {}
         self.reached = asyncio.Event()
         self._release = asyncio.Event()
@@ -41,7 +44,8 @@ class Sink:
         self.posts[key] += 1
         owner = request.headers.get("X-Owner", "")
         self.by_owner[owner] += 1
-        attempt: list[object] = [owner, 0]
+        gives_up_at = float(request.headers.get("X-Gives-Up-At", "inf"))
+        attempt: list[object] = [owner, 0, False]
         self.attempts.setdefault(key, []).append(attempt)
         if key not in self.created:
             self.created[key] = f"m{next(self._ids)}"
@@ -53,7 +57,7 @@ class Sink:
                 # up on an answer the sink then delivers, which would make a retry look like a duplicate.
                 await asyncio.wait_for(self._owners_seen.wait(), 10)
             except TimeoutError:
-                attempt[1] = 503
+                attempt[1:] = [503, time.time() < gives_up_at]
                 return web.json_response({"error": "only one sender seen"}, status=503)
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -61,8 +65,18 @@ class Sink:
             # The message exists, but the sender never hears back: the crash window.
             self.reached.set()
             await self._release.wait()
-        attempt[1] = 200
+        # A second of margin: the sender's clock for its timeout started just before this header was set.
+        attempt[1:] = [200, time.time() < gives_up_at - 1.0]
         return web.json_response({"id": self.created[key]})
+
+    def accepted_twice(self) -> dict[str, list[list[object]]]:
+        """Keys the sink answered 200 more than once while the sender was still listening: a real
+        duplicate (claimed by two processes, or resent after the sender heard "accepted")."""
+        return {
+            key: tries
+            for key, tries in self.attempts.items()
+            if sum(1 for _, status, heard in tries if status == 200 and heard) > 1
+        }
 
     async def start(self) -> None:
         app = web.Application()
@@ -86,9 +100,12 @@ class SinkAdapter:
     platform = Platform.FAKE
     capabilities = Capabilities()
 
-    def __init__(self, url: str, *, owner: str) -> None:
+    def __init__(self, url: str, *, owner: str, gives_up_after: float | None = None) -> None:
         self.url = url
         self.owner = owner
+        # The worker's send timeout, told to the sink so it can tell a resend after a timeout (allowed)
+        # from a duplicate.
+        self.gives_up_after = gives_up_after
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self, sink: EventSink) -> None:
@@ -106,9 +123,10 @@ class SinkAdapter:
             "nonce": delivery.idempotency_key,
             "enforce_nonce": True,
         }
-        async with self._session.post(
-            f"{self.url}/messages", json=payload, headers={"X-Owner": self.owner}
-        ) as r:
+        headers = {"X-Owner": self.owner}
+        if self.gives_up_after is not None:
+            headers["X-Gives-Up-At"] = repr(time.time() + self.gives_up_after)
+        async with self._session.post(f"{self.url}/messages", json=payload, headers=headers) as r:
             if r.status >= 500:
                 raise DeliveryError(f"HTTP {r.status}", permanent=False, code=str(r.status))
             body = await r.json()

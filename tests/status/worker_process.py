@@ -17,7 +17,7 @@ from tests.status.sink import SinkAdapter
 
 async def main(url: str, schema: str, sink_url: str, owner: str, lease: float) -> None:
     database = Database.from_url(url, schema=schema or None)
-    adapter = SinkAdapter(sink_url, owner=owner)
+    adapter = SinkAdapter(sink_url, owner=owner, gives_up_after=lease / 2)
     await adapter.start(lambda event: asyncio.sleep(0))  # type: ignore[arg-type,return-value]
     worker = BroadcastWorker(
         database,
