@@ -7,8 +7,9 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from bot import housekeeping
 from bot.adapters.base import Adapter
 from bot.broadcast.worker import BroadcastWorker
 from bot.context import Services
@@ -58,6 +59,7 @@ class SupportBot:
     clock_interval: float = 30.0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _clocks: asyncio.Task[None] | None = None
+    _housekeeping: asyncio.Task[None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     broadcaster: BroadcastWorker | None = None
 
@@ -71,6 +73,14 @@ class SupportBot:
             stop=self._stopping,
         )
         self._clocks = asyncio.create_task(ticket_clocks)
+        self._housekeeping = asyncio.create_task(
+            housekeeping.run_forever(
+                self.database,
+                keep=timedelta(hours=self.settings.dedupe_retention_hours),
+                clock=utc_now,
+                stop=self._stopping,
+            )
+        )
         self._background.append(asyncio.create_task(self.services.get("kb").watch()))
         if self.broadcaster is not None:
             self.broadcaster.start()
@@ -91,9 +101,10 @@ class SupportBot:
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections."""
         self._stopping.set()
-        if self._clocks is not None:
-            await self._clocks
-            self._clocks = None
+        for task in (self._clocks, self._housekeeping):
+            if task is not None:
+                await task
+        self._clocks = self._housekeeping = None
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     )
     close_confirm_hours: float = Field(default=72, gt=0)
     repeat_question_minutes: float = Field(default=10, gt=0)
+    dedupe_retention_hours: float = Field(default=168, gt=0)
 
     # Status
     components_file: Path = Path("components.yml")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Table, insert
+from datetime import datetime
+
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import ProcessedEvent
@@ -31,3 +33,18 @@ async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bo
     statement = _CLAIM.get(dialect, _PLAIN_CLAIM)
     rows = await statement.rows(session, {"platform": platform, "event_id": event_id, "handled_at": utcnow()})
     return bool(rows)
+
+
+async def forget_handled_before(session: DbSession, *, before: datetime, limit: int = 5_000) -> int:
+    """Delete up to `limit` claims older than `before`; returns how many. Platforms stop redelivering
+    an event within hours, so old claims only cost disk; deleting in batches keeps each lock short."""
+    oldest = (
+        select(ProcessedEvent.id)
+        .where(ProcessedEvent.handled_at < before)  # type: ignore[arg-type]
+        .order_by(ProcessedEvent.handled_at)  # type: ignore[arg-type]
+        .limit(limit)
+    )
+    result = await session.execute(
+        delete(ProcessedEvent).where(ProcessedEvent.id.in_(oldest.scalar_subquery()))  # type: ignore[union-attr]
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
