@@ -104,15 +104,33 @@ def fit(rank: Ranker, phrasing_entry: Sequence[int], prior: Calibration) -> tupl
 def _logistic(
     rows: list[tuple[float, ...]], labels: list[float], weights: list[float], prior: Calibration
 ) -> Calibration:
+    """Weighted logistic regression, slopes shrunk towards the prior's and never negative: every
+    feature is "higher is better" (a higher score or a wider margin never lowers confidence). A
+    feature whose slope comes out negative is dropped and the rest refitted, so the bias still
+    matches the data (clipping the slope alone would leave a bias fitted with it)."""
     if not rows or len(set(labels)) < 2:
         return prior
-    x = np.column_stack([np.ones(len(rows)), np.asarray(rows, dtype=float)])
+    features = np.asarray(rows, dtype=float)
     y = np.asarray(labels)
     w = np.asarray(weights)
     w = w / w.sum() * len(w)
-    theta0 = np.array([prior.bias, *prior.weights])
+    slopes = np.zeros(features.shape[1])
+    free = list(range(features.shape[1]))
+    while True:
+        bias, fitted = _newton(features[:, free], y, w, prior.bias, np.asarray(prior.weights)[free])
+        if (fitted >= 0).all():
+            slopes[free] = fitted
+            return Calibration(bias=bias, weights=tuple(float(v) for v in slopes))
+        free = [f for f, v in zip(free, fitted, strict=True) if v >= 0]
+
+
+def _newton(
+    x_features: np.ndarray, y: np.ndarray, w: np.ndarray, bias0: float, slopes0: np.ndarray
+) -> tuple[float, np.ndarray]:
+    x = np.column_stack([np.ones(len(y)), x_features])
+    theta0 = np.array([bias0, *slopes0])
     theta = theta0.copy()
-    penalty = np.diag([0.0] + [_RIDGE] * len(prior.weights))  # the bias is free; slopes shrink to the prior
+    penalty = np.diag([0.0] + [_RIDGE] * len(slopes0))  # the bias is free; slopes shrink to the prior
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ theta, -40, 40)))
         gradient = x.T @ (w * (p - y)) + penalty @ (theta - theta0)
@@ -121,5 +139,4 @@ def _logistic(
         theta -= step
         if np.abs(step).max() < 1e-8:
             break
-    # Every feature is "higher is better": a higher score or a wider margin never lowers confidence.
-    return Calibration(bias=float(theta[0]), weights=tuple(max(float(v), 0.0) for v in theta[1:]))
+    return float(theta[0]), theta[1:]
