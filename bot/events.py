@@ -293,3 +293,7 @@ class Delivery:
     # (Discord `nonce` + `enforce_nonce`) passes it on, so a resend after a crash posts nothing new.
     idempotency_key: str | None = None
     new_thread: NewThread | None = None
+    # An earlier attempt with the same key may have reached the platform (it timed out, or the
+    # process died before recording it). An adapter whose platform has no dedupe of its own looks
+    # for that message before posting again (Slack: message metadata).
+    resend: bool = False

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 
 from bot.adapters.base import Adapter, DeliveryError
 from bot.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
@@ -36,6 +38,10 @@ class Outbound:
         if adapter is None:
             log.error("no adapter for %s; message dropped", delivery.conversation.platform)
             return None
+        if delivery.idempotency_key is None:
+            # A key from the first attempt on, so a retry after a timeout can be recognised as the
+            # same message (Discord's nonce, Slack's message metadata) instead of posted twice.
+            delivery = replace(delivery, idempotency_key=f"r{uuid.uuid4().hex[:20]}")
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return await adapter.send(delivery)
@@ -49,6 +55,9 @@ class Outbound:
                         "giving up on %s after %d attempts: %s", delivery.conversation.key, attempt, error
                     )
                     return None
+                if error.retry_after is None:
+                    # A rate limit says nothing was posted; a timeout or server error may have been.
+                    delivery = replace(delivery, resend=True)
                 delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
                 log.info("transient failure (%s); retry %d in %.2fs", error, attempt, delay)
                 await self._sleep(delay)

@@ -53,6 +53,12 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 DEFAULT_API_BASE = "https://slack.com/api/"
+# Message metadata on keyed posts (broadcast notices), so a resend can find what already went out.
+DELIVERY_METADATA = "supportbot_delivery"
+# A resend reads the last hour's newest messages looking for its earlier copy: retries come within
+# minutes, and a status channel does not get this many messages in that time. (Slack caps the page
+# at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
+RESEND_LOOKBACK = 100
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -473,11 +479,21 @@ class SlackAdapter:
         assert self._client is not None
         channel = delivery.conversation.channel_id
         thread_ts = self._thread_for(delivery)
+        key = delivery.idempotency_key
+        # Slack has no idempotency key: a keyed message carries it as metadata, and a resend first
+        # looks for the parts an earlier attempt already posted.
+        posted = await self._posted_parts(channel, thread_ts, key) if key and delivery.resend else {}
         first: SentRef | None = None
-        for part in translate.render(delivery.message):
+        for index, part in enumerate(translate.render(delivery.message)):
+            if index in posted:
+                first = first or self._ref(delivery, posted[index], thread_ts)
+                continue
             kwargs: dict[str, Any] = {"channel": channel, "text": part.text, "blocks": part.blocks}
             if thread_ts:
                 kwargs["thread_ts"] = thread_ts
+            if key:
+                payload = {"key": key, "part": index}
+                kwargs["metadata"] = {"event_type": DELIVERY_METADATA, "event_payload": payload}
             try:
                 response = await self._post_joining(kwargs)
             except DeliveryError as error:
@@ -491,6 +507,49 @@ class SlackAdapter:
             first = first or self._ref(delivery, str(response["ts"]), thread_ts)
         assert first is not None
         return first
+
+    async def _posted_parts(self, channel: str, thread_ts: str | None, key: str) -> dict[int, str]:
+        """Parts of the message `key` the bot already posted here (part index -> ts), from the
+        newest messages of the channel or thread. A transient failure is raised (the delivery is
+        retried later, still as a resend); where the bot cannot read, it posts as if nothing was."""
+        assert self._client is not None
+        window = {
+            "include_all_metadata": True,
+            "limit": RESEND_LOOKBACK,
+            "oldest": f"{time.time() - 3600:.6f}",
+        }
+        try:
+            if thread_ts:
+                page = await self._call(
+                    self._client.conversations_replies, channel=channel, ts=thread_ts, **window
+                )
+            else:
+                page = await self._call(self._client.conversations_history, channel=channel, **window)
+        except DeliveryError as error:
+            if error.retry_after is not None:
+                # Reading history has its own (much lower) rate limit: back off this delivery only,
+                # rather than hold the channel's whole lane for the posting limit it did not hit.
+                raise DeliveryError(
+                    "Slack history rate limited", permanent=False, code="history_ratelimited"
+                ) from None
+            if not error.permanent:
+                raise
+            log.info("cannot check %s for an earlier copy of %s (%s); posting", channel, key, error.code)
+            return {}
+        found: dict[int, str] = {}
+        for message in page.get("messages") or ():
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                message.get("bot_id") == self.bot_id
+                and metadata.get("event_type") == DELIVERY_METADATA
+                and payload.get("key") == key
+                and isinstance(payload.get("part"), int)
+            ):
+                found[payload["part"]] = str(message["ts"])
+        if found:
+            log.info("%s already posted in %s (%d part(s)); not posting it again", key, channel, len(found))
+        return found
 
     async def _post_joining(self, kwargs: dict[str, Any]) -> Any:
         """Post; when the bot is not in a public channel, join it once and post again."""

@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from bot.adapters.base import Adapter, DeliveryError
@@ -243,7 +243,7 @@ class BroadcastWorker:
             await self._settle_final(row, broadcast_repo.FAILED, f"no {row.platform} adapter in this process")
             return
         try:
-            delivery = await self._build(row)
+            delivery = replace(await self._build(row), resend=row.attempts > 1)
         except _Retry:
             await self._settle_retry(row, delay=1.0, error="waiting for the first notice", refund=True)
             return

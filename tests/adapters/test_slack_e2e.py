@@ -489,6 +489,21 @@ async def test_server_errors_and_timeouts_are_retried(
         await running.settle()
 
 
+async def test_a_reply_slack_posted_but_never_confirmed_is_not_posted_again(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    async with slack_bot(slack, database, tmp_path, routers=[echo], timeout=1.0) as running:
+        slack.fail_next("chat.postMessage", timeout=True, applied=True)
+        question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo only once")
+
+        await slack.wait_for("conversations.replies", timeout=10)
+        await running.settle()
+
+        replies = [m for m in slack.history(COMMUNITY) if m.get("thread_ts") == question.ts]
+        assert [m["text"] for m in replies] == ["Casey said: only once"]
+        assert [c.error for c in slack.calls_to("chat.postMessage")] == ["timeout"]
+
+
 async def test_a_permanent_error_is_reported_to_staff_once_and_not_retried(
     bot: SlackBot, slack: SlackEmulator
 ) -> None:

@@ -26,7 +26,11 @@ What it offers:
   publishes none). Over a limit: HTTP 429, `Retry-After` in whole seconds, `{"error": "ratelimited"}`.
 - Faults: `fail_next(method, status=429, retry_after=1)`, `fail_next(method, status=500)`,
   `fail_next(method, error="channel_not_found")`, `fail_next(method, timeout=True)` (the request
-  stalls `stall_seconds` and does nothing), each `times` times.
+  stalls `stall_seconds` and does nothing), `fail_next(method, timeout=True, applied=True)` (it does
+  its work, then the answer never comes: the message exists but the client cannot know), each
+  `times` times, after letting `after` calls through.
+- Message metadata: chat.postMessage keeps `metadata`; conversations.history and .replies return it
+  only with `include_all_metadata`, as Slack does.
 - Recording: `calls` (every Web API call, response_url post and Socket Mode ack, as `Call(method,
   params, team_id, status, error, at, response)`; `call.shown` is what a person sees, `call.buttons`
   and `call.button("Claim")` its buttons), `calls_to(method)`, `mark()`, and
@@ -148,6 +152,8 @@ class Fault:
     error: str | None = None
     timeout: bool = False
     times: int = 1
+    applied: bool = False  # with timeout: the request takes effect, only its answer is lost
+    after: int = 0  # calls to let through first
 
 
 @dataclass
@@ -384,6 +390,8 @@ class SlackEmulator:
         error: str | None = None,
         timeout: bool = False,
         times: int = 1,
+        applied: bool = False,
+        after: int = 0,
     ) -> None:
         """Make the next `times` calls of `method` fail: status 429 (with Retry-After), a 5xx, a
         platform error (`ok: false`), or a stall the client must time out on."""
@@ -394,7 +402,15 @@ class SlackEmulator:
         if status == 200 and error is None and not timeout:
             raise ValueError("say what should fail: status, error or timeout")
         self._faults.setdefault(method, []).append(
-            Fault(status=status, retry_after=retry_after, error=error, timeout=timeout, times=times)
+            Fault(
+                status=status,
+                retry_after=retry_after,
+                error=error,
+                timeout=timeout,
+                times=times,
+                applied=applied,
+                after=after,
+            )
         )
 
     def calls_to(self, method: str) -> list[Call]:
@@ -501,6 +517,9 @@ class SlackEmulator:
         fault = self._take_fault(method)
         if fault is not None:
             if fault.timeout:
+                handler = self._methods().get(method)
+                if fault.applied and workspace is not None and handler is not None:
+                    handler(workspace, params)
                 await self._stall(method, params, workspace.team_id if workspace else "")
                 return -1, {}, {}
             if fault.status == 429:
@@ -531,6 +550,9 @@ class SlackEmulator:
         if not queue:
             return None
         fault = queue[0]
+        if fault.after > 0:
+            fault.after -= 1
+            return None
         fault.times -= 1
         if fault.times <= 0:
             queue.pop(0)
@@ -638,6 +660,11 @@ class SlackEmulator:
         }
         if params.get("thread_ts"):
             message["thread_ts"] = str(params["thread_ts"])
+        metadata = params.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        if metadata:
+            message["metadata"] = metadata
         channel.messages.append(message)
         return {"ok": True, "channel": channel.id, "ts": message["ts"], "message": message}
 
@@ -710,7 +737,8 @@ class SlackEmulator:
             m for m in channel.messages if m.get("thread_ts") in (None, m["ts"]) and within(float(m["ts"]))
         ]
         newest_first = sorted(top_level, key=lambda m: float(m["ts"]), reverse=True)
-        return {"ok": True, "messages": newest_first[:limit], "has_more": len(newest_first) > limit}
+        shown = [_as_read(m, params) for m in newest_first[:limit]]
+        return {"ok": True, "messages": shown, "has_more": len(newest_first) > limit}
 
     def _conversations_replies(self, workspace: Workspace, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._readable(workspace, str(params.get("channel", "")))
@@ -727,7 +755,8 @@ class SlackEmulator:
             # Asked with a reply's ts: Slack answers with that reply.
             thread = [target]
         limit = int(params.get("limit") or 1000)
-        return {"ok": True, "messages": thread[:limit], "has_more": len(thread) > limit}
+        shown = [_as_read(m, params) for m in thread[:limit]]
+        return {"ok": True, "messages": shown, "has_more": len(thread) > limit}
 
     def _users_info(self, workspace: Workspace, params: dict[str, Any]) -> dict[str, Any]:
         user = workspace.users.get(str(params.get("user", "")))
@@ -1091,3 +1120,10 @@ class SlackEmulator:
             if message["ts"] == ts:
                 return message
         raise KeyError(f"no message {ts} in {channel}")
+
+
+def _as_read(message: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored message as a history read returns it: metadata only when asked for."""
+    if str(params.get("include_all_metadata", "")).lower() in ("1", "true"):
+        return message
+    return {k: v for k, v in message.items() if k != "metadata"}
