@@ -100,6 +100,12 @@ class SupportBot:
 
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections."""
+        # First, adapters that can refuse new traffic (Slack: a 503, which it retries elsewhere)
+        # stop taking it, so nothing is accepted that this process could no longer answer.
+        for adapter in self.adapters.values():
+            stop_receiving = getattr(adapter, "stop_receiving", None)
+            if stop_receiving is not None:
+                await stop_receiving()
         self._stopping.set()
         for task in (self._clocks, self._housekeeping):
             if task is not None:
@@ -111,7 +117,7 @@ class SupportBot:
         self._background.clear()
         if self.broadcaster is not None:
             await self.broadcaster.stop()
-        # Queued events are already claimed from the platform (acked, never redelivered): answer them
+        # Queued events are already acknowledged to the platform (never redelivered): answer them
         # while the adapters can still send, or their replies and staff cards are lost.
         await self.dispatcher.drain()
         for adapter in self.adapters.values():

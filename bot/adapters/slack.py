@@ -182,6 +182,7 @@ class SlackAdapter:
         self._client: AsyncWebClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self._receiving = True
         self._routes_installed = False
         self._inflight: set[asyncio.Future[None]] = set()
         self._response_urls = _ResponseUrls()
@@ -250,6 +251,7 @@ class SlackAdapter:
         app.command(re.compile(".*"))(self._on_command)
         app.action(re.compile(".*"))(self._on_action)
         self._app = app
+        self._receiving = True
         self._sink = sink
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(app, app_token=self._app_token, web_client=self._client)
@@ -260,6 +262,21 @@ class SlackAdapter:
         """Wait until every acknowledged request has reached the sink (or been ignored)."""
         while self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def stop_receiving(self) -> None:
+        """The first step of shutting down: take no new requests, hand over the acknowledged ones.
+
+        New HTTP requests get a 503, which Slack retries (another process, or this one after its
+        restart, handles the retry once); Socket Mode disconnects, and Slack redelivers whatever was
+        not acknowledged. The bot then answers everything handed over while it can still send."""
+        self._receiving = False
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        try:
+            await asyncio.wait_for(self.drain(), timeout=10)
+        except TimeoutError:
+            log.warning("%d Slack requests still being read after 10 s", len(self._inflight))
 
     async def stop(self) -> None:
         # Requests already acknowledged to Slack will not be redelivered: hand them over first.
@@ -282,9 +299,9 @@ class SlackAdapter:
     # -- inbound -----------------------------------------------------------------------------
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
-        if self._app is None:
-            # Not started yet (or stopping): Slack retries, and the retry is deduplicated.
-            return web.Response(status=503, text="starting")
+        if self._app is None or not self._receiving:
+            # Not started yet, or stopping: Slack retries, and the retry is deduplicated.
+            return web.Response(status=503, text="not accepting requests")
         bolt_request = await to_bolt_request(request)
         bolt_response = await self._app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)

@@ -561,3 +561,47 @@ async def test_slacks_url_verification_challenge_is_answered(bot: SlackBot, slac
     answer = await slack.post_signed(json.dumps(body).encode(), content_type="application/json")
     assert answer.status == 200
     assert body["challenge"] in answer.body
+
+
+# -- shutting down -------------------------------------------------------------------------------
+
+
+async def test_a_stopping_bot_answers_what_it_accepted_and_turns_new_requests_away(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    async with slack_bot(slack, database, tmp_path, routers=[echo]) as running:
+        accepted = await slack.user_posts(CUSTOMER, COMMUNITY, "echo before the restart")
+        await running.adapter.stop_receiving()  # the first step of bot.stop()
+        turned_away = await slack.user_posts(CUSTOMER, COMMUNITY, "echo during the restart")
+        await running.bot.dispatcher.drain()
+
+        assert (accepted.ack.status, turned_away.ack.status) == (200, 503)
+        shown = [c.shown for c in slack.calls_to("chat.postMessage") if c.ok]
+        assert shown == ["Casey said: before the restart"]
+        # Not claimed: when Slack retries it (to another process, or to this one restarted), the
+        # retry is handled as a new event, not dropped as a duplicate.
+        assert await count_processed(database) == 1
+
+
+async def test_a_message_arriving_while_the_bot_stops_is_left_for_slack_to_retry(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    release = asyncio.Event()
+    slow = Router("test-slow")
+
+    @slow.on(MessageReceived, pattern(r"^slow$", score=1.0))
+    async def slow_answer(event: MessageReceived, ctx: HandlerContext) -> None:
+        await release.wait()
+        await ctx.reply("done, slowly")
+
+    async with slack_bot(slack, database, tmp_path, routers=[slow, echo]) as running:
+        await slack.user_posts(CUSTOMER, COMMUNITY, "slow")
+        await running.adapter.drain()  # the slow question is in the bot's queue
+        stopping = asyncio.create_task(running.bot.stop())
+        await asyncio.sleep(0.05)  # stop() is now waiting for the queue to empty
+        late = await slack.user_posts(CUSTOMER, COMMUNITY, "echo are you there?")
+        release.set()
+        await stopping
+
+    assert late.ack.status == 503, "refused, so Slack retries it elsewhere instead of it being lost"
+    assert [c.shown for c in slack.calls_to("chat.postMessage") if c.ok] == ["done, slowly"]
