@@ -130,6 +130,13 @@ async def open_in_conversation(session: DbSession, *, conversation_key: str) -> 
 
 
 def _held_or_reopenable(*columns: Any) -> Any:
+    # A ticket closed for lack of an answer reopens only while it is the conversation's newest: once
+    # a later ticket there has been closed (say, confirmed solved), the old one stays closed.
+    newest = (
+        select(func.max(_TICKETS.c.id))
+        .where(_TICKETS.c.conversation_key == bindparam("conversation_key"))
+        .scalar_subquery()
+    )
     return (
         select(*columns)
         .where(
@@ -140,6 +147,7 @@ def _held_or_reopenable(*columns: Any) -> Any:
                     Ticket.state == "closed",
                     Ticket.closed_how == "no_answer",
                     col(Ticket.closed_at) >= bindparam("closed_since"),
+                    Ticket.id == newest,
                 ),
             ),
         )
@@ -317,7 +325,12 @@ async def due_for_breach(session: DbSession, *, now: datetime, limit: int = 100)
     processes never re-escalate the same ticket twice (PostgreSQL; SQLite has one writer anyway)."""
     statement = (
         select(Ticket)
-        .where(Ticket.state == "open", Ticket.breached == False, col(Ticket.first_response_due) <= now)  # noqa: E712
+        .where(
+            Ticket.state == "open",
+            Ticket.breached == False,  # noqa: E712
+            col(Ticket.first_responded_at).is_(None),
+            col(Ticket.first_response_due) <= now,
+        )
         .order_by(col(Ticket.first_response_due))
         .limit(limit)
         .with_for_update(skip_locked=True)

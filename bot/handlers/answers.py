@@ -13,7 +13,7 @@ from bot.kb.model import Band
 from bot.router import Router, action, always
 from bot.support import intents
 from bot.support.tickets import as_number, escalate
-from storage import decisions_repo
+from storage import decisions_repo, tickets_repo
 from storage.models import KBDecision
 
 router = Router("answers")
@@ -151,7 +151,12 @@ async def _own_decision(ctx: HandlerContext, value: str) -> KBDecision:
 @router.on(ActionInvoked, action("kb.solved"))
 async def solved(event: ActionInvoked, ctx: HandlerContext) -> None:
     decision = await _own_decision(ctx, ctx.match.rest)
-    if decision.ticket_id is not None:
+    ticket = (
+        await tickets_repo.get_by_id(ctx.session, ticket_id=decision.ticket_id)
+        if decision.ticket_id
+        else None
+    )
+    if ticket is not None and ticket.state != "closed":
         # A person already has it: the ticket closes with the customer's confirmation, not here.
         await ctx.reply(
             OutboundMessage(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.context import HandlerContext
 from bot.events import ActionInvoked, CommandInvoked, MessageReceived, OutboundMessage
-from bot.router import Router, command, pattern
+from bot.router import Allow, Router, Skip, Verdict, command, pattern, text_predicate
+from bot.support import intents
 
 router = Router("basics")
 router.describe("/support help", "What I can do, and the commands you can use")
@@ -20,6 +21,16 @@ async def greet(event: MessageReceived, ctx: HandlerContext) -> None:
         f"Hi {event.actor.name}! Ask me anything about the product, check `/status`, "
         "or type `help` to see what I can do."
     )
+
+
+async def _direct(event: MessageReceived, ctx: HandlerContext) -> Verdict:
+    # In a community channel people thank each other; only a DM's thank-you is meant for the bot.
+    return Allow() if event.conversation.is_direct else Skip()
+
+
+@router.on(MessageReceived, text_predicate(intents.is_thanks, score=0.95), guards=[_direct])
+async def thanked(event: MessageReceived, ctx: HandlerContext) -> None:
+    await ctx.reply("Glad that's sorted! Ask me any time, or say *talk to a human* to reach the team.")
 
 
 def help_message(ctx: HandlerContext) -> OutboundMessage:

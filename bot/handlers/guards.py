@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.context import HandlerContext
 from bot.events import InboundEvent
-from bot.router import Allow, Deny, Guard, Verdict
+from bot.router import Allow, Deny, Guard, Skip, Verdict
 
 
 def staff_only(action: str, *, hint: str = "If you need help, just ask me or use `/ticket`.") -> Guard:
@@ -17,3 +17,9 @@ def staff_only(action: str, *, hint: str = "If you need help, just ask me or use
         return Deny(f"That's for the support team only. {hint}", audit=action)
 
     return guard
+
+
+async def customers_only(event: InboundEvent, ctx: HandlerContext) -> Verdict:
+    """Skip the team's own messages: a staff member telling a customer "open a ticket" or "you can
+    talk to a human" is not asking for one."""
+    return Skip() if ctx.is_staff else Allow()

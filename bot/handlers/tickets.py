@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from rapidfuzz import fuzz, process
 
 from bot.context import HandlerContext
 from bot.errors import NotAllowed, UsageError, UserError
 from bot.events import ActionInvoked, Actor, CommandInvoked, MessageReceived, OutboundMessage, ReactionAdded
-from bot.handlers.guards import staff_only
+from bot.handlers.guards import customers_only, staff_only
 from bot.router import Allow, Router, Skip, Verdict, action, always, command, emoji, text_predicate
 from bot.support import intents, render
 from bot.support.tickets import (
@@ -46,7 +44,6 @@ router.describe(
 )
 
 SUBCOMMANDS = ("status", "reply", "note", "claim", "close", "priority")
-REOPEN_WINDOW = timedelta(days=14)
 
 
 # -- held conversations: while a person holds a ticket, the bot relays instead of answering ----
@@ -74,16 +71,14 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
     if not ctx.is_staff:
         raise NotAllowed("Only the support team can answer customers from this thread.")
     if ticket.state == "closed":
-        await ctx.reply(
-            f"Ticket #{ticket.number} is closed, so that wasn't sent. The customer can reopen it by replying."
-        )
+        await ctx.reply(render.closed_not_sent(ticket, ctx.now))
         return
     await relay_from_staff(ctx, ticket, event.text)
 
 
 async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
     ticket = await tickets_repo.held_or_reopenable(
-        ctx.session, conversation_key=event.conversation.key, closed_since=ctx.now - REOPEN_WINDOW
+        ctx.session, conversation_key=event.conversation.key, closed_since=ctx.now - render.REOPEN_WINDOW
     )
     return Skip() if ticket is None else Allow(ticket)
 
@@ -101,11 +96,51 @@ async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None
     if not event.text.strip():
         return
     if ticket.requester_key != event.actor.key and not ctx.is_staff:
-        return  # someone else chatting in the customer's thread
+        await _someone_else_here(event, ctx, ticket)
+        return
     if ctx.is_staff:
         await relay_from_staff_in_thread(ctx, ticket, event)
         return
+    if ticket.state == "awaiting_confirmation":
+        await _reply_to_close_question(event, ctx, ticket)
+        return
     await relay_from_customer(ctx, ticket, event.text)
+
+
+async def _reply_to_close_question(event: MessageReceived, ctx: HandlerContext, ticket: Ticket) -> None:
+    """Words instead of a click on "Did this solve it?". A thank-you is passed on with a reminder of
+    the button; anything else means it is not solved yet: the ticket reopens, as its card says."""
+    await relay_from_customer(ctx, ticket, event.text)
+    if intents.is_thanks(event.text):
+        await ctx.reply(
+            f"Glad to hear it! Press **Yes, it's solved** under \"Did this solve it?\" and I'll close "
+            f"ticket **#{ticket.number}**."
+        )
+        return
+    await _reopen(ctx, ticket, why=f"{event.actor.name} replied instead of confirming it was solved")
+    await ctx.reply(f"I've kept ticket **#{ticket.number}** open and passed this on to the team.")
+
+
+async def _someone_else_here(event: MessageReceived, ctx: HandlerContext, ticket: Ticket) -> None:
+    """Another customer writing in this ticket's thread: chatter stays theirs; a request for help
+    is told where it can be answered (this thread belongs to someone else's ticket)."""
+    text = event.text
+    if not (
+        intents.asks_for_person(text)
+        or intents.asks_for_ticket(text)
+        or intents.looks_like_support_request(text)
+    ):
+        return
+    await ctx.reply(
+        OutboundMessage(
+            text=(
+                f"This thread is about someone else's ticket (#{ticket.number}), so I can't take your "
+                "question here. Ask in the channel itself or send me a direct message, and I'll help "
+                "or bring in a person."
+            ),
+            private_to=event.actor,
+        )
+    )
 
 
 async def relay_from_staff_in_thread(ctx: HandlerContext, ticket: Ticket, event: MessageReceived) -> None:
@@ -137,12 +172,12 @@ async def _reopen(ctx: HandlerContext, ticket: Ticket, *, why: str) -> None:
 # -- asking in words ----------------------------------------------------------------------
 
 
-@router.on(MessageReceived, text_predicate(intents.asks_for_person, score=0.92))
+@router.on(MessageReceived, text_predicate(intents.asks_for_person, score=0.92), guards=[customers_only])
 async def wants_a_person(event: MessageReceived, ctx: HandlerContext) -> None:
     await escalate(ctx, reason="asked_for_person", summary=event.text)
 
 
-@router.on(MessageReceived, text_predicate(intents.asks_for_ticket, score=0.9))
+@router.on(MessageReceived, text_predicate(intents.asks_for_ticket, score=0.9), guards=[customers_only])
 async def wants_a_ticket(event: MessageReceived, ctx: HandlerContext) -> None:
     await escalate(ctx, reason="requested", summary=event.text)
 
@@ -160,7 +195,8 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
             example="/ticket my CSV export failed with error 500",
         )
     first = rest.split(" ", 1)[0].lower()
-    if first.lstrip("#").isdigit():
+    if first.lstrip("#").isdigit() and len(rest.split()) == 1:
+        # `/ticket 12` is a status check; `/ticket 3 users cannot log in` is a new ticket.
         await show_status(event, ctx, number_text=rest)
         return
     words = rest.split()
@@ -199,7 +235,14 @@ async def show_status(event: CommandInvoked, ctx: HandlerContext, *, number_text
 
 @router.on(CommandInvoked, command("tickets"))
 async def my_tickets(event: CommandInvoked, ctx: HandlerContext) -> None:
-    if ctx.is_staff and ctx.match.rest.strip().lower() != "mine":
+    asked = ctx.match.rest.strip().lower()
+    if asked not in ("", "mine"):
+        hint = "`/tickets` lists the open ones (staff: the whole queue; `/tickets mine`: your own)"
+        raise UserError(
+            f"I don't know `/tickets {asked[:20]}`. {hint}; `/ticket status <number>` shows any of "
+            "yours, closed ones too."
+        )
+    if ctx.is_staff and asked != "mine":
         tickets = await tickets_repo.open_queue(ctx.session)
         await ctx.reply(render.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=True))
         return
@@ -281,11 +324,16 @@ async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
         text=f"Priority set to {ticket.priority} by {event.actor.name}",
         at=ctx.now,
     )
-    due = render.humanize(ticket.first_response_due - ctx.now)
+    left = ticket.first_response_due - ctx.now
+    if ticket.first_responded_at is not None:
+        when = "it has had its first answer"
+    elif left.total_seconds() >= 0:
+        when = f"answer due in {render.humanize(left)}"
+    else:
+        when = f"its answer is {render.humanize(-left)} overdue at this priority"
     await ctx.reply(
         OutboundMessage(
-            text=f"Ticket #{ticket.number} is now {ticket.priority}; answer due in {due}.",
-            private_to=event.actor,
+            text=f"Ticket #{ticket.number} is now {ticket.priority}; {when}.", private_to=event.actor
         )
     )
 

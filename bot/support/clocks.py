@@ -93,7 +93,8 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
                         conversation=customer_conversation(ticket),
                         message=OutboundMessage(
                             text=(
-                                f"I've closed ticket **#{ticket.number}** because we didn't hear back. "
+                                f"I've closed ticket **#{ticket.number}** as solved, since nobody "
+                                'answered "Did this solve it?". '
                                 "If you still need help, just reply here and it reopens."
                             )
                         ),

@@ -28,7 +28,10 @@ _ASK_FOR_TICKET = re.compile(
 )
 
 _STRONG_NEGATIVE = re.compile(
-    r"\b(useless|ridiculous|terrible|awful|horrible|unacceptable|pathetic|worst|garbage|trash|joke"
+    # "trash", "garbage" and "joke" are also product words (restore from the trash, garbage
+    # collection): they count only as a verdict ("this is garbage").
+    r"\b(useless|ridiculous|terrible|awful|horrible|unacceptable|pathetic|worst"
+    r"|(is|are|was|what) (such |a |an |absolute |complete |total )*(joke|garbage|trash|rubbish)"
     r"|furious|angry|livid|fed up|sick of|wtf|what the hell|scam|rip[- ]?off|disgrace|incompetent"
     r"|this is insane|waste of (my )?time|nobody (helps|answers|cares)|still (broken|waiting|not working))\b",
     re.IGNORECASE,
@@ -48,6 +51,31 @@ _PROBLEM = re.compile(
 )
 
 
+_THANKS = re.compile(
+    r"^\W*(thanks|thank you|thank u|thx|ty|tysm|cheers|many thanks|much appreciated|appreciate it"
+    r"|great|perfect|awesome|brilliant|all good|all set|got it|that worked|that did it|it works|works now"
+    r"|sorted|solved|fixed)\b",
+    re.IGNORECASE,
+)
+
+
+_NOT_SOLVED = re.compile(
+    r"(\b(but|still|again|however|error|fail\w*|broken|not|cannot|issue|problem|wrong)\b|n't\b)",
+    re.IGNORECASE,
+)
+
+
+def is_thanks(text: str) -> bool:
+    """A short thank-you or "all good", not a new problem ("thanks, but it still fails")."""
+    stripped = text.strip()
+    return (
+        bool(_THANKS.search(stripped))
+        and len(stripped.split()) <= 10
+        and not _NOT_SOLVED.search(stripped)
+        and "?" not in stripped
+    )
+
+
 def asks_for_person(text: str) -> bool:
     return bool(_ASK_FOR_PERSON.search(text))
 
@@ -57,7 +85,10 @@ def asks_for_ticket(text: str) -> bool:
 
 
 def is_shouting(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
+    # Error codes (ERR_SSL_PROTOCOL_ERROR, HTTP500) and short acronyms (API, CSV, SSO) are written in
+    # capitals; only the words around them tell whether someone is shouting.
+    words = [w for w in re.findall(r"[^\W\d_]+(?:[\d_][\w]*)?", text) if not re.search(r"[\d_]", w)]
+    letters = [c for w in words if len(w) > 4 or not w.isupper() for c in w]
     if len(letters) < 12:
         return False
     upper = sum(1 for c in letters if c.isupper())
@@ -76,11 +107,21 @@ def frustration(text: str) -> str | None:
 
 
 def is_repeat(text: str, earlier: Iterable[str], *, similarity: float = 85.0) -> bool:
-    """The same question asked again (wording may differ slightly)."""
+    """The same question asked again (wording may differ slightly). A longer, more precise question
+    that contains an earlier short one ("my invoice" -> "my invoice address is wrong, how do I change
+    it?") is a rephrasing, not a repeat: the two must also be of similar length."""
     normalized = text.strip().lower()
     if len(normalized) < 8:
         return False
-    return any(fuzz.token_set_ratio(normalized, e.strip().lower()) >= similarity for e in earlier)
+    words = len(normalized.split())
+    for before in earlier:
+        other = before.strip().lower()
+        shorter, longer = sorted((words, len(other.split())))
+        if shorter / max(longer, 1) < 0.6:
+            continue
+        if fuzz.token_set_ratio(normalized, other) >= similarity:
+            return True
+    return False
 
 
 def looks_like_support_request(text: str) -> bool:

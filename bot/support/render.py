@@ -137,6 +137,38 @@ def rating_request(ticket: Ticket) -> OutboundMessage:
     )
 
 
+# A ticket closed because nobody answered "Did this solve it?" reopens on the customer's reply for
+# this long; one the customer confirmed solved stays closed (a new question starts afresh).
+REOPEN_WINDOW = timedelta(days=14)
+
+
+def reopens_on_reply(ticket: Ticket, now: datetime) -> bool:
+    return (
+        ticket.state == "closed"
+        and ticket.closed_how == "no_answer"
+        and ticket.closed_at is not None
+        and now - ticket.closed_at < REOPEN_WINDOW
+    )
+
+
+def after_close(ticket: Ticket, now: datetime) -> str:
+    """What a reply to a closed ticket does, for the customer and the team alike."""
+    if reopens_on_reply(ticket, now):
+        return "A reply in its thread reopens it."
+    return "To get more help, ask again or open a new ticket with `/ticket`."
+
+
+def after_close_for_staff(ticket: Ticket, now: datetime) -> str:
+    if reopens_on_reply(ticket, now):
+        return "The customer can reopen it by replying."
+    return "It stays closed; if the customer needs more help, their next question opens a new ticket."
+
+
+def closed_not_sent(ticket: Ticket, now: datetime) -> str:
+    """To a team member answering a closed ticket."""
+    return f"Ticket #{ticket.number} is closed, so that wasn't sent. {after_close_for_staff(ticket, now)}"
+
+
 def what_next(ticket: Ticket, *, ahead: int, now: datetime) -> str:
     if ticket.state == "open":
         if now >= ticket.first_response_due:
@@ -152,7 +184,7 @@ def what_next(ticket: Ticket, *, ahead: int, now: datetime) -> str:
             'The team thinks it\'s solved: please answer "Did this solve it?" so we can close it, '
             "or reply to reopen."
         )
-    return "Closed. Reply in its thread if you still need help and it reopens."
+    return f"Closed. {after_close(ticket, now)}"
 
 
 STATE_LABELS = {

@@ -105,7 +105,8 @@ async def escalate(
     long it should take, and bring the team in on the staff channel."""
     event = ctx.event
     requester = requester or event.actor
-    summary = summary.strip()[:MAX_SUMMARY] or "(no description)"
+    said = summary.strip() or "(no description)"  # kept whole in the transcript
+    summary = said[:MAX_SUMMARY]
     home = ticket_home(event)
     if home is not None:
         # Two processes escalating in one thread at once must not open two tickets for it.
@@ -117,7 +118,7 @@ async def escalate(
             existing = next((t for t in mine if t.decision_id == decision_id), None)
         if existing is not None and existing.requester_key == requester.key:
             await ctx.reply(render.already_open(existing))
-            await relay_from_customer(ctx, existing, summary, author=requester)
+            await relay_from_customer(ctx, existing, said, author=requester)
             return existing
     where = home or event.conversation
     # One instant for the ticket and its first message: its updated_at then needs no second UPDATE.
@@ -131,7 +132,7 @@ async def escalate(
         channel_id=where.channel_id,
         thread_id=where.thread_id,
         is_direct=where.is_direct,
-        conversation_key=where.key,
+        conversation_key=_conversation_key(where, command_in_channel=home is None),
         summary=summary,
         reason=reason,
         priority=priority,
@@ -140,7 +141,7 @@ async def escalate(
         component=component,
         decision_id=decision_id,
     )
-    first_line = tickets_repo.NewLine(kind="customer", text=summary, author_name=requester.name, at=now)
+    first_line = tickets_repo.NewLine(kind="customer", text=said, author_name=requester.name, at=now)
     await tickets_repo.add_message(
         ctx.session,
         ticket=ticket,
@@ -163,6 +164,15 @@ async def escalate(
         await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     await post_staff_card(ctx, ticket, transcript=[first_line])  # a new ticket's whole transcript
     return ticket
+
+
+def _conversation_key(where: Conversation, *, command_in_channel: bool) -> str:
+    """Where the ticket holds the conversation. A command's ticket lives in the thread its first
+    post opens (adopted once sent); until then it must not claim the bare channel, or every later
+    message there, anyone's, would count as this ticket's (for good, if that post fails)."""
+    if command_in_channel and not where.is_direct and where.thread_id is None:
+        return f"{where.key}#ticket-thread-pending"
+    return where.key
 
 
 def _private_room(event: InboundEvent, ticket: Ticket, requester: Actor) -> NewThread | None:
@@ -261,10 +271,15 @@ async def record_words(ctx: HandlerContext, ticket: Ticket, *, kind: str, text: 
 
 
 async def record_staff_answer(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
-    """A team member's answer to the customer: kept in the transcript; the first one stops the clock."""
-    await record_words(ctx, ticket, kind="staff", text=text, author=ctx.event.actor)
+    """A team member's answer to the customer, wherever it was written: kept in the transcript; the
+    first one stops the first-response clock, and whoever answers an unclaimed ticket holds it."""
+    actor = ctx.event.actor
+    await record_words(ctx, ticket, kind="staff", text=text, author=actor)
     if ticket.first_responded_at is None:
         ticket.first_responded_at = ctx.now
+    if ticket.state == "open":
+        ticket.state = "claimed"
+        ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
 
 
 async def relay_from_customer(
@@ -279,11 +294,8 @@ async def relay_from_customer(
 async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
     actor = ctx.event.actor
     if ticket.state == "closed":
-        raise UserError(f"Ticket #{ticket.number} is closed; the customer can reopen it by replying.")
+        raise UserError(render.closed_not_sent(ticket, ctx.now))
     await record_staff_answer(ctx, ticket, text)
-    if ticket.state == "open":
-        ticket.state = "claimed"
-        ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
     await ctx.post(customer_conversation(ticket), render.relayed(actor.name, text, from_staff=True))
 
 

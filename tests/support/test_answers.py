@@ -270,3 +270,14 @@ async def test_that_solved_it_after_escalating_keeps_the_ticket_honest(bot: BotH
     assert "stays open until you confirm with the team" in ack.text
     (decision,) = await _decisions(bot)
     assert decision.outcome == "still_need_help"
+
+
+async def test_rephrasing_after_did_you_mean_is_not_treated_as_asking_again(bot: BotHarness) -> None:
+    (clarify,) = await bot.customer_dms("my invoice")
+    assert clarify.text.startswith("I'm not quite sure what you mean")
+    bot.clock.advance(minutes=1)
+    sent = await bot.customer_dms("my invoice address is wrong, how do I change it?")
+    card = [m.text for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert not any("the customer asked the same thing again" in t for t in card), (
+        f"a more precise follow-up was escalated as a repeat: {card}"
+    )

@@ -5,42 +5,17 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.adapters.fake import SentMessage
 from bot.events import Actor, Button, MessageReceived, Platform
 from bot.support.clocks import check_ticket_clocks
-from storage.models import AuditEntry, Ticket, TicketMessage
+from storage.models import AuditEntry, Ticket
 from tests.harness import STAFF_CHANNEL, BotHarness, button
-
-
-async def _tickets(bot: BotHarness) -> list[Ticket]:
-    async with bot.bot.database.session() as session:
-        return list((await session.execute(select(Ticket).order_by(Ticket.number))).scalars())
-
-
-async def _transcript(bot: BotHarness, number: int) -> list[tuple[str, str]]:
-    async with bot.bot.database.session() as session:
-        ticket = (await session.execute(select(Ticket).where(Ticket.number == number))).scalar_one()
-        rows = await session.execute(
-            select(TicketMessage).where(TicketMessage.ticket_id == ticket.id).order_by(TicketMessage.id)
-        )
-        return [(m.kind, m.text) for m in rows.scalars()]
-
-
-async def _escalated(
-    bot: BotHarness, text: str = "can I talk to a human please"
-) -> tuple[SentMessage, SentMessage]:
-    """The customer asks for a person in the community channel: (reply to customer, staff card)."""
-    sent = await bot.customer_says(text)
-    to_customer = [m for m in sent if m.channel_id != STAFF_CHANNEL]
-    to_staff = [m for m in sent if m.channel_id == STAFF_CHANNEL]
-    assert len(to_customer) == 1 and len(to_staff) == 1, [m.text for m in sent]
-    return to_customer[0], to_staff[0]
+from tests.support.conversation import escalated, tickets, transcript
 
 
 async def test_asking_for_a_person_opens_a_ticket_and_tells_everyone_what_happens_next(
     bot: BotHarness,
 ) -> None:
-    reply, card = await _escalated(bot)
+    reply, card = await escalated(bot)
     assert reply.text.startswith("I've asked a person from the team to help: this is ticket **#1**")
     assert "You're next in line" in reply.text and "4 hours" in reply.text
     assert reply.ref.thread_id is not None, "the answer goes in the customer's thread"
@@ -49,19 +24,19 @@ async def test_asking_for_a_person_opens_a_ticket_and_tells_everyone_what_happen
     assert "Casey" in card.text
     assert [b.label for b in card.delivery.message.buttons] == ["Claim", "Close"]
     assert [m.id for m in card.delivery.message.mentions] == ["oncall"], "on-call is pinged on purpose"
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.staff_thread_id == card.ref.message_id
     assert ticket.reason == "asked_for_person"
 
 
 async def test_queue_position_and_wait_are_honest(bot: BotHarness) -> None:
-    await _escalated(bot)
+    await escalated(bot)
     sent = await bot.says(bot.other_customer, "I want to speak to a real person")
     assert "1 request is ahead of yours" in sent[0].text
 
 
 async def test_the_whole_ticket_life(bot: BotHarness) -> None:
-    reply, card = await _escalated(bot, "talk to a human, my export keeps failing")
+    reply, card = await escalated(bot, "talk to a human, my export keeps failing")
     customer_thread = reply.ref.thread_id
     staff_thread = card.ref.message_id
 
@@ -97,13 +72,13 @@ async def test_the_whole_ticket_life(bot: BotHarness) -> None:
     sent = await bot.staff_runs("/ticket close 1 export worker fixed")
     question = next(m for m in sent if m.channel_id == "community")
     assert question.text.endswith("Did this solve it?")
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.state == "awaiting_confirmation"
 
     # Someone else cannot answer for the customer.
     sent = await bot.click(bot.other_customer, button(question, "Yes"), on=question)
     assert "Only Casey can answer that" in sent[0].text
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.state == "awaiting_confirmation"
 
     sent = await bot.click(bot.customer, button(question, "Yes"), on=question)
@@ -113,27 +88,27 @@ async def test_the_whole_ticket_life(bot: BotHarness) -> None:
 
     sent = await bot.click(bot.customer, button(rating, "4"), on=rating)
     assert "Thanks for rating ticket #1 4/5" in sent[0].text
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert (ticket.state, ticket.closed_how, ticket.rating) == ("closed", "confirmed", 4)
 
-    kinds = [kind for kind, _ in await _transcript(bot, 1)]
+    kinds = [kind for kind, _ in await transcript(bot, 1)]
     assert kinds.count("customer") == 2 and kinds.count("staff") == 1 and kinds.count("note") == 1
 
 
 async def test_saying_no_reopens_and_tells_the_team(bot: BotHarness) -> None:
-    await _escalated(bot)
+    await escalated(bot)
     await bot.staff_runs("/ticket claim 1")
     sent = await bot.staff_runs("/ticket close 1")
     question = next(m for m in sent if m.channel_id == "community")
     sent = await bot.click(bot.customer, button(question, "No"), on=question)
     assert any("reopened ticket **#1**" in m.text for m in sent if m.channel_id == "community")
     assert any("reopened" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.state == "claimed" and ticket.closed_at is None
 
 
 async def test_no_answer_closes_with_a_notice_and_a_reply_reopens(bot: BotHarness) -> None:
-    reply, _ = await _escalated(bot)
+    reply, _ = await escalated(bot)
     await bot.staff_runs("/ticket close 1 should be fine now")
     bot.clock.advance(hours=71)
     assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound))[
@@ -145,17 +120,17 @@ async def test_no_answer_closes_with_a_notice_and_a_reply_reopens(bot: BotHarnes
     assert result["auto_closed"] == 1
     notices = [m.text for m in bot.adapter.sent[before:]]
     assert any("just reply here and it reopens" in t for t in notices)
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert (ticket.state, ticket.closed_how) == ("closed", "no_answer")
 
     sent = await bot.customer_says("actually it broke again", thread=reply.ref.thread_id)
     assert any("reopened ticket **#1**" in m.text for m in sent)
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.state == "claimed"
 
 
 async def test_unclaimed_ticket_past_its_target_is_re_escalated_once(bot: BotHarness) -> None:
-    await _escalated(bot)
+    await escalated(bot)
     bot.clock.advance(hours=3, minutes=59)
     outbound = bot.bot.dispatcher.outbound
     assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
@@ -168,12 +143,12 @@ async def test_unclaimed_ticket_past_its_target_is_re_escalated_once(bot: BotHar
     assert [m.id for m in to_staff.delivery.message.mentions] == ["oncall"]
     assert any("We haven't forgotten you" in m.text for m in sent if m.channel_id == "community")
     assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.breached
 
 
 async def test_claimed_ticket_is_not_re_escalated(bot: BotHarness) -> None:
-    await _escalated(bot)
+    await escalated(bot)
     await bot.staff_runs("/ticket claim 1")
     bot.clock.advance(hours=5)
     assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound))[
@@ -198,12 +173,12 @@ async def test_ticket_command_opens_a_ticket_and_status_shows_where_it_stands(bo
 async def test_asking_in_words_opens_a_ticket(bot: BotHarness) -> None:
     sent = await bot.customer_says("could you open a ticket for my broken invoice export?")
     assert any("ticket **#1**" in m.text for m in sent)
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.reason == "requested"
 
 
 async def test_someone_elses_ticket_stays_private(bot: BotHarness) -> None:
-    await _escalated(bot)
+    await escalated(bot)
     sent = await bot.run(bot.other_customer, "/ticket status 1")
     assert sent[0].text == "I couldn't find a ticket #1 of yours. `/tickets` lists the ones you opened."
     sent = await bot.run(bot.other_customer, "/ticket status 99")
@@ -211,10 +186,10 @@ async def test_someone_elses_ticket_stays_private(bot: BotHarness) -> None:
 
 
 async def test_staff_only_commands_refuse_customers_and_are_audited(bot: BotHarness) -> None:
-    await _escalated(bot)
+    await escalated(bot)
     sent = await bot.customer_runs("/ticket close 1")
     assert sent[0].text.startswith("That's for the support team only.")
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.state == "open"
     async with bot.bot.database.session() as session:
         audit = (await session.execute(select(AuditEntry))).scalars().all()
@@ -222,12 +197,12 @@ async def test_staff_only_commands_refuse_customers_and_are_audited(bot: BotHarn
 
 
 async def test_a_claim_button_with_a_mangled_number_says_so(bot: BotHarness) -> None:
-    _reply, card = await _escalated(bot)
+    _reply, card = await escalated(bot)
     for value in ("99999999999999999999", "²"):
         mangled = Button(action_id="ticket.claim", label="Claim", value=value)
         (answer,) = await bot.click(bot.staff, mangled, on=card)
         assert answer.text == "That button is broken; please use the `/ticket` commands instead.", value
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert ticket.state == "open"
 
 
@@ -250,7 +225,7 @@ async def test_bad_ticket_arguments_get_usage_lines(bot: BotHarness) -> None:
     assert "`whenever` isn't a priority." in sent[0].text
     sent = await bot.staff_runs("/ticket reply 1")
     assert "What should it say?" in sent[0].text
-    assert len(await _tickets(bot)) == 1
+    assert len(await tickets(bot)) == 1
 
 
 async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHarness) -> None:
@@ -263,16 +238,16 @@ async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHar
     sent = await bot.react(bot.staff, "ticket", to=message)
     reply = next(m for m in sent if m.channel_id == "community")
     assert reply.delivery.conversation.thread_id == "m77"
-    (ticket,) = await _tickets(bot)
+    (ticket,) = await tickets(bot)
     assert (ticket.requester_key, ticket.reason, ticket.summary) == ("fake:C1", "reaction", message.text)
     # A customer's 🎫 is just an emoji.
     other = MessageReceived(actor=bot.other_customer, conversation=bot.community, text="hm", message_id="m78")
     assert await bot.react(bot.customer, "ticket", to=other) == []
-    assert len(await _tickets(bot)) == 1
+    assert len(await tickets(bot)) == 1
 
 
 async def test_relayed_text_is_inert_and_mentions_are_explicit(bot: BotHarness) -> None:
-    reply, _ = await _escalated(bot)
+    reply, _ = await escalated(bot)
     sent = await bot.customer_says("@everyone <!channel> <@&123> look at this", thread=reply.ref.thread_id)
     relayed = sent[0].delivery.message
     assert relayed.mentions == (), "only deliberate mentions ping; adapters escape the text"
@@ -284,14 +259,14 @@ async def test_escalating_twice_in_one_thread_attaches_to_the_open_ticket(bot: B
     assert any("ticket **#1**" in m.text for m in sent)
     sent = await bot.customer_dms("hello??")
     assert [m.channel_id for m in sent] == [STAFF_CHANNEL], "in a held DM, messages go to the team"
-    assert len(await _tickets(bot)) == 1
+    assert len(await tickets(bot)) == 1
 
 
 async def test_tickets_get_sequential_numbers(bot: BotHarness) -> None:
     for index in range(3):
         customer = Actor(platform=Platform.FAKE, id=f"N{index}", display_name=f"N{index}")
         await bot.run(customer, f"/ticket problem number {index}")
-    assert [t.number for t in await _tickets(bot)] == [1, 2, 3]
+    assert [t.number for t in await tickets(bot)] == [1, 2, 3]
 
 
 async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHarness) -> None:
