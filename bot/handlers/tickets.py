@@ -6,9 +6,17 @@ from rapidfuzz import fuzz, process
 
 from bot.context import HandlerContext
 from bot.errors import NotAllowed, UsageError, UserError
-from bot.events import ActionInvoked, Actor, CommandInvoked, MessageReceived, OutboundMessage, ReactionAdded
+from bot.events import (
+    ActionInvoked,
+    Actor,
+    CommandInvoked,
+    InboundEvent,
+    MessageReceived,
+    OutboundMessage,
+    ReactionAdded,
+)
 from bot.handlers.guards import customers_only, staff_only
-from bot.router import Allow, Router, Skip, Verdict, action, always, command, emoji, text_predicate
+from bot.router import Allow, Guard, Router, Skip, Verdict, action, always, command, emoji, text_predicate
 from bot.support import intents, render
 from bot.support.tickets import (
     as_number,
@@ -185,6 +193,21 @@ async def wants_a_ticket(event: MessageReceived, ctx: HandlerContext) -> None:
 # -- commands ------------------------------------------------------------------------------
 
 
+def _staff_command(action: str) -> Guard:
+    """Staff only, except that a customer's `/ticket close my account please` is a ticket whose
+    summary happens to start with a staff word: `/ticket <summary>` takes it. A customer naming a
+    ticket number (`/ticket close 12`) is refused as usual."""
+    refuse = staff_only(action)
+
+    async def guard(event: InboundEvent, ctx: HandlerContext) -> Verdict:
+        first = ctx.match.rest.split(" ", 1)[0]
+        if not ctx.is_staff and first and as_number(first.removeprefix("#")) is None:
+            return Skip()
+        return await refuse(event, ctx)
+
+    return guard
+
+
 @router.on(CommandInvoked, command("ticket"))
 async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     rest = ctx.match.rest
@@ -202,7 +225,8 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     words = rest.split()
     # A misspelt subcommand ("stauts"), not an ordinary first word of a summary ("cannot").
     guess = process.extractOne(first, SUBCOMMANDS, scorer=fuzz.ratio, score_cutoff=75)
-    if guess is not None and len(words) <= 4:
+    # An exact subcommand word gets here only as a customer's summary (see _staff_command).
+    if guess is not None and guess[0] != first and len(words) <= 4:
         raise UserError(
             f"I don't know `/ticket {first[:20]}`. Did you mean `/ticket {guess[0]}`? "
             "To open a ticket, describe the problem in a few words: `/ticket my export failed`."
@@ -223,7 +247,13 @@ async def new_ticket(event: CommandInvoked, ctx: HandlerContext) -> None:
 
 @router.on(CommandInvoked, command("ticket", "status"))
 async def ticket_status(event: CommandInvoked, ctx: HandlerContext) -> None:
-    await show_status(event, ctx, number_text=ctx.match.rest)
+    rest = ctx.match.rest
+    words = rest.split()
+    if len(words) > 1 and as_number(words[0].removeprefix("#")) is None:
+        # `/ticket status page shows old data`: a summary, not a lookup.
+        await escalate(ctx, reason="requested", summary=f"status {rest}")
+        return
+    await show_status(event, ctx, number_text=rest)
 
 
 async def show_status(event: CommandInvoked, ctx: HandlerContext, *, number_text: str) -> None:
@@ -260,7 +290,7 @@ async def _staff_ticket(
     return ticket, rest
 
 
-@router.on(CommandInvoked, command("ticket", "reply"), guards=[staff_only("ticket.reply")])
+@router.on(CommandInvoked, command("ticket", "reply"), guards=[_staff_command("ticket.reply")])
 async def reply_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     ticket, text = await _staff_ticket(
         ctx, "/ticket reply <number> <text>", "/ticket reply 12 Fixed now, please try again", need_text=True
@@ -273,7 +303,7 @@ async def reply_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     )
 
 
-@router.on(CommandInvoked, command("ticket", "note"), guards=[staff_only("ticket.note")])
+@router.on(CommandInvoked, command("ticket", "note"), guards=[_staff_command("ticket.note")])
 async def note_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     ticket, text = await _staff_ticket(
         ctx, "/ticket note <number> <text>", "/ticket note 12 customer is on the legacy plan", need_text=True
@@ -290,14 +320,14 @@ async def note_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     )
 
 
-@router.on(CommandInvoked, command("ticket", "claim"), guards=[staff_only("ticket.claim")])
+@router.on(CommandInvoked, command("ticket", "claim"), guards=[_staff_command("ticket.claim")])
 async def claim_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     ticket, _ = await _staff_ticket(ctx, "/ticket claim <number>", "/ticket claim 12")
     await claim(ctx, ticket)
     await ctx.reply(OutboundMessage(text=f"Ticket #{ticket.number} is yours.", private_to=event.actor))
 
 
-@router.on(CommandInvoked, command("ticket", "close"), guards=[staff_only("ticket.close")])
+@router.on(CommandInvoked, command("ticket", "close"), guards=[_staff_command("ticket.close")])
 async def close_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     ticket, reason = await _staff_ticket(
         ctx, "/ticket close <number> [reason]", "/ticket close 12 fixed in 2.4.1"
@@ -311,10 +341,12 @@ async def close_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     )
 
 
-@router.on(CommandInvoked, command("ticket", "priority"), guards=[staff_only("ticket.priority")])
+@router.on(CommandInvoked, command("ticket", "priority"), guards=[_staff_command("ticket.priority")])
 async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     usage, example = "/ticket priority <number> urgent|high|normal|low", "/ticket priority 12 high"
     ticket, level = await _staff_ticket(ctx, usage, example, need_text=True)
+    if ticket.state == "closed":
+        raise UserError(f"Ticket #{ticket.number} is closed; its priority no longer matters.")
     ticket.priority = check_priority(level.lower())
     ticket.first_response_due = ticket.created_at + due_at(ctx, ticket.priority)
     await tickets_repo.add_message(

@@ -191,3 +191,31 @@ async def test_a_ticket_number_alone_still_shows_its_status(bot: BotHarness) -> 
     await escalated(bot)
     (card,) = await bot.customer_runs("/ticket 1")
     assert card.text.startswith("Ticket #1: can I talk to a human please")
+
+
+async def test_a_customers_summary_may_start_with_a_staff_word(bot: BotHarness) -> None:
+    sent = await bot.customer_runs("/ticket close my account please, I am moving to another tool")
+    assert any("ticket **#1**" in m.text for m in sent), [m.text for m in sent]
+    sent = await bot.customer_runs("/ticket status page shows yesterday's data")
+    assert any("ticket **#2**" in m.text for m in sent), [m.text for m in sent]
+    assert [t.summary for t in await tickets(bot)] == [
+        "close my account please, I am moving to another tool",
+        "status page shows yesterday's data",
+    ]
+
+
+async def test_a_customer_naming_a_ticket_with_a_staff_command_is_refused(bot: BotHarness) -> None:
+    await escalated(bot)
+    (refusal,) = await bot.customer_runs("/ticket close 1")
+    assert refusal.text.startswith("That's for the support team only.")
+    assert [t.state for t in await tickets(bot)] == ["open"]
+
+
+async def test_a_closed_tickets_priority_is_left_alone(bot: BotHarness) -> None:
+    await escalated(bot)
+    sent = await bot.staff_runs("/ticket close 1")
+    question = next(m for m in sent if m.channel_id == "community")
+    await bot.click(bot.customer, button(question, "Yes"), on=question)
+    (answer,) = await bot.staff_runs("/ticket priority 1 urgent")
+    assert answer.text == "Ticket #1 is closed; its priority no longer matters."
+    assert [t.priority for t in await tickets(bot)] == ["normal"]
