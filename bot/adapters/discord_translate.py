@@ -49,6 +49,10 @@ KEYWORD_OPTIONS = {"component add": frozenset({"group", "aliases"})}
 # Where the typed order differs from the declared one: Discord lists required options before
 # optional ones, but `/announce [components…] <text>` puts the optional audience first.
 TYPED_ORDER = {"announce": ("components", "text")}
+# Free text that follows optional leading words the handler reads as a filter (`/announce [components…]
+# <text>`): Discord keeps them in separate options, so "--" marks where the text begins, and a text
+# that starts with a component name ("API v2 is live") is not read as an audience.
+TEXT_AFTER_SEPARATOR = {"announce": "text"}
 
 _EMOJI_NAMES = {
     "🎫": "ticket",
@@ -61,7 +65,9 @@ _EMOJI_NAMES = {
     "🙏": "pray",
 }
 _LIST_COMMAS = re.compile(r"\s*,\s*")
-_BROADCAST = re.compile(r"@(everyone|here)", re.IGNORECASE)
+# Not inside a word, a link or an address (medium.com/@heretic, help@everyone.example): there it
+# is no mention, and a zero-width space would break the link (allowed_mentions stops pings anyway).
+_BROADCAST = re.compile(r"(?<![\w./@-])@(everyone|here)\b", re.IGNORECASE)
 _STYLES = {
     ButtonStyle.DEFAULT: discord.ButtonStyle.secondary,
     ButtonStyle.PRIMARY: discord.ButtonStyle.primary,
@@ -196,6 +202,8 @@ def flatten_command(
         value = values.get(option_name)
         if value is not None and str(value).strip():
             text = str(value).strip()
+            if TEXT_AFTER_SEPARATOR.get(qualified) == option_name:
+                words.append("--")
             if option_name in keywords:
                 text = f"{option_name}={_LIST_COMMAS.sub(',', text)}"  # "a, b" is one list
             words.append(text)

@@ -93,6 +93,13 @@ _MENTION_ID = re.compile(r"^[A-Z0-9]+$")
 _SLACK_MARKUP = re.compile(r"<([^<>]+)>")
 
 
+def _autolinked(target: str, label: str) -> bool:
+    """Slack's own link for something typed as text (`example.com`, `casey@example.com`): the label
+    is the target without its scheme, so the typed text alone is what the person wrote."""
+    bare = re.sub(r"^(https?://|mailto:)", "", target, flags=re.IGNORECASE).rstrip("/")
+    return label.rstrip("/").lower() == bare.lower()
+
+
 def slack_to_plain(text: str, *, bot_user_id: str = "") -> str:
     """Slack's message markup as the readable text a person typed.
 
@@ -114,9 +121,9 @@ def slack_to_plain(text: str, *, bot_user_id: str = "") -> str:
             return label or "@" + target.removeprefix("!subteam^")
         if target.startswith("!"):
             return label or "@" + target[1:].split("^", 1)[0]
-        if label and label != target:
+        if label and label != target and not _autolinked(target, label):
             return f"{label} ({target})"
-        return target.removeprefix("mailto:")
+        return label or target.removeprefix("mailto:")
 
     text = _SLACK_MARKUP.sub(replace, text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
@@ -191,8 +198,14 @@ def _section_texts(text: str) -> list[str]:
         limit //= 2
 
 
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
 def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Cut to `limit` with an ellipsis, never inside an escaped `&lt;`/`&gt;`/`&amp;`."""
+    if len(text) <= limit:
+        return text
+    return _PARTIAL_ENTITY.sub("", text[: limit - 1]) + "…"
 
 
 def _button_blocks(message: OutboundMessage) -> list[dict[str, Any]]:

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+FENCE = "```"
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to end a chunk of at most `limit` characters: a paragraph or line break, else a space,
+    else exactly at the limit."""
+    window = text[:limit]
+    cut = max(window.rfind("\n\n"), window.rfind("\n"))
+    if cut < limit // 2:
+        cut = window.rfind(" ")
+    if cut < limit // 2:
+        cut = limit
+    return cut
+
 
 def split_text(text: str, limit: int) -> list[str]:
     """Split into chunks of at most `limit` characters, preferring paragraph, line, then word breaks,
-    and never leaving a code fence open across chunks."""
+    never leaving a code fence open across chunks and never dropping a character of the text (only
+    the whitespace at a break outside code)."""
     if limit < 20:
         raise ValueError("limit too small to split sensibly")
     chunks: list[str] = []
     rest = text
     while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), window.rfind("\n"))
-        if cut < limit // 2:
-            cut = window.rfind(" ")
-        if cut < limit // 2:
-            cut = limit
-        chunk, rest = rest[:cut].rstrip(), rest[cut:].lstrip("\n ")
-        if chunk.count("```") % 2 == 1:
-            # Close the fence here and reopen it in the next chunk, trimming to stay under the limit.
-            chunk = chunk[: limit - 4] + "\n```"
-            rest = "```\n" + rest
-        chunks.append(chunk)
+        cut = _cut(rest, limit)
+        if rest[:cut].count(FENCE) % 2 == 1:
+            # The chunk ends inside code: leave room to close the fence (reopened in the next chunk).
+            cut = _cut(rest, limit - len(FENCE) - 1)
+        chunk, rest = rest[:cut], rest[cut:]
+        if chunk.count(FENCE) % 2 == 1:
+            # Inside code every space counts (indentation): only the break's own newline goes.
+            chunks.append(f"{chunk.removesuffix(chr(10))}\n{FENCE}")
+            rest = f"{FENCE}\n{rest.removeprefix(chr(10))}"
+        else:
+            chunks.append(chunk.rstrip())
+            rest = rest.lstrip("\n ")
     if rest:
         chunks.append(rest)
     return chunks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,13 +83,34 @@ class OpenArgs:
     title: str
 
 
+# A leading list of components, however it is spaced: "api,payments", "api, payments".
+_LEADING_LIST = re.compile(r"^\s*[^\s,]+(?:\s*,\s*[^\s,]+)*")
+MAX_TITLE = 200
+
+
+def _tidy_leading_list(rest: str) -> str:
+    found = _LEADING_LIST.match(rest)
+    if found is None:
+        return rest
+    return re.sub(r"\s*,\s*", ",", found.group().strip()) + rest[found.end() :]
+
+
+def _title(text: str, usage: Usage) -> str:
+    title = text.strip()
+    if len(title) > MAX_TITLE:
+        raise usage.error(
+            f"The title is {len(title)} characters; keep it to {MAX_TITLE} and put the details in an update."
+        )
+    return title
+
+
 def parse_open(rest: str, known: Sequence[Known]) -> OpenArgs:
-    parts = rest.split(maxsplit=2)
+    parts = _tidy_leading_list(rest).split(maxsplit=2)
     if len(parts) < 3:
         raise INCIDENT_OPEN.error("I need the components, the impact and a title.")
     components = components_arg(parts[0], known)
     impact = _choice(parts[1], IMPACTS, "an impact", INCIDENT_OPEN)
-    return OpenArgs(components, impact, parts[2].strip()[:200])
+    return OpenArgs(components, impact, _title(parts[2], INCIDENT_OPEN))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +178,9 @@ def parse_when(value: str, usage: Usage) -> datetime:
     """ISO 8601; without an offset it is UTC (the status page shows UTC)."""
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:30-01:00 in UTC
         raise usage.error(f"`{value[:40]}` is not a date and time like 2026-12-01T02:00Z.") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +195,7 @@ def parse_maintenance(rest: str, known: Sequence[Known], *, now: datetime) -> Ma
     sub, _, rest = rest.strip().partition(" ")
     if sub.lower() != "schedule":
         raise MAINTENANCE.error("Only `schedule` is supported.")
-    parts = rest.split(maxsplit=3)
+    parts = _tidy_leading_list(rest).split(maxsplit=3)
     if len(parts) < 4:
         raise MAINTENANCE.error("I need the components, start, end and a title.")
     components = components_arg(parts[0], known)
@@ -182,17 +204,21 @@ def parse_maintenance(rest: str, known: Sequence[Known], *, now: datetime) -> Ma
         raise MAINTENANCE.error("The end must be after the start.")
     if ends_at <= now:
         raise MAINTENANCE.error("That window is already over.")
-    return MaintenanceArgs(components, starts_at, ends_at, parts[3].strip()[:200])
+    return MaintenanceArgs(components, starts_at, ends_at, _title(parts[3], MAINTENANCE))
 
 
 def split_announcement(rest: str, known: Sequence[Known]) -> tuple[list[str], str]:
     """Leading words that are exactly component names or aliases select the audience; the rest is
-    the text. Only exact names count here, so an ordinary first word never becomes a filter."""
+    the text. Only exact names count here, so an ordinary first word never becomes a filter; a `--`
+    ends the audience, for a text that starts with a component's name (`/announce -- API v2 is out`)."""
     forms = {k.name: k.name for k in known} | {a: k.name for k in known for a in k.aliases}
     words = rest.split(" ")
     components: list[str] = []
     index = 0
-    for index, word in enumerate(words):  # noqa: B007 - the index of the first text word is needed
+    for index, word in enumerate(words):
+        if word == "--":  # `/announce api -- text`: the text starts after it, whatever its first word
+            index += 1
+            break
         parts = [p for p in word.lower().split(",") if p]
         if not parts or not all(p in forms for p in parts):
             break

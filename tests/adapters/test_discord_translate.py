@@ -157,5 +157,5 @@ def test_keyword_options_become_key_value_words_and_the_audience_leads_an_announ
     }
     assert flatten_command(announce, order={"announce": ["text", "components"]}) == (
         "announce",
-        "api Version 2.3 is out",
+        "api -- Version 2.3 is out",  # "--": the text starts here, whatever its first word
     )

@@ -74,7 +74,9 @@ def test_slack_markup_becomes_what_the_person_typed() -> None:
     raw += " &lt;3 &amp; more"
     assert t.slack_to_plain(raw) == "ping @sam in #help: @here see docs (https://x.test/a?b=1&c=2) <3 & more"
     assert t.slack_to_plain("<!subteam^S0STAFF|@support> help") == "@support help"
-    assert t.slack_to_plain("<mailto:a@b.test|a@b.test>") == "a@b.test (mailto:a@b.test)"
+    # Slack's own links for what was typed as text come back as typed.
+    assert t.slack_to_plain("<mailto:a@b.test|a@b.test>") == "a@b.test"
+    assert t.slack_to_plain("<http://b.test|b.test>") == "b.test"
 
 
 def test_a_slash_command_splits_name_and_arguments_and_uses_the_trigger_as_id() -> None:
