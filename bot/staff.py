@@ -43,6 +43,17 @@ class StaffPolicy:
         for ref in self.oncall:
             ref_platform, ident = parse_platform_ref(ref)
             if ref_platform == platform:
-                kind = "user" if ident.startswith(("U", "W")) and platform == Platform.SLACK else "group"
-                mentions.append(Mention(kind=kind, id=ident))
+                mentions.append(oncall_mention(platform, ident))
         return tuple(mentions)
+
+
+def oncall_mention(platform: Platform, ident: str) -> Mention:
+    """`@id` is a person and `&id` a role or group, on any platform. Without a marker, Slack's ids
+    say what they are (U…/W… people, S… user groups); Discord's don't, so a bare Discord id is a
+    role, as it was before people could be named."""
+    if ident.startswith("@"):
+        return Mention(kind="user", id=ident[1:])
+    if ident.startswith("&"):
+        return Mention(kind="group", id=ident[1:])
+    is_person = platform == Platform.SLACK and ident.startswith(("U", "W"))
+    return Mention(kind="user" if is_person else "group", id=ident)
