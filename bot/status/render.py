@@ -170,6 +170,9 @@ def incident_notice(incident: Incident, update: IncidentUpdate | None, *, page_u
     return title, text
 
 
+CARD_UPDATE_CHARS = 600
+
+
 def incident_card(
     incident: Incident, timeline: Sequence[IncidentUpdate], *, page_url: str, now: datetime
 ) -> tuple[str, str]:
@@ -182,7 +185,14 @@ def incident_card(
         f"**Affects:** {', '.join(split_names(incident.components))}"
     ]
     if latest is not None:
-        lines.append(f"Latest ({when(latest.at, now)}): {latest.body}")
+        # The card is edited in place, and an edit is one message (Discord: 2,000 characters): a
+        # long update is shortened here; it is posted whole in the thread.
+        body = (
+            latest.body
+            if len(latest.body) <= CARD_UPDATE_CHARS
+            else latest.body[: CARD_UPDATE_CHARS - 1] + "…"
+        )
+        lines.append(f"Latest ({when(latest.at, now)}): {body}")
     lines.append(f"Incident #{incident.id} · {len(timeline)} update(s) in the thread · {page_url}")
     return title, "\n".join(lines)
 

@@ -183,3 +183,18 @@ async def test_malformed_arguments_get_a_usage_line_with_an_example(bot: BotHarn
         assert expected in reply.text, (line, reply.text)
         if "Usage" in reply.text:
             assert "Example: `/" in reply.text
+
+
+async def test_a_long_update_goes_whole_to_the_thread_and_shortened_on_the_edited_card(
+    bot: BotHarness,
+) -> None:
+    await subscribe(bot, "news")
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await deliver(bot)
+    details = " ".join(f"Step {n}: region {n} is being rolled back and verified." for n in range(60))
+    await bot.staff_runs(f"/incident update 1 identified {details}")
+    await deliver(bot)
+
+    _first, update, edit = received(bot, "news")
+    assert update.text.endswith(details), "the thread gets every word"
+    assert len(edit.text) < 1_000 and "…" in edit.text, "the card stays one message"
