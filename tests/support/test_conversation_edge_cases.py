@@ -219,3 +219,11 @@ async def test_a_closed_tickets_priority_is_left_alone(bot: BotHarness) -> None:
     (answer,) = await bot.staff_runs("/ticket priority 1 urgent")
     assert answer.text == "Ticket #1 is closed; its priority no longer matters."
     assert [t.priority for t in await tickets(bot)] == ["normal"]
+
+
+async def test_a_right_to_left_override_typed_in_a_command_does_not_reverse_the_answer(
+    bot: BotHarness,
+) -> None:
+    (answer,) = await bot.customer_runs("/ticket status \u202e12x")
+    assert "\u202e" not in answer.text
+    assert answer.text.startswith("`12x` isn't a ticket number.")
