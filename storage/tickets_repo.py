@@ -320,18 +320,29 @@ async def transcript(session: DbSession, *, ticket: Ticket, limit: int = 1000) -
     return list(reversed(result.all()))  # type: ignore[arg-type]
 
 
-async def due_for_breach(session: DbSession, *, now: datetime, limit: int = 100) -> Sequence[Ticket]:
-    """Unclaimed tickets past their first-response target, not yet marked. Locked so that two bot
-    processes never re-escalate the same ticket twice (PostgreSQL; SQLite has one writer anyway)."""
-    statement = (
-        select(Ticket)
-        .where(
-            Ticket.state == "open",
-            Ticket.breached == False,  # noqa: E712
-            col(Ticket.first_responded_at).is_(None),
-            col(Ticket.first_response_due) <= now,
+async def due_for_breach(
+    session: DbSession, *, now: datetime, limit: int = 100, after: tuple[datetime, int] | None = None
+) -> Sequence[Ticket]:
+    """Unclaimed tickets past their first-response target, not yet marked, in target order; `after`
+    (the last one's target and id) pages on, so tickets the caller skips (paused by maintenance)
+    never hide the ones behind them. Locked so that two bot processes never re-escalate the same
+    ticket twice (PostgreSQL; SQLite has one writer anyway)."""
+    statement = select(Ticket).where(
+        Ticket.state == "open",
+        Ticket.breached == False,  # noqa: E712
+        col(Ticket.first_responded_at).is_(None),
+        col(Ticket.first_response_due) <= now,
+    )
+    if after is not None:
+        due, ticket_id = after
+        statement = statement.where(
+            or_(
+                col(Ticket.first_response_due) > due,
+                and_(col(Ticket.first_response_due) == due, col(Ticket.id) > ticket_id),
+            )
         )
-        .order_by(col(Ticket.first_response_due))
+    statement = (
+        statement.order_by(col(Ticket.first_response_due), col(Ticket.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )

@@ -24,6 +24,8 @@ from storage.session import DbSession
 
 log = logging.getLogger(__name__)
 
+PAGE = 100
+
 
 async def _paused_for(session: DbSession, ticket: Ticket, now: datetime) -> timedelta:
     """Maintenance on the ticket's component stops its first-response clock for that long."""
@@ -32,6 +34,18 @@ async def _paused_for(session: DbSession, ticket: Ticket, now: datetime) -> time
     return await status_repo.maintenance_overlap(
         session, component=ticket.component, start=ticket.created_at, end=now
     )
+
+
+async def _past_target(session: DbSession, now: datetime) -> list[Ticket]:
+    """Every unclaimed ticket past its raw target, page by page (most are usually one page)."""
+    found: list[Ticket] = []
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = await tickets_repo.due_for_breach(session, now=now, after=after, limit=PAGE)
+        found.extend(page)
+        if len(page) < PAGE:
+            return found
+        after = (page[-1].first_response_due, page[-1].id or 0)
 
 
 def _staff_target(services: Services, ticket: Ticket) -> Conversation:
@@ -47,7 +61,7 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
         deliveries: list[Delivery] = []
         breached = closed = 0
         async with database.transaction() as session:
-            for ticket in await tickets_repo.due_for_breach(session, now=now):
+            for ticket in await _past_target(session, now):
                 # Time under maintenance does not count, neither for the target nor for how late it is.
                 due = ticket.first_response_due + await _paused_for(session, ticket, now)
                 if now < due:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlmodel import select
 
 from bot.events import Actor, Button, MessageReceived, Platform
-from bot.support.clocks import check_ticket_clocks
+from bot.support.clocks import PAGE, check_ticket_clocks
 from storage.models import AuditEntry, Ticket
 from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.support.conversation import escalated, tickets, transcript
@@ -284,3 +284,19 @@ async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHar
     # 6.5 hours after opening, 4 of target and 2 of maintenance: 30 minutes late, not 2.5 hours.
     (reminder,) = [m.text for m in bot.adapter.sent[before:] if m.channel_id == STAFF_CHANNEL]
     assert "has waited 30 minutes past its first-response target" in reminder
+
+
+async def test_many_tickets_paused_by_maintenance_do_not_hide_one_that_is_late(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
+    for index in range(PAGE + 5):  # more than one page of paused tickets, all older
+        customer = Actor(platform=Platform.FAKE, id=f"P{index}", display_name=f"P{index}")
+        await bot.run(customer, f"/ticket payments problem {index}")
+    async with bot.bot.database.transaction() as session:
+        for ticket in (await session.execute(select(Ticket))).scalars():
+            ticket.component = "payments"
+    bot.clock.advance(minutes=10)
+    await bot.customer_runs("/ticket my CSV export failed")  # no component: nothing pauses it
+    bot.clock.advance(hours=4, minutes=15)
+    result = await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    assert result["breached"] == 1
+    assert [t.number for t in await tickets(bot) if t.breached] == [PAGE + 6]
