@@ -171,8 +171,12 @@ def closed_not_sent(ticket: Ticket, now: datetime) -> str:
 
 def what_next(ticket: Ticket, *, ahead: int, now: datetime) -> str:
     if ticket.state == "open":
-        if now >= ticket.first_response_due:
+        if ticket.breached:
             return "It's waiting longer than we aim for; the team has been reminded and will reply here."
+        if now >= ticket.first_response_due:
+            # Past the raw target but not marked late: maintenance paused the clock, or the next
+            # check has not run yet. Say nothing we have not done.
+            return "It's taking a little longer than usual; the team will reply here as soon as they can."
         queue = "it's next in line" if ahead == 0 else f"{ahead} ahead of it"
         wait = humanize(ticket.first_response_due - now)
         return f"Waiting for a person ({queue}); we aim to reply within {wait}."

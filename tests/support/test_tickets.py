@@ -300,3 +300,19 @@ async def test_many_tickets_paused_by_maintenance_do_not_hide_one_that_is_late(b
     result = await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
     assert result["breached"] == 1
     assert [t.number for t in await tickets(bot) if t.breached] == [PAGE + 6]
+
+
+async def test_the_status_card_says_the_team_was_reminded_only_once_it_was(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
+    await bot.customer_runs("/ticket my card payment failed")
+    async with bot.bot.database.transaction() as session:
+        (await session.execute(select(Ticket))).scalar_one().component = "payments"
+    bot.clock.advance(hours=4, minutes=30)  # past the raw target; maintenance paused the clock
+    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    (card,) = await bot.customer_runs("/ticket status 1")
+    assert "taking a little longer than usual" in card.text and "reminded" not in card.text
+
+    bot.clock.advance(hours=2)
+    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    (card,) = await bot.customer_runs("/ticket status 1")
+    assert "the team has been reminded" in card.text
