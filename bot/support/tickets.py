@@ -118,7 +118,9 @@ async def escalate(
             existing = next((t for t in mine if t.decision_id == decision_id), None)
         if existing is not None and existing.requester_key == requester.key:
             await ctx.reply(render.already_open(existing))
-            await relay_from_customer(ctx, existing, said, author=requester)
+            if decision_id is None or existing.decision_id != decision_id:
+                # A second click on the same answer adds nothing the team has not seen.
+                await relay_from_customer(ctx, existing, said, author=requester)
             return existing
     where = home or event.conversation
     # One instant for the ticket and its first message: its updated_at then needs no second UPDATE.

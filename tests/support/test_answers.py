@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.events import Button
 from storage.db import Database
-from storage.models import KBDecision, Ticket
+from storage.models import KBDecision, Ticket, TicketMessage
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.kb.test_cli import NEEDS_SEMANTIC
 
@@ -118,6 +118,23 @@ async def test_i_still_need_help_escalates_with_the_question(bot: BotHarness) ->
     )
     (decision,) = await _decisions(bot)
     assert (decision.outcome, decision.ticket_id) == ("still_need_help", ticket.id)
+
+
+async def test_clicking_i_still_need_help_twice_tells_the_team_once(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_says("my csv export failed")
+    await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+    again = await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+
+    assert [m.channel_id for m in again] != [] and all(m.channel_id != STAFF_CHANNEL for m in again)
+    assert "already" in again[0].text
+    (ticket,) = await _tickets(bot)
+    async with bot.bot.database.session() as session:
+        lines = (
+            (await session.execute(select(TicketMessage.text).where(TicketMessage.ticket_id == ticket.id)))
+            .scalars()
+            .all()
+        )
+    assert lines.count("my csv export failed") == 1
 
 
 async def test_a_feedback_button_with_a_mangled_number_says_so(bot: BotHarness) -> None:
