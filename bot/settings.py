@@ -151,6 +151,17 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("use sqlite+aiosqlite:///path/to.db or postgresql+asyncpg://user@host:5432/db")
+        from sqlalchemy.engine import make_url  # the parser the engine will use
+
+        try:
+            url = make_url(value)
+            _ = url.port  # a port that is not a number fails only when read
+        except (ValueError, TypeError):
+            # Never echo the URL: it may hold a password.
+            raise ValueError(
+                "is not a valid database URL (check the port and any special characters in the "
+                "password, which must be %-encoded)"
+            ) from None
         return value
 
     @field_validator("slack_api_base", "discord_api_base", "public_url")
@@ -228,6 +239,8 @@ def load_settings(**overrides: object) -> Settings:
     """Settings, or SettingsError with one line naming the first wrong setting."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except UnicodeDecodeError:
+        raise SettingsError(".env: not UTF-8 text; save it as UTF-8") from None
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error.get("loc", ())) or "settings"

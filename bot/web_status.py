@@ -316,6 +316,11 @@ def render_page(data: StatusData) -> str:
                 f"<span class='muted'>{_e(incident.impact)}{_e(resolved)}</span></div>"
             )
         out.append("</div>")
+    # Every incident linked above (and by the API's shortlink) has its own card with its updates.
+    resolved = [i for i in data.incidents if i.resolved_at is not None and i not in data.unresolved]
+    if resolved:
+        out.append("<h2>Resolved incidents</h2>")
+        out.extend(_incident_html(data, i) for i in resolved)
     out.append(f"<p class='muted'>Updated {_stamp(data.now)}. This page refreshes itself every minute.</p>")
     out.append("</main></body></html>")
     return "".join(out)

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import sys
 import threading
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
@@ -29,6 +30,15 @@ from bot.events import (
 GENERAL = "general"
 
 
+def _valid_text(text: str) -> str:
+    """Bytes that were not UTF-8 reach us as lone surrogates (Python's surrogateescape): make them
+    the replacement character, as any chat platform would, so storing the question cannot fail."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def line_to_event(
     line: str,
     *,
@@ -38,7 +48,7 @@ def line_to_event(
     buttons: dict[str, tuple[str, str]],
 ) -> InboundEvent | None:
     """Pure translation of one typed line; None for a blank line."""
-    text = line.rstrip("\n")
+    text = _valid_text(line.rstrip("\n"))
     if not text.strip():
         return None
     stripped = text.strip()
@@ -124,6 +134,9 @@ class ConsoleAdapter:
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._ids = itertools.count(1)
+        # Event ids are remembered across runs (dedupe): a session's own prefix keeps the next run's
+        # "c1" from being taken for a redelivery of this one's.
+        self._session = uuid.uuid4().hex[:8]
         self._button_numbers = itertools.count(1)
         self._buttons: dict[str, tuple[str, str]] = {}
         self._reader: asyncio.Task[None] | None = None
@@ -154,7 +167,7 @@ class ConsoleAdapter:
                     line,
                     actor=self.actor,
                     conversation=self.conversation,
-                    message_id=f"c{next(self._ids)}",
+                    message_id=f"c{self._session}-{next(self._ids)}",
                     buttons=self._buttons,
                 )
                 if event is None:

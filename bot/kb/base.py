@@ -138,11 +138,18 @@ class KnowledgeBaseHolder:
         with self._lock:
             started = time.perf_counter()
             before = {entry.id: entry for entry in self.current.entries}
+            # Taken before reading: a fix saved while this (broken) load runs must count as a change.
+            scanned = KBFiles.scan(self.path)
             try:
                 fresh, files = self._build()
             except KBError:
-                self._last_failed = KBFiles.scan(self.path)
+                self._last_failed = scanned
                 raise
+            except Exception as error:
+                self._last_failed = scanned
+                log.exception("loading the knowledge base failed")
+                problem = f"{self.path}: could not load ({type(error).__name__}); see the log"
+                raise KBError([problem]) from error
             self.current, self.files, self._last_failed = fresh, files, None
             after = {entry.id: entry for entry in fresh.entries}
             return ReloadSummary(
@@ -179,6 +186,11 @@ class KnowledgeBaseHolder:
                 summary = await asyncio.to_thread(self.reload_if_changed)
             except KBError as error:
                 log.warning("knowledge base not reloaded, keeping the previous one:\n%s", error)
+                continue
+            except Exception:
+                # Whatever an edit breaks, the watcher must outlive it, or no later fix is loaded.
+                log.exception("knowledge base not reloaded (unexpected error), keeping the previous one")
+                self._last_failed = KBFiles.scan(self.path)
                 continue
             if summary is not None:
                 log.info("%s", summary.text())

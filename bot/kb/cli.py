@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
 
 from bot.kb.base import matcher_kind, request_reload
 from bot.kb.eval import EvalInputError, evaluate, read_jsonl
 from bot.kb.loader import KBError, load_entries
+from bot.kb.model import KBEntry
 from bot.kb.semantic import SemanticUnavailable
 from bot.settings import Settings
+from bot.status.components import ComponentsFileError, load_components_file
 
 
 def kb_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,6 +23,8 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             entries, files = load_entries(path)
             count = sum(1 for name, _, _ in files.stamps if not name.endswith(".reload"))
             print(f"{path}: {len(entries)} entries in {count} file(s), all valid")
+            for warning in _unknown_components(entries, settings.components_file):
+                print(warning, file=sys.stderr)
             return 0
         if args.kb_command == "reload":
             path = args.path or settings.kb_path
@@ -39,3 +45,20 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
         print(f"supportbot: {error}", file=sys.stderr)
         return 2
     return 2
+
+
+def _unknown_components(entries: Sequence[KBEntry], components_file: Path) -> list[str]:
+    """Warnings for entries naming a component `components.yml` does not declare: a typo there
+    means the answer never mentions an outage and maintenance never pauses its tickets' clocks.
+    Only warnings: staff may have added the component with `/component add`."""
+    try:
+        declared = load_components_file(components_file)
+    except ComponentsFileError:
+        return []
+    known = {spec.name for spec in declared} | {alias for spec in declared for alias in spec.aliases}
+    return [
+        f"{entry.source}: warning: component '{entry.component}' is not in {components_file} "
+        "(fine if it was added with /component add)"
+        for entry in entries
+        if entry.component and entry.component.lower() not in known
+    ]

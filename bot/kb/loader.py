@@ -138,8 +138,16 @@ def _load_file(path: Path, problems: list[str]) -> Iterator[KBEntry]:
         line = mark.line + 1 if mark is not None else 1
         problems.append(f"{path}:{line}: YAML syntax error: {error.problem or error.context}")
         return
+    except yaml.reader.ReaderError as error:
+        # A control character: no line mark, but its position in the text gives the line.
+        line = text.count("\n", 0, max(0, error.position)) + 1
+        problems.append(f"{path}:{line}: character {error.character!r} is not allowed in YAML text")
+        return
     except yaml.YAMLError as error:
         file.problem(None, f"YAML error: {error}")
+        return
+    except RecursionError:
+        file.problem(None, "nested too deeply to read (an entry needs only a few levels)")
         return
     if root is None or (isinstance(root, SequenceNode) and not root.value):
         file.problem(

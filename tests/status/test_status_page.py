@@ -110,3 +110,16 @@ async def test_an_incident_opened_by_command_shows_in_a_real_browser(bot: BotHar
             assert width <= 390, "no sideways scrolling on a phone"
         finally:
             await browser.close()
+
+
+async def test_past_incident_links_and_shortlinks_lead_somewhere(bot: BotHarness, page_url: str) -> None:
+    await bot.staff_runs("/incident open api minor Slow API")
+    await bot.staff_runs("/incident resolve 1 Fixed")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{page_url}/api/v2/incidents.json") as response:
+            (incident,) = (await response.json())["incidents"]
+        async with session.get(f"{page_url}/") as response:
+            page = await response.text()
+    anchor = incident["shortlink"].rpartition("#")[2]
+    assert f"href='#{anchor}'" in page
+    assert f'id="{anchor}"' in page, "the history row and the API shortlink point at no element"

@@ -39,9 +39,7 @@ async def test_two_processes_opening_tickets_at_once_get_distinct_sequential_num
 ) -> None:
     second_process = database.another_connection_pool()
     try:
-        numbers = await asyncio.gather(
-            *(_open(database if i % 2 else second_process, i) for i in range(40))
-        )
+        numbers = await asyncio.gather(*(_open(database if i % 2 else second_process, i) for i in range(40)))
     finally:
         await second_process.dispose()
     assert sorted(numbers) == list(range(1, 41))
