@@ -55,6 +55,8 @@ EVENTS_PATH = "/slack/events"
 DEFAULT_API_BASE = "https://slack.com/api/"
 # Message metadata on keyed posts (broadcast notices), so a resend can find what already went out.
 DELIVERY_METADATA = "supportbot_delivery"
+# People named by id in one message whose display names are looked up (cached) for relays.
+MAX_NAMED_MENTIONS = 5
 # A resend reads the last hour's newest messages looking for its earlier copy: retries come within
 # minutes, and a status channel does not get this many messages in that time. (Slack caps the page
 # at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
@@ -358,7 +360,10 @@ class SlackAdapter:
             actor = await self.actor(author, team_id=team)
             if actor.is_bot:
                 return
-            await self._submit(translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id))
+            names = await self._names(str(event.get("text") or ""))
+            await self._submit(
+                translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id, names=names)
+            )
         elif kind == "reaction_added":
             user = event.get("user")
             if not user or user == self.bot_user_id:
@@ -405,6 +410,21 @@ class SlackAdapter:
         if user is None:
             return Actor(platform=Platform.SLACK, id=user_id, display_name=fallback_name, roles=roles)
         return translate.actor_from_user(user, roles=roles)
+
+    async def _names(self, raw: str) -> dict[str, str]:
+        """Display names for people mentioned by id only, so relayed text reads "@Robin", not
+        "@U0ROBIN". From the users cache; a lookup that fails leaves the id."""
+        names: dict[str, str] = {}
+        for user_id in translate.unnamed_mentions(raw)[:MAX_NAMED_MENTIONS]:
+            if user_id == self.bot_user_id:
+                continue
+            try:
+                user = await self._users.get(user_id)
+            except (SlackClientError, aiohttp.ClientError, TimeoutError):
+                continue
+            if user is not None and (name := translate.actor_from_user(user).display_name):
+                names[user_id] = name
+        return names
 
     async def _load_user(self, user_id: str) -> Mapping[str, Any] | None:
         assert self._client is not None

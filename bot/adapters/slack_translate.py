@@ -100,12 +100,20 @@ def _autolinked(target: str, label: str) -> bool:
     return label.rstrip("/").lower() == bare.lower()
 
 
-def slack_to_plain(text: str, *, bot_user_id: str = "") -> str:
+_UNNAMED_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
+
+
+def unnamed_mentions(text: str) -> list[str]:
+    """User ids mentioned without a label (how Slack sends `@name` today), first seen first."""
+    return list(dict.fromkeys(_UNNAMED_MENTION.findall(text)))
+
+
+def slack_to_plain(text: str, *, bot_user_id: str = "", names: Mapping[str, str] | None = None) -> str:
     """Slack's message markup as the readable text a person typed.
 
-    `<@U1|sam>` becomes `@sam`, `<#C1|general>` `#general`, `<!here>` `@here`, links their label
-    and URL, and the entities `&amp; &lt; &gt;` their characters. A leading mention of the bot
-    itself (how people address it in a channel) is dropped.
+    `<@U1|sam>` becomes `@sam` (`<@U1>` too, when `names` knows U1), `<#C1|general>` `#general`,
+    `<!here>` `@here`, links their label and URL, and the entities `&amp; &lt; &gt;` their
+    characters. A leading mention of the bot itself (how people address it in a channel) is dropped.
     """
     if bot_user_id:
         text = re.sub(rf"^\s*<@{re.escape(bot_user_id)}(\|[^>]*)?>[\s,:]*", "", text)
@@ -114,7 +122,7 @@ def slack_to_plain(text: str, *, bot_user_id: str = "") -> str:
         inner = match.group(1)
         target, _, label = inner.partition("|")
         if target.startswith("@"):
-            return "@" + (label or target[1:])
+            return "@" + (label or (names or {}).get(target[1:]) or target[1:])
         if target.startswith("#"):
             return "#" + (label or target[1:])
         if target.startswith("!subteam^"):
@@ -346,7 +354,9 @@ def message_event_id(event: Mapping[str, Any]) -> str:
     return f"msg:{event.get('channel')}:{event.get('ts')}"
 
 
-def message_to_event(body: Mapping[str, Any], *, actor: Actor, bot_user_id: str) -> MessageReceived:
+def message_to_event(
+    body: Mapping[str, Any], *, actor: Actor, bot_user_id: str, names: Mapping[str, str] | None = None
+) -> MessageReceived:
     """A `message` or `app_mention` event callback as a MessageReceived. Check `message_author`
     first: this assumes a person wrote it."""
     event = body["event"]
@@ -367,7 +377,7 @@ def message_to_event(body: Mapping[str, Any], *, actor: Actor, bot_user_id: str)
     return MessageReceived(
         actor=actor,
         conversation=where,
-        text=slack_to_plain(raw, bot_user_id=bot_user_id),
+        text=slack_to_plain(raw, bot_user_id=bot_user_id, names=names),
         message_id=ts,
         mentions_bot=mentions_bot,
         event_id=message_event_id(event),

@@ -441,6 +441,13 @@ async def test_an_unsigned_or_stale_request_gets_401_and_nothing_happens(
     assert not [c for c in slack.calls if c.method != "auth.test"]
 
 
+async def test_a_person_mentioned_by_id_is_relayed_by_name(bot: SlackBot, slack: SlackEmulator) -> None:
+    await slack.user_posts(CUSTOMER, COMMUNITY, f"echo ask <@{OTHER}> about it")
+
+    reply = await slack.wait_for("chat.postMessage")
+    assert reply.shown == "Casey said: ask @Robin about it"
+
+
 # -- Web API failures ----------------------------------------------------------------------------
 
 
