@@ -282,9 +282,7 @@ async def next_due(session: DbSession, *, lane: str) -> datetime | None:
     return result.scalar_one_or_none()
 
 
-async def acquire_lane(
-    session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta
-) -> bool:
+async def acquire_lane(session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta) -> bool:
     """Take (or renew) the right to pace `lane`. One process per lane keeps a rate limit that is
     per bot or per workspace honoured however many processes run."""
     insert_fn = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
@@ -452,9 +450,7 @@ async def finish_broadcast(session: DbSession, *, broadcast_id: int, at: datetim
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def unfinished_broadcasts(
-    session: DbSession, *, ids: Sequence[int] | None = None
-) -> list[Broadcast]:
+async def unfinished_broadcasts(session: DbSession, *, ids: Sequence[int] | None = None) -> list[Broadcast]:
     statement = select(Broadcast).where(Broadcast.finished_at.is_(None))  # type: ignore[union-attr]
     if ids is not None:
         statement = statement.where(Broadcast.id.in_(ids))  # type: ignore[union-attr]

@@ -8,7 +8,7 @@ from storage.session import DbSession, Prepared
 
 _NEXT = Prepared(
     text(
-    "INSERT INTO counters (name, value) VALUES (:name, 1) "
+        "INSERT INTO counters (name, value) VALUES (:name, 1) "
         "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value"
     )
 )

@@ -41,6 +41,7 @@ _COLUMNS = (
     "outcome",
     "ticket_id",
     "at",
+    "by_staff",
 )
 _INSERT = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_COLUMNS)
 
@@ -57,6 +58,7 @@ async def record(
     at: datetime,
     reason: str | None = None,
     outcome: str = "pending",
+    by_staff: bool = False,
 ) -> RecordedDecision:
     top_id, top_confidence = candidates[0] if candidates else (None, 0.0)
     question = question[:4000]
@@ -75,6 +77,7 @@ async def record(
             "outcome": outcome,
             "ticket_id": None,
             "at": at,
+            "by_staff": by_staff,
         },
     )
     return RecordedDecision(
@@ -139,7 +142,7 @@ async def recurring(session: DbSession, *, since: datetime, limit: int = 10) -> 
     solved = func.sum(case((KBDecision.outcome == "solved", 1), else_=0))
     result = await session.execute(
         select(topic, func.count(), escalated, solved, func.max(KBDecision.question))
-        .where(col(KBDecision.at) >= since)
+        .where(col(KBDecision.at) >= since, KBDecision.by_staff == False)  # noqa: E712
         .group_by(topic)
         .order_by(func.count().desc())
         .limit(limit)

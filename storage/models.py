@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -130,6 +130,8 @@ class KBDecision(SQLModel, table=True):
     outcome: str = Field(default="pending", max_length=40)
     reason: str | None = Field(default=None, max_length=40)
     ticket_id: int | None = Field(default=None)
+    # Staff try the bot too; their questions are kept but not counted as customers' (insights).
+    by_staff: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -273,9 +273,7 @@ async def incidents_since(session: DbSession, *, since: datetime) -> list[Incide
     return list(result.scalars())
 
 
-async def updates_for(
-    session: DbSession, *, incident_ids: Sequence[int]
-) -> dict[int, list[IncidentUpdate]]:
+async def updates_for(session: DbSession, *, incident_ids: Sequence[int]) -> dict[int, list[IncidentUpdate]]:
     """Timelines, newest update first."""
     found: dict[int, list[IncidentUpdate]] = {i: [] for i in incident_ids}
     if not incident_ids:

@@ -74,6 +74,7 @@ MAX_REMEMBERED_INTERACTIONS = 2000
 THREAD_LIMIT_CODES = {160006, 50024, 50001, 50013, 20029}
 THREAD_EXISTS = 160004
 UNKNOWN_CHANNEL = 10003
+UNKNOWN_MESSAGE = 10008
 # Emoji that start something (a staff 🎫 opens a ticket): handled in every channel, and the message
 # text is fetched when not cached. Reactions carry no text and a fetch costs a request.
 FETCH_TEXT_FOR = frozenset({"ticket"})
@@ -143,7 +144,9 @@ def _delivery_error(error: Exception) -> DeliveryError:
             f"Discord refused: {error.text or 'missing access'}", permanent=True, code="missing_access"
         )
     if isinstance(error, discord.NotFound):
-        return DeliveryError(f"Discord: {error.text or 'not found'}", permanent=True, code="not_found")
+        # The message (an incident card someone deleted) rather than the channel: only it is gone.
+        code = "message_not_found" if error.code == UNKNOWN_MESSAGE else "not_found"
+        return DeliveryError(f"Discord: {error.text or 'not found'}", permanent=True, code=code)
     if isinstance(error, discord.HTTPException):
         if error.status >= 500 or error.status == 429:
             return DeliveryError(f"Discord answered {error.status}", permanent=False, code="unavailable")
@@ -653,6 +656,10 @@ class DiscordAdapter:
         pending = self._live_interaction(delivery.reply_to)
         if pending is not None and message.private_to is not None:
             return await self._reply_via_interaction(pending, delivery, ephemeral=True)
+        if message.private_to is not None and not delivery.conversation.is_direct:
+            # No interaction to answer ephemerally (a plain message, or its token expired): a
+            # private reply goes to the person's DMs, never to the channel for everyone to read.
+            return await self._send_in_dm(delivery, message.private_to.id)
         if pending is not None and pending.is_command and not pending.original_used:
             # A public answer to a command: drop the private "thinking…" placeholder first.
             pending.original_used = True
@@ -707,6 +714,24 @@ class DiscordAdapter:
             channel_id=conversation.channel_id,
             message_id=str(sent.id),
             thread_id=thread_id,
+        )
+
+    async def _send_in_dm(self, delivery: Delivery, user_id: str) -> SentRef:
+        try:
+            dm = await self.client.create_dm(discord.Object(id=int(user_id)))
+        except (discord.HTTPException, ValueError) as error:
+            raise DeliveryError(
+                "cannot open a DM for a private reply", permanent=True, code="dm_unavailable"
+            ) from error
+        conversation = Conversation(
+            platform=Platform.DISCORD, workspace_id="", channel_id=str(dm.id), is_direct=True
+        )
+        message = delivery.message
+        sent = await self._post_parts(
+            conversation, str(dm.id), render(message), message, None, key=delivery.idempotency_key
+        )
+        return SentRef(
+            platform=Platform.DISCORD, workspace_id="", channel_id=str(dm.id), message_id=str(sent.id)
         )
 
     async def _post_parts(

@@ -45,6 +45,10 @@ class WorkerConfig:
     progress_interval: float = 2.0
 
 
+# Error codes (Slack's and the Discord adapter's) for a message that no longer exists.
+MESSAGE_GONE = frozenset({"message_not_found"})
+
+
 class _Retry(Exception):
     """Defer a row without counting an attempt (its thread's first notice is still on the way)."""
 
@@ -324,7 +328,9 @@ class BroadcastWorker:
         if error.permanent:
             log.warning("cannot deliver %s to %s: %s (%s)", row.key, where, error, error.code)
             await self._settle_final(row, broadcast_repo.FAILED, f"{error.code or 'permanent'}: {error}")
-            if row.subscription_id is not None:
+            # A message that is gone (the first notice was deleted) says nothing about the channel:
+            # only a channel the bot cannot post in turns its subscription off.
+            if row.subscription_id is not None and error.code not in MESSAGE_GONE:
                 await self._disable(row, error)
             return
         if row.attempts >= self.config.max_attempts:

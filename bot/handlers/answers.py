@@ -98,6 +98,7 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         reason=reason,
         outcome=outcome if reason is None else "pending",
         at=ctx.now,
+        by_staff=ctx.is_staff,
     )
     if reason is not None:
         await _escalate(

@@ -39,7 +39,7 @@ async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> Non
         topic = f"`{row.entry_id}`" if row.entry_id else "_no matching article_"
         lines.append(
             f"- {topic}: asked {row.asked}×, solved {row.solved}, escalated {row.escalated}"
-            f" (e.g. \u201c{row.example[:80]}\u201d)"
+            f" (e.g. \u201c{_one_line(row.example, 80)}\u201d)"
         )
     lines.append("")
     lines.append("Articles with many escalations need a better answer; questions with no article need one.")
@@ -71,3 +71,11 @@ async def reload_knowledge_base(event: CommandInvoked, ctx: HandlerContext) -> N
         )
         return
     await ctx.reply(OutboundMessage(text=summary.text(), private_to=event.actor))
+
+
+def _one_line(text: str, limit: int) -> str:
+    """A customer's words quoted inside one line of a staff report: line breaks, markdown and code
+    marks flattened, so a question cannot add lines or formatting of its own."""
+    flat = " ".join(text.split())
+    flat = flat.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "")
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

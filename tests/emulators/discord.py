@@ -860,6 +860,13 @@ class DiscordEmulator:
                 commands.append(command)
             self.commands[guild_id] = commands
             return self._ok(commands)
+        if call.path == "/users/@me/channels" and method == "POST":
+            # Open (or find) the DM channel with a user, as the bot does for a private reply.
+            recipient = self.users.get(str((call.json or {}).get("recipient_id")))
+            if recipient is None:
+                return self._error(400, 50007, "Cannot send messages to this user")
+            dm = self.dm_channel(recipient)
+            return self._ok({**dm.payload(), "recipients": [recipient.payload()]})
         if parts[0] == "interactions":
             return await self._interaction_callback(parts[1], call.json or {})
         if parts[0] == "webhooks":
