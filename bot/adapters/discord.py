@@ -746,7 +746,7 @@ class DiscordAdapter:
     ) -> discord.Message:
         channel = self.client.get_partial_messageable(int(target))
         mentions = allowed_mentions(message)
-        last: discord.Message | None = None
+        first: discord.Message | None = None
         for index, part in enumerate(parts):
             kwargs = self._part_kwargs(part, mentions)
             if key is not None:
@@ -756,15 +756,18 @@ class DiscordAdapter:
             if index == 0 and reference is not None:
                 kwargs["reference"] = reference
             try:
-                last = await channel.send(**kwargs)
+                sent = await channel.send(**kwargs)
             except discord.NotFound as error:
                 if index or conversation.thread_id is None or error.code != UNKNOWN_CHANNEL:
                     raise
                 # Slack-style thread id: the message a thread should hang under, not yet a thread.
                 await self._start_thread(int(conversation.channel_id), int(conversation.thread_id), "Ticket")
-                last = await channel.send(**kwargs)
-        assert last is not None  # render() always returns at least one part
-        return last
+                sent = await channel.send(**kwargs)
+            first = first or sent
+        # The message is known by its first part: the one a thread hangs under and an edit replaces
+        # (its start, not the tail of a long notice).
+        assert first is not None  # render() always returns at least one part
+        return first
 
     @staticmethod
     def _part_kwargs(part: Part, mentions: discord.AllowedMentions) -> dict[str, Any]:

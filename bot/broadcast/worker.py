@@ -235,8 +235,12 @@ class BroadcastWorker:
         try:
             await self._send_row(row, pacer)
         except Exception:
-            log.exception("broadcast delivery %s crashed; it will be retried", row.key)
-            await self._settle_retry(row, delay=self._backoff(row.attempts), error="internal error")
+            if row.attempts >= self.config.max_attempts:
+                log.exception("broadcast delivery %s crashed %d times; giving up", row.key, row.attempts)
+                await self._settle_final(row, broadcast_repo.FAILED, "gave up: internal error")
+            else:
+                log.exception("broadcast delivery %s crashed; it will be retried", row.key)
+                await self._settle_retry(row, delay=self._backoff(row.attempts), error="internal error")
         if row.broadcast_id is not None:
             self._touched.add(row.broadcast_id)
             await self._report_progress(row.broadcast_id)

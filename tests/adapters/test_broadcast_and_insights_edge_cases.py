@@ -1,13 +1,16 @@
 """Edges a review found in status broadcasts, insights and Discord interactions: a deleted incident
-card turning a subscription off, the pacer's one-second window, staff questions counted as customers',
-a question forging report lines, a private answer after the interaction token expired. Each test
-failed before its fix."""
+card turning a subscription off, a delivery that crashes every time, staff questions counted as
+customers', a question forging report lines, a private answer after the interaction token expired.
+Each test failed before its fix."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bot.adapters.base import DeliveryError
+from bot.adapters.fake import FakeAdapter
+from bot.broadcast.pacing import LanePolicy
+from bot.broadcast.worker import BroadcastWorker, WorkerConfig
 from bot.context import HandlerContext
 from bot.events import CommandInvoked, Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.router import Router, command
@@ -114,3 +117,25 @@ def test_discord_tells_a_deleted_message_from_a_deleted_channel() -> None:
     message = _delivery_error(discord.NotFound(response, {"code": 10008, "message": "Unknown Message"}))
     channel = _delivery_error(discord.NotFound(response, {"code": 10003, "message": "Unknown Channel"}))
     assert (message.code, channel.code) == ("message_not_found", "not_found")
+
+
+async def test_a_delivery_that_crashes_every_time_is_given_up_not_retried_forever(bot: BotHarness) -> None:
+    class Crashing(FakeAdapter):
+        async def send(self, delivery: Delivery) -> SentRef:
+            raise RuntimeError("a bug in the adapter")
+
+    await subscribe(bot, "news")
+    await bot.staff_runs("/announce Version 2.3 is out")
+    worker = BroadcastWorker(
+        bot.bot.database,
+        {Platform.FAKE: Crashing(Platform.FAKE)},
+        policy=lambda lane: LanePolicy(rate=None),
+        staff_channel=None,
+        page_url="http://status.test/",
+        config=WorkerConfig(max_attempts=3, base_backoff=0.01, max_backoff=0.02),
+    )
+
+    await worker.run_until_idle(limit_s=10)
+
+    async with bot.bot.database.transaction() as session:
+        assert await broadcast_repo.delivery_counts(session) == {broadcast_repo.FAILED: 1}

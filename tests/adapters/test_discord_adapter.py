@@ -245,3 +245,21 @@ async def test_a_broadcast_resent_after_a_crash_posts_nothing_new(world, adapter
     )
     await adapter.send(other)
     assert len(emu.channel_messages(channel)) == 2, "a different delivery is a different message"
+
+
+async def test_a_long_notice_is_known_by_its_first_part(world, adapters):
+    """A notice longer than one message goes out in parts; threads hang under, and edits replace,
+    the part that starts it."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters)
+    channel = emu.add_channel(world.guild, "status")
+    text = "\n\n".join(f"Region {n}: " + "rolling back and verifying. " * 20 for n in range(8))
+    delivery = Delivery(
+        conversation=Conversation(platform=Platform.DISCORD, channel_id=channel.id),
+        message=OutboundMessage(text=text),
+    )
+    ref = await adapter.send(delivery)
+    first, *rest = emu.channel_messages(channel)
+    assert rest, "the notice needed more than one message"
+    assert ref.message_id == first["id"]
+    assert first["content"].startswith("Region 0:")
