@@ -377,14 +377,16 @@ async def mark_final(
     )
 
 
-async def skip_pending_for(session: DbSession, *, subscription_id: int, reason: str) -> int:
-    """A disabled subscription's queued rows will never be sent: settle them as skipped."""
+async def skip_pending_for(session: DbSession, *, subscription_id: int, reason: str) -> set[int]:
+    """A disabled subscription's queued rows will never be sent: settle them as skipped. Returns the
+    broadcasts they belonged to (one may now be complete without any send of this worker's)."""
     result = await session.execute(
         update(OutboxDelivery)
         .where(OutboxDelivery.subscription_id == subscription_id, OutboxDelivery.state == PENDING)
         .values(state=SKIPPED, error=reason[:300])
+        .returning(OutboxDelivery.broadcast_id)
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return {broadcast_id for (broadcast_id,) in result.all() if broadcast_id is not None}
 
 
 async def thread_for(session: DbSession, *, incident_id: int, subscription_id: int) -> str | None:

@@ -378,9 +378,11 @@ class BroadcastWorker:
                 session, subscription_id=row.subscription_id, reason=error.code or str(error)
             )
             if first:
-                await broadcast_repo.skip_pending_for(
+                skipped = await broadcast_repo.skip_pending_for(
                     session, subscription_id=row.subscription_id, reason="subscription disabled"
                 )
+                # Those broadcasts may now be complete: report and finish them like our own.
+                self._touched.update(skipped)
         if first:
             await self._tell_staff(
                 f"I can't post status updates in channel `{row.channel_id}` on {row.platform} "

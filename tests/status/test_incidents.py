@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.adapters.base import DeliveryError
 from bot.events import Actor, Platform
-from storage import status_repo
+from storage import broadcast_repo, status_repo
 from tests.harness import BotHarness
 from tests.status.conftest import channel, deliver, received, subscribe
 
@@ -75,6 +75,9 @@ async def test_a_channel_the_bot_cannot_post_in_is_disabled_and_staff_are_told_o
     (listing,) = await bot.staff_runs("/subscriptions")
     assert "1 active subscription(s): fake 1" in listing.text
     assert "- disabled: fake `gone` (not_in_channel)" in listing.text
+    async with bot.bot.database.transaction() as session:
+        # The update's row for `gone` was skipped, not sent: its broadcast still finished.
+        assert await broadcast_repo.unfinished_broadcasts(session) == []
 
 
 async def test_transient_errors_are_retried_until_sent(bot: BotHarness) -> None:
