@@ -227,8 +227,13 @@ def _entry(node: Node, file: _File) -> KBEntry | None:
             )
         lowered = [q.casefold() for q in questions]
         for index, question in enumerate(questions):
+            question_node = fields["questions"][1].value[index]
             if lowered.index(lowered[index]) != index:
-                file.problem(fields["questions"][1].value[index], f"question '{question}' is listed twice")
+                file.problem(question_node, f"question '{question}' is listed twice")
+            elif not any(c.isalnum() for c in question):
+                # A question of only punctuation or emoji matches nothing in words: it would make
+                # the entry look like a sure answer to anything the matcher cannot read.
+                file.problem(question_node, f"question '{question}' has no words; write it as customers do")
     title = _text(fields["title"][1], file, "title") if "title" in fields else None
     tags = _texts(fields["tags"][1], file, "tags") if "tags" in fields else []
     links = _links(fields["links"][1], file) if "links" in fields else []

@@ -61,6 +61,7 @@ def test_the_shipped_sample_kb_is_valid_and_large_enough() -> None:
         ("- id: a\n  questions: [x, y]\n  answer: [not, text]\n", 3, "'answer' must be non-empty text"),
         ("- id: Not An Id\n  questions: [x, y]\n  answer: hi\n", 1, "id 'Not An Id' must be lowercase"),
         ("- id: a\n  questions: [Same, same]\n  answer: hi\n", 2, "question 'same' is listed twice"),
+        ("- id: a\n  questions: [x, '?!', '🙂']\n  answer: hi\n", 2, "question '?!' has no words"),
         ("- id: a\n  questions: [x, y]\n  answer: hi\n  answer: again\n", 4, "'answer' appears twice"),
         ("- id: a\n  questions: [x, y\n  answer: hi\n", 3, "YAML syntax error"),
         ("id: a\nquestions: [x, y]\n", 1, "expected a list of entries"),
