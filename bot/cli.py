@@ -87,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return 130
         except OSError as error:
-            print(f"supportbot: cannot start: {error}", file=sys.stderr)
-            return 1
+            # At start-up that is the web server's address: taken, not ours, or not resolvable.
+            print(f"supportbot: cannot start: {error} (check WEB_HOST and WEB_PORT)", file=sys.stderr)
+            return 2
     return 2
 
 

@@ -334,7 +334,10 @@ def installer(*, clock: Callable[[], datetime], url: str) -> Callable[[web.Appli
 
     async def page(request: web.Request) -> web.Response:
         data = await load(request)
-        return web.Response(text=render_page(data), content_type="text/html", charset="utf-8")
+        response = web.Response(text=render_page(data), content_type="text/html", charset="utf-8")
+        # As the JSON: during an incident many people reload at once; ten seconds of caching absorbs it.
+        response.headers["Cache-Control"] = "max-age=10"
+        return response
 
     async def summary(request: web.Request) -> web.Response:
         data = await load(request)

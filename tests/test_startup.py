@@ -42,3 +42,16 @@ def test_a_broken_kb_names_file_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"{kb / 'billing.yml'}:1: entry has no 'answer'" in result.stderr
+
+
+def test_a_web_port_already_taken_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _start(tmp_path, WEB_ENABLED="true", WEB_HOST="127.0.0.1", WEB_PORT=str(port))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "check WEB_HOST and WEB_PORT" in result.stderr

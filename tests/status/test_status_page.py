@@ -120,6 +120,7 @@ async def test_past_incident_links_and_shortlinks_lead_somewhere(bot: BotHarness
             (incident,) = (await response.json())["incidents"]
         async with session.get(f"{page_url}/") as response:
             page = await response.text()
+            assert response.headers["Cache-Control"] == "max-age=10"  # many reload at once
     anchor = incident["shortlink"].rpartition("#")[2]
     assert f"href='#{anchor}'" in page
     assert f'id="{anchor}"' in page, "the history row and the API shortlink point at no element"
