@@ -196,7 +196,7 @@ def _progress_hook(ctx: HandlerContext, broadcast_id: int):  # type: ignore[no-u
 
 
 async def _reply_with_progress(ctx: HandlerContext, text: str, broadcast_id: int, total: int) -> None:
-    suffix = f"\nBroadcasting to {total:,} subscription(s)…" if total else "\nNo subscriptions to tell."
+    suffix = f"\nBroadcasting to {total:,} recipient(s)…" if total else "\nNo subscriptions to tell."
     # Visible in the channel (not private) so that it can be edited with the broadcast's progress.
     await ctx.reply(OutboundMessage(text=text + suffix), on_sent=_progress_hook(ctx, broadcast_id))
 
