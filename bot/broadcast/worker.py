@@ -259,7 +259,17 @@ class BroadcastWorker:
             await self._settle_final(row, broadcast_repo.SKIPPED, str(skip))
             return
         try:
-            ref = await asyncio.wait_for(adapter.send(delivery), self._send_timeout)
+            try:
+                ref = await asyncio.wait_for(adapter.send(delivery), self._send_timeout)
+            except DeliveryError as error:
+                thread = delivery.conversation.thread_id
+                if row.kind != "update" or thread is None or error.code not in MESSAGE_GONE:
+                    raise
+                # The first notice it threads under was deleted: the update stands at the top level.
+                log.info("first notice of %s is gone; posting the update at the top level", row.key)
+                top_level = replace(delivery.conversation, thread_id=None)
+                delivery = replace(delivery, conversation=top_level)
+                ref = await asyncio.wait_for(adapter.send(delivery), self._send_timeout)
         except DeliveryError as error:
             await self._failed(row, error, pacer)
             return

@@ -139,3 +139,22 @@ async def test_a_delivery_that_crashes_every_time_is_given_up_not_retried_foreve
 
     async with bot.bot.database.transaction() as session:
         assert await broadcast_repo.delivery_counts(session) == {broadcast_repo.FAILED: 1}
+
+
+async def test_an_update_to_a_deleted_first_notice_stands_at_the_top_level(bot: BotHarness) -> None:
+    await subscribe(bot, "news")
+    await bot.staff_runs("/incident open api minor Slow API")
+    await deliver(bot)
+    real_send = bot.adapter.send
+
+    async def send(delivery: Delivery) -> SentRef:
+        if delivery.conversation.channel_id == "news" and delivery.conversation.thread_id is not None:
+            raise DeliveryError("Discord: Unknown Message", permanent=True, code="message_not_found")
+        return await real_send(delivery)
+
+    bot.adapter.send = send  # type: ignore[method-assign]
+    await bot.staff_runs("/incident update 1 monitoring Fix deployed")
+    await deliver(bot)
+
+    (update,) = [m for m in received(bot, "news") if "Fix deployed" in m.text and m.delivery.edit is None]
+    assert update.delivery.conversation.thread_id is None
