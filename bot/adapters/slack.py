@@ -282,14 +282,8 @@ class SlackAdapter:
 
     async def stop(self) -> None:
         # Requests already acknowledged to Slack will not be redelivered: hand them over first.
-        try:
-            await asyncio.wait_for(self.drain(), timeout=10)
-        except TimeoutError:
-            log.warning("stopping with %d Slack requests still being read", len(self._inflight))
+        await self.stop_receiving()
         self._sink = None
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
         self._app = None
         await self._close_session()
 
