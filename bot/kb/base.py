@@ -188,9 +188,9 @@ class KnowledgeBaseHolder:
                 log.warning("knowledge base not reloaded, keeping the previous one:\n%s", error)
                 continue
             except Exception:
-                # Whatever an edit breaks, the watcher must outlive it, or no later fix is loaded.
+                # reload() turns a broken load into KBError and remembers the files; what gets here
+                # failed around it (reading the folder). The watcher must outlive it and try again.
                 log.exception("knowledge base not reloaded (unexpected error), keeping the previous one")
-                self._last_failed = KBFiles.scan(self.path)
                 continue
             if summary is not None:
                 log.info("%s", summary.text())
