@@ -10,6 +10,7 @@ from bot.events import CommandInvoked, OutboundMessage
 from bot.handlers.guards import staff_only
 from bot.kb.loader import KBError
 from bot.router import Router, command
+from bot.support import render
 from storage import decisions_repo
 
 router = Router("insights")
@@ -76,6 +77,5 @@ async def reload_knowledge_base(event: CommandInvoked, ctx: HandlerContext) -> N
 def _one_line(text: str, limit: int) -> str:
     """A customer's words quoted inside one line of a staff report: line breaks, markdown and code
     marks flattened, so a question cannot add lines or formatting of its own."""
-    flat = " ".join(text.split())
-    flat = flat.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    plain = text.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "")
+    return render.clip(plain, limit)

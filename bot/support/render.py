@@ -80,7 +80,7 @@ def staff_card(
 ) -> OutboundMessage:
     lines = [quote(f"{m.author_name or m.kind}: {m.text}", 400) for m in transcript[-5:]]
     return OutboundMessage(
-        title=f"Ticket #{ticket.number}: {_clip(ticket.summary, 120)}",
+        title=f"Ticket #{ticket.number}: {clip(ticket.summary, 120)}",
         text="\n".join(lines) or quote(ticket.summary),
         fields=(
             Field(name="Customer", value=ticket.requester_name or ticket.requester_key),
@@ -213,7 +213,7 @@ def ticket_card(ticket: Ticket, *, ahead: int, now: datetime, viewer: Actor) -> 
     if ticket.rating:
         fields.append(Field(name="Your rating", value=f"{ticket.rating}/5"))
     return OutboundMessage(
-        title=f"Ticket #{ticket.number}: {_clip(ticket.summary, 120)}",
+        title=f"Ticket #{ticket.number}: {clip(ticket.summary, 120)}",
         text=f"**What happens next:** {what_next(ticket, ahead=ahead, now=now)}",
         fields=tuple(fields),
         private_to=viewer,
@@ -234,7 +234,7 @@ def ticket_list(tickets: Sequence[Ticket], *, now: datetime, viewer: Actor, staf
         who = f" from {t.requester_name}" if staff else ""
         breach = " ⚠ overdue" if t.breached and t.state == "open" else ""
         lines.append(
-            f"- **#{t.number}** {_clip(t.summary, 60)}{who}: {STATE_LABELS.get(t.state, t.state)}{holder}"
+            f"- **#{t.number}** {clip(t.summary, 60)}{who}: {STATE_LABELS.get(t.state, t.state)}{holder}"
             f" (updated {ago(t.updated_at, now)}){breach}"
         )
     title = "Open tickets" if staff else "Your open tickets"
@@ -265,6 +265,7 @@ def breach_to_staff(ticket: Ticket, mentions: Sequence[Mention], *, overdue: str
     )
 
 
-def _clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int) -> str:
+    """One line of at most `limit` characters: whitespace runs (line breaks too) become one space."""
     single = " ".join(text.split())
     return single if len(single) <= limit else single[: limit - 1] + "…"
