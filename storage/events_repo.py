@@ -35,7 +35,7 @@ async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bo
     return bool(rows)
 
 
-async def forget_handled_before(session: DbSession, *, before: datetime, limit: int = 5_000) -> int:
+async def forget_handled_before(session: DbSession, *, before: datetime, limit: int) -> int:
     """Delete up to `limit` claims older than `before`; returns how many. Platforms stop redelivering
     an event within hours, so old claims only cost disk; deleting in batches keeps each lock short."""
     oldest = (
