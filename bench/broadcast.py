@@ -33,12 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web
 
-from bot.adapters.discord import DiscordAdapter
-from bot.adapters.slack import SlackAdapter
-from bot.broadcast.pacing import policy_for
-from bot.broadcast.worker import BroadcastWorker, WorkerConfig
-from bot.events import Platform
-from bot.status import render
+from bot.adapters.discord.adapter import DiscordAdapter
+from bot.adapters.slack.adapter import SlackAdapter
+from bot.core.events import Platform
+from bot.status import messages
+from bot.status.broadcast.pacing import policy_for
+from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from storage import broadcast_repo, migrate, status_repo
 from storage.db import Database
 from storage.status_repo import ComponentSpec
@@ -191,7 +191,7 @@ async def run_once(
             session, title=TITLE, impact="major", components=[component], actor_key="bench", at=now
         )
         timeline = await status_repo.updates_for(session, incident_ids=[incident.id])  # type: ignore[list-item]
-        title, text = render.incident_notice(incident, timeline[incident.id][0], page_url=worker.page_url)  # type: ignore[index]
+        title, text = messages.incident_notice(incident, timeline[incident.id][0], page_url=worker.page_url)  # type: ignore[index]
         await broadcast_repo.create_broadcast(
             session,
             kind="open",
@@ -248,7 +248,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    logging.getLogger("bot.broadcast").setLevel(logging.INFO)
+    logging.getLogger("bot.status.broadcast").setLevel(logging.INFO)
     options = {
         "discord_channels": args.discord,
         "workspaces": args.slack_workspaces,

@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 
-from bot.kb.base import build_matcher
+from bot.kb.knowledge_base import build_matcher
 from bot.kb.model import KBEntry
 
 OBJECTS = [

@@ -17,8 +17,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from bot.kb.base import build_matcher
 from bot.kb.eval import entries_from_examples, read_jsonl
+from bot.kb.knowledge_base import build_matcher
 from bot.kb.matching import CLARIFY_CHOICES, CLARIFY_RELATIVE_FLOOR
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "banking77"

@@ -25,11 +25,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.fake import FakeAdapter
 from bot.app import create_bot
-from bot.events import Actor, CommandInvoked, Conversation, InboundEvent, MessageReceived, Platform
+from bot.core.events import Actor, CommandInvoked, Conversation, InboundEvent, MessageReceived, Platform
 from bot.settings import Settings
 from storage.db import Database
+from tests.fake_adapter import FakeAdapter
 
 OBJECTS = [
     "api key",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipeline import STATUS, UNKNOWN, Workload, open_some_tickets, start_bot, write_kb
 
-from bot.events import CommandInvoked, InboundEvent, MessageReceived
+from bot.core.events import CommandInvoked, InboundEvent, MessageReceived
 from storage.db import Database
 
 

@@ -35,9 +35,9 @@ def run_bot(api_base: str, token: str, secret: str, database_url: str, ready: An
     """The child process: a whole bot in HTTP mode; reports its port, runs until told to stop."""
 
     async def main() -> None:
-        from bot.adapters.slack import SlackAdapter
+        from bot.adapters.slack.adapter import SlackAdapter
         from bot.app import create_bot
-        from bot.events import Platform
+        from bot.core.events import Platform
         from bot.settings import Settings
 
         settings = Settings(

@@ -9,22 +9,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot import housekeeping
 from bot.adapters.base import Adapter
-from bot.broadcast.worker import BroadcastWorker
-from bot.context import Services
-from bot.dispatch import Dispatcher
-from bot.events import Platform
+from bot.core import retention
+from bot.core.context import Services
+from bot.core.dispatch import Dispatcher
+from bot.core.events import Platform
+from bot.core.outbound import Outbound
+from bot.core.router import Router
+from bot.core.staff import StaffPolicy
 from bot.handlers import answers, basics, insights, status, tickets
-from bot.kb.base import load_knowledge_base
+from bot.handlers.autocomplete import make_suggester
+from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
-from bot.outbound import Outbound
-from bot.router import Router
 from bot.settings import Settings
-from bot.staff import StaffPolicy
 from bot.status import setup as status_setup
-from bot.suggest import make_suggester
-from bot.support import clocks
+from bot.status.broadcast.worker import BroadcastWorker
+from bot.tickets import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
 from storage import migrate
 from storage.db import Database
@@ -74,7 +74,7 @@ class SupportBot:
         )
         self._clocks = asyncio.create_task(ticket_clocks)
         self._housekeeping = asyncio.create_task(
-            housekeeping.run_forever(
+            retention.run_forever(
                 self.database,
                 keep=timedelta(hours=self.settings.dedupe_retention_hours),
                 clock=utc_now,
@@ -196,11 +196,11 @@ def platform_adapters(
                 as_staff=as_staff, staff_channel_id=channel, settle=settle
             )
         elif name == "slack":
-            from bot.adapters.slack import SlackAdapter
+            from bot.adapters.slack.adapter import SlackAdapter
 
             adapters[Platform.SLACK] = SlackAdapter.from_settings(settings)
         elif name == "discord":
-            from bot.adapters.discord import DiscordAdapter
+            from bot.adapters.discord.adapter import DiscordAdapter
 
             suggest = make_suggester(database, staff_policy(settings)) if database is not None else None
             adapters[Platform.DISCORD] = DiscordAdapter.from_settings(settings, suggest=suggest)

@@ -13,10 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.session import DbSession, LoopSessions
-from storage.sqlite_inline import InlineConnection, WalCheckpointer, inline_creator
+from storage.sqlite.inline import InlineConnection, WalCheckpointer, inline_creator
 
 SqliteDriver = Literal["inline", "thread"]
-"""How SQLite statements run: on the event loop (`storage/sqlite_inline.py`) or on aiosqlite's thread."""
+"""How SQLite statements run: on the event loop (`storage/sqlite/inline.py`) or on aiosqlite's thread."""
 
 SQLITE_BUSY_TIMEOUT = 10.0
 """Seconds a statement waits for another connection's write lock before failing."""
@@ -52,7 +52,7 @@ def create_engine(
 
     `sqlite_driver="inline"` (the default) runs SQLite statements on the event loop thread: a local
     statement takes microseconds, less than one hand-off to aiosqlite's thread (see
-    `storage/sqlite_inline.py` and the pipeline section of docs/BENCHMARKS.md). "thread" keeps
+    `storage/sqlite/inline.py` and the pipeline section of docs/BENCHMARKS.md). "thread" keeps
     aiosqlite's own thread, e.g. to compare the two.
     """
     if url.startswith("sqlite"):

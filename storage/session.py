@@ -7,7 +7,7 @@ ORM session whose statements run right here on the event loop thread.
 Why: a local SQLite statement takes microseconds, and `AsyncSession` wraps each call in a greenlet and
 each driver call (cursor, execute, fetch, close, commit) in a switch back to the loop. Under the
 pipeline benchmark that wrapping cost about a fifth of every event (docs/BENCHMARKS.md, pipeline).
-Running the sync session directly is what the in-loop driver (`storage/sqlite_inline.py`) already did
+Running the sync session directly is what the in-loop driver (`storage/sqlite/inline.py`) already did
 underneath, without the wrapping.
 
 The one thing a synchronous call must never do on the loop is wait for a lock held by a coroutine
@@ -35,7 +35,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from storage.sqlite_inline import retry_busy
+from storage.sqlite.inline import retry_busy
 
 
 class DbSession(Protocol):

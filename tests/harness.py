@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.fake import FakeAdapter, SentMessage
 from bot.app import SupportBot, create_bot
-from bot.dispatch import Outcome
-from bot.events import (
+from bot.core.dispatch import Outcome
+from bot.core.events import (
     ActionInvoked,
     Actor,
     Button,
@@ -23,6 +22,7 @@ from bot.events import (
 )
 from bot.settings import Settings
 from storage.db import Database
+from tests.fake_adapter import FakeAdapter, SentMessage
 
 STAFF_CHANNEL = "staff"
 COMMUNITY = "community"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import bot.kb.base as kb_base
-from bot.kb.base import KnowledgeBaseHolder
+import bot.kb.knowledge_base as kb_base
+from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.loader import KBError, load_entries
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bot.adapters.base import DeliveryError
-from bot.adapters.fake import FakeAdapter
 from bot.app import create_bot
-from bot.events import Actor, Conversation, Delivery, MessageReceived, Platform, SentRef
+from bot.core.events import Actor, Conversation, Delivery, MessageReceived, Platform, SentRef
 from storage.db import Database
+from tests.fake_adapter import FakeAdapter
 from tests.harness import FakeClock, make_settings
 
 

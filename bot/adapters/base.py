@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from bot.events import Delivery, InboundEvent, Platform, SentRef
+from bot.core.events import Delivery, InboundEvent, Platform, SentRef
 
 EventSink = Callable[[InboundEvent], Awaitable[None]]
 """Adapters hand every inbound event to the sink. The sink only enqueues, so it returns fast."""

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.adapters.base import Capabilities, EventSink
-from bot.events import (
+from bot.core.events import (
     ActionInvoked,
     Actor,
     CommandInvoked,

@@ -6,13 +6,13 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from bot.context import HandlerContext
-from bot.errors import UserError
-from bot.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
+from bot.core.context import HandlerContext
+from bot.core.errors import UserError
+from bot.core.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
+from bot.core.router import Router, action, always
 from bot.kb.model import Band
-from bot.router import Router, action, always
-from bot.support import intents
-from bot.support.tickets import as_number, escalate
+from bot.tickets import intents
+from bot.tickets.workflows import as_number, escalate
 from storage import decisions_repo, tickets_repo
 from storage.models import KBDecision
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.context import HandlerContext
-from bot.events import ActionInvoked, CommandInvoked, MessageReceived, OutboundMessage
-from bot.router import Allow, Router, Skip, Verdict, command, pattern, text_predicate
-from bot.support import intents
+from bot.core.context import HandlerContext
+from bot.core.events import ActionInvoked, CommandInvoked, MessageReceived, OutboundMessage
+from bot.core.router import Allow, Router, Skip, Verdict, command, pattern, text_predicate
+from bot.tickets import intents
 
 router = Router("basics")
 router.describe("/support help", "What I can do, and the commands you can use")

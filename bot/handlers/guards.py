@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.context import HandlerContext
-from bot.events import InboundEvent
-from bot.router import Allow, Deny, Guard, Skip, Verdict
+from bot.core.context import HandlerContext
+from bot.core.events import InboundEvent
+from bot.core.router import Allow, Deny, Guard, Skip, Verdict
 
 
 def staff_only(action: str, *, hint: str = "If you need help, just ask me or use `/ticket`.") -> Guard:

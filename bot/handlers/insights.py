@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.context import HandlerContext
-from bot.errors import UsageError
-from bot.events import CommandInvoked, OutboundMessage
+from bot.core.context import HandlerContext
+from bot.core.errors import UsageError
+from bot.core.events import CommandInvoked, OutboundMessage
+from bot.core.router import Router, command
 from bot.handlers.guards import staff_only
 from bot.kb.loader import KBError
-from bot.router import Router, command
-from bot.support import render
+from bot.tickets import messages
 from storage import decisions_repo
 
 router = Router("insights")
@@ -78,4 +78,4 @@ def _one_line(text: str, limit: int) -> str:
     """A customer's words quoted inside one line of a staff report: line breaks, markdown and code
     marks flattened, so a question cannot add lines or formatting of its own."""
     plain = text.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "")
-    return render.clip(plain, limit)
+    return messages.clip(plain, limit)

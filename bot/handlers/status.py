@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.context import HandlerContext
-from bot.errors import UserError
-from bot.events import CommandInvoked, Conversation, MessageReceived, OutboundMessage, SentRef
+from bot.core.context import HandlerContext
+from bot.core.errors import UserError
+from bot.core.events import CommandInvoked, Conversation, MessageReceived, OutboundMessage, SentRef
+from bot.core.router import Allow, Deny, Guard, Match, Router, Skip, Verdict, command
 from bot.handlers import guards
-from bot.router import Allow, Deny, Guard, Match, Router, Skip, Verdict, command
-from bot.status import parse, render
+from bot.status import messages, parse
 from bot.status.components import Known, mentioned, resolve
 from bot.status.snapshot import known_components, load_snapshot
 from storage import audit_repo, broadcast_repo, status_repo
@@ -97,7 +97,7 @@ async def answer_components(
     by_name = {c.name: c for c in snapshot.components}
     parts = []
     for name in names:
-        parts.append(render.component_answer(by_name[name], snapshot, asked=asked))
+        parts.append(messages.component_answer(by_name[name], snapshot, asked=asked))
         incidents = snapshot.incidents_for(name)
         if asked and incidents and not ctx.is_staff:
             await _link(ctx, incidents[0], name)
@@ -110,7 +110,7 @@ async def answer_overview(
     ctx: HandlerContext, *, asked: bool, components: Sequence[StatusComponent] | None = None
 ) -> None:
     snapshot = await load_snapshot(ctx.session, now=ctx.now, page_url=page_url(ctx), components=components)
-    title, text = render.status_overview(snapshot)
+    title, text = messages.status_overview(snapshot)
     if asked and not ctx.is_staff:
         for incident in snapshot.incidents:
             names = status_repo.split_names(incident.components)
@@ -221,7 +221,7 @@ async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
         at=ctx.now,
     )
     timeline = await status_repo.updates_for(ctx.session, incident_ids=[incident.id])  # type: ignore[list-item]
-    title, text = render.incident_notice(incident, timeline[incident.id][0], page_url=page_url(ctx))  # type: ignore[index]
+    title, text = messages.incident_notice(incident, timeline[incident.id][0], page_url=page_url(ctx))  # type: ignore[index]
     broadcast = await broadcast_repo.create_broadcast(
         ctx.session,
         kind="open",
@@ -253,7 +253,7 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: str, mes
     update = await status_repo.add_update(
         ctx.session, incident=incident, status=status, body=message, actor_key=ctx.event.actor.key, at=ctx.now
     )
-    title, text = render.update_notice(incident, update)
+    title, text = messages.update_notice(incident, update)
     recipients: list[tuple[str, broadcast_repo.Recipient, str]] = []
     if status == "resolved":
         links = await status_repo.links_to_notify(ctx.session, incident_id=incident.id)  # type: ignore[arg-type]
@@ -261,7 +261,7 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: str, mes
             where = broadcast_repo.Recipient(
                 link.platform, link.workspace_id, link.channel_id, link.thread_id, link.is_direct
             )
-            notice = render.resolved_for_customer(incident, link.component, page_url=page_url(ctx))
+            notice = messages.resolved_for_customer(incident, link.component, page_url=page_url(ctx))
             recipients.append((f"l{link.id}", where, notice))
         # Counted as deflections now, in the transaction that queues the notices.
         await status_repo.mark_links_notified(
@@ -335,7 +335,7 @@ async def component_set(event: CommandInvoked, ctx: HandlerContext) -> None:
     if change is None:
         await ctx.reply(OutboundMessage(text=f"**{name}** is already {status}.", private_to=event.actor))
         return
-    await ctx.reply(f"**{name}**: {render.STATUS_LABEL[before]} → {render.STATUS_LABEL[status]}.")
+    await ctx.reply(f"**{name}**: {messages.STATUS_LABEL[before]} → {messages.STATUS_LABEL[status]}.")
 
 
 @router.on(CommandInvoked, command("component", "add"), guards=[staff_only("component.add")])
@@ -394,7 +394,7 @@ async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> No
         actor_key=event.actor.key,
         at=ctx.now,
     )
-    title, text = render.maintenance_notice(window)
+    title, text = messages.maintenance_notice(window)
     broadcast = await broadcast_repo.create_broadcast(
         ctx.session,
         kind="announce",

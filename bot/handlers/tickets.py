@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
-from bot.context import HandlerContext
-from bot.errors import NotAllowed, UsageError, UserError
-from bot.events import (
+from bot.core.context import HandlerContext
+from bot.core.errors import NotAllowed, UsageError, UserError
+from bot.core.events import (
     ActionInvoked,
     Actor,
     CommandInvoked,
@@ -15,10 +15,21 @@ from bot.events import (
     OutboundMessage,
     ReactionAdded,
 )
+from bot.core.router import (
+    Allow,
+    Guard,
+    Router,
+    Skip,
+    Verdict,
+    action,
+    always,
+    command,
+    emoji,
+    text_predicate,
+)
 from bot.handlers.guards import customers_only, staff_only
-from bot.router import Allow, Guard, Router, Skip, Verdict, action, always, command, emoji, text_predicate
-from bot.support import intents, render
-from bot.support.tickets import (
+from bot.tickets import intents, messages
+from bot.tickets.workflows import (
     as_number,
     check_priority,
     claim,
@@ -79,14 +90,14 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
     if not ctx.is_staff:
         raise NotAllowed("Only the support team can answer customers from this thread.")
     if ticket.state == "closed":
-        await ctx.reply(render.closed_not_sent(ticket, ctx.now))
+        await ctx.reply(messages.closed_not_sent(ticket, ctx.now))
         return
     await relay_from_staff(ctx, ticket, event.text)
 
 
 async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
     ticket = await tickets_repo.held_or_reopenable(
-        ctx.session, conversation_key=event.conversation.key, closed_since=ctx.now - render.REOPEN_WINDOW
+        ctx.session, conversation_key=event.conversation.key, closed_since=ctx.now - messages.REOPEN_WINDOW
     )
     return Skip() if ticket is None else Allow(ticket)
 
@@ -157,7 +168,7 @@ async def relay_from_staff_in_thread(ctx: HandlerContext, ticket: Ticket, event:
     await record_staff_answer(ctx, ticket, event.text)
     thread = staff_thread(ctx, ticket)
     if thread is not None:
-        await ctx.post(thread, render.relayed(event.actor.name, event.text, from_staff=True))
+        await ctx.post(thread, messages.relayed(event.actor.name, event.text, from_staff=True))
 
 
 async def _reopen(ctx: HandlerContext, ticket: Ticket, *, why: str) -> None:
@@ -260,7 +271,7 @@ async def show_status(event: CommandInvoked, ctx: HandlerContext, *, number_text
     number, _ = parse_number(number_text, usage="/ticket status <number>", example="/ticket status 12")
     ticket = await visible_ticket(ctx, number)
     ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
-    await ctx.reply(render.ticket_card(ticket, ahead=ahead, now=ctx.now, viewer=event.actor))
+    await ctx.reply(messages.ticket_card(ticket, ahead=ahead, now=ctx.now, viewer=event.actor))
 
 
 @router.on(CommandInvoked, command("tickets"))
@@ -274,10 +285,10 @@ async def my_tickets(event: CommandInvoked, ctx: HandlerContext) -> None:
         )
     if ctx.is_staff and asked != "mine":
         tickets = await tickets_repo.open_queue(ctx.session)
-        await ctx.reply(render.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=True))
+        await ctx.reply(messages.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=True))
         return
     tickets = await tickets_repo.open_for_requester(ctx.session, requester_key=event.actor.key)
-    await ctx.reply(render.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=False))
+    await ctx.reply(messages.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=False))
 
 
 async def _staff_ticket(
@@ -360,9 +371,9 @@ async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     if ticket.first_responded_at is not None:
         when = "it has had its first answer"
     elif left.total_seconds() >= 0:
-        when = f"answer due in {render.humanize(left)}"
+        when = f"answer due in {messages.humanize(left)}"
     else:
-        when = f"its answer is {render.humanize(-left)} overdue at this priority"
+        when = f"its answer is {messages.humanize(-left)} overdue at this priority"
     await ctx.reply(
         OutboundMessage(
             text=f"Ticket #{ticket.number} is now {ticket.priority}; {when}.", private_to=event.actor
@@ -411,7 +422,7 @@ async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
     if ticket.state != "awaiting_confirmation":
         await ctx.reply(
             OutboundMessage(
-                text=f"Ticket #{ticket.number} is {render.state_label(ticket)} now; nothing to confirm.",
+                text=f"Ticket #{ticket.number} is {messages.state_label(ticket)} now; nothing to confirm.",
                 private_to=event.actor,
             )
         )
@@ -427,7 +438,7 @@ async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             text="Customer confirmed it is solved; closed",
             at=ctx.now,
         )
-        await ctx.post(customer_conversation(ticket), render.rating_request(ticket))
+        await ctx.post(customer_conversation(ticket), messages.rating_request(ticket))
         note = f"✅ {ticket.requester_name} confirmed ticket #{ticket.number} is solved. Closed."
     else:
         await _reopen(ctx, ticket, why=f"{ticket.requester_name} says it is not solved")

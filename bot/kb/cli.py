@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.kb.base import matcher_kind, request_reload
 from bot.kb.eval import EvalInputError, evaluate, read_jsonl
+from bot.kb.knowledge_base import matcher_kind, request_reload
 from bot.kb.loader import KBError, load_entries
 from bot.kb.model import KBEntry
 from bot.kb.semantic import SemanticUnavailable

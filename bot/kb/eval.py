@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.kb.base import KnowledgeBase, build_matcher, thresholds_for
+from bot.kb.knowledge_base import KnowledgeBase, build_matcher, thresholds_for
 from bot.kb.model import Band, KBEntry
 
 TARGET_PRECISION = 0.95

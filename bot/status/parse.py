@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.errors import UsageError, UserError
+from bot.core.errors import UsageError, UserError
 from bot.status.components import Known, resolve
 from storage.status_repo import COMPONENT_STATUSES, IMPACTS, INCIDENT_STATUSES
 

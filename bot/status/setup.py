@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from bot.adapters.base import Adapter
-from bot.broadcast.pacing import policy_for
-from bot.broadcast.worker import BroadcastWorker, WorkerConfig
-from bot.context import Services
-from bot.events import Conversation, Platform
+from bot.core.context import Services
+from bot.core.events import Conversation, Platform
 from bot.settings import Settings
+from bot.status.broadcast.pacing import policy_for
+from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from bot.status.components import ComponentsFileError, load_components_file
 from storage import status_repo
 from storage.db import Database
@@ -66,6 +66,6 @@ def create_broadcaster(
 
 
 def web_routes(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web.Application], None]:
-    from bot.web_status import installer
+    from bot.status.page import installer
 
     return installer(clock=clock, url=settings.public_url.rstrip("/") + "/")

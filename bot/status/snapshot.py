@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.status.components import Known
-from bot.status.render import Snapshot
+from bot.status.messages import Snapshot
 from storage import status_repo
 from storage.models import StatusComponent
 from storage.session import DbSession

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.app import SupportBot
-from tests.adapters.discord_bot import DiscordWorld, stop_bot
+from tests.adapters.discord.harness import DiscordWorld, stop_bot
 from tests.emulators.discord import DiscordEmulator
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 
 from bot.adapters.base import DeliveryError
-from bot.adapters.fake import FakeAdapter
-from bot.broadcast.pacing import LanePolicy
-from bot.broadcast.worker import BroadcastWorker, WorkerConfig
-from bot.context import HandlerContext
-from bot.events import CommandInvoked, Conversation, Delivery, OutboundMessage, Platform, SentRef
-from bot.router import Router, command
+from bot.core.context import HandlerContext
+from bot.core.events import CommandInvoked, Conversation, Delivery, OutboundMessage, Platform, SentRef
+from bot.core.router import Router, command
+from bot.status.broadcast.pacing import LanePolicy
+from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from storage import broadcast_repo
-from tests.adapters.discord_bot import start_bot
+from tests.adapters.discord.harness import start_bot
+from tests.fake_adapter import FakeAdapter
 from tests.harness import BotHarness
 from tests.status.conftest import deliver, received, subscribe
 
@@ -111,7 +111,7 @@ def test_discord_tells_a_deleted_message_from_a_deleted_channel() -> None:
 
     import discord
 
-    from bot.adapters.discord import _delivery_error
+    from bot.adapters.discord.adapter import _delivery_error
 
     response = SimpleNamespace(status=404, reason="Not Found")
     message = _delivery_error(discord.NotFound(response, {"code": 10008, "message": "Unknown Message"}))

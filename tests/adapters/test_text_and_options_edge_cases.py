@@ -8,12 +8,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.adapters import discord_translate, slack_translate
+from bot.adapters.discord import translate as discord_translate
+from bot.adapters.slack import translate as slack_translate
 from bot.app import SupportBot
-from bot.dispatch import Outcome
-from bot.events import Field, OutboundMessage
-from tests.adapters.discord_bot import DiscordWorld, start_bot
-from tests.adapters.test_discord_commands import public_answer
+from bot.core.dispatch import Outcome
+from bot.core.events import Field, OutboundMessage
+from tests.adapters.discord.harness import DiscordWorld, start_bot
+from tests.adapters.discord.test_commands import public_answer
 from tests.harness import BotHarness
 
 # -- losing text -----------------------------------------------------------------------------------

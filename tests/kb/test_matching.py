@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb.base import KnowledgeBase, KnowledgeBaseHolder
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.lexical import LexicalMatcher
 from bot.kb.loader import load_entries
 from bot.kb.matching import decide

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb.base import KnowledgeBaseHolder, request_reload
+from bot.kb.knowledge_base import KnowledgeBaseHolder, request_reload
 from bot.kb.loader import KBError
 from bot.kb.model import Band
 

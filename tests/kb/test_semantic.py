@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.kb.base import KnowledgeBaseHolder, matcher_kind
+from bot.kb.knowledge_base import KnowledgeBaseHolder, matcher_kind
 from bot.kb.model import Band
 from bot.kb.semantic import SemanticMatcher
 from tests.kb.test_cli import NEEDS_SEMANTIC

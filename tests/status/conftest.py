@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.adapters.fake import SentMessage
-from bot.events import Conversation, Platform
+from bot.core.events import Conversation, Platform
+from tests.fake_adapter import SentMessage
 from tests.harness import BotHarness
 
 

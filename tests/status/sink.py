@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.adapters.base import Capabilities, DeliveryError, EventSink
-from bot.events import Delivery, Platform, SentRef
+from bot.core.events import Delivery, Platform, SentRef
 
 
 class Sink:

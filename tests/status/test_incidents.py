@@ -4,7 +4,7 @@ notice, the first notice shows the current state, and customers who asked are to
 from __future__ import annotations
 
 from bot.adapters.base import DeliveryError
-from bot.events import Actor, Platform
+from bot.core.events import Actor, Platform
 from storage import broadcast_repo, status_repo
 from tests.harness import BotHarness
 from tests.status.conftest import channel, deliver, received, subscribe

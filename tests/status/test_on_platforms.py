@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.adapters.discord import DiscordAdapter
-from bot.adapters.fake import FakeAdapter
-from bot.adapters.slack import SlackAdapter
+from bot.adapters.discord.adapter import DiscordAdapter
+from bot.adapters.slack.adapter import SlackAdapter
 from bot.app import create_bot
-from bot.events import Platform
+from bot.core.events import Platform
 from storage import broadcast_repo
 from storage.db import Database
 from tests.emulators.discord import Channel, DiscordEmulator, Guild
 from tests.emulators.slack import SlackEmulator
+from tests.fake_adapter import FakeAdapter
 from tests.harness import BotHarness, FakeClock, make_settings
 from tests.status.conftest import deliver
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.broadcast.pacing import LanePolicy, Pacer, policy_for
+from bot.status.broadcast.pacing import LanePolicy, Pacer, policy_for
 
 
 class VirtualTime:

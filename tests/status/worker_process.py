@@ -8,9 +8,9 @@ import asyncio
 import sys
 from datetime import timedelta
 
-from bot.broadcast.pacing import LanePolicy
-from bot.broadcast.worker import BroadcastWorker, WorkerConfig
-from bot.events import Platform
+from bot.core.events import Platform
+from bot.status.broadcast.pacing import LanePolicy
+from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from storage.db import Database
 from tests.status.sink import SinkAdapter
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from storage import events_repo, migrate
 from storage.db import Database
-from storage.sqlite_inline import InlineConnection, inline_creator
+from storage.sqlite.inline import InlineConnection, inline_creator
 
 
 def test_sqlite_uses_the_in_loop_driver_unless_asked_for_the_thread(tmp_path: Path) -> None:

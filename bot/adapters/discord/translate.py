@@ -1,0 +1,349 @@
+"""Pure translation between Discord and the common event model: no I/O, no client state.
+
+Inbound: discord.py models and raw interaction data → `MessageReceived`, `CommandInvoked`,
+`ActionInvoked`, `ReactionAdded` (event ids are Discord's own ids, so redeliveries dedupe).
+Outbound: `OutboundMessage` → message parts (content ≤ 2,000 characters, an embed for title and
+fields, buttons on the last part) and the `AllowedMentions` that let exactly its `mentions` ping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+
+from bot.adapters.text import split_text
+from bot.core.events import (
+    ActionInvoked,
+    Actor,
+    Button,
+    ButtonStyle,
+    CommandInvoked,
+    Conversation,
+    MessageReceived,
+    OutboundMessage,
+    Platform,
+    ReactionAdded,
+)
+
+MAX_CONTENT = 2000
+MAX_EMBED_DESCRIPTION = 4096
+MAX_CUSTOM_ID = 100
+MAX_BUTTONS = 25  # five rows of five
+
+# Buttons carry their action in the custom id, so a click on a months-old message still routes
+# without any state: `sb|<action_id>|<value>`. The action id may contain ':' (router prefixes), so
+# the separator is '|', which action ids must not contain.
+CUSTOM_ID_TEMPLATE = r"sb\|(?P<action>[^|]+)\|(?P<value>.*)"
+_CUSTOM_ID = re.compile(CUSTOM_ID_TEMPLATE, re.DOTALL)
+
+# `/ticket new summary:...` is what a Slack user types as `/ticket <summary>`: the subcommand only
+# exists because Discord cannot mix free text and subcommands, so it is dropped from the args.
+IMPLICIT_SUBCOMMANDS = frozenset({"ticket new"})
+# Options the handlers read as `key=value` words (`/component add search group=Apps aliases=find`).
+KEYWORD_OPTIONS = {"component add": frozenset({"group", "aliases"})}
+# Where the typed order differs from the declared one: Discord lists required options before
+# optional ones, but `/announce [components…] <text>` puts the optional audience first.
+TYPED_ORDER = {"announce": ("components", "text")}
+# Free text that follows optional leading words the handler reads as a filter (`/announce [components…]
+# <text>`): Discord keeps them in separate options, so "--" marks where the text begins, and a text
+# that starts with a component name ("API v2 is live") is not read as an audience.
+TEXT_AFTER_SEPARATOR = {"announce": "text"}
+
+_EMOJI_NAMES = {
+    "🎫": "ticket",
+    "🎟️": "ticket",
+    "👍": "thumbsup",
+    "👎": "thumbsdown",
+    "✅": "white_check_mark",
+    "👀": "eyes",
+    "❤️": "heart",
+    "🙏": "pray",
+}
+_LIST_COMMAS = re.compile(r"\s*,\s*")
+# Not inside a word, a link or an address (medium.com/@heretic, help@everyone.example): there it
+# is no mention, and a zero-width space would break the link (allowed_mentions stops pings anyway).
+_BROADCAST = re.compile(r"(?<![\w./@-])@(everyone|here)\b", re.IGNORECASE)
+_STYLES = {
+    ButtonStyle.DEFAULT: discord.ButtonStyle.secondary,
+    ButtonStyle.PRIMARY: discord.ButtonStyle.primary,
+    ButtonStyle.DANGER: discord.ButtonStyle.danger,
+}
+
+
+# -- custom ids ---------------------------------------------------------------------------------
+
+
+def encode_custom_id(action_id: str, value: str) -> str:
+    """The persistent custom id of a button. ValueError when it cannot fit Discord's 100 characters."""
+    if "|" in action_id:
+        raise ValueError(f"button action id {action_id!r} must not contain '|'")
+    custom_id = f"sb|{action_id}|{value}"
+    if len(custom_id) > MAX_CUSTOM_ID:
+        raise ValueError(
+            f"button {action_id!r} value is too long for a Discord custom id ({len(custom_id)} > 100)"
+        )
+    return custom_id
+
+
+def decode_custom_id(custom_id: str) -> tuple[str, str] | None:
+    """(action_id, value), or None for a custom id the bot did not make."""
+    found = _CUSTOM_ID.fullmatch(custom_id)
+    return (found["action"], found["value"]) if found else None
+
+
+def button_style(style: ButtonStyle) -> discord.ButtonStyle:
+    return _STYLES.get(style, discord.ButtonStyle.secondary)
+
+
+# -- inbound ------------------------------------------------------------------------------------
+
+
+CHANNEL_ADMIN_ROLE = "channel_admin"
+
+
+def actor_from(user: discord.abc.User) -> Actor:
+    """Member role ids become `Actor.roles`, so `STAFF_ROLE_IDS=discord:<role id>` works; a member
+    who may manage channels also gets `channel_admin` (they may manage a channel's status subscription)."""
+    roles = {str(role.id) for role in getattr(user, "roles", ()) if not role.is_default()}
+    permissions = getattr(user, "guild_permissions", None)
+    if permissions is not None and (permissions.manage_channels or permissions.administrator):
+        roles.add(CHANNEL_ADMIN_ROLE)
+    return Actor(
+        platform=Platform.DISCORD,
+        id=str(user.id),
+        display_name=user.display_name,
+        is_bot=user.bot,
+        roles=frozenset(roles),
+    )
+
+
+def conversation_from(channel: Any, *, guild_id: int | None) -> Conversation:
+    """A thread is (parent channel, thread); Discord thread ids equal their starter message's id,
+    which matches Slack's `thread_ts` = parent message, so handlers treat both alike."""
+    workspace = str(guild_id) if guild_id else ""
+    if isinstance(channel, discord.Thread):
+        return Conversation(
+            platform=Platform.DISCORD,
+            workspace_id=workspace,
+            channel_id=str(channel.parent_id),
+            thread_id=str(channel.id),
+        )
+    is_direct = isinstance(channel, discord.DMChannel) or (
+        getattr(channel, "type", None) == discord.ChannelType.private
+    )
+    return Conversation(
+        platform=Platform.DISCORD, workspace_id=workspace, channel_id=str(channel.id), is_direct=is_direct
+    )
+
+
+def strip_bot_mention(text: str, bot_user_id: int) -> str:
+    return re.sub(rf"<@!?{bot_user_id}>", "", text).strip()
+
+
+def message_event(
+    message: discord.Message, *, bot_user_id: int, listen_channel_ids: Collection[str]
+) -> MessageReceived | None:
+    """None for what the bot must ignore: bots (itself included), system messages, and channels
+    it does not serve unless the bot is mentioned. DMs are always served."""
+    if message.author.bot or message.webhook_id is not None:
+        return None
+    if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+        return None
+    conversation = conversation_from(message.channel, guild_id=message.guild.id if message.guild else None)
+    mentioned = any(user.id == bot_user_id for user in message.mentions)
+    served = conversation.is_direct or conversation.channel_id in listen_channel_ids
+    if isinstance(message.channel, discord.Thread) and message.channel.owner_id == bot_user_id:
+        served = True  # ticket threads the bot opened, wherever they are
+    if not (served or mentioned):
+        return None
+    return MessageReceived(
+        actor=actor_from(message.author),
+        conversation=conversation,
+        text=strip_bot_mention(message.content, bot_user_id),
+        message_id=str(message.id),
+        event_id=str(message.id),
+        occurred_at=message.created_at,
+        mentions_bot=mentioned or conversation.is_direct,
+    )
+
+
+def flatten_command(
+    data: Mapping[str, Any],
+    *,
+    order: Mapping[str, Sequence[str]] | None = None,
+    implicit: Collection[str] = IMPLICIT_SUBCOMMANDS,
+) -> tuple[str, str]:
+    """(name, args) of an application command, args in the order a Slack user types them.
+
+    `/ticket status number:4` → ("ticket", "status 4"); `/ticket new summary:it broke` →
+    ("ticket", "it broke"). `order` maps "ticket status" to its declared option names, since
+    Discord sends options in the order the user filled them in.
+    """
+    name = str(data["name"])
+    words: list[str] = []
+    path = [name]
+    options: list[Mapping[str, Any]] = list(data.get("options") or [])
+    while options and options[0].get("type") in (1, 2):  # subcommand, subcommand group
+        sub = options[0]
+        path.append(str(sub["name"]))
+        if " ".join(path) not in implicit:
+            words.append(str(sub["name"]))
+        options = list(sub.get("options") or [])
+    values = {str(option["name"]): option.get("value") for option in options}
+    qualified = " ".join(path)
+    declared = TYPED_ORDER.get(qualified) or (order or {}).get(qualified) or list(values)
+    keywords = KEYWORD_OPTIONS.get(qualified, frozenset())
+    for option_name in declared:
+        value = values.get(option_name)
+        if value is not None and str(value).strip():
+            text = str(value).strip()
+            if TEXT_AFTER_SEPARATOR.get(qualified) == option_name:
+                words.append("--")
+            if option_name in keywords:
+                text = f"{option_name}={_LIST_COMMAS.sub(',', text)}"  # "a, b" is one list
+            words.append(text)
+    return name, " ".join(words)
+
+
+def command_event(
+    data: Mapping[str, Any],
+    *,
+    actor: Actor,
+    conversation: Conversation,
+    interaction_id: int,
+    order: Mapping[str, Sequence[str]] | None = None,
+) -> CommandInvoked:
+    name, args = flatten_command(data, order=order)
+    return CommandInvoked(
+        actor=actor, conversation=conversation, name=name, args=args, event_id=str(interaction_id)
+    )
+
+
+def action_event(
+    custom_id: str,
+    *,
+    actor: Actor,
+    conversation: Conversation,
+    interaction_id: int,
+    message_id: int | None,
+) -> ActionInvoked | None:
+    decoded = decode_custom_id(custom_id)
+    if decoded is None:
+        return None
+    action_id, value = decoded
+    return ActionInvoked(
+        actor=actor,
+        conversation=conversation,
+        action_id=action_id,
+        value=value,
+        message_id=str(message_id) if message_id else None,
+        event_id=str(interaction_id),
+    )
+
+
+def emoji_name(emoji: discord.PartialEmoji | str) -> str:
+    """A neutral name: '🎫' → 'ticket'; custom emoji keep their own name."""
+    name = emoji if isinstance(emoji, str) else (emoji.name or "")
+    return _EMOJI_NAMES.get(name, _EMOJI_NAMES.get(name.rstrip("\ufe0f"), name))
+
+
+def reaction_event(
+    *,
+    actor: Actor,
+    conversation: Conversation,
+    emoji: discord.PartialEmoji | str,
+    message_id: int,
+    message_author_id: int | None,
+    message_text: str | None,
+) -> ReactionAdded:
+    """One person's emoji on one message is one event, so a re-add after removal is not handled twice."""
+    name = emoji_name(emoji)
+    return ReactionAdded(
+        actor=actor,
+        conversation=conversation,
+        emoji=name,
+        message_id=str(message_id),
+        message_author_id=str(message_author_id) if message_author_id else None,
+        message_text=message_text,
+        event_id=f"{message_id}:{actor.id}:{name}",
+    )
+
+
+# -- outbound -----------------------------------------------------------------------------------
+
+
+def neutralise(text: str) -> str:
+    """`@everyone`/`@here` in relayed text stay readable but are no longer mentions (zero-width space)."""
+    return _BROADCAST.sub("@\u200b\\1", text)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One Discord message: what `Messageable.send` gets."""
+
+    content: str
+    embed: discord.Embed | None = None
+    buttons: tuple[Button, ...] = ()
+
+
+def allowed_mentions(message: OutboundMessage) -> discord.AllowedMentions:
+    """Only the message's deliberate mentions may ping: never @everyone/@here, never other roles."""
+    users = [discord.Object(id=int(m.id)) for m in message.mentions if m.kind == "user" and m.id.isdigit()]
+    roles = [discord.Object(id=int(m.id)) for m in message.mentions if m.kind == "group" and m.id.isdigit()]
+    return discord.AllowedMentions(everyone=False, users=users, roles=roles, replied_user=False)
+
+
+def mention_line(message: OutboundMessage) -> str:
+    tags = [f"<@{m.id}>" if m.kind == "user" else f"<@&{m.id}>" for m in message.mentions if m.id.isdigit()]
+    return " ".join(tags)
+
+
+def _embed(message: OutboundMessage, description: str | None) -> discord.Embed | None:
+    if message.title is None and not message.fields and message.footer is None:
+        return None
+    embed = discord.Embed(
+        title=neutralise(message.title)[:256] if message.title else None,
+        description=description,
+        colour=discord.Colour.blurple(),
+    )
+    for field in message.fields[:25]:
+        embed.add_field(
+            name=neutralise(field.name)[:256], value=neutralise(field.value)[:1024], inline=field.inline
+        )
+    if message.footer:
+        embed.set_footer(text=neutralise(message.footer)[:2048])
+    return embed
+
+
+def render(message: OutboundMessage, *, limit: int = MAX_CONTENT) -> list[Part]:
+    """Parts to send in order. A titled message is one embed when its text fits the embed's
+    description; otherwise text goes in content split at natural breaks, and the embed and the
+    buttons ride on the last part. Mentions lead the first part, because embeds never ping."""
+    text = neutralise(message.text).strip()
+    mentions = mention_line(message)
+    buttons = message.buttons[:MAX_BUTTONS]
+    has_card = message.title is not None or bool(message.fields) or message.footer is not None
+    if has_card and len(text) <= MAX_EMBED_DESCRIPTION:
+        return [Part(content=mentions, embed=_embed(message, text or None), buttons=buttons)]
+    body = f"{mentions}\n{text}" if mentions and text else (mentions or text)
+    chunks = split_text(body, limit) if body else [""]
+    parts = [Part(content=chunk) for chunk in chunks[:-1]]
+    parts.append(Part(content=chunks[-1], embed=_embed(message, None) if has_card else None, buttons=buttons))
+    return parts
+
+
+def thread_name(text: str, *, fallback: str = "Support") -> str:
+    """A thread title from the first line of a message: Discord allows 1–100 characters."""
+    first = neutralise(text).strip().splitlines()[0] if text.strip() else ""
+    first = re.sub(r"<[@#][!&]?\d+>", "", first).strip()
+    return (first[:97] + "...") if len(first) > 100 else (first or fallback)
+
+
+def nonce_for(key: str, part: int) -> str:
+    """A message nonce (Discord allows 25 characters) that is the same for the same logical message part."""
+    return hashlib.blake2b(f"{key}#{part}".encode(), digest_size=12).hexdigest()

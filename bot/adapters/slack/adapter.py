@@ -1,0 +1,664 @@
+"""The Slack adapter: slack-bolt for inbound traffic (HTTP Events API or Socket Mode), slack-sdk's
+Web API client for outbound messages. A thin I/O shell around `slack_translate`.
+
+Every inbound path acknowledges first (the bolt listeners only ack and schedule the rest, so Slack
+gets its answer at once), then resolves the user and hands the event to the dispatcher's sink,
+which only enqueues. Redeliveries keep their
+ids (`event_id` for reactions, the channel and `ts` for messages, `trigger_id` for commands and
+clicks), so the dispatcher's persistent dedupe handles each exactly once, in any bot process.
+
+Reactions: the reacted-to message is fetched (`conversations.history`, then `conversations.replies`
+for thread replies) so `ReactionAdded.message_text` carries its text; when that lookup fails the
+event still goes through with `message_text=None`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.adapters.base import Capabilities, DeliveryError, EventSink
+from bot.adapters.slack import translate
+from bot.core.events import (
+    ActionInvoked,
+    Actor,
+    CommandInvoked,
+    Delivery,
+    InboundEvent,
+    MessageReceived,
+    Platform,
+    ReactionAdded,
+    SentRef,
+)
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+DEFAULT_API_BASE = "https://slack.com/api/"
+# Message metadata on keyed posts (broadcast notices), so a resend can find what already went out.
+DELIVERY_METADATA = "supportbot_delivery"
+# People named by id in one message whose display names are looked up (cached) for relays.
+MAX_NAMED_MENTIONS = 5
+# A resend reads the last hour's newest messages looking for its earlier copy: retries come within
+# minutes, and a status channel does not get this many messages in that time. (Slack caps the page
+# at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
+RESEND_LOOKBACK = 100
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _TtlCache(Generic[K, V]):
+    """A bounded cache with expiry where concurrent misses for one key share one load."""
+
+    def __init__(self, load: Callable[[K], Awaitable[V]], *, ttl: float, size: int) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._size = size
+        self._values: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._loading: dict[K, asyncio.Future[V]] = {}
+
+    async def get(self, key: K) -> V:
+        hit = self._values.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        pending = self._loading.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await self._load(key)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+            raise
+        finally:
+            self._loading.pop(key, None)
+        future.set_result(value)
+        self._values[key] = (time.monotonic() + self._ttl, value)
+        self._values.move_to_end(key)
+        while len(self._values) > self._size:
+            self._values.popitem(last=False)
+        return value
+
+
+class _ResponseUrls:
+    """event_id → response_url for commands and clicks, bounded; Slack allows 5 uses in 30 minutes."""
+
+    USES = 5
+    LIFETIME = 30 * 60
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._urls: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
+
+    def remember(self, event_id: str, url: str | None) -> None:
+        if not url:
+            return
+        self._urls[event_id] = (url, time.monotonic() + self.LIFETIME, 0)
+        while len(self._urls) > self._size:
+            self._urls.popitem(last=False)
+
+    def take(self, event_id: str) -> str | None:
+        entry = self._urls.get(event_id)
+        if entry is None:
+            return None
+        url, expires, uses = entry
+        if expires < time.monotonic() or uses >= self.USES:
+            del self._urls[event_id]
+            return None
+        self._urls[event_id] = (url, expires, uses + 1)
+        return url
+
+
+def _api_error(error: SlackApiError) -> DeliveryError:
+    status = error.response.status_code
+    code = str(error.response.get("error", "") or f"http_{status}")
+    if status == 429 or code == "ratelimited":
+        retry_after = error.response.headers.get("Retry-After") or error.response.headers.get("retry-after")
+        if isinstance(retry_after, list):
+            retry_after = retry_after[0]
+        return DeliveryError(
+            "Slack rate limit", permanent=False, retry_after=float(retry_after or 1), code="ratelimited"
+        )
+    return DeliveryError(f"Slack API error {code}", permanent=code in translate.PERMANENT_ERRORS, code=code)
+
+
+class SlackAdapter:
+    """One Slack workspace (one bot token), in HTTP mode or Socket Mode."""
+
+    platform = Platform.SLACK
+    capabilities = Capabilities(
+        buttons=True, threads=True, private_replies=True, edits=True, max_text=translate.MAX_TEXT
+    )
+
+    def __init__(
+        self,
+        *,
+        bot_token: str,
+        signing_secret: str | None = None,
+        app_token: str | None = None,
+        mode: str = "http",
+        api_base: str = DEFAULT_API_BASE,
+        staff_group_ids: Iterable[str] = (),
+        timeout: float = 10.0,
+        rate_limit_retries: int = 2,
+        user_cache_seconds: float = 600.0,
+    ) -> None:
+        if mode not in ("http", "socket"):
+            raise ValueError("mode is 'http' or 'socket'")
+        if mode == "http" and not signing_secret:
+            raise ValueError("HTTP mode needs the signing secret")
+        if mode == "socket" and not app_token:
+            raise ValueError("Socket Mode needs the app-level token (xapp-...)")
+        self.mode = mode
+        self._bot_token = bot_token
+        self._signing_secret = signing_secret
+        self._app_token = app_token
+        self._api_base = api_base if api_base.endswith("/") else api_base + "/"
+        self._staff_groups = tuple(staff_group_ids)
+        self._timeout = timeout
+        self._rate_limit_retries = rate_limit_retries
+        self._user_cache_seconds = user_cache_seconds
+        self._sink: EventSink | None = None
+        self._app: AsyncApp | None = None
+        self._client: AsyncWebClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._receiving = True
+        self._routes_installed = False
+        self._inflight: set[asyncio.Future[None]] = set()
+        self._response_urls = _ResponseUrls()
+        self._users: _TtlCache[str, Mapping[str, Any] | None] = _TtlCache(
+            self._load_user, ttl=user_cache_seconds, size=10_000
+        )
+        self._groups: _TtlCache[str, frozenset[str]] = _TtlCache(self._load_group, ttl=300, size=100)
+        self.bot_user_id = ""
+        self.bot_id = ""
+        self.team_id = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlackAdapter:
+        def secret(value: Any) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        groups = [ref.partition(":")[2] for ref in settings.staff_role_ids if ref.startswith("slack:")]
+        return cls(
+            bot_token=secret(settings.slack_bot_token) or "",
+            signing_secret=secret(settings.slack_signing_secret),
+            app_token=secret(settings.slack_app_token),
+            mode=settings.slack_mode.value,
+            api_base=settings.slack_api_base,
+            staff_group_ids=groups,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def install_routes(self, app: web.Application) -> None:
+        """HTTP mode: serve `/slack/events` (events, commands, interactivity) on the bot's web app."""
+        if self.mode == "http":
+            app.router.add_post(EVENTS_PATH, self._handle_http)
+            self._routes_installed = True
+
+    async def start(self, sink: EventSink) -> None:
+        if self.mode == "http" and not self._routes_installed:
+            raise RuntimeError("SLACK_MODE=http serves /slack/events on the web server: set WEB_ENABLED=true")
+        self._session = aiohttp.ClientSession()
+        self._client = AsyncWebClient(
+            token=self._bot_token, base_url=self._api_base, timeout=int(max(1, self._timeout))
+        )
+        self._client.retry_handlers.append(
+            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
+        )
+        try:
+            auth = await self._client.auth_test()
+        except SlackApiError as error:
+            await self._close_session()
+            raise RuntimeError(f"Slack rejected the bot token: {error.response.get('error')}") from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            await self._close_session()
+            raise RuntimeError(
+                f"cannot reach Slack at {self._api_base} ({type(error).__name__}); check SLACK_API_BASE"
+            ) from None
+        self.bot_user_id = str(auth.get("user_id") or "")
+        self.bot_id = str(auth.get("bot_id") or "")
+        self.team_id = str(auth.get("team_id") or "")
+        app = AsyncApp(
+            client=self._client,
+            signing_secret=self._signing_secret or "",
+            request_verification_enabled=self.mode == "http",
+            process_before_response=True,
+            logger=logging.getLogger("slack_bolt"),
+        )
+        app.event(re.compile(".*"))(self._on_event)
+        app.command(re.compile(".*"))(self._on_command)
+        app.action(re.compile(".*"))(self._on_action)
+        self._app = app
+        self._receiving = True
+        self._sink = sink
+        if self.mode == "socket":
+            self._socket = AsyncSocketModeHandler(app, app_token=self._app_token, web_client=self._client)
+            await self._socket.connect_async()
+        log.info("slack connected as %s in %s (%s mode)", self.bot_user_id, self.team_id, self.mode)
+
+    async def drain(self) -> None:
+        """Wait until every acknowledged request has reached the sink (or been ignored)."""
+        while self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def stop_receiving(self) -> None:
+        """The first step of shutting down: take no new requests, hand over the acknowledged ones.
+
+        New HTTP requests get a 503, which Slack retries (another process, or this one after its
+        restart, handles the retry once); Socket Mode disconnects, and Slack redelivers whatever was
+        not acknowledged. The bot then answers everything handed over while it can still send."""
+        self._receiving = False
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        try:
+            await asyncio.wait_for(self.drain(), timeout=10)
+        except TimeoutError:
+            log.warning("%d Slack requests still being read after 10 s", len(self._inflight))
+
+    async def stop(self) -> None:
+        # Requests already acknowledged to Slack will not be redelivered: hand them over first.
+        await self.stop_receiving()
+        self._sink = None
+        self._app = None
+        await self._close_session()
+
+    async def _close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    async def _handle_http(self, request: web.Request) -> web.StreamResponse:
+        if self._app is None or not self._receiving:
+            # Not started yet, or stopping: Slack retries, and the retry is deduplicated.
+            return web.Response(status=503, text="not accepting requests")
+        bolt_request = await to_bolt_request(request)
+        bolt_response = await self._app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    async def _submit(self, event: InboundEvent) -> None:
+        sink = self._sink
+        if sink is None:
+            log.warning("slack event %s arrived while stopped; dropped", event.event_id)
+            return
+        await sink(event)
+
+    def _after_ack(self, work: Awaitable[None]) -> None:
+        """Run the rest of a request's work after Slack has its acknowledgement; `drain` waits for it."""
+        task = asyncio.ensure_future(work)
+        self._inflight.add(task)
+        task.add_done_callback(self._work_done)
+
+    def _work_done(self, task: asyncio.Future[None]) -> None:
+        self._inflight.discard(task)  # type: ignore[arg-type]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reading a Slack request failed", exc_info=task.exception())
+
+    # Bolt runs with process_before_response=True: it awaits these listeners and answers Slack when
+    # they return. Each one only acknowledges and schedules the rest, so the answer leaves at once
+    # (and bolt does not poll for the ack of hundreds of concurrent requests).
+
+    async def _on_event(self, body: dict[str, Any], request: Any) -> None:
+        retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+        if retry not in ("", "0"):
+            log.info(
+                "slack redelivery %s of %s (%s)",
+                retry,
+                body.get("event_id"),
+                request.headers.get("x-slack-retry-reason"),
+            )
+        self._after_ack(self._read_event(body))
+
+    async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        self._after_ack(self._read_command(body))
+
+    async def _on_action(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        await ack()
+        self._after_ack(self._read_action(body))
+
+    async def _read_event(self, body: dict[str, Any]) -> None:
+        event = body.get("event") or {}
+        kind = event.get("type")
+        team = translate.event_team(body) or self.team_id
+        if kind in ("message", "app_mention"):
+            author = translate.message_author(event, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
+            if author is None:
+                return
+            actor = await self.actor(author, team_id=team)
+            if actor.is_bot:
+                return
+            names = await self._names(str(event.get("text") or ""))
+            await self._submit(
+                translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id, names=names)
+            )
+        elif kind == "reaction_added":
+            user = event.get("user")
+            if not user or user == self.bot_user_id:
+                return
+            actor = await self.actor(str(user), team_id=team)
+            message = await self._fetch_message(event.get("item") or {})
+            reaction = translate.reaction_to_event(body, actor=actor, message=message)
+            if reaction is not None:
+                await self._submit(reaction)
+
+    async def _read_command(self, body: dict[str, Any]) -> None:
+        actor = await self.actor(str(body.get("user_id")), fallback_name=str(body.get("user_name") or ""))
+        command = translate.command_to_event(body, actor=actor)
+        self._response_urls.remember(command.event_id, body.get("response_url"))
+        await self._submit(command)
+
+    async def _read_action(self, body: dict[str, Any]) -> None:
+        user = body.get("user") or {}
+        actor = await self.actor(str(user.get("id")), fallback_name=str(user.get("name") or ""))
+        action = translate.action_to_event(body, actor=actor)
+        if action is None:
+            return
+        self._response_urls.remember(action.event_id, body.get("response_url"))
+        await self._submit(action)
+
+    async def actor(self, user_id: str, *, team_id: str = "", fallback_name: str = "") -> Actor:
+        """The user as an Actor with display name and the configured staff groups they are in.
+        Lookups are cached; when Slack cannot answer, the event still goes through with the id."""
+        roles = frozenset()
+        if self._staff_groups:
+            memberships = await asyncio.gather(
+                *(self._groups.get(group) for group in self._staff_groups), return_exceptions=True
+            )
+            roles = frozenset(
+                group
+                for group, members in zip(self._staff_groups, memberships, strict=True)
+                if isinstance(members, frozenset) and user_id in members
+            )
+        try:
+            user = await self._users.get(user_id)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("users.info %s failed: %s", user_id, type(error).__name__)
+            user = None
+        if user is None:
+            return Actor(platform=Platform.SLACK, id=user_id, display_name=fallback_name, roles=roles)
+        return translate.actor_from_user(user, roles=roles)
+
+    async def _names(self, raw: str) -> dict[str, str]:
+        """Display names for people mentioned by id only, so relayed text reads "@Robin", not
+        "@U0ROBIN". From the users cache; a lookup that fails leaves the id."""
+        names: dict[str, str] = {}
+        for user_id in translate.unnamed_mentions(raw)[:MAX_NAMED_MENTIONS]:
+            if user_id == self.bot_user_id:
+                continue
+            try:
+                user = await self._users.get(user_id)
+            except (SlackClientError, aiohttp.ClientError, TimeoutError):
+                continue
+            if user is not None and (name := translate.actor_from_user(user).display_name):
+                names[user_id] = name
+        return names
+
+    async def _load_user(self, user_id: str) -> Mapping[str, Any] | None:
+        assert self._client is not None
+        try:
+            response = await self._client.users_info(user=user_id)
+        except SlackApiError as error:
+            if error.response.get("error") in ("user_not_found", "user_not_visible"):
+                return None
+            raise
+        return response.get("user")
+
+    async def _load_group(self, group_id: str) -> frozenset[str]:
+        assert self._client is not None
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group_id)
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("usergroups.users.list %s failed: %s", group_id, type(error).__name__)
+            raise
+        return frozenset(response.get("users") or ())
+
+    async def _fetch_message(self, item: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        channel, ts = item.get("channel"), item.get("ts")
+        if item.get("type") != "message" or not channel or not ts or self._client is None:
+            return None
+        try:
+            history = await self._client.conversations_history(
+                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+            )
+            for message in history.get("messages") or ():
+                if message.get("ts") == ts:
+                    return message
+            replies = await self._client.conversations_replies(
+                channel=channel, ts=ts, inclusive=True, limit=1
+            )
+            for message in replies.get("messages") or ():
+                if message.get("ts") == ts:
+                    return message
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.info("could not fetch reacted message %s/%s: %s", channel, ts, type(error).__name__)
+        return None
+
+    # -- outbound ----------------------------------------------------------------------------
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        if self._client is None:
+            raise DeliveryError("Slack adapter not started", permanent=False, code="not_started")
+        if delivery.edit is not None:
+            return await self._update(delivery)
+        if delivery.message.private_to is not None:
+            return await self._send_private(delivery)
+        return await self._post(delivery)
+
+    async def _call(self, method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+        try:
+            return await method(**kwargs)
+        except SlackApiError as error:
+            raise _api_error(error) from None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            # Timeouts, refused connections and non-JSON 5xx pages: try again later.
+            raise DeliveryError(
+                f"Slack unreachable: {type(error).__name__}", permanent=False, code="transient"
+            ) from None
+
+    def _thread_for(self, delivery: Delivery) -> str | None:
+        where = delivery.conversation
+        if where.thread_id:
+            return where.thread_id
+        reply_to = delivery.reply_to
+        if (
+            delivery.message.in_thread
+            and not where.is_direct
+            and isinstance(reply_to, MessageReceived | ActionInvoked | ReactionAdded)
+            and reply_to.conversation.channel_key == where.channel_key
+        ):
+            return reply_to.message_id
+        return None
+
+    def _ref(self, delivery: Delivery, ts: str, thread_ts: str | None) -> SentRef:
+        where = delivery.conversation
+        return SentRef(
+            platform=Platform.SLACK,
+            workspace_id=where.workspace_id or self.team_id,
+            channel_id=where.channel_id,
+            message_id=ts,
+            thread_id=thread_ts,
+        )
+
+    async def _post(self, delivery: Delivery) -> SentRef:
+        assert self._client is not None
+        channel = delivery.conversation.channel_id
+        thread_ts = self._thread_for(delivery)
+        key = delivery.idempotency_key
+        # Slack has no idempotency key: a keyed message carries it as metadata, and a resend first
+        # looks for the parts an earlier attempt already posted.
+        posted = await self._posted_parts(channel, thread_ts, key) if key and delivery.resend else {}
+        first: SentRef | None = None
+        for index, part in enumerate(translate.render(delivery.message)):
+            if index in posted:
+                first = first or self._ref(delivery, posted[index], thread_ts)
+                continue
+            kwargs: dict[str, Any] = {"channel": channel, "text": part.text, "blocks": part.blocks}
+            if thread_ts:
+                kwargs["thread_ts"] = thread_ts
+            if key:
+                payload = {"key": key, "part": index}
+                kwargs["metadata"] = {"event_type": DELIVERY_METADATA, "event_payload": payload}
+            try:
+                response = await self._post_joining(kwargs)
+            except DeliveryError as error:
+                if not (error.permanent and isinstance(delivery.reply_to, CommandInvoked | ActionInvoked)):
+                    raise
+                # A command used in a channel the bot is not in: answer through its response_url.
+                if not await self._respond(delivery, part, response_type="in_channel"):
+                    raise
+                first = first or self._ref(delivery, f"response:{delivery.reply_to.event_id}", None)
+                continue
+            first = first or self._ref(delivery, str(response["ts"]), thread_ts)
+        assert first is not None
+        return first
+
+    async def _posted_parts(self, channel: str, thread_ts: str | None, key: str) -> dict[int, str]:
+        """Parts of the message `key` the bot already posted here (part index -> ts), from the
+        newest messages of the channel or thread. A transient failure is raised (the delivery is
+        retried later, still as a resend); where the bot cannot read, it posts as if nothing was."""
+        assert self._client is not None
+        window = {
+            "include_all_metadata": True,
+            "limit": RESEND_LOOKBACK,
+            "oldest": f"{time.time() - 3600:.6f}",
+        }
+        try:
+            if thread_ts:
+                page = await self._call(
+                    self._client.conversations_replies, channel=channel, ts=thread_ts, **window
+                )
+            else:
+                page = await self._call(self._client.conversations_history, channel=channel, **window)
+        except DeliveryError as error:
+            if error.retry_after is not None:
+                # Reading history has its own (much lower) rate limit: back off this delivery only,
+                # rather than hold the channel's whole lane for the posting limit it did not hit.
+                raise DeliveryError(
+                    "Slack history rate limited", permanent=False, code="history_ratelimited"
+                ) from None
+            if not error.permanent:
+                raise
+            log.info("cannot check %s for an earlier copy of %s (%s); posting", channel, key, error.code)
+            return {}
+        found: dict[int, str] = {}
+        for message in page.get("messages") or ():
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                message.get("bot_id") == self.bot_id
+                and metadata.get("event_type") == DELIVERY_METADATA
+                and payload.get("key") == key
+                and isinstance(payload.get("part"), int)
+            ):
+                found[payload["part"]] = str(message["ts"])
+        if found:
+            log.info("%s already posted in %s (%d part(s)); not posting it again", key, channel, len(found))
+        return found
+
+    async def _post_joining(self, kwargs: dict[str, Any]) -> Any:
+        """Post; when the bot is not in a public channel, join it once and post again."""
+        assert self._client is not None
+        try:
+            return await self._call(self._client.chat_postMessage, **kwargs)
+        except DeliveryError as error:
+            if error.code != "not_in_channel":
+                raise
+        try:
+            await self._call(self._client.conversations_join, channel=kwargs["channel"])
+        except DeliveryError as join_error:
+            log.info("cannot join %s: %s", kwargs["channel"], join_error.code)
+            raise DeliveryError(
+                "the bot is not in that channel", permanent=True, code="not_in_channel"
+            ) from None
+        return await self._call(self._client.chat_postMessage, **kwargs)
+
+    async def _respond(self, delivery: Delivery, part: translate.SlackMessage, *, response_type: str) -> bool:
+        """Answer through the event's response_url; False when there is none left or it failed."""
+        reply_to = delivery.reply_to
+        url = self._response_urls.take(reply_to.event_id) if reply_to is not None else None
+        if url is None:
+            return False
+        webhook = AsyncWebhookClient(url, timeout=int(max(1, self._timeout)), session=self._session)
+        webhook.retry_handlers.append(
+            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
+        )
+        try:
+            response = await webhook.send_dict(
+                {
+                    "response_type": response_type,
+                    "replace_original": False,
+                    "text": part.text,
+                    "blocks": part.blocks,
+                }
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.info("response_url failed (%s); falling back to the Web API", type(error).__name__)
+            return False
+        if response.status_code != 200:
+            log.info("response_url answered %s (%s)", response.status_code, response.body[:100])
+            return False
+        return True
+
+    async def _send_private(self, delivery: Delivery) -> SentRef:
+        assert self._client is not None and delivery.message.private_to is not None
+        user = delivery.message.private_to.id
+        thread_ts = delivery.conversation.thread_id
+        first: SentRef | None = None
+        for index, part in enumerate(translate.render(delivery.message)):
+            if isinstance(delivery.reply_to, CommandInvoked | ActionInvoked) and await self._respond(
+                delivery, part, response_type="ephemeral"
+            ):
+                first = first or self._ref(delivery, f"ephemeral:{delivery.reply_to.event_id}:{index}", None)
+                continue
+            kwargs: dict[str, Any] = {
+                "channel": delivery.conversation.channel_id,
+                "user": user,
+                "text": part.text,
+                "blocks": part.blocks,
+            }
+            if thread_ts:
+                kwargs["thread_ts"] = thread_ts
+            response = await self._call(self._client.chat_postEphemeral, **kwargs)
+            first = first or self._ref(delivery, str(response.get("message_ts") or ""), thread_ts)
+        assert first is not None
+        return first
+
+    async def _update(self, delivery: Delivery) -> SentRef:
+        assert self._client is not None and delivery.edit is not None
+        edit = delivery.edit
+        part = translate.render_single(delivery.message)
+        await self._call(
+            self._client.chat_update,
+            channel=edit.channel_id,
+            ts=edit.message_id,
+            text=part.text,
+            blocks=part.blocks,
+        )
+        return edit

@@ -1,0 +1,94 @@
+"""What a handler gets besides its event: the session, the match, services and ways to reply."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.core.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
+from bot.core.router import CommandHelp, Match
+from storage.session import DbSession
+
+if TYPE_CHECKING:
+    from bot.core.staff import StaffPolicy
+    from bot.settings import Settings
+
+OnSent = Callable[[DbSession, SentRef], Awaitable[None]]
+"""Runs after a message was sent, in a fresh transaction (e.g. to remember a staff thread)."""
+
+
+@dataclass
+class Services:
+    """Long-lived things handlers use. `app.py` builds one; tests build their own."""
+
+    settings: Settings
+    staff: StaffPolicy
+    clock: Callable[[], datetime]
+    help: tuple[CommandHelp, ...] = ()
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, name: str) -> Any:
+        return self.extras[name]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    delivery: Delivery
+    on_sent: OnSent | None = None
+
+
+@dataclass
+class HandlerContext:
+    event: InboundEvent
+    session: DbSession
+    services: Services
+    correlation_id: str
+    match: Match = field(default_factory=lambda: Match(0.0))
+    allowed: Any = None
+    """What the route's last guard found (see `Allow.data`)."""
+    outbox: list[PendingDelivery] = field(default_factory=list)
+
+    @property
+    def now(self) -> datetime:
+        return self.services.clock()
+
+    @property
+    def is_staff(self) -> bool:
+        return self.services.staff.is_staff(self.event.actor)
+
+    async def reply(
+        self,
+        message: OutboundMessage | str,
+        *,
+        on_sent: OnSent | None = None,
+        new_thread: NewThread | None = None,
+    ) -> None:
+        """Answer where the event happened (in its thread when the message asks for one, in a new
+        thread of its own with `new_thread` where the platform can open one).
+
+        Sent after the event's transaction commits, so a reply never announces something that was
+        rolled back.
+        """
+        if isinstance(message, str):
+            message = OutboundMessage(text=message)
+        delivery = Delivery(
+            conversation=self.event.conversation, message=message, reply_to=self.event, new_thread=new_thread
+        )
+        self.outbox.append(PendingDelivery(delivery, on_sent))
+
+    async def post(
+        self,
+        conversation: Conversation,
+        message: OutboundMessage | str,
+        *,
+        on_sent: OnSent | None = None,
+        edit: SentRef | None = None,
+        new_thread: NewThread | None = None,
+    ) -> None:
+        """Post somewhere else: the staff channel, a customer's thread, a DM."""
+        if isinstance(message, str):
+            message = OutboundMessage(text=message)
+        delivery = Delivery(conversation=conversation, message=message, edit=edit, new_thread=new_thread)
+        self.outbox.append(PendingDelivery(delivery, on_sent))

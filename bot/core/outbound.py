@@ -1,0 +1,86 @@
+"""Sends deliveries through the right adapter, retrying what is transient, reporting what is not."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+
+from bot.adapters.base import Adapter, DeliveryError
+from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
+
+log = logging.getLogger(__name__)
+
+
+class Outbound:
+    def __init__(
+        self,
+        adapters: Mapping[Platform, Adapter],
+        *,
+        staff_channel: Conversation | None = None,
+        max_attempts: int = 5,
+        base_delay: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.adapters = dict(adapters)
+        self.staff_channel = staff_channel
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self._sleep = sleep
+        self._reported: set[str] = set()
+
+    async def send(self, delivery: Delivery) -> SentRef | None:
+        """The message's ref, or None when it could not be sent (already logged and reported)."""
+        adapter = self.adapters.get(delivery.conversation.platform)
+        if adapter is None:
+            log.error("no adapter for %s; message dropped", delivery.conversation.platform)
+            return None
+        if delivery.idempotency_key is None:
+            # A key from the first attempt on, so a retry after a timeout can be recognised as the
+            # same message (Discord's nonce, Slack's message metadata) instead of posted twice.
+            delivery = replace(delivery, idempotency_key=f"r{uuid.uuid4().hex[:20]}")
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await adapter.send(delivery)
+            except DeliveryError as error:
+                if error.permanent:
+                    log.warning("cannot post in %s: %s", delivery.conversation.key, error)
+                    await self._report_once(delivery.conversation, error)
+                    return None
+                if attempt == self.max_attempts:
+                    log.error(
+                        "giving up on %s after %d attempts: %s", delivery.conversation.key, attempt, error
+                    )
+                    return None
+                if error.retry_after is None:
+                    # A rate limit says nothing was posted; a timeout or server error may have been.
+                    delivery = replace(delivery, resend=True)
+                delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
+                log.info("transient failure (%s); retry %d in %.2fs", error, attempt, delay)
+                await self._sleep(delay)
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        return self.base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
+
+    async def _report_once(self, where: Conversation, error: DeliveryError) -> None:
+        """Tell staff about a channel the bot cannot post in, once per channel and process."""
+        if self.staff_channel is None or where.channel_key == self.staff_channel.channel_key:
+            return
+        if where.channel_key in self._reported:
+            return
+        self._reported.add(where.channel_key)
+        adapter = self.adapters.get(self.staff_channel.platform)
+        if adapter is None:
+            return
+        text = (
+            f"I can't post in channel `{where.channel_id}` on {where.platform.value}"
+            f" ({error.code or error}). Please invite me or check my permissions there."
+        )
+        try:
+            await adapter.send(Delivery(conversation=self.staff_channel, message=OutboundMessage(text=text)))
+        except DeliveryError as second:
+            log.error("could not tell staff about %s: %s", where.key, second)

@@ -1,0 +1,222 @@
+"""Routes: event type + matcher + guards -> handler. The best-scoring route answers, exactly once.
+
+A matcher is a pure function of the event that returns a `Match` (score in [0, 1], captures, the
+unconsumed rest, and any data the handler needs so matching is not done twice) or None. Guards run
+only for the candidate being considered; they may allow it, skip it (try the next candidate), or
+deny it with a text the user sees.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from bot.core.events import ActionInvoked, CommandInvoked, InboundEvent, MessageReceived, ReactionAdded
+
+if TYPE_CHECKING:
+    from bot.core.context import HandlerContext
+
+E = TypeVar("E", bound=InboundEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    score: float
+    captures: Mapping[str, str] = field(default_factory=dict)
+    rest: str = ""
+    data: Any = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError("Match.score is in [0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
+class Allow:
+    """Go ahead. `data` is what the guard looked up, handed to the handler as `ctx.allowed` so the
+    handler does not query it again."""
+
+    data: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Deny:
+    """Refuse with a text for the user; `audit` names the action for the audit log."""
+
+    text: str
+    audit: str = ""
+
+
+Verdict = Allow | Skip | Deny
+Matcher = Callable[[Any], Match | None]
+Guard = Callable[[Any, "HandlerContext"], Awaitable[Verdict]]
+Handler = Callable[[Any, "HandlerContext"], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandHelp:
+    """One line of `/support help`: usage, what it does, and whether only staff may use it."""
+
+    usage: str
+    summary: str
+    staff: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Route(Generic[E]):
+    event_type: type[E]
+    matcher: Matcher
+    handler: Handler
+    guards: tuple[Guard, ...]
+    name: str
+    order: int
+
+
+class Router:
+    """A named group of routes, one per capability module; include routers into each other."""
+
+    _counter = 0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.routes: list[Route[Any]] = []
+        self.fallbacks: dict[type[InboundEvent], Handler] = {}
+        self.help: list[CommandHelp] = []
+
+    def describe(self, usage: str, summary: str, *, staff: bool = False) -> None:
+        self.help.append(CommandHelp(usage, summary, staff))
+
+    def on(
+        self, event_type: type[E], matcher: Matcher | None = None, *, guards: Iterable[Guard] = ()
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            Router._counter += 1
+            self.routes.append(
+                Route(
+                    event_type=event_type,
+                    matcher=matcher or always(),
+                    handler=handler,
+                    guards=tuple(guards),
+                    name=f"{self.name}.{handler.__name__}",
+                    order=Router._counter,
+                )
+            )
+            return handler
+
+        return register
+
+    def fallback(self, event_type: type[InboundEvent]) -> Callable[[Handler], Handler]:
+        """What handles an event of this type that no route matched."""
+
+        def register(handler: Handler) -> Handler:
+            self.fallbacks[event_type] = handler
+            return handler
+
+        return register
+
+    def include(self, *routers: Router) -> Router:
+        for router in routers:
+            self.routes.extend(router.routes)
+            self.help.extend(router.help)
+            for event_type, handler in router.fallbacks.items():
+                self.fallbacks.setdefault(event_type, handler)
+        return self
+
+    def candidates(self, event: InboundEvent) -> list[tuple[Route[Any], Match]]:
+        """Matching routes, best first; equal scores keep registration order (first wins)."""
+        found = []
+        for route in self.routes:
+            if isinstance(event, route.event_type):
+                match = route.matcher(event)
+                if match is not None:
+                    found.append((route, match))
+        found.sort(key=lambda pair: (-pair[1].score, pair[0].order))
+        return found
+
+    def fallback_for(self, event: InboundEvent) -> Handler | None:
+        for event_type in type(event).__mro__:
+            if event_type in self.fallbacks:
+                return self.fallbacks[event_type]
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Matchers
+
+
+def always(score: float = 0.01) -> Matcher:
+    def match(_event: InboundEvent) -> Match:
+        return Match(score)
+
+    return match
+
+
+def command(name: str, sub: str | None = None, *, aliases: Iterable[str] = ()) -> Matcher:
+    """`/name` (score 0.9) or `/name sub ...` (score 1.0, so a subcommand beats its parent)."""
+    names = {name, *aliases}
+
+    def match(event: CommandInvoked) -> Match | None:
+        if event.name.lower() not in names:
+            return None
+        args = event.args.strip()
+        if sub is None:
+            return Match(0.9, rest=args)
+        head, _, rest = args.partition(" ")
+        if head.lower() != sub:
+            return None
+        return Match(1.0, rest=rest.strip())
+
+    return match
+
+
+def action(prefix: str) -> Matcher:
+    """Button clicks whose action id is `prefix` or starts with `prefix:`."""
+
+    def match(event: ActionInvoked) -> Match | None:
+        if event.action_id == prefix:
+            return Match(1.0, rest=event.value)
+        if event.action_id.startswith(prefix + ":"):
+            return Match(1.0, rest=event.value, captures={"arg": event.action_id[len(prefix) + 1 :]})
+        return None
+
+    return match
+
+
+def pattern(regex: str, *, score: float = 0.8) -> Matcher:
+    """A message matching `regex` (case-insensitive, searched); named groups become captures."""
+    compiled = re.compile(regex, re.IGNORECASE)
+
+    def match(event: MessageReceived) -> Match | None:
+        found = compiled.search(event.text)
+        if found is None:
+            return None
+        captures = {k: v for k, v in found.groupdict().items() if v is not None}
+        return Match(score, captures=captures, rest=event.text[found.end() :].strip())
+
+    return match
+
+
+def emoji(*names: str) -> Matcher:
+    """A reaction with one of these neutral emoji names."""
+    wanted = set(names)
+
+    def match(event: ReactionAdded) -> Match | None:
+        return Match(1.0) if event.emoji in wanted else None
+
+    return match
+
+
+def text_predicate(predicate: Callable[[str], bool], *, score: float) -> Matcher:
+    """A message whose text satisfies `predicate` (a pure reading such as "asks for a person")."""
+
+    def match(event: MessageReceived) -> Match | None:
+        return Match(score) if predicate(event.text) else None
+
+    return match

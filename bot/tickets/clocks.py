@@ -1,0 +1,149 @@
+"""Ticket clocks: first-response targets that pass unclaimed, and close questions nobody answered.
+
+Runs periodically in every bot process; the row locks in the repository queries make sure each
+ticket is re-escalated or auto-closed by exactly one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+
+from bot.core.context import Services
+from bot.core.events import Conversation, Delivery, OutboundMessage
+from bot.core.outbound import Outbound
+from bot.logs import correlation_id, new_correlation_id
+from bot.tickets import messages
+from bot.tickets.workflows import customer_conversation
+from storage import status_repo, tickets_repo
+from storage.db import Database
+from storage.models import Ticket
+from storage.session import DbSession
+
+log = logging.getLogger(__name__)
+
+PAGE = 100
+
+
+async def _paused_for(session: DbSession, ticket: Ticket, now: datetime) -> timedelta:
+    """Maintenance on the ticket's component stops its first-response clock for that long."""
+    if not ticket.component:
+        return timedelta()
+    return await status_repo.maintenance_overlap(
+        session, component=ticket.component, start=ticket.created_at, end=now
+    )
+
+
+async def _past_target(session: DbSession, now: datetime) -> list[Ticket]:
+    """Every unclaimed ticket past its raw target, page by page (most are usually one page)."""
+    found: list[Ticket] = []
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = await tickets_repo.due_for_breach(session, now=now, after=after, limit=PAGE)
+        found.extend(page)
+        if len(page) < PAGE:
+            return found
+        after = (page[-1].first_response_due, page[-1].id or 0)
+
+
+def _staff_target(services: Services, ticket: Ticket) -> Conversation:
+    staff = services.staff.staff_channel
+    return staff.in_thread(ticket.staff_thread_id) if ticket.staff_thread_id else staff
+
+
+async def check_ticket_clocks(database: Database, services: Services, outbound: Outbound) -> dict[str, int]:
+    """One pass. Returns how many tickets were re-escalated and auto-closed."""
+    token = correlation_id.set(new_correlation_id())
+    try:
+        now = services.clock()
+        deliveries: list[Delivery] = []
+        breached = closed = 0
+        async with database.transaction() as session:
+            for ticket in await _past_target(session, now):
+                # Time under maintenance does not count, neither for the target nor for how late it is.
+                due = ticket.first_response_due + await _paused_for(session, ticket, now)
+                if now < due:
+                    continue
+                ticket.breached = True
+                breached += 1
+                overdue = messages.humanize(now - due)
+                mentions = services.staff.oncall_mentions(services.staff.staff_channel.platform)
+                staff = _staff_target(services, ticket)
+                deliveries.append(
+                    Delivery(
+                        conversation=staff,
+                        message=messages.breach_to_staff(ticket, mentions, overdue=overdue),
+                    )
+                )
+                deliveries.append(
+                    Delivery(
+                        conversation=customer_conversation(ticket),
+                        message=messages.breach_to_customer(ticket),
+                    )
+                )
+                await tickets_repo.add_message(
+                    session,
+                    ticket=ticket,
+                    kind="system",
+                    text="First-response target missed; team reminded",
+                    at=now,
+                )
+            before = now - timedelta(hours=services.settings.close_confirm_hours)
+            for ticket in await tickets_repo.unconfirmed_since(session, before=before):
+                ticket.state = "closed"
+                ticket.closed_at = now
+                ticket.closed_how = "no_answer"
+                closed += 1
+                await tickets_repo.add_message(
+                    session,
+                    ticket=ticket,
+                    kind="system",
+                    text="Closed: no answer to the close question",
+                    at=now,
+                )
+                deliveries.append(
+                    Delivery(
+                        conversation=customer_conversation(ticket),
+                        message=OutboundMessage(
+                            text=(
+                                f"I've closed ticket **#{ticket.number}** as solved, since nobody "
+                                'answered "Did this solve it?". '
+                                "If you still need help, just reply here and it reopens."
+                            )
+                        ),
+                    )
+                )
+                deliveries.append(
+                    Delivery(
+                        conversation=_staff_target(services, ticket),
+                        message=OutboundMessage(
+                            text=(
+                                f"Ticket #{ticket.number} closed: {ticket.requester_name} "
+                                "didn't answer the close question."
+                            )
+                        ),
+                    )
+                )
+        for delivery in deliveries:
+            await outbound.send(delivery)
+        if breached or closed:
+            log.info("ticket clocks: %d re-escalated, %d closed without answer", breached, closed)
+        return {"breached": breached, "auto_closed": closed}
+    finally:
+        correlation_id.reset(token)
+
+
+async def run_forever(
+    database: Database, services: Services, outbound: Outbound, *, every: float = 30.0, stop: asyncio.Event
+) -> None:
+    """A pass every `every` seconds until `stop` is set. Stopping waits for a pass in progress instead
+    of cancelling it, so no query is abandoned half-way on a database connection about to close."""
+    while not stop.is_set():
+        try:
+            await check_ticket_clocks(database, services, outbound)
+        except Exception:
+            log.exception("ticket clock pass failed; trying again next time")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)

@@ -1,0 +1,271 @@
+"""The support conversation's messages, as neutral OutboundMessages. Wording lives here, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage
+from storage.models import Ticket
+from storage.tickets_repo import TranscriptLine
+
+REASONS = {
+    "low_confidence": "I wasn't sure how to answer",
+    "still_need_help": "the customer said the answer didn't help",
+    "none_of_these": "none of my suggestions fit",
+    "asked_for_person": "the customer asked for a person",
+    "frustration": "the customer sounds frustrated",
+    "repeat": "the customer asked the same thing again",
+    "requested": "the customer opened a ticket",
+    "reaction": "a staff member flagged the message",
+    "declined_close": "the customer said it is not solved",
+}
+
+
+def humanize(delta: timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 90:
+        return "a minute" if seconds >= 45 else "less than a minute"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minutes"
+    hours = round(seconds / 3600)
+    if hours < 48:
+        return f"{hours} hours"
+    return f"{round(seconds / 86400)} days"
+
+
+def ago(then: datetime, now: datetime) -> str:
+    return f"{humanize(now - then)} ago"
+
+
+def quote(text: str, limit: int = 600) -> str:
+    clipped = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "\n".join(f"> {line}" for line in clipped.splitlines() or [""])
+
+
+def escalated_to_customer(ticket: Ticket, *, ahead: int, now: datetime) -> OutboundMessage:
+    wait = humanize(ticket.first_response_due - now)
+    queue = (
+        "You're next in line"
+        if ahead == 0
+        else f"{ahead} {'request is' if ahead == 1 else 'requests are'} ahead of yours"
+    )
+    return OutboundMessage(
+        text=(
+            f"I've asked a person from the team to help: this is ticket **#{ticket.number}**. "
+            f"{queue}, and we aim to reply within {wait}. "
+            "You'll get the answer right here; add any details (error messages, IDs, screenshots) meanwhile."
+        ),
+        footer=f"Check on it any time with /ticket status {ticket.number}",
+    )
+
+
+def already_open(ticket: Ticket) -> OutboundMessage:
+    return OutboundMessage(
+        text=(
+            f"Your ticket **#{ticket.number}** is already open and a person will answer here. "
+            "I've added this to it."
+        )
+    )
+
+
+def staff_card(
+    ticket: Ticket,
+    *,
+    where: str,
+    transcript: Sequence[TranscriptLine],
+    mentions: Sequence[Mention],
+    now: datetime,
+) -> OutboundMessage:
+    lines = [quote(f"{m.author_name or m.kind}: {m.text}", 400) for m in transcript[-5:]]
+    return OutboundMessage(
+        title=f"Ticket #{ticket.number}: {clip(ticket.summary, 120)}",
+        text="\n".join(lines) or quote(ticket.summary),
+        fields=(
+            Field(name="Customer", value=ticket.requester_name or ticket.requester_key),
+            Field(name="Where", value=where),
+            Field(name="Why", value=REASONS.get(ticket.reason, ticket.reason)),
+            Field(name="Priority", value=ticket.priority),
+            Field(name="Answer due", value=f"in {humanize(ticket.first_response_due - now)}"),
+        ),
+        buttons=(
+            Button(
+                action_id="ticket.claim", label="Claim", value=str(ticket.number), style=ButtonStyle.PRIMARY
+            ),
+            Button(action_id="ticket.close", label="Close", value=str(ticket.number)),
+        ),
+        mentions=tuple(mentions),
+        footer="Reply in this thread to answer the customer; /ticket note for internal notes.",
+    )
+
+
+def relayed(author: str, text: str, *, from_staff: bool) -> OutboundMessage:
+    who = f"{author} (support team)" if from_staff else author
+    return OutboundMessage(text=f"**{who}:**\n{text}")
+
+
+def claimed_to_customer(ticket: Ticket, by: str) -> OutboundMessage:
+    return OutboundMessage(
+        text=f"{by} from the team has picked up ticket **#{ticket.number}** and will reply here."
+    )
+
+
+def close_question(ticket: Ticket, *, by: str, reason: str | None) -> OutboundMessage:
+    because = f" ({reason})" if reason else ""
+    return OutboundMessage(
+        text=f"{by} thinks ticket **#{ticket.number}** is solved{because}. Did this solve it?",
+        buttons=(
+            Button(
+                action_id="ticket.confirm:yes",
+                label="Yes, it's solved",
+                value=str(ticket.number),
+                style=ButtonStyle.PRIMARY,
+            ),
+            Button(action_id="ticket.confirm:no", label="No, I still need help", value=str(ticket.number)),
+        ),
+    )
+
+
+def rating_request(ticket: Ticket) -> OutboundMessage:
+    return OutboundMessage(
+        text=f"Ticket **#{ticket.number}** is closed. How did we do? One click is enough.",
+        buttons=tuple(
+            Button(action_id=f"ticket.rate:{n}", label=f"{n} ★" if n > 1 else "1 ★", value=str(ticket.number))
+            for n in range(1, 6)
+        ),
+    )
+
+
+# A ticket closed because nobody answered "Did this solve it?" reopens on the customer's reply for
+# this long; one the customer confirmed solved stays closed (a new question starts afresh).
+REOPEN_WINDOW = timedelta(days=14)
+
+
+def reopens_on_reply(ticket: Ticket, now: datetime) -> bool:
+    return (
+        ticket.state == "closed"
+        and ticket.closed_how == "no_answer"
+        and ticket.closed_at is not None
+        and now - ticket.closed_at < REOPEN_WINDOW
+    )
+
+
+def after_close(ticket: Ticket, now: datetime) -> str:
+    """What a reply to a closed ticket does, for the customer and the team alike."""
+    if reopens_on_reply(ticket, now):
+        return "A reply in its thread reopens it."
+    return "To get more help, ask again or open a new ticket with `/ticket`."
+
+
+def after_close_for_staff(ticket: Ticket, now: datetime) -> str:
+    if reopens_on_reply(ticket, now):
+        return "The customer can reopen it by replying."
+    return "It stays closed; if the customer needs more help, their next question opens a new ticket."
+
+
+def closed_not_sent(ticket: Ticket, now: datetime) -> str:
+    """To a team member answering a closed ticket."""
+    return f"Ticket #{ticket.number} is closed, so that wasn't sent. {after_close_for_staff(ticket, now)}"
+
+
+def what_next(ticket: Ticket, *, ahead: int, now: datetime) -> str:
+    if ticket.state == "open":
+        if ticket.breached:
+            return "It's waiting longer than we aim for; the team has been reminded and will reply here."
+        if now >= ticket.first_response_due:
+            # Past the raw target but not marked late: maintenance paused the clock, or the next
+            # check has not run yet. Say nothing we have not done.
+            return "It's taking a little longer than usual; the team will reply here as soon as they can."
+        queue = "it's next in line" if ahead == 0 else f"{ahead} ahead of it"
+        wait = humanize(ticket.first_response_due - now)
+        return f"Waiting for a person ({queue}); we aim to reply within {wait}."
+    if ticket.state == "claimed":
+        holder = ticket.assignee_name or "Someone from the team"
+        return f"{holder} is working on it; you'll hear back in its thread."
+    if ticket.state == "awaiting_confirmation":
+        return (
+            'The team thinks it\'s solved: please answer "Did this solve it?" so we can close it, '
+            "or reply to reopen."
+        )
+    return f"Closed. {after_close(ticket, now)}"
+
+
+STATE_LABELS = {
+    "open": "waiting for a person",
+    "claimed": "being worked on",
+    "awaiting_confirmation": "waiting for your confirmation",
+    "closed": "closed",
+}
+
+
+def state_label(ticket: Ticket) -> str:
+    return STATE_LABELS.get(ticket.state, ticket.state)
+
+
+def ticket_card(ticket: Ticket, *, ahead: int, now: datetime, viewer: Actor) -> OutboundMessage:
+    fields = [
+        Field(name="State", value=STATE_LABELS.get(ticket.state, ticket.state)),
+        Field(name="Held by", value=ticket.assignee_name or "nobody yet"),
+        Field(name="Last update", value=ago(ticket.updated_at, now)),
+        Field(name="Opened", value=ago(ticket.created_at, now)),
+    ]
+    if ticket.rating:
+        fields.append(Field(name="Your rating", value=f"{ticket.rating}/5"))
+    return OutboundMessage(
+        title=f"Ticket #{ticket.number}: {clip(ticket.summary, 120)}",
+        text=f"**What happens next:** {what_next(ticket, ahead=ahead, now=now)}",
+        fields=tuple(fields),
+        private_to=viewer,
+    )
+
+
+def ticket_list(tickets: Sequence[Ticket], *, now: datetime, viewer: Actor, staff: bool) -> OutboundMessage:
+    if not tickets:
+        text = (
+            "No open tickets."
+            if staff
+            else "You have no open tickets. Ask me anything, or open one with `/ticket <what happened>`."
+        )
+        return OutboundMessage(text=text, private_to=viewer)
+    lines = []
+    for t in tickets:
+        holder = f", {t.assignee_name}" if t.assignee_name else ""
+        who = f" from {t.requester_name}" if staff else ""
+        breach = " ⚠ overdue" if t.breached and t.state == "open" else ""
+        lines.append(
+            f"- **#{t.number}** {clip(t.summary, 60)}{who}: {STATE_LABELS.get(t.state, t.state)}{holder}"
+            f" (updated {ago(t.updated_at, now)}){breach}"
+        )
+    title = "Open tickets" if staff else "Your open tickets"
+    return OutboundMessage(title=title, text="\n".join(lines), private_to=viewer)
+
+
+def breach_to_customer(ticket: Ticket) -> OutboundMessage:
+    return OutboundMessage(
+        text=(
+            f"We haven't forgotten you: ticket **#{ticket.number}** is taking longer than we aim for. "
+            "I've reminded the team and someone will reply here as soon as possible."
+        )
+    )
+
+
+def breach_to_staff(ticket: Ticket, mentions: Sequence[Mention], *, overdue: str) -> OutboundMessage:
+    return OutboundMessage(
+        text=(
+            f"⏰ Ticket **#{ticket.number}** has waited {overdue} past its first-response target "
+            "and nobody has claimed it."
+        ),
+        buttons=(
+            Button(
+                action_id="ticket.claim", label="Claim", value=str(ticket.number), style=ButtonStyle.PRIMARY
+            ),
+        ),
+        mentions=tuple(mentions),
+    )
+
+
+def clip(text: str, limit: int) -> str:
+    """One line of at most `limit` characters: whitespace runs (line breaks too) become one space."""
+    single = " ".join(text.split())
+    return single if len(single) <= limit else single[: limit - 1] + "…"

@@ -1,0 +1,358 @@
+"""Ticket workflows shared by the handlers: open or attach, escalate, relay, claim, close."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from bot.core.context import HandlerContext
+from bot.core.errors import NotAllowed, UsageError, UserError
+from bot.core.events import (
+    ActionInvoked,
+    Actor,
+    Conversation,
+    InboundEvent,
+    MessageReceived,
+    NewThread,
+    Platform,
+    ReactionAdded,
+    SentRef,
+)
+from bot.tickets import messages
+from storage import tickets_repo
+from storage.models import Ticket
+from storage.session import DbSession
+
+PRIORITIES = ("urgent", "high", "normal", "low")
+MAX_SUMMARY = 2000
+
+
+def customer_conversation(ticket: Ticket) -> Conversation:
+    return Conversation(
+        platform=Platform(ticket.platform),
+        workspace_id=ticket.workspace_id,
+        channel_id=ticket.channel_id,
+        thread_id=ticket.thread_id,
+        is_direct=ticket.is_direct,
+    )
+
+
+def staff_thread(ctx: HandlerContext, ticket: Ticket) -> Conversation | None:
+    if ticket.staff_thread_id is None:
+        return None
+    return ctx.services.staff.staff_channel.in_thread(ticket.staff_thread_id)
+
+
+def ticket_home(event: InboundEvent) -> Conversation | None:
+    """Where the customer and the team talk about a ticket opened from this event: the thread
+    under the customer's message, the DM itself, or (for commands) decided once the bot posts."""
+    conversation = event.conversation
+    if conversation.is_direct or conversation.thread_id is not None:
+        return conversation
+    if isinstance(event, MessageReceived | ReactionAdded):
+        return conversation.in_thread(event.message_id)
+    return None
+
+
+def as_number(text: str) -> int | None:
+    """A row number typed or carried by a button: ASCII digits ("²" is a digit to isdigit, not to
+    int) that fit the database's INTEGER; None otherwise."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
+def parse_number(text: str, *, usage: str, example: str) -> tuple[int, str]:
+    """`12 rest of text` or `#12 rest` -> (12, "rest of text")."""
+    head, _, rest = text.strip().partition(" ")
+    digits = head.removeprefix("#")
+    if not digits:
+        raise UsageError("Which ticket? Give its number.", usage=usage, example=example)
+    number = as_number(digits)
+    if number is None:
+        raise UsageError(f"`{head[:20]}` isn't a ticket number.", usage=usage, example=example)
+    return number, rest.strip()
+
+
+async def visible_ticket(ctx: HandlerContext, number: int, *, for_update: bool = False) -> Ticket:
+    """The ticket if the actor may see it: its requester or staff. Others learn nothing about it.
+    `for_update` when the handler changes it (see `tickets_repo.get_by_number`)."""
+    ticket = await tickets_repo.get_by_number(ctx.session, number=number, for_update=for_update)
+    if ticket is None:
+        raise UserError(f"I couldn't find ticket #{number}." if ctx.is_staff else _not_yours(number))
+    if not ctx.is_staff and ticket.requester_key != ctx.event.actor.key:
+        raise NotAllowed(_not_yours(number))
+    return ticket
+
+
+def _not_yours(number: int) -> str:
+    return f"I couldn't find a ticket #{number} of yours. `/tickets` lists the ones you opened."
+
+
+def due_at(ctx: HandlerContext, priority: str) -> timedelta:
+    return timedelta(minutes=ctx.services.settings.first_response_targets[priority])
+
+
+async def escalate(
+    ctx: HandlerContext,
+    *,
+    reason: str,
+    summary: str,
+    requester: Actor | None = None,
+    priority: str = "normal",
+    decision_id: int | None = None,
+    component: str | None = None,
+) -> Ticket:
+    """Open a ticket (or add to the open one here), tell the customer what happens next and how
+    long it should take, and bring the team in on the staff channel."""
+    event = ctx.event
+    requester = requester or event.actor
+    said = summary.strip() or "(no description)"  # kept whole in the transcript
+    summary = said[:MAX_SUMMARY]
+    home = ticket_home(event)
+    if home is not None:
+        # Two processes escalating in one thread at once must not open two tickets for it.
+        await tickets_repo.lock_conversation(ctx.session, conversation_key=home.key)
+        existing = await tickets_repo.open_in_conversation(ctx.session, conversation_key=home.key)
+        if existing is None and decision_id is not None and isinstance(event, ActionInvoked):
+            # A second click on the same answer, after its ticket moved to a thread of its own.
+            mine = await tickets_repo.open_for_requester(ctx.session, requester_key=requester.key)
+            existing = next((t for t in mine if t.decision_id == decision_id), None)
+        if existing is not None and existing.requester_key == requester.key:
+            await ctx.reply(messages.already_open(existing))
+            if decision_id is None or existing.decision_id != decision_id:
+                # A second click on the same answer adds nothing the team has not seen.
+                await relay_from_customer(ctx, existing, said, author=requester)
+            return existing
+    where = home or event.conversation
+    # One instant for the ticket and its first message: its updated_at then needs no second UPDATE.
+    now = ctx.now
+    ticket = await tickets_repo.open_ticket(
+        ctx.session,
+        requester_key=requester.key,
+        requester_name=requester.name,
+        platform=where.platform.value,
+        workspace_id=where.workspace_id,
+        channel_id=where.channel_id,
+        thread_id=where.thread_id,
+        is_direct=where.is_direct,
+        conversation_key=_conversation_key(where, command_in_channel=home is None),
+        summary=summary,
+        reason=reason,
+        priority=priority,
+        now=now,
+        first_response_due=now + due_at(ctx, priority),
+        component=component,
+        decision_id=decision_id,
+    )
+    first_line = tickets_repo.NewLine(kind="customer", text=said, author_name=requester.name, at=now)
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind=first_line.kind,
+        text=first_line.text,
+        author_key=requester.key,
+        author_name=first_line.author_name,
+        at=now,
+    )
+    ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
+    message = messages.escalated_to_customer(ticket, ahead=ahead, now=now)
+    room = _private_room(event, ticket, requester)
+    if home is None:
+        # A slash command has no message to thread under: post in a thread of its own where the
+        # platform can open one, else in the channel, and make that thread the ticket's home.
+        await ctx.post(event.conversation, message, new_thread=room, on_sent=_adopt_thread(ticket.id))
+    elif isinstance(event, ReactionAdded):
+        await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
+    else:
+        await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
+    await post_staff_card(ctx, ticket, transcript=[first_line])  # a new ticket's whole transcript
+    return ticket
+
+
+def _conversation_key(where: Conversation, *, command_in_channel: bool) -> str:
+    """Where the ticket holds the conversation. A command's ticket lives in the thread its first
+    post opens (adopted once sent); until then it must not claim the bare channel, or every later
+    message there, anyone's, would count as this ticket's (for good, if that post fails)."""
+    if command_in_channel and not where.is_direct and where.thread_id is None:
+        return f"{where.key}#ticket-thread-pending"
+    return where.key
+
+
+def _private_room(event: InboundEvent, ticket: Ticket, requester: Actor) -> NewThread | None:
+    """A ticket raised in a community channel (a message, a 🎫 on one, a click on the bot's answer)
+    asks for a thread of its own with the customer in it, private where the platform can. Not for a
+    DM, nor for a message already inside a thread (it may be the ticket's own room)."""
+    conversation = event.conversation
+    if conversation.is_direct:
+        return None
+    if isinstance(event, MessageReceived | ReactionAdded) and conversation.thread_id is not None:
+        return None
+    return NewThread(title=f"Ticket #{ticket.number}: {ticket.summary}", invite=(requester,))
+
+
+def _adopt_new_thread(ticket: Ticket, room: NewThread | None):  # type: ignore[no-untyped-def]
+    """Where the platform opened a new thread for the customer's message, that thread is the
+    ticket's home from now on; where it did not, the home stays the thread it already has."""
+    if room is None or ticket.is_direct:
+        return None
+    ticket_id, home = ticket.id, (ticket.channel_id, ticket.thread_id)
+
+    async def adopt(session: DbSession, ref: SentRef) -> None:
+        if ref.thread_id is None or (ref.channel_id, ref.thread_id) == home:
+            return  # no new thread (Slack, console, a refusing server): nothing to read or change
+        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
+        if ticket is None or ref.thread_id is None or ticket.is_direct:
+            return
+        if (ref.channel_id, ref.thread_id) == (ticket.channel_id, ticket.thread_id):
+            return
+        ticket.channel_id, ticket.thread_id = ref.channel_id, ref.thread_id
+        ticket.conversation_key = customer_conversation(ticket).key
+
+    return adopt
+
+
+def _adopt_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
+    async def adopt(session: DbSession, ref: SentRef) -> None:
+        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
+        if ticket is not None and not ticket.is_direct:
+            ticket.thread_id = ref.thread_id or ref.message_id
+            ticket.conversation_key = ref.conversation.in_thread(ticket.thread_id).key
+            ticket.workspace_id = ref.workspace_id or ticket.workspace_id
+
+    return adopt
+
+
+def _remember_staff_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
+    async def remember(session: DbSession, ref: SentRef) -> None:
+        await tickets_repo.set_staff_thread(
+            session,
+            ticket_id=ticket_id or 0,
+            platform=ref.platform.value,
+            channel_id=ref.channel_id,
+            thread_id=ref.thread_id or ref.message_id,
+        )
+
+    return remember
+
+
+async def post_staff_card(
+    ctx: HandlerContext, ticket: Ticket, *, transcript: Sequence[tickets_repo.TranscriptLine] | None = None
+) -> None:
+    staff = ctx.services.staff
+    if transcript is None:
+        transcript = await tickets_repo.transcript(ctx.session, ticket=ticket, limit=5)
+    where = "a direct message" if ticket.is_direct else f"{ticket.platform} channel {ticket.channel_id}"
+    card = messages.staff_card(
+        ticket,
+        where=where,
+        transcript=transcript,
+        mentions=staff.oncall_mentions(staff.staff_channel.platform),
+        now=ctx.now,
+    )
+    await ctx.post(staff.staff_channel, card, on_sent=_remember_staff_thread(ticket.id))
+
+
+async def _post_to_staff_thread_or_card(ctx: HandlerContext, ticket: Ticket, message) -> None:  # type: ignore[no-untyped-def]
+    thread = staff_thread(ctx, ticket)
+    if thread is None:
+        await post_staff_card(ctx, ticket)
+    else:
+        await ctx.post(thread, message)
+
+
+async def record_words(ctx: HandlerContext, ticket: Ticket, *, kind: str, text: str, author: Actor) -> None:
+    """One line of the ticket's transcript, written by a person (customer, staff, or a note)."""
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind=kind,
+        text=text,
+        author_key=author.key,
+        author_name=author.name,
+        at=ctx.now,
+    )
+
+
+async def record_staff_answer(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
+    """A team member's answer to the customer, wherever it was written: kept in the transcript; the
+    first one stops the first-response clock, and whoever answers an unclaimed ticket holds it."""
+    actor = ctx.event.actor
+    await record_words(ctx, ticket, kind="staff", text=text, author=actor)
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ctx.now
+    if ticket.state == "open":
+        ticket.state = "claimed"
+        ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
+
+
+async def relay_from_customer(
+    ctx: HandlerContext, ticket: Ticket, text: str, *, author: Actor | None = None
+) -> None:
+    """Keep the customer's words in the transcript and pass them to the team's thread."""
+    actor = author or ctx.event.actor
+    await record_words(ctx, ticket, kind="customer", text=text, author=actor)
+    await _post_to_staff_thread_or_card(ctx, ticket, messages.relayed(actor.name, text, from_staff=False))
+
+
+async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
+    actor = ctx.event.actor
+    if ticket.state == "closed":
+        raise UserError(messages.closed_not_sent(ticket, ctx.now))
+    await record_staff_answer(ctx, ticket, text)
+    await ctx.post(customer_conversation(ticket), messages.relayed(actor.name, text, from_staff=True))
+
+
+async def claim(ctx: HandlerContext, ticket: Ticket) -> None:
+    actor = ctx.event.actor
+    if ticket.state == "closed":
+        raise UserError(f"Ticket #{ticket.number} is closed.")
+    if ticket.assignee_key == actor.key:
+        raise UserError(f"You already hold ticket #{ticket.number}.")
+    previous = ticket.assignee_name
+    ticket.state = "claimed" if ticket.state == "open" else ticket.state
+    ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = ctx.now
+    note = f"Claimed by {actor.name}" + (f" (from {previous})" if previous else "")
+    await tickets_repo.add_message(ctx.session, ticket=ticket, kind="system", text=note, at=ctx.now)
+    await ctx.post(customer_conversation(ticket), messages.claimed_to_customer(ticket, actor.name))
+    await _post_to_staff_thread_or_card(ctx, ticket, f"{note}.")
+
+
+async def request_close(ctx: HandlerContext, ticket: Ticket, reason: str | None) -> None:
+    if ticket.state == "closed":
+        raise UserError(f"Ticket #{ticket.number} is already closed.")
+    if ticket.state == "awaiting_confirmation":
+        raise UserError(f"Ticket #{ticket.number} is already waiting for the customer to confirm.")
+    actor = ctx.event.actor
+    ticket.state = "awaiting_confirmation"
+    ticket.close_requested_at = ctx.now
+    ticket.close_reason = reason[:500] if reason else None
+    if ticket.assignee_key is None:
+        ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
+    await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="system",
+        text=f"{actor.name} asked the customer to confirm it is solved",
+        at=ctx.now,
+    )
+    await ctx.post(
+        customer_conversation(ticket), messages.close_question(ticket, by=actor.name, reason=reason)
+    )
+    hours = ctx.services.settings.close_confirm_hours
+    await _post_to_staff_thread_or_card(
+        ctx,
+        ticket,
+        f"Asked {ticket.requester_name} whether #{ticket.number} is solved. It closes when they confirm, "
+        f"or after {hours:g} hours without an answer.",
+    )
+
+
+def check_priority(text: str) -> str:
+    if text not in PRIORITIES:
+        raise UsageError(
+            f"`{text[:20]}` isn't a priority.",
+            usage="/ticket priority <number> urgent|high|normal|low",
+            example="/ticket priority 12 high",
+        )
+    return text

@@ -1,0 +1,241 @@
+"""The whole support conversation on Discord, with the real handlers, discord.py and the emulator:
+question → knowledge-base answer → "I still need help" → escalation into a private ticket thread →
+claim → relay both ways → close with the customer's confirmation → rating; asking for a person in
+#help; and a staff member's 🎫 turning any message into a ticket. Tickets run in private threads
+with the customer invited, public ones where the server allows no private threads. The answers come
+from the fixture knowledge base, tests/data/kb/support.yml."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from bot.app import SupportBot
+from storage.models import Ticket
+from tests.adapters.discord.harness import DiscordWorld, start_bot, stop_bot
+from tests.emulators.discord import Channel, DiscordEmulator
+
+
+@pytest.fixture
+async def bot(world: DiscordWorld, database, tmp_path: Path) -> AsyncIterator[SupportBot]:
+    support_bot, _ = await start_bot(world, database, tmp_path)
+    yield support_bot
+    await stop_bot(support_bot)
+
+
+def text_of(message: dict[str, Any]) -> str:
+    parts = [message.get("content") or ""]
+    for embed in message.get("embeds") or []:
+        parts += [embed.get("title") or "", embed.get("description") or ""]
+        parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields") or []]
+    return "\n".join(p for p in parts if p)
+
+
+def custom_id(message: dict[str, Any], label_start: str) -> str:
+    buttons = [c for row in message.get("components") or [] for c in row["components"]]
+    for candidate in buttons:
+        if candidate["label"].startswith(label_start):
+            return candidate["custom_id"]
+    raise AssertionError(f"no button {label_start!r} in {[b['label'] for b in buttons]}")
+
+
+def labels(message: dict[str, Any]) -> list[str]:
+    return [c["label"] for row in message.get("components") or [] for c in row["components"]]
+
+
+async def posted(
+    emu: DiscordEmulator, channel_id: str, containing: str = "", *, button: str | None = None
+) -> dict[str, Any]:
+    """Wait for the bot's next post in `channel_id` (a thread is a channel) with that text (and a
+    button with that label), and return the message as stored."""
+
+    def wanted(message: dict[str, Any]) -> bool:
+        return containing in text_of(message) and (button is None or button in labels(message))
+
+    await emu.wait_for("POST", f"/channels/{channel_id}/messages", where=lambda c: wanted(c.json))
+    return next(m for m in reversed(emu.channel_messages(channel_id)) if wanted(m))
+
+
+async def ticket_thread(emu: DiscordEmulator, parent: Channel, number: int) -> Channel:
+    """Wait for the bot to open ticket `number`'s own thread in `parent`, and return it."""
+    title = f"Ticket #{number}: "
+    await emu.wait_for(
+        "POST", f"/channels/{parent.id}/threads", where=lambda c: c.json["name"].startswith(title)
+    )
+    return next(c for c in emu.channels.values() if c.parent_id == parent.id and c.name.startswith(title))
+
+
+async def tickets(bot: SupportBot) -> list[Ticket]:
+    async with bot.database.session() as session:
+        return list((await session.execute(select(Ticket).order_by(Ticket.number))).scalars())
+
+
+async def test_the_whole_support_conversation(world: DiscordWorld, bot: SupportBot) -> None:
+    emu = world.emu
+
+    # Casey asks in #help; the knowledge base answers in a thread on her message, with buttons.
+    question = await emu.user_says(world.casey, world.help, "my csv export failed")
+    thread = question["id"]
+    answer = await posted(emu, thread, "Retry from **Data → Exports**", button="I still need help")
+    assert emu.channels[thread].parent_id == world.help.id
+    assert labels(answer) == ["That solved it", "I still need help"]
+    assert "An export failed" in text_of(answer)
+
+    # It does not help: "I still need help" opens a ticket in a private thread of its own with Casey
+    # in it, and the team is brought in on #staff.
+    await emu.click(world.casey, answer, custom_id(answer, "I still need help"))
+    room = await ticket_thread(emu, world.help, 1)
+    assert room.name == "Ticket #1: my csv export failed"
+    assert emu.channels[thread].type == 11, "the answer's thread stays public; the ticket moved out of it"
+    assert room.type == 12, "a private thread: only Casey, the bot and thread moderators see it"
+    await emu.wait_for("PUT", f"/channels/{room.id}/thread-members/{world.casey.id}")
+    assert world.casey.id in emu.thread_members[room.id]
+    await posted(emu, room.id, "ticket **#1**")
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    assert card["content"] == f"<@&{world.staff_role}>", "on-call is pinged on purpose, and only them"
+    assert "Casey" in text_of(card) and "my csv export failed" in text_of(card)
+    assert "the customer said the answer didn't help" in text_of(card)
+
+    # A second click on the answer's button adds to the same ticket rather than opening another.
+    await emu.click(world.casey, answer, custom_id(answer, "I still need help"))
+    await posted(emu, thread, "ticket **#1** is already open")
+
+    # Casey adds detail in her ticket's thread: relayed to a staff thread on the card.
+    await emu.user_says(world.casey, room, "it fails with error 500 since this morning")
+    relayed = await posted(emu, card["id"], "error 500")
+    assert "Casey:**" in relayed["content"]
+    staff_thread = emu.channels[card["id"]]
+    assert staff_thread.parent_id == world.staff.id
+
+    # Sam claims with the card's button; Casey is told who has it.
+    await emu.click(world.sam, card, custom_id(card, "Claim"))
+    await posted(emu, room.id, "picked up ticket **#1**")
+
+    # Sam answers in the staff thread; Casey reads it in her thread.
+    await emu.user_says(world.sam, staff_thread, "We fixed the export worker, please try again")
+    await posted(emu, room.id, "We fixed the export worker")
+
+    # Sam closes with a slash command; Casey is asked to confirm.
+    close = await emu.run_command(world.sam, world.staff, "ticket", "close", number=1, reason="worker fixed")
+    confirm = await posted(emu, room.id, "Did this solve it?")
+    ack = await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{close['token']}/messages/@original")
+    assert "#1" in ack.content
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "awaiting_confirmation"
+
+    # Robin cannot answer for Casey (told privately); Casey confirms and rates.
+    robin_click = await emu.click(world.robin, confirm, custom_id(confirm, "Yes"))
+    refusal = await emu.wait_for("POST", f"/webhooks/{emu.application_id}/{robin_click['token']}")
+    assert "Only Casey can answer that" in refusal.content and refusal.json["flags"] == 64
+    await emu.click(world.casey, confirm, custom_id(confirm, "Yes"))
+    rating = await posted(emu, room.id, button="4 ★")
+    await posted(emu, card["id"], "confirmed ticket #1 is solved")
+    rate = await emu.click(world.casey, rating, custom_id(rating, "4"))
+    thanks = await emu.wait_for("POST", f"/webhooks/{emu.application_id}/{rate['token']}")
+    assert "Thanks for rating ticket #1 4/5" in thanks.content
+
+    (ticket,) = await tickets(bot)
+    assert (ticket.state, ticket.closed_how, ticket.rating) == ("closed", "confirmed", 4)
+    assert (ticket.requester_key, ticket.reason, ticket.component) == (
+        f"discord:{world.casey.id}",
+        "still_need_help",
+        "exports",
+    )
+
+
+async def test_a_staff_ticket_reaction_opens_a_ticket_in_a_private_thread_with_the_author(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    # #off-topic is not a help channel: the bot does not answer there...
+    message = await emu.user_says(world.robin, world.offtopic, "the dashboard shows yesterday's numbers")
+    # ...but a customer's 🎫 is just an emoji, and a staff member's opens a ticket for Robin.
+    await emu.react(world.casey, message, "🎫")
+    await emu.react(world.sam, message, "🎫")
+
+    room = await ticket_thread(emu, world.offtopic, 1)
+    assert room.type == 12
+    await emu.wait_for("PUT", f"/channels/{room.id}/thread-members/{world.robin.id}")
+    assert emu.thread_members[room.id] == {emu.bot.id, world.robin.id}, "Robin, not Sam or Casey"
+    reply = await posted(emu, room.id, "ticket **#1**")
+    assert reply["channel_id"] == room.id
+    assert message["id"] not in emu.channels, "no public thread on Robin's message"
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    await bot.dispatcher.drain()
+    (ticket,) = await tickets(bot)
+    assert (ticket.requester_key, ticket.reason, ticket.summary) == (
+        f"discord:{world.robin.id}",
+        "reaction",
+        "the dashboard shows yesterday's numbers",
+    )
+    assert (ticket.channel_id, ticket.thread_id) == (world.offtopic.id, room.id)
+
+    # Robin answers in the private thread (off-topic is not a help channel, but the bot opened it).
+    await emu.user_says(world.robin, room, "since Monday, on every report")
+    await posted(emu, card["id"], "since Monday")
+
+
+async def test_asking_for_a_person_in_help_opens_a_private_ticket_thread(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    question = await emu.user_says(world.casey, world.help, "I want to talk to a person about my invoice")
+
+    room = await ticket_thread(emu, world.help, 1)
+    assert room.type == 12 and room.name == "Ticket #1: I want to talk to a person about my invoice"
+    await emu.wait_for("PUT", f"/channels/{room.id}/thread-members/{world.casey.id}")
+    await posted(emu, room.id, "ticket **#1**")
+    assert question["id"] not in emu.channels, "the ticket is not discussed in a public thread"
+    card = await posted(emu, world.staff.id, "Ticket #1")
+
+    # Casey's follow-up in her thread reaches the team; Sam's answer on the card reaches her thread.
+    await emu.user_says(world.casey, room, "it was charged twice in November")
+    relayed = await posted(emu, card["id"], "charged twice")
+    assert "Casey:**" in relayed["content"]
+    await emu.user_says(world.sam, emu.channels[card["id"]], "Refunded the second charge")
+    await posted(emu, room.id, "Refunded the second charge")
+    await bot.dispatcher.drain()
+    (ticket,) = await tickets(bot)
+    assert (ticket.channel_id, ticket.thread_id, ticket.state) == (world.help.id, room.id, "claimed")
+
+
+async def test_where_private_threads_are_refused_the_ticket_thread_is_public(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    world.guild.private_threads = False
+    await emu.user_says(world.casey, world.help, "I want to talk to a person about my invoice")
+
+    room = await ticket_thread(emu, world.help, 1)
+    attempts = [
+        (c.json["type"], c.status) for c in emu.calls if c.path == f"/channels/{world.help.id}/threads"
+    ]
+    assert attempts == [(12, 403), (11, 201)], "private first, refused; then a public thread"
+    assert room.type == 11
+    await emu.wait_for("PUT", f"/channels/{room.id}/thread-members/{world.casey.id}")
+    await posted(emu, room.id, "ticket **#1**")
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    await emu.user_says(world.casey, room, "it was charged twice in November")
+    await posted(emu, card["id"], "charged twice")
+
+
+async def test_a_ticket_command_in_help_opens_a_private_ticket_thread(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    await emu.run_command(world.casey, world.help, "ticket", "new", summary="my export keeps failing")
+
+    room = await ticket_thread(emu, world.help, 1)
+    assert room.type == 12 and room.name == "Ticket #1: my export keeps failing"
+    await emu.wait_for("PUT", f"/channels/{room.id}/thread-members/{world.casey.id}")
+    await posted(emu, room.id, "ticket **#1**")
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    await bot.dispatcher.drain()
+    (ticket,) = await tickets(bot)
+    assert (ticket.channel_id, ticket.thread_id) == (world.help.id, room.id)
+    await emu.user_says(world.casey, room, "the file is 2 GB")
+    await posted(emu, card["id"], "the file is 2 GB")

@@ -1,0 +1,131 @@
+"""The whole support conversation on Slack, through the real slack-bolt/slack-sdk and the emulator:
+question → answer → escalation → staff claim in #staff → relay both ways → close with the
+customer's confirmation → rating."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from storage.db import Database
+from storage.models import Ticket
+from tests.adapters.slack.harness import (
+    COMMUNITY,
+    CUSTOMER,
+    OTHER,
+    STAFF,
+    STAFF_CHANNEL,
+    STAFF_GROUP,
+    SlackBot,
+    populate,
+    slack_bot,
+)
+from tests.emulators.slack import Call, SlackEmulator
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackEmulator]:
+    async with SlackEmulator(burst=10) as emulator:
+        populate(emulator)
+        yield emulator
+
+
+@pytest.fixture
+async def bot(slack: SlackEmulator, database: Database, tmp_path: object) -> AsyncIterator[SlackBot]:
+    async with slack_bot(slack, database, tmp_path) as running:
+        yield running
+
+
+async def posted(slack: SlackEmulator, channel: str, containing: str, *, thread: str | None = None) -> Call:
+    """The bot's post in `channel` (in `thread`, when given) that contains the text."""
+
+    def matches(call: Call) -> bool:
+        in_thread = thread is None or call.params.get("thread_ts") == thread
+        return call.params["channel"] == channel and in_thread and containing in call.shown
+
+    return await slack.wait_for("chat.postMessage", matches)
+
+
+async def private_answer(slack: SlackEmulator, user: str, containing: str) -> Call:
+    return await slack.wait_for("response_url", lambda c: c.params["user"] == user and containing in c.shown)
+
+
+def stored(slack: SlackEmulator, call: Call) -> dict[str, Any]:
+    return slack.message(call.params["channel"], call.response["ts"])
+
+
+async def tickets(bot: SlackBot) -> list[Ticket]:
+    async with bot.bot.database.session() as session:
+        return list((await session.execute(select(Ticket).order_by(Ticket.number))).scalars())
+
+
+async def test_the_whole_support_conversation(bot: SlackBot, slack: SlackEmulator) -> None:
+    # Casey asks in #community; the answer comes in the question's thread, with feedback buttons.
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "my csv export failed")
+    thread = question.ts
+    answer = await posted(slack, COMMUNITY, "Retry from *Data → Exports*", thread=thread)
+    assert answer.params["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "An export failed"},
+    }
+
+    # It did not help: Casey asks for more, and the team is brought in on #staff.
+    await slack.click(CUSTOMER, COMMUNITY, stored(slack, answer), answer.button("I still need help"))
+    await posted(slack, COMMUNITY, "ticket *#1*", thread=thread)
+    card = await posted(slack, STAFF_CHANNEL, "Ticket #1")
+    assert card.params["blocks"][0]["text"]["text"] == f"<!subteam^{STAFF_GROUP}>", (
+        "on-call is pinged on purpose"
+    )
+    assert "<!subteam" not in "".join(card.shown.split("\n")[1:]), "and nothing else pings"
+    assert "the customer said the answer didn't help" in card.shown
+    card_ts = card.response["ts"]
+
+    # Casey adds detail in the thread: relayed to a thread on the staff card.
+    await slack.user_posts(CUSTOMER, COMMUNITY, "it fails with error 500 <!channel>", thread_ts=thread)
+    relayed = await posted(slack, STAFF_CHANNEL, "error 500", thread=card_ts)
+    assert "Casey:*" in relayed.shown
+    assert "<!channel>" not in relayed.shown + relayed.params["text"], "relayed text cannot ping #staff"
+    assert "error 500 @channel" in relayed.shown
+
+    # Sam claims with the card's button; Casey is told who has it.
+    await slack.click(STAFF, STAFF_CHANNEL, stored(slack, card), card.button("Claim"))
+    await posted(slack, COMMUNITY, "picked up ticket *#1*", thread=thread)
+
+    # Sam answers in the staff thread; Casey reads it in her thread.
+    await slack.user_posts(
+        STAFF, STAFF_CHANNEL, "We fixed the export worker, please try again", thread_ts=card_ts
+    )
+    await posted(slack, COMMUNITY, "We fixed the export worker", thread=thread)
+
+    # Sam closes with a slash command in #staff; Casey is asked to confirm.
+    ack = await slack.slash_command(STAFF, STAFF_CHANNEL, "/ticket close 1 worker fixed")
+    assert ack.status == 200
+    confirm = await posted(slack, COMMUNITY, "Did this solve it?", thread=thread)
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "awaiting_confirmation"
+
+    # Robin cannot answer for Casey (told privately); Casey confirms and rates.
+    await slack.click(OTHER, COMMUNITY, stored(slack, confirm), confirm.button("Yes"))
+    refusal = await private_answer(slack, OTHER, "Only Casey can answer that")
+    assert refusal.params["response_type"] == "ephemeral"
+    await slack.click(CUSTOMER, COMMUNITY, stored(slack, confirm), confirm.button("Yes"))
+    rating = await slack.wait_for(
+        "chat.postMessage",
+        lambda c: (
+            c.params.get("thread_ts") == thread and any(b["type"] == "actions" for b in c.params["blocks"])
+        ),
+        since=slack.calls.index(confirm) + 1,
+    )
+    await posted(slack, STAFF_CHANNEL, "confirmed ticket #1 is solved", thread=card_ts)
+    await slack.click(CUSTOMER, COMMUNITY, stored(slack, rating), rating.button("4"))
+    await private_answer(slack, CUSTOMER, "Thanks for rating ticket #1 4/5")
+
+    (ticket,) = await tickets(bot)
+    assert (ticket.state, ticket.closed_how, ticket.rating) == ("closed", "confirmed", 4)
+    assert ticket.requester_key == f"slack:{CUSTOMER}"
+    await bot.settle()
+    failures = [c for c in slack.calls if not c.ok and c.method != "users.info"]
+    assert failures == [], "every Web API call the conversation needed was accepted by Slack's rules"

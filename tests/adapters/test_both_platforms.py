@@ -1,0 +1,80 @@
+"""Slack and Discord adapters in one bot process (both emulators): one ticket store, and one staff
+channel on Discord serving customers from both platforms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlmodel import select
+
+from bot.adapters.slack.adapter import SlackAdapter
+from bot.core.events import Platform
+from storage.db import Database
+from storage.models import Ticket
+from tests.adapters.discord.harness import DiscordWorld, start_bot, stop_bot
+from tests.adapters.discord.test_conversation import custom_id, posted, ticket_thread
+from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF_GROUP, populate
+from tests.emulators.discord import DiscordEmulator
+from tests.emulators.slack import SlackEmulator
+
+
+async def test_one_staff_channel_on_discord_serves_slack_and_discord_customers(
+    database: Database, tmp_path: Path
+) -> None:
+    async with SlackEmulator() as slack, DiscordEmulator(route_limit=50) as emu:
+        populate(slack)
+        slack.default_via = "socket"
+        world = DiscordWorld.build(emu)
+        slack_adapter = SlackAdapter(
+            bot_token=slack.token,
+            signing_secret=slack.signing_secret,
+            app_token=slack.app_token,
+            mode="socket",
+            api_base=slack.base_url,
+            staff_group_ids=[STAFF_GROUP],
+            timeout=2.0,
+        )
+        bot, _ = await start_bot(world, database, tmp_path, adapters={Platform.SLACK: slack_adapter})
+        try:
+            # A customer on Slack and one on Discord both ask for a person.
+            asked = await slack.user_posts(CUSTOMER, COMMUNITY, "can I talk to a human please")
+            slack_ts = asked.ts
+            await slack.wait_for(
+                "chat.postMessage",
+                lambda c: c.params.get("thread_ts") == slack_ts and "#1" in str(c.params.get("text")),
+            )
+            # On Slack the ticket stays in the thread under the message; on Discord it gets a
+            # private thread of its own.
+            await emu.user_says(world.casey, world.help, "I need a human, billing is wrong")
+            room = await ticket_thread(emu, world.help, 2)
+            assert room.type == 12
+            await posted(emu, room.id, "ticket **#2**")
+
+            # Both tickets land on the one staff channel, on Discord.
+            slack_card = await posted(emu, world.staff.id, "Ticket #1")
+            await posted(emu, world.staff.id, "Ticket #2")
+
+            # Sam claims the Slack customer's ticket on Discord and answers in its staff thread:
+            # the answer reaches the customer's thread on Slack.
+            await emu.click(world.sam, slack_card, custom_id(slack_card, "Claim"))
+            await slack.wait_for(
+                "chat.postMessage",
+                lambda c: c.params.get("thread_ts") == slack_ts and "picked up" in str(c.params.get("text")),
+            )
+            # The staff thread exists once the bot has posted in it (the claim notice).
+            await emu.wait_for("POST", f"/channels/{world.staff.id}/messages/{slack_card['id']}/threads")
+            await emu.user_says(world.sam, emu.channels[slack_card["id"]], "Refund is on its way")
+            relayed = await slack.wait_for(
+                "chat.postMessage",
+                lambda c: c.params.get("thread_ts") == slack_ts and "Refund is on its way" in str(c.params),
+            )
+            assert relayed.params["channel"] == COMMUNITY
+
+            async with bot.database.session() as session:
+                tickets = list((await session.execute(select(Ticket).order_by(Ticket.number))).scalars())
+            assert [(t.number, t.requester_key, t.channel_id, t.thread_id) for t in tickets] == [
+                (1, f"slack:{CUSTOMER}", COMMUNITY, slack_ts),
+                (2, f"discord:{world.casey.id}", world.help.id, room.id),
+            ]
+        finally:
+            await stop_bot(bot)

@@ -1,0 +1,80 @@
+"""The console adapter end to end: a real `supportbot run --console` subprocess fed through a pipe."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET")) and k != "DATABASE_URL"
+    }
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        WEB_PORT="0",
+        KB_PATH=str(ROOT / "kb"),
+        COMPONENTS_FILE=str(ROOT / "components.yml"),
+    )
+    return env
+
+
+def _supportbot(tmp_path: Path, *args: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--console", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+def test_piped_session_greets_and_lists_help(tmp_path: Path) -> None:
+    result = _supportbot(tmp_path, stdin="hello\n/support help\n/nonsense\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "bot> Hi you!" in out
+    assert "How I can help" in out and "/support help" in out
+    assert "I don't know the command `/nonsense`" in out
+    assert "Traceback" not in result.stderr
+
+
+def test_end_of_input_exits_cleanly_and_keeps_committed_rows(tmp_path: Path) -> None:
+    result = _supportbot(tmp_path, stdin="hello\nhelp\n")
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        handled = db.execute("SELECT count(*) FROM processed_events WHERE platform='console'").fetchone()[0]
+    assert handled == 2
+
+
+def test_sigterm_stops_the_bot_cleanly(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert process.stdin and process.stdout
+    process.stdin.write("hello\n")
+    process.stdin.flush()
+    assert process.stdout.readline().startswith("supportbot console")
+    assert "Hi you!" in process.stdout.readline()
+    time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    with sqlite3.connect(tmp_path / "bot.db") as db:
+        assert db.execute("SELECT count(*) FROM processed_events").fetchone()[0] == 1

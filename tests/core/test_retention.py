@@ -1,0 +1,76 @@
+"""Handled-event ids are remembered long enough to ignore a platform's retries, then forgotten, so the
+dedupe table does not grow forever."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from bot.app import create_bot
+from bot.core.events import Platform
+from bot.core.retention import forget_old_events
+from storage import events_repo
+from storage.db import Database
+from storage.models import ProcessedEvent
+from storage.types import utcnow
+from tests.fake_adapter import FakeAdapter
+from tests.harness import FakeClock, make_settings
+
+
+async def _handled(database: Database, *ids: str, days_ago: float = 0) -> None:
+    async with database.transaction() as session:
+        for event_id in ids:
+            assert await events_repo.claim_event(session, platform="slack", event_id=event_id)
+        if days_ago:
+            await session.execute(
+                update(ProcessedEvent)
+                .where(ProcessedEvent.event_id.in_(ids))  # type: ignore[attr-defined]
+                .values(handled_at=utcnow() - timedelta(days=days_ago))
+            )
+
+
+async def _remembered(database: Database) -> int:
+    async with database.transaction() as session:
+        return (await session.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one()
+
+
+async def test_claims_older_than_the_retention_are_forgotten_in_batches(database: Database) -> None:
+    await _handled(database, *(f"old-{n}" for n in range(7)), days_ago=8)
+    await _handled(database, *(f"new-{n}" for n in range(5)), days_ago=1)
+
+    forgotten = await forget_old_events(database, before=utcnow() - timedelta(days=7), batch=3)
+
+    assert forgotten == 7
+    assert await _remembered(database) == 5
+    async with database.transaction() as session:
+        # A retry of a recent event is still recognised; an event from last week counts as new.
+        assert not await events_repo.claim_event(session, platform="slack", event_id="new-0")
+        assert await events_repo.claim_event(session, platform="slack", event_id="old-0")
+
+
+async def test_nothing_to_forget_deletes_nothing(database: Database) -> None:
+    await _handled(database, "e1", "e2")
+    assert await forget_old_events(database, before=utcnow() - timedelta(days=7)) == 0
+    assert await _remembered(database) == 2
+
+
+async def test_the_running_bot_forgets_old_claims_and_keeps_recent_ones(
+    database: Database, tmp_path: object
+) -> None:
+    await _handled(database, "last-month", days_ago=30)
+    await _handled(database, "yesterday", days_ago=1)
+    settings = make_settings(tmp_path).model_copy(update={"dedupe_retention_hours": 7 * 24})
+    bot = await create_bot(
+        settings,
+        adapters={Platform.FAKE: FakeAdapter(Platform.FAKE)},
+        clock=FakeClock(),
+        database=database,
+        with_web=False,
+    )
+    await bot.start()
+    await bot.stop()  # stopping waits for the first pass, which runs at start
+
+    async with database.transaction() as session:
+        kept = (await session.execute(select(ProcessedEvent.event_id))).scalars().all()
+    assert kept == ["yesterday"]

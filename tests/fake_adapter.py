@@ -1,0 +1,75 @@
+"""An in-memory adapter for tests and benchmarks: inject events, inspect what the bot sent."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass
+
+from bot.adapters.base import Capabilities, DeliveryError, EventSink
+from bot.core.events import Delivery, InboundEvent, Platform, SentRef
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    delivery: Delivery
+    ref: SentRef
+
+    @property
+    def text(self) -> str:
+        return self.delivery.message.plain_text
+
+    @property
+    def channel_id(self) -> str:
+        return self.delivery.conversation.channel_id
+
+
+class FakeAdapter:
+    def __init__(self, platform: Platform = Platform.FAKE, *, workspace_id: str = "W1") -> None:
+        self.platform = platform
+        self.capabilities = Capabilities(max_text=4000)
+        self.workspace_id = workspace_id
+        self.sent: list[SentMessage] = []
+        self.failures: dict[str, DeliveryError] = {}
+        self._sink: EventSink | None = None
+        self._ids = itertools.count(1)
+        self._sent_signal = asyncio.Event()
+
+    async def start(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    async def stop(self) -> None:
+        self._sink = None
+
+    async def inject(self, event: InboundEvent) -> None:
+        if self._sink is None:
+            raise RuntimeError("adapter not started")
+        await self._sink(event)
+
+    def fail_channel(self, channel_id: str, error: DeliveryError) -> None:
+        self.failures[channel_id] = error
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        error = self.failures.get(delivery.conversation.channel_id)
+        if error is not None:
+            if not error.permanent:
+                del self.failures[delivery.conversation.channel_id]
+            raise error
+        conversation = delivery.conversation
+        thread_id = conversation.thread_id
+        reply_to = delivery.reply_to
+        if thread_id is None and delivery.message.in_thread and reply_to is not None:
+            thread_id = getattr(reply_to, "message_id", None)
+        message_id = delivery.edit.message_id if delivery.edit else f"m{next(self._ids)}"
+        ref = SentRef(
+            platform=self.platform,
+            workspace_id=conversation.workspace_id,
+            channel_id=conversation.channel_id,
+            message_id=message_id,
+            thread_id=thread_id,
+        )
+        self.sent.append(SentMessage(delivery, ref))
+        return ref
+
+    def in_channel(self, channel_id: str) -> list[SentMessage]:
+        return [m for m in self.sent if m.channel_id == channel_id]

@@ -1,0 +1,318 @@
+"""Tickets through the fake adapter: open, follow, relay both ways, claim, close with the customer's
+confirmation, rate, and the first-response clock. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from sqlmodel import select
+
+from bot.core.events import Actor, Button, MessageReceived, Platform
+from bot.tickets.clocks import PAGE, check_ticket_clocks
+from storage.models import AuditEntry, Ticket
+from tests.harness import STAFF_CHANNEL, BotHarness, button
+from tests.tickets.conversation import escalated, tickets, transcript
+
+
+async def test_asking_for_a_person_opens_a_ticket_and_tells_everyone_what_happens_next(
+    bot: BotHarness,
+) -> None:
+    reply, card = await escalated(bot)
+    assert reply.text.startswith("I've asked a person from the team to help: this is ticket **#1**")
+    assert "You're next in line" in reply.text and "4 hours" in reply.text
+    assert reply.ref.thread_id is not None, "the answer goes in the customer's thread"
+    assert card.delivery.message.title.startswith("Ticket #1")
+    assert "the customer asked for a person" in card.text
+    assert "Casey" in card.text
+    assert [b.label for b in card.delivery.message.buttons] == ["Claim", "Close"]
+    assert [m.id for m in card.delivery.message.mentions] == ["oncall"], "on-call is pinged on purpose"
+    (ticket,) = await tickets(bot)
+    assert ticket.staff_thread_id == card.ref.message_id
+    assert ticket.reason == "asked_for_person"
+
+
+async def test_queue_position_and_wait_are_honest(bot: BotHarness) -> None:
+    await escalated(bot)
+    sent = await bot.says(bot.other_customer, "I want to speak to a real person")
+    assert "1 request is ahead of yours" in sent[0].text
+
+
+async def test_the_whole_ticket_life(bot: BotHarness) -> None:
+    reply, card = await escalated(bot, "talk to a human, my export keeps failing")
+    customer_thread = reply.ref.thread_id
+    staff_thread = card.ref.message_id
+
+    # While a person holds the conversation the bot relays instead of answering.
+    sent = await bot.customer_says("it fails with error 500 since this morning", thread=customer_thread)
+    assert [m.channel_id for m in sent] == [STAFF_CHANNEL]
+    assert sent[0].ref.thread_id == staff_thread
+    assert "Casey:**" in sent[0].text and "error 500" in sent[0].text
+
+    # Staff claim with the button: the customer is told who picked it up.
+    sent = await bot.click(bot.staff, button(card, "Claim"), on=card)
+    assert any("Sam (staff) from the team has picked up ticket **#1**" in m.text for m in sent)
+
+    # Staff reply in the staff thread reaches the customer's thread.
+    staff_channel = bot.community.__class__(
+        platform=Platform.FAKE, workspace_id="W1", channel_id=STAFF_CHANNEL
+    )
+    sent = await bot.says(
+        bot.staff,
+        "We fixed the export worker, please try again",
+        conversation=staff_channel,
+        thread=staff_thread,
+    )
+    assert len(sent) == 1 and sent[0].channel_id == "community"
+    assert sent[0].delivery.conversation.thread_id == customer_thread
+    assert "We fixed the export worker" in sent[0].text
+
+    # Internal notes never reach the customer.
+    sent = await bot.staff_runs("/ticket note 1 root cause was the disk filling up")
+    assert all(m.channel_id != "community" for m in sent)
+
+    # Closing asks the customer first.
+    sent = await bot.staff_runs("/ticket close 1 export worker fixed")
+    question = next(m for m in sent if m.channel_id == "community")
+    assert question.text.endswith("Did this solve it?")
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "awaiting_confirmation"
+
+    # Someone else cannot answer for the customer.
+    sent = await bot.click(bot.other_customer, button(question, "Yes"), on=question)
+    assert "Only Casey can answer that" in sent[0].text
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "awaiting_confirmation"
+
+    sent = await bot.click(bot.customer, button(question, "Yes"), on=question)
+    rating = next(m for m in sent if m.delivery.message.buttons)
+    assert [b.label for b in rating.delivery.message.buttons] == ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"]
+    assert any("confirmed ticket #1 is solved" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
+
+    sent = await bot.click(bot.customer, button(rating, "4"), on=rating)
+    assert "Thanks for rating ticket #1 4/5" in sent[0].text
+    (ticket,) = await tickets(bot)
+    assert (ticket.state, ticket.closed_how, ticket.rating) == ("closed", "confirmed", 4)
+
+    kinds = [kind for kind, _ in await transcript(bot, 1)]
+    assert kinds.count("customer") == 2 and kinds.count("staff") == 1 and kinds.count("note") == 1
+
+
+async def test_saying_no_reopens_and_tells_the_team(bot: BotHarness) -> None:
+    await escalated(bot)
+    await bot.staff_runs("/ticket claim 1")
+    sent = await bot.staff_runs("/ticket close 1")
+    question = next(m for m in sent if m.channel_id == "community")
+    sent = await bot.click(bot.customer, button(question, "No"), on=question)
+    assert any("reopened ticket **#1**" in m.text for m in sent if m.channel_id == "community")
+    assert any("reopened" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "claimed" and ticket.closed_at is None
+
+
+async def test_no_answer_closes_with_a_notice_and_a_reply_reopens(bot: BotHarness) -> None:
+    reply, _ = await escalated(bot)
+    await bot.staff_runs("/ticket close 1 should be fine now")
+    bot.clock.advance(hours=71)
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound))[
+        "auto_closed"
+    ] == 0
+    bot.clock.advance(hours=2)
+    before = len(bot.adapter.sent)
+    result = await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    assert result["auto_closed"] == 1
+    notices = [m.text for m in bot.adapter.sent[before:]]
+    assert any("just reply here and it reopens" in t for t in notices)
+    (ticket,) = await tickets(bot)
+    assert (ticket.state, ticket.closed_how) == ("closed", "no_answer")
+
+    sent = await bot.customer_says("actually it broke again", thread=reply.ref.thread_id)
+    assert any("reopened ticket **#1**" in m.text for m in sent)
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "claimed"
+
+
+async def test_unclaimed_ticket_past_its_target_is_re_escalated_once(bot: BotHarness) -> None:
+    await escalated(bot)
+    bot.clock.advance(hours=3, minutes=59)
+    outbound = bot.bot.dispatcher.outbound
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
+    bot.clock.advance(minutes=2)
+    before = len(bot.adapter.sent)
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 1
+    sent = bot.adapter.sent[before:]
+    to_staff = next(m for m in sent if m.channel_id == STAFF_CHANNEL)
+    assert "past its first-response target" in to_staff.text
+    assert [m.id for m in to_staff.delivery.message.mentions] == ["oncall"]
+    assert any("We haven't forgotten you" in m.text for m in sent if m.channel_id == "community")
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
+    (ticket,) = await tickets(bot)
+    assert ticket.breached
+
+
+async def test_claimed_ticket_is_not_re_escalated(bot: BotHarness) -> None:
+    await escalated(bot)
+    await bot.staff_runs("/ticket claim 1")
+    bot.clock.advance(hours=5)
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound))[
+        "breached"
+    ] == 0
+
+
+async def test_ticket_command_opens_a_ticket_and_status_shows_where_it_stands(bot: BotHarness) -> None:
+    sent = await bot.customer_runs("/ticket my CSV export failed with error 500")
+    assert any("ticket **#1**" in m.text for m in sent)
+    bot.clock.advance(minutes=30)
+    sent = await bot.customer_runs("/ticket status 1")
+    card = sent[0].delivery.message
+    assert card.private_to == bot.customer
+    assert card.title == "Ticket #1: my CSV export failed with error 500"
+    assert "waiting for a person" in card.plain_text
+    assert "we aim to reply within 4 hours" in card.plain_text.replace("3 hours", "4 hours")
+    sent = await bot.customer_runs("/tickets")
+    assert "**#1** my CSV export failed" in sent[0].text
+
+
+async def test_asking_in_words_opens_a_ticket(bot: BotHarness) -> None:
+    sent = await bot.customer_says("could you open a ticket for my broken invoice export?")
+    assert any("ticket **#1**" in m.text for m in sent)
+    (ticket,) = await tickets(bot)
+    assert ticket.reason == "requested"
+
+
+async def test_someone_elses_ticket_stays_private(bot: BotHarness) -> None:
+    await escalated(bot)
+    sent = await bot.run(bot.other_customer, "/ticket status 1")
+    assert sent[0].text == "I couldn't find a ticket #1 of yours. `/tickets` lists the ones you opened."
+    sent = await bot.run(bot.other_customer, "/ticket status 99")
+    assert sent[0].text == "I couldn't find a ticket #99 of yours. `/tickets` lists the ones you opened."
+
+
+async def test_staff_only_commands_refuse_customers_and_are_audited(bot: BotHarness) -> None:
+    await escalated(bot)
+    sent = await bot.customer_runs("/ticket close 1")
+    assert sent[0].text.startswith("That's for the support team only.")
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "open"
+    async with bot.bot.database.session() as session:
+        audit = (await session.execute(select(AuditEntry))).scalars().all()
+    assert [(a.action, a.allowed, a.actor_key) for a in audit] == [("ticket.close", False, "fake:C1")]
+
+
+async def test_a_claim_button_with_a_mangled_number_says_so(bot: BotHarness) -> None:
+    _reply, card = await escalated(bot)
+    for value in ("99999999999999999999", "²"):
+        mangled = Button(action_id="ticket.claim", label="Claim", value=value)
+        (answer,) = await bot.click(bot.staff, mangled, on=card)
+        assert answer.text == "That button is broken; please use the `/ticket` commands instead.", value
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "open"
+
+
+async def test_bad_ticket_arguments_get_usage_lines(bot: BotHarness) -> None:
+    sent = await bot.customer_runs("/ticket status abc")
+    assert "`abc` isn't a ticket number." in sent[0].text and "Example: `/ticket status 12`" in sent[0].text
+    sent = await bot.customer_runs("/ticket status")
+    assert "Which ticket?" in sent[0].text
+    sent = await bot.customer_runs("/ticket status ²")
+    assert "`²` isn't a ticket number." in sent[0].text, "a superscript is a digit to str.isdigit, not to int"
+    sent = await bot.customer_runs("/ticket")
+    assert "Usage: `/ticket <what happened>`" in sent[0].text
+    sent = await bot.customer_runs("/ticket stauts 4")
+    assert "Did you mean `/ticket status`?" in sent[0].text
+    sent = await bot.customer_runs("/ticket cannot invite teammate")
+    assert any("ticket **#1**" in m.text for m in sent), "an ordinary short summary opens a ticket"
+    sent = await bot.staff_runs("/ticket priority 9 whenever")
+    assert "I couldn't find ticket #9." in sent[0].text
+    sent = await bot.staff_runs("/ticket priority 1 whenever")
+    assert "`whenever` isn't a priority." in sent[0].text
+    sent = await bot.staff_runs("/ticket reply 1")
+    assert "What should it say?" in sent[0].text
+    assert len(await tickets(bot)) == 1
+
+
+async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHarness) -> None:
+    message = MessageReceived(
+        actor=bot.customer,
+        conversation=bot.community,
+        text="the dashboard shows yesterday's numbers",
+        message_id="m77",
+    )
+    sent = await bot.react(bot.staff, "ticket", to=message)
+    reply = next(m for m in sent if m.channel_id == "community")
+    assert reply.delivery.conversation.thread_id == "m77"
+    (ticket,) = await tickets(bot)
+    assert (ticket.requester_key, ticket.reason, ticket.summary) == ("fake:C1", "reaction", message.text)
+    # A customer's 🎫 is just an emoji.
+    other = MessageReceived(actor=bot.other_customer, conversation=bot.community, text="hm", message_id="m78")
+    assert await bot.react(bot.customer, "ticket", to=other) == []
+    assert len(await tickets(bot)) == 1
+
+
+async def test_relayed_text_is_inert_and_mentions_are_explicit(bot: BotHarness) -> None:
+    reply, _ = await escalated(bot)
+    sent = await bot.customer_says("@everyone <!channel> <@&123> look at this", thread=reply.ref.thread_id)
+    relayed = sent[0].delivery.message
+    assert relayed.mentions == (), "only deliberate mentions ping; adapters escape the text"
+    assert "@everyone <!channel> <@&123>" in relayed.text
+
+
+async def test_escalating_twice_in_one_thread_attaches_to_the_open_ticket(bot: BotHarness) -> None:
+    sent = await bot.customer_dms("I need a human")
+    assert any("ticket **#1**" in m.text for m in sent)
+    sent = await bot.customer_dms("hello??")
+    assert [m.channel_id for m in sent] == [STAFF_CHANNEL], "in a held DM, messages go to the team"
+    assert len(await tickets(bot)) == 1
+
+
+async def test_tickets_get_sequential_numbers(bot: BotHarness) -> None:
+    for index in range(3):
+        customer = Actor(platform=Platform.FAKE, id=f"N{index}", display_name=f"N{index}")
+        await bot.run(customer, f"/ticket problem number {index}")
+    assert [t.number for t in await tickets(bot)] == [1, 2, 3]
+
+
+async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
+    await bot.customer_runs("/ticket my CSV export failed")
+    async with bot.bot.database.transaction() as session:
+        ticket = (await session.execute(select(Ticket))).scalar_one()
+        ticket.component = "payments"
+    outbound = bot.bot.dispatcher.outbound
+    bot.clock.advance(hours=4, minutes=30)  # past the 4-hour target, but 2 hours of it were maintenance
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
+    bot.clock.advance(hours=2)
+    before = len(bot.adapter.sent)
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 1
+    # 6.5 hours after opening, 4 of target and 2 of maintenance: 30 minutes late, not 2.5 hours.
+    (reminder,) = [m.text for m in bot.adapter.sent[before:] if m.channel_id == STAFF_CHANNEL]
+    assert "has waited 30 minutes past its first-response target" in reminder
+
+
+async def test_many_tickets_paused_by_maintenance_do_not_hide_one_that_is_late(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
+    for index in range(PAGE + 5):  # more than one page of paused tickets, all older
+        customer = Actor(platform=Platform.FAKE, id=f"P{index}", display_name=f"P{index}")
+        await bot.run(customer, f"/ticket payments problem {index}")
+    async with bot.bot.database.transaction() as session:
+        for ticket in (await session.execute(select(Ticket))).scalars():
+            ticket.component = "payments"
+    bot.clock.advance(minutes=10)
+    await bot.customer_runs("/ticket my CSV export failed")  # no component: nothing pauses it
+    bot.clock.advance(hours=4, minutes=15)
+    result = await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    assert result["breached"] == 1
+    assert [t.number for t in await tickets(bot) if t.breached] == [PAGE + 6]
+
+
+async def test_the_status_card_says_the_team_was_reminded_only_once_it_was(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
+    await bot.customer_runs("/ticket my card payment failed")
+    async with bot.bot.database.transaction() as session:
+        (await session.execute(select(Ticket))).scalar_one().component = "payments"
+    bot.clock.advance(hours=4, minutes=30)  # past the raw target; maintenance paused the clock
+    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    (card,) = await bot.customer_runs("/ticket status 1")
+    assert "taking a little longer than usual" in card.text and "reminded" not in card.text
+
+    bot.clock.advance(hours=2)
+    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    (card,) = await bot.customer_runs("/ticket status 1")
+    assert "the team has been reminded" in card.text
