@@ -17,8 +17,7 @@ async def test_incident_lifecycle_threads_updates_and_edits_the_first_notice(bot
 
     (ack,) = await bot.staff_runs("/incident open payments major Card payments failing")
     assert ack.text == (
-        "Opened incident **#1** (major) on payments: Card payments failing\n"
-        "Broadcasting to 2 recipient(s)…"
+        "Opened incident **#1** (major) on payments: Card payments failing\nBroadcasting to 2 recipient(s)…"
     )
     await deliver(bot)
     (first,) = received(bot, "news")
