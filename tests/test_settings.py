@@ -67,6 +67,37 @@ def test_secrets_never_appear_in_errors(tmp_path: Path) -> None:
     assert secret not in result.stderr + result.stdout
 
 
+def _sample(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The sample knowledge base and components, on a database of its own."""
+    return {
+        "PYTHONPATH": str(ROOT),
+        "MATCHER": "lexical",
+        "WEB_ENABLED": "false",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        "KB_PATH": str(ROOT / "kb"),
+        "COMPONENTS_FILE": str(ROOT / "components.yml"),
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("command", [("db", "current"), ("run", "--console")])
+def test_a_malformed_database_url_is_one_line_and_exit_2(tmp_path: Path, command: tuple[str, ...]) -> None:
+    url = "postgresql+asyncpg://admin:s3cretpw@db.example:notaport/app"
+    result = _run(_sample(tmp_path, DATABASE_URL=url), *command, cwd=tmp_path)
+    assert "s3cretpw" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr, result.stderr[-300:]
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "DATABASE_URL" in result.stderr
+
+
+def test_a_dotenv_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"LOG_LEVEL=INFO\nSTAFF_CHANNEL=console:caf\xe9\n")
+    result = _run(_sample(tmp_path), "kb", "check", cwd=tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr[-300:]
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and ".env" in result.stderr
+
+
 def test_dotenv_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("WEB_PORT=9999\nLOG_LEVEL=debug\n")

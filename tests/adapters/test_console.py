@@ -78,3 +78,31 @@ def test_sigterm_stops_the_bot_cleanly(tmp_path: Path) -> None:
     assert process.returncode == 0, stderr
     with sqlite3.connect(tmp_path / "bot.db") as db:
         assert db.execute("SELECT count(*) FROM processed_events").fetchone()[0] == 1
+
+
+def _session(tmp_path: Path, stdin: bytes, **env: str) -> subprocess.CompletedProcess[bytes]:
+    """A console session fed raw bytes, on the lexical matcher and without the web server."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--console"],
+        input=stdin,
+        capture_output=True,
+        env={**_env(tmp_path), "MATCHER": "lexical", "WEB_ENABLED": "false", **env},
+        cwd=tmp_path,
+        timeout=120,
+    )
+
+
+def test_a_second_console_session_on_the_same_database_is_answered(tmp_path: Path) -> None:
+    first = _session(tmp_path, b"/status\n")
+    assert first.returncode == 0 and b"All systems operational" in first.stdout
+    second = _session(tmp_path, b"/status\n")
+    assert second.returncode == 0
+    assert b"All systems operational" in second.stdout, second.stdout.decode()
+
+
+def test_piped_bytes_that_are_not_utf8_do_not_break_the_question(tmp_path: Path) -> None:
+    result = _session(tmp_path, b"how do I reset my API key? caf\xe9\n", LC_ALL="C.UTF-8")
+    assert result.returncode == 0
+    out = result.stdout.decode(errors="replace")
+    assert "something went wrong" not in out, out
+    assert "UnicodeEncodeError" not in result.stderr.decode(errors="replace")

@@ -28,6 +28,8 @@ BANKING77 = next(
     ),
     ROOT.parent / "shared" / "data" / "banking77",
 )
+ENTRY = "- id: {id}\n  questions:\n    - How do I {id}?\n    - Where is {id}?\n  answer: Like this.\n"
+DEEP = "- id: deep\n  questions: " + "[" * 3000 + "]" * 3000 + "\n  answer: hi\n"  # breaks the YAML parser
 EVAL_KEYS = {
     "answered_precision",
     "in_scope_coverage",
@@ -65,6 +67,26 @@ def test_check_names_file_and_line_of_each_problem(tmp_path: Path) -> None:
         " links, component",
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_check_reports_deeply_nested_yaml_instead_of_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "faq.yml").write_text(DEEP)
+    result = supportbot("kb", "check", "--path", str(tmp_path / "kb"), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-300:]
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+    assert result.stderr.startswith(f"{tmp_path / 'kb' / 'faq.yml'}:")
+
+
+def test_check_warns_about_a_component_that_components_yml_does_not_declare(tmp_path: Path) -> None:
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "faq.yml").write_text(ENTRY.format(id="a") + "  component: paymnets\n")
+    (tmp_path / "components.yml").write_text("components:\n  - name: payments\n")
+    result = supportbot("kb", "check", "--path", str(tmp_path / "kb"), cwd=tmp_path)
+    # A warning, not an error: staff may have added the component with /component add.
+    assert result.returncode == 0, result.stderr
+    assert "component 'paymnets' is not in" in result.stderr
+    assert f"{tmp_path / 'kb' / 'faq.yml'}:" in result.stderr
 
 
 def _slice(tmp_path: Path) -> tuple[Path, Path]:

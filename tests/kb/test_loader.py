@@ -20,6 +20,7 @@ GOOD = """\
   links: [{label: API keys, url: "https://docs.example.com/keys"}]
   component: api
 """
+ENTRY = "- id: {id}\n  questions:\n    - How do I {id}?\n    - Where is {id}?\n  answer: Like this.\n"
 
 
 def _problems(tmp_path: Path, text: str, name: str = "faq.yml") -> list[str]:
@@ -99,3 +100,8 @@ def test_text_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     (tmp_path / "faq.yml").write_bytes(b"- id: caf\xe9\n")
     with pytest.raises(KBError, match=r"faq\.yml:1: not UTF-8 text"):
         load_entries(tmp_path)
+
+
+def test_a_control_character_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    (problem,) = _problems(tmp_path, ENTRY.format(id="a") + ENTRY.format(id="b").replace("Like", "Li\x00ke"))
+    assert problem.startswith(f"{tmp_path / 'faq.yml'}:10: "), problem

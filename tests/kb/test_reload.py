@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import bot.kb.knowledge_base as kb_base
 from bot.kb.knowledge_base import KnowledgeBaseHolder, request_reload
 from bot.kb.loader import KBError
 from bot.kb.model import Band
@@ -23,6 +24,8 @@ PRICING = """
     - Is there a free plan?
   answer: Plans start at **$20 a month**; the Starter plan is free.
 """
+ENTRY = "- id: {id}\n  questions:\n    - How do I {id}?\n    - Where is {id}?\n  answer: Like this.\n"
+DEEP = "- id: deep\n  questions: " + "[" * 3000 + "]" * 3000 + "\n  answer: hi\n"  # breaks the YAML parser
 
 
 @pytest.fixture
@@ -99,3 +102,40 @@ async def test_the_watcher_reloads_a_running_bot(kb_dir: Path) -> None:
     finally:
         watcher.cancel()
     assert holder.ask("Is there a free plan?").band is Band.ANSWER
+
+
+async def test_the_watcher_keeps_reloading_after_an_edit_that_breaks_the_parser(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    reloaded = asyncio.Event()
+    watcher = asyncio.create_task(holder.watch(interval=0.01, on_reload=lambda _: reloaded.set()))
+    try:
+        (kb_dir / "broken.yml").write_text(DEEP)
+        await asyncio.sleep(0.5)
+        (kb_dir / "broken.yml").write_text(ENTRY.format(id="fixed"))
+        await asyncio.wait_for(reloaded.wait(), timeout=5)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    assert holder.get("fixed") is not None
+
+
+def test_a_fix_saved_while_a_broken_reload_runs_is_picked_up(
+    kb_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    (kb_dir / "new.yml").write_text("- id: new\n  questions: [x]\n  answer: hi\n")  # broken: one question
+    real_load = kb_base.load_entries
+
+    def load_then_user_saves_the_fix(path: Path):  # type: ignore[no-untyped-def]
+        try:
+            return real_load(path)
+        finally:
+            # The author saves the corrected file while the failed load is being reported.
+            (kb_dir / "new.yml").write_text(ENTRY.format(id="new") + "  title: fixed now\n")
+
+    monkeypatch.setattr(kb_base, "load_entries", load_then_user_saves_the_fix)
+    with pytest.raises(KBError):
+        holder.reload_if_changed()
+    monkeypatch.setattr(kb_base, "load_entries", real_load)
+    holder.reload_if_changed()
+    assert holder.get("new") is not None, "the valid file on disk is never loaded"
