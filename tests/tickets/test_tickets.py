@@ -1,13 +1,12 @@
 """Tickets through the fake adapter: open, follow, relay both ways, claim, close with the customer's
-confirmation, rate, and the first-response clock. Runs on SQLite and PostgreSQL."""
+confirmation, rate; the /ticket commands. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from sqlmodel import select
 
 from bot.core.events import Actor, Button, MessageReceived, Platform
-from bot.tickets.clocks import PAGE, check_ticket_clocks
-from storage.models import AuditEntry, Ticket
+from storage.models import AuditEntry
 from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated, tickets, transcript
 
@@ -105,55 +104,6 @@ async def test_saying_no_reopens_and_tells_the_team(bot: BotHarness) -> None:
     assert any("reopened" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
     (ticket,) = await tickets(bot)
     assert ticket.state == "claimed" and ticket.closed_at is None
-
-
-async def test_no_answer_closes_with_a_notice_and_a_reply_reopens(bot: BotHarness) -> None:
-    reply, _ = await escalated(bot)
-    await bot.staff_runs("/ticket close 1 should be fine now")
-    bot.clock.advance(hours=71)
-    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound))[
-        "auto_closed"
-    ] == 0
-    bot.clock.advance(hours=2)
-    before = len(bot.adapter.sent)
-    result = await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
-    assert result["auto_closed"] == 1
-    notices = [m.text for m in bot.adapter.sent[before:]]
-    assert any("just reply here and it reopens" in t for t in notices)
-    (ticket,) = await tickets(bot)
-    assert (ticket.state, ticket.closed_how) == ("closed", "no_answer")
-
-    sent = await bot.customer_says("actually it broke again", thread=reply.ref.thread_id)
-    assert any("reopened ticket **#1**" in m.text for m in sent)
-    (ticket,) = await tickets(bot)
-    assert ticket.state == "claimed"
-
-
-async def test_unclaimed_ticket_past_its_target_is_re_escalated_once(bot: BotHarness) -> None:
-    await escalated(bot)
-    bot.clock.advance(hours=3, minutes=59)
-    outbound = bot.bot.dispatcher.outbound
-    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
-    bot.clock.advance(minutes=2)
-    before = len(bot.adapter.sent)
-    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 1
-    sent = bot.adapter.sent[before:]
-    to_staff = next(m for m in sent if m.channel_id == STAFF_CHANNEL)
-    assert "past its first-response target" in to_staff.text
-    assert [m.id for m in to_staff.delivery.message.mentions] == ["oncall"]
-    assert any("We haven't forgotten you" in m.text for m in sent if m.channel_id == "community")
-    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
-    (ticket,) = await tickets(bot)
-    assert ticket.breached
-
-
-async def test_claimed_ticket_is_not_re_escalated(bot: BotHarness) -> None:
-    await escalated(bot)
-    await bot.staff_runs("/ticket claim 1")
-    bot.clock.advance(hours=5)
-    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound))[
-        "breached"
-    ] == 0
 
 
 async def test_ticket_command_opens_a_ticket_and_status_shows_where_it_stands(bot: BotHarness) -> None:
@@ -267,52 +217,3 @@ async def test_tickets_get_sequential_numbers(bot: BotHarness) -> None:
         customer = Actor(platform=Platform.FAKE, id=f"N{index}", display_name=f"N{index}")
         await bot.run(customer, f"/ticket problem number {index}")
     assert [t.number for t in await tickets(bot)] == [1, 2, 3]
-
-
-async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHarness) -> None:
-    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
-    await bot.customer_runs("/ticket my CSV export failed")
-    async with bot.bot.database.transaction() as session:
-        ticket = (await session.execute(select(Ticket))).scalar_one()
-        ticket.component = "payments"
-    outbound = bot.bot.dispatcher.outbound
-    bot.clock.advance(hours=4, minutes=30)  # past the 4-hour target, but 2 hours of it were maintenance
-    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 0
-    bot.clock.advance(hours=2)
-    before = len(bot.adapter.sent)
-    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, outbound))["breached"] == 1
-    # 6.5 hours after opening, 4 of target and 2 of maintenance: 30 minutes late, not 2.5 hours.
-    (reminder,) = [m.text for m in bot.adapter.sent[before:] if m.channel_id == STAFF_CHANNEL]
-    assert "has waited 30 minutes past its first-response target" in reminder
-
-
-async def test_many_tickets_paused_by_maintenance_do_not_hide_one_that_is_late(bot: BotHarness) -> None:
-    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
-    for index in range(PAGE + 5):  # more than one page of paused tickets, all older
-        customer = Actor(platform=Platform.FAKE, id=f"P{index}", display_name=f"P{index}")
-        await bot.run(customer, f"/ticket payments problem {index}")
-    async with bot.bot.database.transaction() as session:
-        for ticket in (await session.execute(select(Ticket))).scalars():
-            ticket.component = "payments"
-    bot.clock.advance(minutes=10)
-    await bot.customer_runs("/ticket my CSV export failed")  # no component: nothing pauses it
-    bot.clock.advance(hours=4, minutes=15)
-    result = await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
-    assert result["breached"] == 1
-    assert [t.number for t in await tickets(bot) if t.breached] == [PAGE + 6]
-
-
-async def test_the_status_card_says_the_team_was_reminded_only_once_it_was(bot: BotHarness) -> None:
-    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
-    await bot.customer_runs("/ticket my card payment failed")
-    async with bot.bot.database.transaction() as session:
-        (await session.execute(select(Ticket))).scalar_one().component = "payments"
-    bot.clock.advance(hours=4, minutes=30)  # past the raw target; maintenance paused the clock
-    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
-    (card,) = await bot.customer_runs("/ticket status 1")
-    assert "taking a little longer than usual" in card.text and "reminded" not in card.text
-
-    bot.clock.advance(hours=2)
-    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
-    (card,) = await bot.customer_runs("/ticket status 1")
-    assert "the team has been reminded" in card.text
