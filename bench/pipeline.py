@@ -257,7 +257,7 @@ async def run_once(
     *, database: Database, kb_path: Path, events: int, concurrency: int, seed: int
 ) -> dict[str, float]:
     bot = await start_bot(database, kb_path)
-    kb = bot.services.get("kb")
+    kb = bot.services.kb
     workload = Workload(seed, customers=max(50, events // 20))
     await open_some_tickets(bot, workload)
     stream = [workload.event(i) for i in range(events)]

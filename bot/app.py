@@ -81,7 +81,7 @@ class SupportBot:
                 stop=self._stopping,
             )
         )
-        self._background.append(asyncio.create_task(self.services.get("kb").watch()))
+        self._background.append(asyncio.create_task(self.services.kb.watch()))
         if self.broadcaster is not None:
             self.broadcaster.start()
         if self.web is not None:
@@ -153,19 +153,21 @@ async def create_bot(
     await migrate.upgrade(database.engine)
     router = build_router()
     staff = staff_policy(settings)
-    services = Services(settings=settings, staff=staff, clock=clock, help=tuple(router.help))
     try:
-        services.extras["kb"] = load_knowledge_base(settings)
+        kb = load_knowledge_base(settings)
     except KBError as error:
         raise StartupError(f"knowledge base (KB_PATH={settings.kb_path}):\n{error}") from None
     adapters = dict(adapters or {})
     outbound = Outbound(adapters, staff_channel=staff.staff_channel)
-    dispatcher = Dispatcher(
-        router=router, database=database, services=services, outbound=outbound, workers=settings.workers
-    )
     await status_setup.sync_components_file(database, settings)
     broadcaster = status_setup.create_broadcaster(
-        settings, database, outbound.adapters, staff_channel=staff.staff_channel, services=services
+        settings, database, outbound.adapters, staff_channel=staff.staff_channel
+    )
+    services = Services(
+        settings=settings, staff=staff, clock=clock, kb=kb, broadcaster=broadcaster, help=tuple(router.help)
+    )
+    dispatcher = Dispatcher(
+        router=router, database=database, services=services, outbound=outbound, workers=settings.workers
     )
     web = None
     if settings.web_enabled if with_web is None else with_web:

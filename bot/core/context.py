@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
 from bot.core.router import CommandHelp, Match
@@ -19,18 +19,86 @@ OnSent = Callable[[DbSession, SentRef], Awaitable[None]]
 """Runs after a message was sent, in a fresh transaction (e.g. to remember a staff thread)."""
 
 
-@dataclass
+# What handlers and the process need of the knowledge base and the broadcast worker. Protocols, because
+# core sits below those packages and imports neither; `bot.kb.knowledge_base.KnowledgeBaseHolder`
+# and `bot.status.broadcast.worker.BroadcastWorker` satisfy them (the type checker checks it in app.py).
+
+
+class KBLink(Protocol):
+    @property
+    def label(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+
+
+class KBArticle(Protocol):
+    """One answer of the knowledge base (`bot.kb.model.KBEntry`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def links(self) -> Sequence[KBLink]: ...
+    @property
+    def component(self) -> str | None: ...
+
+
+class KBCandidate(Protocol):
+    @property
+    def entry(self) -> KBArticle: ...
+    @property
+    def confidence(self) -> float: ...
+
+
+class KBVerdict(Protocol):
+    """What to do with a question (`bot.kb.model.Decision`): `band` is a `bot.kb.model.Band`."""
+
+    @property
+    def band(self) -> str: ...
+    @property
+    def candidates(self) -> Sequence[KBCandidate]: ...
+
+
+class KBReloadReport(Protocol):
+    def text(self) -> str: ...
+
+
+class KnowledgeBase(Protocol):
+    def ask(self, question: str) -> KBVerdict: ...
+
+    async def ask_async(self, question: str) -> KBVerdict:
+        """`ask` without stalling the event loop when matching is slow."""
+        ...
+
+    def get(self, entry_id: str) -> KBArticle | None: ...
+
+    async def reload_async(self) -> KBReloadReport:
+        """Raises `bot.kb.loader.KBError` (and keeps the current one) when the files are broken."""
+        ...
+
+    async def watch(self) -> None:
+        """Reload whenever the files change, until cancelled."""
+        ...
+
+
+class Broadcaster(Protocol):
+    def wake(self) -> None:
+        """Look at the outbox now (a broadcast was just queued) instead of at the next poll."""
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
     """Long-lived things handlers use. `app.py` builds one; tests build their own."""
 
     settings: Settings
     staff: StaffPolicy
     clock: Callable[[], datetime]
+    kb: KnowledgeBase
+    broadcaster: Broadcaster
     help: tuple[CommandHelp, ...] = ()
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, name: str) -> Any:
-        return self.extras[name]
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
-from bot.core.context import HandlerContext
+from bot.core.context import HandlerContext, KBArticle, KBCandidate
 from bot.core.errors import UserError
 from bot.core.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
 from bot.core.router import Router, action, always
@@ -22,19 +21,7 @@ MATCH_PREFIX = 1000
 """Only the first characters are matched: a pasted log must not cost more than a question."""
 
 
-def _kb(ctx: HandlerContext) -> Any:
-    return ctx.services.get("kb")
-
-
-async def _ask(kb: Any, question: str) -> Any:
-    """Lexical matching takes a fraction of a millisecond; embedding a question takes several, so the
-    semantic matcher runs in a thread and the event loop keeps acknowledging Slack and Discord."""
-    if kb.current.matcher.name == "semantic":
-        return await asyncio.to_thread(kb.ask, question)
-    return kb.ask(question)
-
-
-def answer_message(entry: Any, decision_id: int) -> OutboundMessage:
+def answer_message(entry: KBArticle, decision_id: int) -> OutboundMessage:
     text = entry.answer.strip()
     if entry.links:
         text += "\n\n" + "\n".join(f"- [{link.label}]({link.url})" for link in entry.links)
@@ -53,10 +40,10 @@ def answer_message(entry: Any, decision_id: int) -> OutboundMessage:
     )
 
 
-def clarify_message(candidates: Any, decision_id: int) -> OutboundMessage:
+def clarify_message(candidates: Sequence[KBCandidate], decision_id: int) -> OutboundMessage:
     buttons = [
         Button(action_id=f"kb.pick:{c.entry.id}", label=c.entry.title[:75], value=str(decision_id))
-        for c in list(candidates)[:3]
+        for c in candidates[:3]
     ]
     buttons.append(Button(action_id="kb.none", label="None of these", value=str(decision_id)))
     return OutboundMessage(
@@ -85,15 +72,16 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         reason = "frustration"
     elif intents.is_repeat(text, recent):
         reason = "repeat"
-    decision = await _ask(_kb(ctx), text[:MATCH_PREFIX])
-    outcome = {Band.ANSWER: "answered", Band.CLARIFY: "clarifying"}.get(decision.band, "pending")
+    decision = await ctx.services.kb.ask_async(text[:MATCH_PREFIX])
+    band = Band(decision.band)
+    outcome = {Band.ANSWER: "answered", Band.CLARIFY: "clarifying"}.get(band, "pending")
     record = await decisions_repo.record(
         ctx.session,
         actor_key=event.actor.key,
         platform=event.platform.value,
         conversation_key=event.conversation.key,
         question=text,
-        band=decision.band.value,
+        band=band.value,
         candidates=[(c.entry.id, c.confidence) for c in decision.candidates],
         reason=reason,
         outcome=outcome if reason is None else "pending",
@@ -104,9 +92,9 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         await _escalate(
             ctx, record, reason=reason, summary=text, priority="high" if reason == "frustration" else "normal"
         )
-    elif decision.band is Band.ANSWER:
+    elif band is Band.ANSWER:
         await ctx.reply(answer_message(decision.candidates[0].entry, record.id))
-    elif decision.band is Band.CLARIFY:
+    elif band is Band.CLARIFY:
         await ctx.reply(clarify_message(decision.candidates, record.id))
     else:
         await _escalate(ctx, record, reason="low_confidence", summary=text)
@@ -121,14 +109,14 @@ async def _escalate(
     priority: str = "normal",
     outcome: str = "escalated",
 ) -> None:
-    best = _kb(ctx).get(record.top_entry_id) if record.top_entry_id else None
+    best = ctx.services.kb.get(record.top_entry_id) if record.top_entry_id else None
     ticket = await escalate(
         ctx,
         reason=reason,
         summary=summary,
         priority=priority,
         decision_id=record.id,
-        component=getattr(best, "component", None) if record.band != "escalate" else None,
+        component=best.component if best is not None and record.band != "escalate" else None,
     )
     await decisions_repo.settle(
         ctx.session,
@@ -186,7 +174,7 @@ async def still_need_help(event: ActionInvoked, ctx: HandlerContext) -> None:
 @router.on(ActionInvoked, action("kb.pick"))
 async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
     decision = await _own_decision(ctx, ctx.match.rest)
-    entry = _kb(ctx).get(ctx.match.captures.get("arg", ""))
+    entry = ctx.services.kb.get(ctx.match.captures.get("arg", ""))
     if entry is None:
         # The knowledge base was edited since the choices were offered: keep the promise of help.
         await ctx.reply("That article is no longer in our help centre, so I've asked a person instead.")

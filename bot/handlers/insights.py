@@ -60,7 +60,7 @@ async def reload_knowledge_base(event: CommandInvoked, ctx: HandlerContext) -> N
             example="/support kb reload",
         )
     try:
-        summary = await ctx.services.get("kb").reload_async()
+        summary = await ctx.services.kb.reload_async()
     except KBError as error:
         # The previous knowledge base stays in service; staff see exactly what to fix.
         lines = "\n".join(f"- `{problem}`" for problem in error.problems[:10])

@@ -188,9 +188,7 @@ def _progress_hook(ctx: HandlerContext, broadcast_id: int):  # type: ignore[no-u
             channel_id=ref.channel_id,
             message_id=ref.message_id,
         )
-        worker = ctx.services.extras.get("broadcaster")
-        if worker is not None:
-            worker.wake()
+        ctx.services.broadcaster.wake()
 
     return on_sent
 

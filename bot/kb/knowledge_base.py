@@ -130,6 +130,14 @@ class KnowledgeBaseHolder:
     def ask(self, question: str) -> Decision:
         return self.current.ask(question)
 
+    async def ask_async(self, question: str) -> Decision:
+        """Lexical matching takes a fraction of a millisecond; embedding a question takes several, so
+        the semantic matcher runs in a thread and the event loop keeps acknowledging Slack and Discord."""
+        current = self.current
+        if current.matcher.name == "semantic":
+            return await asyncio.to_thread(current.ask, question)
+        return current.ask(question)
+
     def get(self, entry_id: str) -> KBEntry | None:
         return self.current.get(entry_id)
 

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from bot.adapters.base import Adapter
-from bot.core.context import Services
 from bot.core.events import Conversation, Platform
 from bot.settings import Settings
 from bot.status.broadcast.pacing import policy_for
@@ -40,7 +39,6 @@ def create_broadcaster(
     adapters: Mapping[Platform, Adapter],
     *,
     staff_channel: Conversation | None,
-    services: Services | None = None,
     **config: object,
 ) -> BroadcastWorker:
     """The outbox worker over the bot's own adapter map (so adapters added later are used too)."""
@@ -52,7 +50,7 @@ def create_broadcaster(
             slack_workspace_rate=settings.slack_workspace_rate,
         )
 
-    worker = BroadcastWorker(
+    return BroadcastWorker(
         database,
         adapters,
         policy=policy,
@@ -60,9 +58,6 @@ def create_broadcaster(
         page_url=settings.public_url.rstrip("/") + "/",
         config=WorkerConfig(lease=timedelta(seconds=settings.broadcast_lease_seconds), **config),  # type: ignore[arg-type]
     )
-    if services is not None:
-        services.extras["broadcaster"] = worker
-    return worker
 
 
 def web_routes(settings: Settings, clock: Callable[[], datetime]) -> Callable[[web.Application], None]:

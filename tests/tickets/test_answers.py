@@ -186,7 +186,7 @@ async def test_picking_an_article_removed_since_brings_in_a_person_as_promised(
     pick = button(reply, "Download an invoice")
     # Staff edit the knowledge base and reload it before the customer clicks.
     (tmp_path / "kb" / "faq.yml").write_text(KB.split("- id: invoice-download")[0])
-    bot.bot.services.get("kb").reload()
+    await bot.bot.services.kb.reload_async()
     sent = await bot.click(bot.customer, pick, on=reply)
     to_customer = [m.text for m in sent if m.channel_id != STAFF_CHANNEL]
     assert to_customer[0].startswith("That article is no longer in our help centre, so I've asked a person")

@@ -104,9 +104,13 @@ async def breaks(event: MessageReceived, ctx: HandlerContext) -> None:
     raise RuntimeError("a bug in a handler")
 
 
+gates: dict[str, asyncio.Event] = {}
+"""What a test opens to let a slow test handler finish."""
+
+
 @echo.on(CommandInvoked, command("slow"))
 async def slow_command(event: CommandInvoked, ctx: HandlerContext) -> None:
-    await ctx.services.get("slow_gate").wait()
+    await gates["slow"].wait()
     await ctx.reply(OutboundMessage(text="Done, that took a while.", private_to=event.actor))
 
 
@@ -226,7 +230,7 @@ async def test_staff_are_recognised_by_user_id_and_by_user_group(bot: SlackBot, 
 async def test_a_slash_command_is_acked_at_once_while_its_handler_is_still_working(
     bot: SlackBot, slack: SlackEmulator
 ) -> None:
-    gate = bot.bot.services.extras["slow_gate"] = asyncio.Event()
+    gate = gates["slow"] = asyncio.Event()
     started = time.perf_counter()
     ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/slow")
     acked_after = time.perf_counter() - started
