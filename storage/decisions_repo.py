@@ -6,8 +6,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Table, bindparam, case, func, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from storage.models import KBDecision
@@ -103,7 +105,8 @@ async def settle(
 
 
 async def get(session: DbSession, *, decision_id: int) -> KBDecision | None:
-    return await session.get(KBDecision, decision_id)
+    decision: KBDecision | None = await session.get(KBDecision, decision_id)
+    return decision
 
 
 # Runs for every question: built once, and only the text is loaded (building whole rows as models cost
@@ -137,16 +140,17 @@ class RecurringQuestion:
 async def recurring(session: DbSession, *, since: datetime, limit: int = 10) -> list[RecurringQuestion]:
     """The questions that keep coming back, grouped by the article they matched (None: no article)."""
     # A low-confidence guess is not "about" its best entry: group those as questions with no article.
-    topic = case((KBDecision.band == "escalate", None), else_=KBDecision.top_entry_id)
-    escalated = func.sum(case((KBDecision.outcome.in_(ESCALATED), 1), else_=0))  # type: ignore[attr-defined]
-    solved = func.sum(case((KBDecision.outcome == "solved", 1), else_=0))
+    topic = case((col(KBDecision.band) == "escalate", None), else_=col(KBDecision.top_entry_id))
+    escalated = func.sum(case((col(KBDecision.outcome).in_(ESCALATED), 1), else_=0))
+    solved = func.sum(case((col(KBDecision.outcome) == "solved", 1), else_=0))
     result = await session.execute(
-        select(topic, func.count(), escalated, solved, func.max(KBDecision.question))
-        .where(col(KBDecision.at) >= since, KBDecision.by_staff == False)  # noqa: E712
+        sa_select(topic, func.count(), escalated, solved, func.max(col(KBDecision.question)))
+        .where(col(KBDecision.at) >= since, col(KBDecision.by_staff) == False)  # noqa: E712
         .group_by(topic)
         .order_by(func.count().desc())
         .limit(limit)
     )
+    rows: Sequence[Any] = result.all()  # (topic, asked, escalated, solved, example)
     return [
         RecurringQuestion(
             entry_id=row[0],
@@ -155,5 +159,5 @@ async def recurring(session: DbSession, *, since: datetime, limit: int = 10) -> 
             solved=int(row[3] or 0),
             example=row[4] or "",
         )
-        for row in result.all()
+        for row in rows
     ]

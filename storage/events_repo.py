@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from storage.models import ProcessedEvent
 from storage.session import DbSession, Prepared
@@ -39,9 +40,9 @@ async def forget_handled_before(session: DbSession, *, before: datetime, limit: 
     """Delete up to `limit` claims older than `before`; returns how many. Platforms stop redelivering
     an event within hours, so old claims only cost disk; deleting in batches keeps each lock short."""
     oldest = (
-        select(ProcessedEvent.id)
-        .where(ProcessedEvent.handled_at < before)  # type: ignore[arg-type]
-        .order_by(ProcessedEvent.handled_at)  # type: ignore[arg-type]
+        select(col(ProcessedEvent.id))
+        .where(col(ProcessedEvent.handled_at) < before)
+        .order_by(col(ProcessedEvent.handled_at))
         .limit(limit)
     )
     result = await session.execute(

@@ -12,11 +12,15 @@ from storage.types import UTCDateTime, utcnow
 
 def utc_column(*, index: bool = False) -> datetime:
     """A required UTC timestamp that defaults to now."""
-    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index))
+    field: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index)
+    )
+    return field
 
 
 def optional_utc_column(*, index: bool = False) -> datetime | None:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    field: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    return field
 
 
 class ProcessedEvent(SQLModel, table=True):

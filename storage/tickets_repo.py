@@ -72,7 +72,7 @@ async def open_ticket(
         breached=False,
     )
     ((ticket_id,),) = await _OPEN_TICKET.rows(session, values)
-    ticket = await session.get(Ticket, ticket_id)
+    ticket: Ticket | None = await session.get(Ticket, ticket_id)
     assert ticket is not None
     return ticket
 
@@ -87,11 +87,13 @@ async def get_by_number(session: DbSession, *, number: int, for_update: bool = F
     turns and the second sees what the first did."""
     statement = _BY_NUMBER_LOCKED if for_update else _BY_NUMBER
     result = await session.execute(statement, {"number": number})
-    return result.scalar_one_or_none()
+    ticket: Ticket | None = result.scalar_one_or_none()
+    return ticket
 
 
 async def get_by_id(session: DbSession, *, ticket_id: int) -> Ticket | None:
-    return await session.get(Ticket, ticket_id)
+    ticket: Ticket | None = await session.get(Ticket, ticket_id)
+    return ticket
 
 
 async def lock_conversation(session: DbSession, *, conversation_key: str) -> None:
@@ -140,14 +142,14 @@ def _held_or_reopenable(*columns: Any) -> Any:
     return (
         select(*columns)
         .where(
-            Ticket.conversation_key == bindparam("conversation_key"),
+            col(Ticket.conversation_key) == bindparam("conversation_key"),
             or_(
                 _is_open(Ticket.state),
                 and_(
-                    Ticket.state == "closed",
-                    Ticket.closed_how == "no_answer",
+                    col(Ticket.state) == "closed",
+                    col(Ticket.closed_how) == "no_answer",
                     col(Ticket.closed_at) >= bindparam("closed_since"),
-                    Ticket.id == newest,
+                    col(Ticket.id) == newest,
                 ),
             ),
         )
@@ -317,7 +319,7 @@ _LAST_LINES = (
 async def transcript(session: DbSession, *, ticket: Ticket, limit: int = 1000) -> list[TranscriptLine]:
     """The ticket's last `limit` transcript lines, oldest first."""
     result = await session.execute(_LAST_LINES, {"ticket_id": ticket.id, "limit": limit})
-    return list(reversed(result.all()))  # type: ignore[arg-type]
+    return list(reversed(result.all()))
 
 
 async def due_for_breach(
