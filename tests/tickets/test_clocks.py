@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.core.events import Actor, Platform
+from bot.core.events import Actor, Conversation, Platform
 from bot.tickets.clocks import PAGE, check_ticket_clocks
 from storage.models import Ticket
-from tests.harness import STAFF_CHANNEL, BotHarness
+from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated, tickets
+
+
+async def _clocks(bot: BotHarness) -> dict[str, int]:
+    return await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+
+
+def _dm(bot: BotHarness) -> Conversation:
+    return Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="D-C1", is_direct=True)
 
 
 async def test_no_answer_closes_with_a_notice_and_a_reply_reopens(bot: BotHarness) -> None:
@@ -108,3 +116,52 @@ async def test_the_status_card_says_the_team_was_reminded_only_once_it_was(bot: 
     await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
     (card,) = await bot.customer_runs("/ticket status 1")
     assert "the team has been reminded" in card.text
+
+
+async def test_staff_answering_in_the_customers_thread_stops_the_first_response_clock(
+    bot: BotHarness,
+) -> None:
+    reply, _ = await escalated(bot)
+    await bot.says(bot.staff, "Hi Casey, looking at it now", thread=reply.ref.thread_id)
+    bot.clock.advance(hours=4, minutes=5)
+    before = len(bot.adapter.sent)
+    result = await _clocks(bot)
+    told = [m.text for m in bot.adapter.sent[before:] if m.channel_id == "community"]
+    assert result["breached"] == 0 and not told, (
+        f"staff already answered, yet the ticket was re-escalated and the customer told: {told}"
+    )
+
+
+async def test_a_reply_after_a_confirmed_close_does_not_reopen_an_older_ticket(bot: BotHarness) -> None:
+    dm = _dm(bot)
+    await bot.customer_dms("I need a human")  # ticket #1
+    await bot.staff_runs("/ticket close 1")
+    bot.clock.advance(hours=73)
+    assert (await _clocks(bot))["auto_closed"] == 1  # #1 closed for lack of an answer
+    await bot.customer_runs("/ticket my invoices show the wrong currency", conversation=dm)  # ticket #2
+    sent = await bot.staff_runs("/ticket close 2")
+    question = next(m for m in sent if m.channel_id == "D-C1")
+    await bot.click(bot.customer, button(question, "Yes"), on=question)  # #2 confirmed solved
+    sent = await bot.customer_dms("thanks, all good now")
+    states = {t.number: t.state for t in await tickets(bot)}
+    assert states == {1: "closed", 2: "closed"}, (
+        f"a thank-you after confirming #2 reopened the old #1: {states}; sent {[m.text for m in sent]}"
+    )
+
+
+async def test_a_customer_who_replied_is_not_told_we_didnt_hear_back(bot: BotHarness) -> None:
+    reply, _ = await escalated(bot)
+    await bot.staff_runs("/ticket close 1 should be fixed")
+    await bot.customer_says("no, it still fails with error 500", thread=reply.ref.thread_id)
+    bot.clock.advance(hours=73)
+    before = len(bot.adapter.sent)
+    await _clocks(bot)
+    told = [m.text for m in bot.adapter.sent[before:] if m.channel_id == "community"]
+    assert not any("we didn't hear back" in t for t in told), told
+
+
+async def test_raising_the_priority_of_a_waiting_ticket_tells_staff_the_truth(bot: BotHarness) -> None:
+    await escalated(bot)
+    bot.clock.advance(hours=2)
+    (sent,) = await bot.staff_runs("/ticket priority 1 urgent")  # urgent = 15 minutes: 1h45 overdue
+    assert "answer due in less than a minute" not in sent.text, sent.text

@@ -1,10 +1,13 @@
-"""Pure readings of a customer's words: asking for a person or a ticket, frustration, repeats, chatter."""
+"""Readings of a customer's words: asking for a person or a ticket, frustration, thanks, repeats,
+chatter. First the pure readings, then what the bot does with them in a conversation."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.tickets import intents
+from tests.harness import STAFF_CHANNEL, BotHarness
+from tests.tickets.conversation import tickets
 
 
 @pytest.mark.parametrize(
@@ -74,3 +77,31 @@ def test_the_same_question_reworded_slightly_is_a_repeat() -> None:
 )
 def test_what_reads_as_a_support_request(text: str, support: bool) -> None:
     assert intents.looks_like_support_request(text) is support
+
+
+# -- in a conversation -----------------------------------------------------------------------------
+
+
+async def test_the_teams_own_messages_in_community_channels_are_left_alone(bot: BotHarness) -> None:
+    sent = await bot.says(bot.staff, "If it happens again, open a ticket and we'll dig in")
+    assert sent == [] and await tickets(bot) == [], [m.text for m in sent]
+    sent = await bot.says(bot.staff, "Tip: you can always talk to a human by asking here")
+    assert sent == [] and await tickets(bot) == [], [m.text for m in sent]
+
+
+async def test_an_ordinary_question_about_the_trash_is_answered_not_escalated_as_frustration(
+    bot: BotHarness,
+) -> None:
+    sent = await bot.customer_dms("How do I restore a deleted file from the trash?")
+    assert not any("sounds frustrated" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
+
+
+async def test_an_error_code_in_capitals_is_not_shouting(bot: BotHarness) -> None:
+    sent = await bot.customer_dms("I get ERR_SSL_PROTOCOL_ERROR from the API when I connect")
+    assert not any("shouting" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
+
+
+async def test_a_thank_you_in_a_dm_is_acknowledged_not_escalated(bot: BotHarness) -> None:
+    (answer,) = await bot.customer_dms("thank you so much!")
+    assert answer.text.startswith("Glad that's sorted")
+    assert await tickets(bot) == []
