@@ -1,4 +1,4 @@
-"""The `supportbot` command: run the bot, manage the database and the knowledge base."""
+"""The `supportbot` command: set up a site, run the bot, manage the database and the knowledge base."""
 
 from __future__ import annotations
 
@@ -7,18 +7,29 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from bot import __version__
 from bot.logs import configure
 from bot.settings import Settings, SettingsError, load_settings
 
+NO_KB = "no knowledge base here: run `supportbot init`, or set KB_PATH"
+
+
+class _Parser(argparse.ArgumentParser):
+    """A wrong argument is one line saying what to do (argparse would print the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="supportbot", description="A support bot for Slack, Discord and the console."
-    )
+    parser = _Parser(prog="supportbot", description="A support bot for Slack, Discord and the console.")
     parser.add_argument("--version", action="version", version=f"supportbot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="write a starter kb/, components.yml and .env (never overwrites)")
+    init.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR", help="default: here")
 
     run = commands.add_parser("run", help="start the bot (console when no platform is configured)")
     run.add_argument("--console", action="store_true", help="chat with the bot in this terminal")
@@ -58,8 +69,50 @@ async def _db(settings: Settings, action: str) -> int:
     return 0
 
 
+def _init(target: Path) -> int:
+    from bot.init_site import init_site, report
+
+    if target.exists() and not target.is_dir():
+        print(f"supportbot init: {target} is a file; name a folder (new or existing)", file=sys.stderr)
+        return 2
+    try:
+        result = init_site(target)
+    except OSError as error:
+        print(f"supportbot init: cannot write into {target}: {error.strerror}", file=sys.stderr)
+        return 2
+    print(report(target, result))
+    return 0
+
+
+def _console(args: argparse.Namespace, settings: Settings) -> bool:
+    return bool(args.console) or settings.active_platforms == ["console"]
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import StartupError, run
+
+    if not settings.kb_path.exists():
+        where = settings.kb_path
+        problem = NO_KB if where == Path("kb") else f"KB_PATH={where}: no such file or folder ({NO_KB})"
+        print(f"supportbot: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run(settings, console=_console(args, settings), as_staff=args.as_staff))
+    except StartupError as error:
+        print(f"supportbot: cannot start: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        # At start-up that is the web server's address: taken, not ours, or not resolvable.
+        print(f"supportbot: cannot start: {error} (check WEB_HOST and WEB_PORT)", file=sys.stderr)
+        return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "init":
+        return _init(args.dir)  # needs no settings: there may be no .env yet
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -77,24 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return kb_command(args, settings)
     if args.command == "run":
-        from bot.app import StartupError, run
-
-        try:
-            return asyncio.run(run(settings, console=args.console, as_staff=args.as_staff))
-        except StartupError as error:
-            print(f"supportbot: cannot start: {error}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 130
-        except OSError as error:
-            # At start-up that is the web server's address: taken, not ours, or not resolvable.
-            print(f"supportbot: cannot start: {error} (check WEB_HOST and WEB_PORT)", file=sys.stderr)
-            return 2
+        return _run(args, settings)
     return 2
-
-
-def _console(args: argparse.Namespace, settings: Settings) -> bool:
-    return bool(args.console) or settings.active_platforms == ["console"]
 
 
 if __name__ == "__main__":

@@ -46,8 +46,13 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
+    # An empty value (`ANSWER_THRESHOLD=`, as .env.example writes every optional one) means "not set".
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     # Core
