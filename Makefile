@@ -36,7 +36,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python -m bench.pipeline
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -11,7 +11,7 @@ Reports wall time (from the incident's commit to the last delivery settled), the
 limits allow (max over Discord N/50 and each workspace's N/rate), efficiency = bound / wall, and the
 lost and duplicated deliveries counted on the emulators (channels without the notice, extra copies).
 
-    .venv/bin/python bench/broadcast.py [--discord 2000] [--slack-workspaces 5]
+    .venv/bin/python -m bench.broadcast [--discord 2000] [--slack-workspaces 5]
         [--slack-per-workspace 100] [--slack-rate 5] [--json]
 """
 
@@ -28,8 +28,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aiohttp import web
 

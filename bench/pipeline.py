@@ -5,9 +5,9 @@ A mixed workload (knowledge-base questions, ticket operations, status questions)
 second and p50/p99 latency per event on SQLite (and PostgreSQL with --database-url or
 TEST_DATABASE_URL), and how that compares with the cost of matching alone.
 
-    python bench/pipeline.py                 # SQLite; PostgreSQL too when TEST_DATABASE_URL is set
-    python bench/pipeline.py --events 20000 --json
-    python bench/pipeline.py --sqlite-driver thread   # aiosqlite's own thread, for comparison
+    python -m bench.pipeline                 # SQLite; PostgreSQL too when TEST_DATABASE_URL is set
+    python -m bench.pipeline --events 20000 --json
+    python -m bench.pipeline --sqlite-driver thread   # aiosqlite's own thread, for comparison
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""CPU per event kind: `bench/pipeline.py`'s mix handled one event at a time on SQLite.
+"""CPU per event kind: `bench.pipeline`'s mix handled one event at a time on SQLite.
 
 Where `pipeline.py` reports throughput and latency under 8 concurrent clients, this says which kind
 of event costs what (mean milliseconds, and its share of the total), to see where time goes.
 
-    .venv/bin/python bench/pipeline_kinds.py [--events 3000] [--json]
+    .venv/bin/python -m bench.pipeline_kinds [--events 3000] [--json]
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from pipeline import STATUS, UNKNOWN, Workload, open_some_tickets, start_bot, write_kb
-
+from bench.pipeline import STATUS, UNKNOWN, Workload, open_some_tickets, start_bot, write_kb
 from bot.core.events import CommandInvoked, InboundEvent, MessageReceived
 from storage.db import Database
 

@@ -7,7 +7,7 @@ against the bot: a conservative figure) share this one. The machine has two core
 Reports p50/p99 of the time from sending a command to Slack's 200, and checks that every command
 produced exactly one effect. Slack's deadline is 3,000 ms.
 
-    .venv/bin/python bench/slack_ack.py [--commands 500] [--json]
+    .venv/bin/python -m bench.slack_ack [--commands 500] [--json]
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tests.emulators.slack import SlackEmulator, sign
 
-from tests.emulators.slack import SlackEmulator, sign  # noqa: E402 - the repo root is on the path now
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_bot(api_base: str, token: str, secret: str, database_url: str, ready: Any, stop: Any) -> None:
