@@ -1,7 +1,7 @@
 """Does fine-tuning MiniLM on the KB's own phrasings raise semantic coverage? Development folds only.
 
 An experiment, not a product path. Same folds as bench/kb_thresholds.py and
-bench/kb_semantic_variants.py (same seeds: a random 75% of Banking77's 58 known intents as the KB,
+research/kb_semantic_variants.py (same seeds: a random 75% of Banking77's 58 known intents as the KB,
 10 phrasings each from kb_examples_10.jsonl; 1,500 questions from the other training phrasings;
 held-out intents' questions must be escalated). queries.jsonl is never read.
 
@@ -20,17 +20,17 @@ cosine + ½ centroid cosine) used *raw* as the confidence (no calibration):
 - one raw threshold for all folds by the bench's rule (mean precision >= 0.955, escalation >= 0.95
   in every fold; 0.005 grid).
 
-Calibrated figures (bench/kb_semantic_variants' replay: calibration.fit on leave-one-out probes,
+Calibrated figures (research/kb_semantic_variants' replay: calibration.fit on leave-one-out probes,
 PhrasingMatcher.rank's arithmetic, the bench's (answer, clarify) rule) are also given for the base
 model, for the fine-tuned model probed naively (the probes are phrasings it was trained on) and,
 with --crossfit, probed by cross-fitting: two more models each fine-tuned on half of every entry's
 phrasings, each half probed with the model that did not see it (hide-entry probes still come from a
 model that was trained on the probed entry's other half, unlike a real out-of-scope question).
 
-    .venv/bin/python bench/kb_finetune_experiment.py [--folds 8] [--first-seed 0] [--epochs 5]
+    .venv/bin/python -m research.kb_finetune_experiment [--folds 8] [--first-seed 0] [--epochs 5]
         [--lr 3e-5] [--batch 32] [--scale 20] [--crossfit]
 
-Fine-tuned embeddings are cached per fold and setting under bench/results/kb_finetune/ (git-ignored).
+Fine-tuned embeddings are cached per fold and setting under research/results/kb_finetune/ (git-ignored).
 One JSON line per fold, then one summary line. Needs the semantic extra; one torch thread.
 """
 
@@ -47,13 +47,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from kb_semantic_variants import Fold, Shipped, embeddings, make_fold, observe, replay, summarise
-from kb_semantic_variants import answer as calibrated_answer
-from kb_thresholds import TARGET
 
+from bench.kb_thresholds import TARGET
 from bot.kb import calibration
 from bot.kb.eval import TARGET_PRECISION, coverage_at_precision
 from bot.kb.semantic import BEST_PHRASING_WEIGHT, load_model
+from research.kb_semantic_variants import Fold, Shipped, embeddings, make_fold, observe, replay, summarise
+from research.kb_semantic_variants import answer as calibrated_answer
 
 CACHE = Path(__file__).resolve().parent / "results" / "kb_finetune"
 ESCALATION = 0.95

@@ -7,7 +7,7 @@ calibrated exactly as the matcher is (bot/kb/calibration.fit on leave-one-phrasi
 leave-one-entry-out probes of the fold's own KB), its confidences go through the same "did you mean"
 arithmetic as PhrasingMatcher.rank, and the (answer, clarify) pair is chosen by the same rule.
 
-    .venv/bin/python bench/kb_semantic_variants.py [--folds 8] [--first-seed 0] [--variants a,b,...]
+    .venv/bin/python -m research.kb_semantic_variants [--folds 8] [--first-seed 0] [--variants a,b,...]
         [--ridge 1e-6] [--at 0.90,0.99] [--list]
 
 One JSON line per variant: top-1 and hindsight coverage at 95% precision (means over folds), the
@@ -17,7 +17,7 @@ The replay reproduces the bench: shipped 0.90 / 0.99, coverage 0.323 on 3 folds,
 
 The first run embeds the ~7,500 training phrasings once (1.5 min on one busy core; the
 shipped+coverage-* variants also need their token embeddings, another ~1.5 min and 94 MB) and caches
-them under bench/results/ (git-ignored). All variants on 8 folds take about 35 minutes; one variant
+them under research/results/ (git-ignored). All variants on 8 folds take about 35 minutes; one variant
 5-15 s per fold.
 """
 
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from kb_thresholds import DATA, QUESTIONS_PER_FOLD, TARGET, sweep
 
+from bench.kb_thresholds import DATA, QUESTIONS_PER_FOLD, TARGET, sweep
 from bot.kb import calibration
 from bot.kb.calibration import Calibration, Observation, Probe
 from bot.kb.eval import TARGET_PRECISION, coverage_at_precision, read_jsonl
