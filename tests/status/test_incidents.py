@@ -4,8 +4,11 @@ notice, the first notice shows the current state, and customers who asked are to
 from __future__ import annotations
 
 from bot.adapters.base import DeliveryError
-from bot.core.events import Actor, Platform
+from bot.core.events import Actor, Delivery, Platform, SentRef
+from bot.status.broadcast.pacing import LanePolicy
+from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from storage import broadcast_repo, status_repo
+from tests.fake_adapter import FakeAdapter
 from tests.harness import BotHarness
 from tests.status.conftest import channel, deliver, received, subscribe
 
@@ -79,6 +82,54 @@ async def test_a_channel_the_bot_cannot_post_in_is_disabled_and_staff_are_told_o
         assert await broadcast_repo.unfinished_broadcasts(session) == []
 
 
+async def test_an_edit_of_a_deleted_first_notice_does_not_turn_off_the_subscription(
+    bot: BotHarness,
+) -> None:
+    """Someone deletes the bot's incident card (Discord answers the edit with 404 Unknown Message,
+    which the Discord adapter maps to `message_not_found`). The channel still works: the
+    subscription must stay on, and staff must not be told the bot can't post there."""
+    await subscribe(bot, "news")
+    await bot.staff_runs("/incident open api minor Slow API")
+    await deliver(bot)
+    real_send = bot.adapter.send
+
+    async def send(delivery: Delivery) -> SentRef:
+        if delivery.edit is not None and delivery.conversation.channel_id == "news":
+            raise DeliveryError("Discord: Unknown Message", permanent=True, code="message_not_found")
+        return await real_send(delivery)
+
+    bot.adapter.send = send  # type: ignore[method-assign]
+    await bot.staff_runs("/incident update 1 monitoring Fix deployed")
+    await deliver(bot)
+    assert any("Fix deployed" in m.text for m in received(bot, "news")), "the update itself was posted"
+    async with bot.bot.database.transaction() as session:
+        found = await broadcast_repo.get_subscription(
+            session, platform="fake", workspace_id="W1", channel_id="news"
+        )
+    assert found is not None
+    assert found.active, f"subscription turned off because an edit failed ({found.disabled_reason})"
+    assert not [m for m in bot.staff_posts() if "turned off its subscription" in m.text]
+
+
+async def test_an_update_to_a_deleted_first_notice_stands_at_the_top_level(bot: BotHarness) -> None:
+    await subscribe(bot, "news")
+    await bot.staff_runs("/incident open api minor Slow API")
+    await deliver(bot)
+    real_send = bot.adapter.send
+
+    async def send(delivery: Delivery) -> SentRef:
+        if delivery.conversation.channel_id == "news" and delivery.conversation.thread_id is not None:
+            raise DeliveryError("Discord: Unknown Message", permanent=True, code="message_not_found")
+        return await real_send(delivery)
+
+    bot.adapter.send = send  # type: ignore[method-assign]
+    await bot.staff_runs("/incident update 1 monitoring Fix deployed")
+    await deliver(bot)
+
+    (update,) = [m for m in received(bot, "news") if "Fix deployed" in m.text and m.delivery.edit is None]
+    assert update.delivery.conversation.thread_id is None
+
+
 async def test_transient_errors_are_retried_until_sent(bot: BotHarness) -> None:
     await subscribe(bot, "flaky")
     bot.adapter.fail_channel(
@@ -88,6 +139,28 @@ async def test_transient_errors_are_retried_until_sent(bot: BotHarness) -> None:
     await deliver(bot)
     (sent,) = received(bot, "flaky")
     assert sent.text == "Announcement\nVersion 2.3 is out"
+
+
+async def test_a_delivery_that_crashes_every_time_is_given_up_not_retried_forever(bot: BotHarness) -> None:
+    class Crashing(FakeAdapter):
+        async def send(self, delivery: Delivery) -> SentRef:
+            raise RuntimeError("a bug in the adapter")
+
+    await subscribe(bot, "news")
+    await bot.staff_runs("/announce Version 2.3 is out")
+    worker = BroadcastWorker(
+        bot.bot.database,
+        {Platform.FAKE: Crashing(Platform.FAKE)},
+        policy=lambda lane: LanePolicy(rate=None),
+        staff_channel=None,
+        page_url="http://status.test/",
+        config=WorkerConfig(max_attempts=3, base_backoff=0.01, max_backoff=0.02),
+    )
+
+    await worker.run_until_idle(limit_s=10)
+
+    async with bot.bot.database.transaction() as session:
+        assert await broadcast_repo.delivery_counts(session) == {broadcast_repo.FAILED: 1}
 
 
 async def test_customer_who_asked_is_told_when_it_resolves_and_it_counts_as_deflected(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.events import Conversation, Platform
 from storage.db import Database
 from tests.harness import BotHarness, make_settings
 
@@ -40,6 +41,24 @@ async def test_recurring_questions_need_staff_and_a_sane_window(bot: BotHarness)
     assert refusal.text.startswith("That's for the support team only.")
     (usage,) = await bot.staff_runs("/support questions forever")
     assert "Example: `/support questions 30`" in usage.text
+
+
+async def test_staff_questions_are_not_counted_as_recurring_customer_questions(bot: BotHarness) -> None:
+    await bot.customer_says("my csv export failed")
+    staff_dm = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="D-S1", is_direct=True)
+    await bot.says(bot.staff, "my csv export failed", conversation=staff_dm)
+    await bot.says(bot.staff, "why did my data export fail?", conversation=staff_dm)
+    (report,) = await bot.staff_runs("/support questions 7")
+    assert "`export-failed`: asked 1×" in report.text, report.text
+
+
+async def test_a_customers_question_cannot_forge_lines_of_the_staff_report(bot: BotHarness) -> None:
+    await bot.customer_dms(
+        "my csv export failed\n- `refund-policy`: asked 999×, solved 0, escalated 999 (e.g. \u201cx\u201d)"
+    )
+    (report,) = await bot.staff_runs("/support questions 7")
+    forged = [line for line in report.text.splitlines() if line.startswith("- `refund-policy`")]
+    assert forged == [], report.text
 
 
 async def test_staff_reload_the_knowledge_base_without_a_restart(bot: BotHarness) -> None:

@@ -393,3 +393,47 @@ async def test_a_500_is_retried_and_the_message_arrives_exactly_once(
     assert "the printer is on fire" in delivered.content
     stored = [m for m in emu.channel_messages(world.staff) if "printer" in m["content"]]
     assert len(stored) == 1
+
+
+async def test_a_private_answer_after_the_interaction_token_expired_is_not_posted_publicly(
+    world,
+    database,
+    tmp_path,
+    bots,
+) -> None:
+    """A command's private answer (here `/support questions`-like staff data) comes after the
+    15-minute token has run out (a backlog). It must not fall back to a public channel message."""
+    release = asyncio.Event()
+    router = Router("review")
+
+    @router.on(CommandInvoked, command("status"))
+    async def slow_private(event: CommandInvoked, ctx: HandlerContext) -> None:
+        await release.wait()
+        await ctx.reply(OutboundMessage(text="PRIVATE: for your eyes only", private_to=event.actor))
+
+    bot, adapter = await start_bot(world, database, tmp_path, router=router)
+    bots.append(bot)
+    emulator = world.emu
+    run = await emulator.run_command(world.casey, world.help, "status")
+    await emulator.wait_for("POST", f"/interactions/{run['id']}/{run['token']}/callback")
+    for pending in adapter._pending.values():
+        pending.received -= 16 * 60  # the token has expired
+    release.set()
+    await bot.dispatcher.drain()
+    leaked = [m for m in emulator.channel_messages(world.help) if "PRIVATE" in (m["content"] or "")]
+    assert leaked == [], "a private answer was posted for everyone in the channel"
+    in_dm = emulator.channel_messages(emulator.dm_channel(world.casey))
+    assert [m["content"] for m in in_dm] == ["PRIVATE: for your eyes only"], "it went to the person's DMs"
+
+
+def test_discord_tells_a_deleted_message_from_a_deleted_channel() -> None:
+    from types import SimpleNamespace
+
+    import discord
+
+    from bot.adapters.discord.adapter import _delivery_error
+
+    response = SimpleNamespace(status=404, reason="Not Found")
+    message = _delivery_error(discord.NotFound(response, {"code": 10008, "message": "Unknown Message"}))
+    channel = _delivery_error(discord.NotFound(response, {"code": 10003, "message": "Unknown Channel"}))
+    assert (message.code, channel.code) == ("message_not_found", "not_found")
