@@ -16,6 +16,7 @@ from typing import Any
 
 import discord
 
+from bot.adapters.base import DeliveryError
 from bot.adapters.text import split_text
 from bot.core.events import (
     ActionInvoked,
@@ -34,6 +35,8 @@ MAX_CONTENT = 2000
 MAX_EMBED_DESCRIPTION = 4096
 MAX_CUSTOM_ID = 100
 MAX_BUTTONS = 25  # five rows of five
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_MESSAGE = 10008
 
 # Buttons carry their action in the custom id, so a click on a months-old message still routes
 # without any state: `sb|<action_id>|<value>`. The action id may contain ':' (router prefixes), so
@@ -347,3 +350,23 @@ def thread_name(text: str, *, fallback: str = "Support") -> str:
 def nonce_for(key: str, part: int) -> str:
     """A message nonce (Discord allows 25 characters) that is the same for the same logical message part."""
     return hashlib.blake2b(f"{key}#{part}".encode(), digest_size=12).hexdigest()
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+def delivery_error(error: Exception) -> DeliveryError:
+    """What a failed request means for the delivery: permanent (refused, gone, rejected) or not."""
+    if isinstance(error, discord.Forbidden):
+        return DeliveryError(
+            f"Discord refused: {error.text or 'missing access'}", permanent=True, code="missing_access"
+        )
+    if isinstance(error, discord.NotFound):
+        # The message (an incident card someone deleted) rather than the channel: only it is gone.
+        code = "message_not_found" if error.code == UNKNOWN_MESSAGE else "not_found"
+        return DeliveryError(f"Discord: {error.text or 'not found'}", permanent=True, code=code)
+    if isinstance(error, discord.HTTPException):
+        if error.status >= 500 or error.status == 429:
+            return DeliveryError(f"Discord answered {error.status}", permanent=False, code="unavailable")
+        return DeliveryError(f"Discord rejected the message: {error.text}", permanent=True, code="rejected")
+    return DeliveryError(f"Discord unreachable: {type(error).__name__}", permanent=False, code="unreachable")

@@ -19,7 +19,7 @@ from bot.core.events import (
     OutboundMessage,
     Platform,
 )
-from storage.status_repo import COMPONENT_STATUSES, IMPACTS, INCIDENT_STATUSES
+from bot.status.model import OPEN_STAGES, ComponentStatus, Impact
 from tests.adapters.discord.harness import DiscordWorld
 from tests.emulators.discord import DiscordEmulator
 
@@ -125,9 +125,9 @@ async def test_commands_sync_to_the_dev_guild_when_one_is_set(world, adapters):
         )
         return tuple(c["value"] for c in spec["choices"])
 
-    assert choices("component", "set", "status") == COMPONENT_STATUSES
-    assert choices("incident", "open", "impact") == IMPACTS
-    assert choices("incident", "update", "status") == tuple(s for s in INCIDENT_STATUSES if s != "resolved")
+    assert choices("component", "set", "status") == tuple(ComponentStatus)
+    assert choices("incident", "open", "impact") == tuple(Impact)
+    assert choices("incident", "update", "status") == OPEN_STAGES
 
 
 async def test_ticket_threads_are_private_then_public_then_a_forum_post(world, adapters):
@@ -138,17 +138,17 @@ async def test_ticket_threads_are_private_then_public_then_a_forum_post(world, a
         platform=Platform.DISCORD, workspace_id=world.guild.id, channel_id=world.help.id
     )
 
-    private = await adapter.create_thread(help_channel, "Ticket #1: export fails", invite=[world.casey.id])
+    private = await adapter.threads.create(help_channel, "Ticket #1: export fails", invite=[world.casey.id])
     assert emu.channels[private.thread_id].type == 12
     assert world.casey.id in emu.thread_members[private.thread_id]
     assert private.channel_id == world.help.id
 
     world.guild.private_threads = False  # e.g. a channel where private threads are not allowed
-    public = await adapter.create_thread(help_channel, "Ticket #2")
+    public = await adapter.threads.create(help_channel, "Ticket #2")
     assert emu.channels[public.thread_id].type == 11
 
     world.help.threads_allowed = False  # no thread of any kind in this channel: a post in the forum
-    in_forum = await adapter.create_thread(help_channel, "Ticket #3")
+    in_forum = await adapter.threads.create(help_channel, "Ticket #3")
     assert in_forum.channel_id == forum.id
     assert emu.channels[in_forum.thread_id].parent_id == forum.id
 
@@ -166,7 +166,7 @@ async def test_a_private_thread_the_customer_cannot_be_added_to_becomes_a_public
     )
     emu.fail_next(status=403, code=50001, method="PUT", path=f"/channels/*/thread-members/{world.casey.id}")
 
-    room = await adapter.create_thread(help_channel, "Ticket #4: invoice", invite=[world.casey.id])
+    room = await adapter.threads.create(help_channel, "Ticket #4: invoice", invite=[world.casey.id])
 
     assert emu.channels[room.thread_id].type == 11, "a thread Casey can see"
     assert world.casey.id in emu.thread_members[room.thread_id]
@@ -181,7 +181,7 @@ async def test_no_thread_anywhere_is_a_delivery_error(world, adapters):
         platform=Platform.DISCORD, workspace_id=world.guild.id, channel_id=world.help.id
     )
     with pytest.raises(DeliveryError) as raised:
-        await adapter.create_thread(help_channel, "Ticket #9")
+        await adapter.threads.create(help_channel, "Ticket #9")
     assert raised.value.permanent and raised.value.code == "rejected"
 
 
