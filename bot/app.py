@@ -211,13 +211,20 @@ def platform_adapters(
     return adapters
 
 
-async def run(settings: Settings, *, console: bool = False, as_staff: bool = False) -> int:
-    """Run until SIGTERM/SIGINT, or until the console's input ends. Returns the exit code."""
+async def run(
+    settings: Settings, *, console: bool = False, as_staff: bool = False, web_only: bool = False
+) -> int:
+    """Run until SIGTERM/SIGINT, or until the console's input ends. Returns the exit code.
+    `web_only`: no adapter at all, only the web server (a service or container with no platform)."""
     if console:
         settings = settings.model_copy(update={"platforms": ["console"]})
     bot = await create_bot(settings)
-    bot.adapters = platform_adapters(
-        settings, as_staff=as_staff, settle=bot.dispatcher.drain, database=bot.database
+    bot.adapters = (
+        {}
+        if web_only
+        else platform_adapters(
+            settings, as_staff=as_staff, settle=bot.dispatcher.drain, database=bot.database
+        )
     )
     bot.dispatcher.outbound.adapters.update(bot.adapters)
     stop = asyncio.Event()
@@ -225,6 +232,11 @@ async def run(settings: Settings, *, console: bool = False, as_staff: bool = Fal
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await bot.start()
+    if web_only:
+        log.info(
+            "no platform configured and stdin is not a terminal: serving the status page and API only "
+            "(set PLATFORMS and its tokens to connect a chat, or run with --console)"
+        )
     waiters = [asyncio.create_task(stop.wait())]
     console_adapter = bot.adapters.get(Platform.CONSOLE)
     if console_adapter is not None:

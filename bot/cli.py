@@ -31,7 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="write a starter kb/, components.yml and .env (never overwrites)")
     init.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR", help="default: here")
 
-    run = commands.add_parser("run", help="start the bot (console when no platform is configured)")
+    run = commands.add_parser(
+        "run",
+        help="start the bot (no platform configured: the console in a terminal, else the web server only)",
+    )
     run.add_argument("--console", action="store_true", help="chat with the bot in this terminal")
     run.add_argument("--as-staff", action="store_true", help="in the console, act as a staff member")
 
@@ -85,7 +88,16 @@ def _init(target: Path) -> int:
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> bool:
-    return bool(args.console) or settings.active_platforms == ["console"]
+    """The console when asked for, or when nothing else is configured and a person is at the terminal."""
+    if args.console or settings.platforms == ["console"]:
+        return True
+    return settings.active_platforms == ["console"] and sys.stdin is not None and sys.stdin.isatty()
+
+
+def _web_only(args: argparse.Namespace, settings: Settings) -> bool:
+    """No platform and no terminal (a container, a service): serve the web page and API, never exit
+    when stdin ends."""
+    return not _console(args, settings) and settings.active_platforms == ["console"]
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
@@ -96,8 +108,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         problem = NO_KB if where == Path("kb") else f"KB_PATH={where}: no such file or folder ({NO_KB})"
         print(f"supportbot: {problem}", file=sys.stderr)
         return 2
+    web_only = _web_only(args, settings)
+    if web_only and not settings.web_enabled:
+        print(
+            "supportbot: nothing to run: no platform configured, WEB_ENABLED=false and stdin is not a "
+            "terminal (set PLATFORMS, or use --console)",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        return asyncio.run(run(settings, console=_console(args, settings), as_staff=args.as_staff))
+        return asyncio.run(
+            run(settings, console=_console(args, settings), as_staff=args.as_staff, web_only=web_only)
+        )
     except StartupError as error:
         print(f"supportbot: cannot start: {error}", file=sys.stderr)
         return 2
