@@ -416,7 +416,7 @@ async def test_a_private_answer_after_the_interaction_token_expired_is_not_poste
     emulator = world.emu
     run = await emulator.run_command(world.casey, world.help, "status")
     await emulator.wait_for("POST", f"/interactions/{run['id']}/{run['token']}/callback")
-    for pending in adapter._pending.values():
+    for pending in adapter.interactions._pending.values():
         pending.received -= 16 * 60  # the token has expired
     release.set()
     await bot.dispatcher.drain()
@@ -431,9 +431,9 @@ def test_discord_tells_a_deleted_message_from_a_deleted_channel() -> None:
 
     import discord
 
-    from bot.adapters.discord.adapter import _delivery_error
+    from bot.adapters.discord.translate import delivery_error
 
     response = SimpleNamespace(status=404, reason="Not Found")
-    message = _delivery_error(discord.NotFound(response, {"code": 10008, "message": "Unknown Message"}))
-    channel = _delivery_error(discord.NotFound(response, {"code": 10003, "message": "Unknown Channel"}))
+    message = delivery_error(discord.NotFound(response, {"code": 10008, "message": "Unknown Message"}))
+    channel = delivery_error(discord.NotFound(response, {"code": 10003, "message": "Unknown Channel"}))
     assert (message.code, channel.code) == ("message_not_found", "not_found")
