@@ -24,6 +24,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ("bot", "storage")
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "components.yml", ".env.example", "kb", *SHIPPED)
+"""What the wheel is built from (bot/samples/ links to kb/, components.yml and .env.example). The
+Dockerfile copies the same and builds and starts the same way (tests/test_deploy_files.py)."""
+BUILD_WHEEL = ("pip", "wheel", "--no-deps")
+START = ("supportbot", "run")
 
 pytestmark = pytest.mark.install
 
@@ -36,15 +41,16 @@ def _run(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str
 def build_wheel(into: Path) -> Path:
     """The wheel CI installs: built from a copy of the working tree, so the checkout stays clean."""
     source = into / "source"
+    source.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for package in SHIPPED:
-        shutil.copytree(ROOT / package, source / package, symlinks=True, ignore=ignore)
-    shutil.copytree(ROOT / "kb", source / "kb")
-    for name in ("pyproject.toml", "README.md", "components.yml", ".env.example"):
-        shutil.copy2(ROOT / name, source / name)
+    for name in WHEEL_SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, symlinks=True, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / name, source / name)
     for extra in ROOT.glob("LICENSE*"):
         shutil.copy2(extra, source / extra.name)
-    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet"]
+    pip = [sys.executable, "-m", *BUILD_WHEEL, "--no-build-isolation", "--quiet"]
     built = _run(*pip, "--wheel-dir", into / "dist", source)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (into / "dist").glob("supportbot-*.whl")
@@ -89,9 +95,7 @@ def test_a_wheel_installed_elsewhere_sets_up_a_site_and_answers(tmp_path: Path) 
     assert (site / ".env").read_bytes() == (ROOT / ".env.example").read_bytes()
     assert sorted(p.name for p in (site / "kb").iterdir()) == sorted(p.name for p in (ROOT / "kb").iterdir())
 
-    chat = _run(
-        "supportbot", "run", "--console", input="how do I reset my api key?\n", env=env, cwd=site, timeout=60
-    )
+    chat = _run(*START, "--console", input="how do I reset my api key?\n", env=env, cwd=site, timeout=60)
     assert chat.returncode == 0, chat.stderr[-2000:]
     assert "Reset or roll an API key" in chat.stdout, chat.stdout
     assert (site / "data" / "supportbot.db").is_file()
