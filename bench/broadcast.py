@@ -34,9 +34,10 @@ from aiohttp import web
 from bot.adapters.discord.adapter import DiscordAdapter
 from bot.adapters.slack.adapter import SlackAdapter
 from bot.core.events import Platform
-from bot.status import messages
+from bot.status import messages, workflows
 from bot.status.broadcast.pacing import policy_for
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
+from bot.status.model import Impact
 from storage import broadcast_repo, migrate, status_repo
 from storage.db import Database
 from storage.status_repo import ComponentSpec
@@ -185,8 +186,8 @@ async def run_once(
     async with database.transaction() as session:
         component = await status_repo.get_component(session, name="payments")
         assert component is not None
-        incident = await status_repo.open_incident(
-            session, title=TITLE, impact="major", components=[component], actor_key="bench", at=now
+        incident = await workflows.open_incident(
+            session, title=TITLE, impact=Impact.MAJOR, components=[component], actor_key="bench", at=now
         )
         timeline = await status_repo.updates_for(session, incident_ids=[incident.id])  # type: ignore[list-item]
         title, text = messages.incident_notice(incident, timeline[incident.id][0], page_url=worker.page_url)  # type: ignore[index]

@@ -1,5 +1,8 @@
 """Components, incidents, maintenance windows and customer links: the status model's storage.
 
+Plain reads and writes: what the statuses mean (and what an incident does to its components) is the
+domain's, in `bot/status/`; this module stores the strings it is given.
+
 Component lists are stored as comma-separated names (`"api,payments"`); both databases compare them
 in Python, which is fine at the scale of a status page (tens of components, hundreds of incidents).
 """
@@ -12,32 +15,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 
 from storage import counters_repo
 from storage.models import ComponentStatusChange, Incident, IncidentLink, IncidentUpdate, StatusComponent
 from storage.session import DbSession
 
-COMPONENT_STATUSES = (
-    "operational",
-    "degraded_performance",
-    "partial_outage",
-    "major_outage",
-    "under_maintenance",
-)
-IMPACTS = ("none", "minor", "major", "critical")
-INCIDENT_STATUSES = ("investigating", "identified", "monitoring", "resolved")
-MAINTENANCE_STATUSES = ("scheduled", "in_progress", "completed")
 DEFLECTIONS = "status.deflections"
-
-# What an incident does to its components while it is open (Statuspage lets staff pick; a default
-# keeps the command short, and `/component set` overrides it).
-IMPACT_TO_STATUS = {
-    "none": "operational",
-    "minor": "degraded_performance",
-    "major": "partial_outage",
-    "critical": "major_outage",
-}
-_SEVERITY = {status: rank for rank, status in enumerate(COMPONENT_STATUSES[:4])}
 
 
 def split_names(value: str) -> list[str]:
@@ -69,7 +53,7 @@ def _dialect(session: DbSession) -> str:
 _COMPONENTS = select(StatusComponent).order_by(StatusComponent.position, StatusComponent.id)
 _ACTIVE_INCIDENTS = (
     select(Incident)
-    .where(Incident.kind == "incident", Incident.status != "resolved")
+    .where(col(Incident.kind) == "incident", col(Incident.resolved_at).is_(None))
     .order_by(Incident.id.desc())  # type: ignore[union-attr]
 )
 
@@ -130,8 +114,6 @@ async def set_component_status(
     reason: str = "",
 ) -> ComponentStatusChange | None:
     """Change the status and keep the history; None when it already had that status."""
-    if status not in COMPONENT_STATUSES:
-        raise ValueError(f"unknown component status {status!r}")
     if component.status == status:
         return None
     change = ComponentStatusChange(
@@ -161,45 +143,43 @@ async def component_history(session: DbSession, *, component_id: int) -> list[Co
 # -- incidents ---------------------------------------------------------------------------------
 
 
-async def open_incident(
+async def create_incident(
     session: DbSession,
     *,
     title: str,
     impact: str,
-    components: Sequence[StatusComponent],
+    status: str,
+    components: Sequence[str],
+    first_update: str,
     actor_key: str,
     at: datetime,
-    message: str = "",
 ) -> Incident:
-    """Open an incident, write its first update and degrade its components according to its impact."""
+    """Store a new incident and the first entry of its timeline."""
     incident = Incident(
         kind="incident",
         title=title,
         impact=impact,
-        status="investigating",
-        components=join_names(c.name for c in components),
+        status=status,
+        components=join_names(components),
         created_by=actor_key,
         created_at=at,
         updated_at=at,
     )
+    return await _add_with_first_update(session, incident, first_update)
+
+
+async def _add_with_first_update(session: DbSession, incident: Incident, body: str) -> Incident:
     session.add(incident)
     await session.flush()
-    body = message or f"We are investigating: {title}."
     session.add(
-        IncidentUpdate(incident_id=incident.id, status="investigating", body=body, at=at, actor_key=actor_key)  # type: ignore[arg-type]
+        IncidentUpdate(
+            incident_id=incident.id,  # type: ignore[arg-type]
+            status=incident.status,
+            body=body,
+            at=incident.created_at,
+            actor_key=incident.created_by,
+        )
     )
-    target = IMPACT_TO_STATUS[impact]
-    for component in components:
-        # An incident never improves a component another incident made worse.
-        if component.status == "under_maintenance" or _SEVERITY[target] > _SEVERITY.get(component.status, 0):
-            await set_component_status(
-                session,
-                component=component,
-                status=target,
-                actor_key=actor_key,
-                at=at,
-                reason=f"incident #{incident.id}",
-            )
     await session.flush()
     return incident
 
@@ -212,12 +192,17 @@ async def get_incident(session: DbSession, *, incident_id: int, kind: str = "inc
 
 
 async def add_update(
-    session: DbSession, *, incident: Incident, status: str, body: str, actor_key: str, at: datetime
+    session: DbSession,
+    *,
+    incident: Incident,
+    status: str,
+    body: str,
+    actor_key: str,
+    at: datetime,
+    resolves: bool = False,
 ) -> IncidentUpdate:
-    """Append to the timeline. Resolving puts components back to operational unless another active
-    incident still affects them."""
-    if status not in INCIDENT_STATUSES:
-        raise ValueError(f"unknown incident status {status!r}")
+    """Append to the timeline and move the incident to `status`; `resolves` also stamps it resolved
+    (an incident without `resolved_at` is active)."""
     update_row = IncidentUpdate(
         incident_id=incident.id,  # type: ignore[arg-type]
         status=status,
@@ -228,23 +213,8 @@ async def add_update(
     session.add(update_row)
     incident.status = status
     incident.updated_at = at
-    if status == "resolved":
+    if resolves:
         incident.resolved_at = at
-        await session.flush()
-        still_affected: set[str] = set()
-        for other in await active_incidents(session):
-            still_affected.update(split_names(other.components))
-        for name in split_names(incident.components):
-            component = await get_component(session, name=name)
-            if component is not None and name not in still_affected and component.status != "operational":
-                await set_component_status(
-                    session,
-                    component=component,
-                    status="operational",
-                    actor_key=actor_key,
-                    at=at,
-                    reason=f"incident #{incident.id} resolved",
-                )
     await session.flush()
     return update_row
 
@@ -252,10 +222,6 @@ async def add_update(
 async def active_incidents(session: DbSession) -> list[Incident]:
     result = await session.execute(_ACTIVE_INCIDENTS)
     return list(result.scalars())
-
-
-async def active_incidents_for(session: DbSession, *, component: str) -> list[Incident]:
-    return [i for i in await active_incidents(session) if component in split_names(i.components)]
 
 
 async def incidents_since(session: DbSession, *, since: datetime) -> list[Incident]:
@@ -291,49 +257,33 @@ async def updates_for(session: DbSession, *, incident_ids: Sequence[int]) -> dic
 # -- maintenance ---------------------------------------------------------------------------------
 
 
-def maintenance_status(window: Incident, at: datetime) -> str:
-    """scheduled / in_progress / completed, from the clock (so nobody has to flip it by hand)."""
-    assert window.starts_at is not None and window.ends_at is not None
-    if window.status == "completed" or at >= window.ends_at:
-        return "completed"
-    return "in_progress" if at >= window.starts_at else "scheduled"
-
-
-async def schedule_maintenance(
+async def create_maintenance(
     session: DbSession,
     *,
     title: str,
-    components: Sequence[StatusComponent],
+    impact: str,
+    status: str,
+    components: Sequence[str],
     starts_at: datetime,
     ends_at: datetime,
+    first_update: str,
     actor_key: str,
     at: datetime,
 ) -> Incident:
+    """Store a maintenance window (an incident row of kind "maintenance") and its first entry."""
     window = Incident(
         kind="maintenance",
         title=title,
-        impact="maintenance",
-        status="scheduled",
-        components=join_names(c.name for c in components),
+        impact=impact,
+        status=status,
+        components=join_names(components),
         created_by=actor_key,
         created_at=at,
         updated_at=at,
         starts_at=starts_at,
         ends_at=ends_at,
     )
-    session.add(window)
-    await session.flush()
-    session.add(
-        IncidentUpdate(
-            incident_id=window.id,  # type: ignore[arg-type]
-            status="scheduled",
-            body=f"Scheduled maintenance: {title}.",
-            at=at,
-            actor_key=actor_key,
-        )
-    )
-    await session.flush()
-    return window
+    return await _add_with_first_update(session, window, first_update)
 
 
 _ALL_MAINTENANCE = select(Incident).where(Incident.kind == "maintenance").order_by(Incident.starts_at)
@@ -341,45 +291,30 @@ _ALL_MAINTENANCE = select(Incident).where(Incident.kind == "maintenance").order_
 # not loaded each time.
 _MAINTENANCE_NOT_OVER = (
     select(Incident)
-    .where(
-        Incident.kind == "maintenance",
-        Incident.status != "completed",
-        Incident.ends_at > bindparam("at"),  # type: ignore[operator]
-    )
+    .where(col(Incident.kind) == "maintenance", col(Incident.ends_at) > bindparam("at"))
     .order_by(Incident.starts_at)
 )
 
 
 async def maintenance_windows(
-    session: DbSession, *, at: datetime, component: str | None = None, include_completed: bool = False
+    session: DbSession, *, at: datetime, component: str | None = None, include_past: bool = False
 ) -> list[Incident]:
-    """Maintenance windows (soonest first), optionally only those touching `component`."""
-    statement = _ALL_MAINTENANCE if include_completed else _MAINTENANCE_NOT_OVER
-    result = await session.execute(statement, {} if include_completed else {"at": at})
-    windows = []
-    for window in result.scalars():
-        if component is not None and component not in split_names(window.components):
-            continue
-        if not include_completed and maintenance_status(window, at) == "completed":
-            continue
-        windows.append(window)
-    return windows
-
-
-async def maintenance_active(session: DbSession, *, component: str, at: datetime) -> bool:
-    """True while a maintenance window covers `component` at `at`.
-
-    The ticket first-response clock calls this: a ticket about a component under maintenance does not
-    count as waiting."""
-    windows = await maintenance_windows(session, at=at, component=component)
-    return any(maintenance_status(w, at) == "in_progress" for w in windows)
+    """Maintenance windows not over at `at` (with `include_past`, all of them), soonest first;
+    optionally only those touching `component`."""
+    statement = _ALL_MAINTENANCE if include_past else _MAINTENANCE_NOT_OVER
+    result = await session.execute(statement, {} if include_past else {"at": at})
+    return [
+        window
+        for window in result.scalars()
+        if component is None or component in split_names(window.components)
+    ]
 
 
 async def maintenance_overlap(
     session: DbSession, *, component: str, start: datetime, end: datetime
 ) -> timedelta:
     """How much of [start, end) fell inside maintenance of `component` (to pause an SLA clock)."""
-    windows = await maintenance_windows(session, at=start, component=component, include_completed=True)
+    windows = await maintenance_windows(session, at=start, component=component, include_past=True)
     total = timedelta()
     for window in windows:
         assert window.starts_at is not None and window.ends_at is not None

@@ -12,8 +12,9 @@ from bot.core.errors import UserError
 from bot.core.events import CommandInvoked, Conversation, MessageReceived, OutboundMessage, SentRef
 from bot.core.router import Allow, Deny, Guard, Match, Router, Skip, Verdict, command
 from bot.handlers import guards
-from bot.status import messages, parse
+from bot.status import messages, parse, workflows
 from bot.status.components import Known, mentioned, resolve
+from bot.status.model import IncidentStatus
 from bot.status.snapshot import known_components, load_snapshot
 from storage import audit_repo, broadcast_repo, status_repo
 from storage.models import Incident, StatusComponent
@@ -210,7 +211,7 @@ async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
     args = parse.parse_open(ctx.match.rest, known)
     components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
-    incident = await status_repo.open_incident(
+    incident = await workflows.open_incident(
         ctx.session,
         title=args.title,
         impact=args.impact,
@@ -242,18 +243,19 @@ async def _incident_or_error(ctx: HandlerContext, number: int) -> Incident:
     incident = await status_repo.get_incident(ctx.session, incident_id=number)
     if incident is None:
         raise UserError(f"There is no incident #{number}. `/status` lists the open ones.")
-    if incident.status == "resolved":
+    if incident.status == IncidentStatus.RESOLVED:
         raise UserError(f"Incident #{number} is already resolved. Open a new one if it's back.")
     return incident
 
 
-async def _post_update(ctx: HandlerContext, incident: Incident, status: str, message: str) -> None:
-    update = await status_repo.add_update(
+async def _post_update(ctx: HandlerContext, incident: Incident, status: IncidentStatus, message: str) -> None:
+    update = await workflows.post_update(
         ctx.session, incident=incident, status=status, body=message, actor_key=ctx.event.actor.key, at=ctx.now
     )
     title, text = messages.update_notice(incident, update)
+    resolved = status is IncidentStatus.RESOLVED
     recipients: list[tuple[str, broadcast_repo.Recipient, str]] = []
-    if status == "resolved":
+    if resolved:
         links = await status_repo.links_to_notify(ctx.session, incident_id=incident.id)  # type: ignore[arg-type]
         for link in links:
             where = broadcast_repo.Recipient(
@@ -269,7 +271,7 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: str, mes
         )
     broadcast = await broadcast_repo.create_broadcast(
         ctx.session,
-        kind="resolve" if status == "resolved" else "update",
+        kind="resolve" if resolved else "update",
         incident_id=incident.id,
         title=title,
         body=text,
@@ -278,9 +280,9 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: str, mes
         edit_first_notice=True,
         recipients=recipients,
     )
-    action = "incident.resolve" if status == "resolved" else "incident.update"
+    action = "incident.resolve" if resolved else "incident.update"
     await _audit(ctx, action, f"#{incident.id} {message}")
-    verb = "Resolved" if status == "resolved" else f"Updated ({status})"
+    verb = "Resolved" if resolved else f"Updated ({status})"
     told = f"; telling {len(recipients)} customer(s) who asked" if recipients else ""
     await _reply_with_progress(
         ctx,
@@ -301,7 +303,7 @@ async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
 async def incident_resolve(event: CommandInvoked, ctx: HandlerContext) -> None:
     number, message = parse.parse_resolve(ctx.match.rest)
     incident = await _incident_or_error(ctx, number)
-    await _post_update(ctx, incident, "resolved", message or "This incident has been resolved.")
+    await _post_update(ctx, incident, IncidentStatus.RESOLVED, message or "This incident has been resolved.")
 
 
 @router.on(CommandInvoked, command("incident"), guards=[staff_only("incident")])
@@ -321,7 +323,7 @@ async def component_set(event: CommandInvoked, ctx: HandlerContext) -> None:
     component = await status_repo.get_component(ctx.session, name=name)
     assert component is not None
     before = component.status
-    change = await status_repo.set_component_status(
+    change = await workflows.set_component_status(
         ctx.session,
         component=component,
         status=status,
@@ -383,7 +385,7 @@ async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> No
     known = await known_components(ctx.session)
     args = parse.parse_maintenance(ctx.match.rest, known, now=ctx.now)
     components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
-    window = await status_repo.schedule_maintenance(
+    window = await workflows.schedule_maintenance(
         ctx.session,
         title=args.title,
         components=[c for c in components if c is not None],

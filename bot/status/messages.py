@@ -6,19 +6,39 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.status.model import (
+    ComponentStatus,
+    Impact,
+    IncidentStatus,
+    MaintenanceStatus,
+    effective_status,
+    maintenance_status,
+    worst,
+)
 from storage.broadcast_repo import Progress
 from storage.models import Incident, IncidentUpdate, StatusComponent
-from storage.status_repo import maintenance_status, split_names
+from storage.status_repo import split_names
 
-STATUS_LABEL = {
-    "operational": "Operational",
-    "degraded_performance": "Degraded performance",
-    "partial_outage": "Partial outage",
-    "major_outage": "Major outage",
-    "under_maintenance": "Under maintenance",
+# Keyed by the enums, looked up with the stored strings (a StrEnum is its string).
+STATUS_LABEL: dict[str, str] = {
+    ComponentStatus.OPERATIONAL: "Operational",
+    ComponentStatus.DEGRADED_PERFORMANCE: "Degraded performance",
+    ComponentStatus.PARTIAL_OUTAGE: "Partial outage",
+    ComponentStatus.MAJOR_OUTAGE: "Major outage",
+    ComponentStatus.UNDER_MAINTENANCE: "Under maintenance",
 }
-IMPACT_LABEL = {"none": "Notice", "minor": "Minor", "major": "Major", "critical": "Critical"}
-OUTAGE_WORD = {"none": "issue", "minor": "issue", "major": "outage", "critical": "outage"}
+IMPACT_LABEL: dict[str, str] = {
+    Impact.NONE: "Notice",
+    Impact.MINOR: "Minor",
+    Impact.MAJOR: "Major",
+    Impact.CRITICAL: "Critical",
+}
+OUTAGE_WORD: dict[str, str] = {
+    Impact.NONE: "issue",
+    Impact.MINOR: "issue",
+    Impact.MAJOR: "outage",
+    Impact.CRITICAL: "outage",
+}
 
 
 def when(moment: datetime, now: datetime) -> str:
@@ -36,13 +56,6 @@ def when(moment: datetime, now: datetime) -> str:
     return f"{stamp} ({ago})"
 
 
-def effective_status(component: StatusComponent, *, in_maintenance: bool) -> str:
-    """Maintenance shows unless something worse is going on."""
-    if in_maintenance and component.status == "operational":
-        return "under_maintenance"
-    return component.status
-
-
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything an answer or the page needs, read once."""
@@ -58,13 +71,15 @@ class Snapshot:
         for window in self.maintenance:
             if (
                 name in split_names(window.components)
-                and maintenance_status(window, self.now) == "in_progress"
+                and maintenance_status(window, self.now) is MaintenanceStatus.IN_PROGRESS
             ):
                 return window
         return None
 
     def status_of(self, component: StatusComponent) -> str:
-        return effective_status(component, in_maintenance=self.in_maintenance(component.name) is not None)
+        return effective_status(
+            component.status, in_maintenance=self.in_maintenance(component.name) is not None
+        )
 
     def incidents_for(self, name: str) -> list[Incident]:
         return [i for i in self.incidents if name in split_names(i.components)]
@@ -75,26 +90,16 @@ class Snapshot:
 
     @property
     def overall(self) -> str:
-        worst = max((self.status_of(c) for c in self.components), key=_rank, default="operational")
-        if worst == "operational" and not self.incidents:
+        overall = worst(self.status_of(c) for c in self.components)
+        if overall is ComponentStatus.OPERATIONAL and not self.incidents:
             return "All systems operational"
-        if worst in ("major_outage",):
+        if overall is ComponentStatus.MAJOR_OUTAGE:
             return "Major outage"
-        if worst == "partial_outage":
+        if overall is ComponentStatus.PARTIAL_OUTAGE:
             return "Partial outage"
-        if worst == "under_maintenance" and not self.incidents:
+        if overall is ComponentStatus.UNDER_MAINTENANCE and not self.incidents:
             return "Scheduled maintenance in progress"
         return "Some systems are having problems"
-
-
-def _rank(status: str) -> int:
-    return [
-        "operational",
-        "under_maintenance",
-        "degraded_performance",
-        "partial_outage",
-        "major_outage",
-    ].index(status)
 
 
 def incident_line(incident: Incident, snapshot: Snapshot) -> str:
@@ -111,13 +116,15 @@ def status_overview(snapshot: Snapshot) -> tuple[str, str]:
     lines: list[str] = []
     for incident in snapshot.incidents:
         lines.append(incident_line(incident, snapshot))
-    troubled = [c for c in snapshot.components if snapshot.status_of(c) != "operational"]
+    troubled = [c for c in snapshot.components if snapshot.status_of(c) != ComponentStatus.OPERATIONAL]
     for component in troubled:
         lines.append(f"- {component.name}: {STATUS_LABEL[snapshot.status_of(component)]}")
-    fine = [c.name for c in snapshot.components if snapshot.status_of(c) == "operational"]
+    fine = [c.name for c in snapshot.components if snapshot.status_of(c) == ComponentStatus.OPERATIONAL]
     if fine:
         lines.append(f"Operational: {', '.join(fine)}")
-    upcoming = [w for w in snapshot.maintenance if maintenance_status(w, snapshot.now) == "scheduled"]
+    upcoming = [
+        w for w in snapshot.maintenance if maintenance_status(w, snapshot.now) is MaintenanceStatus.SCHEDULED
+    ]
     for window in upcoming[:3]:
         assert window.starts_at is not None
         lines.append(
@@ -150,7 +157,7 @@ def component_answer(component: StatusComponent, snapshot: Snapshot, *, asked: b
             f"{window.ends_at.strftime('%H:%M UTC')}: {window.title}. "
             "Some things may be unavailable until then."
         )
-    elif component.status != "operational":
+    elif component.status != ComponentStatus.OPERATIONAL:
         text = f"**{component.name}**: {status}. We're on it."
     else:
         text = f"**{component.name}** is operational; we don't know of any problem right now."
@@ -177,7 +184,7 @@ def incident_card(
     incident: Incident, timeline: Sequence[IncidentUpdate], *, page_url: str, now: datetime
 ) -> tuple[str, str]:
     """The first notice as edited after each update: the current state and the latest word."""
-    state = "Resolved" if incident.status == "resolved" else incident.status.capitalize()
+    state = "Resolved" if incident.status == IncidentStatus.RESOLVED else incident.status.capitalize()
     title = f"[{state}] {incident.title}"
     latest = timeline[0] if timeline else None
     lines = [

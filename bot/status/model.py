@@ -1,10 +1,13 @@
 """The status domain's one vocabulary: component statuses, incident impacts and stages, maintenance
-states, and the one severity order. Everything else imports these (storage keeps their string values)."""
+states, the one severity order, and the pure rules over them. Everything else imports these; the
+enums' values are the strings storage keeps."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 
 class ComponentStatus(StrEnum):
@@ -22,6 +25,11 @@ class Impact(StrEnum):
     CRITICAL = "critical"
 
 
+# What Statuspage (and our page) calls the impact of a maintenance window. Not an `Impact`: staff
+# never open an incident with it, they schedule maintenance.
+MAINTENANCE_IMPACT: Final = "maintenance"
+
+
 class IncidentStatus(StrEnum):
     INVESTIGATING = "investigating"
     IDENTIFIED = "identified"
@@ -35,8 +43,11 @@ class MaintenanceStatus(StrEnum):
     COMPLETED = "completed"
 
 
-# The one order, least to most severe. Maintenance is planned, so it ranks with operational: it
-# never makes a page look worse than an outage elsewhere does.
+_COMPONENT_STATUSES: Final = frozenset(ComponentStatus)
+_IMPACTS: Final = frozenset(Impact)
+
+# The one order, least to most severe. Maintenance is planned, so it ranks just above operational:
+# it never makes a page look worse than an outage elsewhere does, and any incident outranks it.
 SEVERITY_ORDER: Final = (
     ComponentStatus.OPERATIONAL,
     ComponentStatus.UNDER_MAINTENANCE,
@@ -54,6 +65,8 @@ IMPACT_TO_STATUS: Final = {
     Impact.MAJOR: ComponentStatus.PARTIAL_OUTAGE,
     Impact.CRITICAL: ComponentStatus.MAJOR_OUTAGE,
 }
+# And back: the impact a component's status shows on the page (maintenance shows as none).
+STATUS_TO_IMPACT: Final[dict[str, Impact]] = {status: impact for impact, status in IMPACT_TO_STATUS.items()}
 
 # Stages staff move an open incident through (resolving is its own command).
 OPEN_STAGES: Final = (IncidentStatus.INVESTIGATING, IncidentStatus.IDENTIFIED, IncidentStatus.MONITORING)
@@ -67,10 +80,49 @@ def severity(status: str) -> int:
         return 0
 
 
-def worst(statuses: list[str] | tuple[str, ...]) -> ComponentStatus:
+def worst(statuses: Iterable[str]) -> ComponentStatus:
     """The most severe of these statuses (operational when there are none)."""
     return max(
-        (ComponentStatus(s) for s in statuses if s in ComponentStatus.__members__.values()),
+        (ComponentStatus(s) for s in statuses if s in _COMPONENT_STATUSES),
         key=severity,
         default=ComponentStatus.OPERATIONAL,
     )
+
+
+def impact_rank(impact: str) -> int:
+    """Rank of an impact in IMPACT_ORDER; anything else (a maintenance window's) ranks as none."""
+    try:
+        return IMPACT_ORDER.index(Impact(impact))
+    except ValueError:
+        return 0
+
+
+def worst_impact(impacts: Iterable[str]) -> Impact:
+    """The most severe of these impacts (none when there are none)."""
+    return max((Impact(i) for i in impacts if i in _IMPACTS), key=impact_rank, default=Impact.NONE)
+
+
+def effective_status(status: str, *, in_maintenance: bool) -> str:
+    """What a component shows: maintenance, unless something worse is going on."""
+    if in_maintenance and status == ComponentStatus.OPERATIONAL:
+        return ComponentStatus.UNDER_MAINTENANCE
+    return status
+
+
+class Window(Protocol):
+    """What the maintenance rule reads of a window (a stored maintenance row)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def starts_at(self) -> datetime | None: ...
+    @property
+    def ends_at(self) -> datetime | None: ...
+
+
+def maintenance_status(window: Window, at: datetime) -> MaintenanceStatus:
+    """Scheduled / in progress / completed, from the clock (so nobody has to flip it by hand)."""
+    assert window.starts_at is not None and window.ends_at is not None
+    if window.status == MaintenanceStatus.COMPLETED or at >= window.ends_at:
+        return MaintenanceStatus.COMPLETED
+    return MaintenanceStatus.IN_PROGRESS if at >= window.starts_at else MaintenanceStatus.SCHEDULED

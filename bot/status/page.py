@@ -10,25 +10,30 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.status.messages import STATUS_LABEL, effective_status
+from bot.status.messages import STATUS_LABEL
+from bot.status.model import (
+    MAINTENANCE_IMPACT,
+    STATUS_TO_IMPACT,
+    Impact,
+    IncidentStatus,
+    MaintenanceStatus,
+    effective_status,
+    maintenance_status,
+    worst,
+    worst_impact,
+)
 from bot.status.snapshot import HISTORY_DAYS, history_start
 from bot.web import DATABASE
 from storage import status_repo
 from storage.models import Incident, IncidentUpdate, StatusComponent
 
 PAGE_ID = "supportbot"
-INDICATOR_TEXT = {
-    "none": "All Systems Operational",
-    "minor": "Minor Service Outage",
-    "major": "Partial System Outage",
-    "critical": "Major Service Outage",
-    "maintenance": "Service Under Maintenance",
-}
-_IMPACT_RANK = {"none": 0, "maintenance": 0, "minor": 1, "major": 2, "critical": 3}
-_STATUS_TO_INDICATOR = {
-    "degraded_performance": "minor",
-    "partial_outage": "major",
-    "major_outage": "critical",
+INDICATOR_TEXT: dict[str, str] = {
+    Impact.NONE: "All Systems Operational",
+    Impact.MINOR: "Minor Service Outage",
+    Impact.MAJOR: "Partial System Outage",
+    Impact.CRITICAL: "Major Service Outage",
+    MAINTENANCE_IMPACT: "Service Under Maintenance",
 }
 
 
@@ -62,7 +67,7 @@ class StatusData:
         async with request.app[DATABASE].transaction() as session:
             components = await status_repo.list_components(session)
             incidents = await status_repo.incidents_since(session, since=history_start(now))
-            maintenance = await status_repo.maintenance_windows(session, at=now, include_completed=True)
+            maintenance = await status_repo.maintenance_windows(session, at=now, include_past=True)
             ids = [i.id for i in [*incidents, *maintenance] if i.id is not None]
             updates = await status_repo.updates_for(session, incident_ids=ids)
         return cls(
@@ -76,32 +81,33 @@ class StatusData:
 
     @property
     def unresolved(self) -> list[Incident]:
-        return [i for i in self.incidents if i.status != "resolved"]
+        return [i for i in self.incidents if i.status != IncidentStatus.RESOLVED]
 
-    def window_status(self, window: Incident) -> str:
-        return status_repo.maintenance_status(window, self.now)
+    def window_status(self, window: Incident) -> MaintenanceStatus:
+        return maintenance_status(window, self.now)
 
     def in_maintenance(self, name: str) -> bool:
         return any(
-            name in status_repo.split_names(w.components) and self.window_status(w) == "in_progress"
+            name in status_repo.split_names(w.components)
+            and self.window_status(w) is MaintenanceStatus.IN_PROGRESS
             for w in self.maintenance
         )
 
     def status_of(self, component: StatusComponent) -> str:
-        return effective_status(component, in_maintenance=self.in_maintenance(component.name))
+        return effective_status(component.status, in_maintenance=self.in_maintenance(component.name))
 
     def indicator(self) -> str:
-        worst = "none"
-        for incident in self.unresolved:
-            if _IMPACT_RANK.get(incident.impact, 0) > _IMPACT_RANK[worst]:
-                worst = incident.impact
-        for component in self.components:
-            level = _STATUS_TO_INDICATOR.get(component.status, "none")
-            if _IMPACT_RANK[level] > _IMPACT_RANK[worst]:
-                worst = level
-        if worst == "none" and any(self.window_status(w) == "in_progress" for w in self.maintenance):
-            return "maintenance"
-        return worst
+        """Statuspage's page indicator: the worst impact of the open incidents and the components'
+        statuses, or "maintenance" when only a maintenance window is in progress."""
+        level = worst_impact(
+            [i.impact for i in self.unresolved]
+            + [STATUS_TO_IMPACT.get(c.status, Impact.NONE) for c in self.components]
+        )
+        if level is Impact.NONE and any(
+            self.window_status(w) is MaintenanceStatus.IN_PROGRESS for w in self.maintenance
+        ):
+            return MAINTENANCE_IMPACT
+        return level.value
 
     # -- Statuspage shapes ----------------------------------------------------------------------
 
@@ -141,12 +147,11 @@ class StatusData:
                 }
             )
         for name, members in groups.items():
-            worst = max((self.status_of(c) for c in members), key=_status_rank)
             found.append(
                 {
                     "id": group_ids[name],
                     "name": name,
-                    "status": worst,
+                    "status": worst(self.status_of(c) for c in members).value,
                     "created_at": _iso(min(c.created_at for c in members)),
                     "updated_at": _iso(max(c.updated_at for c in members)),
                     "position": min(c.position for c in members) + 1,
@@ -166,16 +171,17 @@ class StatusData:
         names = status_repo.split_names(incident.components)
         components = [c for c in self.component_json() if c["name"] in names and not c["group"]]
         timeline = self.updates.get(incident.id or 0, [])
-        monitoring = [u.at for u in timeline if u.status == "monitoring"]
+        monitoring = [u.at for u in timeline if u.status == IncidentStatus.MONITORING]
+        maintenance = incident.kind == "maintenance"
         body: dict[str, Any] = {
             "id": str(incident.id),
             "name": incident.title,
-            "status": self.window_status(incident) if incident.kind == "maintenance" else incident.status,
+            "status": self.window_status(incident).value if maintenance else incident.status,
             "created_at": _iso(incident.created_at),
             "updated_at": _iso(incident.updated_at),
             "monitoring_at": _iso(min(monitoring)) if monitoring else None,
             "resolved_at": _iso(incident.resolved_at),
-            "impact": "maintenance" if incident.kind == "maintenance" else incident.impact,
+            "impact": MAINTENANCE_IMPACT if maintenance else incident.impact,
             "shortlink": f"{self.url}#incident-{incident.id}",
             "started_at": _iso(incident.starts_at or incident.created_at),
             "page_id": PAGE_ID,
@@ -205,7 +211,7 @@ class StatusData:
             ],
             "components": components,
         }
-        if incident.kind == "maintenance":
+        if maintenance:
             body["scheduled_for"] = _iso(incident.starts_at)
             body["scheduled_until"] = _iso(incident.ends_at)
         return body
@@ -213,11 +219,6 @@ class StatusData:
     def status_json(self) -> dict[str, str]:
         indicator = self.indicator()
         return {"indicator": indicator, "description": INDICATOR_TEXT[indicator]}
-
-
-def _status_rank(status: str) -> int:
-    order = ["operational", "under_maintenance", "degraded_performance", "partial_outage", "major_outage"]
-    return order.index(status)
 
 
 def _json(body: dict[str, Any]) -> web.Response:
@@ -278,7 +279,7 @@ def render_page(data: StatusData) -> str:
     if data.unresolved:
         out.append("<h2>Active incidents</h2>")
         out.extend(_incident_html(data, i) for i in data.unresolved)
-    current = [w for w in data.maintenance if data.window_status(w) != "completed"]
+    current = [w for w in data.maintenance if data.window_status(w) is not MaintenanceStatus.COMPLETED]
     if current:
         out.append("<h2>Maintenance</h2>")
         for window in current:
@@ -347,7 +348,9 @@ def installer(*, clock: Callable[[], datetime], url: str) -> Callable[[web.Appli
                 "components": data.component_json(),
                 "incidents": [data.incident_json(i) for i in data.unresolved],
                 "scheduled_maintenances": [
-                    data.incident_json(w) for w in data.maintenance if data.window_status(w) != "completed"
+                    data.incident_json(w)
+                    for w in data.maintenance
+                    if data.window_status(w) is not MaintenanceStatus.COMPLETED
                 ],
                 "status": data.status_json(),
             }

@@ -6,10 +6,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
 
 from bot.core.errors import UsageError, UserError
-from bot.status.components import Known, resolve
-from storage.status_repo import COMPONENT_STATUSES, IMPACTS, INCIDENT_STATUSES
+from bot.status.components import NAME, Known, resolve
+from bot.status.model import ComponentStatus, Impact, IncidentStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +63,15 @@ def components_arg(value: str, known: Sequence[Known]) -> list[str]:
     return names
 
 
-def _choice(value: str, allowed: Sequence[str], what: str, usage: Usage) -> str:
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(value: str, allowed: type[E], what: str, usage: Usage) -> E:
     wanted = value.strip().lower()
-    if wanted not in allowed:
-        raise usage.error(f"`{value[:40]}` is not {what}; choose one of: {', '.join(allowed)}.")
-    return wanted
+    try:
+        return allowed(wanted)
+    except ValueError:
+        raise usage.error(f"`{value[:40]}` is not {what}; choose one of: {', '.join(allowed)}.") from None
 
 
 def incident_id(value: str, usage: Usage) -> int:
@@ -79,7 +85,7 @@ def incident_id(value: str, usage: Usage) -> int:
 @dataclass(frozen=True, slots=True)
 class OpenArgs:
     components: list[str]
-    impact: str
+    impact: Impact
     title: str
 
 
@@ -109,14 +115,14 @@ def parse_open(rest: str, known: Sequence[Known]) -> OpenArgs:
     if len(parts) < 3:
         raise INCIDENT_OPEN.error("I need the components, the impact and a title.")
     components = components_arg(parts[0], known)
-    impact = _choice(parts[1], IMPACTS, "an impact", INCIDENT_OPEN)
+    impact = _choice(parts[1], Impact, "an impact", INCIDENT_OPEN)
     return OpenArgs(components, impact, _title(parts[2], INCIDENT_OPEN))
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateArgs:
     incident_id: int
-    status: str
+    status: IncidentStatus
     message: str
 
 
@@ -125,7 +131,7 @@ def parse_update(rest: str) -> UpdateArgs:
     if len(parts) < 3:
         raise INCIDENT_UPDATE.error("I need the incident number, its status and a message.")
     number = incident_id(parts[0], INCIDENT_UPDATE)
-    status = _choice(parts[1], INCIDENT_STATUSES, "an incident status", INCIDENT_UPDATE)
+    status = _choice(parts[1], IncidentStatus, "an incident status", INCIDENT_UPDATE)
     return UpdateArgs(number, status, parts[2].strip())
 
 
@@ -136,14 +142,14 @@ def parse_resolve(rest: str) -> tuple[int, str]:
     return incident_id(parts[0], INCIDENT_RESOLVE), (parts[1].strip() if len(parts) > 1 else "")
 
 
-def parse_component_set(rest: str, known: Sequence[Known]) -> tuple[str, str]:
+def parse_component_set(rest: str, known: Sequence[Known]) -> tuple[str, ComponentStatus]:
     parts = rest.split()
     if len(parts) != 2:
         raise COMPONENT_SET.error("I need a component and a status.")
     name = resolve(parts[0], known)
     if name is None:
         raise UnknownComponent(parts[0], known)
-    return name, _choice(parts[1], COMPONENT_STATUSES, "a component status", COMPONENT_SET)
+    return name, _choice(parts[1], ComponentStatus, "a component status", COMPONENT_SET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +160,6 @@ class AddArgs:
 
 
 def parse_component_add(rest: str) -> AddArgs:
-    from bot.status.components import NAME
-
     parts = rest.split()
     if not parts:
         raise COMPONENT_ADD.error("I need the new component's name.")

@@ -1,0 +1,139 @@
+"""Status changes with their rules: what opening, updating and resolving an incident does to its
+components, and scheduling maintenance. The handlers call these; storage only stores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.status.model import (
+    IMPACT_TO_STATUS,
+    MAINTENANCE_IMPACT,
+    ComponentStatus,
+    Impact,
+    IncidentStatus,
+    MaintenanceStatus,
+    severity,
+)
+from storage import status_repo
+from storage.models import ComponentStatusChange, Incident, IncidentUpdate, StatusComponent
+from storage.session import DbSession
+
+
+async def set_component_status(
+    session: DbSession,
+    *,
+    component: StatusComponent,
+    status: ComponentStatus,
+    actor_key: str,
+    at: datetime,
+    reason: str = "",
+) -> ComponentStatusChange | None:
+    """Change a component's status, keeping the history; None when it already had that status."""
+    return await status_repo.set_component_status(
+        session,
+        component=component,
+        status=ComponentStatus(status).value,  # refuses a word outside the vocabulary
+        actor_key=actor_key,
+        at=at,
+        reason=reason,
+    )
+
+
+async def open_incident(
+    session: DbSession,
+    *,
+    title: str,
+    impact: Impact,
+    components: Sequence[StatusComponent],
+    actor_key: str,
+    at: datetime,
+    message: str = "",
+) -> Incident:
+    """Open an incident, write its first update and degrade its components according to its impact."""
+    incident = await status_repo.create_incident(
+        session,
+        title=title,
+        impact=Impact(impact).value,
+        status=IncidentStatus.INVESTIGATING.value,
+        components=[c.name for c in components],
+        first_update=message or f"We are investigating: {title}.",
+        actor_key=actor_key,
+        at=at,
+    )
+    target = IMPACT_TO_STATUS[Impact(impact)]
+    for component in components:
+        # An incident never improves a component another incident made worse, nor hides maintenance
+        # behind an incident that affects nothing.
+        if severity(target) > severity(component.status):
+            await set_component_status(
+                session,
+                component=component,
+                status=target,
+                actor_key=actor_key,
+                at=at,
+                reason=f"incident #{incident.id}",
+            )
+    return incident
+
+
+async def post_update(
+    session: DbSession, *, incident: Incident, status: IncidentStatus, body: str, actor_key: str, at: datetime
+) -> IncidentUpdate:
+    """Append to the timeline. Resolving puts components back to operational unless another active
+    incident still affects them."""
+    resolves = IncidentStatus(status) is IncidentStatus.RESOLVED
+    update = await status_repo.add_update(
+        session,
+        incident=incident,
+        status=IncidentStatus(status).value,
+        body=body,
+        actor_key=actor_key,
+        at=at,
+        resolves=resolves,
+    )
+    if resolves:
+        still_affected: set[str] = set()
+        for other in await status_repo.active_incidents(session):
+            still_affected.update(status_repo.split_names(other.components))
+        for name in status_repo.split_names(incident.components):
+            component = await status_repo.get_component(session, name=name)
+            if (
+                component is not None
+                and name not in still_affected
+                and component.status != ComponentStatus.OPERATIONAL
+            ):
+                await set_component_status(
+                    session,
+                    component=component,
+                    status=ComponentStatus.OPERATIONAL,
+                    actor_key=actor_key,
+                    at=at,
+                    reason=f"incident #{incident.id} resolved",
+                )
+    return update
+
+
+async def schedule_maintenance(
+    session: DbSession,
+    *,
+    title: str,
+    components: Sequence[StatusComponent],
+    starts_at: datetime,
+    ends_at: datetime,
+    actor_key: str,
+    at: datetime,
+) -> Incident:
+    """A maintenance window; its status follows the clock (`model.maintenance_status`)."""
+    return await status_repo.create_maintenance(
+        session,
+        title=title,
+        impact=MAINTENANCE_IMPACT,
+        status=MaintenanceStatus.SCHEDULED.value,
+        components=[c.name for c in components],
+        starts_at=starts_at,
+        ends_at=ends_at,
+        first_update=f"Scheduled maintenance: {title}.",
+        actor_key=actor_key,
+        at=at,
+    )
