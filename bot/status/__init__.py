@@ -1,1 +1,3 @@
-"""The status model's pure parts: component resolution, command parsing and message rendering."""
+"""The status domain: its vocabulary (model), its read model (snapshot), the rules of incidents and
+maintenance (workflows), component names (components), command arguments (parse), what answers and
+notices say (messages), the public page and Statuspage API (page), and the broadcast outbox worker."""

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
-from bot.status.model import (
-    ComponentStatus,
-    Impact,
-    IncidentStatus,
-    MaintenanceStatus,
-    effective_status,
-    maintenance_status,
-    worst,
-)
+from bot.status.model import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
+from bot.status.snapshot import Snapshot
 from storage.broadcast_repo import Progress
 from storage.models import Incident, IncidentUpdate, StatusComponent
 from storage.status_repo import split_names
@@ -56,52 +48,6 @@ def when(moment: datetime, now: datetime) -> str:
     return f"{stamp} ({ago})"
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything an answer or the page needs, read once."""
-
-    components: Sequence[StatusComponent]
-    incidents: Sequence[Incident]
-    updates: dict[int, list[IncidentUpdate]]
-    maintenance: Sequence[Incident]
-    now: datetime
-    page_url: str
-
-    def in_maintenance(self, name: str) -> Incident | None:
-        for window in self.maintenance:
-            if (
-                name in split_names(window.components)
-                and maintenance_status(window, self.now) is MaintenanceStatus.IN_PROGRESS
-            ):
-                return window
-        return None
-
-    def status_of(self, component: StatusComponent) -> str:
-        return effective_status(
-            component.status, in_maintenance=self.in_maintenance(component.name) is not None
-        )
-
-    def incidents_for(self, name: str) -> list[Incident]:
-        return [i for i in self.incidents if name in split_names(i.components)]
-
-    def latest(self, incident: Incident) -> IncidentUpdate | None:
-        timeline = self.updates.get(incident.id or 0) or []
-        return timeline[0] if timeline else None
-
-    @property
-    def overall(self) -> str:
-        overall = worst(self.status_of(c) for c in self.components)
-        if overall is ComponentStatus.OPERATIONAL and not self.incidents:
-            return "All systems operational"
-        if overall is ComponentStatus.MAJOR_OUTAGE:
-            return "Major outage"
-        if overall is ComponentStatus.PARTIAL_OUTAGE:
-            return "Partial outage"
-        if overall is ComponentStatus.UNDER_MAINTENANCE and not self.incidents:
-            return "Scheduled maintenance in progress"
-        return "Some systems are having problems"
-
-
 def incident_line(incident: Incident, snapshot: Snapshot) -> str:
     latest = snapshot.latest(incident)
     impact = IMPACT_LABEL.get(incident.impact, incident.impact)
@@ -114,7 +60,7 @@ def incident_line(incident: Incident, snapshot: Snapshot) -> str:
 def status_overview(snapshot: Snapshot) -> tuple[str, str]:
     """`/status`: (title, text), compact: the problems first, then one line for the rest."""
     lines: list[str] = []
-    for incident in snapshot.incidents:
+    for incident in snapshot.active:
         lines.append(incident_line(incident, snapshot))
     troubled = [c for c in snapshot.components if snapshot.status_of(c) != ComponentStatus.OPERATIONAL]
     for component in troubled:
@@ -122,9 +68,7 @@ def status_overview(snapshot: Snapshot) -> tuple[str, str]:
     fine = [c.name for c in snapshot.components if snapshot.status_of(c) == ComponentStatus.OPERATIONAL]
     if fine:
         lines.append(f"Operational: {', '.join(fine)}")
-    upcoming = [
-        w for w in snapshot.maintenance if maintenance_status(w, snapshot.now) is MaintenanceStatus.SCHEDULED
-    ]
+    upcoming = [w for w in snapshot.maintenance if snapshot.window_status(w) is MaintenanceStatus.SCHEDULED]
     for window in upcoming[:3]:
         assert window.starts_at is not None
         lines.append(

@@ -4,28 +4,18 @@ aiohttp server, so tools and widgets that read a Statuspage page read ours."""
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bot.status.messages import STATUS_LABEL
-from bot.status.model import (
-    MAINTENANCE_IMPACT,
-    STATUS_TO_IMPACT,
-    Impact,
-    IncidentStatus,
-    MaintenanceStatus,
-    effective_status,
-    maintenance_status,
-    worst,
-    worst_impact,
-)
-from bot.status.snapshot import HISTORY_DAYS, history_start
+from bot.status.model import MAINTENANCE_IMPACT, Impact, IncidentStatus, MaintenanceStatus, worst
+from bot.status.snapshot import HISTORY_DAYS, Snapshot, load_history
 from bot.web import DATABASE
 from storage import status_repo
-from storage.models import Incident, IncidentUpdate, StatusComponent
+from storage.models import Incident, StatusComponent
 
 PAGE_ID = "supportbot"
 INDICATOR_TEXT: dict[str, str] = {
@@ -41,184 +31,124 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="milliseconds") if moment is not None else None
 
 
-class StatusData:
-    """One consistent read of everything the page and the API show."""
+# -- Statuspage shapes ----------------------------------------------------------------------------
 
-    def __init__(
-        self,
-        *,
-        components: Sequence[StatusComponent],
-        incidents: Sequence[Incident],
-        maintenance: Sequence[Incident],
-        updates: dict[int, list[IncidentUpdate]],
-        now: datetime,
-        url: str,
-    ) -> None:
-        self.components = components
-        self.incidents = incidents
-        self.maintenance = maintenance
-        self.updates = updates
-        self.now = now
-        self.url = url
 
-    @classmethod
-    async def load(cls, request: web.Request, *, clock: Callable[[], datetime], url: str) -> StatusData:
-        now = clock()
-        async with request.app[DATABASE].transaction() as session:
-            components = await status_repo.list_components(session)
-            incidents = await status_repo.incidents_since(session, since=history_start(now))
-            maintenance = await status_repo.maintenance_windows(session, at=now, include_past=True)
-            ids = [i.id for i in [*incidents, *maintenance] if i.id is not None]
-            updates = await status_repo.updates_for(session, incident_ids=ids)
-        return cls(
-            components=components,
-            incidents=incidents,
-            maintenance=maintenance,
-            updates=updates,
-            now=now,
-            url=url,
+def page_json(data: Snapshot) -> dict[str, Any]:
+    stamps = [c.updated_at for c in data.components] + [i.updated_at for i in data.incidents]
+    return {
+        "id": PAGE_ID,
+        "name": "Status",
+        "url": data.page_url,
+        "time_zone": "Etc/UTC",
+        "updated_at": _iso(max(stamps, default=data.now)),
+    }
+
+
+def components_json(data: Snapshot) -> list[dict[str, Any]]:
+    groups: dict[str, list[StatusComponent]] = {}
+    for component in data.components:
+        if component.group_name:
+            groups.setdefault(component.group_name, []).append(component)
+    group_ids = {name: f"group-{index}" for index, name in enumerate(groups, start=1)}
+    found: list[dict[str, Any]] = []
+    for component in data.components:
+        found.append(
+            {
+                "id": str(component.id),
+                "name": component.name,
+                "status": data.status_of(component),
+                "created_at": _iso(component.created_at),
+                "updated_at": _iso(component.updated_at),
+                "position": component.position + 1,
+                "description": component.description or None,
+                "showcase": True,
+                "start_date": component.created_at.date().isoformat(),
+                "group_id": group_ids.get(component.group_name),
+                "page_id": PAGE_ID,
+                "group": False,
+                "only_show_if_degraded": False,
+            }
         )
-
-    @property
-    def unresolved(self) -> list[Incident]:
-        return [i for i in self.incidents if i.status != IncidentStatus.RESOLVED]
-
-    def window_status(self, window: Incident) -> MaintenanceStatus:
-        return maintenance_status(window, self.now)
-
-    def in_maintenance(self, name: str) -> bool:
-        return any(
-            name in status_repo.split_names(w.components)
-            and self.window_status(w) is MaintenanceStatus.IN_PROGRESS
-            for w in self.maintenance
+    for name, members in groups.items():
+        found.append(
+            {
+                "id": group_ids[name],
+                "name": name,
+                "status": worst(data.status_of(c) for c in members).value,
+                "created_at": _iso(min(c.created_at for c in members)),
+                "updated_at": _iso(max(c.updated_at for c in members)),
+                "position": min(c.position for c in members) + 1,
+                "description": None,
+                "showcase": False,
+                "start_date": None,
+                "group_id": None,
+                "page_id": PAGE_ID,
+                "group": True,
+                "only_show_if_degraded": False,
+                "components": [str(c.id) for c in members],
+            }
         )
+    return found
 
-    def status_of(self, component: StatusComponent) -> str:
-        return effective_status(component.status, in_maintenance=self.in_maintenance(component.name))
 
-    def indicator(self) -> str:
-        """Statuspage's page indicator: the worst impact of the open incidents and the components'
-        statuses, or "maintenance" when only a maintenance window is in progress."""
-        level = worst_impact(
-            [i.impact for i in self.unresolved]
-            + [STATUS_TO_IMPACT.get(c.status, Impact.NONE) for c in self.components]
-        )
-        if level is Impact.NONE and any(
-            self.window_status(w) is MaintenanceStatus.IN_PROGRESS for w in self.maintenance
-        ):
-            return MAINTENANCE_IMPACT
-        return level.value
+def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
+    names = status_repo.split_names(incident.components)
+    components = [c for c in components_json(data) if c["name"] in names and not c["group"]]
+    timeline = data.updates.get(incident.id or 0, [])
+    monitoring = [u.at for u in timeline if u.status == IncidentStatus.MONITORING]
+    maintenance = incident.kind == "maintenance"
+    body: dict[str, Any] = {
+        "id": str(incident.id),
+        "name": incident.title,
+        "status": data.window_status(incident).value if maintenance else incident.status,
+        "created_at": _iso(incident.created_at),
+        "updated_at": _iso(incident.updated_at),
+        "monitoring_at": _iso(min(monitoring)) if monitoring else None,
+        "resolved_at": _iso(incident.resolved_at),
+        "impact": MAINTENANCE_IMPACT if maintenance else incident.impact,
+        "shortlink": f"{data.page_url}#incident-{incident.id}",
+        "started_at": _iso(incident.starts_at or incident.created_at),
+        "page_id": PAGE_ID,
+        "incident_updates": [
+            {
+                "id": str(u.id),
+                "status": u.status,
+                "body": u.body,
+                "incident_id": str(incident.id),
+                "created_at": _iso(u.at),
+                "updated_at": _iso(u.at),
+                "display_at": _iso(u.at),
+                "affected_components": [
+                    {
+                        "code": c["id"],
+                        "name": c["name"],
+                        "old_status": c["status"],
+                        "new_status": c["status"],
+                    }
+                    for c in components
+                ],
+                "deliver_notifications": True,
+                "custom_tweet": None,
+                "tweet_id": None,
+            }
+            for u in timeline
+        ],
+        "components": components,
+    }
+    if maintenance:
+        body["scheduled_for"] = _iso(incident.starts_at)
+        body["scheduled_until"] = _iso(incident.ends_at)
+    return body
 
-    # -- Statuspage shapes ----------------------------------------------------------------------
 
-    def page(self) -> dict[str, Any]:
-        stamps = [c.updated_at for c in self.components] + [i.updated_at for i in self.incidents]
-        return {
-            "id": PAGE_ID,
-            "name": "Status",
-            "url": self.url,
-            "time_zone": "Etc/UTC",
-            "updated_at": _iso(max(stamps, default=self.now)),
-        }
+def status_json(data: Snapshot) -> dict[str, str]:
+    indicator = data.indicator
+    return {"indicator": indicator, "description": INDICATOR_TEXT[indicator]}
 
-    def component_json(self) -> list[dict[str, Any]]:
-        groups: dict[str, list[StatusComponent]] = {}
-        for component in self.components:
-            if component.group_name:
-                groups.setdefault(component.group_name, []).append(component)
-        group_ids = {name: f"group-{index}" for index, name in enumerate(groups, start=1)}
-        found: list[dict[str, Any]] = []
-        for component in self.components:
-            found.append(
-                {
-                    "id": str(component.id),
-                    "name": component.name,
-                    "status": self.status_of(component),
-                    "created_at": _iso(component.created_at),
-                    "updated_at": _iso(component.updated_at),
-                    "position": component.position + 1,
-                    "description": component.description or None,
-                    "showcase": True,
-                    "start_date": component.created_at.date().isoformat(),
-                    "group_id": group_ids.get(component.group_name),
-                    "page_id": PAGE_ID,
-                    "group": False,
-                    "only_show_if_degraded": False,
-                }
-            )
-        for name, members in groups.items():
-            found.append(
-                {
-                    "id": group_ids[name],
-                    "name": name,
-                    "status": worst(self.status_of(c) for c in members).value,
-                    "created_at": _iso(min(c.created_at for c in members)),
-                    "updated_at": _iso(max(c.updated_at for c in members)),
-                    "position": min(c.position for c in members) + 1,
-                    "description": None,
-                    "showcase": False,
-                    "start_date": None,
-                    "group_id": None,
-                    "page_id": PAGE_ID,
-                    "group": True,
-                    "only_show_if_degraded": False,
-                    "components": [str(c.id) for c in members],
-                }
-            )
-        return found
 
-    def incident_json(self, incident: Incident) -> dict[str, Any]:
-        names = status_repo.split_names(incident.components)
-        components = [c for c in self.component_json() if c["name"] in names and not c["group"]]
-        timeline = self.updates.get(incident.id or 0, [])
-        monitoring = [u.at for u in timeline if u.status == IncidentStatus.MONITORING]
-        maintenance = incident.kind == "maintenance"
-        body: dict[str, Any] = {
-            "id": str(incident.id),
-            "name": incident.title,
-            "status": self.window_status(incident).value if maintenance else incident.status,
-            "created_at": _iso(incident.created_at),
-            "updated_at": _iso(incident.updated_at),
-            "monitoring_at": _iso(min(monitoring)) if monitoring else None,
-            "resolved_at": _iso(incident.resolved_at),
-            "impact": MAINTENANCE_IMPACT if maintenance else incident.impact,
-            "shortlink": f"{self.url}#incident-{incident.id}",
-            "started_at": _iso(incident.starts_at or incident.created_at),
-            "page_id": PAGE_ID,
-            "incident_updates": [
-                {
-                    "id": str(u.id),
-                    "status": u.status,
-                    "body": u.body,
-                    "incident_id": str(incident.id),
-                    "created_at": _iso(u.at),
-                    "updated_at": _iso(u.at),
-                    "display_at": _iso(u.at),
-                    "affected_components": [
-                        {
-                            "code": c["id"],
-                            "name": c["name"],
-                            "old_status": c["status"],
-                            "new_status": c["status"],
-                        }
-                        for c in components
-                    ],
-                    "deliver_notifications": True,
-                    "custom_tweet": None,
-                    "tweet_id": None,
-                }
-                for u in timeline
-            ],
-            "components": components,
-        }
-        if maintenance:
-            body["scheduled_for"] = _iso(incident.starts_at)
-            body["scheduled_until"] = _iso(incident.ends_at)
-        return body
-
-    def status_json(self) -> dict[str, str]:
-        indicator = self.indicator()
-        return {"indicator": indicator, "description": INDICATOR_TEXT[indicator]}
+def _current_windows(data: Snapshot) -> list[Incident]:
+    return [w for w in data.maintenance if data.window_status(w) is not MaintenanceStatus.COMPLETED]
 
 
 def _json(body: dict[str, Any]) -> web.Response:
@@ -254,7 +184,7 @@ def _stamp(moment: datetime | None) -> str:
     return moment.strftime("%b %d, %H:%M UTC") if moment else ""
 
 
-def _incident_html(data: StatusData, incident: Incident) -> str:
+def _incident_html(data: Snapshot, incident: Incident) -> str:
     parts = [f'<div class="card" id="incident-{incident.id}"><strong>{_e(incident.title)}</strong>']
     parts.append(f'<div class="muted">Affects {_e(incident.components.replace(",", ", "))}</div>')
     for update in data.updates.get(incident.id or 0, []):
@@ -266,8 +196,8 @@ def _incident_html(data: StatusData, incident: Incident) -> str:
     return "".join(parts)
 
 
-def render_page(data: StatusData) -> str:
-    indicator = data.indicator()
+def render_page(data: Snapshot) -> str:
+    indicator = data.indicator
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -276,10 +206,11 @@ def render_page(data: StatusData) -> str:
         "<h1>System status</h1>",
         f"<div class='banner {indicator}' id='overall'>{_e(INDICATOR_TEXT[indicator])}</div>",
     ]
-    if data.unresolved:
+    active = data.active
+    if active:
         out.append("<h2>Active incidents</h2>")
-        out.extend(_incident_html(data, i) for i in data.unresolved)
-    current = [w for w in data.maintenance if data.window_status(w) is not MaintenanceStatus.COMPLETED]
+        out.extend(_incident_html(data, i) for i in active)
+    current = _current_windows(data)
     if current:
         out.append("<h2>Maintenance</h2>")
         for window in current:
@@ -311,14 +242,14 @@ def render_page(data: StatusData) -> str:
         if not that_day:
             out.append("<div class='muted'>No incidents reported.</div>")
         for incident in that_day:
-            resolved = f" (resolved {_stamp(incident.resolved_at)})" if incident.resolved_at else ""
+            when = f" (resolved {_stamp(incident.resolved_at)})" if incident.resolved_at else ""
             out.append(
                 f"<div class='row'><a href='#incident-{incident.id}'>{_e(incident.title)}</a>"
-                f"<span class='muted'>{_e(incident.impact)}{_e(resolved)}</span></div>"
+                f"<span class='muted'>{_e(incident.impact)}{_e(when)}</span></div>"
             )
         out.append("</div>")
     # Every incident linked above (and by the API's shortlink) has its own card with its updates.
-    resolved = [i for i in data.incidents if i.resolved_at is not None and i not in data.unresolved]
+    resolved = [i for i in data.incidents if i.resolved_at is not None]
     if resolved:
         out.append("<h2>Resolved incidents</h2>")
         out.extend(_incident_html(data, i) for i in resolved)
@@ -330,8 +261,9 @@ def render_page(data: StatusData) -> str:
 def installer(*, clock: Callable[[], datetime], url: str) -> Callable[[web.Application], None]:
     """Routes for `create_web_app(database, installers)`."""
 
-    async def load(request: web.Request) -> StatusData:
-        return await StatusData.load(request, clock=clock, url=url)
+    async def load(request: web.Request) -> Snapshot:
+        async with request.app[DATABASE].transaction() as session:
+            return await load_history(session, now=clock(), page_url=url)
 
     async def page(request: web.Request) -> web.Response:
         data = await load(request)
@@ -344,38 +276,39 @@ def installer(*, clock: Callable[[], datetime], url: str) -> Callable[[web.Appli
         data = await load(request)
         return _json(
             {
-                "page": data.page(),
-                "components": data.component_json(),
-                "incidents": [data.incident_json(i) for i in data.unresolved],
-                "scheduled_maintenances": [
-                    data.incident_json(w)
-                    for w in data.maintenance
-                    if data.window_status(w) is not MaintenanceStatus.COMPLETED
-                ],
-                "status": data.status_json(),
+                "page": page_json(data),
+                "components": components_json(data),
+                "incidents": [incident_json(data, i) for i in data.active],
+                "scheduled_maintenances": [incident_json(data, w) for w in _current_windows(data)],
+                "status": status_json(data),
             }
         )
 
     async def status(request: web.Request) -> web.Response:
         data = await load(request)
-        return _json({"page": data.page(), "status": data.status_json()})
+        return _json({"page": page_json(data), "status": status_json(data)})
 
     async def components(request: web.Request) -> web.Response:
         data = await load(request)
-        return _json({"page": data.page(), "components": data.component_json()})
+        return _json({"page": page_json(data), "components": components_json(data)})
 
     async def incidents(request: web.Request) -> web.Response:
         data = await load(request)
-        return _json({"page": data.page(), "incidents": [data.incident_json(i) for i in data.incidents[:50]]})
+        return _json(
+            {"page": page_json(data), "incidents": [incident_json(data, i) for i in data.incidents[:50]]}
+        )
 
     async def unresolved(request: web.Request) -> web.Response:
         data = await load(request)
-        return _json({"page": data.page(), "incidents": [data.incident_json(i) for i in data.unresolved]})
+        return _json({"page": page_json(data), "incidents": [incident_json(data, i) for i in data.active]})
 
     async def maintenances(request: web.Request) -> web.Response:
         data = await load(request)
         return _json(
-            {"page": data.page(), "scheduled_maintenances": [data.incident_json(w) for w in data.maintenance]}
+            {
+                "page": page_json(data),
+                "scheduled_maintenances": [incident_json(data, w) for w in data.maintenance],
+            }
         )
 
     def install(app: web.Application) -> None:

@@ -1,15 +1,104 @@
-"""Reading the whole status picture once (for answers, commands and the status page)."""
+"""The status domain's one read model: the whole status picture, read once, for chat answers,
+commands and the status page."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.status.components import Known
-from bot.status.messages import Snapshot
+from bot.status.model import (
+    MAINTENANCE_IMPACT,
+    STATUS_TO_IMPACT,
+    ComponentStatus,
+    Impact,
+    MaintenanceStatus,
+    effective_status,
+    maintenance_status,
+    worst,
+    worst_impact,
+)
 from storage import status_repo
-from storage.models import StatusComponent
+from storage.models import Incident, IncidentUpdate, StatusComponent
 from storage.session import DbSession
+
+HISTORY_DAYS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Components, incidents (with their timelines) and maintenance windows at `now`.
+
+    `load_snapshot` reads what an answer needs (the open incidents, the windows not over);
+    `load_history` adds what the page shows (resolved incidents and past windows)."""
+
+    components: Sequence[StatusComponent]
+    incidents: Sequence[Incident]
+    updates: dict[int, list[IncidentUpdate]]
+    maintenance: Sequence[Incident]
+    now: datetime
+    page_url: str
+
+    @property
+    def active(self) -> list[Incident]:
+        """The incidents not resolved yet, newest first."""
+        return [i for i in self.incidents if i.resolved_at is None]
+
+    def window_status(self, window: Incident) -> MaintenanceStatus:
+        return maintenance_status(window, self.now)
+
+    def in_maintenance(self, name: str) -> Incident | None:
+        """The maintenance window in progress on this component, if any."""
+        for window in self.maintenance:
+            if (
+                name in status_repo.split_names(window.components)
+                and self.window_status(window) is MaintenanceStatus.IN_PROGRESS
+            ):
+                return window
+        return None
+
+    def status_of(self, component: StatusComponent) -> str:
+        return effective_status(
+            component.status, in_maintenance=self.in_maintenance(component.name) is not None
+        )
+
+    def incidents_for(self, name: str) -> list[Incident]:
+        """The active incidents affecting this component."""
+        return [i for i in self.active if name in status_repo.split_names(i.components)]
+
+    def latest(self, incident: Incident) -> IncidentUpdate | None:
+        timeline = self.updates.get(incident.id or 0) or []
+        return timeline[0] if timeline else None
+
+    @property
+    def overall(self) -> str:
+        """The headline of a chat answer."""
+        overall = worst(self.status_of(c) for c in self.components)
+        quiet = not self.active
+        if overall is ComponentStatus.OPERATIONAL and quiet:
+            return "All systems operational"
+        if overall is ComponentStatus.MAJOR_OUTAGE:
+            return "Major outage"
+        if overall is ComponentStatus.PARTIAL_OUTAGE:
+            return "Partial outage"
+        if overall is ComponentStatus.UNDER_MAINTENANCE and quiet:
+            return "Scheduled maintenance in progress"
+        return "Some systems are having problems"
+
+    @property
+    def indicator(self) -> str:
+        """Statuspage's page indicator: the worst impact of the active incidents and of the
+        components' statuses, or "maintenance" when only a maintenance window is in progress."""
+        level = worst_impact(
+            [i.impact for i in self.active]
+            + [STATUS_TO_IMPACT.get(c.status, Impact.NONE) for c in self.components]
+        )
+        if level is Impact.NONE and any(
+            self.window_status(w) is MaintenanceStatus.IN_PROGRESS for w in self.maintenance
+        ):
+            return MAINTENANCE_IMPACT
+        return level.value
 
 
 async def load_snapshot(
@@ -32,11 +121,23 @@ async def load_snapshot(
     )
 
 
+async def load_history(session: DbSession, *, now: datetime, page_url: str) -> Snapshot:
+    """What the status page shows: also the incidents of the last HISTORY_DAYS and every window."""
+    incidents = await status_repo.incidents_since(session, since=history_start(now))
+    maintenance = await status_repo.maintenance_windows(session, at=now, include_past=True)
+    ids = [i.id for i in [*incidents, *maintenance] if i.id is not None]
+    return Snapshot(
+        components=await status_repo.list_components(session),
+        incidents=incidents,
+        updates=await status_repo.updates_for(session, incident_ids=ids),
+        maintenance=maintenance,
+        now=now,
+        page_url=page_url,
+    )
+
+
 async def known_components(session: DbSession) -> list[Known]:
     return [Known.of(c) for c in await status_repo.list_components(session)]
-
-
-HISTORY_DAYS = 14
 
 
 def history_start(now: datetime) -> datetime:
