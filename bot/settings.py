@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.tickets.model import PRIORITIES
+
 
 class SettingsError(Exception):
     """A setting is wrong. The message is one line that names the setting and what to do."""
@@ -22,7 +24,6 @@ class SlackMode(StrEnum):
 _PLATFORMS = ("console", "slack", "discord")
 # References may also name the in-memory test platform, so tests configure staff like production.
 _REFERABLE = (*_PLATFORMS, "fake")
-_PRIORITIES = ("urgent", "high", "normal", "low")
 
 
 def _split_list(value: object) -> object:
@@ -202,7 +203,7 @@ class Settings(BaseSettings):
     def _targets(cls, value: list[str]) -> list[str]:
         for item in value:
             priority, sep, minutes = item.partition("=")
-            if not sep or priority not in _PRIORITIES or not minutes.isdigit():
+            if not sep or priority not in PRIORITIES or not minutes.isdigit():
                 raise ValueError(f"'{item}' is not priority=minutes (e.g. urgent=15,normal=240)")
         return value
 

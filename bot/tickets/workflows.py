@@ -19,11 +19,11 @@ from bot.core.events import (
     SentRef,
 )
 from bot.tickets import messages
+from bot.tickets.model import PRIORITIES
 from storage import tickets_repo
 from storage.models import Ticket
 from storage.session import DbSession
 
-PRIORITIES = ("urgent", "high", "normal", "low")
 MAX_SUMMARY = 2000
 
 
@@ -352,7 +352,7 @@ def check_priority(text: str) -> str:
     if text not in PRIORITIES:
         raise UsageError(
             f"`{text[:20]}` isn't a priority.",
-            usage="/ticket priority <number> urgent|high|normal|low",
+            usage=f"/ticket priority <number> {'|'.join(PRIORITIES)}",
             example="/ticket priority 12 high",
         )
     return text
