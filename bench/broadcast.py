@@ -25,6 +25,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from aiohttp import web
 
 from bot.adapters.discord.adapter import DiscordAdapter
 from bot.adapters.slack.adapter import SlackAdapter
-from bot.core.events import Platform
+from bot.core.events import Delivery, InboundEvent, Platform, SentRef
 from bot.status import messages, workflows
 from bot.status.broadcast.pacing import policy_for
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
@@ -94,6 +95,28 @@ async def _noop(_event: object) -> None:
     return None
 
 
+class SlackWorkspaces:
+    """One adapter over several Slack workspaces, each with its own token (a bot holds one Slack
+    adapter, this bench one per workspace): sends go to the delivery's workspace."""
+
+    platform = Platform.SLACK
+
+    def __init__(self, by_team: dict[str, SlackAdapter]) -> None:
+        self.by_team = by_team
+        self.capabilities = SlackAdapter.capabilities
+
+    async def start(self, sink: Callable[[InboundEvent], Awaitable[None]]) -> None:
+        for adapter in self.by_team.values():
+            await adapter.start(sink)
+
+    async def stop(self) -> None:
+        for adapter in self.by_team.values():
+            await adapter.stop()
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        return await self.by_team[delivery.conversation.workspace_id].send(delivery)
+
+
 async def run_once(
     *, discord_channels: int, workspaces: int, per_workspace: int, slack_rate: float, faulty: bool, seed: int
 ) -> dict[str, Any]:
@@ -142,8 +165,9 @@ async def run_once(
         )
         # The bench only sends; the events endpoint would live on the bot's web app.
         adapter.install_routes(web.Application())
-        await adapter.start(_noop)
         slack_adapters[team] = adapter
+    slack = SlackWorkspaces(slack_adapters)
+    await slack.start(_noop)
 
     discord_adapter = DiscordAdapter(
         token=discord_emu.token,
@@ -169,17 +193,13 @@ async def run_once(
                 actor_key="bench",
             )
 
-    def adapter_for(platform: Platform, workspace: str) -> Any:
-        return discord_adapter if platform is Platform.DISCORD else slack_adapters.get(workspace)
-
     worker = BroadcastWorker(
         database,
-        {Platform.DISCORD: discord_adapter},
+        {Platform.DISCORD: discord_adapter, Platform.SLACK: slack},
         policy=lambda lane: policy_for(lane, discord_rate=48, slack_workspace_rate=slack_rate),
         staff_channel=None,
         page_url="https://status.example.com/",
         config=WorkerConfig(lease=timedelta(seconds=10), max_in_flight=128),
-        adapter_for=adapter_for,
     )
 
     started = time.perf_counter()
@@ -219,8 +239,7 @@ async def run_once(
     bound = max(len(discord_targets) / DISCORD_GLOBAL_LIMIT, per_workspace / slack_rate)
 
     await discord_adapter.stop()
-    for adapter in slack_adapters.values():
-        await adapter.stop()
+    await slack.stop()
     await slack_emu.stop()
     await discord_emu.__aexit__(None, None, None)
     await database.dispose()

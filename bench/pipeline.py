@@ -147,11 +147,11 @@ class Workload:
     def __init__(self, seed: int, customers: int) -> None:
         self.rng = random.Random(seed)
         self.customers = [
-            Actor(platform=Platform.FAKE, id=f"U{i}", display_name=f"user{i}") for i in range(customers)
+            Actor(platform=Platform.CONSOLE, id=f"U{i}", display_name=f"user{i}") for i in range(customers)
         ]
-        self.staff = Actor(platform=Platform.FAKE, id="S1", display_name="staff")
-        self.channel = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="community")
-        self.staff_room = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="staff")
+        self.staff = Actor(platform=Platform.CONSOLE, id="S1", display_name="staff")
+        self.channel = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="community")
+        self.staff_room = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="staff")
 
     def question(self) -> str:
         verb, _ = self.rng.choice(ACTIONS)
@@ -228,14 +228,14 @@ async def start_bot(database: Database, kb_path: Path) -> Any:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url="sqlite+aiosqlite:///unused.db",
-        staff_channel="fake:staff",
-        staff_user_ids=["fake:S1"],
+        staff_channel="console:staff",
+        staff_user_ids=["console:S1"],
         kb_path=kb_path,
         matcher="lexical",
         web_enabled=False,
     )
-    adapter = FakeAdapter(Platform.FAKE)
-    return await create_bot(settings, adapters={Platform.FAKE: adapter}, database=database, with_web=False)
+    adapter = FakeAdapter(Platform.CONSOLE)
+    return await create_bot(settings, adapters={Platform.CONSOLE: adapter}, database=database, with_web=False)
 
 
 async def open_some_tickets(bot: Any, workload: Workload) -> None:

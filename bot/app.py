@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.status import setup as status_setup
 from bot.status.broadcast.worker import BroadcastWorker
 from bot.tickets import clocks
-from bot.web import RouteInstaller, WebServer, create_web_app
+from bot.web import WebServer, create_web_app
 from storage import migrate
 from storage.db import Database
 
@@ -55,7 +55,6 @@ class SupportBot:
     dispatcher: Dispatcher
     adapters: dict[Platform, Adapter]
     web: WebServer | None = None
-    web_installers: list[RouteInstaller] = field(default_factory=list)
     clock_interval: float = 30.0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _clocks: asyncio.Task[None] | None = None
@@ -185,7 +184,7 @@ async def create_bot(
 
 
 def platform_adapters(
-    settings: Settings, *, as_staff: bool, settle: Callable, database: Database | None = None
+    settings: Settings, *, as_staff: bool, database: Database | None = None
 ) -> dict[Platform, Adapter]:
     """The configured platforms' adapters. With `database`, Discord's autocomplete reads from it."""
     from bot.adapters.console import ConsoleAdapter
@@ -194,9 +193,7 @@ def platform_adapters(
     for name in settings.active_platforms:
         if name == "console":
             channel = settings.staff_channel.partition(":")[2]
-            adapters[Platform.CONSOLE] = ConsoleAdapter(
-                as_staff=as_staff, staff_channel_id=channel, settle=settle
-            )
+            adapters[Platform.CONSOLE] = ConsoleAdapter(as_staff=as_staff, staff_channel_id=channel)
         elif name == "slack":
             from bot.adapters.slack.adapter import SlackAdapter
 
@@ -218,15 +215,9 @@ async def run(
     `web_only`: no adapter at all, only the web server (a service or container with no platform)."""
     if console:
         settings = settings.model_copy(update={"platforms": ["console"]})
-    bot = await create_bot(settings)
-    bot.adapters = (
-        {}
-        if web_only
-        else platform_adapters(
-            settings, as_staff=as_staff, settle=bot.dispatcher.drain, database=bot.database
-        )
-    )
-    bot.dispatcher.outbound.adapters.update(bot.adapters)
+    database = Database.from_url(settings.database_url)
+    adapters = {} if web_only else platform_adapters(settings, as_staff=as_staff, database=database)
+    bot = await create_bot(settings, adapters=adapters, database=database)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NoReturn
 
@@ -38,10 +39,18 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--console", action="store_true", help="chat with the bot in this terminal")
     run.add_argument("--as-staff", action="store_true", help="in the console, act as a staff member")
 
-    db = commands.add_parser("db", help="database schema")
+    db = commands.add_parser("db", help="database: schema, backup, restore")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_commands.add_parser("upgrade", help="apply migrations (also done on every start)")
     db_commands.add_parser("current", help="print the schema revision")
+    backup = db_commands.add_parser(
+        "backup", help="SQLite: a consistent copy, also while the bot runs; PostgreSQL: the pg_dump command"
+    )
+    backup.add_argument("file", type=Path, metavar="FILE")
+    restore = db_commands.add_parser(
+        "restore", help="SQLite: replace the database with a backup (refused while a bot runs)"
+    )
+    restore.add_argument("file", type=Path, metavar="FILE")
 
     kb = commands.add_parser("kb", help="knowledge base: check, reload, evaluate")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
@@ -87,6 +96,42 @@ def _init(target: Path) -> int:
     return 0
 
 
+def _backup_or_restore(settings: Settings, action: str, file: Path) -> int:
+    from storage import backup
+
+    database = backup.sqlite_file(settings.database_url)
+    if database is None:
+        if not settings.database_url.startswith("postgresql"):
+            print(f"supportbot db {action}: an in-memory database has nothing to keep", file=sys.stderr)
+            return 2
+        if action == "restore":
+            print(
+                "supportbot db restore: on PostgreSQL, restore with pg_restore --clean --if-exists "
+                f"--dbname=<your database> {file}",
+                file=sys.stderr,
+            )
+            return 2
+        print("# PostgreSQL: run pg_dump (it asks for the password, or reads PGPASSWORD or ~/.pgpass):")
+        print(backup.pg_dump_command(settings.database_url, file))
+        return 0
+    try:
+        if action == "backup":
+            copy = backup.backup(database, file)
+            print(f"backed up {database} to {file}: {copy.tickets} tickets, schema {copy.revision}, ", end="")
+            print(f"{copy.size / 1024:.0f} KiB, integrity ok")
+        else:
+            copy, kept = backup.restore(file, database)
+            print(f"restored {database} from {file}: {copy.tickets} tickets, schema {copy.revision}", end="")
+            print(f"; the previous database is kept as {kept}" if kept else "")
+    except backup.BackupError as error:
+        print(f"supportbot db {action}: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"supportbot db {action}: {error.filename or file}: {error.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _console(args: argparse.Namespace, settings: Settings) -> bool:
     """The console when asked for, or when nothing else is configured and a person is at the terminal."""
     if args.console or settings.platforms == ["console"]:
@@ -102,6 +147,7 @@ def _web_only(args: argparse.Namespace, settings: Settings) -> bool:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import StartupError, run
+    from storage.backup import BackupError, held_by_a_bot, sqlite_file
 
     if not settings.kb_path.exists():
         where = settings.kb_path
@@ -116,11 +162,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    database = sqlite_file(settings.database_url)
     try:
-        return asyncio.run(
-            run(settings, console=_console(args, settings), as_staff=args.as_staff, web_only=web_only)
-        )
-    except StartupError as error:
+        with held_by_a_bot(database) if database is not None else nullcontext():
+            return asyncio.run(
+                run(settings, console=_console(args, settings), as_staff=args.as_staff, web_only=web_only)
+            )
+    except (StartupError, BackupError) as error:
         print(f"supportbot: cannot start: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -146,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     if args.command == "db":
+        if args.db_command in ("backup", "restore"):
+            return _backup_or_restore(settings, args.db_command, args.file)
         return asyncio.run(_db(settings, args.db_command))
     if args.command == "kb":
         from bot.kb.cli import kb_command

@@ -25,7 +25,10 @@ class SentMessage:
 
 
 class FakeAdapter:
-    def __init__(self, platform: Platform = Platform.FAKE, *, workspace_id: str = "W1") -> None:
+    """Poses as a real platform (the console by default, whose limits and staff rules are the
+    simplest), so tests configure the bot through the same settings a user has."""
+
+    def __init__(self, platform: Platform = Platform.CONSOLE, *, workspace_id: str = "W1") -> None:
         self.platform = platform
         self.capabilities = Capabilities(max_text=4000)
         self.workspace_id = workspace_id

@@ -33,9 +33,9 @@ def make_settings(tmp_path: object, **overrides: Any) -> Settings:
         "_env_file": None,
         "database_url": f"sqlite+aiosqlite:///{tmp_path}/unused.db",
         "platforms": ["console"],
-        "staff_channel": f"fake:{STAFF_CHANNEL}",
-        "staff_user_ids": ["fake:S1"],
-        "oncall_mentions": ["fake:oncall"],
+        "staff_channel": f"console:{STAFF_CHANNEL}",
+        "staff_user_ids": ["console:S1"],
+        "oncall_mentions": ["console:oncall"],
         "web_enabled": False,
         # The semantic model costs seconds to load; tests that want it ask for it.
         "matcher": "lexical",
@@ -62,21 +62,21 @@ class BotHarness:
         self.bot = bot
         self.adapter = adapter
         self.clock = clock
-        self.customer = Actor(platform=Platform.FAKE, id="C1", display_name="Casey")
-        self.other_customer = Actor(platform=Platform.FAKE, id="C2", display_name="Robin")
-        self.staff = Actor(platform=Platform.FAKE, id="S1", display_name="Sam (staff)")
-        self.community = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id=COMMUNITY)
-        self.staff_room = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id=STAFF_CHANNEL)
+        self.customer = Actor(platform=Platform.CONSOLE, id="C1", display_name="Casey")
+        self.other_customer = Actor(platform=Platform.CONSOLE, id="C2", display_name="Robin")
+        self.staff = Actor(platform=Platform.CONSOLE, id="S1", display_name="Sam (staff)")
+        self.community = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id=COMMUNITY)
+        self.staff_room = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id=STAFF_CHANNEL)
         self._ids = itertools.count(1)
         self.last_outcome: Outcome | None = None
 
     @classmethod
     async def create(cls, settings: Settings, *, database: Database, **kwargs: Any) -> BotHarness:
-        adapter = FakeAdapter(Platform.FAKE)
+        adapter = FakeAdapter(Platform.CONSOLE)
         clock = FakeClock()
         bot = await create_bot(
             settings,
-            adapters={Platform.FAKE: adapter},
+            adapters={Platform.CONSOLE: adapter},
             clock=clock,
             database=database,
             with_web=False,
@@ -116,7 +116,7 @@ class BotHarness:
         return await self.says(self.customer, text, **kwargs)
 
     async def customer_dms(self, text: str) -> list[SentMessage]:
-        dm = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="D-C1", is_direct=True)
+        dm = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="D-C1", is_direct=True)
         return await self.says(self.customer, text, conversation=dm)
 
     async def run(

@@ -89,6 +89,9 @@ def test_run_without_a_knowledge_base_is_one_line_and_exit_2(tmp_path: Path) -> 
     [
         (("init", "a", "b"), "unrecognized arguments: b"),
         (("init", "--force"), "unrecognized arguments: --force"),
+        (("db", "backup"), "required: FILE"),
+        (("db", "restore"), "required: FILE"),
+        (("db", "backup", "a", "b"), "unrecognized arguments: b"),
         (("db", "dump"), "invalid choice: 'dump'"),
     ],
 )

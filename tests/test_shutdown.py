@@ -14,7 +14,7 @@ class ClosingAdapter(FakeAdapter):
     """Like a real platform client: once stopped, its connection is closed and nothing can be sent."""
 
     def __init__(self) -> None:
-        super().__init__(Platform.FAKE)
+        super().__init__(Platform.CONSOLE)
         self.stopped = False
 
     async def stop(self) -> None:
@@ -33,17 +33,17 @@ async def test_a_question_queued_when_the_bot_stops_is_still_answered(
     adapter = ClosingAdapter()
     bot = await create_bot(
         make_settings(tmp_path),
-        adapters={Platform.FAKE: adapter},
+        adapters={Platform.CONSOLE: adapter},
         clock=FakeClock(),
         database=database,
         with_web=False,
     )
     await bot.start()
-    community = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="community")
+    community = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="community")
     # Five customers ask in one channel (one queue, handled in order); each platform has been told
     # "received" (the sink returned), and then the operator stops the bot.
     for n in range(1, 6):
-        customer = Actor(platform=Platform.FAKE, id=f"C{n}", display_name=f"Customer {n}")
+        customer = Actor(platform=Platform.CONSOLE, id=f"C{n}", display_name=f"Customer {n}")
         await adapter.inject(
             MessageReceived(
                 actor=customer,

@@ -11,7 +11,6 @@ import itertools
 import sys
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.adapters.base import Capabilities, EventSink
@@ -115,7 +114,6 @@ class ConsoleAdapter:
         *,
         as_staff: bool = False,
         staff_channel_id: str = "staff",
-        settle: Callable[[], Awaitable[None]] | None = None,
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
     ) -> None:
@@ -130,7 +128,7 @@ class ConsoleAdapter:
         self.conversation = Conversation(platform=Platform.CONSOLE, channel_id=GENERAL, is_direct=True)
         self.staff_channel_id = staff_channel_id
         self.finished = asyncio.Event()
-        self._settle = settle
+        self._settling: dict[str, asyncio.Future[None]] = {}
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._ids = itertools.count(1)
@@ -172,12 +170,18 @@ class ConsoleAdapter:
                 )
                 if event is None:
                     continue
+                # Each line is handled fully (answered, committed) before the next is read, like a
+                # person waiting for the answer: the dispatcher calls `event_settled` when it is.
+                settled = self._settling[event.event_id] = asyncio.get_running_loop().create_future()
                 await sink(event)
-                if self._settle is not None:
-                    # Handle each line fully before reading the next, like a person waiting for the answer.
-                    await self._settle()
+                await settled
         finally:
             self.finished.set()
+
+    async def event_settled(self, event: InboundEvent) -> None:
+        settled = self._settling.pop(event.event_id, None)
+        if settled is not None and not settled.done():
+            settled.set_result(None)
 
     async def send(self, delivery: Delivery) -> SentRef:
         text, buttons = render(

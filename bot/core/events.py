@@ -16,7 +16,6 @@ class Platform(enum.StrEnum):
     SLACK = "slack"
     DISCORD = "discord"
     CONSOLE = "console"
-    FAKE = "fake"
 
 
 def _require(condition: bool, message: str) -> None:

@@ -30,7 +30,7 @@ class StaffPolicy:
             platform=platform, workspace_id=workspace if sep else "", channel_id=channel
         )
         # The console is a local, trusted terminal: `--as-staff` gives the role "staff".
-        roles = frozenset(role_ids) | {"console:staff", "fake:staff"}
+        roles = frozenset(role_ids) | {"console:staff"}
         return cls(frozenset(user_ids), roles, conversation, tuple(oncall))
 
     def is_staff(self, actor: Actor) -> bool:

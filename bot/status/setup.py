@@ -41,7 +41,7 @@ def create_broadcaster(
     staff_channel: Conversation | None,
     **config: object,
 ) -> BroadcastWorker:
-    """The outbox worker over the bot's own adapter map (so adapters added later are used too)."""
+    """The outbox worker, sending through the bot's adapters."""
 
     def policy(lane: str):  # type: ignore[no-untyped-def]
         return policy_for(

@@ -63,7 +63,7 @@ async def test_the_running_bot_forgets_old_claims_and_keeps_recent_ones(
     settings = make_settings(tmp_path).model_copy(update={"dedupe_retention_hours": 7 * 24})
     bot = await create_bot(
         settings,
-        adapters={Platform.FAKE: FakeAdapter(Platform.FAKE)},
+        adapters={Platform.CONSOLE: FakeAdapter(Platform.CONSOLE)},
         clock=FakeClock(),
         database=database,
         with_web=False,

@@ -129,7 +129,7 @@ async def test_a_denying_guard_refuses_privately_and_audits(routed) -> None:  # 
     assert replies[0].delivery.message.private_to == bot.customer
     async with bot.bot.database.session() as session:
         entries = (await session.execute(select(AuditEntry))).scalars().all()
-    assert [(e.action, e.allowed, e.actor_key) for e in entries] == [("secret", False, "fake:C1")]
+    assert [(e.action, e.allowed, e.actor_key) for e in entries] == [("secret", False, "console:C1")]
 
 
 async def test_unmatched_goes_to_fallback(routed) -> None:  # type: ignore[no-untyped-def]

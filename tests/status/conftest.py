@@ -8,7 +8,7 @@ from tests.harness import BotHarness
 
 
 def channel(channel_id: str, *, workspace: str = "W1") -> Conversation:
-    return Conversation(platform=Platform.FAKE, workspace_id=workspace, channel_id=channel_id)
+    return Conversation(platform=Platform.CONSOLE, workspace_id=workspace, channel_id=channel_id)
 
 
 async def subscribe(bot: BotHarness, channel_id: str, components: str = "") -> None:

@@ -97,7 +97,7 @@ class Sink:
 class SinkAdapter:
     """Posts every delivery to the sink with its idempotency key as the nonce."""
 
-    platform = Platform.FAKE
+    platform = Platform.CONSOLE
     capabilities = Capabilities()
 
     def __init__(self, url: str, *, owner: str, gives_up_after: float | None = None) -> None:

@@ -75,8 +75,8 @@ async def test_a_channel_the_bot_cannot_post_in_is_disabled_and_staff_are_told_o
     assert "`gone`" in notices[0].text and "not_in_channel" in notices[0].text
     assert len(received(bot, "fine")) == 3  # notice, threaded update, edit
     (listing,) = await bot.staff_runs("/subscriptions")
-    assert "1 active subscription(s): fake 1" in listing.text
-    assert "- disabled: fake `gone` (not_in_channel)" in listing.text
+    assert "1 active subscription(s): console 1" in listing.text
+    assert "- disabled: console `gone` (not_in_channel)" in listing.text
     async with bot.bot.database.transaction() as session:
         # The update's row for `gone` was skipped, not sent: its broadcast still finished.
         assert await broadcast_repo.unfinished_broadcasts(session) == []
@@ -104,7 +104,7 @@ async def test_an_edit_of_a_deleted_first_notice_does_not_turn_off_the_subscript
     assert any("Fix deployed" in m.text for m in received(bot, "news")), "the update itself was posted"
     async with bot.bot.database.transaction() as session:
         found = await broadcast_repo.get_subscription(
-            session, platform="fake", workspace_id="W1", channel_id="news"
+            session, platform="console", workspace_id="W1", channel_id="news"
         )
     assert found is not None
     assert found.active, f"subscription turned off because an edit failed ({found.disabled_reason})"
@@ -150,7 +150,7 @@ async def test_a_delivery_that_crashes_every_time_is_given_up_not_retried_foreve
     await bot.staff_runs("/announce Version 2.3 is out")
     worker = BroadcastWorker(
         bot.bot.database,
-        {Platform.FAKE: Crashing(Platform.FAKE)},
+        {Platform.CONSOLE: Crashing(Platform.CONSOLE)},
         policy=lambda lane: LanePolicy(rate=None),
         staff_channel=None,
         page_url="http://status.test/",
@@ -218,7 +218,7 @@ async def test_customers_may_subscribe_their_dms_but_not_a_channel(bot: BotHarne
     dm = type(dm)(platform=dm.platform, workspace_id="W1", channel_id="D-C1", is_direct=True)
     (ok,) = await bot.customer_runs("/subscribe payments", conversation=dm)
     assert ok.text == "Subscribed your DMs to status updates for payments. `/unsubscribe` stops them."
-    admin = Actor(platform=Platform.FAKE, id="C9", roles=frozenset({"channel_admin"}))
+    admin = Actor(platform=Platform.CONSOLE, id="C9", roles=frozenset({"channel_admin"}))
     (by_admin,) = await bot.run(admin, "/subscribe", conversation=channel("team"))
     assert by_admin.text.startswith("Subscribed this channel")
     (mine,) = await bot.customer_runs("/subscriptions", conversation=dm)

@@ -58,11 +58,11 @@ async def world(database: Database, tmp_path: Path) -> AsyncIterator[World]:
         )
         await slack_adapter.start(_noop)
         await discord_adapter.start(_noop)
-        fake = FakeAdapter(Platform.FAKE)
+        fake = FakeAdapter(Platform.CONSOLE)
         clock = FakeClock()
         app = await create_bot(
             make_settings(tmp_path),
-            adapters={Platform.FAKE: fake, Platform.SLACK: slack_adapter, Platform.DISCORD: discord_adapter},
+            adapters={Platform.CONSOLE: fake, Platform.SLACK: slack_adapter, Platform.DISCORD: discord_adapter},
             clock=clock,
             database=database,
             with_web=False,
@@ -81,7 +81,7 @@ async def world(database: Database, tmp_path: Path) -> AsyncIterator[World]:
                     channel_id=channel,
                     is_direct=False,
                     components=[],
-                    actor_key="fake:S1",
+                    actor_key="console:S1",
                 )
         try:
             yield World(BotHarness(app, fake, clock), slack, discord_emu, guild, news)

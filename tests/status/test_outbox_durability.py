@@ -27,12 +27,12 @@ async def _queue_incident(bot: BotHarness, channels: int) -> set[str]:
         for index in range(channels):
             await broadcast_repo.subscribe(
                 session,
-                platform="fake",
+                platform="console",
                 workspace_id="W1",
                 channel_id=f"news-{index}",
                 is_direct=False,
                 components=[],
-                actor_key="fake:S1",
+                actor_key="console:S1",
             )
     await bot.staff_runs("/incident open api major API errors")
     return set((await _states(bot.bot.database)).keys())

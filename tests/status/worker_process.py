@@ -21,7 +21,7 @@ async def main(url: str, schema: str, sink_url: str, owner: str, lease: float) -
     await adapter.start(lambda event: asyncio.sleep(0))  # type: ignore[arg-type,return-value]
     worker = BroadcastWorker(
         database,
-        {Platform.FAKE: adapter},
+        {Platform.CONSOLE: adapter},
         policy=lambda lane: LanePolicy(rate=None),
         staff_channel=None,
         page_url="http://status.test/",

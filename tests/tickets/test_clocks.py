@@ -17,7 +17,7 @@ async def _clocks(bot: BotHarness) -> dict[str, int]:
 
 
 def _dm(bot: BotHarness) -> Conversation:
-    return Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="D-C1", is_direct=True)
+    return Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="D-C1", is_direct=True)
 
 
 async def test_no_answer_closes_with_a_notice_and_a_reply_reopens(bot: BotHarness) -> None:
@@ -89,7 +89,7 @@ async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHar
 async def test_many_tickets_paused_by_maintenance_do_not_hide_one_that_is_late(bot: BotHarness) -> None:
     await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
     for index in range(PAGE + 5):  # more than one page of paused tickets, all older
-        customer = Actor(platform=Platform.FAKE, id=f"P{index}", display_name=f"P{index}")
+        customer = Actor(platform=Platform.CONSOLE, id=f"P{index}", display_name=f"P{index}")
         await bot.run(customer, f"/ticket payments problem {index}")
     async with bot.bot.database.transaction() as session:
         for ticket in (await session.execute(select(Ticket))).scalars():

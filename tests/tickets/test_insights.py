@@ -45,7 +45,7 @@ async def test_recurring_questions_need_staff_and_a_sane_window(bot: BotHarness)
 
 async def test_staff_questions_are_not_counted_as_recurring_customer_questions(bot: BotHarness) -> None:
     await bot.customer_says("my csv export failed")
-    staff_dm = Conversation(platform=Platform.FAKE, workspace_id="W1", channel_id="D-S1", is_direct=True)
+    staff_dm = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="D-S1", is_direct=True)
     await bot.says(bot.staff, "my csv export failed", conversation=staff_dm)
     await bot.says(bot.staff, "why did my data export fail?", conversation=staff_dm)
     (report,) = await bot.staff_runs("/support questions 7")

@@ -52,7 +52,7 @@ async def test_the_whole_ticket_life(bot: BotHarness) -> None:
 
     # Staff reply in the staff thread reaches the customer's thread.
     staff_channel = bot.community.__class__(
-        platform=Platform.FAKE, workspace_id="W1", channel_id=STAFF_CHANNEL
+        platform=Platform.CONSOLE, workspace_id="W1", channel_id=STAFF_CHANNEL
     )
     sent = await bot.says(
         bot.staff,
@@ -144,7 +144,7 @@ async def test_staff_only_commands_refuse_customers_and_are_audited(bot: BotHarn
     assert ticket.state == "open"
     async with bot.bot.database.session() as session:
         audit = (await session.execute(select(AuditEntry))).scalars().all()
-    assert [(a.action, a.allowed, a.actor_key) for a in audit] == [("ticket.close", False, "fake:C1")]
+    assert [(a.action, a.allowed, a.actor_key) for a in audit] == [("ticket.close", False, "console:C1")]
 
 
 async def test_a_claim_button_with_a_mangled_number_says_so(bot: BotHarness) -> None:
@@ -190,7 +190,7 @@ async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHar
     reply = next(m for m in sent if m.channel_id == "community")
     assert reply.delivery.conversation.thread_id == "m77"
     (ticket,) = await tickets(bot)
-    assert (ticket.requester_key, ticket.reason, ticket.summary) == ("fake:C1", "reaction", message.text)
+    assert (ticket.requester_key, ticket.reason, ticket.summary) == ("console:C1", "reaction", message.text)
     # A customer's 🎫 is just an emoji.
     other = MessageReceived(actor=bot.other_customer, conversation=bot.community, text="hm", message_id="m78")
     assert await bot.react(bot.customer, "ticket", to=other) == []
@@ -215,7 +215,7 @@ async def test_escalating_twice_in_one_thread_attaches_to_the_open_ticket(bot: B
 
 async def test_tickets_get_sequential_numbers(bot: BotHarness) -> None:
     for index in range(3):
-        customer = Actor(platform=Platform.FAKE, id=f"N{index}", display_name=f"N{index}")
+        customer = Actor(platform=Platform.CONSOLE, id=f"N{index}", display_name=f"N{index}")
         await bot.run(customer, f"/ticket problem number {index}")
     assert [t.number for t in await tickets(bot)] == [1, 2, 3]
 

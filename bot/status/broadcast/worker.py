@@ -69,12 +69,9 @@ class BroadcastWorker:
         config: WorkerConfig | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = utc_now,
-        adapter_for: Callable[[Platform, str], Adapter | None] | None = None,
     ) -> None:
         self.database = database
         self.adapters = adapters
-        # Where one platform has an adapter per workspace (several Slack workspaces), pick by both.
-        self.adapter_for = adapter_for or (lambda platform, _workspace: adapters.get(platform))
         self.policy = policy
         self.staff_channel = staff_channel
         self.page_url = page_url
@@ -246,7 +243,7 @@ class BroadcastWorker:
             await self._report_progress(row.broadcast_id)
 
     async def _send_row(self, row: OutboxDelivery, pacer: Pacer) -> None:
-        adapter = self.adapter_for(Platform(row.platform), row.workspace_id)
+        adapter = self.adapters.get(Platform(row.platform))
         if adapter is None:
             await self._settle_final(row, broadcast_repo.FAILED, f"no {row.platform} adapter in this process")
             return

@@ -109,14 +109,13 @@ async def test_a_command_in_the_wrong_form_gets_the_handlers_friendly_usage(
 
 
 async def start_production_wired_bot(world: DiscordWorld, database, tmp_path: Path) -> SupportBot:
-    """The bot as `bot.app.run` builds it: adapters from `platform_adapters`, after the bot."""
+    """The bot as `bot.app.run` builds it: adapters from `platform_adapters`, then the bot over them."""
     settings = world.settings(tmp_path)
-    bot = await create_bot(settings, adapters={}, clock=FakeClock(), database=database, with_web=False)
-    bot.adapters = platform_adapters(settings, as_staff=False, settle=bot.dispatcher.drain, database=database)
-    adapter = bot.adapters[Platform.DISCORD]
+    adapters = platform_adapters(settings, as_staff=False, database=database)
+    adapter = adapters[Platform.DISCORD]
     assert isinstance(adapter, DiscordAdapter)
     adapter.guild_ready_timeout = 0.05  # tests need not wait 2 s for more guilds
-    bot.dispatcher.outbound.adapters.update(bot.adapters)
+    bot = await create_bot(settings, adapters=adapters, clock=FakeClock(), database=database, with_web=False)
     await bot.start()
     return bot
 

@@ -1,0 +1,345 @@
+"""`supportbot db backup` and `db restore`: a consistent copy while the bot runs, a restore that refuses
+what it must (a running bot, a file that is not ours) and a bot that starts on what it restored."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from storage import tickets_repo
+from storage.backup import pg_dump_command
+from storage.db import Database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(folder: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=f"sqlite+aiosqlite:///{folder}/data/supportbot.db",
+        KB_PATH=str(ROOT / "tests" / "data" / "kb"),
+        COMPONENTS_FILE=str(ROOT / "tests" / "data" / "components.yml"),
+        MATCHER="lexical",
+        WEB_ENABLED="false",
+    )
+    env.update(extra)
+    return env
+
+
+def supportbot(folder: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    """The command in a process of its own (for a bot that runs, or a call inside a running loop)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=_env(folder, **env),
+        cwd=folder,
+        timeout=120,
+    )
+
+
+Supportbot = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Supportbot]:
+    """The command in this process (a second faster than a new one), same environment as `supportbot`."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    def call(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patch:
+            for name in os.environ:
+                if name.endswith(("_TOKEN", "_SECRET", "_URL")):
+                    patch.delenv(name)
+            for name, value in _env(folder, **env).items():
+                patch.setenv(name, value)
+            patch.chdir(folder)
+            capsys.readouterr()
+            code = main(list(args))
+            out, err = capsys.readouterr()
+            root.handlers[:] = handlers  # main() logs to the stderr pytest captured for this call
+            root.setLevel(level)
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    yield call
+
+
+@contextmanager
+def running_console_bot(folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """A real bot on the console, asked a question again and again until the block ends."""
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(folder),
+        cwd=folder,
+    )
+    assert bot.stdin is not None and bot.stdout is not None
+    started = bot.stdout.readline()
+    assert "supportbot console" in started, started + bot.stderr.read() if bot.stderr else ""
+    answers = []
+    reader = threading.Thread(target=lambda: answers.extend(bot.stdout or []), daemon=True)
+    reader.start()
+    stop = threading.Event()
+
+    def ask() -> None:
+        questions = ("how do I get a refund?", "where is my invoice?", "is the api down?")
+        number = 0
+        while not stop.is_set():
+            bot.stdin.write(f"{questions[number % len(questions)]} ({number})\n")  # type: ignore[union-attr]
+            bot.stdin.flush()  # type: ignore[union-attr]
+            number += 1
+            stop.wait(0.005)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    try:
+        yield bot
+    finally:
+        stop.set()
+        asker.join()
+        bot.stdin.close()
+        bot.wait(timeout=60)
+        reader.join(timeout=10)
+    assert bot.returncode == 0
+    assert len(answers) > 10, "the bot answered little: no traffic ran"
+
+
+async def open_ticket(database: Database, number: int) -> None:
+    now = datetime.now(UTC)
+    async with database.transaction() as session:
+        ticket = await tickets_repo.open_ticket(
+            session,
+            requester_key=f"console:customer-{number}",
+            requester_name=f"Customer {number}",
+            platform="console",
+            workspace_id="",
+            channel_id=f"dm-{number}",
+            thread_id=None,
+            is_direct=True,
+            conversation_key=f"console::dm-{number}",
+            summary=f"export {number} failed",
+            reason="requested",
+            priority="normal",
+            now=now,
+            first_response_due=now + timedelta(hours=4),
+        )
+        await tickets_repo.add_message(
+            session, ticket=ticket, kind="customer", text=f"export {number} failed", at=now
+        )
+
+
+def tickets_in(path: Path) -> dict[int, str]:
+    with closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute(
+            "SELECT t.number, t.summary, count(m.id) FROM tickets t "
+            "LEFT JOIN ticket_messages m ON m.ticket_id = t.id GROUP BY t.id"
+        ).fetchall()
+    assert all(messages >= 1 for _, _, messages in rows), "a ticket without its first message: torn copy"
+    return {number: summary for number, summary, _ in rows}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_backup_while_the_bot_runs_restores_into_a_new_folder_with_every_ticket(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    live, elsewhere = tmp_path / "live", tmp_path / "elsewhere"
+    live.mkdir()
+    elsewhere.mkdir()
+    backup_file = tmp_path / "backups" / "supportbot.db"
+    database = Database.from_url(f"sqlite+aiosqlite:///{live}/data/supportbot.db")
+    opened = 0
+    try:
+        with running_console_bot(live):
+            stop_writing, thirty = asyncio.Event(), asyncio.Event()
+
+            async def write_tickets() -> None:
+                nonlocal opened
+                while not stop_writing.is_set() or opened < 60:
+                    opened += 1
+                    await open_ticket(database, opened)
+                    if opened == 30:
+                        thirty.set()
+                    await asyncio.sleep(0.002)
+
+            writer = asyncio.create_task(write_tickets())
+            await thirty.wait()
+            before_backup = opened
+            backup = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "db",
+                "backup",
+                str(backup_file),
+                env=_env(live),
+                cwd=live,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await backup.communicate()
+            after_backup = opened
+            assert after_backup > before_backup, "no ticket was written while the backup ran"
+            stop_writing.set()
+            await writer
+            assert backup.returncode == 0, err.decode()
+            assert "integrity ok" in out.decode()
+
+            # A bot holds the database: restore refuses and leaves it alone.
+            refused = command(live, "db", "restore", str(backup_file))
+            assert refused.returncode == 2
+            assert refused.stderr.splitlines() == [
+                f"supportbot db restore: a running supportbot uses {live}/data/supportbot.db: "
+                "stop it first, then restore"
+            ]
+            mine = set(tickets_in(live / "data" / "supportbot.db").values())
+            assert {f"export {n} failed" for n in range(1, opened + 1)} <= mine
+    finally:
+        await database.dispose()
+
+    with closing(sqlite3.connect(backup_file)) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    saved = tickets_in(backup_file)
+    # A consistent snapshot: every ticket opened before the backup began, numbers without a gap, and
+    # nothing the live database does not have (the console bot opens tickets of its own, too).
+    written = {int(s.split()[1]) for s in saved.values() if s.startswith("export ")}
+    assert set(range(1, before_backup + 1)) <= written <= set(range(1, after_backup + 1))
+    assert written == set(range(1, max(written) + 1))
+    assert sorted(saved) == list(range(1, len(saved) + 1))
+    live_tickets = tickets_in(live / "data" / "supportbot.db")
+    assert all(live_tickets[number] == summary for number, summary in saved.items())
+
+    restored = command(elsewhere, "db", "restore", str(backup_file))
+    assert restored.returncode == 0, restored.stderr
+    assert f"{len(saved)} tickets" in restored.stdout
+    last = max(saved)
+    chat = supportbot(elsewhere, "run", "--console", "--as-staff", stdin=f"/ticket status {last}\n/tickets\n")
+    assert chat.returncode == 0, chat.stderr
+    assert saved[last] in chat.stdout, chat.stdout
+    assert tickets_in(elsewhere / "data" / "supportbot.db") == saved
+
+
+def test_restore_keeps_the_previous_database_beside_it(tmp_path: Path, command: Supportbot) -> None:
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    assert command(tmp_path, "db", "backup", "empty.db").returncode == 0
+    database = tmp_path / "data" / "supportbot.db"
+    asyncio.run(_open_one(database))
+    result = command(tmp_path, "db", "restore", "empty.db")
+    assert result.returncode == 0, result.stderr
+    assert tickets_in(database) == {}
+    assert tickets_in(database.with_name("supportbot.db.before-restore")) == {1: "export 1 failed"}
+    assert not database.with_name("supportbot.db-wal").exists()
+
+
+async def _open_one(path: Path) -> None:
+    database = Database.from_url(f"sqlite+aiosqlite:///{path}")
+    try:
+        await open_ticket(database, 1)
+    finally:
+        await database.dispose()
+
+
+def _plain_sqlite(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.commit()
+
+
+def _future_schema(path: Path, tmp_path: Path) -> None:
+    shutil.copy(tmp_path / "data" / "supportbot.db", path)
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+        connection.commit()
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda path, _: path.write_text("hello"), "is not a SQLite database"),
+        (lambda path, _: _plain_sqlite(path), "not supportbot's (no alembic_version table)"),
+        (_future_schema, "has schema 9999_from_the_future, which this supportbot does not know"),
+        (lambda path, _: None, "no such file"),
+    ],
+)
+def test_restore_refuses_what_is_not_a_supportbot_backup_without_touching_the_database(
+    tmp_path: Path, command: Supportbot, make: Callable[[Path, Path], object], says: str
+) -> None:
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    database = tmp_path / "data" / "supportbot.db"
+    asyncio.run(_open_one(database))
+    before = digest(database)
+    candidate = tmp_path / "candidate.db"
+    make(candidate, tmp_path)
+    result = command(tmp_path, "db", "restore", str(candidate))
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("supportbot db restore: ") and says in line, line
+    assert digest(database) == before
+    assert not database.with_name("supportbot.db.before-restore").exists()
+
+
+def test_backup_never_overwrites_a_file_that_is_not_a_backup(tmp_path: Path, command: Supportbot) -> None:
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    (tmp_path / "notes.txt").write_text("keep me")
+    result = command(tmp_path, "db", "backup", "notes.txt")
+    assert result.returncode == 2
+    assert "is not a SQLite database" in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+    assert command(tmp_path, "db", "backup", "b.db").returncode == 0
+    assert command(tmp_path, "db", "backup", "b.db").returncode == 0, "an earlier backup is replaced"
+
+
+def test_backup_without_a_database_is_one_line_and_exit_2(tmp_path: Path, command: Supportbot) -> None:
+    result = command(tmp_path, "db", "backup", "b.db")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "no database at" in line and "DATABASE_URL" in line
+
+
+POSTGRES = "postgresql+asyncpg://support:hunter2@db.example.com:5433/supportbot?ssl=require"
+
+
+def test_on_postgres_backup_prints_pg_dump_without_the_password(tmp_path: Path, command: Supportbot) -> None:
+    result = command(tmp_path, "db", "backup", "nightly.dump", DATABASE_URL=POSTGRES)
+    assert result.returncode == 0, result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+    command = result.stdout.splitlines()[-1]
+    assert command == (
+        "pg_dump --format=custom --file=nightly.dump "
+        "'--dbname=postgresql://support@db.example.com:5433/supportbot?sslmode=require'"
+    )
+
+
+def test_pg_dump_command_quotes_what_the_shell_would_split() -> None:
+    command = pg_dump_command("postgresql+asyncpg://a:p%40ss@h/db", Path("my backups/x.dump"))
+    assert "p@ss" not in command and "p%40ss" not in command
+    assert "'--file=my backups/x.dump'" in command
+
+
+def test_on_postgres_restore_says_to_use_pg_restore(tmp_path: Path, command: Supportbot) -> None:
+    result = command(tmp_path, "db", "restore", "nightly.dump", DATABASE_URL=POSTGRES)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "pg_restore" in line and "hunter2" not in line
