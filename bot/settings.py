@@ -22,8 +22,6 @@ class SlackMode(StrEnum):
 
 
 _PLATFORMS = ("console", "slack", "discord")
-# References may also name the in-memory test platform, so tests configure staff like production.
-_REFERABLE = (*_PLATFORMS, "fake")
 
 
 def _split_list(value: object) -> object:
@@ -36,7 +34,7 @@ def _check_platform_refs(values: list[str], setting: str) -> list[str]:
     """Staff ids and roles are written `platform:id` so one list serves every platform."""
     for item in values:
         platform, sep, ident = item.partition(":")
-        if not sep or platform not in _REFERABLE or not ident or " " in ident:
+        if not sep or platform not in _PLATFORMS or not ident or " " in ident:
             raise ValueError(
                 f"{setting}: '{item}' is not platform:id (e.g. slack:U024BE7LH or discord:80351110224678912)"
             )
