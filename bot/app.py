@@ -7,10 +7,11 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.adapters.base import Adapter
 from bot.core import retention
+from bot.core.clock import utc_now
 from bot.core.context import Services
 from bot.core.dispatch import Dispatcher
 from bot.core.events import Platform
@@ -41,10 +42,6 @@ def build_router() -> Router:
     return Router("root").include(
         basics.router, tickets.router, insights.router, status.router, answers.router
     )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

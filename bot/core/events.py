@@ -9,7 +9,9 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+
+from bot.core.clock import utc_now
 
 
 class Platform(enum.StrEnum):
@@ -90,10 +92,6 @@ class Conversation:
         )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _new_event_id() -> str:
     return uuid.uuid4().hex
 
@@ -109,7 +107,7 @@ class InboundEvent:
     actor: Actor
     conversation: Conversation
     event_id: str = field(default_factory=_new_event_id)
-    occurred_at: datetime = field(default_factory=_now)
+    occurred_at: datetime = field(default_factory=utc_now)
 
     def __post_init__(self) -> None:
         _require(bool(self.event_id), "event_id must not be empty")

@@ -16,9 +16,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.adapters.base import Adapter, DeliveryError
+from bot.core.clock import utc_now
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.status import messages
 from bot.status.broadcast.pacing import LanePolicy, Pacer
@@ -27,10 +28,6 @@ from storage.db import Database
 from storage.models import OutboxDelivery
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
