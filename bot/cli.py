@@ -192,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(
         settings.log_level if args.command != "run" or not _console(args, settings) else "WARNING",
         stream=sys.stderr,
+        json_lines=settings.log_format == "json",
     )
     if args.command == "db":
         if args.db_command in ("backup", "restore"):

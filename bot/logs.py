@@ -1,11 +1,14 @@
-"""Logging with a correlation id on every line, and redaction of anything that looks like a token."""
+"""Logging with a correlation id on every line, and redaction of anything that looks like a token.
+Text for a terminal, or one JSON object per line (LOG_FORMAT=json) for a log collector."""
 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import uuid
+from datetime import UTC, datetime
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 
@@ -43,10 +46,33 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def configure(level: str = "INFO", *, stream: object = None) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, correlation_id, and
+    exception (the traceback) when there is one. Redacted like the text lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            "correlation_id": getattr(record, "correlation_id", "-"),
+        }
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line["exception"] = redact(record.exc_text)
+        if record.stack_info:
+            line["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure(level: str = "INFO", *, stream: object = None, json_lines: bool = False) -> None:
     handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
     handler.setFormatter(
-        _RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s")
+        JsonFormatter()
+        if json_lines
+        else _RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -16,6 +16,11 @@ class SettingsError(Exception):
     """A setting is wrong. The message is one line that names the setting and what to do."""
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
 class SlackMode(StrEnum):
     HTTP = "http"
     SOCKET = "socket"
@@ -58,6 +63,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./data/supportbot.db"
     platforms: CommaList = Field(default_factory=list)
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
     workers: int = Field(default=8, ge=1, le=256)
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
