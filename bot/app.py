@@ -160,7 +160,12 @@ async def create_bot(
         settings, database, outbound.adapters, staff_channel=staff.staff_channel
     )
     services = Services(
-        settings=settings, staff=staff, clock=clock, kb=kb, broadcaster=broadcaster, help=tuple(router.help)
+        settings=settings,
+        staff=staff,
+        clock=clock,
+        kb=kb,
+        broadcaster=broadcaster,
+        help=router.catalogue().commands,
     )
     dispatcher = Dispatcher(
         router=router, database=database, services=services, outbound=outbound, workers=settings.workers
@@ -199,7 +204,9 @@ def platform_adapters(
             from bot.adapters.discord.adapter import DiscordAdapter
 
             suggest = make_suggester(database, staff_policy(settings)) if database is not None else None
-            adapters[Platform.DISCORD] = DiscordAdapter.from_settings(settings, suggest=suggest)
+            adapters[Platform.DISCORD] = DiscordAdapter.from_settings(
+                settings, commands=build_router().catalogue(), suggest=suggest
+            )
         else:
             raise NotImplementedError(f"the {name} adapter is not available in this build")
     return adapters

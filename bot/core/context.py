@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
-from bot.core.router import CommandHelp, Match
+from bot.core.commands import Command
+from bot.core.router import Match
 from storage.session import DbSession
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class Services:
     clock: Callable[[], datetime]
     kb: KnowledgeBase
     broadcaster: Broadcaster
-    help: tuple[CommandHelp, ...] = ()
+    help: tuple[Command, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from bot.core.commands import Catalogue, Command, Option
 from bot.core.events import ActionInvoked, CommandInvoked, InboundEvent, MessageReceived, ReactionAdded
 
 if TYPE_CHECKING:
@@ -61,15 +62,6 @@ Handler = Callable[[Any, "HandlerContext"], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
-class CommandHelp:
-    """One line of `/support help`: usage, what it does, and whether only staff may use it."""
-
-    usage: str
-    summary: str
-    staff: bool = False
-
-
-@dataclass(frozen=True, slots=True)
 class Route(Generic[E]):
     event_type: type[E]
     matcher: Matcher
@@ -88,10 +80,25 @@ class Router:
         self.name = name
         self.routes: list[Route[Any]] = []
         self.fallbacks: dict[type[InboundEvent], Handler] = {}
-        self.help: list[CommandHelp] = []
+        self.commands: list[Command] = []
+        self.groups: dict[str, str] = {}
 
-    def describe(self, usage: str, summary: str, *, staff: bool = False) -> None:
-        self.help.append(CommandHelp(usage, summary, staff))
+    def command(
+        self, words: str, summary: str, *options: Option, staff: bool = False, implicit: str = ""
+    ) -> Command:
+        """Declare a slash command this router answers (`"ticket close"`, its summary, its options
+        in the order they are typed): it appears in `/support help` and on every platform."""
+        declared = Command(tuple(words.split()), summary, options, staff=staff, implicit=implicit)
+        self.commands.append(declared)
+        return declared
+
+    def group(self, words: str, summary: str) -> None:
+        """Describe a command that has subcommands (`"ticket"`), where a platform lists it as such."""
+        self.groups[words] = summary
+
+    def catalogue(self) -> Catalogue:
+        """Every command declared here and in the included routers (checked for consistency)."""
+        return Catalogue(tuple(self.commands), dict(self.groups))
 
     def on(
         self, event_type: type[E], matcher: Matcher | None = None, *, guards: Iterable[Guard] = ()
@@ -124,7 +131,8 @@ class Router:
     def include(self, *routers: Router) -> Router:
         for router in routers:
             self.routes.extend(router.routes)
-            self.help.extend(router.help)
+            self.commands.extend(router.commands)
+            self.groups.update(router.groups)
             for event_type, handler in router.fallbacks.items():
                 self.fallbacks.setdefault(event_type, handler)
         return self

@@ -8,7 +8,8 @@ from bot.core.router import Allow, Router, Skip, Verdict, command, pattern, text
 from bot.tickets import intents
 
 router = Router("basics")
-router.describe("/support help", "What I can do, and the commands you can use")
+router.group("support", "What the bot can do")
+router.command("support help", "What I can do, and the commands you can use")
 
 GREETING = (
     r"^\s*(hi|hello|hey|howdy|good (morning|afternoon|evening)|hiya|yo)\b[\s!.,]*(there|team|bot)?[\s!.]*$"

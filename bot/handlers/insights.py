@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.core.commands import Option, OptionKind
 from bot.core.context import HandlerContext
 from bot.core.errors import UsageError
 from bot.core.events import CommandInvoked, OutboundMessage
@@ -14,9 +15,14 @@ from bot.tickets import messages
 from storage import decisions_repo
 
 router = Router("insights")
-router.describe(
-    "/support questions [days]", "The questions that keep coming back, and how they went", staff=True
+router.command(
+    "support questions",
+    "The questions that keep coming back, and how they went",
+    Option("days", kind=OptionKind.NUMBER, required=False, description="How far back (default 7)"),
+    staff=True,
 )
+router.group("support kb", "The knowledge base")
+router.command("support kb reload", "Load the knowledge base again after editing it", staff=True)
 
 
 @router.on(CommandInvoked, command("support", "questions"), guards=[staff_only("support.questions")])

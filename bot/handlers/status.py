@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
+from bot.core.commands import Option, OptionKind, Suggest
 from bot.core.context import HandlerContext
 from bot.core.errors import UserError
 from bot.core.events import CommandInvoked, Conversation, MessageReceived, OutboundMessage, SentRef
@@ -14,26 +16,89 @@ from bot.core.router import Allow, Deny, Guard, Match, Router, Skip, Verdict, co
 from bot.handlers import guards
 from bot.status import messages, parse, workflows
 from bot.status.components import Known, mentioned, resolve
-from bot.status.model import IncidentStatus
+from bot.status.model import OPEN_STAGES, ComponentStatus, Impact, IncidentStatus
 from bot.status.snapshot import known_components, load_snapshot
 from storage import audit_repo, broadcast_repo, status_repo
 from storage.models import Incident, StatusComponent
 
 router = Router("status")
-router.describe("/status [component]", "Is everything working? The state of every component, or of one")
-router.describe(
-    "/subscribe [components…]", "Get status updates here (a DM: yours; a channel: staff or admins)"
+COMPONENT = Option("name", suggest=Suggest.COMPONENT)
+COMPONENTS = Option("components", suggest=Suggest.COMPONENT, description="e.g. api,payments")
+INCIDENT = Option("number", kind=OptionKind.NUMBER, label="id")
+router.command(
+    "status",
+    "Is everything working? The state of every component, or of one",
+    Option("component", required=False, suggest=Suggest.COMPONENT, description="Only this component"),
 )
-router.describe("/unsubscribe", "Stop status updates here")
-router.describe("/subscriptions", "What this channel (staff: every channel) is subscribed to")
-router.describe(parse.INCIDENT_OPEN.usage, "Open an incident and tell every subscribed channel", staff=True)
-router.describe(parse.INCIDENT_UPDATE.usage, "Post an update, threaded under the first notice", staff=True)
-router.describe(parse.INCIDENT_RESOLVE.usage, "Resolve; customers who asked are told", staff=True)
-router.describe(parse.COMPONENT_SET.usage, "Set a component's status (history is kept)", staff=True)
-router.describe(parse.COMPONENT_ADD.usage, "Add a component", staff=True)
-router.describe(parse.COMPONENT_HISTORY.usage, "A component's status history", staff=True)
-router.describe(parse.MAINTENANCE.usage, "Schedule maintenance and announce it", staff=True)
-router.describe(parse.ANNOUNCE.usage, "Broadcast an announcement to the subscriptions", staff=True)
+router.command(
+    "subscribe",
+    "Get status updates here (a DM: yours; a channel: staff or admins)",
+    replace(
+        COMPONENTS, required=False, many=True, description="Only these, e.g. api payments (default: all)"
+    ),
+)
+router.command("unsubscribe", "Stop status updates here")
+router.command("subscriptions", "What this channel (staff: every channel) is subscribed to")
+router.group("incident", "Declare and update incidents")
+router.command(
+    "incident open",
+    "Open an incident and tell every subscribed channel",
+    COMPONENTS,
+    Option("impact", choices=tuple(Impact)),
+    Option("title"),
+    staff=True,
+)
+router.command(
+    "incident update",
+    "Post an update, threaded under the first notice",
+    INCIDENT,
+    Option("status", choices=OPEN_STAGES),
+    Option("message"),
+    staff=True,
+)
+router.command(
+    "incident resolve",
+    "Resolve; customers who asked are told",
+    INCIDENT,
+    Option("message", required=False),
+    staff=True,
+)
+router.group("component", "Status components")
+router.command(
+    "component set",
+    "Set a component's status (history is kept)",
+    COMPONENT,
+    Option("status", choices=tuple(ComponentStatus)),
+    staff=True,
+)
+router.command(
+    "component add",
+    "Add a component",
+    Option("name", description="lowercase letters, digits, - or _"),
+    Option("group", required=False, keyword=True, description="One word, e.g. Apps"),
+    Option("aliases", required=False, keyword=True, label="a,b", description="e.g. find,lookup"),
+    staff=True,
+)
+router.command("component history", "A component's status history", COMPONENT, staff=True)
+router.group("maintenance", "Maintenance windows")
+router.command(
+    "maintenance schedule",
+    "Schedule maintenance and announce it",
+    COMPONENTS,
+    Option("start", description="UTC, e.g. 2026-12-01T02:00Z"),
+    Option("end", description="UTC, e.g. 2026-12-01T03:00Z"),
+    Option("title"),
+    staff=True,
+)
+router.command(
+    "announce",
+    "Broadcast an announcement to the subscriptions",
+    replace(
+        COMPONENTS, required=False, many=True, description="Only subscriptions to these, e.g. api payments"
+    ),
+    Option("text", after_dashes=True, description="What to announce"),
+    staff=True,
+)
 
 # A channel's admins may manage its subscription. Adapters put this role on an actor who can manage
 # the channel (Discord Manage Channels, Slack channel manager or workspace admin).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
+from bot.core.commands import Option, OptionKind, Suggest
 from bot.core.context import HandlerContext
 from bot.core.errors import NotAllowed, UsageError, UserError
 from bot.core.events import (
@@ -29,6 +30,7 @@ from bot.core.router import (
 )
 from bot.handlers.guards import customers_only, staff_only
 from bot.tickets import intents, messages
+from bot.tickets.model import PRIORITIES
 from bot.tickets.workflows import (
     as_number,
     check_priority,
@@ -49,17 +51,43 @@ from storage import tickets_repo
 from storage.models import Ticket
 
 router = Router("tickets")
-router.describe("/ticket <what happened>", "Open a ticket so a person helps you")
-router.describe("/ticket status <number>", "Where your ticket stands and what happens next")
-router.describe("/tickets", "Your open tickets")
-router.describe(
-    "/ticket reply <number> <text>", "Answer the customer (or reply in the ticket's staff thread)", staff=True
+NUMBER = Option("number", kind=OptionKind.NUMBER, suggest=Suggest.TICKET)
+router.group("ticket", "Tickets: open one, or work on one")
+router.command(
+    "ticket", "Open a ticket so a person helps you", Option("summary", label="what happened"), implicit="new"
 )
-router.describe("/ticket note <number> <text>", "Add an internal note the customer never sees", staff=True)
-router.describe("/ticket claim <number>", "Take the ticket", staff=True)
-router.describe("/ticket close <number> [reason]", "Ask the customer to confirm it is solved", staff=True)
-router.describe(
-    "/ticket priority <number> urgent|high|normal|low", "Change the first-response target", staff=True
+router.command("ticket status", "Where your ticket stands and what happens next", NUMBER)
+router.command(
+    "tickets",
+    "Your open tickets",
+    Option(
+        "which", required=False, choices=("mine",), spell_choices=True, description="staff: the ones you hold"
+    ),
+)
+router.command(
+    "ticket reply",
+    "Answer the customer (or reply in the ticket's staff thread)",
+    NUMBER,
+    Option("text"),
+    staff=True,
+)
+router.command(
+    "ticket note", "Add an internal note the customer never sees", NUMBER, Option("text"), staff=True
+)
+router.command("ticket claim", "Take the ticket", NUMBER, staff=True)
+router.command(
+    "ticket close",
+    "Ask the customer to confirm it is solved",
+    NUMBER,
+    Option("reason", required=False),
+    staff=True,
+)
+router.command(
+    "ticket priority",
+    "Change the first-response target",
+    NUMBER,
+    Option("level", choices=PRIORITIES, spell_choices=True),
+    staff=True,
 )
 
 SUBCOMMANDS = ("status", "reply", "note", "claim", "close", "priority")

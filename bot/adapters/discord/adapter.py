@@ -21,7 +21,7 @@ from discord import app_commands
 
 from bot.adapters.base import Capabilities, DeliveryError, EventSink
 from bot.adapters.discord.client import apply_endpoints, make_client
-from bot.adapters.discord.commands import Suggester, define_commands
+from bot.adapters.discord.commands import Suggester, build_tree
 from bot.adapters.discord.inbound import read_reaction
 from bot.adapters.discord.interactions import (
     Interactions,
@@ -45,6 +45,7 @@ from bot.adapters.discord.translate import (
     nonce_for,
     render,
 )
+from bot.core.commands import Catalogue
 from bot.core.events import (
     Conversation,
     Delivery,
@@ -79,6 +80,7 @@ class DiscordAdapter:
         shard_count: int | None = None,
         shard_ids: Iterable[int] = (),
         ticket_forum_id: str | None = None,
+        commands: Catalogue | None = None,
         suggest: Suggester | None = None,
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
@@ -100,15 +102,21 @@ class DiscordAdapter:
         self._sink: EventSink | None = None
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
-        self._param_order: dict[str, list[str]] = {}
+        self.catalogue = commands or Catalogue((), {})
         self.interactions = Interactions()
         self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, suggest: Suggester | None = None, **options: Any
+        cls,
+        settings: Settings,
+        *,
+        commands: Catalogue | None = None,
+        suggest: Suggester | None = None,
+        **options: Any,
     ) -> DiscordAdapter:
-        """The adapter as configured; `options` override keyword arguments (tests: short timeouts)."""
+        """The adapter as configured, offering `commands` (the handlers' catalogue) as slash commands;
+        `options` override keyword arguments (tests: short timeouts)."""
         if settings.discord_token is None:
             raise ValueError("DISCORD_TOKEN is not set")
         staff_platform, _, staff_ref = settings.staff_channel.partition(":")
@@ -122,6 +130,7 @@ class DiscordAdapter:
             shard_count=settings.discord_shard_count,
             shard_ids=[int(i) for i in settings.discord_shard_ids],
             ticket_forum_id=settings.discord_ticket_forum_id,
+            commands=commands,
             suggest=suggest,
             **options,
         )
@@ -142,7 +151,7 @@ class DiscordAdapter:
             guild_ready_timeout=self.guild_ready_timeout,
         )
         self.tree = app_commands.CommandTree(client)
-        self._param_order = define_commands(self.tree, self.on_command, self._suggest)
+        build_tree(self.tree, self.catalogue, self.on_command, self._suggest)
         return client
 
     async def start(self, sink: EventSink) -> None:
@@ -226,7 +235,7 @@ class DiscordAdapter:
             actor=actor_from(interaction.user),
             conversation=conversation_of(interaction),
             interaction_id=interaction.id,
-            order=self._param_order,
+            catalogue=self.catalogue,
         )
         await self._submit(event, interaction, is_command=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import discord
 
 from bot.adapters.base import DeliveryError
 from bot.adapters.text import split_text
+from bot.core.commands import Catalogue
 from bot.core.events import (
     ActionInvoked,
     Actor,
@@ -43,19 +44,6 @@ UNKNOWN_MESSAGE = 10008
 # the separator is '|', which action ids must not contain.
 CUSTOM_ID_TEMPLATE = r"sb\|(?P<action>[^|]+)\|(?P<value>.*)"
 _CUSTOM_ID = re.compile(CUSTOM_ID_TEMPLATE, re.DOTALL)
-
-# `/ticket new summary:...` is what a Slack user types as `/ticket <summary>`: the subcommand only
-# exists because Discord cannot mix free text and subcommands, so it is dropped from the args.
-IMPLICIT_SUBCOMMANDS = frozenset({"ticket new"})
-# Options the handlers read as `key=value` words (`/component add search group=Apps aliases=find`).
-KEYWORD_OPTIONS = {"component add": frozenset({"group", "aliases"})}
-# Where the typed order differs from the declared one: Discord lists required options before
-# optional ones, but `/announce [components…] <text>` puts the optional audience first.
-TYPED_ORDER = {"announce": ("components", "text")}
-# Free text that follows optional leading words the handler reads as a filter (`/announce [components…]
-# <text>`): Discord keeps them in separate options, so "--" marks where the text begins, and a text
-# that starts with a component name ("API v2 is live") is not read as an audience.
-TEXT_AFTER_SEPARATOR = {"announce": "text"}
 
 _EMOJI_NAMES = {
     "🎫": "ticket",
@@ -175,41 +163,37 @@ def message_event(
     )
 
 
-def flatten_command(
-    data: Mapping[str, Any],
-    *,
-    order: Mapping[str, Sequence[str]] | None = None,
-    implicit: Collection[str] = IMPLICIT_SUBCOMMANDS,
-) -> tuple[str, str]:
-    """(name, args) of an application command, args in the order a Slack user types them.
+def flatten_command(data: Mapping[str, Any], catalogue: Catalogue | None = None) -> tuple[str, str]:
+    """(name, args) of an application command, args as a Slack user types them.
 
-    `/ticket status number:4` → ("ticket", "status 4"); `/ticket new summary:it broke` →
-    ("ticket", "it broke"). `order` maps "ticket status" to its declared option names, since
-    Discord sends options in the order the user filled them in.
+    `/ticket status number:4` → ("ticket", "status 4"). With the catalogue the command came from,
+    options follow their declared order (Discord sends them in the order they were filled in),
+    `/ticket new summary:it broke` is the free-text ("ticket", "it broke"), keyword options become
+    `name=value` and a text after optional words is marked with `--`.
     """
     name = str(data["name"])
-    words: list[str] = []
-    path = [name]
+    route = [name]
     options: list[Mapping[str, Any]] = list(data.get("options") or [])
     while options and options[0].get("type") in (1, 2):  # subcommand, subcommand group
         sub = options[0]
-        path.append(str(sub["name"]))
-        if " ".join(path) not in implicit:
-            words.append(str(sub["name"]))
+        route.append(str(sub["name"]))
         options = list(sub.get("options") or [])
     values = {str(option["name"]): option.get("value") for option in options}
-    qualified = " ".join(path)
-    declared = TYPED_ORDER.get(qualified) or (order or {}).get(qualified) or list(values)
-    keywords = KEYWORD_OPTIONS.get(qualified, frozenset())
-    for option_name in declared:
-        value = values.get(option_name)
-        if value is not None and str(value).strip():
-            text = str(value).strip()
-            if TEXT_AFTER_SEPARATOR.get(qualified) == option_name:
-                words.append("--")
-            if option_name in keywords:
-                text = f"{option_name}={_LIST_COMMAS.sub(',', text)}"  # "a, b" is one list
-            words.append(text)
+    command = catalogue.find(route) if catalogue is not None else None
+    if command is None:
+        words = [*route[1:], *(str(v).strip() for v in values.values() if v is not None and str(v).strip())]
+        return name, " ".join(words)
+    words = list(command.path[1:])  # without an implicit subcommand: it is not typed on Slack
+    for option in command.options:
+        value = values.get(option.name)
+        if value is None or not str(value).strip():
+            continue
+        text = str(value).strip()
+        if option.after_dashes:
+            words.append("--")
+        if option.keyword:
+            text = f"{option.name}={_LIST_COMMAS.sub(',', text)}"  # "a, b" is one list
+        words.append(text)
     return name, " ".join(words)
 
 
@@ -219,9 +203,9 @@ def command_event(
     actor: Actor,
     conversation: Conversation,
     interaction_id: int,
-    order: Mapping[str, Sequence[str]] | None = None,
+    catalogue: Catalogue | None = None,
 ) -> CommandInvoked:
-    name, args = flatten_command(data, order=order)
+    name, args = flatten_command(data, catalogue)
     return CommandInvoked(
         actor=actor, conversation=conversation, name=name, args=args, event_id=str(interaction_id)
     )

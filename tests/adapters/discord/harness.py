@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.discord.adapter import DiscordAdapter
-from bot.app import SupportBot, create_bot
+from bot.app import SupportBot, build_router, create_bot
 from bot.core.events import Platform
 from bot.core.router import Router
 from storage.db import Database
@@ -79,7 +79,9 @@ async def start_bot(
     """Start the bot (dispatcher + Discord adapter) and return once it is connected. `router`
     replaces the bot's routes, for tests that check the adapter with handlers of their own."""
     config = world.settings(tmp_path, **settings)
-    adapter = DiscordAdapter.from_settings(config, guild_ready_timeout=0.05, ready_timeout=10)
+    adapter = DiscordAdapter.from_settings(
+        config, commands=build_router().catalogue(), guild_ready_timeout=0.05, ready_timeout=10
+    )
     bot = await create_bot(
         config,
         adapters={Platform.DISCORD: adapter, **(adapters or {})},

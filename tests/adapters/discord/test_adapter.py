@@ -10,6 +10,7 @@ import pytest
 
 from bot.adapters.base import DeliveryError
 from bot.adapters.discord.adapter import DiscordAdapter
+from bot.app import build_router
 from bot.core.events import (
     Actor,
     Conversation,
@@ -56,6 +57,7 @@ async def connect(
     options.setdefault("community_channel_ids", [world.help.id])
     adapter = DiscordAdapter(
         token=emu.token,
+        commands=build_router().catalogue(),
         api_base=emu.api_base,
         gateway_url=emu.gateway_url,
         guild_ready_timeout=0.05,

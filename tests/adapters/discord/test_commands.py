@@ -8,8 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import discord
+from discord import app_commands
+
 from bot.adapters.discord.adapter import DiscordAdapter
-from bot.app import SupportBot, create_bot, platform_adapters
+from bot.adapters.discord.commands import build_tree
+from bot.app import SupportBot, build_router, create_bot, platform_adapters
+from bot.core.commands import OptionKind
 from bot.core.events import Platform
 from bot.handlers.autocomplete import complete_names
 from storage import broadcast_repo, status_repo
@@ -181,3 +186,34 @@ def test_component_completion_keeps_earlier_words_and_skips_names_already_chosen
         ("payments dashboard", "payments dashboard"),
     ]
     assert complete_names("zzz", known) == []
+
+
+async def test_the_discord_tree_is_built_from_the_handlers_command_catalogue() -> None:
+    """Every command the handlers declare is offered on Discord, with their options, and nothing else."""
+    catalogue = build_router().catalogue()
+    tree: app_commands.CommandTree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+
+    async def run(interaction: discord.Interaction) -> None:
+        raise AssertionError("not invoked here")
+
+    build_tree(tree, catalogue, run, suggest=None)
+
+    assert [c.name for c in tree.get_commands()] == catalogue.names
+    leaves = {c.qualified_name: c for c in tree.walk_commands() if isinstance(c, app_commands.Command)}
+    assert sorted(leaves) == sorted(" ".join(c.route) for c in catalogue.commands)
+    for command in catalogue.commands:
+        leaf = leaves[" ".join(command.route)]
+        assert leaf.description == command.description
+        parameters = {p.name: p for p in leaf.parameters}
+        assert sorted(parameters) == sorted(o.name for o in command.options), command.usage
+        for option in command.options:
+            parameter = parameters[option.name]
+            expected_type = (
+                discord.AppCommandOptionType.integer
+                if option.kind is OptionKind.NUMBER
+                else discord.AppCommandOptionType.string
+            )
+            assert (parameter.type, parameter.required) == (expected_type, option.required), option
+            assert [c.value for c in parameter.choices] == list(option.choices), option
+            assert parameter.autocomplete == (option.suggest is not None), option
+            assert parameter.description == (option.description or "…"), option

@@ -16,9 +16,11 @@ from bot.adapters.discord.translate import (
     render,
     thread_name,
 )
+from bot.app import build_router
 from bot.core.events import Button, Field, Mention, OutboundMessage
 
 PAYLOADS = Path(__file__).resolve().parents[2] / "payloads" / "discord"
+CATALOGUE = build_router().catalogue()
 
 
 def payload(name: str) -> dict:
@@ -26,7 +28,7 @@ def payload(name: str) -> dict:
 
 
 def test_a_captured_subcommand_flattens_to_what_a_slack_user_types() -> None:
-    assert flatten_command(payload("interaction_command")["data"]) == ("ticket", "status 4")
+    assert flatten_command(payload("interaction_command")["data"], CATALOGUE) == ("ticket", "status 4")
 
 
 def test_options_follow_the_declared_order_not_the_order_they_were_filled_in() -> None:
@@ -43,10 +45,8 @@ def test_options_follow_the_declared_order_not_the_order_they_were_filled_in() -
             }
         ],
     }
-    assert flatten_command(data, order={"ticket close": ["number", "reason"]}) == (
-        "ticket",
-        "close 7 duplicate",
-    )
+    assert flatten_command(data, CATALOGUE) == ("ticket", "close 7 duplicate")
+    assert flatten_command(data) == ("ticket", "close duplicate 7"), "no catalogue: as Discord sent them"
 
 
 def test_the_new_ticket_subcommand_is_implicit_like_slacks_free_text() -> None:
@@ -56,8 +56,8 @@ def test_the_new_ticket_subcommand_is_implicit_like_slacks_free_text() -> None:
             {"type": 1, "name": "new", "options": [{"name": "summary", "type": 3, "value": " it broke "}]}
         ],
     }
-    assert flatten_command(data) == ("ticket", "it broke")
-    assert flatten_command({"name": "status"}) == ("status", "")
+    assert flatten_command(data, CATALOGUE) == ("ticket", "it broke")
+    assert flatten_command({"name": "status"}, CATALOGUE) == ("status", "")
     incident = {
         "name": "incident",
         "options": [
@@ -72,8 +72,7 @@ def test_the_new_ticket_subcommand_is_implicit_like_slacks_free_text() -> None:
             }
         ],
     }
-    order = {"incident open": ["components", "impact", "title"]}
-    assert flatten_command(incident, order=order) == (
+    assert flatten_command(incident, CATALOGUE) == (
         "incident",
         "open api,payments major Card payments failing",
     )
@@ -146,8 +145,7 @@ def test_keyword_options_become_key_value_words_and_the_audience_leads_an_announ
             }
         ],
     }
-    order = {"component add": ["name", "group", "aliases"]}
-    assert flatten_command(add, order=order) == ("component", "add search group=Apps aliases=find,lookup")
+    assert flatten_command(add, CATALOGUE) == ("component", "add search group=Apps aliases=find,lookup")
     announce = {
         "name": "announce",
         "options": [
@@ -155,7 +153,7 @@ def test_keyword_options_become_key_value_words_and_the_audience_leads_an_announ
             {"name": "components", "type": 3, "value": "api"},
         ],
     }
-    assert flatten_command(announce, order={"announce": ["text", "components"]}) == (
+    assert flatten_command(announce, CATALOGUE) == (
         "announce",
         "api -- Version 2.3 is out",  # "--": the text starts here, whatever its first word
     )

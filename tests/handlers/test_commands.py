@@ -1,0 +1,73 @@
+"""The handlers' command catalogue: `/support help` is written from it, every command it declares
+reaches a handler, and the usages the status commands show in their errors are the ones help shows."""
+
+from __future__ import annotations
+
+from bot.app import build_router
+from bot.core.dispatch import Outcome
+from bot.status import parse
+from tests.harness import BotHarness
+
+CUSTOMER_LINES = [
+    "- `/support help`: What I can do, and the commands you can use",
+    "- `/ticket <what happened>`: Open a ticket so a person helps you",
+    "- `/ticket status <number>`: Where your ticket stands and what happens next",
+    "- `/tickets [mine]`: Your open tickets",
+    "- `/status [component]`: Is everything working? The state of every component, or of one",
+    "- `/subscribe [components…]`: Get status updates here (a DM: yours; a channel: staff or admins)",
+    "- `/unsubscribe`: Stop status updates here",
+    "- `/subscriptions`: What this channel (staff: every channel) is subscribed to",
+]
+STAFF_LINES = [
+    "- `/ticket reply <number> <text>`: Answer the customer (or reply in the ticket's staff thread)",
+    "- `/ticket note <number> <text>`: Add an internal note the customer never sees",
+    "- `/ticket claim <number>`: Take the ticket",
+    "- `/ticket close <number> [reason]`: Ask the customer to confirm it is solved",
+    "- `/ticket priority <number> urgent|high|normal|low`: Change the first-response target",
+    "- `/support questions [days]`: The questions that keep coming back, and how they went",
+    "- `/support kb reload`: Load the knowledge base again after editing it",
+    "- `/incident open <components> <impact> <title>`: Open an incident and tell every subscribed channel",
+    "- `/incident update <id> <status> <message>`: Post an update, threaded under the first notice",
+    "- `/incident resolve <id> [message]`: Resolve; customers who asked are told",
+    "- `/component set <name> <status>`: Set a component's status (history is kept)",
+    "- `/component add <name> [group=<group>] [aliases=<a,b>]`: Add a component",
+    "- `/component history <name>`: A component's status history",
+    "- `/maintenance schedule <components> <start> <end> <title>`: Schedule maintenance and announce it",
+    "- `/announce [components…] <text>`: Broadcast an announcement to the subscriptions",
+]
+
+
+async def test_help_lists_every_declared_command_customers_see_theirs(bot: BotHarness) -> None:
+    (customer,) = await bot.customer_runs("/support help")
+    (staff,) = await bot.staff_runs("/support help")
+
+    listed = [line for line in customer.text.splitlines() if line.startswith("- `/")]
+    assert listed == CUSTOMER_LINES
+    assert "**Staff**" not in customer.text
+    staff_part = staff.text.split("**Staff**", 1)[1]
+    assert [line for line in staff_part.splitlines() if line.startswith("- `/")] == STAFF_LINES
+
+
+async def test_every_declared_command_reaches_a_handler_that_knows_it(bot: BotHarness) -> None:
+    """Typed bare, as staff, each command gets its own answer (usually its usage), never "I don't
+    know": help cannot advertise, nor Discord offer, a command no handler answers."""
+    for command in build_router().catalogue().commands:
+        sent = await bot.staff_runs(f"/{command.qualified_name}")
+        assert bot.last_outcome in (Outcome.HANDLED, Outcome.USER_ERROR), command.usage
+        assert sent and not any("I don't know" in m.text for m in sent), (command.usage, sent[-1].text)
+
+
+def test_the_status_commands_errors_show_the_usage_help_shows() -> None:
+    usages = {command.usage for command in build_router().catalogue().commands}
+    for usage in (
+        parse.INCIDENT_OPEN,
+        parse.INCIDENT_UPDATE,
+        parse.INCIDENT_RESOLVE,
+        parse.COMPONENT_SET,
+        parse.COMPONENT_ADD,
+        parse.COMPONENT_HISTORY,
+        parse.MAINTENANCE,
+        parse.SUBSCRIBE,
+        parse.ANNOUNCE,
+    ):
+        assert usage.usage in usages, usage
