@@ -9,6 +9,7 @@ import logging
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import TextIO
 
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="-")
 
@@ -67,8 +68,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def configure(level: str = "INFO", *, stream: object = None, json_lines: bool = False) -> None:
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+def configure(level: str = "INFO", *, stream: TextIO | None = None, json_lines: bool = False) -> None:
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter()
         if json_lines

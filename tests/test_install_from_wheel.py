@@ -62,7 +62,7 @@ def fresh_venv(where: Path, wheel: Path) -> Path:
     made = _run(sys.executable, "-m", "venv", "--without-pip", where)
     assert made.returncode == 0, made.stderr
     python = where / "bin" / "python"
-    pip = [sys.executable, "-m", "pip", "--python", python]
+    pip: list[str | Path] = [sys.executable, "-m", "pip", "--python", python]
     installed = _run(*pip, "install", "--no-deps", "--no-index", "--quiet", wheel)
     assert installed.returncode == 0, installed.stderr[-2000:]
     # After the install, so pip saw an empty environment: the dependencies, from the project's .venv.

@@ -51,7 +51,7 @@ def test_no_platform_and_no_terminal_keeps_serving_the_web_until_sigterm(tmp_pat
     )
     try:
         assert bot.stderr is not None
-        log = []
+        log: list[str] = []
         port = None
         deadline = time.monotonic() + 60
         while port is None or not any("serving the status page and API only" in line for line in log):

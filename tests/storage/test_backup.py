@@ -96,7 +96,7 @@ def running_console_bot(folder: Path) -> Iterator[subprocess.Popen[str]]:
     assert bot.stdin is not None and bot.stdout is not None
     started = bot.stdout.readline()
     assert "supportbot console" in started, started + bot.stderr.read() if bot.stderr else ""
-    answers = []
+    answers: list[str] = []
     reader = threading.Thread(target=lambda: answers.extend(bot.stdout or []), daemon=True)
     reader.start()
     stop = threading.Event()
@@ -325,8 +325,8 @@ def test_on_postgres_backup_prints_pg_dump_without_the_password(tmp_path: Path, 
     result = command(tmp_path, "db", "backup", "nightly.dump", DATABASE_URL=POSTGRES)
     assert result.returncode == 0, result.stderr
     assert "hunter2" not in result.stdout + result.stderr
-    command = result.stdout.splitlines()[-1]
-    assert command == (
+    printed = result.stdout.splitlines()[-1]
+    assert printed == (
         "pg_dump --format=custom --file=nightly.dump "
         "'--dbname=postgresql://support@db.example.com:5433/supportbot?sslmode=require'"
     )
