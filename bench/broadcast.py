@@ -39,7 +39,7 @@ from bot.status import messages, workflows
 from bot.status.broadcast.pacing import policy_for
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from bot.status.model import Impact
-from storage import broadcast_repo, migrate, status_repo
+from storage import migrate, outbox_repo, status_repo, subscriptions_repo
 from storage.db import Database
 from storage.status_repo import ComponentSpec
 from tests.emulators import discord as discord_emulator
@@ -183,7 +183,7 @@ async def run_once(
         await status_repo.sync_components(session, declared=[ComponentSpec(name="payments")])
         targets = [("discord", *t) for t in discord_targets] + [("slack", *t) for t in slack_targets]
         for platform, workspace, channel_id in targets:
-            await broadcast_repo.subscribe(
+            await subscriptions_repo.subscribe(
                 session,
                 platform=platform,
                 workspace_id=workspace,
@@ -211,7 +211,7 @@ async def run_once(
         )
         timeline = await status_repo.updates_for(session, incident_ids=[incident.id])  # type: ignore[list-item]
         title, text = messages.incident_notice(incident, timeline[incident.id][0], page_url=worker.page_url)  # type: ignore[index]
-        await broadcast_repo.create_broadcast(
+        await outbox_repo.create_broadcast(
             session,
             kind="open",
             incident_id=incident.id,
@@ -231,7 +231,7 @@ async def run_once(
     lost = sum(1 for n in counts if n == 0)
     duplicated = sum(n - 1 for n in counts if n > 1)
     async with database.transaction() as session:
-        states = await broadcast_repo.delivery_counts(session)
+        states = await outbox_repo.delivery_counts(session)
     rate_limited = {
         "discord": sum(1 for c in discord_emu.calls if c.status == 429),
         "slack": sum(1 for c in slack_emu.calls if c.status == 429),

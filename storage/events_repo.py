@@ -8,6 +8,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
+from storage import dialect
 from storage.models import ProcessedEvent
 from storage.session import DbSession, Prepared
 from storage.types import utcnow
@@ -30,8 +31,7 @@ async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bo
     On PostgreSQL a second transaction inserting the same key waits for the first; if the first
     commits it gets False, if the first rolls back it gets True. So exactly one handler commits.
     """
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    statement = _CLAIM.get(dialect, _PLAIN_CLAIM)
+    statement = _CLAIM.get(dialect.name(session), _PLAIN_CLAIM)
     rows = await statement.rows(session, {"platform": platform, "event_id": event_id, "handled_at": utcnow()})
     return bool(rows)
 

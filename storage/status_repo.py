@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from storage import counters_repo
+from storage import counters_repo, dialect
 from storage.models import ComponentStatusChange, Incident, IncidentLink, IncidentUpdate, StatusComponent
 from storage.session import DbSession
 
@@ -40,10 +39,6 @@ class ComponentSpec:
     aliases: tuple[str, ...] = ()
     group: str = ""
     description: str = ""
-
-
-def _dialect(session: DbSession) -> str:
-    return session.bind.dialect.name if session.bind else "sqlite"
 
 
 # -- components --------------------------------------------------------------------------------
@@ -354,8 +349,7 @@ async def link_customer(
         "component": component,
         "created_at": at,
     }
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
-    statement = insert(IncidentLink).values(**values).on_conflict_do_nothing()
+    statement = dialect.insert(session, IncidentLink).values(**values).on_conflict_do_nothing()
     result = await session.execute(statement.returning(IncidentLink.id))
     return result.scalar_one_or_none() is not None
 

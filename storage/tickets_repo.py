@@ -11,7 +11,7 @@ from sqlalchemy import String, Table, and_, bindparam, cast, func, insert, or_, 
 from sqlalchemy import text as sql_text
 from sqlmodel import col, select
 
-from storage import counters_repo
+from storage import counters_repo, dialect
 from storage.models import Ticket, TicketMessage
 from storage.session import DbSession, Prepared
 
@@ -99,7 +99,7 @@ async def get_by_id(session: DbSession, *, ticket_id: int) -> Ticket | None:
 async def lock_conversation(session: DbSession, *, conversation_key: str) -> None:
     """Serialise ticket creation per conversation until this transaction ends (PostgreSQL advisory
     lock; SQLite has a single writer, so there is nothing to do)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if dialect.name(session) == "postgresql":
         await session.execute(
             sql_text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": conversation_key}
         )

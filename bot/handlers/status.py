@@ -18,7 +18,7 @@ from bot.status import messages, parse, workflows
 from bot.status.components import Known, mentioned, resolve
 from bot.status.model import OPEN_STAGES, ComponentStatus, Impact, IncidentStatus
 from bot.status.snapshot import known_components, load_snapshot
-from storage import audit_repo, broadcast_repo, status_repo
+from storage import audit_repo, outbox_repo, status_repo, subscriptions_repo
 from storage.models import Incident, StatusComponent
 
 router = Router("status")
@@ -246,7 +246,7 @@ def _progress_hook(ctx: HandlerContext, broadcast_id: int):  # type: ignore[no-u
     """After the command's reply is posted: remember it (progress edits go there) and wake the worker."""
 
     async def on_sent(session: object, ref: SentRef) -> None:
-        await broadcast_repo.set_progress_message(
+        await outbox_repo.set_progress_message(
             session,  # type: ignore[arg-type]
             broadcast_id=broadcast_id,
             platform=ref.platform.value,
@@ -286,7 +286,7 @@ async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
     )
     timeline = await status_repo.updates_for(ctx.session, incident_ids=[incident.id])  # type: ignore[list-item]
     title, text = messages.incident_notice(incident, timeline[incident.id][0], page_url=page_url(ctx))  # type: ignore[index]
-    broadcast = await broadcast_repo.create_broadcast(
+    broadcast = await outbox_repo.create_broadcast(
         ctx.session,
         kind="open",
         incident_id=incident.id,
@@ -319,11 +319,11 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: Incident
     )
     title, text = messages.update_notice(incident, update)
     resolved = status is IncidentStatus.RESOLVED
-    recipients: list[tuple[str, broadcast_repo.Recipient, str]] = []
+    recipients: list[tuple[str, outbox_repo.Recipient, str]] = []
     if resolved:
         links = await status_repo.links_to_notify(ctx.session, incident_id=incident.id)  # type: ignore[arg-type]
         for link in links:
-            where = broadcast_repo.Recipient(
+            where = outbox_repo.Recipient(
                 link.platform, link.workspace_id, link.channel_id, link.thread_id, link.is_direct
             )
             notice = messages.resolved_for_customer(incident, link.component, page_url=page_url(ctx))
@@ -334,7 +334,7 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: Incident
             link_ids=[link.id for link in links if link.id is not None],
             at=ctx.now,
         )
-    broadcast = await broadcast_repo.create_broadcast(
+    broadcast = await outbox_repo.create_broadcast(
         ctx.session,
         kind="resolve" if resolved else "update",
         incident_id=incident.id,
@@ -460,7 +460,7 @@ async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> No
         at=ctx.now,
     )
     title, text = messages.maintenance_notice(window)
-    broadcast = await broadcast_repo.create_broadcast(
+    broadcast = await outbox_repo.create_broadcast(
         ctx.session,
         kind="announce",
         incident_id=None,
@@ -493,7 +493,7 @@ def _where(conversation: Conversation) -> dict[str, object]:
 async def subscribe(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
     names = parse.components_arg(ctx.match.rest, known) if ctx.match.rest.strip() else []
-    await broadcast_repo.subscribe(
+    await subscriptions_repo.subscribe(
         ctx.session,
         **_where(event.conversation),  # type: ignore[arg-type]
         is_direct=event.conversation.is_direct,
@@ -508,7 +508,7 @@ async def subscribe(event: CommandInvoked, ctx: HandlerContext) -> None:
 
 @router.on(CommandInvoked, command("unsubscribe"), guards=[may_manage_subscription])
 async def unsubscribe(event: CommandInvoked, ctx: HandlerContext) -> None:
-    removed = await broadcast_repo.unsubscribe(ctx.session, **_where(event.conversation))  # type: ignore[arg-type]
+    removed = await subscriptions_repo.unsubscribe(ctx.session, **_where(event.conversation))  # type: ignore[arg-type]
     if removed:
         await _audit(ctx, "status.unsubscribe", event.conversation.channel_key)
         await ctx.reply("Unsubscribed: no more status updates here.")
@@ -519,7 +519,7 @@ async def unsubscribe(event: CommandInvoked, ctx: HandlerContext) -> None:
 @router.on(CommandInvoked, command("subscriptions"))
 async def subscriptions(event: CommandInvoked, ctx: HandlerContext) -> None:
     if ctx.is_staff:
-        found = await broadcast_repo.list_subscriptions(ctx.session, active_only=False)
+        found = await subscriptions_repo.list_subscriptions(ctx.session, active_only=False)
         active = [s for s in found if s.active]
         disabled = [s for s in found if not s.active and s.disabled_reason != "unsubscribed"]
         by_platform: dict[str, int] = {}
@@ -534,7 +534,7 @@ async def subscriptions(event: CommandInvoked, ctx: HandlerContext) -> None:
         )
         await ctx.reply(OutboundMessage(text="\n".join(lines), private_to=event.actor))
         return
-    found_here = await broadcast_repo.get_subscription(ctx.session, **_where(event.conversation))  # type: ignore[arg-type]
+    found_here = await subscriptions_repo.get_subscription(ctx.session, **_where(event.conversation))  # type: ignore[arg-type]
     if found_here is None or not found_here.active:
         text = "Not subscribed here. `/subscribe` to get status updates."
     else:
@@ -546,7 +546,7 @@ async def subscriptions(event: CommandInvoked, ctx: HandlerContext) -> None:
 async def announce(event: CommandInvoked, ctx: HandlerContext) -> None:
     known: list[Known] = await known_components(ctx.session)
     components, text = parse.split_announcement(ctx.match.rest.strip(), known)
-    broadcast = await broadcast_repo.create_broadcast(
+    broadcast = await outbox_repo.create_broadcast(
         ctx.session,
         kind="announce",
         incident_id=None,

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from bot.status.model import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from bot.status.snapshot import Snapshot
-from storage.broadcast_repo import Progress
 from storage.models import Incident, IncidentUpdate, StatusComponent
+from storage.outbox_repo import Progress
 from storage.status_repo import split_names
 
 # Keyed by the enums, looked up with the stored strings (a StrEnum is its string).

@@ -7,7 +7,7 @@ from bot.adapters.base import DeliveryError
 from bot.core.events import Actor, Delivery, Platform, SentRef
 from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
-from storage import broadcast_repo, status_repo
+from storage import outbox_repo, status_repo, subscriptions_repo
 from tests.fake_adapter import FakeAdapter
 from tests.harness import BotHarness
 from tests.status.conftest import channel, deliver, received, subscribe
@@ -79,7 +79,7 @@ async def test_a_channel_the_bot_cannot_post_in_is_disabled_and_staff_are_told_o
     assert "- disabled: console `gone` (not_in_channel)" in listing.text
     async with bot.bot.database.transaction() as session:
         # The update's row for `gone` was skipped, not sent: its broadcast still finished.
-        assert await broadcast_repo.unfinished_broadcasts(session) == []
+        assert await outbox_repo.unfinished_broadcasts(session) == []
 
 
 async def test_an_edit_of_a_deleted_first_notice_does_not_turn_off_the_subscription(
@@ -103,7 +103,7 @@ async def test_an_edit_of_a_deleted_first_notice_does_not_turn_off_the_subscript
     await deliver(bot)
     assert any("Fix deployed" in m.text for m in received(bot, "news")), "the update itself was posted"
     async with bot.bot.database.transaction() as session:
-        found = await broadcast_repo.get_subscription(
+        found = await subscriptions_repo.get_subscription(
             session, platform="console", workspace_id="W1", channel_id="news"
         )
     assert found is not None
@@ -160,7 +160,7 @@ async def test_a_delivery_that_crashes_every_time_is_given_up_not_retried_foreve
     await worker.run_until_idle(limit_s=10)
 
     async with bot.bot.database.transaction() as session:
-        assert await broadcast_repo.delivery_counts(session) == {broadcast_repo.FAILED: 1}
+        assert await outbox_repo.delivery_counts(session) == {outbox_repo.FAILED: 1}
 
 
 async def test_customer_who_asked_is_told_when_it_resolves_and_it_counts_as_deflected(

@@ -15,7 +15,7 @@ from bot.adapters.discord.adapter import DiscordAdapter
 from bot.adapters.slack.adapter import SlackAdapter
 from bot.app import create_bot
 from bot.core.events import Platform
-from storage import broadcast_repo
+from storage import subscriptions_repo
 from storage.db import Database
 from tests.emulators.discord import Channel, DiscordEmulator, Guild
 from tests.emulators.slack import SlackEmulator
@@ -74,7 +74,7 @@ async def world(database: Database, tmp_path: Path) -> AsyncIterator[World]:
                 ("slack", slack.team_id, "C0GONE"),
                 ("discord", guild.id, news.id),
             ):
-                await broadcast_repo.subscribe(
+                await subscriptions_repo.subscribe(
                     session,
                     platform=platform,
                     workspace_id=workspace,

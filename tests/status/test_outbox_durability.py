@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from storage import broadcast_repo
+from storage import subscriptions_repo
 from storage.db import Database
 from tests.harness import BotHarness, make_settings
 from tests.status.sink import Sink
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def _queue_incident(bot: BotHarness, channels: int) -> set[str]:
     async with bot.bot.database.transaction() as session:
         for index in range(channels):
-            await broadcast_repo.subscribe(
+            await subscriptions_repo.subscribe(
                 session,
                 platform="console",
                 workspace_id="W1",

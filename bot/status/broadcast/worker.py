@@ -23,7 +23,7 @@ from bot.core.clock import utc_now
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.status import messages
 from bot.status.broadcast.pacing import LanePolicy, Pacer
-from storage import broadcast_repo, status_repo
+from storage import outbox_repo, status_repo, subscriptions_repo
 from storage.db import Database
 from storage.models import OutboxDelivery
 
@@ -121,10 +121,10 @@ class BroadcastWorker:
                 await asyncio.gather(*self._lanes.values(), return_exceptions=True)
                 continue
             async with self.database.transaction() as session:
-                remaining = await broadcast_repo.delivery_counts(session)
-                lanes = await broadcast_repo.unsettled_lanes(session)
-                waiting = [await broadcast_repo.next_due(session, lane=lane) for lane in lanes]
-            if not remaining.get(broadcast_repo.PENDING) and not remaining.get(broadcast_repo.SENDING):
+                remaining = await outbox_repo.delivery_counts(session)
+                lanes = await outbox_repo.unsettled_lanes(session)
+                waiting = [await outbox_repo.next_due(session, lane=lane) for lane in lanes]
+            if not remaining.get(outbox_repo.PENDING) and not remaining.get(outbox_repo.SENDING):
                 return
             due = [w for w in waiting if w is not None]
             pause = max(0.01, min(((min(due) - self._clock()).total_seconds() if due else 0.05), 1.0))
@@ -134,14 +134,14 @@ class BroadcastWorker:
     async def _start_lanes(self) -> None:
         now = self._clock()
         async with self.database.transaction() as session:
-            lanes = await broadcast_repo.lanes_with_work(session, now=now)
+            lanes = await outbox_repo.lanes_with_work(session, now=now)
         for lane in lanes:
             if lane in self._lanes and not self._lanes[lane].done():
                 continue
             policy = self.policy(lane)
             if policy.exclusive:
                 async with self.database.transaction() as session:
-                    mine = await broadcast_repo.acquire_lane(
+                    mine = await outbox_repo.acquire_lane(
                         session, lane=lane, owner=self.owner, now=now, lease=self.config.lease
                     )
                 if not mine:
@@ -168,12 +168,12 @@ class BroadcastWorker:
             while True:
                 now = self._clock()
                 async with self.database.transaction() as session:
-                    if policy.exclusive and not await broadcast_repo.acquire_lane(
+                    if policy.exclusive and not await outbox_repo.acquire_lane(
                         session, lane=lane, owner=self.owner, now=now, lease=self.config.lease
                     ):
                         log.info("lane %s taken over by another process", lane)
                         break
-                    rows = await broadcast_repo.claim(
+                    rows = await outbox_repo.claim(
                         session, lane=lane, owner=self.owner, now=now, lease=self.config.lease, limit=batch
                     )
                 if not rows:
@@ -203,14 +203,14 @@ class BroadcastWorker:
             for broadcast_id in list(self._touched):
                 await self._report_progress(broadcast_id, force=True)
                 async with self.database.transaction() as session:
-                    record = await broadcast_repo.get_broadcast(session, broadcast_id=broadcast_id)
+                    record = await outbox_repo.get_broadcast(session, broadcast_id=broadcast_id)
                 if record is not None and record.finished_at is not None:
                     self._touched.discard(broadcast_id)
         finally:
             if policy.exclusive:
                 try:
                     async with self.database.transaction() as session:
-                        await broadcast_repo.release_lane(session, lane=lane, owner=self.owner)
+                        await outbox_repo.release_lane(session, lane=lane, owner=self.owner)
                 except Exception:
                     log.exception("could not release lane %s", lane)
 
@@ -231,7 +231,7 @@ class BroadcastWorker:
         except Exception:
             if row.attempts >= self.config.max_attempts:
                 log.exception("broadcast delivery %s crashed %d times; giving up", row.key, row.attempts)
-                await self._settle_final(row, broadcast_repo.FAILED, "gave up: internal error")
+                await self._settle_final(row, outbox_repo.FAILED, "gave up: internal error")
             else:
                 log.exception("broadcast delivery %s crashed; it will be retried", row.key)
                 await self._settle_retry(row, delay=self._backoff(row.attempts), error="internal error")
@@ -242,7 +242,7 @@ class BroadcastWorker:
     async def _send_row(self, row: OutboxDelivery, pacer: Pacer) -> None:
         adapter = self.adapters.get(Platform(row.platform))
         if adapter is None:
-            await self._settle_final(row, broadcast_repo.FAILED, f"no {row.platform} adapter in this process")
+            await self._settle_final(row, outbox_repo.FAILED, f"no {row.platform} adapter in this process")
             return
         try:
             delivery = replace(await self._build(row), resend=row.attempts > 1)
@@ -250,7 +250,7 @@ class BroadcastWorker:
             await self._settle_retry(row, delay=1.0, error="waiting for the first notice", refund=True)
             return
         except _Skip as skip:
-            await self._settle_final(row, broadcast_repo.SKIPPED, str(skip))
+            await self._settle_final(row, outbox_repo.SKIPPED, str(skip))
             return
         try:
             try:
@@ -273,7 +273,7 @@ class BroadcastWorker:
             )
             return
         async with self.database.transaction() as session:
-            settled = await broadcast_repo.mark_sent(
+            settled = await outbox_repo.mark_sent(
                 session, delivery=row, owner=self.owner, message_id=ref.message_id, at=self._clock()
             )
         if settled:
@@ -293,10 +293,10 @@ class BroadcastWorker:
             return self._delivery(conversation, row.title, row.body, row.key)
         assert row.incident_id is not None and row.subscription_id is not None
         async with self.database.transaction() as session:
-            first = await broadcast_repo.thread_for(
+            first = await outbox_repo.thread_for(
                 session, incident_id=row.incident_id, subscription_id=row.subscription_id
             )
-            if first is None and await broadcast_repo.first_notice_pending(
+            if first is None and await outbox_repo.first_notice_pending(
                 session, incident_id=row.incident_id, subscription_id=row.subscription_id, exclude_id=row.id
             ):
                 raise _Retry
@@ -335,7 +335,7 @@ class BroadcastWorker:
         where = f"{row.platform}:{row.workspace_id}:{row.channel_id}"
         if error.permanent:
             log.warning("cannot deliver %s to %s: %s (%s)", row.key, where, error, error.code)
-            await self._settle_final(row, broadcast_repo.FAILED, f"{error.code or 'permanent'}: {error}")
+            await self._settle_final(row, outbox_repo.FAILED, f"{error.code or 'permanent'}: {error}")
             # A message that is gone (the first notice was deleted) says nothing about the channel:
             # only a channel the bot cannot post in turns its subscription off.
             if row.subscription_id is not None and error.code not in MESSAGE_GONE:
@@ -343,7 +343,7 @@ class BroadcastWorker:
             return
         if row.attempts >= self.config.max_attempts:
             log.error("giving up on %s to %s after %d attempts: %s", row.key, where, row.attempts, error)
-            await self._settle_final(row, broadcast_repo.FAILED, f"gave up: {error}")
+            await self._settle_final(row, outbox_repo.FAILED, f"gave up: {error}")
             return
         if error.retry_after is not None:
             # Honour Retry-After for the whole lane: the limit that was hit is the lane's.
@@ -362,7 +362,7 @@ class BroadcastWorker:
         self, row: OutboxDelivery, *, delay: float, error: str, refund: bool = False
     ) -> None:
         async with self.database.transaction() as session:
-            await broadcast_repo.mark_retry(
+            await outbox_repo.mark_retry(
                 session,
                 delivery=row,
                 owner=self.owner,
@@ -373,16 +373,16 @@ class BroadcastWorker:
 
     async def _settle_final(self, row: OutboxDelivery, state: str, error: str) -> None:
         async with self.database.transaction() as session:
-            await broadcast_repo.mark_final(session, delivery=row, owner=self.owner, state=state, error=error)
+            await outbox_repo.mark_final(session, delivery=row, owner=self.owner, state=state, error=error)
 
     async def _disable(self, row: OutboxDelivery, error: DeliveryError) -> None:
         assert row.subscription_id is not None
         async with self.database.transaction() as session:
-            first = await broadcast_repo.disable_subscription(
+            first = await subscriptions_repo.disable_subscription(
                 session, subscription_id=row.subscription_id, reason=error.code or str(error)
             )
             if first:
-                skipped = await broadcast_repo.skip_pending_for(
+                skipped = await outbox_repo.skip_pending_for(
                     session, subscription_id=row.subscription_id, reason="subscription disabled"
                 )
                 # Those broadcasts may now be complete: report and finish them like our own.
@@ -421,11 +421,11 @@ class BroadcastWorker:
             return
         self._progress_at[broadcast_id] = now
         async with self.database.transaction() as session:
-            progress = await broadcast_repo.progress(session, broadcast_id=broadcast_id)
-            finished = progress.done and await broadcast_repo.finish_broadcast(
+            progress = await outbox_repo.progress(session, broadcast_id=broadcast_id)
+            finished = progress.done and await outbox_repo.finish_broadcast(
                 session, broadcast_id=broadcast_id, at=self._clock()
             )
-            record = await broadcast_repo.get_broadcast(session, broadcast_id=broadcast_id)
+            record = await outbox_repo.get_broadcast(session, broadcast_id=broadcast_id)
         if progress.done:
             self._progress_at.pop(broadcast_id, None)  # finished broadcasts need no throttle entry
         if progress.done and not finished:

@@ -17,7 +17,7 @@ from bot.app import SupportBot, build_router, create_bot, platform_adapters
 from bot.core.commands import OptionKind
 from bot.core.events import Platform
 from bot.handlers.autocomplete import complete_names
-from storage import broadcast_repo, status_repo
+from storage import status_repo, subscriptions_repo
 from tests.adapters.discord.harness import DiscordWorld, start_bot
 from tests.emulators.discord import Call, DiscordEmulator
 from tests.harness import FakeClock
@@ -81,7 +81,7 @@ async def test_status_commands_reach_the_status_handlers_as_typed_on_slack(
 
     await bot.dispatcher.drain()
     async with bot.database.session() as session:
-        (subscription,) = await broadcast_repo.list_subscriptions(session, active_only=True)
+        (subscription,) = await subscriptions_repo.list_subscriptions(session, active_only=True)
         (window,) = await status_repo.maintenance_windows(session, at=FakeClock()())
         search = await status_repo.get_component(session, name="search")
     assert subscription.components == "api,payments"

@@ -16,7 +16,7 @@ from bot.adapters.slack.adapter import SlackAdapter
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform
 from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
-from storage import broadcast_repo
+from storage import outbox_repo, subscriptions_repo
 from storage.db import Database
 from tests.emulators.slack import SlackEmulator
 
@@ -49,7 +49,7 @@ async def test_a_notice_slack_accepted_but_never_confirmed_is_posted_once(
     slack: SlackEmulator, adapter: SlackAdapter, database: Database
 ) -> None:
     async with database.transaction() as session:
-        await broadcast_repo.subscribe(
+        await subscriptions_repo.subscribe(
             session,
             platform="slack",
             workspace_id=slack.team_id,
@@ -58,7 +58,7 @@ async def test_a_notice_slack_accepted_but_never_confirmed_is_posted_once(
             components=[],
             actor_key="slack:U0STAFF",
         )
-        await broadcast_repo.create_broadcast(
+        await outbox_repo.create_broadcast(
             session,
             kind="announce",
             incident_id=None,
@@ -86,7 +86,7 @@ async def test_a_notice_slack_accepted_but_never_confirmed_is_posted_once(
     (looked,) = slack.calls_to("conversations.history")
     assert looked.params["channel"] == NEWS
     async with database.transaction() as session:
-        assert await broadcast_repo.delivery_counts(session) == {broadcast_repo.SENT: 1}
+        assert await outbox_repo.delivery_counts(session) == {outbox_repo.SENT: 1}
 
 
 async def test_a_first_attempt_does_not_read_the_channel(slack: SlackEmulator, adapter: SlackAdapter) -> None:

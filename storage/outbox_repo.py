@@ -1,0 +1,391 @@
+"""The broadcast outbox: fan-out rows written with the change, claimed once, leased.
+
+Claiming is one UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING, so
+two processes never claim the same row: on PostgreSQL the row locks are skipped by the other
+claimer; on SQLite the single writer serialises the statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, insert, or_, select, text, update
+
+from storage import dialect, subscriptions_repo
+from storage.models import Broadcast, BroadcastLane, IncidentThread, OutboxDelivery
+from storage.session import DbSession
+
+PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
+
+
+def lane_for(platform: str, workspace_id: str) -> str:
+    """The rate-limit domain a message counts against: Discord's global per-bot bucket, or one
+    Slack workspace (other platforms: one lane per workspace)."""
+    if platform == "discord":
+        return "discord"
+    return f"{platform}:{workspace_id}"
+
+
+# -- writing the outbox -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Somewhere a one-off notice goes (a customer's thread), outside any subscription."""
+
+    platform: str
+    workspace_id: str
+    channel_id: str
+    thread_id: str | None
+    is_direct: bool
+
+
+async def create_broadcast(
+    session: DbSession,
+    *,
+    kind: str,
+    incident_id: int | None,
+    title: str,
+    body: str,
+    components: Sequence[str],
+    at: datetime,
+    edit_first_notice: bool = False,
+    recipients: Sequence[tuple[str, Recipient, str]] = (),
+) -> Broadcast:
+    """Queue one message for every active subscription matching `components` (all when empty).
+
+    kind "open"/"announce" posts top-level; "update"/"resolve" go in the incident's thread in each
+    channel and, with `edit_first_notice`, add an edit of the first notice (rendered when sent, so it
+    shows the state at that moment). `recipients` are extra one-off notices (key, where, text).
+    """
+    broadcast = Broadcast(incident_id=incident_id, kind=kind, created_at=at)
+    session.add(broadcast)
+    await session.flush()
+    rows: list[dict[str, object]] = []
+    message_kind = "notice" if kind in ("open", "announce") else "update"
+
+    def row(key: str, row_kind: str, where: Recipient, subscription_id: int | None, row_body: str) -> dict:
+        return {
+            "key": key,
+            "broadcast_id": broadcast.id,
+            "subscription_id": subscription_id,
+            "incident_id": incident_id,
+            "kind": row_kind,
+            "lane": lane_for(where.platform, where.workspace_id),
+            "platform": where.platform,
+            "workspace_id": where.workspace_id,
+            "channel_id": where.channel_id,
+            "thread_id": where.thread_id,
+            "is_direct": where.is_direct,
+            "title": "" if row_kind == "direct" else title[:300],
+            "body": row_body,
+            "state": PENDING,
+            "attempts": 0,
+            "lease_owner": "",
+            "sent_message_id": "",
+            "error": "",
+        }
+
+    for subscription in await subscriptions_repo.list_subscriptions(session):
+        if not subscriptions_repo.matches(subscription, components):
+            continue
+        where = Recipient(
+            subscription.platform,
+            subscription.workspace_id,
+            subscription.channel_id,
+            None,
+            subscription.is_direct,
+        )
+        rows.append(row(f"b{broadcast.id}s{subscription.id}", message_kind, where, subscription.id, body))
+        if edit_first_notice and incident_id is not None:
+            rows.append(row(f"b{broadcast.id}s{subscription.id}e", "edit", where, subscription.id, ""))
+    for key, where, notice in recipients:
+        rows.append(row(f"b{broadcast.id}{key}", "direct", where, None, notice))
+    if rows:
+        await session.execute(insert(OutboxDelivery), rows)
+    broadcast.total = sum(1 for r in rows if r["kind"] != "edit")
+    await session.flush()
+    return broadcast
+
+
+async def set_progress_message(
+    session: DbSession,
+    *,
+    broadcast_id: int,
+    platform: str,
+    workspace_id: str,
+    channel_id: str,
+    message_id: str,
+) -> None:
+    await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id)
+        .values(
+            progress_platform=platform,
+            progress_workspace_id=workspace_id,
+            progress_channel_id=channel_id,
+            progress_message_id=message_id,
+        )
+    )
+
+
+# -- claiming and settling ----------------------------------------------------------------------------
+
+
+def _claimable(lane: str, now: datetime):  # type: ignore[no-untyped-def]
+    return and_(
+        OutboxDelivery.lane == lane,
+        or_(
+            and_(
+                OutboxDelivery.state == PENDING,
+                or_(OutboxDelivery.next_at.is_(None), OutboxDelivery.next_at <= now),  # type: ignore[union-attr,operator]
+            ),
+            # A claim whose lease ran out: the process that held it died or hung mid-send.
+            and_(OutboxDelivery.state == SENDING, OutboxDelivery.lease_until < now),  # type: ignore[operator]
+        ),
+    )
+
+
+async def claim(
+    session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta, limit: int
+) -> list[OutboxDelivery]:
+    """Claim up to `limit` due rows of `lane`, oldest first; their lease runs until now + lease."""
+    chosen = select(OutboxDelivery.id).where(_claimable(lane, now)).order_by(OutboxDelivery.id).limit(limit)
+    if dialect.name(session) == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    statement = (
+        update(OutboxDelivery)
+        .where(OutboxDelivery.id.in_(chosen.scalar_subquery()))  # type: ignore[union-attr]
+        .where(_claimable(lane, now))
+        .values(
+            state=SENDING, lease_owner=owner, lease_until=now + lease, attempts=OutboxDelivery.attempts + 1
+        )
+        .returning(OutboxDelivery)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return sorted(result.scalars(), key=lambda r: r.id or 0)
+
+
+async def lanes_with_work(session: DbSession, *, now: datetime) -> list[str]:
+    """Lanes with a row claimable now."""
+    result = await session.execute(
+        select(OutboxDelivery.lane)
+        .where(
+            or_(
+                and_(
+                    OutboxDelivery.state == PENDING,
+                    or_(OutboxDelivery.next_at.is_(None), OutboxDelivery.next_at <= now),  # type: ignore[union-attr,operator]
+                ),
+                and_(OutboxDelivery.state == SENDING, OutboxDelivery.lease_until < now),  # type: ignore[operator]
+            )
+        )
+        .distinct()
+    )
+    return sorted(result.scalars())
+
+
+async def next_due(session: DbSession, *, lane: str) -> datetime | None:
+    """When the earliest deferred or leased row of `lane` becomes claimable (None: nothing waits)."""
+    result = await session.execute(
+        select(func.min(func.coalesce(OutboxDelivery.next_at, OutboxDelivery.lease_until))).where(
+            OutboxDelivery.lane == lane,
+            OutboxDelivery.state.in_((PENDING, SENDING)),  # type: ignore[attr-defined]
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def acquire_lane(session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta) -> bool:
+    """Take (or renew) the right to pace `lane`. One process per lane keeps a rate limit that is
+    per bot or per workspace honoured however many processes run."""
+    statement = dialect.insert(session, BroadcastLane).values(lane=lane, owner=owner, lease_until=now + lease)
+    statement = statement.on_conflict_do_update(
+        index_elements=["lane"],
+        set_={"owner": owner, "lease_until": now + lease},
+        where=or_(
+            BroadcastLane.owner == owner,
+            BroadcastLane.owner == "",  # released
+            BroadcastLane.lease_until < now,  # type: ignore[operator]
+        ),
+    )
+    result = await session.execute(statement.returning(BroadcastLane.lane))
+    return result.scalar_one_or_none() is not None
+
+
+async def release_lane(session: DbSession, *, lane: str, owner: str) -> None:
+    await session.execute(
+        update(BroadcastLane)
+        .where(BroadcastLane.lane == lane, BroadcastLane.owner == owner)
+        .values(owner="", lease_until=None)
+    )
+
+
+def _held(delivery: OutboxDelivery, owner: str):  # type: ignore[no-untyped-def]
+    """The row is still claimed by `owner`: only the lease holder may settle it."""
+    return and_(
+        OutboxDelivery.id == delivery.id, OutboxDelivery.lease_owner == owner, OutboxDelivery.state == SENDING
+    )
+
+
+async def mark_sent(
+    session: DbSession, *, delivery: OutboxDelivery, owner: str, message_id: str, at: datetime
+) -> bool:
+    """Record the send. Only the lease holder may settle a row; False means the lease was lost
+    (another process took it over) and the caller must not count it."""
+    result = await session.execute(
+        update(OutboxDelivery)
+        .where(_held(delivery, owner))
+        .values(state=SENT, sent_message_id=message_id, sent_at=at, error="")
+    )
+    settled = bool(result.rowcount)  # type: ignore[attr-defined]
+    if (
+        settled
+        and delivery.kind in ("notice", "update")
+        and delivery.subscription_id
+        and delivery.incident_id
+    ):
+        # The first message an incident put in a channel becomes its thread; later ones thread under it.
+        await session.execute(
+            dialect.insert(session, IncidentThread)
+            .values(
+                incident_id=delivery.incident_id,
+                subscription_id=delivery.subscription_id,
+                message_id=message_id,
+            )
+            .on_conflict_do_nothing()
+        )
+    return settled
+
+
+async def mark_retry(
+    session: DbSession,
+    *,
+    delivery: OutboxDelivery,
+    owner: str,
+    next_at: datetime,
+    error: str,
+    refund: bool = False,
+) -> None:
+    """Back to pending until `next_at`. `refund` undoes the attempt count (deferred, not failed)."""
+    values: dict[str, object] = {
+        "state": PENDING,
+        "next_at": next_at,
+        "error": error[:300],
+        "lease_until": None,
+    }
+    if refund:
+        values["attempts"] = OutboxDelivery.attempts - 1
+    await session.execute(update(OutboxDelivery).where(_held(delivery, owner)).values(**values))
+
+
+async def mark_final(
+    session: DbSession, *, delivery: OutboxDelivery, owner: str, state: str, error: str
+) -> None:
+    await session.execute(
+        update(OutboxDelivery)
+        .where(_held(delivery, owner))
+        .values(state=state, error=error[:300], lease_until=None)
+    )
+
+
+async def skip_pending_for(session: DbSession, *, subscription_id: int, reason: str) -> set[int]:
+    """A disabled subscription's queued rows will never be sent: settle them as skipped. Returns the
+    broadcasts they belonged to (one may now be complete without any send of this worker's)."""
+    result = await session.execute(
+        update(OutboxDelivery)
+        .where(OutboxDelivery.subscription_id == subscription_id, OutboxDelivery.state == PENDING)
+        .values(state=SKIPPED, error=reason[:300])
+        .returning(OutboxDelivery.broadcast_id)
+    )
+    return {broadcast_id for (broadcast_id,) in result.all() if broadcast_id is not None}
+
+
+async def thread_for(session: DbSession, *, incident_id: int, subscription_id: int) -> str | None:
+    result = await session.execute(
+        select(IncidentThread.message_id).where(
+            IncidentThread.incident_id == incident_id, IncidentThread.subscription_id == subscription_id
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def first_notice_pending(
+    session: DbSession, *, incident_id: int, subscription_id: int, exclude_id: int | None
+) -> bool:
+    """Whether an earlier message of this incident to this subscription is still on its way."""
+    result = await session.execute(
+        select(func.count())
+        .select_from(OutboxDelivery)
+        .where(
+            OutboxDelivery.incident_id == incident_id,
+            OutboxDelivery.subscription_id == subscription_id,
+            OutboxDelivery.kind.in_(("notice", "update")),  # type: ignore[attr-defined]
+            OutboxDelivery.state.in_((PENDING, SENDING)),  # type: ignore[attr-defined]
+            OutboxDelivery.id < (exclude_id or 2**62),  # type: ignore[operator]
+        )
+    )
+    return bool(result.scalar_one())
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    total: int
+    sent: int
+    failed: int
+    pending: int
+
+    @property
+    def done(self) -> bool:
+        return self.pending == 0
+
+
+async def progress(session: DbSession, *, broadcast_id: int) -> Progress:
+    result = await session.execute(
+        select(OutboxDelivery.state, func.count())
+        .where(OutboxDelivery.broadcast_id == broadcast_id, OutboxDelivery.kind != "edit")
+        .group_by(OutboxDelivery.state)
+    )
+    counts = dict(result.all())
+    total = sum(counts.values())
+    failed = counts.get(FAILED, 0) + counts.get(SKIPPED, 0)
+    return Progress(
+        total=total, sent=counts.get(SENT, 0), failed=failed, pending=total - counts.get(SENT, 0) - failed
+    )
+
+
+async def finish_broadcast(session: DbSession, *, broadcast_id: int, at: datetime) -> bool:
+    """Mark finished once; True only for the process that did (it sends the summary)."""
+    result = await session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast_id, Broadcast.finished_at.is_(None))
+        .values(finished_at=at)  # type: ignore[union-attr]
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def unfinished_broadcasts(session: DbSession, *, ids: Sequence[int] | None = None) -> list[Broadcast]:
+    statement = select(Broadcast).where(Broadcast.finished_at.is_(None))  # type: ignore[union-attr]
+    if ids is not None:
+        statement = statement.where(Broadcast.id.in_(ids))  # type: ignore[union-attr]
+    result = await session.execute(statement)
+    return list(result.scalars())
+
+
+async def get_broadcast(session: DbSession, *, broadcast_id: int) -> Broadcast | None:
+    return await session.get(Broadcast, broadcast_id)
+
+
+async def unsettled_lanes(session: DbSession) -> list[str]:
+    """Lanes with rows not yet settled, due or not."""
+    result = await session.execute(
+        select(OutboxDelivery.lane).where(OutboxDelivery.state.in_((PENDING, SENDING))).distinct()  # type: ignore[attr-defined]
+    )
+    return sorted(result.scalars())
+
+
+async def delivery_counts(session: DbSession) -> dict[str, int]:
+    result = await session.execute(text("SELECT state, count(*) FROM status_outbox GROUP BY state"))
+    return {state: int(n) for state, n in result.all()}
