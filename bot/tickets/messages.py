@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bot.core.clock import ago, humanize
 from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage
 from storage.models import Ticket
 from storage.tickets_repo import TranscriptLine
@@ -20,23 +21,6 @@ REASONS = {
     "reaction": "a staff member flagged the message",
     "declined_close": "the customer said it is not solved",
 }
-
-
-def humanize(delta: timedelta) -> str:
-    seconds = max(0, int(delta.total_seconds()))
-    if seconds < 90:
-        return "a minute" if seconds >= 45 else "less than a minute"
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return f"{minutes} minutes"
-    hours = round(seconds / 3600)
-    if hours < 48:
-        return f"{hours} hours"
-    return f"{round(seconds / 86400)} days"
-
-
-def ago(then: datetime, now: datetime) -> str:
-    return f"{humanize(now - then)} ago"
 
 
 def quote(text: str, limit: int = 600) -> str:

@@ -35,7 +35,7 @@ async def test_natural_question_during_an_incident_gets_the_latest_update(bot: B
 
     assert reply.text.startswith("Yes, we know about it. There is an active outage affecting **payments**")
     assert "#1 Card payments failing" in reply.text
-    assert "Latest update, 09:05 UTC (3 min ago): A bad deploy; rolling back" in reply.text
+    assert "Latest update, 09:05 UTC (3 minutes ago): A bad deploy; rolling back" in reply.text
     assert "Status page: http://127.0.0.1:8080/" in reply.text
     assert "I'll tell you here when it's resolved." in reply.text
 
