@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from bot.core.clock import ago
 from bot.status.model import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from bot.status.snapshot import Snapshot
 from storage.models import Incident, IncidentUpdate, StatusComponent
@@ -34,18 +35,9 @@ OUTAGE_WORD: dict[str, str] = {
 
 
 def when(moment: datetime, now: datetime) -> str:
-    """`09:12 UTC (5 min ago)`: an absolute time everyone can compare, and how fresh it is."""
-    seconds = max(0, int((now - moment).total_seconds()))
-    if seconds < 60:
-        ago = "just now"
-    elif seconds < 3600:
-        ago = f"{seconds // 60} min ago"
-    elif seconds < 86400:
-        ago = f"{seconds // 3600} h ago"
-    else:
-        ago = f"{seconds // 86400} d ago"
-    stamp = moment.strftime("%H:%M UTC") if seconds < 86400 else moment.strftime("%b %d %H:%M UTC")
-    return f"{stamp} ({ago})"
+    """`09:12 UTC (5 minutes ago)`: an absolute time everyone can compare, and how fresh it is."""
+    fmt = "%H:%M UTC" if now - moment < timedelta(days=1) else "%b %d %H:%M UTC"
+    return f"{moment.strftime(fmt)} ({ago(moment, now)})"
 
 
 def incident_line(incident: Incident, snapshot: Snapshot) -> str:
