@@ -10,7 +10,6 @@ from bot.core.errors import UsageError
 from bot.core.events import CommandInvoked, OutboundMessage
 from bot.core.router import Router, command
 from bot.handlers.guards import staff_only
-from bot.kb.loader import KBError
 from bot.tickets import messages
 from storage import decisions_repo
 
@@ -21,8 +20,6 @@ router.command(
     Option("days", kind=OptionKind.NUMBER, required=False, description="How far back (default 7)"),
     staff=True,
 )
-router.group("support kb", "The knowledge base")
-router.command("support kb reload", "Load the knowledge base again after editing it", staff=True)
 
 
 @router.on(CommandInvoked, command("support", "questions"), guards=[staff_only("support.questions")])
@@ -55,29 +52,6 @@ async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> Non
             title=f"Recurring questions, last {days} days", text="\n".join(lines), private_to=event.actor
         )
     )
-
-
-@router.on(CommandInvoked, command("support", "kb"), guards=[staff_only("support.kb")])
-async def reload_knowledge_base(event: CommandInvoked, ctx: HandlerContext) -> None:
-    if ctx.match.rest.strip().lower() != "reload":
-        raise UsageError(
-            "What should I do with the knowledge base?",
-            usage="/support kb reload",
-            example="/support kb reload",
-        )
-    try:
-        summary = await ctx.services.kb.reload_async()
-    except KBError as error:
-        # The previous knowledge base stays in service; staff see exactly what to fix.
-        lines = "\n".join(f"- `{problem}`" for problem in error.problems[:10])
-        await ctx.reply(
-            OutboundMessage(
-                text=f"The knowledge base has problems, so I kept the previous one:\n{lines}",
-                private_to=event.actor,
-            )
-        )
-        return
-    await ctx.reply(OutboundMessage(text=summary.text(), private_to=event.actor))
 
 
 def _one_line(text: str, limit: int) -> str:

@@ -1,0 +1,61 @@
+"""`/support kb reload`: staff load an edited knowledge base without a restart; a broken edit keeps
+the previous one."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage.db import Database
+from tests.harness import BotHarness, make_settings
+
+FIXTURE_KB = Path(__file__).resolve().parent.parent / "data" / "kb"
+
+
+@pytest.fixture
+def kb(tmp_path: Path) -> Path:
+    """A copy of the test knowledge base that a test may edit."""
+    folder = tmp_path / "kb"
+    shutil.copytree(FIXTURE_KB, folder)
+    return folder
+
+
+@pytest.fixture
+async def bot(database: Database, tmp_path: Path, kb: Path) -> AsyncIterator[BotHarness]:
+    harness = await BotHarness.create(make_settings(tmp_path, kb_path=str(kb)), database=database)
+    yield harness
+    await harness.close()
+
+
+async def test_staff_reload_the_knowledge_base_without_a_restart(bot: BotHarness, kb: Path) -> None:
+    before = await bot.customer_says("how do I change the colour of the dashboard theme?")
+    assert all(m.delivery.message.title != "Change the dashboard theme" for m in before)
+    (kb / "extra.yml").write_text(
+        "- id: dashboard-theme\n  title: Change the dashboard theme\n  questions:\n"
+        "    - How do I change the colour of the dashboard theme?\n    - Switch to dark mode\n"
+        "    - Change the dashboard colours\n  answer: Open **Settings → Appearance** and pick a theme.\n"
+    )
+    (summary,) = await bot.staff_runs("/support kb reload")
+    assert (
+        summary.text.startswith("Knowledge base reloaded: 7 entries") and "`dashboard-theme`" in summary.text
+    )
+    (after,) = await bot.says(bot.other_customer, "how do I change the colour of the dashboard theme?")
+    assert after.delivery.message.title == "Change the dashboard theme"
+
+
+async def test_a_broken_edit_keeps_the_previous_knowledge_base(bot: BotHarness, kb: Path) -> None:
+    (kb / "broken.yml").write_text("- id: half-written\n  questions: [only one]\n")
+    (reply,) = await bot.staff_runs("/support kb reload")
+    assert "kept the previous one" in reply.text and "broken.yml:1" in reply.text
+    (answer,) = await bot.customer_says("my csv export failed")
+    assert answer.delivery.message.title == "An export failed"
+
+
+async def test_customers_cannot_reload_and_staff_are_told_the_one_subcommand(bot: BotHarness) -> None:
+    (refusal,) = await bot.customer_runs("/support kb reload")
+    assert refusal.text.startswith("That's for the support team only.")
+    (usage,) = await bot.staff_runs("/support kb")
+    assert "What should I do with the knowledge base?" in usage.text and "/support kb reload" in usage.text
