@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -18,6 +19,15 @@ from tests.harness import BotHarness, make_settings
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
 NO_POSTGRES = "TEST_DATABASE_URL is not set (CI sets it; locally: TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
+
+# Property tests: few enough examples that all of them run in seconds on two cores, no deadline
+# (a shared CI machine is slow now and then), and in CI the same examples on every run.
+hypothesis_settings.register_profile(
+    "supportbot", max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")), print_blob=True
+)
+# HYPOTHESIS_PROFILE=thorough searches much longer, for a hunt before a release.
+hypothesis_settings.register_profile("thorough", max_examples=3000, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "supportbot"))
 
 
 async def _fresh_database(kind: str, tmp_path: object) -> AsyncIterator[Database]:

@@ -14,6 +14,11 @@ def _cut(text: str, limit: int) -> int:
         cut = window.rfind(" ")
     if cut < limit // 2:
         cut = limit
+        # Not through a run of backticks: half a fence is no fence, and the code would lose its block.
+        while cut > limit // 2 and text[cut - 1 : cut + 1] == "``":
+            cut -= 1
+        if text[cut - 1 : cut + 1] == "``":
+            cut = limit
     return cut
 
 
@@ -36,8 +41,9 @@ def split_text(text: str, limit: int) -> list[str]:
             chunks.append(f"{chunk.removesuffix(chr(10))}\n{FENCE}")
             rest = f"{FENCE}\n{rest.removeprefix(chr(10))}"
         else:
-            chunks.append(chunk.rstrip())
+            if chunk.strip():  # a run of whitespace (tabs, say) is not a message of its own
+                chunks.append(chunk.rstrip())
             rest = rest.lstrip("\n ")
-    if rest:
+    if rest.strip() or (rest and not chunks):
         chunks.append(rest)
     return chunks
