@@ -146,9 +146,11 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-_LINK = re.compile(r"\[([^\]\n]+)\]\(((?:https?://|mailto:)[^\s()<>]+)\)")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_BULLET = re.compile(r"^(\s*)- ", re.MULTILINE)
+# Each scan stops where another could begin (a label at '[', bold at '**', indentation at a line
+# break), so converting is linear: people's text may be 40,000 characters of '[' or newlines.
+_LINK = re.compile(r"\[([^\[\]\n]+)\]\(((?:https?://|mailto:)[^\s()<>]+)\)")
+_BOLD = re.compile(r"\*\*(?=\S)((?:[^*\n]|\*(?!\*))+?)(?<=\S)\*\*")
+_BULLET = re.compile(r"^([^\S\n]*)- ", re.MULTILINE)
 
 
 def to_mrkdwn(text: str) -> str:
@@ -404,13 +406,16 @@ def command_to_event(form: Mapping[str, Any], *, actor: Actor) -> CommandInvoked
 
 
 def action_to_event(payload: Mapping[str, Any], *, actor: Actor) -> ActionInvoked | None:
-    """A `block_actions` click on one of our buttons; None for other interaction types."""
+    """A `block_actions` click on one of our buttons; None for other interaction types and for
+    clicks outside a conversation (a modal, the App Home tab), which the bot has none of."""
     if payload.get("type") != "block_actions" or not payload.get("actions"):
         return None
     action = payload["actions"][0]
     container = payload.get("container") or {}
     message = payload.get("message") or {}
     channel_id = str((payload.get("channel") or {}).get("id") or container.get("channel_id") or "")
+    if not channel_id:
+        return None
     ts = message.get("ts") or container.get("message_ts")
     thread_ts = message.get("thread_ts") or container.get("thread_ts")
     where = conversation(
