@@ -225,7 +225,8 @@ class OutboundMessage:
     footer: str | None = None
 
     def __post_init__(self) -> None:
-        _require(bool(self.text.strip()) or self.title is not None, "a message needs text or a title")
+        # A blank title is no title: the platforms refuse a message with nothing to show.
+        _require(bool(self.text.strip() or (self.title or "").strip()), "a message needs text or a title")
         for name in ("fields", "buttons", "mentions"):
             value = getattr(self, name)
             if not isinstance(value, tuple):

@@ -34,6 +34,7 @@ from bot.core.events import (
 
 MAX_CONTENT = 2000
 MAX_EMBED_DESCRIPTION = 4096
+MAX_EMBED_TOTAL = 6000  # every text of a message's embeds together
 MAX_CUSTOM_ID = 100
 MAX_BUTTONS = 25  # five rows of five
 UNKNOWN_CHANNEL = 10003
@@ -290,21 +291,27 @@ def mention_line(message: OutboundMessage) -> str:
     return " ".join(tags)
 
 
-def _embed(message: OutboundMessage, description: str | None) -> discord.Embed | None:
-    if message.title is None and not message.fields and message.footer is None:
-        return None
-    embed = discord.Embed(
-        title=neutralise(message.title)[:256] if message.title else None,
-        description=description,
-        colour=discord.Colour.blurple(),
-    )
+def _embed(message: OutboundMessage) -> discord.Embed | None:
+    """The card (title, fields, footer) without a description; None when it would be empty.
+    Within the 6,000 characters of all embed texts: fields that do not fit are shortened or left
+    out. Discord refuses a blank field name or value: a zero-width space stands in."""
+    title = neutralise(message.title or "").strip()[:256]
+    footer = neutralise(message.footer or "").strip()[:2048]
+    embed = discord.Embed(title=title or None, colour=discord.Colour.blurple())
+    room = MAX_EMBED_TOTAL - len(title) - len(footer)
     for field in message.fields[:25]:
-        embed.add_field(
-            name=neutralise(field.name)[:256], value=neutralise(field.value)[:1024], inline=field.inline
-        )
-    if message.footer:
-        embed.set_footer(text=neutralise(message.footer)[:2048])
-    return embed
+        name = neutralise(field.name).strip()[:256] or "\u200b"
+        value = neutralise(field.value).strip()[:1024] or "\u200b"
+        if len(name) + len(value) > room:
+            keep = room - len(name) - 1
+            if keep < 1:
+                break
+            value = value[:keep] + "…"
+        embed.add_field(name=name, value=value, inline=field.inline)
+        room -= len(name) + len(value)
+    if footer:
+        embed.set_footer(text=footer)
+    return embed if title or embed.fields or footer else None
 
 
 def render(message: OutboundMessage, *, limit: int = MAX_CONTENT) -> list[Part]:
@@ -314,13 +321,14 @@ def render(message: OutboundMessage, *, limit: int = MAX_CONTENT) -> list[Part]:
     text = neutralise(message.text).strip()
     mentions = mention_line(message)
     buttons = message.buttons[:MAX_BUTTONS]
-    has_card = message.title is not None or bool(message.fields) or message.footer is not None
-    if has_card and len(text) <= MAX_EMBED_DESCRIPTION:
-        return [Part(content=mentions, embed=_embed(message, text or None), buttons=buttons)]
+    card = _embed(message)
+    if card is not None and len(text) <= MAX_EMBED_DESCRIPTION and len(card) + len(text) <= MAX_EMBED_TOTAL:
+        card.description = text or None
+        return [Part(content=mentions, embed=card, buttons=buttons)]
     body = f"{mentions}\n{text}" if mentions and text else (mentions or text)
     chunks = split_text(body, limit) if body else [""]
     parts = [Part(content=chunk) for chunk in chunks[:-1]]
-    parts.append(Part(content=chunks[-1], embed=_embed(message, None) if has_card else None, buttons=buttons))
+    parts.append(Part(content=chunks[-1], embed=card, buttons=buttons))
     return parts
 
 
