@@ -18,7 +18,7 @@ from bot.core.events import Platform
 from bot.core.outbound import Outbound
 from bot.core.router import Router
 from bot.core.staff import StaffPolicy
-from bot.handlers import answers, basics, insights, kb_admin, status, tickets
+from bot.handlers import answers, basics, incidents, insights, kb_admin, status, subscriptions, tickets
 from bot.handlers.autocomplete import make_suggester
 from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
@@ -40,7 +40,14 @@ class StartupError(Exception):
 def build_router() -> Router:
     """Every capability, included explicitly; order breaks ties between equal scores."""
     return Router("root").include(
-        basics.router, tickets.router, insights.router, kb_admin.router, status.router, answers.router
+        basics.router,
+        tickets.router,
+        insights.router,
+        kb_admin.router,
+        status.router,
+        subscriptions.router,
+        incidents.router,
+        answers.router,
     )
 
 

@@ -244,6 +244,11 @@ class Settings(BaseSettings):
             targets[priority] = int(minutes)
         return targets
 
+    @property
+    def status_page_url(self) -> str:
+        """The status page's address as links show it: PUBLIC_URL with one trailing slash."""
+        return self.public_url.rstrip("/") + "/"
+
 
 def load_settings(**overrides: object) -> Settings:
     """Settings, or SettingsError with one line naming the first wrong setting."""

@@ -1,0 +1,349 @@
+"""Staff's status operations: `/incident` (open, update, resolve), `/component` (set, add, history),
+`/maintenance schedule` and `/announce`. Each change and its broadcast are queued in the command's
+transaction; the broadcast worker sends them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.core.commands import Option, OptionKind, Suggest
+from bot.core.context import HandlerContext, OnSent
+from bot.core.errors import UserError
+from bot.core.events import CommandInvoked, OutboundMessage, SentRef
+from bot.core.router import Guard, Router, command
+from bot.handlers import guards
+from bot.handlers.guards import audit
+from bot.status import messages, parse, workflows
+from bot.status.components import Known, resolve
+from bot.status.model import OPEN_STAGES, ComponentStatus, Impact, IncidentStatus
+from bot.status.snapshot import known_components
+from storage import outbox_repo, status_repo
+from storage.models import Broadcast, Incident
+from storage.session import DbSession
+
+router = Router("incidents")
+COMPONENT = Option("name", suggest=Suggest.COMPONENT)
+COMPONENTS = Option("components", suggest=Suggest.COMPONENT, description="e.g. api,payments")
+INCIDENT = Option("number", kind=OptionKind.NUMBER, label="id")
+router.group("incident", "Declare and update incidents")
+router.command(
+    "incident open",
+    "Open an incident and tell every subscribed channel",
+    COMPONENTS,
+    Option("impact", choices=tuple(Impact)),
+    Option("title"),
+    staff=True,
+)
+router.command(
+    "incident update",
+    "Post an update, threaded under the first notice",
+    INCIDENT,
+    Option("status", choices=OPEN_STAGES),
+    Option("message"),
+    staff=True,
+)
+router.command(
+    "incident resolve",
+    "Resolve; customers who asked are told",
+    INCIDENT,
+    Option("message", required=False),
+    staff=True,
+)
+router.group("component", "Status components")
+router.command(
+    "component set",
+    "Set a component's status (history is kept)",
+    COMPONENT,
+    Option("status", choices=tuple(ComponentStatus)),
+    staff=True,
+)
+router.command(
+    "component add",
+    "Add a component",
+    Option("name", description="lowercase letters, digits, - or _"),
+    Option("group", required=False, keyword=True, description="One word, e.g. Apps"),
+    Option("aliases", required=False, keyword=True, label="a,b", description="e.g. find,lookup"),
+    staff=True,
+)
+router.command("component history", "A component's status history", COMPONENT, staff=True)
+router.group("maintenance", "Maintenance windows")
+router.command(
+    "maintenance schedule",
+    "Schedule maintenance and announce it",
+    COMPONENTS,
+    Option("start", description="UTC, e.g. 2026-12-01T02:00Z"),
+    Option("end", description="UTC, e.g. 2026-12-01T03:00Z"),
+    Option("title"),
+    staff=True,
+)
+router.command(
+    "announce",
+    "Broadcast an announcement to the subscriptions",
+    replace(
+        COMPONENTS, required=False, many=True, description="Only subscriptions to these, e.g. api payments"
+    ),
+    Option("text", after_dashes=True, description="What to announce"),
+    staff=True,
+)
+
+
+def staff_only(action: str) -> Guard:
+    return guards.staff_only(action, hint="If something looks broken, ask me `/status`.")
+
+
+def page_url(ctx: HandlerContext) -> str:
+    return ctx.services.settings.status_page_url
+
+
+# -- broadcasting a change ---------------------------------------------------------------------
+
+
+def _progress_hook(ctx: HandlerContext, broadcast_id: int) -> OnSent:
+    """After the command's reply is posted: remember it (progress edits go there) and wake the worker."""
+
+    async def on_sent(session: DbSession, ref: SentRef) -> None:
+        await outbox_repo.set_progress_message(
+            session,
+            broadcast_id=broadcast_id,
+            platform=ref.platform.value,
+            workspace_id=ref.workspace_id,
+            channel_id=ref.channel_id,
+            message_id=ref.message_id,
+        )
+        ctx.services.broadcaster.wake()
+
+    return on_sent
+
+
+async def _reply_with_progress(ctx: HandlerContext, text: str, broadcast: Broadcast) -> None:
+    assert broadcast.id is not None  # flushed by create_broadcast
+    total = broadcast.total
+    suffix = f"\nBroadcasting to {total:,} recipient(s)…" if total else "\nNo subscriptions to tell."
+    # Visible in the channel (not private) so that it can be edited with the broadcast's progress.
+    await ctx.reply(OutboundMessage(text=text + suffix), on_sent=_progress_hook(ctx, broadcast.id))
+
+
+# -- incidents -----------------------------------------------------------------------------------
+
+
+@router.on(CommandInvoked, command("incident", "open"), guards=[staff_only("incident.open")])
+async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
+    known = await known_components(ctx.session)
+    args = parse.parse_open(ctx.match.rest, known)
+    components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
+    incident = await workflows.open_incident(
+        ctx.session,
+        title=args.title,
+        impact=args.impact,
+        components=[c for c in components if c is not None],
+        actor_key=event.actor.key,
+        at=ctx.now,
+    )
+    assert incident.id is not None
+    timeline = await status_repo.updates_for(ctx.session, incident_ids=[incident.id])
+    title, text = messages.incident_notice(incident, timeline[incident.id][0], page_url=page_url(ctx))
+    broadcast = await outbox_repo.create_broadcast(
+        ctx.session,
+        kind="open",
+        incident_id=incident.id,
+        title=title,
+        body=text,
+        components=args.components,
+        at=ctx.now,
+    )
+    await audit(ctx, "incident.open", f"#{incident.id} {args.impact} {args.title}")
+    await _reply_with_progress(
+        ctx,
+        f"Opened incident **#{incident.id}** ({args.impact}) on {', '.join(args.components)}: {args.title}",
+        broadcast,
+    )
+
+
+async def _incident_or_error(ctx: HandlerContext, number: int) -> Incident:
+    incident = await status_repo.get_incident(ctx.session, incident_id=number)
+    if incident is None:
+        raise UserError(f"There is no incident #{number}. `/status` lists the open ones.")
+    if incident.status == IncidentStatus.RESOLVED:
+        raise UserError(f"Incident #{number} is already resolved. Open a new one if it's back.")
+    return incident
+
+
+async def _post_update(ctx: HandlerContext, incident: Incident, status: IncidentStatus, message: str) -> None:
+    update = await workflows.post_update(
+        ctx.session, incident=incident, status=status, body=message, actor_key=ctx.event.actor.key, at=ctx.now
+    )
+    title, text = messages.update_notice(incident, update)
+    resolved = status is IncidentStatus.RESOLVED
+    recipients: list[tuple[str, outbox_repo.Recipient, str]] = []
+    if resolved:
+        assert incident.id is not None
+        links = await status_repo.links_to_notify(ctx.session, incident_id=incident.id)
+        for link in links:
+            where = outbox_repo.Recipient(
+                link.platform, link.workspace_id, link.channel_id, link.thread_id, link.is_direct
+            )
+            notice = messages.resolved_for_customer(incident, link.component, page_url=page_url(ctx))
+            recipients.append((f"l{link.id}", where, notice))
+        # Counted as deflections now, in the transaction that queues the notices.
+        await status_repo.mark_links_notified(
+            ctx.session,
+            link_ids=[link.id for link in links if link.id is not None],
+            at=ctx.now,
+        )
+    broadcast = await outbox_repo.create_broadcast(
+        ctx.session,
+        kind="resolve" if resolved else "update",
+        incident_id=incident.id,
+        title=title,
+        body=text,
+        components=status_repo.split_names(incident.components),
+        at=ctx.now,
+        edit_first_notice=True,
+        recipients=recipients,
+    )
+    action = "incident.resolve" if resolved else "incident.update"
+    await audit(ctx, action, f"#{incident.id} {message}")
+    verb = "Resolved" if resolved else f"Updated ({status})"
+    told = f"; telling {len(recipients)} customer(s) who asked" if recipients else ""
+    await _reply_with_progress(
+        ctx,
+        f"{verb} incident **#{incident.id}** {incident.title}{told}",
+        broadcast,
+    )
+
+
+@router.on(CommandInvoked, command("incident", "update"), guards=[staff_only("incident.update")])
+async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
+    args = parse.parse_update(ctx.match.rest)
+    incident = await _incident_or_error(ctx, args.incident_id)
+    await _post_update(ctx, incident, args.status, args.message)
+
+
+@router.on(CommandInvoked, command("incident", "resolve"), guards=[staff_only("incident.resolve")])
+async def incident_resolve(event: CommandInvoked, ctx: HandlerContext) -> None:
+    number, message = parse.parse_resolve(ctx.match.rest)
+    incident = await _incident_or_error(ctx, number)
+    await _post_update(ctx, incident, IncidentStatus.RESOLVED, message or "This incident has been resolved.")
+
+
+@router.on(CommandInvoked, command("incident"), guards=[staff_only("incident")])
+async def incident_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
+    usages = (parse.INCIDENT_OPEN, parse.INCIDENT_UPDATE, parse.INCIDENT_RESOLVE)
+    lines = [f"- `{u.usage}`, e.g. `{u.example}`" for u in usages]
+    await ctx.reply(OutboundMessage(text="Incident commands:\n" + "\n".join(lines), private_to=event.actor))
+
+
+# -- components and maintenance ------------------------------------------------------------------
+
+
+@router.on(CommandInvoked, command("component", "set"), guards=[staff_only("component.set")])
+async def component_set(event: CommandInvoked, ctx: HandlerContext) -> None:
+    known = await known_components(ctx.session)
+    name, status = parse.parse_component_set(ctx.match.rest, known)
+    component = await status_repo.get_component(ctx.session, name=name)
+    assert component is not None
+    before = component.status
+    change = await workflows.set_component_status(
+        ctx.session,
+        component=component,
+        status=status,
+        actor_key=event.actor.key,
+        at=ctx.now,
+        reason="command",
+    )
+    await audit(ctx, "component.set", f"{name} {status}")
+    if change is None:
+        await ctx.reply(OutboundMessage(text=f"**{name}** is already {status}.", private_to=event.actor))
+        return
+    await ctx.reply(f"**{name}**: {messages.STATUS_LABEL[before]} → {messages.STATUS_LABEL[status]}.")
+
+
+@router.on(CommandInvoked, command("component", "add"), guards=[staff_only("component.add")])
+async def component_add(event: CommandInvoked, ctx: HandlerContext) -> None:
+    args = parse.parse_component_add(ctx.match.rest)
+    known = await known_components(ctx.session)
+    clash = {k.name for k in known} | {a for k in known for a in k.aliases}
+    taken = [n for n in (args.name, *args.aliases) if n in clash]
+    if taken:
+        raise UserError(f"`{taken[0]}` is already a component name or alias.")
+    await status_repo.add_component(
+        ctx.session, name=args.name, group=args.group, aliases=args.aliases, at=ctx.now
+    )
+    await audit(ctx, "component.add", args.name)
+    await ctx.reply(f"Added component **{args.name}**{f' in {args.group}' if args.group else ''}.")
+
+
+@router.on(CommandInvoked, command("component", "history"), guards=[staff_only("component.history")])
+async def component_history(event: CommandInvoked, ctx: HandlerContext) -> None:
+    known = await known_components(ctx.session)
+    query = ctx.match.rest.strip()
+    if not query:
+        raise parse.COMPONENT_HISTORY.error("Which component?")
+    name = resolve(query, known)
+    if name is None:
+        raise parse.UnknownComponent(query, known)
+    component = await status_repo.get_component(ctx.session, name=name)
+    assert component is not None and component.id is not None
+    changes = await status_repo.component_history(ctx.session, component_id=component.id)
+    lines = [
+        f"- {c.at.strftime('%b %d %H:%M UTC')}: {c.old_status} → {c.new_status} ({c.reason or c.actor_key})"
+        for c in changes[-15:]
+    ]
+    text = "\n".join(lines) if lines else "No changes yet."
+    await ctx.reply(OutboundMessage(title=f"{name}: {component.status}", text=text, private_to=event.actor))
+
+
+@router.on(CommandInvoked, command("component"), guards=[staff_only("component")])
+async def component_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
+    usages = (parse.COMPONENT_SET, parse.COMPONENT_ADD, parse.COMPONENT_HISTORY)
+    lines = [f"- `{u.usage}`, e.g. `{u.example}`" for u in usages]
+    await ctx.reply(OutboundMessage(text="Component commands:\n" + "\n".join(lines), private_to=event.actor))
+
+
+@router.on(CommandInvoked, command("maintenance"), guards=[staff_only("maintenance.schedule")])
+async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> None:
+    known = await known_components(ctx.session)
+    args = parse.parse_maintenance(ctx.match.rest, known, now=ctx.now)
+    components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
+    window = await workflows.schedule_maintenance(
+        ctx.session,
+        title=args.title,
+        components=[c for c in components if c is not None],
+        starts_at=args.starts_at,
+        ends_at=args.ends_at,
+        actor_key=event.actor.key,
+        at=ctx.now,
+    )
+    title, text = messages.maintenance_notice(window)
+    broadcast = await outbox_repo.create_broadcast(
+        ctx.session,
+        kind="announce",
+        incident_id=None,
+        title=title,
+        body=text,
+        components=args.components,
+        at=ctx.now,
+    )
+    await audit(ctx, "maintenance.schedule", f"#{window.id} {args.title}")
+    await _reply_with_progress(ctx, f"Scheduled maintenance **#{window.id}**: {args.title}", broadcast)
+
+
+# -- announcements -------------------------------------------------------------------------------
+
+
+@router.on(CommandInvoked, command("announce"), guards=[staff_only("announce")])
+async def announce(event: CommandInvoked, ctx: HandlerContext) -> None:
+    known: list[Known] = await known_components(ctx.session)
+    components, text = parse.split_announcement(ctx.match.rest.strip(), known)
+    broadcast = await outbox_repo.create_broadcast(
+        ctx.session,
+        kind="announce",
+        incident_id=None,
+        title="Announcement",
+        body=text,
+        components=components,
+        at=ctx.now,
+    )
+    await audit(ctx, "announce", text)
+    audience = ", ".join(components) if components else "every subscription"
+    await _reply_with_progress(ctx, f"Announcing to {audience}.", broadcast)
