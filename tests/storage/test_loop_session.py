@@ -13,7 +13,7 @@ from sqlmodel import select
 from storage import decisions_repo, events_repo, migrate
 from storage.db import Database
 from storage.models import KBDecision
-from storage.session import LoopSession
+from storage.sqlite.loop_session import LoopSession
 
 
 async def _databases(tmp_path: Path) -> tuple[Database, Database]:
