@@ -33,15 +33,15 @@ from bot.adapters.discord.interactions import (
 )
 from bot.adapters.discord.threads import Threads
 from bot.adapters.discord.translate import (
-    MAX_CONTENT,
+    MAX_TEXT,
     UNKNOWN_CHANNEL,
     Part,
-    action_event,
-    actor_from,
+    action_to_event,
+    actor_from_user,
     allowed_mentions,
-    command_event,
+    command_to_event,
     delivery_error,
-    message_event,
+    message_to_event,
     nonce_for,
     render,
 )
@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 class DiscordAdapter:
     platform = Platform.DISCORD
     capabilities = Capabilities(
-        buttons=True, threads=True, private_replies=True, edits=True, max_text=MAX_CONTENT
+        buttons=True, threads=True, private_replies=True, edits=True, max_text=MAX_TEXT
     )
 
     def __init__(
@@ -214,7 +214,7 @@ class DiscordAdapter:
         user = self.client.user
         if user is None or self._sink is None:
             return
-        event = message_event(message, bot_user_id=user.id, listen_channel_ids=self.listen_channel_ids)
+        event = message_to_event(message, bot_user_id=user.id, listen_channel_ids=self.listen_channel_ids)
         if event is not None:
             await self._sink(event)
 
@@ -230,9 +230,9 @@ class DiscordAdapter:
         # Ephemeral, because most answers to a command are for the one who typed it; a public
         # answer is posted in the channel and the private "thinking" placeholder removed.
         await defer(interaction, ephemeral=True, thinking=True)
-        event = command_event(
+        event = command_to_event(
             interaction.data or {},
-            actor=actor_from(interaction.user),
+            actor=actor_from_user(interaction.user),
             conversation=conversation_of(interaction),
             interaction_id=interaction.id,
             catalogue=self.catalogue,
@@ -242,9 +242,9 @@ class DiscordAdapter:
     async def on_button(self, interaction: discord.Interaction, custom_id: str) -> None:
         await defer(interaction, ephemeral=False, thinking=False)
         message = interaction.message
-        event = action_event(
+        event = action_to_event(
             custom_id,
-            actor=actor_from(interaction.user),
+            actor=actor_from_user(interaction.user),
             conversation=conversation_of(interaction),
             interaction_id=interaction.id,
             message_id=message.id if message else None,

@@ -13,7 +13,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.adapters.discord.translate import actor_from
+from bot.adapters.discord.translate import actor_from_user
 from bot.core.commands import MAX_DESCRIPTION, Catalogue, Command, OptionKind, Suggest
 from bot.core.events import Actor
 
@@ -36,7 +36,7 @@ def completer(kind: Suggest, suggest: Suggester | None) -> Completer:
         if suggest is None:
             return []
         try:
-            found = await suggest(kind.value, current, actor_from(interaction.user))
+            found = await suggest(kind.value, current, actor_from_user(interaction.user))
         except Exception:
             log.exception("autocomplete for %s failed", kind)
             return []

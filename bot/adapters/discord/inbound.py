@@ -9,7 +9,7 @@ from typing import Any
 
 import discord
 
-from bot.adapters.discord.translate import actor_from, conversation_from, emoji_name, reaction_event
+from bot.adapters.discord.translate import actor_from_user, conversation_from, emoji_name, reaction_to_event
 from bot.core.events import Actor, Platform, ReactionAdded
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,11 @@ async def read_reaction(
     if not (anywhere or serves(client, channel, listen_channel_ids) or payload.guild_id is None):
         return None
     who: discord.abc.User | None = payload.member or client.get_user(payload.user_id)
-    actor = actor_from(who) if who is not None else Actor(platform=Platform.DISCORD, id=str(payload.user_id))
+    actor = (
+        actor_from_user(who) if who is not None else Actor(platform=Platform.DISCORD, id=str(payload.user_id))
+    )
     text = await _message_text(client, channel, payload.message_id, emoji_name(payload.emoji))
-    return reaction_event(
+    return reaction_to_event(
         actor=actor,
         conversation=conversation_from(channel, guild_id=payload.guild_id),
         emoji=payload.emoji,

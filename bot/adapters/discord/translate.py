@@ -32,7 +32,7 @@ from bot.core.events import (
     ReactionAdded,
 )
 
-MAX_CONTENT = 2000
+MAX_TEXT = 2000
 MAX_EMBED_DESCRIPTION = 4096
 MAX_EMBED_TOTAL = 6000  # every text of a message's embeds together
 MAX_CUSTOM_ID = 100
@@ -98,7 +98,7 @@ def button_style(style: ButtonStyle) -> discord.ButtonStyle:
 CHANNEL_ADMIN_ROLE = "channel_admin"
 
 
-def actor_from(user: discord.abc.User) -> Actor:
+def actor_from_user(user: discord.abc.User) -> Actor:
     """Member role ids become `Actor.roles`, so `STAFF_ROLE_IDS=discord:<role id>` works; a member
     who may manage channels also gets `channel_admin` (they may manage a channel's status subscription)."""
     roles = {str(role.id) for role in getattr(user, "roles", ()) if not role.is_default()}
@@ -137,7 +137,7 @@ def strip_bot_mention(text: str, bot_user_id: int) -> str:
     return re.sub(rf"<@!?{bot_user_id}>", "", text).strip()
 
 
-def message_event(
+def message_to_event(
     message: discord.Message, *, bot_user_id: int, listen_channel_ids: Collection[str]
 ) -> MessageReceived | None:
     """None for what the bot must ignore: bots (itself included), system messages, and channels
@@ -154,7 +154,7 @@ def message_event(
     if not (served or mentioned):
         return None
     return MessageReceived(
-        actor=actor_from(message.author),
+        actor=actor_from_user(message.author),
         conversation=conversation,
         text=strip_bot_mention(message.content, bot_user_id),
         message_id=str(message.id),
@@ -198,7 +198,7 @@ def flatten_command(data: Mapping[str, Any], catalogue: Catalogue | None = None)
     return name, " ".join(words)
 
 
-def command_event(
+def command_to_event(
     data: Mapping[str, Any],
     *,
     actor: Actor,
@@ -212,7 +212,7 @@ def command_event(
     )
 
 
-def action_event(
+def action_to_event(
     custom_id: str,
     *,
     actor: Actor,
@@ -240,7 +240,7 @@ def emoji_name(emoji: discord.PartialEmoji | str) -> str:
     return _EMOJI_NAMES.get(name, _EMOJI_NAMES.get(name.rstrip("\ufe0f"), name))
 
 
-def reaction_event(
+def reaction_to_event(
     *,
     actor: Actor,
     conversation: Conversation,
@@ -314,7 +314,7 @@ def _embed(message: OutboundMessage) -> discord.Embed | None:
     return embed if title or embed.fields or footer else None
 
 
-def render(message: OutboundMessage, *, limit: int = MAX_CONTENT) -> list[Part]:
+def render(message: OutboundMessage, *, limit: int = MAX_TEXT) -> list[Part]:
     """Parts to send in order. A titled message is one embed when its text fits the embed's
     description; otherwise text goes in content split at natural breaks, and the embed and the
     buttons ride on the last part. Mentions lead the first part, because embeds never ping."""

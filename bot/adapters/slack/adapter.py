@@ -1,15 +1,15 @@
 """The Slack adapter: slack-bolt for inbound traffic (HTTP Events API or Socket Mode), slack-sdk's
-Web API client for outbound messages. A thin I/O shell around `slack_translate`.
+Web API client for outbound messages. A thin I/O shell around `translate` (payloads <-> events),
+with `inbound` (who wrote, names, the message reacted to) and `interactions` (response URLs).
 
 Every inbound path acknowledges first (the bolt listeners only ack and schedule the rest, so Slack
 gets its answer at once), then resolves the user and hands the event to the dispatcher's sink,
-which only enqueues. Redeliveries keep their
-ids (`event_id` for reactions, the channel and `ts` for messages, `trigger_id` for commands and
-clicks), so the dispatcher's persistent dedupe handles each exactly once, in any bot process.
+which only enqueues. Redeliveries keep their ids (`event_id` for reactions, the channel and `ts`
+for messages, `trigger_id` for commands and clicks), so the dispatcher's persistent dedupe handles
+each exactly once, in any bot process.
 
-Reactions: the reacted-to message is fetched (`conversations.history`, then `conversations.replies`
-for thread replies) so `ReactionAdded.message_text` carries its text; when that lookup fails the
-event still goes through with `message_text=None`.
+Reactions: the reacted-to message is fetched so `ReactionAdded.message_text` carries its text;
+when that lookup fails the event still goes through with `message_text=None`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import asyncio
 import logging
 import re
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -30,13 +29,13 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.base import Capabilities, DeliveryError, EventSink
 from bot.adapters.slack import translate
+from bot.adapters.slack.inbound import People, fetch_message
+from bot.adapters.slack.interactions import Interactions
 from bot.core.events import (
     ActionInvoked,
-    Actor,
     CommandInvoked,
     Delivery,
     InboundEvent,
@@ -55,79 +54,10 @@ EVENTS_PATH = "/slack/events"
 DEFAULT_API_BASE = "https://slack.com/api/"
 # Message metadata on keyed posts (broadcast notices), so a resend can find what already went out.
 DELIVERY_METADATA = "supportbot_delivery"
-# People named by id in one message whose display names are looked up (cached) for relays.
-MAX_NAMED_MENTIONS = 5
 # A resend reads the last hour's newest messages looking for its earlier copy: retries come within
 # minutes, and a status channel does not get this many messages in that time. (Slack caps the page
 # at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
 RESEND_LOOKBACK = 100
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _TtlCache(Generic[K, V]):
-    """A bounded cache with expiry where concurrent misses for one key share one load."""
-
-    def __init__(self, load: Callable[[K], Awaitable[V]], *, ttl: float, size: int) -> None:
-        self._load = load
-        self._ttl = ttl
-        self._size = size
-        self._values: OrderedDict[K, tuple[float, V]] = OrderedDict()
-        self._loading: dict[K, asyncio.Future[V]] = {}
-
-    async def get(self, key: K) -> V:
-        hit = self._values.get(key)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        pending = self._loading.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
-            value = await self._load(key)
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
-            raise
-        finally:
-            self._loading.pop(key, None)
-        future.set_result(value)
-        self._values[key] = (time.monotonic() + self._ttl, value)
-        self._values.move_to_end(key)
-        while len(self._values) > self._size:
-            self._values.popitem(last=False)
-        return value
-
-
-class _ResponseUrls:
-    """event_id → response_url for commands and clicks, bounded; Slack allows 5 uses in 30 minutes."""
-
-    USES = 5
-    LIFETIME = 30 * 60
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._size = size
-        self._urls: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
-
-    def remember(self, event_id: str, url: str | None) -> None:
-        if not url:
-            return
-        self._urls[event_id] = (url, time.monotonic() + self.LIFETIME, 0)
-        while len(self._urls) > self._size:
-            self._urls.popitem(last=False)
-
-    def take(self, event_id: str) -> str | None:
-        entry = self._urls.get(event_id)
-        if entry is None:
-            return None
-        url, expires, uses = entry
-        if expires < time.monotonic() or uses >= self.USES:
-            del self._urls[event_id]
-            return None
-        self._urls[event_id] = (url, expires, uses + 1)
-        return url
 
 
 def _api_error(error: SlackApiError) -> DeliveryError:
@@ -175,10 +105,8 @@ class SlackAdapter:
         self._signing_secret = signing_secret
         self._app_token = app_token
         self._api_base = api_base if api_base.endswith("/") else api_base + "/"
-        self._staff_groups = tuple(staff_group_ids)
         self._timeout = timeout
         self._rate_limit_retries = rate_limit_retries
-        self._user_cache_seconds = user_cache_seconds
         self._sink: EventSink | None = None
         self._app: AsyncApp | None = None
         self._client: AsyncWebClient | None = None
@@ -187,11 +115,10 @@ class SlackAdapter:
         self._receiving = True
         self._routes_installed = False
         self._inflight: set[asyncio.Future[None]] = set()
-        self._response_urls = _ResponseUrls()
-        self._users: _TtlCache[str, Mapping[str, Any] | None] = _TtlCache(
-            self._load_user, ttl=user_cache_seconds, size=10_000
+        self.interactions = Interactions(timeout=timeout, rate_limit_retries=rate_limit_retries)
+        self.people = People(
+            lambda: self.client, staff_group_ids=staff_group_ids, user_cache_seconds=user_cache_seconds
         )
-        self._groups: _TtlCache[str, frozenset[str]] = _TtlCache(self._load_group, ttl=300, size=100)
         self.bot_user_id = ""
         self.bot_id = ""
         self.team_id = ""
@@ -212,6 +139,12 @@ class SlackAdapter:
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> AsyncWebClient:
+        if self._client is None:
+            raise RuntimeError("the Slack adapter is not started")
+        return self._client
 
     def install_routes(self, app: web.Application) -> None:
         """HTTP mode: serve `/slack/events` (events, commands, interactivity) on the bot's web app."""
@@ -257,7 +190,7 @@ class SlackAdapter:
         self._sink = sink
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(app, app_token=self._app_token, web_client=self._client)
-            await self._socket.connect_async()
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         log.info("slack connected as %s in %s (%s mode)", self.bot_user_id, self.team_id, self.mode)
 
     async def drain(self) -> None:
@@ -273,7 +206,7 @@ class SlackAdapter:
         not acknowledged. The bot then answers everything handed over while it can still send."""
         self._receiving = False
         if self._socket is not None:
-            await self._socket.close_async()
+            await self._socket.close_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
             self._socket = None
         try:
             await asyncio.wait_for(self.drain(), timeout=10)
@@ -316,7 +249,7 @@ class SlackAdapter:
         task.add_done_callback(self._work_done)
 
     def _work_done(self, task: asyncio.Future[None]) -> None:
-        self._inflight.discard(task)  # type: ignore[arg-type]
+        self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("reading a Slack request failed", exc_info=task.exception())
 
@@ -346,15 +279,14 @@ class SlackAdapter:
     async def _read_event(self, body: dict[str, Any]) -> None:
         event = body.get("event") or {}
         kind = event.get("type")
-        team = translate.event_team(body) or self.team_id
         if kind in ("message", "app_mention"):
             author = translate.message_author(event, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
             if author is None:
                 return
-            actor = await self.actor(author, team_id=team)
+            actor = await self.people.actor(author)
             if actor.is_bot:
                 return
-            names = await self._names(str(event.get("text") or ""))
+            names = await self.people.names(str(event.get("text") or ""), bot_user_id=self.bot_user_id)
             await self._submit(
                 translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id, names=names)
             )
@@ -362,103 +294,28 @@ class SlackAdapter:
             user = event.get("user")
             if not user or user == self.bot_user_id:
                 return
-            actor = await self.actor(str(user), team_id=team)
-            message = await self._fetch_message(event.get("item") or {})
+            actor = await self.people.actor(str(user))
+            message = await fetch_message(self.client, event.get("item") or {})
             reaction = translate.reaction_to_event(body, actor=actor, message=message)
             if reaction is not None:
                 await self._submit(reaction)
 
     async def _read_command(self, body: dict[str, Any]) -> None:
-        actor = await self.actor(str(body.get("user_id")), fallback_name=str(body.get("user_name") or ""))
+        actor = await self.people.actor(
+            str(body.get("user_id")), fallback_name=str(body.get("user_name") or "")
+        )
         command = translate.command_to_event(body, actor=actor)
-        self._response_urls.remember(command.event_id, body.get("response_url"))
+        self.interactions.remember(command, body.get("response_url"))
         await self._submit(command)
 
     async def _read_action(self, body: dict[str, Any]) -> None:
         user = body.get("user") or {}
-        actor = await self.actor(str(user.get("id")), fallback_name=str(user.get("name") or ""))
+        actor = await self.people.actor(str(user.get("id")), fallback_name=str(user.get("name") or ""))
         action = translate.action_to_event(body, actor=actor)
         if action is None:
             return
-        self._response_urls.remember(action.event_id, body.get("response_url"))
+        self.interactions.remember(action, body.get("response_url"))
         await self._submit(action)
-
-    async def actor(self, user_id: str, *, team_id: str = "", fallback_name: str = "") -> Actor:
-        """The user as an Actor with display name and the configured staff groups they are in.
-        Lookups are cached; when Slack cannot answer, the event still goes through with the id."""
-        roles = frozenset()
-        if self._staff_groups:
-            memberships = await asyncio.gather(
-                *(self._groups.get(group) for group in self._staff_groups), return_exceptions=True
-            )
-            roles = frozenset(
-                group
-                for group, members in zip(self._staff_groups, memberships, strict=True)
-                if isinstance(members, frozenset) and user_id in members
-            )
-        try:
-            user = await self._users.get(user_id)
-        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
-            log.warning("users.info %s failed: %s", user_id, type(error).__name__)
-            user = None
-        if user is None:
-            return Actor(platform=Platform.SLACK, id=user_id, display_name=fallback_name, roles=roles)
-        return translate.actor_from_user(user, roles=roles)
-
-    async def _names(self, raw: str) -> dict[str, str]:
-        """Display names for people mentioned by id only, so relayed text reads "@Robin", not
-        "@U0ROBIN". From the users cache; a lookup that fails leaves the id."""
-        names: dict[str, str] = {}
-        for user_id in translate.unnamed_mentions(raw)[:MAX_NAMED_MENTIONS]:
-            if user_id == self.bot_user_id:
-                continue
-            try:
-                user = await self._users.get(user_id)
-            except (SlackClientError, aiohttp.ClientError, TimeoutError):
-                continue
-            if user is not None and (name := translate.actor_from_user(user).display_name):
-                names[user_id] = name
-        return names
-
-    async def _load_user(self, user_id: str) -> Mapping[str, Any] | None:
-        assert self._client is not None
-        try:
-            response = await self._client.users_info(user=user_id)
-        except SlackApiError as error:
-            if error.response.get("error") in ("user_not_found", "user_not_visible"):
-                return None
-            raise
-        return response.get("user")
-
-    async def _load_group(self, group_id: str) -> frozenset[str]:
-        assert self._client is not None
-        try:
-            response = await self._client.usergroups_users_list(usergroup=group_id)
-        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
-            log.warning("usergroups.users.list %s failed: %s", group_id, type(error).__name__)
-            raise
-        return frozenset(response.get("users") or ())
-
-    async def _fetch_message(self, item: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        channel, ts = item.get("channel"), item.get("ts")
-        if item.get("type") != "message" or not channel or not ts or self._client is None:
-            return None
-        try:
-            history = await self._client.conversations_history(
-                channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
-            )
-            for message in history.get("messages") or ():
-                if message.get("ts") == ts:
-                    return message
-            replies = await self._client.conversations_replies(
-                channel=channel, ts=ts, inclusive=True, limit=1
-            )
-            for message in replies.get("messages") or ():
-                if message.get("ts") == ts:
-                    return message
-        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
-            log.info("could not fetch reacted message %s/%s: %s", channel, ts, type(error).__name__)
-        return None
 
     # -- outbound ----------------------------------------------------------------------------
 
@@ -531,7 +388,9 @@ class SlackAdapter:
                 if not (error.permanent and isinstance(delivery.reply_to, CommandInvoked | ActionInvoked)):
                     raise
                 # A command used in a channel the bot is not in: answer through its response_url.
-                if not await self._respond(delivery, part, response_type="in_channel"):
+                if not await self.interactions.reply(
+                    delivery.reply_to, part, response_type="in_channel", session=self._session
+                ):
                     raise
                 first = first or self._ref(delivery, f"response:{delivery.reply_to.event_id}", None)
                 continue
@@ -599,41 +458,16 @@ class SlackAdapter:
             ) from None
         return await self._call(self._client.chat_postMessage, **kwargs)
 
-    async def _respond(self, delivery: Delivery, part: translate.SlackMessage, *, response_type: str) -> bool:
-        """Answer through the event's response_url; False when there is none left or it failed."""
-        reply_to = delivery.reply_to
-        url = self._response_urls.take(reply_to.event_id) if reply_to is not None else None
-        if url is None:
-            return False
-        webhook = AsyncWebhookClient(url, timeout=int(max(1, self._timeout)), session=self._session)
-        webhook.retry_handlers.append(
-            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
-        )
-        try:
-            response = await webhook.send_dict(
-                {
-                    "response_type": response_type,
-                    "replace_original": False,
-                    "text": part.text,
-                    "blocks": part.blocks,
-                }
-            )
-        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
-            log.info("response_url failed (%s); falling back to the Web API", type(error).__name__)
-            return False
-        if response.status_code != 200:
-            log.info("response_url answered %s (%s)", response.status_code, response.body[:100])
-            return False
-        return True
-
     async def _send_private(self, delivery: Delivery) -> SentRef:
         assert self._client is not None and delivery.message.private_to is not None
         user = delivery.message.private_to.id
         thread_ts = delivery.conversation.thread_id
         first: SentRef | None = None
         for index, part in enumerate(translate.render(delivery.message)):
-            if isinstance(delivery.reply_to, CommandInvoked | ActionInvoked) and await self._respond(
-                delivery, part, response_type="ephemeral"
+            if isinstance(
+                delivery.reply_to, CommandInvoked | ActionInvoked
+            ) and await self.interactions.reply(
+                delivery.reply_to, part, response_type="ephemeral", session=self._session
             ):
                 first = first or self._ref(delivery, f"ephemeral:{delivery.reply_to.event_id}:{index}", None)
                 continue

@@ -183,7 +183,7 @@ def mention_markup(mention: Mention) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SlackMessage:
+class Part:
     """One Web API message: blocks plus the plain fallback `text` (notifications, screen readers)."""
 
     text: str
@@ -283,7 +283,7 @@ def _block_text(block: Mapping[str, Any]) -> str:
     return escape(text) if block["type"] == "header" else text
 
 
-def render(message: OutboundMessage, *, max_blocks: int = MAX_BLOCKS) -> list[SlackMessage]:
+def render(message: OutboundMessage, *, max_blocks: int = MAX_BLOCKS) -> list[Part]:
     """The message as one or more Slack messages, each within Slack's limits, each with fallback text.
 
     More than `max_blocks` blocks become several messages in order; buttons stay on the last one.
@@ -293,11 +293,11 @@ def render(message: OutboundMessage, *, max_blocks: int = MAX_BLOCKS) -> list[Sl
     rendered = []
     for part in parts:
         fallback = "\n".join(t for t in map(_block_text, part) if t) or to_mrkdwn(message.plain_text)
-        rendered.append(SlackMessage(text=_truncate(fallback, MAX_FALLBACK), blocks=part))
+        rendered.append(Part(text=_truncate(fallback, MAX_FALLBACK), blocks=part))
     return rendered
 
 
-def render_single(message: OutboundMessage) -> SlackMessage:
+def render_single(message: OutboundMessage) -> Part:
     """For edits, which replace exactly one message: keep within 50 blocks, marking the cut."""
     blocks = render_blocks(message)
     if len(blocks) > MAX_BLOCKS:
@@ -305,7 +305,7 @@ def render_single(message: OutboundMessage) -> SlackMessage:
         others = [b for b in blocks if b["type"] != "actions"][: MAX_BLOCKS - len(buttons) - 1]
         blocks = [*others, {"type": "context", "elements": [_mrkdwn("… (shortened)")]}, *buttons]
     fallback = "\n".join(t for t in map(_block_text, blocks) if t)
-    return SlackMessage(text=_truncate(fallback, MAX_FALLBACK), blocks=blocks)
+    return Part(text=_truncate(fallback, MAX_FALLBACK), blocks=blocks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ def _occurred(ts: str | None) -> datetime:
         return datetime.now(UTC)
 
 
-def conversation(
+def conversation_from(
     team_id: str, channel_id: str, *, thread_ts: str | None = None, channel_type: str | None = None
 ) -> Conversation:
     is_direct = channel_type == "im" or channel_id.startswith("D")
@@ -365,7 +365,7 @@ def message_to_event(
     raw = str(event.get("text") or "")
     thread_ts = event.get("thread_ts")
     ts = str(event["ts"])
-    where = conversation(
+    where = conversation_from(
         event_team(body),
         str(event["channel"]),
         thread_ts=str(thread_ts) if thread_ts and thread_ts != ts else None,
@@ -391,7 +391,7 @@ def command_to_event(form: Mapping[str, Any], *, actor: Actor) -> CommandInvoked
     """A slash command (form fields, or a Socket Mode payload). `trigger_id` is unique per
     invocation, so it is the event id."""
     channel_id = str(form.get("channel_id") or "")
-    where = conversation(
+    where = conversation_from(
         str(form.get("team_id") or ""),
         channel_id,
         channel_type="im" if form.get("channel_name") == "directmessage" else None,
@@ -418,7 +418,7 @@ def action_to_event(payload: Mapping[str, Any], *, actor: Actor) -> ActionInvoke
         return None
     ts = message.get("ts") or container.get("message_ts")
     thread_ts = message.get("thread_ts") or container.get("thread_ts")
-    where = conversation(
+    where = conversation_from(
         str((payload.get("team") or {}).get("id") or (payload.get("user") or {}).get("team_id") or ""),
         channel_id,
         thread_ts=str(thread_ts) if thread_ts and thread_ts != ts else None,
@@ -459,7 +459,7 @@ def reaction_to_event(
     text = (message or {}).get("text")
     return ReactionAdded(
         actor=actor,
-        conversation=conversation(
+        conversation=conversation_from(
             event_team(body),
             str(item["channel"]),
             thread_ts=str(thread_ts) if thread_ts and thread_ts != ts else None,

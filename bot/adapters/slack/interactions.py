@@ -1,0 +1,83 @@
+"""Commands and clicks: the response_url Slack gives each (5 uses in 30 minutes), kept so the answer
+reaches the one who asked privately, or publicly where the bot may not post (a channel it is not in)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+
+import aiohttp
+from slack_sdk.errors import SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.adapters.slack.translate import Part
+from bot.core.events import InboundEvent
+
+log = logging.getLogger(__name__)
+
+
+class Interactions:
+    """event_id → response_url for commands and clicks, bounded, with Slack's limits on its use."""
+
+    USES = 5
+    LIFETIME = 30 * 60
+
+    def __init__(self, *, timeout: float, rate_limit_retries: int, size: int = 10_000) -> None:
+        self._timeout = timeout
+        self._rate_limit_retries = rate_limit_retries
+        self._size = size
+        self._urls: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
+
+    def remember(self, event: InboundEvent, url: str | None) -> None:
+        if not url:
+            return
+        self._urls[event.event_id] = (url, time.monotonic() + self.LIFETIME, 0)
+        while len(self._urls) > self._size:
+            self._urls.popitem(last=False)
+
+    def take(self, event: InboundEvent) -> str | None:
+        """The event's response_url for one more use, or None when it has none left."""
+        entry = self._urls.get(event.event_id)
+        if entry is None:
+            return None
+        url, expires, uses = entry
+        if expires < time.monotonic() or uses >= self.USES:
+            del self._urls[event.event_id]
+            return None
+        self._urls[event.event_id] = (url, expires, uses + 1)
+        return url
+
+    async def reply(
+        self,
+        event: InboundEvent | None,
+        part: Part,
+        *,
+        response_type: str,
+        session: aiohttp.ClientSession | None,
+    ) -> bool:
+        """Answer through the event's response_url; False when there is none left or it failed."""
+        url = self.take(event) if event is not None else None
+        if url is None:
+            return False
+        webhook = AsyncWebhookClient(url, timeout=int(max(1, self._timeout)), session=session)
+        webhook.retry_handlers.append(
+            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
+        )
+        try:
+            response = await webhook.send_dict(
+                {
+                    "response_type": response_type,
+                    "replace_original": False,
+                    "text": part.text,
+                    "blocks": part.blocks,
+                }
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            log.info("response_url failed (%s); falling back to the Web API", type(error).__name__)
+            return False
+        if response.status_code != 200:
+            log.info("response_url answered %s (%s)", response.status_code, response.body[:100])
+            return False
+        return True
