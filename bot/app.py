@@ -8,6 +8,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from bot.adapters.base import Adapter
 from bot.core import retention
@@ -23,11 +24,13 @@ from bot.handlers.autocomplete import make_suggester
 from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
 from bot.settings import Settings
-from bot.status import setup as status_setup
-from bot.status.broadcast.worker import BroadcastWorker
+from bot.status import page as status_page
+from bot.status.broadcast.pacing import policy_for
+from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
+from bot.status.components import ComponentsFileError, load_components_file
 from bot.tickets import clocks
-from bot.web import WebServer, create_web_app
-from storage import migrate
+from bot.web import RouteInstaller, WebServer, create_web_app
+from storage import migrate, status_repo
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -162,9 +165,18 @@ async def create_bot(
         raise StartupError(f"knowledge base (KB_PATH={settings.kb_path}):\n{error}") from None
     adapters = dict(adapters or {})
     outbound = Outbound(adapters, staff_channel=staff.staff_channel)
-    await status_setup.sync_components_file(database, settings)
-    broadcaster = status_setup.create_broadcaster(
-        settings, database, outbound.adapters, staff_channel=staff.staff_channel
+    await sync_components_file(database, settings)
+    broadcaster = BroadcastWorker(
+        database,
+        outbound.adapters,
+        policy=partial(
+            policy_for,
+            discord_rate=settings.discord_global_rate,
+            slack_workspace_rate=settings.slack_workspace_rate,
+        ),
+        staff_channel=staff.staff_channel,
+        page_url=settings.status_page_url,
+        config=WorkerConfig(lease=timedelta(seconds=settings.broadcast_lease_seconds)),
     )
     services = Services(
         settings=settings,
@@ -179,7 +191,7 @@ async def create_bot(
     )
     web = None
     if settings.web_enabled if with_web is None else with_web:
-        installers = [status_setup.web_routes(settings, clock)]
+        installers = [status_page_routes(settings, clock)]
         web = WebServer(create_web_app(database, installers), host=settings.web_host, port=settings.web_port)
     return SupportBot(
         settings=settings,
@@ -190,6 +202,24 @@ async def create_bot(
         web=web,
         broadcaster=broadcaster,
     )
+
+
+async def sync_components_file(database: Database, settings: Settings) -> None:
+    """Bring the declared status components into the database. A broken file is logged, not fatal:
+    the components already stored keep working and staff can fix the file."""
+    try:
+        declared = load_components_file(settings.components_file)
+    except ComponentsFileError as error:
+        log.warning("status components not loaded: %s", error)
+        return
+    async with database.transaction() as session:
+        created = await status_repo.sync_components(session, declared=declared)
+    log.info("status components: %d declared, %d new", len(declared), created)
+
+
+def status_page_routes(settings: Settings, clock: Callable[[], datetime]) -> RouteInstaller:
+    """The status page and its Statuspage API, for the web server."""
+    return status_page.installer(clock=clock, url=settings.status_page_url)
 
 
 def platform_adapters(
