@@ -7,10 +7,13 @@ why). `Prepared` statements take the fastest path each session offers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import Executable
 from sqlalchemy.engine import Result
+
+_T = TypeVar("_T")
 
 
 class DbSession(Protocol):
@@ -19,9 +22,11 @@ class DbSession(Protocol):
     @property
     def bind(self) -> Any: ...
 
-    async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Result[Any]: ...
+    async def execute(
+        self, statement: Executable, params: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
+    ) -> Result[Any]: ...
 
-    async def get(self, entity: Any, ident: Any, **kwargs: Any) -> Any: ...
+    async def get(self, entity: type[_T], ident: Any) -> _T | None: ...
 
     def add(self, instance: object) -> None: ...
 

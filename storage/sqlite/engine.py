@@ -49,7 +49,7 @@ def create_sqlite_engine(url: str, *, driver: SqliteDriver) -> AsyncEngine:
 def sqlite_file(engine: AsyncEngine) -> tuple[str, dict[str, Any]]:
     """The file name and sqlite3 options (uri=true, ...) the dialect reads from the URL."""
     (database, *_), kwargs = engine.dialect.create_connect_args(engine.sync_engine.url)
-    return database, kwargs
+    return database, dict(kwargs)
 
 
 def _prepare_file(url: str) -> None:

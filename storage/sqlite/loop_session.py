@@ -26,17 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, Executable, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Result
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from storage.sqlite.inline import retry_busy
+
+_T = TypeVar("_T")
 
 
 class LoopSession:
@@ -53,19 +55,21 @@ class LoopSession:
         Pending ORM changes are flushed first, as SQLAlchemy's autoflush would before a query."""
         self.sync_session.flush()
         if self._driver is None:
-            self._driver = self.sync_session.connection().connection.driver_connection  # type: ignore[assignment]
+            self._driver = self.sync_session.connection().connection.driver_connection
         assert self._driver is not None
         return self._driver.execute(sql, args).fetchall()
 
     @property
-    def bind(self) -> Engine:
+    def bind(self) -> Engine | Connection:
         return self.sync_session.get_bind()
 
-    async def execute(self, statement: Any, params: Any = None, **kwargs: Any) -> Result[Any]:
-        return self.sync_session.execute(statement, params, **kwargs)
+    async def execute(
+        self, statement: Executable, params: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
+    ) -> Result[Any]:
+        return self.sync_session.execute(statement, params)
 
-    async def get(self, entity: Any, ident: Any, **kwargs: Any) -> Any:
-        return self.sync_session.get(entity, ident, **kwargs)
+    async def get(self, entity: type[_T], ident: Any) -> _T | None:
+        return self.sync_session.get(entity, ident)
 
     def add(self, instance: object) -> None:
         self.sync_session.add(instance)
@@ -87,7 +91,10 @@ class LoopSessions:
 
         def connect() -> sqlite3.Connection:
             # isolation_level=None: sqlite3 issues no BEGIN of its own; ours is `BEGIN IMMEDIATE`.
-            return sqlite3.connect(database, timeout=0, isolation_level=None, **connect_args)
+            connection: sqlite3.Connection = sqlite3.connect(
+                database, timeout=0, isolation_level=None, **connect_args
+            )
+            return connection
 
         self.engine = create_sync_engine(
             "sqlite://",
