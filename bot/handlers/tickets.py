@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rapidfuzz import fuzz, process
 
+from bot.core.clock import humanize
 from bot.core.commands import Option, OptionKind, Suggest
 from bot.core.context import HandlerContext
 from bot.core.errors import NotAllowed, UsageError, UserError
@@ -399,9 +400,9 @@ async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     if ticket.first_responded_at is not None:
         when = "it has had its first answer"
     elif left.total_seconds() >= 0:
-        when = f"answer due in {messages.humanize(left)}"
+        when = f"answer due in {humanize(left)}"
     else:
-        when = f"its answer is {messages.humanize(-left)} overdue at this priority"
+        when = f"its answer is {humanize(-left)} overdue at this priority"
     await ctx.reply(
         OutboundMessage(
             text=f"Ticket #{ticket.number} is now {ticket.priority}; {when}.", private_to=event.actor

@@ -11,6 +11,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from bot.core.clock import humanize
 from bot.core.context import Services
 from bot.core.events import Conversation, Delivery, OutboundMessage
 from bot.core.outbound import Outbound
@@ -68,7 +69,7 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
                     continue
                 ticket.breached = True
                 breached += 1
-                overdue = messages.humanize(now - due)
+                overdue = humanize(now - due)
                 mentions = services.staff.oncall_mentions(services.staff.staff_channel.platform)
                 staff = _staff_target(services, ticket)
                 deliveries.append(
