@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.core.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
 from bot.core.commands import Command
+from bot.core.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
 from bot.core.router import Match
 from storage.session import DbSession
 
