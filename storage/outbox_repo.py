@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlmodel import col
 
 from storage import dialect, subscriptions_repo
 from storage.models import Broadcast, BroadcastLane, IncidentThread, OutboxDelivery
@@ -66,7 +68,9 @@ async def create_broadcast(
     rows: list[dict[str, object]] = []
     message_kind = "notice" if kind in ("open", "announce") else "update"
 
-    def row(key: str, row_kind: str, where: Recipient, subscription_id: int | None, row_body: str) -> dict:
+    def row(
+        key: str, row_kind: str, where: Recipient, subscription_id: int | None, row_body: str
+    ) -> dict[str, object]:
         return {
             "key": key,
             "broadcast_id": broadcast.id,
@@ -121,7 +125,7 @@ async def set_progress_message(
 ) -> None:
     await session.execute(
         update(Broadcast)
-        .where(Broadcast.id == broadcast_id)
+        .where(col(Broadcast.id) == broadcast_id)
         .values(
             progress_platform=platform,
             progress_workspace_id=workspace_id,
@@ -134,16 +138,16 @@ async def set_progress_message(
 # -- claiming and settling ----------------------------------------------------------------------------
 
 
-def _claimable(lane: str, now: datetime):  # type: ignore[no-untyped-def]
+def _claimable(lane: str, now: datetime) -> ColumnElement[bool]:
     return and_(
-        OutboxDelivery.lane == lane,
+        col(OutboxDelivery.lane) == lane,
         or_(
             and_(
-                OutboxDelivery.state == PENDING,
-                or_(OutboxDelivery.next_at.is_(None), OutboxDelivery.next_at <= now),  # type: ignore[union-attr,operator]
+                col(OutboxDelivery.state) == PENDING,
+                or_(col(OutboxDelivery.next_at).is_(None), col(OutboxDelivery.next_at) <= now),
             ),
             # A claim whose lease ran out: the process that held it died or hung mid-send.
-            and_(OutboxDelivery.state == SENDING, OutboxDelivery.lease_until < now),  # type: ignore[operator]
+            and_(col(OutboxDelivery.state) == SENDING, col(OutboxDelivery.lease_until) < now),
         ),
     )
 
@@ -152,15 +156,23 @@ async def claim(
     session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[OutboxDelivery]:
     """Claim up to `limit` due rows of `lane`, oldest first; their lease runs until now + lease."""
-    chosen = select(OutboxDelivery.id).where(_claimable(lane, now)).order_by(OutboxDelivery.id).limit(limit)
+    chosen = (
+        select(col(OutboxDelivery.id))
+        .where(_claimable(lane, now))
+        .order_by(col(OutboxDelivery.id))
+        .limit(limit)
+    )
     if dialect.name(session) == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
     statement = (
         update(OutboxDelivery)
-        .where(OutboxDelivery.id.in_(chosen.scalar_subquery()))  # type: ignore[union-attr]
+        .where(col(OutboxDelivery.id).in_(chosen.scalar_subquery()))
         .where(_claimable(lane, now))
         .values(
-            state=SENDING, lease_owner=owner, lease_until=now + lease, attempts=OutboxDelivery.attempts + 1
+            state=SENDING,
+            lease_owner=owner,
+            lease_until=now + lease,
+            attempts=col(OutboxDelivery.attempts) + 1,
         )
         .returning(OutboxDelivery)
         .execution_options(synchronize_session=False)
@@ -172,14 +184,14 @@ async def claim(
 async def lanes_with_work(session: DbSession, *, now: datetime) -> list[str]:
     """Lanes with a row claimable now."""
     result = await session.execute(
-        select(OutboxDelivery.lane)
+        select(col(OutboxDelivery.lane))
         .where(
             or_(
                 and_(
-                    OutboxDelivery.state == PENDING,
-                    or_(OutboxDelivery.next_at.is_(None), OutboxDelivery.next_at <= now),  # type: ignore[union-attr,operator]
+                    col(OutboxDelivery.state) == PENDING,
+                    or_(col(OutboxDelivery.next_at).is_(None), col(OutboxDelivery.next_at) <= now),
                 ),
-                and_(OutboxDelivery.state == SENDING, OutboxDelivery.lease_until < now),  # type: ignore[operator]
+                and_(col(OutboxDelivery.state) == SENDING, col(OutboxDelivery.lease_until) < now),
             )
         )
         .distinct()
@@ -190,9 +202,9 @@ async def lanes_with_work(session: DbSession, *, now: datetime) -> list[str]:
 async def next_due(session: DbSession, *, lane: str) -> datetime | None:
     """When the earliest deferred or leased row of `lane` becomes claimable (None: nothing waits)."""
     result = await session.execute(
-        select(func.min(func.coalesce(OutboxDelivery.next_at, OutboxDelivery.lease_until))).where(
-            OutboxDelivery.lane == lane,
-            OutboxDelivery.state.in_((PENDING, SENDING)),  # type: ignore[attr-defined]
+        select(func.min(func.coalesce(col(OutboxDelivery.next_at), col(OutboxDelivery.lease_until)))).where(
+            col(OutboxDelivery.lane) == lane,
+            col(OutboxDelivery.state).in_((PENDING, SENDING)),
         )
     )
     return result.scalar_one_or_none()
@@ -206,27 +218,29 @@ async def acquire_lane(session: DbSession, *, lane: str, owner: str, now: dateti
         index_elements=["lane"],
         set_={"owner": owner, "lease_until": now + lease},
         where=or_(
-            BroadcastLane.owner == owner,
-            BroadcastLane.owner == "",  # released
-            BroadcastLane.lease_until < now,  # type: ignore[operator]
+            col(BroadcastLane.owner) == owner,
+            col(BroadcastLane.owner) == "",  # released
+            col(BroadcastLane.lease_until) < now,
         ),
     )
-    result = await session.execute(statement.returning(BroadcastLane.lane))
+    result = await session.execute(statement.returning(col(BroadcastLane.lane)))
     return result.scalar_one_or_none() is not None
 
 
 async def release_lane(session: DbSession, *, lane: str, owner: str) -> None:
     await session.execute(
         update(BroadcastLane)
-        .where(BroadcastLane.lane == lane, BroadcastLane.owner == owner)
+        .where(col(BroadcastLane.lane) == lane, col(BroadcastLane.owner) == owner)
         .values(owner="", lease_until=None)
     )
 
 
-def _held(delivery: OutboxDelivery, owner: str):  # type: ignore[no-untyped-def]
+def _held(delivery: OutboxDelivery, owner: str) -> ColumnElement[bool]:
     """The row is still claimed by `owner`: only the lease holder may settle it."""
     return and_(
-        OutboxDelivery.id == delivery.id, OutboxDelivery.lease_owner == owner, OutboxDelivery.state == SENDING
+        col(OutboxDelivery.id) == delivery.id,
+        col(OutboxDelivery.lease_owner) == owner,
+        col(OutboxDelivery.state) == SENDING,
     )
 
 
@@ -240,7 +254,7 @@ async def mark_sent(
         .where(_held(delivery, owner))
         .values(state=SENT, sent_message_id=message_id, sent_at=at, error="")
     )
-    settled = bool(result.rowcount)  # type: ignore[attr-defined]
+    settled = bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
     if (
         settled
         and delivery.kind in ("notice", "update")
@@ -277,7 +291,7 @@ async def mark_retry(
         "lease_until": None,
     }
     if refund:
-        values["attempts"] = OutboxDelivery.attempts - 1
+        values["attempts"] = col(OutboxDelivery.attempts) - 1
     await session.execute(update(OutboxDelivery).where(_held(delivery, owner)).values(**values))
 
 
@@ -296,17 +310,18 @@ async def skip_pending_for(session: DbSession, *, subscription_id: int, reason: 
     broadcasts they belonged to (one may now be complete without any send of this worker's)."""
     result = await session.execute(
         update(OutboxDelivery)
-        .where(OutboxDelivery.subscription_id == subscription_id, OutboxDelivery.state == PENDING)
+        .where(col(OutboxDelivery.subscription_id) == subscription_id, col(OutboxDelivery.state) == PENDING)
         .values(state=SKIPPED, error=reason[:300])
-        .returning(OutboxDelivery.broadcast_id)
+        .returning(col(OutboxDelivery.broadcast_id))
     )
     return {broadcast_id for (broadcast_id,) in result.all() if broadcast_id is not None}
 
 
 async def thread_for(session: DbSession, *, incident_id: int, subscription_id: int) -> str | None:
     result = await session.execute(
-        select(IncidentThread.message_id).where(
-            IncidentThread.incident_id == incident_id, IncidentThread.subscription_id == subscription_id
+        select(col(IncidentThread.message_id)).where(
+            col(IncidentThread.incident_id) == incident_id,
+            col(IncidentThread.subscription_id) == subscription_id,
         )
     )
     return result.scalar_one_or_none()
@@ -320,11 +335,11 @@ async def first_notice_pending(
         select(func.count())
         .select_from(OutboxDelivery)
         .where(
-            OutboxDelivery.incident_id == incident_id,
-            OutboxDelivery.subscription_id == subscription_id,
-            OutboxDelivery.kind.in_(("notice", "update")),  # type: ignore[attr-defined]
-            OutboxDelivery.state.in_((PENDING, SENDING)),  # type: ignore[attr-defined]
-            OutboxDelivery.id < (exclude_id or 2**62),  # type: ignore[operator]
+            col(OutboxDelivery.incident_id) == incident_id,
+            col(OutboxDelivery.subscription_id) == subscription_id,
+            col(OutboxDelivery.kind).in_(("notice", "update")),
+            col(OutboxDelivery.state).in_((PENDING, SENDING)),
+            col(OutboxDelivery.id) < (exclude_id or 2**62),
         )
     )
     return bool(result.scalar_one())
@@ -344,11 +359,12 @@ class Progress:
 
 async def progress(session: DbSession, *, broadcast_id: int) -> Progress:
     result = await session.execute(
-        select(OutboxDelivery.state, func.count())
-        .where(OutboxDelivery.broadcast_id == broadcast_id, OutboxDelivery.kind != "edit")
-        .group_by(OutboxDelivery.state)
+        select(col(OutboxDelivery.state), func.count())
+        .where(col(OutboxDelivery.broadcast_id) == broadcast_id, col(OutboxDelivery.kind) != "edit")
+        .group_by(col(OutboxDelivery.state))
     )
-    counts = dict(result.all())
+    rows: Sequence[Any] = result.all()  # (state, count)
+    counts = {str(state): int(n) for state, n in rows}
     total = sum(counts.values())
     failed = counts.get(FAILED, 0) + counts.get(SKIPPED, 0)
     return Progress(
@@ -360,32 +376,34 @@ async def finish_broadcast(session: DbSession, *, broadcast_id: int, at: datetim
     """Mark finished once; True only for the process that did (it sends the summary)."""
     result = await session.execute(
         update(Broadcast)
-        .where(Broadcast.id == broadcast_id, Broadcast.finished_at.is_(None))
-        .values(finished_at=at)  # type: ignore[union-attr]
+        .where(col(Broadcast.id) == broadcast_id, col(Broadcast.finished_at).is_(None))
+        .values(finished_at=at)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
 
 
 async def unfinished_broadcasts(session: DbSession, *, ids: Sequence[int] | None = None) -> list[Broadcast]:
-    statement = select(Broadcast).where(Broadcast.finished_at.is_(None))  # type: ignore[union-attr]
+    statement = select(Broadcast).where(col(Broadcast.finished_at).is_(None))
     if ids is not None:
-        statement = statement.where(Broadcast.id.in_(ids))  # type: ignore[union-attr]
+        statement = statement.where(col(Broadcast.id).in_(ids))
     result = await session.execute(statement)
     return list(result.scalars())
 
 
 async def get_broadcast(session: DbSession, *, broadcast_id: int) -> Broadcast | None:
-    return await session.get(Broadcast, broadcast_id)
+    broadcast: Broadcast | None = await session.get(Broadcast, broadcast_id)
+    return broadcast
 
 
 async def unsettled_lanes(session: DbSession) -> list[str]:
     """Lanes with rows not yet settled, due or not."""
     result = await session.execute(
-        select(OutboxDelivery.lane).where(OutboxDelivery.state.in_((PENDING, SENDING))).distinct()  # type: ignore[attr-defined]
+        select(col(OutboxDelivery.lane)).where(col(OutboxDelivery.state).in_((PENDING, SENDING))).distinct()
     )
     return sorted(result.scalars())
 
 
 async def delivery_counts(session: DbSession) -> dict[str, int]:
     result = await session.execute(text("SELECT state, count(*) FROM status_outbox GROUP BY state"))
-    return {state: int(n) for state, n in result.all()}
+    rows: Sequence[Any] = result.all()  # (state, count)
+    return {str(state): int(n) for state, n in rows}

@@ -45,11 +45,11 @@ class ComponentSpec:
 
 
 # Every status question reads the components and the open incidents: statements built once.
-_COMPONENTS = select(StatusComponent).order_by(StatusComponent.position, StatusComponent.id)
+_COMPONENTS = select(StatusComponent).order_by(col(StatusComponent.position), col(StatusComponent.id))
 _ACTIVE_INCIDENTS = (
     select(Incident)
     .where(col(Incident.kind) == "incident", col(Incident.resolved_at).is_(None))
-    .order_by(Incident.id.desc())  # type: ignore[union-attr]
+    .order_by(col(Incident.id).desc())
 )
 
 
@@ -59,7 +59,7 @@ async def list_components(session: DbSession) -> list[StatusComponent]:
 
 
 async def get_component(session: DbSession, *, name: str) -> StatusComponent | None:
-    result = await session.execute(select(StatusComponent).where(StatusComponent.name == name))
+    result = await session.execute(select(StatusComponent).where(col(StatusComponent.name) == name))
     return result.scalar_one_or_none()
 
 
@@ -111,8 +111,9 @@ async def set_component_status(
     """Change the status and keep the history; None when it already had that status."""
     if component.status == status:
         return None
+    assert component.id is not None, "a stored component"
     change = ComponentStatusChange(
-        component_id=component.id,  # type: ignore[arg-type]
+        component_id=component.id,
         old_status=component.status,
         new_status=status,
         at=at,
@@ -129,8 +130,8 @@ async def set_component_status(
 async def component_history(session: DbSession, *, component_id: int) -> list[ComponentStatusChange]:
     result = await session.execute(
         select(ComponentStatusChange)
-        .where(ComponentStatusChange.component_id == component_id)
-        .order_by(ComponentStatusChange.id)
+        .where(col(ComponentStatusChange.component_id) == component_id)
+        .order_by(col(ComponentStatusChange.id))
     )
     return list(result.scalars())
 
@@ -166,9 +167,10 @@ async def create_incident(
 async def _add_with_first_update(session: DbSession, incident: Incident, body: str) -> Incident:
     session.add(incident)
     await session.flush()
+    assert incident.id is not None, "assigned by the flush"
     session.add(
         IncidentUpdate(
-            incident_id=incident.id,  # type: ignore[arg-type]
+            incident_id=incident.id,
             status=incident.status,
             body=body,
             at=incident.created_at,
@@ -180,7 +182,7 @@ async def _add_with_first_update(session: DbSession, incident: Incident, body: s
 
 
 async def get_incident(session: DbSession, *, incident_id: int, kind: str = "incident") -> Incident | None:
-    incident = await session.get(Incident, incident_id)
+    incident: Incident | None = await session.get(Incident, incident_id)
     if incident is None or incident.kind != kind:
         return None
     return incident
@@ -198,8 +200,9 @@ async def add_update(
 ) -> IncidentUpdate:
     """Append to the timeline and move the incident to `status`; `resolves` also stamps it resolved
     (an incident without `resolved_at` is active)."""
+    assert incident.id is not None, "a stored incident"
     update_row = IncidentUpdate(
-        incident_id=incident.id,  # type: ignore[arg-type]
+        incident_id=incident.id,
         status=status,
         body=body,
         at=at,
@@ -223,13 +226,13 @@ async def incidents_since(session: DbSession, *, since: datetime) -> list[Incide
     """Incidents opened or still open since `since`, newest first (the page's history)."""
     result = await session.execute(
         select(Incident)
-        .where(Incident.kind == "incident")
+        .where(col(Incident.kind) == "incident")
         .where(
-            (Incident.created_at >= since)
-            | (Incident.resolved_at.is_(None))
-            | (Incident.resolved_at >= since)
-        )  # type: ignore[union-attr]
-        .order_by(Incident.created_at.desc())  # type: ignore[attr-defined]
+            (col(Incident.created_at) >= since)
+            | (col(Incident.resolved_at).is_(None))
+            | (col(Incident.resolved_at) >= since)
+        )
+        .order_by(col(Incident.created_at).desc())
     )
     return list(result.scalars())
 
@@ -241,8 +244,8 @@ async def updates_for(session: DbSession, *, incident_ids: Sequence[int]) -> dic
         return found
     result = await session.execute(
         select(IncidentUpdate)
-        .where(IncidentUpdate.incident_id.in_(incident_ids))  # type: ignore[attr-defined]
-        .order_by(IncidentUpdate.id.desc())  # type: ignore[union-attr]
+        .where(col(IncidentUpdate.incident_id).in_(incident_ids))
+        .order_by(col(IncidentUpdate.id).desc())
     )
     for row in result.scalars():
         found[row.incident_id].append(row)
@@ -281,13 +284,15 @@ async def create_maintenance(
     return await _add_with_first_update(session, window, first_update)
 
 
-_ALL_MAINTENANCE = select(Incident).where(Incident.kind == "maintenance").order_by(Incident.starts_at)
+_ALL_MAINTENANCE = (
+    select(Incident).where(col(Incident.kind) == "maintenance").order_by(col(Incident.starts_at))
+)
 # Every status answer asks this: built once. Past windows stay in the table for the history, and are
 # not loaded each time.
 _MAINTENANCE_NOT_OVER = (
     select(Incident)
     .where(col(Incident.kind) == "maintenance", col(Incident.ends_at) > bindparam("at"))
-    .order_by(Incident.starts_at)
+    .order_by(col(Incident.starts_at))
 )
 
 
@@ -350,15 +355,15 @@ async def link_customer(
         "created_at": at,
     }
     statement = dialect.insert(session, IncidentLink).values(**values).on_conflict_do_nothing()
-    result = await session.execute(statement.returning(IncidentLink.id))
+    result = await session.execute(statement.returning(col(IncidentLink.id)))
     return result.scalar_one_or_none() is not None
 
 
 async def links_to_notify(session: DbSession, *, incident_id: int) -> list[IncidentLink]:
     result = await session.execute(
         select(IncidentLink)
-        .where(IncidentLink.incident_id == incident_id, IncidentLink.notified_at.is_(None))  # type: ignore[union-attr]
-        .order_by(IncidentLink.id)
+        .where(col(IncidentLink.incident_id) == incident_id, col(IncidentLink.notified_at).is_(None))
+        .order_by(col(IncidentLink.id))
     )
     return list(result.scalars())
 
@@ -368,7 +373,7 @@ async def mark_links_notified(session: DbSession, *, link_ids: Sequence[int], at
     if not link_ids:
         return
     await session.execute(
-        update(IncidentLink).where(IncidentLink.id.in_(link_ids)).values(notified_at=at)  # type: ignore[union-attr]
+        update(IncidentLink).where(col(IncidentLink.id).in_(link_ids)).values(notified_at=at)
     )
     for _ in link_ids:
         await counters_repo.next_value(session, name=DEFLECTIONS)

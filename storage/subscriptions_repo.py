@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from storage.models import StatusSubscription
 from storage.session import DbSession
@@ -43,9 +44,9 @@ async def get_subscription(
 ) -> StatusSubscription | None:
     result = await session.execute(
         select(StatusSubscription).where(
-            StatusSubscription.platform == platform,
-            StatusSubscription.workspace_id == workspace_id,
-            StatusSubscription.channel_id == channel_id,
+            col(StatusSubscription.platform) == platform,
+            col(StatusSubscription.workspace_id) == workspace_id,
+            col(StatusSubscription.channel_id) == channel_id,
         )
     )
     return result.scalar_one_or_none()
@@ -64,9 +65,9 @@ async def unsubscribe(session: DbSession, *, platform: str, workspace_id: str, c
 
 
 async def list_subscriptions(session: DbSession, *, active_only: bool = True) -> list[StatusSubscription]:
-    statement = select(StatusSubscription).order_by(StatusSubscription.id)
+    statement = select(StatusSubscription).order_by(col(StatusSubscription.id))
     if active_only:
-        statement = statement.where(StatusSubscription.active.is_(True))  # type: ignore[attr-defined]
+        statement = statement.where(col(StatusSubscription.active).is_(True))
     result = await session.execute(statement)
     return list(result.scalars())
 
@@ -76,10 +77,10 @@ async def disable_subscription(session: DbSession, *, subscription_id: int, reas
     staff are told once even when several deliveries fail together."""
     result = await session.execute(
         update(StatusSubscription)
-        .where(StatusSubscription.id == subscription_id, StatusSubscription.active.is_(True))  # type: ignore[attr-defined]
+        .where(col(StatusSubscription.id) == subscription_id, col(StatusSubscription.active).is_(True))
         .values(active=False, disabled_reason=reason[:200])
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
 
 
 def matches(subscription: StatusSubscription, components: Sequence[str]) -> bool:
