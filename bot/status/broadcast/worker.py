@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from bot.adapters.base import Adapter, DeliveryError
 from bot.core.clock import utc_now
@@ -52,6 +53,11 @@ class _Retry(Exception):
 
 class _Skip(Exception):
     pass
+
+
+def _forget(ids: set[int], row_id: int, _task: object) -> None:
+    """A send's done-callback: the row is no longer in flight."""
+    ids.discard(row_id)
 
 
 class BroadcastWorker:
@@ -196,7 +202,7 @@ class BroadcastWorker:
                     in_flight.add(task)
                     sending.add(row.id or 0)
                     task.add_done_callback(in_flight.discard)
-                    task.add_done_callback(lambda _t, done=row.id or 0: sending.discard(done))
+                    task.add_done_callback(partial(_forget, sending, row.id or 0))
                     task.add_done_callback(lambda _t: limit.release())
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
@@ -355,7 +361,7 @@ class BroadcastWorker:
         await self._settle_retry(row, delay=delay, error=f"{error.code or 'transient'}: {error}")
 
     def _backoff(self, attempts: int) -> float:
-        exponential = self.config.base_backoff * (2 ** max(0, attempts - 1))
+        exponential = self.config.base_backoff * (2.0 ** max(0, attempts - 1))
         return min(self.config.max_backoff, exponential) * (0.5 + random.random())
 
     async def _settle_retry(
