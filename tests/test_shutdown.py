@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.app import create_bot
 from bot.core.events import Actor, Conversation, Delivery, MessageReceived, Platform, SentRef
 from storage.db import Database
@@ -23,7 +23,7 @@ class ClosingAdapter(FakeAdapter):
 
     async def send(self, delivery: Delivery) -> SentRef:
         if self.stopped:
-            raise DeliveryError("connection closed", permanent=True, code="closed")
+            raise DeliveryError("connection closed", permanent=True, code=DeliveryFailure.UNAVAILABLE)
         return await super().send(delivery)
 
 

@@ -1,9 +1,11 @@
-"""The Adapter protocol: how the core talks to a chat platform, and the errors adapters raise."""
+"""The Adapter protocol: how the core talks to a chat platform, and the errors adapters raise
+(`DeliveryError`, with a `DeliveryFailure` code in every platform's terms)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from bot.core.events import Delivery, InboundEvent, Platform, SentRef
@@ -23,16 +25,45 @@ class Capabilities:
     max_text: int = 4000
 
 
+class DeliveryFailure(StrEnum):
+    """Why a delivery failed, in every platform's terms: each adapter maps its platform's own errors
+    to these, and the core and the broadcast worker decide on these alone."""
+
+    CHANNEL_GONE = "channel_gone"
+    """The channel (or thread, or DM) no longer exists, or is archived."""
+    NO_ACCESS = "no_access"
+    """The bot may not see or post there (not invited, removed, a permission taken away)."""
+    MESSAGE_GONE = "message_gone"
+    """The message to edit or to reply under was deleted; the channel itself is fine."""
+    RATE_LIMITED = "rate_limited"
+    UNAUTHORIZED = "unauthorized"
+    """The bot's token was revoked or expired, or lacks a permission the app must be granted."""
+    REJECTED = "rejected"
+    """The platform refused this message (too long, malformed, not editable any more)."""
+    UNAVAILABLE = "unavailable"
+    """The platform did not answer, or failed on its side; later may work."""
+    UNKNOWN = "unknown"
+
+
 class DeliveryError(Exception):
-    """Sending failed. `permanent` means retrying cannot help (channel gone, bot removed, no access)."""
+    """Sending failed. `permanent` means retrying cannot help (channel gone, bot removed, no access).
+    `detail` is the platform's own name for the error (Slack's `not_in_channel`), for the logs and
+    for the adapter's own decisions."""
 
     def __init__(
-        self, message: str, *, permanent: bool, retry_after: float | None = None, code: str = ""
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        code: DeliveryFailure = DeliveryFailure.UNKNOWN,
+        detail: str = "",
     ) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
         self.code = code
+        self.detail = detail
 
 
 @runtime_checkable

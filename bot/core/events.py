@@ -10,6 +10,7 @@ import enum
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
 
 from bot.core.clock import utc_now
 
@@ -23,6 +24,11 @@ class Platform(enum.StrEnum):
 def _require(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
+
+
+# The role adapters give a person who may manage the channel they are in (Discord: Manage Channels
+# or Administrator; Slack: a workspace admin or owner). Such people may manage its status subscription.
+CHANNEL_ADMIN: Final = "channel_admin"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

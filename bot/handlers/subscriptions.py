@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.core.commands import Option, Suggest
 from bot.core.context import HandlerContext
-from bot.core.events import CommandInvoked, Conversation, OutboundMessage
+from bot.core.events import CHANNEL_ADMIN, CommandInvoked, Conversation, OutboundMessage
 from bot.core.router import Allow, Deny, Router, Verdict, command
 from bot.handlers.guards import audit
 from bot.status import parse
@@ -27,13 +27,9 @@ router.command(
 router.command("unsubscribe", "Stop status updates here")
 router.command("subscriptions", "What this channel (staff: every channel) is subscribed to")
 
-# A channel's admins may manage its subscription. Adapters put this role on an actor who can manage
-# the channel (Discord Manage Channels, Slack channel manager or workspace admin).
-CHANNEL_ADMIN_ROLE = "channel_admin"
-
 
 async def may_manage_subscription(event: CommandInvoked, ctx: HandlerContext) -> Verdict:
-    if ctx.is_staff or event.conversation.is_direct or CHANNEL_ADMIN_ROLE in event.actor.roles:
+    if ctx.is_staff or event.conversation.is_direct or CHANNEL_ADMIN in event.actor.roles:
         return Allow()
     return Deny(
         "Only staff or this channel's admins can change its status subscription. "

@@ -12,7 +12,7 @@ from collections import Counter
 import aiohttp
 from aiohttp import web
 
-from bot.adapters.base import Capabilities, DeliveryError, EventSink
+from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
 from bot.core.events import Delivery, Platform, SentRef
 
 
@@ -128,7 +128,7 @@ class SinkAdapter:
             headers["X-Gives-Up-At"] = repr(time.time() + self.gives_up_after)
         async with self._session.post(f"{self.url}/messages", json=payload, headers=headers) as r:
             if r.status >= 500:
-                raise DeliveryError(f"HTTP {r.status}", permanent=False, code=str(r.status))
+                raise DeliveryError(f"HTTP {r.status}", permanent=False, code=DeliveryFailure.UNAVAILABLE)
             body = await r.json()
         conversation = delivery.conversation
         return SentRef(

@@ -3,7 +3,7 @@ notice, the first notice shows the current state, and customers who asked are to
 
 from __future__ import annotations
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core.events import Actor, Delivery, Platform, SentRef
 from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
@@ -52,7 +52,7 @@ async def test_staff_see_progress_and_a_summary(bot: BotHarness) -> None:
     for index in range(5):
         await subscribe(bot, f"c{index}")
     bot.adapter.fail_channel(
-        "c3", DeliveryError("channel_not_found", permanent=True, code="channel_not_found")
+        "c3", DeliveryError("channel_not_found", permanent=True, code=DeliveryFailure.CHANNEL_GONE)
     )
     (ack,) = await bot.staff_runs("/incident open api minor Slow API")
     await deliver(bot)
@@ -65,18 +65,20 @@ async def test_staff_see_progress_and_a_summary(bot: BotHarness) -> None:
 async def test_a_channel_the_bot_cannot_post_in_is_disabled_and_staff_are_told_once(bot: BotHarness) -> None:
     await subscribe(bot, "gone")
     await subscribe(bot, "fine")
-    bot.adapter.fail_channel("gone", DeliveryError("not_in_channel", permanent=True, code="not_in_channel"))
+    bot.adapter.fail_channel(
+        "gone", DeliveryError("not_in_channel", permanent=True, code=DeliveryFailure.NO_ACCESS)
+    )
     await bot.staff_runs("/incident open api minor Slow API")
     await bot.staff_runs("/incident update 1 monitoring Fix deployed")
     await deliver(bot)
 
     notices = [m for m in bot.staff_posts() if "turned off its subscription" in m.text]
     assert len(notices) == 1
-    assert "`gone`" in notices[0].text and "not_in_channel" in notices[0].text
+    assert "`gone`" in notices[0].text and "no_access" in notices[0].text
     assert len(received(bot, "fine")) == 3  # notice, threaded update, edit
     (listing,) = await bot.staff_runs("/subscriptions")
     assert "1 active subscription(s): console 1" in listing.text
-    assert "- disabled: console `gone` (not_in_channel)" in listing.text
+    assert "- disabled: console `gone` (no_access)" in listing.text
     async with bot.bot.database.transaction() as session:
         # The update's row for `gone` was skipped, not sent: its broadcast still finished.
         assert await outbox_repo.unfinished_broadcasts(session) == []
@@ -86,7 +88,7 @@ async def test_an_edit_of_a_deleted_first_notice_does_not_turn_off_the_subscript
     bot: BotHarness,
 ) -> None:
     """Someone deletes the bot's incident card (Discord answers the edit with 404 Unknown Message,
-    which the Discord adapter maps to `message_not_found`). The channel still works: the
+    which the Discord adapter maps to `DeliveryFailure.MESSAGE_GONE`). The channel still works: the
     subscription must stay on, and staff must not be told the bot can't post there."""
     await subscribe(bot, "news")
     await bot.staff_runs("/incident open api minor Slow API")
@@ -95,7 +97,7 @@ async def test_an_edit_of_a_deleted_first_notice_does_not_turn_off_the_subscript
 
     async def send(delivery: Delivery) -> SentRef:
         if delivery.edit is not None and delivery.conversation.channel_id == "news":
-            raise DeliveryError("Discord: Unknown Message", permanent=True, code="message_not_found")
+            raise DeliveryError("Discord: Unknown Message", permanent=True, code=DeliveryFailure.MESSAGE_GONE)
         return await real_send(delivery)
 
     bot.adapter.send = send  # type: ignore[method-assign]
@@ -119,7 +121,7 @@ async def test_an_update_to_a_deleted_first_notice_stands_at_the_top_level(bot: 
 
     async def send(delivery: Delivery) -> SentRef:
         if delivery.conversation.channel_id == "news" and delivery.conversation.thread_id is not None:
-            raise DeliveryError("Discord: Unknown Message", permanent=True, code="message_not_found")
+            raise DeliveryError("Discord: Unknown Message", permanent=True, code=DeliveryFailure.MESSAGE_GONE)
         return await real_send(delivery)
 
     bot.adapter.send = send  # type: ignore[method-assign]
@@ -133,7 +135,8 @@ async def test_an_update_to_a_deleted_first_notice_stands_at_the_top_level(bot: 
 async def test_transient_errors_are_retried_until_sent(bot: BotHarness) -> None:
     await subscribe(bot, "flaky")
     bot.adapter.fail_channel(
-        "flaky", DeliveryError("rate limited", permanent=False, retry_after=0.05, code="429")
+        "flaky",
+        DeliveryError("rate limited", permanent=False, retry_after=0.05, code=DeliveryFailure.RATE_LIMITED),
     )
     await bot.staff_runs("/announce Version 2.3 is out")
     await deliver(bot)

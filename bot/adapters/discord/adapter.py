@@ -19,7 +19,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.base import Capabilities, DeliveryError, EventSink
+from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
 from bot.adapters.discord.client import apply_endpoints, make_client
 from bot.adapters.discord.commands import Suggester, build_tree
 from bot.adapters.discord.inbound import read_reaction
@@ -333,7 +333,7 @@ class DiscordAdapter:
             dm = await self.client.create_dm(discord.Object(id=int(user_id)))
         except (discord.HTTPException, ValueError) as error:
             raise DeliveryError(
-                "cannot open a DM for a private reply", permanent=True, code="dm_unavailable"
+                "cannot open a DM for a private reply", permanent=True, code=DeliveryFailure.NO_ACCESS
             ) from error
         conversation = Conversation(
             platform=Platform.DISCORD, workspace_id="", channel_id=str(dm.id), is_direct=True
@@ -419,7 +419,7 @@ class DiscordAdapter:
         )
         if not (permissions.view_channel and can_send):
             raise DeliveryError(
-                f"no permission to post in {channel_id}", permanent=True, code="missing_access"
+                f"no permission to post in {channel_id}", permanent=True, code=DeliveryFailure.NO_ACCESS
             )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import discord
 
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.adapters.discord.client import ClientOwner
 from bot.adapters.discord.translate import (
     CUSTOM_ID_TEMPLATE,
@@ -106,7 +107,9 @@ def may_follow_up(pending: Pending | None, target: str, error: Exception) -> boo
     """A public answer to a command in its own channel, refused for lack of access."""
     if pending is None or not pending.is_command or str(pending.interaction.channel_id) != target:
         return False
-    return isinstance(error, discord.Forbidden) or getattr(error, "code", "") == "missing_access"
+    return isinstance(error, discord.Forbidden) or (
+        isinstance(error, DeliveryError) and error.code is DeliveryFailure.NO_ACCESS
+    )
 
 
 class Interactions:

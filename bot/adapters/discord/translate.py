@@ -16,10 +16,11 @@ from typing import Any
 
 import discord
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.adapters.text import split_text
 from bot.core.commands import Catalogue
 from bot.core.events import (
+    CHANNEL_ADMIN,
     ActionInvoked,
     Actor,
     Button,
@@ -95,16 +96,13 @@ def button_style(style: ButtonStyle) -> discord.ButtonStyle:
 # -- inbound ------------------------------------------------------------------------------------
 
 
-CHANNEL_ADMIN_ROLE = "channel_admin"
-
-
 def actor_from_user(user: discord.abc.User) -> Actor:
     """Member role ids become `Actor.roles`, so `STAFF_ROLE_IDS=discord:<role id>` works; a member
     who may manage channels also gets `channel_admin` (they may manage a channel's status subscription)."""
     roles = {str(role.id) for role in getattr(user, "roles", ()) if not role.is_default()}
     permissions = getattr(user, "guild_permissions", None)
     if permissions is not None and (permissions.manage_channels or permissions.administrator):
-        roles.add(CHANNEL_ADMIN_ROLE)
+        roles.add(CHANNEL_ADMIN)
     return Actor(
         platform=Platform.DISCORD,
         id=str(user.id),
@@ -348,17 +346,44 @@ def nonce_for(key: str, part: int) -> str:
 
 
 def delivery_error(error: Exception) -> DeliveryError:
-    """What a failed request means for the delivery: permanent (refused, gone, rejected) or not."""
+    """What a failed request means for the delivery, in `DeliveryFailure` terms; `detail` keeps
+    Discord's own error code."""
+    if not isinstance(error, discord.HTTPException):
+        return DeliveryError(
+            f"Discord unreachable: {type(error).__name__}", permanent=False, code=DeliveryFailure.UNAVAILABLE
+        )
+    detail = str(error.code or error.status)
     if isinstance(error, discord.Forbidden):
         return DeliveryError(
-            f"Discord refused: {error.text or 'missing access'}", permanent=True, code="missing_access"
+            f"Discord refused: {error.text or 'missing access'}",
+            permanent=True,
+            code=DeliveryFailure.NO_ACCESS,
+            detail=detail,
         )
     if isinstance(error, discord.NotFound):
         # The message (an incident card someone deleted) rather than the channel: only it is gone.
-        code = "message_not_found" if error.code == UNKNOWN_MESSAGE else "not_found"
-        return DeliveryError(f"Discord: {error.text or 'not found'}", permanent=True, code=code)
-    if isinstance(error, discord.HTTPException):
-        if error.status >= 500 or error.status == 429:
-            return DeliveryError(f"Discord answered {error.status}", permanent=False, code="unavailable")
-        return DeliveryError(f"Discord rejected the message: {error.text}", permanent=True, code="rejected")
-    return DeliveryError(f"Discord unreachable: {type(error).__name__}", permanent=False, code="unreachable")
+        gone = DeliveryFailure.MESSAGE_GONE if error.code == UNKNOWN_MESSAGE else DeliveryFailure.CHANNEL_GONE
+        return DeliveryError(
+            f"Discord: {error.text or 'not found'}", permanent=True, code=gone, detail=detail
+        )
+    if error.status == 429:
+        return DeliveryError(
+            "Discord rate limit", permanent=False, code=DeliveryFailure.RATE_LIMITED, detail=detail
+        )
+    if error.status >= 500:
+        return DeliveryError(
+            f"Discord answered {error.status}",
+            permanent=False,
+            code=DeliveryFailure.UNAVAILABLE,
+            detail=detail,
+        )
+    if error.status == 401:
+        return DeliveryError(
+            "Discord rejected the bot token", permanent=True, code=DeliveryFailure.UNAUTHORIZED, detail=detail
+        )
+    return DeliveryError(
+        f"Discord rejected the message: {error.text}",
+        permanent=True,
+        code=DeliveryFailure.REJECTED,
+        detail=detail,
+    )

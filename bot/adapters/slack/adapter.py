@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.base import Capabilities, DeliveryError, EventSink
+from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
 from bot.adapters.slack import translate
 from bot.adapters.slack.inbound import People, fetch_message
 from bot.adapters.slack.interactions import Interactions
@@ -61,16 +61,13 @@ RESEND_LOOKBACK = 100
 
 
 def _api_error(error: SlackApiError) -> DeliveryError:
-    status = error.response.status_code
-    code = str(error.response.get("error", "") or f"http_{status}")
-    if status == 429 or code == "ratelimited":
-        retry_after = error.response.headers.get("Retry-After") or error.response.headers.get("retry-after")
-        if isinstance(retry_after, list):
-            retry_after = retry_after[0]
-        return DeliveryError(
-            "Slack rate limit", permanent=False, retry_after=float(retry_after or 1), code="ratelimited"
-        )
-    return DeliveryError(f"Slack API error {code}", permanent=code in translate.PERMANENT_ERRORS, code=code)
+    headers = error.response.headers
+    retry_after = headers.get("Retry-After") or headers.get("retry-after")
+    if isinstance(retry_after, list):
+        retry_after = retry_after[0]
+    return translate.delivery_error(
+        error.response.status_code, str(error.response.get("error", "") or ""), retry_after=retry_after
+    )
 
 
 class SlackAdapter:
@@ -231,7 +228,10 @@ class SlackAdapter:
         if self._app is None or not self._receiving:
             # Not started yet, or stopping: Slack retries, and the retry is deduplicated.
             return web.Response(status=503, text="not accepting requests")
-        bolt_request = await to_bolt_request(request)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except UnicodeDecodeError:
+            return web.Response(status=400, text="the body is not UTF-8")  # Slack's always is
         bolt_response = await self._app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
@@ -321,7 +321,9 @@ class SlackAdapter:
 
     async def send(self, delivery: Delivery) -> SentRef:
         if self._client is None:
-            raise DeliveryError("Slack adapter not started", permanent=False, code="not_started")
+            raise DeliveryError(
+                "Slack adapter not started", permanent=False, code=DeliveryFailure.UNAVAILABLE
+            )
         if delivery.edit is not None:
             return await self._update(delivery)
         if delivery.message.private_to is not None:
@@ -336,7 +338,9 @@ class SlackAdapter:
         except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as error:
             # Timeouts, refused connections and non-JSON 5xx pages: try again later.
             raise DeliveryError(
-                f"Slack unreachable: {type(error).__name__}", permanent=False, code="transient"
+                f"Slack unreachable: {type(error).__name__}",
+                permanent=False,
+                code=DeliveryFailure.UNAVAILABLE,
             ) from None
 
     def _thread_for(self, delivery: Delivery) -> str | None:
@@ -420,11 +424,11 @@ class SlackAdapter:
                 # Reading history has its own (much lower) rate limit: back off this delivery only,
                 # rather than hold the channel's whole lane for the posting limit it did not hit.
                 raise DeliveryError(
-                    "Slack history rate limited", permanent=False, code="history_ratelimited"
+                    "Slack history rate limited", permanent=False, code=DeliveryFailure.RATE_LIMITED
                 ) from None
             if not error.permanent:
                 raise
-            log.info("cannot check %s for an earlier copy of %s (%s); posting", channel, key, error.code)
+            log.info("cannot check %s for an earlier copy of %s (%s); posting", channel, key, error.detail)
             return {}
         found: dict[int, str] = {}
         for message in page.get("messages") or ():
@@ -447,14 +451,17 @@ class SlackAdapter:
         try:
             return await self._call(self._client.chat_postMessage, **kwargs)
         except DeliveryError as error:
-            if error.code != "not_in_channel":
+            if error.detail != "not_in_channel":
                 raise
         try:
             await self._call(self._client.conversations_join, channel=kwargs["channel"])
         except DeliveryError as join_error:
-            log.info("cannot join %s: %s", kwargs["channel"], join_error.code)
+            log.info("cannot join %s: %s", kwargs["channel"], join_error.detail or join_error.code)
             raise DeliveryError(
-                "the bot is not in that channel", permanent=True, code="not_in_channel"
+                "the bot is not in that channel",
+                permanent=True,
+                code=DeliveryFailure.NO_ACCESS,
+                detail="not_in_channel",
             ) from None
         return await self._call(self._client.chat_postMessage, **kwargs)
 

@@ -15,10 +15,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.adapters.text import split_text
 from bot.core.events import (
+    CHANNEL_ADMIN,
     ActionInvoked,
     Actor,
     ButtonStyle,
@@ -47,38 +49,37 @@ MAX_BUTTON_VALUE = 2000
 # joins, bot posts, channel topic changes) is not a question for the bot.
 _PERSON_SUBTYPES = frozenset({None, "thread_broadcast", "file_share", "me_message"})
 
-# API errors retrying cannot fix. Anything else that is not ok is treated as transient.
-PERMANENT_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "account_inactive",
-        "invalid_auth",
-        "not_authed",
-        "token_revoked",
-        "token_expired",
-        "missing_scope",
-        "no_permission",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "restricted_action_thread_only_channel",
-        "restricted_action_non_threadable_channel",
-        "msg_too_long",
-        "no_text",
-        "invalid_blocks",
-        "invalid_arguments",
-        "user_not_in_channel",
-        "cant_update_message",
-        "edit_window_closed",
-        "message_not_found",
-        "method_not_supported_for_channel_type",
-        "ekm_access_denied",
-        "team_access_not_granted",
-        "used_url",
-        "expired_url",
-    }
-)
+# API errors retrying cannot fix, and what each means in every platform's terms. Anything else that
+# is not ok is treated as transient (Slack's internal_error, fatal_error, a 5xx page).
+PERMANENT_ERRORS: Final[Mapping[str, DeliveryFailure]] = {
+    "channel_not_found": DeliveryFailure.CHANNEL_GONE,
+    "is_archived": DeliveryFailure.CHANNEL_GONE,
+    "not_in_channel": DeliveryFailure.NO_ACCESS,
+    "user_not_in_channel": DeliveryFailure.NO_ACCESS,
+    "no_permission": DeliveryFailure.NO_ACCESS,
+    "restricted_action": DeliveryFailure.NO_ACCESS,
+    "restricted_action_read_only_channel": DeliveryFailure.NO_ACCESS,
+    "restricted_action_thread_only_channel": DeliveryFailure.NO_ACCESS,
+    "restricted_action_non_threadable_channel": DeliveryFailure.NO_ACCESS,
+    "ekm_access_denied": DeliveryFailure.NO_ACCESS,
+    "team_access_not_granted": DeliveryFailure.NO_ACCESS,
+    "account_inactive": DeliveryFailure.UNAUTHORIZED,
+    "invalid_auth": DeliveryFailure.UNAUTHORIZED,
+    "not_authed": DeliveryFailure.UNAUTHORIZED,
+    "token_revoked": DeliveryFailure.UNAUTHORIZED,
+    "token_expired": DeliveryFailure.UNAUTHORIZED,
+    "missing_scope": DeliveryFailure.UNAUTHORIZED,
+    "message_not_found": DeliveryFailure.MESSAGE_GONE,
+    "msg_too_long": DeliveryFailure.REJECTED,
+    "no_text": DeliveryFailure.REJECTED,
+    "invalid_blocks": DeliveryFailure.REJECTED,
+    "invalid_arguments": DeliveryFailure.REJECTED,
+    "cant_update_message": DeliveryFailure.REJECTED,
+    "edit_window_closed": DeliveryFailure.REJECTED,
+    "method_not_supported_for_channel_type": DeliveryFailure.REJECTED,
+    "used_url": DeliveryFailure.REJECTED,
+    "expired_url": DeliveryFailure.REJECTED,
+}
 
 # Slack names a few emoji differently from everyone else.
 _EMOJI_ALIASES = {"+1": "thumbsup", "-1": "thumbsdown", "admission_tickets": "ticket"}
@@ -485,11 +486,36 @@ def actor_from_user(user: Mapping[str, Any], *, roles: frozenset[str] = frozense
     )
     if user.get("is_admin") or user.get("is_owner"):
         # Workspace admins may manage any channel's status subscription.
-        roles = roles | {"channel_admin"}
+        roles = roles | {CHANNEL_ADMIN}
     return Actor(
         platform=Platform.SLACK,
         id=str(user["id"]),
         display_name=str(name),
         is_bot=bool(user.get("is_bot")),
         roles=roles,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+def delivery_error(status: int, error: str, *, retry_after: str | None = None) -> DeliveryError:
+    """What a failed Web API call (HTTP `status`, Slack's `error` name) means for the delivery, in
+    `DeliveryFailure` terms; `detail` keeps Slack's own name."""
+    name = error or f"http_{status}"
+    if status == 429 or name == "ratelimited":
+        return DeliveryError(
+            "Slack rate limit",
+            permanent=False,
+            retry_after=float(retry_after or 1),
+            code=DeliveryFailure.RATE_LIMITED,
+            detail=name,
+        )
+    failure = PERMANENT_ERRORS.get(name)
+    return DeliveryError(
+        f"Slack API error {name}",
+        permanent=failure is not None,
+        code=failure or DeliveryFailure.UNAVAILABLE,
+        detail=name,
     )

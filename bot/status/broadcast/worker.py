@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
-from bot.adapters.base import Adapter, DeliveryError
+from bot.adapters.base import Adapter, DeliveryError, DeliveryFailure
 from bot.core.clock import utc_now
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.status import messages
@@ -41,10 +41,6 @@ class WorkerConfig:
     max_in_flight: int = 64
     poll_interval: float = 1.0
     progress_interval: float = 2.0
-
-
-# Error codes (Slack's and the Discord adapter's) for a message that no longer exists.
-MESSAGE_GONE = frozenset({"message_not_found"})
 
 
 class _Retry(Exception):
@@ -263,7 +259,7 @@ class BroadcastWorker:
                 ref = await asyncio.wait_for(adapter.send(delivery), self._send_timeout)
             except DeliveryError as error:
                 thread = delivery.conversation.thread_id
-                if row.kind != "update" or thread is None or error.code not in MESSAGE_GONE:
+                if row.kind != "update" or thread is None or error.code is not DeliveryFailure.MESSAGE_GONE:
                     raise
                 # The first notice it threads under was deleted: the update stands at the top level.
                 log.info("first notice of %s is gone; posting the update at the top level", row.key)
@@ -275,7 +271,9 @@ class BroadcastWorker:
             return
         except (TimeoutError, OSError) as error:
             await self._failed(
-                row, DeliveryError(f"{type(error).__name__}", permanent=False, code="timeout"), pacer
+                row,
+                DeliveryError(f"{type(error).__name__}", permanent=False, code=DeliveryFailure.UNAVAILABLE),
+                pacer,
             )
             return
         async with self.database.transaction() as session:
@@ -344,7 +342,7 @@ class BroadcastWorker:
             await self._settle_final(row, outbox_repo.FAILED, f"{error.code or 'permanent'}: {error}")
             # A message that is gone (the first notice was deleted) says nothing about the channel:
             # only a channel the bot cannot post in turns its subscription off.
-            if row.subscription_id is not None and error.code not in MESSAGE_GONE:
+            if row.subscription_id is not None and error.code is not DeliveryFailure.MESSAGE_GONE:
                 await self._disable(row, error)
             return
         if row.attempts >= self.config.max_attempts:

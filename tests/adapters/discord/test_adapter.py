@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.adapters.discord.adapter import DiscordAdapter
 from bot.app import build_router
 from bot.core.events import (
@@ -184,7 +184,7 @@ async def test_no_thread_anywhere_is_a_delivery_error(world, adapters):
     )
     with pytest.raises(DeliveryError) as raised:
         await adapter.threads.create(help_channel, "Ticket #9")
-    assert raised.value.permanent and raised.value.code == "rejected"
+    assert raised.value.permanent and raised.value.code is DeliveryFailure.REJECTED
 
 
 async def test_a_burst_over_the_global_limit_is_waited_out_by_discord_py(world, adapters):

@@ -292,7 +292,7 @@ async def test_missing_access_is_reported_to_staff_once(world, handlers, databas
 
     attempts = [c for c in emu.calls if c.path == f"/channels/{announcements.id}/messages"]
     assert [c.status for c in attempts] == [403, 403], "each attempt refused, none retried"
-    assert f"I can't post in channel `{announcements.id}` on discord (missing_access)" in notice.content
+    assert f"I can't post in channel `{announcements.id}` on discord (no_access)" in notice.content
     staff_posts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
     assert len(staff_posts) == 1, "staff told once"
 
@@ -306,7 +306,7 @@ async def test_a_channel_the_bot_cannot_see_is_not_even_tried(world, handlers, d
     await emu.user_says(world.sam, world.help, f"post in {private.id}")
     notice = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
 
-    assert "missing_access" in notice.content
+    assert "(no_access)" in notice.content
     assert not [c for c in emu.calls if c.path.startswith(f"/channels/{private.id}")], (
         "the cached permissions said no: no request that would count toward Discord's invalid-request ban"
     )
@@ -431,9 +431,10 @@ def test_discord_tells_a_deleted_message_from_a_deleted_channel() -> None:
 
     import discord
 
+    from bot.adapters.base import DeliveryFailure
     from bot.adapters.discord.translate import delivery_error
 
     response = SimpleNamespace(status=404, reason="Not Found")
     message = delivery_error(discord.NotFound(response, {"code": 10008, "message": "Unknown Message"}))
     channel = delivery_error(discord.NotFound(response, {"code": 10003, "message": "Unknown Channel"}))
-    assert (message.code, channel.code) == ("message_not_found", "not_found")
+    assert (message.code, channel.code) == (DeliveryFailure.MESSAGE_GONE, DeliveryFailure.CHANNEL_GONE)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import discord
 import pytest
 
+from bot.adapters.base import DeliveryFailure
 from bot.adapters.discord.translate import (
     decode_custom_id,
+    delivery_error,
     emoji_name,
     encode_custom_id,
     flatten_command,
@@ -157,3 +161,29 @@ def test_keyword_options_become_key_value_words_and_the_audience_leads_an_announ
         "announce",
         "api -- Version 2.3 is out",  # "--": the text starts here, whatever its first word
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "failure", "permanent"),
+    [
+        (403, 50001, DeliveryFailure.NO_ACCESS, True),
+        (404, 10003, DeliveryFailure.CHANNEL_GONE, True),
+        (404, 10008, DeliveryFailure.MESSAGE_GONE, True),
+        (401, 0, DeliveryFailure.UNAUTHORIZED, True),
+        (400, 50035, DeliveryFailure.REJECTED, True),
+        (429, 0, DeliveryFailure.RATE_LIMITED, False),
+        (502, 0, DeliveryFailure.UNAVAILABLE, False),
+    ],
+)
+def test_discord_errors_become_delivery_failures_and_keep_their_code(
+    status: int, code: int, failure: DeliveryFailure, permanent: bool
+) -> None:
+    response = SimpleNamespace(status=status, reason="")
+    kind = {403: discord.Forbidden, 404: discord.NotFound}.get(status, discord.HTTPException)
+    mapped = delivery_error(kind(response, {"code": code, "message": "refused"}))
+    assert (mapped.code, mapped.permanent, mapped.detail) == (failure, permanent, str(code or status))
+
+
+def test_an_unreachable_discord_is_a_transient_failure() -> None:
+    mapped = delivery_error(TimeoutError())
+    assert (mapped.code, mapped.permanent) == (DeliveryFailure.UNAVAILABLE, False)

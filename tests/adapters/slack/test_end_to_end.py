@@ -529,7 +529,7 @@ async def test_a_permanent_error_is_reported_to_staff_once_and_not_retried(
     assert [c.error for c in to_archived] == ["is_archived", "is_archived"], "one attempt per reply"
     notices = [c for c in attempts if c.params["channel"] == STAFF_CHANNEL]
     assert len(notices) == 1
-    assert "C0ARCHIVED" in notices[0].shown and "is_archived" in notices[0].shown
+    assert "C0ARCHIVED" in notices[0].shown and "(channel_gone)" in notices[0].shown
 
 
 async def test_the_bot_joins_a_public_channel_it_was_not_in(bot: SlackBot, slack: SlackEmulator) -> None:

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from bot.adapters.base import DeliveryFailure
 from bot.adapters.slack import translate
-from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage, Platform
+from bot.core.events import (
+    CHANNEL_ADMIN,
+    Actor,
+    Button,
+    ButtonStyle,
+    Field,
+    Mention,
+    OutboundMessage,
+    Platform,
+)
 from tests.emulators.slack import payload
 
 CASEY = Actor(platform=Platform.SLACK, id="U0CUSTOMER", display_name="casey")
@@ -219,15 +229,30 @@ def test_repeated_action_ids_are_made_unique_and_decoded_back() -> None:
     assert translate.decode_action_id("kb.pick:42") == "kb.pick:42"
 
 
-def test_permanent_errors_are_known() -> None:
-    assert {"channel_not_found", "not_in_channel", "is_archived"} <= translate.PERMANENT_ERRORS
-    assert (
-        "ratelimited" not in translate.PERMANENT_ERRORS and "internal_error" not in translate.PERMANENT_ERRORS
-    )
+@pytest.mark.parametrize(
+    ("status", "error", "failure", "permanent"),
+    [
+        (200, "channel_not_found", DeliveryFailure.CHANNEL_GONE, True),
+        (200, "is_archived", DeliveryFailure.CHANNEL_GONE, True),
+        (200, "not_in_channel", DeliveryFailure.NO_ACCESS, True),
+        (200, "message_not_found", DeliveryFailure.MESSAGE_GONE, True),
+        (200, "token_revoked", DeliveryFailure.UNAUTHORIZED, True),
+        (200, "msg_too_long", DeliveryFailure.REJECTED, True),
+        (429, "ratelimited", DeliveryFailure.RATE_LIMITED, False),
+        (200, "internal_error", DeliveryFailure.UNAVAILABLE, False),
+        (503, "", DeliveryFailure.UNAVAILABLE, False),
+    ],
+)
+def test_slack_errors_become_delivery_failures_and_keep_their_name(
+    status: int, error: str, failure: DeliveryFailure, permanent: bool
+) -> None:
+    mapped = translate.delivery_error(status, error, retry_after="3")
+    assert (mapped.code, mapped.permanent, mapped.detail) == (failure, permanent, error or f"http_{status}")
+    assert mapped.retry_after == (3.0 if failure is DeliveryFailure.RATE_LIMITED else None)
 
 
 def test_workspace_admins_may_manage_channel_subscriptions() -> None:
     admin = translate.actor_from_user({"id": "U1", "name": "ana", "is_admin": True})
     member = translate.actor_from_user({"id": "U2", "name": "bo"})
-    assert "channel_admin" in admin.roles
-    assert "channel_admin" not in member.roles
+    assert CHANNEL_ADMIN in admin.roles
+    assert CHANNEL_ADMIN not in member.roles
