@@ -35,6 +35,11 @@ def _split_list(value: object) -> object:
     return value
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: `int()` also reads '١٥' and str.isdigit() also accepts '²', which it cannot."""
+    return text.isascii() and text.isdigit()
+
+
 def _check_platform_refs(values: list[str], setting: str) -> list[str]:
     """Staff ids and roles are written `platform:id` so one list serves every platform."""
     for item in values:
@@ -207,8 +212,23 @@ class Settings(BaseSettings):
     def _targets(cls, value: list[str]) -> list[str]:
         for item in value:
             priority, sep, minutes = item.partition("=")
-            if not sep or priority not in PRIORITIES or not minutes.isdigit():
+            if not sep or priority not in PRIORITIES or not _is_number(minutes):
                 raise ValueError(f"'{item}' is not priority=minutes (e.g. urgent=15,normal=240)")
+        return value
+
+    @field_validator("discord_shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _is_number(item):
+                raise ValueError(f"'{item}' is not a shard number (e.g. 0,1)")
+        return value
+
+    @field_validator("discord_dev_guild_id", "discord_ticket_forum_id")
+    @classmethod
+    def _discord_id(cls, value: str | None) -> str | None:
+        if value and not _is_number(value):
+            raise ValueError(f"'{value}' is not a Discord id (digits, e.g. 80351110224678912)")
         return value
 
     @model_validator(mode="after")
@@ -260,6 +280,8 @@ def load_settings(**overrides: object) -> Settings:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
         message = error.get("msg", "invalid").removeprefix("Value error, ")
+        # One line even when it quotes a value with line breaks in it (a quoted .env value can).
+        message = "\\n".join(message.splitlines())
         if where == "settings":
             raise SettingsError(message) from None
         raise SettingsError(f"{where.upper()}: {message}") from None

@@ -34,6 +34,7 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 RELOAD_MARKER = ".reload"
 """Touched by `supportbot kb reload`: a bot watching the folder reloads when any stamp changes."""
 _NULL = "tag:yaml.org,2002:null"
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
 class KBError(Exception):
@@ -84,7 +85,9 @@ class _File:
         return f"{self.path}:{line}"
 
     def problem(self, node: Node | None, text: str) -> None:
-        self.problems.append(f"{self.where(node)}: {text}")
+        # One line per problem, even when it quotes a key or value that holds line breaks.
+        one_line = _LINE_BREAK.sub(r"\\n", text)
+        self.problems.append(f"{self.where(node)}: {one_line}")
 
 
 def load_entries(root: Path) -> tuple[list[KBEntry], KBFiles]:
