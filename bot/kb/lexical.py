@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -15,6 +15,7 @@ from rapidfuzz import fuzz, process
 from bot.kb.calibration import Calibration
 from bot.kb.matching import PhrasingMatcher
 from bot.kb.model import KBEntry, Thresholds
+from bot.kb.simulation import FloatArray, IntArray
 
 _WORD = re.compile(r"[a-z0-9]+")
 _SUFFIXES = ("ing", "ed", "es", "s", "ly")
@@ -62,6 +63,10 @@ class LexicalMatcher(PhrasingMatcher):
         for index, stems in enumerate(stems_of):
             for s in stems:
                 entry_stems[s].add(int(self.phrasing_entry[index]))
+        # Stems only one entry uses: while that entry is hidden (an out-of-scope stand-in), they are
+        # words the KB does not know, as they would be for a real question about something else.
+        self._only_in = {s: next(iter(found)) for s, found in entry_stems.items() if len(found) == 1}
+        self._entries_of = {s: frozenset(found) for s, found in entry_stems.items()}
         count = max(len(self.entries), 1)
         self.idf = {s: math.log(1 + count / len(found)) for s, found in entry_stems.items()}
         self.unknown_idf = math.log(1 + count)
@@ -91,35 +96,61 @@ class LexicalMatcher(PhrasingMatcher):
             return None
         return self._surface[found[0]], found[1] / 100.0
 
-    def query_terms(self, question: str) -> tuple[dict[str, float], float]:
-        """Query stems with their weights, and the query's norm (unknown words included)."""
+    def _correct_without(self, word: str, hidden: int) -> tuple[str, float] | None:
+        """`_correct` for a KB whose entry `hidden` is left out: its own words are not known."""
+        if len(word) < _MIN_TYPO_LENGTH or not self._surface_words:
+            return None
+        for surface, score, _ in process.extract(
+            word, self._surface_words, scorer=fuzz.ratio, score_cutoff=_TYPO_CUTOFF, limit=8
+        ):
+            corrected = self._surface[surface]
+            if self._only_in.get(corrected) != hidden:
+                return corrected, score / 100.0
+        return None
+
+    def _idf_without(self, s: str, hidden: int) -> float:
+        """A stem's weight in the KB without entry `hidden`: a word it shares with one other
+        entry becomes as telling as a word of that entry alone."""
+        found = self._entries_of[s]
+        if hidden not in found:
+            return self.idf[s]
+        return math.log(1 + max(len(self.entries) - 1, 1) / max(len(found) - 1, 1))
+
+    def query_terms(self, question: str, hidden: int | None = None) -> tuple[dict[str, float], float]:
+        """Query stems with their weights, and the query's norm (unknown words included).
+        `hidden`: score as if that entry were not in the KB (the out-of-scope probes)."""
         terms: dict[str, float] = {}
         norm2 = 0.0
         for w in dict.fromkeys(words(question)):
             s = stem(w)
-            if s in self.idf:
-                weight = self.idf[s]
+            if s in self.idf and (hidden is None or self._only_in.get(s) != hidden):
+                weight = self.idf[s] if hidden is None else self._idf_without(s, hidden)
             else:
-                corrected = self._correct(w)
+                corrected = self._correct(w) if hidden is None else self._correct_without(w, hidden)
                 if corrected is None:
                     norm2 += self.unknown_idf**2
                     continue
                 s, sure = corrected
-                weight = self.idf[s] * sure
+                weight = (self.idf[s] if hidden is None else self._idf_without(s, hidden)) * sure
             if s not in terms:
                 terms[s] = weight
                 norm2 += weight**2
         return terms, math.sqrt(norm2)
 
-    def phrasing_scores(self, question: str) -> np.ndarray:
+    def phrasing_scores(self, question: str, hidden: int | None = None) -> FloatArray:
         scores = np.zeros(len(self.phrasings))
-        terms, norm = self.query_terms(question)
+        terms, norm = self.query_terms(question, hidden)
         if not terms:
             return scores
         for s, weight in terms.items():
             ix, contribution = self._postings[s]
+            if hidden is not None:
+                # The phrasing side weighs the stem as the smaller KB would, too.
+                contribution = contribution * (self._idf_without(s, hidden) / self.idf[s])
             scores[ix] += weight * contribution
         scores /= norm
+        if hidden is not None:
+            scores[self.phrasing_entry == hidden] = 0.0
         # Character-level similarity on the strongest candidates catches word order, split words
         # and the typos the word pass could not place.
         touched = np.flatnonzero(scores)
@@ -130,3 +161,18 @@ class LexicalMatcher(PhrasingMatcher):
         scores *= _WORD_WEIGHT
         scores[touched] += (1 - _WORD_WEIGHT) * fuzzy[0] / 100.0
         return scores
+
+    def probe_out_of_scope_scores(self, phrasings: IntArray) -> Iterator[FloatArray]:
+        """Entry scores for each phrasing asked of the KB without its whole entry. Scored again,
+        not masked: the entry's own words must become words the KB does not know."""
+        block: list[FloatArray] = []
+        for phrasing in phrasings.tolist():
+            hidden = int(self.phrasing_entry[phrasing])
+            scores = self.phrasing_scores(self.phrasings[phrasing], hidden)
+            scores[self.phrasing_entry == hidden] = -np.inf
+            block.append(self.entry_scores(scores))
+            if len(block) == 256:
+                yield np.vstack(block)
+                block = []
+        if block:
+            yield np.vstack(block)
