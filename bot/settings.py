@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     # Knowledge base and matching
     kb_path: Path = Path("kb")
     matcher: str = "auto"
+    answer_precision: float = Field(default=0.95, ge=0.5, le=0.999)
+    escalate_unknown: float = Field(default=0.95, ge=0.5, le=0.999)
     answer_threshold: float | None = Field(default=None, ge=0, le=1)
     clarify_threshold: float | None = Field(default=None, ge=0, le=1)
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from bot.kb.knowledge_base import KnowledgeBase, build_matcher, thresholds_for
+from bot.kb.knowledge_base import KnowledgeBase
 from bot.kb.model import Band, KBEntry
+from bot.kb.operating_point import Targets
 
 TARGET_PRECISION = 0.95
 
@@ -27,39 +28,50 @@ class Labelled:
 
 @dataclass(frozen=True, slots=True)
 class EvalReport:
+    """Figures a file cannot define (no out-of-scope queries, nothing answered, ...) are None, and
+    `undefined` says why."""
+
     matcher: str
     answer_threshold: float
     clarify_threshold: float
+    operating_point: str
     entries: int
     queries: int
     in_scope: int
     out_of_scope: int
     answered_precision: float | None
-    in_scope_coverage: float
-    oos_escalation: float
-    top1_accuracy: float
+    in_scope_coverage: float | None
+    oos_escalation: float | None
+    top1_accuracy: float | None
     ms_per_query: float
-    coverage_at_95: float
+    coverage_at_95: float | None
     clarified: float
+    clarify_hit: float | None
+    oos_clarified: float | None
+    undefined: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     def text(self) -> str:
-        precision = (
-            "n/a (nothing answered)" if self.answered_precision is None else f"{self.answered_precision:.3f}"
-        )
+        def show(name: str, value: float | None) -> str:
+            return f"{value:.3f}" if value is not None else f"n/a ({self.undefined.get(name, 'undefined')})"
+
         return "\n".join(
             [
                 f"matcher {self.matcher}: {self.entries} entries, {self.queries} queries "
                 f"({self.in_scope} in scope, {self.out_of_scope} out of scope)",
-                f"thresholds: answer >= {self.answer_threshold:.2f}, clarify >= {self.clarify_threshold:.2f}",
-                f"answered precision     {precision}",
-                f"in-scope coverage      {self.in_scope_coverage:.3f}",
-                f"out-of-scope escalated {self.oos_escalation:.3f}",
-                f"top-1 accuracy         {self.top1_accuracy:.3f}",
+                f"operating point: {self.operating_point}",
+                f"answered precision     {show('answered_precision', self.answered_precision)}",
+                f"in-scope coverage      {show('in_scope_coverage', self.in_scope_coverage)}",
+                f"out-of-scope escalated {show('oos_escalation', self.oos_escalation)}",
+                f"top-1 accuracy         {show('top1_accuracy', self.top1_accuracy)}",
                 f"clarified (all)        {self.clarified:.3f}",
-                f"coverage at 95% precision (best threshold, in hindsight) {self.coverage_at_95:.3f}",
+                f"clarify hit            {show('clarify_hit', self.clarify_hit)}"
+                "  (in-scope questions clarified with the right entry among the choices)",
+                f"out-of-scope clarified {show('oos_clarified', self.oos_clarified)}",
+                "coverage at 95% precision (best threshold, in hindsight) "
+                + show("coverage_at_95", self.coverage_at_95),
                 f"ms per query           {self.ms_per_query:.2f}",
             ]
         )
@@ -124,12 +136,13 @@ def coverage_at_precision(points: Sequence[tuple[float, bool, bool]], target: fl
     return best
 
 
-def evaluate(examples: Sequence[Labelled], queries: Sequence[Labelled], *, matcher: str) -> EvalReport:
+def evaluate(
+    examples: Sequence[Labelled], queries: Sequence[Labelled], *, matcher: str, targets: Targets | None = None
+) -> EvalReport:
     entries = entries_from_examples(examples)
     known = {entry.id for entry in entries}
-    built = build_matcher(entries, matcher)
-    kb = KnowledgeBase(entries, built, thresholds_for(built, None, None))
-    answered = right = in_scope_right = top1 = escalated_oos = clarified = 0
+    kb = KnowledgeBase.build(entries, matcher=matcher, targets=targets)
+    answered = right = top1 = escalated_oos = clarified = clarified_hit = clarified_in = clarified_oos = 0
     points: list[tuple[float, bool, bool]] = []
     started = time.perf_counter()
     decisions = [kb.ask(query.text) for query in queries]
@@ -144,26 +157,54 @@ def evaluate(examples: Sequence[Labelled], queries: Sequence[Labelled], *, match
         if decision.band is Band.ANSWER:
             answered += 1
             right += correct
-            in_scope_right += correct
         elif decision.band is Band.CLARIFY:
             clarified += 1
+            if label is None:
+                clarified_oos += 1
+            else:
+                clarified_in += 1
+                clarified_hit += any(c.entry.id == label for c in decision.candidates)
         elif label is None:
             escalated_oos += 1
     in_scope = sum(1 for q in queries if q.label in known)
     out_of_scope = len(queries) - in_scope
+    undefined: dict[str, str] = {}
+
+    def share(name: str, count: int, total: int, reason: str) -> float | None:
+        if total:
+            return count / total
+        undefined[name] = reason
+        return None
+
+    no_in_scope = "no query has a label the examples know"
+    no_oos = "no out-of-scope queries (every query's label is in the examples)"
+    precision = share("answered_precision", right, answered, "nothing was answered")
+    coverage = share("in_scope_coverage", right, in_scope, no_in_scope)
+    if coverage is None:
+        undefined["coverage_at_95"] = no_in_scope
+    hit = share(
+        "clarify_hit",
+        clarified_hit,
+        clarified_in,
+        no_in_scope if not in_scope else "nothing in scope was clarified",
+    )
     return EvalReport(
-        matcher=built.name,
+        matcher=kb.matcher.name,
         answer_threshold=kb.thresholds.answer,
         clarify_threshold=kb.thresholds.clarify,
+        operating_point=kb.operating_point.describe(),
         entries=len(entries),
         queries=len(queries),
         in_scope=in_scope,
         out_of_scope=out_of_scope,
-        answered_precision=right / answered if answered else None,
-        in_scope_coverage=in_scope_right / in_scope if in_scope else 0.0,
-        oos_escalation=escalated_oos / out_of_scope if out_of_scope else 1.0,
-        top1_accuracy=top1 / in_scope if in_scope else 0.0,
+        answered_precision=precision,
+        in_scope_coverage=coverage,
+        oos_escalation=share("oos_escalation", escalated_oos, out_of_scope, no_oos),
+        top1_accuracy=share("top1_accuracy", top1, in_scope, no_in_scope),
         ms_per_query=elapsed / max(len(queries), 1) * 1000,
-        coverage_at_95=coverage_at_precision(points, TARGET_PRECISION),
+        coverage_at_95=coverage_at_precision(points, TARGET_PRECISION) if in_scope else None,
         clarified=clarified / max(len(queries), 1),
+        clarify_hit=hit,
+        oos_clarified=share("oos_clarified", clarified_oos, out_of_scope, no_oos),
+        undefined=undefined,
     )

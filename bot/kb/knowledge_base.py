@@ -12,11 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.kb import operating_point
+from bot.kb.calibration import FIT_NOTES
 from bot.kb.lexical import LexicalMatcher
 from bot.kb.loader import RELOAD_MARKER, KBError, KBFiles, load_entries
 from bot.kb.matching import Matcher, decide
 from bot.kb.model import Decision, KBEntry, Thresholds
+from bot.kb.operating_point import OperatingPoint, Targets
 from bot.kb.semantic import SemanticUnavailable
+from bot.kb.simulation import Confusion, confusable_pairs
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -45,29 +49,136 @@ def build_matcher(entries: Sequence[KBEntry], kind: str) -> Matcher:
     raise ValueError(f"unknown matcher '{kind}'; choose auto, lexical or semantic")
 
 
-def thresholds_for(matcher: Matcher, answer: float | None, clarify: float | None) -> Thresholds:
-    """The matcher's calibrated defaults, overridden by ANSWER_THRESHOLD / CLARIFY_THRESHOLD."""
-    default = matcher.default_thresholds
-    return Thresholds(
-        answer=default.answer if answer is None else answer,
-        clarify=default.clarify if clarify is None else clarify,
+def choose_operating_point(
+    matcher: Matcher, targets: Targets, answer: float | None = None, clarify: float | None = None
+) -> OperatingPoint:
+    """The KB's operating point: chosen from its own simulation for `targets`, unless
+    ANSWER_THRESHOLD / CLARIFY_THRESHOLD fix it (one fixed, the other is still chosen)."""
+    chosen = operating_point.choose(
+        matcher.simulation,
+        matcher.calibration,
+        matcher.choice_calibration,
+        targets,
+        matcher.default_thresholds,
+    )
+    if answer is None and clarify is None:
+        return chosen
+    fixed = Thresholds(
+        answer=chosen.thresholds.answer if answer is None else answer,
+        clarify=chosen.thresholds.clarify if clarify is None else clarify,
+    )
+    return operating_point.at_setting(
+        matcher.simulation, matcher.calibration, matcher.choice_calibration, fixed
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """What a team should know about how its KB will answer: `kb check`, the load log line and the
+    reload summary say it."""
+
+    matcher: str
+    entries: int
+    phrasings: int
+    point: OperatingPoint
+    calibration_note: str
+    confusions: tuple[Confusion, ...]
+    warnings: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        out = [f"{self.matcher} matcher: {self.point.describe()}"]
+        out += [note for note in (self.calibration_note, self.point.note) if note]
+        if self.confusions:
+            out.append("most confusable entries (their phrasings find each other first):")
+            out += [
+                f"  {c.first} <-> {c.second}: {c.crossed} of {c.phrasings} phrasings" for c in self.confusions
+            ]
+        return out + list(self.warnings)
+
+    def summary(self) -> str:
+        """One line: the operating point and the most confusable pair."""
+        notes = [note for note in (self.calibration_note, self.point.note) if note]
+        pair = self.confusions[0] if self.confusions else None
+        return (
+            self.point.describe()
+            + "".join(f"; {note}" for note in notes)
+            + (f"; most confusable: `{pair.first}` / `{pair.second}`" if pair else "")
+        )
+
+
+def health(kb: KnowledgeBase) -> Health:
+    matcher = kb.matcher
+    sim = matcher.simulation
+    warnings = []
+    single = [e.id for e in kb.entries if len(e.questions) < 2]
+    if single:
+        shown = ", ".join(single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5 else "")
+        warnings.append(
+            f"{len(single)} entr{'y has' if len(single) == 1 else 'ies have'} one phrasing ({shown}): "
+            "the bot cannot check them against themselves; write at least 2 (4-8 work best)"
+        )
+    seen: dict[str, str] = {}
+    for entry in kb.entries:
+        for question in entry.questions:
+            key = " ".join(question.casefold().split())
+            first = seen.setdefault(key, entry.id)
+            if first != entry.id:
+                warnings.append(
+                    f"{entry.source or entry.id}: question '{question}' is also in '{first}': "
+                    "the bot cannot tell the two apart on it"
+                )
+    if len(kb.entries) == 1:
+        warnings.append("only one entry: every question is either that entry or escalated")
+    return Health(
+        matcher=matcher.name,
+        entries=len(kb.entries),
+        phrasings=sum(len(e.questions) for e in kb.entries),
+        point=kb.operating_point,
+        calibration_note=FIT_NOTES[matcher.fit_status],
+        confusions=tuple(confusable_pairs(sim, kb.entries)) if sim is not None else (),
+        warnings=tuple(warnings[:20]),
     )
 
 
 class KnowledgeBase:
     """Entries and how to match them. `ask` is the one path live traffic and `kb eval` share."""
 
-    def __init__(self, entries: Sequence[KBEntry], matcher: Matcher, thresholds: Thresholds) -> None:
+    def __init__(
+        self, entries: Sequence[KBEntry], matcher: Matcher, point: Thresholds | OperatingPoint
+    ) -> None:
         self.entries = tuple(entries)
         self.matcher = matcher
-        self.thresholds = thresholds
+        if isinstance(point, Thresholds):
+            point = operating_point.at_setting(
+                matcher.simulation, matcher.calibration, matcher.choice_calibration, point
+            )
+        self.operating_point = point
+        self.thresholds = point.thresholds
         self._by_id = {entry.id: entry for entry in self.entries}
+
+    @classmethod
+    def build(
+        cls,
+        entries: Sequence[KBEntry],
+        *,
+        matcher: str = "auto",
+        targets: Targets | None = None,
+        answer_threshold: float | None = None,
+        clarify_threshold: float | None = None,
+    ) -> KnowledgeBase:
+        """Match, calibrate, simulate and choose the operating point: what every load does."""
+        built = build_matcher(entries, matcher)
+        point = choose_operating_point(built, targets or Targets(), answer_threshold, clarify_threshold)
+        return cls(entries, built, point)
 
     def ask(self, question: str) -> Decision:
         return decide(self.matcher.rank(question, limit=3), self.thresholds)
 
     def get(self, entry_id: str) -> KBEntry | None:
         return self._by_id.get(entry_id)
+
+    def health(self) -> Health:
+        return health(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +189,8 @@ class ReloadSummary:
     changed: tuple[str, ...]
     matcher: str
     seconds: float
+    health: str = ""
+    """The operating point, what it is expected to give, and the most confusable pair."""
 
     def text(self) -> str:
         parts = [
@@ -91,7 +204,7 @@ class ReloadSummary:
                 parts.append(f"{label}: {shown}")
         if not (self.added or self.removed or self.changed):
             parts.append("no entry changed")
-        return "; ".join(parts) + "."
+        return "; ".join(parts) + "." + (f"\n{self.health}." if self.health else "")
 
 
 class KnowledgeBaseHolder:
@@ -103,25 +216,40 @@ class KnowledgeBaseHolder:
         path: Path,
         *,
         matcher: str = "auto",
+        targets: Targets | None = None,
         answer_threshold: float | None = None,
         clarify_threshold: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.matcher_name = matcher
+        self.targets = targets or Targets()
         self.answer_threshold = answer_threshold
         self.clarify_threshold = clarify_threshold
         self._lock = threading.Lock()
+        started = time.perf_counter()
         self.current, self.files = self._build()
         self._last_failed: KBFiles | None = None
+        log.info(
+            "knowledge base loaded: %d entries (%s matcher, %.1f s); %s",
+            len(self.current.entries),
+            self.current.matcher.name,
+            time.perf_counter() - started,
+            self.current.health().summary(),
+        )
 
     def _build(self) -> tuple[KnowledgeBase, KBFiles]:
         entries, files = load_entries(self.path)
         try:
-            matcher = build_matcher(entries, self.matcher_name)
+            kb = KnowledgeBase.build(
+                entries,
+                matcher=self.matcher_name,
+                targets=self.targets,
+                answer_threshold=self.answer_threshold,
+                clarify_threshold=self.clarify_threshold,
+            )
         except SemanticUnavailable as error:
             raise KBError([f"MATCHER={self.matcher_name}: {error}"]) from None
-        thresholds = thresholds_for(matcher, self.answer_threshold, self.clarify_threshold)
-        return KnowledgeBase(entries, matcher, thresholds), files
+        return kb, files
 
     @property
     def entries(self) -> tuple[KBEntry, ...]:
@@ -167,6 +295,7 @@ class KnowledgeBaseHolder:
                 changed=tuple(sorted(i for i in after.keys() & before.keys() if after[i] != before[i])),
                 matcher=fresh.matcher.name,
                 seconds=time.perf_counter() - started,
+                health=fresh.health().summary(),
             )
 
     async def reload_async(self) -> ReloadSummary:
@@ -211,6 +340,9 @@ def load_knowledge_base(settings: Settings) -> KnowledgeBaseHolder:
     return KnowledgeBaseHolder(
         settings.kb_path,
         matcher=settings.matcher,
+        targets=Targets(
+            answer_precision=settings.answer_precision, escalate_unknown=settings.escalate_unknown
+        ),
         answer_threshold=settings.answer_threshold,
         clarify_threshold=settings.clarify_threshold,
     )
