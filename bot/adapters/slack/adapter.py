@@ -18,7 +18,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -28,6 +28,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
@@ -228,12 +229,33 @@ class SlackAdapter:
         if self._app is None or not self._receiving:
             # Not started yet, or stopping: Slack retries, and the retry is deduplicated.
             return web.Response(status=503, text="not accepting requests")
+        # The signature first, so that nothing unsigned is parsed; bolt checks it again, but answers
+        # a timestamp that is not a number, or a body that is not JSON or not UTF-8, with a 500.
+        if not self._signed(request.headers, await request.read()):
+            return web.Response(status=401, text="invalid request")
         try:
             bolt_request = await to_bolt_request(request)
-        except UnicodeDecodeError:
-            return web.Response(status=400, text="the body is not UTF-8")  # Slack's always is
+        except (ValueError, RecursionError, TypeError, AttributeError, KeyError):
+            # Not UTF-8, not JSON, or JSON bolt cannot read (`null`, a list): Slack's never is.
+            return web.Response(status=400, text="not a Slack request body")
         bolt_response = await self._app.async_dispatch(bolt_request)
+        if bolt_response.status >= 500:
+            # Our listeners only acknowledge, so this is bolt failing to read a signed body of a shape
+            # Slack never sends (a list, a `user` that is a string): a bad request, not our error.
+            log.warning("unreadable Slack request: bolt answered %s", bolt_response.status)
+            return web.Response(status=400, text="not a Slack request body")
         return await to_aiohttp_response(bolt_response)
+
+    def _signed(self, headers: Mapping[str, str], body: bytes) -> bool:
+        verifier = SignatureVerifier(self._signing_secret or "")
+        try:
+            return verifier.is_valid(
+                body=body,
+                timestamp=headers.get("X-Slack-Request-Timestamp"),
+                signature=headers.get("X-Slack-Signature"),
+            )
+        except (ValueError, OverflowError):  # a timestamp that is no number
+            return False
 
     async def _submit(self, event: InboundEvent) -> None:
         sink = self._sink
