@@ -11,8 +11,7 @@ from bot.adapters.slack.adapter import SlackAdapter
 from bot.core.events import Platform
 from storage.db import Database
 from storage.models import Ticket
-from tests.adapters.discord.harness import DiscordWorld, start_bot, stop_bot
-from tests.adapters.discord.test_conversation import custom_id, posted, ticket_thread
+from tests.adapters.discord.harness import DiscordWorld, custom_id, posted, start_bot, stop_bot, ticket_thread
 from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF_GROUP, populate
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.slack import SlackEmulator

@@ -1,41 +1,126 @@
-"""Discord's slash commands with the real handlers: the status commands Slack has (typed options
-flattened to the words the handlers parse), and autocomplete as `bot/app.py` wires it in production
-(open tickets, component names from the status store)."""
+"""Discord's slash commands: the tree built from the handlers' command catalogue and synced (globally,
+or to a dev guild), typed options flattened into the words a Slack user types (order, key=value
+options, the text after an announcement's audience) so the real handlers answer alike, and
+autocomplete (from a suggester, and as `bot/app.py` wires it: open tickets, component names)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import discord
 from discord import app_commands
 
-from bot.adapters.discord.adapter import DiscordAdapter
 from bot.adapters.discord.commands import build_tree
-from bot.app import SupportBot, build_router, create_bot, platform_adapters
+from bot.app import SupportBot, build_router
 from bot.core.commands import OptionKind
-from bot.core.events import Platform
-from bot.handlers.autocomplete import complete_names
+from bot.core.events import Actor
+from bot.status.model import OPEN_STAGES, ComponentStatus, Impact
 from storage import status_repo, subscriptions_repo
-from tests.adapters.discord.harness import DiscordWorld, start_bot
-from tests.emulators.discord import Call, DiscordEmulator
+from tests.adapters.discord.harness import (
+    EPHEMERAL,
+    DiscordWorld,
+    card_of,
+    choices,
+    connect,
+    private_answer,
+    public_answer,
+    start_bot,
+    start_production_wired_bot,
+)
 from tests.harness import FakeClock
 
-EPHEMERAL = 64
+
+async def test_the_discord_tree_is_built_from_the_handlers_command_catalogue() -> None:
+    """Every command the handlers declare is offered on Discord, with their options, and nothing else."""
+    catalogue = build_router().catalogue()
+    tree: app_commands.CommandTree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
+
+    async def run(interaction: discord.Interaction) -> None:
+        raise AssertionError("not invoked here")
+
+    build_tree(tree, catalogue, run, suggest=None)
+
+    assert [c.name for c in tree.get_commands()] == catalogue.names
+    leaves = {c.qualified_name: c for c in tree.walk_commands() if isinstance(c, app_commands.Command)}
+    assert sorted(leaves) == sorted(" ".join(c.route) for c in catalogue.commands)
+    for command in catalogue.commands:
+        leaf = leaves[" ".join(command.route)]
+        assert leaf.description == command.description
+        parameters = {p.name: p for p in leaf.parameters}
+        assert sorted(parameters) == sorted(o.name for o in command.options), command.usage
+        for option in command.options:
+            parameter = parameters[option.name]
+            expected_type = (
+                discord.AppCommandOptionType.integer
+                if option.kind is OptionKind.NUMBER
+                else discord.AppCommandOptionType.string
+            )
+            assert (parameter.type, parameter.required) == (expected_type, option.required), option
+            assert [c.value for c in parameter.choices] == list(option.choices), option
+            assert parameter.autocomplete == (option.suggest is not None), option
+            assert parameter.description == (option.description or "…"), option
 
 
-async def private_answer(emu: DiscordEmulator, run: dict[str, Any]) -> str:
-    """The answer that replaced the command's private "thinking…" placeholder."""
-    call = await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
-    return call.content
+async def test_commands_sync_to_the_dev_guild_when_one_is_set(world, adapters):
+    await connect(world, adapters, dev_guild_id=world.guild.id)
+    (sync,) = [c for c in world.emu.calls if c.method == "PUT"]
+    assert sync.path == f"/applications/{world.emu.application_id}/guilds/{world.guild.id}/commands"
+    ticket = next(c for c in sync.json if c["name"] == "ticket")
+    close = next(o for o in ticket["options"] if o["name"] == "close")
+    assert [(o["name"], o["type"], o.get("autocomplete", False)) for o in close["options"]] == [
+        ("number", 4, True),
+        ("reason", 3, False),
+    ]
+
+    # The fixed choices are the status handlers' vocabulary, so Discord never offers a word they refuse.
+    def choices(command: str, sub: str, option: str) -> tuple[str, ...]:
+        group = next(c for c in sync.json if c["name"] == command)
+        spec = next(
+            o for o in next(s for s in group["options"] if s["name"] == sub)["options"] if o["name"] == option
+        )
+        return tuple(c["value"] for c in spec["choices"])
+
+    assert choices("component", "set", "status") == tuple(ComponentStatus)
+    assert choices("incident", "open", "impact") == tuple(Impact)
+    assert choices("incident", "update", "status") == OPEN_STAGES
 
 
-async def public_answer(emu: DiscordEmulator, channel_id: str, containing: str) -> str:
-    call = await emu.wait_for(
-        "POST", f"/channels/{channel_id}/messages", where=lambda c: containing in c.content
-    )
-    return call.content
+async def test_a_slash_command_with_options_reaches_handlers_as_typed_on_slack(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    put = next(c for c in emu.calls if c.method == "PUT")
+    assert put.path == f"/applications/{emu.application_id}/commands", "global sync without a dev guild"
+    assert {c["name"] for c in put.json} >= {
+        "status",
+        "ticket",
+        "tickets",
+        "incident",
+        "subscribe",
+        "unsubscribe",
+        "support",
+        "subscriptions",
+        "component",
+        "maintenance",
+        "announce",
+    }
+    subscribe = next(c for c in put.json if c["name"] == "subscribe")
+    assert [(o["name"], o["autocomplete"]) for o in subscribe["options"]] == [("components", True)]
+
+    # Discord sends options in the order the user filled them in; handlers get Slack's order.
+    run = await emu.run_command(world.sam, world.staff, "ticket", "close", reason="duplicate of #3", number=7)
+
+    deferred = await emu.wait_for("POST", f"/interactions/{run['id']}/{run['token']}/callback")
+    answer = await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
+    assert deferred.json == {"type": 5, "data": {"flags": EPHEMERAL}}
+    assert answer.content == "args: close 7 duplicate of #3"
+    (event,) = handlers.received
+    assert (event.name, event.args, event.event_id) == ("ticket", "close 7 duplicate of #3", run["id"])
+    assert world.staff_role in event.actor.roles
+    assert event.conversation.channel_id == world.staff.id
 
 
 async def test_status_commands_reach_the_status_handlers_as_typed_on_slack(
@@ -113,28 +198,62 @@ async def test_a_command_in_the_wrong_form_gets_the_handlers_friendly_usage(
     assert "`tomorrow` is not a date and time like 2026-12-01T02:00Z" in answer
 
 
-async def start_production_wired_bot(world: DiscordWorld, database, tmp_path: Path) -> SupportBot:
-    """The bot as `bot.app.run` builds it: adapters from `platform_adapters`, then the bot over them."""
-    settings = world.settings(tmp_path)
-    adapters = platform_adapters(settings, as_staff=False, database=database)
-    adapter = adapters[Platform.DISCORD]
-    assert isinstance(adapter, DiscordAdapter)
-    adapter.guild_ready_timeout = 0.05  # tests need not wait 2 s for more guilds
-    bot = await create_bot(settings, adapters=adapters, clock=FakeClock(), database=database, with_web=False)
-    await bot.start()
-    return bot
+async def test_a_discord_announcement_whose_text_starts_with_a_component_name_goes_to_everyone(
+    world: DiscordWorld, database, tmp_path: Path, bots: list[SupportBot]
+) -> None:
+    bot, _ = await start_bot(world, database, tmp_path)
+    bots.append(bot)
+    # No `components` option given: the audience is every subscription, the text is as typed.
+    await world.emu.run_command(world.sam, world.staff, "announce", text="API v2 is live, see the changelog")
+    answer = await public_answer(world.emu, world.staff.id, "Announcing")
+    assert "Announcing to every subscription." in answer, answer
 
 
-def card_of(number: int) -> Callable[[Call], bool]:
-    return lambda call: any(
-        f"Ticket #{number}" in (e.get("title") or "") for e in call.json.get("embeds") or []
+async def test_discord_incident_components_written_with_a_space_after_the_comma_are_understood(
+    world: DiscordWorld, database, tmp_path: Path, bots: list[SupportBot]
+) -> None:
+    bot, _ = await start_bot(world, database, tmp_path)
+    bots.append(bot)
+    run = await world.emu.run_command(
+        world.sam,
+        world.staff,
+        "incident",
+        "open",
+        components="api, payments",
+        impact="major",
+        title="Card payments failing",
+    )
+    await bot.dispatcher.drain()
+    opened = await world.emu.wait_for(
+        "POST",
+        f"/channels/{world.staff.id}/messages",
+        where=lambda c: "Opened incident" in c.content,
+    )
+    assert "on api, payments: Card payments failing" in opened.content
+    assert run is not None
+
+
+async def test_autocomplete_offers_the_suggesters_choices(world, adapters):
+    asked: list[tuple[str, str, str]] = []
+
+    async def suggest(kind: str, current: str, actor: Actor) -> Sequence[tuple[str, str]]:
+        asked.append((kind, current, actor.id))
+        return [("#12 export fails", "12"), ("#15 invoice", "15"), ("not a number", "x")]
+
+    await connect(world, adapters, suggest=suggest)
+    emu = world.emu
+    interaction = await emu.autocomplete(
+        world.sam, world.staff, "ticket", "status", focused="number", number="1"
     )
 
-
-async def choices(emu: DiscordEmulator, interaction: dict[str, Any]) -> list[tuple[str, Any]]:
     answer = await emu.wait_for("POST", f"/interactions/{interaction['id']}/{interaction['token']}/callback")
-    assert answer.json["type"] == 8
-    return [(c["name"], c["value"]) for c in answer.json["data"]["choices"]]
+    assert answer.json == {
+        "type": 8,
+        "data": {
+            "choices": [{"name": "#12 export fails", "value": 12}, {"name": "#15 invoice", "value": 15}]
+        },
+    }
+    assert asked == [("ticket", "1", world.sam.id)]
 
 
 async def test_autocomplete_offers_open_tickets_and_components_as_wired_in_production(
@@ -172,48 +291,3 @@ async def test_autocomplete_offers_open_tickets_and_components_as_wired_in_produ
     assert await choices(emu, asked) == [("api payments", "api payments")]
     asked = await emu.autocomplete(world.sam, world.help, "status", focused="component", component="bill")
     assert await choices(emu, asked) == [("payments", "payments")], "found by its alias"
-
-
-def test_component_completion_keeps_earlier_words_and_skips_names_already_chosen() -> None:
-    known = [("api", ("rest api",)), ("payments", ("billing",)), ("dashboard", ("web app",))]
-    assert complete_names("", known) == [("api", "api"), ("payments", "payments"), ("dashboard", "dashboard")]
-    assert complete_names("api,", known) == [
-        ("api,payments", "api,payments"),
-        ("api,dashboard", "api,dashboard"),
-    ]
-    assert complete_names("payments a", known) == [
-        ("payments api", "payments api"),
-        ("payments dashboard", "payments dashboard"),
-    ]
-    assert complete_names("zzz", known) == []
-
-
-async def test_the_discord_tree_is_built_from_the_handlers_command_catalogue() -> None:
-    """Every command the handlers declare is offered on Discord, with their options, and nothing else."""
-    catalogue = build_router().catalogue()
-    tree: app_commands.CommandTree = app_commands.CommandTree(discord.Client(intents=discord.Intents.none()))
-
-    async def run(interaction: discord.Interaction) -> None:
-        raise AssertionError("not invoked here")
-
-    build_tree(tree, catalogue, run, suggest=None)
-
-    assert [c.name for c in tree.get_commands()] == catalogue.names
-    leaves = {c.qualified_name: c for c in tree.walk_commands() if isinstance(c, app_commands.Command)}
-    assert sorted(leaves) == sorted(" ".join(c.route) for c in catalogue.commands)
-    for command in catalogue.commands:
-        leaf = leaves[" ".join(command.route)]
-        assert leaf.description == command.description
-        parameters = {p.name: p for p in leaf.parameters}
-        assert sorted(parameters) == sorted(o.name for o in command.options), command.usage
-        for option in command.options:
-            parameter = parameters[option.name]
-            expected_type = (
-                discord.AppCommandOptionType.integer
-                if option.kind is OptionKind.NUMBER
-                else discord.AppCommandOptionType.string
-            )
-            assert (parameter.type, parameter.required) == (expected_type, option.required), option
-            assert [c.value for c in parameter.choices] == list(option.choices), option
-            assert parameter.autocomplete == (option.suggest is not None), option
-            assert parameter.description == (option.description or "…"), option

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import select
 
 from bot.app import SupportBot
 from storage.models import Ticket
-from tests.adapters.discord.harness import DiscordWorld, start_bot, stop_bot
-from tests.emulators.discord import Channel, DiscordEmulator
+from tests.adapters.discord.harness import (
+    DiscordWorld,
+    custom_id,
+    labels,
+    posted,
+    start_bot,
+    stop_bot,
+    text_of,
+    ticket_thread,
+)
 
 
 @pytest.fixture
@@ -25,48 +32,6 @@ async def bot(world: DiscordWorld, database, tmp_path: Path) -> AsyncIterator[Su
     support_bot, _ = await start_bot(world, database, tmp_path)
     yield support_bot
     await stop_bot(support_bot)
-
-
-def text_of(message: dict[str, Any]) -> str:
-    parts = [message.get("content") or ""]
-    for embed in message.get("embeds") or []:
-        parts += [embed.get("title") or "", embed.get("description") or ""]
-        parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields") or []]
-    return "\n".join(p for p in parts if p)
-
-
-def custom_id(message: dict[str, Any], label_start: str) -> str:
-    buttons = [c for row in message.get("components") or [] for c in row["components"]]
-    for candidate in buttons:
-        if candidate["label"].startswith(label_start):
-            return candidate["custom_id"]
-    raise AssertionError(f"no button {label_start!r} in {[b['label'] for b in buttons]}")
-
-
-def labels(message: dict[str, Any]) -> list[str]:
-    return [c["label"] for row in message.get("components") or [] for c in row["components"]]
-
-
-async def posted(
-    emu: DiscordEmulator, channel_id: str, containing: str = "", *, button: str | None = None
-) -> dict[str, Any]:
-    """Wait for the bot's next post in `channel_id` (a thread is a channel) with that text (and a
-    button with that label), and return the message as stored."""
-
-    def wanted(message: dict[str, Any]) -> bool:
-        return containing in text_of(message) and (button is None or button in labels(message))
-
-    await emu.wait_for("POST", f"/channels/{channel_id}/messages", where=lambda c: wanted(c.json))
-    return next(m for m in reversed(emu.channel_messages(channel_id)) if wanted(m))
-
-
-async def ticket_thread(emu: DiscordEmulator, parent: Channel, number: int) -> Channel:
-    """Wait for the bot to open ticket `number`'s own thread in `parent`, and return it."""
-    title = f"Ticket #{number}: "
-    await emu.wait_for(
-        "POST", f"/channels/{parent.id}/threads", where=lambda c: c.json["name"].startswith(title)
-    )
-    return next(c for c in emu.channels.values() if c.parent_id == parent.id and c.name.startswith(title))
 
 
 async def tickets(bot: SupportBot) -> list[Ticket]:

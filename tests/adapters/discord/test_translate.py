@@ -187,3 +187,25 @@ def test_discord_errors_become_delivery_failures_and_keep_their_code(
 def test_an_unreachable_discord_is_a_transient_failure() -> None:
     mapped = delivery_error(TimeoutError())
     assert (mapped.code, mapped.permanent) == (DeliveryFailure.UNAVAILABLE, False)
+
+
+def test_discord_neutralising_at_here_does_not_break_links_and_addresses() -> None:
+    text = "See https://medium.com/@heretic/fix-sync and write to help@everyone.example"
+    (part,) = render(OutboundMessage(text=text))
+    # allowed_mentions already stops @everyone/@here; inside a word nothing is a mention anyway.
+    assert "https://medium.com/@heretic/fix-sync" in part.content, repr(part.content)
+    assert "help@everyone.example" in part.content, repr(part.content)
+
+
+def test_discord_tells_a_deleted_message_from_a_deleted_channel() -> None:
+    from types import SimpleNamespace
+
+    import discord
+
+    from bot.adapters.base import DeliveryFailure
+    from bot.adapters.discord.translate import delivery_error
+
+    response = SimpleNamespace(status=404, reason="Not Found")
+    message = delivery_error(discord.NotFound(response, {"code": 10008, "message": "Unknown Message"}))
+    channel = delivery_error(discord.NotFound(response, {"code": 10003, "message": "Unknown Channel"}))
+    assert (message.code, channel.code) == (DeliveryFailure.MESSAGE_GONE, DeliveryFailure.CHANNEL_GONE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.adapters.base import DeliveryFailure
@@ -256,3 +258,20 @@ def test_workspace_admins_may_manage_channel_subscriptions() -> None:
     member = translate.actor_from_user({"id": "U2", "name": "bo"})
     assert CHANNEL_ADMIN in admin.roles
     assert CHANNEL_ADMIN not in member.roles
+
+
+def test_a_truncated_slack_field_does_not_end_in_half_an_entity() -> None:
+    value = "a" * 1990 + "<<<<<<<<"
+    card = OutboundMessage(text="card", fields=(Field(name="n", value=value),))
+    blocks = translate.render_blocks(card)
+    shown = blocks[-1]["fields"][0]["text"]
+    assert not re.search(r"&[a-z]*…$", shown), f"a reader sees {shown[-12:]!r}"
+
+
+def test_a_plain_address_a_slack_user_typed_is_relayed_as_typed() -> None:
+    # Slack auto-links what people type: `example.com` arrives as <http://example.com|example.com>.
+    said = translate.slack_to_plain(
+        "my site <http://example.com|example.com> stopped syncing, "
+        "mail me at <mailto:casey@example.com|casey@example.com>"
+    )
+    assert said == "my site example.com stopped syncing, mail me at casey@example.com", said

@@ -1,0 +1,181 @@
+"""Sending on Discord: long texts split at paragraphs and known by their first part, mentions that
+ping only on purpose, rate limits and server errors waited out and retried once, a resend after a
+crash posting nothing new, and channels the bot may not post in reported to staff (or not tried)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.events import Conversation, Delivery, OutboundMessage, Platform
+from tests.adapters.discord.harness import connect, start_bot
+
+
+async def test_a_long_answer_is_split_at_paragraphs_under_2000_characters(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    question = await emu.user_says(world.casey, world.help, "long answer")
+
+    first = await emu.wait_for("POST", f"/channels/{question['id']}/messages")
+    second = await emu.wait_for("POST", f"/channels/{question['id']}/messages")
+
+    total = len(first.content) + len(second.content)
+    assert total > 2500
+    assert len(first.content) <= 2000 and len(second.content) <= 2000
+    assert first.content.endswith("sign in again.") and second.content[0].isdigit(), "cut between paragraphs"
+
+
+async def test_relayed_everyone_pings_nobody_but_the_oncall_role_is_pinged(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+
+    await emu.user_says(world.casey, world.help, "relay @everyone @here <@&999> the site is down")
+
+    relayed = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
+    allowed = relayed.json["allowed_mentions"]
+    assert (allowed["parse"], allowed["users"], [str(r) for r in allowed["roles"]]) == (
+        [],
+        [],
+        [world.staff_role],
+    )
+    assert relayed.content.startswith(f"<@&{world.staff_role}>")
+    assert "@everyone" not in relayed.content and "@here" not in relayed.content
+    assert "@\u200beveryone @\u200bhere <@&999> the site is down" in relayed.content
+
+
+async def test_a_429_is_waited_out_and_the_message_still_arrives(world, handlers, database, tmp_path, bots):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    emu.fail_next(status=429, method="POST", path=f"/channels/{world.staff.id}/messages", retry_after=0.3)
+
+    await emu.user_says(world.casey, world.help, "relay printer on fire")
+
+    delivered = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
+    attempts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    assert [c.status for c in attempts] == [429, 200]
+    assert "printer on fire" in delivered.content
+
+
+async def test_a_500_is_retried_and_the_message_arrives_exactly_once(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    emu.fail_next(status=500, method="POST", path=f"/channels/{world.staff.id}/messages")
+
+    await emu.user_says(world.casey, world.help, "relay the printer is on fire")
+
+    # discord.py waits a second before it retries a 5xx.
+    delivered = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
+    await bot.dispatcher.drain()
+    attempts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    assert [c.status for c in attempts] == [500, 200]
+    assert "the printer is on fire" in delivered.content
+    stored = [m for m in emu.channel_messages(world.staff) if "printer" in m["content"]]
+    assert len(stored) == 1
+
+
+async def test_a_burst_over_the_global_limit_is_waited_out_by_discord_py(world, adapters):
+    emu = world.emu
+    emu.global_limit = 10
+    adapter, _ = await connect(world, adapters)
+    channels = [emu.add_channel(world.guild, f"status-{i}") for i in range(15)]
+
+    await asyncio.gather(
+        *(
+            adapter.send(
+                Delivery(
+                    conversation=Conversation(platform=Platform.DISCORD, channel_id=c.id),
+                    message=OutboundMessage(text="Investigating: API errors"),
+                )
+            )
+            for c in channels
+        )
+    )
+
+    statuses = [c.status for c in emu.calls if c.path.endswith("/messages")]
+    assert statuses.count(429) >= 1, "the burst did exceed the global limit"
+    assert all(emu.channel_messages(c) for c in channels), "yet every channel got its message"
+
+
+async def test_a_broadcast_resent_after_a_crash_posts_nothing_new(world, adapters):
+    """The outbox may resend a delivery whose send was in flight at a crash: the same idempotency key
+    becomes the same enforced nonce, and Discord keeps the first message."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters)
+    channel = emu.add_channel(world.guild, "status")
+    delivery = Delivery(
+        conversation=Conversation(platform=Platform.DISCORD, channel_id=channel.id),
+        message=OutboundMessage(text="Investigating: API errors"),
+        idempotency_key="broadcast-7:discord:status",
+    )
+    first = await adapter.send(delivery)
+    again = await adapter.send(delivery)
+    assert again.message_id == first.message_id
+    assert len(emu.channel_messages(channel)) == 1
+    other = Delivery(
+        conversation=delivery.conversation,
+        message=delivery.message,
+        idempotency_key="broadcast-8:discord:status",
+    )
+    await adapter.send(other)
+    assert len(emu.channel_messages(channel)) == 2, "a different delivery is a different message"
+
+
+async def test_a_long_notice_is_known_by_its_first_part(world, adapters):
+    """A notice longer than one message goes out in parts; threads hang under, and edits replace,
+    the part that starts it."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters)
+    channel = emu.add_channel(world.guild, "status")
+    text = "\n\n".join(f"Region {n}: " + "rolling back and verifying. " * 20 for n in range(8))
+    delivery = Delivery(
+        conversation=Conversation(platform=Platform.DISCORD, channel_id=channel.id),
+        message=OutboundMessage(text=text),
+    )
+    ref = await adapter.send(delivery)
+    first, *rest = emu.channel_messages(channel)
+    assert rest, "the notice needed more than one message"
+    assert ref.message_id == first["id"]
+    assert first["content"].startswith("Region 0:")
+
+
+async def test_missing_access_is_reported_to_staff_once(world, handlers, database, tmp_path, bots):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    announcements = emu.add_channel(world.guild, "announcements")
+    emu.deny_access(announcements)
+
+    for _ in range(2):
+        await emu.user_says(world.sam, world.help, f"post in {announcements.id}")
+    notice = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
+    await bot.dispatcher.drain()
+
+    attempts = [c for c in emu.calls if c.path == f"/channels/{announcements.id}/messages"]
+    assert [c.status for c in attempts] == [403, 403], "each attempt refused, none retried"
+    assert f"I can't post in channel `{announcements.id}` on discord (no_access)" in notice.content
+    staff_posts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    assert len(staff_posts) == 1, "staff told once"
+
+
+async def test_a_channel_the_bot_cannot_see_is_not_even_tried(world, handlers, database, tmp_path, bots):
+    emu = world.emu
+    private = emu.add_channel(world.guild, "leadership", hidden_from_bot=True)
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+
+    await emu.user_says(world.sam, world.help, f"post in {private.id}")
+    notice = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
+
+    assert "(no_access)" in notice.content
+    assert not [c for c in emu.calls if c.path.startswith(f"/channels/{private.id}")], (
+        "the cached permissions said no: no request that would count toward Discord's invalid-request ban"
+    )

@@ -1,0 +1,28 @@
+"""The staff status commands' arguments (`bot/status/parse.py`): a mistake gets a usage error, not a
+cut or a crash; an announcement can mark where its text starts."""
+
+from __future__ import annotations
+
+from bot.core.dispatch import Outcome
+from tests.harness import BotHarness
+
+
+async def test_a_maintenance_end_at_the_edge_of_the_calendar_gets_a_usage_error(bot: BotHarness) -> None:
+    sent = await bot.staff_runs(
+        "/maintenance schedule payments 2026-12-01T02:00Z 9999-12-31T23:30-01:00 Database upgrade"
+    )
+    assert bot.last_outcome == Outcome.USER_ERROR, [m.text for m in sent]
+    assert "is not a date and time" in sent[-1].text
+
+
+async def test_an_incident_title_too_long_is_refused_not_cut(bot: BotHarness) -> None:
+    title = "Card payments failing " * 10
+    (answer,) = await bot.staff_runs(f"/incident open api major {title}")
+    assert "keep it to 200" in answer.text
+    assert bot.last_outcome is Outcome.USER_ERROR
+
+
+async def test_a_slack_style_announcement_can_mark_where_its_text_starts(bot: BotHarness) -> None:
+    await bot.staff_runs("/component add api")
+    (answer,) = await bot.staff_runs("/announce -- API v2 is live")
+    assert answer.text.startswith("Announcing to every subscription.")
