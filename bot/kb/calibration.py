@@ -165,11 +165,12 @@ def _map(
     objective, so the iterates cannot run away the way a plain Newton iteration can."""
     x = np.column_stack([np.ones(len(y)), x_features])
     theta0 = np.array([bias0, *slopes0], dtype=float)
+    # The slopes are pulled towards the prior's; the bias is (almost) free, as usual for an
+    # intercept: it only runs away on separable probes, which `fit` catches before they get here.
     penalty = PRIOR_STRENGTH * np.eye(len(theta0))
+    penalty[0, 0] = 1e-6
     if not free_slopes:
-        # Slopes held where they are (a stiff pull), and the bias free: it has an optimum anyway.
-        penalty[1:, 1:] *= 1e9
-        penalty[0, 0] = 1e-6
+        penalty[1:, 1:] *= 1e9  # held where they are: only the bias moves
 
     def objective(theta: FloatArray) -> float:
         z = x @ theta
