@@ -74,6 +74,7 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         reason = "repeat"
     decision = await ctx.services.kb.ask_async(text[:MATCH_PREFIX])
     band = Band(decision.band)
+    ctx.services.metrics.kb_decisions.labels(band.value).inc()
     outcome = {Band.ANSWER: "answered", Band.CLARIFY: "clarifying"}.get(band, "pending")
     record = await decisions_repo.record(
         ctx.session,
@@ -187,4 +188,6 @@ async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
 @router.on(ActionInvoked, action("kb.none"))
 async def none_of_these(event: ActionInvoked, ctx: HandlerContext) -> None:
     decision = await _own_decision(ctx, ctx.match.rest)
-    await _escalate(ctx, decision, reason="none_of_these", summary=decision.question, outcome="none_of_these")
+    await _escalate(
+        ctx, decision, reason="clarify_declined", summary=decision.question, outcome="none_of_these"
+    )

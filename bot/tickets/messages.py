@@ -13,6 +13,7 @@ from storage.tickets_repo import TranscriptLine
 REASONS = {
     "low_confidence": "I wasn't sure how to answer",
     "still_need_help": "the customer said the answer didn't help",
+    "clarify_declined": "none of my suggestions fit",
     "none_of_these": "none of my suggestions fit",
     "asked_for_person": "the customer asked for a person",
     "frustration": "the customer sounds frustrated",

@@ -94,3 +94,14 @@ def test_calibrating_without_a_phrasing_is_the_kb_without_that_phrasing(kb: Know
     # Hiding a whole entry leaves it out of the ranking altogether.
     scores[full.phrasing_entry == full.phrasing_entry[hidden]] = -np.inf
     assert np.isneginf(full.entry_scores(scores)[full.phrasing_entry[hidden]])
+
+
+def test_an_ambiguous_question_is_offered_choices(tmp_path: Path) -> None:
+    """The semantic matcher has a clarify band too: on the sample KB (simulated, so its own point),
+    "my invoice" could be either invoice entry, and both are offered."""
+    sample = KnowledgeBaseHolder(Path(__file__).resolve().parents[2] / "kb", matcher="semantic")
+    assert sample.current.operating_point.source == "simulated"
+    decision = sample.ask("my invoice")
+    assert decision.band is Band.CLARIFY
+    assert {"invoice-download", "invoice-details"} <= {c.entry.id for c in decision.candidates}
+    assert sample.ask("how do I download last month's invoice as a PDF?").band is Band.ANSWER

@@ -202,6 +202,8 @@ async def test_none_of_these_brings_in_a_person(bot: BotHarness) -> None:
     (reply,) = await bot.customer_dms("my invoice")
     sent = await bot.click(bot.customer, button(reply, "None of these"), on=reply)
     assert any("none of my suggestions fit" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
+    (ticket,) = await _tickets(bot)
+    assert ticket.reason == "clarify_declined"
 
 
 async def test_frustration_escalates_even_when_the_answer_is_known(bot: BotHarness) -> None:
