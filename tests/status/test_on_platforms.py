@@ -62,7 +62,11 @@ async def world(database: Database, tmp_path: Path) -> AsyncIterator[World]:
         clock = FakeClock()
         app = await create_bot(
             make_settings(tmp_path),
-            adapters={Platform.CONSOLE: fake, Platform.SLACK: slack_adapter, Platform.DISCORD: discord_adapter},
+            adapters={
+                Platform.CONSOLE: fake,
+                Platform.SLACK: slack_adapter,
+                Platform.DISCORD: discord_adapter,
+            },
             clock=clock,
             database=database,
             with_web=False,
