@@ -292,10 +292,16 @@ async def add_message(
 
 
 class TranscriptLine(Protocol):
-    kind: str
-    author_name: str
-    text: str
-    at: datetime
+    """A stored line or a just-written `NewLine`: read-only, so frozen dataclasses satisfy it."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def author_name(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
