@@ -19,7 +19,17 @@ from bot.core.events import Platform
 from bot.core.outbound import Outbound
 from bot.core.router import Router
 from bot.core.staff import StaffPolicy
-from bot.handlers import answers, basics, incidents, insights, kb_admin, status, subscriptions, tickets
+from bot.handlers import (
+    answers,
+    basics,
+    incidents,
+    insights,
+    kb_admin,
+    privacy,
+    status,
+    subscriptions,
+    tickets,
+)
 from bot.handlers.autocomplete import make_suggester
 from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
@@ -47,6 +57,7 @@ def build_router() -> Router:
         tickets.router,
         insights.router,
         kb_admin.router,
+        privacy.router,
         status.router,
         subscriptions.router,
         incidents.router,

@@ -1,4 +1,5 @@
-"""The `supportbot` command: set up a site, run the bot, manage the database and the knowledge base."""
+"""The `supportbot` command: set up a site, run the bot, manage the database and the knowledge base,
+answer privacy requests."""
 
 from __future__ import annotations
 
@@ -51,6 +52,19 @@ def _parser() -> argparse.ArgumentParser:
         "restore", help="SQLite: replace the database with a backup (refused while a bot runs)"
     )
     restore.add_argument("file", type=Path, metavar="FILE")
+
+    privacy = commands.add_parser(
+        "privacy", help="privacy requests: export or erase what is stored about a person"
+    )
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    export = privacy_commands.add_parser("export", help="everything stored about a person, as one JSON file")
+    export.add_argument("person", metavar="platform:user_id")
+    export.add_argument("file", type=Path, metavar="FILE", help="a new file (never overwritten)")
+    erase = privacy_commands.add_parser(
+        "erase", help="replace a person's words and pseudonymise them everywhere (asks to confirm)"
+    )
+    erase.add_argument("person", metavar="platform:user_id")
+    erase.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
     kb = commands.add_parser("kb", help="knowledge base: check, reload, evaluate")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
@@ -132,6 +146,97 @@ def _backup_or_restore(settings: Settings, action: str, file: Path) -> int:
     return 0
 
 
+def _privacy(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.core import privacy
+
+    action = args.privacy_command
+    try:
+        subject = privacy.parse_subject(args.person)
+    except privacy.SubjectError as error:
+        print(f"supportbot privacy {action}: {error}", file=sys.stderr)
+        return 2
+    if action == "export" and args.file.exists():
+        print(f"supportbot privacy export: {args.file} exists; name a new file", file=sys.stderr)
+        return 2
+    if action == "erase" and not args.yes and not (sys.stdin is not None and sys.stdin.isatty()):
+        print(
+            "supportbot privacy erase: not asking without a terminal; add --yes to erase without asking",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return asyncio.run(_privacy_request(settings, action, subject, args))
+    except OSError as error:
+        problem = f"{error.filename}: {error.strerror}" if error.filename else str(error)
+        print(f"supportbot privacy {action}: {problem}", file=sys.stderr)
+        return 2
+
+
+async def _privacy_request(settings: Settings, action: str, subject: str, args: argparse.Namespace) -> int:
+    from bot.core import privacy
+    from bot.core.clock import utc_now
+    from storage import audit_repo, migrate
+    from storage.backup import sqlite_file
+    from storage.db import Database
+
+    where = f"supportbot privacy {action}"
+    database_file = sqlite_file(settings.database_url)
+    if database_file is not None and not database_file.is_file():
+        print(f"{where}: no database at {database_file} (check DATABASE_URL)", file=sys.stderr)
+        return 2
+    database = Database.from_url(settings.database_url)
+    try:
+        revision = await migrate.current_revision(database.engine)
+        if revision != migrate.head_revision():
+            print(
+                f"{where}: the database schema is at {revision or 'nothing'}, this version needs "
+                f"{migrate.head_revision()} (run `supportbot db upgrade`)",
+                file=sys.stderr,
+            )
+            return 2
+        if action == "export":
+            async with database.session() as session:
+                document = await privacy.export(session, subject=subject, now=utc_now())
+            if document is None:
+                print(f"{where}: nothing is stored about {subject}", file=sys.stderr)
+                return 2
+            privacy.write(document, args.file)
+            print(f"wrote {args.file}: {privacy.summary(document)}")
+            return 0
+        async with database.session() as session:
+            known = await privacy.export(session, subject=subject, now=utc_now())
+        if known is None:
+            print(f"{where}: nothing is stored about {subject}", file=sys.stderr)
+            return 2
+        if not args.yes:
+            print(f"Stored about {subject}: {privacy.summary(known)}.")
+            prompt = f"Erase everything about {subject}? Type the id to confirm: "
+            try:
+                answer = (await asyncio.to_thread(input, prompt)).strip()
+            except EOFError:
+                answer = ""
+            if answer not in (subject, subject.partition(":")[2]):
+                print(f"{where}: not erased (the id did not match)", file=sys.stderr)
+                return 1
+        async with database.transaction() as session:
+            erasure = await privacy.erase(session, subject=subject, now=utc_now())
+            if erasure is not None:
+                await audit_repo.record(
+                    session,
+                    actor_key="cli",
+                    action="privacy.erase",
+                    allowed=True,
+                    detail=f"{erasure.pseudonym}: {erasure.rows} rows",
+                )
+        if erasure is None:
+            print(f"{where}: nothing is stored about {subject}", file=sys.stderr)
+            return 2
+        print(f"erased {subject}: {erasure.text().replace('`', '')}")
+        return 0
+    finally:
+        await database.dispose()
+
+
 def _console(args: argparse.Namespace, settings: Settings) -> bool:
     """The console when asked for, or when nothing else is configured and a person is at the terminal."""
     if args.console or settings.platforms == ["console"]:
@@ -198,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.db_command in ("backup", "restore"):
             return _backup_or_restore(settings, args.db_command, args.file)
         return asyncio.run(_db(settings, args.db_command))
+    if args.command == "privacy":
+        return _privacy(settings, args)
     if args.command == "kb":
         from bot.kb.cli import kb_command
 

@@ -26,6 +26,8 @@ STAFF_LINES = [
     "- `/ticket priority <number> urgent|high|normal|low`: Change the first-response target",
     "- `/support questions [days]`: The questions that keep coming back, and how they went",
     "- `/support kb reload`: Load the knowledge base again after editing it",
+    "- `/support privacy export <platform:user_id>`: Write everything stored about a person to a file",
+    "- `/support privacy erase <platform:user_id>`: Erase a person's words and identity (asks to confirm)",
     "- `/incident open <components> <impact> <title>`: Open an incident and tell every subscribed channel",
     "- `/incident update <id> <status> <message>`: Post an update, threaded under the first notice",
     "- `/incident resolve <id> [message]`: Resolve; customers who asked are told",

@@ -1,0 +1,223 @@
+"""Privacy requests: everything stored about one person as one versioned JSON file, and erasing it.
+
+A person is named as their actor key, `platform:user_id` (`slack:U0123ABCD`, `discord:80351110224678912`),
+the key every table stores. Which columns identify a person, and what erasing does to each, is
+written at the top of `storage/privacy_repo.py`. The command line (`supportbot privacy ...`) and the
+staff chat commands (`/support privacy ...`) both come here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from bot.core.events import Platform
+from storage import privacy_repo
+from storage.backup import sqlite_file
+from storage.session import DbSession
+
+FORMAT: Final = "supportbot-privacy-export"
+VERSION: Final = 1
+ERASED: Final = "removed at the person's request"
+EXAMPLE: Final = "slack:U0123ABCD"
+
+_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+
+# Each section of the file: the table its rows come from and what it means.
+SECTIONS: Final = {
+    "tickets_opened": (
+        "tickets",
+        "Tickets this person opened, each with its whole transcript (ticket_messages): what they, the "
+        "team and the bot said, the team's internal notes and the system's lines; `rating` is their "
+        "1-5 rating when they gave one.",
+    ),
+    "lines_elsewhere": ("ticket_messages", "Transcript lines they wrote in tickets someone else opened."),
+    "tickets_held": (
+        "tickets",
+        "Tickets they held as a team member (only the holding: the rest is the customer's).",
+    ),
+    "kb_questions": (
+        "kb_decisions",
+        "Every question they asked the bot, what it decided (answer, clarify, escalate) and how it ended.",
+    ),
+    "ratings": ("tickets", "Their ratings of closed tickets, from `tickets_opened`, for convenience."),
+    "status_subscriptions": (
+        "status_subscriptions",
+        "Status-update subscriptions they made (a channel or their DMs).",
+    ),
+    "incident_follow_ups": (
+        "status_incident_links",
+        "Incidents they asked about, where the bot promised to tell them when it resolves.",
+    ),
+    "status_changes": ("status_component_history", "Component status changes they made (team members)."),
+    "incidents_opened": ("status_incidents", "Incidents and maintenance windows they opened (team members)."),
+    "incident_updates": ("status_incident_updates", "Incident updates they posted (team members)."),
+    "audit_log": (
+        "audit_log",
+        "Audit rows of what they did or tried (a refused command keeps its text), and rows naming them.",
+    ),
+}
+
+
+class SubjectError(ValueError):
+    """`platform:user_id` written wrong; the text says how to write it."""
+
+
+def parse_subject(text: str) -> str:
+    """`slack:U0123ABCD` as typed (whitespace around it ignored), checked; its actor key."""
+    written = text.strip()
+    platform, sep, user_id = written.partition(":")
+    if not sep or not user_id:
+        raise SubjectError(f"`{written[:40]}` is not platform:user_id (e.g. {EXAMPLE})")
+    if platform.lower() not in {p.value for p in Platform}:
+        known = ", ".join(p.value for p in Platform)
+        raise SubjectError(
+            f"`{platform[:20]}` is not a platform ({known}); write platform:user_id, e.g. {EXAMPLE}"
+        )
+    if not _ID.match(user_id):
+        raise SubjectError(f"`{user_id[:40]}` is not a user id (letters, digits, . _ @ -; e.g. {EXAMPLE})")
+    return f"{platform.lower()}:{user_id}"
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+async def export(session: DbSession, *, subject: str, now: datetime) -> dict[str, Any] | None:
+    """The export document for `subject`; None when nothing is stored about them."""
+    if not await privacy_repo.is_known(session, key=subject):
+        return None
+    found = await privacy_repo.footprint(session, key=subject)
+    opened = [
+        {**ticket, "transcript": found.transcripts.get(ticket["id"], [])} for ticket in found.tickets_opened
+    ]
+    sections: dict[str, list[dict[str, Any]]] = {
+        "tickets_opened": opened,
+        "lines_elsewhere": found.lines_elsewhere,
+        "tickets_held": found.tickets_held,
+        "kb_questions": found.kb_questions,
+        "ratings": [
+            {"ticket": t["number"], "rating": t["rating"], "closed_at": t["closed_at"]}
+            for t in found.tickets_opened
+            if t["rating"] is not None
+        ],
+        "status_subscriptions": found.status_subscriptions,
+        "incident_follow_ups": found.incident_follow_ups,
+        "status_changes": found.status_changes,
+        "incidents_opened": found.incidents_opened,
+        "incident_updates": found.incident_updates,
+        "audit_log": found.audit_log,
+    }
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "generated_at": now,
+        "subject": subject,
+        "names": await privacy_repo.names_of(session, key=subject),
+        "counts": _table_counts(found),
+        "sections": {name: {"table": table, "means": means} for name, (table, means) in SECTIONS.items()},
+        "times": "UTC, ISO 8601",
+    }
+    return {"manifest": manifest, **sections}
+
+
+def _table_counts(found: privacy_repo.Footprint) -> dict[str, int]:
+    """Rows of each table in the file (a ticket both opened and held counts once)."""
+    tickets = {t["id"] for t in found.tickets_opened} | {t["id"] for t in found.tickets_held}
+    counts = {
+        "tickets": len(tickets),
+        "ticket_messages": sum(len(lines) for lines in found.transcripts.values())
+        + len(found.lines_elsewhere),
+        "kb_decisions": len(found.kb_questions),
+        "status_subscriptions": len(found.status_subscriptions),
+        "status_incident_links": len(found.incident_follow_ups),
+        "status_component_history": len(found.status_changes),
+        "status_incidents": len(found.incidents_opened),
+        "status_incident_updates": len(found.incident_updates),
+        "audit_log": len(found.audit_log),
+    }
+    return counts
+
+
+def summary(document: dict[str, Any]) -> str:
+    """`2 tickets (9 transcript lines), 3 questions, ...`: what an export holds, in a line."""
+    counts = document["manifest"]["counts"]
+    parts = [
+        f"{_count(counts['tickets'], 'ticket')} ({_count(counts['ticket_messages'], 'transcript line')})",
+        _count(counts["kb_decisions"], "question"),
+        _count(len(document["ratings"]), "rating"),
+        _count(counts["status_subscriptions"], "subscription"),
+        _count(counts["status_incident_links"], "incident follow-up"),
+        _count(counts["audit_log"], "audit row"),
+    ]
+    team = counts["status_component_history"] + counts["status_incidents"] + counts["status_incident_updates"]
+    if team:
+        parts.append(f"{team} status changes, incidents and updates")
+    return ", ".join(parts)
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_value) + "\n"
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def write(document: dict[str, Any], path: Path) -> None:
+    """Write the file readable by its owner only, never over an existing file (FileExistsError)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(dumps(document))
+
+
+def exports_folder(database_url: str) -> Path:
+    """Where chat-requested exports go: `privacy-exports/` beside the SQLite database, else under `data/`."""
+    database = sqlite_file(database_url)
+    return (database.parent if database is not None else Path("data")) / "privacy-exports"
+
+
+def export_path(folder: Path, *, subject: str, now: datetime) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", subject)
+    return folder / f"{safe}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+
+
+# -- erasure --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    subject: str
+    pseudonym: str
+    counts: dict[str, int]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    def text(self) -> str:
+        tables = ", ".join(f"{table} {count}" for table, count in self.counts.items())
+        return f"{self.rows} rows changed ({tables}); they are now `{self.pseudonym}`"
+
+
+def new_pseudonym() -> str:
+    """Random, so nothing links it back to the person; one per erasure, so their rows stay together."""
+    return f"erased:{secrets.token_hex(6)}"
+
+
+async def erase(session: DbSession, *, subject: str, now: datetime) -> Erasure | None:
+    """Erase `subject` (see `privacy_repo.erase`); None when nothing is stored about them."""
+    pseudonym = new_pseudonym()
+    counts = await privacy_repo.erase(session, key=subject, pseudonym=pseudonym, words_marker=ERASED, now=now)
+    return None if counts is None else Erasure(subject, pseudonym, counts)

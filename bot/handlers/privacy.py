@@ -1,0 +1,124 @@
+"""Staff commands for privacy requests: export what is stored about a person, erase it (after a click)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from bot.core import privacy
+from bot.core.commands import Option
+from bot.core.context import HandlerContext
+from bot.core.errors import UsageError, UserError
+from bot.core.events import ActionInvoked, Button, ButtonStyle, CommandInvoked, OutboundMessage
+from bot.core.router import Router, action, command
+from bot.handlers.guards import audit, staff_only
+
+router = Router("privacy")
+router.group("support privacy", "Privacy requests: what is stored about a person")
+PERSON = Option("person", label="platform:user_id", description=f"Whose data, e.g. {privacy.EXAMPLE}")
+router.command(
+    "support privacy export", "Write everything stored about a person to a file", PERSON, staff=True
+)
+router.command(
+    "support privacy erase", "Erase a person's words and identity (asks to confirm)", PERSON, staff=True
+)
+
+ERASE = "privacy.erase"
+USAGES = {
+    "export": f"/support privacy export {PERSON.usage}",
+    "erase": f"/support privacy erase {PERSON.usage}",
+}
+
+
+def _subject(text: str, what: str) -> str:
+    usage, example = USAGES[what], f"/support privacy {what} {privacy.EXAMPLE}"
+    if not text.strip():
+        raise UsageError("Whose data? Name the person as platform:user_id.", usage=usage, example=example)
+    try:
+        return privacy.parse_subject(text)
+    except privacy.SubjectError as error:
+        raise UsageError(f"{error}.", usage=usage, example=example) from None
+
+
+@router.on(CommandInvoked, command("support", "privacy"), guards=[staff_only("support.privacy")])
+async def privacy_request(event: CommandInvoked, ctx: HandlerContext) -> None:
+    what, _, rest = ctx.match.rest.strip().partition(" ")
+    if what.lower() == "export":
+        await _export(event, ctx, _subject(rest, "export"))
+    elif what.lower() == "erase":
+        await _ask_to_erase(event, ctx, _subject(rest, "erase"))
+    else:
+        raise UsageError(
+            "Export or erase?",
+            usage=f"{USAGES['export']} | erase {PERSON.usage}",
+            example=f"/support privacy export {privacy.EXAMPLE}",
+        )
+
+
+async def _export(event: CommandInvoked, ctx: HandlerContext, subject: str) -> None:
+    document = await privacy.export(ctx.session, subject=subject, now=ctx.now)
+    if document is None:
+        await ctx.reply(OutboundMessage(text=f"Nothing is stored about `{subject}`.", private_to=event.actor))
+        return
+    folder = privacy.exports_folder(ctx.services.settings.database_url)
+    path = privacy.export_path(folder, subject=subject, now=ctx.now)
+    try:
+        await asyncio.to_thread(_write, document, path)
+    except OSError as error:
+        raise UserError(f"I couldn't write the export to `{path}`: {error.strerror}.") from None
+    await audit(ctx, "privacy.export", subject)
+    await ctx.reply(
+        OutboundMessage(
+            title=f"Exported what is stored about {subject}",
+            text=(
+                f"{privacy.summary(document)}.\nThe file is on the bot's server: `{path.resolve()}`. "
+                "Send it to them securely, then delete it: erasing does not touch exports."
+            ),
+            private_to=event.actor,
+        )
+    )
+
+
+def _write(document: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    privacy.write(document, path)
+
+
+async def _ask_to_erase(event: CommandInvoked, ctx: HandlerContext, subject: str) -> None:
+    document = await privacy.export(ctx.session, subject=subject, now=ctx.now)
+    if document is None:
+        await ctx.reply(OutboundMessage(text=f"Nothing is stored about `{subject}`.", private_to=event.actor))
+        return
+    await ctx.reply(
+        OutboundMessage(
+            title=f"Erase everything about {subject}?",
+            text=(
+                f"Stored: {privacy.summary(document)}.\nTheir words become \u201c{privacy.ERASED}\u201d, "
+                "their id and name a pseudonym; counts and ratings stay. Their open tickets are closed. "
+                "This cannot be undone."
+            ),
+            buttons=(
+                Button(action_id=ERASE, label=f"Erase {subject}", value=subject, style=ButtonStyle.DANGER),
+            ),
+            private_to=event.actor,
+        )
+    )
+
+
+@router.on(ActionInvoked, action(ERASE), guards=[staff_only(ERASE)])
+async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
+    try:
+        subject = privacy.parse_subject(ctx.match.rest)
+    except privacy.SubjectError:
+        raise UserError(f"That button is broken; use `{USAGES['erase']}` again instead.") from None
+    erasure = await privacy.erase(ctx.session, subject=subject, now=ctx.now)
+    if erasure is None:
+        await ctx.reply(
+            OutboundMessage(
+                text=f"Nothing is stored about `{subject}` (erased already?).", private_to=event.actor
+            )
+        )
+        return
+    await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows")
+    await ctx.reply(OutboundMessage(text=f"Erased {subject}: {erasure.text()}.", private_to=event.actor))

@@ -1,0 +1,456 @@
+"""Privacy requests in storage: every row about one person found, erased; old people's text purged.
+
+A person is their actor key, `platform:user_id` (`slack:U0123ABCD`). These columns identify one
+(`PERSON`, with the display name beside it as `NAME`):
+
+- `audit_log.actor_key`: who did or tried something;
+- `tickets.requester_key` / `requester_name` (who opened it), `assignee_key` / `assignee_name` (the
+  team member holding it);
+- `ticket_messages.author_key` / `author_name`: who wrote a transcript line;
+- `kb_decisions.actor_key`: who asked the question;
+- `status_subscriptions.created_by`, `status_incident_links.actor_key` (a customer told when an incident
+  resolves), and the team's `status_component_history.actor_key`, `status_incidents.created_by`,
+  `status_incident_updates.actor_key`.
+
+Their words: `tickets.summary` of the tickets they opened, `ticket_messages.text` of the lines they
+wrote, `kb_decisions.question`, and `audit_log.detail` of their rows (a refused command's text, a
+staff action's arguments). Other free text (`WORDS`) may mention them by name or id. `PLACE`
+columns say where (channel, thread, conversation ids): a place, not a person, so they are kept
+unless they literally contain the person's id. `CODE` columns hold the bot's own values (states,
+kinds, lanes, JSON of entry ids) and never a person. `COLUMNS` classifies every text column of every
+table; a test checks that none is left out, so a new column gets a decision.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final
+
+from sqlalchemy import Column, ColumnElement, String, Table, TypeDecorator, and_, or_, select, update
+from sqlmodel import SQLModel
+
+from storage.session import DbSession
+
+OPEN_STATES: Final = ("open", "claimed", "awaiting_confirmation")
+ERASED_REASON: Final = "erased at the person's request"  # why a DM subscription stopped
+
+
+class Kind(StrEnum):
+    PERSON = "person"  # an actor key
+    NAME = "name"  # a display name, beside its PERSON column
+    WORDS = "words"  # free text people or the team wrote
+    PLACE = "place"  # a platform, workspace, channel, thread or message id, or a key made of them
+    CODE = "code"  # the bot's own values: states, kinds, reasons, lanes, JSON of entry ids
+
+
+P, N, W, L, C = Kind.PERSON, Kind.NAME, Kind.WORDS, Kind.PLACE, Kind.CODE
+COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
+    "processed_events": {"platform": C, "event_id": C},
+    "audit_log": {"actor_key": P, "action": C, "detail": W},
+    "counters": {"name": C},
+    "tickets": {
+        "state": C,
+        "priority": C,
+        "summary": W,
+        "reason": C,
+        "requester_key": P,
+        "requester_name": N,
+        "platform": C,
+        "workspace_id": L,
+        "channel_id": L,
+        "thread_id": L,
+        "conversation_key": L,
+        "staff_platform": C,
+        "staff_channel_id": L,
+        "staff_thread_id": L,
+        "assignee_key": P,
+        "assignee_name": N,
+        "component": C,
+        "close_reason": W,
+        "closed_how": C,
+    },
+    "ticket_messages": {"kind": C, "author_key": P, "author_name": N, "text": W},
+    "kb_decisions": {
+        "actor_key": P,
+        "platform": C,
+        "conversation_key": L,
+        "question": W,
+        "band": C,
+        "candidates": C,
+        "top_entry_id": C,
+        "outcome": C,
+        "reason": C,
+    },
+    "status_components": {"name": C, "aliases": C, "group_name": C, "description": W, "status": C},
+    "status_component_history": {"old_status": C, "new_status": C, "actor_key": P, "reason": W},
+    "status_incidents": {"kind": C, "title": W, "impact": C, "status": C, "components": C, "created_by": P},
+    "status_incident_updates": {"status": C, "body": W, "actor_key": P},
+    "status_subscriptions": {
+        "platform": C,
+        "workspace_id": L,
+        "channel_id": L,
+        "components": C,
+        "disabled_reason": W,
+        "created_by": P,
+    },
+    "status_incident_links": {
+        "conversation_key": L,
+        "platform": C,
+        "workspace_id": L,
+        "channel_id": L,
+        "thread_id": L,
+        "actor_key": P,
+        "component": C,
+    },
+    "status_broadcasts": {
+        "kind": C,
+        "progress_platform": C,
+        "progress_workspace_id": L,
+        "progress_channel_id": L,
+        "progress_message_id": L,
+    },
+    "status_outbox": {
+        "key": C,
+        "kind": C,
+        "lane": C,
+        "platform": C,
+        "workspace_id": L,
+        "channel_id": L,
+        "thread_id": L,
+        "title": W,
+        "body": W,
+        "state": C,
+        "lease_owner": C,
+        "sent_message_id": L,
+        "error": W,
+    },
+    "status_incident_threads": {"message_id": L},
+    "status_lanes": {"lane": C, "owner": C},
+}
+del P, N, W, L, C
+
+# (table, PERSON column) -> the NAME column beside it, and the columns that hold that person's words.
+_NAME_BESIDE: Final = {
+    ("tickets", "requester_key"): "requester_name",
+    ("tickets", "assignee_key"): "assignee_name",
+    ("ticket_messages", "author_key"): "author_name",
+}
+_WORDS_OF: Final = {
+    ("tickets", "requester_key"): ("summary",),
+    ("ticket_messages", "author_key"): ("text",),
+    ("kb_decisions", "actor_key"): ("question",),
+    ("audit_log", "actor_key"): ("detail",),
+}
+# A bare user id shorter than this is too likely to be an ordinary word ("you" on the console) to be
+# replaced in free text; the whole key always is.
+MIN_BARE_ID: Final = 4
+
+
+def table(name: str) -> Table:
+    found: Table = SQLModel.metadata.tables[name]
+    return found
+
+
+def is_text(column: Column[Any]) -> bool:
+    """A String or Text column, also as sqlmodel declares a `str` field (AutoString wraps String)."""
+    kind = column.type
+    return isinstance(kind, String) or (
+        isinstance(kind, TypeDecorator) and isinstance(kind.impl_instance, String)
+    )
+
+
+def text_columns() -> dict[str, list[str]]:
+    """Every String/Text column of every table, as the metadata declares them."""
+    return {
+        name: [column.name for column in found.columns if is_text(column)]
+        for name, found in SQLModel.metadata.tables.items()
+    }
+
+
+def person_columns() -> list[tuple[str, str]]:
+    return [
+        (name, column)
+        for name, kinds in COLUMNS.items()
+        for column, kind in kinds.items()
+        if kind == Kind.PERSON
+    ]
+
+
+# -- finding --------------------------------------------------------------------------------------
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    return [dict(row._mapping) for row in result]
+
+
+async def _select(session: DbSession, name: str, where: ColumnElement[bool]) -> list[dict[str, Any]]:
+    found = table(name)
+    primary = list(found.primary_key.columns)
+    return _rows(await session.execute(select(found).where(where).order_by(*primary)))
+
+
+async def is_known(session: DbSession, *, key: str) -> bool:
+    """Whether any row names this person in a PERSON column."""
+    for name, column in person_columns():
+        found = table(name)
+        hit = await session.execute(select(found.c[column]).where(found.c[column] == key).limit(1))
+        if hit.first() is not None:
+            return True
+    return False
+
+
+async def names_of(session: DbSession, *, key: str) -> list[str]:
+    """The display names stored beside this person's key, longest first."""
+    names: set[str] = set()
+    for (name, column), name_column in _NAME_BESIDE.items():
+        found = table(name)
+        result = await session.execute(select(found.c[name_column]).where(found.c[column] == key).distinct())
+        names.update(value for (value,) in result if value)
+    return sorted(names, key=lambda value: (-len(value), value))
+
+
+@dataclass
+class Footprint:
+    """Every row about one person, by what it is (see `privacy.SECTIONS` for what each means)."""
+
+    tickets_opened: list[dict[str, Any]] = field(default_factory=list)
+    transcripts: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    lines_elsewhere: list[dict[str, Any]] = field(default_factory=list)
+    tickets_held: list[dict[str, Any]] = field(default_factory=list)
+    kb_questions: list[dict[str, Any]] = field(default_factory=list)
+    status_subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    incident_follow_ups: list[dict[str, Any]] = field(default_factory=list)
+    status_changes: list[dict[str, Any]] = field(default_factory=list)
+    incidents_opened: list[dict[str, Any]] = field(default_factory=list)
+    incident_updates: list[dict[str, Any]] = field(default_factory=list)
+    audit_log: list[dict[str, Any]] = field(default_factory=list)
+
+
+# What a team member's export shows of a ticket they held: theirs is the holding, the rest is the
+# customer's.
+_HELD_COLUMNS: Final = ("id", "number", "state", "assignee_key", "assignee_name", "created_at", "closed_at")
+
+
+async def footprint(session: DbSession, *, key: str) -> Footprint:
+    """Every row about this person: keyed to them, or (audit rows) naming their key."""
+    tickets, lines = table("tickets"), table("ticket_messages")
+    found = Footprint()
+    found.tickets_opened = await _select(session, "tickets", tickets.c.requester_key == key)
+    opened = [row["id"] for row in found.tickets_opened]
+    for ticket_id in opened:
+        found.transcripts[ticket_id] = await _select(
+            session, "ticket_messages", lines.c.ticket_id == ticket_id
+        )
+    elsewhere = await _select(session, "ticket_messages", lines.c.author_key == key)
+    found.lines_elsewhere = [row for row in elsewhere if row["ticket_id"] not in found.transcripts]
+    held = await _select(session, "tickets", tickets.c.assignee_key == key)
+    found.tickets_held = [{column: row[column] for column in _HELD_COLUMNS} for row in held]
+    found.kb_questions = await _select(session, "kb_decisions", table("kb_decisions").c.actor_key == key)
+    found.status_subscriptions = await _select(
+        session, "status_subscriptions", table("status_subscriptions").c.created_by == key
+    )
+    found.incident_follow_ups = await _select(
+        session, "status_incident_links", table("status_incident_links").c.actor_key == key
+    )
+    found.status_changes = await _select(
+        session, "status_component_history", table("status_component_history").c.actor_key == key
+    )
+    found.incidents_opened = await _select(
+        session, "status_incidents", table("status_incidents").c.created_by == key
+    )
+    found.incident_updates = await _select(
+        session, "status_incident_updates", table("status_incident_updates").c.actor_key == key
+    )
+    audit = table("audit_log")
+    naming = _mentions([key])
+    rows = await _select(
+        session, "audit_log", or_(audit.c.actor_key == key, audit.c.detail.icontains(key, autoescape=True))
+    )
+    found.audit_log = [row for row in rows if row["actor_key"] == key or naming.search(row["detail"])]
+    return found
+
+
+# -- erasing --------------------------------------------------------------------------------------
+
+
+def _mentions(needles: Iterable[str]) -> re.Pattern[str]:
+    """Any of `needles` as a whole word (not inside a longer id or word), in any case."""
+    alternatives = "|".join(re.escape(needle) for needle in sorted(set(needles), key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def _fits(found: Table, column: str, value: str) -> str:
+    length = getattr(found.c[column].type, "length", None)
+    return value[:length] if length else value
+
+
+@dataclass
+class Changed:
+    """Which rows of which tables an erasure or purge changed (rows are kept: counts stay)."""
+
+    rows: dict[str, set[Any]] = field(default_factory=dict)
+
+    def add(self, name: str, key: Any) -> None:
+        self.rows.setdefault(name, set()).add(key)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {name: len(keys) for name, keys in sorted(self.rows.items()) if keys}
+
+
+async def _rewrite(
+    session: DbSession,
+    changed: Changed,
+    name: str,
+    columns: Sequence[str],
+    where: ColumnElement[bool],
+    rewrite: Callable[[str, str], str],
+) -> None:
+    """Set each of `columns` to `rewrite(column, value)` in the rows matching `where`."""
+    found = table(name)
+    (primary,) = found.primary_key.columns
+    result = await session.execute(select(primary, *(found.c[column] for column in columns)).where(where))
+    for row in result.all():
+        values: dict[str, str] = {}
+        value: str | None
+        for column, value in zip(columns, row[1:], strict=True):
+            if value is None:
+                continue
+            new = _fits(found, column, rewrite(column, value))
+            if new != value:
+                values[column] = new
+        if values:
+            await session.execute(update(found).where(primary == row[0]).values(values))
+            changed.add(name, row[0])
+
+
+async def erase(
+    session: DbSession, *, key: str, pseudonym: str, words_marker: str, now: datetime
+) -> dict[str, int] | None:
+    """Replace this person's words by `words_marker` and their key, id and names by `pseudonym`,
+    everywhere; None if nothing names them. Rows are kept, so counts, ratings and aggregates stay.
+
+    Also, so that nothing reaches them again: their open tickets are closed (`closed_how` "erased"),
+    their DM subscriptions stop (pending messages skipped), incident follow-ups not yet sent are
+    dropped. Status notices the team wrote (incidents, updates) are the organisation's words and are
+    kept; their author is pseudonymised.
+    """
+    if not await is_known(session, key=key):
+        return None
+    changed = Changed()
+    names = await names_of(session, key=key)
+    bare_id = key.partition(":")[2]
+    tickets, lines, subscriptions = table("tickets"), table("ticket_messages"), table("status_subscriptions")
+
+    # Rows that are about them: their tickets (opened or held) and any ticket they wrote in.
+    mine = or_(
+        tickets.c.requester_key == key,
+        tickets.c.assignee_key == key,
+        tickets.c.id.in_(select(lines.c.ticket_id).where(lines.c.author_key == key)),
+    )
+    ticket_ids = [row[0] for row in await session.execute(select(tickets.c.id).where(mine))]
+
+    # Closed first, while the tickets still name them.
+    open_ones = and_(tickets.c.requester_key == key, tickets.c.state.in_(OPEN_STATES))
+    for (ticket_id,) in (await session.execute(select(tickets.c.id).where(open_ones))).all():
+        await session.execute(
+            update(tickets)
+            .where(tickets.c.id == ticket_id)
+            .values(state="closed", closed_at=now, closed_how="erased")
+        )
+        changed.add("tickets", ticket_id)
+    dm_subscriptions = and_(
+        subscriptions.c.created_by == key, subscriptions.c.is_direct, subscriptions.c.active
+    )
+    for (subscription_id,) in (
+        await session.execute(select(subscriptions.c.id).where(dm_subscriptions))
+    ).all():
+        await session.execute(
+            update(subscriptions)
+            .where(subscriptions.c.id == subscription_id)
+            .values(active=False, disabled_reason=ERASED_REASON)
+        )
+        outbox = table("status_outbox")
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.subscription_id == subscription_id, outbox.c.state == "pending")
+            .values(state="skipped", error=ERASED_REASON)
+        )
+        changed.add("status_subscriptions", subscription_id)
+    links = table("status_incident_links")
+    pending_links = and_(links.c.actor_key == key, links.c.notified_at.is_(None))
+    for (link_id,) in (await session.execute(select(links.c.id).where(pending_links))).all():
+        await session.execute(update(links).where(links.c.id == link_id).values(notified_at=now))
+        changed.add("status_incident_links", link_id)
+
+    # Their words.
+    for (name, column), word_columns in _WORDS_OF.items():
+        found = table(name)
+        await _rewrite(
+            session, changed, name, word_columns, found.c[column] == key, lambda _column, _value: words_marker
+        )
+
+    # Their names, in the free text of the tickets about them (a greeting by first name too).
+    if names and ticket_ids:
+        called = _mentions(_name_forms(names))
+
+        def unname(_column: str, value: str) -> str:
+            return called.sub(pseudonym, value)
+
+        for chunk in _chunks(ticket_ids):
+            await _rewrite(
+                session, changed, "tickets", ("summary", "close_reason"), tickets.c.id.in_(chunk), unname
+            )
+            await _rewrite(
+                session, changed, "ticket_messages", ("text",), lines.c.ticket_id.in_(chunk), unname
+            )
+
+    # Their identity: every PERSON and NAME column that is theirs.
+    for name, column in person_columns():
+        found = table(name)
+        beside = _NAME_BESIDE.get((name, column))
+        await _rewrite(
+            session,
+            changed,
+            name,
+            (column, beside) if beside else (column,),
+            found.c[column] == key,
+            lambda _column, _value: pseudonym,
+        )
+
+    # Their key (and a distinctive bare id) wherever else it is written: a mention, a DM's place.
+    needles = [key] + ([bare_id] if len(bare_id) >= MIN_BARE_ID else [])
+    mentioned = _mentions(needles)
+    for name, kinds in COLUMNS.items():
+        found = table(name)
+        primary = {column.name for column in found.primary_key.columns}
+        columns = [column for column, kind in kinds.items() if kind != Kind.CODE and column not in primary]
+        if not columns:
+            continue
+        where = or_(
+            *(found.c[column].icontains(needle, autoescape=True) for column in columns for needle in needles)
+        )
+        await _rewrite(
+            session, changed, name, columns, where, lambda _column, value: mentioned.sub(pseudonym, value)
+        )
+    return changed.counts
+
+
+def _name_forms(names: Iterable[str]) -> list[str]:
+    """Each name, and the first word of a name of several words ("Hi Quentin")."""
+    forms = []
+    for name in names:
+        forms.append(name)
+        first = name.split()[0] if len(name.split()) > 1 else ""
+        if len(first) >= 3 and first.isalpha():
+            forms.append(first)
+    return forms
+
+
+def _chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,166 @@
+"""`supportbot privacy export` and `privacy erase`: the file, the confirmation, and one line with exit
+code 2 for everything a person must fix (an unknown person, a wrong argument, no terminal to ask on)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.core.events import Actor, Platform
+from storage import migrate
+from storage.db import Database
+from tests.harness import BotHarness, make_settings
+
+ROOT = Path(__file__).resolve().parent
+CASEY = Actor(platform=Platform.CONSOLE, id="U7CASEY", display_name="Casey Quillfeather")
+
+Supportbot = Callable[..., subprocess.CompletedProcess[str]]
+
+
+async def _seed(database_file: Path) -> None:
+    """A ticket and a question from Casey, in the database the command will open."""
+    database = Database.from_url(f"sqlite+aiosqlite:///{database_file}")
+    await migrate.upgrade(database.engine)
+    bot = await BotHarness.create(make_settings(database_file.parent), database=database)
+    await bot.says(CASEY, "how do I reset my API key?")
+    await bot.says(CASEY, "can I talk to a human? my gloopwidget export fails")
+    await bot.close()
+    await database.dispose()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir()
+    asyncio.run(_seed(tmp_path / "data" / "supportbot.db"))
+    return tmp_path
+
+
+class FakeTerminal(io.StringIO):
+    """What a person types at a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Supportbot]:
+    """`supportbot ...` in this process, in `folder`, with `stdin` as its standard input."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    def call(folder: Path, *args: str, stdin: io.StringIO | None = None) -> subprocess.CompletedProcess[str]:
+        with monkeypatch.context() as patch:
+            for name in os.environ:
+                if name.endswith(("_TOKEN", "_SECRET", "_URL")):
+                    patch.delenv(name)
+            patch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{folder}/data/supportbot.db")
+            patch.chdir(folder)
+            patch.setattr("sys.stdin", stdin if stdin is not None else io.StringIO(""))
+            capsys.readouterr()
+            try:
+                code = main(list(args))
+            except SystemExit as exited:  # argparse, on a wrong argument
+                code = int(exited.code or 0)
+            out, err = capsys.readouterr()
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    yield call
+
+
+def _one_line(result: subprocess.CompletedProcess[str], says: str) -> None:
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+
+
+def test_export_writes_one_versioned_file_only_its_owner_can_read(site: Path, command: Supportbot) -> None:
+    result = command(site, "privacy", "export", "console:U7CASEY", "casey.json")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("wrote casey.json: 1 ticket (1 transcript line), 1 question, 0 ratings")
+    file = site / "casey.json"
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    document = json.loads(file.read_text())
+    assert document["manifest"]["version"] == 1 and document["manifest"]["subject"] == "console:U7CASEY"
+    assert "gloopwidget" in document["tickets_opened"][0]["summary"]
+
+
+def test_export_of_an_unknown_person_says_so(site: Path, command: Supportbot) -> None:
+    result = command(site, "privacy", "export", "console:NOBODY9", "nobody.json")
+    _one_line(result, "supportbot privacy export: nothing is stored about console:NOBODY9")
+    assert not (site / "nobody.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (
+            ("privacy", "export", "U7CASEY", "x.json"),
+            "`U7CASEY` is not platform:user_id (e.g. slack:U0123ABCD)",
+        ),
+        (("privacy", "export", "irc:U7CASEY", "x.json"), "`irc` is not a platform"),
+        (("privacy", "erase", "slack:", "--yes"), "is not platform:user_id"),
+        (("privacy", "export", "console:U7CASEY"), "the following arguments are required: FILE"),
+        (("privacy", "forget", "console:U7CASEY"), "invalid choice: 'forget'"),
+        (("privacy",), "the following arguments are required"),
+    ],
+)
+def test_a_wrong_argument_is_one_line_and_exit_2(
+    site: Path, command: Supportbot, args: tuple[str, ...], says: str
+) -> None:
+    _one_line(command(site, *args), says)
+
+
+def test_export_never_overwrites_a_file(site: Path, command: Supportbot) -> None:
+    (site / "keep.json").write_text("mine")
+    result = command(site, "privacy", "export", "console:U7CASEY", "keep.json")
+    _one_line(result, "keep.json exists; name a new file")
+    assert (site / "keep.json").read_text() == "mine"
+
+
+def test_export_into_a_missing_folder_is_one_line(site: Path, command: Supportbot) -> None:
+    result = command(site, "privacy", "export", "console:U7CASEY", "no/such/folder/casey.json")
+    _one_line(result, "No such file or directory")
+
+
+def test_without_a_database_there_is_nothing_to_export(tmp_path: Path, command: Supportbot) -> None:
+    result = command(tmp_path, "privacy", "export", "console:U7CASEY", "casey.json")
+    _one_line(result, "no database at")
+    assert not (tmp_path / "data").exists(), "no empty database was created"
+
+
+def test_erase_without_a_terminal_needs_yes(site: Path, command: Supportbot) -> None:
+    result = command(site, "privacy", "erase", "console:U7CASEY")
+    _one_line(result, "not asking without a terminal; add --yes to erase without asking")
+    assert command(site, "privacy", "export", "console:U7CASEY", "still.json").returncode == 0
+
+
+def test_erase_with_yes_leaves_nothing_to_export(site: Path, command: Supportbot) -> None:
+    result = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("erased console:U7CASEY: ") and "they are now erased:" in result.stdout
+    _one_line(command(site, "privacy", "export", "console:U7CASEY", "gone.json"), "nothing is stored about")
+    _one_line(command(site, "privacy", "erase", "console:U7CASEY", "--yes"), "nothing is stored about")
+
+
+def test_erase_at_a_terminal_asks_for_the_id(site: Path, command: Supportbot) -> None:
+    wrong = command(site, "privacy", "erase", "console:U7CASEY", stdin=FakeTerminal("U7CASE\n"))
+    assert wrong.returncode == 1
+    assert "Erase everything about console:U7CASEY? Type the id to confirm:" in wrong.stdout
+    assert "not erased (the id did not match)" in wrong.stderr
+    assert command(site, "privacy", "export", "console:U7CASEY", "still.json").returncode == 0
+
+    typed = command(site, "privacy", "erase", "console:U7CASEY", stdin=FakeTerminal("console:U7CASEY\n"))
+    assert typed.returncode == 0, typed.stderr
+    assert "erased console:U7CASEY" in typed.stdout
