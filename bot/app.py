@@ -96,6 +96,7 @@ class SupportBot:
                 keep=timedelta(hours=self.settings.dedupe_retention_hours),
                 clock=utc_now,
                 stop=self._stopping,
+                keep_text=timedelta(days=days) if (days := self.settings.data_retention_days) else None,
             )
         )
         self._background.append(asyncio.create_task(self.services.kb.watch()))

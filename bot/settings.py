@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     close_confirm_hours: float = Field(default=72, gt=0)
     repeat_question_minutes: float = Field(default=10, gt=0)
     dedupe_retention_hours: float = Field(default=168, gt=0)
+    # Days to keep what people wrote (questions, transcripts); 0 (or empty) keeps it forever.
+    data_retention_days: int = Field(default=0, ge=0)
 
     # Status
     components_file: Path = Path("components.yml")

@@ -30,7 +30,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Column, ColumnElement, String, Table, TypeDecorator, and_, or_, select, update
+from sqlalchemy import Column, ColumnElement, String, Table, TypeDecorator, and_, false, or_, select, update
 from sqlmodel import SQLModel
 
 from storage.session import DbSession
@@ -454,3 +454,48 @@ def _name_forms(names: Iterable[str]) -> list[str]:
 def _chunks(values: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# -- retention ------------------------------------------------------------------------------------
+
+
+async def purge_text_before(session: DbSession, *, before: datetime, marker: str, limit: int) -> int:
+    """Replace by `marker` what people wrote before `before`: questions, the transcripts and summaries
+    of tickets closed before then, refused commands' text. At most `limit` rows per table; returns
+    how many rows changed. Rows stay, so counts and ratings do too."""
+    tickets, lines = table("tickets"), table("ticket_messages")
+    decisions, audit = table("kb_decisions"), table("audit_log")
+    closed_before = and_(tickets.c.state == "closed", tickets.c.closed_at < before)
+    closed_ids = select(tickets.c.id).where(closed_before)
+    targets: list[tuple[Table, dict[str, Any], ColumnElement[bool]]] = [
+        (decisions, {"question": marker}, and_(decisions.c.at < before, decisions.c.question != marker)),
+        (
+            lines,
+            {"text": marker},
+            and_(lines.c.at < before, lines.c.ticket_id.in_(closed_ids), lines.c.text != marker),
+        ),
+        (
+            tickets,
+            {"summary": marker, "close_reason": None},
+            and_(closed_before, or_(tickets.c.summary != marker, tickets.c.close_reason.is_not(None))),
+        ),
+        (
+            audit,
+            {"detail": marker},
+            and_(
+                audit.c.at < before,
+                audit.c.allowed == false(),
+                audit.c.detail != "",
+                audit.c.detail != marker,
+            ),
+        ),
+    ]
+    total = 0
+    for found, values, where in targets:
+        (primary,) = found.primary_key.columns
+        batch = select(primary).where(where).order_by(primary).limit(limit)
+        ids = [row[0] for row in await session.execute(batch)]
+        if ids:
+            await session.execute(update(found).where(primary.in_(ids)).values(values))
+            total += len(ids)
+    return total

@@ -25,6 +25,7 @@ from storage.session import DbSession
 FORMAT: Final = "supportbot-privacy-export"
 VERSION: Final = 1
 ERASED: Final = "removed at the person's request"
+EXPIRED: Final = "removed after the retention period (DATA_RETENTION_DAYS)"
 EXAMPLE: Final = "slack:U0123ABCD"
 
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -221,3 +222,8 @@ async def erase(session: DbSession, *, subject: str, now: datetime) -> Erasure |
     pseudonym = new_pseudonym()
     counts = await privacy_repo.erase(session, key=subject, pseudonym=pseudonym, words_marker=ERASED, now=now)
     return None if counts is None else Erasure(subject, pseudonym, counts)
+
+
+async def purge_expired(session: DbSession, *, before: datetime, limit: int) -> int:
+    """One batch of DATA_RETENTION_DAYS: what people wrote before `before` replaced; rows changed."""
+    return await privacy_repo.purge_text_before(session, before=before, marker=EXPIRED, limit=limit)

@@ -1,7 +1,8 @@
-"""Housekeeping: forget inbound-event claims once no platform can redeliver the event.
+"""Housekeeping: forget inbound-event claims once no platform can redeliver the event, and (with
+DATA_RETENTION_DAYS) what people wrote once it is older than that.
 
 The dedupe table gains a row for every event the bot handles; without this it grows forever. Runs in
-every bot process; deleting the same old rows twice is harmless.
+every bot process; deleting (or purging) the same old rows twice is harmless.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.core import privacy
 from storage import events_repo
 from storage.db import Database
 
@@ -32,6 +34,19 @@ async def forget_old_events(database: Database, *, before: datetime, batch: int 
         await asyncio.sleep(0)  # let events waiting for the database go first
 
 
+async def purge_old_text(database: Database, *, before: datetime, batch: int = BATCH) -> int:
+    """Replace questions and transcripts older than `before` (tickets closed before then), one short
+    transaction per batch; rows stay, so counts do too. Returns how many rows changed."""
+    total = 0
+    while True:
+        async with database.transaction() as session:
+            purged = await privacy.purge_expired(session, before=before, limit=batch)
+        total += purged
+        if purged == 0:
+            return total
+        await asyncio.sleep(0)
+
+
 async def run_forever(
     database: Database,
     *,
@@ -39,14 +54,20 @@ async def run_forever(
     clock: Callable[[], datetime],
     stop: asyncio.Event,
     every: float = 3600.0,
+    keep_text: timedelta | None = None,
 ) -> None:
     """A pass at start, then every `every` seconds until `stop` is set; stopping waits for a pass in
-    progress (the first one always runs, so a bot restarted often still cleans up)."""
+    progress (the first one always runs, so a bot restarted often still cleans up). `keep_text`
+    (DATA_RETENTION_DAYS; None keeps it forever) is how long what people wrote is kept."""
     while True:
         try:
             forgotten = await forget_old_events(database, before=clock() - keep)
             if forgotten:
                 log.info("housekeeping: forgot %d handled events older than %s", forgotten, keep)
+            if keep_text is not None:
+                purged = await purge_old_text(database, before=clock() - keep_text)
+                if purged:
+                    log.info("housekeeping: removed the text of %d rows older than %s", purged, keep_text)
         except Exception:
             log.exception("housekeeping pass failed; trying again next time")
         if stop.is_set():

@@ -4,19 +4,24 @@ are untouched and every count stays."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import String, func, select
 from sqlmodel import SQLModel, col
 
 from bot.core import privacy
 from bot.core.events import Actor, Conversation, Platform
+from bot.core.retention import purge_old_text, run_forever
 from storage import privacy_repo
 from storage.db import Database
 from storage.models import KBDecision, Ticket, TicketMessage
-from tests.harness import STAFF_CHANNEL, BotHarness, button
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 
 QUENTIN = Actor(platform=Platform.CONSOLE, id="U7QZERA", display_name="Quentin Zephyrine")
 ROBIN = Actor(platform=Platform.CONSOLE, id="U8ROBINX", display_name="Robin Ashgrove")
@@ -240,6 +245,69 @@ def test_every_text_column_of_every_table_has_a_privacy_decision() -> None:
     """A new table or column must say whether it can identify a person (storage/privacy_repo.py)."""
     declared = {table: sorted(columns) for table, columns in privacy_repo.COLUMNS.items()}
     assert declared == {table: sorted(columns) for table, columns in privacy_repo.text_columns().items()}
+
+
+async def test_data_retention_replaces_old_questions_and_transcripts_and_keeps_the_counts(
+    bot: BotHarness,
+) -> None:
+    database = bot.bot.database
+    await _conversation(bot)
+    counts = await _row_counts(database)
+    robin_open = await _tickets_of(database, ROBIN.key)
+
+    # Nothing is old enough yet: a day after, a 30-day retention removes nothing.
+    assert await purge_old_text(database, before=bot.clock() - timedelta(days=30)) == 0
+    purged = await purge_old_text(database, before=bot.clock() + timedelta(days=1), batch=2)
+
+    assert purged > 0
+    async with database.session() as session:
+        questions = (await session.execute(select(col(KBDecision.question)))).scalars().all()
+        (closed,) = (await session.execute(select(Ticket).where(col(Ticket.number) == 1))).scalars().all()
+        lines = (
+            (
+                await session.execute(
+                    select(col(TicketMessage.text)).where(col(TicketMessage.ticket_id) == closed.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert questions and set(questions) == {privacy.EXPIRED}
+    assert closed.summary == privacy.EXPIRED and closed.close_reason is None and closed.rating == 5
+    assert lines and set(lines) == {privacy.EXPIRED}
+    # Robin's ticket is still open: its transcript is still in use, so it stays.
+    assert await _tickets_of(database, ROBIN.key) == robin_open
+    assert await _row_counts(database) == counts
+    assert await purge_old_text(database, before=bot.clock() + timedelta(days=1)) == 0, "done once"
+
+
+async def test_the_housekeeping_pass_purges_only_with_a_retention_set(bot: BotHarness) -> None:
+    database = bot.bot.database
+    await _conversation(bot)
+    stop = asyncio.Event()
+    stop.set()  # one pass, then return
+    later = bot.clock() + timedelta(days=31)
+
+    await run_forever(database, keep=timedelta(days=7), clock=lambda: later, stop=stop)
+    async with database.session() as session:
+        assert (
+            privacy.EXPIRED not in (await session.execute(select(col(KBDecision.question)))).scalars().all()
+        )
+
+    await run_forever(
+        database, keep=timedelta(days=7), clock=lambda: later, stop=stop, keep_text=timedelta(days=30)
+    )
+    async with database.session() as session:
+        assert set((await session.execute(select(col(KBDecision.question)))).scalars().all()) == {
+            privacy.EXPIRED
+        }
+
+
+def test_data_retention_days_is_off_unless_set(tmp_path: Path) -> None:
+    assert make_settings(tmp_path).data_retention_days == 0
+    assert make_settings(tmp_path, data_retention_days="30").data_retention_days == 30
+    with pytest.raises(ValidationError):
+        make_settings(tmp_path, data_retention_days="-1")
 
 
 @pytest.mark.parametrize(
