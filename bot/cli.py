@@ -68,8 +68,11 @@ def _parser() -> argparse.ArgumentParser:
 
     kb = commands.add_parser("kb", help="knowledge base: check, reload, evaluate")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
-    check = kb_commands.add_parser("check", help="validate the YAML files (file:line: problem)")
+    check = kb_commands.add_parser(
+        "check", help="validate the YAML files (file:line: problem) and say how the KB will answer"
+    )
     check.add_argument("--path", type=Path, help="KB folder or file (default: KB_PATH)")
+    check.add_argument("--matcher", choices=("lexical", "semantic"), help="default: what `run` would use")
     reload = kb_commands.add_parser("reload", help="validate, then make the running bot reload")
     reload.add_argument("--path", type=Path, help="KB folder (default: KB_PATH)")
     evaluate = kb_commands.add_parser("eval", help="measure matching on labelled examples and queries")

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.kb.eval import EvalInputError, evaluate, read_jsonl
-from bot.kb.knowledge_base import matcher_kind, request_reload
+from bot.kb.knowledge_base import KnowledgeBase, matcher_kind, request_reload
 from bot.kb.loader import KBError, load_entries
 from bot.kb.model import KBEntry
+from bot.kb.operating_point import Targets
 from bot.kb.semantic import SemanticUnavailable
 from bot.settings import Settings
 from bot.status.components import ComponentsFileError, load_components_file
@@ -25,6 +26,17 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{path}: {len(entries)} entries in {count} file(s), all valid")
             for warning in _unknown_components(entries, settings.components_file):
                 print(warning, file=sys.stderr)
+            health = KnowledgeBase.build(
+                entries,
+                matcher=args.matcher or settings.matcher,
+                targets=Targets(settings.answer_precision, settings.escalate_unknown),
+                answer_threshold=settings.answer_threshold,
+                clarify_threshold=settings.clarify_threshold,
+            ).health()
+            for line in health.lines():
+                print(line)
+            for warning in health.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             return 0
         if args.kb_command == "reload":
             path = args.path or settings.kb_path
@@ -34,7 +46,12 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.kb_command == "eval":
             examples = read_jsonl(args.examples, labels_required=True)
             queries = read_jsonl(args.queries, labels_required=False)
-            report = evaluate(examples, queries, matcher=args.matcher or matcher_kind(settings.matcher))
+            report = evaluate(
+                examples,
+                queries,
+                matcher=args.matcher or matcher_kind(settings.matcher),
+                targets=Targets(settings.answer_precision, settings.escalate_unknown),
+            )
             print(report.as_json() if args.json else report.text())
             return 0
     except KBError as error:

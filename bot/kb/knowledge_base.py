@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from bot.kb import operating_point
 from bot.kb.calibration import FIT_NOTES
 from bot.kb.lexical import LexicalMatcher
-from bot.kb.loader import RELOAD_MARKER, KBError, KBFiles, load_entries
+from bot.kb.loader import ADVISED_QUESTIONS, RELOAD_MARKER, KBError, KBFiles, load_entries
 from bot.kb.matching import Matcher, decide
 from bot.kb.model import Decision, KBEntry, Thresholds
 from bot.kb.operating_point import OperatingPoint, Targets
@@ -86,6 +86,7 @@ class Health:
     warnings: tuple[str, ...]
 
     def lines(self) -> list[str]:
+        """What `kb check` prints (the warnings go separately, to stderr)."""
         out = [f"{self.matcher} matcher: {self.point.describe()}"]
         out += [note for note in (self.calibration_note, self.point.note) if note]
         if self.confusions:
@@ -93,7 +94,7 @@ class Health:
             out += [
                 f"  {c.first} <-> {c.second}: {c.crossed} of {c.phrasings} phrasings" for c in self.confusions
             ]
-        return out + list(self.warnings)
+        return out
 
     def summary(self) -> str:
         """One line: the operating point and the most confusable pair."""
@@ -109,14 +110,13 @@ class Health:
 def health(kb: KnowledgeBase) -> Health:
     matcher = kb.matcher
     sim = matcher.simulation
-    warnings = []
-    single = [e.id for e in kb.entries if len(e.questions) < 2]
-    if single:
-        shown = ", ".join(single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5 else "")
-        warnings.append(
-            f"{len(single)} entr{'y has' if len(single) == 1 else 'ies have'} one phrasing ({shown}): "
-            "the bot cannot check them against themselves; write at least 2 (4-8 work best)"
-        )
+    warnings = [
+        f"{entry.source or entry.id}: entry '{entry.id}' has one phrasing: the bot cannot ask it "
+        f"without itself, so it cannot tell how well it is found; write at least {ADVISED_QUESTIONS} "
+        "(4-8 work best)"
+        for entry in kb.entries
+        if len(entry.questions) < ADVISED_QUESTIONS
+    ]
     seen: dict[str, str] = {}
     for entry in kb.entries:
         for question in entry.questions:

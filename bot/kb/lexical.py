@@ -72,6 +72,11 @@ class LexicalMatcher(PhrasingMatcher):
         self.idf = {s: math.log(1 + count / len(found)) for s, found in entry_stems.items()}
         self.unknown_idf = math.log(1 + count)
         norms = np.array([math.sqrt(sum(self.idf[s] ** 2 for s in stems)) or 1.0 for stems in stems_of])
+        self._norms = norms
+        self._norms_cache: tuple[int, FloatArray] | None = None
+        self._stems_of_entry: dict[int, set[str]] = defaultdict(set)
+        for index, stems in enumerate(stems_of):
+            self._stems_of_entry[int(self.phrasing_entry[index])] |= stems
         postings: dict[str, list[int]] = defaultdict(list)
         for index, stems in enumerate(stems_of):
             for s in stems:
@@ -117,6 +122,21 @@ class LexicalMatcher(PhrasingMatcher):
             return self.idf[s]
         return math.log(1 + max(len(self.entries) - 1, 1) / max(len(found) - 1, 1))
 
+    def _norms_without(self, hidden: int) -> FloatArray:
+        """Every phrasing's norm in the KB without entry `hidden` (its shared words weigh more)."""
+        cached = self._norms_cache
+        if cached is not None and cached[0] == hidden:
+            return cached[1]
+        squared = self._norms**2
+        for s in self._stems_of_entry.get(hidden, ()):
+            change = self._idf_without(s, hidden) ** 2 - self.idf[s] ** 2
+            if s in self._postings and change > 1e-12:
+                ix = self._postings[s][0]
+                squared[ix] += change
+        norms: FloatArray = np.sqrt(squared)
+        self._norms_cache = (hidden, norms)
+        return norms
+
     def query_terms(self, question: str, hidden: int | None = None) -> tuple[dict[str, float], float]:
         """Query stems with their weights, and the query's norm (unknown words included).
         `hidden`: score as if that entry were not in the KB (the out-of-scope probes)."""
@@ -143,11 +163,12 @@ class LexicalMatcher(PhrasingMatcher):
         terms, norm = self.query_terms(question, hidden)
         if not terms:
             return scores
+        norms = self._norms_without(hidden) if hidden is not None else None
         for s, weight in terms.items():
             ix, contribution = self._postings[s]
-            if hidden is not None:
+            if hidden is not None and norms is not None:
                 # The phrasing side weighs the stem as the smaller KB would, too.
-                contribution = contribution * (self._idf_without(s, hidden) / self.idf[s])
+                contribution = self._idf_without(s, hidden) / norms[ix]
             scores[ix] += weight * contribution
         scores /= norm
         if hidden is not None:

@@ -28,7 +28,9 @@ from bot.kb.model import KBEntry, Link
 ENTRY_KEYS = ("id", "title", "questions", "answer", "tags", "links", "component")
 REQUIRED_KEYS = ("id", "questions", "answer")
 LINK_KEYS = ("label", "url")
-MIN_QUESTIONS = 2
+MIN_QUESTIONS = 1
+# Fewer than this loads, but the entry cannot be asked without itself: `kb check` warns.
+ADVISED_QUESTIONS = 2
 # Entry ids travel in button values; Discord's custom_id holds 100 characters, so keep ids short.
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 RELOAD_MARKER = ".reload"
@@ -225,8 +227,7 @@ def _entry(node: Node, file: _File) -> KBEntry | None:
         if len(questions) < MIN_QUESTIONS:
             file.problem(
                 fields["questions"][1],
-                f"entry '{entry_id}' has {len(questions)} question(s);"
-                f" write at least {MIN_QUESTIONS} phrasings",
+                f"entry '{entry_id}' has no questions; write at least {ADVISED_QUESTIONS} phrasings",
             )
         lowered = [q.casefold() for q in questions]
         for index, question in enumerate(questions):

@@ -16,9 +16,8 @@ from bot.kb.simulation import BoolArray, FloatArray, IntArray, Simulation
 CLARIFY_CHOICES = 3
 # In a "did you mean", an entry far less likely than the best one is noise, not a choice.
 CLARIFY_RELATIVE_FLOOR = 0.25
-# How much the mean over an entry's phrasings counts beside the best one: the best phrasing finds
-# the entry, the mean says whether the question fits the entry as a whole.
-MEAN_WEIGHT = 0.5
+# Scores this close to the best are a tie (float noise on identical phrasings).
+TIE = 1e-6
 
 
 @runtime_checkable
@@ -82,6 +81,12 @@ def confidences(scores: FloatArray, best: Calibration, choice: Calibration) -> F
     out[:, 0] = first
     out[:, 1:CLARIFY_CHOICES] = (among - first)[:, None] * shares[:, 1:CLARIFY_CHOICES] / total[:, None]
     out = np.minimum.accumulate(out, axis=1)
+    # Entries that tie with the best (e.g. the same question written in two entries) cannot be told
+    # apart: each is as likely as the others, and together they are as likely as the best alone was.
+    tied = present & (padded >= padded[:, :1] - TIE)
+    count = tied.sum(axis=1)
+    shared = np.where(count > 1, first / np.maximum(count, 1), first)
+    out = np.where(tied, shared[:, None], np.minimum(out, shared[:, None]))
     result: FloatArray = np.where(present, out, np.nan)
     return result
 

@@ -71,8 +71,9 @@ class Simulation:
         return len(self.asked)
 
 
-def sample(phrasing_entry: IntArray, *, limit: int = MAX_PROBES, seed: int = 0) -> IntArray:
-    """The phrasings to ask: all of them, or a fixed random sample of `limit`."""
+def sample(phrasing_entry: IntArray, *, limit: int | None = None, seed: int = 0) -> IntArray:
+    """The phrasings to ask: all of them, or a fixed random sample of `limit` (MAX_PROBES)."""
+    limit = MAX_PROBES if limit is None else limit
     indices = np.arange(len(phrasing_entry), dtype=np.int64)
     if len(indices) <= limit:
         return indices
@@ -80,7 +81,7 @@ def sample(phrasing_entry: IntArray, *, limit: int = MAX_PROBES, seed: int = 0) 
     return np.sort(rng.choice(indices, size=limit, replace=False))
 
 
-def simulate(scorer: ProbeScorer, *, limit: int = MAX_PROBES) -> Simulation:
+def simulate(scorer: ProbeScorer, *, limit: int | None = None) -> Simulation:
     asked_phrasings = sample(scorer.phrasing_entry, limit=limit)
     asked = scorer.phrasing_entry[asked_phrasings]
     counts = np.bincount(scorer.phrasing_entry, minlength=len(scorer.entries))

@@ -51,7 +51,7 @@ def test_the_shipped_sample_kb_is_valid_and_large_enough() -> None:
     ("text", "line", "message"),
     [
         ("- id: a\n  questions: [x, y]\n", 1, "entry has no 'answer'"),
-        ("- id: a\n  questions: [only one]\n  answer: hi\n", 2, "has 1 question(s); write at least 2"),
+        ("- id: a\n  questions: []\n  answer: hi\n", 2, "has no questions; write at least 2 phrasings"),
         ("- id: a\n  questions: [x, y]\n  answer: hi\n  colour: red\n", 4, "unknown key 'colour'"),
         (
             "- id: a\n  questions: [x, y]\n  answer: hi\n  links:\n"
@@ -83,8 +83,15 @@ def test_duplicate_ids_across_files_point_at_both(tmp_path: Path) -> None:
     ]
 
 
+def test_an_entry_with_one_phrasing_loads(tmp_path: Path) -> None:
+    """Allowed (a team may start with one question per article); `kb check` warns about it."""
+    (tmp_path / "faq.yml").write_text("- id: a\n  questions:\n    - How do I pay?\n  answer: hi\n")
+    (entry,), _ = load_entries(tmp_path)
+    assert entry.questions == ("How do I pay?",)
+
+
 def test_every_problem_in_every_file_is_reported_at_once(tmp_path: Path) -> None:
-    (tmp_path / "a.yml").write_text("- id: a\n  questions: [x]\n  answer: hi\n")
+    (tmp_path / "a.yml").write_text("- id: a\n  questions: []\n  answer: hi\n")
     problems = _problems(tmp_path, "- id: b\n  questions: [x, y]\n", name="b.yml")
     assert [p.split(": ", 1)[0] for p in problems] == [f"{tmp_path / 'a.yml'}:2", f"{tmp_path / 'b.yml'}:1"]
 

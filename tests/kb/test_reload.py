@@ -52,6 +52,8 @@ def test_an_added_entry_is_answered_after_reload(kb_dir: Path) -> None:
     assert summary is not None
     assert summary.added == ("pricing",) and not summary.removed and not summary.changed
     assert "added: `pricing`" in summary.text()
+    # The summary says where the reloaded KB answers and what that is expected to give.
+    assert "\nanswer >= " in summary.text() and "(default)" in summary.text()
     decision = holder.ask("what are your prices?")
     assert decision.band is Band.ANSWER
     assert decision.best is not None and decision.best.entry.id == "pricing"
@@ -123,7 +125,7 @@ def test_a_fix_saved_while_a_broken_reload_runs_is_picked_up(
     kb_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
-    (kb_dir / "new.yml").write_text("- id: new\n  questions: [x]\n  answer: hi\n")  # broken: one question
+    (kb_dir / "new.yml").write_text("- id: new\n  questions: []\n  answer: hi\n")  # broken: no question
     real_load = kb_base.load_entries
 
     def load_then_user_saves_the_fix(path: Path):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bot.kb.knowledge_base import KnowledgeBaseHolder, matcher_kind
+from bot.kb.matching import PhrasingMatcher
 from bot.kb.model import Band
 from bot.kb.semantic import SemanticMatcher
 from tests.kb.test_cli import NEEDS_SEMANTIC
@@ -105,3 +106,14 @@ def test_an_ambiguous_question_is_offered_choices(tmp_path: Path) -> None:
     assert decision.band is Band.CLARIFY
     assert {"invoice-download", "invoice-details"} <= {c.entry.id for c in decision.candidates}
     assert sample.ask("how do I download last month's invoice as a PDF?").band is Band.ANSWER
+
+
+def test_the_vectorised_probes_equal_asking_each_phrasing_without_itself(kb: KnowledgeBaseHolder) -> None:
+    """Calibration scores every phrasing with itself hidden by one matrix product per block and
+    arithmetic on the centroids: it must give what scoring each one on its own gives."""
+    matcher = kb.current.matcher
+    assert isinstance(matcher, SemanticMatcher)
+    everything = np.arange(len(matcher.phrasings), dtype=np.int64)
+    fast = np.vstack(list(matcher.probe_entry_scores(everything)))
+    slow = np.vstack(list(PhrasingMatcher.probe_entry_scores(matcher, everything)))
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
