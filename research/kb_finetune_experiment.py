@@ -1,5 +1,8 @@
 """Does fine-tuning MiniLM on the KB's own phrasings raise semantic coverage? Development folds only.
 
+It replays the knowledge base before issue 12's rework: run it from a checkout of commit 0f48350
+(research/README.md says how).
+
 An experiment, not a product path. Same folds as bench/kb_thresholds.py and
 research/kb_semantic_variants.py (same seeds: a random 75% of Banking77's 58 known intents as the KB,
 10 phrasings each from kb_examples_10.jsonl; 1,500 questions from the other training phrasings;

@@ -1,5 +1,8 @@
 """Out-of-scope signals for the semantic matcher, replayed on the development folds only.
 
+It replays the knowledge base before issue 12's rework: run it from a checkout of commit 0f48350
+(research/README.md says how).
+
 Same protocol as bench/kb_thresholds.py (same seeds, same KBs, same questions; queries.jsonl is never
 read), but over cached all-MiniLM-L6-v2 embeddings of Banking77's training phrasings, so that a
 variant of the scoring costs seconds instead of re-embedding every question. Each variant is
