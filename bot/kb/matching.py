@@ -107,6 +107,8 @@ class PhrasingMatcher:
     name: str
     default_thresholds: Thresholds
     prior: Calibration
+    # Phrasings asked of the KB while calibrating (a fixed sample above this).
+    max_probes = simulation.MAX_PROBES
 
     def __init__(self, entries: Sequence[KBEntry]) -> None:
         self.entries = tuple(entries)
@@ -130,7 +132,7 @@ class PhrasingMatcher:
     def calibrate(self) -> None:
         """Ask the KB its own phrasings (see `bot.kb.simulation`) and learn from the answers how
         often features like these were right (call once the scoring is ready)."""
-        sim = simulation.simulate(self)
+        sim = simulation.simulate(self, limit=self.max_probes)
         self.simulation = sim
         in_scope = sim.findable
         rows = np.concatenate([sim.in_scope.scores[in_scope], sim.out_of_scope.scores])

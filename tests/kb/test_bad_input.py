@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb import simulation
 from bot.kb.calibration import FitStatus
 from bot.kb.knowledge_base import KnowledgeBase
+from bot.kb.lexical import LexicalMatcher
 from bot.kb.model import Band, KBEntry
 from bot.kb.operating_point import Source
 from tests.kb.test_cli import NEEDS_SEMANTIC, supportbot
@@ -82,7 +82,7 @@ def test_every_phrasing_the_same_word_escalates_rather_than_pick_one() -> None:
 
 def test_five_thousand_entries_load_on_a_sample_of_probes(monkeypatch: pytest.MonkeyPatch) -> None:
     # The sample size is lowered so the test stays quick; the code path is the one 8,000 takes.
-    monkeypatch.setattr(simulation, "MAX_PROBES", 600)
+    monkeypatch.setattr(LexicalMatcher, "max_probes", 600)
     verbs = ["fix", "move", "find", "share"]
     entries = [
         entry(
