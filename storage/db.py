@@ -1,5 +1,5 @@
-"""The database: which engine and which sessions, for SQLite (default) and PostgreSQL. SQLite's own
-execution paths live in storage/sqlite/."""
+"""The database: which engine and which sessions, for SQLite (default) and PostgreSQL. Each database's
+own execution paths live in storage/sqlite/ and storage/postgres/."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.postgres.session import PgSessions
 from storage.session import DbSession
 from storage.sqlite.engine import SQLITE_BUSY_TIMEOUT, SqliteDriver, create_sqlite_engine, sqlite_file
 from storage.sqlite.inline import WalCheckpointer
@@ -52,8 +53,11 @@ class Database:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._loop_sessions: LoopSessions | None = None
         self._checkpointer: WalCheckpointer | None = None
+        self._pg_sessions: PgSessions | None = None
         if sqlite_driver == "inline" and engine.dialect.name == "sqlite":
             self._run_on_the_loop(engine)
+        elif engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
+            self._pg_sessions = PgSessions(engine)
 
     def _run_on_the_loop(self, engine: AsyncEngine) -> None:
         """SQLite's default: sessions run on the loop without AsyncSession's wrapping
@@ -100,6 +104,10 @@ class Database:
         if self._loop_sessions is not None:
             async with self._loop_sessions.transaction() as loop_session:
                 yield loop_session
+            return
+        if self._pg_sessions is not None:
+            async with self._pg_sessions.transaction() as pg_session:
+                yield pg_session
             return
         async with self._sessions() as session, session.begin():
             yield session

@@ -19,7 +19,9 @@ _TABLE: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
 # time cost more than executing it. A Core statement on the table also skips the ORM's bulk-insert path.
 _KEYS = ("platform", "event_id", "handled_at")
 _CLAIM: dict[str, Prepared] = {
-    "postgresql": Prepared(postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)),
+    "postgresql": Prepared(
+        postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS
+    ),
     "sqlite": Prepared(sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS),
 }
 _PLAIN_CLAIM = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_KEYS)

@@ -1,8 +1,10 @@
 """What repositories and handlers may use of a database session, whatever the engine.
 
-`Database` (storage/db.py) hands out a `DbSession`: SQLAlchemy's `AsyncSession` on PostgreSQL, and on
-SQLite by default a `LoopSession` that runs on the event loop (storage/sqlite/loop_session.py explains
-why). `Prepared` statements take the fastest path each session offers.
+`Database` (storage/db.py) hands out a `DbSession`: for transactions, a `PgSession` on PostgreSQL
+(storage/postgres/session.py) and by default a `LoopSession` on SQLite, which runs on the event loop
+(storage/sqlite/loop_session.py); each module says why. Reading sessions, and SQLite with
+`sqlite_driver="thread"`, use SQLAlchemy's `AsyncSession`. `Prepared` statements take the fastest path
+each session offers.
 """
 
 from __future__ import annotations
@@ -34,16 +36,19 @@ class DbSession(Protocol):
 
 
 class Prepared:
-    """A Core statement for the hottest paths, compiled once: on a session that runs SQL on its driver
-    (`driver_rows`: SQLite's `LoopSession`, storage/sqlite/loop_session.py) it runs on the sqlite3
-    connection directly, elsewhere through `session.execute` as usual.
+    """A Core statement for the hottest paths, compiled once per dialect: on a session that runs SQL on
+    its driver it goes to the driver directly (`driver_rows`: SQLite's `LoopSession`,
+    storage/sqlite/loop_session.py; `driver_fetch`: PostgreSQL's `PgSession`,
+    storage/postgres/session.py), elsewhere through `session.execute` as usual.
 
     Why: SQLAlchemy's execution path (cache key, execution context, result wrapping) costs ~80 µs per
-    statement here, several times what SQLite takes to run one of these, and every inbound event runs
-    a few of them (the dedupe claim, the held-ticket check, repeat detection, the decision row).
-    Parameters still go through the column types' bind processors (UTC datetimes), so the stored
-    values are exactly what SQLAlchemy would store. Rows come back as the driver returns them,
-    without result processing: use it for statements whose columns are integers or text.
+    statement on SQLite, several times what SQLite takes to run one of these, and ~135 µs of CPU on
+    top of asyncpg's own ~65 µs on PostgreSQL; every inbound event runs a few of them (the dedupe
+    claim, the held-ticket check, repeat detection, the decision row). Parameters still go through the
+    column types' bind processors (UTC datetimes), so the stored values are exactly what SQLAlchemy
+    would store. Rows come back as the driver returns them (tuples, asyncpg `Record`s: read them by
+    position), without result processing: use it for statements whose columns are integers or text.
+    An INSERT names its columns in `keys` (the driver gets exactly those parameters).
     """
 
     __slots__ = ("_compiled", "_keys", "statement")
@@ -51,20 +56,27 @@ class Prepared:
     def __init__(self, statement: Any, *, keys: Sequence[str] | None = None) -> None:
         self.statement = statement
         self._keys = list(keys) if keys is not None else None  # an INSERT's columns
-        self._compiled: tuple[str, Any, tuple[tuple[str, Any], ...]] | None = None
+        self._compiled: dict[str, tuple[str, Any, tuple[tuple[str, Any], ...]]] = {}
 
     async def rows(self, session: DbSession, params: dict[str, Any]) -> list[Any]:
         """Run it; the rows it returns (none for a write without RETURNING)."""
         driver_rows = getattr(session, "driver_rows", None)
         if driver_rows is not None:
-            sql, compiled, processors = self._compiled or self._compile(session.bind.dialect)
-            values = compiled.construct_params(params)  # adds the statement's own literals (LIMIT 20)
-            args = [processor(values[name]) if processor else values[name] for name, processor in processors]
-            rows: list[Any] = driver_rows(sql, args)
+            rows: list[Any] = driver_rows(*self._bound(session.bind.dialect, params))
             return rows
+        driver_fetch = getattr(session, "driver_fetch", None)
+        if driver_fetch is not None:
+            fetched: list[Any] = await driver_fetch(*self._bound(session.bind.dialect, params))
+            return fetched
         result = await session.execute(self.statement, params)
         # ORM-enabled selects come back as rows-only results without `returns_rows`.
         return list(result.all()) if getattr(result, "returns_rows", True) else []
+
+    def _bound(self, dialect: Any, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The SQL in `dialect`'s paramstyle, and the driver's positional arguments for `params`."""
+        sql, compiled, processors = self._compiled.get(dialect.name) or self._compile(dialect)
+        values = compiled.construct_params(params)  # adds the statement's own literals (LIMIT 20)
+        return sql, [processor(values[name]) if processor else values[name] for name, processor in processors]
 
     def _compile(self, dialect: Any) -> tuple[str, Any, tuple[tuple[str, Any], ...]]:
         compiled = self.statement.compile(dialect=dialect, column_keys=self._keys)
@@ -77,5 +89,5 @@ class Prepared:
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in compiled.positiontup or ()
         )
-        self._compiled = (compiled.string, compiled, processors)
-        return self._compiled
+        self._compiled[dialect.name] = (compiled.string, compiled, processors)
+        return self._compiled[dialect.name]

@@ -1,7 +1,7 @@
 """The SQLite session that runs on the event loop: SQLite's default way of running a transaction.
 
-Repositories and handlers take a `DbSession` (storage/session.py): on PostgreSQL (and SQLite with
-`sqlite_driver="thread"`) that is SQLAlchemy's `AsyncSession`; on SQLite by default it is a
+Repositories and handlers take a `DbSession` (storage/session.py): with `sqlite_driver="thread"` that
+is SQLAlchemy's `AsyncSession` (PostgreSQL has its own, storage/postgres/session.py); by default it is a
 `LoopSession`, a plain synchronous ORM session whose statements run right here on the event loop
 thread.
 

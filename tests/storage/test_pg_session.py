@@ -1,0 +1,186 @@
+"""PostgreSQL's transactions run BEGIN, COMMIT and the hottest statements on asyncpg directly, with the
+ORM on the same connection (storage/postgres/session.py). What they write must be what SQLAlchemy
+writes, both kinds of statement must share one transaction, and no connection may go back to the
+pool inside a transaction or dead."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import select
+
+from storage import decisions_repo, events_repo
+from storage.db import Database
+from storage.models import KBDecision
+from storage.postgres.session import PgSession
+
+pytestmark = pytest.mark.postgres
+
+AT = datetime(2026, 11, 24, 9, 30, 15, 123456, tzinfo=UTC)
+
+
+async def _record(session: object, question: str) -> None:
+    await decisions_repo.record(
+        session,  # type: ignore[arg-type]  # a PgSession or an AsyncSession
+        actor_key="fake:C1",
+        platform="fake",
+        conversation_key="fake:W1:community:m1",
+        question=question,
+        band="answer",
+        candidates=[("reset-api-key", 0.97), ("rotate-token", 0.41)],
+        at=AT,
+    )
+
+
+async def _count(database: Database, sql: str) -> int:
+    async with database.session() as session:
+        return int((await session.execute(text(sql))).scalar_one())
+
+
+async def test_the_driver_path_stores_what_sqlalchemy_stores(postgres_database: Database) -> None:
+    database = postgres_database
+    async with database.transaction() as session:
+        assert isinstance(session, PgSession)
+        await _record(session, "driver")
+    async with AsyncSession(database.engine) as orm_session, orm_session.begin():
+        await _record(orm_session, "sqlalchemy")
+    async with database.session() as session:
+        rows = (
+            await session.execute(text("SELECT question, at, candidates FROM kb_decisions ORDER BY id"))
+        ).all()
+        loaded = (await session.execute(select(KBDecision).order_by(KBDecision.id))).scalars().all()  # type: ignore[arg-type]
+    assert [tuple(row)[1:] for row in rows] == [(AT, '[["reset-api-key", 0.97], ["rotate-token", 0.41]]')] * 2
+    assert [d.at for d in loaded] == [AT, AT] and loaded[0].top_entry_id == "reset-api-key"
+    async with database.transaction() as session:
+        recent = await decisions_repo.recent_questions(session, actor_key="fake:C1", since=AT)
+        later = await decisions_repo.recent_questions(
+            session, actor_key="fake:C1", since=AT + timedelta(microseconds=1)
+        )
+    assert (recent, later) == (["sqlalchemy", "driver"], [])
+
+
+async def test_orm_and_driver_statements_share_one_transaction(postgres_database: Database) -> None:
+    database = postgres_database
+    async with database.transaction() as session:
+        session.add(
+            KBDecision(
+                actor_key="fake:C1",
+                platform="fake",
+                conversation_key="c",
+                question="pending question",
+                band="answer",
+                at=AT,
+            )
+        )
+        # The driver path flushes pending ORM changes first, as SQLAlchemy's autoflush does.
+        assert await decisions_repo.recent_questions(session, actor_key="fake:C1", since=AT) == [
+            "pending question"
+        ]
+        assert await events_repo.claim_event(session, platform="fake", event_id="E1")
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as session:
+            assert await events_repo.claim_event(session, platform="fake", event_id="E2")
+            session.add(
+                KBDecision(
+                    actor_key="fake:C2",
+                    platform="fake",
+                    conversation_key="c",
+                    question="q",
+                    band="answer",
+                    at=AT,
+                )
+            )
+            await session.flush()
+            raise RuntimeError("handler failed")
+    assert await _count(database, "SELECT count(*) FROM kb_decisions") == 1
+    assert await _count(database, "SELECT count(*) FROM processed_events") == 1
+    async with database.transaction() as session:
+        assert not await events_repo.claim_event(session, platform="fake", event_id="E1")
+        assert await events_repo.claim_event(session, platform="fake", event_id="E2")
+
+
+async def test_objects_loaded_in_a_transaction_stay_readable_after_it(postgres_database: Database) -> None:
+    database = postgres_database
+    async with database.transaction() as session:
+        await _record(session, "kept")
+    async with database.transaction() as session:
+        decision = (await session.execute(select(KBDecision))).scalar_one()
+    assert decision.question == "kept" and decision.at == AT
+
+
+async def _idle_in_transaction(database: Database) -> int:
+    return await _count(
+        database,
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
+        "AND datname = current_database() AND pid <> pg_backend_pid()",
+    )
+
+
+async def test_a_cancelled_transaction_leaves_no_connection_inside_it(postgres_database: Database) -> None:
+    database = postgres_database
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with database.transaction() as session:
+            assert await events_repo.claim_event(session, platform="fake", event_id="E3")
+            started.set()
+            await session.execute(text("SELECT pg_sleep(5)"))
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(3):  # every pooled connection is usable, and the claim was rolled back
+        async with database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+    async with database.transaction() as session:
+        assert await events_repo.claim_event(session, platform="fake", event_id="E3")
+    assert await _idle_in_transaction(database) == 0
+
+
+async def test_after_the_server_drops_every_connection_one_transaction_fails(
+    postgres_database: Database,
+) -> None:
+    """A PostgreSQL restart kills every pooled connection: the first transaction to find out fails,
+    and the pool replaces all the others at once rather than failing one transaction each."""
+    database = postgres_database
+    together = asyncio.Barrier(3)
+    pids: list[int] = []
+
+    async def hold() -> None:
+        async with database.transaction() as session:
+            pids.append(int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()))
+            await together.wait()
+
+    await asyncio.gather(hold(), hold(), hold())
+    admin = database.another_connection_pool()  # outside the pool whose connections are killed
+    try:
+        async with admin.transaction() as session:
+            await session.execute(
+                text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                {"pids": pids},
+            )
+    finally:
+        await admin.dispose()
+    failed = 0
+    for attempt in range(4):
+        try:
+            await _claim(database, f"after-{attempt}")
+        except Exception:
+            failed += 1
+    assert failed <= 1
+    results = await asyncio.gather(
+        *(_claim(database, f"burst-{i}") for i in range(3)), return_exceptions=True
+    )
+    assert results == [True, True, True]
+
+
+async def _claim(database: Database, event_id: str) -> bool:
+    async with database.transaction() as session:
+        return await events_repo.claim_event(session, platform="fake", event_id=event_id)
