@@ -19,7 +19,7 @@ PACKAGES = ("bot", "storage")
 SLACK_SDK = ("slack_bolt", "slack_sdk")
 DISCORD_SDK = ("discord",)
 SDKS = (*SLACK_SDK, *DISCORD_SDK)
-DOMAINS = ("bot.kb", "bot.tickets", "bot.status")
+DOMAINS = ("bot.kb", "bot.tickets", "bot.status", "bot.insights")
 COMPOSITION_ROOT = ("bot.app", "bot.cli")
 
 
@@ -60,6 +60,11 @@ RULES = (
         "the knowledge base imports nothing of storage or the adapters",
         where="bot.kb",
         forbidden=("storage", "bot.adapters", "bot.handlers", *SDKS, *COMPOSITION_ROOT),
+    ),
+    Rule(
+        "insights read the other domains and storage, never a platform or a handler",
+        where="bot.insights",
+        forbidden=("bot.adapters", "bot.handlers", *SDKS, *COMPOSITION_ROOT),
     ),
     Rule(
         "only bot/adapters/slack/ imports the Slack SDK",

@@ -1,0 +1,1 @@
+"""Insights: what customers asked and how it went, as figures, charts, knowledge gaps and a digest."""
