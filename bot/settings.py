@@ -5,10 +5,12 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.insights.schedule import parse_zone
 from bot.tickets.model import PRIORITIES
 
 
@@ -98,6 +100,9 @@ class Settings(BaseSettings):
     dedupe_retention_hours: float = Field(default=168, gt=0)
     # Days to keep what people wrote (questions, transcripts); 0 (or empty) keeps it forever.
     data_retention_days: int = Field(default=0, ge=0)
+
+    # Reports
+    report_timezone: str = "UTC"
 
     # Status
     components_file: Path = Path("components.yml")
@@ -220,6 +225,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{item}' is not priority=minutes (e.g. urgent=15,normal=240)")
         return value
 
+    @field_validator("report_timezone")
+    @classmethod
+    def _report_timezone(cls, value: str) -> str:
+        parse_zone(value)
+        return value.strip()
+
     @field_validator("discord_shard_ids")
     @classmethod
     def _shard_ids(cls, value: list[str]) -> list[str]:
@@ -267,6 +278,10 @@ class Settings(BaseSettings):
             priority, _, minutes = item.partition("=")
             targets[priority] = int(minutes)
         return targets
+
+    @property
+    def report_zone(self) -> ZoneInfo:
+        return parse_zone(self.report_timezone)
 
     @property
     def status_page_url(self) -> str:

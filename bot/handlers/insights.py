@@ -1,4 +1,5 @@
-"""What support teams need to see: which questions keep coming back and how the bot handled them."""
+"""What support teams need to see: which questions keep coming back, how the bot handled them, and
+the report on a period (figures, answer quality, knowledge gaps)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from bot.core.errors import UsageError
 from bot.core.events import CommandInvoked, OutboundMessage
 from bot.core.router import Router, command
 from bot.handlers.guards import staff_only
-from bot.tickets import messages
+from bot.insights import messages as report_messages
+from bot.insights import report
 from storage import decisions_repo
 
 router = Router("insights")
@@ -20,18 +22,29 @@ router.command(
     Option("days", kind=OptionKind.NUMBER, required=False, description="How far back (default 7)"),
     staff=True,
 )
+router.command(
+    "support report",
+    "How support went over a period: figures, answer quality, knowledge gaps",
+    Option("days", kind=OptionKind.NUMBER, required=False, description="How far back (default 7)"),
+    staff=True,
+)
+
+
+def _days(ctx: HandlerContext, command_name: str) -> int:
+    """`[days]`: 7 when left out, else a whole number from 1 to 365."""
+    days_text = ctx.match.rest.strip() or "7"
+    if not (days_text.isascii() and days_text.isdigit()) or not 1 <= int(days_text) <= 365:
+        raise UsageError(
+            f"`{report_messages.inert(days_text, 20)}` isn't a number of days (1 to 365).",
+            usage=f"/support {command_name} [days]",
+            example=f"/support {command_name} 30",
+        )
+    return int(days_text)
 
 
 @router.on(CommandInvoked, command("support", "questions"), guards=[staff_only("support.questions")])
 async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> None:
-    days_text = ctx.match.rest.strip() or "7"
-    if not days_text.isdigit() or not 1 <= int(days_text) <= 365:
-        raise UsageError(
-            f"`{days_text[:20]}` isn't a number of days (1 to 365).",
-            usage="/support questions [days]",
-            example="/support questions 30",
-        )
-    days = int(days_text)
+    days = _days(ctx, "questions")
     rows = await decisions_repo.recurring(ctx.session, since=ctx.now - timedelta(days=days))
     if not rows:
         await ctx.reply(
@@ -43,7 +56,7 @@ async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> Non
         topic = f"`{row.entry_id}`" if row.entry_id else "_no matching article_"
         lines.append(
             f"- {topic}: asked {row.asked}×, solved {row.solved}, escalated {row.escalated}"
-            f" (e.g. \u201c{_one_line(row.example, 80)}\u201d)"
+            f" (e.g. \u201c{report_messages.inert(row.example, 80)}\u201d)"
         )
     lines.append("")
     lines.append("Articles with many escalations need a better answer; questions with no article need one.")
@@ -54,8 +67,18 @@ async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> Non
     )
 
 
-def _one_line(text: str, limit: int) -> str:
-    """A customer's words quoted inside one line of a staff report: line breaks, markdown and code
-    marks flattened, so a question cannot add lines or formatting of its own."""
-    plain = text.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "")
-    return messages.clip(plain, limit)
+@router.on(CommandInvoked, command("support", "report"), guards=[staff_only("support.report")])
+async def support_report(event: CommandInvoked, ctx: HandlerContext) -> None:
+    """The report in chat, privately: it is for the team, wherever the command was typed."""
+    days = _days(ctx, "report")
+    settings = ctx.services.settings
+    built = await report.build(
+        ctx.session,
+        kb=ctx.services.kb,
+        days=days,
+        now=ctx.now,
+        zone=settings.report_zone,
+        answer_precision=settings.answer_precision,
+    )
+    footer = f"Charts and every gap: supportbot report --days {days} --out DIR"
+    await ctx.reply(report_messages.summary(built, footer=footer, private_to=event.actor))

@@ -25,6 +25,7 @@ STAFF_LINES = [
     "- `/ticket close <number> [reason]`: Ask the customer to confirm it is solved",
     "- `/ticket priority <number> urgent|high|normal|low`: Change the first-response target",
     "- `/support questions [days]`: The questions that keep coming back, and how they went",
+    "- `/support report [days]`: How support went over a period: figures, answer quality, knowledge gaps",
     "- `/support kb reload`: Load the knowledge base again after editing it",
     "- `/support privacy export <platform:user_id>`: Write everything stored about a person to a file",
     "- `/support privacy erase <platform:user_id>`: Erase a person's words and identity (asks to confirm)",

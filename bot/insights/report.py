@@ -1,0 +1,99 @@
+"""One report: a window's figures beside the previous window's, answer quality and knowledge gaps,
+read in one session and shown by the chat command, the HTML report and the digest alike."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.core.context import KnowledgeBase
+from bot.insights import figures as fig
+from bot.insights import gaps as gap_finder
+from bot.insights.figures import Answers, Figures, Window
+from bot.insights.gaps import Gap, GapQuestion
+from bot.insights.kb_view import expected_precision, nearest_article, topic_space
+from bot.insights.quality import Quality, assess
+from storage import reports_repo
+from storage.session import DbSession
+
+GAP_OUTCOMES = ("escalated", "none_of_these")
+"""Questions the knowledge base did not answer: escalated at once, or after "None of these"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    window: Window
+    current: Figures
+    previous: Figures
+    quality: Quality
+    gaps: tuple[Gap, ...]
+    gap_questions: int
+    """How many questions the gaps were found among."""
+    topic_space: str
+    made_at: datetime
+    zone: ZoneInfo
+
+    @property
+    def empty(self) -> bool:
+        return self.current.empty
+
+
+async def _figures(
+    session: DbSession, window: Window, *, as_of: datetime, zone: ZoneInfo
+) -> tuple[Figures, Answers, list[reports_repo.DecisionRow]]:
+    start, end = window.start, window.end
+    decisions = await reports_repo.decisions(session, start=start, end=end)
+    followups = await reports_repo.tickets_opened(session, start=start, end=end + fig.FOLLOW_UP)
+    figures, answers = fig.compute(
+        window,
+        decisions=decisions,
+        opened=[ticket for ticket in followups if ticket.created_at <= end],
+        followups=followups,
+        closed=await reports_repo.tickets_closed(session, start=start, end=end),
+        reopened=await reports_repo.reopened(session, start=start, end=end),
+        replies=await reports_repo.first_staff_replies(session, start=start, end=end),
+        incident_questions=await reports_repo.incident_questions(session, start=start, end=end),
+        incidents_on=await reports_repo.incidents_during(session, start=start, end=end),
+        as_of=as_of,
+        zone=zone,
+    )
+    return figures, answers, decisions
+
+
+async def build(
+    session: DbSession,
+    *,
+    kb: KnowledgeBase,
+    days: int,
+    now: datetime,
+    zone: ZoneInfo,
+    answer_precision: float,
+) -> Report:
+    """The report on the `days` before `now`. `answer_precision`: the ANSWER_PRECISION setting, the
+    expectation when the KB has no simulated one."""
+    window = Window.last(days, now=now)
+    current, answers, decisions = await _figures(session, window, as_of=now, zone=zone)
+    previous, _, _ = await _figures(session, window.previous, as_of=now, zone=zone)
+    expectation = expected_precision(kb, setting=answer_precision)
+    quality = assess(answers, expected_precision=expectation.precision, expectation=expectation.source)
+    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES][-gap_finder.MAX_QUESTIONS :]
+    texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in unanswered])
+    questions = [GapQuestion(row.id, row.actor_key, texts.get(row.id, "")) for row in unanswered]
+    space = topic_space(kb)
+    # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.
+    found = await asyncio.to_thread(
+        gap_finder.find_gaps, questions, space, nearest=lambda text: nearest_article(kb, text)
+    )
+    return Report(
+        window=window,
+        current=current,
+        previous=previous,
+        quality=quality,
+        gaps=tuple(found),
+        gap_questions=len(questions),
+        topic_space=space.name,
+        made_at=now,
+        zone=zone,
+    )
