@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     erase.add_argument("person", metavar="platform:user_id")
     erase.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
+    from bot.insights.cli import add_parser as add_report_parser
+
+    add_report_parser(commands)
+
     kb = commands.add_parser("kb", help="knowledge base: check, reload, evaluate")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     check = kb_commands.add_parser(
@@ -308,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_db(settings, args.db_command))
     if args.command == "privacy":
         return _privacy(settings, args)
+    if args.command == "report":
+        from bot.insights.cli import report_command
+
+        return report_command(args, settings)
     if args.command == "kb":
         from bot.kb.cli import kb_command
 

@@ -131,7 +131,7 @@ def expected_precision(kb: KnowledgeBase, *, setting: float) -> Expectation:
     loaded = _loaded(kb)
     expected = loaded.operating_point.expected if loaded is not None else None
     if expected is not None and expected.precision is not None:
-        return Expectation(expected.precision, "what `kb check` expects at the operating point")
+        return Expectation(expected.precision, "what kb check expects at the operating point")
     return Expectation(setting, "the ANSWER_PRECISION target (the KB could not simulate its own)")
 
 

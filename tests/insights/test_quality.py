@@ -79,7 +79,7 @@ def test_answers_after_a_pick_count_for_the_picked_article() -> None:
 
 def test_the_expectation_is_what_kb_check_simulates_else_the_setting() -> None:
     simulated = expected_precision(KnowledgeBaseHolder(SAMPLE_KB, matcher="lexical"), setting=0.95)
-    assert simulated.source.startswith("what `kb check` expects")
+    assert simulated.source.startswith("what kb check expects")
     assert simulated.precision is not None and 0.5 <= simulated.precision <= 1.0
     # Two entries: the simulation answers nothing, so it expects no precision.
     entries = [

@@ -1,0 +1,89 @@
+"""`supportbot report --days N --out DIR`: the report as DIR/report.html with its PNG charts beside it.
+A problem the operator can fix is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.core.clock import utc_now
+from bot.insights import report, report_html
+from bot.kb.knowledge_base import load_knowledge_base
+from bot.kb.loader import KBError
+from bot.settings import Settings
+from storage import migrate
+from storage.backup import sqlite_file
+from storage.db import Database
+
+WHERE = "supportbot report"
+
+
+def days(text: str) -> int:
+    """argparse type for `--days`: a whole number from 1 to 365."""
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 365:
+        raise argparse.ArgumentTypeError(f"'{text[:20]}' is not a number of days from 1 to 365")
+    return int(text)
+
+
+def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
+    parser = commands.add_parser("report", help="write DIR/report.html and its charts for the last N days")
+    parser.add_argument(
+        "--days", type=days, default=7, metavar="N", help="how far back, 1 to 365 (default 7)"
+    )
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for report.html")
+
+
+def report_command(args: argparse.Namespace, settings: Settings) -> int:
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        print(f"{WHERE}: {out} is a file; name a folder (new or existing)", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_write(settings, args.days, out))
+    except OSError as error:
+        problem = f"{error.filename}: {error.strerror}" if error.filename else str(error)
+        print(f"{WHERE}: {problem}", file=sys.stderr)
+        return 2
+
+
+async def _write(settings: Settings, days: int, out: Path) -> int:
+    """The database is checked first: loading the knowledge base (a model, with the semantic
+    matcher) takes seconds, and a wrong DATABASE_URL should not wait for it."""
+    database_file = sqlite_file(settings.database_url)
+    if database_file is not None and not database_file.is_file():
+        print(f"{WHERE}: no database at {database_file} (check DATABASE_URL)", file=sys.stderr)
+        return 2
+    database = Database.from_url(settings.database_url)
+    try:
+        revision = await migrate.current_revision(database.engine)
+        if revision != migrate.head_revision():
+            print(
+                f"{WHERE}: the database schema is at {revision or 'nothing'}, this version needs "
+                f"{migrate.head_revision()} (run `supportbot db upgrade`)",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            kb = await asyncio.to_thread(load_knowledge_base, settings)
+        except KBError as error:
+            first = str(error).splitlines()[0] if str(error) else "cannot be loaded"
+            print(f"{WHERE}: knowledge base (KB_PATH={settings.kb_path}): {first}", file=sys.stderr)
+            return 2
+        async with database.session() as session:
+            built = await report.build(
+                session,
+                kb=kb,
+                days=days,
+                now=utc_now(),
+                zone=settings.report_zone,
+                answer_precision=settings.answer_precision,
+            )
+    finally:
+        await database.dispose()
+    page = await asyncio.to_thread(report_html.write, built, out)
+    what = "nothing to report yet" if built.empty else f"{built.current.questions} questions"
+    print(f"wrote {page} ({what})")
+    return 0
