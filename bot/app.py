@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from bot.adapters.base import Adapter
+from bot.adapters.base import Adapter, ReportsConnection
 from bot.core import retention
 from bot.core.clock import utc_now
 from bot.core.context import Services
 from bot.core.dispatch import Dispatcher
 from bot.core.events import Platform
+from bot.core.metrics import Metrics
 from bot.core.outbound import Outbound
 from bot.core.router import Router
 from bot.core.staff import StaffPolicy
@@ -66,6 +67,29 @@ def build_router() -> Router:
 
 
 @dataclass
+class Connections:
+    """Which configured platforms are connected now: their adapter started and not stopping, and
+    (for an adapter that can tell, `ReportsConnection`) its connection up. For the metrics."""
+
+    adapters: Mapping[Platform, Adapter]
+    started: set[Platform] = field(default_factory=set)
+
+    async def __call__(self) -> dict[str, bool]:
+        return {platform.value: await self._up(platform, a) for platform, a in self.adapters.items()}
+
+    async def _up(self, platform: Platform, adapter: Adapter) -> bool:
+        if platform not in self.started:
+            return False
+        if not isinstance(adapter, ReportsConnection):
+            return True
+        try:
+            return await adapter.connected()
+        except Exception:
+            log.exception("%s adapter: could not tell whether it is connected", platform.value)
+            return False
+
+
+@dataclass
 class SupportBot:
     settings: Settings
     database: Database
@@ -73,6 +97,7 @@ class SupportBot:
     dispatcher: Dispatcher
     adapters: dict[Platform, Adapter]
     web: WebServer | None = None
+    connections: Connections = field(default_factory=lambda: Connections({}))
     clock_interval: float = 30.0
     _background: list[asyncio.Task[None]] = field(default_factory=list)
     _clocks: asyncio.Task[None] | None = None
@@ -109,15 +134,17 @@ class SupportBot:
                 if install is not None:
                     install(self.web.app)
             await self.web.start()
-        for adapter in self.adapters.values():
+        for platform, adapter in self.adapters.items():
             try:
                 await adapter.start(self.dispatcher.submit)
             except RuntimeError as error:
                 # Adapters raise RuntimeError for what the operator must fix (a rejected token).
                 raise StartupError(f"{adapter.platform.value}: {error}") from error
+            self.connections.started.add(platform)
 
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections."""
+        self.connections.started.clear()  # not connected any more, as far as the metrics go
         # First, adapters that can refuse new traffic (Slack: a 503, which it retries elsewhere)
         # stop taking it, so nothing is accepted that this process could no longer answer.
         for adapter in self.adapters.values():
@@ -176,7 +203,8 @@ async def create_bot(
     except KBError as error:
         raise StartupError(f"knowledge base (KB_PATH={settings.kb_path}):\n{error}") from None
     adapters = dict(adapters or {})
-    outbound = Outbound(adapters, staff_channel=staff.staff_channel)
+    metrics = Metrics()
+    outbound = Outbound(adapters, staff_channel=staff.staff_channel, metrics=metrics)
     await sync_components_file(database, settings)
     broadcaster = BroadcastWorker(
         database,
@@ -189,6 +217,7 @@ async def create_bot(
         staff_channel=staff.staff_channel,
         page_url=settings.status_page_url,
         config=WorkerConfig(lease=timedelta(seconds=settings.broadcast_lease_seconds)),
+        metrics=metrics,
     )
     services = Services(
         settings=settings,
@@ -197,14 +226,20 @@ async def create_bot(
         kb=kb,
         broadcaster=broadcaster,
         help=router.catalogue().commands,
+        metrics=metrics,
     )
     dispatcher = Dispatcher(
         router=router, database=database, services=services, outbound=outbound, workers=settings.workers
     )
+    connections = Connections(adapters)
     web = None
     if settings.web_enabled if with_web is None else with_web:
         installers = [status_page_routes(settings, clock)]
-        web = WebServer(create_web_app(database, installers), host=settings.web_host, port=settings.web_port)
+        web = WebServer(
+            create_web_app(database, installers, metrics=metrics, connections=connections),
+            host=settings.web_host,
+            port=settings.web_port,
+        )
     return SupportBot(
         settings=settings,
         database=database,
@@ -212,6 +247,7 @@ async def create_bot(
         dispatcher=dispatcher,
         adapters=adapters,
         web=web,
+        connections=connections,
         broadcaster=broadcaster,
     )
 

@@ -1,17 +1,25 @@
-"""The bot's one HTTP server (aiohttp): health now; status page, Slack endpoint and metrics join it."""
+"""The bot's one HTTP server (aiohttp): liveness (/healthz) and metrics (/metrics); the status page
+and Slack's endpoint join it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
+from bot.core.metrics import Metrics
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 RouteInstaller = Callable[[web.Application], None]
+Connections = Callable[[], Awaitable[Mapping[str, bool]]]
+"""Each configured platform (by name) and whether its adapter is connected now."""
+
+
+async def _no_adapters() -> Mapping[str, bool]:
+    return {}
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -24,13 +32,33 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "database": "ok"})
 
 
+async def _metrics(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    await metrics.refresh(request.app[DATABASE], connected=await request.app[CONNECTIONS]())
+    body, content_type = metrics.exposition()
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 DATABASE = web.AppKey("database", Database)
+METRICS = web.AppKey("metrics", Metrics)
+CONNECTIONS: web.AppKey[Connections] = web.AppKey("connections")
 
 
-def create_web_app(database: Database, installers: list[RouteInstaller] | None = None) -> web.Application:
+def create_web_app(
+    database: Database,
+    installers: list[RouteInstaller] | None = None,
+    *,
+    metrics: Metrics | None = None,
+    connections: Connections = _no_adapters,
+) -> web.Application:
+    """`metrics`: the bot's registry (a fresh one when not given); `connections`: the platforms that
+    `supportbot_adapter_connected` shows (none: a web-only process)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[DATABASE] = database
+    app[METRICS] = metrics or Metrics()
+    app[CONNECTIONS] = connections
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
     for install in installers or []:
         install(app)
     return app
@@ -50,7 +78,7 @@ class WebServer:
         # broadcast's button clicks); the default 128 drops SYNs and costs a 1 s retransmit.
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
-        sockets = site._server.sockets if site._server else []
+        sockets = getattr(site._server, "sockets", None) or []  # the asyncio.Server behind the site
         if sockets:
             self.port = sockets[0].getsockname()[1]
         log.info("web server on http://%s:%d", self.host, self.port)

@@ -246,6 +246,33 @@ async def open_queue(session: DbSession, *, limit: int = 25) -> Sequence[Ticket]
     return result.scalars().all()
 
 
+@dataclass(frozen=True, slots=True)
+class OpenCounts:
+    by_state: dict[str, int]
+    past_target: int
+    """Still waiting for a first response, and marked past its target by the ticket clocks."""
+
+
+async def open_counts(session: DbSession) -> OpenCounts:
+    """How many tickets are open, by state, and how many of them wait past their target."""
+    result = await session.execute(
+        select(Ticket.state, func.count()).where(col(Ticket.state).in_(OPEN_STATES)).group_by(Ticket.state)
+    )
+    by_state: Sequence[Any] = result.all()  # (state, count)
+    late = await session.execute(
+        select(func.count())
+        .select_from(_TICKETS)
+        .where(
+            _TICKETS.c.state == "open",
+            _TICKETS.c.breached == True,  # noqa: E712
+            _TICKETS.c.first_responded_at.is_(None),
+        )
+    )
+    return OpenCounts(
+        by_state={str(state): int(n) for state, n in by_state}, past_target=int(late.scalar_one())
+    )
+
+
 _UNCLAIMED_AHEAD = Prepared(
     select(func.count())
     .select_from(_TICKETS)

@@ -89,3 +89,12 @@ class SettlesEvents(Protocol):
     it are unaffected; the dispatcher checks with isinstance."""
 
     async def event_settled(self, event: InboundEvent) -> None: ...
+
+
+@runtime_checkable
+class ReportsConnection(Protocol):
+    """Optional for adapters with a connection that can drop after `start` (Discord's gateway,
+    Slack's socket): whether it is up now, for readiness and the metrics. An adapter without it
+    counts as connected from a successful `start` until `stop`."""
+
+    async def connected(self) -> bool: ...

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.commands import Command
 from bot.core.events import Conversation, Delivery, InboundEvent, NewThread, OutboundMessage, SentRef
+from bot.core.metrics import Metrics
 from bot.core.router import Match
 from storage.session import DbSession
 
@@ -100,6 +101,7 @@ class Services:
     kb: KnowledgeBase
     broadcaster: Broadcaster
     help: tuple[Command, ...] = ()
+    metrics: Metrics = field(default_factory=lambda: Metrics(process=False))
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ def without_nul(event: InboundEvent) -> InboundEvent:
         for name in _TEXT_FIELDS
         if isinstance(value := getattr(event, name, None), str) and "\x00" in value
     }
-    return dataclasses.replace(event, **changes) if changes else event  # type: ignore[type-var]
+    return dataclasses.replace(event, **changes) if changes else event  # type: ignore[arg-type]  # str fields only
 
 
 def apology(correlation: str, event: InboundEvent) -> OutboundMessage:
@@ -123,6 +123,7 @@ class Dispatcher:
         try:
             outcome, outbox = await self._handle_in_transaction(event, cid)
             self.outcomes[outcome] += 1
+            self.services.metrics.event_handled(event, outcome.value)
             sent = [(pending, await self._deliver(pending)) for pending in outbox]
             await self._run_on_sent([(p.on_sent, ref) for p, ref in sent if p.on_sent and ref is not None])
             await self._settle(event)
@@ -190,12 +191,15 @@ class Dispatcher:
                 )
                 await ctx.reply(OutboundMessage(text=verdict.text, private_to=event.actor))
                 return Outcome.REFUSED
-            await route.handler(event, ctx)
+            with self.services.metrics.handler_seconds.labels(route.name).time():
+                await route.handler(event, ctx)
             return Outcome.HANDLED
         fallback = self.router.fallback_for(event)
         if fallback is None:
             return Outcome.UNHANDLED
-        await fallback(event, ctx)
+        name = f"fallback.{getattr(fallback, '__name__', 'handler')}"
+        with self.services.metrics.handler_seconds.labels(name).time():
+            await fallback(event, ctx)
         return Outcome.HANDLED
 
     async def _settle(self, event: InboundEvent) -> None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from bot.adapters.base import Adapter, DeliveryError
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
+from bot.core.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,10 @@ class Outbound:
         max_attempts: int = 5,
         base_delay: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.adapters = dict(adapters)
+        self.metrics = metrics or Metrics(process=False)
         self.staff_channel = staff_channel
         self.max_attempts = max_attempts
         self.base_delay = base_delay
@@ -37,34 +40,44 @@ class Outbound:
         adapter = self.adapters.get(delivery.conversation.platform)
         if adapter is None:
             log.error("no adapter for %s; message dropped", delivery.conversation.platform)
+            self.metrics.delivered(delivery.conversation.platform.value, ok=False)
             return None
         if delivery.idempotency_key is None:
             # A key from the first attempt on, so a retry after a timeout can be recognised as the
             # same message (Discord's nonce, Slack's message metadata) instead of posted twice.
             delivery = replace(delivery, idempotency_key=f"r{uuid.uuid4().hex[:20]}")
+        platform = delivery.conversation.platform.value
         for attempt in range(1, self.max_attempts + 1):
             try:
-                return await adapter.send(delivery)
+                ref = await adapter.send(delivery)
             except DeliveryError as error:
+                if error.retry_after is not None:
+                    self.metrics.rate_limited.labels(platform).inc()
                 if error.permanent:
                     log.warning("cannot post in %s: %s", delivery.conversation.key, error)
+                    self.metrics.delivered(platform, ok=False)
                     await self._report_once(delivery.conversation, error)
                     return None
                 if attempt == self.max_attempts:
                     log.error(
                         "giving up on %s after %d attempts: %s", delivery.conversation.key, attempt, error
                     )
+                    self.metrics.delivered(platform, ok=False)
                     return None
+                self.metrics.delivery_retries.labels(platform).inc()
                 if error.retry_after is None:
                     # A rate limit says nothing was posted; a timeout or server error may have been.
                     delivery = replace(delivery, resend=True)
                 delay = error.retry_after if error.retry_after is not None else self._backoff(attempt)
                 log.info("transient failure (%s); retry %d in %.2fs", error, attempt, delay)
                 await self._sleep(delay)
+                continue
+            self.metrics.delivered(platform, ok=True)
+            return ref
         return None
 
     def _backoff(self, attempt: int) -> float:
-        return self.base_delay * (2 ** (attempt - 1)) * (0.5 + random.random())
+        return self.base_delay * (2.0 ** (attempt - 1)) * (0.5 + random.random())
 
     async def _report_once(self, where: Conversation, error: DeliveryError) -> None:
         """Tell staff about a channel the bot cannot post in, once per channel and process."""

@@ -191,6 +191,16 @@ class DiscordAdapter:
                 log.debug("discord gateway task ended with an error on stop", exc_info=True)
         self._runner = None
 
+    async def connected(self) -> bool:
+        """The gateway is up: ready, and every shard's websocket open (discord.py reconnects by
+        itself; until it has, this says so)."""
+        client = self._client
+        if client is None or self._sink is None or client.is_closed() or not client.is_ready():
+            return False
+        if isinstance(client, discord.AutoShardedClient):
+            return bool(client.shards) and not any(shard.is_closed() for shard in client.shards.values())
+        return client.ws is not None and client.ws.open
+
     async def setup(self, client: discord.Client) -> None:
         """Runs once after login: register the persistent buttons and sync the slash commands."""
         client.add_dynamic_items(PersistentButton)

@@ -191,6 +191,15 @@ class SlackAdapter:
             await self._socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
         log.info("slack connected as %s in %s (%s mode)", self.bot_user_id, self.team_id, self.mode)
 
+    async def connected(self) -> bool:
+        """Socket Mode: the socket is up (slack-sdk reconnects a dropped one). HTTP mode has no
+        connection: started and taking requests counts as connected."""
+        if self._app is None or not self._receiving:
+            return False
+        if self.mode == "socket":
+            return self._socket is not None and await self._socket.client.is_connected()
+        return True
+
     async def drain(self) -> None:
         """Wait until every acknowledged request has reached the sink (or been ignored)."""
         while self._inflight:

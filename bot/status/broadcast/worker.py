@@ -22,6 +22,7 @@ from functools import partial
 from bot.adapters.base import Adapter, DeliveryError, DeliveryFailure
 from bot.core.clock import utc_now
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
+from bot.core.metrics import Metrics
 from bot.status import messages
 from bot.status.broadcast.pacing import LanePolicy, Pacer
 from storage import outbox_repo, status_repo, subscriptions_repo
@@ -68,8 +69,10 @@ class BroadcastWorker:
         config: WorkerConfig | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
+        self.metrics = metrics or Metrics(process=False)
         self.adapters = adapters
         self.policy = policy
         self.staff_channel = staff_channel
@@ -244,6 +247,7 @@ class BroadcastWorker:
     async def _send_row(self, row: OutboxDelivery, pacer: Pacer) -> None:
         adapter = self.adapters.get(Platform(row.platform))
         if adapter is None:
+            self.metrics.delivered(row.platform, ok=False)
             await self._settle_final(row, outbox_repo.FAILED, f"no {row.platform} adapter in this process")
             return
         try:
@@ -276,6 +280,7 @@ class BroadcastWorker:
                 pacer,
             )
             return
+        self.metrics.delivered(row.platform, ok=True)
         async with self.database.transaction() as session:
             settled = await outbox_repo.mark_sent(
                 session, delivery=row, owner=self.owner, message_id=ref.message_id, at=self._clock()
@@ -337,7 +342,10 @@ class BroadcastWorker:
 
     async def _failed(self, row: OutboxDelivery, error: DeliveryError, pacer: Pacer) -> None:
         where = f"{row.platform}:{row.workspace_id}:{row.channel_id}"
+        if error.retry_after is not None:
+            self.metrics.rate_limited.labels(row.platform).inc()
         if error.permanent:
+            self.metrics.delivered(row.platform, ok=False)
             log.warning("cannot deliver %s to %s: %s (%s)", row.key, where, error, error.code)
             await self._settle_final(row, outbox_repo.FAILED, f"{error.code or 'permanent'}: {error}")
             # A message that is gone (the first notice was deleted) says nothing about the channel:
@@ -347,6 +355,7 @@ class BroadcastWorker:
             return
         if row.attempts >= self.config.max_attempts:
             log.error("giving up on %s to %s after %d attempts: %s", row.key, where, row.attempts, error)
+            self.metrics.delivered(row.platform, ok=False)
             await self._settle_final(row, outbox_repo.FAILED, f"gave up: {error}")
             return
         if error.retry_after is not None:
@@ -356,6 +365,7 @@ class BroadcastWorker:
         else:
             delay = self._backoff(row.attempts)
         log.info("transient failure for %s (%s); retry in %.2fs", row.key, error.code or error, delay)
+        self.metrics.delivery_retries.labels(row.platform).inc()
         await self._settle_retry(row, delay=delay, error=f"{error.code or 'transient'}: {error}")
 
     def _backoff(self, attempts: int) -> float:
