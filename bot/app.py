@@ -32,6 +32,7 @@ from bot.handlers import (
     tickets,
 )
 from bot.handlers.autocomplete import make_suggester
+from bot.insights import digest
 from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
 from bot.settings import Settings
@@ -125,6 +126,17 @@ class SupportBot:
             )
         )
         self._background.append(asyncio.create_task(self.services.kb.watch()))
+        schedule = self.settings.digest_schedule
+        if schedule is not None:
+            weekly = digest.run_forever(
+                self.database,
+                self.services,
+                self.dispatcher.outbound,
+                schedule=schedule,
+                base=self.settings.report_dir,
+                stop=self._stopping,
+            )
+            self._background.append(asyncio.create_task(weekly))
         if self.broadcaster is not None:
             self.broadcaster.start()
         if self.web is not None:

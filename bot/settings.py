@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.insights.schedule import parse_zone
+from bot.insights.schedule import Schedule, parse_schedule, parse_zone
 from bot.tickets.model import PRIORITIES
 
 
@@ -102,7 +102,9 @@ class Settings(BaseSettings):
     data_retention_days: int = Field(default=0, ge=0)
 
     # Reports
+    report_schedule: str = ""
     report_timezone: str = "UTC"
+    report_dir: Path = Path("data/reports")
 
     # Status
     components_file: Path = Path("components.yml")
@@ -231,6 +233,12 @@ class Settings(BaseSettings):
         parse_zone(value)
         return value.strip()
 
+    @field_validator("report_schedule")
+    @classmethod
+    def _report_schedule(cls, value: str) -> str:
+        parse_schedule(value, parse_zone("UTC"))
+        return value
+
     @field_validator("discord_shard_ids")
     @classmethod
     def _shard_ids(cls, value: list[str]) -> list[str]:
@@ -282,6 +290,11 @@ class Settings(BaseSettings):
     @property
     def report_zone(self) -> ZoneInfo:
         return parse_zone(self.report_timezone)
+
+    @property
+    def digest_schedule(self) -> Schedule | None:
+        """When the weekly digest goes out (None: REPORT_SCHEDULE is empty, no digest)."""
+        return parse_schedule(self.report_schedule, self.report_zone)
 
     @property
     def status_page_url(self) -> str:

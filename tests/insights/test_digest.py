@@ -1,0 +1,153 @@
+"""The weekly digest: REPORT_SCHEDULE in REPORT_TIMEZONE, the report posted to the staff channel once
+per due time (whatever the number of bot processes), its page and chart written to REPORT_DIR, and the
+articles that mislead named when answers fall clearly below what the knowledge base expects."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.core.events import Actor, Platform
+from bot.insights import digest
+from bot.insights.schedule import Schedule, ScheduleError, parse_schedule, parse_zone
+from bot.settings import SettingsError, load_settings
+from tests.harness import STAFF_CHANNEL, BotHarness, button
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_the_schedule_is_a_day_and_a_time_in_a_time_zone() -> None:
+    monday = parse_schedule("mon 09:00", BERLIN)
+    assert monday == Schedule(0, time(9, 0), BERLIN)
+    assert parse_schedule("Monday 9:00", BERLIN) == monday
+    assert parse_schedule("daily 18:30", BERLIN) == Schedule(None, time(18, 30), BERLIN)
+    assert parse_schedule("  ", BERLIN) is None
+    for wrong in ("mon", "09:00", "someday 09:00", "mon 24:00", "mon 09:60", "mon 9h"):
+        with pytest.raises(ScheduleError):
+            parse_schedule(wrong, BERLIN)
+    with pytest.raises(ScheduleError, match="IANA time zone"):
+        parse_zone("Mars/Olympus")
+
+
+def test_the_next_digest_is_the_next_such_local_time() -> None:
+    monday = Schedule(0, time(9, 0), BERLIN)
+    tuesday_noon = datetime(2026, 11, 24, 11, 0, tzinfo=UTC)
+    assert monday.next_after(tuesday_noon) == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # CET: UTC+1
+    due = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    assert monday.next_after(due) == due + timedelta(days=7), "strictly after"
+    assert monday.next_after(due - timedelta(seconds=1)) == due
+    # Summer time: 09:00 in Berlin is 07:00 UTC.
+    assert monday.next_after(datetime(2026, 6, 2, tzinfo=UTC)) == datetime(2026, 6, 8, 7, 0, tzinfo=UTC)
+    # 02:30 does not exist on the night clocks go forward: it comes an hour later, once.
+    night = Schedule(None, time(2, 30), BERLIN)
+    spring = night.next_after(datetime(2026, 3, 28, 12, 0, tzinfo=UTC))
+    assert spring == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    assert night.next_after(spring) == datetime(2026, 3, 30, 0, 30, tzinfo=UTC)
+    assert monday.period == timedelta(days=7) and night.period == timedelta(days=1)
+
+
+def test_settings_read_the_schedule_and_say_in_one_line_what_is_wrong(tmp_path: Path) -> None:
+    settings = load_settings(_env_file=None, report_schedule="mon 09:00", report_timezone="Europe/Berlin")
+    assert settings.digest_schedule == Schedule(0, time(9, 0), BERLIN)
+    assert load_settings(_env_file=None).digest_schedule is None
+    with pytest.raises(SettingsError) as bad_schedule:
+        load_settings(_env_file=None, report_schedule="every monday")
+    assert str(bad_schedule.value).startswith("REPORT_SCHEDULE: 'every monday' is not a day and a time")
+    with pytest.raises(SettingsError) as bad_zone:
+        load_settings(_env_file=None, report_timezone="Berlin")
+    assert (
+        str(bad_zone.value)
+        == "REPORT_TIMEZONE: 'Berlin' is not an IANA time zone name (e.g. Europe/Berlin or UTC)"
+    )
+    assert "\n" not in str(bad_schedule.value) + str(bad_zone.value)
+
+
+async def _send(bot: BotHarness, tmp_path: Path, due: datetime) -> digest.Sent | None:
+    return await digest.send_digest(
+        bot.bot.database,
+        bot.bot.services,
+        bot.bot.dispatcher.outbound,
+        due=due,
+        schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
+        base=tmp_path / "reports",
+    )
+
+
+async def test_the_digest_goes_to_the_staff_channel_once_with_where_its_report_is(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    await bot.customer_says("my csv export failed")
+    due = bot.clock.now + timedelta(hours=1)
+    before = len(bot.staff_posts())
+    sent = await _send(bot, tmp_path, due)
+    assert sent is not None
+    (post,) = bot.staff_posts()[before:]
+    assert post.channel_id == STAFF_CHANNEL
+    assert post.delivery.message.title == "Weekly digest: Support report: last 7 days"
+    assert {f.name: f.value for f in post.delivery.message.fields}["Questions"] == "1 (new vs 0)"
+    assert sent.page == tmp_path / "reports" / "2026-11-24_1000" / "report.html"
+    assert sent.page.is_file() and sent.chart.read_bytes().startswith(b"\x89PNG")
+    assert str(sent.page) in post.text and str(sent.chart) in post.text
+    assert "Casey" not in post.text and "C1" not in post.text
+    # A second bot process reaching the same due time posts nothing.
+    second = bot.bot.database.another_connection_pool()
+    try:
+        again = await digest.send_digest(
+            second,
+            bot.bot.services,
+            bot.bot.dispatcher.outbound,
+            due=due,
+            schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
+            base=tmp_path / "reports",
+        )
+    finally:
+        await second.dispose()
+    assert again is None and len(bot.staff_posts()) == before + 1
+
+
+async def test_the_digest_names_the_articles_that_mislead(bot: BotHarness, tmp_path: Path) -> None:
+    for number in range(4):
+        customer = Actor(platform=Platform.CONSOLE, id=f"C{number + 10}", display_name=f"Customer {number}")
+        (answer,) = await bot.says(customer, "my csv export failed")
+        await bot.click(customer, button(answer, "I still need help"), on=answer)
+    sent = await _send(bot, tmp_path, bot.clock.now + timedelta(days=2))
+    assert sent is not None
+    assert "clearly less precise than the knowledge base expects" in sent.message.text
+    assert "Articles that mislead: `export-failed`" in sent.message.text
+
+
+async def test_the_schedule_loop_sends_each_digest_when_due_and_stops_when_asked(
+    bot: BotHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schedule = Schedule(None, time(9, 0), ZoneInfo("UTC"))
+    due = schedule.next_after(bot.clock.now)
+    bot.clock.now = due - timedelta(milliseconds=20)
+    sent = asyncio.Event()
+    send = digest.send_digest
+
+    async def counted(*args: object, **kwargs: object) -> digest.Sent | None:
+        result = await send(*args, **kwargs)  # type: ignore[arg-type]
+        sent.set()
+        return result
+
+    monkeypatch.setattr(digest, "send_digest", counted)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(
+        digest.run_forever(
+            bot.bot.database,
+            bot.bot.services,
+            bot.bot.dispatcher.outbound,
+            schedule=schedule,
+            base=tmp_path,
+            stop=stop,
+        )
+    )
+    await asyncio.wait_for(sent.wait(), 10)
+    stop.set()
+    await asyncio.wait_for(loop, 5)
+    titles = [m.delivery.message.title for m in bot.staff_posts()]
+    assert titles.count("Support report: last 1 day") == 1
