@@ -70,7 +70,7 @@ def build_router() -> Router:
 @dataclass
 class Connections:
     """Which configured platforms are connected now: their adapter started and not stopping, and
-    (for an adapter that can tell, `ReportsConnection`) its connection up. For the metrics."""
+    (for an adapter that can tell, `ReportsConnection`) its connection up. For /readyz and metrics."""
 
     adapters: Mapping[Platform, Adapter]
     started: set[Platform] = field(default_factory=set)
@@ -156,7 +156,7 @@ class SupportBot:
 
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections."""
-        self.connections.started.clear()  # not connected any more, as far as the metrics go
+        self.connections.started.clear()  # not ready any more: /readyz says so from now on
         # First, adapters that can refuse new traffic (Slack: a 503, which it retries elsewhere)
         # stop taking it, so nothing is accepted that this process could no longer answer.
         for adapter in self.adapters.values():

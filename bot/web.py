@@ -1,8 +1,9 @@
-"""The bot's one HTTP server (aiohttp): liveness (/healthz) and metrics (/metrics); the status page
-and Slack's endpoint join it."""
+"""The bot's one HTTP server (aiohttp): liveness (/healthz), readiness (/readyz) and metrics
+(/metrics); the status page and Slack's endpoint join it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -17,6 +18,9 @@ RouteInstaller = Callable[[web.Application], None]
 Connections = Callable[[], Awaitable[Mapping[str, bool]]]
 """Each configured platform (by name) and whether its adapter is connected now."""
 
+READY_DATABASE_TIMEOUT = 2.0
+"""Seconds `/readyz` gives the database's `SELECT 1`: a probe must answer before its own timeout."""
+
 
 async def _no_adapters() -> Mapping[str, bool]:
     return {}
@@ -30,6 +34,28 @@ async def _healthz(request: web.Request) -> web.Response:
         log.warning("health check: database unreachable: %s", type(error).__name__)
         return web.json_response({"status": "fail", "database": "unreachable"}, status=503)
     return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Ready for traffic: the database answers and every configured platform is connected. The body
+    names what is down; it never carries an error's text (a connection error can quote a URL)."""
+    database: Database = request.app[DATABASE]
+    try:
+        async with asyncio.timeout(READY_DATABASE_TIMEOUT):
+            await database.ping()
+        database_ok = True
+    except Exception as error:  # the probe must answer, whatever the database does
+        log.warning("readiness: database unreachable: %s", type(error).__name__)
+        database_ok = False
+    adapters = await request.app[CONNECTIONS]()
+    down = [name for name, up in {"database": database_ok, **adapters}.items() if not up]
+    body = {
+        "status": "not ready" if down else "ready",
+        "database": "ok" if database_ok else "unreachable",
+        "adapters": {name: "connected" if up else "disconnected" for name, up in adapters.items()},
+        "down": down,
+    }
+    return web.json_response(body, status=503 if down else 200)
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -52,12 +78,13 @@ def create_web_app(
     connections: Connections = _no_adapters,
 ) -> web.Application:
     """`metrics`: the bot's registry (a fresh one when not given); `connections`: the platforms that
-    `supportbot_adapter_connected` shows (none: a web-only process)."""
+    `/readyz` requires and `supportbot_adapter_connected` shows (none: a web-only process)."""
     app = web.Application(client_max_size=1024 * 1024)
     app[DATABASE] = database
     app[METRICS] = metrics or Metrics()
     app[CONNECTIONS] = connections
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     for install in installers or []:
         install(app)
