@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 from bot.adapters.base import Adapter, ReportsConnection
 from bot.core import retention
 from bot.core.clock import utc_now
 from bot.core.context import Services
-from bot.core.dispatch import Dispatcher
+from bot.core.dispatch import Dispatcher, Unfinished
 from bot.core.events import Platform
 from bot.core.metrics import Metrics
 from bot.core.outbound import Outbound
@@ -42,10 +44,12 @@ from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from bot.status.components import ComponentsFileError, load_components_file
 from bot.tickets import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
-from storage import migrate, status_repo
+from storage import migrate, outbox_repo, status_repo
 from storage.db import Database
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class StartupError(Exception):
@@ -88,6 +92,33 @@ class Connections:
         except Exception:
             log.exception("%s adapter: could not tell whether it is connected", platform.value)
             return False
+
+
+class Grace:
+    """The time a stop may take: waiting for work in hand ends `reserve` seconds before the end,
+    which is left for closing connections, so the whole stop ends within `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.reserve = min(2.0, seconds * 0.2)
+        self._started = time.monotonic()
+        self._end = self._started + seconds
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def left(self, *, closing: bool = False) -> float:
+        end = self._end if closing else self._end - self.reserve
+        return max(0.0, end - time.monotonic())
+
+    async def wait(self, work: Awaitable[_T], *, closing: bool = False) -> tuple[bool, _T | None]:
+        """Wait for `work` while there is time (cancelling it when there is none): whether it
+        finished, and its result."""
+        try:
+            return True, await asyncio.wait_for(work, self.left(closing=closing))
+        except TimeoutError:
+            return False, None
 
 
 @dataclass
@@ -155,37 +186,85 @@ class SupportBot:
             self.connections.started.add(platform)
 
     async def stop(self) -> None:
-        """Stop taking events, finish the ones in hand, then close connections."""
+        """Stop taking events, finish the ones in hand, then close connections: all within
+        STOP_GRACE_SECONDS. What is not done by then is given up, and the log says what was left."""
+        grace = Grace(self.settings.stop_grace_seconds)
+        left: list[str] = []
         self.connections.started.clear()  # not ready any more: /readyz says so from now on
         # First, adapters that can refuse new traffic (Slack: a 503, which it retries elsewhere)
         # stop taking it, so nothing is accepted that this process could no longer answer.
         for adapter in self.adapters.values():
             stop_receiving = getattr(adapter, "stop_receiving", None)
-            if stop_receiving is not None:
-                await stop_receiving()
+            if stop_receiving is not None and not (await grace.wait(stop_receiving()))[0]:
+                left.append(f"{adapter.platform.value} requests still being read were dropped")
         self._stopping.set()
         for task in (self._clocks, self._housekeeping):
-            if task is not None:
-                await task
+            # A pass in progress finishes (no query abandoned half-way) unless time is up.
+            if task is not None and not (await grace.wait(task))[0]:
+                left.append("a ticket clock or retention pass was cut short (it runs again at start)")
         self._clocks = self._housekeeping = None
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background.clear()
         if self.broadcaster is not None:
-            await self.broadcaster.stop()
+            await grace.wait(self.broadcaster.stop(), closing=True)  # its rows stay in the outbox
         # Queued events are already acknowledged to the platform (never redelivered): answer them
         # while the adapters can still send, or their replies and staff cards are lost.
-        await self.dispatcher.drain()
+        drained, _ = await grace.wait(self.dispatcher.drain())
+        unfinished = Unfinished() if drained else await self.dispatcher.stop(timeout=0)
         for adapter in self.adapters.values():
             try:
-                await adapter.stop()
+                if not (await grace.wait(adapter.stop(), closing=True))[0]:
+                    left.append(f"the {adapter.platform.value} connection did not close in time")
             except Exception:
                 log.exception("stopping %s adapter", adapter.platform.value)
-        await self.dispatcher.stop()
+        if drained:  # events the adapters handed over while they stopped
+            unfinished = await self.dispatcher.stop(timeout=grace.left(closing=True))
         if self.web is not None:
-            await self.web.stop()
-        await self.database.dispose()
+            await grace.wait(self.web.stop(), closing=True)
+        counted, outbox = await grace.wait(self._outbox_left(), closing=True)
+        await grace.wait(self.database.dispose(), closing=True)
+        self._log_stopped(grace, left, unfinished, outbox if counted else None)
+
+    async def _outbox_left(self) -> int | None:
+        """Broadcast deliveries not sent yet (None: the database did not say)."""
+        try:
+            async with self.database.session() as session:
+                counts = await outbox_repo.delivery_counts(session)
+        except Exception as error:
+            log.warning("stop: could not count the outbox: %s", type(error).__name__)
+            return None
+        return counts.get(outbox_repo.PENDING, 0) + counts.get(outbox_repo.SENDING, 0)
+
+    def _log_stopped(
+        self, grace: Grace, problems: list[str], unfinished: Unfinished, outbox: int | None
+    ) -> None:
+        """One line: how the stop went, and what is left for the next start."""
+        if unfinished:
+            problems.insert(
+                0,
+                f"{_count(unfinished.queued, 'queued event')} and {unfinished.handling} being handled "
+                "were not answered (their platforms will not send them again)",
+            )
+        notes = []
+        if problems and Platform.SLACK in self.adapters:
+            notes.append("Slack redelivers what it got no acknowledgement for")
+        if outbox is None:
+            notes.append("the outbox could not be counted")
+        elif outbox:
+            stay = "stays" if outbox == 1 else "stay"
+            notes.append(
+                f"{_count(outbox, 'outbox delivery', 'outbox deliveries')} {stay} queued for the next start"
+            )
+        if problems:
+            log.warning("stop: gave up after %.1f s: %s", grace.elapsed, "; ".join(problems + notes))
+        else:
+            log.info("stop: done in %.1f s%s", grace.elapsed, "".join(f"; {note}" for note in notes))
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def staff_policy(settings: Settings) -> StaffPolicy:
@@ -251,6 +330,7 @@ async def create_bot(
             create_web_app(database, installers, metrics=metrics, connections=connections),
             host=settings.web_host,
             port=settings.web_port,
+            shutdown_timeout=Grace(settings.stop_grace_seconds).reserve,
         )
     return SupportBot(
         settings=settings,

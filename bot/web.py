@@ -92,14 +92,16 @@ def create_web_app(
 
 
 class WebServer:
-    def __init__(self, app: web.Application, *, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, *, host: str, port: int, shutdown_timeout: float = 60.0) -> None:
+        """`shutdown_timeout`: how long `stop` lets requests in progress finish."""
         self.app = app
         self.host = host
         self.port = port
+        self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
         # A deep accept queue: Slack can deliver hundreds of requests at once (a busy channel, a
         # broadcast's button clicks); the default 128 drops SYNs and costs a 1 s retransmit.

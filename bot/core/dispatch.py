@@ -27,6 +27,17 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Unfinished:
+    """Events a stop gave up on: still queued, and cut off while being handled."""
+
+    queued: int = 0
+    handling: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.queued or self.handling)
+
+
 class Outcome(enum.StrEnum):
     HANDLED = "handled"
     DUPLICATE = "duplicate"
@@ -78,6 +89,7 @@ class Dispatcher:
         self._queues: list[asyncio.Queue[InboundEvent | None]] = [asyncio.Queue() for _ in range(workers)]
         self._tasks: list[asyncio.Task[None]] = []
         self._settles: dict[type, bool] = {}
+        self._handling = 0
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -90,12 +102,28 @@ class Dispatcher:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
 
-    async def stop(self) -> None:
-        """Finish everything already queued, then stop the workers."""
+    async def stop(self, *, timeout: float | None = None) -> Unfinished:  # noqa: ASYNC109
+        """Finish everything already queued, then stop the workers. With `timeout`, what is not
+        finished by then is given up: the workers are cancelled (a handler cut off rolls back) and
+        the events given up are counted in the result."""
         for queue in self._queues:
-            await queue.put(None)
+            queue.put_nowait(None)
+        running: set[asyncio.Task[None]] = set()
+        if self._tasks:
+            _, running = await asyncio.wait(self._tasks, timeout=timeout)
+        # A worker still running has not reached its queue's stop marker: one per such queue.
+        left = Unfinished(
+            queued=sum(queue.qsize() for queue in self._queues) - len(running), handling=self._handling
+        )
+        for task in running:
+            task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        for queue in self._queues:  # what was given up, and the markers of the cancelled workers
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
+        return left
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled (tests, piped console input)."""
@@ -107,7 +135,11 @@ class Dispatcher:
             try:
                 if event is None:
                     return
-                await self.handle(event)
+                self._handling += 1
+                try:
+                    await self.handle(event)
+                finally:
+                    self._handling -= 1
             except Exception:  # handle() isolates handler errors; this guards the worker itself
                 log.exception("dispatcher worker error")
             finally:
