@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from bot.kb import learned
+from bot.kb.learned import learned_path
 from bot.kb.model import KBEntry, Link
 
 ENTRY_KEYS = ("id", "title", "questions", "answer", "tags", "links", "component")
@@ -99,7 +101,9 @@ def load_entries(root: Path) -> tuple[list[KBEntry], KBFiles]:
         raise KBError([f"{root}: no such file or folder (set KB_PATH to your knowledge-base folder)"])
     # Stamped before reading, so an edit made while we read is seen by the next reload_if_changed.
     stamps = KBFiles.scan(root)
-    files = _kb_files(root)
+    # The bot's own file is read apart: it adds to the team's entries instead of defining them.
+    bot_file = learned_path(root)
+    files = [path for path in _kb_files(root) if path != bot_file]
     if not files:
         raise KBError([f"{root}: no .yml or .yaml files in this folder"])
     problems: list[str] = []
@@ -118,6 +122,11 @@ def load_entries(root: Path) -> tuple[list[KBEntry], KBFiles]:
         problems[start:] = sorted(problems[start:], key=lambda p: _line_of(p, path))
     if problems:
         raise KBError(problems)
+    if bot_file is not None:
+        try:
+            entries = learned.read(bot_file).apply(entries, source=str(bot_file))
+        except learned.LearnedFileError as error:
+            raise KBError([str(error)]) from None
     return entries, stamps
 
 

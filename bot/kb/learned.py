@@ -1,0 +1,235 @@
+"""`kb/learned.yml`: what staff taught the bot, in a file only the bot writes (the team's own files
+are never rewritten), loaded with the rest and reviewable in git.
+
+    phrasings:              # questions attached to an article (a team's or a learned one)
+      - {id: p1, entry: reset-password, text: "I can't get in", taught_by: U123, from_ticket: 42}
+    articles:               # articles drafted from a staff answer; inactive until approved
+      - {id: export-csv, title: Export to CSV, answer: "...", status: pending, taught_by: U123,
+         from_ticket: 42}
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.kb.model import KBEntry
+
+LEARNED_FILE = "learned.yml"
+HEADER = (
+    "# Written by supportbot: what staff taught it (/support kb ...). Review it in git;\n"
+    "# edit it only while the bot is stopped, or with /support kb forget.\n"
+)
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnedPhrasing:
+    id: str
+    entry: str
+    text: str
+    taught_by: str
+    from_ticket: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LearnedArticle:
+    id: str
+    title: str
+    answer: str
+    status: Status
+    taught_by: str
+    from_ticket: int | None = None
+
+
+class LearnedFileError(ValueError):
+    """learned.yml cannot be read; the message is `file: what is wrong`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    articles: tuple[LearnedArticle, ...] = ()
+    phrasings: tuple[LearnedPhrasing, ...] = ()
+
+    def article(self, article_id: str) -> LearnedArticle | None:
+        return next((a for a in self.articles if a.id == article_id), None)
+
+    def phrasings_of(self, entry_id: str) -> tuple[LearnedPhrasing, ...]:
+        return tuple(p for p in self.phrasings if p.entry == entry_id)
+
+    @property
+    def pending(self) -> tuple[LearnedArticle, ...]:
+        return tuple(a for a in self.articles if a.status is Status.PENDING)
+
+    def next_phrasing_id(self) -> str:
+        numbers = [int(p.id[1:]) for p in self.phrasings if p.id[1:].isdigit()]
+        return f"p{max(numbers, default=0) + 1}"
+
+    def apply(self, entries: Sequence[KBEntry], *, source: str = LEARNED_FILE) -> list[KBEntry]:
+        """The team's entries with the learned phrasings added, then the approved learned articles.
+        A phrasing whose article is gone (deleted by the team, or a pending draft) is inactive;
+        so is one the article already has."""
+        out = [_with_questions(entry, self.phrasings_of(entry.id)) for entry in entries]
+        known = {entry.id for entry in entries}
+        for article in self.articles:
+            if article.status is not Status.APPROVED or article.id in known:
+                continue
+            questions = _unique(p.text for p in self.phrasings_of(article.id))
+            if questions:
+                out.append(
+                    KBEntry(
+                        id=article.id,
+                        title=article.title,
+                        questions=questions,
+                        answer=article.answer,
+                        source=f"{source} ({article.id})",
+                    )
+                )
+        return out
+
+    def as_yaml(self) -> str:
+        data: dict[str, Any] = {
+            "phrasings": [_drop_none(_phrasing_dict(p)) for p in self.phrasings],
+            "articles": [_drop_none(_article_dict(a)) for a in self.articles],
+        }
+        return HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _phrasing_dict(p: LearnedPhrasing) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "entry": p.entry,
+        "text": p.text,
+        "taught_by": p.taught_by,
+        "from_ticket": p.from_ticket,
+    }
+
+
+def _article_dict(a: LearnedArticle) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "title": a.title,
+        "answer": a.answer,
+        "status": a.status.value,
+        "taught_by": a.taught_by,
+        "from_ticket": a.from_ticket,
+    }
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def _unique(texts: Any) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for text in texts:
+        seen.setdefault(" ".join(text.casefold().split()), text)
+    return tuple(seen.values())
+
+
+def _with_questions(entry: KBEntry, learned: Sequence[LearnedPhrasing]) -> KBEntry:
+    if not learned:
+        return entry
+    have = {" ".join(q.casefold().split()) for q in entry.questions}
+    extra = [t for t in _unique(p.text for p in learned) if " ".join(t.casefold().split()) not in have]
+    return replace(entry, questions=entry.questions + tuple(extra)) if extra else entry
+
+
+def learned_path(kb_root: Path) -> Path | None:
+    """Where the bot keeps what it learned: beside the team's files. None for a one-file KB."""
+    return Path(kb_root) / LEARNED_FILE if Path(kb_root).is_dir() else None
+
+
+def read(path: Path) -> Learned:
+    """The file's contents; empty when it does not exist yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Learned()
+    except (OSError, UnicodeDecodeError) as error:
+        raise LearnedFileError(f"{path}: cannot read ({error})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise LearnedFileError(f"{path}: not valid YAML ({error})") from None
+    if data is None:
+        return Learned()
+    if not isinstance(data, dict) or set(data) - {"phrasings", "articles"}:
+        raise LearnedFileError(f"{path}: expected the keys 'phrasings' and 'articles'")
+    try:
+        phrasings = tuple(
+            LearnedPhrasing(
+                id=_str(row, "id"),
+                entry=_str(row, "entry"),
+                text=_str(row, "text"),
+                taught_by=_str(row, "taught_by"),
+                from_ticket=_ticket(row),
+            )
+            for row in _rows(data, "phrasings")
+        )
+        articles = tuple(
+            LearnedArticle(
+                id=_str(row, "id"),
+                title=_str(row, "title"),
+                answer=_str(row, "answer"),
+                status=Status(_str(row, "status")),
+                taught_by=_str(row, "taught_by"),
+                from_ticket=_ticket(row),
+            )
+            for row in _rows(data, "articles")
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise LearnedFileError(f"{path}: {error}") from None
+    for kind, ids in (("phrasing", [p.id for p in phrasings]), ("article", [a.id for a in articles])):
+        if len(set(ids)) != len(ids):
+            raise LearnedFileError(f"{path}: two {kind}s with one id")
+    return Learned(articles=articles, phrasings=phrasings)
+
+
+def _rows(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    rows = data.get(key) or []
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise TypeError(f"'{key}' must be a list of 'key: value' items")
+    return rows
+
+
+def _str(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if value is None or not str(value).strip():
+        raise ValueError(f"an item has no '{key}'")
+    return str(value).strip()
+
+
+def _ticket(row: dict[str, Any]) -> int | None:
+    value = row.get("from_ticket")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("'from_ticket' must be a ticket number")
+    return value
+
+
+def write(path: Path, learned: Learned) -> None:
+    """Atomically: a temporary file beside it, renamed over it, so the watcher never reads half a
+    file. The temporary name does not end in .yml, so the loader never reads it either."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".learned.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(learned.as_yaml())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

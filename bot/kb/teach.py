@@ -1,0 +1,220 @@
+"""Teaching the bot: attach questions to an article as phrasings, or draft a new article; approve
+a draft; forget a phrasing. Before anything is published, a replay asks the stored questions of the
+KB with and without the change. Everything lands in `kb/learned.yml` (`bot.kb.learned`)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bot.kb import learned as learned_file
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
+from bot.kb.learned import Learned, LearnedArticle, LearnedPhrasing, Status
+from bot.kb.loader import ID_PATTERN
+from bot.kb.model import Band, KBEntry
+
+MAX_PHRASING = 500
+"""A phrasing longer than this is a conversation, not a question: it is clipped."""
+_SLUG = re.compile(r"[^a-z0-9]+")
+_write_lock = threading.Lock()
+
+
+class TeachError(ValueError):
+    """Staff can fix it: an unknown article, nothing to teach, a one-file KB. The text says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a lesson would do to the KB: `entry` is the article the questions should find."""
+
+    entry: KBEntry
+    questions: tuple[str, ...]
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The stored questions asked of the KB without and with the change."""
+
+    entry_id: str
+    answered: int
+    """Of the lesson's questions, how many the changed KB answers with the article."""
+    asked: int
+    taken: int
+    """Questions another article answered before that the changed KB answers with this one."""
+    answered_before: int
+    """Of the lesson's questions, how many the KB answered with the article already."""
+
+    def text(self) -> str:
+        return (
+            f"This would have answered {self.answered} of {self.asked} "
+            f"(before: {self.answered_before}), and would have taken {self.taken} "
+            f"question{'s' if self.taken != 1 else ''} away from other articles."
+        )
+
+
+def clean(questions: Sequence[str]) -> tuple[str, ...]:
+    """One line each, clipped, blanks and repeats dropped (compared without case or spacing)."""
+    seen: dict[str, str] = {}
+    for question in questions:
+        text = " ".join(question.split())[:MAX_PHRASING]
+        if any(c.isalnum() for c in text):
+            seen.setdefault(text.casefold(), text)
+    return tuple(seen.values())
+
+
+def attach_change(entries: Sequence[KBEntry], *, entry_id: str, questions: Sequence[str]) -> Change:
+    entry = next((e for e in entries if e.id == entry_id), None)
+    if entry is None:
+        raise TeachError(f"There is no article `{entry_id}`; `/support kb check` lists them.")
+    have = {" ".join(q.casefold().split()) for q in entry.questions}
+    fresh = tuple(q for q in clean(questions) if q.casefold() not in have)
+    if not fresh:
+        raise TeachError(f"`{entry_id}` already has every one of these questions.")
+    return Change(replace(entry, questions=entry.questions + fresh), fresh, new=False)
+
+
+def draft_change(entries: Sequence[KBEntry], *, title: str, questions: Sequence[str], answer: str) -> Change:
+    title = " ".join(title.split())[:120]
+    phrasings = clean(questions)
+    if not title or not answer.strip():
+        raise TeachError("A new article needs a title and an answer.")
+    if not phrasings:
+        raise TeachError("A new article needs at least one question customers asked.")
+    taken = {e.id for e in entries}
+    base = _SLUG.sub("-", title.casefold()).strip("-")[:56] or "article"
+    article_id, suffix = base, 2
+    while article_id in taken or not ID_PATTERN.match(article_id):
+        article_id, suffix = f"{base}-{suffix}", suffix + 1
+    entry = KBEntry(id=article_id, title=title, questions=phrasings, answer=answer.strip())
+    return Change(entry, phrasings, new=True)
+
+
+def with_change(entries: Sequence[KBEntry], change: Change) -> list[KBEntry]:
+    if change.new:
+        return [*entries, change.entry]
+    return [change.entry if e.id == change.entry.id else e for e in entries]
+
+
+def replay(
+    before: KnowledgeBase, after: KnowledgeBase, *, change: Change, others: Sequence[str] = ()
+) -> Replay:
+    """Ask the lesson's questions, and `others` (other stored questions, e.g. the period's), of
+    both KBs. A question counts as taken when another article answered it before and this one
+    answers it after."""
+    target = change.entry.id
+
+    def answer(kb: KnowledgeBase, question: str) -> str | None:
+        decision = kb.ask(question)
+        best = decision.best
+        return best.entry.id if decision.band is Band.ANSWER and best is not None else None
+
+    answered = answered_before = taken = 0
+    for index, question in enumerate([*change.questions, *others]):
+        was, now = answer(before, question), answer(after, question)
+        if index < len(change.questions):
+            answered += now == target
+            answered_before += was == target
+        taken += was is not None and was != target and now == target
+    return Replay(target, answered, len(change.questions), taken, answered_before)
+
+
+def rebuilt(holder: KnowledgeBaseHolder, entries: Sequence[KBEntry]) -> KnowledgeBase:
+    """A KB over other entries, matched, calibrated and operated as the holder's is (fixed
+    thresholds stay fixed; a chosen operating point is chosen again for the new entries)."""
+    return KnowledgeBase.build(
+        entries,
+        matcher=holder.current.matcher.name,
+        targets=holder.targets,
+        answer_threshold=holder.answer_threshold,
+        clarify_threshold=holder.clarify_threshold,
+    )
+
+
+def preview(holder: KnowledgeBaseHolder, change: Change, *, others: Sequence[str] = ()) -> Replay:
+    """The replay of a change against the KB in service (call it in a worker thread: it builds a KB)."""
+    before = holder.current
+    return replay(before, rebuilt(holder, with_change(before.entries, change)), change=change, others=others)
+
+
+def _file(kb_root: Path) -> Path:
+    path = learned_file.learned_path(kb_root)
+    if path is None:
+        raise TeachError("The knowledge base is one file; point KB_PATH at a folder to let the bot learn.")
+    return path
+
+
+def publish(
+    kb_root: Path, change: Change, *, taught_by: str, from_ticket: int | None = None, approved: bool = False
+) -> tuple[str, tuple[str, ...]]:
+    """Write the change to learned.yml: the new phrasings, and for a new article its draft (pending
+    unless `approved`). Returns the article's id and the new phrasings' ids."""
+    path = _file(kb_root)
+    with _write_lock:
+        current = learned_file.read(path)
+        added: list[LearnedPhrasing] = []
+        ids = list(current.phrasings)
+        for text in change.questions:
+            probe = Learned(phrasings=(*ids, *added))
+            added.append(
+                LearnedPhrasing(
+                    id=probe.next_phrasing_id(),
+                    entry=change.entry.id,
+                    text=text,
+                    taught_by=taught_by,
+                    from_ticket=from_ticket,
+                )
+            )
+        articles = current.articles
+        if change.new:
+            articles = (
+                *articles,
+                LearnedArticle(
+                    id=change.entry.id,
+                    title=change.entry.title,
+                    answer=change.entry.answer,
+                    status=Status.APPROVED if approved else Status.PENDING,
+                    taught_by=taught_by,
+                    from_ticket=from_ticket,
+                ),
+            )
+        learned_file.write(path, Learned(articles=articles, phrasings=(*current.phrasings, *added)))
+    return change.entry.id, tuple(p.id for p in added)
+
+
+def approve(kb_root: Path, article_id: str) -> LearnedArticle:
+    path = _file(kb_root)
+    with _write_lock:
+        current = learned_file.read(path)
+        article = current.article(article_id)
+        if article is None:
+            raise TeachError(f"There is no drafted article `{article_id}`; `/support kb check` lists them.")
+        if article.status is Status.APPROVED:
+            raise TeachError(f"`{article_id}` is already approved.")
+        approved = replace(article, status=Status.APPROVED)
+        articles = tuple(approved if a.id == article_id else a for a in current.articles)
+        learned_file.write(path, replace(current, articles=articles))
+    return approved
+
+
+def forget(kb_root: Path, phrasing_id: str) -> LearnedPhrasing:
+    """Undo one learned phrasing. A drafted article left with no phrasing goes with it."""
+    path = _file(kb_root)
+    with _write_lock:
+        current = learned_file.read(path)
+        phrasing = next((p for p in current.phrasings if p.id == phrasing_id), None)
+        if phrasing is None:
+            raise TeachError(f"There is no learned phrasing `{phrasing_id}`.")
+        phrasings = tuple(p for p in current.phrasings if p.id != phrasing_id)
+        left = {p.entry for p in phrasings}
+        articles = tuple(a for a in current.articles if a.id != phrasing.entry or a.id in left)
+        learned_file.write(path, Learned(articles=articles, phrasings=phrasings))
+    return phrasing
+
+
+def pending(kb_root: Path) -> tuple[LearnedArticle, ...]:
+    path = learned_file.learned_path(kb_root)
+    return learned_file.read(path).pending if path is not None else ()
