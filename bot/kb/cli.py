@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.kb import teach
 from bot.kb.eval import EvalInputError, evaluate, read_jsonl
 from bot.kb.knowledge_base import KnowledgeBase, matcher_kind, request_reload
 from bot.kb.loader import KBError, load_entries
@@ -35,6 +36,12 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             ).health()
             for line in health.lines():
                 print(line)
+            for draft in teach.pending(Path(path)):
+                print(
+                    f"pending draft `{draft.id}` ({draft.title}), taught by {draft.taught_by}"
+                    + (f" from ticket #{draft.from_ticket}" if draft.from_ticket else "")
+                    + f": publish with /support kb approve {draft.id}"
+                )
             for warning in health.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
             return 0

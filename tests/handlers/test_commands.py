@@ -27,6 +27,8 @@ STAFF_LINES = [
     "- `/support questions [days]`: The questions that keep coming back, and how they went",
     "- `/support report [days]`: How support went over a period: figures, answer quality, knowledge gaps",
     "- `/support kb reload`: Load the knowledge base again after editing it",
+    "- `/support kb approve <id>`: Publish an article drafted from a lesson",
+    "- `/support kb forget <phrasing>`: Undo a phrasing the bot was taught",
     "- `/support privacy export <platform:user_id>`: Write everything stored about a person to a file",
     "- `/support privacy erase <platform:user_id>`: Erase a person's words and identity (asks to confirm)",
     "- `/incident open <components> <impact> <title>`: Open an incident and tell every subscribed channel",

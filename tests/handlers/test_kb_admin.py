@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.kb import teach
+from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage.db import Database
 from tests.harness import BotHarness, make_settings
 
@@ -59,3 +61,41 @@ async def test_customers_cannot_reload_and_staff_are_told_the_one_subcommand(bot
     assert refusal.text.startswith("That's for the support team only.")
     (usage,) = await bot.staff_runs("/support kb")
     assert "What should I do with the knowledge base?" in usage.text and "/support kb reload" in usage.text
+
+
+async def test_staff_approve_a_drafted_article_and_it_answers(bot: BotHarness, kb: Path) -> None:
+    holder = bot.bot.services.kb
+    assert isinstance(holder, KnowledgeBaseHolder)
+    change = teach.draft_change(
+        holder.entries,
+        title="Change the dashboard theme",
+        questions=["How do I change the colour of the dashboard theme?", "Switch to dark mode"],
+        answer="Open **Settings → Appearance** and pick a theme.",
+    )
+    teach.publish(kb, change, taught_by="U1", from_ticket=3)
+    (reload,) = await bot.staff_runs("/support kb reload")
+    assert "`change-the-dashboard-theme`" not in reload.text  # a draft is not active
+    (approved,) = await bot.staff_runs("/support kb approve change-the-dashboard-theme")
+    assert approved.text.startswith("Approved `change-the-dashboard-theme`")
+    assert "added: `change-the-dashboard-theme`" in approved.text
+    (answer,) = await bot.customer_says("how do I change the colour of the dashboard theme?")
+    assert answer.delivery.message.title == "Change the dashboard theme"
+    (again,) = await bot.staff_runs("/support kb approve change-the-dashboard-theme")
+    assert "already approved" in again.text
+
+
+async def test_staff_forget_a_learned_phrasing(bot: BotHarness, kb: Path) -> None:
+    holder = bot.bot.services.kb
+    assert isinstance(holder, KnowledgeBaseHolder)
+    entry = holder.entries[0]
+    change = teach.attach_change(holder.entries, entry_id=entry.id, questions=["zebra <@U999> quux"])
+    teach.publish(kb, change, taught_by="U1")
+    await bot.staff_runs("/support kb reload")
+    assert "zebra <@U999> quux" in holder.get(entry.id).questions  # type: ignore[union-attr]
+    (forgot,) = await bot.staff_runs("/support kb forget p1")
+    assert forgot.text.startswith("Forgot `p1`") and "<@U999>" not in forgot.text
+    assert "zebra <@U999> quux" not in holder.get(entry.id).questions  # type: ignore[union-attr]
+    (unknown,) = await bot.staff_runs("/support kb forget p1")
+    assert "no learned phrasing" in unknown.text
+    (refusal,) = await bot.customer_runs("/support kb forget p1")
+    assert refusal.text.startswith("That's for the support team only.")

@@ -161,3 +161,18 @@ def test_eval_with_a_missing_file_says_so(tmp_path: Path) -> None:
     result = supportbot("kb", "eval", "--examples", "nope.jsonl", "--queries", "nope.jsonl", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == "supportbot: nope.jsonl: no such file"
+
+
+def test_check_lists_pending_drafts(tmp_path: Path) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "faq.yml").write_text(ENTRY.format(id="export") + ENTRY.format(id="import"))
+    (folder / "learned.yml").write_text(
+        "phrasings:\n  - {id: p1, entry: prices, text: what are your prices, taught_by: U1}\n"
+        "articles:\n  - {id: prices, title: Prices, answer: $20, status: pending, taught_by: U1,"
+        " from_ticket: 4}\n"
+    )
+    result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 entries in 2 file(s), all valid" in result.stdout  # the draft is not active
+    assert "pending draft `prices` (Prices), taught by U1 from ticket #4" in result.stdout
