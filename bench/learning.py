@@ -1,0 +1,175 @@
+"""The learning loop, proved on a development set: does teaching the bot what it escalated make it
+answer more, without answering worse?
+
+The set's kb_examples_10.jsonl is the starting KB (one entry per label, written as YAML into a
+temporary KB folder); its queries.jsonl, in order, is the traffic, cut into 6 simulated weeks. Each
+week every question is asked of the KB in service. At the end of the week "staff" go through the
+week's escalated questions in order: an out-of-scope one (no label the KB knows) is marked as a gap
+and not taught; the first 20 in-scope ones are attached to their label's article through the same
+code path as the Teach button (`bot.kb.teach.attach_change` + `publish` into learned.yml), and the
+KB is reloaded from its folder as the watcher does. Each week prints in-scope coverage (answered
+with the right article / in-scope questions), answered precision and out-of-scope escalated.
+
+    .venv/bin/python -m bench.learning [--set banking77|hwu64] [--matcher lexical|semantic] [--json]
+
+Targets: coverage_last_week >= 1.5 x coverage_first_week, precision_min >= 0.95, out-of-scope
+escalated >= 0.95 every week.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from bot.kb import teach
+from bot.kb.eval import Labelled, entries_from_examples, read_jsonl
+from bot.kb.knowledge_base import KnowledgeBaseHolder
+from bot.kb.model import Band
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+WEEKS = 6
+TAUGHT_PER_WEEK = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    week: int
+    questions: int
+    coverage: float
+    precision: float | None
+    oos_escalated: float | None
+    taught: int
+    gaps: int
+    phrasings: int
+
+
+def _entry_id(label: str) -> str:
+    """A label as an article id (Banking77 has `reverted_card_payment?`)."""
+    return re.sub(r"[^a-z0-9_.-]+", "-", label.lower()).strip("-")
+
+
+def _write_kb(folder: Path, examples: list[Labelled]) -> None:
+    entries = entries_from_examples([Labelled(e.text, _entry_id(e.label or "")) for e in examples])
+    rows = [
+        {"id": e.id, "title": e.title, "questions": list(e.questions), "answer": e.answer} for e in entries
+    ]
+    (folder / "faq.yml").write_text(
+        yaml.safe_dump(rows, sort_keys=False, allow_unicode=True), encoding="utf-8"
+    )
+
+
+def run(data_set: str, matcher: str) -> tuple[list[Week], float]:
+    examples = read_jsonl(DATA / data_set / "kb_examples_10.jsonl", labels_required=True)
+    queries = [
+        Labelled(q.text, None if q.label is None else _entry_id(q.label))
+        for q in read_jsonl(DATA / data_set / "queries.jsonl", labels_required=False)
+    ]
+    size = -(-len(queries) // WEEKS)
+    weeks: list[Week] = []
+    build_seconds = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _write_kb(folder, examples)
+        started = time.perf_counter()
+        holder = KnowledgeBaseHolder(folder, matcher=matcher)
+        build_seconds += time.perf_counter() - started
+        for number in range(WEEKS):
+            traffic = queries[number * size : (number + 1) * size]
+            known = {entry.id for entry in holder.entries}
+            answered = right = in_scope = oos = oos_escalated = 0
+            escalated: list[Labelled] = []
+            for query in traffic:
+                decision = holder.ask(query.text)
+                label = query.label if query.label in known else None
+                best = decision.best
+                in_scope += label is not None
+                oos += label is None
+                if decision.band is Band.ANSWER:
+                    answered += 1
+                    right += best is not None and best.entry.id == label
+                elif decision.band is Band.ESCALATE:
+                    escalated.append(query)
+                    oos_escalated += label is None
+            lessons: dict[str, list[str]] = defaultdict(list)
+            taught = gaps = 0
+            for query in escalated:
+                if query.label not in known:
+                    gaps += 1  # staff mark it as a gap: no article to attach it to
+                elif taught < TAUGHT_PER_WEEK:
+                    assert query.label is not None
+                    lessons[query.label].append(query.text)
+                    taught += 1
+            weeks.append(
+                Week(
+                    week=number + 1,
+                    questions=len(traffic),
+                    coverage=right / in_scope if in_scope else 0.0,
+                    precision=right / answered if answered else None,
+                    oos_escalated=oos_escalated / oos if oos else None,
+                    taught=taught if number + 1 < WEEKS else 0,
+                    gaps=gaps,
+                    phrasings=sum(len(e.questions) for e in holder.entries),
+                )
+            )
+            if number + 1 == WEEKS:
+                break
+            for label, texts in lessons.items():
+                try:
+                    change = teach.attach_change(holder.entries, entry_id=label, questions=texts)
+                except teach.TeachError:
+                    continue  # the article already has these words
+                teach.publish(folder, change, taught_by="bench.learning")
+            started = time.perf_counter()
+            holder.reload()
+            build_seconds += time.perf_counter() - started
+    return weeks, build_seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", dest="data_set", choices=("banking77", "hwu64"), default="banking77")
+    parser.add_argument("--matcher", choices=("lexical", "semantic"), default="lexical")
+    parser.add_argument("--json", action="store_true", help="also print one JSON line at the end")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    weeks, build_seconds = run(args.data_set, args.matcher)
+    seconds = time.perf_counter() - started
+    for week in weeks:
+        precision = "n/a" if week.precision is None else f"{week.precision:.3f}"
+        oos = "n/a" if week.oos_escalated is None else f"{week.oos_escalated:.3f}"
+        print(
+            f"week {week.week}: {week.questions} questions, coverage {week.coverage:.3f}, "
+            f"answered precision {precision}, out-of-scope escalated {oos}; "
+            f"{week.phrasings} phrasings; then taught {week.taught}, gaps {week.gaps}",
+            file=sys.stderr if args.json else sys.stdout,
+        )
+    precisions = [w.precision for w in weeks if w.precision is not None]
+    summary = {
+        "set": args.data_set,
+        "matcher": args.matcher,
+        "weeks": [asdict(w) for w in weeks],
+        "coverage_first_week": weeks[0].coverage,
+        "coverage_last_week": weeks[-1].coverage,
+        "precision_min": min(precisions) if precisions else None,
+        "oos_escalated_min": min(
+            (w.oos_escalated for w in weeks if w.oos_escalated is not None), default=None
+        ),
+        "seconds": round(seconds, 1),
+        "kb_build_seconds": round(build_seconds, 1),
+    }
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
