@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bot import __version__
-from bot.logs import configure
+from bot.logs import ErrorReportingUnavailable, configure, report_errors_to_sentry
 from bot.settings import Settings, SettingsError, load_settings
 
 NO_KB = "no knowledge base here: run `supportbot init`, or set KB_PATH"
@@ -321,6 +321,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return kb_command(args, settings)
     if args.command == "run":
+        if settings.sentry_dsn is not None:
+            try:
+                report_errors_to_sentry(
+                    settings.sentry_dsn.get_secret_value(), release=f"supportbot@{__version__}"
+                )
+            except ErrorReportingUnavailable as error:
+                print(f"supportbot: {error}", file=sys.stderr)
+                return 2
         return _run(args, settings)
     return 2
 

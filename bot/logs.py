@@ -80,3 +80,46 @@ def configure(level: str = "INFO", *, stream: TextIO | None = None, json_lines: 
     root.setLevel(level)
     for noisy in ("aiohttp.access", "sqlalchemy.engine", "discord.gateway", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class ErrorReportingUnavailable(Exception):
+    """SENTRY_DSN is set, but the `sentry` extra is not installed."""
+
+
+def _redacted(value: object) -> object:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def _before_send(event: dict[str, object], hint: object) -> dict[str, object]:
+    """Tokens redacted everywhere in the event, and the correlation id the user was given as a tag."""
+    redacted = _redacted(event)
+    assert isinstance(redacted, dict)
+    tags = redacted.setdefault("tags", {})
+    if isinstance(tags, dict):
+        tags.setdefault("correlation_id", correlation_id.get())
+    return redacted
+
+
+def report_errors_to_sentry(dsn: str, *, release: str | None = None) -> None:
+    """Send errors (logged at ERROR and above, with their tracebacks) to Sentry. Without local
+    variables, request bodies or personal data: those hold what customers typed. Tokens redacted."""
+    try:
+        import sentry_sdk
+    except ImportError:
+        raise ErrorReportingUnavailable(
+            "SENTRY_DSN is set but sentry-sdk is not installed: pip install 'supportbot[sentry]'"
+        ) from None
+    sentry_sdk.init(
+        dsn=dsn,
+        release=release,
+        include_local_variables=False,
+        max_request_body_size="never",
+        before_send=_before_send,  # type: ignore[arg-type]  # sentry's Event is a TypedDict
+        before_breadcrumb=lambda crumb, hint: _redacted(crumb),  # type: ignore[arg-type,return-value]
+    )

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str = "http://127.0.0.1:8080"
     stop_grace_seconds: float = Field(default=20.0, gt=0, le=3600)
+    sentry_dsn: SecretStr | None = None
 
     # People
     staff_user_ids: CommaList = Field(default_factory=list)

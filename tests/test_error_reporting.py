@@ -1,0 +1,86 @@
+"""SENTRY_DSN: errors go to Sentry with the correlation id and without tokens; without the `sentry`
+extra, `supportbot run` says what to install (one line, exit 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.cli import main
+from bot.logs import ErrorReportingUnavailable, correlation_id, report_errors_to_sentry
+
+TOKEN = "xoxb-2741-9918273645-Zq8RtW3nLp0YvKx"
+
+
+@pytest.fixture
+async def sentry_server() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A stand-in for Sentry's ingest endpoint on 127.0.0.1: the DSN to use, and the envelopes it got."""
+    received: list[bytes] = []
+
+    async def envelope(request: web.Request) -> web.Response:
+        received.append(await request.read())  # aiohttp has undone the gzip
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/api/1/envelope/", envelope)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://publickey@127.0.0.1:{port}/1", received
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_logged_error_reaches_sentry_redacted_with_its_correlation_id(
+    sentry_server: tuple[str, list[bytes]],
+) -> None:
+    sentry_sdk = pytest.importorskip("sentry_sdk")
+    dsn, received = sentry_server
+    report_errors_to_sentry(dsn, release="supportbot@test")
+    token = correlation_id.set("c0ffee1234")
+    try:
+        try:
+            raise RuntimeError(f"Slack said invalid_auth for {TOKEN}")
+        except RuntimeError:
+            logging.getLogger("bot.core.dispatch").exception("handler failed with %s", TOKEN)
+        # The SDK sends from its own thread; this loop must keep serving while it does.
+        await asyncio.to_thread(sentry_sdk.flush, 5)
+    finally:
+        correlation_id.reset(token)
+        await asyncio.to_thread(sentry_sdk.get_client().close, 2)
+        sentry_sdk.init()  # no DSN: nothing is sent by the tests that follow
+
+    sent = b"".join(received).decode()
+    assert "handler failed with [redacted]" in sent
+    assert "invalid_auth for [redacted]" in sent
+    assert TOKEN not in sent
+    assert '"correlation_id":"c0ffee1234"' in sent.replace(" ", "")
+
+
+def test_without_the_extra_it_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sentry_sdk", None)  # as if not installed
+    with pytest.raises(ErrorReportingUnavailable, match=r"pip install 'supportbot\[sentry\]'"):
+        report_errors_to_sentry("https://publickey@o1.ingest.sentry.io/1")
+
+
+def test_run_stops_with_one_line_when_sentry_is_asked_for_but_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "sentry_sdk", None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SENTRY_DSN", "https://publickey@o1.ingest.sentry.io/1")
+    assert main(["run"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert (
+        line
+        == "supportbot: SENTRY_DSN is set but sentry-sdk is not installed: pip install 'supportbot[sentry]'"
+    )
