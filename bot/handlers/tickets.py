@@ -30,6 +30,7 @@ from bot.core.router import (
     text_predicate,
 )
 from bot.handlers.guards import customers_only, staff_only
+from bot.handlers.kb_admin import teach_button
 from bot.tickets import intents, messages
 from bot.tickets.model import PRIORITIES
 from bot.tickets.workflows import (
@@ -468,7 +469,10 @@ async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             at=ctx.now,
         )
         await ctx.post(customer_conversation(ticket), messages.rating_request(ticket))
-        note = f"✅ {ticket.requester_name} confirmed ticket #{ticket.number} is solved. Closed."
+        note = OutboundMessage(
+            text=f"✅ {ticket.requester_name} confirmed ticket #{ticket.number} is solved. Closed.",
+            buttons=(teach_button(ticket.number),),  # the close card: teach the bot this question
+        )
     else:
         await _reopen(ctx, ticket, why=f"{ticket.requester_name} says it is not solved")
         await ctx.post(

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb import teach
+from bot.core.events import Conversation, Platform
+from bot.kb import learned, teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage.db import Database
-from tests.harness import BotHarness, make_settings
+from tests.fake_adapter import SentMessage
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
+from tests.tickets.conversation import escalated
 
 FIXTURE_KB = Path(__file__).resolve().parent.parent / "data" / "kb"
 
@@ -99,3 +102,53 @@ async def test_staff_forget_a_learned_phrasing(bot: BotHarness, kb: Path) -> Non
     assert "no learned phrasing" in unknown.text
     (refusal,) = await bot.customer_runs("/support kb forget p1")
     assert refusal.text.startswith("That's for the support team only.")
+
+
+async def _closed_ticket(bot: BotHarness, question: str) -> SentMessage:
+    """A ticket answered by staff and confirmed solved: the staff close card."""
+    _reply, card = await escalated(bot, question)
+    staff_channel = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id=STAFF_CHANNEL)
+    await bot.says(
+        bot.staff,
+        "Open Settings, then Appearance, and pick a theme.",
+        conversation=staff_channel,
+        thread=card.ref.message_id,
+    )
+    sent = await bot.staff_runs("/ticket close 1 answered")
+    confirm = next(m for m in sent if m.channel_id == "community")
+    sent = await bot.click(bot.customer, button(confirm, "Yes"), on=confirm)
+    return next(m for m in sent if m.channel_id == STAFF_CHANNEL and "confirmed ticket #1" in m.text)
+
+
+async def test_teach_from_the_close_card_drafts_an_article_with_its_replay(bot: BotHarness, kb: Path) -> None:
+    question = "talk to a human: how do I change the colour of the dashboard theme?"
+    close_card = await _closed_ticket(bot, question)
+    (refusal,) = await bot.click(bot.customer, button(close_card, "Teach"), on=close_card)
+    assert refusal.text.startswith("That's for the support team only.")
+
+    (offer,) = await bot.click(bot.staff, button(close_card, "Teach"), on=close_card)
+    assert offer.delivery.message.title == "Teach the bot from ticket #1"
+    assert "This would have answered" in offer.text and "away from other articles" in offer.text
+    assert [b.label for b in offer.delivery.message.buttons][-1] == "Draft new article"
+
+    (drafted,) = await bot.click(bot.staff, button(offer, "Draft new article"), on=offer)
+    assert drafted.text.startswith("Drafted `talk-to-a-human-how-do-i-change-the-colour-of-the-dashbo` from")
+    stored = learned.read(kb / "learned.yml")
+    (article,) = stored.pending
+    assert (article.from_ticket, article.taught_by) == (1, bot.staff.key)
+    assert article.answer == "Open Settings, then Appearance, and pick a theme."
+    assert stored.phrasings[0].text == question
+
+
+async def test_teach_from_the_close_card_attaches_to_the_nearest_article(bot: BotHarness, kb: Path) -> None:
+    close_card = await _closed_ticket(bot, "talk to a human please, my csv export broke again")
+    (offer,) = await bot.click(bot.staff, button(close_card, "Teach"), on=close_card)
+    attach = next(b for b in offer.delivery.message.buttons if b.label.startswith("Attach to "))
+    entry_id = attach.label.removeprefix("Attach to ")
+    (taught,) = await bot.click(bot.staff, attach, on=offer)
+    assert taught.text.startswith(f"Taught `{entry_id}` the question of ticket #1 (phrasing `p1`)")
+    holder = bot.bot.services.kb
+    assert isinstance(holder, KnowledgeBaseHolder)
+    assert "talk to a human please, my csv export broke again" in holder.get(entry_id).questions  # type: ignore[union-attr]
+    (again,) = await bot.click(bot.staff, attach, on=offer)
+    assert "already has every one of these questions" in again.text
