@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# Tests install the semantic extra too, so CI tests both matchers (torch pinned to the local CPU build).
+# Tests install the semantic and sentry extras too, so CI tests both matchers (torch pinned to the
+# local CPU build) and error reporting, and mypy sees every optional import.
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,semantic]'
+	$(BIN)/pip install --quiet -e '.[dev,semantic,sentry]'
 	touch $(STAMP) $@
 
 run: $(STAMP)
