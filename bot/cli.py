@@ -182,25 +182,15 @@ def _privacy(settings: Settings, args: argparse.Namespace) -> int:
 async def _privacy_request(settings: Settings, action: str, subject: str, args: argparse.Namespace) -> int:
     from bot.core import privacy
     from bot.core.clock import utc_now
-    from storage import audit_repo, migrate
-    from storage.backup import sqlite_file
-    from storage.db import Database
+    from storage import audit_repo
+    from storage.db import open_migrated
 
     where = f"supportbot privacy {action}"
-    database_file = sqlite_file(settings.database_url)
-    if database_file is not None and not database_file.is_file():
-        print(f"{where}: no database at {database_file} (check DATABASE_URL)", file=sys.stderr)
+    database = await open_migrated(settings.database_url)
+    if isinstance(database, str):
+        print(f"{where}: {database}", file=sys.stderr)
         return 2
-    database = Database.from_url(settings.database_url)
     try:
-        revision = await migrate.current_revision(database.engine)
-        if revision != migrate.head_revision():
-            print(
-                f"{where}: the database schema is at {revision or 'nothing'}, this version needs "
-                f"{migrate.head_revision()} (run `supportbot db upgrade`)",
-                file=sys.stderr,
-            )
-            return 2
         if action == "export":
             async with database.session() as session:
                 document = await privacy.export(session, subject=subject, now=utc_now())

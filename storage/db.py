@@ -124,3 +124,27 @@ class Database:
             self._loop_sessions.dispose()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
+
+
+async def open_migrated(database_url: str) -> Database | str:
+    """The database at `database_url`, open, when it exists and its schema is the one this version
+    needs; otherwise one line saying what is wrong. For one-shot commands (reports, privacy
+    requests): nothing is created, so a mistyped DATABASE_URL leaves no empty database behind."""
+    from storage import backup, migrate
+
+    database_file = backup.sqlite_file(database_url)
+    if database_file is not None and not database_file.is_file():
+        return f"no database at {database_file} (check DATABASE_URL)"
+    database = Database.from_url(database_url)
+    try:
+        revision = await migrate.current_revision(database.engine)
+    except BaseException:
+        await database.dispose()
+        raise
+    if revision != migrate.head_revision():
+        await database.dispose()
+        return (
+            f"the database schema is at {revision or 'nothing'}, this version needs "
+            f"{migrate.head_revision()} (run `supportbot db upgrade`)"
+        )
+    return database

@@ -14,9 +14,7 @@ from bot.insights import report, report_html
 from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
 from bot.settings import Settings
-from storage import migrate
-from storage.backup import sqlite_file
-from storage.db import Database
+from storage.db import open_migrated
 
 WHERE = "supportbot report"
 
@@ -52,20 +50,11 @@ def report_command(args: argparse.Namespace, settings: Settings) -> int:
 async def _write(settings: Settings, days: int, out: Path) -> int:
     """The database is checked first: loading the knowledge base (a model, with the semantic
     matcher) takes seconds, and a wrong DATABASE_URL should not wait for it."""
-    database_file = sqlite_file(settings.database_url)
-    if database_file is not None and not database_file.is_file():
-        print(f"{WHERE}: no database at {database_file} (check DATABASE_URL)", file=sys.stderr)
+    database = await open_migrated(settings.database_url)
+    if isinstance(database, str):
+        print(f"{WHERE}: {database}", file=sys.stderr)
         return 2
-    database = Database.from_url(settings.database_url)
     try:
-        revision = await migrate.current_revision(database.engine)
-        if revision != migrate.head_revision():
-            print(
-                f"{WHERE}: the database schema is at {revision or 'nothing'}, this version needs "
-                f"{migrate.head_revision()} (run `supportbot db upgrade`)",
-                file=sys.stderr,
-            )
-            return 2
         try:
             kb = await asyncio.to_thread(load_knowledge_base, settings)
         except KBError as error:
