@@ -23,6 +23,8 @@ class Capabilities:
     private_replies: bool = True
     edits: bool = True
     max_text: int = 4000
+    max_file_bytes: int = 0
+    """The largest file the platform takes with a message; 0: it cannot attach files."""
 
 
 class DeliveryFailure(StrEnum):

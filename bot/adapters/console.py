@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import sys
+import tempfile
 import threading
 import uuid
+from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 from bot.adapters.base import Capabilities, EventSink
 from bot.core.events import (
     ActionInvoked,
     Actor,
+    Attachment,
     CommandInvoked,
     Conversation,
     Delivery,
@@ -90,6 +94,8 @@ def render(
     lines.extend(f"  {f.name}: {f.value}" for f in message.fields)
     if message.footer:
         lines.append(f"  {message.footer}")
+    # A terminal shows no images: it says where each file is.
+    lines.extend(f"  [file] {a.label}: {a.path or '(not saved)'}" for a in message.attachments)
     mentions = " ".join(f"@{m.id}" for m in message.mentions)
     if mentions:
         lines.append(f"  (pinging {mentions})")
@@ -107,7 +113,7 @@ def render(
 
 class ConsoleAdapter:
     platform = Platform.CONSOLE
-    capabilities = Capabilities(max_text=100_000)
+    capabilities = Capabilities(max_text=100_000, max_file_bytes=2**62)  # a file stays where it is
 
     def __init__(
         self,
@@ -183,7 +189,19 @@ class ConsoleAdapter:
         if settled is not None and not settled.done():
             settled.set_result(None)
 
+    def _saved(self, attachment: Attachment) -> Attachment:
+        """A file given as bytes, written where the person at the terminal can open it."""
+        if attachment.path is not None or attachment.data is None:
+            return attachment
+        folder = Path(tempfile.mkdtemp(prefix="supportbot-console-"))
+        path = folder / attachment.filename
+        path.write_bytes(attachment.data)
+        return replace(attachment, data=None, path=path)
+
     async def send(self, delivery: Delivery) -> SentRef:
+        if delivery.message.attachments:
+            saved = tuple([self._saved(a) for a in delivery.message.attachments])
+            delivery = replace(delivery, message=replace(delivery.message, attachments=saved))
         text, buttons = render(
             delivery, staff_channel_id=self.staff_channel_id, button_numbers=self._button_numbers
         )

@@ -10,6 +10,7 @@ import enum
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Final
 
 from bot.core.clock import utc_now
@@ -212,6 +213,36 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Attachment:
+    """A file sent with a message (the digest's chart): its bytes, or the path to read them from.
+
+    `title` names it for people ("Main chart"), also in the note an adapter adds when the file
+    could not be attached; `alt_text` describes it for screen readers."""
+
+    filename: str
+    data: bytes | None = None
+    path: Path | None = None
+    title: str = ""
+    alt_text: str = ""
+
+    def __post_init__(self) -> None:
+        _require(bool(self.filename.strip()), "Attachment.filename must not be empty")
+        _require("/" not in self.filename and "\\" not in self.filename, "Attachment.filename is a bare name")
+        _require((self.data is None) != (self.path is None), "an Attachment has either data or a path")
+
+    @property
+    def label(self) -> str:
+        return f"{self.title} ({self.filename})" if self.title else self.filename
+
+    def read(self) -> bytes:
+        """The file's bytes (OSError when its path cannot be read)."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutboundMessage:
     """A reply as data.
 
@@ -219,6 +250,8 @@ class OutboundMessage:
     "- " bullets). Adapters escape it so that nothing in it can ping anyone; deliberate pings go in
     `mentions`. `private_to` makes the message visible only to that actor where the platform can
     (Slack ephemeral, Discord ephemeral interaction reply) and a DM or plain reply elsewhere.
+    `attachments` go with the message where the platform can upload files; where one cannot be
+    attached, the message still goes out and says so.
     """
 
     text: str
@@ -229,11 +262,12 @@ class OutboundMessage:
     private_to: Actor | None = None
     in_thread: bool = True
     footer: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     def __post_init__(self) -> None:
         # A blank title is no title: the platforms refuse a message with nothing to show.
         _require(bool(self.text.strip() or (self.title or "").strip()), "a message needs text or a title")
-        for name in ("fields", "buttons", "mentions"):
+        for name in ("fields", "buttons", "mentions", "attachments"):
             value = getattr(self, name)
             if not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))

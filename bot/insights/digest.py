@@ -2,9 +2,9 @@
 one goes to the staff channel, and its HTML page and charts to REPORT_DIR.
 
 Runs in every bot process; a claim in the database (the one inbound events use) makes sure exactly
-one of them posts each digest. The adapters cannot upload files yet, so the message names where the
-page and its main chart are (the console prints it as it prints every message) instead of attaching
-the chart.
+one of them posts each digest. The main chart goes with the message as an image (Slack's external
+upload, a Discord attachment; the console prints where the file is); when it cannot be attached the
+digest still goes out and says so, and names where the page and the chart were written.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.core.context import Services
-from bot.core.events import Delivery, OutboundMessage
+from bot.core.events import Attachment, Delivery, OutboundMessage
 from bot.core.outbound import Outbound
 from bot.insights import charts, report, report_html
 from bot.insights import messages as words
@@ -45,6 +45,9 @@ def folder_for(base: Path, due: datetime, schedule: Schedule) -> Path:
     return base / f"{due.astimezone(schedule.zone):%Y-%m-%d_%H%M}"
 
 
+CHART_ALT = "Questions per day, by how they ended, and tickets opened per day"
+
+
 def digest_message(built: report.Report, *, page: Path, chart: Path) -> OutboundMessage:
     summary = words.summary(built, footer=f"Full report: {page} · main chart: {chart}")
     text = summary.text
@@ -60,6 +63,7 @@ def digest_message(built: report.Report, *, page: Path, chart: Path) -> Outbound
         text=text,
         fields=summary.fields,
         footer=summary.footer,
+        attachments=(Attachment(filename=chart.name, path=chart, title="Main chart", alt_text=CHART_ALT),),
     )
 
 

@@ -38,8 +38,14 @@ What it serves:
   caps active threads (forum posts included, error 160006), `channel.threads_allowed = False`
   refuses threads in one channel (403).
 
+- Attachments: a message created with files (multipart/form-data: `payload_json` and `files[n]`, as
+  discord.py sends them) keeps them as `attachments` and records each in `.uploads` (`Uploaded(
+  channel_id, message_id, filename, description, content_type, data)`); files over
+  `upload_limit` bytes (10 MiB, Discord's default) are refused with 413, code 40005.
+
 What a test reads: `.calls` (every REST request: method, path without `/api/v10`, query, JSON body,
-status), `await .wait_for(method, path, where=..., timeout=5)` (each matching call is returned once,
+status, and `files` for a multipart request),
+`await .wait_for(method, path, where=..., timeout=5)` (each matching call is returned once,
 in order, whether it happened before or after the wait started), `.messages` (id → message payload),
 `.channel_messages(channel)` and `.identifies` (one per gateway session).
 """
@@ -47,6 +53,8 @@ in order, whether it happened before or after the wait started), `.messages` (id
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import fnmatch
 import hashlib
 import itertools
@@ -174,6 +182,30 @@ class Guild:
         return roles
 
 
+@dataclass(frozen=True)
+class Uploaded:
+    """A file that came with a message: its form part, as Discord received it."""
+
+    channel_id: str
+    message_id: str
+    filename: str
+    description: str | None
+    content_type: str
+    data: bytes
+
+    @property
+    def is_png(self) -> bool:
+        return self.data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@dataclass(frozen=True)
+class _FilePart:
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
 @dataclass
 class Call:
     """One REST request the bot made."""
@@ -183,6 +215,7 @@ class Call:
     query: dict[str, str]
     json: Any
     status: int = 0
+    files: list[_FilePart] = field(default_factory=list)
 
     @property
     def content(self) -> str:
@@ -227,7 +260,10 @@ class DiscordEmulator:
         route_window: float = 5.0,
         global_limit: int = 50,
         heartbeat_interval_ms: int = 41_250,
+        upload_limit: int = 10 * 1024 * 1024,
     ) -> None:
+        self.upload_limit = upload_limit
+        self.uploads: list[Uploaded] = []
         self.route_limit = route_limit
         self.route_window = route_window
         self.global_limit = global_limit
@@ -762,13 +798,14 @@ class DiscordEmulator:
         path = "/" + request.match_info["tail"]
         method = request.method
         body: Any = None
+        parts: list[_FilePart] = []
         if request.can_read_body:
             raw = await request.read()
             if request.content_type == "application/json" and raw:
                 body = json.loads(raw)
             elif raw:
-                body = await self._multipart_json(request, raw)
-        call = Call(method=method, path=path, query=dict(request.query), json=body)
+                body, parts = self._multipart(request.headers.get("Content-Type", ""), raw)
+        call = Call(method=method, path=path, query=dict(request.query), json=body, files=parts)
         self.calls.append(call)
         response = self._limit(method, path)
         if response is None:
@@ -778,14 +815,21 @@ class DiscordEmulator:
         return response
 
     @staticmethod
-    async def _multipart_json(request: web.Request, raw: bytes) -> Any:
-        marker = b'name="payload_json"'
-        start = raw.find(marker)
-        if start < 0:
-            return None
-        start = raw.find(b"\r\n\r\n", start) + 4
-        end = raw.find(b"\r\n--", start)
-        return json.loads(raw[start:end])
+    def _multipart(content_type: str, raw: bytes) -> tuple[Any, list[_FilePart]]:
+        """A multipart/form-data body: its `payload_json`, and its files (`files[n]`)."""
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+        )
+        payload: Any = None
+        files: list[_FilePart] = []
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            data = part.get_payload(decode=True) or b""
+            if name == "payload_json":
+                payload = json.loads(data)
+            elif part.get_filename() is not None:
+                files.append(_FilePart(str(name), part.get_filename() or "", part.get_content_type(), data))
+        return payload, files
 
     def _limit(self, method: str, path: str) -> web.Response | None:
         key, bucket = self._bucket_key(method, path)
@@ -989,6 +1033,8 @@ class DiscordEmulator:
         if rest == ["messages"] and call.method == "POST":
             if len(body.get("content") or "") > 2000:
                 return self._error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")
+            if sum(len(f.data) for f in call.files) > self.upload_limit:
+                return self._error(413, 40005, "Request entity too large")
             nonce = body.get("nonce")
             if nonce and body.get("enforce_nonce"):
                 # Discord answers a repeated enforced nonce with the message it already created.
@@ -997,6 +1043,7 @@ class DiscordEmulator:
                         return self._ok(existing)
             created = await self._store_bot_message(channel.id, body)
             created["nonce"] = nonce
+            created["attachments"] = self._attachments(channel.id, created["id"], body, call.files)
             return self._ok(created)
         if len(rest) == 2 and rest[0] == "messages":
             message = self.messages.get(rest[1])
@@ -1027,6 +1074,42 @@ class DiscordEmulator:
             self.thread_members.setdefault(channel.id, set()).add(rest[1])
             return web.Response(status=204, headers=self._last_headers)
         return self._error(404, 0, f"emulator has no {call.method} {call.path}")
+
+    def _attachments(
+        self, channel_id: str, message_id: str, body: dict[str, Any], parts: list[_FilePart]
+    ) -> list[dict[str, Any]]:
+        """The message's attachments, from `payload_json.attachments` (id = the n of `files[n]`)
+        and the files themselves; each is recorded in `uploads`."""
+        described = {str(a.get("id")): a for a in body.get("attachments") or []}
+        attachments = []
+        for part in parts:
+            index = part.field.removeprefix("files[").removesuffix("]")
+            meta = described.get(index, {})
+            self.uploads.append(
+                Uploaded(
+                    channel_id,
+                    message_id,
+                    part.filename,
+                    meta.get("description"),
+                    part.content_type,
+                    part.data,
+                )
+            )
+            attachment_id = self.snowflake()
+            attachments.append(
+                {
+                    "id": attachment_id,
+                    "filename": part.filename,
+                    "description": meta.get("description"),
+                    "content_type": part.content_type,
+                    "size": len(part.data),
+                    "url": f"http://127.0.0.1:{self.port}/attachments/{channel_id}/{attachment_id}/{part.filename}",
+                    "proxy_url": f"http://127.0.0.1:{self.port}/attachments/{channel_id}/{attachment_id}/{part.filename}",
+                }
+            )
+        if attachments:
+            self.messages[message_id]["attachments"] = attachments
+        return attachments
 
     async def _new_thread(
         self, parent: Channel, body: dict[str, Any], *, thread_id: str | None, type_: int

@@ -17,7 +17,9 @@ What it offers:
   bot is a member), and stored messages (`history(channel)`).
 - Web API methods: auth.test, chat.postMessage, chat.postEphemeral, chat.update, conversations.info,
   conversations.join, conversations.history, conversations.replies, users.info,
-  usergroups.users.list, reactions.add, apps.connections.open; unknown methods answer
+  usergroups.users.list, reactions.add, apps.connections.open, and the external file upload
+  (files.getUploadURLExternal, a POST of the bytes to the upload URL it returns,
+  files.completeUploadExternal into a channel or thread); unknown methods answer
   `unknown_method`. Errors are Slack's: `channel_not_found`, `not_in_channel`, `is_archived`,
   `invalid_blocks` (more than 50 blocks, a section over 3,000 characters, repeated action ids),
   `msg_too_long` (text over 40,000), `invalid_auth`.
@@ -31,6 +33,10 @@ What it offers:
   `times` times, after letting `after` calls through.
 - Message metadata: chat.postMessage keeps `metadata`; conversations.history and .replies return it
   only with `include_all_metadata`, as Slack does.
+- Files: `uploads` holds every file completed into a channel (`Upload(file_id, filename, title,
+  alt_txt, data, channel, thread_ts)`), with the bytes as uploaded; a file over 1 GB is refused
+  (`file_too_large`, as slack-sdk checks first), bytes of another length than announced are answered
+  400, and the upload URL can be made to fail with `fail_next("files.upload", status=500)`.
 - Recording: `calls` (every Web API call, response_url post and Socket Mode ack, as `Call(method,
   params, team_id, status, error, at, response)`; `call.shown` is what a person sees, `call.buttons`
   and `call.button("Claim")` its buttons), `calls_to(method)`, `mark()`, and
@@ -118,6 +124,27 @@ class Call:
             if element["text"]["text"].startswith(label_start):
                 return str(element["action_id"])
         raise AssertionError(f"no button {label_start!r} in {[e['text']['text'] for e in self.buttons]}")
+
+
+@dataclass
+class Upload:
+    """A file uploaded through the external flow: announced, its bytes sent, then completed."""
+
+    file_id: str
+    filename: str
+    length: int
+    alt_txt: str = ""
+    title: str = ""
+    data: bytes | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+
+    @property
+    def is_png(self) -> bool:
+        return (self.data or b"").startswith(b"\x89PNG\r\n\x1a\n")
+
+
+MAX_FILE_BYTES = 1024**3
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +269,8 @@ class SlackEmulator:
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._response_urls: dict[str, dict[str, Any]] = {}
+        self._files: dict[str, Upload] = {}
+        self.uploads: list[Upload] = []
         self._sockets: list[web.WebSocketResponse] = []
         self._socket_connected = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -267,6 +296,7 @@ class SlackEmulator:
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
+        app.router.add_post("/upload/{file_id}", self._upload_bytes)
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -588,7 +618,99 @@ class SlackEmulator:
             "users.info": self._users_info,
             "usergroups.users.list": self._usergroup_users,
             "reactions.add": self._reactions_add,
+            "files.getUploadURLExternal": self._get_upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
+
+    def _get_upload_url(self, workspace: Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        filename = str(params.get("filename") or "")
+        length = str(params.get("length") or "")
+        if not filename or not length.isdigit():
+            return {"ok": False, "error": "invalid_arguments"}
+        if int(length) > MAX_FILE_BYTES:
+            return {"ok": False, "error": "file_too_large"}
+        file_id = f"F{next(self._ids):08d}"
+        self._files[file_id] = Upload(
+            file_id=file_id, filename=filename, length=int(length), alt_txt=str(params.get("alt_txt") or "")
+        )
+        return {
+            "ok": True,
+            "file_id": file_id,
+            "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+        }
+
+    async def _upload_bytes(self, request: web.Request) -> web.StreamResponse:
+        """The upload URL: the bytes as the request body (slack-sdk posts them raw)."""
+        upload = self._files.get(request.match_info["file_id"])
+        data = await request.read()
+        fault = self._take_fault("files.upload")
+        status = fault.status if fault is not None else 200
+        if status == 200 and upload is None:
+            status = 404
+        elif status == 200 and upload is not None and len(data) != upload.length:
+            status = 400  # not the length files.getUploadURLExternal was told
+        if status == 200 and upload is not None:
+            upload.data = data
+        await self._record(
+            Call(
+                "files.upload",
+                {"file_id": request.match_info["file_id"], "bytes": len(data)},
+                "",
+                status,
+                None if status == 200 else str(status),
+                time.monotonic(),
+            )
+        )
+        return web.Response(status=status, text=f"OK - {len(data)}" if status == 200 else "upload failed")
+
+    def _complete_upload(self, workspace: Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        files = params.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel_id = params.get("channel_id")
+        channel: Channel | None = None
+        if channel_id:
+            found = self._channel_for_post(workspace, str(channel_id))
+            if isinstance(found, dict):
+                return found
+            channel = found
+        uploads = []
+        for item in files:
+            upload = self._files.get(str(item.get("id")))
+            if upload is None or upload.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            upload.title = str(item.get("title") or upload.filename)
+            uploads.append(upload)
+        shown = []
+        for upload in uploads:
+            upload.channel = channel.id if channel else None
+            upload.thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+            self.uploads.append(upload)
+            file = {
+                "id": upload.file_id,
+                "name": upload.filename,
+                "title": upload.title,
+                "size": len(upload.data or b""),
+                "mimetype": "image/png" if upload.is_png else "application/octet-stream",
+            }
+            shown.append(file)
+            if channel is not None:
+                message: dict[str, Any] = {
+                    "type": "message",
+                    "subtype": "file_share",
+                    "user": workspace.bot_user_id,
+                    "bot_id": workspace.bot_id,
+                    "text": str(params.get("initial_comment") or ""),
+                    "files": [file],
+                    "ts": self.next_ts(),
+                    "team": workspace.team_id,
+                }
+                if upload.thread_ts:
+                    message["thread_ts"] = upload.thread_ts
+                channel.messages.append(message)
+        return {"ok": True, "files": shown}
 
     def _connections_open(self, token: str) -> tuple[int, dict[str, Any], dict[str, str]]:
         if not token.startswith("xapp-"):

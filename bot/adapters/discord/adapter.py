@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -33,6 +34,8 @@ from bot.adapters.discord.interactions import (
 )
 from bot.adapters.discord.threads import Threads
 from bot.adapters.discord.translate import (
+    ENTITY_TOO_LARGE,
+    MAX_FILE_BYTES,
     MAX_TEXT,
     UNKNOWN_CHANNEL,
     Part,
@@ -41,10 +44,13 @@ from bot.adapters.discord.translate import (
     allowed_mentions,
     command_to_event,
     delivery_error,
+    files,
     message_to_event,
+    neutralise,
     nonce_for,
     render,
 )
+from bot.adapters.files import Loaded, load, not_attached_note, with_note, without_files
 from bot.core.commands import Catalogue
 from bot.core.events import (
     Conversation,
@@ -65,7 +71,12 @@ log = logging.getLogger(__name__)
 class DiscordAdapter:
     platform = Platform.DISCORD
     capabilities = Capabilities(
-        buttons=True, threads=True, private_replies=True, edits=True, max_text=MAX_TEXT
+        buttons=True,
+        threads=True,
+        private_replies=True,
+        edits=True,
+        max_text=MAX_TEXT,
+        max_file_bytes=MAX_FILE_BYTES,
     )
 
     def __init__(
@@ -284,6 +295,9 @@ class DiscordAdapter:
             raise delivery_error(error) from error
 
     async def _send(self, delivery: Delivery) -> SentRef:
+        if delivery.message.attachments and (delivery.edit or delivery.message.private_to):
+            # Private replies go through interactions and DMs, edits keep their files: none attached.
+            delivery = replace(delivery, message=without_files(delivery.message))
         message = delivery.message
         if delivery.edit is not None:
             return await self._edit(delivery.edit, message)
@@ -317,10 +331,17 @@ class DiscordAdapter:
         elif isinstance(reply_to, MessageReceived) and message.in_thread and conversation.is_direct:
             reference = _reference(reply_to, conversation)
         target = thread_id or conversation.channel_id
+        message, attached = await self._load_files(message, target)
         try:
             self._check_access(target)
             sent = await self._post_parts(
-                conversation, target, render(message), message, reference, key=delivery.idempotency_key
+                conversation,
+                target,
+                render(message),
+                message,
+                reference,
+                key=delivery.idempotency_key,
+                attached=attached,
             )
         except (DeliveryError, discord.Forbidden) as error:
             if not may_follow_up(pending, target, error):
@@ -365,6 +386,7 @@ class DiscordAdapter:
         reference: discord.MessageReference | None,
         *,
         key: str | None = None,
+        attached: Loaded | None = None,
     ) -> discord.Message:
         channel = self.client.get_partial_messageable(int(target))
         mentions = allowed_mentions(message)
@@ -377,6 +399,11 @@ class DiscordAdapter:
                 kwargs["nonce"] = nonce_for(key, index)
             if index == 0 and reference is not None:
                 kwargs["reference"] = reference
+            if attached and index == len(parts) - 1:
+                # The files ride on the last part, with the embed and the buttons.
+                sent = await self._send_with_files(channel, kwargs, attached)
+                first = first or sent
+                continue
             try:
                 sent = await channel.send(**kwargs)
             except discord.NotFound as error:
@@ -392,6 +419,38 @@ class DiscordAdapter:
         # (its start, not the tail of a long notice).
         assert first is not None  # render() always returns at least one part
         return first
+
+    def _file_limit(self, channel_id: str) -> int:
+        """The guild's upload limit (boosts raise it) where the bot knows the channel, else the default."""
+        channel = self.client.get_channel(int(channel_id)) if channel_id.isdigit() else None
+        guild = getattr(channel, "guild", None)
+        return max(MAX_FILE_BYTES, guild.filesize_limit) if guild is not None else MAX_FILE_BYTES
+
+    async def _load_files(self, message: OutboundMessage, target: str) -> tuple[OutboundMessage, Loaded]:
+        """The files that can go, read; the message says which cannot (unreadable, too large)."""
+        if not message.attachments:
+            return message, []
+        loaded, failed = await load(message.attachments, limit=self._file_limit(target))
+        return with_note(message, failed, keep=[a for a, _ in loaded]), loaded
+
+    async def _send_with_files(
+        self,
+        channel: discord.PartialMessageable,
+        kwargs: dict[str, Any],
+        attached: Loaded,
+    ) -> discord.Message:
+        """Send a part with the files; when Discord refuses them as too large (413), send the part
+        without them and a note that says so: the message itself is never lost to its files."""
+        try:
+            return await channel.send(**kwargs, files=files(attached))
+        except discord.HTTPException as error:
+            if error.status != 413 and error.code != ENTITY_TOO_LARGE:
+                raise
+            log.warning("discord refused the files of a message in %s as too large", channel.id)
+        sent = await channel.send(**kwargs)
+        note = not_attached_note([(a, "Discord refused it as too large") for a, _ in attached])
+        await channel.send(content=neutralise(note), allowed_mentions=discord.AllowedMentions.none())
+        return sent
 
     async def _edit(self, ref: SentRef, message: OutboundMessage) -> SentRef:
         parts = render(message)

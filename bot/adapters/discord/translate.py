@@ -9,6 +9,7 @@ fields, buttons on the last part) and the `AllowedMentions` that let exactly its
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from bot.core.events import (
     CHANNEL_ADMIN,
     ActionInvoked,
     Actor,
+    Attachment,
     Button,
     ButtonStyle,
     CommandInvoked,
@@ -40,6 +42,8 @@ MAX_CUSTOM_ID = 100
 MAX_BUTTONS = 25  # five rows of five
 UNKNOWN_CHANNEL = 10003
 UNKNOWN_MESSAGE = 10008
+ENTITY_TOO_LARGE = 40005  # 413: the files of a message are over the upload limit
+MAX_FILE_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES  # 10 MiB, without boosts
 
 # Buttons carry their action in the custom id, so a click on a months-old message still routes
 # without any state: `sb|<action_id>|<value>`. The action id may contain ':' (router prefixes), so
@@ -310,6 +314,15 @@ def _embed(message: OutboundMessage) -> discord.Embed | None:
     if footer:
         embed.set_footer(text=footer)
     return embed if title or embed.fields or footer else None
+
+
+def files(attachments: Collection[tuple[Attachment, bytes]]) -> list[discord.File]:
+    """The files for `send(files=...)`: discord.py posts them as multipart/form-data (`files[n]`
+    beside `payload_json`). The description is the alt text screen readers read (1,024 at most)."""
+    return [
+        discord.File(io.BytesIO(data), filename=a.filename, description=a.alt_text[:1024] or None)
+        for a, data in attachments
+    ]
 
 
 def render(message: OutboundMessage, *, limit: int = MAX_TEXT) -> list[Part]:

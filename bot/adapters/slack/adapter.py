@@ -19,6 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -32,15 +33,18 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
+from bot.adapters.files import load, not_attached_note, without_files
 from bot.adapters.slack import translate
 from bot.adapters.slack.inbound import People, fetch_message
 from bot.adapters.slack.interactions import Interactions
 from bot.core.events import (
     ActionInvoked,
+    Attachment,
     CommandInvoked,
     Delivery,
     InboundEvent,
     MessageReceived,
+    OutboundMessage,
     Platform,
     ReactionAdded,
     SentRef,
@@ -76,7 +80,12 @@ class SlackAdapter:
 
     platform = Platform.SLACK
     capabilities = Capabilities(
-        buttons=True, threads=True, private_replies=True, edits=True, max_text=translate.MAX_TEXT
+        buttons=True,
+        threads=True,
+        private_replies=True,
+        edits=True,
+        max_text=translate.MAX_TEXT,
+        max_file_bytes=translate.MAX_FILE_BYTES,
     )
 
     def __init__(
@@ -355,6 +364,9 @@ class SlackAdapter:
             raise DeliveryError(
                 "Slack adapter not started", permanent=False, code=DeliveryFailure.UNAVAILABLE
             )
+        if delivery.message.attachments and (delivery.edit or delivery.message.private_to):
+            # An ephemeral message cannot carry a file, and an edit keeps the files it had.
+            delivery = replace(delivery, message=without_files(delivery.message))
         if delivery.edit is not None:
             return await self._update(delivery)
         if delivery.message.private_to is not None:
@@ -431,7 +443,54 @@ class SlackAdapter:
                 continue
             first = first or self._ref(delivery, str(response["ts"]), thread_ts)
         assert first is not None
+        if delivery.message.attachments and not first.message_id.startswith("response:"):
+            await self._attach(delivery.message.attachments, channel, thread_ts)
         return first
+
+    async def _attach(self, attachments: tuple[Attachment, ...], channel: str, thread_ts: str | None) -> None:
+        """Upload the message's files after its text, where it went. A file that cannot be uploaded
+        never fails the delivery (its text is posted, and a retry would post it twice): a note
+        says which could not be attached, and why."""
+        assert self._client is not None
+        loaded, failed = await load(attachments, limit=translate.MAX_FILE_BYTES)
+        for attachment, data in loaded:
+            why = await self._upload(attachment, data, channel, thread_ts)
+            if why is not None:
+                failed.append((attachment, why))
+        for attachment, why in failed:
+            log.warning("could not attach %s in %s: %s", attachment.filename, channel, why)
+        if not failed:
+            return
+        note = translate.render_single(OutboundMessage(text=not_attached_note(failed)))
+        kwargs: dict[str, Any] = {"channel": channel, "text": note.text, "blocks": note.blocks}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            await self._call(self._client.chat_postMessage, **kwargs)
+        except DeliveryError as error:
+            log.warning("could not say in %s that a file was not attached: %s", channel, error)
+
+    async def _upload(
+        self, attachment: Attachment, data: bytes, channel: str, thread_ts: str | None
+    ) -> str | None:
+        """Slack's external upload flow (files.getUploadURLExternal, the bytes to the URL it gives,
+        files.completeUploadExternal into the channel), as slack-sdk's files_upload_v2 runs it.
+        None when the file is in the channel, else why not, in words."""
+        assert self._client is not None
+        try:
+            await self._client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                file=data,
+                filename=attachment.filename,
+                title=attachment.title or attachment.filename,
+                alt_txt=attachment.alt_text[:1000] or None,
+            )
+        except SlackApiError as error:
+            return f"Slack refused the upload ({error.response.get('error') or error.response.status_code})"
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as error:
+            return f"the upload did not reach Slack ({type(error).__name__})"
+        return None
 
     async def _posted_parts(self, channel: str, thread_ts: str | None, key: str) -> dict[int, str]:
         """Parts of the message `key` the bot already posted here (part index -> ts), from the

@@ -44,6 +44,7 @@ MAX_FIELDS_PER_SECTION = 10
 MAX_BUTTONS_PER_BLOCK = 25
 MAX_BUTTON_LABEL = 75
 MAX_BUTTON_VALUE = 2000
+MAX_FILE_BYTES = 1024**3  # files.getUploadURLExternal: a file of up to 1 GB
 
 # Message subtypes that are a person writing something new; everything else (edits, deletions,
 # joins, bot posts, channel topic changes) is not a question for the bot.
