@@ -38,6 +38,7 @@ from bot.insights import digest
 from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
 from bot.settings import Settings
+from bot.status import look
 from bot.status import page as status_page
 from bot.status.broadcast.pacing import policy_for
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
@@ -296,7 +297,7 @@ async def create_bot(
     adapters = dict(adapters or {})
     metrics = Metrics()
     outbound = Outbound(adapters, staff_channel=staff.staff_channel, metrics=metrics)
-    await sync_components_file(database, settings)
+    await sync_components_file(database, settings, at=clock())
     broadcaster = BroadcastWorker(
         database,
         outbound.adapters,
@@ -344,7 +345,7 @@ async def create_bot(
     )
 
 
-async def sync_components_file(database: Database, settings: Settings) -> None:
+async def sync_components_file(database: Database, settings: Settings, *, at: datetime | None = None) -> None:
     """Bring the declared status components into the database. A broken file is logged, not fatal:
     the components already stored keep working and staff can fix the file."""
     try:
@@ -353,13 +354,25 @@ async def sync_components_file(database: Database, settings: Settings) -> None:
         log.warning("status components not loaded: %s", error)
         return
     async with database.transaction() as session:
-        created = await status_repo.sync_components(session, declared=declared)
+        created = await status_repo.sync_components(session, declared=declared, at=at)
     log.info("status components: %d declared, %d new", len(declared), created)
 
 
 def status_page_routes(settings: Settings, clock: Callable[[], datetime]) -> RouteInstaller:
-    """The status page and its Statuspage API, for the web server."""
-    return status_page.installer(clock=clock, url=settings.status_page_url)
+    """The status page, its history and feeds, and its Statuspage API, for the web server. An
+    operator's template that does not compile stops the start, naming the file."""
+    try:
+        templates = look.environment(settings.status_page_templates)
+    except look.TemplateError as error:
+        raise StartupError(str(error)) from None
+    branding = look.Branding(
+        name=settings.status_page_name,
+        logo_url=settings.status_page_logo_url,
+        accent=settings.status_page_accent,
+    )
+    return status_page.installer(
+        clock=clock, url=settings.status_page_url, templates=templates, branding=branding
+    )
 
 
 def platform_adapters(

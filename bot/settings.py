@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -29,6 +31,7 @@ class SlackMode(StrEnum):
 
 
 _PLATFORMS = ("console", "slack", "discord")
+_HEX_COLOUR = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 
 
 def _split_list(value: object) -> object:
@@ -112,6 +115,12 @@ class Settings(BaseSettings):
     components_file: Path = Path("components.yml")
     discord_global_rate: float = Field(default=48.0, gt=0, le=50)
     broadcast_lease_seconds: float = Field(default=30.0, ge=1)
+
+    # The public status page
+    status_page_name: str = Field(default="Status", min_length=1, max_length=80)
+    status_page_logo_url: str | None = None
+    status_page_accent: str = "#3b6fd8"
+    status_page_templates: Path | None = None
 
     # Slack
     slack_bot_token: SecretStr | None = None
@@ -254,6 +263,31 @@ class Settings(BaseSettings):
     def _discord_id(cls, value: str | None) -> str | None:
         if value and not _is_number(value):
             raise ValueError(f"'{value}' is not a Discord id (digits, e.g. 80351110224678912)")
+        return value
+
+    @field_validator("status_page_logo_url")
+    @classmethod
+    def _logo_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or any(c.isspace() for c in value):
+            raise ValueError(f"'{value}' is not an http(s) URL (e.g. https://example.com/logo.png)")
+        return value
+
+    @field_validator("status_page_accent")
+    @classmethod
+    def _accent(cls, value: str) -> str:
+        # Only a hex colour: the value is written into the page's CSS, where escaping does not help.
+        if not _HEX_COLOUR.fullmatch(value):
+            raise ValueError(f"'{value}' is not a colour; write #RRGGBB (e.g. #3b6fd8)")
+        return value.lower()
+
+    @field_validator("status_page_templates")
+    @classmethod
+    def _templates_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"'{value}' is not a folder (templates that replace the shipped ones)")
         return value
 
     @model_validator(mode="after")

@@ -63,15 +63,20 @@ async def get_component(session: DbSession, *, name: str) -> StatusComponent | N
     return result.scalar_one_or_none()
 
 
-async def sync_components(session: DbSession, *, declared: Sequence[ComponentSpec]) -> int:
+async def sync_components(
+    session: DbSession, *, declared: Sequence[ComponentSpec], at: datetime | None = None
+) -> int:
     """Create or refresh the declared components. Status and history are never touched, and a
-    component dropped from the file stays (its incidents still refer to it). Returns how many were new."""
+    component dropped from the file stays (its incidents still refer to it). Returns how many were new.
+    `at`: when a new component starts being watched (its uptime history begins then); default now."""
     existing = {c.name: c for c in await list_components(session)}
     created = 0
     for position, spec in enumerate(declared):
         component = existing.get(spec.name)
         if component is None:
             component = StatusComponent(name=spec.name)
+            if at is not None:
+                component.created_at = component.updated_at = at
             session.add(component)
             created += 1
         component.aliases = join_names(spec.aliases)
@@ -125,6 +130,16 @@ async def set_component_status(
     session.add(change)
     await session.flush()
     return change
+
+
+async def status_changes_since(session: DbSession, *, since: datetime) -> list[ComponentStatusChange]:
+    """Every component's status changes at or after `since`, oldest first (the uptime history)."""
+    result = await session.execute(
+        select(ComponentStatusChange)
+        .where(col(ComponentStatusChange.at) >= since)
+        .order_by(col(ComponentStatusChange.at), col(ComponentStatusChange.id))
+    )
+    return list(result.scalars())
 
 
 async def component_history(session: DbSession, *, component_id: int) -> list[ComponentStatusChange]:

@@ -3,13 +3,16 @@ aiohttp server, so tools and widgets that read a Statuspage page read ours."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import jinja2
 from aiohttp import web
 
+from bot.status import feeds, look
+from bot.status.history import PAGE_DAYS, History, IncidentView, by_month, read_history
+from bot.status.look import Branding
 from bot.status.messages import STATUS_LABEL
 from bot.status.model import MAINTENANCE_IMPACT, Impact, IncidentStatus, MaintenanceStatus, worst
 from bot.status.snapshot import HISTORY_DAYS, Snapshot, load_history
@@ -34,11 +37,11 @@ def _iso(moment: datetime | None) -> str | None:
 # -- Statuspage shapes ----------------------------------------------------------------------------
 
 
-def page_json(data: Snapshot) -> dict[str, Any]:
+def page_json(data: Snapshot, *, name: str = "Status") -> dict[str, Any]:
     stamps = [c.updated_at for c in data.components] + [i.updated_at for i in data.incidents]
     return {
         "id": PAGE_ID,
-        "name": "Status",
+        "name": name,
         "url": data.page_url,
         "time_zone": "Etc/UTC",
         "updated_at": _iso(max(stamps, default=data.now)),
@@ -161,122 +164,108 @@ def _json(body: dict[str, Any]) -> web.Response:
 
 # -- the HTML page -------------------------------------------------------------------------------
 
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
-main{max-width:760px;margin:0 auto;padding:16px}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:28px}
-.banner{padding:14px 16px;border-radius:8px;color:#fff;font-weight:600;background:#2e9e5b}
-.banner.minor{background:#d9a400}.banner.major{background:#e8590c}.banner.critical{background:#c92a2a}
-.banner.maintenance{background:#3b6fd8}
-.card{background:#fff;border:1px solid #e3e6ea;border-radius:8px;padding:12px 16px;margin:10px 0}
-.row{display:flex;justify-content:space-between;gap:12px;padding:6px 0;border-bottom:1px solid #f0f1f3}
-.row:last-child{border-bottom:0}.s-operational{color:#2e9e5b}.s-degraded_performance{color:#b08500}
-.s-partial_outage{color:#e8590c}.s-major_outage{color:#c92a2a}.s-under_maintenance{color:#3b6fd8}
-.update{margin:6px 0 0;font-size:.95rem}.muted{color:#69707d;font-size:.85rem}
-"""
 
-
-def _e(text: object) -> str:
-    return html.escape(str(text))
-
-
-def _stamp(moment: datetime | None) -> str:
-    return moment.strftime("%b %d, %H:%M UTC") if moment else ""
-
-
-def _incident_html(data: Snapshot, incident: Incident) -> str:
-    parts = [f'<div class="card" id="incident-{incident.id}"><strong>{_e(incident.title)}</strong>']
-    parts.append(f'<div class="muted">Affects {_e(incident.components.replace(",", ", "))}</div>')
-    for update in data.updates.get(incident.id or 0, []):
-        parts.append(
-            f'<p class="update"><strong>{_e(update.status.replace("_", " ").capitalize())}</strong> - '
-            f'{_e(update.body)} <span class="muted">{_stamp(update.at)}</span></p>'
-        )
-    parts.append("</div>")
-    return "".join(parts)
-
-
-def render_page(data: Snapshot) -> str:
+def render_page(data: Snapshot, *, env: jinja2.Environment, branding: Branding) -> str:
     indicator = data.indicator
-    out = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        "<meta http-equiv='refresh' content='60'>",
-        f"<title>Status - {_e(INDICATOR_TEXT[indicator])}</title><style>{_CSS}</style></head><body><main>",
-        "<h1>System status</h1>",
-        f"<div class='banner {indicator}' id='overall'>{_e(INDICATOR_TEXT[indicator])}</div>",
-    ]
-    active = data.active
-    if active:
-        out.append("<h2>Active incidents</h2>")
-        out.extend(_incident_html(data, i) for i in active)
-    current = _current_windows(data)
-    if current:
-        out.append("<h2>Maintenance</h2>")
-        for window in current:
-            state = data.window_status(window).replace("_", " ")
-            out.append(
-                f"<div class='card'><strong>{_e(window.title)}</strong> "
-                f"<span class='muted'>({_e(state)})</span>"
-                f"<div class='muted'>{_stamp(window.starts_at)} to {_stamp(window.ends_at)} · "
-                f"{_e(window.components.replace(',', ', '))}</div></div>"
-            )
-    out.append("<h2>Components</h2>")
-    groups: dict[str, list[StatusComponent]] = {}
+    groups: dict[str, list[dict[str, str]]] = {}
     for component in data.components:
-        groups.setdefault(component.group_name or "Other", []).append(component)
-    for group, members in groups.items():
-        out.append(f"<div class='card'><strong>{_e(group)}</strong>")
-        for component in members:
-            status = data.status_of(component)
-            out.append(
-                f"<div class='row'><span>{_e(component.name)}</span>"
-                f"<span class='s-{status}'>{_e(STATUS_LABEL[status])}</span></div>"
-            )
-        out.append("</div>")
-    out.append(f"<h2>Past {HISTORY_DAYS} days</h2>")
+        status = data.status_of(component)
+        groups.setdefault(component.group_name or "Other", []).append(
+            {"name": component.name, "status": status, "label": STATUS_LABEL[status]}
+        )
+    days = []
     for offset in range(HISTORY_DAYS):
         day = (data.now - timedelta(days=offset)).date()
-        that_day = [i for i in data.incidents if i.created_at.date() == day]
-        out.append(f"<div class='card'><strong>{day.strftime('%b %d, %Y')}</strong>")
-        if not that_day:
-            out.append("<div class='muted'>No incidents reported.</div>")
-        for incident in that_day:
-            when = f" (resolved {_stamp(incident.resolved_at)})" if incident.resolved_at else ""
-            out.append(
-                f"<div class='row'><a href='#incident-{incident.id}'>{_e(incident.title)}</a>"
-                f"<span class='muted'>{_e(incident.impact)}{_e(when)}</span></div>"
-            )
-        out.append("</div>")
-    # Every incident linked above (and by the API's shortlink) has its own card with its updates.
-    resolved = [i for i in data.incidents if i.resolved_at is not None]
-    if resolved:
-        out.append("<h2>Resolved incidents</h2>")
-        out.extend(_incident_html(data, i) for i in resolved)
-    out.append(f"<p class='muted'>Updated {_stamp(data.now)}. This page refreshes itself every minute.</p>")
-    out.append("</main></body></html>")
-    return "".join(out)
+        days.append({"date": day, "incidents": [i for i in data.incidents if i.created_at.date() == day]})
+    windows = [
+        {
+            "title": w.title,
+            "state": data.window_status(w).value,
+            "starts_at": w.starts_at,
+            "ends_at": w.ends_at,
+            "components": status_repo.split_names(w.components),
+        }
+        for w in _current_windows(data)
+    ]
+    return look.render(
+        env,
+        "status.html",
+        branding=branding,
+        indicator=indicator,
+        indicator_text=INDICATOR_TEXT[indicator],
+        active=[IncidentView.of(i, data.updates) for i in data.active],
+        maintenance=windows,
+        groups=list(groups.items()),
+        days=days,
+        # Every incident linked from the days above (and by the API's shortlink) has its own card.
+        resolved=[IncidentView.of(i, data.updates) for i in data.incidents if i.resolved_at is not None],
+        now=data.now,
+    )
 
 
-def installer(*, clock: Callable[[], datetime], url: str) -> Callable[[web.Application], None]:
+def _days(request: web.Request) -> int:
+    """`?days=N` narrows the history; anything but a whole number from 1 to PAGE_DAYS is the
+    visitor's mistake (400), never the server's."""
+    value = request.query.get("days", str(PAGE_DAYS))
+    # Length first: int() refuses (ValueError) a string of more than 4,300 digits.
+    if not (len(value) <= 3 and value.isascii() and value.isdigit() and 1 <= int(value) <= PAGE_DAYS):
+        raise web.HTTPBadRequest(text=f"days: a whole number from 1 to {PAGE_DAYS}\n")
+    return int(value)
+
+
+def installer(
+    *,
+    clock: Callable[[], datetime],
+    url: str,
+    templates: jinja2.Environment | None = None,
+    branding: Branding | None = None,
+) -> Callable[[web.Application], None]:
     """Routes for `create_web_app(database, installers)`."""
+    env = templates or look.environment()
+    brand = branding or Branding()
 
     async def load(request: web.Request) -> Snapshot:
         async with request.app[DATABASE].transaction() as session:
             return await load_history(session, now=clock(), page_url=url)
 
-    async def page(request: web.Request) -> web.Response:
-        data = await load(request)
-        response = web.Response(text=render_page(data), content_type="text/html", charset="utf-8")
+    async def read(request: web.Request) -> History:
+        days = _days(request)
+        async with request.app[DATABASE].transaction() as session:
+            return await read_history(session, now=clock(), days=days)
+
+    def cached(response: web.Response) -> web.Response:
         # As the JSON: during an incident many people reload at once; ten seconds of caching absorbs it.
         response.headers["Cache-Control"] = "max-age=10"
         return response
+
+    async def page(request: web.Request) -> web.Response:
+        data = await load(request)
+        text = render_page(data, env=env, branding=brand)
+        return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
+
+    async def history_page(request: web.Request) -> web.Response:
+        history = await read(request)
+        text = look.render(
+            env, "history.html", branding=brand, history=history, months=by_month(history.incidents)
+        )
+        return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
+
+    async def atom(request: web.Request) -> web.Response:
+        body = feeds.atom(await read(request), page_url=url, name=brand.name)
+        return cached(web.Response(body=body, content_type=feeds.ATOM_TYPE, charset="utf-8"))
+
+    async def rss(request: web.Request) -> web.Response:
+        body = feeds.rss(await read(request), page_url=url, name=brand.name)
+        return cached(web.Response(body=body, content_type=feeds.RSS_TYPE, charset="utf-8"))
+
+    def page_info(data: Snapshot) -> dict[str, Any]:
+        return page_json(data, name=brand.name)
 
     async def summary(request: web.Request) -> web.Response:
         data = await load(request)
         return _json(
             {
-                "page": page_json(data),
+                "page": page_info(data),
                 "components": components_json(data),
                 "incidents": [incident_json(data, i) for i in data.active],
                 "scheduled_maintenances": [incident_json(data, w) for w in _current_windows(data)],
@@ -286,33 +275,36 @@ def installer(*, clock: Callable[[], datetime], url: str) -> Callable[[web.Appli
 
     async def status(request: web.Request) -> web.Response:
         data = await load(request)
-        return _json({"page": page_json(data), "status": status_json(data)})
+        return _json({"page": page_info(data), "status": status_json(data)})
 
     async def components(request: web.Request) -> web.Response:
         data = await load(request)
-        return _json({"page": page_json(data), "components": components_json(data)})
+        return _json({"page": page_info(data), "components": components_json(data)})
 
     async def incidents(request: web.Request) -> web.Response:
         data = await load(request)
         return _json(
-            {"page": page_json(data), "incidents": [incident_json(data, i) for i in data.incidents[:50]]}
+            {"page": page_info(data), "incidents": [incident_json(data, i) for i in data.incidents[:50]]}
         )
 
     async def unresolved(request: web.Request) -> web.Response:
         data = await load(request)
-        return _json({"page": page_json(data), "incidents": [incident_json(data, i) for i in data.active]})
+        return _json({"page": page_info(data), "incidents": [incident_json(data, i) for i in data.active]})
 
     async def maintenances(request: web.Request) -> web.Response:
         data = await load(request)
         return _json(
             {
-                "page": page_json(data),
+                "page": page_info(data),
                 "scheduled_maintenances": [incident_json(data, w) for w in data.maintenance],
             }
         )
 
     def install(app: web.Application) -> None:
         app.router.add_get("/", page)
+        app.router.add_get("/history", history_page)
+        app.router.add_get("/history.atom", atom)
+        app.router.add_get("/history.rss", rss)
         app.router.add_get("/api/v2/summary.json", summary)
         app.router.add_get("/api/v2/status.json", status)
         app.router.add_get("/api/v2/components.json", components)

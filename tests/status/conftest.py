@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.app import status_page_routes
 from bot.core.events import Conversation, Platform
+from bot.web import WebServer, create_web_app
 from tests.fake_adapter import SentMessage
 from tests.harness import BotHarness
 
@@ -25,3 +31,13 @@ async def deliver(bot: BotHarness) -> None:
 def received(bot: BotHarness, channel_id: str) -> list[SentMessage]:
     """What the broadcasts put in a channel (not the bot's replies to commands typed there)."""
     return [m for m in bot.sent_to(channel_id) if m.delivery.reply_to is None]
+
+
+@pytest.fixture
+async def page_url(bot: BotHarness) -> AsyncIterator[str]:
+    """The bot's status page routes on a real web server, on an ephemeral port."""
+    app = create_web_app(bot.bot.database, [status_page_routes(bot.bot.settings, bot.clock)])
+    server = WebServer(app, host="127.0.0.1", port=0)
+    await server.start()
+    yield f"http://127.0.0.1:{server.port}"
+    await server.stop()

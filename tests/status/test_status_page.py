@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
-from bot.app import status_page_routes
-from bot.web import WebServer, create_web_app
 from tests.harness import BotHarness
-
-
-@pytest.fixture
-async def page_url(bot: BotHarness) -> AsyncIterator[str]:
-    app = create_web_app(bot.bot.database, [status_page_routes(bot.bot.settings, bot.clock)])
-    server = WebServer(app, host="127.0.0.1", port=0)
-    await server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    await server.stop()
 
 
 async def _get(url: str) -> dict:

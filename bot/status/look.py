@@ -1,0 +1,73 @@
+"""How the public status pages look: the operator's name, logo and accent colour, and the Jinja2
+templates (shipped in `bot/status/templates/`; a file of the same name in STATUS_PAGE_TEMPLATES
+replaces the shipped one, and any file it lacks falls back to ours)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+
+TEMPLATE_NAMES: Final = ("base.html", "status.html", "history.html")
+"""Every template the pages render, checked at start-up so a broken one stops the bot, not a visitor."""
+
+DEFAULT_ACCENT: Final = "#3b6fd8"
+
+
+class TemplateError(Exception):
+    """An operator's template cannot be compiled. The message is one line naming the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Branding:
+    """STATUS_PAGE_NAME, STATUS_PAGE_LOGO_URL, STATUS_PAGE_ACCENT (validated by the settings)."""
+
+    name: str = "Status"
+    logo_url: str | None = None
+    accent: str = DEFAULT_ACCENT
+
+
+def stamp(moment: datetime | None) -> str:
+    """A time as the pages print it: UTC, which every visitor can compare."""
+    return moment.strftime("%b %d, %H:%M UTC") if moment else ""
+
+
+def humanise(word: str) -> str:
+    """A stored status word as a heading: `degraded_performance` -> `Degraded performance`."""
+    return word.replace("_", " ").capitalize()
+
+
+def environment(overrides: Path | None = None) -> jinja2.Environment:
+    """The templates, the operator's first; raises TemplateError naming a file that does not compile."""
+    loaders: list[jinja2.BaseLoader] = []
+    if overrides is not None:
+        loaders.append(jinja2.FileSystemLoader(str(overrides)))
+    loaders.append(jinja2.PackageLoader("bot.status", "templates"))
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        # Everything the pages show came from staff or customers' reports: escape it all.
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["stamp"] = stamp
+    env.filters["humanise"] = humanise
+    for name in TEMPLATE_NAMES:
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as error:
+            where = error.filename or name
+            raise TemplateError(
+                f"status page template {where}, line {error.lineno}: {error.message}"
+            ) from None
+        except jinja2.TemplateError as error:  # e.g. an {% extends %} of a file that is not there
+            raise TemplateError(f"status page template {name}: {error}") from None
+    return env
+
+
+def render(env: jinja2.Environment, name: str, *, branding: Branding, **context: Any) -> str:
+    return env.get_template(name).render(brand=branding, **context)
