@@ -1003,9 +1003,12 @@ class SlackEmulator:
         headers: Mapping[str, str] | None = None,
         secret: str | None = None,
         timestamp: int | None = None,
+        to: str | None = None,
     ) -> Ack:
-        """POST `body` to the bot, signed with `secret` (default: the real one) at `timestamp`."""
-        if self.bot_url is None or self._session is None:
+        """POST `body` to the bot, signed with `secret` (default: the real one) at `timestamp`;
+        `to` picks one of several bot processes (a load balancer's choice), else `bot_url`."""
+        url = to or self.bot_url
+        if url is None or self._session is None:
             raise RuntimeError("set bot_url (the bot's /slack/events) and start the emulator first")
         stamp = str(int(time.time()) if timestamp is None else timestamp)
         signed = {
@@ -1015,7 +1018,7 @@ class SlackEmulator:
             **(headers or {}),
         }
         started = time.perf_counter()
-        async with self._session.post(self.bot_url, data=body, headers=signed) as response:
+        async with self._session.post(url, data=body, headers=signed) as response:
             text = await response.text()
             return Ack(response.status, text, (time.perf_counter() - started) * 1000)
 
@@ -1043,7 +1046,9 @@ class SlackEmulator:
         body["authorizations"][0].update(team_id=workspace.team_id, user_id=workspace.bot_user_id)
         return body
 
-    async def send_event(self, body: Mapping[str, Any], *, retry_num: int = 0, via: str | None = None) -> Ack:
+    async def send_event(
+        self, body: Mapping[str, Any], *, retry_num: int = 0, via: str | None = None, to: str | None = None
+    ) -> Ack:
         """Deliver an event_callback body; `retry_num` > 0 marks it as Slack's redelivery."""
         if self._via(via) == "socket":
             return await self.push_envelope("events_api", body, retry_attempt=retry_num)
@@ -1051,7 +1056,7 @@ class SlackEmulator:
         if retry_num:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         raw = json.dumps(body).encode()
-        return await self.post_signed(raw, content_type="application/json", headers=headers)
+        return await self.post_signed(raw, content_type="application/json", headers=headers, to=to)
 
     def message_event(
         self,

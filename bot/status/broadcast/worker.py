@@ -151,6 +151,8 @@ class BroadcastWorker:
                     )
                 if not mine:
                     continue
+                # Which process paces a lane is worth knowing when one of several dies mid-broadcast.
+                log.info("broadcast lane %s: sending as %s", lane, self.owner)
             self._lanes[lane] = asyncio.create_task(self._run_lane(lane, policy), name=f"lane {lane}")
         for lane in [lane for lane, task in self._lanes.items() if task.done()]:
             del self._lanes[lane]

@@ -1,0 +1,138 @@
+"""The bot in its own process (`python -m bot run`), configured through its environment as in
+production: started, read (its log as it comes, its web port), probed (`/readyz`), killed. For the
+multi-process test and the chaos benchmark, where the bot must die the way a real one does."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+_PORT = re.compile(r"web server on http://127\.0\.0\.1:(\d+)")
+
+
+class BotProcess:
+    """One `supportbot run`. `env` holds its settings (names as in .env.example); nothing of this
+    process's own settings leaks in, so a test's secrets and URLs are exactly the ones given."""
+
+    def __init__(self, name: str, env: Mapping[str, str], *, cwd: Path) -> None:
+        self.name = name
+        self.env = dict(env)
+        self.cwd = cwd
+        self.log: list[str] = []
+        self.port: int | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._line = asyncio.Condition()
+
+    @property
+    def slack_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def start(self, *, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - a start-up budget
+        """Start and return once `/readyz` says the database and every platform are up."""
+        base = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
+        self.port = None
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env={**base, "PYTHONPATH": str(ROOT), "WEB_PORT": "0", **self.env},
+            cwd=self.cwd,
+        )
+        self._reader = asyncio.create_task(self._read(self.process))
+        deadline = time.monotonic() + timeout
+        await self.wait_for_log(_PORT.pattern, timeout=timeout)
+        while not await self.ready():
+            if time.monotonic() > deadline or not self.running:
+                raise RuntimeError(f"bot {self.name} not ready:\n" + "".join(self.log[-30:]))
+            await asyncio.sleep(0.1)
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        while line := (await process.stderr.readline()).decode(errors="replace"):
+            self.log.append(line)
+            if self.port is None and (found := _PORT.search(line)):
+                self.port = int(found.group(1))
+            async with self._line:
+                self._line.notify_all()
+        async with self._line:
+            self._line.notify_all()
+
+    async def wait_for_log(self, pattern: str, *, timeout: float = 30.0, since: int = 0) -> re.Match[str]:  # noqa: ASYNC109
+        """The first log line from `since` on that matches `pattern`."""
+        regex = re.compile(pattern)
+        found: list[re.Match[str]] = []
+
+        def seen() -> bool:
+            for line in self.log[since:]:
+                if match := regex.search(line):
+                    found.append(match)
+                    return True
+            return not self.running
+
+        async with self._line:
+            try:
+                await asyncio.wait_for(self._line.wait_for(seen), timeout)
+            except TimeoutError:
+                pass
+        if not found:
+            state = "running" if self.running else f"exited {self.process and self.process.returncode}"
+            raise AssertionError(
+                f"bot {self.name} ({state}) never logged {pattern!r}:\n" + "".join(self.log[-30:])
+            )
+        return found[0]
+
+    async def ready(self) -> bool:
+        if self.port is None or not self.running:
+            return False
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    f"http://127.0.0.1:{self.port}/readyz", timeout=aiohttp.ClientTimeout(total=3)
+                ) as answer,
+            ):
+                return answer.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    async def kill(self) -> None:
+        """SIGKILL: no handler runs, nothing is flushed, as when a machine or the OOM killer ends it."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+            await self.process.wait()
+        await self._stop_reading()
+
+    async def stop(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a stop budget
+        """SIGTERM, and SIGKILL if it has not stopped within `timeout`."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout)
+            except TimeoutError:
+                await self.kill()
+        await self._stop_reading()
+
+    async def _stop_reading(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._reader, 5)
+            self._reader = None
