@@ -28,6 +28,7 @@ from bot.core.events import (
     MessageReceived,
     Platform,
     SentRef,
+    plain_moments,
 )
 
 GENERAL = "general"
@@ -107,7 +108,8 @@ def render(
             buttons[number] = (button.action_id, button.value)
             labels.append(f"[{number}] {button.label}")
         lines.append("  " + "  ".join(labels) + "  (type the number)")
-    body = "\n".join(lines).replace("\n", "\n     ")
+    # The terminal has no time tokens: moments read as UTC words.
+    body = plain_moments("\n".join(lines)).replace("\n", "\n     ")
     return prefix + body, buttons
 
 

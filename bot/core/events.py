@@ -7,7 +7,9 @@ neutral data that each adapter renders in its platform's idiom (Block Kit, embed
 from __future__ import annotations
 
 import enum
+import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -242,6 +244,48 @@ class Attachment:
         return self.path.read_bytes()
 
 
+class TimeStyle(enum.StrEnum):
+    """How a moment in a message reads (the letters are Discord's `<t:…:f>` styles)."""
+
+    DATETIME = "f"  # "Nov 24, 2026 9:12 AM" in the reader's own zone
+    RELATIVE = "R"  # "5 minutes ago", kept current by the reader's app
+
+
+@dataclass(frozen=True, slots=True)
+class Moment:
+    """A moment written into message text by `timestamp()`, as an adapter receives it to render."""
+
+    unix: int
+    style: TimeStyle
+    fallback: str
+
+
+# Private-use characters delimit the marker: nobody types them, and if someone did, the worst a
+# forged one can become is a date (the pattern admits digits, a style letter and fallback text).
+_MOMENT_START, _MOMENT_END = "\ue000", "\ue001"
+_MOMENT = re.compile("\ue000(-?[0-9]{1,12}):([fR]):([^\ue000\ue001]{0,80})\ue001")
+
+
+def timestamp(at: datetime, style: TimeStyle, *, fallback: str) -> str:
+    """A moment inside message text that every reader sees in their own time zone: each adapter
+    renders it in its platform's syntax (Discord `<t:…>`, Slack `<!date^…>`); the console,
+    transcripts and `plain_text` show `fallback` (UTC words, written with the domain's clock)."""
+    text = fallback.replace(_MOMENT_START, "").replace(_MOMENT_END, "")[:80]
+    return f"{_MOMENT_START}{int(at.timestamp())}:{TimeStyle(style).value}:{text}{_MOMENT_END}"
+
+
+def render_moments(text: str, render: Callable[[Moment], str]) -> str:
+    """Every moment in `text` replaced by what `render` makes of it."""
+    if _MOMENT_START not in text:
+        return text
+    return _MOMENT.sub(lambda m: render(Moment(int(m[1]), TimeStyle(m[2]), m[3])), text)
+
+
+def plain_moments(text: str) -> str:
+    """Moments as their fallback text: for places that show no platform markup."""
+    return render_moments(text, lambda m: m.fallback)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboundMessage:
     """A reply as data.
@@ -280,7 +324,7 @@ class OutboundMessage:
         parts.extend(f"{f.name}: {f.value}" for f in self.fields)
         if self.footer:
             parts.append(self.footer)
-        return "\n".join(p for p in parts if p)
+        return plain_moments("\n".join(p for p in parts if p))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -286,7 +286,7 @@ async def component_history(event: CommandInvoked, ctx: HandlerContext) -> None:
     assert component is not None and component.id is not None
     changes = await status_repo.component_history(ctx.session, component_id=component.id)
     lines = [
-        f"- {c.at.strftime('%b %d %H:%M UTC')}: {c.old_status} → {c.new_status} ({c.reason or c.actor_key})"
+        f"- {messages.at(c.at)}: {c.old_status} → {c.new_status} ({c.reason or c.actor_key})"
         for c in changes[-15:]
     ]
     text = "\n".join(lines) if lines else "No changes yet."

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.core.clock import ago
+from bot.core.events import TimeStyle, timestamp
 from bot.status.model import ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from bot.status.snapshot import Snapshot
 from storage.models import Incident, IncidentUpdate, StatusComponent
@@ -34,10 +35,17 @@ OUTAGE_WORD: dict[str, str] = {
 }
 
 
+def at(moment: datetime, fmt: str = "%b %d %H:%M UTC") -> str:
+    """A time each reader sees in their own zone in chat (`Nov 24, 2026 9:12 AM`); UTC in words
+    (`fmt`) where the platform cannot (the console, transcripts, notifications)."""
+    return timestamp(moment, TimeStyle.DATETIME, fallback=moment.strftime(fmt))
+
+
 def when(moment: datetime, now: datetime) -> str:
-    """`09:12 UTC (5 minutes ago)`: an absolute time everyone can compare, and how fresh it is."""
+    """`09:12 UTC (5 minutes ago)`: an absolute time everyone can compare, and how fresh it is
+    (kept current by Discord and Slack; as of `now` in plain text)."""
     fmt = "%H:%M UTC" if now - moment < timedelta(days=1) else "%b %d %H:%M UTC"
-    return f"{moment.strftime(fmt)} ({ago(moment, now)})"
+    return f"{at(moment, fmt)} ({timestamp(moment, TimeStyle.RELATIVE, fallback=ago(moment, now))})"
 
 
 def incident_line(incident: Incident, snapshot: Snapshot) -> str:
@@ -63,10 +71,7 @@ def status_overview(snapshot: Snapshot) -> tuple[str, str]:
     upcoming = [w for w in snapshot.maintenance if snapshot.window_status(w) is MaintenanceStatus.SCHEDULED]
     for window in upcoming[:3]:
         assert window.starts_at is not None
-        lines.append(
-            f"Scheduled maintenance: {window.title} ({window.components}) at "
-            f"{window.starts_at.strftime('%b %d %H:%M UTC')}"
-        )
+        lines.append(f"Scheduled maintenance: {window.title} ({window.components}) at {at(window.starts_at)}")
     lines.append(f"Status page: {snapshot.page_url}")
     return snapshot.overall, "\n".join(lines)
 
@@ -90,7 +95,7 @@ def component_answer(component: StatusComponent, snapshot: Snapshot, *, asked: b
         assert window.ends_at is not None
         text = (
             f"**{component.name}** is under scheduled maintenance until "
-            f"{window.ends_at.strftime('%H:%M UTC')}: {window.title}. "
+            f"{at(window.ends_at, '%H:%M UTC')}: {window.title}. "
             "Some things may be unavailable until then."
         )
     elif component.status != ComponentStatus.OPERATIONAL:
@@ -158,8 +163,7 @@ def maintenance_notice(window: Incident) -> tuple[str, str]:
     title = f"[Maintenance] {window.title}"
     text = (
         f"**Affects:** {', '.join(split_names(window.components))}\n"
-        f"From {window.starts_at.strftime('%b %d %H:%M UTC')} "
-        f"to {window.ends_at.strftime('%b %d %H:%M UTC')}."
+        f"From {at(window.starts_at)} to {at(window.ends_at)}."
     )
     return title, text
 

@@ -4,8 +4,10 @@ notice), the notice edited to show the current state, and a channel the bot was 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,31 @@ async def test_an_announcement_pings_nobody(world: World) -> None:
     assert "<!channel>" not in posted.params["text"] and "<!everyone>" not in posted.params["text"]
     (sent,) = [c for c in discord_emu.calls if c.method == "POST" and "v2.3 is out" in str(c.json)]
     assert sent.json["allowed_mentions"] == {"users": [], "roles": [], "parse": []}
+
+
+async def test_incident_times_reach_each_platform_as_its_own_time_token(world: World) -> None:
+    bot, slack, discord_emu = world.bot, world.slack, world.discord
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await deliver(bot)
+    bot.clock.advance(minutes=5)
+    await bot.staff_runs("/incident update 1 identified A bad deploy; rolling back")
+    await deliver(bot)
+    update = int(datetime(2026, 11, 24, 9, 5, tzinfo=UTC).timestamp())
+
+    (notice,) = [m for m in slack.history("C0NEWS") if m.get("thread_ts") in (None, m["ts"])]
+    (edited,) = [c for c in slack.calls_to("chat.update") if c.params.get("ts") == notice["ts"]]
+    card = str(edited.params["blocks"])
+    # Every reader sees their own time; a client that cannot format it shows the UTC words.
+    assert re.search(rf"<!date\^{update}\^\{{date_short_pretty\}} \{{time\}}\|(Nov 24 )?09:05 UTC>", card)
+    assert f"<!date^{update}^{{ago}}|" in card
+    assert "\ue000" not in str(edited.params), "no marker leaks to Slack"
+
+    first = discord_emu.channel_messages(world.news)[0]
+    (edit,) = [
+        c for c in discord_emu.calls if c.method == "PATCH" and c.path.endswith(f"/messages/{first['id']}")
+    ]
+    assert f"<t:{update}:f> (<t:{update}:R>)" in str(edit.json)
+    assert "\ue000" not in str(edit.json) and "09:05 UTC" not in str(edit.json)
+
+    (history,) = await bot.staff_runs("/component history payments")
+    assert "Nov 24 09:00 UTC: operational → partial_outage" in history.text, "plain UTC in the console"

@@ -30,9 +30,12 @@ from bot.core.events import (
     CommandInvoked,
     Conversation,
     MessageReceived,
+    Moment,
     OutboundMessage,
     Platform,
     ReactionAdded,
+    plain_moments,
+    render_moments,
 )
 
 MAX_TEXT = 2000
@@ -272,6 +275,21 @@ def neutralise(text: str) -> str:
     return _BROADCAST.sub("@\u200b\\1", text)
 
 
+def timestamp_token(moment: Moment) -> str:
+    """`<t:UNIX:f>` / `<t:UNIX:R>`: Discord shows it in each reader's own zone and language."""
+    return f"<t:{moment.unix}:{moment.style.value}>"
+
+
+def with_timestamps(text: str) -> str:
+    """Message content, an embed's description and field values render timestamps."""
+    return render_moments(neutralise(text), timestamp_token)
+
+
+def plain(text: str) -> str:
+    """Embed titles, field names and footers do not render timestamps: the fallback text instead."""
+    return plain_moments(neutralise(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Part:
     """One Discord message: what `Messageable.send` gets."""
@@ -297,13 +315,13 @@ def _embed(message: OutboundMessage) -> discord.Embed | None:
     """The card (title, fields, footer) without a description; None when it would be empty.
     Within the 6,000 characters of all embed texts: fields that do not fit are shortened or left
     out. Discord refuses a blank field name or value: a zero-width space stands in."""
-    title = neutralise(message.title or "").strip()[:256]
-    footer = neutralise(message.footer or "").strip()[:2048]
+    title = plain(message.title or "").strip()[:256]
+    footer = plain(message.footer or "").strip()[:2048]
     embed = discord.Embed(title=title or None, colour=discord.Colour.blurple())
     room = MAX_EMBED_TOTAL - len(title) - len(footer)
     for field in message.fields[:25]:
-        name = neutralise(field.name).strip()[:256] or "\u200b"
-        value = neutralise(field.value).strip()[:1024] or "\u200b"
+        name = plain(field.name).strip()[:256] or "\u200b"
+        value = with_timestamps(field.value).strip()[:1024] or "\u200b"
         if len(name) + len(value) > room:
             keep = room - len(name) - 1
             if keep < 1:
@@ -329,7 +347,7 @@ def render(message: OutboundMessage, *, limit: int = MAX_TEXT) -> list[Part]:
     """Parts to send in order. A titled message is one embed when its text fits the embed's
     description; otherwise text goes in content split at natural breaks, and the embed and the
     buttons ride on the last part. Mentions lead the first part, because embeds never ping."""
-    text = neutralise(message.text).strip()
+    text = with_timestamps(message.text).strip()
     mentions = mention_line(message)
     buttons = message.buttons[:MAX_BUTTONS]
     card = _embed(message)

@@ -28,9 +28,13 @@ from bot.core.events import (
     Conversation,
     Mention,
     MessageReceived,
+    Moment,
     OutboundMessage,
     Platform,
     ReactionAdded,
+    TimeStyle,
+    plain_moments,
+    render_moments,
 )
 
 # Block Kit limits (Block Kit reference; docs/platform-limits.md).
@@ -168,7 +172,19 @@ def to_mrkdwn(text: str) -> str:
     parts.append(escape(text[last:]))
     result = "".join(parts)
     result = _BOLD.sub(r"*\1*", result)
-    return _BULLET.sub(r"\1• ", result)
+    return render_moments(_BULLET.sub(r"\1• ", result), date_token)
+
+
+# Slack's date tokens (Formatting text: dates): `{date_short_pretty}` reads "Today", "Yesterday" or
+# "Nov 24, 2026"; `{time}` follows the reader's 12/24-hour setting; `{ago}` is relative.
+_DATE_FORMATS: Final = {TimeStyle.DATETIME: "{date_short_pretty} {time}", TimeStyle.RELATIVE: "{ago}"}
+
+
+def date_token(moment: Moment) -> str:
+    """`<!date^UNIX^FORMAT|fallback>`: the moment in the reader's zone; the fallback (already
+    escaped by `to_mrkdwn`) is what clients that cannot format it show. `|` would end nothing but
+    reads oddly, so it becomes `¦` as in link labels."""
+    return f"<!date^{moment.unix}^{_DATE_FORMATS[moment.style]}|{moment.fallback.replace('|', '¦')}>"
 
 
 def mention_markup(mention: Mention) -> str:
@@ -257,14 +273,16 @@ def render_blocks(message: OutboundMessage) -> list[dict[str, Any]]:
         blocks.append({"type": "section", "text": _mrkdwn(" ".join(map(mention_markup, message.mentions)))})
     if message.title:
         if len(message.title) <= MAX_HEADER:
-            blocks.append({"type": "header", "text": {"type": "plain_text", "text": message.title}})
+            title = plain_moments(message.title)  # a header is plain text: no tokens
+            blocks.append({"type": "header", "text": {"type": "plain_text", "text": title}})
         else:
             blocks.extend(
                 {"type": "section", "text": _mrkdwn(f"*{t}*")} for t in _section_texts(message.title)
             )
     blocks.extend({"type": "section", "text": _mrkdwn(chunk)} for chunk in _section_texts(message.text))
     fields = [
-        _mrkdwn(_truncate(f"*{escape(f.name)}*\n{to_mrkdwn(f.value)}", MAX_FIELD)) for f in message.fields
+        _mrkdwn(_truncate(f"*{escape(plain_moments(f.name))}*\n{to_mrkdwn(f.value)}", MAX_FIELD))
+        for f in message.fields
     ]
     for i in range(0, len(fields), MAX_FIELDS_PER_SECTION):
         blocks.append({"type": "section", "fields": fields[i : i + MAX_FIELDS_PER_SECTION]})
