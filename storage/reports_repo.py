@@ -110,6 +110,25 @@ async def decisions(session: DbSession, *, start: datetime, end: datetime) -> li
     return [DecisionRow(*tuple(row)) for row in result.all()]
 
 
+async def answered_recently(
+    session: DbSession, *, since: datetime, outcomes: Sequence[str], picked_prefix: str, limit: int
+) -> list[DecisionRow]:
+    """Customers' questions since `since` the bot answered with an article (an outcome in
+    `outcomes`, or a pick: `picked_prefix` + article), newest first, at most `limit`: what a
+    lesson's replay asks again to see which it would take away from other articles."""
+    result = await session.execute(
+        sa_select(*_DECISION_COLUMNS)
+        .where(
+            _DECISIONS.c.at > since,
+            _DECISIONS.c.by_staff == False,  # noqa: E712
+            or_(_DECISIONS.c.outcome.in_(list(outcomes)), _DECISIONS.c.outcome.startswith(picked_prefix)),
+        )
+        .order_by(_DECISIONS.c.at.desc(), _DECISIONS.c.id.desc())
+        .limit(limit)
+    )
+    return [DecisionRow(*tuple(row)) for row in result.all()]
+
+
 async def question_texts(session: DbSession, *, decision_ids: Sequence[int]) -> dict[int, str]:
     """The words of these questions (only those a report quotes or clusters: the text is the
     heaviest column)."""

@@ -1,28 +1,34 @@
-"""Staff commands for the knowledge base: load it again after editing, without a restart; teach it
-from a closed ticket (the Teach button); approve an article drafted from a lesson; forget a
-phrasing the bot was taught."""
+"""Staff commands for the knowledge base: load it again after editing, without a restart; check it
+(and the drafts awaiting approval); teach it from a closed ticket (the Teach button) or from a
+knowledge gap of the report; approve an article drafted from a lesson; forget a phrasing the bot
+was taught."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from bot.core.commands import Option
 from bot.core.context import HandlerContext
 from bot.core.errors import UsageError, UserError
-from bot.core.events import ActionInvoked, Button, ButtonStyle, CommandInvoked, OutboundMessage
+from bot.core.events import ActionInvoked, Actor, Button, ButtonStyle, CommandInvoked, OutboundMessage
 from bot.core.router import Router, action, command
 from bot.handlers.guards import staff_only
-from bot.insights.messages import inert
+from bot.insights import lessons
+from bot.insights.lessons import TEACH_GAP, GapRef
+from bot.insights.messages import count, inert
 from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.learned import LearnedFileError
 from bot.kb.loader import KBError
 from storage import tickets_repo
-from storage.models import Ticket
 
 router = Router("kb_admin")
 router.group("support kb", "The knowledge base")
 router.command("support kb reload", "Load the knowledge base again after editing it", staff=True)
+router.command(
+    "support kb check", "How the knowledge base answers, and the drafts awaiting approval", staff=True
+)
 router.command(
     "support kb approve",
     "Publish an article drafted from a lesson",
@@ -35,7 +41,17 @@ router.command(
     Option("phrasing", description="The learned phrasing's id, e.g. p12"),
     staff=True,
 )
-USAGE = "/support kb reload | approve <id> | forget <phrasing>"
+router.command(
+    "support kb teach",
+    "Teach the bot from a knowledge gap (attach or draft)",
+    Option("gap", description="The gap's name, from its Teach button, e.g. g812-7-674a3f10"),
+    Option("how", description="attach <article id>, or draft <title> | <answer>"),
+    staff=True,
+)
+USAGE = (
+    "/support kb reload | check | approve <id> | forget <phrasing> | "
+    "teach <gap> attach <article> | teach <gap> draft <title> | <answer>"
+)
 
 
 @router.on(CommandInvoked, command("support", "kb"), guards=[staff_only("support.kb")])
@@ -44,6 +60,12 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
     action = words[0].lower() if words else ""
     if action == "reload" and len(words) == 1:
         await _reload(event, ctx, prefix="")
+        return
+    if action == "check" and len(words) == 1:
+        await ctx.reply(OutboundMessage(text=_check_text(ctx), private_to=event.actor))
+        return
+    if action == "teach":
+        await _teach_command(event, ctx, ctx.match.rest.strip()[len("teach") :].strip())
         return
     if action in ("approve", "forget") and len(words) == 2:
         root = ctx.services.settings.kb_path  # the folder the KB in service was read from
@@ -59,6 +81,34 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
         await _reload(event, ctx, prefix=done + "\n")
         return
     raise UsageError("What should I do with the knowledge base?", usage=USAGE, example="/support kb reload")
+
+
+def _check_text(ctx: HandlerContext) -> str:
+    """What `supportbot kb check` says of the KB in service, and the drafts awaiting approval."""
+    holder = ctx.services.kb
+    lines: list[str] = []
+    if isinstance(holder, KnowledgeBaseHolder):
+        health = holder.current.health()
+        lines += [
+            f"{len(holder.entries)} entries loaded from `{ctx.services.settings.kb_path}`.",
+            *health.lines(),
+        ]
+        lines += [f"Warning: {inert(warning, 300)}" for warning in health.warnings[:10]]
+    try:
+        drafts = teach.pending(ctx.services.settings.kb_path)
+    except LearnedFileError as error:
+        return "\n".join([*lines, f"The learned file cannot be read: {error}"])
+    if not drafts:
+        lines.append("No drafts await approval.")
+    else:
+        lines.append(f"{count(len(drafts), 'draft')} awaiting approval:")
+        lines += [
+            f"- `{d.id}` ({inert(d.title)}), taught by {d.taught_by}"
+            + (f" from ticket #{d.from_ticket}" if d.from_ticket else "")
+            + f": `/support kb approve {d.id}`"
+            for d in drafts
+        ]
+    return "\n".join(lines)
 
 
 async def _reload(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, *, prefix: str) -> None:
@@ -77,7 +127,30 @@ async def _reload(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, *,
     await ctx.reply(OutboundMessage(text=prefix + summary.text(), private_to=event.actor))
 
 
-# -- teaching from a closed ticket ------------------------------------------------------------
+# -- teaching: from a closed ticket (the Teach button) or from a knowledge gap --------------------
+
+MAX_GAP_PHRASINGS = 20
+"""A gap's most typical questions become phrasings; the replay still asks all of them."""
+QUOTED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Lesson:
+    """What staff teach from, the same for a closed ticket and a gap: the stored questions (all
+    replayed), the phrasings an article would learn, and the team's answer when there is one."""
+
+    heading: str
+    action: str
+    """The action id of its buttons: `kb.teach` (a ticket) or `kb.gap` (a gap)."""
+    key: str
+    """What its buttons carry: the ticket's number or the gap's name."""
+    asked: tuple[str, ...]
+    phrasings: tuple[str, ...]
+    title: str
+    answer: str
+    from_ticket: int | None
+    own_decisions: frozenset[int]
+    gap: GapRef | None = None
 
 
 def teach_button(ticket_number: int) -> Button:
@@ -85,97 +158,229 @@ def teach_button(ticket_number: int) -> Button:
     return Button(action_id="kb.teach", label="Teach", value=str(ticket_number))
 
 
-async def _lesson(ctx: HandlerContext) -> tuple[KnowledgeBaseHolder, Ticket, str]:
-    """The KB in service, the clicked ticket and the team's last reply on it."""
+def _holder(ctx: HandlerContext) -> KnowledgeBaseHolder:
     holder = ctx.services.kb
     if not isinstance(holder, KnowledgeBaseHolder):
         raise UserError("This knowledge base cannot be taught from chat.")
+    return holder
+
+
+async def _ticket_lesson(ctx: HandlerContext) -> Lesson:
+    """The clicked ticket's question and the team's last reply on it."""
     number = ctx.match.rest.split(":", 1)[0]
     ticket = await tickets_repo.get_by_number(ctx.session, number=int(number)) if number.isdigit() else None
     if ticket is None:
         raise UserError("That button is broken; the ticket is gone.")
     lines = await tickets_repo.transcript(ctx.session, ticket=ticket, limit=200)
     reply = next((line.text for line in reversed(lines) if line.kind == "staff"), "")
-    return holder, ticket, reply
-
-
-def _draft(holder: KnowledgeBaseHolder, ticket: Ticket, reply: str) -> teach.Change:
-    return teach.draft_change(
-        holder.entries, title=ticket.summary, questions=[ticket.summary], answer=reply or "(write the answer)"
+    return Lesson(
+        heading=f"ticket #{ticket.number}",
+        action="kb.teach",
+        key=str(ticket.number),
+        asked=(ticket.summary,),
+        phrasings=(ticket.summary,),
+        title=ticket.summary,
+        answer=reply or "(write the answer)",
+        from_ticket=ticket.number,
+        own_decisions=frozenset({ticket.decision_id} if ticket.decision_id else ()),
     )
 
 
-@router.on(ActionInvoked, action("kb.teach"), guards=[staff_only("kb.teach")])
-async def teach_from_ticket(event: ActionInvoked, ctx: HandlerContext) -> None:
-    holder, ticket, reply = await _lesson(ctx)
-    arg = ctx.match.captures.get("arg")
-    if arg is None:
-        await ctx.reply(await _offer(holder, ticket, reply, event))
-        return
-    try:
-        if arg == "attach":
-            entry_id = ctx.match.rest.split(":", 1)[1] if ":" in ctx.match.rest else ""
-            change = teach.attach_change(holder.entries, entry_id=entry_id, questions=[ticket.summary])
-        elif arg == "draft":
-            change = _draft(holder, ticket, reply)
+async def _gap_lesson(ctx: HandlerContext, holder: KnowledgeBaseHolder, name: str) -> Lesson:
+    """The named gap, found again in its report's window: every question in it."""
+    ref = GapRef.parse(name)
+    if ref is None:
+        raise UserError(
+            f"`{inert(name, 40)}` is not a gap's name; the Teach buttons of `/support report` give them."
+        )
+    gap = await lessons.find_gap(ctx.session, kb=holder, ref=ref)
+    if gap is None:
+        raise UserError(
+            f"Gap `{ref.text}` is no longer a gap (its questions were forgotten, or fewer than two people "
+            "ask about it now); `/support report` shows the current ones."
+        )
+    typical = list(dict.fromkeys([*gap.examples, *(q.text for q in gap.members)]))
+    return Lesson(
+        heading=f"gap `{ref.text}` ({gap.people} people, {count(gap.size, 'question')})",
+        action=TEACH_GAP,
+        key=ref.text,
+        asked=tuple(q.text for q in gap.members),
+        phrasings=tuple(typical[:MAX_GAP_PHRASINGS]),
+        title=gap.examples[0],
+        answer="",
+        from_ticket=None,
+        own_decisions=frozenset(q.decision_id for q in gap.members),
+        gap=ref,
+    )
+
+
+async def _replay(
+    ctx: HandlerContext, holder: KnowledgeBaseHolder, lesson: Lesson, change: teach.Change
+) -> str:
+    """The lesson's questions and the other stored answers asked again with the change."""
+    others = await lessons.answered_elsewhere(ctx.session, now=ctx.now, leave_out=lesson.own_decisions)
+    replayed = await asyncio.to_thread(teach.preview, holder, change, asked=lesson.asked, others=others)
+    return replayed.text()
+
+
+def _quoted(lesson: Lesson) -> str:
+    return "\n".join(f"\u201c{inert(q, 200)}\u201d" for q in lesson.asked[:QUOTED])
+
+
+async def _offer(
+    ctx: HandlerContext, holder: KnowledgeBaseHolder, lesson: Lesson, actor: Actor
+) -> OutboundMessage:
+    """Both ways to teach, each with its replay: attach to the nearest article, or draft one."""
+    decision = await holder.ask_async(lesson.phrasings[0])
+    nearest = decision.best.entry.id if decision.best is not None else None
+    lines = [_quoted(lesson)]
+    buttons = []
+    if nearest is not None:
+        try:
+            attach = teach.attach_change(holder.entries, entry_id=nearest, questions=lesson.phrasings)
+        except teach.TeachError as error:
+            lines.append(f"Attach to `{nearest}`: {error}")
         else:
-            raise UserError("That button is broken; please teach from the close card again.")
+            lines.append(f"Attach to `{nearest}`: {await _replay(ctx, holder, lesson, attach)}")
+            buttons.append(_attach_button(lesson, nearest))
+    if lesson.answer:
+        try:
+            draft = _draft(holder, lesson, title=lesson.title, answer=lesson.answer)
+        except teach.TeachError as error:
+            lines.append(f"Draft a new article: {error}")
+        else:
+            replayed = await _replay(ctx, holder, lesson, draft)
+            lines.append(f"Draft `{draft.entry.id}` from the team's reply: {replayed}")
+            buttons.append(
+                Button(action_id=f"{lesson.action}:draft", label="Draft new article", value=lesson.key)
+            )
+    if lesson.gap is not None:
+        lines.append(
+            f"Attach to another article: `/support kb teach {lesson.key} attach <article id>`\n"
+            f"Draft a new article: `/support kb teach {lesson.key} draft <title> | <answer>`"
+        )
+    return OutboundMessage(
+        title=f"Teach the bot from {lesson.heading}",
+        text="\n".join(lines),
+        buttons=tuple(buttons),
+        private_to=actor,
+    )
+
+
+def _attach_button(lesson: Lesson, entry_id: str) -> Button:
+    return Button(
+        action_id=f"{lesson.action}:attach",
+        label=f"Attach to {entry_id}"[:75],
+        value=f"{lesson.key}:{entry_id}",
+        style=ButtonStyle.PRIMARY,
+    )
+
+
+def _draft(holder: KnowledgeBaseHolder, lesson: Lesson, *, title: str, answer: str) -> teach.Change:
+    return teach.draft_change(holder.entries, title=title, questions=lesson.phrasings, answer=answer)
+
+
+async def _publish(
+    event: CommandInvoked | ActionInvoked,
+    ctx: HandlerContext,
+    lesson: Lesson,
+    change: teach.Change,
+    *,
+    note: str = "",
+) -> None:
+    """Write the lesson to learned.yml (a new article as a pending draft) and load the KB again."""
+    try:
         article, ids = await asyncio.to_thread(
             teach.publish,
             ctx.services.settings.kb_path,
             change,
             taught_by=event.actor.key,
-            from_ticket=ticket.number,
+            from_ticket=lesson.from_ticket,
         )
     except (teach.TeachError, LearnedFileError) as error:
         raise UserError(str(error)) from None
+    source = f"ticket #{lesson.from_ticket}" if lesson.from_ticket else f"gap `{lesson.key}`"
     if change.new:
-        done = (
-            f"Drafted `{article}` from ticket #{ticket.number}; `/support kb approve {article}` publishes it."
-        )
+        done = f"Drafted `{article}` from {source}; `/support kb approve {article}` publishes it."
     else:
-        done = f"Taught `{article}` the question of ticket #{ticket.number} (phrasing `{ids[0]}`)."
-    await _reload(event, ctx, prefix=done + "\n")
+        what = "the question" if len(ids) == 1 else f"{len(ids)} questions"
+        phrasings = ", ".join(f"`{i}`" for i in ids)
+        done = f"Taught `{article}` {what} of {source} (phrasing{'s' if len(ids) != 1 else ''} {phrasings})."
+    await _reload(event, ctx, prefix=done + (f"\n{note}" if note else "") + "\n")
 
 
-async def _offer(
-    holder: KnowledgeBaseHolder, ticket: Ticket, reply: str, event: ActionInvoked
-) -> OutboundMessage:
-    """Both ways to teach, each with its replay: attach to the nearest article, or draft one."""
-    question = ticket.summary
-    decision = await holder.ask_async(question)
-    nearest = decision.best.entry.id if decision.best is not None else None
-    lines = [f"\u201c{inert(question, 200)}\u201d"]
-    buttons = []
-    if nearest is not None:
-        try:
-            attach = teach.attach_change(holder.entries, entry_id=nearest, questions=[question])
-        except teach.TeachError as error:
-            lines.append(f"Attach to `{nearest}`: {error}")
-        else:
-            replayed = await asyncio.to_thread(teach.preview, holder, attach)
-            lines.append(f"Attach to `{nearest}`: {replayed.text()}")
-            buttons.append(
-                Button(
-                    action_id="kb.teach:attach",
-                    label=f"Attach to {nearest}"[:75],
-                    value=f"{ticket.number}:{nearest}",
-                    style=ButtonStyle.PRIMARY,
-                )
-            )
+async def _clicked(
+    event: ActionInvoked, ctx: HandlerContext, lesson: Lesson, holder: KnowledgeBaseHolder
+) -> None:
+    arg = ctx.match.captures.get("arg")
+    if arg is None:
+        await ctx.reply(await _offer(ctx, holder, lesson, event.actor))
+        return
     try:
-        draft = _draft(holder, ticket, reply)
+        if arg == "attach":
+            entry_id = ctx.match.rest.split(":", 1)[1] if ":" in ctx.match.rest else ""
+            change = teach.attach_change(holder.entries, entry_id=entry_id, questions=lesson.phrasings)
+        elif arg == "draft" and lesson.answer:
+            change = _draft(holder, lesson, title=lesson.title, answer=lesson.answer)
+        else:
+            raise UserError("That button is broken; please click Teach again.")
     except teach.TeachError as error:
-        lines.append(f"Draft a new article: {error}")
-    else:
-        replayed = await asyncio.to_thread(teach.preview, holder, draft)
-        lines.append(f"Draft `{draft.entry.id}` from the team's reply: {replayed.text()}")
-        buttons.append(
-            Button(action_id="kb.teach:draft", label="Draft new article", value=str(ticket.number))
+        raise UserError(str(error)) from None
+    await _publish(event, ctx, lesson, change)
+
+
+@router.on(ActionInvoked, action("kb.teach"), guards=[staff_only("kb.teach")])
+async def teach_from_ticket(event: ActionInvoked, ctx: HandlerContext) -> None:
+    holder = _holder(ctx)
+    await _clicked(event, ctx, await _ticket_lesson(ctx), holder)
+
+
+@router.on(ActionInvoked, action(TEACH_GAP), guards=[staff_only("kb.teach")])
+async def teach_from_gap(event: ActionInvoked, ctx: HandlerContext) -> None:
+    holder = _holder(ctx)
+    await _clicked(event, ctx, await _gap_lesson(ctx, holder, ctx.match.rest.split(":", 1)[0]), holder)
+
+
+TEACH_USAGE = "/support kb teach <gap> attach <article id> | /support kb teach <gap> draft <title> | <answer>"
+
+
+async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) -> None:
+    """`teach <gap> attach <article>`: the replay, and a button to confirm. `teach <gap> draft
+    <title> | <answer>`: a draft, inactive until approved, with its replay."""
+    name, _, how = rest.partition(" ")
+    mode, _, detail = how.strip().partition(" ")
+    mode, detail = mode.lower(), detail.strip()
+    title, bar, answer = detail.partition("|")
+    if (
+        not name
+        or (mode == "attach" and (not detail or " " in detail))
+        or (mode == "draft" and not (bar and title.strip() and answer.strip()))
+        or mode not in ("attach", "draft")
+    ):
+        raise UsageError(
+            "Which gap, and how should I teach it?",
+            usage=TEACH_USAGE,
+            example="/support kb teach g812-7-674a3f10 draft Export to CSV | Open Reports, then Export.",
         )
-    return OutboundMessage(
-        title=f"Teach the bot from ticket #{ticket.number}",
-        text="\n".join(lines),
-        buttons=tuple(buttons),
-        private_to=event.actor,
+    holder = _holder(ctx)
+    lesson = await _gap_lesson(ctx, holder, name)
+    try:
+        if mode == "attach":
+            change = teach.attach_change(holder.entries, entry_id=detail, questions=lesson.phrasings)
+        else:
+            change = _draft(holder, lesson, title=title, answer=answer)
+    except teach.TeachError as error:
+        raise UserError(str(error)) from None
+    replayed = await _replay(ctx, holder, lesson, change)
+    if mode == "draft":
+        # A draft answers nobody until approved: the replay goes with it, and approval publishes.
+        await _publish(event, ctx, lesson, change, note=replayed)
+        return
+    await ctx.reply(
+        OutboundMessage(
+            title=f"Teach the bot from {lesson.heading}",
+            text=f"{_quoted(lesson)}\nAttach to `{detail}`: {replayed}",
+            buttons=(_attach_button(lesson, detail),),
+            private_to=event.actor,
+        )
     )

@@ -40,6 +40,13 @@ class Gap:
     """Up to three of the questions, the most typical first (raw: clip before showing)."""
     nearest: Nearest | None
     """The existing article closest to the topic, and how sure the matcher is of it."""
+    anchor: int = 0
+    """The decision id of its most typical question: how staff name the gap to teach from it."""
+    members: tuple[GapQuestion, ...] = ()
+    """Every question in the topic, the ones a lesson from the gap replays."""
+
+    def has(self, decision_id: int) -> bool:
+        return any(q.decision_id == decision_id for q in self.members)
 
 
 def find_gaps(
@@ -69,17 +76,29 @@ def find_gaps(
         people = {kept[i].actor_key for i in members.tolist()}
         if len(people) < MIN_PEOPLE:
             continue
-        examples = _typical(members, unit, kept)
-        gaps.append(Gap(len(members), len(people), examples, nearest(examples[0])))
+        typical = _typical(members, unit, kept)
+        examples = tuple(q.text for q in typical)
+        gaps.append(
+            Gap(
+                len(members),
+                len(people),
+                examples,
+                nearest(examples[0]),
+                anchor=typical[0].decision_id,
+                members=tuple(kept[i] for i in members.tolist()),
+            )
+        )
     gaps.sort(key=lambda gap: (-gap.people, -gap.size, gap.examples))
     return gaps[:limit]
 
 
-def _typical(members: np.ndarray, unit: np.ndarray, questions: Sequence[GapQuestion]) -> tuple[str, ...]:
+def _typical(
+    members: np.ndarray, unit: np.ndarray, questions: Sequence[GapQuestion]
+) -> tuple[GapQuestion, ...]:
     """The questions closest to the topic's centre, different people's first, no text twice."""
     centre = unit[members].mean(axis=0)
     order = members[np.argsort(-(unit[members] @ centre), kind="stable")].tolist()
-    chosen: list[str] = []
+    chosen: list[GapQuestion] = []
     seen_people: set[str] = set()
     seen_texts: set[str] = set()
     for first_pass in (True, False):
@@ -88,7 +107,7 @@ def _typical(members: np.ndarray, unit: np.ndarray, questions: Sequence[GapQuest
             key = " ".join(question.text.casefold().split())
             if key in seen_texts or (first_pass and question.actor_key in seen_people):
                 continue
-            chosen.append(question.text)
+            chosen.append(question)
             seen_texts.add(key)
             seen_people.add(question.actor_key)
             if len(chosen) == EXAMPLES:

@@ -4,6 +4,7 @@ read in one session and shown by the chat command, the HTML report and the diges
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -62,6 +63,29 @@ async def _figures(
     return figures, answers, decisions
 
 
+async def _gaps(
+    session: DbSession, *, kb: KnowledgeBase, decisions: Sequence[reports_repo.DecisionRow], limit: int
+) -> tuple[list[Gap], int, str]:
+    """The knowledge gaps among the window's questions, how many unanswered questions there were,
+    and the space they were grouped in."""
+    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES][-gap_finder.MAX_QUESTIONS :]
+    texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in unanswered])
+    questions = [GapQuestion(row.id, row.actor_key, texts.get(row.id, "")) for row in unanswered]
+    space = topic_space(kb)
+    # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.
+    found = await asyncio.to_thread(
+        gap_finder.find_gaps, questions, space, nearest=lambda text: nearest_article(kb, text), limit=limit
+    )
+    return found, len(questions), space.name
+
+
+async def gaps_in(session: DbSession, *, kb: KnowledgeBase, window: Window) -> list[Gap]:
+    """Every knowledge gap of a window (found again as the report found it, for a lesson)."""
+    decisions = await reports_repo.decisions(session, start=window.start, end=window.end)
+    found, _, _ = await _gaps(session, kb=kb, decisions=decisions, limit=gap_finder.MAX_QUESTIONS)
+    return found
+
+
 async def build(
     session: DbSession,
     *,
@@ -78,22 +102,15 @@ async def build(
     previous, _, _ = await _figures(session, window.previous, as_of=now, zone=zone)
     expectation = expected_precision(kb, setting=answer_precision)
     quality = assess(answers, expected_precision=expectation.precision, expectation=expectation.source)
-    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES][-gap_finder.MAX_QUESTIONS :]
-    texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in unanswered])
-    questions = [GapQuestion(row.id, row.actor_key, texts.get(row.id, "")) for row in unanswered]
-    space = topic_space(kb)
-    # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.
-    found = await asyncio.to_thread(
-        gap_finder.find_gaps, questions, space, nearest=lambda text: nearest_article(kb, text)
-    )
+    found, asked, space = await _gaps(session, kb=kb, decisions=decisions, limit=10)
     return Report(
         window=window,
         current=current,
         previous=previous,
         quality=quality,
         gaps=tuple(found),
-        gap_questions=len(questions),
-        topic_space=space.name,
+        gap_questions=asked,
+        topic_space=space,
         made_at=now,
         zone=zone,
     )

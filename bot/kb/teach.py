@@ -37,22 +37,26 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """The stored questions asked of the KB without and with the change."""
+    """Stored questions asked of the KB without and with the change."""
 
     entry_id: str
     answered: int
     """Of the lesson's questions, how many the changed KB answers with the article."""
     asked: int
     taken: int
-    """Questions another article answered before that the changed KB answers with this one."""
+    """Of the other stored questions another article answered, how many the changed KB answers
+    with this one instead."""
     answered_before: int
     """Of the lesson's questions, how many the KB answered with the article already."""
+    replayed: int = 0
+    """How many other stored questions were asked again to count `taken`."""
 
     def text(self) -> str:
         return (
             f"This would have answered {self.answered} of {self.asked} "
             f"(before: {self.answered_before}), and would have taken {self.taken} "
-            f"question{'s' if self.taken != 1 else ''} away from other articles."
+            f"question{'s' if self.taken != 1 else ''} away from other articles "
+            f"(of {self.replayed} they answered lately)."
         )
 
 
@@ -99,27 +103,31 @@ def with_change(entries: Sequence[KBEntry], change: Change) -> list[KBEntry]:
     return [change.entry if e.id == change.entry.id else e for e in entries]
 
 
+def _answer(kb: KnowledgeBase, question: str) -> str | None:
+    decision = kb.ask(question)
+    best = decision.best
+    return best.entry.id if decision.band is Band.ANSWER and best is not None else None
+
+
 def replay(
-    before: KnowledgeBase, after: KnowledgeBase, *, change: Change, others: Sequence[str] = ()
+    before: KnowledgeBase,
+    after: KnowledgeBase,
+    *,
+    change: Change,
+    asked: Sequence[str] | None = None,
+    others: Sequence[tuple[str, str]] = (),
 ) -> Replay:
-    """Ask the lesson's questions, and `others` (other stored questions, e.g. the period's), of
-    both KBs. A question counts as taken when another article answered it before and this one
-    answers it after."""
+    """Ask the lesson's questions (`asked`: every stored question of a gap; by default the change's
+    own) of both KBs, and `others`, stored questions with the article that answered them, of the
+    changed one: one that another article answered is taken when the changed KB answers it with
+    this one."""
     target = change.entry.id
-
-    def answer(kb: KnowledgeBase, question: str) -> str | None:
-        decision = kb.ask(question)
-        best = decision.best
-        return best.entry.id if decision.band is Band.ANSWER and best is not None else None
-
-    answered = answered_before = taken = 0
-    for index, question in enumerate([*change.questions, *others]):
-        was, now = answer(before, question), answer(after, question)
-        if index < len(change.questions):
-            answered += now == target
-            answered_before += was == target
-        taken += was is not None and was != target and now == target
-    return Replay(target, answered, len(change.questions), taken, answered_before)
+    questions = list(change.questions if asked is None else asked)
+    answered = sum(_answer(after, q) == target for q in questions)
+    answered_before = sum(_answer(before, q) == target for q in questions)
+    elsewhere = [question for question, article in others if article != target]
+    taken = sum(_answer(after, q) == target for q in elsewhere)
+    return Replay(target, answered, len(questions), taken, answered_before, replayed=len(elsewhere))
 
 
 def rebuilt(holder: KnowledgeBaseHolder, entries: Sequence[KBEntry]) -> KnowledgeBase:
@@ -134,10 +142,17 @@ def rebuilt(holder: KnowledgeBaseHolder, entries: Sequence[KBEntry]) -> Knowledg
     )
 
 
-def preview(holder: KnowledgeBaseHolder, change: Change, *, others: Sequence[str] = ()) -> Replay:
+def preview(
+    holder: KnowledgeBaseHolder,
+    change: Change,
+    *,
+    asked: Sequence[str] | None = None,
+    others: Sequence[tuple[str, str]] = (),
+) -> Replay:
     """The replay of a change against the KB in service (call it in a worker thread: it builds a KB)."""
     before = holder.current
-    return replay(before, rebuilt(holder, with_change(before.entries, change)), change=change, others=others)
+    after = rebuilt(holder, with_change(before.entries, change))
+    return replay(before, after, change=change, asked=asked, others=others)
 
 
 def _file(kb_root: Path) -> Path:

@@ -3,36 +3,14 @@ the previous one."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.core.events import Conversation, Platform
 from bot.kb import learned, teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
-from storage.db import Database
 from tests.fake_adapter import SentMessage
-from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
+from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated
-
-FIXTURE_KB = Path(__file__).resolve().parent.parent / "data" / "kb"
-
-
-@pytest.fixture
-def kb(tmp_path: Path) -> Path:
-    """A copy of the test knowledge base that a test may edit."""
-    folder = tmp_path / "kb"
-    shutil.copytree(FIXTURE_KB, folder)
-    return folder
-
-
-@pytest.fixture
-async def bot(database: Database, tmp_path: Path, kb: Path) -> AsyncIterator[BotHarness]:
-    harness = await BotHarness.create(make_settings(tmp_path, kb_path=str(kb)), database=database)
-    yield harness
-    await harness.close()
 
 
 async def test_staff_reload_the_knowledge_base_without_a_restart(bot: BotHarness, kb: Path) -> None:

@@ -94,17 +94,31 @@ def test_forget_undoes_a_phrasing_and_a_draft_left_without_any(kb_dir: Path) -> 
         teach.forget(kb_dir, "p1")
 
 
-def test_replay_counts_questions_taken_from_other_articles(kb_dir: Path) -> None:
+def test_replay_counts_only_other_articles_answers_that_would_move(kb_dir: Path) -> None:
+    """K of "would have taken K questions away from other articles": stored questions another
+    article answered, asked again of the changed KB, that the lesson's article would now answer."""
     holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
-    victim, target = holder.entries[0], holder.entries[1]
-    stolen = victim.questions[0]
-    change = teach.attach_change(holder.entries, entry_id=target.id, questions=[stolen])
-    assert holder.ask(stolen).band is Band.ANSWER
-    replayed = teach.preview(holder, change, others=victim.questions[1:])
-    # The same words in two articles: the bot can no longer answer with the first, so nothing is
-    # answered with the target either; a question is "taken" only when the target now answers it.
-    assert replayed.asked == 1
-    assert replayed.taken == replayed.answered <= 1
+    stored = [
+        ("pdf of my invoice please", "invoice-download"),
+        ("how do I download the invoice as a pdf", "invoice-download"),
+        ("my export failed", "export-failed"),  # the lesson's own article: not "taken"
+        ("how do I cancel", "cancel-subscription"),
+    ]
+    assert [holder.ask(q).best.entry.id for q, _ in stored] == [a for _, a in stored]  # type: ignore[union-attr]
+    change = teach.attach_change(
+        holder.entries, entry_id="export-failed", questions=["pdf of my invoice please"]
+    )
+    replayed = teach.preview(holder, change, asked=["pdf of my invoice please", "invoice pdf"], others=stored)
+    assert (replayed.answered, replayed.asked, replayed.answered_before) == (1, 2, 0)
+    assert (replayed.taken, replayed.replayed) == (1, 3)
+    assert replayed.text() == (
+        "This would have answered 1 of 2 (before: 0), and would have taken 1 question away from other "
+        "articles (of 3 they answered lately)."
+    )
+    harmless = teach.attach_change(
+        holder.entries, entry_id="sso-setup", questions=["sso with google workspace"]
+    )
+    assert teach.preview(holder, harmless, others=stored).taken == 0
 
 
 def test_mistakes_staff_can_fix_are_said(kb_dir: Path, tmp_path: Path) -> None:

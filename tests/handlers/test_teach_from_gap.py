@@ -1,0 +1,164 @@
+"""Teaching the bot from a knowledge gap of `/support report`: its Teach button offers to attach
+the gap's questions to the nearest article, or to draft a new one with `/support kb teach`, each
+with a replay of the gap's stored questions and of the other articles' recent answers; nothing is
+published before staff saw it. `/support kb check` lists the drafts awaiting approval. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from bot.core.events import Actor, Platform
+from bot.insights.lessons import GapRef
+from bot.kb import learned
+from bot.kb.knowledge_base import KnowledgeBaseHolder
+from storage import decisions_repo
+from tests.fake_adapter import SentMessage
+from tests.harness import BotHarness, button
+
+THEME = [
+    "how do I change the colour of the dashboard theme?",
+    "can I change the dashboard theme colour to dark?",
+    "dark mode for the dashboard theme?",
+]
+
+
+def customer(number: int) -> Actor:
+    return Actor(platform=Platform.CONSOLE, id=f"C{number + 10}", display_name=f"Customer {number}")
+
+
+async def a_gap_about_the_theme(bot: BotHarness) -> SentMessage:
+    """Three people ask what no article answers; the report shows it as a gap with a Teach button."""
+    for number, question in enumerate(THEME):
+        await bot.says(customer(number), question)
+        bot.clock.advance(minutes=5)
+    (report,) = await bot.staff_runs("/support report")
+    assert "Knowledge gaps" in {f.name for f in report.delivery.message.fields}
+    return report
+
+
+async def test_the_report_offers_to_teach_each_gap(bot: BotHarness) -> None:
+    report = await a_gap_about_the_theme(bot)
+    (teach,) = report.delivery.message.buttons
+    assert teach.label == "Teach gap 1" and GapRef.parse(teach.value) is not None
+    (offer,) = await bot.click(bot.staff, teach, on=report)
+    assert offer.delivery.message.title == f"Teach the bot from gap `{teach.value}` (3 people, 3 questions)"
+    assert offer.delivery.message.private_to == bot.staff
+    assert "This would have answered" in offer.text and "of 3 (before: 0)" in offer.text
+    assert f"/support kb teach {teach.value} draft <title> | <answer>" in offer.text
+    (refusal,) = await bot.click(bot.customer, teach, on=report)
+    assert refusal.text.startswith("That's for the support team only.")
+
+
+async def an_answer_by_another_article(bot: BotHarness, question: str, *, article: str) -> None:
+    """A customer's question another article answered two days ago (under the KB of that day)."""
+    async with bot.bot.database.transaction() as session:
+        await decisions_repo.record(
+            session,
+            actor_key="console:C99",
+            platform="console",
+            conversation_key="console:W1:community",
+            question=question,
+            band="answer",
+            candidates=[(article, 0.9)],
+            at=bot.clock.now - timedelta(days=2),
+            outcome="answered",
+        )
+
+
+async def test_staff_draft_an_article_from_a_gap_see_its_replay_and_approve_it(
+    bot: BotHarness, kb: Path
+) -> None:
+    report = await a_gap_about_the_theme(bot)
+    ref = report.delivery.message.buttons[0].value
+    await an_answer_by_another_article(
+        bot, "change the dashboard theme colour to dark please?", article="sso-setup"
+    )
+    await an_answer_by_another_article(bot, "where can I download my invoices?", article="invoice-download")
+    answer = "Open **Settings → Appearance** and pick one."
+    (drafted,) = await bot.staff_runs(f"/support kb teach {ref} draft Change the dashboard theme | {answer}")
+    assert drafted.text.startswith(
+        f"Drafted `change-the-dashboard-theme` from gap `{ref}`; "
+        "`/support kb approve change-the-dashboard-theme` publishes it."
+    )
+    assert (
+        "This would have answered 3 of 3 (before: 0), and would have taken 1 question away from other "
+        "articles (of 2 they answered lately)." in drafted.text
+    )
+    stored = learned.read(kb / "learned.yml")
+    (article,) = stored.pending
+    assert (article.title, article.taught_by, article.from_ticket) == (
+        "Change the dashboard theme",
+        "console:S1",
+        None,
+    )
+    assert sorted(p.text for p in stored.phrasings) == sorted(THEME)
+
+    (check,) = await bot.staff_runs("/support kb check")
+    assert "1 draft awaiting approval:" in check.text
+    assert "- `change-the-dashboard-theme` (Change the dashboard theme), taught by console:S1" in check.text
+    assert "`/support kb approve change-the-dashboard-theme`" in check.text
+    not_yet = await bot.says(customer(7), "how do I change the colour of the dashboard theme?")
+    assert all(m.delivery.message.title != "Change the dashboard theme" for m in not_yet), (
+        "a draft answers nobody"
+    )
+
+    await bot.staff_runs("/support kb approve change-the-dashboard-theme")
+    (answer,) = await bot.says(customer(8), "how do I change the colour of the dashboard theme?")
+    assert answer.delivery.message.title == "Change the dashboard theme"
+    (check,) = await bot.staff_runs("/support kb check")
+    assert "No drafts await approval." in check.text
+
+
+async def test_staff_attach_a_gaps_questions_to_an_article_after_seeing_the_replay(
+    bot: BotHarness, kb: Path
+) -> None:
+    report = await a_gap_about_the_theme(bot)
+    ref = report.delivery.message.buttons[0].value
+    (preview,) = await bot.staff_runs(f"/support kb teach {ref} attach sso-setup")
+    assert "Attach to `sso-setup`: This would have answered" in preview.text
+    assert not (kb / "learned.yml").exists(), "nothing is taught before staff confirm"
+    (taught,) = await bot.click(bot.staff, button(preview, "Attach to sso-setup"), on=preview)
+    assert taught.text.startswith(
+        f"Taught `sso-setup` 3 questions of gap `{ref}` (phrasings `p1`, `p2`, `p3`)."
+    )
+    holder = bot.bot.services.kb
+    assert isinstance(holder, KnowledgeBaseHolder)
+    assert set(THEME) <= set(holder.get("sso-setup").questions)  # type: ignore[union-attr]
+    (again,) = await bot.click(bot.staff, button(preview, "Attach to sso-setup"), on=preview)
+    assert "already has every one of these questions" in again.text
+
+
+async def test_teaching_from_a_gap_says_what_is_wrong_and_is_for_staff(bot: BotHarness) -> None:
+    report = await a_gap_about_the_theme(bot)
+    ref = report.delivery.message.buttons[0].value
+    (unknown,) = await bot.staff_runs("/support kb teach g-banana attach sso-setup")
+    assert unknown.text.startswith("`g-banana` is not a gap's name")
+    (gone,) = await bot.staff_runs(f"/support kb teach g9999{ref[1:]} attach sso-setup")
+    assert "is no longer a gap" in gone.text
+    for half in (
+        f"/support kb teach {ref}",
+        f"/support kb teach {ref} draft no bar here",
+        f"/support kb teach {ref} attach",
+    ):
+        (usage,) = await bot.staff_runs(half)
+        assert "Which gap, and how should I teach it?" in usage.text, half
+    (no_article,) = await bot.staff_runs(f"/support kb teach {ref} attach no-such-article")
+    assert "There is no article `no-such-article`" in no_article.text
+    (refusal,) = await bot.customer_runs(f"/support kb teach {ref} draft Theme | Use settings.")
+    assert refusal.text.startswith("That's for the support team only.")
+    (refusal,) = await bot.customer_runs("/support kb check")
+    assert refusal.text.startswith("That's for the support team only.")
+
+
+async def test_quoted_gap_questions_are_clipped_and_inert(bot: BotHarness) -> None:
+    loud = "@everyone <!here> <@U999> **how** do I `change` the dashboard theme colour? " + "x" * 20_000
+    for number, question in enumerate([loud, *THEME[1:]]):
+        await bot.says(customer(number), question)
+    (report,) = await bot.staff_runs("/support report")
+    (offer,) = await bot.click(bot.staff, report.delivery.message.buttons[0], on=report)
+    message = offer.delivery.message
+    assert message.mentions == ()
+    assert "<!here>" not in message.text and "<@U999>" not in message.text and "**how**" not in message.text
+    assert max(len(line) for line in message.text.splitlines()) < 1000
