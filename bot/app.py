@@ -361,15 +361,16 @@ async def sync_components_file(database: Database, settings: Settings, *, at: da
 def status_page_routes(settings: Settings, clock: Callable[[], datetime]) -> RouteInstaller:
     """The status page, its history and feeds, and its Statuspage API, for the web server. An
     operator's template that does not compile stops the start, naming the file."""
-    try:
-        templates = look.environment(settings.status_page_templates)
-    except look.TemplateError as error:
-        raise StartupError(str(error)) from None
     branding = look.Branding(
         name=settings.status_page_name,
         logo_url=settings.status_page_logo_url,
         accent=settings.status_page_accent,
     )
+    try:
+        templates = look.environment(settings.status_page_templates)
+        status_page.rehearse(templates, branding, now=clock(), url=settings.status_page_url)
+    except look.TemplateError as error:
+        raise StartupError(str(error)) from None
     return status_page.installer(
         clock=clock, url=settings.status_page_url, templates=templates, branding=branding
     )

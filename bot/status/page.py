@@ -11,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 from bot.status import feeds, look
-from bot.status.history import PAGE_DAYS, History, IncidentView, by_month, read_history
+from bot.status.history import PAGE_DAYS, History, IncidentView, by_month, period_start, read_history
 from bot.status.look import Branding
 from bot.status.messages import STATUS_LABEL
 from bot.status.model import MAINTENANCE_IMPACT, Impact, IncidentStatus, MaintenanceStatus, worst
@@ -203,6 +203,32 @@ def render_page(data: Snapshot, *, env: jinja2.Environment, branding: Branding) 
     )
 
 
+def render_history(history: History, *, env: jinja2.Environment, branding: Branding) -> str:
+    return look.render(
+        env, "history.html", branding=branding, history=history, months=by_month(history.incidents)
+    )
+
+
+def rehearse(env: jinja2.Environment, branding: Branding, *, now: datetime, url: str) -> None:
+    """Render each page once over an empty status picture, so a template that fails only when
+    rendered (an `{% extends %}` or `{% include %}` of a missing file) stops the start, not a
+    visitor. Raises look.TemplateError naming the page."""
+    empty = Snapshot(components=[], incidents=[], updates={}, maintenance=[], now=now, page_url=url)
+    quiet = History(start=period_start(now, PAGE_DAYS), now=now, days=PAGE_DAYS, components=(), incidents=())
+    pages: dict[str, Callable[[], str]] = {
+        "status.html": lambda: render_page(empty, env=env, branding=branding),
+        "history.html": lambda: render_history(quiet, env=env, branding=branding),
+    }
+    for name, render in pages.items():
+        try:
+            render()
+        except Exception as error:  # an operator's template can raise anything; say which one
+            detail = " ".join(str(error).split())
+            raise look.TemplateError(
+                f"status page template {name}: {type(error).__name__}: {detail}"
+            ) from None
+
+
 def _days(request: web.Request) -> int:
     """`?days=N` narrows the history; anything but a whole number from 1 to PAGE_DAYS is the
     visitor's mistake (400), never the server's."""
@@ -244,10 +270,7 @@ def installer(
         return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
 
     async def history_page(request: web.Request) -> web.Response:
-        history = await read(request)
-        text = look.render(
-            env, "history.html", branding=brand, history=history, months=by_month(history.incidents)
-        )
+        text = render_history(await read(request), env=env, branding=brand)
         return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
 
     async def atom(request: web.Request) -> web.Response:

@@ -82,6 +82,18 @@ async def test_a_template_with_a_syntax_error_stops_the_start_naming_the_file(
     assert "\n" not in message
 
 
+async def test_a_template_that_fails_when_rendered_stops_the_start_too(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    (tmp_path / "status.html").write_text('{% extends "layout.html" %}{% block content %}hi{% endblock %}')
+    settings = bot.bot.settings.model_copy(update={"status_page_templates": tmp_path})
+
+    with pytest.raises(StartupError) as raised:
+        status_page_routes(settings, bot.clock)
+
+    assert str(raised.value) == "status page template status.html: TemplateNotFound: layout.html"
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "expected"),
     [
