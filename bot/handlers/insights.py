@@ -9,12 +9,12 @@ from datetime import timedelta
 from bot.core.commands import Option, OptionKind
 from bot.core.context import HandlerContext
 from bot.core.errors import UsageError
-from bot.core.events import Button, CommandInvoked, OutboundMessage
+from bot.core.events import CommandInvoked, OutboundMessage
 from bot.core.router import Router, command
 from bot.handlers.guards import staff_only
 from bot.insights import messages as report_messages
 from bot.insights import report
-from bot.insights.lessons import TEACH_GAP, GapRef
+from bot.insights.lessons import teach_buttons
 from storage import decisions_repo
 
 router = Router("insights")
@@ -84,9 +84,4 @@ async def support_report(event: CommandInvoked, ctx: HandlerContext) -> None:
     )
     footer = f"Charts and every gap: supportbot report --days {days} --out DIR"
     summary = report_messages.summary(built, footer=footer, private_to=event.actor)
-    # A gap's Teach button: attach its questions to an article, or draft one (bot/handlers/kb_admin).
-    teach = tuple(
-        Button(action_id=TEACH_GAP, label=f"Teach gap {number}", value=GapRef.of(gap, built.window).text)
-        for number, gap in enumerate(built.gaps[: report_messages.GAPS_IN_CHAT], 1)
-    )
-    await ctx.reply(replace(summary, buttons=teach) if teach else summary)
+    await ctx.reply(replace(summary, buttons=teach_buttons(built, shown=report_messages.GAPS_IN_CHAT)))

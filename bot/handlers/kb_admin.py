@@ -214,11 +214,15 @@ async def _gap_lesson(ctx: HandlerContext, holder: KnowledgeBaseHolder, name: st
     )
 
 
+async def _others(ctx: HandlerContext, lesson: Lesson) -> list[tuple[str, str]]:
+    """The other articles' recent answers a lesson's replay asks again (to count K)."""
+    return await lessons.answered_elsewhere(ctx.session, now=ctx.now, leave_out=lesson.own_decisions)
+
+
 async def _replay(
-    ctx: HandlerContext, holder: KnowledgeBaseHolder, lesson: Lesson, change: teach.Change
+    holder: KnowledgeBaseHolder, lesson: Lesson, change: teach.Change, others: list[tuple[str, str]]
 ) -> str:
     """The lesson's questions and the other stored answers asked again with the change."""
-    others = await lessons.answered_elsewhere(ctx.session, now=ctx.now, leave_out=lesson.own_decisions)
     replayed = await asyncio.to_thread(teach.preview, holder, change, asked=lesson.asked, others=others)
     return replayed.text()
 
@@ -235,13 +239,14 @@ async def _offer(
     nearest = decision.best.entry.id if decision.best is not None else None
     lines = [_quoted(lesson)]
     buttons = []
+    others = await _others(ctx, lesson)
     if nearest is not None:
         try:
             attach = teach.attach_change(holder.entries, entry_id=nearest, questions=lesson.phrasings)
         except teach.TeachError as error:
             lines.append(f"Attach to `{nearest}`: {error}")
         else:
-            lines.append(f"Attach to `{nearest}`: {await _replay(ctx, holder, lesson, attach)}")
+            lines.append(f"Attach to `{nearest}`: {await _replay(holder, lesson, attach, others)}")
             buttons.append(_attach_button(lesson, nearest))
     if lesson.answer:
         try:
@@ -249,7 +254,7 @@ async def _offer(
         except teach.TeachError as error:
             lines.append(f"Draft a new article: {error}")
         else:
-            replayed = await _replay(ctx, holder, lesson, draft)
+            replayed = await _replay(holder, lesson, draft, others)
             lines.append(f"Draft `{draft.entry.id}` from the team's reply: {replayed}")
             buttons.append(
                 Button(action_id=f"{lesson.action}:draft", label="Draft new article", value=lesson.key)
@@ -371,7 +376,7 @@ async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) 
             change = _draft(holder, lesson, title=title, answer=answer)
     except teach.TeachError as error:
         raise UserError(str(error)) from None
-    replayed = await _replay(ctx, holder, lesson, change)
+    replayed = await _replay(holder, lesson, change, await _others(ctx, lesson))
     if mode == "draft":
         # A draft answers nobody until approved: the replay goes with it, and approval publishes.
         await _publish(event, ctx, lesson, change, note=replayed)

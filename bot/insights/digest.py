@@ -20,7 +20,7 @@ from pathlib import Path
 from bot.core.context import Services
 from bot.core.events import Attachment, Delivery, OutboundMessage
 from bot.core.outbound import Outbound
-from bot.insights import charts, report, report_html
+from bot.insights import charts, lessons, report, report_html
 from bot.insights import messages as words
 from bot.insights.schedule import Schedule
 from bot.logs import correlation_id, new_correlation_id
@@ -63,6 +63,7 @@ def digest_message(built: report.Report, *, page: Path, chart: Path) -> Outbound
         text=text,
         fields=summary.fields,
         footer=summary.footer,
+        buttons=lessons.teach_buttons(built, shown=words.GAPS_IN_CHAT),
         attachments=(Attachment(filename=chart.name, path=chart, title="Main chart", alt_text=CHART_ALT),),
     )
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.core.context import KnowledgeBase
+from bot.core.events import Button
 from bot.insights.figures import ANSWERED, PICKED, Window, article_of
 from bot.insights.gaps import Gap
-from bot.insights.report import gaps_in
+from bot.insights.report import Report, gaps_in
 from storage import reports_repo
 from storage.session import DbSession
 
@@ -55,6 +56,15 @@ class GapRef:
     @property
     def window(self) -> Window:
         return Window(self.end - timedelta(days=self.days), self.end)
+
+
+def teach_buttons(report: Report, *, shown: int) -> tuple[Button, ...]:
+    """A Teach button for each of the first `shown` gaps: attach its questions to an article, or
+    draft one (handled with the other lessons, bot/handlers/kb_admin.py)."""
+    return tuple(
+        Button(action_id=TEACH_GAP, label=f"Teach gap {number}", value=GapRef.of(gap, report.window).text)
+        for number, gap in enumerate(report.gaps[:shown], 1)
+    )
 
 
 async def find_gap(session: DbSession, *, kb: KnowledgeBase, ref: GapRef) -> Gap | None:

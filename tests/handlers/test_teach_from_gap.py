@@ -6,11 +6,14 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.core.events import Actor, Platform
+from bot.insights import digest
 from bot.insights.lessons import GapRef
+from bot.insights.schedule import Schedule
 from bot.kb import learned
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage import decisions_repo
@@ -162,3 +165,22 @@ async def test_quoted_gap_questions_are_clipped_and_inert(bot: BotHarness) -> No
     assert message.mentions == ()
     assert "<!here>" not in message.text and "<@U999>" not in message.text and "**how**" not in message.text
     assert max(len(line) for line in message.text.splitlines()) < 1000
+
+
+async def test_the_weekly_digest_offers_the_same_teach_buttons(bot: BotHarness, tmp_path: Path) -> None:
+    for number, question in enumerate(THEME):
+        await bot.says(customer(number), question)
+    sent = await digest.send_digest(
+        bot.bot.database,
+        bot.bot.services,
+        bot.bot.dispatcher.outbound,
+        due=bot.clock.now + timedelta(hours=1),
+        schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
+        base=tmp_path / "reports",
+    )
+    assert sent is not None
+    (post,) = [m for m in bot.staff_posts() if m.delivery.message.title == sent.message.title]
+    (teach,) = post.delivery.message.buttons
+    assert teach.label == "Teach gap 1"
+    (offer,) = await bot.click(bot.staff, teach, on=post)
+    assert "This would have answered" in offer.text and offer.delivery.message.private_to == bot.staff
