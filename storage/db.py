@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from storage.errors import lost_connection as lost_connection  # re-exported for the dispatcher
 from storage.postgres.session import PgSessions
 from storage.session import DbSession
 from storage.sqlite.engine import SQLITE_BUSY_TIMEOUT, SqliteDriver, create_sqlite_engine, sqlite_file

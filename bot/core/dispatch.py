@@ -22,9 +22,13 @@ from bot.core.outbound import Outbound
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
 from storage import audit_repo, events_repo
-from storage.db import Database
+from storage.db import Database, lost_connection
 
 log = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""Seconds before each new try of an event whose database connection broke: about 15 s in all,
+longer than a PostgreSQL restart. The platform has its acknowledgement and will not resend it."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -169,22 +173,33 @@ class Dispatcher:
     async def _handle_in_transaction(
         self, event: InboundEvent, cid: str
     ) -> tuple[Outcome, list[PendingDelivery]]:
-        try:
-            async with self.database.transaction() as session:
-                if not await events_repo.claim_event(
-                    session, platform=event.platform.value, event_id=event.event_id
-                ):
-                    log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
-                    return Outcome.DUPLICATE, []
-                ctx = HandlerContext(event=event, session=session, services=self.services, correlation_id=cid)
-                outcome = await self._route(event, ctx)
-                return outcome, ctx.outbox
-        except UserError as error:
-            reply = OutboundMessage(text=error.text, private_to=event.actor)
-            return await self._record_failure(event, Outcome.USER_ERROR, reply)
-        except Exception:
-            log.exception("handler failed for %s %s", type(event).__name__, event.event_id)
-            return await self._record_failure(event, Outcome.FAILED, apology(cid, event))
+        for delay in (*RECONNECT_DELAYS, None):
+            try:
+                async with self.database.transaction() as session:
+                    if not await events_repo.claim_event(
+                        session, platform=event.platform.value, event_id=event.event_id
+                    ):
+                        log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
+                        return Outcome.DUPLICATE, []
+                    ctx = HandlerContext(
+                        event=event, session=session, services=self.services, correlation_id=cid
+                    )
+                    outcome = await self._route(event, ctx)
+                    return outcome, ctx.outbox
+            except UserError as error:
+                reply = OutboundMessage(text=error.text, private_to=event.actor)
+                return await self._record_failure(event, Outcome.USER_ERROR, reply)
+            except Exception as error:
+                if delay is not None and lost_connection(error):
+                    # Rolled back with the connection: the whole event runs again on a fresh one.
+                    log.warning(
+                        "database connection lost handling %s; again in %.1f s", event.event_id, delay
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                log.exception("handler failed for %s %s", type(event).__name__, event.event_id)
+                return await self._record_failure(event, Outcome.FAILED, apology(cid, event))
+        raise AssertionError("unreachable: the last try returns")
 
     async def _record_failure(
         self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage

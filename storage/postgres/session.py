@@ -31,6 +31,8 @@ from sqlalchemy import Executable
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from storage.errors import lost_connection
+
 _T = TypeVar("_T")
 
 
@@ -106,7 +108,12 @@ class PgSessions:
         fairy = connection.sync_connection.connection  # checked out just now: no I/O
         driver: Any = fairy.driver_connection  # asyncpg's Connection
         try:
-            await driver.execute("BEGIN")
+            try:
+                await driver.execute("BEGIN")
+            except BaseException as error:
+                # A connection the server ended (a restart) can fail here without looking closed.
+                await _discard(connection, fairy, closed=driver.is_closed() or lost_connection(error))
+                raise
             session = PgSession(connection, driver)
             try:
                 yield session
@@ -116,7 +123,7 @@ class PgSessions:
                 await _roll_back(session)
                 raise
         finally:
-            if driver.is_closed() or driver.is_in_transaction():
+            if not connection.invalidated and (driver.is_closed() or driver.is_in_transaction()):
                 await _discard(connection, fairy, closed=driver.is_closed())
             await connection.close()
 

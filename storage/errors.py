@@ -1,0 +1,33 @@
+"""Telling a broken database connection from a failing statement."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError
+
+
+def lost_connection(error: BaseException) -> bool:
+    """The error is the database connection breaking (a server restart, a failover, a cut network),
+    not the statement: a fresh connection may well succeed. Nothing of the transaction was committed,
+    unless the break came during COMMIT; then a retry finds its own claim and does nothing."""
+    import asyncpg
+
+    seen: BaseException | None = error
+    for _ in range(5):  # the driver's error, under SQLAlchemy's, under ours
+        if seen is None:
+            return False
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(
+            seen,
+            OSError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+        ):
+            return True
+        if isinstance(seen, asyncpg.exceptions.InterfaceError) and "connection is closed" in str(seen):
+            return True
+        if isinstance(seen, asyncpg.exceptions.InternalClientError) and "cannot switch to state" in str(seen):
+            return True  # the server's FATAL "terminating connection" arrived between two statements
+        seen = seen.__cause__ or seen.__context__
+    return False
