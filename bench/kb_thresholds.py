@@ -156,10 +156,15 @@ def figures(fold: Fold, thresholds: Thresholds) -> dict[str, float | None]:
 
 
 def at(fold: Fold, share: float, margin: float) -> dict[str, Any]:
-    operating_point.UNKNOWN_SHARE, operating_point.CONFIDENCE_Z = share, margin
+    operating_point.CONFIDENCE_Z = margin
     m = fold.matcher
     point = operating_point.choose(
-        m.simulation, m.calibration, m.choice_calibration, Targets(), m.default_thresholds
+        m.simulation,
+        m.calibration,
+        m.choice_calibration,
+        Targets(),
+        m.default_thresholds,
+        unknown_share=share,
     )
     return {**figures(fold, point.thresholds), "source": point.source.value}
 

@@ -34,8 +34,8 @@ from bot.handlers import (
     tickets,
 )
 from bot.handlers.autocomplete import make_suggester
-from bot.insights import digest
-from bot.kb.knowledge_base import load_knowledge_base
+from bot.insights import digest, kb_traffic
+from bot.kb.knowledge_base import KnowledgeBaseHolder, load_knowledge_base
 from bot.kb.loader import KBError
 from bot.settings import Settings
 from bot.status import look
@@ -158,6 +158,11 @@ class SupportBot:
             )
         )
         self._background.append(asyncio.create_task(self.services.kb.watch()))
+        if isinstance(self.services.kb, KnowledgeBaseHolder):
+            observed = kb_traffic.run_forever(
+                self.database, self.services.kb, clock=utc_now, stop=self._stopping
+            )
+            self._background.append(asyncio.create_task(observed))
         schedule = self.settings.digest_schedule
         if schedule is not None:
             weekly = digest.run_forever(

@@ -84,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--queries", type=Path, required=True, help='JSONL of {"text", "label" or null}')
     evaluate.add_argument("--matcher", choices=("lexical", "semantic"), help="default: what `run` would use")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument(
+        "--no-traffic",
+        action="store_true",
+        help="keep the point chosen at load instead of adapting it to the queries, as a running bot does",
+    )
     return parser
 
 

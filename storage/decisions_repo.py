@@ -125,6 +125,25 @@ async def recent_questions(session: DbSession, *, actor_key: str, since: datetim
     return [question for (question,) in rows]
 
 
+async def customer_questions(
+    session: DbSession, *, since: datetime, limit: int, leave_out: Sequence[str] = ()
+) -> list[str]:
+    """Customers' questions since `since`, newest first, at most `limit`; staff trying the bot and
+    texts in `leave_out` (the markers that replace removed text) are left out."""
+    rows = await session.execute(
+        sa_select(_TABLE.c.question)
+        .where(
+            _TABLE.c.at >= since,
+            _TABLE.c.by_staff.is_(False),
+            _TABLE.c.question != "",
+            _TABLE.c.question.not_in(list(leave_out)),
+        )
+        .order_by(_TABLE.c.id.desc())
+        .limit(limit)
+    )
+    return [question for (question,) in rows]
+
+
 ESCALATED = ("escalated", "still_need_help", "none_of_these")
 
 

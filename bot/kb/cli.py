@@ -58,6 +58,7 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
                 queries,
                 matcher=args.matcher or matcher_kind(settings.matcher),
                 targets=Targets(settings.answer_precision, settings.escalate_unknown),
+                traffic=not args.no_traffic,
             )
             print(report.as_json() if args.json else report.text())
             return 0

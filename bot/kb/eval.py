@@ -1,5 +1,10 @@
 """`supportbot kb eval`: build a KB from labelled examples, ask it labelled queries through the
-same `KnowledgeBase.ask` as live traffic, and report how often it answers, and how well."""
+same path as live traffic, and report how often it answers, and how well.
+
+The queries stand in for the bot's recent traffic: as the running bot does with its customers'
+last questions, the KB estimates from their text alone (no labels) how many have no entry and
+chooses its operating point for that (`bot.kb.traffic`; never looser than the fixed share).
+`--no-traffic` keeps the point chosen at load."""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bot.kb.knowledge_base import KnowledgeBase
-from bot.kb.model import Band, KBEntry
+from bot.kb.matching import decide
+from bot.kb.model import Band, Candidate, KBEntry
 from bot.kb.operating_point import Targets
 
 TARGET_PRECISION = 0.95
@@ -48,6 +54,8 @@ class EvalReport:
     clarified: float
     clarify_hit: float | None
     oos_clarified: float | None
+    unknown_share_estimated: float | None = None
+    """From the queries' text (None: not estimated); `operating_point` says the share assumed."""
     undefined: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> str:
@@ -62,6 +70,8 @@ class EvalReport:
                 f"matcher {self.matcher}: {self.entries} entries, {self.queries} queries "
                 f"({self.in_scope} in scope, {self.out_of_scope} out of scope)",
                 f"operating point: {self.operating_point}",
+                "queries with no entry, estimated from their text: "
+                + show("unknown_share_estimated", self.unknown_share_estimated),
                 f"answered precision     {show('answered_precision', self.answered_precision)}",
                 f"in-scope coverage      {show('in_scope_coverage', self.in_scope_coverage)}",
                 f"out-of-scope escalated {show('oos_escalation', self.oos_escalation)}",
@@ -137,16 +147,37 @@ def coverage_at_precision(points: Sequence[tuple[float, bool, bool]], target: fl
 
 
 def evaluate(
-    examples: Sequence[Labelled], queries: Sequence[Labelled], *, matcher: str, targets: Targets | None = None
+    examples: Sequence[Labelled],
+    queries: Sequence[Labelled],
+    *,
+    matcher: str,
+    targets: Targets | None = None,
+    traffic: bool = True,
 ) -> EvalReport:
     entries = entries_from_examples(examples)
-    known = {entry.id for entry in entries}
     kb = KnowledgeBase.build(entries, matcher=matcher, targets=targets)
+    started = time.perf_counter()
+    # `KnowledgeBase.ask`, in two steps: rank every query, then decide at the point chosen for them.
+    ranked = [kb.matcher.rank(query.text, limit=3) for query in queries]
+    elapsed = time.perf_counter() - started
+    return report(kb, queries, ranked, traffic=traffic, seconds=elapsed)
+
+
+def report(
+    kb: KnowledgeBase,
+    queries: Sequence[Labelled],
+    ranked: Sequence[Sequence[Candidate]],
+    *,
+    traffic: bool,
+    seconds: float,
+) -> EvalReport:
+    """The figures for `queries` whose best entries `kb` ranked as `ranked`."""
+    known = {entry.id for entry in kb.entries}
     answered = right = top1 = escalated_oos = clarified = clarified_hit = clarified_in = clarified_oos = 0
     points: list[tuple[float, bool, bool]] = []
-    started = time.perf_counter()
-    decisions = [kb.ask(query.text) for query in queries]
-    elapsed = time.perf_counter() - started
+    if traffic:
+        kb = kb.for_traffic([found[0].confidence if found else 0.0 for found in ranked])
+    decisions = [decide(found, kb.thresholds) for found in ranked]
     for query, decision in zip(queries, decisions, strict=True):
         # A label the examples never mention cannot be answered: it counts as out of scope.
         label = query.label if query.label in known else None
@@ -176,6 +207,12 @@ def evaluate(
         undefined[name] = reason
         return None
 
+    if kb.traffic is None:
+        undefined["unknown_share_estimated"] = (
+            "not estimated (--no-traffic)"
+            if not traffic
+            else "too few queries or no simulation to estimate from"
+        )
     no_in_scope = "no query has a label the examples know"
     no_oos = "no out-of-scope queries (every query's label is in the examples)"
     precision = share("answered_precision", right, answered, "nothing was answered")
@@ -193,7 +230,7 @@ def evaluate(
         answer_threshold=kb.thresholds.answer,
         clarify_threshold=kb.thresholds.clarify,
         operating_point=kb.operating_point.describe(),
-        entries=len(entries),
+        entries=len(kb.entries),
         queries=len(queries),
         in_scope=in_scope,
         out_of_scope=out_of_scope,
@@ -201,10 +238,11 @@ def evaluate(
         in_scope_coverage=coverage,
         oos_escalation=share("oos_escalation", escalated_oos, out_of_scope, no_oos),
         top1_accuracy=share("top1_accuracy", top1, in_scope, no_in_scope),
-        ms_per_query=elapsed / max(len(queries), 1) * 1000,
+        ms_per_query=seconds / max(len(queries), 1) * 1000,
         coverage_at_95=coverage_at_precision(points, TARGET_PRECISION) if in_scope else None,
         clarified=clarified / max(len(queries), 1),
         clarify_hit=hit,
         oos_clarified=share("oos_clarified", clarified_oos, out_of_scope, no_oos),
+        unknown_share_estimated=kb.traffic.estimate if kb.traffic is not None else None,
         undefined=undefined,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.kb import operating_point
+from bot.kb import operating_point, traffic
 from bot.kb.calibration import FIT_NOTES
 from bot.kb.lexical import LexicalMatcher
 from bot.kb.loader import ADVISED_QUESTIONS, RELOAD_MARKER, KBError, KBFiles, load_entries
@@ -21,6 +21,7 @@ from bot.kb.model import Decision, KBEntry, Thresholds
 from bot.kb.operating_point import OperatingPoint, Targets
 from bot.kb.semantic import SemanticUnavailable
 from bot.kb.simulation import Confusion, confusable_pairs
+from bot.kb.traffic import UNKNOWN_SHARE, TrafficShare
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -50,7 +51,12 @@ def build_matcher(entries: Sequence[KBEntry], kind: str) -> Matcher:
 
 
 def choose_operating_point(
-    matcher: Matcher, targets: Targets, answer: float | None = None, clarify: float | None = None
+    matcher: Matcher,
+    targets: Targets,
+    answer: float | None = None,
+    clarify: float | None = None,
+    *,
+    unknown_share: float = UNKNOWN_SHARE,
 ) -> OperatingPoint:
     """The KB's operating point: chosen from its own simulation for `targets`, unless
     ANSWER_THRESHOLD / CLARIFY_THRESHOLD fix it (one fixed, the other is still chosen)."""
@@ -60,6 +66,7 @@ def choose_operating_point(
         matcher.choice_calibration,
         targets,
         matcher.default_thresholds,
+        unknown_share=unknown_share,
     )
     if answer is None and clarify is None:
         return chosen
@@ -68,7 +75,11 @@ def choose_operating_point(
         clarify=chosen.thresholds.clarify if clarify is None else clarify,
     )
     return operating_point.at_setting(
-        matcher.simulation, matcher.calibration, matcher.choice_calibration, fixed
+        matcher.simulation,
+        matcher.calibration,
+        matcher.choice_calibration,
+        fixed,
+        unknown_share=unknown_share,
     )
 
 
@@ -84,11 +95,16 @@ class Health:
     calibration_note: str
     confusions: tuple[Confusion, ...]
     warnings: tuple[str, ...]
+    traffic: TrafficShare | None = None
+
+    def _notes(self) -> list[str]:
+        notes = [note for note in (self.calibration_note, self.point.note) if note]
+        return notes + ([self.traffic.describe()] if self.traffic is not None else [])
 
     def lines(self) -> list[str]:
         """What `kb check` prints (the warnings go separately, to stderr)."""
         out = [f"{self.matcher} matcher: {self.point.describe()}"]
-        out += [note for note in (self.calibration_note, self.point.note) if note]
+        out += self._notes()
         if self.confusions:
             out.append("most confusable entries (their phrasings find each other first):")
             out += [
@@ -98,11 +114,10 @@ class Health:
 
     def summary(self) -> str:
         """One line: the operating point and the most confusable pair."""
-        notes = [note for note in (self.calibration_note, self.point.note) if note]
         pair = self.confusions[0] if self.confusions else None
         return (
             self.point.describe()
-            + "".join(f"; {note}" for note in notes)
+            + "".join(f"; {note}" for note in self._notes())
             + (f"; most confusable: `{pair.first}` / `{pair.second}`" if pair else "")
         )
 
@@ -137,6 +152,7 @@ def health(kb: KnowledgeBase) -> Health:
         calibration_note=FIT_NOTES[matcher.fit_status],
         confusions=tuple(confusable_pairs(sim, kb.entries)) if sim is not None else (),
         warnings=tuple(warnings[:20]),
+        traffic=kb.traffic,
     )
 
 
@@ -144,10 +160,22 @@ class KnowledgeBase:
     """Entries and how to match them. `ask` is the one path live traffic and `kb eval` share."""
 
     def __init__(
-        self, entries: Sequence[KBEntry], matcher: Matcher, point: Thresholds | OperatingPoint
+        self,
+        entries: Sequence[KBEntry],
+        matcher: Matcher,
+        point: Thresholds | OperatingPoint,
+        *,
+        targets: Targets | None = None,
+        fixed: tuple[float | None, float | None] = (None, None),
+        traffic: TrafficShare | None = None,
     ) -> None:
+        """`targets` and `fixed` (ANSWER_THRESHOLD, CLARIFY_THRESHOLD) are what the point was chosen
+        with, kept to choose it again for real traffic (`for_traffic`)."""
         self.entries = tuple(entries)
         self.matcher = matcher
+        self.targets = targets or Targets()
+        self.fixed = fixed
+        self.traffic = traffic
         if isinstance(point, Thresholds):
             point = operating_point.at_setting(
                 matcher.simulation, matcher.calibration, matcher.choice_calibration, point
@@ -168,11 +196,34 @@ class KnowledgeBase:
     ) -> KnowledgeBase:
         """Match, calibrate, simulate and choose the operating point: what every load does."""
         built = build_matcher(entries, matcher)
-        point = choose_operating_point(built, targets or Targets(), answer_threshold, clarify_threshold)
-        return cls(entries, built, point)
+        targets = targets or Targets()
+        point = choose_operating_point(built, targets, answer_threshold, clarify_threshold)
+        return cls(entries, built, point, targets=targets, fixed=(answer_threshold, clarify_threshold))
 
     def ask(self, question: str) -> Decision:
         return decide(self.matcher.rank(question, limit=3), self.thresholds)
+
+    def top_confidences(self, questions: Sequence[str]) -> list[float]:
+        """The best entry's confidence for each question (0 where nothing matches)."""
+        return [ranked[0].confidence if (ranked := self.matcher.rank(q, limit=1)) else 0.0 for q in questions]
+
+    def for_traffic(self, confidences: Sequence[float]) -> KnowledgeBase:
+        """This KB with its operating point chosen again for the traffic whose best-entry
+        confidences these are (`bot.kb.traffic`): stricter when more of it has no entry. The same
+        KB when there is no simulation or too few questions to tell."""
+        sim = self.matcher.simulation
+        if sim is None:
+            return self
+        in_scope, out_of_scope = operating_point.outcomes(
+            sim, self.matcher.calibration, self.matcher.choice_calibration
+        )
+        share = traffic.estimate(in_scope.confidence, out_of_scope.confidence, confidences)
+        if share is None:
+            return self
+        point = choose_operating_point(self.matcher, self.targets, *self.fixed, unknown_share=share.assumed)
+        return KnowledgeBase(
+            self.entries, self.matcher, point, targets=self.targets, fixed=self.fixed, traffic=share
+        )
 
     def get(self, entry_id: str) -> KBEntry | None:
         return self._by_id.get(entry_id)
@@ -226,6 +277,8 @@ class KnowledgeBaseHolder:
         self.answer_threshold = answer_threshold
         self.clarify_threshold = clarify_threshold
         self._lock = threading.Lock()
+        # Recent customer questions (`observe_traffic`), asked again of every reloaded KB.
+        self._recent: tuple[str, ...] = ()
         started = time.perf_counter()
         self.current, self.files = self._build()
         self._last_failed: KBFiles | None = None
@@ -249,6 +302,8 @@ class KnowledgeBaseHolder:
             )
         except SemanticUnavailable as error:
             raise KBError([f"MATCHER={self.matcher_name}: {error}"]) from None
+        if self._recent:
+            kb = kb.for_traffic(kb.top_confidences(self._recent))
         return kb, files
 
     @property
@@ -268,6 +323,18 @@ class KnowledgeBaseHolder:
 
     def get(self, entry_id: str) -> KBEntry | None:
         return self.current.get(entry_id)
+
+    def observe_traffic(self, questions: Sequence[str]) -> TrafficShare | None:
+        """Choose the operating point again for the traffic these recent customer questions show
+        (and for every reload after). Asks each question once: run it in a thread."""
+        with self._lock:
+            self._recent = tuple(questions)
+            current = self.current
+            adapted = current.for_traffic(current.top_confidences(self._recent))
+            self.current = adapted
+        if adapted.traffic is not None:
+            log.info("knowledge base: %s; %s", adapted.traffic.describe(), adapted.operating_point.describe())
+        return adapted.traffic
 
     def reload(self) -> ReloadSummary:
         """Load the files again. Raises KBError (and keeps the current KB) when they are broken."""

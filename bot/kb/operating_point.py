@@ -4,8 +4,9 @@ KB's own simulation (`bot.kb.simulation`), for the targets a team states rather 
 Among a grid of (answer, clarify) thresholds, the chosen pair answers as many simulated in-scope
 questions right as it can (a right entry among offered choices counts `CLARIFY_VALUE` of a right
 answer), while:
-- answered precision is at least ANSWER_PRECISION on traffic where `UNKNOWN_SHARE` of the
-  questions have no entry;
+- answered precision is at least ANSWER_PRECISION on traffic where `unknown_share` of the
+  questions have no entry (`UNKNOWN_SHARE`, or more when the KB's real traffic shows more:
+  `bot.kb.traffic`);
 - out-of-scope questions are escalated (neither answered nor offered choices) at least
   ESCALATE_UNKNOWN of the time, with a safety margin;
 - a "did you mean" holds the right entry at least `CLARIFY_HIT` of the time.
@@ -29,10 +30,8 @@ from bot.kb.calibration import Calibration
 from bot.kb.matching import CLARIFY_CHOICES, confidences, offered
 from bot.kb.model import Thresholds
 from bot.kb.simulation import BoolArray, FloatArray, IntArray, Simulation
+from bot.kb.traffic import UNKNOWN_SHARE
 
-# Answered precision is estimated for traffic where a third of the questions have no entry: more
-# than our development sets' quarter, as real support traffic often brings more.
-UNKNOWN_SHARE = 1 / 3
 # One-sided margin on the simulated escape rate, in standard errors (between entries): 95%.
 CONFIDENCE_Z = 1.645
 # A "did you mean" must hold the right entry this often (the product's target).
@@ -101,6 +100,8 @@ class OperatingPoint:
     thresholds: Thresholds
     source: Source
     expected: Expected | None
+    unknown_share: float = UNKNOWN_SHARE
+    """The share of questions with no entry that precision was estimated for."""
 
     @property
     def note(self) -> str:
@@ -118,7 +119,7 @@ class OperatingPoint:
         hit = "" if e.clarify_hit is None else f" (right entry among them {e.clarify_hit:.2f})"
         return (
             f"{head}; on its own phrasings: answered precision {precision}"
-            f" (if {UNKNOWN_SHARE:.0%} of questions have no entry), coverage {e.coverage:.2f},"
+            f" (if {self.unknown_share:.0%} of questions have no entry), coverage {e.coverage:.2f},"
             f" out-of-scope escalated {e.oos_escalated:.2f}, clarified {e.clarified:.2f}{hit}"
         )
 
@@ -173,7 +174,9 @@ def outcomes(simulation: Simulation, best: Calibration, choice: Calibration) -> 
     return in_scope, out_of_scope
 
 
-def expected_at(in_scope: Outcomes, out_of_scope: Outcomes, thresholds: Thresholds) -> Expected:
+def expected_at(
+    in_scope: Outcomes, out_of_scope: Outcomes, thresholds: Thresholds, unknown_share: float = UNKNOWN_SHARE
+) -> Expected:
     a, c = thresholds.answer, thresholds.clarify
     answered = in_scope.confidence >= a
     clarified = ~answered & (in_scope.offered >= c)
@@ -183,7 +186,7 @@ def expected_at(in_scope: Outcomes, out_of_scope: Outcomes, thresholds: Threshol
     right = float((answered & in_scope.right).sum() / n_in)
     wrong = float((answered & ~in_scope.right).sum() / n_in)
     return Expected(
-        precision=_precision(right, wrong, float(oos_answered.sum() / n_out)),
+        precision=_precision(right, wrong, float(oos_answered.sum() / n_out), unknown_share),
         coverage=right,
         oos_escalated=float(1 - (oos_answered | oos_clarified).sum() / n_out),
         clarified=float(clarified.sum() / n_in),
@@ -191,9 +194,9 @@ def expected_at(in_scope: Outcomes, out_of_scope: Outcomes, thresholds: Threshol
     )
 
 
-def _precision(right: float, wrong: float, leak: float) -> float | None:
-    answered = (1 - UNKNOWN_SHARE) * (right + wrong) + UNKNOWN_SHARE * leak
-    return (1 - UNKNOWN_SHARE) * right / answered if answered > 0 else None
+def _precision(right: float, wrong: float, leak: float, unknown_share: float) -> float | None:
+    answered = (1 - unknown_share) * (right + wrong) + unknown_share * leak
+    return (1 - unknown_share) * right / answered if answered > 0 else None
 
 
 def choose(
@@ -202,33 +205,47 @@ def choose(
     choice: Calibration,
     targets: Targets,
     default: Thresholds,
+    *,
+    unknown_share: float = UNKNOWN_SHARE,
 ) -> OperatingPoint:
-    """The operating point for a KB whose matcher simulated itself as `simulation`."""
+    """The operating point for a KB whose matcher simulated itself as `simulation`, for traffic
+    where `unknown_share` of the questions have no entry."""
     if simulation is None:
-        return OperatingPoint(default, Source.DEFAULT, None)
+        return OperatingPoint(default, Source.DEFAULT, None, unknown_share)
     in_scope, out_of_scope = outcomes(simulation, best, choice)
     if (
         len(in_scope.confidence) < MIN_PROBES
         or len(out_of_scope.confidence) < MIN_PROBES
         or len(np.unique(out_of_scope.cluster)) < MIN_ENTRIES
     ):
-        return OperatingPoint(default, Source.DEFAULT, expected_at(in_scope, out_of_scope, default))
-    picked, met = _search(in_scope, out_of_scope, targets)
+        expected = expected_at(in_scope, out_of_scope, default, unknown_share)
+        return OperatingPoint(default, Source.DEFAULT, expected, unknown_share)
+    picked, met = _search(in_scope, out_of_scope, targets, unknown_share)
     source = Source.SIMULATED if met else Source.CLOSEST
-    return OperatingPoint(picked, source, expected_at(in_scope, out_of_scope, picked))
+    return OperatingPoint(
+        picked, source, expected_at(in_scope, out_of_scope, picked, unknown_share), unknown_share
+    )
 
 
 def at_setting(
-    simulation: Simulation | None, best: Calibration, choice: Calibration, thresholds: Thresholds
+    simulation: Simulation | None,
+    best: Calibration,
+    choice: Calibration,
+    thresholds: Thresholds,
+    *,
+    unknown_share: float = UNKNOWN_SHARE,
 ) -> OperatingPoint:
     """A fixed pair (ANSWER_THRESHOLD / CLARIFY_THRESHOLD), with what the simulation expects there."""
     if simulation is None or not simulation.findable.any():
-        return OperatingPoint(thresholds, Source.SETTING, None)
+        return OperatingPoint(thresholds, Source.SETTING, None, unknown_share)
     in_scope, out_of_scope = outcomes(simulation, best, choice)
-    return OperatingPoint(thresholds, Source.SETTING, expected_at(in_scope, out_of_scope, thresholds))
+    expected = expected_at(in_scope, out_of_scope, thresholds, unknown_share)
+    return OperatingPoint(thresholds, Source.SETTING, expected, unknown_share)
 
 
-def _search(in_scope: Outcomes, out_of_scope: Outcomes, targets: Targets) -> tuple[Thresholds, bool]:
+def _search(
+    in_scope: Outcomes, out_of_scope: Outcomes, targets: Targets, unknown_share: float = UNKNOWN_SHARE
+) -> tuple[Thresholds, bool]:
     """The best pair meeting the targets (True), else the answer threshold closest to them."""
     clarify = np.array([*CLARIFY_GRID, NO_CLARIFY])
     escape = _EscapeBound(out_of_scope.cluster)
@@ -240,7 +257,10 @@ def _search(in_scope: Outcomes, out_of_scope: Outcomes, targets: Targets) -> tup
         answered_out = out_of_scope.confidence >= answer
         coverage = float((answered_in & in_scope.right).sum() / n_in)
         precision = _precision(
-            coverage, float((answered_in & ~in_scope.right).sum() / n_in), float(answered_out.sum() / n_out)
+            coverage,
+            float((answered_in & ~in_scope.right).sum() / n_in),
+            float(answered_out.sum() / n_out),
+            unknown_share,
         )
         # Every clarify threshold at once: one column each (the last offers no choices).
         asked_in = (~answered_in)[:, None] & (in_scope.offered[:, None] >= clarify[None, :])

@@ -1,0 +1,114 @@
+"""How much of a KB's real traffic has no entry, estimated from the questions alone (no labels).
+
+Answered precision depends on it: the same out-of-scope leak costs little when a quarter of the
+questions have no entry and a lot when most have none, which is what real support traffic brings.
+The KB's own simulation gives the confidence a question gets when it has an entry and when it has
+none; the traffic's confidences are a mixture of the two, and the mixture's weight is the share
+(expectation-maximisation over a histogram of the best entry's confidence, the two shapes fixed).
+
+Real out-of-scope questions need not look like the simulated ones (off-topic chatter scores lower
+than a hidden entry's phrasings), so a second figure leans on the in-scope shape alone, which the
+simulation tracks well: a question with an entry reaches confidence c with probability P_in(>= c),
+so traffic that reaches it less often must hold at least 1 - P_traffic(>= c) / P_in(>= c) questions
+without one, whatever those look like.
+
+Traffic only ever makes the operating point stricter: the share assumed is never below
+`UNKNOWN_SHARE`, the figure the constants were chosen with (research/notes/kb_operating_point.md),
+and the estimate is replaced by its upper bound, as an underestimate is what costs precision.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bot.kb.simulation import FloatArray
+
+# Answered precision is estimated for traffic where at least a third of the questions have no
+# entry: more than our development sets' quarter, as real support traffic often brings more.
+UNKNOWN_SHARE = 1 / 3
+# Never assume more than this: at a share near 1 no threshold is precise and the bot would answer
+# nothing at all; that is a knowledge base to extend, which `kb check` says.
+MAX_SHARE = 0.9
+# Fewer questions than this say too little about the traffic: the floor stays.
+MIN_QUESTIONS = 100
+# One-sided bound on the estimate, in standard errors (95%).
+BOUND_Z = 1.645
+_BINS = np.linspace(0.0, 1.0, 21)
+_ROUNDS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficShare:
+    """The share of `questions` recent questions estimated to have no entry (`estimate`), its
+    upper bound, and the share the operating point is chosen for (`assumed`)."""
+
+    questions: int
+    estimate: float
+    upper: float
+    at_least: float
+    """The bound from the in-scope shape alone (see the module)."""
+
+    @property
+    def assumed(self) -> float:
+        return max(UNKNOWN_SHARE, min(max(self.upper, self.at_least), MAX_SHARE))
+
+    def describe(self) -> str:
+        return (
+            f"recent traffic: {self.questions} questions, about {self.estimate:.0%} with no entry"
+            f" (at least {self.at_least:.0%}, at most {self.upper:.0%});"
+            f" precision aimed at {self.assumed:.0%} without one"
+        )
+
+
+def _shape(confidence: FloatArray) -> FloatArray:
+    """A histogram of confidences as a distribution; half a count per bin keeps every bin possible."""
+    counts = np.histogram(np.clip(np.nan_to_num(confidence), 0.0, 1.0), bins=_BINS)[0] + 0.5
+    shape: FloatArray = counts / counts.sum()
+    return shape
+
+
+def estimate(
+    in_scope: FloatArray, out_of_scope: FloatArray, observed: Sequence[float] | FloatArray
+) -> TrafficShare | None:
+    """The share of `observed` best-entry confidences that look like the out-of-scope probes'
+    rather than the in-scope ones'. None with too few questions or probes to tell."""
+    seen = np.asarray(observed, dtype=float)
+    if len(seen) < MIN_QUESTIONS or not len(in_scope) or not len(out_of_scope):
+        return None
+    inside, outside = _shape(in_scope), _shape(out_of_scope)
+    counts = np.histogram(np.clip(np.nan_to_num(seen), 0.0, 1.0), bins=_BINS)[0].astype(float)
+    share = 0.5
+    for _ in range(_ROUNDS):
+        mixture = share * outside + (1 - share) * inside
+        updated = float((counts * share * outside / mixture).sum() / counts.sum())
+        if abs(updated - share) < 1e-7:
+            share = updated
+            break
+        share = updated
+    # Fisher information of the mixture weight, per question: sum over bins of (f_out - f_in)^2 / m.
+    mixture = share * outside + (1 - share) * inside
+    information = float(((outside - inside) ** 2 / mixture).sum())
+    spread = 1 / math.sqrt(len(seen) * information) if information > 0 else 1.0
+    return TrafficShare(
+        questions=len(seen),
+        estimate=share,
+        upper=min(share + BOUND_Z * spread, 1.0),
+        at_least=_at_least(np.nan_to_num(in_scope), np.nan_to_num(seen)),
+    )
+
+
+def _at_least(in_scope: FloatArray, seen: FloatArray) -> float:
+    """The lower bound at the confidence three in four in-scope probes reach, with both rates'
+    sampling error taken against it. Higher levels would give tighter bounds on paper, but real
+    questions with an entry are a little less sure than the probes there, and the bound would count
+    them as unknown."""
+    level = float(np.quantile(in_scope, 0.25))
+    p_in, p_seen = float((in_scope >= level).mean()), float((seen >= level).mean())
+    error = math.sqrt(p_seen * (1 - p_seen) / len(seen)) + p_seen / p_in * math.sqrt(
+        p_in * (1 - p_in) / len(in_scope)
+    )
+    return max(0.0, 1 - (p_seen + BOUND_Z * error) / p_in)

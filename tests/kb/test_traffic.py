@@ -1,0 +1,177 @@
+"""The KB aims its precision at the traffic it really gets: from its customers' recent questions
+(text only, no labels) it estimates how many have no entry, and when that is most of them it
+answers more carefully. It never becomes looser than the share the constants were chosen for."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.core.privacy import ERASED
+from bot.insights import kb_traffic
+from bot.kb import operating_point
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
+from bot.kb.model import KBEntry
+from bot.kb.traffic import MIN_QUESTIONS, UNKNOWN_SHARE, estimate
+from storage import decisions_repo
+from storage.db import Database
+
+SAMPLE_KB = Path(__file__).resolve().parents[2] / "kb"
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+# A KB of 24 articles, one per thing a customer may ask about, each with eight phrasings; the
+# traffic asks about those things and about as many others the KB has no article for.
+THINGS = (
+    "invoice", "password", "webhook", "export", "avatar", "timezone", "invitation", "dashboard",
+    "receipt", "token", "backup", "calendar", "signature", "workspace", "integration", "report",
+    "language", "notification", "subscription", "domain", "archive", "label", "comment", "template",
+)  # fmt: skip
+OTHER_THINGS = (
+    "printer", "parking", "coffee", "laptop", "holiday", "salary", "badge", "locker",
+    "shuttle", "canteen", "monitor", "keyboard", "desk", "headset", "mailroom", "gym",
+)  # fmt: skip
+PHRASINGS = (
+    "How do I change my {}?", "Where is my {}?", "My {} is broken", "I can't find the {}",
+    "Can you help with the {}?", "What happened to my {}?", "Is there a problem with {}?",
+    "How does the {} work?",
+)  # fmt: skip
+ASKED = ("How do I change my {} please?", "Where is my {} now?", "My {} is broken again")
+
+
+def articles() -> list[KBEntry]:
+    return [
+        KBEntry(
+            id=thing,
+            title=thing,
+            questions=tuple(p.format(thing) for p in PHRASINGS),
+            answer=f"About {thing}.",
+        )
+        for thing in THINGS
+    ]
+
+
+def questions(things: tuple[str, ...], count: int) -> list[str]:
+    made = [ask.format(thing) for thing in things for ask in ASKED]
+    return [made[i % len(made)] for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.build(articles(), matcher="lexical")
+
+
+def test_the_share_of_unknown_questions_is_estimated_from_their_confidences_alone() -> None:
+    rng = np.random.default_rng(7)
+    in_scope, out_of_scope = rng.beta(8, 2, 2000), rng.beta(2, 6, 2000)
+    for share in (0.2, 0.5, 0.8):
+        unknown = int(1500 * share)
+        observed = np.concatenate([rng.beta(2, 6, unknown), rng.beta(8, 2, 1500 - unknown)])
+
+        found = estimate(in_scope, out_of_scope, observed)
+
+        assert found is not None
+        assert found.estimate == pytest.approx(share, abs=0.05)
+        assert found.estimate < found.upper < found.estimate + 0.1
+        assert share - 0.25 < found.at_least < share
+
+
+def test_a_handful_of_questions_says_nothing_about_the_traffic() -> None:
+    rng = np.random.default_rng(7)
+    assert estimate(rng.beta(8, 2, 500), rng.beta(2, 6, 500), rng.beta(2, 6, MIN_QUESTIONS - 1)) is None
+
+
+def test_traffic_with_few_unknown_questions_never_loosens_the_point() -> None:
+    rng = np.random.default_rng(7)
+    found = estimate(rng.beta(8, 2, 500), rng.beta(2, 6, 500), rng.beta(8, 2, 400))
+
+    assert found is not None and found.estimate < 0.1
+    assert found.assumed == UNKNOWN_SHARE
+
+
+def test_a_kb_asked_mostly_unknown_questions_answers_more_carefully(kb: KnowledgeBase) -> None:
+    mostly_unknown = questions(OTHER_THINGS, 240) + questions(THINGS, 60)
+
+    adapted = kb.for_traffic(kb.top_confidences(mostly_unknown))
+
+    assert adapted.traffic is not None
+    assert adapted.traffic.estimate == pytest.approx(0.8, abs=0.1)
+    assert adapted.operating_point.unknown_share == adapted.traffic.assumed > UNKNOWN_SHARE
+    assert adapted.thresholds.answer >= kb.thresholds.answer
+    # Precision is now estimated for that mix, so the simulated figure says what the team can expect.
+    at_load = operating_point.expected_at(
+        *operating_point.outcomes(
+            kb.matcher.simulation,  # type: ignore[arg-type]
+            kb.matcher.calibration,
+            kb.matcher.choice_calibration,
+        ),
+        kb.thresholds,
+        adapted.traffic.assumed,
+    )
+    assert adapted.operating_point.expected is not None
+    chosen = adapted.operating_point.expected.precision
+    assert chosen is not None and at_load.precision is not None and chosen >= at_load.precision
+    assert "recent traffic: 300 questions" in "\n".join(adapted.health().lines())
+
+
+def test_a_kb_asked_mostly_about_its_articles_keeps_its_point(kb: KnowledgeBase) -> None:
+    adapted = kb.for_traffic(kb.top_confidences(questions(THINGS, 180) + questions(OTHER_THINGS, 20)))
+
+    assert adapted.traffic is not None
+    assert adapted.operating_point.unknown_share == UNKNOWN_SHARE
+    assert adapted.thresholds == kb.thresholds
+
+
+def test_a_fixed_answer_threshold_stays_fixed_whatever_the_traffic() -> None:
+    fixed = KnowledgeBase.build(articles(), matcher="lexical", answer_threshold=0.7)
+
+    adapted = fixed.for_traffic(fixed.top_confidences(questions(OTHER_THINGS, 300)))
+
+    assert adapted.thresholds.answer == 0.7
+
+
+async def test_the_running_bot_reads_its_customers_questions_and_keeps_them_across_reloads(
+    database: Database, tmp_path: Path
+) -> None:
+    folder = tmp_path / "kb"
+    shutil.copytree(SAMPLE_KB, folder)
+    holder = KnowledgeBaseHolder(folder, matcher="lexical")
+    async with database.transaction() as session:
+        for index, question in enumerate(questions(OTHER_THINGS, 150) + ["How do I reset my password?"] * 50):
+            await decisions_repo.record(
+                session,
+                actor_key=f"slack:U{index % 40}",
+                platform="slack",
+                conversation_key="slack:C1",
+                question=question,
+                band="escalate",
+                candidates=[],
+                at=NOW - timedelta(hours=index % 100),
+            )
+        # Staff trying the bot, questions removed at a person's request, and last year's traffic
+        # say nothing about what customers ask now.
+        for question, by_staff, at in (
+            ("How do I reset my password?", True, NOW),
+            (ERASED, False, NOW),
+            ("What is the weather like?", False, NOW - timedelta(days=400)),
+        ):
+            await decisions_repo.record(
+                session,
+                actor_key="slack:U99",
+                platform="slack",
+                conversation_key="slack:C1",
+                question=question,
+                band="escalate",
+                candidates=[],
+                at=at,
+                by_staff=by_staff,
+            )
+
+    share = await kb_traffic.observe(database, holder, now=NOW)
+
+    assert share is not None and share.questions == 200
+    assert holder.current.traffic == share
+    holder.reload()
+    assert holder.current.traffic is not None and holder.current.traffic.questions == 200
