@@ -62,7 +62,9 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
         await _reload(event, ctx, prefix="")
         return
     if action == "check" and len(words) == 1:
-        await ctx.reply(OutboundMessage(text=_check_text(ctx), private_to=event.actor))
+        await ctx.reply(
+            OutboundMessage(title="Knowledge base check", text=await _check_text(ctx), private_to=event.actor)
+        )
         return
     if action == "teach":
         await _teach_command(event, ctx, ctx.match.rest.strip()[len("teach") :].strip())
@@ -83,7 +85,7 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
     raise UsageError("What should I do with the knowledge base?", usage=USAGE, example="/support kb reload")
 
 
-def _check_text(ctx: HandlerContext) -> str:
+async def _check_text(ctx: HandlerContext) -> str:
     """What `supportbot kb check` says of the KB in service, and the drafts awaiting approval."""
     holder = ctx.services.kb
     lines: list[str] = []
@@ -95,7 +97,7 @@ def _check_text(ctx: HandlerContext) -> str:
         ]
         lines += [f"Warning: {inert(warning, 300)}" for warning in health.warnings[:10]]
     try:
-        drafts = teach.pending(ctx.services.settings.kb_path)
+        drafts = await asyncio.to_thread(teach.pending, ctx.services.settings.kb_path)
     except LearnedFileError as error:
         return "\n".join([*lines, f"The learned file cannot be read: {error}"])
     if not drafts:

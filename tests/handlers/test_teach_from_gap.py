@@ -184,3 +184,11 @@ async def test_the_weekly_digest_offers_the_same_teach_buttons(bot: BotHarness, 
     assert teach.label == "Teach gap 1"
     (offer,) = await bot.click(bot.staff, teach, on=post)
     assert "This would have answered" in offer.text and offer.delivery.message.private_to == bot.staff
+
+
+async def test_kb_check_says_when_the_learned_file_cannot_be_read(bot: BotHarness, kb: Path) -> None:
+    (kb / "learned.yml").write_text("articles: [this is: not, a list of items\n")
+    (check,) = await bot.staff_runs("/support kb check")
+    assert check.delivery.message.title == "Knowledge base check"
+    assert "6 entries loaded from" in check.text
+    assert "The learned file cannot be read:" in check.text and "not valid YAML" in check.text
