@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,10 @@ def load_model() -> Any:
     return _model
 
 
+_primed: dict[str, FloatArray32] = {}
+"""Questions embedded ahead, in batches, for `SemanticMatcher.primed` (one model for every KB)."""
+
+
 class SemanticMatcher(PhrasingMatcher):
     name = "semantic"
     # Only for KBs too small to simulate (bot/kb/operating_point.py chooses for the others): the
@@ -132,8 +137,26 @@ class SemanticMatcher(PhrasingMatcher):
         return np.where(shown, BEST_PHRASING_WEIGHT * best + (1.0 - BEST_PHRASING_WEIGHT) * centroid, -np.inf)
 
     def phrasing_scores(self, question: str) -> FloatArray:
-        scores: FloatArray = (self.vectors @ self.embed([question])[0]).astype(float)
+        vector = _primed.get(question)
+        if vector is None:
+            vector = self.embed([question])[0]
+        scores: FloatArray = (self.vectors @ vector).astype(float)
         return scores
+
+    @contextmanager
+    def primed(self, questions: Sequence[str]) -> Iterator[None]:
+        """While inside, these questions are embedded already, in batches: a lesson's replay asks
+        hundreds of stored questions one at a time, of two KBs, and a model call per batch costs
+        far less than one per question. Only speed depends on it (a question not found is
+        embedded as usual), so concurrent replays need no lock."""
+        fresh = [q for q in dict.fromkeys(questions) if q.strip() and q not in _primed]
+        if fresh:
+            _primed.update(zip(fresh, self.embed(fresh), strict=True))
+        try:
+            yield
+        finally:
+            for question in fresh:
+                _primed.pop(question, None)
 
     def phrasing_scores_of(self, phrasing: int) -> FloatArray:
         scores: FloatArray = (self.vectors @ self.vectors[phrasing]).astype(float)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.learned import Learned, LearnedArticle, LearnedPhrasing, Status
 from bot.kb.loader import ID_PATTERN
 from bot.kb.model import Band, KBEntry
+from bot.kb.semantic import SemanticMatcher
 
 MAX_PHRASING = 500
 """A phrasing longer than this is a conversation, not a question: it is clipped."""
@@ -123,10 +125,15 @@ def replay(
     this one."""
     target = change.entry.id
     questions = list(change.questions if asked is None else asked)
-    answered = sum(_answer(after, q) == target for q in questions)
-    answered_before = sum(_answer(before, q) == target for q in questions)
     elsewhere = [question for question, article in others if article != target]
-    taken = sum(_answer(after, q) == target for q in elsewhere)
+    matcher = after.matcher
+    primed = (
+        matcher.primed([*questions, *elsewhere]) if isinstance(matcher, SemanticMatcher) else nullcontext()
+    )
+    with primed:
+        answered = sum(_answer(after, q) == target for q in questions)
+        answered_before = sum(_answer(before, q) == target for q in questions)
+        taken = sum(_answer(after, q) == target for q in elsewhere)
     return Replay(target, answered, len(questions), taken, answered_before, replayed=len(elsewhere))
 
 

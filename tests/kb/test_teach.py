@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.kb import learned, teach
+from bot.kb import learned, semantic, teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.loader import KBError, load_entries
 from bot.kb.model import Band
+from bot.kb.semantic import SemanticMatcher
+from tests.kb.test_cli import NEEDS_SEMANTIC
 
 FIXTURE_KB = Path(__file__).resolve().parents[1] / "data" / "kb"
 PRICES = ["what are your prices?", "how much does it cost per month", "is there a free plan"]
@@ -158,3 +160,28 @@ def test_writes_leave_no_temporary_files(kb_dir: Path) -> None:
     teach.publish(kb_dir, change, taught_by="U1")
     assert sorted(p.name for p in kb_dir.iterdir() if p.name.startswith(".learned")) == []
     assert learned.read(kb_dir / "learned.yml").phrasings[0].id == "p1"
+
+
+@pytest.mark.parametrize("matcher", [pytest.param("semantic", marks=NEEDS_SEMANTIC)])
+def test_a_semantic_replay_embeds_ahead_and_counts_as_one_by_one(matcher: str, kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher=matcher)
+    semantic_matcher = holder.current.matcher
+    assert isinstance(semantic_matcher, SemanticMatcher)
+    questions = ["pdf of my invoice please", "my export failed", "how do I cancel", "sso with okta?"]
+    one_by_one = [holder.ask(q).best for q in questions]
+    with semantic_matcher.primed(questions):
+        assert set(questions) <= set(semantic._primed)
+        ahead = [holder.ask(q).best for q in questions]
+    assert [(c.entry.id, round(c.confidence, 5)) for c in ahead if c] == [
+        (c.entry.id, round(c.confidence, 5)) for c in one_by_one if c
+    ]
+    assert not set(questions) & set(semantic._primed), "nothing kept once the replay is done"
+    # The replay (primed inside) counts what asking one by one finds.
+    change = teach.draft_change(
+        holder.entries, title="Invoice PDFs", questions=questions[:1], answer="Billing"
+    )
+    after = [teach.rebuilt(holder, teach.with_change(holder.entries, change)).ask(q) for q in questions]
+    new = change.entry.id
+    expected = [d.band is Band.ANSWER and d.best is not None and d.best.entry.id == new for d in after]
+    replayed = teach.preview(holder, change, others=[(q, "elsewhere") for q in questions[1:]])
+    assert (replayed.answered, replayed.taken, replayed.replayed) == (expected[0], sum(expected[1:]), 3)
