@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.kb import learned as learned_file
-from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder, choose_operating_point
 from bot.kb.learned import Learned, LearnedArticle, LearnedPhrasing, Status
 from bot.kb.loader import ID_PATTERN
 from bot.kb.model import Band, KBEntry
@@ -139,14 +139,21 @@ def replay(
 
 def rebuilt(holder: KnowledgeBaseHolder, entries: Sequence[KBEntry]) -> KnowledgeBase:
     """A KB over other entries, matched, calibrated and operated as the holder's is (fixed
-    thresholds stay fixed; a chosen operating point is chosen again for the new entries)."""
-    return KnowledgeBase.build(
+    thresholds stay fixed; a chosen operating point is chosen again for the new entries, and for
+    the same traffic when the KB in service aims at the traffic it gets)."""
+    kb = KnowledgeBase.build(
         entries,
         matcher=holder.current.matcher.name,
         targets=holder.targets,
         answer_threshold=holder.answer_threshold,
         clarify_threshold=holder.clarify_threshold,
     )
+    share = holder.current.traffic
+    if share is None or kb.matcher.simulation is None:
+        return kb
+    # Otherwise the replay would compare two operating points, not two sets of articles.
+    point = choose_operating_point(kb.matcher, kb.targets, *kb.fixed, unknown_share=share.assumed)
+    return KnowledgeBase(kb.entries, kb.matcher, point, targets=kb.targets, fixed=kb.fixed, traffic=share)
 
 
 def preview(

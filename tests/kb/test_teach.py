@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.kb import learned, semantic, teach
-from bot.kb.knowledge_base import KnowledgeBaseHolder
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.loader import KBError, load_entries
 from bot.kb.model import Band
 from bot.kb.semantic import SemanticMatcher
@@ -185,3 +185,18 @@ def test_a_semantic_replay_embeds_ahead_and_counts_as_one_by_one(matcher: str, k
     expected = [d.band is Band.ANSWER and d.best is not None and d.best.entry.id == new for d in after]
     replayed = teach.preview(holder, change, others=[(q, "elsewhere") for q in questions[1:]])
     assert (replayed.answered, replayed.taken, replayed.replayed) == (expected[0], sum(expected[1:]), 3)
+
+
+def test_the_changed_kb_aims_at_the_same_traffic_as_the_one_in_service(kb_dir: Path) -> None:
+    """The KB in service chooses its operating point for the traffic it gets; the replay's changed
+    KB must be chosen for the same traffic, or it compares two operating points."""
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    words = ["football", "lisbon", "sponsor", "weather", "recipe", "guitar", "dragon", "ballet", "opera"]
+    unknown = [" ".join(words[n % 9 : n % 9 + 3] + words[: n % 5]) + "?" for n in range(150)]
+    share = holder.observe_traffic(unknown + [e.questions[0] for e in holder.entries])
+    assert share is not None and share.assumed > 0.5
+    plain = KnowledgeBase.build(holder.entries, matcher="lexical", targets=holder.targets)
+    assert plain.operating_point != holder.current.operating_point, "the traffic moved the point"
+    same = teach.rebuilt(holder, holder.entries)
+    assert same.traffic == holder.current.traffic
+    assert same.operating_point == holder.current.operating_point
