@@ -11,6 +11,7 @@ on the message it answers when needed, or in a ticket room of its own (`threads`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -21,6 +22,7 @@ import discord
 from discord import app_commands
 
 from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
+from bot.adapters.discord.catch_up import CATCH_UP, missed_messages
 from bot.adapters.discord.client import apply_endpoints, make_client
 from bot.adapters.discord.commands import Suggester, build_tree
 from bot.adapters.discord.inbound import read_reaction
@@ -113,6 +115,7 @@ class DiscordAdapter:
         self._sink: EventSink | None = None
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
         self.catalogue = commands or Catalogue((), {})
         self.interactions = Interactions()
         self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id)
@@ -190,8 +193,23 @@ class DiscordAdapter:
         log.info(
             "discord connected as %s (%s), %d guilds", user, user.id if user else "?", len(client.guilds)
         )
+        self._catching_up = asyncio.create_task(self._catch_up(), name="discord-catch-up")
+
+    async def _catch_up(self) -> None:
+        """Read what was posted while no process was connected (see `catch_up`)."""
+        read = 0
+        since = discord.utils.utcnow() - CATCH_UP
+        async for message in missed_messages(self.client, self.listen_channel_ids, since=since):
+            await self.on_message(message)
+            read += 1
+        log.info("discord: read the last %d messages of the served channels to catch up", read)
 
     async def stop(self) -> None:
+        if self._catching_up is not None:
+            self._catching_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._catching_up
+            self._catching_up = None
         self._sink = None
         if self._client is not None:
             await self._client.close()

@@ -57,7 +57,9 @@ async def test_a_429_is_waited_out_and_the_message_still_arrives(world, handlers
     await emu.user_says(world.casey, world.help, "relay printer on fire")
 
     delivered = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
-    attempts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    attempts = [
+        c for c in emu.calls if c.method == "POST" and c.path == f"/channels/{world.staff.id}/messages"
+    ]
     assert [c.status for c in attempts] == [429, 200]
     assert "printer on fire" in delivered.content
 
@@ -75,7 +77,9 @@ async def test_a_500_is_retried_and_the_message_arrives_exactly_once(
     # discord.py waits a second before it retries a 5xx.
     delivered = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
     await bot.dispatcher.drain()
-    attempts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    attempts = [
+        c for c in emu.calls if c.method == "POST" and c.path == f"/channels/{world.staff.id}/messages"
+    ]
     assert [c.status for c in attempts] == [500, 200]
     assert "the printer is on fire" in delivered.content
     stored = [m for m in emu.channel_messages(world.staff) if "printer" in m["content"]]
@@ -159,10 +163,14 @@ async def test_missing_access_is_reported_to_staff_once(world, handlers, databas
     notice = await emu.wait_for("POST", f"/channels/{world.staff.id}/messages")
     await bot.dispatcher.drain()
 
-    attempts = [c for c in emu.calls if c.path == f"/channels/{announcements.id}/messages"]
+    attempts = [
+        c for c in emu.calls if c.method == "POST" and c.path == f"/channels/{announcements.id}/messages"
+    ]
     assert [c.status for c in attempts] == [403, 403], "each attempt refused, none retried"
     assert f"I can't post in channel `{announcements.id}` on discord (no_access)" in notice.content
-    staff_posts = [c for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    staff_posts = [
+        c for c in emu.calls if c.method == "POST" and c.path == f"/channels/{world.staff.id}/messages"
+    ]
     assert len(staff_posts) == 1, "staff told once"
 
 
