@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
-from bot.adapters.base import Adapter, ReportsConnection
+from bot.adapters.base import Adapter, ReportsConnection, ReportsRetries
 from bot.core import retention
 from bot.core.clock import utc_now
 from bot.core.context import Services
@@ -301,6 +301,9 @@ async def create_bot(
         raise StartupError(f"knowledge base (KB_PATH={settings.kb_path}):\n{error}") from None
     adapters = dict(adapters or {})
     metrics = Metrics()
+    for platform, adapter in adapters.items():
+        if isinstance(adapter, ReportsRetries):
+            adapter.report_retries(partial(metrics.sdk_retried, platform.value))
     outbound = Outbound(adapters, staff_channel=staff.staff_channel, metrics=metrics)
     await sync_components_file(database, settings, at=clock())
     broadcaster = BroadcastWorker(

@@ -195,3 +195,19 @@ def button(message: SentMessage, label_start: str) -> Button:
             return candidate
     labels = [b.label for b in message.delivery.message.buttons]
     raise AssertionError(f"no button starting {label_start!r}; buttons: {labels}")
+
+
+def delivery_figures(bot: SupportBot, platform: Platform) -> dict[str, float]:
+    """What /metrics says about one platform's deliveries: sent, failed, 429s, retries."""
+    registry = bot.services.metrics.registry
+    labels = {"platform": platform.value}
+
+    def sample(name: str, **more: str) -> float:
+        return registry.get_sample_value(name, labels | more) or 0.0
+
+    return {
+        "sent": sample("supportbot_deliveries_total", result="sent"),
+        "failed": sample("supportbot_deliveries_total", result="failed"),
+        "429s": sample("supportbot_rate_limited_total"),
+        "retries": sample("supportbot_delivery_retries_total"),
+    }

@@ -100,3 +100,16 @@ class ReportsConnection(Protocol):
     counts as connected from a successful `start` until `stop`."""
 
     async def connected(self) -> bool: ...
+
+
+RetryListener = Callable[[DeliveryFailure], None]
+"""Told of each request an SDK sent again on its own while delivering, and why (`RATE_LIMITED` for
+a 429, `UNAVAILABLE` for a server or connection error)."""
+
+
+@runtime_checkable
+class ReportsRetries(Protocol):
+    """Optional for adapters whose SDK retries requests itself (slack-sdk, discord.py): they tell
+    `listener` of each such retry, which the core never sees, so the metrics can count it."""
+
+    def report_retries(self, listener: RetryListener) -> None: ...

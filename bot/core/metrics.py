@@ -26,6 +26,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from bot.adapters.base import DeliveryFailure
 from bot.core.events import ActionInvoked, CommandInvoked, InboundEvent, MessageReceived, ReactionAdded
 from storage import outbox_repo, tickets_repo
 from storage.db import Database
@@ -88,13 +89,15 @@ class Metrics:
         )
         self.rate_limited = Counter(
             "supportbot_rate_limited",
-            "Deliveries a platform answered with a rate limit (429), by platform.",
+            "Rate limits (429) a platform answered a delivery's request with, those the platform's SDK"
+            " waited out included, by platform.",
             ["platform"],
             registry=registry,
         )
         self.delivery_retries = Counter(
             "supportbot_delivery_retries",
-            "Deliveries tried again after a transient failure, by platform.",
+            "Delivery requests sent again after a transient failure (a 429, a server or connection"
+            " error), by the bot or by the platform's SDK, by platform.",
             ["platform"],
             registry=registry,
         )
@@ -134,6 +137,12 @@ class Metrics:
 
     def delivered(self, platform: str, *, ok: bool) -> None:
         self.deliveries.labels(platform, SENT if ok else FAILED).inc()
+
+    def sdk_retried(self, platform: str, reason: DeliveryFailure) -> None:
+        """A platform's SDK sent a delivery's request again on its own (see `ReportsRetries`)."""
+        if reason is DeliveryFailure.RATE_LIMITED:
+            self.rate_limited.labels(platform).inc()
+        self.delivery_retries.labels(platform).inc()
 
     # -- scraping --------------------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
+from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink, RetryListener
 from bot.adapters.discord.catch_up import CATCH_UP, missed_messages
-from bot.adapters.discord.client import apply_endpoints, make_client
+from bot.adapters.discord.client import apply_endpoints, http_retries, make_client
 from bot.adapters.discord.commands import Suggester, build_tree
 from bot.adapters.discord.inbound import read_reaction
 from bot.adapters.discord.interactions import (
@@ -119,6 +119,7 @@ class DiscordAdapter:
         self.catalogue = commands or Catalogue((), {})
         self.interactions = Interactions()
         self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id)
+        self.retries, self._http_trace = http_retries()
 
     @classmethod
     def from_settings(
@@ -163,6 +164,7 @@ class DiscordAdapter:
             shard_count=self.shard_count,
             shard_ids=self.shard_ids,
             guild_ready_timeout=self.guild_ready_timeout,
+            http_trace=self._http_trace,
         )
         self.tree = app_commands.CommandTree(client)
         build_tree(self.tree, self.catalogue, self.on_command, self._suggest)
@@ -304,9 +306,13 @@ class DiscordAdapter:
 
     # -- sending -----------------------------------------------------------------------------
 
+    def report_retries(self, listener: RetryListener) -> None:
+        self.retries.listen(listener)
+
     async def send(self, delivery: Delivery) -> SentRef:
         try:
-            return await self._send(delivery)
+            with self.retries.delivering():
+                return await self._send(delivery)
         except DeliveryError:
             raise
         except (TimeoutError, discord.HTTPException, aiohttp.ClientError, OSError) as error:

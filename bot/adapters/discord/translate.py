@@ -376,6 +376,16 @@ def nonce_for(key: str, part: int) -> str:
 # -- errors -------------------------------------------------------------------------------------
 
 
+def _retry_after(error: discord.HTTPException) -> float | None:
+    """The wait a 429 asked for (discord.py already waited it out once before giving up): the core
+    and the broadcast lanes honour it, and count the 429."""
+    headers = getattr(error.response, "headers", None) or {}
+    try:
+        return max(0.0, float(headers["Retry-After"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def delivery_error(error: Exception) -> DeliveryError:
     """What a failed request means for the delivery, in `DeliveryFailure` terms; `detail` keeps
     Discord's own error code."""
@@ -399,7 +409,11 @@ def delivery_error(error: Exception) -> DeliveryError:
         )
     if error.status == 429:
         return DeliveryError(
-            "Discord rate limit", permanent=False, code=DeliveryFailure.RATE_LIMITED, detail=detail
+            "Discord rate limit",
+            permanent=False,
+            retry_after=_retry_after(error),
+            code=DeliveryFailure.RATE_LIMITED,
+            detail=detail,
         )
     if error.status >= 500:
         return DeliveryError(

@@ -28,15 +28,16 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink
+from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink, RetryListener
 from bot.adapters.files import load, not_attached_note, without_files
+from bot.adapters.retries import SdkRetries
 from bot.adapters.slack import translate
 from bot.adapters.slack.inbound import People, fetch_message
 from bot.adapters.slack.interactions import Interactions
+from bot.adapters.slack.retries import retry_handlers
 from bot.core.events import (
     ActionInvoked,
     Attachment,
@@ -122,7 +123,10 @@ class SlackAdapter:
         self._receiving = True
         self._routes_installed = False
         self._inflight: set[asyncio.Future[None]] = set()
-        self.interactions = Interactions(timeout=timeout, rate_limit_retries=rate_limit_retries)
+        self.retries = SdkRetries()
+        self.interactions = Interactions(
+            timeout=timeout, rate_limit_retries=rate_limit_retries, retries=self.retries
+        )
         self.people = People(
             lambda: self.client, staff_group_ids=staff_group_ids, user_cache_seconds=user_cache_seconds
         )
@@ -164,10 +168,10 @@ class SlackAdapter:
             raise RuntimeError("SLACK_MODE=http serves /slack/events on the web server: set WEB_ENABLED=true")
         self._session = aiohttp.ClientSession()
         self._client = AsyncWebClient(
-            token=self._bot_token, base_url=self._api_base, timeout=int(max(1, self._timeout))
-        )
-        self._client.retry_handlers.append(
-            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
+            token=self._bot_token,
+            base_url=self._api_base,
+            timeout=int(max(1, self._timeout)),
+            retry_handlers=retry_handlers(self.retries, rate_limit_retries=self._rate_limit_retries),
         )
         try:
             auth = await self._client.auth_test()
@@ -359,7 +363,14 @@ class SlackAdapter:
 
     # -- outbound ----------------------------------------------------------------------------
 
+    def report_retries(self, listener: RetryListener) -> None:
+        self.retries.listen(listener)
+
     async def send(self, delivery: Delivery) -> SentRef:
+        with self.retries.delivering():
+            return await self._send(delivery)
+
+    async def _send(self, delivery: Delivery) -> SentRef:
         if self._client is None:
             raise DeliveryError(
                 "Slack adapter not started", permanent=False, code=DeliveryFailure.UNAVAILABLE

@@ -9,9 +9,11 @@ from collections import OrderedDict
 
 import aiohttp
 from slack_sdk.errors import SlackClientError
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.adapters.base import DeliveryFailure
+from bot.adapters.retries import SdkRetries
+from bot.adapters.slack.retries import retry_handlers
 from bot.adapters.slack.translate import Part
 from bot.core.events import InboundEvent
 
@@ -24,9 +26,12 @@ class Interactions:
     USES = 5
     LIFETIME = 30 * 60
 
-    def __init__(self, *, timeout: float, rate_limit_retries: int, size: int = 10_000) -> None:
+    def __init__(
+        self, *, timeout: float, rate_limit_retries: int, retries: SdkRetries, size: int = 10_000
+    ) -> None:
         self._timeout = timeout
         self._rate_limit_retries = rate_limit_retries
+        self._retries = retries
         self._size = size
         self._urls: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
 
@@ -61,9 +66,11 @@ class Interactions:
         url = self.take(event) if event is not None else None
         if url is None:
             return False
-        webhook = AsyncWebhookClient(url, timeout=int(max(1, self._timeout)), session=session)
-        webhook.retry_handlers.append(
-            AsyncRateLimitErrorRetryHandler(max_retry_count=self._rate_limit_retries)
+        webhook = AsyncWebhookClient(
+            url,
+            timeout=int(max(1, self._timeout)),
+            session=session,
+            retry_handlers=retry_handlers(self._retries, rate_limit_retries=self._rate_limit_retries),
         )
         try:
             response = await webhook.send_dict(
@@ -79,5 +86,8 @@ class Interactions:
             return False
         if response.status_code != 200:
             log.info("response_url answered %s (%s)", response.status_code, response.body[:100])
+            if response.status_code == 429:
+                # Retried through the Web API, which the core does not see either.
+                self._retries.saw(DeliveryFailure.RATE_LIMITED)
             return False
         return True

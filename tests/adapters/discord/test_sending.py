@@ -8,6 +8,7 @@ import asyncio
 
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform
 from tests.adapters.discord.harness import connect, start_bot
+from tests.harness import delivery_figures
 
 
 async def test_a_long_answer_is_split_at_paragraphs_under_2000_characters(
@@ -62,6 +63,30 @@ async def test_a_429_is_waited_out_and_the_message_still_arrives(world, handlers
     ]
     assert [c.status for c in attempts] == [429, 200]
     assert "printer on fire" in delivered.content
+    await bot.dispatcher.drain()
+    # discord.py waited the 429 out inside its HTTP client; the metrics count it all the same.
+    figures = delivery_figures(bot, Platform.DISCORD)
+    assert (figures["429s"], figures["retries"], figures["failed"]) == (1, 1, 0)
+
+
+async def test_429s_discord_py_gives_up_on_are_retried_by_the_bot_and_each_counted_once(
+    world, handlers, database, tmp_path, bots
+):
+    bot, _ = await start_bot(world, database, tmp_path, router=handlers.router)
+    bots.append(bot)
+    emu = world.emu
+    staff_posts = f"/channels/{world.staff.id}/messages"
+    # discord.py tries a request 5 times; then the bot's own retry waits Retry-After and sends it.
+    emu.fail_next(status=429, method="POST", path=staff_posts, retry_after=0.05, count=5)
+
+    await emu.user_says(world.casey, world.help, "relay the fax is smoking")
+
+    delivered = await emu.wait_for("POST", staff_posts, timeout=15)
+    await bot.dispatcher.drain()
+    assert [c.status for c in emu.calls if (c.method, c.path) == ("POST", staff_posts)] == [429] * 5 + [200]
+    assert "the fax is smoking" in delivered.content
+    figures = delivery_figures(bot, Platform.DISCORD)
+    assert (figures["429s"], figures["retries"], figures["failed"]) == (5, 5, 0)
 
 
 async def test_a_500_is_retried_and_the_message_arrives_exactly_once(
@@ -84,6 +109,8 @@ async def test_a_500_is_retried_and_the_message_arrives_exactly_once(
     assert "the printer is on fire" in delivered.content
     stored = [m for m in emu.channel_messages(world.staff) if "printer" in m["content"]]
     assert len(stored) == 1
+    figures = delivery_figures(bot, Platform.DISCORD)
+    assert (figures["429s"], figures["retries"], figures["failed"]) == (0, 1, 0)
 
 
 async def test_a_burst_over_the_global_limit_is_waited_out_by_discord_py(world, adapters):

@@ -42,7 +42,7 @@ from tests.adapters.slack.harness import (
     slack_bot,
 )
 from tests.emulators.slack import SlackEmulator, payload
-from tests.harness import make_settings
+from tests.harness import delivery_figures, make_settings
 
 # -- test-only handlers --------------------------------------------------------------------------
 
@@ -465,6 +465,9 @@ async def test_a_429_is_waited_out_and_the_reply_still_arrives(bot: SlackBot, sl
     assert [a.status for a in attempts] == [429, 200]
     assert reply.at - attempts[0].at >= 1.0, "Retry-After was honoured"
     assert time.monotonic() - started < 5
+    await bot.settle()
+    # slack-sdk waited the 429 out itself; the metrics count it all the same.
+    assert delivery_figures(bot.bot, Platform.SLACK) == {"sent": 1, "failed": 0, "429s": 1, "retries": 1}
 
 
 async def test_a_429_the_client_gives_up_on_is_retried_after_retry_after(
@@ -480,6 +483,23 @@ async def test_a_429_the_client_gives_up_on_is_retried_after_retry_after(
         assert sent.at - limited.at >= 1.0, "the outbound retry waited Retry-After, not its own backoff"
         assert reply.shown == "Casey said: later"
         await running.settle()
+        # Counted once: by the bot's own retry, since the client gave up on it.
+        figures = delivery_figures(running.bot, Platform.SLACK)
+        assert figures == {"sent": 1, "failed": 0, "429s": 1, "retries": 1}
+
+
+async def test_429s_the_client_waits_out_and_one_it_gives_up_on_are_each_counted_once(
+    slack: SlackEmulator, database: Database, tmp_path: object
+) -> None:
+    async with slack_bot(slack, database, tmp_path, routers=[echo], rate_limit_retries=1) as running:
+        slack.fail_next("chat.postMessage", status=429, retry_after=1, times=2)
+        await slack.user_posts(CUSTOMER, COMMUNITY, "echo twice limited")
+
+        await slack.wait_for("chat.postMessage", timeout=10)
+        await running.settle()
+        assert [c.status for c in slack.calls_to("chat.postMessage")] == [429, 429, 200]
+        figures = delivery_figures(running.bot, Platform.SLACK)
+        assert figures == {"sent": 1, "failed": 0, "429s": 2, "retries": 2}
 
 
 async def test_server_errors_and_timeouts_are_retried(
