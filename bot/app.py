@@ -375,7 +375,7 @@ def status_page_routes(settings: Settings, clock: Callable[[], datetime]) -> Rou
         accent=settings.status_page_accent,
     )
     try:
-        templates = look.environment(settings.status_page_templates)
+        templates = look.Templates(settings.status_page_templates)
         status_page.rehearse(templates, branding, now=clock(), url=settings.status_page_url)
     except look.TemplateError as error:
         raise StartupError(str(error)) from None

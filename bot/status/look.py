@@ -4,12 +4,16 @@ replaces the shipped one, and any file it lacks falls back to ours)."""
 
 from __future__ import annotations
 
+import logging
+import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import jinja2
+
+log = logging.getLogger(__name__)
 
 TEMPLATE_NAMES: Final = ("base.html", "status.html", "history.html")
 """Every template the pages render, checked at start-up so a broken one stops the bot, not a visitor."""
@@ -69,5 +73,45 @@ def environment(overrides: Path | None = None) -> jinja2.Environment:
     return env
 
 
-def render(env: jinja2.Environment, name: str, *, branding: Branding, **context: Any) -> str:
-    return env.get_template(name).render(brand=branding, **context)
+class Templates:
+    """The pages' templates: the operator's over ours, and ours alone behind them. An operator's
+    template that compiles can still fail on some data only (a loop over incidents that breaks once
+    there is one): that page is then rendered from ours, and the log names their file and line,
+    so a visitor never gets a 500 for it."""
+
+    def __init__(self, overrides: Path | None = None) -> None:
+        self.overrides = overrides
+        self.env = environment(overrides)
+        self._shipped = environment() if overrides is not None else None
+        self._told: set[str] = set()
+
+    def render(self, name: str, *, branding: Branding, fallback: bool = True, **context: Any) -> str:
+        """The page; `fallback=False` raises the operator's error instead (the start-up rehearsal)."""
+        try:
+            return self.env.get_template(name).render(brand=branding, **context)
+        except Exception as error:  # an operator's template can raise anything
+            if self._shipped is None or not fallback:
+                raise
+            self._tell(name, error)
+            return self._shipped.get_template(name).render(brand=branding, **context)
+
+    def _tell(self, name: str, error: Exception) -> None:
+        """An error once per template, place and message (a page is rendered on every visit)."""
+        detail = " ".join(str(error).split())
+        problem = f"status page template {self._where(name, error)}: {type(error).__name__}: {detail}"
+        if problem in self._told:
+            log.debug("%s (again)", problem)
+            return
+        self._told.add(problem)
+        log.error("%s; showing the shipped %s instead until it is fixed", problem, name)
+
+    def _where(self, name: str, error: Exception) -> str:
+        """The operator's file and line the error came from (Jinja2 names the template in its
+        traceback), else the page's name."""
+        assert self.overrides is not None
+        folder = self.overrides.resolve()
+        for frame in reversed(traceback.extract_tb(error.__traceback__)):
+            path = Path(frame.filename)
+            if path.is_absolute() and path.resolve().is_relative_to(folder):
+                return f"{path}, line {frame.lineno}"
+        return f"{name} (in {self.overrides})"

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import jinja2
 from aiohttp import web
 
 from bot.status import feeds, look
@@ -165,7 +164,9 @@ def _json(body: dict[str, Any]) -> web.Response:
 # -- the HTML page -------------------------------------------------------------------------------
 
 
-def render_page(data: Snapshot, *, env: jinja2.Environment, branding: Branding) -> str:
+def render_page(
+    data: Snapshot, *, templates: look.Templates, branding: Branding, fallback: bool = True
+) -> str:
     indicator = data.indicator
     groups: dict[str, list[dict[str, str]]] = {}
     for component in data.components:
@@ -187,10 +188,10 @@ def render_page(data: Snapshot, *, env: jinja2.Environment, branding: Branding) 
         }
         for w in _current_windows(data)
     ]
-    return look.render(
-        env,
+    return templates.render(
         "status.html",
         branding=branding,
+        fallback=fallback,
         indicator=indicator,
         indicator_text=INDICATOR_TEXT[indicator],
         active=[IncidentView.of(i, data.updates) for i in data.active],
@@ -203,21 +204,28 @@ def render_page(data: Snapshot, *, env: jinja2.Environment, branding: Branding) 
     )
 
 
-def render_history(history: History, *, env: jinja2.Environment, branding: Branding) -> str:
-    return look.render(
-        env, "history.html", branding=branding, history=history, months=by_month(history.incidents)
+def render_history(
+    history: History, *, templates: look.Templates, branding: Branding, fallback: bool = True
+) -> str:
+    return templates.render(
+        "history.html",
+        branding=branding,
+        fallback=fallback,
+        history=history,
+        months=by_month(history.incidents),
     )
 
 
-def rehearse(env: jinja2.Environment, branding: Branding, *, now: datetime, url: str) -> None:
+def rehearse(templates: look.Templates, branding: Branding, *, now: datetime, url: str) -> None:
     """Render each page once over an empty status picture, so a template that fails only when
     rendered (an `{% extends %}` or `{% include %}` of a missing file) stops the start, not a
-    visitor. Raises look.TemplateError naming the page."""
+    visitor. Raises look.TemplateError naming the page. (What fails only on data the rehearsal
+    lacks falls back to the shipped template when a visitor asks: `look.Templates`.)"""
     empty = Snapshot(components=[], incidents=[], updates={}, maintenance=[], now=now, page_url=url)
     quiet = History(start=period_start(now, PAGE_DAYS), now=now, days=PAGE_DAYS, components=(), incidents=())
     pages: dict[str, Callable[[], str]] = {
-        "status.html": lambda: render_page(empty, env=env, branding=branding),
-        "history.html": lambda: render_history(quiet, env=env, branding=branding),
+        "status.html": lambda: render_page(empty, templates=templates, branding=branding, fallback=False),
+        "history.html": lambda: render_history(quiet, templates=templates, branding=branding, fallback=False),
     }
     for name, render in pages.items():
         try:
@@ -243,11 +251,11 @@ def installer(
     *,
     clock: Callable[[], datetime],
     url: str,
-    templates: jinja2.Environment | None = None,
+    templates: look.Templates | None = None,
     branding: Branding | None = None,
 ) -> Callable[[web.Application], None]:
     """Routes for `create_web_app(database, installers)`."""
-    env = templates or look.environment()
+    pages = templates or look.Templates()
     brand = branding or Branding()
 
     async def load(request: web.Request) -> Snapshot:
@@ -266,11 +274,11 @@ def installer(
 
     async def page(request: web.Request) -> web.Response:
         data = await load(request)
-        text = render_page(data, env=env, branding=brand)
+        text = render_page(data, templates=pages, branding=brand)
         return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
 
     async def history_page(request: web.Request) -> web.Response:
-        text = render_history(await read(request), env=env, branding=brand)
+        text = render_history(await read(request), templates=pages, branding=brand)
         return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
 
     async def atom(request: web.Request) -> web.Response:

@@ -94,6 +94,31 @@ async def test_a_template_that_fails_when_rendered_stops_the_start_too(
     assert str(raised.value) == "status page template status.html: TemplateNotFound: layout.html"
 
 
+async def test_a_template_that_breaks_only_once_there_is_data_falls_back_to_ours_and_says_where(
+    bot: BotHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "look"
+    folder.mkdir()
+    (folder / "status.html").write_text(
+        '{% extends "base.html" %}{% block content %}<p id="mine">{{ indicator_text }}</p>\n'
+        '{% for i in active %}<p>{{ i.started.strftime("%H:%M") }}</p>{% endfor %}{% endblock %}'
+    )
+    async for url in _serve(bot, status_page_templates=folder):
+        assert '<p id="mine">All Systems Operational</p>' in await _text(f"{url}/"), "fine while quiet"
+        assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+        await bot.staff_runs("/incident open api minor Elevated error rates")
+        caplog.clear()
+        page = await _text(f"{url}/")  # 200, not 500
+        assert 'id="mine"' not in page and "Elevated error rates" in page, "the shipped page instead"
+        await _text(f"{url}/")
+
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1, "once, not on every visit"
+    assert errors[0].startswith(f"status page template {folder / 'status.html'}, line 2: UndefinedError:")
+    assert "showing the shipped status.html instead" in errors[0]
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "expected"),
     [
