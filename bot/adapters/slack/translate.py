@@ -175,16 +175,20 @@ def to_mrkdwn(text: str) -> str:
     return render_moments(_BULLET.sub(r"\1• ", result), date_token)
 
 
-# Slack's date tokens (Formatting text: dates): `{date_short_pretty}` reads "Today", "Yesterday" or
-# "Nov 24, 2026"; `{time}` follows the reader's 12/24-hour setting; `{ago}` is relative.
-_DATE_FORMATS: Final = {TimeStyle.DATETIME: "{date_short_pretty} {time}", TimeStyle.RELATIVE: "{ago}"}
+# Slack's date tokens (Formatting text: date formatting): `{date_short_pretty}` reads "Today",
+# "Yesterday" or "Nov 24, 2026"; `{time}` follows the reader's 12/24-hour setting. Slack documents
+# no relative token for `<!date>` in mrkdwn (`{ago}` is documented only for the rich-text date
+# element), so a relative moment is its words as of sending: "3 minutes ago" needs no time zone.
+DATE_FORMAT: Final = "{date_short_pretty} {time}"
 
 
 def date_token(moment: Moment) -> str:
     """`<!date^UNIX^FORMAT|fallback>`: the moment in the reader's zone; the fallback (already
     escaped by `to_mrkdwn`) is what clients that cannot format it show. `|` would end nothing but
     reads oddly, so it becomes `¦` as in link labels."""
-    return f"<!date^{moment.unix}^{_DATE_FORMATS[moment.style]}|{moment.fallback.replace('|', '¦')}>"
+    if moment.style is TimeStyle.RELATIVE:
+        return moment.fallback
+    return f"<!date^{moment.unix}^{DATE_FORMAT}|{moment.fallback.replace('|', '¦')}>"
 
 
 def mention_markup(mention: Mention) -> str:
