@@ -26,6 +26,7 @@ from bot.adapters.discord.catch_up import CATCH_UP, missed_messages
 from bot.adapters.discord.client import apply_endpoints, http_retries, make_client
 from bot.adapters.discord.commands import Suggester, build_tree
 from bot.adapters.discord.inbound import read_reaction
+from bot.adapters.discord.reconnect import cap_reconnect_delay
 from bot.adapters.discord.interactions import (
     Interactions,
     PersistentButton,
@@ -174,6 +175,7 @@ class DiscordAdapter:
         """Log in, sync commands, connect; returns once the guilds are loaded."""
         self._sink = sink
         apply_endpoints(self.api_base, self.gateway_url)
+        cap_reconnect_delay()
         client = self._client = self._make_client()
         try:
             await client.login(self._token)
