@@ -26,7 +26,6 @@ from bot.adapters.discord.catch_up import CATCH_UP, missed_messages
 from bot.adapters.discord.client import apply_endpoints, http_retries, make_client
 from bot.adapters.discord.commands import Suggester, build_tree
 from bot.adapters.discord.inbound import read_reaction
-from bot.adapters.discord.reconnect import cap_reconnect_delay
 from bot.adapters.discord.interactions import (
     Interactions,
     PersistentButton,
@@ -35,6 +34,7 @@ from bot.adapters.discord.interactions import (
     may_follow_up,
     send_kwargs,
 )
+from bot.adapters.discord.reconnect import cap_reconnect_delay
 from bot.adapters.discord.threads import Threads
 from bot.adapters.discord.translate import (
     ENTITY_TOO_LARGE,
