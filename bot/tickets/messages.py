@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.core.clock import ago, humanize
-from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage
+from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage, TimeStyle, timestamp
 from storage.models import Ticket
 from storage.tickets_repo import TranscriptLine
 
@@ -55,6 +55,20 @@ def already_open(ticket: Ticket) -> OutboundMessage:
     )
 
 
+def due(moment: datetime, now: datetime) -> str:
+    """`09:15 UTC (in 15 minutes)` in plain text; in chat the time in each reader's own zone, and
+    (on Discord) how long until it kept current: a staff card is read for hours."""
+    fmt = "%H:%M UTC" if abs(moment - now) < timedelta(hours=12) else "%b %d %H:%M UTC"
+    until = f"in {humanize(moment - now)}" if moment > now else ago(moment, now)
+    absolute = timestamp(moment, TimeStyle.DATETIME, fallback=moment.strftime(fmt))
+    return f"{absolute} ({timestamp(moment, TimeStyle.RELATIVE, fallback=until)})"
+
+
+def since(moment: datetime, now: datetime) -> str:
+    """`3 hours ago`, kept current where the platform can (Discord)."""
+    return timestamp(moment, TimeStyle.RELATIVE, fallback=ago(moment, now))
+
+
 def staff_card(
     ticket: Ticket,
     *,
@@ -72,7 +86,7 @@ def staff_card(
             Field(name="Where", value=where),
             Field(name="Why", value=REASONS.get(ticket.reason, ticket.reason)),
             Field(name="Priority", value=ticket.priority),
-            Field(name="Answer due", value=f"in {humanize(ticket.first_response_due - now)}"),
+            Field(name="Answer due", value=due(ticket.first_response_due, now)),
         ),
         buttons=(
             Button(
@@ -192,8 +206,8 @@ def ticket_card(ticket: Ticket, *, ahead: int, now: datetime, viewer: Actor) -> 
     fields = [
         Field(name="State", value=STATE_LABELS.get(ticket.state, ticket.state)),
         Field(name="Held by", value=ticket.assignee_name or "nobody yet"),
-        Field(name="Last update", value=ago(ticket.updated_at, now)),
-        Field(name="Opened", value=ago(ticket.created_at, now)),
+        Field(name="Last update", value=since(ticket.updated_at, now)),
+        Field(name="Opened", value=since(ticket.created_at, now)),
     ]
     if ticket.rating:
         fields.append(Field(name="Your rating", value=f"{ticket.rating}/5"))

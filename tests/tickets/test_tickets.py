@@ -3,10 +3,15 @@ confirmation, rate; the /ticket commands. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 from sqlmodel import select
 
 from bot.adapters.base import DeliveryError
-from bot.core.events import Actor, Button, MessageReceived, Platform
+from bot.adapters.discord import translate as discord
+from bot.adapters.slack import translate as slack
+from bot.core.events import Actor, Button, MessageReceived, Platform, plain_moments
 from storage.models import AuditEntry
 from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated, tickets, transcript
@@ -27,6 +32,19 @@ async def test_asking_for_a_person_opens_a_ticket_and_tells_everyone_what_happen
     (ticket,) = await tickets(bot)
     assert ticket.staff_thread_id == card.ref.message_id
     assert ticket.reason == "asked_for_person"
+
+
+async def test_the_staff_card_says_when_the_answer_is_due_in_each_readers_own_time(bot: BotHarness) -> None:
+    _, card = await escalated(bot)  # at 09:00 UTC, with a 4-hour target
+    (due,) = [f.value for f in card.delivery.message.fields if f.name == "Answer due"]
+    assert plain_moments(due) == "13:00 UTC (in 4 hours)", "the console and transcripts"
+    unix = int(datetime(2026, 11, 24, 13, 0, tzinfo=UTC).timestamp())
+    message = replace(card.delivery.message, mentions=())  # the console's on-call is no platform's id
+    (on_discord,) = discord.render(message)
+    assert on_discord.embed is not None
+    assert f"<t:{unix}:f> (<t:{unix}:R>)" in [f.value for f in on_discord.embed.fields], "kept current"
+    (on_slack,) = slack.render(message)
+    assert f"<!date^{unix}^{{date_short_pretty}} {{time}}|13:00 UTC> (in 4 hours)" in str(on_slack.blocks)
 
 
 async def test_queue_position_and_wait_are_honest(bot: BotHarness) -> None:
