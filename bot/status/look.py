@@ -111,7 +111,8 @@ class Templates:
         assert self.overrides is not None
         folder = self.overrides.resolve()
         for frame in reversed(traceback.extract_tb(error.__traceback__)):
-            path = Path(frame.filename)
-            if path.is_absolute() and path.resolve().is_relative_to(folder):
+            # A relative STATUS_PAGE_TEMPLATES gives relative names, from the same working folder.
+            path = Path(frame.filename).resolve()
+            if path.is_file() and path.is_relative_to(folder):
                 return f"{path}, line {frame.lineno}"
         return f"{name} (in {self.overrides})"

@@ -95,15 +95,16 @@ async def test_a_template_that_fails_when_rendered_stops_the_start_too(
 
 
 async def test_a_template_that_breaks_only_once_there_is_data_falls_back_to_ours_and_says_where(
-    bot: BotHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    bot: BotHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    folder = tmp_path / "look"
-    folder.mkdir()
-    (folder / "status.html").write_text(
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "look").mkdir()
+    (tmp_path / "look" / "status.html").write_text(
         '{% extends "base.html" %}{% block content %}<p id="mine">{{ indicator_text }}</p>\n'
         '{% for i in active %}<p>{{ i.started.strftime("%H:%M") }}</p>{% endfor %}{% endblock %}'
     )
-    async for url in _serve(bot, status_page_templates=folder):
+    # Relative, as an operator may well write it in .env.
+    async for url in _serve(bot, status_page_templates=Path("look")):
         assert '<p id="mine">All Systems Operational</p>' in await _text(f"{url}/"), "fine while quiet"
         assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
@@ -115,7 +116,9 @@ async def test_a_template_that_breaks_only_once_there_is_data_falls_back_to_ours
 
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1, "once, not on every visit"
-    assert errors[0].startswith(f"status page template {folder / 'status.html'}, line 2: UndefinedError:")
+    assert errors[0].startswith(
+        f"status page template {tmp_path / 'look' / 'status.html'}, line 2: UndefinedError:"
+    )
     assert "showing the shipped status.html instead" in errors[0]
 
 
