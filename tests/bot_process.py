@@ -11,10 +11,18 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from storage import migrate, subscriptions_repo
+from storage.db import Database
+from tests.emulators.discord import DiscordEmulator
+from tests.emulators.slack import SlackEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 _PORT = re.compile(r"web server on http://127\.0\.0\.1:(\d+)")
@@ -57,9 +65,10 @@ class BotProcess:
             env={**base, "PYTHONPATH": str(ROOT), "WEB_PORT": "0", **self.env},
             cwd=self.cwd,
         )
+        mark = len(self.log)  # the log runs on across restarts
         self._reader = asyncio.create_task(self._read(self.process))
         deadline = time.monotonic() + timeout
-        await self.wait_for_log(_PORT.pattern, timeout=timeout)
+        await self.wait_for_log(_PORT.pattern, timeout=timeout, since=mark)
         while not await self.ready():
             if time.monotonic() > deadline or not self.running:
                 raise RuntimeError(f"bot {self.name} not ready:\n" + "".join(self.log[-30:]))
@@ -120,6 +129,7 @@ class BotProcess:
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
         await self._stop_reading()
+        self.log.append("---- SIGKILL ----\n")
 
     async def stop(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - a stop budget
         """SIGTERM, and SIGKILL if it has not stopped within `timeout`."""
@@ -136,3 +146,71 @@ class BotProcess:
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._reader, 5)
             self._reader = None
+
+
+async def fresh_postgres(url: str, *, prefix: str) -> tuple[str, Callable[[], Awaitable[None]]]:
+    """A new PostgreSQL database on `url`'s server (a bot process takes a URL, not a schema),
+    migrated once before any process starts; and how to drop it, whoever still holds it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    target = make_url(url).set(database=name).render_as_string(hide_password=False)
+    database = Database.from_url(target)
+    await migrate.upgrade(database.engine)
+    await database.dispose()
+
+    async def drop() -> None:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.dispose()
+
+    return target, drop
+
+
+async def subscribe(
+    url: str, places: Iterable[tuple[str, str, str]], *, actor_key: str
+) -> set[tuple[str, str]]:
+    """Subscribe each (platform, workspace, channel) to every component; returns (platform, channel)s."""
+    database = Database.from_url(url)
+    subscribed = set()
+    async with database.transaction() as session:
+        for platform, workspace, channel_id in places:
+            await subscriptions_repo.subscribe(
+                session,
+                platform=platform,
+                workspace_id=workspace,
+                channel_id=channel_id,
+                is_direct=False,
+                components=[],
+                actor_key=actor_key,
+            )
+            subscribed.add((platform, channel_id))
+    await database.dispose()
+    return subscribed
+
+
+def both_platforms_env(
+    database_url: str, slack: SlackEmulator, discord: DiscordEmulator, **settings: str
+) -> dict[str, str]:
+    """The settings of a bot on both emulators (Slack in HTTP mode, its web server on), with the
+    test knowledge base and components; `settings` add or override (names in lower case)."""
+    env = {
+        "DATABASE_URL": database_url,
+        "PLATFORMS": "slack,discord",
+        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_MODE": "http",
+        "SLACK_API_BASE": slack.base_url,
+        "DISCORD_TOKEN": discord.token,
+        "DISCORD_API_BASE": discord.api_base,
+        "DISCORD_GATEWAY_URL": discord.gateway_url,
+        "KB_PATH": str(ROOT / "tests" / "data" / "kb"),
+        "COMPONENTS_FILE": str(ROOT / "tests" / "data" / "components.yml"),
+        "MATCHER": "lexical",
+        "WEB_ENABLED": "true",
+        "WEB_HOST": "127.0.0.1",
+        "LOG_LEVEL": "INFO",
+    }
+    env.update({name.upper(): value for name, value in settings.items()})
+    return env

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,14 +17,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from storage import migrate, subscriptions_repo
 from storage.db import Database
 from storage.models import KBDecision, Ticket
 from tests.adapters.slack.harness import COMMUNITY, STAFF, STAFF_CHANNEL, populate
-from tests.bot_process import ROOT, BotProcess
+from tests.bot_process import BotProcess, both_platforms_env, fresh_postgres, subscribe
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 from tests.emulators.discord import Channel, DiscordEmulator, Guild, User
 from tests.emulators.slack import SlackEmulator
@@ -45,26 +41,15 @@ QUESTIONS = [
 
 @pytest.fixture
 async def database_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database (the bot process takes a URL, not a schema), migrated once before
-    the processes start, dropped at the end."""
     if not POSTGRES_URL:
         if os.environ.get("CI"):
             pytest.fail(NO_POSTGRES)
         pytest.skip(NO_POSTGRES)
-    name = f"t2p_{uuid.uuid4().hex[:10]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    database = Database.from_url(url)
-    await migrate.upgrade(database.engine)
-    await database.dispose()
+    url, drop = await fresh_postgres(POSTGRES_URL, prefix="t2p")
     try:
         yield url
     finally:
-        async with admin.connect() as connection:
-            await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.dispose()
+        await drop()
 
 
 class Discord:
@@ -87,51 +72,25 @@ class Discord:
             self.customers.append(user)
 
 
-def _env(url: str, slack: SlackEmulator, discord: Discord, shard: int, tmp_path: Path) -> dict[str, str]:
-    emu = discord.emu
-    return {
-        "DATABASE_URL": url,
-        "PLATFORMS": "slack,discord",
-        "SLACK_BOT_TOKEN": slack.token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_MODE": "http",
-        "SLACK_API_BASE": slack.base_url,
-        "SLACK_WORKSPACE_RATE": "8",
-        "DISCORD_TOKEN": emu.token,
-        "DISCORD_API_BASE": emu.api_base,
-        "DISCORD_GATEWAY_URL": emu.gateway_url,
-        "DISCORD_SHARD_COUNT": "2",
-        "DISCORD_SHARD_IDS": str(shard),
-        "DISCORD_COMMUNITY_CHANNEL_IDS": ",".join(c.id for c in discord.help),
-        "STAFF_CHANNEL": f"slack:{STAFF_CHANNEL}",
-        "STAFF_USER_IDS": f"slack:{STAFF}",
-        "KB_PATH": str(ROOT / "tests" / "data" / "kb"),
-        "COMPONENTS_FILE": str(ROOT / "tests" / "data" / "components.yml"),
-        "MATCHER": "lexical",
-        "BROADCAST_LEASE_SECONDS": str(LEASE_S),
-        "WEB_ENABLED": "true",
-        "WEB_HOST": "127.0.0.1",
-        "LOG_LEVEL": "INFO",
-    }
+def _env(url: str, slack: SlackEmulator, discord: Discord, shard: int) -> dict[str, str]:
+    return both_platforms_env(
+        url,
+        slack,
+        discord.emu,
+        slack_workspace_rate="8",
+        discord_shard_count="2",
+        discord_shard_ids=str(shard),
+        discord_community_channel_ids=",".join(c.id for c in discord.help),
+        staff_channel=f"slack:{STAFF_CHANNEL}",
+        staff_user_ids=f"slack:{STAFF}",
+        broadcast_lease_seconds=str(LEASE_S),
+    )
 
 
 async def _subscribe(url: str, slack: SlackEmulator, discord: Discord) -> set[tuple[str, str]]:
-    database = Database.from_url(url)
     places = [("slack", slack.team_id, channel) for channel in SLACK_NEWS]
     places += [("discord", channel.guild_id or "", channel.id) for channel in discord.news]
-    async with database.transaction() as session:
-        for platform, workspace, channel_id in places:
-            await subscriptions_repo.subscribe(
-                session,
-                platform=platform,
-                workspace_id=workspace,
-                channel_id=channel_id,
-                is_direct=False,
-                components=[],
-                actor_key=f"slack:{STAFF}",
-            )
-    await database.dispose()
-    return {(platform, channel_id) for platform, _, channel_id in places}
+    return await subscribe(url, places, actor_key=f"slack:{STAFF}")
 
 
 def _incident_posts(slack: SlackEmulator, discord: Discord) -> Counter[tuple[str, str]]:
@@ -169,7 +128,7 @@ async def test_two_processes_share_the_work_once_and_one_finishes_the_broadcast_
             slack.add_channel(channel, channel.lower())
         discord = Discord(emu)
         bots = [
-            BotProcess(f"bot{shard}", _env(database_url, slack, discord, shard, tmp_path), cwd=tmp_path)
+            BotProcess(f"bot{shard}", _env(database_url, slack, discord, shard), cwd=tmp_path)
             for shard in (0, 1)
         ]
         try:

@@ -23,6 +23,13 @@ What it serves:
   (`user_says`), INTERACTION_CREATE for commands, autocomplete and buttons (`run_command`,
   `autocomplete`, `click`), MESSAGE_REACTION_ADD (`react`). The bot's own posts come back as
   MESSAGE_CREATE and created threads as THREAD_CREATE, as on Discord.
+- Sessions as Discord keeps them: a dropped socket leaves its session resumable; dispatches meant
+  for it are kept, and a RESUME (op 6) replays those after the client's last sequence number, then
+  RESUMED. A new IDENTIFY is a new session: nothing of an old one reaches it (`.resumes` records
+  each RESUME).
+- Outages and stalls: `await go_down()` drops every socket and answers REST and new sockets 503
+  until `come_back()`; `stall_next(seconds=..., path=...)` applies a request but answers it late.
+- Channel history: `GET /channels/{id}/messages` with `after` and `limit`, newest first.
 - Rate limits with real headers (`X-RateLimit-Limit/-Remaining/-Reset/-Reset-After/-Bucket`):
   per-route buckets of `route_limit` requests per `route_window` seconds (per channel, guild or
   webhook, as Discord's major parameters), and the global limit of `global_limit` requests per
@@ -240,6 +247,9 @@ class _Session:
     shard_count: int = 1
     seq: int = 0
     identified: asyncio.Event = field(default_factory=asyncio.Event)
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # What was dispatched, for a RESUME: Discord replays what the client missed within the session.
+    sent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=5000))
 
 
 @dataclass
@@ -288,6 +298,10 @@ class DiscordEmulator:
         self._buckets: dict[str, tuple[float, int]] = {}
         self._global: deque[float] = deque()
         self._sessions: list[_Session] = []
+        self._resumable: dict[str, _Session] = {}
+        self._stalls: list[tuple[str | None, float, list[int]]] = []
+        self.down = False
+        self.resumes: list[dict[str, Any]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -427,7 +441,9 @@ class DiscordEmulator:
 
     # -- gateway -----------------------------------------------------------------------------
 
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.down:
+            return web.Response(status=503, text="unreachable")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         session = _Session(ws=ws)
@@ -444,11 +460,51 @@ class DiscordEmulator:
                 elif op == 2:
                     await self._identify(session, message["d"])
                 elif op == 6:
-                    # No resumable sessions here: tell the client to identify afresh.
-                    await ws.send_json({"op": 9, "d": False})
+                    resumed = await self._resume(ws, message["d"])
+                    if resumed is None:
+                        await ws.send_json({"op": 9, "d": False})  # unknown session: identify afresh
+                    else:
+                        self._sessions.remove(session)
+                        session = resumed
         finally:
-            self._sessions.remove(session)
+            if session in self._sessions:
+                self._sessions.remove(session)
+            if session.identified.is_set():
+                # As on Discord, a dropped session stays resumable: what it misses is kept for a RESUME.
+                self._resumable[session.id] = session
         return ws
+
+    async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> _Session | None:
+        """RESUME (op 6): the session continues on this socket, the dispatches after the client's
+        last sequence number are replayed in order, then RESUMED."""
+        session = self._resumable.pop(str(data.get("session_id")), None)
+        if session is None:
+            return None
+        self.resumes.append(data)
+        session.ws = ws
+        self._sessions.append(session)
+        seen = int(data.get("seq") or 0)
+        for frame in list(session.sent):
+            if frame["s"] > seen:
+                await ws.send_json(frame)
+        session.seq += 1
+        await ws.send_json({"op": 0, "t": "RESUMED", "s": session.seq, "d": {}})
+        await self._notify()
+        return session
+
+    async def go_down(self) -> None:
+        """The platform becomes unreachable: sockets drop (resumable), new ones and REST calls get 503."""
+        self.down = True
+        for session in list(self._sessions):
+            await session.ws.close(code=4000, message=b"unreachable")
+
+    def come_back(self) -> None:
+        self.down = False
+
+    def stall_next(self, *, seconds: float, path: str | None = None, count: int = 1) -> None:
+        """The next `count` REST requests (matching the glob `path`) are applied but answered only
+        after `seconds`: the client times out not knowing the message exists."""
+        self._stalls.append((path, seconds, [count]))
 
     async def _identify(self, session: _Session, data: dict[str, Any]) -> None:
         self.identifies.append(data)
@@ -459,7 +515,7 @@ class DiscordEmulator:
         ready = template("ready")
         ready.update(
             user={**self.bot.payload(), "verified": True, "mfa_enabled": False, "flags": 0},
-            session_id=uuid.uuid4().hex,
+            session_id=session.id,
             resume_gateway_url=self.gateway_url,
             guilds=[{"id": g.id, "unavailable": True} for g in guilds],
             application={"id": self.application_id, "flags": 0},
@@ -525,12 +581,19 @@ class DiscordEmulator:
 
     async def _send(self, session: _Session, event: str, data: dict[str, Any]) -> None:
         session.seq += 1
-        await session.ws.send_json({"op": 0, "t": event, "s": session.seq, "d": data})
+        frame = {"op": 0, "t": event, "s": session.seq, "d": data}
+        session.sent.append(frame)
+        if not session.ws.closed:
+            try:
+                await session.ws.send_json(frame)
+            except ConnectionError:
+                pass  # the socket just dropped: the frame is kept for a RESUME
 
     async def dispatch(self, event: str, data: dict[str, Any], *, guild_id: str | None = None) -> None:
-        """Send a gateway event to every session whose shard owns `guild_id` (DMs: shard 0)."""
-        for session in list(self._sessions):
-            if not session.identified.is_set() or session.ws.closed:
+        """Send a gateway event to every session whose shard owns `guild_id` (DMs: shard 0); a
+        dropped session that can still be resumed keeps it for its RESUME."""
+        for session in [*self._sessions, *self._resumable.values()]:
+            if not session.identified.is_set():
                 continue
             if self._shard_of(guild_id, session.shard_count) == session.shard_id:
                 await self._send(session, event, data)
@@ -807,12 +870,29 @@ class DiscordEmulator:
                 body, parts = self._multipart(request.headers.get("Content-Type", ""), raw)
         call = Call(method=method, path=path, query=dict(request.query), json=body, files=parts)
         self.calls.append(call)
+        if self.down:
+            call.status = 503
+            await self._notify()
+            return json_response({"message": "unreachable", "code": 0}, status=503)
+        stall = self._stall_for(path)
         response = self._limit(method, path)
         if response is None:
             response = await self._answer(call, request)
         call.status = response.status
         await self._notify()
+        if stall:
+            await asyncio.sleep(stall)
         return response
+
+    def _stall_for(self, path: str) -> float:
+        for stall in self._stalls:
+            pattern, seconds, left = stall
+            if pattern is None or fnmatch.fnmatchcase(path, pattern):
+                left[0] -= 1
+                if left[0] <= 0:
+                    self._stalls.remove(stall)
+                return seconds
+        return 0.0
 
     @staticmethod
     def _multipart(content_type: str, raw: bytes) -> tuple[Any, list[_FilePart]]:
@@ -1030,6 +1110,16 @@ class DiscordEmulator:
         rest = parts[2:]
         if rest == [] and call.method == "GET":
             return self._ok(channel.payload())
+        if rest == ["messages"] and call.method == "GET":
+            # History as Discord reads it with `after`: the `limit` messages right after that id,
+            # returned newest first.
+            after = int(call.query.get("after") or 0)
+            limit = int(call.query.get("limit") or 50)
+            later = sorted(
+                (m for m in self.channel_messages(channel.id) if int(m["id"]) > after),
+                key=lambda m: int(m["id"]),
+            )
+            return self._ok(list(reversed(later[:limit])))
         if rest == ["messages"] and call.method == "POST":
             if len(body.get("content") or "") > 2000:
                 return self._error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")

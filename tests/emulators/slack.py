@@ -47,7 +47,9 @@ What it offers:
   signs, to `bot_url`) or, with `via="socket"` (or `default_via`), as Socket Mode envelopes; each
   returns an `Ack(status, body, latency_ms)` (`user_posts` a `Posted` with `.ts`, `.body`, `.ack`;
   `.body` can be sent again with `send_event(body, retry_num=1)`). `post_signed` sends raw bytes
-  with any headers for signature tests. Response URLs point back at the emulator and are recorded
+  with any headers for signature tests. `to=` sends to one of several bot processes.
+  `deliver_with_retries` redelivers an unacknowledged event as Slack does (`X-Slack-Retry-Num` 1..3
+  after about 1 s, 1 min and 5 min, optionally compressed). Response URLs point back at the emulator and are recorded
   as method `response_url`.
 """
 
@@ -1057,6 +1059,40 @@ class SlackEmulator:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         raw = json.dumps(body).encode()
         return await self.post_signed(raw, content_type="application/json", headers=headers, to=to)
+
+    RETRY_DELAYS = (1.0, 60.0, 300.0)
+    """Slack's redelivery of an event the app did not acknowledge (within 3 s, with a 2xx): about
+    1 s, 1 minute and 5 minutes after the first try, then it gives up."""
+
+    async def deliver_with_retries(
+        self,
+        body: Mapping[str, Any],
+        *,
+        to: Callable[[], str | None],
+        speedup: float = 1.0,
+        ack_timeout: float = 3.0,
+    ) -> list[Ack | None]:
+        """Deliver an event as Slack does: retried with `X-Slack-Retry-Num` 1..3 after
+        `RETRY_DELAYS` (divided by `speedup`) until acknowledged. `to` names the bot's URL at each
+        try (a restarted process listens elsewhere; None: nothing listens). One entry per try: its
+        ack, or None for a refused connection or no answer within `ack_timeout`."""
+        tries: list[Ack | None] = []
+        for attempt in range(len(self.RETRY_DELAYS) + 1):
+            if attempt:
+                await asyncio.sleep(self.RETRY_DELAYS[attempt - 1] / speedup)
+            ack: Ack | None = None
+            url = to()
+            if url is not None:
+                try:
+                    ack = await asyncio.wait_for(
+                        self.send_event(body, retry_num=attempt, to=url), ack_timeout
+                    )
+                except (TimeoutError, aiohttp.ClientError, OSError):
+                    ack = None
+            tries.append(ack)
+            if ack is not None and 200 <= ack.status < 300:
+                break
+        return tries
 
     def message_event(
         self,

@@ -1,12 +1,14 @@
 """A question asked on Discord while no bot process was connected is answered when one starts: a new
 process gets a new gateway session, to which Discord replays nothing, so the bot reads the served
-channels' recent messages. What was answered before the restart is not answered again."""
+channels' recent messages. What was answered before the restart is not answered again. A dropped
+connection is another matter: discord.py resumes the session and Discord replays what it missed."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from bot.app import SupportBot
 from storage.db import Database
 from tests.adapters.discord.harness import DiscordWorld, posted, start_bot, stop_bot
 
@@ -41,3 +43,23 @@ async def test_a_question_asked_while_the_bot_was_down_is_answered_once_it_is_ba
     assert len(_bot_posts_in(world, before["id"])) == 1, (
         "the question answered before the restart was not answered again"
     )
+
+
+async def test_a_question_asked_while_discord_was_unreachable_is_replayed_on_resume_and_answered_once(
+    world: DiscordWorld, database: Database, tmp_path: Path, bots: list[SupportBot]
+) -> None:
+    emu = world.emu
+    bot, _ = await start_bot(world, database, tmp_path)
+    bots.append(bot)
+
+    await emu.go_down()  # the socket drops; the session stays resumable
+    asked = await emu.user_says(world.casey, world.help, "How do I enable SSO?")
+    await asyncio.sleep(0.5)
+    emu.come_back()
+
+    answer = (await emu.wait_for("POST", f"/channels/{asked['id']}/messages", timeout=30)).json
+    await asyncio.sleep(0.5)
+    await bot.dispatcher.drain()
+    assert "SSO" in str(answer)
+    assert len(emu.resumes) == 1, "discord.py resumed its session and got the message replayed"
+    assert len(_bot_posts_in(world, asked["id"])) == 1
