@@ -67,7 +67,9 @@ _EMOJI_NAMES = {
 _LIST_COMMAS = re.compile(r"\s*,\s*")
 # Not inside a word, a link or an address (medium.com/@heretic, help@everyone.example): there it
 # is no mention, and a zero-width space would break the link (allowed_mentions stops pings anyway).
-_BROADCAST = re.compile(r"(?<![\w./@-])@(everyone|here)\b", re.IGNORECASE)
+# No `\b` after the word: `@here0000` cut at a length limit (an embed title, a split message) must
+# not become `@here`, so every `@here`/`@everyone` that starts a word is made inert, whatever follows.
+_BROADCAST = re.compile(r"(?<![\w./@-])@(everyone|here)", re.IGNORECASE)
 _STYLES = {
     ButtonStyle.DEFAULT: discord.ButtonStyle.secondary,
     ButtonStyle.PRIMARY: discord.ButtonStyle.primary,
@@ -355,7 +357,9 @@ def render(message: OutboundMessage, *, limit: int = MAX_TEXT) -> list[Part]:
         card.description = text or None
         return [Part(content=mentions, embed=card, buttons=buttons)]
     body = f"{mentions}\n{text}" if mentions and text else (mentions or text)
-    chunks = split_text(body, limit) if body else [""]
+    # A cut with no break in reach can start a chunk with an `@everyone` that followed a letter in
+    # the text (inert there, as in an address): neutralise each chunk again, in a character kept for it.
+    chunks = [neutralise(chunk) for chunk in split_text(body, limit - 1)] if body else [""]
     parts = [Part(content=chunk) for chunk in chunks[:-1]]
     parts.append(Part(content=chunks[-1], embed=card, buttons=buttons))
     return parts

@@ -493,6 +493,20 @@ def test_neutralising_keeps_every_character_and_is_idempotent(text: str) -> None
     assert not _BROADCAST.search(inert)
 
 
+def test_a_broadcast_word_cut_at_a_length_limit_stays_inert() -> None:
+    """Found by the reply property: `@here0000` is no mention, but cut at the title's 256 characters
+    it ended in `@here`."""
+    (part,) = translate.render(OutboundMessage(text="", title="```python\n @here00000000" * 30))
+    assert part.embed is not None and part.embed.title is not None
+    assert not _BROADCAST.search(part.embed.title)
+    long_word = "x" * 1995 + " @here" + "0" * 3000  # no break: the split cuts inside the word
+    assert not any(_BROADCAST.search(p.content) for p in translate.render(OutboundMessage(text=long_word)))
+    # Another: inert after a letter, then the first word of the next part.
+    glued = translate.render(OutboundMessage(text="@everyone@everyone" * 222))
+    assert len(glued) > 1 and not any(_BROADCAST.search(p.content) for p in glued)
+    assert all(len(p.content) <= translate.MAX_TEXT for p in glued)
+
+
 def test_a_card_too_big_for_one_embed_moves_its_text_to_the_content() -> None:
     """Found by the reply property: a 4,000-character text with a long title and fields made an
     embed of more than 6,000 characters, which Discord refuses."""
