@@ -139,8 +139,18 @@ def _slack_effects(run: Run, match: Callable[[Any], bool]) -> list[tuple[str, fl
     return [
         (f"{c.method}|{c.params.get('channel')}|{c.params.get('thread_ts')}|{c.shown}", c.at)
         for c in run.slack.calls
-        if c.method in methods and c.ok and match(c)
+        if c.method in methods and (c.ok or _posted_unanswered(run, c)) and match(c)
     ]
+
+
+def _posted_unanswered(run: Run, call: Any) -> bool:
+    """A post whose answer never came (a timeout) but which Slack made: people see it."""
+    if call.method != "chat.postMessage" or call.error != "timeout":
+        return False
+    channel, text = str(call.params.get("channel")), call.params.get("text")
+    with contextlib.suppress(KeyError):
+        return any(m.get("text") == text and m.get("user") for m in run.slack.history(channel))
+    return False
 
 
 def _discord_effects(run: Run, match: Callable[[dict[str, Any]], bool]) -> list[tuple[str, float | None]]:
