@@ -4,13 +4,19 @@ answer more, without answering worse?
 The set's kb_examples_10.jsonl is the starting KB (one entry per label, written as YAML into a
 temporary KB folder); its queries.jsonl, in order, is the traffic, cut into 6 simulated weeks. Each
 week every question is asked of the KB in service. At the end of the week "staff" go through the
-week's escalated questions in order: an out-of-scope one (no label the KB knows) is marked as a gap
-and not taught; the first 20 in-scope ones are attached to their label's article through the same
-code path as the Teach button (`bot.kb.teach.attach_change` + `publish` into learned.yml), and the
-KB is reloaded from its folder as the watcher does. Each week prints in-scope coverage (answered
-with the right article / in-scope questions), answered precision and out-of-scope escalated.
+week's escalated questions: an out-of-scope one (no label the KB knows) is marked as a gap and not
+taught; 20 in-scope ones are attached to their label's article through the same code path as the
+Teach button (`bot.kb.teach.attach_change` + `publish` into learned.yml), and the KB is reloaded
+from its folder as the watcher does, and asked the recent traffic again as the running bot does
+(`KnowledgeBaseHolder.observe_traffic`). Which 20: `--staff biggest-gaps` (default) works as the
+report ranks gaps, the articles the most escalated questions were about first, up to 4 questions
+each, then round again; `--staff first` takes the first 20 in order. `--shuffle` replays the queries
+in a fixed random order instead of file order (Banking77's file is sorted by intent, so in file
+order each week holds different intents). Each week prints in-scope coverage (answered with the
+right article / in-scope questions), answered precision and out-of-scope escalated.
 
-    .venv/bin/python -m bench.learning [--set banking77|hwu64] [--matcher lexical|semantic] [--json]
+    .venv/bin/python -m bench.learning [--set banking77|hwu64] [--matcher lexical|semantic]
+        [--staff biggest-gaps|first] [--shuffle] [--json]
 
 Targets: coverage_last_week >= 1.5 x coverage_first_week, precision_min >= 0.95, out-of-scope
 escalated >= 0.95 every week.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import sys
 import tempfile
@@ -38,6 +45,9 @@ from bot.kb.model import Band
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 WEEKS = 6
 TAUGHT_PER_WEEK = 20
+PER_ARTICLE = 4
+# What the running bot asks its KB again after each reload (`bot.insights.kb_traffic.LIMIT`).
+RECENT = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,8 @@ class Week:
     taught: int
     gaps: int
     phrasings: int
+    point: str
+    """The operating point the week was answered at."""
 
 
 def _entry_id(label: str) -> str:
@@ -67,12 +79,42 @@ def _write_kb(folder: Path, examples: list[Labelled]) -> None:
     )
 
 
-def run(data_set: str, matcher: str) -> tuple[list[Week], float]:
+def choose_lessons(escalated: list[Labelled], known: set[str], staff: str) -> dict[str, list[str]]:
+    """The (at most 20) escalated in-scope questions staff teach, by article."""
+    by_article: dict[str, list[str]] = defaultdict(list)
+    for query in escalated:
+        if query.label in known:
+            by_article[query.label].append(query.text)
+    lessons: dict[str, list[str]] = defaultdict(list)
+    if staff == "first":
+        for query in escalated:
+            if query.label in known and sum(map(len, lessons.values())) < TAUGHT_PER_WEEK:
+                lessons[query.label].append(query.text)
+        return lessons
+    ranked = sorted(by_article, key=lambda article: (-len(by_article[article]), article))
+    taught = 0
+    while taught < TAUGHT_PER_WEEK and any(by_article[a] for a in ranked):
+        for article in ranked:
+            take = by_article[article][:PER_ARTICLE]
+            take = take[: TAUGHT_PER_WEEK - taught]
+            del by_article[article][: len(take)]
+            lessons[article] += take
+            taught += len(take)
+            if taught == TAUGHT_PER_WEEK:
+                break
+    return lessons
+
+
+def run(
+    data_set: str, matcher: str, *, staff: str = "biggest-gaps", shuffle: bool = False
+) -> tuple[list[Week], float]:
     examples = read_jsonl(DATA / data_set / "kb_examples_10.jsonl", labels_required=True)
     queries = [
         Labelled(q.text, None if q.label is None else _entry_id(q.label))
         for q in read_jsonl(DATA / data_set / "queries.jsonl", labels_required=False)
     ]
+    if shuffle:
+        random.Random(0).shuffle(queries)
     size = -(-len(queries) // WEEKS)
     weeks: list[Week] = []
     build_seconds = 0.0
@@ -99,15 +141,10 @@ def run(data_set: str, matcher: str) -> tuple[list[Week], float]:
                 elif decision.band is Band.ESCALATE:
                     escalated.append(query)
                     oos_escalated += label is None
-            lessons: dict[str, list[str]] = defaultdict(list)
-            taught = gaps = 0
-            for query in escalated:
-                if query.label not in known:
-                    gaps += 1  # staff mark it as a gap: no article to attach it to
-                elif taught < TAUGHT_PER_WEEK:
-                    assert query.label is not None
-                    lessons[query.label].append(query.text)
-                    taught += 1
+            # Staff mark an out-of-scope question as a gap: there is no article to attach it to.
+            gaps = sum(1 for query in escalated if query.label not in known)
+            lessons = choose_lessons(escalated, known, staff)
+            taught = sum(map(len, lessons.values()))
             weeks.append(
                 Week(
                     week=number + 1,
@@ -118,6 +155,7 @@ def run(data_set: str, matcher: str) -> tuple[list[Week], float]:
                     taught=taught if number + 1 < WEEKS else 0,
                     gaps=gaps,
                     phrasings=sum(len(e.questions) for e in holder.entries),
+                    point=holder.current.operating_point.describe().split(";")[0],
                 )
             )
             if number + 1 == WEEKS:
@@ -131,6 +169,8 @@ def run(data_set: str, matcher: str) -> tuple[list[Week], float]:
             started = time.perf_counter()
             holder.reload()
             build_seconds += time.perf_counter() - started
+            seen = queries[max(0, (number + 1) * size - RECENT) : (number + 1) * size]
+            holder.observe_traffic([query.text for query in reversed(seen)])
     return weeks, build_seconds
 
 
@@ -138,10 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", dest="data_set", choices=("banking77", "hwu64"), default="banking77")
     parser.add_argument("--matcher", choices=("lexical", "semantic"), default="lexical")
+    parser.add_argument("--staff", choices=("biggest-gaps", "first"), default="biggest-gaps")
+    parser.add_argument("--shuffle", action="store_true", help="replay the queries in a fixed random order")
     parser.add_argument("--json", action="store_true", help="also print one JSON line at the end")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    weeks, build_seconds = run(args.data_set, args.matcher)
+    weeks, build_seconds = run(args.data_set, args.matcher, staff=args.staff, shuffle=args.shuffle)
     seconds = time.perf_counter() - started
     for week in weeks:
         precision = "n/a" if week.precision is None else f"{week.precision:.3f}"
@@ -156,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "set": args.data_set,
         "matcher": args.matcher,
+        "staff": args.staff,
+        "shuffled": args.shuffle,
         "weeks": [asdict(w) for w in weeks],
         "coverage_first_week": weeks[0].coverage,
         "coverage_last_week": weeks[-1].coverage,
