@@ -49,8 +49,8 @@ What it offers:
   `.body` can be sent again with `send_event(body, retry_num=1)`). `post_signed` sends raw bytes
   with any headers for signature tests. `to=` sends to one of several bot processes.
   `deliver_with_retries` redelivers an unacknowledged event as Slack does (`X-Slack-Retry-Num` 1..3
-  after about 1 s, 1 min and 5 min, optionally compressed). Response URLs point back at the emulator and are recorded
-  as method `response_url`.
+  after about 1 s, 1 min and 5 min, optionally compressed). Response URLs point back at the
+  emulator and are recorded as method `response_url`.
 """
 
 from __future__ import annotations
