@@ -708,8 +708,7 @@ async def chaos(url: str, seconds: float, seed: int, *, bot_log: Path | None = N
                 if bot_log is not None:
                     await asyncio.to_thread(bot_log.write_text, "".join(bot.log))
                 await ensure_postgres_up()
-                with contextlib.suppress(Exception):
-                    await drop()
+                await drop()
 
 
 async def tickets_twice(url: str) -> int:

@@ -161,6 +161,8 @@ async def fresh_postgres(url: str, *, prefix: str) -> tuple[str, Callable[[], Aw
     await database.dispose()
 
     async def drop() -> None:
+        # A fresh connection: the server may have restarted since (bench.chaos restarts it).
+        await admin.dispose()
         async with admin.connect() as connection:
             await connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.dispose()
