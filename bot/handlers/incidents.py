@@ -26,64 +26,91 @@ COMPONENT = Option("name", suggest=Suggest.COMPONENT)
 COMPONENTS = Option("components", suggest=Suggest.COMPONENT, description="e.g. api,payments")
 INCIDENT = Option("number", kind=OptionKind.NUMBER, label="id")
 router.group("incident", "Declare and update incidents")
-router.command(
-    "incident open",
-    "Open an incident and tell every subscribed channel",
-    COMPONENTS,
-    Option("impact", choices=tuple(Impact)),
-    Option("title"),
-    staff=True,
+INCIDENT_OPEN = parse.Usage.of(
+    router.command(
+        "incident open",
+        "Open an incident and tell every subscribed channel",
+        COMPONENTS,
+        Option("impact", choices=tuple(Impact)),
+        Option("title"),
+        staff=True,
+    ),
+    "/incident open api,payments major Card payments failing",
 )
-router.command(
-    "incident update",
-    "Post an update, threaded under the first notice",
-    INCIDENT,
-    Option("status", choices=OPEN_STAGES),
-    Option("message"),
-    staff=True,
+INCIDENT_UPDATE = parse.Usage.of(
+    router.command(
+        "incident update",
+        "Post an update, threaded under the first notice",
+        INCIDENT,
+        Option("status", choices=OPEN_STAGES),
+        Option("message"),
+        staff=True,
+    ),
+    "/incident update 12 identified A bad deploy; rolling back",
 )
-router.command(
-    "incident resolve",
-    "Resolve; customers who asked are told",
-    INCIDENT,
-    Option("message", required=False),
-    staff=True,
+INCIDENT_RESOLVE = parse.Usage.of(
+    router.command(
+        "incident resolve",
+        "Resolve; customers who asked are told",
+        INCIDENT,
+        Option("message", required=False),
+        staff=True,
+    ),
+    "/incident resolve 12 Payments are back to normal",
 )
 router.group("component", "Status components")
-router.command(
-    "component set",
-    "Set a component's status (history is kept)",
-    COMPONENT,
-    Option("status", choices=tuple(ComponentStatus)),
-    staff=True,
-)
-router.command(
-    "component add",
-    "Add a component",
-    Option("name", description="lowercase letters, digits, - or _"),
-    Option("group", required=False, keyword=True, description="One word, e.g. Apps"),
-    Option("aliases", required=False, keyword=True, label="a,b", description="e.g. find,lookup"),
-    staff=True,
-)
-router.command("component history", "A component's status history", COMPONENT, staff=True)
-router.group("maintenance", "Maintenance windows")
-router.command(
-    "maintenance schedule",
-    "Schedule maintenance and announce it",
-    COMPONENTS,
-    Option("start", description="UTC, e.g. 2026-12-01T02:00Z"),
-    Option("end", description="UTC, e.g. 2026-12-01T03:00Z"),
-    Option("title"),
-    staff=True,
-)
-router.command(
-    "announce",
-    "Broadcast an announcement to the subscriptions",
-    replace(
-        COMPONENTS, required=False, many=True, description="Only subscriptions to these, e.g. api payments"
+COMPONENT_SET = parse.Usage.of(
+    router.command(
+        "component set",
+        "Set a component's status (history is kept)",
+        COMPONENT,
+        Option("status", choices=tuple(ComponentStatus)),
+        staff=True,
     ),
-    Option("text", after_dashes=True, description="What to announce"),
-    staff=True,
+    "/component set payments degraded_performance",
+)
+COMPONENT_ADD = parse.Usage.of(
+    router.command(
+        "component add",
+        "Add a component",
+        Option("name", description="lowercase letters, digits, - or _"),
+        Option("group", required=False, keyword=True, description="One word, e.g. Apps"),
+        Option("aliases", required=False, keyword=True, label="a,b", description="e.g. find,lookup"),
+        staff=True,
+    ),
+    "/component add search group=Apps aliases=find",
+)
+COMPONENT_HISTORY = parse.Usage.of(
+    router.command("component history", "A component's status history", COMPONENT, staff=True),
+    "/component history payments",
+)
+router.group("maintenance", "Maintenance windows")
+MAINTENANCE = parse.Usage.of(
+    router.command(
+        "maintenance schedule",
+        "Schedule maintenance and announce it",
+        COMPONENTS,
+        Option("start", description="UTC, e.g. 2026-12-01T02:00Z"),
+        Option("end", description="UTC, e.g. 2026-12-01T03:00Z"),
+        Option("title"),
+        staff=True,
+    ),
+    "/maintenance schedule payments 2026-12-01T02:00Z 2026-12-01T03:00Z Database upgrade",
+)
+ANNOUNCE = parse.Usage.of(
+    router.command(
+        "announce",
+        "Broadcast an announcement to the subscriptions",
+        replace(
+            COMPONENTS,
+            required=False,
+            many=True,
+            description="Only subscriptions to these, e.g. api payments",
+        ),
+        Option("text", after_dashes=True, description="What to announce"),
+        staff=True,
+    ),
+    "/announce api Version 2.3 is out: faster search",
 )
 
 
@@ -129,7 +156,7 @@ async def _reply_with_progress(ctx: HandlerContext, text: str, broadcast: Broadc
 @router.on(CommandInvoked, command("incident", "open"), guards=[staff_only("incident.open")])
 async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
-    args = parse.parse_open(ctx.match.rest, known)
+    args = parse.parse_open(ctx.match.rest, known, INCIDENT_OPEN)
     components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
     incident = await workflows.open_incident(
         ctx.session,
@@ -214,21 +241,21 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: Incident
 
 @router.on(CommandInvoked, command("incident", "update"), guards=[staff_only("incident.update")])
 async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
-    args = parse.parse_update(ctx.match.rest)
+    args = parse.parse_update(ctx.match.rest, INCIDENT_UPDATE)
     incident = await _incident_or_error(ctx, args.incident_id)
     await _post_update(ctx, incident, args.status, args.message)
 
 
 @router.on(CommandInvoked, command("incident", "resolve"), guards=[staff_only("incident.resolve")])
 async def incident_resolve(event: CommandInvoked, ctx: HandlerContext) -> None:
-    number, message = parse.parse_resolve(ctx.match.rest)
+    number, message = parse.parse_resolve(ctx.match.rest, INCIDENT_RESOLVE)
     incident = await _incident_or_error(ctx, number)
     await _post_update(ctx, incident, IncidentStatus.RESOLVED, message or "This incident has been resolved.")
 
 
 @router.on(CommandInvoked, command("incident"), guards=[staff_only("incident")])
 async def incident_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
-    usages = (parse.INCIDENT_OPEN, parse.INCIDENT_UPDATE, parse.INCIDENT_RESOLVE)
+    usages = (INCIDENT_OPEN, INCIDENT_UPDATE, INCIDENT_RESOLVE)
     lines = [f"- `{u.usage}`, e.g. `{u.example}`" for u in usages]
     await ctx.reply(OutboundMessage(text="Incident commands:\n" + "\n".join(lines), private_to=event.actor))
 
@@ -239,7 +266,7 @@ async def incident_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
 @router.on(CommandInvoked, command("component", "set"), guards=[staff_only("component.set")])
 async def component_set(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
-    name, status = parse.parse_component_set(ctx.match.rest, known)
+    name, status = parse.parse_component_set(ctx.match.rest, known, COMPONENT_SET)
     component = await status_repo.get_component(ctx.session, name=name)
     assert component is not None
     before = component.status
@@ -260,7 +287,7 @@ async def component_set(event: CommandInvoked, ctx: HandlerContext) -> None:
 
 @router.on(CommandInvoked, command("component", "add"), guards=[staff_only("component.add")])
 async def component_add(event: CommandInvoked, ctx: HandlerContext) -> None:
-    args = parse.parse_component_add(ctx.match.rest)
+    args = parse.parse_component_add(ctx.match.rest, COMPONENT_ADD)
     known = await known_components(ctx.session)
     clash = {k.name for k in known} | {a for k in known for a in k.aliases}
     taken = [n for n in (args.name, *args.aliases) if n in clash]
@@ -278,7 +305,7 @@ async def component_history(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
     query = ctx.match.rest.strip()
     if not query:
-        raise parse.COMPONENT_HISTORY.error("Which component?")
+        raise COMPONENT_HISTORY.error("Which component?")
     name = resolve(query, known)
     if name is None:
         raise parse.UnknownComponent(query, known)
@@ -295,7 +322,7 @@ async def component_history(event: CommandInvoked, ctx: HandlerContext) -> None:
 
 @router.on(CommandInvoked, command("component"), guards=[staff_only("component")])
 async def component_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
-    usages = (parse.COMPONENT_SET, parse.COMPONENT_ADD, parse.COMPONENT_HISTORY)
+    usages = (COMPONENT_SET, COMPONENT_ADD, COMPONENT_HISTORY)
     lines = [f"- `{u.usage}`, e.g. `{u.example}`" for u in usages]
     await ctx.reply(OutboundMessage(text="Component commands:\n" + "\n".join(lines), private_to=event.actor))
 
@@ -303,7 +330,7 @@ async def component_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
 @router.on(CommandInvoked, command("maintenance"), guards=[staff_only("maintenance.schedule")])
 async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
-    args = parse.parse_maintenance(ctx.match.rest, known, now=ctx.now)
+    args = parse.parse_maintenance(ctx.match.rest, known, MAINTENANCE, now=ctx.now)
     components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
     window = await workflows.schedule_maintenance(
         ctx.session,
@@ -334,7 +361,7 @@ async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> No
 @router.on(CommandInvoked, command("announce"), guards=[staff_only("announce")])
 async def announce(event: CommandInvoked, ctx: HandlerContext) -> None:
     known: list[Known] = await known_components(ctx.session)
-    components, text = parse.split_announcement(ctx.match.rest.strip(), known)
+    components, text = parse.split_announcement(ctx.match.rest.strip(), known, ANNOUNCE)
     broadcast = await outbox_repo.create_broadcast(
         ctx.session,
         kind="announce",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
+from bot.core.commands import Command
 from bot.core.errors import UsageError, UserError
 from bot.status.components import NAME, Known, resolve
 from bot.status.model import ComponentStatus, Impact, IncidentStatus
@@ -16,33 +17,18 @@ from bot.status.model import ComponentStatus, Impact, IncidentStatus
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """A command's usage, as the catalogue shows it, and an example; the handler that declares the
+    command builds it (`Usage.of`), so an error shows the same usage as help and Discord."""
+
     usage: str
     example: str
 
+    @classmethod
+    def of(cls, command: Command, example: str) -> Usage:
+        return cls(command.usage, example)
+
     def error(self, problem: str) -> UsageError:
         return UsageError(problem, usage=self.usage, example=self.example)
-
-
-INCIDENT_OPEN = Usage(
-    "/incident open <components> <impact> <title>", "/incident open api,payments major Card payments failing"
-)
-INCIDENT_UPDATE = Usage(
-    "/incident update <id> <status> <message>", "/incident update 12 identified A bad deploy; rolling back"
-)
-INCIDENT_RESOLVE = Usage(
-    "/incident resolve <id> [message]", "/incident resolve 12 Payments are back to normal"
-)
-COMPONENT_SET = Usage("/component set <name> <status>", "/component set payments degraded_performance")
-COMPONENT_ADD = Usage(
-    "/component add <name> [group=<group>] [aliases=<a,b>]", "/component add search group=Apps aliases=find"
-)
-COMPONENT_HISTORY = Usage("/component history <name>", "/component history payments")
-MAINTENANCE = Usage(
-    "/maintenance schedule <components> <start> <end> <title>",
-    "/maintenance schedule payments 2026-12-01T02:00Z 2026-12-01T03:00Z Database upgrade",
-)
-SUBSCRIBE = Usage("/subscribe [components…]", "/subscribe api payments")
-ANNOUNCE = Usage("/announce [components…] <text>", "/announce api Version 2.3 is out: faster search")
 
 
 class UnknownComponent(UserError):
@@ -110,13 +96,13 @@ def _title(text: str, usage: Usage) -> str:
     return title
 
 
-def parse_open(rest: str, known: Sequence[Known]) -> OpenArgs:
+def parse_open(rest: str, known: Sequence[Known], usage: Usage) -> OpenArgs:
     parts = _tidy_leading_list(rest).split(maxsplit=2)
     if len(parts) < 3:
-        raise INCIDENT_OPEN.error("I need the components, the impact and a title.")
+        raise usage.error("I need the components, the impact and a title.")
     components = components_arg(parts[0], known)
-    impact = _choice(parts[1], Impact, "an impact", INCIDENT_OPEN)
-    return OpenArgs(components, impact, _title(parts[2], INCIDENT_OPEN))
+    impact = _choice(parts[1], Impact, "an impact", usage)
+    return OpenArgs(components, impact, _title(parts[2], usage))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,30 +112,30 @@ class UpdateArgs:
     message: str
 
 
-def parse_update(rest: str) -> UpdateArgs:
+def parse_update(rest: str, usage: Usage) -> UpdateArgs:
     parts = rest.split(maxsplit=2)
     if len(parts) < 3:
-        raise INCIDENT_UPDATE.error("I need the incident number, its status and a message.")
-    number = incident_id(parts[0], INCIDENT_UPDATE)
-    status = _choice(parts[1], IncidentStatus, "an incident status", INCIDENT_UPDATE)
+        raise usage.error("I need the incident number, its status and a message.")
+    number = incident_id(parts[0], usage)
+    status = _choice(parts[1], IncidentStatus, "an incident status", usage)
     return UpdateArgs(number, status, parts[2].strip())
 
 
-def parse_resolve(rest: str) -> tuple[int, str]:
+def parse_resolve(rest: str, usage: Usage) -> tuple[int, str]:
     parts = rest.split(maxsplit=1)
     if not parts:
-        raise INCIDENT_RESOLVE.error("Which incident? Give its number.")
-    return incident_id(parts[0], INCIDENT_RESOLVE), (parts[1].strip() if len(parts) > 1 else "")
+        raise usage.error("Which incident? Give its number.")
+    return incident_id(parts[0], usage), (parts[1].strip() if len(parts) > 1 else "")
 
 
-def parse_component_set(rest: str, known: Sequence[Known]) -> tuple[str, ComponentStatus]:
+def parse_component_set(rest: str, known: Sequence[Known], usage: Usage) -> tuple[str, ComponentStatus]:
     parts = rest.split()
     if len(parts) != 2:
-        raise COMPONENT_SET.error("I need a component and a status.")
+        raise usage.error("I need a component and a status.")
     name = resolve(parts[0], known)
     if name is None:
         raise UnknownComponent(parts[0], known)
-    return name, _choice(parts[1], ComponentStatus, "a component status", COMPONENT_SET)
+    return name, _choice(parts[1], ComponentStatus, "a component status", usage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,13 +145,13 @@ class AddArgs:
     aliases: list[str]
 
 
-def parse_component_add(rest: str) -> AddArgs:
+def parse_component_add(rest: str, usage: Usage) -> AddArgs:
     parts = rest.split()
     if not parts:
-        raise COMPONENT_ADD.error("I need the new component's name.")
+        raise usage.error("I need the new component's name.")
     name = parts[0].lower()
     if not NAME.match(name):
-        raise COMPONENT_ADD.error(f"`{parts[0][:40]}`: a name is lowercase letters, digits, '-' or '_'.")
+        raise usage.error(f"`{parts[0][:40]}`: a name is lowercase letters, digits, '-' or '_'.")
     group, aliases = "", []
     for option in parts[1:]:
         key, sep, value = option.partition("=")
@@ -174,7 +160,7 @@ def parse_component_add(rest: str) -> AddArgs:
         elif key == "aliases" and sep:
             aliases = [a.lower() for a in value.split(",") if a]
         else:
-            raise COMPONENT_ADD.error(f"I don't understand `{option[:40]}`.")
+            raise usage.error(f"I don't understand `{option[:40]}`.")
     return AddArgs(name, group, aliases)
 
 
@@ -195,23 +181,23 @@ class MaintenanceArgs:
     title: str
 
 
-def parse_maintenance(rest: str, known: Sequence[Known], *, now: datetime) -> MaintenanceArgs:
+def parse_maintenance(rest: str, known: Sequence[Known], usage: Usage, *, now: datetime) -> MaintenanceArgs:
     sub, _, rest = rest.strip().partition(" ")
     if sub.lower() != "schedule":
-        raise MAINTENANCE.error("Only `schedule` is supported.")
+        raise usage.error("Only `schedule` is supported.")
     parts = _tidy_leading_list(rest).split(maxsplit=3)
     if len(parts) < 4:
-        raise MAINTENANCE.error("I need the components, start, end and a title.")
+        raise usage.error("I need the components, start, end and a title.")
     components = components_arg(parts[0], known)
-    starts_at, ends_at = parse_when(parts[1], MAINTENANCE), parse_when(parts[2], MAINTENANCE)
+    starts_at, ends_at = parse_when(parts[1], usage), parse_when(parts[2], usage)
     if ends_at <= starts_at:
-        raise MAINTENANCE.error("The end must be after the start.")
+        raise usage.error("The end must be after the start.")
     if ends_at <= now:
-        raise MAINTENANCE.error("That window is already over.")
-    return MaintenanceArgs(components, starts_at, ends_at, _title(parts[3], MAINTENANCE))
+        raise usage.error("That window is already over.")
+    return MaintenanceArgs(components, starts_at, ends_at, _title(parts[3], usage))
 
 
-def split_announcement(rest: str, known: Sequence[Known]) -> tuple[list[str], str]:
+def split_announcement(rest: str, known: Sequence[Known], usage: Usage) -> tuple[list[str], str]:
     """Leading words that are exactly component names or aliases select the audience; the rest is
     the text. Only exact names count here, so an ordinary first word never becomes a filter; a `--`
     ends the audience, for a text that starts with a component's name (`/announce -- API v2 is out`)."""
@@ -231,5 +217,5 @@ def split_announcement(rest: str, known: Sequence[Known]) -> tuple[list[str], st
         index = len(words)
     text = " ".join(words[index:]).strip()
     if not text:
-        raise ANNOUNCE.error("What should I announce?")
+        raise usage.error("What should I announce?")
     return components, text
