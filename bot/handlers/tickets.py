@@ -84,7 +84,7 @@ router.command(
     Option("reason", required=False),
     staff=True,
 )
-router.command(
+PRIORITY_COMMAND = router.command(
     "ticket priority",
     "Change the first-response target",
     NUMBER,
@@ -384,7 +384,8 @@ async def close_command(event: CommandInvoked, ctx: HandlerContext) -> None:
 
 @router.on(CommandInvoked, command("ticket", "priority"), guards=[_staff_command("ticket.priority")])
 async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
-    usage, example = "/ticket priority <number> urgent|high|normal|low", "/ticket priority 12 high"
+    # The catalogue spells the levels from Priority, so this usage never lists a stale one.
+    usage, example = PRIORITY_COMMAND.usage, "/ticket priority 12 high"
     ticket, level = await _staff_ticket(ctx, usage, example, need_text=True)
     if ticket.state == "closed":
         raise UserError(f"Ticket #{ticket.number} is closed; its priority no longer matters.")

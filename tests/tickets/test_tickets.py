@@ -192,6 +192,8 @@ async def test_bad_ticket_arguments_get_usage_lines(bot: BotHarness) -> None:
     assert "I couldn't find ticket #9." in sent[0].text
     sent = await bot.staff_runs("/ticket priority 1 whenever")
     assert "`whenever` isn't a priority." in sent[0].text
+    sent = await bot.staff_runs("/ticket priority 1")
+    assert "Usage: `/ticket priority <number> urgent|high|normal|low`" in sent[0].text
     sent = await bot.staff_runs("/ticket reply 1")
     assert "What should it say?" in sent[0].text
     assert len(await tickets(bot)) == 1
