@@ -45,14 +45,18 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _check_platform_refs(values: list[str], setting: str) -> list[str]:
-    """Staff ids and roles are written `platform:id` so one list serves every platform."""
+_USER_EXAMPLE = "slack:U024BE7LH or discord:80351110224678912"
+_ROLE_EXAMPLE = "slack:S0614TZR7 or discord:1122334455667788"
+_CHANNEL_EXAMPLE = "slack:C0STAFF or discord:123456789012345678"
+
+
+def _check_platform_refs(values: list[str], example: str) -> list[str]:
+    """Staff ids and roles are written `platform:id` so one list serves every platform. The error
+    leaves out the setting's name: load_settings puts it in front."""
     for item in values:
         platform, sep, ident = item.partition(":")
         if not sep or platform not in _PLATFORMS or not ident or " " in ident:
-            raise ValueError(
-                f"{setting}: '{item}' is not platform:id (e.g. slack:U024BE7LH or discord:80351110224678912)"
-            )
+            raise ValueError(f"'{item}' is not platform:id (e.g. {example})")
     return values
 
 
@@ -165,22 +169,22 @@ class Settings(BaseSettings):
     @field_validator("staff_user_ids")
     @classmethod
     def _staff_ids(cls, value: list[str]) -> list[str]:
-        return _check_platform_refs(value, "STAFF_USER_IDS")
+        return _check_platform_refs(value, _USER_EXAMPLE)
 
     @field_validator("staff_role_ids")
     @classmethod
     def _staff_roles(cls, value: list[str]) -> list[str]:
-        return _check_platform_refs(value, "STAFF_ROLE_IDS")
+        return _check_platform_refs(value, _ROLE_EXAMPLE)
 
     @field_validator("oncall_mentions")
     @classmethod
     def _oncall(cls, value: list[str]) -> list[str]:
-        return _check_platform_refs(value, "ONCALL_MENTIONS")
+        return _check_platform_refs(value, f"{_ROLE_EXAMPLE} or discord:@80351110224678912")
 
     @field_validator("staff_channel")
     @classmethod
     def _staff_channel(cls, value: str) -> str:
-        _check_platform_refs([value], "STAFF_CHANNEL")
+        _check_platform_refs([value], _CHANNEL_EXAMPLE)
         return value
 
     @field_validator("database_url")
