@@ -60,6 +60,32 @@ def _check_platform_refs(values: list[str], example: str) -> list[str]:
     return values
 
 
+# Who ONCALL_MENTIONS may ping (bot.core.staff.oncall_mention reads them): on Slack a person (U…, W…)
+# or a user group (S…), optionally marked `@` (person) or `&` (group); on Discord a user or role
+# snowflake, a 64-bit number, with the same optional markers. A malformed id would render as text
+# that pings nobody, so an escalation would go unnoticed.
+_SLACK_MENTION = re.compile(r"@?[UW][A-Z0-9]{2,}|&?S[A-Z0-9]{2,}")
+_DISCORD_MENTION = re.compile(r"[@&]?([0-9]{1,20})")
+_ONCALL_EXAMPLE = (
+    "slack:S0614TZR7, slack:U024BE7LH, discord:1122334455667788 (a role) or discord:@80351110224678912"
+)
+
+
+def _check_oncall(values: list[str]) -> list[str]:
+    _check_platform_refs(values, _ONCALL_EXAMPLE)
+    for item in values:
+        platform, _, ident = item.partition(":")
+        if platform == "slack" and not _SLACK_MENTION.fullmatch(ident):
+            raise ValueError(f"'{item}' is not a Slack user (U…, W…) or user group (S…) id")
+        if platform == "discord":
+            snowflake = _DISCORD_MENTION.fullmatch(ident)
+            if not snowflake or int(snowflake.group(1)) >= 2**64:
+                raise ValueError(
+                    f"'{item}' is not a Discord user or role id (a number; discord:@id for a person)"
+                )
+    return values
+
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -179,7 +205,7 @@ class Settings(BaseSettings):
     @field_validator("oncall_mentions")
     @classmethod
     def _oncall(cls, value: list[str]) -> list[str]:
-        return _check_platform_refs(value, f"{_ROLE_EXAMPLE} or discord:@80351110224678912")
+        return _check_oncall(value)
 
     @field_validator("staff_channel")
     @classmethod

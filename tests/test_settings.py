@@ -129,3 +129,38 @@ def test_env_example_documents_every_setting() -> None:
             while lines[above] and not lines[above].startswith("#"):
                 above -= 1
             assert lines[above].startswith("#"), f"{line} has no comment above it"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "slack:C0STAFF",  # a channel, not someone to ping
+        "slack:u024be7lh",
+        "slack:@S0614TZR7",  # a group marked as a person
+        "slack:&U024BE7LH",  # a person marked as a group
+        "discord:oncall-team",
+        "discord:@80351110224678912x",
+        "discord:99999999999999999999",  # past 64 bits
+    ],
+)
+def test_an_oncall_id_that_cannot_ping_is_named_in_one_line(
+    bad: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ONCALL_MENTIONS", f"slack:S0ONCALL,{bad}")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("ONCALL_MENTIONS: ") and message.count("ONCALL_MENTIONS") == 1, message
+    assert f"'{bad}'" in message and "slack:S0ONCALL" not in message
+    assert "\n" not in message
+
+
+def test_oncall_mentions_take_slack_people_and_groups_and_discord_users_and_roles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    good = "slack:U024BE7LH,slack:W0123ABCD,slack:S0614TZR7,slack:@U0SAM,slack:&S0ONCALL,"
+    good += "discord:1122334455667788,discord:@80351110224678912,discord:&998877,console:oncall"
+    monkeypatch.setenv("ONCALL_MENTIONS", good)
+    assert load_settings().oncall_mentions == good.split(",")
