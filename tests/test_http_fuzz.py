@@ -41,7 +41,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from storage.db import Database
-from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, SlackBot, populate, slack_bot
+from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, SlackBot, populated_slack, slack_bot
 from tests.emulators.slack import SlackEmulator, sign
 
 SEED = int(os.environ.get("FUZZ_SEED", "15"))
@@ -58,8 +58,7 @@ STATUS_ROUTES = (
 
 @pytest.fixture
 async def slack() -> AsyncIterator[SlackEmulator]:
-    async with SlackEmulator(burst=20) as emulator:
-        populate(emulator)
+    async with populated_slack(burst=20) as emulator:
         yield emulator
 
 

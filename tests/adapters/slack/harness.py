@@ -39,6 +39,14 @@ def populate(slack: SlackEmulator) -> None:
     slack.add_channel(DM)
 
 
+@asynccontextmanager
+async def populated_slack(**limits: Any) -> AsyncIterator[SlackEmulator]:
+    """The Slack emulator holding the test workspace: its people, channels and the staff group."""
+    async with SlackEmulator(**limits) as emulator:
+        populate(emulator)
+        yield emulator
+
+
 @dataclass
 class SlackBot:
     slack: SlackEmulator

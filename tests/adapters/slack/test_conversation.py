@@ -4,13 +4,10 @@ customer's confirmation → rating."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlmodel import select
 
-from storage.db import Database
 from storage.models import Ticket
 from tests.adapters.slack.harness import (
     COMMUNITY,
@@ -20,23 +17,8 @@ from tests.adapters.slack.harness import (
     STAFF_CHANNEL,
     STAFF_GROUP,
     SlackBot,
-    populate,
-    slack_bot,
 )
 from tests.emulators.slack import Call, SlackEmulator
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackEmulator]:
-    async with SlackEmulator(burst=10) as emulator:
-        populate(emulator)
-        yield emulator
-
-
-@pytest.fixture
-async def bot(slack: SlackEmulator, database: Database, tmp_path: object) -> AsyncIterator[SlackBot]:
-    async with slack_bot(slack, database, tmp_path) as running:
-        yield running
 
 
 async def posted(slack: SlackEmulator, channel: str, containing: str, *, thread: str | None = None) -> Call:

@@ -38,7 +38,6 @@ from tests.adapters.slack.harness import (
     STAFF,
     STAFF_CHANNEL,
     SlackBot,
-    populate,
     slack_bot,
 )
 from tests.emulators.slack import SlackEmulator, payload
@@ -112,13 +111,6 @@ gates: dict[str, asyncio.Event] = {}
 async def slow_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     await gates["slow"].wait()
     await ctx.reply(OutboundMessage(text="Done, that took a while.", private_to=event.actor))
-
-
-@pytest.fixture
-async def slack() -> AsyncIterator[SlackEmulator]:
-    async with SlackEmulator(burst=20) as emulator:
-        populate(emulator)
-        yield emulator
 
 
 @pytest.fixture
