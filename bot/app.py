@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
 
+from sqlalchemy.exc import IntegrityError
+
 from bot.adapters.base import Adapter, ReportsConnection, ReportsRetries
 from bot.core import retention
 from bot.core.clock import utc_now
@@ -361,8 +363,14 @@ async def sync_components_file(database: Database, settings: Settings, *, at: da
     except ComponentsFileError as error:
         log.warning("status components not loaded: %s", error)
         return
-    async with database.transaction() as session:
-        created = await status_repo.sync_components(session, declared=declared, at=at)
+    try:
+        async with database.transaction() as session:
+            created = await status_repo.sync_components(session, declared=declared, at=at)
+    except IntegrityError:
+        # Another process starting at the same moment declared them first: they exist now, so the
+        # second pass only refreshes them.
+        async with database.transaction() as session:
+            created = await status_repo.sync_components(session, declared=declared, at=at)
     log.info("status components: %d declared, %d new", len(declared), created)
 
 
