@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,8 +117,6 @@ def test_platforms_default_to_what_has_credentials(monkeypatch: pytest.MonkeyPat
 
 
 def test_env_example_documents_every_setting() -> None:
-    from bot.settings import Settings
-
     example = (ROOT / ".env.example").read_text()
     documented = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
     assert documented == {name.upper() for name in Settings.model_fields}
@@ -164,3 +163,10 @@ def test_oncall_mentions_take_slack_people_and_groups_and_discord_users_and_role
     good += "discord:1122334455667788,discord:@80351110224678912,discord:&998877,console:oncall"
     monkeypatch.setenv("ONCALL_MENTIONS", good)
     assert load_settings().oncall_mentions == good.split(",")
+
+
+def test_every_setting_is_documented_in_env_example_and_nothing_else_is() -> None:
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+
+    assert documented == {name.upper() for name in Settings.model_fields}
