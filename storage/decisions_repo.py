@@ -126,12 +126,14 @@ async def recent_questions(session: DbSession, *, actor_key: str, since: datetim
 
 
 async def customer_questions(
-    session: DbSession, *, since: datetime, limit: int, leave_out: Sequence[str] = ()
+    session: DbSession, *, since: datetime, limit: int, per_person: int = 3, leave_out: Sequence[str] = ()
 ) -> list[str]:
-    """Customers' questions since `since`, newest first, at most `limit`; staff trying the bot and
-    texts in `leave_out` (the markers that replace removed text) are left out."""
+    """Customers' questions since `since`, newest first, at most `limit`, each text once per person
+    and at most `per_person` from anyone (one person repeating a question says little about the
+    traffic); staff trying the bot and texts in `leave_out` (the markers that replace removed text)
+    are left out."""
     rows = await session.execute(
-        sa_select(_TABLE.c.question)
+        sa_select(_TABLE.c.actor_key, _TABLE.c.question)
         .where(
             _TABLE.c.at >= since,
             _TABLE.c.by_staff.is_(False),
@@ -139,9 +141,21 @@ async def customer_questions(
             _TABLE.c.question.not_in(list(leave_out)),
         )
         .order_by(_TABLE.c.id.desc())
-        .limit(limit)
+        .limit(limit * per_person)
     )
-    return [question for (question,) in rows]
+    taken: dict[str, set[str]] = {}
+    questions: list[str] = []
+    for row in rows:
+        actor, question = (str(value) for value in row)
+        said = taken.setdefault(actor, set())
+        key = " ".join(question.casefold().split())
+        if key in said or len(said) >= per_person:
+            continue
+        said.add(key)
+        questions.append(question)
+        if len(questions) == limit:
+            break
+    return questions
 
 
 ESCALATED = ("escalated", "still_need_help", "none_of_these")

@@ -4,11 +4,12 @@ reloads edited files without a restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,6 +175,8 @@ class KnowledgeBase:
         self.entries = tuple(entries)
         self.matcher = matcher
         self.targets = targets or Targets()
+        if isinstance(point, Thresholds) and fixed == (None, None):
+            fixed = (point.answer, point.clarify)  # thresholds given outright are fixed ones
         self.fixed = fixed
         self.traffic = traffic
         if isinstance(point, Thresholds):
@@ -204,8 +207,13 @@ class KnowledgeBase:
         return decide(self.matcher.rank(question, limit=3), self.thresholds)
 
     def top_confidences(self, questions: Sequence[str]) -> list[float]:
-        """The best entry's confidence for each question (0 where nothing matches)."""
-        return [ranked[0].confidence if (ranked := self.matcher.rank(q, limit=1)) else 0.0 for q in questions]
+        """The best entry's confidence for each question (0 where nothing matches); a semantic
+        matcher embeds them in batches first."""
+        primed = getattr(self.matcher, "primed", None)
+        with primed(questions) if primed is not None else contextlib.nullcontext():
+            return [
+                ranked[0].confidence if (ranked := self.matcher.rank(q, limit=1)) else 0.0 for q in questions
+            ]
 
     def for_traffic(self, confidences: Sequence[float]) -> KnowledgeBase:
         """This KB with its operating point chosen again for the traffic whose best-entry
@@ -221,6 +229,23 @@ class KnowledgeBase:
         if share is None:
             return self
         point = choose_operating_point(self.matcher, self.targets, *self.fixed, unknown_share=share.assumed)
+        at_load = choose_operating_point(self.matcher, self.targets, *self.fixed)
+        looser = (
+            point.thresholds.answer < at_load.thresholds.answer
+            or point.thresholds.clarify < at_load.thresholds.clarify
+        )
+        if looser:
+            # Traffic only ever makes the bot more careful. The search can land on a looser pair
+            # (its "closest" fallback maximises a noisy curve); the point chosen at load then stays,
+            # judged at this share.
+            judged = operating_point.at_setting(
+                self.matcher.simulation,
+                self.matcher.calibration,
+                self.matcher.choice_calibration,
+                at_load.thresholds,
+                unknown_share=share.assumed,
+            )
+            point = replace(judged, source=at_load.source)
         return KnowledgeBase(
             self.entries, self.matcher, point, targets=self.targets, fixed=self.fixed, traffic=share
         )
@@ -327,10 +352,15 @@ class KnowledgeBaseHolder:
     def observe_traffic(self, questions: Sequence[str]) -> TrafficShare | None:
         """Choose the operating point again for the traffic these recent customer questions show
         (and for every reload after). Asks each question once: run it in a thread."""
+        recent = tuple(questions)
+        current = self.current
+        # Asked outside the lock, so a reload never waits for a thousand questions; kept only if no
+        # reload swapped the KB meanwhile (the reload asks them of its own KB).
+        adapted = current.for_traffic(current.top_confidences(recent))
         with self._lock:
-            self._recent = tuple(questions)
-            current = self.current
-            adapted = current.for_traffic(current.top_confidences(self._recent))
+            self._recent = recent
+            if self.current is not current:
+                return self.current.traffic
             self.current = adapted
         if adapted.traffic is not None:
             log.info("knowledge base: %s; %s", adapted.traffic.describe(), adapted.operating_point.describe())

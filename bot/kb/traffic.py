@@ -33,8 +33,14 @@ UNKNOWN_SHARE = 1 / 3
 # Never assume more than this: at a share near 1 no threshold is precise and the bot would answer
 # nothing at all; that is a knowledge base to extend, which `kb check` says.
 MAX_SHARE = 0.9
-# Fewer questions than this say too little about the traffic: the floor stays.
+# Fewer questions (or probes of either kind) than this say too little: the floor stays. (Below 40
+# probes the operating point keeps the matcher's defaults anyway; the share then only changes the
+# precision `kb check` expects there.)
 MIN_QUESTIONS = 100
+MIN_PROBES = 20
+# When the two shapes are too alike to tell apart (the estimate's standard error above this), the
+# mixture says nothing and only the in-scope bound counts.
+MAX_SPREAD = 0.15
 # One-sided bound on the estimate, in standard errors (95%).
 BOUND_Z = 1.645
 _BINS = np.linspace(0.0, 1.0, 21)
@@ -51,22 +57,34 @@ class TrafficShare:
     upper: float
     at_least: float
     """The bound from the in-scope shape alone (see the module)."""
+    telling: bool = True
+    """False when the two shapes are too alike for the mixture to say anything: only `at_least`
+    counts then."""
 
     @property
     def assumed(self) -> float:
-        return max(UNKNOWN_SHARE, min(max(self.upper, self.at_least), MAX_SHARE))
+        upper = self.upper if self.telling else 0.0
+        return max(UNKNOWN_SHARE, min(max(upper, self.at_least), MAX_SHARE))
 
     def describe(self) -> str:
+        mixture = (
+            f"about {self.estimate:.0%} with no entry"
+            f" (at least {self.at_least:.0%}, at most {self.upper:.0%})"
+            if self.telling
+            else f"at least {self.at_least:.0%} with no entry (the KB's own probes cannot tell more)"
+        )
         return (
-            f"recent traffic: {self.questions} questions, about {self.estimate:.0%} with no entry"
-            f" (at least {self.at_least:.0%}, at most {self.upper:.0%});"
+            f"recent traffic: {self.questions} questions, {mixture};"
             f" precision aimed at {self.assumed:.0%} without one"
         )
 
 
 def _shape(confidence: FloatArray) -> FloatArray:
-    """A histogram of confidences as a distribution; half a count per bin keeps every bin possible."""
-    counts = np.histogram(np.clip(np.nan_to_num(confidence), 0.0, 1.0), bins=_BINS)[0] + 0.5
+    """A histogram of confidences as a distribution; half a count spread over the bins keeps every
+    bin possible without flattening the shape of a small KB's few probes."""
+    counts = np.histogram(np.clip(np.nan_to_num(confidence), 0.0, 1.0), bins=_BINS)[0] + 0.5 / (
+        len(_BINS) - 1
+    )
     shape: FloatArray = counts / counts.sum()
     return shape
 
@@ -77,7 +95,7 @@ def estimate(
     """The share of `observed` best-entry confidences that look like the out-of-scope probes'
     rather than the in-scope ones'. None with too few questions or probes to tell."""
     seen = np.asarray(observed, dtype=float)
-    if len(seen) < MIN_QUESTIONS or not len(in_scope) or not len(out_of_scope):
+    if len(seen) < MIN_QUESTIONS or min(len(in_scope), len(out_of_scope)) < MIN_PROBES:
         return None
     inside, outside = _shape(in_scope), _shape(out_of_scope)
     counts = np.histogram(np.clip(np.nan_to_num(seen), 0.0, 1.0), bins=_BINS)[0].astype(float)
@@ -90,14 +108,18 @@ def estimate(
             break
         share = updated
     # Fisher information of the mixture weight, per question: sum over bins of (f_out - f_in)^2 / m.
+    # The shapes are samples too: their probes count as a second sample of the same information
+    # (fewer independent ones than it seems, as an entry's phrasings go together).
     mixture = share * outside + (1 - share) * inside
     information = float(((outside - inside) ** 2 / mixture).sum())
-    spread = 1 / math.sqrt(len(seen) * information) if information > 0 else 1.0
+    probes = min(len(in_scope), len(out_of_scope))
+    spread = math.sqrt(1 / len(seen) + 1 / probes) / math.sqrt(information) if information > 0 else 1.0
     return TrafficShare(
         questions=len(seen),
         estimate=share,
         upper=min(share + BOUND_Z * spread, 1.0),
         at_least=_at_least(np.nan_to_num(in_scope), np.nan_to_num(seen)),
+        telling=spread <= MAX_SPREAD,
     )
 
 
@@ -107,6 +129,8 @@ def _at_least(in_scope: FloatArray, seen: FloatArray) -> float:
     questions with an entry are a little less sure than the probes there, and the bound would count
     them as unknown."""
     level = float(np.quantile(in_scope, 0.25))
+    if level >= float(in_scope.max()):
+        return 0.0  # a quarter of the probes tie at the top: questions just below it prove nothing
     p_in, p_seen = float((in_scope >= level).mean()), float((seen >= level).mean())
     error = math.sqrt(p_seen * (1 - p_seen) / len(seen)) + p_seen / p_in * math.sqrt(
         p_in * (1 - p_in) / len(in_scope)

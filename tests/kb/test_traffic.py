@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.core.privacy import ERASED
+from bot.core.privacy import ERASED, EXPIRED
 from bot.insights import kb_traffic
 from bot.kb import operating_point
 from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.model import KBEntry
-from bot.kb.traffic import MIN_QUESTIONS, UNKNOWN_SHARE, estimate
+from bot.kb.operating_point import Targets, _search
+from bot.kb.traffic import MAX_SHARE, MIN_PROBES, MIN_QUESTIONS, UNKNOWN_SHARE, estimate
 from storage import decisions_repo
 from storage.db import Database
+from tests.kb.test_operating_point import _outcomes
 
 SAMPLE_KB = Path(__file__).resolve().parents[2] / "kb"
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -129,6 +131,7 @@ def test_a_fixed_answer_threshold_stays_fixed_whatever_the_traffic() -> None:
 
     adapted = fixed.for_traffic(fixed.top_confidences(questions(OTHER_THINGS, 300)))
 
+    assert adapted.traffic is not None and adapted.traffic.assumed > UNKNOWN_SHARE
     assert adapted.thresholds.answer == 0.7
 
 
@@ -138,11 +141,12 @@ async def test_the_running_bot_reads_its_customers_questions_and_keeps_them_acro
     folder = tmp_path / "kb"
     shutil.copytree(SAMPLE_KB, folder)
     holder = KnowledgeBaseHolder(folder, matcher="lexical")
+    asked = questions(OTHER_THINGS, 150) + questions(THINGS, 50)
     async with database.transaction() as session:
-        for index, question in enumerate(questions(OTHER_THINGS, 150) + ["How do I reset my password?"] * 50):
+        for index, question in enumerate(asked):
             await decisions_repo.record(
                 session,
-                actor_key=f"slack:U{index % 40}",
+                actor_key=f"slack:U{index}",
                 platform="slack",
                 conversation_key="slack:C1",
                 question=question,
@@ -150,16 +154,20 @@ async def test_the_running_bot_reads_its_customers_questions_and_keeps_them_acro
                 candidates=[],
                 at=NOW - timedelta(hours=index % 100),
             )
-        # Staff trying the bot, questions removed at a person's request, and last year's traffic
-        # say nothing about what customers ask now.
-        for question, by_staff, at in (
-            ("How do I reset my password?", True, NOW),
-            (ERASED, False, NOW),
-            ("What is the weather like?", False, NOW - timedelta(days=400)),
+        # One person repeating a question, staff trying the bot, text removed at a person's request
+        # or after the retention period, and last year's traffic say nothing about what customers
+        # ask now: the repeater counts once per question and three times at most.
+        for question, who, by_staff, at in (
+            *[("my printer is broken", "slack:UREPEAT", False, NOW)] * 30,
+            *[(f"my printer is broken ({n})", "slack:UREPEAT", False, NOW) for n in range(5)],
+            ("How do I reset my password?", "slack:USTAFF", True, NOW),
+            (ERASED, "slack:U1", False, NOW),
+            (EXPIRED, "slack:U2", False, NOW),
+            ("What is the weather like?", "slack:U3", False, NOW - timedelta(days=400)),
         ):
             await decisions_repo.record(
                 session,
-                actor_key="slack:U99",
+                actor_key=who,
                 platform="slack",
                 conversation_key="slack:C1",
                 question=question,
@@ -171,7 +179,44 @@ async def test_the_running_bot_reads_its_customers_questions_and_keeps_them_acro
 
     share = await kb_traffic.observe(database, holder, now=NOW)
 
-    assert share is not None and share.questions == 200
+    assert share is not None and share.questions == 203
     assert holder.current.traffic == share
     holder.reload()
-    assert holder.current.traffic is not None and holder.current.traffic.questions == 200
+    assert holder.current.traffic is not None and holder.current.traffic.questions == 203
+
+
+def test_probes_too_few_or_too_alike_to_tell_leave_only_the_in_scope_bound() -> None:
+    rng = np.random.default_rng(7)
+    traffic = rng.beta(2, 6, 400)
+    assert estimate(rng.beta(8, 2, MIN_PROBES - 1), rng.beta(2, 6, 500), traffic) is None
+
+    alike = estimate(rng.beta(4, 4, 500), rng.beta(4, 4, 500), traffic)
+
+    assert alike is not None and not alike.telling
+    assert alike.assumed == max(UNKNOWN_SHARE, alike.at_least) < MAX_SHARE
+
+
+def test_more_unknown_traffic_asks_for_a_stricter_answer_threshold() -> None:
+    # Every in-scope probe is found; 3% of the out-of-scope ones get a neighbour's high score.
+    rng = np.random.default_rng(3)
+    in_scope = _outcomes(rng.uniform(0.3, 1.0, 400).tolist(), [True] * 400, 50)
+    leaked = np.where(rng.uniform(size=2000) < 0.03, rng.uniform(0.5, 1.0, 2000), rng.uniform(0, 0.5, 2000))
+    out_of_scope = _outcomes(leaked.tolist(), [False] * 2000, 200, offered=(leaked * 0.5).tolist())
+
+    third, _ = _search(in_scope, out_of_scope, Targets(), UNKNOWN_SHARE)
+    most, _ = _search(in_scope, out_of_scope, Targets(), 0.8)
+
+    assert most.answer > third.answer
+
+
+@pytest.mark.parametrize("unknown", [0.0, 0.3, 0.5, 0.7, 0.9, 1.0])
+def test_whatever_the_traffic_the_point_is_never_looser_than_at_load(
+    kb: KnowledgeBase, unknown: float
+) -> None:
+    count = int(300 * unknown)
+    adapted = kb.for_traffic(
+        kb.top_confidences(questions(OTHER_THINGS, count) + questions(THINGS, 300 - count))
+    )
+
+    assert adapted.thresholds.answer >= kb.thresholds.answer
+    assert adapted.thresholds.clarify >= kb.thresholds.clarify
