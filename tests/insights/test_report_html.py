@@ -4,9 +4,7 @@ customer's markup stays text."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from bot.cli import main
 from bot.insights import report, report_html
 from bot.insights.charts import ESCALATIONS, FIRST_RESPONSE, MAIN, QUALITY
 from storage.db import Database
+from tests.browser import chromium_binary
 from tests.harness import BotHarness
 from tests.insights.generate import CUSTOMER_NAMES, generate
 from tests.insights.test_report_command import a_week_of_support
@@ -88,22 +87,10 @@ async def test_a_report_over_50000_questions_renders_as_html_in_under_10_seconds
     assert elapsed < 10, f"{elapsed:.1f} s"
 
 
-def _chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM_PATH"), "chromium", "chromium-browser", "google-chrome"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
-
-
 async def test_the_page_opens_in_a_real_browser_with_its_charts_and_fetches_nothing(
     bot: BotHarness, tmp_path: Path
 ) -> None:
-    chromium = _chromium()
-    if chromium is None:
-        reason = "no Chromium binary found (apt-get install chromium, or set CHROMIUM_PATH)"
-        if os.environ.get("REQUIRE_CHROMIUM"):
-            pytest.fail(f"REQUIRE_CHROMIUM is set but {reason}")
-        pytest.skip(reason)
+    chromium = chromium_binary()
     from playwright.async_api import async_playwright
 
     await a_week_of_support(bot)

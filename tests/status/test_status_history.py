@@ -3,15 +3,14 @@ component and day, coloured by that day's worst status."""
 
 from __future__ import annotations
 
-import os
 from html.parser import HTMLParser
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.browser import chromium_binary
 from tests.harness import BotHarness
-from tests.status.test_status_page import _chromium
 
 
 class Bars(HTMLParser):
@@ -170,12 +169,7 @@ async def test_odd_paths_and_queries_are_refused_not_crashed(
 
 
 async def test_history_in_a_real_browser(bot: BotHarness, page_url: str, tmp_path: Path) -> None:
-    chromium = _chromium()
-    if chromium is None:
-        reason = "no Chromium binary found (apt-get install chromium, or set CHROMIUM_PATH)"
-        if os.environ.get("REQUIRE_CHROMIUM"):
-            pytest.fail(f"REQUIRE_CHROMIUM is set but {reason}")
-        pytest.skip(reason)
+    chromium = chromium_binary()
     from playwright.async_api import Request, async_playwright
 
     bot.clock.advance(days=1)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import aiohttp
-import pytest
 
+from tests.browser import chromium_binary
 from tests.harness import BotHarness
 
 
@@ -64,20 +61,8 @@ async def test_page_escapes_what_staff_typed(bot: BotHarness, page_url: str) -> 
     assert "<meta name='viewport'" in body and "http-equiv='refresh'" in body
 
 
-def _chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM_PATH"), "chromium", "chromium-browser", "google-chrome"):
-        if candidate and (found := shutil.which(candidate)):
-            return found
-    return None
-
-
 async def test_an_incident_opened_by_command_shows_in_a_real_browser(bot: BotHarness, page_url: str) -> None:
-    chromium = _chromium()
-    if chromium is None:
-        reason = "no Chromium binary found (apt-get install chromium, or set CHROMIUM_PATH)"
-        if os.environ.get("REQUIRE_CHROMIUM"):
-            pytest.fail(f"REQUIRE_CHROMIUM is set but {reason}")
-        pytest.skip(reason)
+    chromium = chromium_binary()
     from playwright.async_api import async_playwright
 
     await bot.staff_runs("/incident open payments critical Checkout is down")

@@ -5,7 +5,6 @@ tests/data/statuspage-widget/), embedded on another site and run in Chromium, fe
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +12,8 @@ import pytest
 from aiohttp import web
 
 from bot.web import WebServer
+from tests.browser import chromium_binary
 from tests.harness import BotHarness
-from tests.status.test_status_page import _chromium
 
 WIDGET = Path(__file__).resolve().parent.parent / "data" / "statuspage-widget" / "index.js"
 
@@ -48,12 +47,7 @@ async def other_site(page_url: str) -> AsyncIterator[str]:
 async def test_atlassians_status_widget_on_another_site_shows_our_status(
     bot: BotHarness, page_url: str, other_site: str
 ) -> None:
-    chromium = _chromium()
-    if chromium is None:
-        reason = "no Chromium binary found (apt-get install chromium, or set CHROMIUM_PATH)"
-        if os.environ.get("REQUIRE_CHROMIUM"):
-            pytest.fail(f"REQUIRE_CHROMIUM is set but {reason}")
-        pytest.skip(reason)
+    chromium = chromium_binary()
     from playwright.async_api import async_playwright
 
     await bot.staff_runs("/incident open payments major Card payments failing")
