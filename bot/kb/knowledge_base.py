@@ -4,7 +4,6 @@ reloads edited files without a restart."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -20,7 +19,7 @@ from bot.kb.loader import ADVISED_QUESTIONS, RELOAD_MARKER, KBError, KBFiles, lo
 from bot.kb.matching import Matcher, decide
 from bot.kb.model import Decision, KBEntry, Thresholds
 from bot.kb.operating_point import OperatingPoint, Targets
-from bot.kb.semantic import SemanticUnavailable
+from bot.kb.semantic import SemanticUnavailable, embedded_ahead
 from bot.kb.simulation import Confusion, confusable_pairs
 from bot.kb.traffic import UNKNOWN_SHARE, TrafficShare
 
@@ -169,9 +168,11 @@ class KnowledgeBase:
         targets: Targets | None = None,
         fixed: tuple[float | None, float | None] = (None, None),
         traffic: TrafficShare | None = None,
+        at_load: OperatingPoint | None = None,
     ) -> None:
         """`targets` and `fixed` (ANSWER_THRESHOLD, CLARIFY_THRESHOLD) are what the point was chosen
-        with, kept to choose it again for real traffic (`for_traffic`)."""
+        with, kept to choose it again for real traffic (`for_traffic`); `at_load` is the point
+        chosen without traffic (this one, unless it was chosen for traffic)."""
         self.entries = tuple(entries)
         self.matcher = matcher
         self.targets = targets or Targets()
@@ -184,6 +185,7 @@ class KnowledgeBase:
                 matcher.simulation, matcher.calibration, matcher.choice_calibration, point
             )
         self.operating_point = point
+        self.at_load = at_load or point
         self.thresholds = point.thresholds
         self._by_id = {entry.id: entry for entry in self.entries}
 
@@ -209,8 +211,7 @@ class KnowledgeBase:
     def top_confidences(self, questions: Sequence[str]) -> list[float]:
         """The best entry's confidence for each question (0 where nothing matches); a semantic
         matcher embeds them in batches first."""
-        primed = getattr(self.matcher, "primed", None)
-        with primed(questions) if primed is not None else contextlib.nullcontext():
+        with embedded_ahead(self.matcher, questions):
             return [
                 ranked[0].confidence if (ranked := self.matcher.rank(q, limit=1)) else 0.0 for q in questions
             ]
@@ -226,10 +227,13 @@ class KnowledgeBase:
             sim, self.matcher.calibration, self.matcher.choice_calibration
         )
         share = traffic.estimate(in_scope.confidence, out_of_scope.confidence, confidences)
-        if share is None:
-            return self
+        return self if share is None else self.aimed_at(share)
+
+    def aimed_at(self, share: TrafficShare) -> KnowledgeBase:
+        """This KB with its operating point chosen again for traffic where `share.assumed` of the
+        questions have no entry, never looser than the point chosen at load."""
         point = choose_operating_point(self.matcher, self.targets, *self.fixed, unknown_share=share.assumed)
-        at_load = choose_operating_point(self.matcher, self.targets, *self.fixed)
+        at_load = self.at_load
         looser = (
             point.thresholds.answer < at_load.thresholds.answer
             or point.thresholds.clarify < at_load.thresholds.clarify
@@ -247,7 +251,13 @@ class KnowledgeBase:
             )
             point = replace(judged, source=at_load.source)
         return KnowledgeBase(
-            self.entries, self.matcher, point, targets=self.targets, fixed=self.fixed, traffic=share
+            self.entries,
+            self.matcher,
+            point,
+            targets=self.targets,
+            fixed=self.fixed,
+            traffic=share,
+            at_load=at_load,
         )
 
     def get(self, entry_id: str) -> KBEntry | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import numpy as np
@@ -189,3 +189,8 @@ class SemanticMatcher(PhrasingMatcher):
             yield np.where(
                 shown, BEST_PHRASING_WEIGHT * best + (1.0 - BEST_PHRASING_WEIGHT) * centroid, -np.inf
             )
+
+
+def embedded_ahead(matcher: object, questions: Sequence[str]) -> AbstractContextManager[None]:
+    """`SemanticMatcher.primed` for a semantic matcher; nothing to do for the others."""
+    return matcher.primed(questions) if isinstance(matcher, SemanticMatcher) else nullcontext()

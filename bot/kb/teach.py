@@ -7,16 +7,15 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.kb import learned as learned_file
-from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder, choose_operating_point
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.learned import Learned, LearnedArticle, LearnedPhrasing, Status
 from bot.kb.loader import ID_PATTERN
 from bot.kb.model import Band, KBEntry
-from bot.kb.semantic import SemanticMatcher
+from bot.kb.semantic import embedded_ahead
 
 MAX_PHRASING = 500
 """A phrasing longer than this is a conversation, not a question: it is clipped."""
@@ -127,10 +126,7 @@ def replay(
     questions = list(change.questions if asked is None else asked)
     elsewhere = [question for question, article in others if article != target]
     matcher = after.matcher
-    primed = (
-        matcher.primed([*questions, *elsewhere]) if isinstance(matcher, SemanticMatcher) else nullcontext()
-    )
-    with primed:
+    with embedded_ahead(matcher, [*questions, *elsewhere]):
         answered = sum(_answer(after, q) == target for q in questions)
         answered_before = sum(_answer(before, q) == target for q in questions)
         taken = sum(_answer(after, q) == target for q in elsewhere)
@@ -152,8 +148,7 @@ def rebuilt(holder: KnowledgeBaseHolder, entries: Sequence[KBEntry]) -> Knowledg
     if share is None or kb.matcher.simulation is None:
         return kb
     # Otherwise the replay would compare two operating points, not two sets of articles.
-    point = choose_operating_point(kb.matcher, kb.targets, *kb.fixed, unknown_share=share.assumed)
-    return KnowledgeBase(kb.entries, kb.matcher, point, targets=kb.targets, fixed=kb.fixed, traffic=share)
+    return kb.aimed_at(share)
 
 
 def preview(
