@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from bot.kb import operating_point, traffic
 from bot.kb.calibration import FIT_NOTES
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Questions asked of the KB between two looks at whether the bot is stopping (`top_confidences`):
+# a few tenths of a second on the semantic matcher, and batches large enough to embed efficiently.
+CONFIDENCE_BATCH = 128
 
 
 def matcher_kind(requested: str) -> str:
@@ -208,13 +212,28 @@ class KnowledgeBase:
     def ask(self, question: str) -> Decision:
         return decide(self.matcher.rank(question, limit=3), self.thresholds)
 
-    def top_confidences(self, questions: Sequence[str]) -> list[float]:
+    @overload
+    def top_confidences(self, questions: Sequence[str]) -> list[float]: ...
+    @overload
+    def top_confidences(
+        self, questions: Sequence[str], *, stopping: Callable[[], bool]
+    ) -> list[float] | None: ...
+    def top_confidences(
+        self, questions: Sequence[str], *, stopping: Callable[[], bool] | None = None
+    ) -> list[float] | None:
         """The best entry's confidence for each question (0 where nothing matches); a semantic
-        matcher embeds them in batches first."""
-        with embedded_ahead(self.matcher, questions):
-            return [
-                ranked[0].confidence if (ranked := self.matcher.rank(q, limit=1)) else 0.0 for q in questions
-            ]
+        matcher embeds them in batches first. None when `stopping()` turns true between batches
+        (a thousand questions take seconds on the semantic matcher; a stop should not wait)."""
+        confidences: list[float] = []
+        for start in range(0, len(questions), CONFIDENCE_BATCH):
+            if stopping is not None and stopping():
+                return None
+            batch = questions[start : start + CONFIDENCE_BATCH]
+            with embedded_ahead(self.matcher, batch):
+                confidences += [
+                    ranked[0].confidence if (ranked := self.matcher.rank(q, limit=1)) else 0.0 for q in batch
+                ]
+        return confidences
 
     def for_traffic(self, confidences: Sequence[float]) -> KnowledgeBase:
         """This KB with its operating point chosen again for the traffic whose best-entry
@@ -312,8 +331,11 @@ class KnowledgeBaseHolder:
         self.answer_threshold = answer_threshold
         self.clarify_threshold = clarify_threshold
         self._lock = threading.Lock()
-        # Recent customer questions (`observe_traffic`), asked again of every reloaded KB.
-        self._recent: tuple[str, ...] = ()
+        # What the last look at real traffic found (`observe_traffic`): numbers only. The questions
+        # themselves are not kept: one may be erased at the person's request meanwhile.
+        self._traffic: TrafficShare | None = None
+        # Successful reloads so far: the traffic reader looks again after each one.
+        self.reloads = 0
         started = time.perf_counter()
         self.current, self.files = self._build()
         self._last_failed: KBFiles | None = None
@@ -337,8 +359,10 @@ class KnowledgeBaseHolder:
             )
         except SemanticUnavailable as error:
             raise KBError([f"MATCHER={self.matcher_name}: {error}"]) from None
-        if self._recent:
-            kb = kb.for_traffic(kb.top_confidences(self._recent))
+        if self._traffic is not None:
+            # Until the traffic reader asks the recent questions of this KB, aim it at the share
+            # they showed the last one.
+            kb = kb.aimed_at(self._traffic)
         return kb, files
 
     @property
@@ -359,18 +383,23 @@ class KnowledgeBaseHolder:
     def get(self, entry_id: str) -> KBEntry | None:
         return self.current.get(entry_id)
 
-    def observe_traffic(self, questions: Sequence[str]) -> TrafficShare | None:
+    def observe_traffic(
+        self, questions: Sequence[str], *, stopping: Callable[[], bool] = lambda: False
+    ) -> TrafficShare | None:
         """Choose the operating point again for the traffic these recent customer questions show
-        (and for every reload after). Asks each question once: run it in a thread."""
-        recent = tuple(questions)
+        (a reload keeps aiming at the share they showed). Asks each question once: run it in a
+        thread. None, and nothing changed, when `stopping()` turns true during the pass or a reload
+        swapped the KB meanwhile (its reader looks again after a reload)."""
         current = self.current
-        # Asked outside the lock, so a reload never waits for a thousand questions; kept only if no
-        # reload swapped the KB meanwhile (the reload asks them of its own KB).
-        adapted = current.for_traffic(current.top_confidences(recent))
+        # Asked outside the lock, so a reload never waits for a thousand questions.
+        confidences = current.top_confidences(questions, stopping=stopping)
+        if confidences is None:
+            return None
+        adapted = current.for_traffic(confidences)
         with self._lock:
-            self._recent = recent
             if self.current is not current:
-                return self.current.traffic
+                return None
+            self._traffic = adapted.traffic
             self.current = adapted
         if adapted.traffic is not None:
             log.info("knowledge base: %s; %s", adapted.traffic.describe(), adapted.operating_point.describe())
@@ -394,6 +423,7 @@ class KnowledgeBaseHolder:
                 problem = f"{self.path}: could not load ({type(error).__name__}); see the log"
                 raise KBError([problem]) from error
             self.current, self.files, self._last_failed = fresh, files, None
+            self.reloads += 1
             after = {entry.id: entry for entry in fresh.entries}
             return ReloadSummary(
                 entries=len(after),

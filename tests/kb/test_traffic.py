@@ -4,7 +4,9 @@ answers more carefully. It never becomes looser than the share the constants wer
 
 from __future__ import annotations
 
+import asyncio
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.model import KBEntry
 from bot.kb.operating_point import Targets, _search
 from bot.kb.traffic import MAX_SHARE, MIN_PROBES, MIN_QUESTIONS, UNKNOWN_SHARE, estimate
-from storage import decisions_repo
+from storage import decisions_repo, privacy_repo
 from storage.db import Database
 from tests.kb.test_operating_point import _outcomes
 
@@ -135,25 +137,13 @@ def test_a_fixed_answer_threshold_stays_fixed_whatever_the_traffic() -> None:
     assert adapted.thresholds.answer == 0.7
 
 
-async def test_the_running_bot_reads_its_customers_questions_and_keeps_them_across_reloads(
+async def test_the_running_bot_reads_its_customers_questions_and_a_reload_keeps_the_share(
     database: Database, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "kb"
-    shutil.copytree(SAMPLE_KB, folder)
-    holder = KnowledgeBaseHolder(folder, matcher="lexical")
+    holder = _sample_holder(tmp_path)
     asked = questions(OTHER_THINGS, 150) + questions(THINGS, 50)
+    await _asked_by_customers(database, asked)
     async with database.transaction() as session:
-        for index, question in enumerate(asked):
-            await decisions_repo.record(
-                session,
-                actor_key=f"slack:U{index}",
-                platform="slack",
-                conversation_key="slack:C1",
-                question=question,
-                band="escalate",
-                candidates=[],
-                at=NOW - timedelta(hours=index % 100),
-            )
         # One person repeating a question, staff trying the bot, text removed at a person's request
         # or after the retention period, and last year's traffic say nothing about what customers
         # ask now: the repeater counts once per question and three times at most.
@@ -182,7 +172,89 @@ async def test_the_running_bot_reads_its_customers_questions_and_keeps_them_acro
     assert share is not None and share.questions == 203
     assert holder.current.traffic == share
     holder.reload()
-    assert holder.current.traffic is not None and holder.current.traffic.questions == 203
+    assert holder.current.traffic == share, "the reloaded KB aims at the same share until it looks again"
+    assert holder.current.thresholds.answer >= holder.current.at_load.thresholds.answer
+    # Then one of those people asks to be forgotten: the next look, soon after the reload, reads the
+    # questions again and leaves theirs out (none is kept in memory between looks).
+    async with database.transaction() as session:
+        erased = await privacy_repo.erase(
+            session, key="slack:U0", pseudonym="erased-1", words_marker=ERASED, now=NOW
+        )
+    assert erased is not None
+    again = await kb_traffic.observe(database, holder, now=NOW)
+    assert again is not None and again.questions == 202
+
+
+async def _asked_by_customers(database: Database, asked: list[str]) -> None:
+    """Each question asked by a customer of its own, over the last 100 hours, and escalated."""
+    async with database.transaction() as session:
+        for index, question in enumerate(asked):
+            await decisions_repo.record(
+                session,
+                actor_key=f"slack:U{index}",
+                platform="slack",
+                conversation_key="slack:C1",
+                question=question,
+                band="escalate",
+                candidates=[],
+                at=NOW - timedelta(hours=index % 100),
+            )
+
+
+def _sample_holder(tmp_path: Path) -> KnowledgeBaseHolder:
+    folder = tmp_path / "kb"
+    shutil.copytree(SAMPLE_KB, folder)
+    return KnowledgeBaseHolder(folder, matcher="lexical")
+
+
+def test_a_stop_during_a_look_at_the_traffic_gives_it_up_and_changes_nothing(tmp_path: Path) -> None:
+    holder = _sample_holder(tmp_path)
+    before = holder.current
+    looked: list[int] = []
+
+    def stopping() -> bool:
+        looked.append(1)
+        return len(looked) > 1  # the stop comes after the first batch
+
+    share = holder.observe_traffic(questions(OTHER_THINGS, 1000), stopping=stopping)
+
+    assert share is None and holder.current is before
+    assert len(looked) == 2, "it gave up at the next batch, not after all thousand questions"
+
+
+async def test_after_a_reload_the_bot_looks_at_its_traffic_again_soon(
+    database: Database, tmp_path: Path
+) -> None:
+    holder = _sample_holder(tmp_path)
+    await _asked_by_customers(database, questions(OTHER_THINGS, 150) + questions(THINGS, 50))
+    stop = asyncio.Event()
+    reader = asyncio.create_task(
+        kb_traffic.run_forever(
+            database,
+            holder,
+            clock=lambda: NOW,
+            stop=stop,
+            every=timedelta(hours=6),
+            reload_check=timedelta(seconds=0.05),
+        )
+    )
+    try:
+        await _until(lambda: holder.current.traffic is not None)
+        first = holder.current
+        holder.reload()
+        reloaded = holder.current
+        await _until(lambda: holder.current is not reloaded)
+        assert holder.current.traffic is not None and holder.current is not first
+    finally:
+        stop.set()
+        await asyncio.wait_for(reader, 5)
+
+
+async def _until(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not within the time"
+        await asyncio.sleep(0.02)
 
 
 def test_probes_too_few_or_too_alike_to_tell_leave_only_the_in_scope_bound() -> None:
