@@ -16,7 +16,12 @@ order each week holds different intents). Each week prints in-scope coverage (an
 right article / in-scope questions), answered precision and out-of-scope escalated.
 
     .venv/bin/python -m bench.learning [--set banking77|hwu64] [--matcher lexical|semantic]
-        [--staff biggest-gaps|first] [--shuffle] [--json]
+        [--staff biggest-gaps|first] [--shuffle] [--held-out SHARE] [--json]
+
+`--held-out 0.2` keeps a fixed random fifth of the questions out of the traffic and asks them of
+the KB at the start of every week and once more after the last lessons (so the last week is taught
+too): the same questions each time, so the change measures what teaching added, not which intents
+a week happened to hold.
 
 Targets: coverage_last_week >= 1.5 x coverage_first_week, precision_min >= 0.95, out-of-scope
 escalated >= 0.95 every week.
@@ -105,9 +110,59 @@ def choose_lessons(escalated: list[Labelled], known: set[str], staff: str) -> di
     return lessons
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """How the KB in service did on some questions, and which of them it escalated."""
+
+    coverage: float
+    precision: float | None
+    oos_escalated: float | None
+    escalated: list[Labelled]
+
+
+def score(holder: KnowledgeBaseHolder, queries: list[Labelled]) -> Scored:
+    known = {entry.id for entry in holder.entries}
+    answered = right = in_scope = oos = oos_escalated = 0
+    escalated: list[Labelled] = []
+    for query in queries:
+        decision = holder.ask(query.text)
+        label = query.label if query.label in known else None
+        best = decision.best
+        in_scope += label is not None
+        oos += label is None
+        if decision.band is Band.ANSWER:
+            answered += 1
+            right += best is not None and best.entry.id == label
+        elif decision.band is Band.ESCALATE:
+            escalated.append(query)
+            oos_escalated += label is None
+    return Scored(
+        coverage=right / in_scope if in_scope else 0.0,
+        precision=right / answered if answered else None,
+        oos_escalated=oos_escalated / oos if oos else None,
+        escalated=escalated,
+    )
+
+
+def split_held_out(queries: list[Labelled], share: float) -> tuple[list[Labelled], list[Labelled]]:
+    """(traffic in its order, a fixed random `share` of the questions that are never traffic)."""
+    held = set(random.Random(1).sample(range(len(queries)), round(share * len(queries))))
+    return (
+        [q for i, q in enumerate(queries) if i not in held],
+        [q for i, q in enumerate(queries) if i in held],
+    )
+
+
 def run(
-    data_set: str, matcher: str, *, staff: str = "biggest-gaps", shuffle: bool = False
-) -> tuple[list[Week], float]:
+    data_set: str,
+    matcher: str,
+    *,
+    staff: str = "biggest-gaps",
+    shuffle: bool = False,
+    held_out: float = 0.0,
+) -> tuple[list[Week], list[Scored], float]:
+    """The weeks, the KB in service on the held-out questions at the start of each week and after
+    the last lessons (with `held_out` > 0), and the seconds spent building KBs."""
     examples = read_jsonl(DATA / data_set / "kb_examples_10.jsonl", labels_required=True)
     queries = [
         Labelled(q.text, None if q.label is None else _entry_id(q.label))
@@ -115,8 +170,10 @@ def run(
     ]
     if shuffle:
         random.Random(0).shuffle(queries)
+    queries, held = split_held_out(queries, held_out) if held_out else (queries, [])
     size = -(-len(queries) // WEEKS)
     weeks: list[Week] = []
+    on_held: list[Scored] = []
     build_seconds = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -127,38 +184,29 @@ def run(
         for number in range(WEEKS):
             traffic = queries[number * size : (number + 1) * size]
             known = {entry.id for entry in holder.entries}
-            answered = right = in_scope = oos = oos_escalated = 0
-            escalated: list[Labelled] = []
-            for query in traffic:
-                decision = holder.ask(query.text)
-                label = query.label if query.label in known else None
-                best = decision.best
-                in_scope += label is not None
-                oos += label is None
-                if decision.band is Band.ANSWER:
-                    answered += 1
-                    right += best is not None and best.entry.id == label
-                elif decision.band is Band.ESCALATE:
-                    escalated.append(query)
-                    oos_escalated += label is None
+            if held:
+                on_held.append(score(holder, held))
+            week = score(holder, traffic)
+            escalated = week.escalated
             # Staff mark an out-of-scope question as a gap: there is no article to attach it to.
             gaps = sum(1 for query in escalated if query.label not in known)
             lessons = choose_lessons(escalated, known, staff)
             taught = sum(map(len, lessons.values()))
+            last = number + 1 == WEEKS
             weeks.append(
                 Week(
                     week=number + 1,
                     questions=len(traffic),
-                    coverage=right / in_scope if in_scope else 0.0,
-                    precision=right / answered if answered else None,
-                    oos_escalated=oos_escalated / oos if oos else None,
-                    taught=taught if number + 1 < WEEKS else 0,
+                    coverage=week.coverage,
+                    precision=week.precision,
+                    oos_escalated=week.oos_escalated,
+                    taught=taught if not last or held else 0,
                     gaps=gaps,
                     phrasings=sum(len(e.questions) for e in holder.entries),
                     point=holder.current.operating_point.describe().split(";")[0],
                 )
             )
-            if number + 1 == WEEKS:
+            if last and not held:
                 break
             for label, texts in lessons.items():
                 try:
@@ -171,7 +219,13 @@ def run(
             build_seconds += time.perf_counter() - started
             seen = queries[max(0, (number + 1) * size - RECENT) : (number + 1) * size]
             holder.observe_traffic([query.text for query in reversed(seen)])
-    return weeks, build_seconds
+        if held:
+            on_held.append(score(holder, held))
+    return weeks, on_held, build_seconds
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,18 +234,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--matcher", choices=("lexical", "semantic"), default="lexical")
     parser.add_argument("--staff", choices=("biggest-gaps", "first"), default="biggest-gaps")
     parser.add_argument("--shuffle", action="store_true", help="replay the queries in a fixed random order")
+    parser.add_argument(
+        "--held-out",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="keep this share of the questions (fixed, random) out of the traffic and ask them of "
+        "the KB at the start of every week and after the last lessons",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line at the end")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.held_out < 1.0:
+        parser.error("--held-out must be at least 0 and below 1")
     started = time.perf_counter()
-    weeks, build_seconds = run(args.data_set, args.matcher, staff=args.staff, shuffle=args.shuffle)
+    weeks, on_held, build_seconds = run(
+        args.data_set, args.matcher, staff=args.staff, shuffle=args.shuffle, held_out=args.held_out
+    )
     seconds = time.perf_counter() - started
     for week in weeks:
-        precision = "n/a" if week.precision is None else f"{week.precision:.3f}"
-        oos = "n/a" if week.oos_escalated is None else f"{week.oos_escalated:.3f}"
+        precision, oos = _figure(week.precision), _figure(week.oos_escalated)
         print(
             f"week {week.week}: {week.questions} questions, coverage {week.coverage:.3f}, "
             f"answered precision {precision}, out-of-scope escalated {oos}; "
             f"{week.phrasings} phrasings; then taught {week.taught}, gaps {week.gaps}",
+            file=sys.stderr if args.json else sys.stdout,
+        )
+    for index, held in enumerate(on_held):
+        print(
+            f"held out, {'after the last lessons' if index == WEEKS else f'start of week {index + 1}'}: "
+            f"coverage {held.coverage:.3f}, answered precision {_figure(held.precision)}, "
+            f"out-of-scope escalated {_figure(held.oos_escalated)}",
             file=sys.stderr if args.json else sys.stdout,
         )
     precisions = [w.precision for w in weeks if w.precision is not None]
@@ -206,6 +278,18 @@ def main(argv: list[str] | None = None) -> int:
         "precision_min": min(precisions) if precisions else None,
         "oos_escalated_min": min(
             (w.oos_escalated for w in weeks if w.oos_escalated is not None), default=None
+        ),
+        **(
+            {
+                "held_out_share": args.held_out,
+                "held_out": [
+                    {"coverage": h.coverage, "precision": h.precision, "oos_escalated": h.oos_escalated}
+                    for h in on_held
+                ],
+                "held_out_gain": on_held[-1].coverage / on_held[0].coverage if on_held[0].coverage else None,
+            }
+            if on_held
+            else {}
         ),
         "seconds": round(seconds, 1),
         "kb_build_seconds": round(build_seconds, 1),
