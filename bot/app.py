@@ -6,11 +6,11 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -47,8 +47,11 @@ from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from bot.status.components import ComponentsFileError, load_components_file
 from bot.tickets import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
-from storage import migrate, outbox_repo, status_repo
+from storage import gateway_sessions_repo, migrate, outbox_repo, status_repo
 from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.adapters.discord.resume import GatewaySession
 
 log = logging.getLogger(__name__)
 
@@ -392,10 +395,48 @@ def status_page_routes(settings: Settings, clock: Callable[[], datetime]) -> Rou
     )
 
 
+@dataclass(frozen=True)
+class StoredGatewaySessions:
+    """The Discord adapter's `SessionStore`, in the database: one row per shard."""
+
+    database: Database
+
+    async def load(self, shard_ids: Sequence[int]) -> list[GatewaySession]:
+        from bot.adapters.discord.resume import GatewaySession
+
+        async with self.database.session() as session:
+            rows = await gateway_sessions_repo.of_shards(session, shard_ids=shard_ids)
+        return [
+            GatewaySession(
+                shard_id=r.shard_id, session_id=r.session_id, resume_url=r.resume_url, sequence=r.sequence
+            )
+            for r in rows
+        ]
+
+    async def save(self, sessions: Sequence[GatewaySession]) -> None:
+        async with self.database.transaction() as session:
+            for s in sessions:
+                await gateway_sessions_repo.save(
+                    session,
+                    shard_id=s.shard_id,
+                    session_id=s.session_id,
+                    resume_url=s.resume_url,
+                    sequence=s.sequence,
+                    at=utc_now(),
+                )
+
+    async def forget(self, gateway: GatewaySession) -> None:
+        async with self.database.transaction() as session:
+            await gateway_sessions_repo.forget(
+                session, shard_id=gateway.shard_id, session_id=gateway.session_id
+            )
+
+
 def platform_adapters(
     settings: Settings, *, as_staff: bool, database: Database | None = None
 ) -> dict[Platform, Adapter]:
-    """The configured platforms' adapters. With `database`, Discord's autocomplete reads from it."""
+    """The configured platforms' adapters. With `database`, Discord's autocomplete reads from it and
+    its gateway sessions are kept there for the next process to resume."""
     from bot.adapters.console import ConsoleAdapter
 
     adapters: dict[Platform, Adapter] = {}
@@ -412,7 +453,10 @@ def platform_adapters(
 
             suggest = make_suggester(database, staff_policy(settings)) if database is not None else None
             adapters[Platform.DISCORD] = DiscordAdapter.from_settings(
-                settings, commands=build_router().catalogue(), suggest=suggest
+                settings,
+                commands=build_router().catalogue(),
+                suggest=suggest,
+                sessions=StoredGatewaySessions(database) if database is not None else None,
             )
         else:
             raise NotImplementedError(f"the {name} adapter is not available in this build")

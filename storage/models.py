@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, Index, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -317,3 +317,17 @@ class BroadcastLane(SQLModel, table=True):
     lane: str = Field(primary_key=True, max_length=100)
     owner: str = Field(default="", max_length=64)
     lease_until: datetime | None = optional_utc_column()
+
+
+class DiscordGatewaySession(SQLModel, table=True):
+    """A Discord gateway session this bot's process had open, per shard: what a RESUME needs (never
+    the token), so the next process can collect what Discord dispatched to it after a crash."""
+
+    __tablename__ = "discord_gateway_sessions"
+
+    shard_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    session_id: str = Field(max_length=128)
+    resume_url: str = Field(max_length=500)
+    sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
+    """The highest sequence number up to which every dispatch was settled (see the Discord adapter)."""
+    updated_at: datetime = utc_column()

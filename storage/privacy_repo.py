@@ -130,6 +130,7 @@ COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
     },
     "status_incident_threads": {"message_id": L},
     "status_lanes": {"lane": C, "owner": C},
+    "discord_gateway_sessions": {"session_id": C, "resume_url": C},
 }
 del P, N, W, L, C
 

@@ -192,18 +192,12 @@ async def subscribe(
     return subscribed
 
 
-def both_platforms_env(
-    database_url: str, slack: SlackEmulator, discord: DiscordEmulator, **settings: str
-) -> dict[str, str]:
-    """The settings of a bot on both emulators (Slack in HTTP mode, its web server on), with the
-    test knowledge base and components; `settings` add or override (names in lower case)."""
+def discord_env(database_url: str, discord: DiscordEmulator, **settings: str) -> dict[str, str]:
+    """The settings of a bot on the Discord emulator (its web server on), with the test knowledge
+    base and components; `settings` add or override (names in lower case)."""
     env = {
         "DATABASE_URL": database_url,
-        "PLATFORMS": "slack,discord",
-        "SLACK_BOT_TOKEN": slack.token,
-        "SLACK_SIGNING_SECRET": slack.signing_secret,
-        "SLACK_MODE": "http",
-        "SLACK_API_BASE": slack.base_url,
+        "PLATFORMS": "discord",
         "DISCORD_TOKEN": discord.token,
         "DISCORD_API_BASE": discord.api_base,
         "DISCORD_GATEWAY_URL": discord.gateway_url,
@@ -216,3 +210,17 @@ def both_platforms_env(
     }
     env.update({name.upper(): value for name, value in settings.items()})
     return env
+
+
+def both_platforms_env(
+    database_url: str, slack: SlackEmulator, discord: DiscordEmulator, **settings: str
+) -> dict[str, str]:
+    """The settings of a bot on both emulators (Slack in HTTP mode), as `discord_env` has them."""
+    slack_settings = {
+        "platforms": "slack,discord",
+        "slack_bot_token": slack.token,
+        "slack_signing_secret": slack.signing_secret,
+        "slack_mode": "http",
+        "slack_api_base": slack.base_url,
+    }
+    return discord_env(database_url, discord, **{**slack_settings, **settings})

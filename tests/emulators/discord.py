@@ -24,9 +24,10 @@ What it serves:
   `autocomplete`, `click`), MESSAGE_REACTION_ADD (`react`). The bot's own posts come back as
   MESSAGE_CREATE and created threads as THREAD_CREATE, as on Discord.
 - Sessions as Discord keeps them: a dropped socket leaves its session resumable; dispatches meant
-  for it are kept, and a RESUME (op 6) replays those after the client's last sequence number, then
-  RESUMED. A new IDENTIFY is a new session: nothing of an old one reaches it (`.resumes` records
-  each RESUME).
+  for it are kept, and a RESUME (op 6), on any socket, replays those after the client's last
+  sequence number, then RESUMED. A client that closes with 1000 or 1001 ends its session; a RESUME
+  of an ended or unknown session gets INVALID_SESSION (op 9, `d: false`). A new IDENTIFY is a new
+  session: nothing of an old one reaches it (`.resumes` records each RESUME that succeeded).
 - Outages and stalls: `await go_down()` drops every socket and answers REST and new sockets 503
   until `come_back()`; `stall_next(seconds=..., path=...)` applies a request but answers it late.
 - Channel history: `GET /channels/{id}/messages` with `after` and `limit`, newest first.
@@ -54,7 +55,7 @@ What a test reads: `.calls` (every REST request: method, path without `/api/v10`
 status, and `files` for a multipart request),
 `await .wait_for(method, path, where=..., timeout=5)` (each matching call is returned once,
 in order, whether it happened before or after the wait started), `.messages` (id → message payload),
-`.channel_messages(channel)` and `.identifies` (one per gateway session).
+`.channel_messages(channel)`, `.identifies` (one per gateway session) and `.live_session(shard)`.
 """
 
 from __future__ import annotations
@@ -448,9 +449,15 @@ class DiscordEmulator:
         await ws.prepare(request)
         session = _Session(ws=ws)
         self._sessions.append(session)
+        closed_with = None  # the code of the client's first close frame (discord.py may send two)
         try:
             await ws.send_json({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms}, "s": None})
-            async for frame in ws:
+            while True:
+                frame = await ws.receive()
+                if frame.type == WSMsgType.CLOSE:
+                    closed_with = frame.data
+                if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
                 if frame.type != WSMsgType.TEXT:
                     continue
                 message = json.loads(frame.data)
@@ -469,8 +476,9 @@ class DiscordEmulator:
         finally:
             if session in self._sessions:
                 self._sessions.remove(session)
-            if session.identified.is_set():
+            if session.identified.is_set() and closed_with not in (1000, 1001):
                 # As on Discord, a dropped session stays resumable: what it misses is kept for a RESUME.
+                # A client closing with 1000 or 1001 ends it.
                 self._resumable[session.id] = session
         return ws
 
@@ -606,6 +614,11 @@ class DiscordEmulator:
                 ),
                 timeout,
             )
+
+    def live_session(self, shard_id: int = 0) -> tuple[str, int]:
+        """(session id, last sequence number sent) of the connected session on that shard."""
+        session = next(s for s in self._sessions if s.identified.is_set() and s.shard_id == shard_id)
+        return session.id, session.seq
 
     # -- what people do ----------------------------------------------------------------------
 

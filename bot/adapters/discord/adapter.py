@@ -35,6 +35,16 @@ from bot.adapters.discord.interactions import (
     send_kwargs,
 )
 from bot.adapters.discord.reconnect import cap_reconnect_delay
+from bot.adapters.discord.resume import (
+    SAVE_EVERY,
+    GatewaySession,
+    Replayed,
+    SessionStore,
+    Settled,
+    current_session,
+    replay,
+    shard_of,
+)
 from bot.adapters.discord.threads import Threads
 from bot.adapters.discord.translate import (
     ENTITY_TOO_LARGE,
@@ -99,6 +109,7 @@ class DiscordAdapter:
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 60.0,
+        sessions: SessionStore | None = None,
     ) -> None:
         self._token = token
         self.api_base = api_base
@@ -117,6 +128,11 @@ class DiscordAdapter:
         self._client: discord.Client | None = None
         self._runner: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[None] | None = None
+        self._sessions = sessions
+        self._settled = Settled()
+        self._saved: dict[int, GatewaySession] = {}
+        self._replays: list[tuple[GatewaySession, asyncio.Task[Replayed]]] = []
+        self._saving: asyncio.Task[None] | None = None
         self.catalogue = commands or Catalogue((), {})
         self.interactions = Interactions()
         self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id)
@@ -182,6 +198,11 @@ class DiscordAdapter:
         except discord.LoginFailure:
             await client.close()
             raise RuntimeError("Discord rejected DISCORD_TOKEN (401); check the bot token") from None
+        # The previous process's sessions are drained alongside discord.py's own IDENTIFY.
+        self._replays = [
+            (stored, asyncio.create_task(replay(stored, token=self._token), name="discord-replay"))
+            for stored in await self._stored_sessions()
+        ]
         self._runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait(
@@ -200,7 +221,11 @@ class DiscordAdapter:
         self._catching_up = asyncio.create_task(self._catch_up(), name="discord-catch-up")
 
     async def _catch_up(self) -> None:
-        """Read what was posted while no process was connected (see `catch_up`)."""
+        """Answer what was posted while no process was connected: what the previous process's
+        sessions replay (`resume`), then the served channels' recent history (`catch_up`)."""
+        await self._take_over_replays()
+        if self._sessions is not None:
+            self._saving = asyncio.create_task(self._keep_sessions(), name="discord-sessions")
         read = 0
         since = discord.utils.utcnow() - CATCH_UP
         async for message in missed_messages(self.client, self.listen_channel_ids, since=since):
@@ -209,13 +234,17 @@ class DiscordAdapter:
         log.info("discord: read the last %d messages of the served channels to catch up", read)
 
     async def stop(self) -> None:
-        if self._catching_up is not None:
-            self._catching_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._catching_up
-            self._catching_up = None
+        for task in (self._catching_up, self._saving, *(task for _, task in self._replays)):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._catching_up = self._saving = None
+        self._replays = []
         self._sink = None
         if self._client is not None:
+            if self._sessions is not None and self._client.is_ready():
+                await self._save_sessions()  # what was settled up to the stop
             await self._client.close()
         if self._runner is not None:
             try:
@@ -251,15 +280,113 @@ class DiscordAdapter:
             "to the dev guild" if self.dev_guild_id else "globally",
         )
 
+    # -- the previous process's sessions ------------------------------------------------------
+
+    def _own_shards(self) -> list[int]:
+        if not self.shard_count:
+            return [0]
+        return self.shard_ids or list(range(self.shard_count))
+
+    async def _stored_sessions(self) -> list[GatewaySession]:
+        if self._sessions is None:
+            return []
+        try:
+            return await self._sessions.load(self._own_shards())
+        except Exception:
+            log.exception("discord: could not read the previous gateway sessions; starting without them")
+            return []
+
+    async def _take_over_replays(self) -> None:
+        """Hand the messages the old sessions replayed to the same path as live ones, fetched by id
+        (the replay is raw payloads). Those in the served channels are left to the channel catch-up,
+        which reads them anyway; interactions came too late to be answered (Discord's 3 seconds)."""
+        for stored, task in self._replays:
+            result = await task
+            channels: dict[int, discord.abc.Messageable] = {}
+            handed = 0
+            for channel_id, message_id in result.messages:
+                if str(channel_id) in self.listen_channel_ids:
+                    continue
+                message = await self._fetch_message(channel_id, message_id, channels)
+                if message is not None:
+                    await self.on_message(message)
+                    handed += 1
+            log.info(
+                "discord: previous session of shard %d %s: %d messages replayed, %d read again here, "
+                "%d interactions too late to answer",
+                stored.shard_id,
+                "resumed" if result.resumed else "not resumed",
+                len(result.messages),
+                handed,
+                result.interactions,
+            )
+            try:
+                assert self._sessions is not None  # replays exist only with a store
+                await self._sessions.forget(stored)
+            except Exception:
+                log.exception("discord: could not forget the previous gateway session")
+        self._replays = []
+
+    async def _fetch_message(
+        self, channel_id: int, message_id: int, channels: dict[int, discord.abc.Messageable]
+    ) -> discord.Message | None:
+        try:
+            channel = channels.get(channel_id) or self.client.get_channel(channel_id)
+            if channel is None:
+                channel = await self.client.fetch_channel(channel_id)
+            if not isinstance(channel, discord.abc.Messageable):
+                return None
+            channels[channel_id] = channel
+            return await channel.fetch_message(message_id)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as error:
+            log.warning("discord: could not read replayed message %s: %s", message_id, error)
+            return None
+
+    async def _keep_sessions(self) -> None:
+        """Store this process's sessions about once a second, when they changed."""
+        while True:
+            await asyncio.sleep(SAVE_EVERY)
+            await self._save_sessions()
+
+    async def _save_sessions(self) -> None:
+        assert self._sessions is not None
+        changed = []
+        for shard_id in self._own_shards():
+            now = current_session(self.client, shard_id)
+            if now is None:
+                continue
+            safe = replace(now, sequence=self._settled.safe(shard_id, now.sequence))
+            if safe != self._saved.get(shard_id):
+                changed.append(safe)
+        if not changed:
+            return
+        try:
+            await self._sessions.save(changed)
+        except Exception as error:  # the next tick tries again; a crash meanwhile replays a bit more
+            log.warning("discord: could not store the gateway session: %s", type(error).__name__)
+            return
+        self._saved.update((s.shard_id, s) for s in changed)
+
     # -- inbound -----------------------------------------------------------------------------
+
+    def received(self, message: discord.Message) -> None:
+        """discord.py is parsing `message` (synchronously: its socket's sequence is the message's)."""
+        if self._sessions is None or self._client is None:
+            return
+        shard_id = shard_of(message)
+        now = current_session(self._client, shard_id)
+        if now is not None:
+            self._settled.received(shard_id, now.sequence, str(message.id))
 
     async def on_message(self, message: discord.Message) -> None:
         user = self.client.user
-        if user is None or self._sink is None:
+        event = None
+        if user is not None and self._sink is not None:
+            event = message_to_event(message, bot_user_id=user.id, listen_channel_ids=self.listen_channel_ids)
+        if event is None or self._sink is None:
+            self._settled.settled(str(message.id))  # nothing for the dispatcher to finish
             return
-        event = message_to_event(message, bot_user_id=user.id, listen_channel_ids=self.listen_channel_ids)
-        if event is not None:
-            await self._sink(event)
+        await self._sink(event)
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         if self._sink is None:
@@ -304,6 +431,7 @@ class DiscordAdapter:
 
     async def event_settled(self, event: InboundEvent) -> None:
         """The dispatcher is done with `event` (see `SettlesEvents`)."""
+        self._settled.settled(event.event_id)
         await self.interactions.settle(event)
 
     # -- sending -----------------------------------------------------------------------------

@@ -30,6 +30,8 @@ class ClientOwner(Protocol):
 
     async def setup(self, client: discord.Client) -> None: ...
 
+    def received(self, message: discord.Message) -> None: ...
+
     async def on_message(self, message: discord.Message) -> None: ...
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None: ...
@@ -44,6 +46,13 @@ class _Hooks:
 
     async def setup_hook(self) -> None:
         await self.supportbot_adapter.setup(self)  # type: ignore[arg-type]  # mixed into discord.Client
+
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        # discord.py calls this while it parses a gateway message, before any listener runs: the
+        # one moment its socket's sequence number is that message's (see `resume.Settled`).
+        if event == "message":
+            self.supportbot_adapter.received(args[0])
+        super().dispatch(event, *args, **kwargs)  # type: ignore[misc]  # mixed into discord.Client
 
     async def on_message(self, message: discord.Message) -> None:
         await self.supportbot_adapter.on_message(message)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.adapters.discord.adapter import DiscordAdapter
-from bot.app import SupportBot, build_router, create_bot, platform_adapters
+from bot.app import StoredGatewaySessions, SupportBot, build_router, create_bot, platform_adapters
 from bot.core.context import HandlerContext
 from bot.core.events import (
     ActionInvoked,
@@ -96,7 +96,11 @@ async def start_bot(
     replaces the bot's routes, for tests that check the adapter with handlers of their own."""
     config = world.settings(tmp_path, **settings)
     adapter = DiscordAdapter.from_settings(
-        config, commands=build_router().catalogue(), guild_ready_timeout=0.05, ready_timeout=10
+        config,
+        commands=build_router().catalogue(),
+        guild_ready_timeout=0.05,
+        ready_timeout=10,
+        sessions=StoredGatewaySessions(database),  # as `platform_adapters` wires it
     )
     bot = await create_bot(
         config,

@@ -1,0 +1,218 @@
+"""A DM (or anything else) sent while the bot was down is answered after a restart: each process
+stores its gateway session per shard, and the next one resumes it on a socket of its own and reads
+what Discord replays. What was settled before is not replayed; what was received but not settled is;
+a stored session Discord no longer knows does not stop the start.
+
+The kills are real: `supportbot run` in its own process, SIGKILLed (tests/bot_process.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.adapters.discord.resume import SAVE_EVERY, Settled, current_session
+from storage import gateway_sessions_repo
+from storage.db import Database
+from tests.adapters.discord.harness import DiscordWorld, posted, start_bot, stop_bot, text_of
+from tests.bot_process import BotProcess, discord_env, fresh_postgres
+from tests.conftest import POSTGRES_URL
+from tests.emulators.discord import Channel
+
+
+def _env(world: DiscordWorld, database_url: str) -> dict[str, str]:
+    return discord_env(
+        database_url,
+        world.emu,
+        discord_community_channel_ids=world.help.id,
+        staff_channel=f"discord:{world.guild.id}/{world.staff.id}",
+    )
+
+
+def _answers(world: DiscordWorld, dm: Channel, containing: str) -> int:
+    return sum(
+        1
+        for m in world.emu.channel_messages(dm)
+        if m["author"]["id"] == world.emu.bot.id and containing in text_of(m).lower()
+    )
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    if not POSTGRES_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    url, drop = await fresh_postgres(POSTGRES_URL, prefix="tresume")
+    try:
+        yield url
+    finally:
+        await drop()
+
+
+async def test_a_dm_sent_while_the_bot_was_killed_is_answered_once_after_the_restart(
+    world: DiscordWorld, sqlite_url: str, tmp_path: Path
+) -> None:
+    emu = world.emu
+    dm = emu.dm_channel(world.casey)
+    bot = BotProcess("discord", _env(world, sqlite_url), cwd=tmp_path)
+    await bot.start()
+    try:
+        await emu.user_says(world.casey, dm, "How do I reset my API key?")
+        await posted(emu, dm.id, "API key")
+        await asyncio.sleep(2 * SAVE_EVERY)  # the settled sequence is stored about once a second
+        await bot.kill()
+
+        await emu.user_says(world.casey, dm, "Where can I download my invoices?")
+
+        await bot.start()
+        await posted(emu, dm.id, "invoice")
+        await asyncio.sleep(1.0)  # time enough for a second answer, if there were one
+    finally:
+        await bot.stop()
+
+    assert _answers(world, dm, "invoice") == 1
+    assert _answers(world, dm, "api key") == 1, "what was answered before the kill is not answered again"
+    assert len(emu.resumes) == 1, "the new process resumed the killed one's session"
+
+
+async def test_a_dm_received_but_not_yet_handled_at_the_kill_is_answered_once_after_the_restart(
+    world: DiscordWorld, postgres_url: str, tmp_path: Path
+) -> None:
+    emu = world.emu
+    dm = emu.dm_channel(world.robin)
+    bot = BotProcess("discord", _env(world, postgres_url), cwd=tmp_path)
+    await bot.start()
+    # The bot receives the DM but cannot commit it: its claim waits on this lock until the kill.
+    engine = create_async_engine(postgres_url)
+    try:
+        async with engine.connect() as lock:
+            await lock.exec_driver_sql("BEGIN")
+            await lock.exec_driver_sql("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
+            await emu.user_says(world.robin, dm, "Where can I download my invoices?")
+            await asyncio.sleep(2 * SAVE_EVERY)  # received, and sessions stored meanwhile
+            await bot.kill()
+            await lock.exec_driver_sql("ROLLBACK")
+        assert _answers(world, dm, "invoice") == 0
+
+        await bot.start()
+        await posted(emu, dm.id, "invoice")
+        await asyncio.sleep(1.0)
+    finally:
+        await bot.stop()
+        await engine.dispose()
+
+    assert _answers(world, dm, "invoice") == 1
+
+
+async def test_a_stored_session_discord_no_longer_knows_does_not_stop_the_start(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    emu = world.emu
+    async with database.transaction() as session:
+        await gateway_sessions_repo.save(
+            session,
+            shard_id=0,
+            session_id="expired",
+            resume_url=emu.gateway_url,
+            sequence=41,
+            at=datetime.now(UTC),
+        )
+
+    bot, _ = await start_bot(world, database, tmp_path)
+    try:
+        dm = emu.dm_channel(world.casey)
+        await emu.user_says(world.casey, dm, "How do I reset my API key?")
+        await posted(emu, dm.id, "API key")
+        await asyncio.sleep(2 * SAVE_EVERY)
+        async with database.session() as session:
+            (stored,) = await gateway_sessions_repo.of_shards(session, shard_ids=[0])
+        live, _ = emu.live_session()
+    finally:
+        await stop_bot(bot)
+
+    assert emu.resumes == [], "Discord answered the RESUME with INVALID_SESSION"
+    assert stored.session_id == live, "the expired session was replaced by the new one"
+
+
+async def test_after_a_clean_stop_a_dm_sent_meanwhile_is_answered_and_nothing_twice(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """discord.py's `close()` ends its socket with 4000 (its first close frame), so even a clean stop
+    leaves the session resumable: a restart for a deploy loses nothing, and replays nothing twice."""
+    emu = world.emu
+    dm = emu.dm_channel(world.casey)
+    bot, _ = await start_bot(world, database, tmp_path)
+    await emu.user_says(world.casey, dm, "How do I reset my API key?")
+    await posted(emu, dm.id, "API key")
+    session_id, last = emu.live_session()
+    await stop_bot(bot)
+    async with database.session() as session:
+        (stored,) = await gateway_sessions_repo.of_shards(session, shard_ids=[0])
+    assert (stored.session_id, stored.sequence) == (session_id, last), "stored at the stop, all settled"
+
+    await emu.user_says(world.casey, dm, "Where can I download my invoices?")
+
+    bot, _ = await start_bot(world, database, tmp_path)
+    try:
+        await posted(emu, dm.id, "invoice")
+        await asyncio.sleep(1.0)
+    finally:
+        await stop_bot(bot)
+
+    assert [r["seq"] for r in emu.resumes] == [last]
+    assert _answers(world, dm, "api key") == 1
+    assert _answers(world, dm, "invoice") == 1
+
+
+async def test_each_shard_stores_its_own_session(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    emu = world.emu
+    bot, _ = await start_bot(world, database, tmp_path, discord_shard_count=2)
+    try:
+        await asyncio.sleep(2 * SAVE_EVERY)
+        async with database.session() as session:
+            stored = await gateway_sessions_repo.of_shards(session, shard_ids=[0, 1])
+        live = {shard: emu.live_session(shard)[0] for shard in (0, 1)}
+    finally:
+        await stop_bot(bot)
+    assert {s.shard_id: s.session_id for s in stored} == live
+
+
+async def test_the_session_read_from_discord_py_is_the_one_discord_holds(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """`current_session` reads discord.py's private state: a discord.py that moved it fails here."""
+    emu = world.emu
+    bot, adapter = await start_bot(world, database, tmp_path)
+    try:
+        asked = await emu.user_says(world.casey, world.help, "How do I reset my API key?")
+        await posted(emu, asked["id"])  # in a thread on the question
+        ours = current_session(adapter.client, 0)
+        session_id, last = emu.live_session()
+    finally:
+        await stop_bot(bot)
+    assert ours is not None
+    assert (ours.session_id, ours.resume_url) == (session_id, emu.gateway_url)
+    assert ours.sequence <= last  # the bot's own post may still be on its way
+
+
+def test_the_stored_sequence_waits_for_the_oldest_unsettled_message() -> None:
+    settled = Settled()
+    settled.received(0, 5, "m5")
+    settled.received(0, 7, "m7")
+    settled.received(1, 3, "other-shard")
+    assert settled.safe(0, latest=9) == 4
+    settled.settled("m5")
+    assert settled.safe(0, latest=9) == 6
+    settled.settled("m7")
+    assert settled.safe(0, latest=9) == 9
+    assert settled.safe(1, latest=4) == 2
