@@ -15,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import discord
@@ -79,6 +79,13 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SEND_TIMEOUT: Final = 5.0
+"""Seconds a message post may take before it is given up, and sent again by the core's retry. Safe
+because every post carries an enforced nonce (the delivery's key), so Discord keeps one message
+however often it arrives; it frees the channel's queue, which a hung request held until its answer
+came. discord.py waits out a 429 inside the request, so a Retry-After longer than this is cut too,
+and the retry waits again: later, never twice. The broadcast worker uses the same bound."""
 
 
 class DiscordAdapter:
@@ -559,7 +566,7 @@ class DiscordAdapter:
                 first = first or sent
                 continue
             try:
-                sent = await channel.send(**kwargs)
+                sent = await _post(channel, kwargs)
             except discord.NotFound as error:
                 if index or conversation.thread_id is None or error.code != UNKNOWN_CHANNEL:
                     raise
@@ -567,7 +574,7 @@ class DiscordAdapter:
                 await self.threads.start_on_message(
                     int(conversation.channel_id), int(conversation.thread_id), "Ticket"
                 )
-                sent = await channel.send(**kwargs)
+                sent = await _post(channel, kwargs)
             first = first or sent
         # The message is known by its first part: the one a thread hangs under and an edit replaces
         # (its start, not the tail of a long notice).
@@ -644,6 +651,13 @@ class DiscordAdapter:
             raise DeliveryError(
                 f"no permission to post in {channel_id}", permanent=True, code=DeliveryFailure.NO_ACCESS
             )
+
+
+async def _post(channel: discord.PartialMessageable, kwargs: dict[str, Any]) -> discord.Message:
+    """One part posted; bounded by `SEND_TIMEOUT` when its nonce makes sending it again harmless."""
+    if "nonce" not in kwargs:
+        return await channel.send(**kwargs)
+    return await asyncio.wait_for(channel.send(**kwargs), SEND_TIMEOUT)
 
 
 def _reference(message: MessageReceived, conversation: Conversation) -> discord.MessageReference:

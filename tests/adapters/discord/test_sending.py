@@ -1,13 +1,16 @@
 """Sending on Discord: long texts split at paragraphs and known by their first part, mentions that
 ping only on purpose, rate limits and server errors waited out and retried once, a resend after a
-crash posting nothing new, and channels the bot may not post in reported to staff (or not tried)."""
+crash posting nothing new, a post that hangs given up and sent again without holding its channel,
+and channels the bot may not post in reported to staff (or not tried)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+from bot.adapters.discord.adapter import SEND_TIMEOUT
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform
-from tests.adapters.discord.harness import connect, start_bot
+from tests.adapters.discord.harness import connect, start_bot, text_of
 from tests.harness import delivery_figures
 
 
@@ -158,6 +161,31 @@ async def test_a_broadcast_resent_after_a_crash_posts_nothing_new(world, adapter
     )
     await adapter.send(other)
     assert len(emu.channel_messages(channel)) == 2, "a different delivery is a different message"
+
+
+async def test_an_answer_whose_post_hangs_is_sent_again_and_the_channel_moves_on(
+    world, database, tmp_path, bots
+):
+    """Discord applies the post but answers 9 s late: the bot gives up after SEND_TIMEOUT and sends
+    it again with the same nonce, so the next question in the channel is not held for the 9 s, and
+    the first is answered once."""
+    emu = world.emu
+    bot, _ = await start_bot(world, database, tmp_path)
+    bots.append(bot)
+    for channel in (world.help, world.staff):  # the catch-up's reads, before the stall is set
+        await emu.wait_for("GET", f"/channels/{channel.id}/messages")
+    emu.stall_next(seconds=9, path="/channels/*/messages")
+
+    asked = time.monotonic()
+    first = await emu.user_says(world.casey, world.help, "How do I reset my API key?")
+    second = await emu.user_says(world.robin, world.help, "Where can I download my invoices?")
+    answer = await emu.wait_for("POST", f"/channels/{second['id']}/messages", timeout=9)
+    waited = time.monotonic() - asked
+
+    assert "invoice" in text_of(answer.json).lower()
+    assert SEND_TIMEOUT <= waited < 9, "held for the timeout, not for the whole stall"
+    answers = [m for m in emu.channel_messages(first["id"]) if m["author"]["id"] == emu.bot.id]
+    assert len(answers) == 1, "the post sent again was the same message (its nonce)"
 
 
 async def test_a_long_notice_is_known_by_its_first_part(world, adapters):
