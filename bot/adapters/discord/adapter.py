@@ -11,7 +11,6 @@ on the message it answers when needed, or in a ticket room of its own (`threads`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -244,8 +243,12 @@ class DiscordAdapter:
         for task in (self._catching_up, self._saving, *(task for _, task in self._replays)):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    pass
+                except Exception:
+                    log.exception("discord: catching up or keeping the session failed")
         self._catching_up = self._saving = None
         self._replays = []
         self._sink = None
@@ -308,7 +311,11 @@ class DiscordAdapter:
         (the replay is raw payloads). Those in the served channels are left to the channel catch-up,
         which reads them anyway; interactions came too late to be answered (Discord's 3 seconds)."""
         for stored, task in self._replays:
-            result = await task
+            try:
+                result = await task
+            except Exception:  # never in the way of the channel catch-up and the start
+                log.exception("discord: resuming the previous session (shard %d) failed", stored.shard_id)
+                result = Replayed(resumed=False, messages=[])
             channels: dict[int, discord.abc.Messageable] = {}
             handed = 0
             for channel_id, message_id in result.messages:

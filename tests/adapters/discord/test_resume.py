@@ -112,16 +112,19 @@ async def test_a_dm_received_but_not_yet_handled_at_the_kill_is_answered_once_af
     assert _answers(world, dm, "invoice") == 1
 
 
-async def test_a_stored_session_discord_no_longer_knows_does_not_stop_the_start(
-    world: DiscordWorld, database: Database, tmp_path: Path
+@pytest.mark.parametrize("where", ["on Discord", "unreachable"])
+async def test_a_stored_session_that_cannot_be_resumed_does_not_stop_the_start(
+    world: DiscordWorld, database: Database, tmp_path: Path, where: str
 ) -> None:
+    """Discord answers INVALID_SESSION for a session it no longer knows; or the resume URL does
+    not answer at all. Either way the bot starts, answers, and stores its new session."""
     emu = world.emu
     async with database.transaction() as session:
         await gateway_sessions_repo.save(
             session,
             shard_id=0,
             session_id="expired",
-            resume_url=emu.gateway_url,
+            resume_url=emu.gateway_url if where == "on Discord" else "ws://127.0.0.1:9/gateway",
             sequence=41,
             at=datetime.now(UTC),
         )
