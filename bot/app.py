@@ -20,6 +20,7 @@ from bot.core.clock import utc_now
 from bot.core.context import Services
 from bot.core.dispatch import Dispatcher, Unfinished
 from bot.core.events import Platform
+from bot.core.inbox import DatabaseInbox, KeepsInbox
 from bot.core.metrics import Metrics
 from bot.core.outbound import Outbound
 from bot.core.router import Router
@@ -309,6 +310,10 @@ async def create_bot(
     for platform, adapter in adapters.items():
         if isinstance(adapter, ReportsRetries):
             adapter.report_retries(partial(metrics.sdk_retried, platform.value))
+        if isinstance(adapter, KeepsInbox):
+            lease = settings.inbox_lease_seconds
+            inbox = DatabaseInbox(database, platform=platform.value, lease=timedelta(seconds=lease))
+            adapter.keep_inbox(inbox, replay_every=min(30.0, max(1.0, lease / 2)))
     outbound = Outbound(adapters, staff_channel=staff.staff_channel, metrics=metrics)
     await sync_components_file(database, settings, at=clock())
     broadcaster = BroadcastWorker(

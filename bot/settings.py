@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     close_confirm_hours: float = Field(default=72, gt=0)
     repeat_question_minutes: float = Field(default=10, gt=0)
     dedupe_retention_hours: float = Field(default=168, gt=0)
+    # Seconds a process owns a Slack request it stored before acknowledging; if it dies before the
+    # request is handled, another process (or it, restarted) replays the request after this long.
+    inbox_lease_seconds: float = Field(default=30.0, ge=1)
     # Days to keep what people wrote (questions, transcripts); 0 (or empty) keeps it forever.
     data_retention_days: int = Field(default=0, ge=0)
 

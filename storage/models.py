@@ -331,3 +331,22 @@ class DiscordGatewaySession(SQLModel, table=True):
     sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
     """The highest sequence number up to which every dispatch was settled (see the Discord adapter)."""
     updated_at: datetime = utc_column()
+
+
+class InboxEntry(SQLModel, table=True):
+    """A platform request written before it was acknowledged, until the dispatcher has settled its
+    event: what a restarted (or another) process replays when the one that took it died."""
+
+    __tablename__ = "inbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    kind: str = Field(max_length=16)
+    person: str = Field(default="", max_length=120, index=True)
+    """The actor key of who sent it, so a privacy erasure finds the row."""
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    """The request as the platform sent it (JSON): what translating it again needs."""
+    received_at: datetime = utc_column(index=True)
+    lease_until: datetime = utc_column(index=True)
+    """Replayable once past: until then the process that took the request is handling it."""
+    attempts: int = 0

@@ -10,7 +10,8 @@ A person is their actor key, `platform:user_id` (`slack:U0123ABCD`). These colum
 - `kb_decisions.actor_key`: who asked the question;
 - `status_subscriptions.created_by`, `status_incident_links.actor_key` (a customer told when an incident
   resolves), and the team's `status_component_history.actor_key`, `status_incidents.created_by`,
-  `status_incident_updates.actor_key`.
+  `status_incident_updates.actor_key`; `inbox.person`, who sent a request not yet handled (its
+  `body` holds their words, and is deleted with it).
 
 Their words: `tickets.summary` of the tickets they opened, `ticket_messages.text` of the lines they
 wrote, `kb_decisions.question`, and `audit_log.detail` of their rows (a refused command's text, a
@@ -30,7 +31,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Column, ColumnElement, String, Table, TypeDecorator, and_, false, or_, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    String,
+    Table,
+    TypeDecorator,
+    and_,
+    delete,
+    false,
+    or_,
+    select,
+    update,
+)
 from sqlmodel import SQLModel
 
 from storage.session import DbSession
@@ -130,6 +143,7 @@ COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
     },
     "status_incident_threads": {"message_id": L},
     "status_lanes": {"lane": C, "owner": C},
+    "inbox": {"platform": C, "kind": C, "person": P, "body": W},
     "discord_gateway_sessions": {"session_id": C, "resume_url": C},
 }
 del P, N, W, L, C
@@ -387,6 +401,12 @@ async def erase(
     for (link_id,) in (await session.execute(select(links.c.id).where(pending_links))).all():
         await session.execute(update(links).where(links.c.id == link_id).values(notified_at=now))
         changed.add("status_incident_links", link_id)
+
+    # Their requests not yet handled: dropped, not rewritten, so that no replay acts on them.
+    inbox = table("inbox")
+    for (row_id,) in (await session.execute(select(inbox.c.id).where(inbox.c.person == key))).all():
+        changed.add("inbox", row_id)
+    await session.execute(delete(inbox).where(inbox.c.person == key))
 
     # Their words.
     for (name, column), word_columns in _WORDS_OF.items():

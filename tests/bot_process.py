@@ -192,15 +192,11 @@ async def subscribe(
     return subscribed
 
 
-def discord_env(database_url: str, discord: DiscordEmulator, **settings: str) -> dict[str, str]:
-    """The settings of a bot on the Discord emulator (its web server on), with the test knowledge
-    base and components; `settings` add or override (names in lower case)."""
+def bot_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The settings every test bot process has: the test knowledge base and components, its web
+    server on; `settings` add or override (names in lower case)."""
     env = {
         "DATABASE_URL": database_url,
-        "PLATFORMS": "discord",
-        "DISCORD_TOKEN": discord.token,
-        "DISCORD_API_BASE": discord.api_base,
-        "DISCORD_GATEWAY_URL": discord.gateway_url,
         "KB_PATH": str(ROOT / "tests" / "data" / "kb"),
         "COMPONENTS_FILE": str(ROOT / "tests" / "data" / "components.yml"),
         "MATCHER": "lexical",
@@ -212,15 +208,34 @@ def discord_env(database_url: str, discord: DiscordEmulator, **settings: str) ->
     return env
 
 
-def both_platforms_env(
-    database_url: str, slack: SlackEmulator, discord: DiscordEmulator, **settings: str
-) -> dict[str, str]:
-    """The settings of a bot on both emulators (Slack in HTTP mode), as `discord_env` has them."""
-    slack_settings = {
-        "platforms": "slack,discord",
+def _slack_settings(slack: SlackEmulator) -> dict[str, str]:
+    return {
         "slack_bot_token": slack.token,
         "slack_signing_secret": slack.signing_secret,
         "slack_mode": "http",
         "slack_api_base": slack.base_url,
     }
-    return discord_env(database_url, discord, **{**slack_settings, **settings})
+
+
+def discord_env(database_url: str, discord: DiscordEmulator, **settings: str) -> dict[str, str]:
+    """The settings of a bot on the Discord emulator, as `bot_env` has them."""
+    discord_settings = {
+        "platforms": "discord",
+        "discord_token": discord.token,
+        "discord_api_base": discord.api_base,
+        "discord_gateway_url": discord.gateway_url,
+    }
+    return bot_env(database_url, **{**discord_settings, **settings})
+
+
+def slack_env(database_url: str, slack: SlackEmulator, **settings: str) -> dict[str, str]:
+    """The settings of a bot on the Slack emulator (HTTP mode), as `bot_env` has them."""
+    return bot_env(database_url, **{"platforms": "slack", **_slack_settings(slack), **settings})
+
+
+def both_platforms_env(
+    database_url: str, slack: SlackEmulator, discord: DiscordEmulator, **settings: str
+) -> dict[str, str]:
+    """The settings of a bot on both emulators (Slack in HTTP mode), as `bot_env` has them."""
+    both = {"platforms": "slack,discord", **_slack_settings(slack)}
+    return discord_env(database_url, discord, **{**both, **settings})

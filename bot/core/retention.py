@@ -1,5 +1,7 @@
 """Housekeeping: forget inbound-event claims once no platform can redeliver the event, and (with
-DATA_RETENTION_DAYS) what people wrote once it is older than that.
+DATA_RETENTION_DAYS) what people wrote once it is older than that. Inbox rows (requests stored before
+their acknowledgement, normally deleted within seconds) that are older than either go first: a row
+must not outlive the claim that makes its replay a no-op, nor keep text past its retention.
 
 The dedupe table gains a row for every event the bot handles; without this it grows forever. Runs in
 every bot process; deleting (or purging) the same old rows twice is harmless.
@@ -10,28 +12,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.core import privacy
-from storage import events_repo
+from storage import events_repo, inbox_repo
 from storage.db import Database
+from storage.session import DbSession
 
 log = logging.getLogger(__name__)
 
 BATCH = 5_000
 
 
-async def forget_old_events(database: Database, *, before: datetime, batch: int = BATCH) -> int:
-    """Delete every claim older than `before`, one short transaction per batch; returns how many."""
+async def _delete_in_batches(
+    database: Database, delete: Callable[[DbSession, int], Awaitable[int]], *, batch: int
+) -> int:
+    """Run `delete(session, limit)` in one short transaction per batch until it deletes fewer."""
     total = 0
     while True:
         async with database.transaction() as session:
-            deleted = await events_repo.forget_handled_before(session, before=before, limit=batch)
+            deleted = await delete(session, batch)
         total += deleted
         if deleted < batch:
             return total
         await asyncio.sleep(0)  # let events waiting for the database go first
+
+
+async def forget_old_events(database: Database, *, before: datetime, batch: int = BATCH) -> int:
+    """Delete every claim older than `before`, one short transaction per batch; returns how many."""
+
+    async def delete(session: DbSession, limit: int) -> int:
+        return await events_repo.forget_handled_before(session, before=before, limit=limit)
+
+    return await _delete_in_batches(database, delete, batch=batch)
+
+
+async def forget_old_requests(database: Database, *, before: datetime, batch: int = BATCH) -> int:
+    """Delete every inbox row received before `before`; how many."""
+
+    async def delete(session: DbSession, limit: int) -> int:
+        return await inbox_repo.forget_received_before(session, before=before, limit=limit)
+
+    return await _delete_in_batches(database, delete, batch=batch)
 
 
 async def purge_old_text(database: Database, *, before: datetime, batch: int = BATCH) -> int:
@@ -61,6 +84,9 @@ async def run_forever(
     (DATA_RETENTION_DAYS; None keeps it forever) is how long what people wrote is kept."""
     while True:
         try:
+            dropped = await forget_old_requests(database, before=clock() - min(keep, keep_text or keep))
+            if dropped:
+                log.warning("housekeeping: dropped %d stored requests never handled", dropped)
             forgotten = await forget_old_events(database, before=clock() - keep)
             if forgotten:
                 log.info("housekeeping: forgot %d handled events older than %s", forgotten, keep)

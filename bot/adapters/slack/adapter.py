@@ -4,9 +4,12 @@ with `inbound` (who wrote, names, the message reacted to) and `interactions` (re
 
 Every inbound path acknowledges first (the bolt listeners only ack and schedule the rest, so Slack
 gets its answer at once), then resolves the user and hands the event to the dispatcher's sink,
-which only enqueues. Redeliveries keep their ids (`event_id` for reactions, the channel and `ts`
-for messages, `trigger_id` for commands and clicks), so the dispatcher's persistent dedupe handles
-each exactly once, in any bot process.
+which only enqueues. Slack never resends what was acknowledged, so with an inbox (`keep_inbox`) the
+request is written to the database before the acknowledgement (none when that fails: a 503, which
+Slack retries), finished once the dispatcher has settled its event, and replayed by this or another
+process when its lease runs out unfinished (the process died in between). Redeliveries keep their
+ids (`event_id` for reactions, the channel and `ts` for messages, `trigger_id` for commands and
+clicks), so the dispatcher's persistent dedupe handles each exactly once, in any bot process.
 
 Reactions: the reacted-to message is fetched so `ReactionAdded.message_text` carries its text;
 when that lookup fails the event still goes through with `message_text=None`.
@@ -38,6 +41,7 @@ from bot.adapters.slack import translate
 from bot.adapters.slack.inbound import People, fetch_message
 from bot.adapters.slack.interactions import Interactions
 from bot.adapters.slack.retries import retry_handlers
+from bot.core.clock import utc_now
 from bot.core.events import (
     ActionInvoked,
     Attachment,
@@ -50,6 +54,7 @@ from bot.core.events import (
     ReactionAdded,
     SentRef,
 )
+from bot.core.inbox import Inbox, Kept
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -64,6 +69,15 @@ DELIVERY_METADATA = "supportbot_delivery"
 # minutes, and a status channel does not get this many messages in that time. (Slack caps the page
 # at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
 RESEND_LOOKBACK = 100
+# Inbox rows claimed per replay query, and the replays a request gets before it is given up (a
+# request whose reading fails every time must not come back forever).
+REPLAY_BATCH = 50
+REPLAY_ATTEMPTS = 5
+EVENT, COMMAND, ACTION = "event", "command", "action"
+
+
+class NotKept(Exception):
+    """The inbox could not store a request: it must not be acknowledged, so Slack sends it again."""
 
 
 def _api_error(error: SlackApiError) -> DeliveryError:
@@ -123,6 +137,10 @@ class SlackAdapter:
         self._receiving = True
         self._routes_installed = False
         self._inflight: set[asyncio.Future[None]] = set()
+        self._inbox: Inbox | None = None
+        self._replay_every = 15.0
+        self._replayer: asyncio.Task[None] | None = None
+        self._kept: dict[str, list[int]] = {}  # event id -> its inbox rows, until settled
         self.retries = SdkRetries()
         self.interactions = Interactions(
             timeout=timeout, rate_limit_retries=rate_limit_retries, retries=self.retries
@@ -148,6 +166,12 @@ class SlackAdapter:
             api_base=settings.slack_api_base,
             staff_group_ids=groups,
         )
+
+    def keep_inbox(self, inbox: Inbox, *, replay_every: float = 15.0) -> None:
+        """Write every request to `inbox` before acknowledging it, and replay, every `replay_every`
+        seconds (and at start), the rows left unfinished by a process that died."""
+        self._inbox = inbox
+        self._replay_every = replay_every
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -196,9 +220,12 @@ class SlackAdapter:
         app.event(re.compile(".*"))(self._on_event)
         app.command(re.compile(".*"))(self._on_command)
         app.action(re.compile(".*"))(self._on_action)
+        app.error(self._on_error)
         self._app = app
         self._receiving = True
         self._sink = sink
+        if self._inbox is not None:
+            self._replayer = asyncio.create_task(self._replay_forever())
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(app, app_token=self._app_token, web_client=self._client)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
@@ -225,6 +252,10 @@ class SlackAdapter:
         restart, handles the retry once); Socket Mode disconnects, and Slack redelivers whatever was
         not acknowledged. The bot then answers everything handed over while it can still send."""
         self._receiving = False
+        if self._replayer is not None:
+            self._replayer.cancel()
+            await asyncio.gather(self._replayer, return_exceptions=True)
+            self._replayer = None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
             self._socket = None
@@ -261,6 +292,9 @@ class SlackAdapter:
             # Not UTF-8, not JSON, or JSON bolt cannot read (`null`, a list): Slack's never is.
             return web.Response(status=400, text="not a Slack request body")
         bolt_response = await self._app.async_dispatch(bolt_request)
+        if bolt_response.status == 503:
+            # The inbox could not store it (`_on_error`): not acknowledged, so Slack retries it.
+            return web.Response(status=503, text="not stored; try again")
         if bolt_response.status >= 500:
             # Our listeners only acknowledge, so this is bolt failing to read a signed body of a shape
             # Slack never sends (a list, a `user` that is a string): a bad request, not our error.
@@ -279,7 +313,9 @@ class SlackAdapter:
         except (ValueError, OverflowError):  # a timestamp that is no number
             return False
 
-    async def _submit(self, event: InboundEvent) -> None:
+    async def _submit(self, event: InboundEvent, kept: int | None = None) -> None:
+        if kept is not None:
+            self._kept.setdefault(event.event_id, []).append(kept)
         sink = self._sink
         if sink is None:
             log.warning("slack event %s arrived while stopped; dropped", event.event_id)
@@ -310,56 +346,151 @@ class SlackAdapter:
                 body.get("event_id"),
                 request.headers.get("x-slack-retry-reason"),
             )
-        self._after_ack(self._read_event(body))
+        kept = await self._keep(EVENT, body, person=self._event_author(body))
+        self._after_ack(self._take_in(EVENT, body, kept))
 
     async def _on_command(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        kept = await self._keep(COMMAND, body, person=str(body.get("user_id") or ""))
         await ack()
-        self._after_ack(self._read_command(body))
+        self._after_ack(self._take_in(COMMAND, body, kept))
 
     async def _on_action(self, ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+        kept = await self._keep(ACTION, body, person=str((body.get("user") or {}).get("id") or ""))
         await ack()
-        self._after_ack(self._read_action(body))
+        self._after_ack(self._take_in(ACTION, body, kept))
 
-    async def _read_event(self, body: dict[str, Any]) -> None:
+    async def _on_error(self, error: Exception, response: Any) -> None:
+        if isinstance(error, NotKept):
+            response.status = 503  # logged where it happened; Socket Mode sends no ack for it
+            return
+        log.error("a Slack listener failed", exc_info=error)
+
+    def _event_author(self, body: Mapping[str, Any]) -> str | None:
+        """Who sent an Events API event the bot reads; None for one it ignores (its own posts, other
+        bots, edits, event types it has no use for), which needs no inbox row."""
+        event = body.get("event") or {}
+        kind = event.get("type")
+        if kind in ("message", "app_mention"):
+            return translate.message_author(event, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
+        if kind == "reaction_added" and (user := event.get("user")) and user != self.bot_user_id:
+            return str(user)
+        return None
+
+    async def _keep(self, kind: str, body: Mapping[str, Any], *, person: str | None) -> int | None:
+        """Write the request to the inbox before it is acknowledged; its row (None without an inbox,
+        or for an event the bot ignores). Raises NotKept, so that it is not acknowledged, when the
+        inbox cannot store it."""
+        if self._inbox is None or person is None:
+            return None
+        try:
+            return await self._inbox.keep(kind=kind, person=f"{Platform.SLACK.value}:{person}", body=body)
+        except Exception as error:
+            log.warning("could not store a Slack %s (%s); not acknowledged", kind, type(error).__name__)
+            raise NotKept from error
+
+    async def _take_in(self, kind: str, body: dict[str, Any], kept: int | None, *, age: float = 0.0) -> None:
+        """Read the request (the user, names, the message reacted to) and hand its event to the sink;
+        the inbox row is finished when the dispatcher settles the event, or here if there is none.
+        `age`: seconds since Slack sent it (a replay's)."""
+        if kind == EVENT:
+            event = await self._read_event(body)
+        elif kind == COMMAND:
+            event = await self._read_command(body, age=age)
+        else:
+            event = await self._read_action(body, age=age)
+        if event is not None:
+            await self._submit(event, kept)
+        elif kept is not None:
+            await self._finish([kept])
+
+    async def _read_event(self, body: dict[str, Any]) -> InboundEvent | None:
         event = body.get("event") or {}
         kind = event.get("type")
         if kind in ("message", "app_mention"):
             author = translate.message_author(event, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
             if author is None:
-                return
+                return None
             actor = await self.people.actor(author)
             if actor.is_bot:
-                return
+                return None
             names = await self.people.names(str(event.get("text") or ""), bot_user_id=self.bot_user_id)
-            await self._submit(
-                translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id, names=names)
-            )
-        elif kind == "reaction_added":
+            return translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id, names=names)
+        if kind == "reaction_added":
             user = event.get("user")
             if not user or user == self.bot_user_id:
-                return
+                return None
             actor = await self.people.actor(str(user))
             message = await fetch_message(self.client, event.get("item") or {})
-            reaction = translate.reaction_to_event(body, actor=actor, message=message)
-            if reaction is not None:
-                await self._submit(reaction)
+            return translate.reaction_to_event(body, actor=actor, message=message)
+        return None
 
-    async def _read_command(self, body: dict[str, Any]) -> None:
+    async def _read_command(self, body: dict[str, Any], *, age: float) -> InboundEvent:
         actor = await self.people.actor(
             str(body.get("user_id")), fallback_name=str(body.get("user_name") or "")
         )
         command = translate.command_to_event(body, actor=actor)
-        self.interactions.remember(command, body.get("response_url"))
-        await self._submit(command)
+        self.interactions.remember(command, body.get("response_url"), age=age)
+        return command
 
-    async def _read_action(self, body: dict[str, Any]) -> None:
+    async def _read_action(self, body: dict[str, Any], *, age: float) -> InboundEvent | None:
         user = body.get("user") or {}
         actor = await self.people.actor(str(user.get("id")), fallback_name=str(user.get("name") or ""))
         action = translate.action_to_event(body, actor=actor)
-        if action is None:
+        if action is not None:
+            self.interactions.remember(action, body.get("response_url"), age=age)
+        return action
+
+    # -- the inbox ---------------------------------------------------------------------------
+
+    async def event_settled(self, event: InboundEvent) -> None:
+        """The dispatcher is done with the event (handled, a duplicate, refused, failed): its inbox
+        rows have nothing left to replay."""
+        kept = self._kept.pop(event.event_id, None)
+        if kept:
+            await self._finish(kept)
+
+    async def _finish(self, ids: list[int]) -> None:
+        if self._inbox is None:
             return
-        self.interactions.remember(action, body.get("response_url"))
-        await self._submit(action)
+        try:
+            await self._inbox.finish(ids)
+        except Exception as error:
+            # Replayed after its lease: the dispatcher's claim makes that a duplicate, then finished.
+            log.warning("could not finish inbox rows %s: %s", ids, type(error).__name__)
+
+    async def _replay_forever(self) -> None:
+        while True:
+            try:
+                await self.replay()
+            except Exception as error:
+                log.warning("could not read the Slack inbox: %s", type(error).__name__)
+            await asyncio.sleep(self._replay_every)
+
+    async def replay(self) -> int:
+        """Take in again the requests a process acknowledged but did not see settled (it died): the
+        inbox rows whose lease ran out. How many were claimed."""
+        claimed = 0
+        while self._inbox is not None and self._receiving:
+            rows = await self._inbox.due(limit=REPLAY_BATCH)
+            claimed += len(rows)
+            for row in rows:
+                self._replay_one(row)
+            if len(rows) < REPLAY_BATCH:
+                break
+        return claimed
+
+    def _replay_one(self, row: Kept) -> None:
+        age = max(0.0, (utc_now() - row.received_at).total_seconds())
+        if row.attempts > REPLAY_ATTEMPTS:
+            log.warning(
+                "slack %s received %.0f s ago: given up after %d replays", row.kind, age, row.attempts - 1
+            )
+            self._after_ack(self._finish([row.id]))
+            return
+        log.info(
+            "replaying a slack %s received %.0f s ago, left unfinished by a stopped process", row.kind, age
+        )
+        self._after_ack(self._take_in(row.kind, row.body, row.id, age=age))
 
     # -- outbound ----------------------------------------------------------------------------
 

@@ -35,10 +35,16 @@ class Interactions:
         self._size = size
         self._urls: OrderedDict[str, tuple[str, float, int]] = OrderedDict()
 
-    def remember(self, event: InboundEvent, url: str | None) -> None:
+    def remember(self, event: InboundEvent, url: str | None, *, age: float = 0.0) -> None:
+        """Keep the response_url of a command or click Slack sent `age` seconds ago (a replay's is
+        older): it expires 30 minutes after Slack sent it, and then the answer goes through the Web
+        API instead (`reply` says False)."""
         if not url:
             return
-        self._urls[event.event_id] = (url, time.monotonic() + self.LIFETIME, 0)
+        if age >= self.LIFETIME:
+            log.info("the response_url of %s has expired; answering through the Web API", event.event_id)
+            return
+        self._urls[event.event_id] = (url, time.monotonic() + self.LIFETIME - age, 0)
         while len(self._urls) > self._size:
             self._urls.popitem(last=False)
 

@@ -1,0 +1,82 @@
+"""The inbox: platform requests written before they are acknowledged, deleted once handled.
+
+A row is leased to the process that wrote it (`lease_until`); once the lease has run out with the
+row still there, that process died or hung, and any process may claim the row to replay it. Claiming
+is one UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING, as in the
+broadcast outbox, so two processes never claim the same row at once: on PostgreSQL the row locks
+are skipped by the other claimer; on SQLite the single writer serialises the statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlmodel import col
+
+from storage import dialect
+from storage.models import InboxEntry
+from storage.session import DbSession, Prepared
+
+_TABLE: Table = InboxEntry.__table__  # type: ignore[attr-defined]
+
+# Built once: this runs before every Slack acknowledgement, where each microsecond is the platform's.
+_KEEP = Prepared(
+    insert(_TABLE).returning(_TABLE.c.id),
+    keys=("platform", "kind", "person", "body", "received_at", "lease_until", "attempts"),
+)
+
+
+async def keep(
+    session: DbSession, *, platform: str, kind: str, person: str, body: str, now: datetime, lease: timedelta
+) -> int:
+    """Write one request, leased to the caller until now + lease; its id."""
+    rows = await _KEEP.rows(
+        session,
+        {
+            "platform": platform,
+            "kind": kind,
+            "person": person,
+            "body": body,
+            "received_at": now,
+            "lease_until": now + lease,
+            "attempts": 0,
+        },
+    )
+    return int(rows[0][0])
+
+
+async def finish(session: DbSession, *, ids: Sequence[int]) -> None:
+    """The requests' events are settled: nothing is left to replay of them."""
+    if ids:
+        await session.execute(delete(InboxEntry).where(col(InboxEntry.id).in_(list(ids))))
+
+
+async def claim_due(
+    session: DbSession, *, platform: str, now: datetime, lease: timedelta, limit: int
+) -> list[InboxEntry]:
+    """Claim up to `limit` rows of `platform` whose lease ran out, oldest first; each is leased to the
+    caller until now + lease and counts one more attempt."""
+    due = (col(InboxEntry.platform) == platform) & (col(InboxEntry.lease_until) < now)
+    chosen = select(col(InboxEntry.id)).where(due).order_by(col(InboxEntry.id)).limit(limit)
+    if dialect.name(session) == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    statement = (
+        update(InboxEntry)
+        .where(col(InboxEntry.id).in_(chosen.scalar_subquery()))
+        .where(due)  # a row another claimer took between the choice and the update stays its own
+        .values(lease_until=now + lease, attempts=col(InboxEntry.attempts) + 1)
+        .returning(InboxEntry)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return sorted(result.scalars(), key=lambda row: row.id or 0)
+
+
+async def forget_received_before(session: DbSession, *, before: datetime, limit: int) -> int:
+    """Delete up to `limit` rows received before `before`; how many. Retention runs this before it
+    forgets event claims of the same age, so no row outlives the claim that makes its replay a no-op."""
+    oldest = select(col(InboxEntry.id)).where(col(InboxEntry.received_at) < before).limit(limit)
+    result = await session.execute(delete(InboxEntry).where(col(InboxEntry.id).in_(oldest.scalar_subquery())))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,212 @@
+"""Nothing Slack was told we have is lost: every request is stored before it is acknowledged.
+
+Slack never resends a request it has its 200 for. So a bot killed between that acknowledgement and
+the commit of the event's handling must find the request again: in the inbox, written before the
+acknowledgement, replayed once its lease has run out. Real slack-bolt and slack-sdk against the
+Slack emulator, a real database, and (for the kill) a real `supportbot run` process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.core import privacy
+from bot.core.inbox import DatabaseInbox
+from storage import inbox_repo
+from storage.db import Database
+from storage.models import InboxEntry, ProcessedEvent
+from storage.types import utcnow
+from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF, STAFF_CHANNEL, SlackBot, slack_bot
+from tests.bot_process import BotProcess, fresh_postgres, slack_env
+from tests.conftest import NO_POSTGRES, POSTGRES_URL
+from tests.emulators.slack import SlackEmulator
+
+UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
+
+
+async def _inbox_rows(database: Database) -> list[InboxEntry]:
+    async with database.session() as session:
+        return list((await session.execute(select(InboxEntry))).scalars())
+
+
+async def _claims(database: Database) -> int:
+    async with database.session() as session:
+        return int((await session.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one())
+
+
+async def _stalled_on_users_info(slack: SlackEmulator, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not slack.calls_to("users.info"):
+        assert time.monotonic() < deadline, "the bot never asked who sent the command"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_command_is_stored_before_its_acknowledgement_and_gone_once_answered(
+    bot: SlackBot, slack: SlackEmulator, database: Database
+) -> None:
+    slack.fail_next("users.info", timeout=True)  # holds the bot between the ack and the handling
+    ack = await slack.slash_command(CUSTOMER, COMMUNITY, "/support help")
+    assert ack.status == 200
+    await _stalled_on_users_info(slack)
+
+    (row,) = await _inbox_rows(database)
+    assert (row.platform, row.kind, row.person) == ("slack", "command", f"slack:{CUSTOMER}")
+    assert "/support" in row.body and row.lease_until > utcnow()
+
+    answer = await slack.wait_for("response_url", timeout=10)
+    assert "/support help" in answer.shown
+    await bot.settle()
+    assert await _inbox_rows(database) == [], "a settled request leaves nothing to replay"
+
+
+async def test_a_question_the_database_cannot_store_is_not_acknowledged_and_slacks_retry_is_answered_once(
+    bot: SlackBot, slack: SlackEmulator, database: Database
+) -> None:
+    working = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30))
+    down = Database.from_url(UNREACHABLE)
+    bot.adapter.keep_inbox(DatabaseInbox(down, platform="slack", lease=timedelta(seconds=30)))
+    try:
+        question = await slack.user_posts(CUSTOMER, COMMUNITY, "my csv export failed")
+        assert question.ack.status == 503, "not stored, so not acknowledged"
+        await asyncio.sleep(0.3)
+        await bot.settle()
+        assert not slack.calls_to("users.info") and not slack.calls_to("chat.postMessage")
+        assert await _claims(database) == 0
+    finally:
+        await down.dispose()
+
+    # The database is back; Slack sends the event again, as it does with one not acknowledged.
+    bot.adapter.keep_inbox(working)
+    assert (await slack.send_event(question.body, retry_num=1)).status == 200
+    answer = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+    assert "export" in answer.shown.lower()
+    await bot.settle()
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    assert await _inbox_rows(database) == []
+
+
+async def test_a_second_process_leaves_alone_what_a_live_one_is_still_handling(
+    bot: SlackBot, slack: SlackEmulator, database: Database, tmp_path: Path
+) -> None:
+    slack.fail_next("users.info", timeout=True)  # the first bot is slow to read who asked
+    assert (await slack.slash_command(CUSTOMER, COMMUNITY, "/support help")).status == 200
+    await _stalled_on_users_info(slack)
+
+    first_url = slack.bot_url
+    async with slack_bot(slack, database, tmp_path / "second") as second:
+        assert await second.adapter.replay() == 0, "the row is leased to the live process"
+        await second.settle()
+        assert not slack.calls_to("response_url")
+
+        # The first bot gets past its slow lookup and answers; nothing is left for anyone to replay.
+        await slack.wait_for("response_url", timeout=10)
+        await bot.settle()
+        assert await second.adapter.replay() == 0
+        await second.settle()
+    slack.bot_url = first_url
+    assert len(slack.calls_to("response_url")) == 1
+    assert await _inbox_rows(database) == []
+
+
+async def test_two_processes_claiming_an_expired_row_at_once_replay_it_once(database: Database) -> None:
+    one = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30))
+    dead = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=-1))  # its lease ran out
+    kept = await dead.keep(kind="command", person="slack:U1", body={"command": "/support"})
+    other = DatabaseInbox(database.another_connection_pool(), platform="slack", lease=timedelta(seconds=30))
+    try:
+        first, second = await asyncio.gather(one.due(limit=10), other.due(limit=10))
+    finally:
+        await other.database.dispose()
+    assert sorted(len(found) for found in (first, second)) == [0, 1]
+    (row,) = first or second
+    assert (row.id, row.kind, row.body, row.attempts) == (kept, "command", {"command": "/support"}, 1)
+    assert await one.due(limit=10) == [], "leased again to the process replaying it"
+
+
+async def test_erasing_a_person_drops_their_requests_not_yet_handled(database: Database) -> None:
+    inbox = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30))
+    await inbox.keep(kind="event", person=f"slack:{CUSTOMER}", body={"event": {"text": "my card 4242"}})
+    await inbox.keep(kind="event", person=f"slack:{STAFF}", body={"event": {"text": "on it"}})
+
+    async with database.transaction() as session:
+        erasure = await privacy.erase(session, subject=f"slack:{CUSTOMER}", now=utcnow())
+    assert erasure is not None and erasure.counts == {"inbox": 1}
+    assert [row.person for row in await _inbox_rows(database)] == [f"slack:{STAFF}"]
+
+
+async def test_housekeeping_drops_requests_older_than_any_claim_it_keeps(database: Database) -> None:
+    inbox = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30))
+    await inbox.keep(kind="event", person="slack:U1", body={})
+    async with database.transaction() as session:
+        assert (
+            await inbox_repo.forget_received_before(session, before=utcnow() - timedelta(hours=1), limit=10)
+            == 0
+        )
+        assert (
+            await inbox_repo.forget_received_before(session, before=utcnow() + timedelta(seconds=1), limit=10)
+            == 1
+        )
+    assert await _inbox_rows(database) == []
+
+
+# -- a real process, killed ------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database for `supportbot run` processes, which take a URL (not a test schema)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail(NO_POSTGRES)
+        pytest.skip(NO_POSTGRES)
+    url, drop = await fresh_postgres(POSTGRES_URL, prefix="tinbox")
+    try:
+        yield url
+    finally:
+        await drop()
+
+
+async def test_a_command_acknowledged_by_a_process_killed_before_handling_it_is_answered_once_after_restart(
+    slack: SlackEmulator, database_url: str, tmp_path: Path
+) -> None:
+    url = database_url
+    process = BotProcess(
+        "killed",
+        slack_env(url, slack, staff_channel=f"slack:{STAFF_CHANNEL}", inbox_lease_seconds="2"),
+        cwd=tmp_path,
+    )
+    await process.start()
+    try:
+        slack.bot_url = process.slack_url
+        # users.info hangs (the bot gives up after 10 s): the command is acknowledged, not handled.
+        slack.fail_next("users.info", timeout=True)
+        assert (await slack.slash_command(CUSTOMER, COMMUNITY, "/support help")).status == 200
+        await _stalled_on_users_info(slack)
+        await process.kill()
+        assert not slack.calls_to("response_url")
+
+        await process.start()
+        slack.bot_url = process.slack_url
+        answer = await slack.wait_for("response_url", timeout=20)
+        assert "/support help" in answer.shown
+        await process.wait_for_log("replaying a slack command")
+        await asyncio.sleep(3)  # another lease and replay period: nothing answers twice
+        assert len(slack.calls_to("response_url")) == 1
+    finally:
+        await process.stop()
+    database = Database.from_url(url)
+    try:
+        assert await _inbox_rows(database) == []
+    finally:
+        await database.dispose()
