@@ -28,6 +28,7 @@ What it serves:
   sequence number, then RESUMED. A client that closes with 1000 or 1001 ends its session; a RESUME
   of an ended or unknown session gets INVALID_SESSION (op 9, `d: false`). A new IDENTIFY is a new
   session: nothing of an old one reaches it (`.resumes` records each RESUME that succeeded).
+  `hold_identify()` keeps the next IDENTIFYs waiting (no READY yet) until `release_identify()`.
 - Outages and stalls: `await go_down()` drops every socket and answers REST and new sockets 503
   until `come_back()`; `stall_next(seconds=..., path=...)` applies a request but answers it late.
 - Channel history: `GET /channels/{id}/messages` with `after` and `limit`, newest first.
@@ -303,6 +304,7 @@ class DiscordEmulator:
         self._stalls: list[tuple[str | None, float, list[int]]] = []
         self.down = False
         self.resumes: list[dict[str, Any]] = []
+        self._identify_gate: asyncio.Event | None = None
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -514,8 +516,20 @@ class DiscordEmulator:
         after `seconds`: the client times out not knowing the message exists."""
         self._stalls.append((path, seconds, [count]))
 
+    def hold_identify(self) -> None:
+        """New sessions are not READY until `release_identify()`: a bot between connecting and ready."""
+        self._identify_gate = asyncio.Event()
+
+    def release_identify(self) -> None:
+        if self._identify_gate is not None:
+            self._identify_gate.set()
+        self._identify_gate = None
+
     async def _identify(self, session: _Session, data: dict[str, Any]) -> None:
         self.identifies.append(data)
+        await self._notify()
+        if self._identify_gate is not None:
+            await self._identify_gate.wait()
         session.shard_id, session.shard_count = data.get("shard") or (0, 1)
         guilds = [
             g for g in self.guilds.values() if self._shard_of(g.id, session.shard_count) == session.shard_id
@@ -607,13 +621,12 @@ class DiscordEmulator:
                 await self._send(session, event, data)
 
     async def wait_connected(self, sessions: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        await self.wait_until(lambda: sum(s.identified.is_set() for s in self._sessions) >= sessions, timeout)
+
+    async def wait_until(self, condition: Callable[[], object], timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Until `condition()` holds, checked at each change of the gateway's sessions."""
         async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(
-                    lambda: sum(s.identified.is_set() for s in self._sessions) >= sessions
-                ),
-                timeout,
-            )
+            await asyncio.wait_for(self._changed.wait_for(condition), timeout)
 
     def live_session(self, shard_id: int = 0) -> tuple[str, int]:
         """(session id, last sequence number sent) of the connected session on that shard."""

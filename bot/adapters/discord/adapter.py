@@ -204,11 +204,6 @@ class DiscordAdapter:
         except discord.LoginFailure:
             await client.close()
             raise RuntimeError("Discord rejected DISCORD_TOKEN (401); check the bot token") from None
-        # The previous process's sessions are drained alongside discord.py's own IDENTIFY.
-        self._replays = [
-            (stored, asyncio.create_task(replay(stored, token=self._token), name="discord-replay"))
-            for stored in await self._stored_sessions()
-        ]
         self._runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait(
@@ -229,6 +224,13 @@ class DiscordAdapter:
     async def _catch_up(self) -> None:
         """Answer what was posted while no process was connected: what the previous process's
         sessions replay (`resume`), then the served channels' recent history (`catch_up`)."""
+        # Only now, with every shard's new session READY: until then nothing reaches the new
+        # session, and the old one (resumable) keeps what is sent. Drained and ended before, what
+        # was sent between its RESUMED and the new READY reached neither (sharded: 5 s a shard).
+        self._replays = [
+            (stored, asyncio.create_task(replay(stored, token=self._token), name="discord-replay"))
+            for stored in await self._stored_sessions()
+        ]
         await self._take_over_replays()
         if self._sessions is not None:
             self._saving = asyncio.create_task(self._keep_sessions(), name="discord-sessions")

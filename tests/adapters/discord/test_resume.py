@@ -8,6 +8,7 @@ The kills are real: `supportbot run` in its own process, SIGKILLed (tests/bot_pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -172,6 +173,35 @@ async def test_after_a_clean_stop_a_dm_sent_meanwhile_is_answered_and_nothing_tw
 
     assert [r["seq"] for r in emu.resumes] == [last]
     assert _answers(world, dm, "api key") == 1
+    assert _answers(world, dm, "invoice") == 1
+
+
+async def test_a_dm_sent_while_the_new_session_is_not_yet_ready_is_answered(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """Until its new session is READY a starting bot receives nothing on it; the old session, still
+    resumable, keeps what is sent meanwhile. So the old one is drained only after READY: drained
+    (and ended) before, a DM in between reached neither session."""
+    emu = world.emu
+    dm = emu.dm_channel(world.casey)
+    bot, _ = await start_bot(world, database, tmp_path)
+    await stop_bot(bot)  # the session stored, and left resumable
+
+    emu.hold_identify()
+    starting = asyncio.create_task(start_bot(world, database, tmp_path))
+    try:
+        await emu.wait_until(lambda: len(emu.identifies) == 2)
+        with contextlib.suppress(TimeoutError):  # a drain started before READY is over by now
+            await emu.wait_until(lambda: emu.resumes, timeout=1.0)
+        await emu.user_says(world.casey, dm, "Where can I download my invoices?")
+    finally:
+        emu.release_identify()
+    bot, _ = await starting
+    try:
+        await posted(emu, dm.id, "invoice")
+    finally:
+        await stop_bot(bot)
+
     assert _answers(world, dm, "invoice") == 1
 
 
