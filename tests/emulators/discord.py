@@ -28,7 +28,8 @@ What it serves:
   sequence number, then RESUMED. A client that closes with 1000 or 1001 ends its session; a RESUME
   of an ended or unknown session gets INVALID_SESSION (op 9, `d: false`). A new IDENTIFY is a new
   session: nothing of an old one reaches it (`.resumes` records each RESUME that succeeded).
-  `hold_identify()` keeps the next IDENTIFYs waiting (no READY yet) until `release_identify()`.
+  `hold_identify()` keeps the next IDENTIFYs waiting (no READY yet) until `release_identify()`;
+  with `.withhold_resumed` set, a RESUME is replayed but RESUMED is not sent (a long replay).
 - Outages and stalls: `await go_down()` drops every socket and answers REST and new sockets 503
   until `come_back()`; `stall_next(seconds=..., path=...)` applies a request but answers it late.
 - Channel history: `GET /channels/{id}/messages` with `after` and `limit`, newest first.
@@ -305,6 +306,7 @@ class DiscordEmulator:
         self.down = False
         self.resumes: list[dict[str, Any]] = []
         self._identify_gate: asyncio.Event | None = None
+        self.withhold_resumed = False
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -497,8 +499,9 @@ class DiscordEmulator:
         for frame in list(session.sent):
             if frame["s"] > seen:
                 await ws.send_json(frame)
-        session.seq += 1
-        await ws.send_json({"op": 0, "t": "RESUMED", "s": session.seq, "d": {}})
+        if not self.withhold_resumed:
+            session.seq += 1
+            await ws.send_json({"op": 0, "t": "RESUMED", "s": session.seq, "d": {}})
         await self._notify()
         return session
 

@@ -242,6 +242,10 @@ class DiscordAdapter:
         log.info("discord: read the last %d messages of the served channels to catch up", read)
 
     async def stop(self) -> None:
+        # A shard whose previous session is not drained yet keeps that session stored, not this
+        # process's: the next process resumes it and answers what it holds (sent while no bot was
+        # up, or received but not handled by the dead one). Stored over, that was lost.
+        draining = {stored.shard_id for stored, task in self._replays if not task.done()}
         for task in (self._catching_up, self._saving, *(task for _, task in self._replays)):
             if task is not None:
                 task.cancel()
@@ -256,7 +260,7 @@ class DiscordAdapter:
         self._sink = None
         if self._client is not None:
             if self._sessions is not None and self._client.is_ready():
-                await self._save_sessions()  # what was settled up to the stop
+                await self._save_sessions(keep=draining)  # what was settled up to the stop
             await self._client.close()
         if self._runner is not None:
             try:
@@ -364,10 +368,11 @@ class DiscordAdapter:
             await asyncio.sleep(SAVE_EVERY)
             await self._save_sessions()
 
-    async def _save_sessions(self) -> None:
+    async def _save_sessions(self, *, keep: Iterable[int] = ()) -> None:
+        """Store the shards' sessions that changed, but not over the stored ones of `keep`."""
         assert self._sessions is not None
         changed = []
-        for shard_id in self._own_shards():
+        for shard_id in set(self._own_shards()).difference(keep):
             now = current_session(self.client, shard_id)
             if now is None:
                 continue

@@ -164,6 +164,11 @@ async def replay(stored: GatewaySession, *, token: str) -> Replayed:
                             messages.append((int(data["channel_id"]), int(data["id"])))
                     elif op == _DISPATCH and kind == "INTERACTION_CREATE":
                         interactions += 1
+            except asyncio.CancelledError:
+                # Cut off (a stop, or REPLAY_TIMEOUT) before RESUMED: not 1000, which would end the
+                # session with what it still holds; a stop leaves it stored for the next process.
+                await socket.close(code=4000)
+                raise
             finally:
                 beating.cancel()
             await socket.close(code=1000)

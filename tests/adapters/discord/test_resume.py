@@ -205,6 +205,39 @@ async def test_a_dm_sent_while_the_new_session_is_not_yet_ready_is_answered(
     assert _answers(world, dm, "invoice") == 1
 
 
+async def test_a_stop_while_the_old_session_is_drained_keeps_it_for_the_next_process(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """A bot stopped before it had drained the previous session (a long replay, RESUMED not yet
+    come) leaves that session resumable and stored, not its own over it: the next process resumes
+    it and answers what was sent to it while no bot was up."""
+    emu = world.emu
+    dm = emu.dm_channel(world.casey)
+    bot, _ = await start_bot(world, database, tmp_path)
+    await stop_bot(bot)
+    async with database.session() as session:
+        (old,) = await gateway_sessions_repo.of_shards(session, shard_ids=[0])
+    await emu.user_says(world.casey, dm, "Where can I download my invoices?")
+
+    emu.withhold_resumed = True
+    bot, _ = await start_bot(world, database, tmp_path)
+    try:
+        await emu.wait_until(lambda: emu.resumes)
+    finally:
+        await stop_bot(bot)
+    async with database.session() as session:
+        (stored,) = await gateway_sessions_repo.of_shards(session, shard_ids=[0])
+    assert stored.session_id == old.session_id, "the undrained session is still the one stored"
+
+    emu.withhold_resumed = False
+    bot, _ = await start_bot(world, database, tmp_path)
+    try:
+        await posted(emu, dm.id, "invoice")
+    finally:
+        await stop_bot(bot)
+    assert _answers(world, dm, "invoice") == 1
+
+
 async def test_each_shard_stores_its_own_session(
     world: DiscordWorld, database: Database, tmp_path: Path
 ) -> None:
