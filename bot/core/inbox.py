@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from bot.core.clock import utc_now
 from storage import inbox_repo
 from storage.db import Database
+from storage.session import DbSession
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,8 +58,44 @@ class KeepsInbox(Protocol):
     def keep_inbox(self, inbox: Inbox, *, replay_every: float) -> None: ...
 
 
+class GroupCommit(Generic[T, R]):
+    """Items handed in while a transaction runs are written together in the next one: a burst of
+    requests costs a few commits, not one each. `write` gets a session and the items, and returns
+    one result per item; a failure is raised to every caller of its batch."""
+
+    def __init__(self, database: Database, write: Callable[[DbSession, list[T]], Awaitable[list[R]]]) -> None:
+        self._database = database
+        self._write = write
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: T) -> R:
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        return await done
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                async with self._database.transaction() as session:
+                    results = await self._write(session, [item for item, _ in batch])
+            except Exception as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            for (_, done), result in zip(batch, results, strict=True):
+                if not done.done():  # its caller went away meanwhile (a request cancelled)
+                    done.set_result(result)
+
+
 class DatabaseInbox:
-    """The inbox of one platform in the bot's database."""
+    """The inbox of one platform in the bot's database. Rows are written and deleted in group
+    commits: the acknowledgements wait for the writes, and in a burst the deletes of settled events
+    would otherwise hold the event loop (SQLite runs on it) one commit each."""
 
     def __init__(
         self,
@@ -69,54 +109,38 @@ class DatabaseInbox:
         self.platform = platform
         self.lease = lease
         self._clock = clock
-        self._waiting: list[tuple[str, str, str, asyncio.Future[int]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._keep = GroupCommit(database, self._insert)
+        self._finish = GroupCommit(database, self._delete)
 
     async def keep(self, *, kind: str, person: str, body: Mapping[str, Any]) -> int:
         # ASCII-escaped: a NUL or a lone surrogate someone pasted is text PostgreSQL cannot store.
         text = json.dumps(body, separators=(",", ":"))
-        stored: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         # A Slack id is printable ASCII; anything else (a forged form's NUL) must not fail the write,
         # or the request would be refused, and retried, forever.
         person = "".join(c for c in person[:120] if c.isascii() and c.isprintable())
-        self._waiting.append((kind, person, text, stored))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await stored
-
-    async def _write(self) -> None:
-        """Group commit: the requests that arrived while the previous commit ran are written in one
-        transaction. A burst of requests then costs a few commits, not one each, so the
-        acknowledgements (which wait for it) stay fast."""
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                async with self.database.transaction() as session:
-                    now = self._clock()
-                    ids = [
-                        await inbox_repo.keep(
-                            session,
-                            platform=self.platform,
-                            kind=kind,
-                            person=person,
-                            body=text,
-                            now=now,
-                            lease=self.lease,
-                        )
-                        for kind, person, text, _ in batch
-                    ]
-            except Exception as error:
-                for *_, stored in batch:
-                    if not stored.done():
-                        stored.set_exception(error)
-                continue
-            for (*_, stored), row_id in zip(batch, ids, strict=True):
-                if not stored.done():  # its request went away meanwhile: the row is replayed
-                    stored.set_result(row_id)
+        return await self._keep((kind, person, text))
 
     async def finish(self, ids: Sequence[int]) -> None:
-        async with self.database.transaction() as session:
-            await inbox_repo.finish(session, ids=ids)
+        await self._finish(list(ids))
+
+    async def _insert(self, session: DbSession, rows: list[tuple[str, str, str]]) -> list[int]:
+        now = self._clock()
+        return [
+            await inbox_repo.keep(
+                session,
+                platform=self.platform,
+                kind=kind,
+                person=person,
+                body=text,
+                now=now,
+                lease=self.lease,
+            )
+            for kind, person, text in rows
+        ]
+
+    async def _delete(self, session: DbSession, batches: list[list[int]]) -> list[None]:
+        await inbox_repo.finish(session, ids=[row_id for ids in batches for row_id in ids])
+        return [None] * len(batches)
 
     async def due(self, *, limit: int) -> list[Kept]:
         async with self.database.transaction() as session:

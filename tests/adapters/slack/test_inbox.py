@@ -9,6 +9,7 @@ Slack emulator, a real database, and (for the kill) a real `supportbot run` proc
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -129,6 +130,21 @@ async def test_two_processes_claiming_an_expired_row_at_once_replay_it_once(data
     (row,) = first or second
     assert (row.id, row.kind, row.body, row.attempts) == (kept, "command", {"command": "/support"}, 1)
     assert await one.due(limit=10) == [], "leased again to the process replaying it"
+
+
+async def test_a_burst_of_requests_is_stored_each_in_its_own_row_and_finished_together(
+    database: Database,
+) -> None:
+    inbox = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30))
+    ids = await asyncio.gather(
+        *(inbox.keep(kind="event", person=f"slack:U{n}", body={"n": n}) for n in range(50))
+    )
+    rows = {row.id or 0: row for row in await _inbox_rows(database)}
+    assert sorted(ids) == sorted(rows)
+    assert all(json.loads(rows[row_id].body) == {"n": n} for n, row_id in enumerate(ids))
+
+    await asyncio.gather(*(inbox.finish([row_id]) for row_id in ids))
+    assert await _inbox_rows(database) == []
 
 
 async def test_erasing_a_person_drops_their_requests_not_yet_handled(database: Database) -> None:
