@@ -94,6 +94,27 @@ async def test_a_question_the_database_cannot_store_is_not_acknowledged_and_slac
     assert await _inbox_rows(database) == []
 
 
+async def test_in_socket_mode_a_command_the_database_cannot_store_gets_no_ack(
+    slack: SlackEmulator, database: Database, tmp_path: Path
+) -> None:
+    async with slack_bot(slack, database, tmp_path, mode="socket") as bot:
+        down = Database.from_url(UNREACHABLE)
+        bot.adapter.keep_inbox(DatabaseInbox(down, platform="slack", lease=timedelta(seconds=30)))
+        form = slack.command_form(CUSTOMER, COMMUNITY, "/support", "help")
+        try:
+            with pytest.raises(TimeoutError):  # no ack: the envelope stays Slack's to deliver again
+                await slack.push_envelope("slash_commands", form, timeout=1)
+        finally:
+            await down.dispose()
+
+        bot.adapter.keep_inbox(DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30)))
+        await slack.push_envelope("slash_commands", form)
+        await slack.wait_for("response_url", timeout=10)
+        await bot.settle()
+        assert len(slack.calls_to("response_url")) == 1
+        assert await _inbox_rows(database) == []
+
+
 async def test_a_second_process_leaves_alone_what_a_live_one_is_still_handling(
     bot: SlackBot, slack: SlackEmulator, database: Database, tmp_path: Path
 ) -> None:
