@@ -138,6 +138,27 @@ async def test_a_second_process_leaves_alone_what_a_live_one_is_still_handling(
     assert await _inbox_rows(database) == []
 
 
+async def test_a_command_replayed_after_its_response_url_expired_is_answered_through_the_web_api(
+    bot: SlackBot, slack: SlackEmulator, database: Database
+) -> None:
+    # Stored 31 minutes ago by a process that died at once: Slack's response_url lives 30.
+    long_ago = DatabaseInbox(
+        database,
+        platform="slack",
+        lease=timedelta(minutes=-30),
+        clock=lambda: utcnow() - timedelta(minutes=31),
+    )
+    form = slack.command_form(CUSTOMER, COMMUNITY, "/support", "help")
+    await long_ago.keep(kind="command", person=f"slack:{CUSTOMER}", body=form)
+
+    assert await bot.adapter.replay() == 1
+    answer = await slack.wait_for("chat.postEphemeral", timeout=10)
+    assert answer.params["user"] == CUSTOMER and "/support help" in answer.shown
+    await bot.settle()
+    assert not slack.calls_to("response_url")
+    assert await _inbox_rows(database) == []
+
+
 async def test_two_processes_claiming_an_expired_row_at_once_replay_it_once(database: Database) -> None:
     one = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30))
     dead = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=-1))  # its lease ran out
