@@ -35,6 +35,7 @@ from bot.adapters.discord.interactions import (
 )
 from bot.adapters.discord.reconnect import cap_reconnect_delay
 from bot.adapters.discord.resume import (
+    OPEN_AT_MOST,
     SAVE_EVERY,
     GatewaySession,
     Replayed,
@@ -242,10 +243,11 @@ class DiscordAdapter:
         log.info("discord: read the last %d messages of the served channels to catch up", read)
 
     async def stop(self) -> None:
-        # A shard whose previous session is not drained yet keeps that session stored, not this
-        # process's: the next process resumes it and answers what it holds (sent while no bot was
-        # up, or received but not handled by the dead one). Stored over, that was lost.
-        draining = {stored.shard_id for stored, task in self._replays if not task.done()}
+        # A shard whose previous session is not taken over yet (drained, what it replayed settled)
+        # keeps that session stored, not this process's: the next process resumes it and answers
+        # what it holds (sent while no bot was up, or not handled by the dead one). Stored over,
+        # that was lost.
+        draining = {stored.shard_id for stored, _ in self._replays}
         for task in (self._catching_up, self._saving, *(task for _, task in self._replays)):
             if task is not None:
                 task.cancel()
@@ -316,36 +318,44 @@ class DiscordAdapter:
         """Hand the messages the old sessions replayed to the same path as live ones, fetched by id
         (the replay is raw payloads). Those in the served channels are left to the channel catch-up,
         which reads them anyway; interactions came too late to be answered (Discord's 3 seconds)."""
-        for stored, task in self._replays:
+        for stored, task in list(self._replays):
             try:
                 result = await task
             except Exception:  # never in the way of the channel catch-up and the start
                 log.exception("discord: resuming the previous session (shard %d) failed", stored.shard_id)
                 result = Replayed(resumed=False, messages=[])
             channels: dict[int, discord.abc.Messageable] = {}
-            handed = 0
+            handed: set[str] = set()
             for channel_id, message_id in result.messages:
                 if str(channel_id) in self.listen_channel_ids:
                     continue
                 message = await self._fetch_message(channel_id, message_id, channels)
                 if message is not None:
+                    handed.add(str(message.id))
+                    self._settled.expect(str(message.id))
                     await self.on_message(message)
-                    handed += 1
             log.info(
                 "discord: previous session of shard %d %s: %d messages replayed, %d read again here, "
                 "%d interactions too late to answer",
                 stored.shard_id,
                 "resumed" if result.resumed else "not resumed",
                 len(result.messages),
-                handed,
+                len(handed),
                 result.interactions,
             )
+            # Forgotten (and this process's session stored instead) only once what it replayed is
+            # settled: a kill before leaves it, still resumable, for the next process to replay.
+            try:
+                async with asyncio.timeout(OPEN_AT_MOST):
+                    await self._settled.wait(handed)
+            except TimeoutError:
+                log.warning("discord: replayed messages still unsettled; the old session is let go")
             try:
                 assert self._sessions is not None  # replays exist only with a store
                 await self._sessions.forget(stored)
             except Exception:
                 log.exception("discord: could not forget the previous gateway session")
-        self._replays = []
+            self._replays = [(s, t) for s, t in self._replays if s is not stored]
 
     async def _fetch_message(
         self, channel_id: int, message_id: int, channels: dict[int, discord.abc.Messageable]

@@ -4,7 +4,9 @@ closed abnormally (not with 1000 or 1001) resumable for a while, and a RESUME (o
 new process IDENTIFYs a new session, to which nothing of the old one is replayed; so each process
 stores its session per shard (never the token), and the next one drains the old session on a socket
 of its own: RESUME, collect the messages replayed, close. That reaches what the channel catch-up
-cannot: DMs and threads, of which Discord offers no list.
+cannot: DMs and threads, of which Discord offers no list. The drain closes with 4000, never 1000:
+the old session stays stored and resumable until what it replayed is settled, so a process killed
+in between leaves it to the next one.
 
 The stored sequence number is a settled one: every message dispatched up to it was handled by the
 dispatcher (committed, replied to), so one received but not finished at a crash is replayed, and
@@ -36,6 +38,8 @@ SAVE_EVERY: Final = 1.0
 OPEN_AT_MOST: Final = 300.0
 """Seconds a message may stay unsettled before it no longer holds the stored sequence back (a
 handler stuck that long would otherwise pin the session to the past)."""
+
+_NO_SHARD: Final = -1
 
 _DISPATCH, _HEARTBEAT, _RESUME, _RECONNECT, _INVALID_SESSION, _HELLO = 0, 1, 6, 7, 9, 10
 
@@ -90,12 +94,24 @@ class Settled:
     when the socket's sequence is that message's) and by the dispatcher (`settled`)."""
 
     _open: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # id -> shard, seq, since
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def received(self, shard_id: int, sequence: int, message_id: str) -> None:
         self._open[message_id] = (shard_id, sequence, time.monotonic())
 
+    def expect(self, message_id: str) -> None:
+        """A message replayed by an old session: awaited by `wait`, holding back no live shard."""
+        self.received(_NO_SHARD, 0, message_id)
+
     def settled(self, message_id: str) -> None:
         self._open.pop(message_id, None)
+        self._changed.set()
+
+    async def wait(self, message_ids: set[str]) -> None:
+        """Until none of `message_ids` is open any more."""
+        while message_ids & self._open.keys():
+            self._changed.clear()
+            await self._changed.wait()
 
     def safe(self, shard_id: int, latest: int) -> int:
         """The sequence to store for the shard whose socket has seen up to `latest`."""
@@ -120,8 +136,9 @@ class Replayed:
 
 async def replay(stored: GatewaySession, *, token: str) -> Replayed:
     """RESUME `stored` on a socket of its own, collect the replayed messages until RESUMED, then close
-    with 1000, which ends the session on Discord's side. An invalid session (op 9), a failure or
-    `REPLAY_TIMEOUT` return what was collected, `resumed` False."""
+    with 4000, which leaves the session resumable (1000 would end it): until what it replayed is
+    handled, a process killed meanwhile leaves it to the next one. An invalid session (op 9), a
+    failure or `REPLAY_TIMEOUT` return what was collected, `resumed` False."""
     messages: list[tuple[int, int]] = []
     interactions = 0
     sequence = stored.sequence
@@ -156,7 +173,7 @@ async def replay(stored: GatewaySession, *, token: str) -> Replayed:
                     elif op == _RECONNECT:
                         break
                     elif op == _DISPATCH and kind == "RESUMED":
-                        await socket.close(code=1000)
+                        await socket.close(code=4000)
                         return Replayed(resumed=True, messages=messages, interactions=interactions)
                     elif op == _DISPATCH and kind == "MESSAGE_CREATE":
                         data = payload.get("d") or {}

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.adapters.discord.resume import SAVE_EVERY, Settled, current_session
 from storage import gateway_sessions_repo
@@ -111,6 +111,59 @@ async def test_a_dm_received_but_not_yet_handled_at_the_kill_is_answered_once_af
         await engine.dispose()
 
     assert _answers(world, dm, "invoice") == 1
+
+
+async def test_a_dm_replayed_to_a_process_killed_before_handling_it_is_answered_once_after_the_next_restart(
+    world: DiscordWorld, postgres_url: str, tmp_path: Path
+) -> None:
+    """Killed twice: the second process had read the first one's DM from its session but not yet
+    handled it. The first session stays stored, and resumable, until what it replayed is settled;
+    so the third process resumes it again and answers the DM."""
+    emu = world.emu
+    dm = emu.dm_channel(world.robin)
+    bot = BotProcess("discord", _env(world, postgres_url), cwd=tmp_path)
+    engine = create_async_engine(postgres_url)
+    try:
+        await bot.start()
+        await _until_stored(engine)
+        await bot.kill()
+        await emu.user_says(world.robin, dm, "Where can I download my invoices?")
+
+        emu.hold_identify()  # not READY, so not draining, until the claims are blocked
+        starting = asyncio.create_task(bot.start())
+        await emu.wait_until(lambda: len(emu.identifies) == 2)
+        async with engine.connect() as lock:
+            await lock.exec_driver_sql("BEGIN")
+            await lock.exec_driver_sql("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
+            emu.release_identify()
+            await starting
+            await bot.wait_for_log(
+                r"previous session of shard 0 resumed: \d+ messages replayed, 1 read again"
+            )
+            await asyncio.sleep(2 * SAVE_EVERY)  # what the process would store meanwhile, stored
+            await bot.kill()
+            await lock.exec_driver_sql("ROLLBACK")
+        assert _answers(world, dm, "invoice") == 0
+
+        await bot.start()
+        await posted(emu, dm.id, "invoice")
+        await asyncio.sleep(1.0)  # time enough for a second answer, if there were one
+    finally:
+        await bot.stop()
+        await engine.dispose()
+
+    assert _answers(world, dm, "invoice") == 1
+
+
+async def _until_stored(engine: AsyncEngine) -> None:
+    """Until the bot process has stored its gateway session."""
+    async with asyncio.timeout(10):
+        while True:
+            async with engine.connect() as connection:
+                stored = await connection.exec_driver_sql("SELECT count(*) FROM discord_gateway_sessions")
+                if stored.scalar():
+                    return
+            await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("where", ["on Discord", "unreachable"])
