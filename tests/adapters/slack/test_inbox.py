@@ -151,11 +151,11 @@ async def test_a_command_replayed_after_its_response_url_expired_is_answered_thr
     form = slack.command_form(CUSTOMER, COMMUNITY, "/support", "help")
     await long_ago.keep(kind="command", person=f"slack:{CUSTOMER}", body=form)
 
-    assert await bot.adapter.replay() == 1
+    await bot.adapter.replay()  # or the bot's own start-up pass, if it runs after the row is in
     answer = await slack.wait_for("chat.postEphemeral", timeout=10)
     assert answer.params["user"] == CUSTOMER and "/support help" in answer.shown
     await bot.settle()
-    assert not slack.calls_to("response_url")
+    assert not slack.calls_to("response_url") and len(slack.calls_to("chat.postEphemeral")) == 1
     assert await _inbox_rows(database) == []
 
 
