@@ -42,7 +42,9 @@ from bot.adapters.discord.resume import (
     SessionStore,
     Settled,
     current_session,
+    reaction_id,
     replay,
+    replayed_reaction,
     shard_of,
 )
 from bot.adapters.discord.threads import Threads
@@ -57,6 +59,7 @@ from bot.adapters.discord.translate import (
     allowed_mentions,
     command_to_event,
     delivery_error,
+    emoji_name,
     files,
     message_to_event,
     neutralise,
@@ -334,13 +337,20 @@ class DiscordAdapter:
                     handed.add(str(message.id))
                     self._settled.expect(str(message.id))
                     await self.on_message(message)
+            for data in result.reactions:
+                reaction = replayed_reaction(self.client, data)
+                key = reaction_id(reaction.message_id, reaction.user_id, emoji_name(reaction.emoji))
+                handed.add(key)
+                self._settled.expect(key)
+                await self.on_reaction(reaction)
             log.info(
                 "discord: previous session of shard %d %s: %d messages replayed, %d read again here, "
-                "%d interactions too late to answer",
+                "%d reactions, %d interactions too late to answer",
                 stored.shard_id,
                 "resumed" if result.resumed else "not resumed",
                 len(result.messages),
-                len(handed),
+                len(handed) - len(result.reactions),
+                len(result.reactions),
                 result.interactions,
             )
             # Forgotten (and this process's session stored instead) only once what it replayed is
@@ -419,12 +429,26 @@ class DiscordAdapter:
             return
         await self._sink(event)
 
-    async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
-        if self._sink is None:
+    def received_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        """discord.py is parsing a reaction: held like a message (`received`) until settled."""
+        if self._sessions is None or self._client is None:
             return
-        event = await read_reaction(self.client, payload, listen_channel_ids=self.listen_channel_ids)
-        if event is not None:
-            await self._sink(event)
+        guild = self._client.get_guild(payload.guild_id) if payload.guild_id else None
+        shard_id = guild.shard_id if guild is not None else 0
+        now = current_session(self._client, shard_id)
+        if now is not None:
+            key = reaction_id(payload.message_id, payload.user_id, emoji_name(payload.emoji))
+            self._settled.received(shard_id, now.sequence, key)
+
+    async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        event = None
+        if self._sink is not None:
+            event = await read_reaction(self.client, payload, listen_channel_ids=self.listen_channel_ids)
+        if event is None or self._sink is None:
+            # Nothing for the dispatcher to finish.
+            self._settled.settled(reaction_id(payload.message_id, payload.user_id, emoji_name(payload.emoji)))
+            return
+        await self._sink(event)
 
     async def on_command(self, interaction: discord.Interaction) -> None:
         # Defer first: the reply comes from a queued handler, maybe later than Discord's 3 seconds.

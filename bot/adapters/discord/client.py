@@ -32,6 +32,8 @@ class ClientOwner(Protocol):
 
     def received(self, message: discord.Message) -> None: ...
 
+    def received_reaction(self, payload: discord.RawReactionActionEvent) -> None: ...
+
     async def on_message(self, message: discord.Message) -> None: ...
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None: ...
@@ -52,6 +54,8 @@ class _Hooks:
         # one moment its socket's sequence number is that message's (see `resume.Settled`).
         if event == "message":
             self.supportbot_adapter.received(args[0])
+        elif event == "raw_reaction_add":
+            self.supportbot_adapter.received_reaction(args[0])
         super().dispatch(event, *args, **kwargs)  # type: ignore[misc]  # mixed into discord.Client
 
     async def on_message(self, message: discord.Message) -> None:

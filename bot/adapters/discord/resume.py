@@ -87,6 +87,27 @@ def shard_of(message: discord.Message) -> int:
     return message.guild.shard_id if message.guild is not None else 0
 
 
+def reaction_id(message_id: int, user_id: int, emoji: str) -> str:
+    """The id a reaction is settled by: its event's (`translate.reaction_to_event`)."""
+    return f"{message_id}:{user_id}:{emoji}"
+
+
+def replayed_reaction(client: discord.Client, data: dict[str, Any]) -> discord.RawReactionActionEvent:
+    """A reaction an old session replayed, as discord.py would have dispatched it: with the member
+    (their roles say whether a 🎫 is staff's), built as discord.py's parser does, from its private
+    connection state (tests/adapters/discord/test_resume.py checks a staff 🎫 replayed)."""
+    emoji = discord.PartialEmoji.from_dict(data["emoji"])
+    payload = discord.RawReactionActionEvent(data, emoji, "REACTION_ADD")  # type: ignore[arg-type]  # the gateway's dict
+    guild = client.get_guild(payload.guild_id) if payload.guild_id else None
+    member = data.get("member")
+    payload.member = (
+        discord.Member(data=member, guild=guild, state=client._connection)
+        if guild is not None and member
+        else None
+    )
+    return payload
+
+
 @dataclass
 class Settled:
     """Per shard, the highest sequence number below which every message the bot received is settled:
@@ -127,11 +148,13 @@ class Settled:
 @dataclass(frozen=True, slots=True)
 class Replayed:
     """What a RESUME of an old session brought: the people's messages (channel id, message id),
-    and how many interactions came too late to answer."""
+    their reactions (as dispatched: a staff 🎫 opens a ticket), and how many interactions came too
+    late to answer."""
 
     resumed: bool
     messages: list[tuple[int, int]]
     interactions: int = 0
+    reactions: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def replay(stored: GatewaySession, *, token: str) -> Replayed:
@@ -140,6 +163,7 @@ async def replay(stored: GatewaySession, *, token: str) -> Replayed:
     handled, a process killed meanwhile leaves it to the next one. An invalid session (op 9), a
     failure or `REPLAY_TIMEOUT` return what was collected, `resumed` False."""
     messages: list[tuple[int, int]] = []
+    reactions: list[dict[str, Any]] = []
     interactions = 0
     sequence = stored.sequence
     url = yarl.URL(stored.resume_url).with_query(v=10, encoding="json")
@@ -174,11 +198,13 @@ async def replay(stored: GatewaySession, *, token: str) -> Replayed:
                         break
                     elif op == _DISPATCH and kind == "RESUMED":
                         await socket.close(code=4000)
-                        return Replayed(resumed=True, messages=messages, interactions=interactions)
+                        return Replayed(True, messages, interactions, reactions)
                     elif op == _DISPATCH and kind == "MESSAGE_CREATE":
                         data = payload.get("d") or {}
                         if not (data.get("author") or {}).get("bot"):
                             messages.append((int(data["channel_id"]), int(data["id"])))
+                    elif op == _DISPATCH and kind == "MESSAGE_REACTION_ADD":
+                        reactions.append(payload.get("d") or {})
                     elif op == _DISPATCH and kind == "INTERACTION_CREATE":
                         interactions += 1
             except asyncio.CancelledError:
@@ -195,7 +221,7 @@ async def replay(stored: GatewaySession, *, token: str) -> Replayed:
             stored.shard_id,
             type(error).__name__ if isinstance(error, TimeoutError) else error,
         )
-    return Replayed(resumed=False, messages=messages, interactions=interactions)
+    return Replayed(False, messages, interactions, reactions)
 
 
 async def _heartbeat(
