@@ -3,6 +3,7 @@ traffic while faults are injected one after another, counting what people would 
 
     python -m bench.chaos                  # about 3.5 minutes; needs TEST_DATABASE_URL (PostgreSQL)
     python -m bench.chaos --json --seconds 240
+    python -m bench.chaos --processes 2    # two bot processes on the one database
 
 Traffic, each action by a person of its own so its effects can be told apart: questions in a Slack
 channel and on a Discord server, DMs, `/support help` on both, "That solved it" clicks on answers,
@@ -14,6 +15,14 @@ harness; the first lands in the broadcast), 429s with Retry-After, 5xx and timeo
 platforms' APIs, a PostgreSQL restart, Discord unreachable for 30 s (its sockets dropped, REST and
 new connections answered 503; the gateway keeps the session so the bot can RESUME and get what it
 missed replayed).
+
+With `--processes 2`, two `supportbot run` processes share the PostgreSQL database, as two replicas
+behind one Slack app and one Discord bot: Slack's requests go round robin to the live ones (a load
+balancer whose health check has taken a dead one out; a retry may reach either), and the Discord
+servers are split by shard (0 and 1 of 2, one help channel and half the status channels on each;
+DMs come on shard 0, as on Discord). The SIGKILLs take the two in turn (the first the one sending
+the Slack broadcast); a killed one is restarted at once and the other keeps serving. A kill's
+recovery is until an action sent after it is answered, by either process.
 
 The platforms redeliver as they do: Slack resends an event not acknowledged within 3 s with
 `X-Slack-Retry-Num` 1..3, after about 1 s, 1 minute and 5 minutes; here that schedule is divided by
@@ -55,7 +64,13 @@ from sqlalchemy import func, select
 from storage.db import Database
 from storage.models import Ticket
 from tests.adapters.discord.harness import custom_id
-from tests.bot_process import BotProcess, both_platforms_env, fresh_postgres, subscribe
+from tests.bot_process import (
+    BotProcess,
+    both_platforms_env,
+    fresh_postgres,
+    guilds_one_per_shard,
+    subscribe,
+)
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.slack import SlackEmulator
 
@@ -96,17 +111,20 @@ class Fault:
 class Run:
     slack: SlackEmulator
     discord: DiscordEmulator
-    bot: BotProcess
+    bots: list[BotProcess]
     database_url: str
     started: float = field(default_factory=time.monotonic)
     inbound: list[Inbound] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)
+    killed: list[BotProcess] = field(default_factory=list)  # which process each SIGKILL took
+    restarts_s: list[float] = field(default_factory=list)  # with two processes: kill to ready again
     slack_timeouts: list[float] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     people: int = 0
-    discord_guild: Any = None
-    discord_help: Any = None
+    slack_sent: int = 0  # requests so far, for the round robin over the processes
+    discord_guilds: list[Any] = field(default_factory=list)  # one per shard
+    discord_helps: list[Any] = field(default_factory=list)  # a help channel in each
     discord_news: list[Any] = field(default_factory=list)
     discord_seen: dict[str, float] = field(default_factory=dict)  # message id -> first seen
     postgres_restart_s: float = 0.0
@@ -128,7 +146,24 @@ class Run:
         return self.people
 
     def url(self) -> str | None:
-        return self.bot.slack_url if self.bot.running and self.bot.port else None
+        """Where the next Slack request goes: round robin over the processes that are up."""
+        live = [bot for bot in self.bots if bot.running and bot.port]
+        if not live:
+            return None
+        self.slack_sent += 1
+        return live[self.slack_sent % len(live)].slack_url
+
+    def discord_side(self, n: int) -> tuple[Any, Any]:
+        """The server (and its help channel) person `n` is on: the shards take turns."""
+        side = n % len(self.discord_guilds)
+        return self.discord_guilds[side], self.discord_helps[side]
+
+    def discord_connected(self, guild: Any) -> bool:
+        """A gateway session holding the guild's shard is up (an interaction has a bot to go to)."""
+        shard = self.discord._shard_of(guild.id, len(self.discord_guilds))
+        return any(
+            s.identified.is_set() and not s.ws.closed and s.shard_id == shard for s in self.discord._sessions
+        )
 
 
 # -- effects -----------------------------------------------------------------------------------
@@ -218,9 +253,14 @@ async def _slack_form(run: Run, item: Inbound, send: Callable[[], Awaitable[Any]
     if url is None:
         item.refused = True
         return
-    run.slack.bot_url = url
+
+    async def to_url() -> Any:
+        # Set where it goes in the step that sends it: other commands run at the same time.
+        run.slack.bot_url = url
+        return await send()
+
     try:
-        ack = await asyncio.wait_for(send(), 3)
+        ack = await asyncio.wait_for(to_url(), 3)
         item.refused = ack.status != 200
     except Exception:  # a refused connection, no answer within 3 s: Slack shows it failed
         item.refused = True
@@ -327,8 +367,9 @@ async def slack_ticket(run: Run) -> None:
 async def discord_question(run: Run) -> dict[str, Any]:
     emu = run.discord
     user = emu.add_user(f"person{run.person()}")
-    emu.add_member(run.discord_guild, user)
-    message = await emu.user_says(user, run.discord_help, f"{random.choice(QUESTIONS)} (ref d{run.people})")
+    guild, help_channel = run.discord_side(run.people)
+    emu.add_member(guild, user)
+    message = await emu.user_says(user, help_channel, f"{random.choice(QUESTIONS)} (ref d{run.people})")
     mid = message["id"]
 
     def in_thread_or_dm(m: dict[str, Any]) -> bool:
@@ -362,7 +403,9 @@ async def discord_dm(run: Run) -> None:
     await emu.user_says(user, channel, f"{random.choice(QUESTIONS)} (ref dd{run.people})")
 
 
-def _interaction(run: Run, kind: str, payload_of: Callable[[], Awaitable[dict[str, Any]]]) -> Inbound:
+def _interaction(
+    run: Run, kind: str, guild: Any, payload_of: Callable[[], Awaitable[dict[str, Any]]]
+) -> Inbound:
     ids: list[str] = []
     item = Inbound(
         kind,
@@ -377,7 +420,7 @@ def _interaction(run: Run, kind: str, payload_of: Callable[[], Awaitable[dict[st
     async def go() -> None:
         payload = await payload_of()
         ids.append(payload["id"])
-        connected = any(s.identified.is_set() and not s.ws.closed for s in run.discord._sessions)
+        connected = run.discord_connected(guild)
         await asyncio.sleep(3.5)
         answered = any(
             c.path.startswith(f"/interactions/{payload['id']}/") and c.status < 300 for c in run.discord.calls
@@ -391,8 +434,11 @@ def _interaction(run: Run, kind: str, payload_of: Callable[[], Awaitable[dict[st
 async def discord_command(run: Run) -> None:
     emu = run.discord
     user = emu.add_user(f"person{run.person()}")
-    emu.add_member(run.discord_guild, user)
-    _interaction(run, "discord.command", lambda: emu.run_command(user, run.discord_help, "support", "help"))
+    guild, help_channel = run.discord_side(run.people)
+    emu.add_member(guild, user)
+    _interaction(
+        run, "discord.command", guild, lambda: emu.run_command(user, help_channel, "support", "help")
+    )
 
 
 async def discord_click_solved(run: Run) -> None:
@@ -415,7 +461,8 @@ async def discord_click_solved(run: Run) -> None:
         return
     user = emu.users[question["author"]["id"]]
     button = custom_id(answer, "That solved it")
-    _interaction(run, "discord.click", lambda: emu.click(user, answer, button))
+    guild = emu.guilds[str(emu.channels[question["channel_id"]].guild_id)]
+    _interaction(run, "discord.click", guild, lambda: emu.click(user, answer, button))
 
 
 KINDS: list[tuple[Callable[[Run], Awaitable[Any]], float]] = [
@@ -460,14 +507,23 @@ async def probe_recovery(run: Run, fault: Fault) -> None:
     fault.recovery_s = round(worst, 2)
 
 
-async def kill_and_restart(run: Run) -> None:
+async def kill_and_restart(run: Run, bot: BotProcess) -> None:
     fault = Fault("sigkill", time.monotonic())
     run.faults.append(fault)
     run.kills.append(time.monotonic())
-    await run.bot.kill()
-    await run.bot.start(timeout=90)
+    await bot.kill()
     fault.ended = fault.started  # the outage is the bot's own restart: recovery counts from the kill
-    await probe_recovery(run, fault)
+    if len(run.bots) == 1:
+        await bot.start(timeout=90)
+        await probe_recovery(run, fault)
+        return
+
+    async def restart() -> None:
+        await bot.start(timeout=90)
+        run.restarts_s.append(round(time.monotonic() - fault.started, 2))
+
+    # The other process serves while this one restarts: the probe starts at the kill.
+    await asyncio.gather(restart(), probe_recovery(run, fault))
 
 
 async def api_faults(run: Run) -> None:
@@ -557,21 +613,36 @@ def notices(run: Run) -> Counter[str]:
 # -- the run -----------------------------------------------------------------------------------
 
 
-def bot_env(url: str, slack: SlackEmulator, emu: DiscordEmulator, help_id: str) -> dict[str, str]:
+def bot_env(
+    url: str, slack: SlackEmulator, emu: DiscordEmulator, help_ids: list[str], *, shard: int, shards: int
+) -> dict[str, str]:
+    sharding = {"discord_shard_count": str(shards), "discord_shard_ids": str(shard)} if shards > 1 else {}
     return both_platforms_env(
         url,
         slack,
         emu,
-        discord_community_channel_ids=help_id,
+        discord_community_channel_ids=",".join(help_ids),
         staff_channel=f"slack:{STAFF_CHANNEL}",
         staff_user_ids=f"slack:{STAFF}",
         broadcast_lease_seconds=str(LEASE_S),
+        **sharding,
     )
+
+
+def to_kill(run: Run) -> BotProcess:
+    """The processes in turn; the first kill takes the one sending the Slack broadcast."""
+    if not run.killed:
+        lane = f"broadcast lane slack:{run.slack.team_id}: sending as"
+        holder = next((b for b in run.bots if any(lane in line for line in b.log)), run.bots[0])
+        run.killed.append(holder)
+    else:
+        run.killed.append(run.bots[(run.bots.index(run.killed[-1]) + 1) % len(run.bots)])
+    return run.killed[-1]
 
 
 async def subscribe_all(run: Run) -> set[str]:
     places = [("slack", run.slack.team_id, c) for c in SLACK_NEWS]
-    places += [("discord", run.discord_guild.id, c.id) for c in run.discord_news]
+    places += [("discord", str(c.guild_id), c.id) for c in run.discord_news]
     subscribed = await subscribe(run.database_url, places, actor_key=f"slack:{STAFF}")
     return {f"{platform}:{channel}" for platform, channel in subscribed}
 
@@ -638,7 +709,9 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-async def chaos(url: str, seconds: float, seed: int, *, bot_log: Path | None = None) -> dict[str, Any]:
+async def chaos(
+    url: str, seconds: float, seed: int, *, processes: int = 1, bot_log: Path | None = None
+) -> dict[str, Any]:
     random.seed(seed)
     target, drop = await fresh_postgres(url, prefix="chaos")
     loads = [load_average()]
@@ -651,17 +724,25 @@ async def chaos(url: str, seconds: float, seed: int, *, bot_log: Path | None = N
         slack.add_channel(STAFF_CHANNEL, "staff", private=True)
         for channel in SLACK_NEWS:
             slack.add_channel(channel, channel.lower())
-        guild = emu.add_guild("Acme")
-        help_channel = emu.add_channel(guild, "help")
-        news = [emu.add_channel(guild, f"status-{i}") for i in range(20)]
+        guilds = guilds_one_per_shard(emu, processes, "Acme")
+        helps = [emu.add_channel(guild, "help") for guild in guilds]
+        news = [emu.add_channel(guilds[i % processes], f"status-{i}") for i in range(20)]
         with tempfile.TemporaryDirectory() as tmp:
-            bot = BotProcess("chaos", bot_env(target, slack, emu, help_channel.id), cwd=Path(tmp))
-            run = Run(slack=slack, discord=emu, bot=bot, database_url=target)
-            run.discord_guild, run.discord_help, run.discord_news = guild, help_channel, news
+            help_ids = [channel.id for channel in helps]
+            bots = [
+                BotProcess(
+                    "chaos" if processes == 1 else f"chaos{shard}",
+                    bot_env(target, slack, emu, help_ids, shard=shard, shards=processes),
+                    cwd=Path(tmp),
+                )
+                for shard in range(processes)
+            ]
+            run = Run(slack=slack, discord=emu, bots=bots, database_url=target)
+            run.discord_guilds, run.discord_helps, run.discord_news = guilds, helps, news
             watcher = asyncio.create_task(watch_discord(run))
             try:
-                await bot.start(timeout=90)
-                await emu.wait_connected(timeout=30)
+                await asyncio.gather(*(bot.start(timeout=90) for bot in bots))
+                await emu.wait_connected(sessions=processes, timeout=30)
                 subscribed = await subscribe_all(run)
                 scale = seconds / 210
                 at = run.started
@@ -676,7 +757,7 @@ async def chaos(url: str, seconds: float, seed: int, *, bot_log: Path | None = N
                 for index in range(5):
                     if index:
                         await wait_until(12 + 13 * index + random.uniform(0, 5))
-                    await kill_and_restart(run)
+                    await kill_and_restart(run, to_kill(run))
                 loads.append(load_average())
                 await wait_until(85)
                 await api_faults(run)
@@ -699,16 +780,26 @@ async def chaos(url: str, seconds: float, seed: int, *, bot_log: Path | None = N
                 figures["postgres_restart_s"] = run.postgres_restart_s
                 figures["load_average"] = [*loads, load_average()]
                 figures["seconds"] = round(time.monotonic() - run.started, 1)
+                figures["processes"] = processes
+                if processes > 1:
+                    figures["killed"] = [bot.name for bot in run.killed]
+                    figures["restarts_s"] = run.restarts_s
                 return figures
             finally:
                 watcher.cancel()
                 for task in list(run.tasks):
                     task.cancel()
-                await bot.stop()
+                await asyncio.gather(*(bot.stop() for bot in bots))
                 if bot_log is not None:
-                    await asyncio.to_thread(bot_log.write_text, "".join(bot.log))
+                    await asyncio.to_thread(bot_log.write_text, _logs(bots))
                 await ensure_postgres_up()
                 await drop()
+
+
+def _logs(bots: list[BotProcess]) -> str:
+    if len(bots) == 1:
+        return "".join(bots[0].log)
+    return "".join(f"[{bot.name}] {line}" for bot in bots for line in bot.log)
 
 
 async def tickets_twice(url: str) -> int:
@@ -763,6 +854,9 @@ async def main() -> int:
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL", ""))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, choices=(1, 2), default=1, help="bot processes on the one database"
+    )
     parser.add_argument("--bot-log", type=Path, help="write the bot's log (every run of it) to this file")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
@@ -772,9 +866,13 @@ async def main() -> int:
             "--seconds must be between 150 and 480 (the faults need 150; a run stays under 10 minutes)"
         )
     try:
-        figures = await chaos(args.database_url, args.seconds, args.seed, bot_log=args.bot_log)
+        figures = await chaos(
+            args.database_url, args.seconds, args.seed, processes=args.processes, bot_log=args.bot_log
+        )
     finally:
         await ensure_postgres_up()
+    if figures["processes"] > 1:
+        print(f"{figures['processes']} bot processes on one database")
     print(
         f"inbound {figures['inbound']}: handled once {figures['handled_once']}, lost {figures['lost']}, "
         f"duplicated {figures['duplicated']}, apologised {figures['apologised']}, "

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from storage import migrate, subscriptions_repo
 from storage.db import Database
-from tests.emulators.discord import DiscordEmulator
+from tests.emulators.discord import DiscordEmulator, Guild
 from tests.emulators.slack import SlackEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,6 +168,15 @@ async def fresh_postgres(url: str, *, prefix: str) -> tuple[str, Callable[[], Aw
         await admin.dispose()
 
     return target, drop
+
+
+def guilds_one_per_shard(discord: DiscordEmulator, shards: int, name: str) -> list[Guild]:
+    """One server on each of `shards` shards (`name 0`, `name 1`, ...): the guild of shard i at i."""
+    guilds: dict[int, Guild] = {}
+    while len(guilds) < shards:
+        guild = discord.add_guild(f"{name} {len(guilds)}" if shards > 1 else name)
+        guilds.setdefault(discord._shard_of(guild.id, shards), guild)
+    return [guilds[shard] for shard in range(shards)]
 
 
 async def subscribe(

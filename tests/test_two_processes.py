@@ -21,7 +21,13 @@ from sqlalchemy import select
 from storage.db import Database
 from storage.models import KBDecision, Ticket
 from tests.adapters.slack.harness import COMMUNITY, STAFF, STAFF_CHANNEL, populate
-from tests.bot_process import BotProcess, both_platforms_env, fresh_postgres, subscribe
+from tests.bot_process import (
+    BotProcess,
+    both_platforms_env,
+    fresh_postgres,
+    guilds_one_per_shard,
+    subscribe,
+)
 from tests.conftest import NO_POSTGRES, POSTGRES_URL
 from tests.emulators.discord import Channel, DiscordEmulator, Guild, User
 from tests.emulators.slack import SlackEmulator
@@ -57,11 +63,7 @@ class Discord:
 
     def __init__(self, emu: DiscordEmulator) -> None:
         self.emu = emu
-        self.guilds: list[Guild] = []
-        while len(self.guilds) < 2:
-            guild = emu.add_guild(f"Acme {len(self.guilds)}")
-            if all(emu._shard_of(g.id, 2) != emu._shard_of(guild.id, 2) for g in self.guilds):
-                self.guilds.append(guild)
+        self.guilds: list[Guild] = guilds_one_per_shard(emu, 2, "Acme")
         self.help: list[Channel] = [emu.add_channel(g, "help") for g in self.guilds]
         self.news: list[Channel] = [emu.add_channel(g, f"status-{i}") for g in self.guilds for i in range(5)]
         # One person per question: a customer who asks again and again is offered a person.
