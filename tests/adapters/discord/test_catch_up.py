@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from bot.app import SupportBot
 from storage.db import Database
@@ -45,11 +48,16 @@ async def test_a_question_asked_while_the_bot_was_down_is_answered_once_it_is_ba
     )
 
 
+@pytest.mark.parametrize(
+    "sharding",
+    [{}, {"discord_shard_count": 1, "discord_shard_ids": ["0"]}],
+    ids=["one client", "sharded"],
+)
 async def test_a_question_asked_while_discord_was_unreachable_is_replayed_on_resume_and_answered_once(
-    world: DiscordWorld, database: Database, tmp_path: Path, bots: list[SupportBot]
+    world: DiscordWorld, database: Database, tmp_path: Path, bots: list[SupportBot], sharding: dict[str, Any]
 ) -> None:
     emu = world.emu
-    bot, _ = await start_bot(world, database, tmp_path)
+    bot, _ = await start_bot(world, database, tmp_path, **sharding)
     bots.append(bot)
 
     await emu.go_down()  # the socket drops; the session stays resumable
