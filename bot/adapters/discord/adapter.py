@@ -33,7 +33,7 @@ from bot.adapters.discord.interactions import (
     may_follow_up,
     send_kwargs,
 )
-from bot.adapters.discord.reconnect import cap_reconnect_delay
+from bot.adapters.discord.reconnect import cap_reconnect_delay, resume_shards_on_reconnect
 from bot.adapters.discord.resume import (
     OPEN_AT_MOST,
     SAVE_EVERY,
@@ -202,6 +202,7 @@ class DiscordAdapter:
         self._sink = sink
         apply_endpoints(self.api_base, self.gateway_url)
         cap_reconnect_delay()
+        resume_shards_on_reconnect()
         client = self._client = self._make_client()
         try:
             await client.login(self._token)

@@ -73,17 +73,6 @@ class _ShardedClient(_Hooks, discord.AutoShardedClient):
     pass
 
 
-class _ResumingShard(discord.shard.Shard):
-    """discord.py's shard, but one that RESUMEs when it reconnects. Its own, once a RESUME attempt
-    fails (the gateway unreachable: a refused connection, a 503), reconnects with a new IDENTIFY
-    and drops the session, so what Discord dispatched to it meanwhile is never replayed; the plain
-    client keeps resuming (bench.chaos --processes 2 lost every Discord message of a 30 s outage).
-    A session Discord no longer knows is answered with op 9, on which discord.py identifies anew."""
-
-    async def reconnect(self) -> None:
-        await self.reidentify(discord.gateway.ReconnectWebSocket(self.id, resume=True))
-
-
 def _gave_up(error: BaseException) -> DeliveryFailure | None:
     """The response discord.py did not send again but raised (its tries ran out, or a 504 on a
     webhook): the error the send raised, or the one a `DeliveryError` was made from."""
@@ -138,8 +127,6 @@ def make_client(
     if shard_count:
         if shard_ids:
             options["shard_ids"] = list(shard_ids)  # this process's shards; else all of them
-        # The sharded client makes its shards from the module's class: one client a process.
-        discord.shard.Shard = _ResumingShard  # type: ignore[misc]
         client = _ShardedClient(shard_count=shard_count, **options)
     else:
         client = _Client(**options)
