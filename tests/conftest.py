@@ -7,6 +7,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage import migrate
 from storage.db import Database
+from tests.bot_process import fresh_postgres
 from tests.harness import BotHarness, make_settings
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -110,3 +112,18 @@ async def postgres_database(tmp_path: object) -> AsyncIterator[Database]:
     async for database in _fresh_database("postgres", tmp_path):
         await migrate.upgrade(database.engine)
         yield database
+
+
+@asynccontextmanager
+async def postgres_for_processes(prefix: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database's URL for `supportbot run` processes (which take a URL, not a
+    test schema), dropped after; skipped without TEST_DATABASE_URL, and a failure in CI, which sets it."""
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail(NO_POSTGRES)
+        pytest.skip(NO_POSTGRES)
+    url, drop = await fresh_postgres(POSTGRES_URL, prefix=prefix)
+    try:
+        yield url
+    finally:
+        await drop()

@@ -8,7 +8,6 @@ Real processes (`python -m bot run`), real slack-bolt and discord.py against the
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,11 +23,10 @@ from tests.adapters.slack.harness import COMMUNITY, STAFF, STAFF_CHANNEL, popula
 from tests.bot_process import (
     BotProcess,
     both_platforms_env,
-    fresh_postgres,
     guilds_one_per_shard,
     subscribe,
 )
-from tests.conftest import NO_POSTGRES, POSTGRES_URL
+from tests.conftest import postgres_for_processes
 from tests.emulators.discord import Channel, DiscordEmulator, Guild, User
 from tests.emulators.slack import SlackEmulator
 
@@ -47,15 +45,8 @@ QUESTIONS = [
 
 @pytest.fixture
 async def database_url() -> AsyncIterator[str]:
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail(NO_POSTGRES)
-        pytest.skip(NO_POSTGRES)
-    url, drop = await fresh_postgres(POSTGRES_URL, prefix="t2p")
-    try:
+    async with postgres_for_processes("t2p") as url:
         yield url
-    finally:
-        await drop()
 
 
 class Discord:

@@ -23,8 +23,8 @@ from bot.core.router import Router
 from storage import gateway_sessions_repo
 from storage.db import Database
 from tests.adapters.discord.harness import DiscordWorld, posted, start_bot, stop_bot, text_of
-from tests.bot_process import BotProcess, discord_env, fresh_postgres
-from tests.conftest import POSTGRES_URL
+from tests.bot_process import BotProcess, discord_env
+from tests.conftest import postgres_for_processes
 from tests.emulators.discord import Channel
 
 
@@ -52,13 +52,8 @@ async def sqlite_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def postgres_url() -> AsyncIterator[str]:
-    if not POSTGRES_URL:
-        pytest.skip("TEST_DATABASE_URL is not set")
-    url, drop = await fresh_postgres(POSTGRES_URL, prefix="tresume")
-    try:
+    async with postgres_for_processes("tresume") as url:
         yield url
-    finally:
-        await drop()
 
 
 async def test_a_dm_sent_while_the_bot_was_killed_is_answered_once_after_the_restart(

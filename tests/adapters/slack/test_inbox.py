@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -26,8 +25,8 @@ from storage.db import Database
 from storage.models import InboxEntry, ProcessedEvent
 from storage.types import utcnow
 from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF, STAFF_CHANNEL, SlackBot, slack_bot
-from tests.bot_process import BotProcess, fresh_postgres, slack_env
-from tests.conftest import NO_POSTGRES, POSTGRES_URL
+from tests.bot_process import BotProcess, slack_env
+from tests.conftest import postgres_for_processes
 from tests.emulators.slack import SlackEmulator
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
@@ -224,15 +223,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
         return
-    if not POSTGRES_URL:
-        if os.environ.get("CI"):
-            pytest.fail(NO_POSTGRES)
-        pytest.skip(NO_POSTGRES)
-    url, drop = await fresh_postgres(POSTGRES_URL, prefix="tinbox")
-    try:
+    async with postgres_for_processes("tinbox") as url:
         yield url
-    finally:
-        await drop()
 
 
 async def test_a_command_acknowledged_by_a_process_killed_before_handling_it_is_answered_once_after_restart(
