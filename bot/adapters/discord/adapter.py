@@ -59,7 +59,6 @@ from bot.adapters.discord.translate import (
     allowed_mentions,
     command_to_event,
     delivery_error,
-    emoji_name,
     files,
     message_to_event,
     neutralise,
@@ -340,7 +339,7 @@ class DiscordAdapter:
                     await self.on_message(message)
             for data in result.reactions:
                 reaction = replayed_reaction(self.client, data)
-                key = reaction_id(reaction.message_id, reaction.user_id, emoji_name(reaction.emoji))
+                key = reaction_id(reaction)
                 handed.add(key)
                 self._settled.expect(key)
                 await self.on_reaction(reaction)
@@ -415,7 +414,7 @@ class DiscordAdapter:
         """discord.py is parsing `message` (synchronously: its socket's sequence is the message's)."""
         if self._sessions is None or self._client is None:
             return
-        shard_id = shard_of(message)
+        shard_id = shard_of(message.guild)
         now = current_session(self._client, shard_id)
         if now is not None:
             self._settled.received(shard_id, now.sequence, str(message.id))
@@ -434,12 +433,10 @@ class DiscordAdapter:
         """discord.py is parsing a reaction: held like a message (`received`) until settled."""
         if self._sessions is None or self._client is None:
             return
-        guild = self._client.get_guild(payload.guild_id) if payload.guild_id else None
-        shard_id = guild.shard_id if guild is not None else 0
+        shard_id = shard_of(self._client.get_guild(payload.guild_id) if payload.guild_id else None)
         now = current_session(self._client, shard_id)
         if now is not None:
-            key = reaction_id(payload.message_id, payload.user_id, emoji_name(payload.emoji))
-            self._settled.received(shard_id, now.sequence, key)
+            self._settled.received(shard_id, now.sequence, reaction_id(payload))
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         event = None
@@ -447,7 +444,7 @@ class DiscordAdapter:
             event = await read_reaction(self.client, payload, listen_channel_ids=self.listen_channel_ids)
         if event is None or self._sink is None:
             # Nothing for the dispatcher to finish.
-            self._settled.settled(reaction_id(payload.message_id, payload.user_id, emoji_name(payload.emoji)))
+            self._settled.settled(reaction_id(payload))
             return
         await self._sink(event)
 

@@ -27,6 +27,8 @@ import aiohttp
 import discord
 import yarl
 
+from bot.adapters.discord.translate import emoji_name, reaction_event_id
+
 log = logging.getLogger(__name__)
 
 REPLAY_TIMEOUT: Final = 10.0
@@ -82,14 +84,15 @@ def current_session(client: discord.Client, shard_id: int) -> GatewaySession | N
     )
 
 
-def shard_of(message: discord.Message) -> int:
-    """The shard a message came on: its guild's, and shard 0 for DMs (as Discord sends them)."""
-    return message.guild.shard_id if message.guild is not None else 0
+def shard_of(guild: discord.Guild | None) -> int:
+    """The shard an event of `guild` came on: the guild's, and shard 0 for DMs (as Discord sends
+    them)."""
+    return guild.shard_id if guild is not None else 0
 
 
-def reaction_id(message_id: int, user_id: int, emoji: str) -> str:
+def reaction_id(payload: discord.RawReactionActionEvent) -> str:
     """The id a reaction is settled by: its event's (`translate.reaction_to_event`)."""
-    return f"{message_id}:{user_id}:{emoji}"
+    return reaction_event_id(payload.message_id, payload.user_id, emoji_name(payload.emoji))
 
 
 def replayed_reaction(client: discord.Client, data: dict[str, Any]) -> discord.RawReactionActionEvent:

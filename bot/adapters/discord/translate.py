@@ -265,8 +265,13 @@ def reaction_to_event(
         message_id=str(message_id),
         message_author_id=str(message_author_id) if message_author_id else None,
         message_text=message_text,
-        event_id=f"{message_id}:{actor.id}:{name}",
+        event_id=reaction_event_id(message_id, actor.id, name),
     )
+
+
+def reaction_event_id(message_id: int | str, user_id: int | str, emoji: str) -> str:
+    """A reaction's event id: one person's emoji on one message."""
+    return f"{message_id}:{user_id}:{emoji}"
 
 
 # -- outbound -----------------------------------------------------------------------------------
