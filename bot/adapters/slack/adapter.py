@@ -404,25 +404,18 @@ class SlackAdapter:
             await self._finish([kept])
 
     async def _read_event(self, body: dict[str, Any]) -> InboundEvent | None:
+        author = self._event_author(body)
+        if author is None:
+            return None
         event = body.get("event") or {}
-        kind = event.get("type")
-        if kind in ("message", "app_mention"):
-            author = translate.message_author(event, bot_user_id=self.bot_user_id, bot_id=self.bot_id)
-            if author is None:
-                return None
-            actor = await self.people.actor(author)
-            if actor.is_bot:
-                return None
-            names = await self.people.names(str(event.get("text") or ""), bot_user_id=self.bot_user_id)
-            return translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id, names=names)
-        if kind == "reaction_added":
-            user = event.get("user")
-            if not user or user == self.bot_user_id:
-                return None
-            actor = await self.people.actor(str(user))
+        actor = await self.people.actor(author)
+        if event.get("type") == "reaction_added":
             message = await fetch_message(self.client, event.get("item") or {})
             return translate.reaction_to_event(body, actor=actor, message=message)
-        return None
+        if actor.is_bot:
+            return None
+        names = await self.people.names(str(event.get("text") or ""), bot_user_id=self.bot_user_id)
+        return translate.message_to_event(body, actor=actor, bot_user_id=self.bot_user_id, names=names)
 
     async def _read_command(self, body: dict[str, Any], *, age: float) -> InboundEvent:
         actor = await self.people.actor(
