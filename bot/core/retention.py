@@ -25,16 +25,17 @@ log = logging.getLogger(__name__)
 BATCH = 5_000
 
 
-async def _delete_in_batches(
-    database: Database, delete: Callable[[DbSession, int], Awaitable[int]], *, batch: int
+async def _in_batches(
+    database: Database, step: Callable[[DbSession, int], Awaitable[int]], *, batch: int, enough: int
 ) -> int:
-    """Run `delete(session, limit)` in one short transaction per batch until it deletes fewer."""
+    """Run `step(session, batch)` in one short transaction per batch until it changes fewer than
+    `enough` rows; returns how many it changed in all."""
     total = 0
     while True:
         async with database.transaction() as session:
-            deleted = await delete(session, batch)
-        total += deleted
-        if deleted < batch:
+            changed = await step(session, batch)
+        total += changed
+        if changed < enough:
             return total
         await asyncio.sleep(0)  # let events waiting for the database go first
 
@@ -45,7 +46,7 @@ async def forget_old_events(database: Database, *, before: datetime, batch: int 
     async def delete(session: DbSession, limit: int) -> int:
         return await events_repo.forget_handled_before(session, before=before, limit=limit)
 
-    return await _delete_in_batches(database, delete, batch=batch)
+    return await _in_batches(database, delete, batch=batch, enough=batch)
 
 
 async def forget_old_requests(database: Database, *, before: datetime, batch: int = BATCH) -> int:
@@ -54,20 +55,18 @@ async def forget_old_requests(database: Database, *, before: datetime, batch: in
     async def delete(session: DbSession, limit: int) -> int:
         return await inbox_repo.forget_received_before(session, before=before, limit=limit)
 
-    return await _delete_in_batches(database, delete, batch=batch)
+    return await _in_batches(database, delete, batch=batch, enough=batch)
 
 
 async def purge_old_text(database: Database, *, before: datetime, batch: int = BATCH) -> int:
     """Replace questions and transcripts older than `before` (tickets closed before then), one short
     transaction per batch; rows stay, so counts do too. Returns how many rows changed."""
-    total = 0
-    while True:
-        async with database.transaction() as session:
-            purged = await privacy.purge_expired(session, before=before, limit=batch)
-        total += purged
-        if purged == 0:
-            return total
-        await asyncio.sleep(0)
+
+    async def purge(session: DbSession, limit: int) -> int:
+        return await privacy.purge_expired(session, before=before, limit=limit)
+
+    # Its limit is per table, so a batch that changed fewer rows than it is not the last one.
+    return await _in_batches(database, purge, batch=batch, enough=1)
 
 
 async def run_forever(
