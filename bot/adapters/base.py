@@ -44,6 +44,9 @@ class DeliveryFailure(StrEnum):
     """The platform refused this message (too long, malformed, not editable any more)."""
     UNAVAILABLE = "unavailable"
     """The platform did not answer, or failed on its side; later may work."""
+    IN_DOUBT = "in_doubt"
+    """Sent, but not confirmed in time, and not safe to send again (the platform cannot tell a
+    second copy from the first): it may have been posted, so it is given up rather than repeated."""
     UNKNOWN = "unknown"
 
 

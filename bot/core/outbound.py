@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
-from bot.adapters.base import Adapter, DeliveryError
+from bot.adapters.base import Adapter, DeliveryError, DeliveryFailure
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.core.metrics import Metrics
 
@@ -53,6 +53,12 @@ class Outbound:
             except DeliveryError as error:
                 if error.retry_after is not None:
                     self.metrics.rate_limited.labels(platform).inc()
+                if error.code is DeliveryFailure.IN_DOUBT:
+                    # Perhaps posted: sending it again could show it twice, and nothing says the bot
+                    # may not post there, so staff are not asked to fix access.
+                    log.error("gave up on %s, perhaps posted: %s", delivery.conversation.key, error)
+                    self.metrics.delivered(platform, ok=False)
+                    return None
                 if error.permanent:
                     log.warning("cannot post in %s: %s", delivery.conversation.key, error)
                     self.metrics.delivered(platform, ok=False)

@@ -31,7 +31,8 @@ What it serves:
   `hold_identify()` keeps the next IDENTIFYs waiting (no READY yet) until `release_identify()`;
   with `.withhold_resumed` set, a RESUME is replayed but RESUMED is not sent (a long replay).
 - Outages and stalls: `await go_down()` drops every socket and answers REST and new sockets 503
-  until `come_back()`; `stall_next(seconds=..., path=...)` applies a request but answers it late.
+  until `come_back()`; `stall_next(seconds=..., path=...)` applies a request but answers it late
+  (with `applied_late=True`, applies it only then too).
 - Channel history: `GET /channels/{id}/messages` with `after` and `limit`, newest first.
 - Rate limits with real headers (`X-RateLimit-Limit/-Remaining/-Reset/-Reset-After/-Bucket`):
   per-route buckets of `route_limit` requests per `route_window` seconds (per channel, guild or
@@ -302,7 +303,7 @@ class DiscordEmulator:
         self._global: deque[float] = deque()
         self._sessions: list[_Session] = []
         self._resumable: dict[str, _Session] = {}
-        self._stalls: list[tuple[str | None, float, list[int]]] = []
+        self._stalls: list[tuple[str | None, float, bool, list[int]]] = []
         self.down = False
         self.resumes: list[dict[str, Any]] = []
         self._identify_gate: asyncio.Event | None = None
@@ -514,10 +515,13 @@ class DiscordEmulator:
     def come_back(self) -> None:
         self.down = False
 
-    def stall_next(self, *, seconds: float, path: str | None = None, count: int = 1) -> None:
+    def stall_next(
+        self, *, seconds: float, path: str | None = None, count: int = 1, applied_late: bool = False
+    ) -> None:
         """The next `count` REST requests (matching the glob `path`) are applied but answered only
-        after `seconds`: the client times out not knowing the message exists."""
-        self._stalls.append((path, seconds, [count]))
+        after `seconds`: the client times out not knowing the message exists. `applied_late`: slow on
+        the way in, applied only after `seconds` too, so at the client's timeout nothing exists yet."""
+        self._stalls.append((path, seconds, applied_late, [count]))
 
     def hold_identify(self) -> None:
         """New sessions are not READY until `release_identify()`: a bot between connecting and ready."""
@@ -903,7 +907,10 @@ class DiscordEmulator:
             call.status = 503
             await self._notify()
             return json_response({"message": "unreachable", "code": 0}, status=503)
-        stall = self._stall_for(path)
+        stall, applied_late = self._stall_for(path)
+        if applied_late:
+            await asyncio.sleep(stall)
+            stall = 0.0
         response = self._limit(method, path)
         if response is None:
             response = await self._answer(call, request)
@@ -913,15 +920,16 @@ class DiscordEmulator:
             await asyncio.sleep(stall)
         return response
 
-    def _stall_for(self, path: str) -> float:
+    def _stall_for(self, path: str) -> tuple[float, bool]:
+        """(seconds the request stalls, whether it is applied only then)."""
         for stall in self._stalls:
-            pattern, seconds, left = stall
+            pattern, seconds, applied_late, left = stall
             if pattern is None or fnmatch.fnmatchcase(path, pattern):
                 left[0] -= 1
                 if left[0] <= 0:
                     self._stalls.remove(stall)
-                return seconds
-        return 0.0
+                return seconds, applied_late
+        return 0.0, False
 
     @staticmethod
     def _multipart(content_type: str, raw: bytes) -> tuple[Any, list[_FilePart]]:

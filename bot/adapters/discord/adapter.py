@@ -21,6 +21,7 @@ import discord
 from discord import app_commands
 
 from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink, RetryListener
+from bot.adapters.discord.bounded import SEND_TIMEOUT, bounded, in_doubt
 from bot.adapters.discord.catch_up import CATCH_UP, missed_messages
 from bot.adapters.discord.client import apply_endpoints, http_retries, make_client
 from bot.adapters.discord.commands import Suggester, build_tree
@@ -82,12 +83,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT: Final = 5.0
-"""Seconds a message post may take before it is given up, and sent again by the core's retry. Safe
-because every post carries an enforced nonce (the delivery's key), so Discord keeps one message
-however often it arrives; it frees the channel's queue, which a hung request held until its answer
-came. discord.py waits out a 429 inside the request, so a Retry-After longer than this is cut too,
-and the retry waits again: later, never twice. The broadcast worker uses the same bound."""
+NOTE_PART: Final = -1
+"""The nonce's part number of the note that a file could not be attached (after the message's parts)."""
 
 
 class DiscordAdapter:
@@ -119,8 +116,10 @@ class DiscordAdapter:
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 60.0,
         sessions: SessionStore | None = None,
+        send_timeout: float = SEND_TIMEOUT,
     ) -> None:
         self._token = token
+        self.send_timeout = send_timeout
         self.api_base = api_base
         self.gateway_url = gateway_url
         self.listen_channel_ids = frozenset(community_channel_ids) | (
@@ -143,8 +142,8 @@ class DiscordAdapter:
         self._replays: list[tuple[GatewaySession, asyncio.Task[Replayed]]] = []
         self._saving: asyncio.Task[None] | None = None
         self.catalogue = commands or Catalogue((), {})
-        self.interactions = Interactions()
-        self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id)
+        self.interactions = Interactions(timeout=send_timeout)
+        self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id, timeout=send_timeout)
         self.retries, self._http_trace = http_retries()
 
     @classmethod
@@ -568,7 +567,8 @@ class DiscordAdapter:
 
     async def _send_in_dm(self, delivery: Delivery, user_id: str) -> SentRef:
         try:
-            dm = await self.client.create_dm(discord.Object(id=int(user_id)))
+            # The same channel however often it is asked for: harmless to ask again.
+            dm = await bounded(self.client.create_dm(discord.Object(id=int(user_id))), self.send_timeout)
         except (discord.HTTPException, ValueError) as error:
             raise DeliveryError(
                 "cannot open a DM for a private reply", permanent=True, code=DeliveryFailure.NO_ACCESS
@@ -608,11 +608,11 @@ class DiscordAdapter:
                 kwargs["reference"] = reference
             if attached and index == len(parts) - 1:
                 # The files ride on the last part, with the embed and the buttons.
-                sent = await self._send_with_files(channel, kwargs, attached)
+                sent = await self._send_with_files(channel, kwargs, attached, key=key)
                 first = first or sent
                 continue
             try:
-                sent = await _post(channel, kwargs)
+                sent = await self._post(channel, kwargs)
             except discord.NotFound as error:
                 if index or conversation.thread_id is None or error.code != UNKNOWN_CHANNEL:
                     raise
@@ -620,7 +620,7 @@ class DiscordAdapter:
                 await self.threads.start_on_message(
                     int(conversation.channel_id), int(conversation.thread_id), "Ticket"
                 )
-                sent = await _post(channel, kwargs)
+                sent = await self._post(channel, kwargs)
             first = first or sent
         # The message is known by its first part: the one a thread hangs under and an edit replaces
         # (its start, not the tail of a long notice).
@@ -645,18 +645,27 @@ class DiscordAdapter:
         channel: discord.PartialMessageable,
         kwargs: dict[str, Any],
         attached: Loaded,
+        *,
+        key: str | None,
     ) -> discord.Message:
         """Send a part with the files; when Discord refuses them as too large (413), send the part
         without them and a note that says so: the message itself is never lost to its files."""
         try:
-            return await channel.send(**kwargs, files=files(attached))
+            # The files ride in the same request as the nonce: an upload sent again is one message.
+            return await self._post(channel, {**kwargs, "files": files(attached)})
         except discord.HTTPException as error:
             if error.status != 413 and error.code != ENTITY_TOO_LARGE:
                 raise
             log.warning("discord refused the files of a message in %s as too large", channel.id)
-        sent = await channel.send(**kwargs)
-        note = not_attached_note([(a, "Discord refused it as too large") for a, _ in attached])
-        await channel.send(content=neutralise(note), allowed_mentions=discord.AllowedMentions.none())
+        sent = await self._post(channel, kwargs)
+        refused = not_attached_note([(a, "Discord refused it as too large") for a, _ in attached])
+        note: dict[str, Any] = {
+            "content": neutralise(refused),
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
+        if key is not None:
+            note["nonce"] = nonce_for(key, NOTE_PART)
+        await self._post(channel, note)
         return sent
 
     async def _edit(self, ref: SentRef, message: OutboundMessage) -> SentRef:
@@ -672,12 +681,14 @@ class DiscordAdapter:
         via = self.interactions.follow_up(ref.message_id)
         if via is not None:
             # Posted as a command's follow-up (no access to the channel): edit it the same way.
-            await via.interaction.followup.edit_message(int(ref.message_id), **kwargs)
+            await bounded(
+                via.interaction.followup.edit_message(int(ref.message_id), **kwargs), self.send_timeout
+            )
             return ref
         target = ref.thread_id or ref.channel_id
         self._check_access(target)
         partial = self.client.get_partial_messageable(int(target)).get_partial_message(int(ref.message_id))
-        await partial.edit(**kwargs)
+        await bounded(partial.edit(**kwargs), self.send_timeout)  # an edit is harmless to repeat
         return ref
 
     def _check_access(self, channel_id: str) -> None:
@@ -698,12 +709,15 @@ class DiscordAdapter:
                 f"no permission to post in {channel_id}", permanent=True, code=DeliveryFailure.NO_ACCESS
             )
 
-
-async def _post(channel: discord.PartialMessageable, kwargs: dict[str, Any]) -> discord.Message:
-    """One part posted; bounded by `SEND_TIMEOUT` when its nonce makes sending it again harmless."""
-    if "nonce" not in kwargs:
-        return await channel.send(**kwargs)
-    return await asyncio.wait_for(channel.send(**kwargs), SEND_TIMEOUT)
+    async def _post(self, channel: discord.PartialMessageable, kwargs: dict[str, Any]) -> discord.Message:
+        """One message posted, within `send_timeout`. With its key's nonce a timeout is sent again by
+        the core; without one (no key: discord.py makes up a nonce per request) it is in doubt."""
+        try:
+            return await bounded(channel.send(**kwargs), self.send_timeout)
+        except TimeoutError:
+            if "nonce" in kwargs:
+                raise
+            raise in_doubt(f"a message without a key in {channel.id}", self.send_timeout) from None
 
 
 def _reference(message: MessageReceived, conversation: Conversation) -> discord.MessageReference:

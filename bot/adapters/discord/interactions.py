@@ -14,6 +14,7 @@ from typing import Any
 import discord
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
+from bot.adapters.discord.bounded import SEND_TIMEOUT, bounded, once
 from bot.adapters.discord.client import ClientOwner
 from bot.adapters.discord.translate import (
     CUSTOM_ID_TEMPLATE,
@@ -40,10 +41,20 @@ class Pending:
     is_command: bool
     received: float
     original_used: bool = False
+    original_key: str | None = None
+    """The delivery whose answer replaced the placeholder."""
 
     @property
     def live(self) -> bool:
         return time.monotonic() - self.received <= INTERACTION_TOKEN_SECONDS
+
+    def replaces_placeholder(self, key: str | None) -> bool:
+        """A private answer to a command replaces its "thinking…" placeholder: the first one, and
+        the same delivery sent again after a timeout (an edit is harmless to repeat, and a follow-up
+        instead would be a second copy)."""
+        if not self.is_command:
+            return False
+        return not self.original_used or (key is not None and key == self.original_key)
 
 
 class PersistentButton(
@@ -115,8 +126,9 @@ def may_follow_up(pending: Pending | None, target: str, error: Exception) -> boo
 class Interactions:
     """The deferred interactions by event id, and the public follow-ups by message id, both bounded."""
 
-    def __init__(self, size: int = MAX_REMEMBERED) -> None:
+    def __init__(self, size: int = MAX_REMEMBERED, *, timeout: float = SEND_TIMEOUT) -> None:
         self._size = size
+        self._timeout = timeout
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._follow_ups: OrderedDict[str, Pending] = OrderedDict()
 
@@ -141,9 +153,9 @@ class Interactions:
             return
         pending.original_used = True
         try:
-            await pending.interaction.delete_original_response()
-        except discord.HTTPException as error:
-            log.info("could not remove the command's placeholder: %s", error)
+            await bounded(pending.interaction.delete_original_response(), self._timeout)
+        except (discord.HTTPException, TimeoutError) as error:
+            log.info("could not remove the command's placeholder: %r", error)
 
     async def settle(self, event: InboundEvent) -> None:
         """The dispatcher is done with `event`: a command no reply answered would keep its private
@@ -158,14 +170,19 @@ class Interactions:
         interaction = pending.interaction
         mentions = allowed_mentions(delivery.message)
         sent: discord.Message | None = None
-        for part in render(delivery.message):
+        key = delivery.idempotency_key
+        for index, part in enumerate(render(delivery.message)):
             kwargs = send_kwargs(part, mentions)
-            if ephemeral and pending.is_command and not pending.original_used:
-                pending.original_used = True
-                sent = await interaction.edit_original_response(**kwargs)
+            if index == 0 and ephemeral and pending.replaces_placeholder(key):
+                pending.original_used, pending.original_key = True, key
+                sent = await bounded(interaction.edit_original_response(**kwargs), self._timeout)
             else:
                 kwargs = {k: v for k, v in kwargs.items() if v is not None}
-                sent = await interaction.followup.send(**kwargs, ephemeral=ephemeral, wait=True)
+                sent = await once(
+                    interaction.followup.send(**kwargs, ephemeral=ephemeral, wait=True),
+                    self._timeout,
+                    what="an interaction's follow-up",
+                )
                 if not ephemeral:
                     self._remember_follow_up(str(sent.id), pending)
         assert sent is not None  # render() always returns at least one part

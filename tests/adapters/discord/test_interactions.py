@@ -1,16 +1,26 @@
 """Interactions: a command or click is deferred at once and answered when the handler is ready,
 privately in place of the "thinking…" placeholder or publicly (through the command's follow-up where
 the bot may not post), the placeholder removed when nothing answers; buttons work after a restart;
-a private answer whose token expired goes to the person's DMs, never to the channel."""
+a private answer whose token expired goes to the person's DMs, never to the channel; a follow-up that
+hangs is given up, not sent twice."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bot.core.context import HandlerContext
-from bot.core.events import CommandInvoked, OutboundMessage
+from bot.core.events import Button, CommandInvoked, Conversation, Delivery, OutboundMessage, Platform
+from bot.core.outbound import Outbound
 from bot.core.router import Router, command
-from tests.adapters.discord.harness import EPHEMERAL, answer_id, start_bot, stop_bot
+from tests.adapters.discord.harness import (
+    EPHEMERAL,
+    answer_id,
+    connect,
+    custom_id,
+    start_bot,
+    stop_bot,
+)
 
 
 async def test_a_slow_command_is_deferred_at_once_and_answered_when_ready(
@@ -148,3 +158,62 @@ async def test_a_private_answer_after_the_interaction_token_expired_is_not_poste
     assert leaked == [], "a private answer was posted for everyone in the channel"
     in_dm = emulator.channel_messages(emulator.dm_channel(world.casey))
     assert [m["content"] for m in in_dm] == ["PRIVATE: for your eyes only"], "it went to the person's DMs"
+
+
+async def test_a_private_answer_to_a_click_whose_follow_up_hangs_is_given_up_not_sent_twice(world, adapters):
+    """A follow-up takes no nonce: Discord applies it but answers late, so the bot gives it up after its
+    timeout, counted as failed, rather than post a second copy or hold the channel for the stall."""
+    emu = world.emu
+    adapter, inbox = await connect(world, adapters, send_timeout=0.5)
+    help_channel = Conversation(
+        platform=Platform.DISCORD, workspace_id=world.guild.id, channel_id=world.help.id
+    )
+    solved = Button(action_id="kb:solved", label="That solved it", value="reset-password")
+    await adapter.send(
+        Delivery(
+            conversation=help_channel,
+            message=OutboundMessage(text="Did this solve it?", buttons=(solved,)),
+            idempotency_key="offer",
+        )
+    )
+    offer = emu.channel_messages(world.help)[-1]
+    await emu.click(world.casey, offer, custom_id(offer, "That solved it"))
+    click = await inbox.next()
+    emu.stall_next(seconds=3, path="/webhooks/*")
+    outbound = Outbound({Platform.DISCORD: adapter}, base_delay=0.01)
+
+    asked = time.monotonic()
+    thanks = OutboundMessage(text="Glad it helped!", private_to=click.actor)
+    sent = await outbound.send(Delivery(conversation=click.conversation, message=thanks, reply_to=click))
+    waited = time.monotonic() - asked
+
+    assert sent is None, "given up in doubt"
+    assert waited < 3, "not held for the whole stall"
+    follow_ups = [c for c in emu.calls if c.method == "POST" and c.path.startswith("/webhooks/")]
+    assert len(follow_ups) == 1, "not sent again"
+    failed = {"platform": "discord", "result": "failed"}
+    assert outbound.metrics.registry.get_sample_value("supportbot_deliveries_total", failed) == 1
+
+
+async def test_a_private_answer_whose_placeholder_edit_hangs_is_edited_again_not_followed_up(world, adapters):
+    """Replacing the "thinking…" placeholder is an edit, harmless to repeat: after the timeout the core
+    sends the answer again and it replaces the placeholder again, rather than coming as a second
+    message."""
+    emu = world.emu
+    adapter, inbox = await connect(world, adapters, send_timeout=0.5)
+    run = await emu.run_command(world.casey, world.help, "subscriptions")
+    asked = await inbox.next()
+    original = f"/webhooks/{emu.application_id}/{run['token']}/messages/@original"
+    emu.stall_next(seconds=3, path=original)
+    outbound = Outbound({Platform.DISCORD: adapter}, base_delay=0.01)
+
+    started = time.monotonic()
+    answer = OutboundMessage(text="You follow: API, Payments.", private_to=asked.actor)
+    sent = await outbound.send(Delivery(conversation=asked.conversation, message=answer, reply_to=asked))
+    waited = time.monotonic() - started
+
+    assert sent is not None
+    assert waited < 3, "not held for the whole stall"
+    edits = [c for c in emu.calls if c.method == "PATCH" and c.path == original]
+    assert [c.content for c in edits] == ["You follow: API, Payments."] * 2
+    assert not [c for c in emu.calls if c.method == "POST" and c.path.startswith("/webhooks/")]

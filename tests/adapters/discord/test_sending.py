@@ -1,15 +1,18 @@
 """Sending on Discord: long texts split at paragraphs and known by their first part, mentions that
 ping only on purpose, rate limits and server errors waited out and retried once, a resend after a
-crash posting nothing new, a post that hangs given up and sent again without holding its channel,
-and channels the bot may not post in reported to staff (or not tried)."""
+crash posting nothing new, a post, an upload, an edit or a DM channel that hangs given up and asked
+for again without holding its channel, and channels the bot may not post in reported to staff (or
+not tried)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-from bot.adapters.discord.adapter import SEND_TIMEOUT
-from bot.core.events import Conversation, Delivery, OutboundMessage, Platform
+from bot.adapters.discord.adapter import DiscordAdapter
+from bot.adapters.discord.bounded import SEND_TIMEOUT
+from bot.core.events import Actor, Attachment, Conversation, Delivery, OutboundMessage, Platform, SentRef
+from bot.core.outbound import Outbound
 from tests.adapters.discord.harness import connect, start_bot, text_of
 from tests.harness import delivery_figures
 
@@ -242,3 +245,73 @@ async def test_a_channel_the_bot_cannot_see_is_not_even_tried(world, handlers, d
     assert not [c for c in emu.calls if c.path.startswith(f"/channels/{private.id}")], (
         "the cached permissions said no: no request that would count toward Discord's invalid-request ban"
     )
+
+
+async def _sent_through_the_core(adapter: DiscordAdapter, delivery: Delivery) -> tuple[SentRef | None, float]:
+    """The delivery sent as the bot sends it (the core's retries, no backoff to speak of), and how long
+    that took."""
+    asked = time.monotonic()
+    ref = await Outbound({Platform.DISCORD: adapter}, base_delay=0.01).send(delivery)
+    return ref, time.monotonic() - asked
+
+
+async def test_an_edit_whose_request_hangs_is_made_again_and_does_not_wait_out_the_stall(world, adapters):
+    """Editing a known message twice leaves it as once: after the timeout the core makes it again."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters, send_timeout=0.5)
+    channel = emu.add_channel(world.guild, "status")
+    where = Conversation(platform=Platform.DISCORD, channel_id=channel.id)
+    investigating = OutboundMessage(text="Investigating: API errors")
+    card = await adapter.send(Delivery(conversation=where, message=investigating, idempotency_key="card"))
+    emu.stall_next(seconds=3, path=f"/channels/{channel.id}/messages/{card.message_id}")
+
+    resolved = OutboundMessage(text="Resolved: API errors")
+    ref, waited = await _sent_through_the_core(
+        adapter, Delivery(conversation=where, message=resolved, edit=card)
+    )
+
+    assert ref == card
+    assert waited < 3, "not held for the whole stall"
+    assert [text_of(m) for m in emu.channel_messages(channel)] == ["Resolved: API errors"]
+
+
+async def test_an_upload_whose_request_hangs_is_sent_again_as_the_same_message(world, adapters):
+    """The files ride with the post's nonce, so the upload sent again after the timeout is the message
+    Discord already made."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters, send_timeout=0.5)
+    channel = emu.add_channel(world.guild, "reports")
+    where = Conversation(platform=Platform.DISCORD, channel_id=channel.id)
+    chart = Attachment(
+        filename="tickets.png", data=b"\x89PNG\r\n\x1a\n" + bytes(64), title="Tickets this week"
+    )
+    emu.stall_next(seconds=3, path=f"/channels/{channel.id}/messages")
+
+    digest = OutboundMessage(text="Weekly digest: 42 tickets", attachments=(chart,))
+    ref, waited = await _sent_through_the_core(adapter, Delivery(conversation=where, message=digest))
+
+    assert ref is not None
+    assert waited < 3, "not held for the whole stall"
+    assert [m["id"] for m in emu.channel_messages(channel)] == [ref.message_id]
+    assert [u.filename for u in emu.uploads] == ["tickets.png"]
+
+
+async def test_a_private_reply_whose_dm_channel_hangs_is_asked_for_again_and_sent_once(world, adapters):
+    """Opening a DM gives the same channel however often it is asked for: the core asks again."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters, send_timeout=0.5)
+    help_channel = Conversation(
+        platform=Platform.DISCORD, workspace_id=world.guild.id, channel_id=world.help.id
+    )
+    casey = Actor(platform=Platform.DISCORD, id=world.casey.id, display_name="casey")
+    emu.stall_next(seconds=3, path="/users/@me/channels")
+
+    private = OutboundMessage(text="Your invoice is attached to your account page.", private_to=casey)
+    ref, waited = await _sent_through_the_core(adapter, Delivery(conversation=help_channel, message=private))
+
+    assert ref is not None
+    assert waited < 3, "not held for the whole stall"
+    dm = emu.dm_channel(world.casey)
+    assert [text_of(m) for m in emu.channel_messages(dm)] == [
+        "Your invoice is attached to your account page."
+    ]

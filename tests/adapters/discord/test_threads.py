@@ -1,13 +1,17 @@
 """Threads on Discord: an answer goes in a thread on the message it answers; a ticket's own room is a
-private thread with the customer in it, else a public one, else a post in the ticket forum."""
+private thread with the customer in it, else a public one, else a post in the ticket forum; a room
+whose creation hangs is looked for, never asked for twice."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
-from bot.core.events import Conversation, Delivery, OutboundMessage, Platform
-from tests.adapters.discord.harness import connect, start_bot
+from bot.core.events import Actor, Conversation, Delivery, NewThread, OutboundMessage, Platform, SentRef
+from bot.core.outbound import Outbound
+from tests.adapters.discord.harness import connect, start_bot, text_of
 
 
 async def test_a_greeting_in_the_help_channel_is_answered_in_a_thread_on_it(world, database, tmp_path, bots):
@@ -77,3 +81,59 @@ async def test_no_thread_anywhere_is_a_delivery_error(world, adapters):
     with pytest.raises(DeliveryError) as raised:
         await adapter.threads.create(help_channel, "Ticket #9")
     assert raised.value.permanent and raised.value.code is DeliveryFailure.REJECTED
+
+
+async def _ticket_room_asked_for(world, adapter) -> tuple[SentRef | None, float]:
+    """Casey's ticket opened as the bot opens it (a room of its own, through the core's retries),
+    and how long that took."""
+    help_channel = Conversation(
+        platform=Platform.DISCORD, workspace_id=world.guild.id, channel_id=world.help.id
+    )
+    casey = Actor(platform=Platform.DISCORD, id=world.casey.id, display_name="casey")
+    opened = Delivery(
+        conversation=help_channel,
+        message=OutboundMessage(text="Ticket #4 is open; Sam will be with you shortly."),
+        new_thread=NewThread(title="Ticket #4: export fails", invite=(casey,)),
+    )
+    asked = time.monotonic()
+    ref = await Outbound({Platform.DISCORD: adapter}, base_delay=0.01).send(opened)
+    return ref, time.monotonic() - asked
+
+
+def _rooms_in(world) -> list[str]:
+    return [c.id for c in world.emu.channels.values() if c.parent_id == world.help.id]
+
+
+async def test_a_ticket_room_whose_creation_hangs_is_found_not_opened_twice(world, adapters):
+    """Creating a thread is not safe to repeat: after the timeout the bot looks for the room it asked
+    for, finds it (Discord announced it on the gateway), and the ticket's message lands there."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters, send_timeout=0.5)
+    emu.stall_next(seconds=3, path=f"/channels/{world.help.id}/threads")
+
+    ref, waited = await _ticket_room_asked_for(world, adapter)
+
+    assert waited < 3, "not held for the whole stall"
+    assert ref is not None and _rooms_in(world) == [ref.thread_id], "one room"
+    assert world.casey.id in emu.thread_members[ref.thread_id]
+    assert [text_of(m) for m in emu.channel_messages(ref.thread_id)] == [
+        "Ticket #4 is open; Sam will be with you shortly."
+    ]
+
+
+async def test_a_ticket_room_not_made_by_the_timeout_is_not_asked_for_again(world, adapters):
+    """A creation still on its way is in doubt: the bot does not ask for a second room (that would
+    make two) and the message goes where it would without one, in the channel."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters, send_timeout=0.5)
+    emu.stall_next(seconds=3, path=f"/channels/{world.help.id}/threads", applied_late=True)
+
+    ref, waited = await _ticket_room_asked_for(world, adapter)
+
+    assert ref is not None and ref.thread_id is None
+    assert waited < 3, "not held for the whole stall"
+    assert [text_of(m) for m in emu.channel_messages(world.help)] == [
+        "Ticket #4 is open; Sam will be with you shortly."
+    ]
+    await emu.wait_until(lambda: _rooms_in(world), timeout=5)
+    assert len(_rooms_in(world)) == 1, "the late room is the only one: left empty, never doubled"
