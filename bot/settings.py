@@ -135,6 +135,7 @@ class Settings(BaseSettings):
     dedupe_retention_hours: float = Field(default=168, gt=0)
     # Seconds a process owns a Slack request it stored before acknowledging; if it dies before the
     # request is handled, another process (or it, restarted) replays the request after this long.
+    # Also how long it has to post an event's committed replies before another process does.
     inbox_lease_seconds: float = Field(default=30.0, ge=1)
     # Days to keep what people wrote (questions, transcripts); 0 (or empty) keeps it forever.
     data_retention_days: int = Field(default=0, ge=0)

@@ -1,10 +1,18 @@
-"""Inbound-event deduplication: claim (platform, event id) once, across retries and processes."""
+"""Inbound-event deduplication: claim (platform, event id) once, across retries and processes.
+
+The claim also keeps the event's replies while they are not all posted (`owe`, `settle_owed`): the
+claim makes a redelivery a duplicate, so replies lost with a killed process would otherwise never
+go out. Rows still owing after their lease are claimed by any process (`claim_owed`), as the inbox
+and the broadcast outbox do theirs.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
@@ -25,6 +33,12 @@ _CLAIM: dict[str, Prepared] = {
     "sqlite": Prepared(sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS),
 }
 _PLAIN_CLAIM = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_KEYS)
+_OWE = Prepared(
+    update(_TABLE)
+    .where((_TABLE.c.platform == bindparam("p")) & (_TABLE.c.event_id == bindparam("e")))
+    .values(owed=bindparam("owed"), owed_until=bindparam("until"))
+    .returning(_TABLE.c.id)
+)
 
 
 async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bool:
@@ -51,3 +65,44 @@ async def forget_handled_before(session: DbSession, *, before: datetime, limit: 
         delete(ProcessedEvent).where(ProcessedEvent.id.in_(oldest.scalar_subquery()))  # type: ignore[union-attr]
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def owe(session: DbSession, *, platform: str, event_id: str, replies: str, until: datetime) -> int:
+    """Keep the claimed event's replies (encoded) until they are posted; the claim's id. Call in the
+    transaction that claimed it, so the replies exist exactly when the claim does."""
+    rows = await _OWE.rows(session, {"p": platform, "e": event_id, "owed": replies, "until": until})
+    return int(rows[0][0])
+
+
+async def settle_owed(session: DbSession, *, ids: Sequence[int]) -> None:
+    """Those claims' replies are posted (or given up after the outbound retries): nothing is owed."""
+    if ids:
+        await session.execute(
+            update(ProcessedEvent)
+            .where(col(ProcessedEvent.id).in_(list(ids)))
+            .values(owed=None, owed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def claim_owed(
+    session: DbSession, *, now: datetime, lease: timedelta, limit: int
+) -> list[tuple[int, str, datetime]]:
+    """Claim up to `limit` claims whose replies are still owed after their lease (the process that
+    handled them died or hung), leasing them to the caller until now + lease: (id, replies,
+    handled_at) each, oldest first."""
+    owed_until = col(ProcessedEvent.owed_until)
+    statement = (
+        dialect.claim_due(
+            session,
+            ProcessedEvent,
+            id_column=col(ProcessedEvent.id),
+            due=owed_until < now,
+            order_by=owed_until,
+            limit=limit,
+        )
+        .values(owed_until=now + lease)
+        .returning(col(ProcessedEvent.id), col(ProcessedEvent.owed), col(ProcessedEvent.handled_at))
+    )
+    rows: list[Any] = list((await session.execute(statement)).all())
+    return sorted(((int(row[0]), row[1] or "", row[2]) for row in rows), key=lambda row: row[0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select
 from sqlmodel import col
 
 from storage import dialect
@@ -59,16 +59,11 @@ async def claim_due(
     """Claim up to `limit` rows of `platform` whose lease ran out, oldest first; each is leased to the
     caller until now + lease and counts one more attempt."""
     due = (col(InboxEntry.platform) == platform) & (col(InboxEntry.lease_until) < now)
-    chosen = select(col(InboxEntry.id)).where(due).order_by(col(InboxEntry.id)).limit(limit)
-    if dialect.name(session) == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
+    row_id = col(InboxEntry.id)
     statement = (
-        update(InboxEntry)
-        .where(col(InboxEntry.id).in_(chosen.scalar_subquery()))
-        .where(due)  # a row another claimer took between the choice and the update stays its own
+        dialect.claim_due(session, InboxEntry, id_column=row_id, due=due, order_by=row_id, limit=limit)
         .values(lease_until=now + lease, attempts=col(InboxEntry.attempts) + 1)
         .returning(InboxEntry)
-        .execution_options(synchronize_session=False)
     )
     result = await session.execute(statement)
     return sorted(result.scalars(), key=lambda row: row.id or 0)

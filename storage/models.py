@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false
+from sqlalchemy import BigInteger, Boolean, Column, Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, utcnow
@@ -27,12 +27,24 @@ class ProcessedEvent(SQLModel, table=True):
     """An inbound event already handled; the unique key makes retries and racing processes no-ops."""
 
     __tablename__ = "processed_events"
-    __table_args__ = (UniqueConstraint("platform", "event_id", name="uq_processed_events_key"),)
+    __table_args__ = (
+        UniqueConstraint("platform", "event_id", name="uq_processed_events_key"),
+        Index(
+            "ix_processed_events_owed",
+            "owed_until",
+            postgresql_where=text("owed_until IS NOT NULL"),
+            sqlite_where=text("owed_until IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
     event_id: str = Field(max_length=200)
     handled_at: datetime = utc_column(index=True)
+    # The event's replies while they are not all posted (bot/core/owed.py), and until when the
+    # process that handled it has to post them before another one does.
+    owed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    owed_until: datetime | None = optional_utc_column()
 
 
 class AuditEntry(SQLModel, table=True):

@@ -156,18 +156,11 @@ async def claim(
     session: DbSession, *, lane: str, owner: str, now: datetime, lease: timedelta, limit: int
 ) -> list[OutboxDelivery]:
     """Claim up to `limit` due rows of `lane`, oldest first; their lease runs until now + lease."""
-    chosen = (
-        select(col(OutboxDelivery.id))
-        .where(_claimable(lane, now))
-        .order_by(col(OutboxDelivery.id))
-        .limit(limit)
-    )
-    if dialect.name(session) == "postgresql":
-        chosen = chosen.with_for_update(skip_locked=True)
+    row_id = col(OutboxDelivery.id)
     statement = (
-        update(OutboxDelivery)
-        .where(col(OutboxDelivery.id).in_(chosen.scalar_subquery()))
-        .where(_claimable(lane, now))
+        dialect.claim_due(
+            session, OutboxDelivery, id_column=row_id, due=_claimable(lane, now), order_by=row_id, limit=limit
+        )
         .values(
             state=SENDING,
             lease_owner=owner,
@@ -175,7 +168,6 @@ async def claim(
             attempts=col(OutboxDelivery.attempts) + 1,
         )
         .returning(OutboxDelivery)
-        .execution_options(synchronize_session=False)
     )
     result = await session.execute(statement)
     return sorted(result.scalars(), key=lambda r: r.id or 0)

@@ -11,7 +11,8 @@ A person is their actor key, `platform:user_id` (`slack:U0123ABCD`). These colum
 - `status_subscriptions.created_by`, `status_incident_links.actor_key` (a customer told when an incident
   resolves), and the team's `status_component_history.actor_key`, `status_incidents.created_by`,
   `status_incident_updates.actor_key`; `inbox.person`, who sent a request not yet handled (its
-  `body` holds their words, and is deleted with it).
+  `body` holds their words, and is deleted with it); `processed_events.owed`, replies not yet
+  posted (dropped when they are to, or about, the person).
 
 Their words: `tickets.summary` of the tickets they opened, `ticket_messages.text` of the lines they
 wrote, `kb_decisions.question`, and `audit_log.detail` of their rows (a refused command's text, a
@@ -24,6 +25,7 @@ table; a test checks that none is left out, so a new column gets a decision.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +64,7 @@ class Kind(StrEnum):
 
 P, N, W, L, C = Kind.PERSON, Kind.NAME, Kind.WORDS, Kind.PLACE, Kind.CODE
 COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
-    "processed_events": {"platform": C, "event_id": C},
+    "processed_events": {"platform": C, "event_id": C, "owed": W},
     "audit_log": {"actor_key": P, "action": C, "detail": W},
     "counters": {"name": C},
     "tickets": {
@@ -407,6 +409,16 @@ async def erase(
     for (row_id,) in (await session.execute(select(inbox.c.id).where(inbox.c.person == key))).all():
         changed.add("inbox", row_id)
     await session.execute(delete(inbox).where(inbox.c.person == key))
+    # Replies not yet posted to or about them (their id in an actor or a mention): dropped, so that
+    # no sweep posts them after the erasure.
+    claims = table("processed_events")
+    naming = or_(
+        claims.c.owed.contains(f'"id":{json.dumps(bare_id)}', autoescape=True),
+        claims.c.owed.contains(key, autoescape=True),
+    )
+    for (row_id,) in (await session.execute(select(claims.c.id).where(naming))).all():
+        changed.add("processed_events", row_id)
+    await session.execute(update(claims).where(naming).values(owed=None, owed_until=None))
 
     # Their words.
     for (name, column), word_columns in _WORDS_OF.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,8 +17,13 @@ if TYPE_CHECKING:
     from bot.core.staff import StaffPolicy
     from bot.settings import Settings
 
-OnSent = Callable[[DbSession, SentRef], Awaitable[None]]
-"""Runs after a message was sent, in a fresh transaction (e.g. to remember a staff thread)."""
+
+class OnSent(Protocol):
+    """Runs after a message was sent, in a fresh transaction (e.g. to remember a staff thread).
+    Kept with the event's owed replies, so it is a `@sent_hook` frozen dataclass (bot/core/owed.py),
+    which may run in another process than the one that handled the event."""
+
+    async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None: ...
 
 
 # What handlers and the process need of the knowledge base and the broadcast worker. Protocols, because

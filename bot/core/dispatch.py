@@ -1,7 +1,9 @@
 """The per-event pipeline: dedupe, route, run one handler, commit once, then send its replies.
 
 Inbound events are queued by conversation, so events in one channel are handled in order while
-different channels run in parallel, and an adapter's sink returns at once.
+different channels run in parallel, and an adapter's sink returns at once. The replies are committed
+with the event's claim and cleared once posted; what a dead process still owed is posted by a sweep
+here, in any process (bot/core/owed.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import dataclasses
 import enum
 import logging
 import time
+import uuid
 from collections import Counter
+from datetime import timedelta
 from typing import Any, cast
 
 from bot.adapters.base import SettlesEvents
@@ -19,10 +23,12 @@ from bot.core.context import HandlerContext, OnSent, PendingDelivery, Services
 from bot.core.errors import UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
 from bot.core.outbound import Outbound
+from bot.core.owed import NotKeepable, Owed, OwedReplies, encode
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
 from storage import audit_repo, events_repo
 from storage.db import Database, lost_connection
+from storage.session import DbSession
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +36,11 @@ RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 """Seconds before each new try of an event whose database connection broke: about 30 s in all. A
 PostgreSQL restart took 16 s on a loaded machine (bench/chaos.py); the platform has its
 acknowledgement and will not resend the event, so giving up early loses it."""
+
+OWED_SWEEP_SECONDS = 2.0
+"""How often a process looks for replies a dead process owed: the lease decides when they are due,
+this only how soon after that they go out."""
+OWED_BATCH = 20
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,6 +106,11 @@ class Dispatcher:
         self._tasks: list[asyncio.Task[None]] = []
         self._settles: dict[type, bool] = {}
         self._handling = 0
+        # The lease an inbox request gets is the time a process has to post an event's replies too.
+        lease = timedelta(seconds=services.settings.inbox_lease_seconds)
+        self.owed = OwedReplies(database, lease=lease, clock=services.clock)
+        self._owing: set[int] = set()  # claims whose replies this process is posting right now
+        self._sweeper: asyncio.Task[None] | None = None
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -106,6 +122,8 @@ class Dispatcher:
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._pay_owed_forever())
 
     async def stop(self, *, timeout: float | None = None) -> Unfinished:  # noqa: ASYNC109
         """Finish everything already queued, then stop the workers. With `timeout`, what is not
@@ -128,6 +146,10 @@ class Dispatcher:
             while not queue.empty():
                 queue.get_nowait()
                 queue.task_done()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         return left
 
     async def drain(self) -> None:
@@ -158,12 +180,10 @@ class Dispatcher:
         started = time.perf_counter()
         event = without_nul(event)
         try:
-            outcome, outbox = await self._handle_in_transaction(event, cid)
+            outcome, outbox, owed = await self._handle_in_transaction(event, cid)
             self.outcomes[outcome] += 1
             self.services.metrics.event_handled(event, outcome.value)
-            sent = [(pending, await self._deliver(pending)) for pending in outbox]
-            await self._run_on_sent([(p.on_sent, ref) for p, ref in sent if p.on_sent and ref is not None])
-            await self._settle(event)
+            await self._send_all(outbox, owed, settle=event)
             log.debug(
                 "%s %s in %.1f ms", type(event).__name__, outcome, (time.perf_counter() - started) * 1000
             )
@@ -173,7 +193,8 @@ class Dispatcher:
 
     async def _handle_in_transaction(
         self, event: InboundEvent, cid: str
-    ) -> tuple[Outcome, list[PendingDelivery]]:
+    ) -> tuple[Outcome, list[PendingDelivery], int | None]:
+        """The outcome, the replies to send and, when they are kept with the claim, its id."""
         for delay in (*RECONNECT_DELAYS, None):
             try:
                 async with self.database.transaction() as session:
@@ -181,12 +202,13 @@ class Dispatcher:
                         session, platform=event.platform.value, event_id=event.event_id
                     ):
                         log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
-                        return Outcome.DUPLICATE, []
+                        return Outcome.DUPLICATE, [], None
                     ctx = HandlerContext(
                         event=event, session=session, services=self.services, correlation_id=cid
                     )
                     outcome = await self._route(event, ctx)
-                    return outcome, ctx.outbox
+                    outbox, owed = await self._owe(session, event, ctx.outbox)
+                    return outcome, outbox, owed
             except UserError as error:
                 reply = OutboundMessage(text=error.text, private_to=event.actor)
                 return await self._record_failure(event, Outcome.USER_ERROR, reply)
@@ -204,19 +226,80 @@ class Dispatcher:
 
     async def _record_failure(
         self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage
-    ) -> tuple[Outcome, list[PendingDelivery]]:
+    ) -> tuple[Outcome, list[PendingDelivery], int | None]:
         """The handler's work was rolled back; still claim the event so a platform retry does not
         run (and fail) again, then tell the user."""
+        outbox = [PendingDelivery(Delivery(conversation=event.conversation, message=reply, reply_to=event))]
         try:
             async with self.database.transaction() as session:
                 if not await events_repo.claim_event(
                     session, platform=event.platform.value, event_id=event.event_id
                 ):
-                    return Outcome.DUPLICATE, []
+                    return Outcome.DUPLICATE, [], None
+                outbox, owed = await self._owe(session, event, outbox)
+                return outcome, outbox, owed
         except Exception:
             log.exception("could not record failed event %s", event.event_id)
-        delivery = Delivery(conversation=event.conversation, message=reply, reply_to=event)
-        return outcome, [PendingDelivery(delivery)]
+        return outcome, outbox, None
+
+    async def _owe(
+        self, session: DbSession, event: InboundEvent, outbox: list[PendingDelivery]
+    ) -> tuple[list[PendingDelivery], int | None]:
+        """Keep the replies with the event's claim, each with its idempotency key from now on (so
+        that a replay is recognised where it did reach the platform). Replies that cannot be written
+        down still go out, only without that safety net."""
+        if not outbox:
+            return outbox, None
+        keyed = [
+            p
+            if p.delivery.idempotency_key
+            else dataclasses.replace(
+                p, delivery=dataclasses.replace(p.delivery, idempotency_key=f"r{uuid.uuid4().hex[:20]}")
+            )
+            for p in outbox
+        ]
+        try:
+            text = encode(keyed)
+        except NotKeepable:
+            log.exception(
+                "replies to %s %s cannot be kept until posted", event.platform.value, event.event_id
+            )
+            return keyed, None
+        claim = await events_repo.owe(
+            session,
+            platform=event.platform.value,
+            event_id=event.event_id,
+            replies=text,
+            until=self.owed.until(),
+        )
+        return keyed, claim
+
+    async def _send_all(
+        self, outbox: list[PendingDelivery], owed: int | None, *, settle: InboundEvent | None = None
+    ) -> None:
+        """Post the replies, record what they asked to once sent, tell the adapter the event
+        (`settle`) is done with, and clear what the claim owed. The adapter hears it as soon as the
+        replies are out: clearing them is a write it need not wait for (a stop right after would
+        otherwise store a Discord session that holds the event back, and replay it)."""
+        if owed is not None:
+            self._owing.add(owed)
+        try:
+            try:
+                sent = [(pending, await self._deliver(pending)) for pending in outbox]
+                done = [(p.on_sent, ref) for p, ref in sent if p.on_sent and ref is not None]
+                if done:
+                    await self._run_on_sent(done, owed)  # clears the claim in the same transaction
+            finally:
+                if settle is not None:
+                    await self._settle(settle)
+            if not done and owed is not None:
+                await self.owed.settle(owed)
+        except Exception:
+            # The replies were tried; a failure to clear the claim means another post later, which
+            # the idempotency keys make harmless where the platform can recognise it.
+            log.exception("clearing owed replies failed")
+        finally:
+            self._owing.discard(owed or 0)
 
     async def _route(self, event: InboundEvent, ctx: HandlerContext) -> Outcome:
         for route, match in self.router.candidates(event):
@@ -269,25 +352,54 @@ class Dispatcher:
             log.exception("delivery to %s failed", pending.delivery.conversation.key)
             return None
 
-    async def _run_on_sent(self, done: list[tuple[OnSent, SentRef]]) -> None:
+    async def _run_on_sent(self, done: list[tuple[OnSent, SentRef]], owed: int | None) -> None:
         """What handlers asked to record once their messages were posted (a staff thread, the
-        ticket's new home). One transaction for all of an event's: an escalation has two, and a
-        transaction costs more than the UPDATE inside it. If one fails, each runs on its own so that
-        one bad callback does not lose the others' work."""
-        if not done:
-            return
+        ticket's new home), and the claim's owed replies cleared, in one transaction: an escalation
+        has two callbacks, and a transaction costs more than the UPDATE inside it. If one fails, each
+        runs on its own so that one bad callback does not lose the others' work."""
         try:
             async with self.database.transaction() as session:
                 for on_sent, ref in done:
-                    await on_sent(session, ref)
+                    await on_sent(session, ref, self.services)
+                if owed is not None:
+                    await self.owed.settle_in(session, [owed])
             return
         except Exception:
-            if len(done) == 1:
-                log.exception("recording a sent message failed")
-                return
+            log.exception("recording sent messages failed; each on its own")
         for on_sent, ref in done:
             try:
                 async with self.database.transaction() as session:
-                    await on_sent(session, ref)
+                    await on_sent(session, ref, self.services)
             except Exception:
                 log.exception("recording a sent message failed")
+        if owed is not None:
+            await self.owed.settle(owed)
+
+    # -- replies a dead process owed ----------------------------------------------------------
+
+    async def _pay_owed_forever(self) -> None:
+        while True:
+            try:
+                while await self.pay_owed():
+                    pass
+            except Exception:
+                log.warning(
+                    "looking for owed replies failed; again in %.0f s", OWED_SWEEP_SECONDS, exc_info=True
+                )
+            await asyncio.sleep(OWED_SWEEP_SECONDS)
+
+    async def pay_owed(self) -> int:
+        """Post the replies whose lease ran out unposted; how many claims were paid."""
+        due: list[Owed] = await self.owed.due(limit=OWED_BATCH)
+        paid = 0
+        for owed in due:
+            if owed.claim_id in self._owing:
+                continue  # this process is posting them right now, only slower than the lease
+            replies = [
+                dataclasses.replace(p, delivery=dataclasses.replace(p.delivery, resend=True))
+                for p in owed.replies
+            ]
+            log.info("posting %d repl(ies) a stopped process owed (claim %d)", len(replies), owed.claim_id)
+            await self._send_all(replies, owed.claim_id)
+            paid += 1
+        return paid

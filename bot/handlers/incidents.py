@@ -4,12 +4,13 @@ transaction; the broadcast worker sends them."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bot.core.commands import Option, OptionKind, Suggest
-from bot.core.context import HandlerContext, OnSent
+from bot.core.context import HandlerContext, Services
 from bot.core.errors import UserError
 from bot.core.events import CommandInvoked, OutboundMessage, SentRef
+from bot.core.owed import sent_hook
 from bot.core.router import Guard, Router, command
 from bot.handlers import guards
 from bot.handlers.guards import audit
@@ -125,21 +126,23 @@ def page_url(ctx: HandlerContext) -> str:
 # -- broadcasting a change ---------------------------------------------------------------------
 
 
-def _progress_hook(ctx: HandlerContext, broadcast_id: int) -> OnSent:
+@sent_hook
+@dataclass(frozen=True, slots=True)
+class RememberProgressMessage:
     """After the command's reply is posted: remember it (progress edits go there) and wake the worker."""
 
-    async def on_sent(session: DbSession, ref: SentRef) -> None:
+    broadcast_id: int
+
+    async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
         await outbox_repo.set_progress_message(
             session,
-            broadcast_id=broadcast_id,
+            broadcast_id=self.broadcast_id,
             platform=ref.platform.value,
             workspace_id=ref.workspace_id,
             channel_id=ref.channel_id,
             message_id=ref.message_id,
         )
-        ctx.services.broadcaster.wake()
-
-    return on_sent
+        services.broadcaster.wake()
 
 
 async def _reply_with_progress(ctx: HandlerContext, text: str, broadcast: Broadcast) -> None:
@@ -147,7 +150,7 @@ async def _reply_with_progress(ctx: HandlerContext, text: str, broadcast: Broadc
     total = broadcast.total
     suffix = f"\nBroadcasting to {total:,} recipient(s)…" if total else "\nNo subscriptions to tell."
     # Visible in the channel (not private) so that it can be edited with the broadcast's progress.
-    await ctx.reply(OutboundMessage(text=text + suffix), on_sent=_progress_hook(ctx, broadcast.id))
+    await ctx.reply(OutboundMessage(text=text + suffix), on_sent=RememberProgressMessage(broadcast.id))
 
 
 # -- incidents -----------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.core.context import HandlerContext
+from bot.core.context import HandlerContext, Services
 from bot.core.errors import NotAllowed, UsageError, UserError
 from bot.core.events import (
     ActionInvoked,
@@ -18,6 +19,7 @@ from bot.core.events import (
     ReactionAdded,
     SentRef,
 )
+from bot.core.owed import sent_hook
 from bot.tickets import messages
 from bot.tickets.model import PRIORITIES
 from storage import tickets_repo
@@ -159,7 +161,7 @@ async def escalate(
     if home is None:
         # A slash command has no message to thread under: post in a thread of its own where the
         # platform can open one, else in the channel, and make that thread the ticket's home.
-        await ctx.post(event.conversation, message, new_thread=room, on_sent=_adopt_thread(ticket.id))
+        await ctx.post(event.conversation, message, new_thread=room, on_sent=AdoptThread(ticket.id or 0))
     elif isinstance(event, ReactionAdded):
         await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     else:
@@ -189,49 +191,66 @@ def _private_room(event: InboundEvent, ticket: Ticket, requester: Actor) -> NewT
     return NewThread(title=f"Ticket #{ticket.number}: {ticket.summary}", invite=(requester,))
 
 
-def _adopt_new_thread(ticket: Ticket, room: NewThread | None):  # type: ignore[no-untyped-def]
+def _adopt_new_thread(ticket: Ticket, room: NewThread | None) -> AdoptNewThread | None:
     """Where the platform opened a new thread for the customer's message, that thread is the
     ticket's home from now on; where it did not, the home stays the thread it already has."""
     if room is None or ticket.is_direct:
         return None
-    ticket_id, home = ticket.id, (ticket.channel_id, ticket.thread_id)
+    return AdoptNewThread(ticket.id or 0, ticket.channel_id, ticket.thread_id)
 
-    async def adopt(session: DbSession, ref: SentRef) -> None:
-        if ref.thread_id is None or (ref.channel_id, ref.thread_id) == home:
+
+@sent_hook
+@dataclass(frozen=True, slots=True)
+class AdoptNewThread:
+    ticket_id: int
+    home_channel_id: str
+    home_thread_id: str | None
+
+    async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
+        if ref.thread_id is None or (ref.channel_id, ref.thread_id) == (
+            self.home_channel_id,
+            self.home_thread_id,
+        ):
             return  # no new thread (Slack, console, a refusing server): nothing to read or change
-        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
-        if ticket is None or ref.thread_id is None or ticket.is_direct:
+        ticket = await tickets_repo.get_by_id(session, ticket_id=self.ticket_id)
+        if ticket is None or ticket.is_direct:
             return
         if (ref.channel_id, ref.thread_id) == (ticket.channel_id, ticket.thread_id):
             return
         ticket.channel_id, ticket.thread_id = ref.channel_id, ref.thread_id
         ticket.conversation_key = customer_conversation(ticket).key
 
-    return adopt
 
+@sent_hook
+@dataclass(frozen=True, slots=True)
+class AdoptThread:
+    """A command's ticket lives in the thread its first post opened."""
 
-def _adopt_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
-    async def adopt(session: DbSession, ref: SentRef) -> None:
-        ticket = await tickets_repo.get_by_id(session, ticket_id=ticket_id or 0)
+    ticket_id: int
+
+    async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
+        ticket = await tickets_repo.get_by_id(session, ticket_id=self.ticket_id)
         if ticket is not None and not ticket.is_direct:
             ticket.thread_id = ref.thread_id or ref.message_id
             ticket.conversation_key = ref.conversation.in_thread(ticket.thread_id).key
             ticket.workspace_id = ref.workspace_id or ticket.workspace_id
 
-    return adopt
 
+@sent_hook
+@dataclass(frozen=True, slots=True)
+class RememberStaffThread:
+    """Staff replies in the thread under the ticket's card reach the customer."""
 
-def _remember_staff_thread(ticket_id: int | None):  # type: ignore[no-untyped-def]
-    async def remember(session: DbSession, ref: SentRef) -> None:
+    ticket_id: int
+
+    async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
         await tickets_repo.set_staff_thread(
             session,
-            ticket_id=ticket_id or 0,
+            ticket_id=self.ticket_id,
             platform=ref.platform.value,
             channel_id=ref.channel_id,
             thread_id=ref.thread_id or ref.message_id,
         )
-
-    return remember
 
 
 async def post_staff_card(
@@ -248,7 +267,7 @@ async def post_staff_card(
         mentions=staff.oncall_mentions(staff.staff_channel.platform),
         now=ctx.now,
     )
-    await ctx.post(staff.staff_channel, card, on_sent=_remember_staff_thread(ticket.id))
+    await ctx.post(staff.staff_channel, card, on_sent=RememberStaffThread(ticket.id or 0))
 
 
 async def _post_to_staff_thread_or_card(ctx: HandlerContext, ticket: Ticket, message) -> None:  # type: ignore[no-untyped-def]

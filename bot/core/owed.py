@@ -1,0 +1,229 @@
+"""Replies owed: what an event still has to post, kept with its claim until it is posted.
+
+The dispatcher commits an event's handling and then posts its replies. A process killed in between
+used to lose them for good: the claim on (platform, event id) makes the platform's redelivery, or
+the inbox's replay, a duplicate. So the replies are written into the claim, in the transaction that
+claims the event (`Dispatcher._owe`), and cleared once posted; a claim still owing after its lease
+belongs to a process that died or hung, and any process posts its replies (`Dispatcher` sweeps for
+them). Every reply carries its idempotency key from the start and a replay is marked `resend`, so
+a post that did reach the platform before the kill is recognised (Discord's nonce, Slack's message
+metadata) instead of posted twice.
+
+What a handler asks to run once its message is posted (`OnSent`) must survive the process too, so it
+is data: a frozen dataclass registered with `@sent_hook`, whose fields say what to record.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.core import events
+from bot.core.clock import utc_now
+from bot.core.context import OnSent, PendingDelivery
+from bot.core.group_commit import GroupCommit
+from storage import events_repo
+from storage.db import Database
+from storage.session import DbSession
+
+log = logging.getLogger(__name__)
+
+_H = TypeVar("_H")
+
+_EVENT_TYPES: tuple[type, ...] = (
+    events.Actor,
+    events.Conversation,
+    events.MessageReceived,
+    events.CommandInvoked,
+    events.ActionInvoked,
+    events.ReactionAdded,
+    events.Button,
+    events.Field,
+    events.Mention,
+    events.Attachment,
+    events.Moment,
+    events.OutboundMessage,
+    events.SentRef,
+    events.NewThread,
+    events.Delivery,
+)
+_ENUMS: dict[str, type[enum.Enum]] = {
+    e.__name__: e for e in (events.Platform, events.ButtonStyle, events.TimeStyle)
+}
+# Only these classes are ever built from stored text: a row cannot name anything else to construct.
+_TYPES: dict[str, type] = {cls.__name__: cls for cls in _EVENT_TYPES}
+_HOOKS: dict[str, type] = {}
+
+GIVE_UP_AFTER = timedelta(hours=24)
+"""A reply this late is given up, with a warning: the conversation has moved on, and a bot down for
+that long has told nobody anything new by posting yesterday's answers."""
+
+
+def sent_hook(cls: type[_H]) -> type[_H]:
+    """Register a frozen dataclass as an `OnSent` that can be kept with owed replies."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} must be a dataclass to be kept as data")
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    _HOOKS[name] = cls
+    return cls
+
+
+class NotKeepable(TypeError):
+    """A reply holds something that cannot be written down (a plain function as its `on_sent`)."""
+
+
+def encode(outbox: Sequence[PendingDelivery]) -> str:
+    """The replies as text to store; `NotKeepable` when one cannot be."""
+    return json.dumps(
+        [{"delivery": _encode(p.delivery), "on_sent": _encode_hook(p.on_sent)} for p in outbox],
+        separators=(",", ":"),
+    )
+
+
+def decode(text: str) -> list[PendingDelivery]:
+    """What `encode` stored; ValueError when the text is not that."""
+    try:
+        stored = json.loads(text)
+        return [
+            PendingDelivery(_decode(item["delivery"]), _decode_hook(item.get("on_sent"))) for item in stored
+        ]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not a list of owed replies: {error}") from error
+
+
+def _encode_hook(hook: OnSent | None) -> Any:
+    if hook is None:
+        return None
+    name = f"{type(hook).__module__}.{type(hook).__qualname__}"
+    if _HOOKS.get(name) is not type(hook):
+        raise NotKeepable(f"on_sent {hook!r} is not a @sent_hook dataclass")
+    assert dataclasses.is_dataclass(hook)
+    return {
+        "hook": name,
+        "fields": {f.name: _encode(getattr(hook, f.name)) for f in dataclasses.fields(hook)},
+    }
+
+
+def _decode_hook(stored: Any) -> OnSent | None:
+    if stored is None:
+        return None
+    cls = _HOOKS.get(stored["hook"])
+    if cls is None:
+        raise ValueError(f"unknown on_sent {stored['hook']!r}")
+    hook: OnSent = cls(**{name: _decode(value) for name, value in stored["fields"].items()})
+    return hook
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, enum.Enum):  # before str: Platform is a str
+        return {"~e": type(value).__name__, "v": value.value}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        name = type(value).__name__
+        if _TYPES.get(name) is not type(value):
+            raise NotKeepable(f"{name} is not a message type that can be kept")
+        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return {"~": name, **fields}
+    if isinstance(value, datetime):
+        return {"~t": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"~b": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Path):
+        return {"~p": str(value)}
+    if isinstance(value, frozenset):
+        return {"~s": sorted(_encode(item) for item in value)}
+    if isinstance(value, tuple | list):
+        return [_encode(item) for item in value]
+    raise NotKeepable(f"a {type(value).__name__} cannot be kept with a reply")
+
+
+_TAGGED: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "~e": lambda d: _ENUMS[d["~e"]](d["v"]),
+    "~t": lambda d: datetime.fromisoformat(d["~t"]),
+    "~b": lambda d: base64.b64decode(d["~b"]),
+    "~p": lambda d: Path(d["~p"]),
+    "~s": lambda d: frozenset(_decode(item) for item in d["~s"]),
+}
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_decode(item) for item in value)  # every sequence in a message is a tuple
+    if not isinstance(value, dict):
+        return value
+    if "~" in value:
+        cls = _TYPES.get(value["~"])
+        if cls is None:
+            raise ValueError(f"unknown message type {value['~']!r}")
+        return cls(**{name: _decode(item) for name, item in value.items() if name != "~"})
+    for tag, build in _TAGGED.items():
+        if tag in value:
+            return build(value)
+    raise ValueError(f"not a stored value: {sorted(value)}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Owed:
+    """A claim whose replies are still to be posted, as a sweep finds it."""
+
+    claim_id: int
+    replies: list[PendingDelivery]
+
+
+class OwedReplies:
+    """The owed replies in the bot's database. Clearing is group-committed: every event with a reply
+    clears one, and in a burst one transaction each would cost more than the replies' own commit."""
+
+    def __init__(
+        self, database: Database, *, lease: timedelta, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.database = database
+        self.lease = lease
+        self._clock = clock
+        self._settle = GroupCommit(database, self._clear)
+
+    def until(self) -> datetime:
+        """Until when a process that owes replies now has to post them before another one may."""
+        return self._clock() + self.lease
+
+    async def settle(self, claim_id: int) -> None:
+        await self._settle(claim_id)
+
+    async def settle_in(self, session: DbSession, claim_ids: Sequence[int]) -> None:
+        """Clear in a transaction the caller has open anyway (the one recording what was sent)."""
+        await events_repo.settle_owed(session, ids=claim_ids)
+
+    async def _clear(self, session: DbSession, claim_ids: list[int]) -> list[None]:
+        await events_repo.settle_owed(session, ids=claim_ids)
+        return [None] * len(claim_ids)
+
+    async def due(self, *, limit: int) -> list[Owed]:
+        """Claim what is owed past its lease. A row that cannot be read back, or is older than
+        `GIVE_UP_AFTER`, is cleared with a warning instead: it must not come back every sweep."""
+        now = self._clock()
+        async with self.database.transaction() as session:
+            rows = await events_repo.claim_owed(session, now=now, lease=self.lease, limit=limit)
+        owed: list[Owed] = []
+        given_up: list[int] = []
+        for claim_id, text, handled_at in rows:
+            if now - handled_at > GIVE_UP_AFTER:
+                log.warning("replies owed since %s given up: too late to post", handled_at.isoformat())
+                given_up.append(claim_id)
+                continue
+            try:
+                owed.append(Owed(claim_id, decode(text)))
+            except ValueError as error:
+                log.error("owed replies of claim %d cannot be read (%s); given up", claim_id, error)
+                given_up.append(claim_id)
+        if given_up:
+            async with self.database.transaction() as session:
+                await events_repo.settle_owed(session, ids=given_up)
+        return owed

@@ -1,0 +1,263 @@
+"""Replies committed with the event but not yet posted when the process died: the next process posts
+them, once, and records what they asked to record once sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.core import privacy
+from bot.core.context import PendingDelivery
+from bot.core.events import (
+    ActionInvoked,
+    Actor,
+    Attachment,
+    Button,
+    ButtonStyle,
+    CommandInvoked,
+    Conversation,
+    Delivery,
+    Field,
+    Mention,
+    MessageReceived,
+    NewThread,
+    OutboundMessage,
+    Platform,
+    ReactionAdded,
+    SentRef,
+)
+from bot.core.owed import NotKeepable, decode, encode
+from bot.handlers.incidents import RememberProgressMessage
+from bot.tickets.workflows import AdoptNewThread, AdoptThread, RememberStaffThread
+from storage.db import Database
+from storage.models import ProcessedEvent, Ticket
+from tests.fake_adapter import FakeAdapter
+from tests.harness import STAFF_CHANNEL, BotHarness, make_settings
+
+SLACK = Platform.SLACK
+CASEY = Actor(platform=SLACK, id="U0CASEY", display_name="Casey", roles=frozenset({"customer", "beta"}))
+HELP = Conversation(platform=SLACK, workspace_id="T1", channel_id="C0HELP", thread_id="171.2")
+AT = datetime(2026, 12, 6, 9, 30, tzinfo=UTC)
+
+
+def every_kind_of_reply() -> list[PendingDelivery]:
+    message = OutboundMessage(
+        text="Your ticket **#12** is open <@here> `code`",
+        title="Ticket #12",
+        fields=(Field(name="Priority", value="high", inline=False),),
+        buttons=(Button(action_id="ticket.claim", label="Claim", value="12", style=ButtonStyle.PRIMARY),),
+        mentions=(Mention(kind="group", id="S0ONCALL"),),
+        private_to=CASEY,
+        in_thread=False,
+        footer="ref abc",
+        attachments=(
+            Attachment(filename="chart.png", data=b"\x89PNG\x00\xff", title="Main chart", alt_text="bars"),
+            Attachment(filename="report.html", path=Path("/tmp/report.html")),
+        ),
+    )
+    asked = [
+        MessageReceived(
+            actor=CASEY, conversation=HELP, text="is the api down?", message_id="171.3", occurred_at=AT
+        ),
+        CommandInvoked(actor=CASEY, conversation=HELP, name="ticket", args="status 12", event_id="t1"),
+        ActionInvoked(actor=CASEY, conversation=HELP, action_id="kb.solved", value="e1", message_id="171.4"),
+        ReactionAdded(actor=CASEY, conversation=HELP, emoji="ticket", message_id="171.5", message_text=None),
+    ]
+    replies = [
+        PendingDelivery(
+            Delivery(
+                conversation=HELP,
+                message=message,
+                reply_to=event,
+                idempotency_key="r1",
+                new_thread=NewThread(title="Ticket #12", invite=(CASEY,)),
+            ),
+            AdoptNewThread(12, "C0HELP", None),
+        )
+        for event in asked
+    ]
+    edit = SentRef(platform=SLACK, workspace_id="T1", channel_id="C0HELP", message_id="171.9", thread_id=None)
+    replies.append(
+        PendingDelivery(Delivery(conversation=HELP, message=OutboundMessage(text="edited"), edit=edit))
+    )
+    replies += [
+        PendingDelivery(Delivery(conversation=HELP, message=OutboundMessage(text="x")), hook)
+        for hook in (AdoptThread(3), RememberStaffThread(4), RememberProgressMessage(5))
+    ]
+    return replies
+
+
+def test_every_kind_of_reply_reads_back_as_it_was_kept() -> None:
+    replies = every_kind_of_reply()
+
+    assert decode(encode(replies)) == replies
+
+
+def test_a_reply_whose_on_sent_is_a_plain_function_cannot_be_kept() -> None:
+    async def remember(*_: object) -> None:
+        return None
+
+    reply = PendingDelivery(Delivery(conversation=HELP, message=OutboundMessage(text="hi")), remember)
+
+    with pytest.raises(NotKeepable):
+        encode([reply])
+
+
+def test_a_stored_reply_naming_a_class_that_is_not_a_message_type_is_refused() -> None:
+    forged = '[{"delivery":{"~":"Path","args":["/etc/passwd"]},"on_sent":null}]'
+
+    with pytest.raises(ValueError, match="unknown message type"):
+        decode(forged)
+
+
+class PlatformThatNeverAnswers(FakeAdapter):
+    """The process dies while its post is in flight: the request is sent and nothing comes back."""
+
+    def __init__(self) -> None:
+        super().__init__(Platform.CONSOLE)
+        self.asked = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        self.asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture
+async def dying(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]:
+    """A bot whose process will be killed while it posts."""
+    harness = await BotHarness.create(make_settings(tmp_path), database=database)
+    harness.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = PlatformThatNeverAnswers()
+    yield harness
+    await harness.close()
+
+
+@pytest.fixture
+async def next_process(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]:
+    """The bot started again, on its own connections to the same database."""
+    other = database.another_connection_pool()
+    harness = await BotHarness.create(make_settings(tmp_path), database=other)
+    yield harness
+    await harness.close()
+    await other.dispose()
+
+
+async def killed_while_posting(harness: BotHarness, text: str) -> None:
+    """The customer's message is handled and committed; the process dies before its reply lands."""
+    event = MessageReceived(
+        actor=harness.customer, conversation=harness.community, text=text, message_id="u1", event_id="u1"
+    )
+    handling = asyncio.create_task(harness.bot.dispatcher.handle(event))
+    platform = harness.bot.dispatcher.outbound.adapters[Platform.CONSOLE]
+    assert isinstance(platform, PlatformThatNeverAnswers)
+    await asyncio.wait_for(platform.asked.wait(), 10)
+    handling.cancel()  # a SIGKILL: nothing after this point runs
+    await asyncio.gather(handling, return_exceptions=True)
+
+
+async def test_an_answer_lost_with_the_process_is_posted_by_the_next_one_once(
+    dying: BotHarness, next_process: BotHarness
+) -> None:
+    await killed_while_posting(dying, "how do I reset my API key?")
+
+    assert await next_process.bot.dispatcher.pay_owed() == 0, "the dead process's lease still runs"
+    next_process.clock.advance(seconds=31)
+    assert await next_process.bot.dispatcher.pay_owed() == 1
+    assert await next_process.bot.dispatcher.pay_owed() == 0
+
+    (answer,) = next_process.adapter.sent
+    assert "API key" in answer.text
+    assert answer.delivery.resend, "marked as a resend, so a platform that saw it can recognise it"
+    assert answer.delivery.idempotency_key, "with the key it was committed with"
+
+
+async def test_a_redelivered_event_after_the_kill_is_still_a_duplicate(
+    dying: BotHarness, next_process: BotHarness
+) -> None:
+    await killed_while_posting(dying, "how do I reset my API key?")
+    redelivered = MessageReceived(
+        actor=next_process.customer,
+        conversation=next_process.community,
+        text="how do I reset my API key?",
+        message_id="u1",
+        event_id="u1",
+    )
+
+    assert await next_process.send(redelivered) == []
+    next_process.clock.advance(seconds=31)
+    await next_process.bot.dispatcher.pay_owed()
+
+    assert len(next_process.adapter.sent) == 1, "answered once: by the owed reply, not by the redelivery"
+
+
+async def test_an_escalation_lost_with_the_process_still_links_the_staff_thread(
+    dying: BotHarness, next_process: BotHarness, database: Database
+) -> None:
+    await killed_while_posting(dying, "I want to talk to a human")
+    next_process.clock.advance(seconds=31)
+
+    await next_process.bot.dispatcher.pay_owed()
+
+    card = next(m for m in next_process.adapter.sent if m.channel_id == STAFF_CHANNEL)
+    async with database.session() as session:
+        ticket = (await session.execute(select(Ticket))).scalars().one()
+    assert (ticket.staff_channel_id, ticket.staff_thread_id) == (STAFF_CHANNEL, card.ref.message_id)
+    answer = next(m for m in next_process.adapter.sent if m.channel_id != STAFF_CHANNEL)
+    in_the_thread = next_process.community.in_thread(answer.ref.thread_id or "")
+    relayed = await next_process.send(
+        MessageReceived(
+            actor=next_process.customer,
+            conversation=in_the_thread,
+            text="it fails with error 500",
+            message_id="u2",
+            event_id="u2",
+        )
+    )
+    assert [(m.channel_id, m.ref.thread_id) for m in relayed] == [(STAFF_CHANNEL, card.ref.message_id)]
+
+
+async def test_posted_replies_leave_nothing_owed(bot: BotHarness, database: Database) -> None:
+    await bot.customer_says("I want to talk to a human")
+    await bot.customer_says("how do I reset my API key?")
+
+    async with database.session() as session:
+        owed = (
+            await session.execute(select(ProcessedEvent.owed).where(ProcessedEvent.owed.is_not(None)))
+        ).all()  # type: ignore[union-attr]
+    assert owed == []
+    bot.clock.advance(hours=1)
+    assert await bot.bot.dispatcher.pay_owed() == 0
+
+
+async def test_replies_owed_for_more_than_a_day_are_given_up(
+    dying: BotHarness, next_process: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    await killed_while_posting(dying, "how do I reset my API key?")
+    # The claim was stamped by the database layer's own clock, the wall clock.
+    next_process.clock.now = datetime.now(UTC) + timedelta(hours=25)
+
+    assert await next_process.bot.dispatcher.pay_owed() == 0
+
+    assert next_process.adapter.sent == []
+    assert "too late to post" in caplog.text
+    next_process.clock.advance(seconds=31)
+    assert await next_process.bot.dispatcher.pay_owed() == 0, "given up for good, not retried"
+
+
+async def test_erasing_a_person_drops_the_replies_still_owed_to_them(
+    dying: BotHarness, next_process: BotHarness
+) -> None:
+    await killed_while_posting(dying, "how do I reset my API key?")
+
+    async with next_process.bot.database.transaction() as session:
+        erasure = await privacy.erase(session, subject=next_process.customer.key, now=next_process.clock())
+    next_process.clock.advance(seconds=31)
+
+    assert erasure is not None and erasure.counts.get("processed_events") == 1
+    assert await next_process.bot.dispatcher.pay_owed() == 0
+    assert next_process.adapter.sent == []
