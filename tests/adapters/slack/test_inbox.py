@@ -42,11 +42,16 @@ async def _claims(database: Database) -> int:
         return int((await session.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one())
 
 
-async def _stalled_on_users_info(slack: SlackEmulator, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+async def _stalled_on(slack: SlackEmulator, method: str, *, count: int = 1, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Until the bot has sent `method` (`count` times), which the emulator holds without an answer."""
     deadline = time.monotonic() + timeout
-    while not slack.calls_to("users.info"):
-        assert time.monotonic() < deadline, "the bot never asked who sent the command"
+    while len(slack.calls_to(method)) < count:
+        assert time.monotonic() < deadline, f"the bot never called {method}"
         await asyncio.sleep(0.02)
+
+
+async def _stalled_on_users_info(slack: SlackEmulator) -> None:
+    await _stalled_on(slack, "users.info")
 
 
 async def test_a_command_is_stored_before_its_acknowledgement_and_gone_once_answered(
@@ -260,3 +265,30 @@ async def test_a_command_acknowledged_by_a_process_killed_before_handling_it_is_
         assert await _inbox_rows(database) == []
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize("landed", [False, True], ids=["post lost", "post landed"])
+async def test_an_answer_committed_by_a_process_killed_while_posting_it_is_posted_once_after_restart(
+    slack: SlackEmulator, database_url: str, tmp_path: Path, landed: bool
+) -> None:
+    """The question is handled and committed; the process dies while chat.postMessage is in flight.
+    Whether that post reached Slack or not, the channel ends up with the answer exactly once."""
+    process = BotProcess("killed", slack_env(database_url, slack, inbox_lease_seconds="2"), cwd=tmp_path)
+    await process.start()
+    try:
+        slack.bot_url = process.slack_url
+        slack.fail_next("chat.postMessage", timeout=True, applied=landed)
+        text = f"<@{slack.bot_user_id}> how do I reset my API key?"
+        question = slack.message_event(CUSTOMER, COMMUNITY, text, mention=True)
+        assert (await slack.send_event(slack.event_callback(question))).status == 200
+        await _stalled_on(slack, "chat.postMessage", timeout=20)
+        await process.kill()
+
+        await process.start()
+        slack.bot_url = process.slack_url
+        await process.wait_for_log("a stopped process owed", timeout=20)
+        await asyncio.sleep(3)  # another lease and sweep: nothing is posted twice
+    finally:
+        await process.stop()
+    answers = [m for m in slack.history(COMMUNITY) if m.get("user") != CUSTOMER]
+    assert len(answers) == 1 and "API key" in str(answers[0].get("text")), answers
