@@ -12,7 +12,7 @@ A person is their actor key, `platform:user_id` (`slack:U0123ABCD`). These colum
   resolves), and the team's `status_component_history.actor_key`, `status_incidents.created_by`,
   `status_incident_updates.actor_key`; `inbox.person`, who sent a request not yet handled (its
   `body` holds their words, and is deleted with it); `processed_events.owed`, replies not yet
-  posted (dropped when they are to, or about, the person).
+  posted (dropped when they are to, or about, the person, or go to one of their tickets).
 
 Their words: `tickets.summary` of the tickets they opened, `ticket_messages.text` of the lines they
 wrote, `kb_decisions.question`, and `audit_log.detail` of their rows (a refused command's text, a
@@ -345,6 +345,54 @@ async def _rewrite(
             changed.add(name, row[0])
 
 
+async def _ticket_places(session: DbSession, ticket_ids: Sequence[int]) -> set[tuple[str, str | None]]:
+    """Where those tickets are talked about, as (channel, thread): a DM ticket's whole channel
+    (thread None), a channel ticket's thread, and each one's staff thread."""
+    tickets = table("tickets")
+    columns = (tickets.c.channel_id, tickets.c.thread_id, tickets.c.is_direct)
+    staff = (tickets.c.staff_channel_id, tickets.c.staff_thread_id)
+    places: set[tuple[str, str | None]] = set()
+    for chunk in _chunks(ticket_ids):
+        rows: list[Any] = list(await session.execute(select(*columns, *staff).where(tickets.c.id.in_(chunk))))
+        for channel, thread, direct, staff_channel, staff_thread in rows:
+            if direct:
+                places.add((channel, None))
+            elif thread:
+                places.add((channel, thread))
+            if staff_channel and staff_thread:
+                places.add((staff_channel, staff_thread))
+    return places
+
+
+def _owed_concerns(owed: str, *, bare_id: str, key: str, places: set[tuple[str, str | None]]) -> bool:
+    """Whether replies kept with a claim (as bot/core/owed.py writes them) are to or about a person:
+    their id in an actor or a mention, their key in a text, or going to one of their tickets'
+    `places` (the team's answer in their DM and their words relayed to the staff thread name them
+    nowhere else). A row that cannot be read counts: the sweep would only give it up."""
+    try:
+        stored = json.loads(owed)
+    except ValueError:
+        return True
+
+    def concerns(value: Any) -> bool:
+        if isinstance(value, str):
+            return key in value
+        if isinstance(value, list):
+            return any(concerns(item) for item in value)
+        if not isinstance(value, dict):
+            return False
+        kind = value.get("~")
+        if kind in ("Actor", "Mention") and value.get("id") == bare_id:
+            return True
+        if kind == "Conversation":
+            channel = value.get("channel_id")
+            if (channel, None) in places or (channel, value.get("thread_id")) in places:
+                return True
+        return any(concerns(item) for item in value.values())
+
+    return concerns(stored)
+
+
 async def erase(
     session: DbSession, *, key: str, pseudonym: str, words_marker: str, now: datetime
 ) -> dict[str, int] | None:
@@ -409,16 +457,18 @@ async def erase(
     for (row_id,) in (await session.execute(select(inbox.c.id).where(inbox.c.person == key))).all():
         changed.add("inbox", row_id)
     await session.execute(delete(inbox).where(inbox.c.person == key))
-    # Replies not yet posted to or about them (their id in an actor or a mention): dropped, so that
-    # no sweep posts them after the erasure.
+    # Replies not yet posted to or about them: dropped, so that no sweep posts them after the
+    # erasure. Only the few claims still owing are read (the partial index holds just those).
     claims = table("processed_events")
-    naming = or_(
-        claims.c.owed.contains(f'"id":{json.dumps(bare_id)}', autoescape=True),
-        claims.c.owed.contains(key, autoescape=True),
-    )
-    for (row_id,) in (await session.execute(select(claims.c.id).where(naming))).all():
-        changed.add("processed_events", row_id)
-    await session.execute(update(claims).where(naming).values(owed=None, owed_until=None))
+    places = await _ticket_places(session, ticket_ids)
+    owing = select(claims.c.id, claims.c.owed).where(claims.c.owed_until.is_not(None))
+    owed_rows: list[Any] = list(await session.execute(owing))
+    for row_id, owed in owed_rows:
+        if _owed_concerns(owed or "null", bare_id=bare_id, key=key, places=places):
+            changed.add("processed_events", row_id)
+            await session.execute(
+                update(claims).where(claims.c.id == row_id).values(owed=None, owed_until=None)
+            )
 
     # Their words.
     for (name, column), word_columns in _WORDS_OF.items():

@@ -149,12 +149,19 @@ async def next_process(database: Database, tmp_path: object) -> AsyncIterator[Bo
 
 async def killed_while_posting(harness: BotHarness, text: str) -> None:
     """The customer's message is handled and committed; the process dies before its reply lands."""
+    await killed_while_handling(harness, harness.customer, harness.community, text, message_id="u1")
+
+
+async def killed_while_handling(
+    harness: BotHarness, actor: Actor, where: Conversation, text: str, *, message_id: str
+) -> None:
     event = MessageReceived(
-        actor=harness.customer, conversation=harness.community, text=text, message_id="u1", event_id="u1"
+        actor=actor, conversation=where, text=text, message_id=message_id, event_id=message_id
     )
-    handling = asyncio.create_task(harness.bot.dispatcher.handle(event))
     platform = harness.bot.dispatcher.outbound.adapters[Platform.CONSOLE]
     assert isinstance(platform, PlatformThatNeverAnswers)
+    platform.asked.clear()
+    handling = asyncio.create_task(harness.bot.dispatcher.handle(event))
     await asyncio.wait_for(platform.asked.wait(), 10)
     handling.cancel()  # a SIGKILL: nothing after this point runs
     await asyncio.gather(handling, return_exceptions=True)
@@ -249,15 +256,47 @@ async def test_replies_owed_for_more_than_a_day_are_given_up(
     assert await next_process.bot.dispatcher.pay_owed() == 0, "given up for good, not retried"
 
 
+async def erase_the_customer(harness: BotHarness) -> int:
+    """How many claims' owed replies the erasure dropped."""
+    async with harness.bot.database.transaction() as session:
+        erasure = await privacy.erase(session, subject=harness.customer.key, now=harness.clock())
+    assert erasure is not None
+    return erasure.counts.get("processed_events", 0)
+
+
 async def test_erasing_a_person_drops_the_replies_still_owed_to_them(
     dying: BotHarness, next_process: BotHarness
 ) -> None:
     await killed_while_posting(dying, "how do I reset my API key?")
 
-    async with next_process.bot.database.transaction() as session:
-        erasure = await privacy.erase(session, subject=next_process.customer.key, now=next_process.clock())
+    dropped = await erase_the_customer(next_process)
     next_process.clock.advance(seconds=31)
 
-    assert erasure is not None and erasure.counts.get("processed_events") == 1
+    assert dropped == 1
+    assert await next_process.bot.dispatcher.pay_owed() == 0
+    assert next_process.adapter.sent == []
+
+
+async def test_erasing_a_person_drops_what_was_owed_in_their_tickets_conversations(
+    dying: BotHarness, next_process: BotHarness
+) -> None:
+    """Neither the team's answer to their DM nor their own words relayed to the staff thread name
+    them: only where the reply goes says whose it is."""
+    hanging = dying.bot.dispatcher.outbound.adapters[Platform.CONSOLE]
+    dying.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = dying.adapter
+    await dying.customer_dms("I want to talk to a human")
+    (card,) = dying.staff_posts()
+    dying.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = hanging
+    staff_thread = dying.staff_room.in_thread(card.ref.message_id)
+    await killed_while_handling(
+        dying, dying.staff, staff_thread, "please restart the router", message_id="s1"
+    )
+    dm = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="D-C1", is_direct=True)
+    await killed_while_handling(dying, dying.customer, dm, "my address is 1 Main St", message_id="u2")
+
+    dropped = await erase_the_customer(next_process)
+    next_process.clock.advance(seconds=31)
+
+    assert dropped == 2
     assert await next_process.bot.dispatcher.pay_owed() == 0
     assert next_process.adapter.sent == []
