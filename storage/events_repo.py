@@ -85,6 +85,17 @@ async def settle_owed(session: DbSession, *, ids: Sequence[int]) -> None:
         )
 
 
+async def renew_owed(session: DbSession, *, ids: Sequence[int], until: datetime) -> None:
+    """The process posting those claims' replies holds them until `until` (if still owing)."""
+    if ids:
+        await session.execute(
+            update(ProcessedEvent)
+            .where(col(ProcessedEvent.id).in_(list(ids)), col(ProcessedEvent.owed_until).is_not(None))
+            .values(owed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def claim_owed(
     session: DbSession, *, now: datetime, lease: timedelta, limit: int
 ) -> list[tuple[int, str, datetime]]:

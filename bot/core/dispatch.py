@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from bot.adapters.base import SettlesEvents
@@ -109,8 +109,9 @@ class Dispatcher:
         # The lease an inbox request gets is the time a process has to post an event's replies too.
         lease = timedelta(seconds=services.settings.inbox_lease_seconds)
         self.owed = OwedReplies(database, lease=lease, clock=services.clock)
-        self._owing: set[int] = set()  # claims whose replies this process is posting right now
-        self._sweeper: asyncio.Task[None] | None = None
+        # Claims whose replies this process is posting right now, and until when it holds them.
+        self._owing: dict[int, datetime] = {}
+        self._background: list[asyncio.Task[None]] = []
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -122,8 +123,11 @@ class Dispatcher:
     def start(self) -> None:
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
-        if self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._pay_owed_forever())
+        if not self._background:
+            self._background = [
+                asyncio.create_task(self._pay_owed_forever()),
+                asyncio.create_task(self._keep_owing_forever()),
+            ]
 
     async def stop(self, *, timeout: float | None = None) -> Unfinished:  # noqa: ASYNC109
         """Finish everything already queued, then stop the workers. With `timeout`, what is not
@@ -146,10 +150,10 @@ class Dispatcher:
             while not queue.empty():
                 queue.get_nowait()
                 queue.task_done()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self._background = []
         return left
 
     async def drain(self) -> None:
@@ -281,8 +285,8 @@ class Dispatcher:
         (`settle`) is done with, and clear what the claim owed. The adapter hears it as soon as the
         replies are out: clearing them is a write it need not wait for (a stop right after would
         otherwise store a Discord session that holds the event back, and replay it)."""
-        if owed is not None:
-            self._owing.add(owed)
+        if owed is not None and owed not in self._owing:
+            self._owing[owed] = self.owed.until()
         try:
             try:
                 sent = [(pending, await self._deliver(pending)) for pending in outbox]
@@ -299,7 +303,8 @@ class Dispatcher:
             # the idempotency keys make harmless where the platform can recognise it.
             log.exception("clearing owed replies failed")
         finally:
-            self._owing.discard(owed or 0)
+            if owed is not None:
+                self._owing.pop(owed, None)
 
     async def _route(self, event: InboundEvent, ctx: HandlerContext) -> Outcome:
         for route, match in self.router.candidates(event):
@@ -391,15 +396,46 @@ class Dispatcher:
     async def pay_owed(self) -> int:
         """Post the replies whose lease ran out unposted; how many claims were paid."""
         due: list[Owed] = await self.owed.due(limit=OWED_BATCH)
-        paid = 0
-        for owed in due:
-            if owed.claim_id in self._owing:
-                continue  # this process is posting them right now, only slower than the lease
-            replies = [
-                dataclasses.replace(p, delivery=dataclasses.replace(p.delivery, resend=True))
-                for p in owed.replies
-            ]
-            log.info("posting %d repl(ies) a stopped process owed (claim %d)", len(replies), owed.claim_id)
-            await self._send_all(replies, owed.claim_id)
-            paid += 1
-        return paid
+        # Not those this process is posting right now (its renewal came too late); the rest of the
+        # batch is held as they are, or a long batch would let another sweep take its tail.
+        mine = [owed for owed in due if owed.claim_id not in self._owing]
+        held = self.owed.until()
+        self._owing.update((owed.claim_id, held) for owed in mine)
+        try:
+            for owed in mine:
+                replies = [
+                    dataclasses.replace(p, delivery=dataclasses.replace(p.delivery, resend=True))
+                    for p in owed.replies
+                ]
+                log.info(
+                    "posting %d repl(ies) a stopped process owed (claim %d)", len(replies), owed.claim_id
+                )
+                await self._send_all(replies, owed.claim_id)
+        finally:
+            for owed in mine:
+                self._owing.pop(owed.claim_id, None)
+        return len(mine)
+
+    async def _keep_owing_forever(self) -> None:
+        # A few ticks per lease, so that a short lease is renewed before it runs out too.
+        every = min(OWED_SWEEP_SECONDS, self.owed.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.keep_owing()
+            except Exception:
+                log.warning("holding on to owed replies failed; again in %.1f s", every, exc_info=True)
+
+    async def keep_owing(self) -> None:
+        """Hold on to the claims this process is still posting once half their lease is gone: a
+        post slower than the lease (a platform timing out, rate limits, a sweep's long batch) must
+        not let another process's sweep post the same replies again (on Slack, a reply this process
+        then posts as new is not looked up first: it would show twice)."""
+        now = self.services.clock()
+        near = [claim for claim, until in self._owing.items() if until - now < self.owed.lease / 2]
+        if not near:
+            return
+        until = await self.owed.renew(near)
+        for claim in near:
+            if claim in self._owing:  # not posted meanwhile
+                self._owing[claim] = until

@@ -194,6 +194,13 @@ class OwedReplies:
         """Until when a process that owes replies now has to post them before another one may."""
         return self._clock() + self.lease
 
+    async def renew(self, claim_ids: Sequence[int]) -> datetime:
+        """Hold on to claims this process is still posting; until when it now holds them."""
+        until = self.until()
+        async with self.database.transaction() as session:
+            await events_repo.renew_owed(session, ids=claim_ids, until=until)
+        return until
+
     async def settle(self, claim_id: int) -> None:
         await self._settle(claim_id)
 

@@ -128,6 +128,20 @@ class PlatformThatNeverAnswers(FakeAdapter):
         raise AssertionError("unreachable")
 
 
+class PlatformThatIsSlow(FakeAdapter):
+    """Answers only when told to: timeouts and rate limits keep a live process posting for long."""
+
+    def __init__(self) -> None:
+        super().__init__(Platform.CONSOLE)
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        self.asked.set()
+        await self.answer.wait()
+        return await super().send(delivery)
+
+
 @pytest.fixture
 async def dying(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]:
     """A bot whose process will be killed while it posts."""
@@ -300,3 +314,30 @@ async def test_erasing_a_person_drops_what_was_owed_in_their_tickets_conversatio
     assert dropped == 2
     assert await next_process.bot.dispatcher.pay_owed() == 0
     assert next_process.adapter.sent == []
+
+
+async def test_a_live_process_slower_than_the_lease_keeps_its_replies_to_itself(
+    database: Database, tmp_path: object, next_process: BotHarness
+) -> None:
+    slow = await BotHarness.create(make_settings(tmp_path), database=database)
+    platform = PlatformThatIsSlow()
+    slow.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = platform
+    question = MessageReceived(
+        actor=slow.customer, conversation=slow.community, text="how do I reset my API key?", message_id="u1"
+    )
+    handling = asyncio.create_task(slow.bot.dispatcher.handle(question))
+    await asyncio.wait_for(platform.asked.wait(), 10)
+
+    for _ in range(4):  # 40 s without an answer from the platform; its process ticks on
+        slow.clock.advance(seconds=10)
+        next_process.clock.advance(seconds=10)
+        await slow.bot.dispatcher.keep_owing()
+        assert await next_process.bot.dispatcher.pay_owed() == 0, "the live process still holds them"
+    platform.answer.set()
+    await handling
+
+    assert [m.text for m in platform.sent] == [platform.sent[0].text], "posted once"
+    assert next_process.adapter.sent == []
+    next_process.clock.advance(minutes=5)
+    assert await next_process.bot.dispatcher.pay_owed() == 0
+    await slow.close()
