@@ -23,6 +23,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
         WEB_PORT="0",
         KB_PATH=str(ROOT / "kb"),
         COMPONENTS_FILE=str(ROOT / "components.yml"),
+        # The console is under test, not the matcher: the semantic model would add 6 s to each start
+        # (tests/kb/test_semantic.py and the `kb eval` test load it).
+        MATCHER="lexical",
     )
     return env
 
@@ -81,12 +84,12 @@ def test_sigterm_stops_the_bot_cleanly(tmp_path: Path) -> None:
 
 
 def _session(tmp_path: Path, stdin: bytes, **env: str) -> subprocess.CompletedProcess[bytes]:
-    """A console session fed raw bytes, on the lexical matcher and without the web server."""
+    """A console session fed raw bytes, without the web server."""
     return subprocess.run(
         [sys.executable, "-m", "bot", "run", "--console"],
         input=stdin,
         capture_output=True,
-        env={**_env(tmp_path), "MATCHER": "lexical", "WEB_ENABLED": "false", **env},
+        env={**_env(tmp_path), "WEB_ENABLED": "false", **env},
         cwd=tmp_path,
         timeout=120,
     )
