@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from bot.core.events import ReactionAdded
 from bot.core.router import Router
 from storage import gateway_sessions_repo
 from storage.db import Database
+from storage.models import DiscordGatewaySession
 from tests.adapters.discord.harness import DiscordWorld, posted, start_bot, stop_bot, text_of
 from tests.bot_process import BotProcess, discord_env
 from tests.conftest import postgres_for_processes
@@ -62,11 +64,13 @@ async def test_a_dm_sent_while_the_bot_was_killed_is_answered_once_after_the_res
     emu = world.emu
     dm = emu.dm_channel(world.casey)
     bot = BotProcess("discord", _env(world, sqlite_url), cwd=tmp_path)
+    database = Database.from_url(sqlite_url)
     await bot.start()
     try:
         await emu.user_says(world.casey, dm, "How do I reset my API key?")
+        _, asked_at = emu.live_session()
         await posted(emu, dm.id, "API key")
-        await asyncio.sleep(2 * SAVE_EVERY)  # the settled sequence is stored about once a second
+        await _stored(database, [0], lambda stored: stored[0].sequence >= asked_at if stored else False)
         await bot.kill()
 
         await emu.user_says(world.casey, dm, "Where can I download my invoices?")
@@ -76,6 +80,7 @@ async def test_a_dm_sent_while_the_bot_was_killed_is_answered_once_after_the_res
         await asyncio.sleep(1.0)  # time enough for a second answer, if there were one
     finally:
         await bot.stop()
+        await database.dispose()
 
     assert _answers(world, dm, "invoice") == 1
     assert _answers(world, dm, "api key") == 1, "what was answered before the kill is not answered again"
@@ -186,10 +191,8 @@ async def test_a_stored_session_that_cannot_be_resumed_does_not_stop_the_start(
         dm = emu.dm_channel(world.casey)
         await emu.user_says(world.casey, dm, "How do I reset my API key?")
         await posted(emu, dm.id, "API key")
-        await asyncio.sleep(2 * SAVE_EVERY)
-        async with database.session() as session:
-            (stored,) = await gateway_sessions_repo.of_shards(session, shard_ids=[0])
         live, _ = emu.live_session()
+        (stored,) = await _stored(database, [0], lambda stored: [s.session_id for s in stored] == [live])
     finally:
         await stop_bot(bot)
 
@@ -343,6 +346,21 @@ async def test_the_stored_sequence_waits_for_a_reaction_not_yet_handled(
     assert held < reacted_at, "stored past a reaction still being handled"
 
 
+async def _stored(
+    database: Database, shard_ids: list[int], done: Callable[[list[DiscordGatewaySession]], bool]
+) -> list[DiscordGatewaySession]:
+    """The sessions stored for `shard_ids` once `done` holds for them, or else as they are after two
+    of the bot's saves (about one a second): what a fixed wait of `2 * SAVE_EVERY` would read,
+    without waiting longer than the save takes."""
+    deadline = time.monotonic() + 2 * SAVE_EVERY
+    while True:
+        async with database.session() as session:
+            stored = await gateway_sessions_repo.of_shards(session, shard_ids=shard_ids)
+        if done(stored) or time.monotonic() >= deadline:
+            return stored
+        await asyncio.sleep(0.05)
+
+
 async def _stored_sequence(database: Database) -> int:
     async with database.session() as session:
         stored = await gateway_sessions_repo.of_shards(session, shard_ids=[0])
@@ -355,10 +373,10 @@ async def test_each_shard_stores_its_own_session(
     emu = world.emu
     bot, _ = await start_bot(world, database, tmp_path, discord_shard_count=2)
     try:
-        await asyncio.sleep(2 * SAVE_EVERY)
-        async with database.session() as session:
-            stored = await gateway_sessions_repo.of_shards(session, shard_ids=[0, 1])
         live = {shard: emu.live_session(shard)[0] for shard in (0, 1)}
+        stored = await _stored(
+            database, [0, 1], lambda stored: {s.shard_id: s.session_id for s in stored} == live
+        )
     finally:
         await stop_bot(bot)
     assert {s.shard_id: s.session_id for s in stored} == live
