@@ -406,11 +406,20 @@ class StoredGatewaySessions:
 
     database: Database
 
-    async def load(self, shard_ids: Sequence[int]) -> list[GatewaySession]:
+    async def claim(
+        self, shard_ids: Sequence[int], *, owner: str, stale_after: float
+    ) -> list[GatewaySession]:
         from bot.adapters.discord.resume import GatewaySession
 
-        async with self.database.session() as session:
-            rows = await gateway_sessions_repo.of_shards(session, shard_ids=shard_ids)
+        at = utc_now()
+        async with self.database.transaction() as session:
+            rows = await gateway_sessions_repo.claim(
+                session,
+                shard_ids=shard_ids,
+                owner=owner,
+                at=at,
+                stale_before=at - timedelta(seconds=stale_after),
+            )
         return [
             GatewaySession(
                 shard_id=r.shard_id, session_id=r.session_id, resume_url=r.resume_url, sequence=r.sequence
@@ -418,22 +427,29 @@ class StoredGatewaySessions:
             for r in rows
         ]
 
-    async def save(self, sessions: Sequence[GatewaySession]) -> None:
+    async def save(
+        self, sessions: Sequence[GatewaySession], *, owner: str, hand_over: bool = False
+    ) -> set[int]:
+        stored = set()
         async with self.database.transaction() as session:
             for s in sessions:
-                await gateway_sessions_repo.save(
+                if await gateway_sessions_repo.save(
                     session,
                     shard_id=s.shard_id,
                     session_id=s.session_id,
                     resume_url=s.resume_url,
                     sequence=s.sequence,
+                    owner=owner,
                     at=utc_now(),
-                )
+                    hand_over=hand_over,
+                ):
+                    stored.add(s.shard_id)
+        return stored
 
-    async def forget(self, gateway: GatewaySession) -> None:
+    async def forget(self, gateway: GatewaySession, *, owner: str) -> None:
         async with self.database.transaction() as session:
             await gateway_sessions_repo.forget(
-                session, shard_id=gateway.shard_id, session_id=gateway.session_id
+                session, shard_id=gateway.shard_id, session_id=gateway.session_id, owner=owner
             )
 
 

@@ -342,7 +342,10 @@ class DiscordGatewaySession(SQLModel, table=True):
     resume_url: str = Field(max_length=500)
     sequence: int = Field(sa_column=Column(BigInteger, nullable=False))
     """The highest sequence number up to which every dispatch was settled (see the Discord adapter)."""
+    owner: str = Field(default="", max_length=64)
+    """The process that keeps the row (a random token of its adapter), "" once handed over at a stop."""
     updated_at: datetime = utc_column()
+    """The owner's last save: a row it stopped refreshing belongs to a process that died."""
 
 
 class InboxEntry(SQLModel, table=True):

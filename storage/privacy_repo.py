@@ -146,7 +146,7 @@ COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
     "status_incident_threads": {"message_id": L},
     "status_lanes": {"lane": C, "owner": C},
     "inbox": {"platform": C, "kind": C, "person": P, "body": W},
-    "discord_gateway_sessions": {"session_id": C, "resume_url": C},
+    "discord_gateway_sessions": {"session_id": C, "resume_url": C, "owner": C},
 }
 del P, N, W, L, C
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
@@ -38,6 +39,7 @@ from bot.adapters.discord.reconnect import cap_reconnect_delay, resume_shards_on
 from bot.adapters.discord.resume import (
     OPEN_AT_MOST,
     SAVE_EVERY,
+    STALE_AFTER,
     GatewaySession,
     Replayed,
     SessionStore,
@@ -138,8 +140,9 @@ class DiscordAdapter:
         self._catching_up: asyncio.Task[None] | None = None
         self._sessions = sessions
         self._settled = Settled()
-        self._saved: dict[int, GatewaySession] = {}
-        self._replays: list[tuple[GatewaySession, asyncio.Task[Replayed]]] = []
+        self._owner = ""  # this process's token on the sessions it stores, made at each start
+        self._replays: dict[int, tuple[GatewaySession, asyncio.Task[None]]] = {}  # shard -> drained
+        self._held: set[int] = set()  # shards whose stored session another live process keeps
         self._saving: asyncio.Task[None] | None = None
         self.catalogue = commands or Catalogue((), {})
         self.interactions = Interactions(timeout=send_timeout)
@@ -198,6 +201,7 @@ class DiscordAdapter:
     async def start(self, sink: EventSink) -> None:
         """Log in, sync commands, connect; returns once the guilds are loaded."""
         self._sink = sink
+        self._owner = secrets.token_hex(8)  # an id, not a secret: it only tells processes apart
         apply_endpoints(self.api_base, self.gateway_url)
         cap_reconnect_delay()
         resume_shards_on_reconnect()
@@ -230,13 +234,13 @@ class DiscordAdapter:
         # Only now, with every shard's new session READY: until then nothing reaches the new
         # session, and the old one (resumable) keeps what is sent. Drained and ended before, what
         # was sent between its RESUMED and the new READY reached neither (sharded: 5 s a shard).
-        self._replays = [
-            (stored, asyncio.create_task(replay(stored, token=self._token), name="discord-replay"))
-            for stored in await self._stored_sessions()
-        ]
-        await self._take_over_replays()
         if self._sessions is not None:
+            await self._take_over(self._own_shards())
+            draining = [task for _, task in self._replays.values()]
+            # Saving, which keeps the claimed sessions refreshed, runs while they are drained.
             self._saving = asyncio.create_task(self._keep_sessions(), name="discord-sessions")
+            if draining:
+                await asyncio.wait(draining)
         read = 0
         since = discord.utils.utcnow() - CATCH_UP
         async for message in missed_messages(self.client, self.listen_channel_ids, since=since):
@@ -245,12 +249,7 @@ class DiscordAdapter:
         log.info("discord: read the last %d messages of the served channels to catch up", read)
 
     async def stop(self) -> None:
-        # A shard whose previous session is not taken over yet (drained, what it replayed settled)
-        # keeps that session stored, not this process's: the next process resumes it and answers
-        # what it holds (sent while no bot was up, or not handled by the dead one). Stored over,
-        # that was lost.
-        draining = {stored.shard_id for stored, _ in self._replays}
-        for task in (self._catching_up, self._saving, *(task for _, task in self._replays)):
+        for task in (self._catching_up, self._saving, *(task for _, task in self._replays.values())):
             if task is not None:
                 task.cancel()
                 try:
@@ -260,12 +259,15 @@ class DiscordAdapter:
                 except Exception:
                     log.exception("discord: catching up or keeping the session failed")
         self._catching_up = self._saving = None
-        self._replays = []
         self._sink = None
         if self._client is not None:
-            if self._sessions is not None and self._client.is_ready():
-                await self._save_sessions(keep=draining)  # what was settled up to the stop
+            if self._sessions is not None:
+                # What was settled up to the stop, handed over: the next process need not wait for
+                # the rows to go stale.
+                await self._save_sessions(hand_over=True)
             await self._client.close()
+        self._replays = {}
+        self._held = set()
         if self._runner is not None:
             try:
                 await self._runner
@@ -307,41 +309,29 @@ class DiscordAdapter:
             return [0]
         return self.shard_ids or list(range(self.shard_count))
 
-    async def _stored_sessions(self) -> list[GatewaySession]:
-        if self._sessions is None:
-            return []
+    async def _take_over(self, shard_ids: Iterable[int]) -> None:
+        """Claim the stored sessions of these shards that no live process keeps (their owner died,
+        or handed them over at its stop) and drain each. One a live process keeps is left alone:
+        resumed from here, Discord would move it off that process's socket."""
+        assert self._sessions is not None
         try:
-            return await self._sessions.load(self._own_shards())
+            claimed = await self._sessions.claim(list(shard_ids), owner=self._owner, stale_after=STALE_AFTER)
         except Exception:
-            log.exception("discord: could not read the previous gateway sessions; starting without them")
-            return []
+            log.exception("discord: could not read the previous gateway sessions; going on without them")
+            return
+        for stored in claimed:
+            self._held.discard(stored.shard_id)
+            task = asyncio.create_task(self._drain(stored), name="discord-replay")
+            self._replays[stored.shard_id] = (stored, task)
 
-    async def _take_over_replays(self) -> None:
-        """Hand the messages the old sessions replayed to the same path as live ones, fetched by id
-        (the replay is raw payloads). Those in the served channels are left to the channel catch-up,
-        which reads them anyway; interactions came too late to be answered (Discord's 3 seconds)."""
-        for stored, task in list(self._replays):
-            try:
-                result = await task
-            except Exception:  # never in the way of the channel catch-up and the start
-                log.exception("discord: resuming the previous session (shard %d) failed", stored.shard_id)
-                result = Replayed(resumed=False, messages=[])
-            channels: dict[int, discord.abc.Messageable] = {}
-            handed: set[str] = set()
-            for channel_id, message_id in result.messages:
-                if str(channel_id) in self.listen_channel_ids:
-                    continue
-                message = await self._fetch_message(channel_id, message_id, channels)
-                if message is not None:
-                    handed.add(str(message.id))
-                    self._settled.expect(str(message.id))
-                    await self.on_message(message)
-            for data in result.reactions:
-                reaction = replayed_reaction(self.client, data)
-                key = reaction_id(reaction)
-                handed.add(key)
-                self._settled.expect(key)
-                await self.on_reaction(reaction)
+    async def _drain(self, stored: GatewaySession) -> None:
+        """Resume a previous session and hand the messages it replays to the same path as live ones,
+        fetched by id (the replay is raw payloads). Those in the served channels are left to the
+        channel catch-up, which reads them anyway (or, taken over later, came to this process's own
+        session); interactions came too late to be answered (Discord's 3 seconds)."""
+        try:
+            result = await replay(stored, token=self._token)
+            handed = await self._hand_on(result)
             log.info(
                 "discord: previous session of shard %d %s: %d messages replayed, %d read again here, "
                 "%d reactions, %d interactions too late to answer",
@@ -359,12 +349,34 @@ class DiscordAdapter:
                     await self._settled.wait(handed)
             except TimeoutError:
                 log.warning("discord: replayed messages still unsettled; the old session is let go")
-            try:
-                assert self._sessions is not None  # replays exist only with a store
-                await self._sessions.forget(stored)
-            except Exception:
-                log.exception("discord: could not forget the previous gateway session")
-            self._replays = [(s, t) for s, t in self._replays if s is not stored]
+        except Exception:  # never in the way of the channel catch-up and the start
+            log.exception("discord: resuming the previous session (shard %d) failed", stored.shard_id)
+        try:
+            assert self._sessions is not None  # replays exist only with a store
+            await self._sessions.forget(stored, owner=self._owner)
+        except Exception:
+            log.exception("discord: could not forget the previous gateway session")
+        self._replays.pop(stored.shard_id, None)
+
+    async def _hand_on(self, result: Replayed) -> set[str]:
+        """Hand what a replay brought to the dispatcher; the ids it is settled by."""
+        channels: dict[int, discord.abc.Messageable] = {}
+        handed: set[str] = set()
+        for channel_id, message_id in result.messages:
+            if str(channel_id) in self.listen_channel_ids:
+                continue
+            message = await self._fetch_message(channel_id, message_id, channels)
+            if message is not None:
+                handed.add(str(message.id))
+                self._settled.expect(str(message.id))
+                await self.on_message(message)
+        for data in result.reactions:
+            reaction = replayed_reaction(self.client, data)
+            key = reaction_id(reaction)
+            handed.add(key)
+            self._settled.expect(key)
+            await self.on_reaction(reaction)
+        return handed
 
     async def _fetch_message(
         self, channel_id: int, message_id: int, channels: dict[int, discord.abc.Messageable]
@@ -382,30 +394,42 @@ class DiscordAdapter:
             return None
 
     async def _keep_sessions(self) -> None:
-        """Store this process's sessions about once a second, when they changed."""
+        """Store this process's sessions about once a second, and take over those another process
+        kept once it stops saving them."""
         while True:
             await asyncio.sleep(SAVE_EVERY)
+            if self._held:
+                await self._take_over(self._held - self._replays.keys())
             await self._save_sessions()
 
-    async def _save_sessions(self, *, keep: Iterable[int] = ()) -> None:
-        """Store the shards' sessions that changed, but not over the stored ones of `keep`."""
+    async def _save_sessions(self, *, hand_over: bool = False) -> None:
+        """Store (and so refresh) the shards' sessions, where no other live process keeps the row.
+        A shard whose previous session is still drained keeps that one stored, not this process's:
+        killed or stopped meanwhile, the next process resumes it and answers what it holds (sent
+        while no bot was up, or not handled by the dead one). Stored over, that was lost."""
         assert self._sessions is not None
-        changed = []
-        for shard_id in set(self._own_shards()).difference(keep):
-            now = current_session(self.client, shard_id)
-            if now is None:
-                continue
-            safe = replace(now, sequence=self._settled.safe(shard_id, now.sequence))
-            if safe != self._saved.get(shard_id):
-                changed.append(safe)
-        if not changed:
+        sessions = []
+        for shard_id in self._own_shards():
+            if shard_id in self._replays:
+                sessions.append(self._replays[shard_id][0])
+            elif (now := current_session(self.client, shard_id)) is not None:
+                sessions.append(replace(now, sequence=self._settled.safe(shard_id, now.sequence)))
+        if not sessions:
             return
         try:
-            await self._sessions.save(changed)
+            stored = await self._sessions.save(sessions, owner=self._owner, hand_over=hand_over)
         except Exception as error:  # the next tick tries again; a crash meanwhile replays a bit more
             log.warning("discord: could not store the gateway session: %s", type(error).__name__)
             return
-        self._saved.update((s.shard_id, s) for s in changed)
+        held = {s.shard_id for s in sessions} - stored
+        for shard_id in sorted(held - self._held):
+            log.info(
+                "discord: the stored session of shard %d is another live process's; left alone "
+                "(resumed once that process has not saved it for %.0f s)",
+                shard_id,
+                STALE_AFTER,
+            )
+        self._held = held
 
     # -- inbound -----------------------------------------------------------------------------
 

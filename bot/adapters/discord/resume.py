@@ -8,6 +8,11 @@ cannot: DMs and threads, of which Discord offers no list. The drain closes with 
 the old session stays stored and resumable until what it replayed is settled, so a process killed
 in between leaves it to the next one.
 
+Each stored session has an owner, the process that saves it: another process on the same shard
+stores nothing over it and resumes it only once the owner is gone (handed it over at its stop, or
+stopped saving it for `STALE_AFTER`); resumed while its owner lives, Discord would move the session
+off the owner's socket.
+
 The stored sequence number is a settled one: every message dispatched up to it was handled by the
 dispatcher (committed, replied to), so one received but not finished at a crash is replayed, and
 the dispatcher's claim drops what was finished twice."""
@@ -35,7 +40,14 @@ REPLAY_TIMEOUT: Final = 10.0
 """Seconds a start spends, at most, collecting an old session's replay."""
 
 SAVE_EVERY: Final = 1.0
-"""Seconds between two writes of the session, at most once each, and only when it changed."""
+"""Seconds between two writes of the sessions: each one refreshes the row, so others see it kept."""
+
+STALE_AFTER: Final = 5 * SAVE_EVERY
+"""Seconds after its last save that a stored session counts as its owner's no more: the owner
+died, and another process may take the session over and resume it. Several missed saves, so a live
+process whose write was slowed (a busy database, a long pause of its event loop) does not have its
+session resumed under it (Discord would disconnect it); few, because a killed process's messages
+wait that long for the next one to replay them."""
 
 OPEN_AT_MOST: Final = 300.0
 """Seconds a message may stay unsettled before it no longer holds the stored sequence back (a
@@ -57,13 +69,26 @@ class GatewaySession:
 
 
 class SessionStore(Protocol):
-    """Where the sessions are kept (the database, wired by the composition root)."""
+    """Where the sessions are kept (the database, wired by the composition root): one per shard,
+    each kept by one process, its `owner` (a token made at the adapter's start). Two processes on
+    one shard (a misconfiguration, or a deploy that starts the new process before stopping the old
+    one) would otherwise store over each other, and one would resume the other's live session."""
 
-    async def load(self, shard_ids: Sequence[int]) -> list[GatewaySession]: ...
+    async def claim(
+        self, shard_ids: Sequence[int], *, owner: str, stale_after: float
+    ) -> list[GatewaySession]:
+        """The sessions of these shards no live process keeps (handed over, or not saved for
+        `stale_after` seconds), `owner`'s from now."""
+        ...
 
-    async def save(self, sessions: Sequence[GatewaySession]) -> None: ...
+    async def save(
+        self, sessions: Sequence[GatewaySession], *, owner: str, hand_over: bool = False
+    ) -> set[int]:
+        """Store the sessions of the shards whose row is `owner`'s or absent; the shards stored.
+        `hand_over`: left without an owner, for the next process to take at once."""
+        ...
 
-    async def forget(self, session: GatewaySession) -> None: ...
+    async def forget(self, session: GatewaySession, *, owner: str) -> None: ...
 
 
 def current_session(client: discord.Client, shard_id: int) -> GatewaySession | None:

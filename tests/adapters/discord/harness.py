@@ -262,15 +262,22 @@ def labels(message: dict[str, Any]) -> list[str]:
 
 
 async def posted(
-    emu: DiscordEmulator, channel_id: str, containing: str = "", *, button: str | None = None
+    emu: DiscordEmulator,
+    channel_id: str,
+    containing: str = "",
+    *,
+    button: str | None = None,
+    within: float = 5.0,
 ) -> dict[str, Any]:
-    """Wait for the bot's next post in `channel_id` (a thread is a channel) with that text (and a
-    button with that label), and return the message as stored."""
+    """Wait (up to `within` seconds) for the bot's next post in `channel_id` (a thread is a channel)
+    with that text (and a button with that label), and return the message as stored."""
 
     def wanted(message: dict[str, Any]) -> bool:
         return containing in text_of(message) and (button is None or button in labels(message))
 
-    await emu.wait_for("POST", f"/channels/{channel_id}/messages", where=lambda c: wanted(c.json))
+    await emu.wait_for(
+        "POST", f"/channels/{channel_id}/messages", where=lambda c: wanted(c.json), timeout=within
+    )
     return next(m for m in reversed(emu.channel_messages(channel_id)) if wanted(m))
 
 

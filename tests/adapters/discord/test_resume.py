@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.adapters.discord.resume import SAVE_EVERY, Settled, current_session
+from bot.adapters.discord.resume import SAVE_EVERY, STALE_AFTER, Settled, current_session
 from bot.core.context import HandlerContext
 from bot.core.events import ReactionAdded
 from bot.core.router import Router
@@ -28,6 +29,11 @@ from tests.adapters.discord.harness import DiscordWorld, posted, start_bot, stop
 from tests.bot_process import BotProcess, discord_env
 from tests.conftest import postgres_for_processes
 from tests.emulators.discord import Channel
+
+AFTER_A_KILL = STALE_AFTER + 5.0
+"""How long a restarted bot may take to answer what the killed one's session holds: it takes that
+session over once the killed process has not saved it for `STALE_AFTER` seconds (a live process's
+session is left alone)."""
 
 
 def _env(world: DiscordWorld, database_url: str) -> dict[str, str]:
@@ -76,7 +82,7 @@ async def test_a_dm_sent_while_the_bot_was_killed_is_answered_once_after_the_res
         await emu.user_says(world.casey, dm, "Where can I download my invoices?")
 
         await bot.start()
-        await posted(emu, dm.id, "invoice")
+        await posted(emu, dm.id, "invoice", within=AFTER_A_KILL)
         await asyncio.sleep(1.0)  # time enough for a second answer, if there were one
     finally:
         await bot.stop()
@@ -107,7 +113,7 @@ async def test_a_dm_received_but_not_yet_handled_at_the_kill_is_answered_once_af
         assert _answers(world, dm, "invoice") == 0
 
         await bot.start()
-        await posted(emu, dm.id, "invoice")
+        await posted(emu, dm.id, "invoice", within=AFTER_A_KILL)
         await asyncio.sleep(1.0)
     finally:
         await bot.stop()
@@ -149,7 +155,7 @@ async def test_a_dm_replayed_to_a_process_killed_before_handling_it_is_answered_
         assert _answers(world, dm, "invoice") == 0
 
         await bot.start()
-        await posted(emu, dm.id, "invoice")
+        await posted(emu, dm.id, "invoice", within=AFTER_A_KILL)
         await asyncio.sleep(1.0)  # time enough for a second answer, if there were one
     finally:
         await bot.stop()
@@ -183,7 +189,9 @@ async def test_a_stored_session_that_cannot_be_resumed_does_not_stop_the_start(
             session_id="expired",
             resume_url=emu.gateway_url if where == "on Discord" else "ws://127.0.0.1:9/gateway",
             sequence=41,
+            owner="a process that stopped",
             at=datetime.now(UTC),
+            hand_over=True,
         )
 
     bot, _ = await start_bot(world, database, tmp_path)
@@ -411,3 +419,106 @@ def test_the_stored_sequence_waits_for_the_oldest_unsettled_message() -> None:
     settled.settled("m7")
     assert settled.safe(0, latest=9) == 9
     assert settled.safe(1, latest=4) == 2
+
+
+async def _stored_session_id(database: Database) -> str | None:
+    async with database.session() as session:
+        stored = await gateway_sessions_repo.of_shards(session, shard_ids=[0])
+    return stored[0].session_id if stored else None
+
+
+async def test_a_bot_started_beside_a_live_one_on_its_shard_leaves_that_ones_session_alone(
+    world: DiscordWorld, database: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two processes on one shard (a misconfiguration, or a deploy that starts the new process
+    before the old one stops): the second neither resumes the first's live session (Discord would
+    move it off the first's socket) nor stores its own over it, while both answer."""
+    emu = world.emu
+    dm = emu.dm_channel(world.casey)
+    first, first_adapter = await start_bot(world, database, tmp_path)
+    try:
+        await asyncio.sleep(2 * SAVE_EVERY)  # stored
+        first_session = current_session(first_adapter.client, 0)
+        assert first_session is not None
+        with caplog.at_level(logging.INFO, logger="bot.adapters.discord"):
+            second, _ = await start_bot(world, database, tmp_path)
+            try:
+                await emu.user_says(world.casey, dm, "How do I reset my API key?")
+                await posted(emu, dm.id, "API key")
+                stored = set()
+                for _ in range(int(3 * SAVE_EVERY / 0.2)):  # both would have stored meanwhile
+                    stored.add(await _stored_session_id(database))
+                    await asyncio.sleep(0.2)
+            finally:
+                await stop_bot(second)
+    finally:
+        await stop_bot(first)
+
+    assert stored == {first_session.session_id}, "the live bot's session stays the one stored"
+    assert "previous session of shard 0" not in caplog.text, "the live bot's session was not resumed"
+    assert "stored session of shard 0 is another live process's; left alone" in caplog.text
+    assert _answers(world, dm, "api key") == 1
+
+
+async def test_a_bot_beside_one_that_stops_takes_over_its_session_at_once(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """A deploy that starts the new process first: the old one, at its clean stop, hands its session
+    over, and the new one resumes it (what it received and had not settled is replayed) and stores
+    its own in its place, without waiting for the row to go stale."""
+    emu = world.emu
+    first, first_adapter = await start_bot(world, database, tmp_path)
+    await asyncio.sleep(2 * SAVE_EVERY)
+    first_session = current_session(first_adapter.client, 0)
+    assert first_session is not None
+    second, second_adapter = await start_bot(world, database, tmp_path)
+    try:
+        await asyncio.sleep(2 * SAVE_EVERY)  # the second has found the first's session, and kept off
+        await stop_bot(first)
+        ours = current_session(second_adapter.client, 0)
+        assert ours is not None
+        async with asyncio.timeout(STALE_AFTER - SAVE_EVERY):
+            while True:
+                if await _stored_session_id(database) == ours.session_id:
+                    break
+                await asyncio.sleep(0.1)
+    finally:
+        await stop_bot(second)
+
+    assert [r["session_id"] for r in emu.resumes] == [first_session.session_id]
+
+
+async def test_a_dm_held_by_a_bot_killed_beside_a_live_one_is_answered_by_the_live_one(
+    world: DiscordWorld, postgres_url: str, tmp_path: Path
+) -> None:
+    """The first bot received a DM and was killed before it handled it; a second bot on the same
+    shard, started after the DM (so its own session never had it) and leaving the first's session
+    alone while it lived, resumes that session once the first stops saving it, and answers."""
+    emu = world.emu
+    dm = emu.dm_channel(world.robin)
+    first = BotProcess("discord", _env(world, postgres_url), cwd=tmp_path / "first")
+    second = BotProcess("discord", _env(world, postgres_url), cwd=tmp_path / "second")
+    for bot in (first, second):
+        bot.cwd.mkdir()
+    engine = create_async_engine(postgres_url)
+    try:
+        await first.start()
+        await _until_stored(engine)
+        async with engine.connect() as lock:
+            # The first bot receives the DM but cannot commit it: its claim waits on this lock.
+            await lock.exec_driver_sql("BEGIN")
+            await lock.exec_driver_sql("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
+            await emu.user_says(world.robin, dm, "Where can I download my invoices?")
+            await second.start()
+            await second.wait_for_log(r"stored session of shard 0 is another live process's; left alone")
+            await first.kill()
+            await lock.exec_driver_sql("ROLLBACK")
+
+        await posted(emu, dm.id, "invoice", within=AFTER_A_KILL)
+        await asyncio.sleep(1.0)  # time enough for a second answer, if there were one
+    finally:
+        await first.stop()
+        await second.stop()
+        await engine.dispose()
+
+    assert _answers(world, dm, "invoice") == 1
