@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
@@ -112,16 +113,31 @@ async def test_objects_loaded_in_a_transaction_stay_readable_after_it(postgres_d
     assert decision.question == "kept" and decision.at == AT
 
 
-async def _idle_in_transaction(database: Database) -> int:
+async def _own_connections(database: Database) -> set[int]:
+    """The server pids of every connection `database` opens from now on: the test database is
+    shared by the other tests' schemas (another worker's, another person's run), whose
+    connections are none of this test's business."""
+    await database.engine.dispose()  # the fixture's connections were opened before anyone listened
+    pids: set[int] = set()
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def remember(connection: Any, _record: object) -> None:
+        pids.add(connection.driver_connection.get_server_pid())
+
+    return pids
+
+
+async def _idle_in_transaction(database: Database, pids: set[int]) -> int:
     return await _count(
         database,
         "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
-        "AND datname = current_database() AND pid <> pg_backend_pid()",
+        f"AND pid IN ({', '.join(str(pid) for pid in pids)}) AND pid <> pg_backend_pid()",
     )
 
 
 async def test_a_cancelled_transaction_leaves_no_connection_inside_it(postgres_database: Database) -> None:
     database = postgres_database
+    ours = await _own_connections(database)
     started = asyncio.Event()
 
     async def slow() -> None:
@@ -141,7 +157,7 @@ async def test_a_cancelled_transaction_leaves_no_connection_inside_it(postgres_d
             await session.execute(text("SELECT 1"))
     async with database.transaction() as session:
         assert await events_repo.claim_event(session, platform="fake", event_id="E3")
-    assert await _idle_in_transaction(database) == 0
+    assert await _idle_in_transaction(database, ours) == 0
 
 
 async def test_after_the_server_drops_every_connection_one_transaction_fails(
