@@ -25,7 +25,7 @@ _TABLE: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 # Built once: this runs for every inbound event, and building the statement (and its cache key) each
 # time cost more than executing it. A Core statement on the table also skips the ORM's bulk-insert path.
-_KEYS = ("platform", "event_id", "handled_at")
+_KEYS = ("platform", "event_id", "handled_at", "owed", "owed_until")
 _CLAIM: dict[str, Prepared] = {
     "postgresql": Prepared(
         postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS
@@ -33,23 +33,30 @@ _CLAIM: dict[str, Prepared] = {
     "sqlite": Prepared(sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS),
 }
 _PLAIN_CLAIM = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_KEYS)
-_OWE = Prepared(
-    update(_TABLE)
-    .where((_TABLE.c.platform == bindparam("p")) & (_TABLE.c.event_id == bindparam("e")))
-    .values(owed=bindparam("owed"), owed_until=bindparam("until"))
-    .returning(_TABLE.c.id)
-)
+# One claim settled in the transaction recording what its replies' posts asked for (an escalation):
+# as a Prepared statement, for every escalation pays it.
+_SETTLE_ONE = Prepared(update(_TABLE).where(_TABLE.c.id == bindparam("i")).values(owed=None, owed_until=None))
 
 
-async def claim_event(session: DbSession, *, platform: str, event_id: str) -> bool:
-    """True if this session is the first to see the event; False for a duplicate.
+async def claim_event(
+    session: DbSession,
+    *,
+    platform: str,
+    event_id: str,
+    owed: str | None = None,
+    owed_until: datetime | None = None,
+) -> int | None:
+    """The claim's id if this session is the first to claim the event; None for a duplicate. With
+    `owed`, the event's replies (encoded) are kept with the claim until `owed_until`, so that they
+    exist exactly when the claim does.
 
     On PostgreSQL a second transaction inserting the same key waits for the first; if the first
-    commits it gets False, if the first rolls back it gets True. So exactly one handler commits.
+    commits it gets None, if the first rolls back it gets the claim. So exactly one handler commits.
     """
     statement = _CLAIM.get(dialect.name(session), _PLAIN_CLAIM)
-    rows = await statement.rows(session, {"platform": platform, "event_id": event_id, "handled_at": utcnow()})
-    return bool(rows)
+    values = {"platform": platform, "event_id": event_id, "handled_at": utcnow(), "owed": owed}
+    rows = await statement.rows(session, {**values, "owed_until": owed_until})
+    return int(rows[0][0]) if rows else None
 
 
 async def forget_handled_before(session: DbSession, *, before: datetime, limit: int) -> int:
@@ -67,16 +74,11 @@ async def forget_handled_before(session: DbSession, *, before: datetime, limit: 
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def owe(session: DbSession, *, platform: str, event_id: str, replies: str, until: datetime) -> int:
-    """Keep the claimed event's replies (encoded) until they are posted; the claim's id. Call in the
-    transaction that claimed it, so the replies exist exactly when the claim does."""
-    rows = await _OWE.rows(session, {"p": platform, "e": event_id, "owed": replies, "until": until})
-    return int(rows[0][0])
-
-
 async def settle_owed(session: DbSession, *, ids: Sequence[int]) -> None:
     """Those claims' replies are posted (or given up after the outbound retries): nothing is owed."""
-    if ids:
+    if len(ids) == 1:
+        await _SETTLE_ONE.rows(session, {"i": ids[0]})
+    elif ids:
         await session.execute(
             update(ProcessedEvent)
             .where(col(ProcessedEvent.id).in_(list(ids)))

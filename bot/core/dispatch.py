@@ -23,7 +23,7 @@ from bot.core.context import HandlerContext, OnSent, PendingDelivery, Services
 from bot.core.errors import UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
 from bot.core.outbound import Outbound
-from bot.core.owed import NotKeepable, Owed, OwedReplies, encode
+from bot.core.owed import CLEAR_EVERY, NotKeepable, Owed, OwedReplies, encode
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
 from storage import audit_repo, events_repo
@@ -52,6 +52,10 @@ class Unfinished:
 
     def __bool__(self) -> bool:
         return bool(self.queued or self.handling)
+
+
+class _Duplicate(Exception):
+    """Another transaction claimed the event first: raised inside this one to roll its work back."""
 
 
 class Outcome(enum.StrEnum):
@@ -154,6 +158,10 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
+        try:  # a clean stop leaves nothing owed that was posted
+            await self.owed.clear_posted()
+        except Exception:
+            log.warning("clearing posted replies at the stop failed: the next process posts them again")
         return left
 
     async def drain(self) -> None:
@@ -202,17 +210,15 @@ class Dispatcher:
         for delay in (*RECONNECT_DELAYS, None):
             try:
                 async with self.database.transaction() as session:
-                    if not await events_repo.claim_event(
-                        session, platform=event.platform.value, event_id=event.event_id
-                    ):
-                        log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
-                        return Outcome.DUPLICATE, [], None
                     ctx = HandlerContext(
                         event=event, session=session, services=self.services, correlation_id=cid
                     )
                     outcome = await self._route(event, ctx)
-                    outbox, owed = await self._owe(session, event, ctx.outbox)
+                    outbox, owed = await self._claim(session, event, ctx.outbox)
                     return outcome, outbox, owed
+            except _Duplicate:
+                log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
+                return Outcome.DUPLICATE, [], None
             except UserError as error:
                 reply = OutboundMessage(text=error.text, private_to=event.actor)
                 return await self._record_failure(event, Outcome.USER_ERROR, reply)
@@ -236,24 +242,27 @@ class Dispatcher:
         outbox = [PendingDelivery(Delivery(conversation=event.conversation, message=reply, reply_to=event))]
         try:
             async with self.database.transaction() as session:
-                if not await events_repo.claim_event(
-                    session, platform=event.platform.value, event_id=event.event_id
-                ):
-                    return Outcome.DUPLICATE, [], None
-                outbox, owed = await self._owe(session, event, outbox)
+                outbox, owed = await self._claim(session, event, outbox)
                 return outcome, outbox, owed
+        except _Duplicate:
+            return Outcome.DUPLICATE, [], None
         except Exception:
             log.exception("could not record failed event %s", event.event_id)
         return outcome, outbox, None
 
-    async def _owe(
+    async def _claim(
         self, session: DbSession, event: InboundEvent, outbox: list[PendingDelivery]
     ) -> tuple[list[PendingDelivery], int | None]:
-        """Keep the replies with the event's claim, each with its idempotency key from now on (so
-        that a replay is recognised where it did reach the platform). Replies that cannot be written
+        """Claim the event, last thing in its transaction, with its replies kept in the claim, each
+        with its idempotency key from now on (so that a replay is recognised where it did reach the
+        platform); the replies and the claim's id when it keeps them. `_Duplicate` when another
+        transaction claimed the event first: this one's work is rolled back.
+
+        Last, not first: the claim then carries the replies in the same statement, one write
+        instead of two for nearly every event. A duplicate is rare (a platform's retry, a replay
+        after a kill) and runs its handler before it is found out; on PostgreSQL one running beside
+        the original waits at the claim for the original's commit. Replies that cannot be written
         down still go out, only without that safety net."""
-        if not outbox:
-            return outbox, None
         keyed = [
             p
             if p.delivery.idempotency_key
@@ -262,29 +271,32 @@ class Dispatcher:
             )
             for p in outbox
         ]
-        try:
-            text = encode(keyed)
-        except NotKeepable:
-            log.exception(
-                "replies to %s %s cannot be kept until posted", event.platform.value, event.event_id
-            )
-            return keyed, None
-        claim = await events_repo.owe(
+        text: str | None = None
+        if keyed:
+            try:
+                text = encode(keyed)
+            except NotKeepable:
+                log.exception(
+                    "replies to %s %s cannot be kept until posted", event.platform.value, event.event_id
+                )
+        claim = await events_repo.claim_event(
             session,
             platform=event.platform.value,
             event_id=event.event_id,
-            replies=text,
-            until=self.owed.until(),
+            owed=text,
+            owed_until=self.owed.until() if text is not None else None,
         )
-        return keyed, claim
+        if claim is None:
+            raise _Duplicate
+        return keyed, claim if text is not None else None
 
     async def _send_all(
         self, outbox: list[PendingDelivery], owed: int | None, *, settle: InboundEvent | None = None
     ) -> None:
         """Post the replies, record what they asked to once sent, tell the adapter the event
-        (`settle`) is done with, and clear what the claim owed. The adapter hears it as soon as the
-        replies are out: clearing them is a write it need not wait for (a stop right after would
-        otherwise store a Discord session that holds the event back, and replay it)."""
+        (`settle`) is done with, and mark the claim posted (cleared with the next batch). The
+        adapter hears it as soon as the replies are out, before any write about them (a stop right
+        after would otherwise store a Discord session that holds the event back, and replay it)."""
         if owed is not None and owed not in self._owing:
             self._owing[owed] = self.owed.until()
         try:
@@ -297,7 +309,7 @@ class Dispatcher:
                 if settle is not None:
                     await self._settle(settle)
             if not done and owed is not None:
-                await self.owed.settle(owed)
+                self.owed.posted(owed)
         except Exception:
             # The replies were tried; a failure to clear the claim means another post later, which
             # the idempotency keys make harmless where the platform can recognise it.
@@ -378,7 +390,7 @@ class Dispatcher:
             except Exception:
                 log.exception("recording a sent message failed")
         if owed is not None:
-            await self.owed.settle(owed)
+            self.owed.posted(owed)
 
     # -- replies a dead process owed ----------------------------------------------------------
 
@@ -418,7 +430,7 @@ class Dispatcher:
 
     async def _keep_owing_forever(self) -> None:
         # A few ticks per lease, so that a short lease is renewed before it runs out too.
-        every = min(OWED_SWEEP_SECONDS, self.owed.lease.total_seconds() / 3)
+        every = min(CLEAR_EVERY, self.owed.lease.total_seconds() / 3)
         while True:
             await asyncio.sleep(every)
             try:
@@ -427,10 +439,12 @@ class Dispatcher:
                 log.warning("holding on to owed replies failed; again in %.1f s", every, exc_info=True)
 
     async def keep_owing(self) -> None:
-        """Hold on to the claims this process is still posting once half their lease is gone: a
-        post slower than the lease (a platform timing out, rate limits, a sweep's long batch) must
-        not let another process's sweep post the same replies again (on Slack, a reply this process
-        then posts as new is not looked up first: it would show twice)."""
+        """Clear the claims whose replies were posted, and hold on to those this process is still
+        posting once half their lease is gone: a post slower than the lease (a platform timing out,
+        rate limits, a sweep's long batch) must not let another process's sweep post the same
+        replies again (on Slack, a reply this process then posts as new is not looked up first: it
+        would show twice)."""
+        await self.owed.clear_posted()
         now = self.services.clock()
         near = [claim for claim, until in self._owing.items() if until - now < self.owed.lease / 2]
         if not near:

@@ -3,7 +3,7 @@
 The dispatcher commits an event's handling and then posts its replies. A process killed in between
 used to lose them for good: the claim on (platform, event id) makes the platform's redelivery, or
 the inbox's replay, a duplicate. So the replies are written into the claim, in the transaction that
-claims the event (`Dispatcher._owe`), and cleared once posted; a claim still owing after its lease
+claims the event (`Dispatcher._claim`), and cleared once posted; a claim still owing after its lease
 belongs to a process that died or hung, and any process posts its replies (`Dispatcher` sweeps for
 them). Every reply carries its idempotency key from the start and a replay is marked `resend`, so
 a post that did reach the platform before the kill is recognised (Discord's nonce, Slack's message
@@ -28,7 +28,6 @@ from typing import Any, TypeVar
 from bot.core import events
 from bot.core.clock import utc_now
 from bot.core.context import OnSent, PendingDelivery
-from bot.core.group_commit import GroupCommit
 from storage import events_repo
 from storage.db import Database
 from storage.session import DbSession
@@ -61,6 +60,9 @@ _ENUMS: dict[str, type[enum.Enum]] = {
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in _EVENT_TYPES}
 _HOOKS: dict[str, type] = {}
 
+CLEAR_EVERY = 0.5
+"""Seconds between clearings of posted replies: the window in which a kill makes another process
+post them again (as resends)."""
 GIVE_UP_AFTER = timedelta(hours=24)
 """A reply this late is given up, with a warning: the conversation has moved on, and a bot down for
 that long has told nobody anything new by posting yesterday's answers."""
@@ -121,17 +123,24 @@ def _decode_hook(stored: Any) -> OnSent | None:
     return hook
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+# Each message type's constructor fields, looked up once: every event with a reply is encoded.
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls) if f.init) for cls in _EVENT_TYPES
+}
+
+
 def _encode(value: Any) -> Any:
-    if isinstance(value, enum.Enum):  # before str: Platform is a str
-        return {"~e": type(value).__name__, "v": value.value}
-    if value is None or isinstance(value, bool | int | float | str):
+    kind = type(value)
+    if kind in _PLAIN:  # exact types: an enum such as Platform is a str too, and is tagged below
         return value
+    names = _FIELDS.get(kind)
+    if names is not None:
+        return {"~": kind.__name__, **{name: _encode(getattr(value, name)) for name in names}}
+    if isinstance(value, enum.Enum):
+        return {"~e": kind.__name__, "v": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        name = type(value).__name__
-        if _TYPES.get(name) is not type(value):
-            raise NotKeepable(f"{name} is not a message type that can be kept")
-        fields = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-        return {"~": name, **fields}
+        raise NotKeepable(f"{kind.__name__} is not a message type that can be kept")
     if isinstance(value, datetime):
         return {"~t": value.isoformat()}
     if isinstance(value, bytes):
@@ -179,8 +188,11 @@ class Owed:
 
 
 class OwedReplies:
-    """The owed replies in the bot's database. Clearing is group-committed: every event with a reply
-    clears one, and in a burst one transaction each would cost more than the replies' own commit."""
+    """The owed replies in the bot's database. Posted replies are cleared in batches (`posted`,
+    then `clear_posted` every `CLEAR_EVERY`): nearly every event has replies, and a write of its own
+    after each would cost about as much as the event's handling transaction. A process killed
+    before its batch is cleared leaves those replies owed: another process posts them again, as
+    resends, which the idempotency keys make harmless where the platform can recognise them."""
 
     def __init__(
         self, database: Database, *, lease: timedelta, clock: Callable[[], datetime] = utc_now
@@ -188,7 +200,7 @@ class OwedReplies:
         self.database = database
         self.lease = lease
         self._clock = clock
-        self._settle = GroupCommit(database, self._clear)
+        self._posted: list[int] = []
 
     def until(self) -> datetime:
         """Until when a process that owes replies now has to post them before another one may."""
@@ -201,16 +213,27 @@ class OwedReplies:
             await events_repo.renew_owed(session, ids=claim_ids, until=until)
         return until
 
-    async def settle(self, claim_id: int) -> None:
-        await self._settle(claim_id)
+    def posted(self, claim_id: int) -> None:
+        """The claim's replies are out (or given up after the outbound retries): cleared with the
+        next batch."""
+        self._posted.append(claim_id)
+
+    async def clear_posted(self) -> int:
+        """Clear the batch of posted claims; how many. If that fails, they wait for the next try."""
+        if not self._posted:
+            return 0
+        batch, self._posted = self._posted, []
+        try:
+            async with self.database.transaction() as session:
+                await events_repo.settle_owed(session, ids=batch)
+        except BaseException:
+            self._posted[:0] = batch
+            raise
+        return len(batch)
 
     async def settle_in(self, session: DbSession, claim_ids: Sequence[int]) -> None:
         """Clear in a transaction the caller has open anyway (the one recording what was sent)."""
         await events_repo.settle_owed(session, ids=claim_ids)
-
-    async def _clear(self, session: DbSession, claim_ids: list[int]) -> list[None]:
-        await events_repo.settle_owed(session, ids=claim_ids)
-        return [None] * len(claim_ids)
 
     async def due(self, *, limit: int) -> list[Owed]:
         """Claim what is owed past its lease. A row that cannot be read back, or is older than

@@ -47,14 +47,18 @@ async def test_two_sessions_racing_on_one_event_id_claim_it_once(postgres_databa
 
     async def first() -> None:
         async with database.transaction() as session:
-            results["first"] = await events_repo.claim_event(session, platform="slack", event_id="RACE")
+            results["first"] = (
+                await events_repo.claim_event(session, platform="slack", event_id="RACE") is not None
+            )
             first_claimed.set()
             await asyncio.sleep(0.3)  # hold the uncommitted row while the second one tries
 
     async def second() -> None:
         await first_claimed.wait()
         async with database.transaction() as session:
-            results["second"] = await events_repo.claim_event(session, platform="slack", event_id="RACE")
+            results["second"] = (
+                await events_repo.claim_event(session, platform="slack", event_id="RACE") is not None
+            )
 
     await asyncio.gather(first(), second())
     assert results == {"first": True, "second": False}
@@ -63,7 +67,7 @@ async def test_two_sessions_racing_on_one_event_id_claim_it_once(postgres_databa
 async def test_many_concurrent_claims_of_one_id_yield_one_winner(database: Database) -> None:
     async def claim() -> bool:
         async with database.transaction() as session:
-            return await events_repo.claim_event(session, platform="discord", event_id="BURST")
+            return await events_repo.claim_event(session, platform="discord", event_id="BURST") is not None
 
     results = await asyncio.gather(*(claim() for _ in range(10)))
     assert sorted(results) == [False] * 9 + [True]

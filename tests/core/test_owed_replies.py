@@ -242,9 +242,12 @@ async def test_an_escalation_lost_with_the_process_still_links_the_staff_thread(
     assert [(m.channel_id, m.ref.thread_id) for m in relayed] == [(STAFF_CHANNEL, card.ref.message_id)]
 
 
-async def test_posted_replies_leave_nothing_owed(bot: BotHarness, database: Database) -> None:
+async def test_posted_replies_leave_nothing_owed_after_the_next_tick(
+    bot: BotHarness, database: Database
+) -> None:
     await bot.customer_says("I want to talk to a human")
     await bot.customer_says("how do I reset my API key?")
+    await bot.bot.dispatcher.keep_owing()
 
     async with database.session() as session:
         owed = (
@@ -335,9 +338,23 @@ async def test_a_live_process_slower_than_the_lease_keeps_its_replies_to_itself(
         assert await next_process.bot.dispatcher.pay_owed() == 0, "the live process still holds them"
     platform.answer.set()
     await handling
+    await slow.bot.dispatcher.keep_owing()  # its next tick
 
     assert [m.text for m in platform.sent] == [platform.sent[0].text], "posted once"
     assert next_process.adapter.sent == []
     next_process.clock.advance(minutes=5)
     assert await next_process.bot.dispatcher.pay_owed() == 0
     await slow.close()
+
+
+async def test_a_clean_stop_clears_the_replies_it_posted(bot: BotHarness, database: Database) -> None:
+    await bot.customer_says("how do I reset my API key?")
+    await bot.customer_says("where can I download my invoices?")
+
+    await bot.bot.dispatcher.stop()
+
+    async with database.session() as session:
+        owing = (
+            await session.execute(select(ProcessedEvent.id).where(ProcessedEvent.owed.is_not(None)))
+        ).all()  # type: ignore[union-attr]
+    assert owing == [], "the next process would post them again"

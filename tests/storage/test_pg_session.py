@@ -199,4 +199,4 @@ async def test_after_the_server_drops_every_connection_one_transaction_fails(
 
 async def _claim(database: Database, event_id: str) -> bool:
     async with database.transaction() as session:
-        return await events_repo.claim_event(session, platform="fake", event_id=event_id)
+        return await events_repo.claim_event(session, platform="fake", event_id=event_id) is not None
