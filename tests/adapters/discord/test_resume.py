@@ -140,7 +140,9 @@ async def test_a_dm_replayed_to_a_process_killed_before_handling_it_is_answered_
 
         emu.hold_identify()  # not READY, so not draining, until the claims are blocked
         starting = asyncio.create_task(bot.start())
-        await emu.wait_until(lambda: len(emu.identifies) == 2)
+        # A new process: interpreter, imports and migrations before it IDENTIFYs, which on a loaded
+        # machine (two pytest workers, another run beside) takes longer than the emulator's 5 s.
+        await emu.wait_until(lambda: len(emu.identifies) == 2, timeout=30)
         async with engine.connect() as lock:
             await lock.exec_driver_sql("BEGIN")
             await lock.exec_driver_sql("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
