@@ -124,9 +124,16 @@ def _decode_hook(stored: Any) -> OnSent | None:
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
-# Each message type's constructor fields, looked up once: every event with a reply is encoded.
-_FIELDS: dict[type, tuple[str, ...]] = {
-    cls: tuple(f.name for f in dataclasses.fields(cls) if f.init) for cls in _EVENT_TYPES
+_ALWAYS = object()  # a field without a plain default: always written
+# Each message type's constructor fields and their defaults, looked up once: every event with a
+# reply is encoded, and a field left at its default is not written (most of a message's are).
+_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {
+    cls: tuple(
+        (f.name, _ALWAYS if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(cls)
+        if f.init
+    )
+    for cls in _EVENT_TYPES
 }
 
 
@@ -134,9 +141,14 @@ def _encode(value: Any) -> Any:
     kind = type(value)
     if kind in _PLAIN:  # exact types: an enum such as Platform is a str too, and is tagged below
         return value
-    names = _FIELDS.get(kind)
-    if names is not None:
-        return {"~": kind.__name__, **{name: _encode(getattr(value, name)) for name in names}}
+    fields = _FIELDS.get(kind)
+    if fields is not None:
+        encoded = {"~": kind.__name__}
+        for name, default in fields:
+            item = getattr(value, name)
+            if default is _ALWAYS or item != default:
+                encoded[name] = _encode(item)
+        return encoded
     if isinstance(value, enum.Enum):
         return {"~e": kind.__name__, "v": value.value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
