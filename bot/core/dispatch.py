@@ -23,7 +23,7 @@ from bot.core.context import HandlerContext, OnSent, PendingDelivery, Services
 from bot.core.errors import UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
 from bot.core.outbound import Outbound
-from bot.core.owed import CLEAR_EVERY, NotKeepable, Owed, OwedReplies, encode
+from bot.core.owed import CLEAR_EVERY, Owed, OwedReplies, encode
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
 from storage import audit_repo, events_repo
@@ -275,7 +275,7 @@ class Dispatcher:
         if keyed:
             try:
                 text = encode(keyed)
-            except NotKeepable:
+            except Exception:  # NotKeepable, or a bug in the codec: never worth the event itself
                 log.exception(
                     "replies to %s %s cannot be kept until posted", event.platform.value, event.event_id
                 )
@@ -301,7 +301,9 @@ class Dispatcher:
             self._owing[owed] = self.owed.until()
         try:
             try:
-                sent = [(pending, await self._deliver(pending)) for pending in outbox]
+                sent = [
+                    (pending, await self._deliver(self._late_as_resend(pending, owed))) for pending in outbox
+                ]
                 done = [(p.on_sent, ref) for p, ref in sent if p.on_sent and ref is not None]
                 if done:
                     await self._run_on_sent(done, owed)  # clears the claim in the same transaction
@@ -317,6 +319,15 @@ class Dispatcher:
         finally:
             if owed is not None:
                 self._owing.pop(owed, None)
+
+    def _late_as_resend(self, pending: PendingDelivery, owed: int | None) -> PendingDelivery:
+        """A reply this process posts after its hold on the claim ran out (its loop or its database
+        stalled longer than the lease, so nothing renewed it) may have been posted meanwhile by
+        another process's sweep: it goes as a resend, which a platform that can looks up first."""
+        held = self._owing.get(owed) if owed is not None else None
+        if held is None or pending.delivery.resend or self.services.clock() < held:
+            return pending
+        return dataclasses.replace(pending, delivery=dataclasses.replace(pending.delivery, resend=True))
 
     async def _route(self, event: InboundEvent, ctx: HandlerContext) -> Outcome:
         for route, match in self.router.candidates(event):

@@ -160,7 +160,7 @@ def _encode(value: Any) -> Any:
     if isinstance(value, Path):
         return {"~p": str(value)}
     if isinstance(value, frozenset):
-        return {"~s": sorted(_encode(item) for item in value)}
+        return {"~s": [_encode(item) for item in value]}  # any order: it is read back as a set
     if isinstance(value, tuple | list):
         return [_encode(item) for item in value]
     raise NotKeepable(f"a {type(value).__name__} cannot be kept with a reply")

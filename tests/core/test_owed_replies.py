@@ -358,3 +358,30 @@ async def test_a_clean_stop_clears_the_replies_it_posted(bot: BotHarness, databa
             await session.execute(select(ProcessedEvent.id).where(ProcessedEvent.owed.is_not(None)))
         ).all()  # type: ignore[union-attr]
     assert owing == [], "the next process would post them again"
+
+
+async def test_a_reply_posted_after_the_process_lost_its_hold_goes_as_a_resend(
+    database: Database, tmp_path: object
+) -> None:
+    """Its loop stalled past the lease with nothing renewing the hold: another process may already
+    have posted the rest, so what it posts from then on is looked up first where the platform can."""
+    stalled = await BotHarness.create(make_settings(tmp_path), database=database)
+    platform = PlatformThatIsSlow()
+    stalled.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = platform
+    question = MessageReceived(
+        actor=stalled.customer,
+        conversation=stalled.community,
+        text="I want to talk to a human",
+        message_id="u1",
+    )
+    handling = asyncio.create_task(stalled.bot.dispatcher.handle(question))
+    await asyncio.wait_for(platform.asked.wait(), 10)
+
+    stalled.clock.advance(seconds=31)
+    platform.answer.set()
+    await handling
+
+    first, card = platform.sent
+    assert (first.delivery.resend, card.delivery.resend) == (False, True)
+    assert card.channel_id == STAFF_CHANNEL
+    await stalled.close()
