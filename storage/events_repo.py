@@ -65,6 +65,9 @@ async def forget_handled_before(session: DbSession, *, before: datetime, limit: 
     oldest = (
         select(col(ProcessedEvent.id))
         .where(col(ProcessedEvent.handled_at) < before)
+        # A claim still owing replies stays until they are posted or given up (bot/core/owed.py):
+        # deleting it would lose them, and let a redelivery of its event be handled again.
+        .where(col(ProcessedEvent.owed_until).is_(None))
         .order_by(col(ProcessedEvent.handled_at))
         .limit(limit)
     )

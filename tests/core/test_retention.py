@@ -74,3 +74,26 @@ async def test_the_running_bot_forgets_old_claims_and_keeps_recent_ones(
     async with database.transaction() as session:
         kept = (await session.execute(select(ProcessedEvent.event_id))).scalars().all()
     assert kept == ["yesterday"]
+
+
+async def test_a_claim_still_owing_replies_outlives_the_retention(database: Database) -> None:
+    """A retention shorter than a day (the longest a reply is owed) must not lose the replies."""
+    async with database.transaction() as session:
+        claim = await events_repo.claim_event(
+            session,
+            platform="slack",
+            event_id="owing",
+            owed="[]",
+            owed_until=utcnow() + timedelta(seconds=30),
+        )
+        await session.execute(
+            update(ProcessedEvent)
+            .where(ProcessedEvent.event_id == "owing")  # type: ignore[arg-type]
+            .values(handled_at=utcnow() - timedelta(hours=2))
+        )
+
+    assert await forget_old_events(database, before=utcnow() - timedelta(hours=1)) == 0
+
+    async with database.transaction() as session:
+        await events_repo.settle_owed(session, ids=[claim or 0])
+    assert await forget_old_events(database, before=utcnow() - timedelta(hours=1)) == 1
