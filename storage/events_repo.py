@@ -1,9 +1,9 @@
 """Inbound-event deduplication: claim (platform, event id) once, across retries and processes.
 
-The claim also keeps the event's replies while they are not all posted (`owe`, `settle_owed`): the
-claim makes a redelivery a duplicate, so replies lost with a killed process would otherwise never
-go out. Rows still owing after their lease are claimed by any process (`claim_owed`), as the inbox
-and the broadcast outbox do theirs.
+The claim also keeps the event's replies while they are not all posted (`claim_event` with `owed`,
+`settle_owed`): the claim makes a redelivery a duplicate, so replies lost with a killed process
+would otherwise never go out. Rows still owing after their lease are claimed by any process
+(`claim_owed`), as the inbox and the broadcast outbox do theirs.
 """
 
 from __future__ import annotations

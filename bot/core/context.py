@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,6 +114,10 @@ class Services:
 class PendingDelivery:
     delivery: Delivery
     on_sent: OnSent | None = None
+
+    def with_delivery(self, **changes: Any) -> PendingDelivery:
+        """The same reply with its delivery changed (a key given, marked as a resend)."""
+        return PendingDelivery(dataclasses.replace(self.delivery, **changes), self.on_sent)
 
 
 @dataclass

@@ -264,11 +264,7 @@ class Dispatcher:
         the original waits at the claim for the original's commit. Replies that cannot be written
         down still go out, only without that safety net."""
         keyed = [
-            p
-            if p.delivery.idempotency_key
-            else dataclasses.replace(
-                p, delivery=dataclasses.replace(p.delivery, idempotency_key=f"r{uuid.uuid4().hex[:20]}")
-            )
+            p if p.delivery.idempotency_key else p.with_delivery(idempotency_key=f"r{uuid.uuid4().hex[:20]}")
             for p in outbox
         ]
         text: str | None = None
@@ -327,7 +323,7 @@ class Dispatcher:
         held = self._owing.get(owed) if owed is not None else None
         if held is None or pending.delivery.resend or self.services.clock() < held:
             return pending
-        return dataclasses.replace(pending, delivery=dataclasses.replace(pending.delivery, resend=True))
+        return pending.with_delivery(resend=True)
 
     async def _route(self, event: InboundEvent, ctx: HandlerContext) -> Outcome:
         for route, match in self.router.candidates(event):
@@ -390,7 +386,7 @@ class Dispatcher:
                 for on_sent, ref in done:
                     await on_sent(session, ref, self.services)
                 if owed is not None:
-                    await self.owed.settle_in(session, [owed])
+                    await events_repo.settle_owed(session, ids=[owed])
             return
         except Exception:
             log.exception("recording sent messages failed; each on its own")
@@ -426,10 +422,7 @@ class Dispatcher:
         self._owing.update((owed.claim_id, held) for owed in mine)
         try:
             for owed in mine:
-                replies = [
-                    dataclasses.replace(p, delivery=dataclasses.replace(p.delivery, resend=True))
-                    for p in owed.replies
-                ]
+                replies = [p.with_delivery(resend=True) for p in owed.replies]
                 log.info(
                     "posting %d repl(ies) a stopped process owed (claim %d)", len(replies), owed.claim_id
                 )

@@ -30,7 +30,6 @@ from bot.core.clock import utc_now
 from bot.core.context import OnSent, PendingDelivery
 from storage import events_repo
 from storage.db import Database
-from storage.session import DbSession
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +241,6 @@ class OwedReplies:
             self._posted[:0] = batch
             raise
         return len(batch)
-
-    async def settle_in(self, session: DbSession, claim_ids: Sequence[int]) -> None:
-        """Clear in a transaction the caller has open anyway (the one recording what was sent)."""
-        await events_repo.settle_owed(session, ids=claim_ids)
 
     async def due(self, *, limit: int) -> list[Owed]:
         """Claim what is owed past its lease. A row that cannot be read back, or is older than
