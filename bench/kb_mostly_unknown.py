@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.kb.eval import entries_from_examples, read_jsonl, report
+from bot.kb.eval import Labelled, entries_from_examples, read_jsonl, report
 from bot.kb.knowledge_base import KnowledgeBase
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -27,13 +27,20 @@ SETS = ("banking77", "hwu64")
 KEYS = ("answered_precision", "in_scope_coverage", "oos_escalation", "coverage_at_95", "answer_threshold")
 
 
-def run(data: Path, name: str, matcher: str, keep: int, seed: int) -> dict[str, Any]:
-    examples = read_jsonl(data / name / "kb_examples_10.jsonl", labels_required=True)
-    queries = read_jsonl(data / name / "queries.jsonl", labels_required=False)
+def kept_examples(examples: list[Labelled], keep: int, seed: int) -> list[Labelled]:
+    """The examples of `keep` of the known intents, a fixed random draw per seed (0: all of them)."""
+    if not keep:
+        return examples
     labels = sorted({e.label for e in examples if e.label is not None})
     random.Random(seed).shuffle(labels)
     kept = set(labels[:keep])
-    kb = KnowledgeBase.build(entries_from_examples([e for e in examples if e.label in kept]), matcher=matcher)
+    return [e for e in examples if e.label in kept]
+
+
+def run(data: Path, name: str, matcher: str, keep: int, seed: int) -> dict[str, Any]:
+    examples = read_jsonl(data / name / "kb_examples_10.jsonl", labels_required=True)
+    queries = read_jsonl(data / name / "queries.jsonl", labels_required=False)
+    kb = KnowledgeBase.build(entries_from_examples(kept_examples(examples, keep, seed)), matcher=matcher)
     started = time.perf_counter()
     ranked = [kb.matcher.rank(q.text, limit=3) for q in queries]
     seconds = time.perf_counter() - started

@@ -16,12 +16,16 @@ order each week holds different intents). Each week prints in-scope coverage (an
 right article / in-scope questions), answered precision and out-of-scope escalated.
 
     .venv/bin/python -m bench.learning [--set banking77|hwu64] [--matcher lexical|semantic]
-        [--staff biggest-gaps|first] [--shuffle] [--held-out SHARE] [--json]
+        [--staff biggest-gaps|first] [--shuffle] [--held-out SHARE] [--decline] [--json]
 
 `--held-out 0.2` keeps a fixed random fifth of the questions out of the traffic and asks them of
 the KB at the start of every week and once more after the last lessons (so the last week is taught
 too): the same questions each time, so the change measures what teaching added, not which intents
 a week happened to hold.
+
+`--decline`: at the end of each week staff also decline, through the Not ours path
+(`bot.kb.teach.decline` into learned.yml), each of the week's gaps (its escalated questions grouped
+as the report groups them) most of whose questions have no entry.
 
 Targets: coverage_last_week >= 1.5 x coverage_first_week, precision_min >= 0.95, out-of-scope
 escalated >= 0.95 every week.
@@ -42,6 +46,7 @@ from pathlib import Path
 
 import yaml
 
+from bench.kb_declined import gaps_to_decline
 from bot.kb import teach
 from bot.kb.eval import Labelled, entries_from_examples, read_jsonl
 from bot.kb.knowledge_base import KnowledgeBaseHolder
@@ -160,6 +165,7 @@ def run(
     staff: str = "biggest-gaps",
     shuffle: bool = False,
     held_out: float = 0.0,
+    decline: bool = False,
 ) -> tuple[list[Week], list[Scored], float]:
     """The weeks, the KB in service on the held-out questions at the start of each week and after
     the last lessons (with `held_out` > 0), and the seconds spent building KBs."""
@@ -208,6 +214,10 @@ def run(
             )
             if last and not held:
                 break
+            if decline:
+                # The gaps staff say are not the bot's (Not ours), through the button's own path.
+                for texts in gaps_to_decline(holder.current, escalated):
+                    teach.decline(folder, texts, taught_by="bench.learning")
             for label, texts in lessons.items():
                 try:
                     change = teach.attach_change(holder.entries, entry_id=label, questions=texts)
@@ -242,13 +252,23 @@ def main(argv: list[str] | None = None) -> int:
         help="keep this share of the questions (fixed, random) out of the traffic and ask them of "
         "the KB at the start of every week and after the last lessons",
     )
+    parser.add_argument(
+        "--decline",
+        action="store_true",
+        help="staff also decline each week's gaps whose questions mostly have no entry (Not ours)",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line at the end")
     args = parser.parse_args(argv)
     if not 0.0 <= args.held_out < 1.0:
         parser.error("--held-out must be at least 0 and below 1")
     started = time.perf_counter()
     weeks, on_held, build_seconds = run(
-        args.data_set, args.matcher, staff=args.staff, shuffle=args.shuffle, held_out=args.held_out
+        args.data_set,
+        args.matcher,
+        staff=args.staff,
+        shuffle=args.shuffle,
+        held_out=args.held_out,
+        decline=args.decline,
     )
     seconds = time.perf_counter() - started
     for week in weeks:
@@ -272,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         "matcher": args.matcher,
         "staff": args.staff,
         "shuffled": args.shuffle,
+        "declined": args.decline,
         "weeks": [asdict(w) for w in weeks],
         "coverage_first_week": weeks[0].coverage,
         "coverage_last_week": weeks[-1].coverage,

@@ -68,6 +68,10 @@ class KBVerdict(Protocol):
     def band(self) -> str: ...
     @property
     def candidates(self) -> Sequence[KBCandidate]: ...
+    @property
+    def declined(self) -> str | None:
+        """The declined topic the question found first: staff said such questions are not the bot's."""
+        ...
 
 
 class KBReloadReport(Protocol):
@@ -82,6 +86,10 @@ class KnowledgeBase(Protocol):
         ...
 
     def get(self, entry_id: str) -> KBArticle | None: ...
+
+    def declined_questions(self) -> Sequence[str]:
+        """The questions of every declined topic (settled: never a knowledge gap again)."""
+        ...
 
     async def reload_async(self) -> KBReloadReport:
         """Raises `bot.kb.loader.KBError` (and keeps the current one) when the files are broken."""

@@ -98,7 +98,8 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
     elif band is Band.CLARIFY:
         await ctx.reply(clarify_message(decision.candidates, record.id))
     else:
-        await _escalate(ctx, record, reason="low_confidence", summary=text)
+        reason = "not_covered" if decision.declined is not None else "low_confidence"
+        await _escalate(ctx, record, reason=reason, summary=text)
 
 
 async def _escalate(

@@ -1,7 +1,7 @@
 """Staff commands for the knowledge base: load it again after editing, without a restart; check it
 (and the drafts awaiting approval); teach it from a closed ticket (the Teach button) or from a
-knowledge gap of the report; approve an article drafted from a lesson; forget a phrasing the bot
-was taught."""
+knowledge gap of the report, or decline a gap ("Not ours": questions like it always go to the
+team); approve an article drafted from a lesson; forget a phrasing or a declined topic."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.insights.lessons import TEACH_GAP, GapRef
 from bot.insights.messages import count, inert
 from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
-from bot.kb.learned import LearnedFileError
+from bot.kb.learned import DeclinedTopic, LearnedFileError, LearnedPhrasing
 from bot.kb.loader import KBError
 from storage import tickets_repo
 
@@ -37,20 +37,20 @@ router.command(
 )
 router.command(
     "support kb forget",
-    "Undo a phrasing the bot was taught",
-    Option("phrasing", description="The learned phrasing's id, e.g. p12"),
+    "Undo a phrasing the bot was taught, or a declined topic",
+    Option("id", description="The learned phrasing's id (e.g. p12) or the declined topic's (e.g. n3)"),
     staff=True,
 )
 router.command(
     "support kb teach",
-    "Teach the bot from a knowledge gap (attach or draft)",
+    "Teach the bot from a knowledge gap (attach, draft, or decline)",
     Option("gap", description="The gap's name, from its Teach button, e.g. g812-7-674a3f10"),
-    Option("how", description="attach <article id>, or draft <title> | <answer>"),
+    Option("how", description="attach <article id>, draft <title> | <answer>, or decline"),
     staff=True,
 )
 USAGE = (
-    "/support kb reload | check | approve <id> | forget <phrasing> | "
-    "teach <gap> attach <article> | teach <gap> draft <title> | <answer>"
+    "/support kb reload | check | approve <id> | forget <id> | "
+    "teach <gap> attach <article> | teach <gap> draft <title> | <answer> | teach <gap> decline"
 )
 
 
@@ -76,13 +76,24 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
                 article = await asyncio.to_thread(teach.approve, root, words[1])
                 done = f"Approved `{article.id}` ({inert(article.title)})."
             else:
-                phrasing = await asyncio.to_thread(teach.forget, root, words[1])
-                done = f"Forgot `{phrasing.id}` (\u201c{inert(phrasing.text)}\u201d, on `{phrasing.entry}`)."
+                forgotten = await asyncio.to_thread(teach.forget, root, words[1])
+                done = _forgotten(forgotten)
         except (teach.TeachError, LearnedFileError) as error:
             raise UserError(str(error)) from None
         await _reload(event, ctx, prefix=done + "\n")
         return
     raise UsageError("What should I do with the knowledge base?", usage=USAGE, example="/support kb reload")
+
+
+def _forgotten(forgotten: LearnedPhrasing | DeclinedTopic) -> str:
+    if isinstance(forgotten, DeclinedTopic):
+        first = inert(forgotten.questions[0], 120)
+        size = count(len(forgotten.questions), "question")
+        return (
+            f"Forgot declined topic `{forgotten.id}` ({size}, \u201c{first}\u201d): "
+            "I may answer such questions again."
+        )
+    return f"Forgot `{forgotten.id}` (\u201c{inert(forgotten.text)}\u201d, on `{forgotten.entry}`)."
 
 
 async def _check_text(ctx: HandlerContext) -> str:
@@ -100,6 +111,17 @@ async def _check_text(ctx: HandlerContext) -> str:
         drafts = await asyncio.to_thread(teach.pending, ctx.services.settings.kb_path)
     except LearnedFileError as error:
         return "\n".join([*lines, f"The learned file cannot be read: {error}"])
+    try:
+        declined = await asyncio.to_thread(teach.declined, ctx.services.settings.kb_path)
+    except LearnedFileError:
+        declined = ()
+    if declined:
+        lines.append(f"{count(len(declined), 'declined topic')} (questions like these are escalated):")
+        lines += [
+            f"- `{d.id}`: {count(len(d.questions), 'question')}, \u201c{inert(d.questions[0], 120)}\u201d,"
+            f" declined by {d.taught_by}: undo with `/support kb forget {d.id}`"
+            for d in declined[:10]
+        ]
     if not drafts:
         lines.append("No drafts await approval.")
     else:
@@ -262,9 +284,13 @@ async def _offer(
                 Button(action_id=f"{lesson.action}:draft", label="Draft new article", value=lesson.key)
             )
     if lesson.gap is not None:
+        declined = await asyncio.to_thread(teach.preview_decline, holder, lesson.asked, others=others)
+        lines.append(f"Not ours (escalate questions like these to the team, always): {declined.text()}")
+        buttons.append(Button(action_id=f"{lesson.action}:decline", label="Not ours", value=lesson.key))
         lines.append(
             f"Attach to another article: `/support kb teach {lesson.key} attach <article id>`\n"
-            f"Draft a new article: `/support kb teach {lesson.key} draft <title> | <answer>`"
+            f"Draft a new article: `/support kb teach {lesson.key} draft <title> | <answer>`\n"
+            f"Decline it: `/support kb teach {lesson.key} decline`"
         )
     return OutboundMessage(
         title=f"Teach the bot from {lesson.heading}",
@@ -316,12 +342,34 @@ async def _publish(
     await _reload(event, ctx, prefix=done + (f"\n{note}" if note else "") + "\n")
 
 
+async def _decline(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, lesson: Lesson) -> None:
+    """Write the gap's questions to learned.yml as a declined topic and load the KB again."""
+    try:
+        topic = await asyncio.to_thread(
+            teach.decline,
+            ctx.services.settings.kb_path,
+            lesson.asked,
+            taught_by=event.actor.key,
+            from_gap=lesson.key,
+        )
+    except (teach.TeachError, LearnedFileError) as error:
+        raise UserError(str(error)) from None
+    done = (
+        f"Declined gap `{lesson.key}` as topic `{topic.id}` ({count(len(topic.questions), 'question')}): "
+        f"questions like these now go to the team. Undo: `/support kb forget {topic.id}`."
+    )
+    await _reload(event, ctx, prefix=done + "\n")
+
+
 async def _clicked(
     event: ActionInvoked, ctx: HandlerContext, lesson: Lesson, holder: KnowledgeBaseHolder
 ) -> None:
     arg = ctx.match.captures.get("arg")
     if arg is None:
         await ctx.reply(await _offer(ctx, holder, lesson, event.actor))
+        return
+    if arg == "decline" and lesson.gap is not None:
+        await _decline(event, ctx, lesson)
         return
     try:
         if arg == "attach":
@@ -348,7 +396,10 @@ async def teach_from_gap(event: ActionInvoked, ctx: HandlerContext) -> None:
     await _clicked(event, ctx, await _gap_lesson(ctx, holder, ctx.match.rest.split(":", 1)[0]), holder)
 
 
-TEACH_USAGE = "/support kb teach <gap> attach <article id> | /support kb teach <gap> draft <title> | <answer>"
+TEACH_USAGE = (
+    "/support kb teach <gap> attach <article id> | /support kb teach <gap> draft <title> | <answer>"
+    " | /support kb teach <gap> decline"
+)
 
 
 async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) -> None:
@@ -362,7 +413,8 @@ async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) 
         not name
         or (mode == "attach" and (not detail or " " in detail))
         or (mode == "draft" and not (bar and title.strip() and answer.strip()))
-        or mode not in ("attach", "draft")
+        or (mode == "decline" and detail)
+        or mode not in ("attach", "draft", "decline")
     ):
         raise UsageError(
             "Which gap, and how should I teach it?",
@@ -371,6 +423,19 @@ async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) 
         )
     holder = _holder(ctx)
     lesson = await _gap_lesson(ctx, holder, name)
+    if mode == "decline":
+        declining = await asyncio.to_thread(
+            teach.preview_decline, holder, lesson.asked, others=await _others(ctx, lesson)
+        )
+        await ctx.reply(
+            OutboundMessage(
+                title=f"Decline {lesson.heading}",
+                text=f"{_quoted(lesson)}\nNot ours: {declining.text()}",
+                buttons=(Button(action_id=f"{lesson.action}:decline", label="Not ours", value=lesson.key),),
+                private_to=event.actor,
+            )
+        )
+        return
     try:
         if mode == "attach":
             change = teach.attach_change(holder.entries, entry_id=detail, questions=lesson.phrasings)

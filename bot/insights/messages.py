@@ -15,6 +15,7 @@ from bot.insights.report import Report
 
 REASONS = {
     "low_confidence": "not sure",
+    "not_covered": "declined topic",
     "still_need_help": "still needed help",
     "clarify_declined": "none of these",
     "none_of_these": "none of these",

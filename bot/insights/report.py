@@ -16,6 +16,7 @@ from bot.insights.figures import Answers, Figures, Window
 from bot.insights.gaps import Gap, GapQuestion
 from bot.insights.kb_view import expected_precision, nearest_article, topic_space
 from bot.insights.quality import Quality, assess
+from bot.kb.teach import MAX_PHRASING
 from storage import reports_repo
 from storage.session import DbSession
 
@@ -63,14 +64,31 @@ async def _figures(
     return figures, answers, decisions
 
 
+DECLINED_REASON = "not_covered"
+"""Escalated because it found a topic staff declined: not a gap, a decision already taken."""
+
+
+def _key(text: str) -> str:
+    # As a declined topic stores its questions (`teach.clean`): spaces joined, clipped, no case.
+    return " ".join(text.split())[:MAX_PHRASING].casefold()
+
+
 async def _gaps(
     session: DbSession, *, kb: KnowledgeBase, decisions: Sequence[reports_repo.DecisionRow], limit: int
 ) -> tuple[list[Gap], int, str]:
     """The knowledge gaps among the window's questions, how many unanswered questions there were,
     and the space they were grouped in."""
-    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES][-gap_finder.MAX_QUESTIONS :]
+    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES and row.reason != DECLINED_REASON][
+        -gap_finder.MAX_QUESTIONS :
+    ]
     texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in unanswered])
-    questions = [GapQuestion(row.id, row.actor_key, texts.get(row.id, "")) for row in unanswered]
+    # A topic staff declined is settled, also for the questions asked before it was declined.
+    declined = {_key(q) for q in kb.declined_questions()}
+    questions = [
+        GapQuestion(row.id, row.actor_key, text)
+        for row in unanswered
+        if _key(text := texts.get(row.id, "")) not in declined
+    ]
     space = topic_space(kb)
     # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.
     found = await asyncio.to_thread(

@@ -100,9 +100,17 @@ class Health:
     confusions: tuple[Confusion, ...]
     warnings: tuple[str, ...]
     traffic: TrafficShare | None = None
+    declined: int = 0
+    declined_questions: int = 0
 
     def _notes(self) -> list[str]:
         notes = [note for note in (self.calibration_note, self.point.note) if note]
+        if self.declined:
+            notes.append(
+                f"{self.declined} declined topic{'s' if self.declined != 1 else ''} "
+                f"({self.declined_questions} questions staff marked as not the bot's to answer): "
+                "questions like them are escalated"
+            )
         return notes + ([self.traffic.describe()] if self.traffic is not None else [])
 
     def lines(self) -> list[str]:
@@ -154,9 +162,11 @@ def health(kb: KnowledgeBase) -> Health:
         phrasings=sum(len(e.questions) for e in kb.entries),
         point=kb.operating_point,
         calibration_note=FIT_NOTES[matcher.fit_status],
-        confusions=tuple(confusable_pairs(sim, kb.entries)) if sim is not None else (),
+        confusions=tuple(confusable_pairs(sim, matcher.entries)) if sim is not None else (),
         warnings=tuple(warnings[:20]),
         traffic=kb.traffic,
+        declined=len(kb.declined),
+        declined_questions=sum(len(e.questions) for e in kb.declined),
     )
 
 
@@ -176,8 +186,10 @@ class KnowledgeBase:
     ) -> None:
         """`targets` and `fixed` (ANSWER_THRESHOLD, CLARIFY_THRESHOLD) are what the point was chosen
         with, kept to choose it again for real traffic (`for_traffic`); `at_load` is the point
-        chosen without traffic (this one, unless it was chosen for traffic)."""
-        self.entries = tuple(entries)
+        chosen without traffic (this one, unless it was chosen for traffic). `entries` may hold
+        declined topics: the matcher sees them, `entries` keeps the articles and `declined` them."""
+        self.entries = tuple(entry for entry in entries if not entry.declined)
+        self.declined = tuple(entry for entry in entries if entry.declined)
         self.matcher = matcher
         self.targets = targets or Targets()
         if isinstance(point, Thresholds) and fixed == (None, None):
@@ -270,7 +282,7 @@ class KnowledgeBase:
             )
             point = replace(judged, source=at_load.source)
         return KnowledgeBase(
-            self.entries,
+            self.matched_entries,
             self.matcher,
             point,
             targets=self.targets,
@@ -279,8 +291,16 @@ class KnowledgeBase:
             at_load=at_load,
         )
 
+    @property
+    def matched_entries(self) -> tuple[KBEntry, ...]:
+        """The articles and the declined topics: what the matcher was built over."""
+        return self.entries + self.declined
+
     def get(self, entry_id: str) -> KBEntry | None:
         return self._by_id.get(entry_id)
+
+    def declined_questions(self) -> tuple[str, ...]:
+        return tuple(question for topic in self.declined for question in topic.questions)
 
     def health(self) -> Health:
         return health(self)
@@ -382,6 +402,9 @@ class KnowledgeBaseHolder:
 
     def get(self, entry_id: str) -> KBEntry | None:
         return self.current.get(entry_id)
+
+    def declined_questions(self) -> tuple[str, ...]:
+        return self.current.declined_questions()
 
     def observe_traffic(
         self, questions: Sequence[str], *, stopping: Callable[[], bool] = lambda: False

@@ -6,6 +6,8 @@ are never rewritten), loaded with the rest and reviewable in git.
     articles:               # articles drafted from a staff answer; inactive until approved
       - {id: export-csv, title: Export to CSV, answer: "...", status: pending, taught_by: U123,
          from_ticket: 42}
+    declined:               # gaps staff marked "not ours": questions like these are escalated
+      - {id: n1, questions: ["can you do my taxes", ...], taught_by: U123, from_gap: g812-7-674a3f10}
 """
 
 from __future__ import annotations
@@ -53,6 +55,23 @@ class LearnedArticle:
     from_ticket: int | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeclinedTopic:
+    """Questions the bot must not answer however sure it is (a gap that is not the bot's job, or
+    that no article should answer): they become a topic the matcher can find, which only escalates,
+    and real out-of-scope questions for the simulation that chooses the operating point."""
+
+    id: str
+    questions: tuple[str, ...]
+    taught_by: str
+    from_gap: str | None = None
+
+    @property
+    def entry_id(self) -> str:
+        # ':' is not allowed in an article's id, so a team article can never share it.
+        return f"declined:{self.id}"
+
+
 class LearnedFileError(ValueError):
     """learned.yml cannot be read; the message is `file: what is wrong`."""
 
@@ -61,6 +80,7 @@ class LearnedFileError(ValueError):
 class Learned:
     articles: tuple[LearnedArticle, ...] = ()
     phrasings: tuple[LearnedPhrasing, ...] = ()
+    declined: tuple[DeclinedTopic, ...] = ()
 
     def article(self, article_id: str) -> LearnedArticle | None:
         return next((a for a in self.articles if a.id == article_id), None)
@@ -75,6 +95,10 @@ class Learned:
     def next_phrasing_id(self) -> str:
         numbers = [int(p.id[1:]) for p in self.phrasings if p.id[1:].isdigit()]
         return f"p{max(numbers, default=0) + 1}"
+
+    def next_declined_id(self) -> str:
+        numbers = [int(d.id[1:]) for d in self.declined if d.id[1:].isdigit()]
+        return f"n{max(numbers, default=0) + 1}"
 
     def apply(self, entries: Sequence[KBEntry], *, source: str = LEARNED_FILE) -> list[KBEntry]:
         """The team's entries with the learned phrasings added, then the approved learned articles.
@@ -96,6 +120,19 @@ class Learned:
                         source=f"{source} ({article.id})",
                     )
                 )
+        for topic in self.declined:
+            questions = _unique(topic.questions)
+            if questions:
+                out.append(
+                    KBEntry(
+                        id=topic.entry_id,
+                        title=f"declined topic {topic.id}",
+                        questions=questions,
+                        answer="",
+                        source=f"{source} ({topic.id})",
+                        declined=True,
+                    )
+                )
         return out
 
     def as_yaml(self) -> str:
@@ -103,6 +140,8 @@ class Learned:
             "phrasings": [_drop_none(_phrasing_dict(p)) for p in self.phrasings],
             "articles": [_drop_none(_article_dict(a)) for a in self.articles],
         }
+        if self.declined:
+            data["declined"] = [_drop_none(_declined_dict(d)) for d in self.declined]
         return HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -125,6 +164,10 @@ def _article_dict(a: LearnedArticle) -> dict[str, Any]:
         "taught_by": a.taught_by,
         "from_ticket": a.from_ticket,
     }
+
+
+def _declined_dict(d: DeclinedTopic) -> dict[str, Any]:
+    return {"id": d.id, "questions": list(d.questions), "taught_by": d.taught_by, "from_gap": d.from_gap}
 
 
 def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
@@ -165,8 +208,8 @@ def read(path: Path) -> Learned:
         raise LearnedFileError(f"{path}: not valid YAML ({error})") from None
     if data is None:
         return Learned()
-    if not isinstance(data, dict) or set(data) - {"phrasings", "articles"}:
-        raise LearnedFileError(f"{path}: expected the keys 'phrasings' and 'articles'")
+    if not isinstance(data, dict) or set(data) - {"phrasings", "articles", "declined"}:
+        raise LearnedFileError(f"{path}: expected the keys 'phrasings', 'articles' and 'declined'")
     try:
         phrasings = tuple(
             LearnedPhrasing(
@@ -189,12 +232,25 @@ def read(path: Path) -> Learned:
             )
             for row in _rows(data, "articles")
         )
+        declined = tuple(
+            DeclinedTopic(
+                id=_str(row, "id"),
+                questions=_questions(row),
+                taught_by=_str(row, "taught_by"),
+                from_gap=None if row.get("from_gap") is None else _str(row, "from_gap"),
+            )
+            for row in _rows(data, "declined")
+        )
     except (KeyError, TypeError, ValueError) as error:
         raise LearnedFileError(f"{path}: {error}") from None
-    for kind, ids in (("phrasing", [p.id for p in phrasings]), ("article", [a.id for a in articles])):
+    for kind, ids in (
+        ("phrasing", [p.id for p in phrasings]),
+        ("article", [a.id for a in articles]),
+        ("declined topic", [d.id for d in declined]),
+    ):
         if len(set(ids)) != len(ids):
             raise LearnedFileError(f"{path}: two {kind}s with one id")
-    return Learned(articles=articles, phrasings=phrasings)
+    return Learned(articles=articles, phrasings=phrasings, declined=declined)
 
 
 def _rows(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
@@ -209,6 +265,13 @@ def _str(row: dict[str, Any], key: str) -> str:
     if value is None or not str(value).strip():
         raise ValueError(f"an item has no '{key}'")
     return str(value).strip()
+
+
+def _questions(row: dict[str, Any]) -> tuple[str, ...]:
+    value = row.get("questions")
+    if not isinstance(value, list) or not value or not all(isinstance(q, str) and q.strip() for q in value):
+        raise ValueError("a declined topic needs 'questions': a list of non-empty questions")
+    return tuple(q.strip() for q in value)
 
 
 def _ticket(row: dict[str, Any]) -> int | None:

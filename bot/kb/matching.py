@@ -40,6 +40,11 @@ def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
     is likely enough among them (their confidences add up); otherwise escalate, keeping the
     guesses on record."""
     ranked = tuple(sorted(candidates, key=lambda c: c.confidence, reverse=True))
+    if ranked and ranked[0].entry.declined:
+        # Staff said questions like this are not the bot's to answer, however sure it is.
+        articles = tuple(c for c in ranked if not c.entry.declined)
+        return Decision(Band.ESCALATE, articles[:CLARIFY_CHOICES], declined=ranked[0].entry.id)
+    ranked = tuple(c for c in ranked if not c.entry.declined)
     if ranked and ranked[0].confidence >= thresholds.answer:
         return Decision(Band.ANSWER, ranked[:1])
     if ranked:

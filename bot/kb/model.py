@@ -26,6 +26,10 @@ class KBEntry:
     component: str | None = None
     source: str = field(default="", compare=False)
     """`file:line` where the entry is written, for messages to the people who maintain the KB."""
+    declined: bool = False
+    """Not an article: questions staff marked as ones the bot must not answer (a gap that is "not
+    ours"). Questions that find it first are escalated; the simulation asks them as real
+    out-of-scope questions (`bot.kb.learned`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,8 @@ class Decision:
 
     band: Band
     candidates: tuple[Candidate, ...]
+    declined: str | None = None
+    """The declined topic the question found first (escalated for that reason), if any."""
 
     @property
     def best(self) -> Candidate | None:

@@ -145,10 +145,15 @@ class Outcomes:
         best: Calibration,
         choice: Calibration,
         cluster: IntArray | None = None,
+        declined: BoolArray | None = None,
     ) -> Outcomes:
         """From each question's best entries and scores (as `Ranked` holds them); `own` is the
-        right entry (-1: none)."""
+        right entry (-1: none). A question whose best entry is `declined` is escalated, and a
+        declined topic further down is never offered (as `decide` does)."""
         confidence = confidences(scores, best, choice)
+        if declined is not None and declined.any():
+            blocked = (entries >= 0) & declined[np.maximum(entries, 0)]
+            confidence = np.where(blocked | blocked[:, :1], 0.0, confidence)
         chosen = offered(confidence)
         top = np.nan_to_num(confidence[:, :CLARIFY_CHOICES])
         return cls(
@@ -164,12 +169,24 @@ def outcomes(simulation: Simulation, best: Calibration, choice: Calibration) -> 
     """In-scope outcomes (probes whose entry has something left to find) and out-of-scope ones."""
     found = simulation.findable
     own = simulation.asked
+    declined = simulation.declined
     in_scope = Outcomes.of(
-        simulation.in_scope.scores[found], simulation.in_scope.entries[found], own[found], best, choice
+        simulation.in_scope.scores[found],
+        simulation.in_scope.entries[found],
+        own[found],
+        best,
+        choice,
+        declined=declined,
     )
     nobody = np.full(len(own), -1, dtype=np.int64)
     out_of_scope = Outcomes.of(
-        simulation.out_of_scope.scores, simulation.out_of_scope.entries, nobody, best, choice, cluster=own
+        simulation.out_of_scope.scores,
+        simulation.out_of_scope.entries,
+        nobody,
+        best,
+        choice,
+        cluster=own,
+        declined=declined,
     )
     return in_scope, out_of_scope
 

@@ -30,6 +30,8 @@ TOP = 4
 # Above this many phrasings, a fixed sample of them is asked (the same KB always gives the same
 # sample): the simulated rates are then already tight, and loading stays quick.
 MAX_PROBES = 8000
+# Declined topics skipped at most per out-of-scope ranking (beyond, the ranking holds fewer entries).
+MAX_DECLINED_SKIPPED = 16
 
 
 class ProbeScorer(Protocol):
@@ -57,14 +59,17 @@ class Ranked:
 
 @dataclass(frozen=True, slots=True)
 class Simulation:
-    """`asked[i]` is the entry of probe i's phrasing. `findable[i]`: that entry has another
-    phrasing, so the in-scope probe has something right to find."""
+    """`asked[i]` is the entry of probe i's phrasing. `findable[i]`: that entry is an article with
+    another phrasing, so the in-scope probe has something right to find. `declined[e]`: entry e is
+    a declined topic, whose questions are only ever out-of-scope probes (real ones, from traffic)
+    and which answers nobody."""
 
     asked: IntArray
     findable: BoolArray
     in_scope: Ranked
     out_of_scope: Ranked
     phrasings: int
+    declined: BoolArray
 
     @property
     def size(self) -> int:
@@ -85,29 +90,37 @@ def simulate(scorer: ProbeScorer, *, limit: int | None = None) -> Simulation:
     asked_phrasings = sample(scorer.phrasing_entry, limit=limit)
     asked = scorer.phrasing_entry[asked_phrasings]
     counts = np.bincount(scorer.phrasing_entry, minlength=len(scorer.entries))
+    declined = np.array([entry.declined for entry in scorer.entries], dtype=bool)
     in_entries, in_scores, out_entries, out_scores = [], [], [], []
     start = 0
     rescored = scorer.probe_out_of_scope_scores(asked_phrasings)
+    # Out of scope, declined topics may be taken out too (below): enough entries to fill the ranking.
+    wide = TOP + 1 + min(int(declined.sum()), MAX_DECLINED_SKIPPED)
     for rows in scorer.probe_entry_scores(asked_phrasings):
         own = asked[start : start + len(rows)]
         start += len(rows)
-        top_entries, top_scores = _top(rows, TOP + 1)
+        top_entries, top_scores = _top(rows, wide)
         in_entries.append(top_entries[:, :TOP])
         in_scores.append(top_scores[:, :TOP])
         if rescored is not None:
-            top_entries, top_scores = _top(next(rescored), TOP + 1)
-        # Without its entry: the ranking with that entry taken out.
-        keep = top_entries != own[:, None]
+            top_entries, top_scores = _top(next(rescored), wide)
+        # Without its entry. An article's phrasing stands for an unknown nobody declined yet, so
+        # the declined topics are taken out too: the threshold must hold for the unknowns they do
+        # not resemble, not lean on them. A declined question stands for an unknown that comes
+        # back: only its own topic is hidden, and the others catch it as they would in service.
+        visible = ~declined[np.maximum(top_entries, 0)] | declined[own][:, None]
+        keep = (top_entries != own[:, None]) & (top_entries >= 0) & visible
         order = np.argsort(~keep, axis=1, kind="stable")[:, :TOP]
         kept = np.take_along_axis(keep, order, axis=1)
         out_entries.append(np.where(kept, np.take_along_axis(top_entries, order, axis=1), -1))
         out_scores.append(np.where(kept, np.take_along_axis(top_scores, order, axis=1), np.nan))
     return Simulation(
         asked=asked,
-        findable=counts[asked] >= 2,
+        findable=(counts[asked] >= 2) & ~declined[asked],
         in_scope=Ranked(_ints(in_entries), _floats(in_scores)),
         out_of_scope=Ranked(_ints(out_entries), _floats(out_scores)),
         phrasings=len(scorer.phrasing_entry),
+        declined=declined,
     )
 
 

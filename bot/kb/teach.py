@@ -1,5 +1,6 @@
 """Teaching the bot: attach questions to an article as phrasings, or draft a new article; approve
-a draft; forget a phrasing. Before anything is published, a replay asks the stored questions of the
+a draft; decline a gap (its questions become a topic that only escalates); forget a phrasing or a
+declined topic. Before anything is published, a replay asks the stored questions of the
 KB with and without the change. Everything lands in `kb/learned.yml` (`bot.kb.learned`)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from bot.kb import learned as learned_file
 from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
-from bot.kb.learned import Learned, LearnedArticle, LearnedPhrasing, Status
+from bot.kb.learned import DeclinedTopic, Learned, LearnedArticle, LearnedPhrasing, Status
 from bot.kb.loader import ID_PATTERN
 from bot.kb.model import Band, KBEntry
 from bot.kb.semantic import embedded_ahead
@@ -160,7 +161,7 @@ def preview(
 ) -> Replay:
     """The replay of a change against the KB in service (call it in a worker thread: it builds a KB)."""
     before = holder.current
-    after = rebuilt(holder, with_change(before.entries, change))
+    after = rebuilt(holder, with_change(before.matched_entries, change))
     return replay(before, after, change=change, asked=asked, others=others)
 
 
@@ -205,7 +206,7 @@ def publish(
                     from_ticket=from_ticket,
                 ),
             )
-        learned_file.write(path, Learned(articles=articles, phrasings=(*current.phrasings, *added)))
+        learned_file.write(path, replace(current, articles=articles, phrasings=(*current.phrasings, *added)))
     return change.entry.id, tuple(p.id for p in added)
 
 
@@ -224,19 +225,95 @@ def approve(kb_root: Path, article_id: str) -> LearnedArticle:
     return approved
 
 
-def forget(kb_root: Path, phrasing_id: str) -> LearnedPhrasing:
-    """Undo one learned phrasing. A drafted article left with no phrasing goes with it."""
+def forget(kb_root: Path, learned_id: str) -> LearnedPhrasing | DeclinedTopic:
+    """Undo one learned phrasing (a drafted article left with no phrasing goes with it), or one
+    declined topic."""
     path = _file(kb_root)
     with _write_lock:
         current = learned_file.read(path)
-        phrasing = next((p for p in current.phrasings if p.id == phrasing_id), None)
+        topic = next((d for d in current.declined if d.id == learned_id), None)
+        if topic is not None:
+            kept = tuple(d for d in current.declined if d.id != learned_id)
+            learned_file.write(path, replace(current, declined=kept))
+            return topic
+        phrasing = next((p for p in current.phrasings if p.id == learned_id), None)
         if phrasing is None:
-            raise TeachError(f"There is no learned phrasing `{phrasing_id}`.")
-        phrasings = tuple(p for p in current.phrasings if p.id != phrasing_id)
+            raise TeachError(f"There is no learned phrasing or declined topic `{learned_id}`.")
+        phrasings = tuple(p for p in current.phrasings if p.id != learned_id)
         left = {p.entry for p in phrasings}
         articles = tuple(a for a in current.articles if a.id != phrasing.entry or a.id in left)
-        learned_file.write(path, Learned(articles=articles, phrasings=phrasings))
+        learned_file.write(path, replace(current, articles=articles, phrasings=phrasings))
     return phrasing
+
+
+MAX_DECLINED_QUESTIONS = 200
+"""A declined topic keeps at most this many of its gap's questions (the most typical first)."""
+
+
+def decline_topic(questions: Sequence[str]) -> KBEntry:
+    """The entry a gap's questions would become if declined (for the replay; `decline` writes it)."""
+    kept = clean(questions)[:MAX_DECLINED_QUESTIONS]
+    if not kept:
+        raise TeachError("There is no question to decline.")
+    return KBEntry(id="declined:new", title="declined topic", questions=kept, answer="", declined=True)
+
+
+def decline(
+    kb_root: Path, questions: Sequence[str], *, taught_by: str, from_gap: str | None = None
+) -> DeclinedTopic:
+    """Write a declined topic to learned.yml: from the next load, questions like these escalate."""
+    topic_entry = decline_topic(questions)
+    path = _file(kb_root)
+    with _write_lock:
+        current = learned_file.read(path)
+        topic = DeclinedTopic(
+            id=current.next_declined_id(),
+            questions=topic_entry.questions,
+            taught_by=taught_by,
+            from_gap=from_gap,
+        )
+        learned_file.write(path, replace(current, declined=(*current.declined, topic)))
+    return topic
+
+
+@dataclass(frozen=True, slots=True)
+class DeclineReplay:
+    """Stored questions asked of the KB without and with a declined topic."""
+
+    escalated: int
+    """Of the gap's questions, how many the changed KB escalates as declined."""
+    asked: int
+    answered_before: int
+    """Of the gap's questions, how many the KB answered (wrongly: there is no article for them)."""
+    taken: int
+    """Of the other stored questions an article answered, how many the changed KB would escalate."""
+    replayed: int
+
+    def text(self) -> str:
+        return (
+            f"From now on I would escalate {self.escalated} of these {self.asked} questions "
+            f"(before, I answered {self.answered_before} of them with an article), and would stop "
+            f"answering {self.taken} of the {self.replayed} questions articles answered lately."
+        )
+
+
+def preview_decline(
+    holder: KnowledgeBaseHolder, questions: Sequence[str], *, others: Sequence[tuple[str, str]] = ()
+) -> DeclineReplay:
+    """The replay of declining a gap's questions against the KB in service (in a worker thread)."""
+    before = holder.current
+    after = rebuilt(holder, [*before.matched_entries, decline_topic(questions)])
+    elsewhere = [question for question, _ in others]
+    with embedded_ahead(after.matcher, [*questions, *elsewhere]):
+        escalated = sum(after.ask(q).declined is not None for q in questions)
+        answered_before = sum(_answer(before, q) is not None for q in questions)
+        taken = sum(_answer(after, q) is None for q in elsewhere)
+    return DeclineReplay(escalated, len(questions), answered_before, taken, len(elsewhere))
+
+
+def declined(kb_root: Path) -> tuple[DeclinedTopic, ...]:
+    path = learned_file.learned_path(kb_root)
+    return learned_file.read(path).declined if path is not None else ()
 
 
 def pending(kb_root: Path) -> tuple[LearnedArticle, ...]:

@@ -12,6 +12,7 @@ from storage.tickets_repo import TranscriptLine
 
 REASONS = {
     "low_confidence": "I wasn't sure how to answer",
+    "not_covered": "the team handles questions like this in person",
     "still_need_help": "the customer said the answer didn't help",
     "clarify_declined": "none of my suggestions fit",
     "none_of_these": "none of my suggestions fit",

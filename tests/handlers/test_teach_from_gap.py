@@ -192,3 +192,65 @@ async def test_kb_check_says_when_the_learned_file_cannot_be_read(bot: BotHarnes
     assert check.delivery.message.title == "Knowledge base check"
     assert "6 entries loaded from" in check.text
     assert "The learned file cannot be read:" in check.text and "not valid YAML" in check.text
+
+
+async def test_staff_decline_a_gap_and_questions_like_it_go_to_the_team_until_forgotten(
+    bot: BotHarness, kb: Path
+) -> None:
+    report = await a_gap_about_the_theme(bot)
+    (teach,) = report.delivery.message.buttons
+    (offer,) = await bot.click(bot.staff, teach, on=report)
+    assert "Not ours (escalate questions like these to the team, always): From now on I would escalate" in (
+        offer.text
+    )
+    assert f"Decline it: `/support kb teach {teach.value} decline`" in offer.text
+    assert not (kb / "learned.yml").exists(), "nothing is declined before staff click"
+
+    (declined,) = await bot.click(bot.staff, button(offer, "Not ours"), on=offer)
+    assert declined.text.startswith(
+        f"Declined gap `{teach.value}` as topic `n1` (3 questions): questions like these now go to the "
+        "team. Undo: `/support kb forget n1`."
+    )
+    (topic,) = learned.read(kb / "learned.yml").declined
+    assert (topic.id, sorted(topic.questions), topic.taught_by, topic.from_gap) == (
+        "n1",
+        sorted(THEME),
+        "console:S1",
+        teach.value,
+    )
+
+    await bot.says(customer(5), "dark mode for my dashboard theme, please?")
+    (card,) = [m for m in bot.staff_posts() if "dark mode for my dashboard theme" in m.text]
+    assert "the team handles questions like this in person" in card.text
+    (after,) = await bot.staff_runs("/support report")
+    assert after.delivery.message.buttons == (), "a declined topic is settled, not a gap"
+    (check,) = await bot.staff_runs("/support kb check")
+    assert "1 declined topic (questions like these are escalated):" in check.text
+    assert "- `n1`: 3 questions" in check.text and "`/support kb forget n1`" in check.text
+
+    (forgot,) = await bot.staff_runs("/support kb forget n1")
+    assert forgot.text.startswith("Forgot declined topic `n1` (3 questions")
+    assert learned.read(kb / "learned.yml").declined == ()
+    await bot.says(customer(6), "dark mode for my dashboard theme, please now?")
+    (card,) = [m for m in bot.staff_posts() if "dark mode for my dashboard theme, please now" in m.text]
+    assert "I wasn't sure how to answer" in card.text
+
+
+async def test_declining_by_command_shows_the_replay_before_anything_is_written(
+    bot: BotHarness, kb: Path
+) -> None:
+    report = await a_gap_about_the_theme(bot)
+    ref = report.delivery.message.buttons[0].value
+    (preview,) = await bot.staff_runs(f"/support kb teach {ref} decline")
+    assert preview.delivery.message.title.startswith(f"Decline gap `{ref}`")
+    assert "Not ours: From now on I would escalate 3 of these 3 questions (before, I answered 0" in (
+        preview.text
+    )
+    assert not (kb / "learned.yml").exists()
+    (usage,) = await bot.staff_runs(f"/support kb teach {ref} decline now please")
+    assert "Which gap, and how should I teach it?" in usage.text
+    (declined,) = await bot.click(bot.staff, button(preview, "Not ours"), on=preview)
+    assert "as topic `n1`" in declined.text
+    (refusal,) = await bot.click(bot.customer, button(preview, "Not ours"), on=preview)
+    assert refusal.text.startswith("That's for the support team only.")
+    assert len(learned.read(kb / "learned.yml").declined) == 1

@@ -22,6 +22,7 @@ from bot.kb.operating_point import (
     _EscapeBound,
     _search,
     expected_at,
+    outcomes,
 )
 from tests.kb.test_cli import supportbot
 
@@ -199,3 +200,41 @@ def test_replacing_the_targets_moves_kb_check(tmp_path: Path) -> None:
 def test_a_decision_replaced_keeps_its_shape() -> None:
     point = KnowledgeBase.build(_entries(), matcher="lexical").operating_point
     assert replace(point, source=Source.SETTING).describe().endswith(point.describe().split(")", 1)[1])
+
+
+def test_a_declined_topic_is_asked_only_as_out_of_scope_and_never_answers() -> None:
+    """Its questions are real unknowns from traffic: never right to answer, so never in-scope
+    probes. Out of scope, an article's phrasing (an unknown nobody declined yet) is asked of the
+    articles alone, so the threshold never leans on declined topics; a declined question (an
+    unknown that comes back) is asked with its own topic hidden and the others visible."""
+    # Changing a refund is not the bot's job; deleting one is an article.
+    entries = [e for e in _entries() if e.id != "refund-change"]
+    (refund,) = [e for e in _entries() if e.id == "refund-change"]
+    declined = KBEntry(id="declined:n1", title="-", questions=refund.questions, answer="", declined=True)
+    matcher = LexicalMatcher([*entries, declined])
+    sim = matcher.simulation
+    assert sim is not None
+    topic = len(entries)
+    from_topic = sim.asked == topic
+    assert from_topic.sum() == 4 and not sim.findable[from_topic].any()
+    assert sim.declined.tolist() == [False] * len(entries) + [True]
+    assert (sim.out_of_scope.entries[from_topic, 0] >= 0).all(), "an article is the best guess without it"
+    assert not (sim.out_of_scope.entries == topic).any(), "out of scope, only articles answer"
+
+    in_scope, out_of_scope = outcomes(sim, matcher.calibration, matcher.choice_calibration)
+    assert len(in_scope.confidence) == sim.findable.sum() and len(out_of_scope.confidence) == sim.size
+    # Some of `refund-delete`'s own phrasings find the declined topic first: escalated, not answered.
+    found_topic = sim.in_scope.entries[sim.findable, 0] == topic
+    assert found_topic.any()
+    assert (in_scope.confidence[found_topic] == 0).all() and (in_scope.offered[found_topic] == 0).all()
+
+    kb = KnowledgeBase.build([*entries, declined], matcher="lexical")
+    assert [e.id for e in kb.entries] == [e.id for e in entries] and kb.declined == (declined,)
+
+    # The same questions declined twice (two gaps): each topic's questions find the other one.
+    halves = [replace(declined, id=f"declined:n{i}", questions=refund.questions[i::2]) for i in (0, 1)]
+    sim = LexicalMatcher([*entries, *halves]).simulation
+    assert sim is not None
+    first, second = len(entries), len(entries) + 1
+    assert (sim.out_of_scope.entries[sim.asked == first] == second).any(axis=1).all()
+    assert not np.isin(sim.out_of_scope.entries[sim.asked < first], [first, second]).any()

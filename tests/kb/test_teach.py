@@ -200,3 +200,48 @@ def test_the_changed_kb_aims_at_the_same_traffic_as_the_one_in_service(kb_dir: P
     same = teach.rebuilt(holder, holder.entries)
     assert same.traffic == holder.current.traffic
     assert same.operating_point == holder.current.operating_point
+
+
+ROUTER = ["reset the api key of my router", "router api key reset", "my wifi router's api key is lost"]
+
+
+def test_a_declined_topic_escalates_questions_like_it_and_leaves_the_articles_alone(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    wrong = holder.ask("how do I reset the api key on my router?")
+    assert (wrong.band, wrong.best.entry.id if wrong.best else None) == (Band.ANSWER, "reset-api-key")
+
+    replayed = teach.preview_decline(holder, ROUTER, others=[("how do I reset my api key", "reset-api-key")])
+    assert (replayed.escalated, replayed.asked, replayed.answered_before) == (3, 3, 2)
+    assert (replayed.taken, replayed.replayed) == (0, 1)
+    topic = teach.decline(kb_dir, ROUTER, taught_by="U7", from_gap="g1-7-abc")
+    assert holder.reload_if_changed() is not None
+
+    declined = holder.ask("how do I reset the api key on my router?")
+    assert (declined.band, declined.declined) == (Band.ESCALATE, f"declined:{topic.id}")
+    assert all(not c.entry.declined for c in declined.candidates), "guesses on record are articles"
+    assert holder.ask("how do I reset my api key").best.entry.id == "reset-api-key"  # type: ignore[union-attr]
+    assert [e.id for e in holder.entries] == [e.id for e in holder.current.entries]
+    assert "declined:n1" not in {e.id for e in holder.entries} and holder.get("declined:n1") is None
+    assert holder.declined_questions() == tuple(ROUTER)
+    assert "1 declined topic (3 questions staff marked" in holder.current.health().summary()
+
+    assert teach.forget(kb_dir, topic.id) == topic
+    holder.reload()
+    assert holder.ask("how do I reset the api key on my router?").band is Band.ANSWER
+
+
+def test_a_declined_topic_survives_teaching_and_the_file_round_trips(kb_dir: Path) -> None:
+    teach.decline(kb_dir, [*ROUTER, "  ", ROUTER[0].upper()], taught_by="U7")
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    change = teach.attach_change(holder.entries, entry_id="reset-api-key", questions=["rotate my key"])
+    teach.publish(kb_dir, change, taught_by="U1")
+    stored = learned.read(kb_dir / "learned.yml")
+    (topic,) = stored.declined
+    assert topic.questions == tuple(ROUTER), "blanks and repeats dropped"
+    assert stored.phrasings[0].text == "rotate my key"
+    assert learned.read(kb_dir / "learned.yml") == stored
+    (kb_dir / "learned.yml").write_text("declined:\n  - {id: n1, questions: [], taught_by: U1}\n")
+    with pytest.raises(learned.LearnedFileError, match="a declined topic needs 'questions'"):
+        learned.read(kb_dir / "learned.yml")
+    with pytest.raises(teach.TeachError, match="no question to decline"):
+        teach.decline(kb_dir, ["  ", "?!"], taught_by="U1")
