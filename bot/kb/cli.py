@@ -24,7 +24,8 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             path = args.path or settings.kb_path
             entries, files = load_entries(path)
             count = sum(1 for name, _, _ in files.stamps if not name.endswith(".reload"))
-            print(f"{path}: {len(entries)} entries in {count} file(s), all valid")
+            articles = sum(1 for entry in entries if not entry.declined)
+            print(f"{path}: {articles} entries in {count} file(s), all valid")
             for warning in _unknown_components(entries, settings.components_file):
                 print(warning, file=sys.stderr)
             health = KnowledgeBase.build(
@@ -41,6 +42,12 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
                     f"pending draft `{draft.id}` ({draft.title}), taught by {draft.taught_by}"
                     + (f" from ticket #{draft.from_ticket}" if draft.from_ticket else "")
                     + f": publish with /support kb approve {draft.id}"
+                )
+            for topic in teach.declined(Path(path)):
+                print(
+                    f"declined topic `{topic.id}` ({len(topic.questions)} questions, "
+                    f"\u201c{topic.questions[0][:80]}\u201d), declined by {topic.taught_by}: "
+                    f"undo with /support kb forget {topic.id}"
                 )
             for warning in health.warnings:
                 print(f"warning: {warning}", file=sys.stderr)

@@ -176,3 +176,20 @@ def test_check_lists_pending_drafts(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "2 entries in 2 file(s), all valid" in result.stdout  # the draft is not active
     assert "pending draft `prices` (Prices), taught by U1 from ticket #4" in result.stdout
+
+
+def test_check_lists_declined_topics_apart_from_the_entries(tmp_path: Path) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "faq.yml").write_text(ENTRY.format(id="export") + ENTRY.format(id="import"))
+    (folder / "learned.yml").write_text(
+        "declined:\n  - {id: n1, questions: [can you do my taxes, tax return help], taught_by: U1}\n"
+    )
+    result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 entries in 2 file(s), all valid" in result.stdout, "a declined topic is not an entry"
+    assert "1 declined topic (2 questions staff marked as not the bot's to answer)" in result.stdout
+    assert (
+        "declined topic `n1` (2 questions, \u201ccan you do my taxes\u201d), declined by U1: "
+        "undo with /support kb forget n1"
+    ) in result.stdout
