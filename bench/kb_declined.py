@@ -33,7 +33,7 @@ from bot.kb import teach
 from bot.kb.eval import EvalReport, Labelled, entries_from_examples, read_jsonl, report
 from bot.kb.knowledge_base import KnowledgeBase
 from bot.kb.learned import DeclinedTopic, Learned
-from bot.kb.matching import decide
+from bot.kb.matching import answer_confidence, decide
 from bot.kb.model import Band, KBEntry
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -53,7 +53,7 @@ def unanswered(kb: KnowledgeBase, queries: list[Labelled]) -> list[tuple[int, La
     (none of them can be right, so the customer says "None of these")."""
     known = {entry.id for entry in kb.entries}
     ranked = [kb.matcher.rank(q.text, limit=3) for q in queries]
-    aimed = kb.for_traffic([found[0].confidence if found else 0.0 for found in ranked])
+    aimed = kb.for_traffic([answer_confidence(found) for found in ranked])
     out = []
     for index, (query, found) in enumerate(zip(queries, ranked, strict=True)):
         band = decide(found, aimed.thresholds).band

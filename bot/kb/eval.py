@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bot.kb.knowledge_base import KnowledgeBase
-from bot.kb.matching import decide
+from bot.kb.matching import answer_confidence, decide
 from bot.kb.model import Band, Candidate, KBEntry
 from bot.kb.operating_point import Targets
 
@@ -176,7 +176,7 @@ def report(
     answered = right = top1 = escalated_oos = clarified = clarified_hit = clarified_in = clarified_oos = 0
     points: list[tuple[float, bool, bool]] = []
     if traffic:
-        kb = kb.for_traffic([found[0].confidence if found else 0.0 for found in ranked])
+        kb = kb.for_traffic([answer_confidence(found) for found in ranked])
     decisions = [decide(found, kb.thresholds) for found in ranked]
     for query, decision in zip(queries, decisions, strict=True):
         # A label the examples never mention cannot be answered: it counts as out of scope.

@@ -16,7 +16,7 @@ from bot.kb import operating_point, traffic
 from bot.kb.calibration import FIT_NOTES
 from bot.kb.lexical import LexicalMatcher
 from bot.kb.loader import ADVISED_QUESTIONS, RELOAD_MARKER, KBError, KBFiles, load_entries
-from bot.kb.matching import Matcher, decide
+from bot.kb.matching import Matcher, answer_confidence, decide
 from bot.kb.model import Decision, KBEntry, Thresholds
 from bot.kb.operating_point import OperatingPoint, Targets
 from bot.kb.semantic import SemanticUnavailable, embedded_ahead
@@ -242,9 +242,7 @@ class KnowledgeBase:
                 return None
             batch = questions[start : start + CONFIDENCE_BATCH]
             with embedded_ahead(self.matcher, batch):
-                confidences += [
-                    ranked[0].confidence if (ranked := self.matcher.rank(q, limit=1)) else 0.0 for q in batch
-                ]
+                confidences += [answer_confidence(self.matcher.rank(q, limit=1)) for q in batch]
         return confidences
 
     def for_traffic(self, confidences: Sequence[float]) -> KnowledgeBase:

@@ -55,6 +55,12 @@ def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
     return Decision(Band.ESCALATE, ranked[:CLARIFY_CHOICES])
 
 
+def answer_confidence(candidates: Sequence[Candidate]) -> float:
+    """How likely the best entry is a right answer, as the traffic estimate reads it: 0 when there
+    is none, or when it is a declined topic (an unknown question, however close)."""
+    return candidates[0].confidence if candidates and not candidates[0].entry.declined else 0.0
+
+
 def features(scores: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Each row's calibration features from its best entries' scores (NaN where there is none,
     counted as 0): (best score, margin over the runner-up) says whether the best entry is right;

@@ -219,6 +219,8 @@ def test_a_declined_topic_escalates_questions_like_it_and_leaves_the_articles_al
     declined = holder.ask("how do I reset the api key on my router?")
     assert (declined.band, declined.declined) == (Band.ESCALATE, f"declined:{topic.id}")
     assert all(not c.entry.declined for c in declined.candidates), "guesses on record are articles"
+    # To the traffic estimate, a question a declined topic catches is an unknown one.
+    assert holder.current.top_confidences(["how do I reset the api key on my router?"]) == [0.0]
     assert holder.ask("how do I reset my api key").best.entry.id == "reset-api-key"  # type: ignore[union-attr]
     assert [e.id for e in holder.entries] == [e.id for e in holder.current.entries]
     assert "declined:n1" not in {e.id for e in holder.entries} and holder.get("declined:n1") is None
