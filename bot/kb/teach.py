@@ -286,7 +286,8 @@ class DeclineReplay:
     answered_before: int
     """Of the gap's questions, how many the KB answered (wrongly: there is no article for them)."""
     taken: int
-    """Of the other stored questions an article answered, how many the changed KB would escalate."""
+    """Of the other stored questions an article answered, how many the KB in service answers and
+    the changed KB would not."""
     replayed: int
 
     def text(self) -> str:
@@ -307,7 +308,9 @@ def preview_decline(
     with embedded_ahead(after.matcher, [*questions, *elsewhere]):
         escalated = sum(after.ask(q).declined is not None for q in questions)
         answered_before = sum(_answer(before, q) is not None for q in questions)
-        taken = sum(_answer(after, q) is None for q in elsewhere)
+        # Only what the decline takes away: a pick from a "did you mean" was never an answer of
+        # the KB in service, and stays unanswered with or without the topic.
+        taken = sum(_answer(before, q) is not None and _answer(after, q) is None for q in elsewhere)
     return DeclineReplay(escalated, len(questions), answered_before, taken, len(elsewhere))
 
 

@@ -232,6 +232,18 @@ def test_a_declined_topic_escalates_questions_like_it_and_leaves_the_articles_al
     assert holder.ask("how do I reset the api key on my router?").band is Band.ANSWER
 
 
+def test_declining_counts_only_the_answers_it_takes_away(kb_dir: Path) -> None:
+    """The replay's other questions include picks from a "did you mean" (and answers of a KB since
+    changed) that the KB in service does not answer either: the decline takes none of them."""
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    picked = "how do I export"
+    assert holder.ask(picked).band is not Band.ANSWER
+    replayed = teach.preview_decline(
+        holder, ROUTER, others=[("how do I reset my api key", "reset-api-key"), (picked, "export-failed")]
+    )
+    assert (replayed.taken, replayed.replayed) == (0, 2)
+
+
 def test_a_declined_topic_survives_teaching_and_the_file_round_trips(kb_dir: Path) -> None:
     teach.decline(kb_dir, [*ROUTER, "  ", ROUTER[0].upper()], taught_by="U7")
     holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
