@@ -507,8 +507,9 @@ def load_knowledge_base(settings: Settings) -> KnowledgeBaseHolder:
 
 
 def request_reload(path: Path) -> int:
-    """Check the KB at `path` and touch its reload marker. Returns the number of entries."""
+    """Check the KB at `path` and touch its reload marker. Returns the number of entries (the
+    articles: a declined topic is loaded as an entry too, but answers nobody)."""
     entries, _ = load_entries(path)
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     (folder / RELOAD_MARKER).touch()
-    return len(entries)
+    return sum(1 for entry in entries if not entry.declined)

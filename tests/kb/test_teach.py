@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.kb import learned, semantic, teach
-from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder, request_reload
 from bot.kb.loader import KBError, load_entries
 from bot.kb.model import Band
 from bot.kb.semantic import SemanticMatcher
@@ -242,6 +242,12 @@ def test_declining_counts_only_the_answers_it_takes_away(kb_dir: Path) -> None:
         holder, ROUTER, others=[("how do I reset my api key", "reset-api-key"), (picked, "export-failed")]
     )
     assert (replayed.taken, replayed.replayed) == (0, 2)
+
+
+def test_kb_reload_counts_the_articles_not_the_declined_topics(kb_dir: Path) -> None:
+    teach.decline(kb_dir, ROUTER, taught_by="U7")
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    assert request_reload(kb_dir) == len(holder.entries), "`supportbot kb reload` says N entries valid"
 
 
 def test_a_declined_topic_survives_teaching_and_the_file_round_trips(kb_dir: Path) -> None:
