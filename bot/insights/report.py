@@ -16,7 +16,7 @@ from bot.insights.figures import Answers, Figures, Window
 from bot.insights.gaps import Gap, GapQuestion
 from bot.insights.kb_view import expected_precision, nearest_article, topic_space
 from bot.insights.quality import Quality, assess
-from bot.kb.teach import MAX_PHRASING
+from bot.kb.teach import clipped
 from storage import reports_repo
 from storage.session import DbSession
 
@@ -69,8 +69,8 @@ DECLINED_REASON = "not_covered"
 
 
 def _key(text: str) -> str:
-    # As a declined topic stores its questions (`teach.clean`): spaces joined, clipped, no case.
-    return " ".join(text.split())[:MAX_PHRASING].casefold()
+    # As a declined topic stores its questions (`teach.clipped`), without case.
+    return clipped(text).casefold()
 
 
 async def _gaps(

@@ -62,11 +62,17 @@ class Replay:
         )
 
 
+def clipped(question: str) -> str:
+    """A question as a phrasing or a declined topic stores it: one line, clipped, no space at the
+    cut (the learned file reads its texts back stripped)."""
+    return " ".join(question.split())[:MAX_PHRASING].rstrip()
+
+
 def clean(questions: Sequence[str]) -> tuple[str, ...]:
     """One line each, clipped, blanks and repeats dropped (compared without case or spacing)."""
     seen: dict[str, str] = {}
     for question in questions:
-        text = " ".join(question.split())[:MAX_PHRASING]
+        text = clipped(question)
         if any(c.isalnum() for c in text):
             seen.setdefault(text.casefold(), text)
     return tuple(seen.values())

@@ -16,6 +16,7 @@ from bot.insights.lessons import GapRef
 from bot.insights.schedule import Schedule
 from bot.kb import learned
 from bot.kb.knowledge_base import KnowledgeBaseHolder
+from bot.kb.teach import MAX_PHRASING
 from storage import decisions_repo
 from tests.fake_adapter import SentMessage
 from tests.harness import BotHarness, button
@@ -234,6 +235,27 @@ async def test_staff_decline_a_gap_and_questions_like_it_go_to_the_team_until_fo
     await bot.says(customer(6), "dark mode for my dashboard theme, please now?")
     (card,) = [m for m in bot.staff_posts() if "dark mode for my dashboard theme, please now" in m.text]
     assert "I wasn't sure how to answer" in card.text
+
+
+def _long(question: str) -> str:
+    """The question padded with filler words past the clip of a stored phrasing, the clip landing
+    on a space (as it does for about one long question in six)."""
+    text = question + (" an" if (MAX_PHRASING - 1 - len(question)) % 2 else "")
+    text += " a" * ((MAX_PHRASING - 1 - len(text)) // 2)
+    assert len(text) == MAX_PHRASING - 1
+    return text + " the" * 10
+
+
+async def test_a_declined_gap_of_long_questions_is_settled_too(bot: BotHarness) -> None:
+    for number, question in enumerate(THEME):
+        await bot.says(customer(number), _long(question))
+        bot.clock.advance(minutes=5)
+    (report,) = await bot.staff_runs("/support report")
+    (gap,) = report.delivery.message.buttons
+    (offer,) = await bot.click(bot.staff, gap, on=report)
+    await bot.click(bot.staff, button(offer, "Not ours"), on=offer)
+    (after,) = await bot.staff_runs("/support report")
+    assert after.delivery.message.buttons == (), "the questions the topic holds are not a gap"
 
 
 async def test_declining_by_command_shows_the_replay_before_anything_is_written(
