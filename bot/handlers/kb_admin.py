@@ -284,9 +284,14 @@ async def _offer(
                 Button(action_id=f"{lesson.action}:draft", label="Draft new article", value=lesson.key)
             )
     if lesson.gap is not None:
-        declined = await asyncio.to_thread(teach.preview_decline, holder, lesson.asked, others=others)
-        lines.append(f"Not ours (escalate questions like these to the team, always): {declined.text()}")
-        buttons.append(Button(action_id=f"{lesson.action}:decline", label="Not ours", value=lesson.key))
+        try:
+            declined = await asyncio.to_thread(teach.preview_decline, holder, lesson.asked, others=others)
+        except teach.TeachError as error:
+            # Questions of punctuation alone are a gap to the semantic matcher: nothing to keep.
+            lines.append(f"Not ours: {error}")
+        else:
+            lines.append(f"Not ours (escalate questions like these to the team, always): {declined.text()}")
+            buttons.append(Button(action_id=f"{lesson.action}:decline", label="Not ours", value=lesson.key))
         lines.append(
             f"Attach to another article: `/support kb teach {lesson.key} attach <article id>`\n"
             f"Draft a new article: `/support kb teach {lesson.key} draft <title> | <answer>`\n"
@@ -424,9 +429,12 @@ async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) 
     holder = _holder(ctx)
     lesson = await _gap_lesson(ctx, holder, name)
     if mode == "decline":
-        declining = await asyncio.to_thread(
-            teach.preview_decline, holder, lesson.asked, others=await _others(ctx, lesson)
-        )
+        try:
+            declining = await asyncio.to_thread(
+                teach.preview_decline, holder, lesson.asked, others=await _others(ctx, lesson)
+            )
+        except teach.TeachError as error:
+            raise UserError(str(error)) from None
         await ctx.reply(
             OutboundMessage(
                 title=f"Decline {lesson.heading}",

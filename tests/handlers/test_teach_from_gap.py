@@ -10,7 +10,9 @@ from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.core.events import Actor, Platform
+import pytest
+
+from bot.core.events import Actor, Conversation, Platform
 from bot.insights import digest
 from bot.insights.lessons import GapRef
 from bot.insights.schedule import Schedule
@@ -18,8 +20,10 @@ from bot.kb import learned
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.teach import MAX_PHRASING
 from storage import decisions_repo
+from storage.db import Database
 from tests.fake_adapter import SentMessage
-from tests.harness import BotHarness, button
+from tests.harness import BotHarness, button, make_settings
+from tests.kb.test_cli import NEEDS_SEMANTIC
 
 THEME = [
     "how do I change the colour of the dashboard theme?",
@@ -276,3 +280,31 @@ async def test_declining_by_command_shows_the_replay_before_anything_is_written(
     (refusal,) = await bot.click(bot.customer, button(preview, "Not ours"), on=preview)
     assert refusal.text.startswith("That's for the support team only.")
     assert len(learned.read(kb / "learned.yml").declined) == 1
+
+
+@pytest.mark.parametrize("matcher", [pytest.param("semantic", marks=NEEDS_SEMANTIC)])
+async def test_a_gap_with_nothing_to_decline_still_offers_its_lessons(
+    database: Database, tmp_path: Path, kb: Path, matcher: str
+) -> None:
+    """The semantic matcher places questions of punctuation alone, and two people asking them are a
+    gap; declining it has no question to keep, which the offer says instead of failing."""
+    harness = await BotHarness.create(
+        make_settings(tmp_path, kb_path=str(kb), matcher=matcher), database=database
+    )
+    try:
+        for number, text in enumerate(["??", "???", "?!"]):
+            dm = Conversation(
+                platform=Platform.CONSOLE, workspace_id="W1", channel_id=f"D-{number}", is_direct=True
+            )
+            await harness.says(customer(number), text, conversation=dm)
+            harness.clock.advance(minutes=5)
+        (report,) = await harness.staff_runs("/support report")
+        (gap,) = report.delivery.message.buttons
+        (offer,) = await harness.click(harness.staff, gap, on=report)
+        assert offer.delivery.message.title is not None and offer.delivery.message.title.startswith("Teach")
+        assert "Not ours: There is no question to decline." in offer.text
+        assert "Not ours" not in {b.label for b in offer.delivery.message.buttons}
+        (refusal,) = await harness.staff_runs(f"/support kb teach {gap.value} decline")
+        assert "There is no question to decline." in refusal.text
+    finally:
+        await harness.close()
