@@ -112,3 +112,84 @@ async def test_on_discord_staff_teach_a_gap_from_the_report(
             assert created and all(c.json["allowed_mentions"].get("parse") == [] for c in created), "no pings"
         finally:
             await stop_bot(bot)
+
+
+async def test_on_slack_staff_decline_a_gap_and_the_next_such_question_goes_to_the_team(
+    database: Database, tmp_path: Path, kb: Path
+) -> None:
+    async with SlackEmulator(burst=20) as slack:
+        populate(slack)
+        slack.add_user("U0KIM", "kim", display_name="Kim")
+        async with slack_bot(slack, database, tmp_path, kb_path=str(kb)) as bot:
+            for user, question in zip((CUSTOMER, OTHER, "U0KIM"), [LOUD, *QUIET], strict=True):
+                await slack.user_posts(user, COMMUNITY, question)
+                await slack.wait_for(
+                    "chat.postMessage",
+                    lambda c, q=question: c.params["channel"] == STAFF_CHANNEL and q[:30] in c.shown,
+                )
+            await bot.settle()
+            await slack.slash_command(STAFF, STAFF_CHANNEL, "/support report")
+            report = await private_answer(slack, "Knowledge gaps")
+            mark = slack.mark()
+            await slack.click(
+                STAFF,
+                STAFF_CHANNEL,
+                {"ts": "1.000001", "blocks": report.params["blocks"]},
+                report.button("Teach gap 1"),
+            )
+            offer = await private_answer(slack, "Teach the bot from gap", since=mark)
+            assert "Not ours (escalate questions like these to the team, always)" in offer.shown
+            mark = slack.mark()
+            await slack.click(
+                STAFF,
+                STAFF_CHANNEL,
+                {"ts": "1.000002", "blocks": offer.params["blocks"]},
+                offer.button("Not ours"),
+            )
+            declined = await private_answer(slack, "Declined gap", since=mark)
+            assert "as topic `n1` (3 questions)" in declined.shown
+            assert not any(ping in declined.shown + declined.params["text"] for ping in PINGS)
+
+            await slack.user_posts(CUSTOMER, COMMUNITY, "dark mode for my dashboard theme please?")
+            card = await slack.wait_for(
+                "chat.postMessage",
+                lambda c: c.params["channel"] == STAFF_CHANNEL and "dark mode for my dashboard" in c.shown,
+            )
+            assert "the team handles questions like this in person" in card.shown
+
+
+async def test_on_discord_staff_decline_a_gap_and_the_next_such_question_goes_to_the_team(
+    database: Database, tmp_path: Path, kb: Path
+) -> None:
+    async with DiscordEmulator(route_limit=50) as emu:
+        world = DiscordWorld.build(emu)
+        kim = emu.add_user("kim")
+        emu.add_member(world.guild, kim)
+        bot, _ = await start_bot(world, database, tmp_path, kb_path=str(kb))
+        try:
+            for user, question in zip((world.casey, world.robin, kim), [LOUD, *QUIET], strict=True):
+                await emu.user_says(user, world.help, question)
+                await emu.wait_for(
+                    "POST",
+                    f"/channels/{world.staff.id}/messages",
+                    where=lambda c, q=question: q[:30] in text_of(c.json or {}),
+                )
+            run = await emu.run_command(world.sam, world.staff, "support", "report")
+            await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
+            report = emu.messages[emu.interactions[run["id"]].original_id or ""]
+            click = await emu.click(world.sam, report, custom_id(report, "Teach gap 1"))
+            offer = await ephemeral_follow_up(emu, click, "Teach the bot from gap")
+            confirm = await emu.click(world.sam, offer, custom_id(offer, "Not ours"))
+            declined = await ephemeral_follow_up(emu, confirm, "Declined gap")
+            assert declined["flags"] & 64 and "as topic `n1` (3 questions)" in text_of(declined)
+            assert [len(t.questions) for t in learned.read(kb / "learned.yml").declined] == [3]
+
+            await emu.user_says(world.casey, world.help, "dark mode for my dashboard theme please?")
+            card = await emu.wait_for(
+                "POST",
+                f"/channels/{world.staff.id}/messages",
+                where=lambda c: "dark mode for my dashboard" in text_of(c.json or {}),
+            )
+            assert "the team handles questions like this in person" in text_of(card.json or {})
+        finally:
+            await stop_bot(bot)
