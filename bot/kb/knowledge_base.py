@@ -106,9 +106,10 @@ class Health:
     def _notes(self) -> list[str]:
         notes = [note for note in (self.calibration_note, self.point.note) if note]
         if self.declined:
+            topics, questions = self.declined, self.declined_questions
             notes.append(
-                f"{self.declined} declined topic{'s' if self.declined != 1 else ''} "
-                f"({self.declined_questions} questions staff marked as not the bot's to answer): "
+                f"{topics} declined topic{'s' if topics != 1 else ''} ({questions} "
+                f"question{'s' if questions != 1 else ''} staff marked as not the bot's to answer): "
                 "questions like them are escalated"
             )
         return notes + ([self.traffic.describe()] if self.traffic is not None else [])

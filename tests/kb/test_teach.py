@@ -244,6 +244,12 @@ def test_declining_counts_only_the_answers_it_takes_away(kb_dir: Path) -> None:
     assert (replayed.taken, replayed.replayed) == (0, 2)
 
 
+def test_a_declined_topic_of_one_question_is_told_in_the_singular(kb_dir: Path) -> None:
+    teach.decline(kb_dir, ROUTER[:1], taught_by="U7")
+    summary = KnowledgeBaseHolder(kb_dir, matcher="lexical").current.health().summary()
+    assert "1 declined topic (1 question staff marked as not the bot's to answer)" in summary
+
+
 def test_kb_reload_counts_the_articles_not_the_declined_topics(kb_dir: Path) -> None:
     teach.decline(kb_dir, ROUTER, taught_by="U7")
     holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
