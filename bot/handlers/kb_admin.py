@@ -353,7 +353,8 @@ async def _decline(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, l
         topic = await asyncio.to_thread(
             teach.decline,
             ctx.services.settings.kb_path,
-            lesson.asked,
+            # The most typical first: a topic keeps at most MAX_DECLINED_QUESTIONS of them.
+            (*lesson.phrasings, *lesson.asked),
             taught_by=event.actor.key,
             from_gap=lesson.key,
         )

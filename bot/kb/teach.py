@@ -253,7 +253,8 @@ def forget(kb_root: Path, learned_id: str) -> LearnedPhrasing | DeclinedTopic:
 
 
 MAX_DECLINED_QUESTIONS = 200
-"""A declined topic keeps at most this many of its gap's questions (the most typical first)."""
+"""A declined topic keeps at most this many questions, the first given (callers put the most
+typical first)."""
 
 
 def decline_topic(questions: Sequence[str]) -> KBEntry:

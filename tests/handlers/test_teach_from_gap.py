@@ -308,3 +308,17 @@ async def test_a_gap_with_nothing_to_decline_still_offers_its_lessons(
         assert "There is no question to decline." in refusal.text
     finally:
         await harness.close()
+
+
+async def test_a_declined_topic_keeps_the_gaps_most_typical_questions_first(
+    bot: BotHarness, kb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.kb import teach
+
+    monkeypatch.setattr(teach, "MAX_DECLINED_QUESTIONS", 1)
+    report = await a_gap_about_the_theme(bot)
+    (offer,) = await bot.click(bot.staff, report.delivery.message.buttons[0], on=report)
+    await bot.click(bot.staff, button(offer, "Not ours"), on=offer)
+    (topic,) = learned.read(kb / "learned.yml").declined
+    example = report.delivery.message.fields[-1].value  # the report's first example of the gap
+    assert len(topic.questions) == 1 and topic.questions[0] in example
