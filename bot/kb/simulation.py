@@ -175,7 +175,9 @@ def confusable_pairs(
     found = simulation.in_scope.entries[mask, 0]
     crossed: Counter[tuple[int, int]] = Counter()
     for a, b in zip(own.tolist(), found.tolist(), strict=True):
-        if a != b:
+        # An article shadowed by a declined topic is the decline's known cost (its replay said so),
+        # not two articles to merge or rewrite.
+        if a != b and not (entries[a].declined or entries[b].declined):
             crossed[(min(a, b), max(a, b))] += 1
     asked = np.bincount(simulation.asked, minlength=len(entries))
     ranked = sorted(crossed.items(), key=lambda item: (-item[1], item[0]))

@@ -24,6 +24,7 @@ from bot.kb.operating_point import (
     expected_at,
     outcomes,
 )
+from bot.kb.simulation import confusable_pairs
 from tests.kb.test_cli import supportbot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,3 +239,14 @@ def test_a_declined_topic_is_asked_only_as_out_of_scope_and_never_answers() -> N
     first, second = len(entries), len(entries) + 1
     assert (sim.out_of_scope.entries[sim.asked == first] == second).any(axis=1).all()
     assert not np.isin(sim.out_of_scope.entries[sim.asked < first], [first, second]).any()
+
+
+def test_a_declined_topic_is_never_named_as_a_confusable_entry() -> None:
+    entries = [e for e in _entries() if e.id != "refund-change"]
+    (refund,) = [e for e in _entries() if e.id == "refund-change"]
+    declined = KBEntry(id="declined:n1", title="-", questions=refund.questions, answer="", declined=True)
+    sim = LexicalMatcher([*entries, declined]).simulation
+    assert sim is not None
+    assert (sim.in_scope.entries[sim.findable, 0] == len(entries)).any(), "it does shadow refund-delete"
+    pairs = confusable_pairs(sim, [*entries, declined], limit=100)
+    assert pairs and all("declined:n1" not in (p.first, p.second) for p in pairs)
