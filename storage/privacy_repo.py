@@ -230,6 +230,19 @@ async def names_of(session: DbSession, *, key: str) -> list[str]:
     return sorted(names, key=lambda value: (-len(value), value))
 
 
+async def questions_of(session: DbSession, *, key: str) -> list[str]:
+    """What this person asked, as stored: their questions to the bot and the summaries of the
+    tickets they opened (what staff teach the bot from), each once, in the order they were stored."""
+    decisions, tickets = table("kb_decisions"), table("tickets")
+    asked = await session.execute(
+        select(decisions.c.question).where(decisions.c.actor_key == key).order_by(decisions.c.id)
+    )
+    opened = await session.execute(
+        select(tickets.c.summary).where(tickets.c.requester_key == key).order_by(tickets.c.id)
+    )
+    return list(dict.fromkeys(text for (text,) in [*asked, *opened] if text))
+
+
 @dataclass
 class Footprint:
     """Every row about one person, by what it is (see `privacy.SECTIONS` for what each means)."""

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import stat
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ import pytest
 
 from bot.cli import main
 from bot.core.events import Actor, Platform
+from bot.kb import learned, teach
+from bot.kb.learned import LearnedPhrasing
 from storage import migrate
 from storage.db import Database
 from tests.harness import BotHarness, make_settings
@@ -164,3 +167,40 @@ def test_erase_at_a_terminal_asks_for_the_id(site: Path, command: Supportbot) ->
     typed = command(site, "privacy", "erase", "console:U7CASEY", stdin=FakeTerminal("console:U7CASEY\n"))
     assert typed.returncode == 0, typed.stderr
     assert "erased console:U7CASEY" in typed.stdout
+
+
+OTHERS = "is the gloopwidget export down for everyone?"
+
+
+def _learned_from_casey(site: Path) -> Path:
+    """A KB folder whose learned.yml holds Casey's words, as staff taught them, and someone else's."""
+    kb = site / "kb"
+    shutil.copytree(ROOT / "data" / "kb", kb)
+    phrasing = LearnedPhrasing(id="p1", entry="sso-setup", text="How do I reset my  API key?", taught_by="S1")
+    learned.write(kb / learned.LEARNED_FILE, learned.Learned(phrasings=(phrasing,)))
+    teach.decline(kb, ["can I talk to a human? my gloopwidget export fails", OTHERS], taught_by="S1")
+    return kb
+
+
+def test_erase_removes_their_questions_from_the_learned_file(site: Path, command: Supportbot) -> None:
+    kb = _learned_from_casey(site)
+
+    result = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert ", learned.yml 2 questions; they are now erased:" in result.stdout, result.stdout
+    stored = learned.read(kb / learned.LEARNED_FILE)
+    assert stored.phrasings == () and [d.questions for d in stored.declined] == [(OTHERS,)]
+
+
+def test_erase_goes_ahead_when_the_learned_file_cannot_be_read(site: Path, command: Supportbot) -> None:
+    kb = _learned_from_casey(site)
+    (kb / learned.LEARNED_FILE).write_text("phrasings: [this is: not, a list of items\n")
+
+    result = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert "they are now erased:" in result.stdout
+    assert "learned.yml could not be cleaned of their questions: " in result.stdout
+    assert "not valid YAML" in result.stdout
+    _one_line(command(site, "privacy", "export", "console:U7CASEY", "gone.json"), "nothing is stored about")

@@ -27,6 +27,8 @@ VERSION: Final = 1
 ERASED: Final = "removed at the person's request"
 EXPIRED: Final = "removed after the retention period (DATA_RETENTION_DAYS)"
 EXAMPLE: Final = "slack:U0123ABCD"
+LEARNED_FILE: Final = "learned.yml"  # the knowledge base's (`bot.kb.learned`), named as staff see it
+LEARNED_UNCLEANED: Final = f"{LEARNED_FILE} could not be cleaned of their questions"
 
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
@@ -202,6 +204,14 @@ class Erasure:
     subject: str
     pseudonym: str
     counts: dict[str, int]
+    asked: tuple[str, ...] = ()
+    """What they asked (questions, ticket summaries), read before their words were replaced: the
+    caller removes these from the knowledge base's learned file (`bot.kb.teach.forget_questions`),
+    which core cannot reach."""
+    learned: int = 0
+    """How many learned questions (phrasings, declined topics' questions) were theirs and removed."""
+    warning: str | None = None
+    """What did not go as it should outside the database (the learned file could not be cleaned)."""
 
     @property
     def rows(self) -> int:
@@ -209,7 +219,9 @@ class Erasure:
 
     def text(self) -> str:
         tables = ", ".join(f"{table} {count}" for table, count in self.counts.items())
-        return f"{self.rows} rows changed ({tables}); they are now `{self.pseudonym}`"
+        learned = f", {LEARNED_FILE} {_count(self.learned, 'question')}" if self.learned else ""
+        done = f"{self.rows} rows changed ({tables}){learned}; they are now `{self.pseudonym}`"
+        return done if self.warning is None else f"{done}. {self.warning}"
 
 
 def new_pseudonym() -> str:
@@ -218,10 +230,12 @@ def new_pseudonym() -> str:
 
 
 async def erase(session: DbSession, *, subject: str, now: datetime) -> Erasure | None:
-    """Erase `subject` (see `privacy_repo.erase`); None when nothing is stored about them."""
+    """Erase `subject` (see `privacy_repo.erase`); None when nothing is stored about them. What they
+    asked is read first, for the learned file (see `Erasure.asked`)."""
     pseudonym = new_pseudonym()
+    asked = await privacy_repo.questions_of(session, key=subject)
     counts = await privacy_repo.erase(session, key=subject, pseudonym=pseudonym, words_marker=ERASED, now=now)
-    return None if counts is None else Erasure(subject, pseudonym, counts)
+    return None if counts is None else Erasure(subject, pseudonym, counts, asked=tuple(asked))
 
 
 async def purge_expired(session: DbSession, *, before: datetime, limit: int) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,12 @@ from bot.core.errors import UsageError, UserError
 from bot.core.events import ActionInvoked, Button, ButtonStyle, CommandInvoked, OutboundMessage
 from bot.core.router import Router, action, command
 from bot.handlers.guards import audit, staff_only
+from bot.kb import teach
+from bot.kb.knowledge_base import KnowledgeBaseHolder
+from bot.kb.learned import LearnedFileError
+from bot.kb.loader import KBError
+
+log = logging.getLogger(__name__)
 
 router = Router("privacy")
 router.group("support privacy", "Privacy requests: what is stored about a person")
@@ -120,5 +128,31 @@ async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             )
         )
         return
-    await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows")
+    erasure = await _forget_learned(ctx, erasure)
+    await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions")
     await ctx.reply(OutboundMessage(text=f"Erased {subject}: {erasure.text()}.", private_to=event.actor))
+
+
+async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> privacy.Erasure:
+    """Their questions out of learned.yml too, and out of the KB in service: staff may have taught
+    the bot their exact words. The database erasure stands whatever happens to the file."""
+    kb_root = ctx.services.settings.kb_path
+    try:
+        removed = await asyncio.to_thread(teach.forget_questions, kb_root, erasure.asked)
+    except LearnedFileError as error:
+        log.warning("erased %s, but not from learned.yml: %s", erasure.pseudonym, error)
+        return replace(erasure, warning=f"{privacy.LEARNED_UNCLEANED}: {error}")
+    erasure = replace(erasure, learned=removed)
+    holder = ctx.services.kb
+    if removed and isinstance(holder, KnowledgeBaseHolder):
+        try:
+            await holder.reload_async()
+        except KBError as error:
+            log.warning(
+                "erased %s from learned.yml; the knowledge base did not reload: %s", erasure.pseudonym, error
+            )
+            return replace(
+                erasure,
+                warning=f"The knowledge base in service keeps their questions until it loads again: {error}",
+            )
+    return erasure

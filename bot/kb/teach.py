@@ -252,6 +252,34 @@ def forget(kb_root: Path, learned_id: str) -> LearnedPhrasing | DeclinedTopic:
     return phrasing
 
 
+def forget_questions(kb_root: Path, questions: Sequence[str]) -> int:
+    """Remove every learned phrasing and declined-topic question that is one of `questions` (a
+    person's own words, on their erasure), compared as the file stores them; a declined topic left
+    with no question goes, and so does a drafted article left with no phrasing (as `forget` does).
+    Returns how many questions were removed: none for a one-file KB, which learns nothing."""
+    path = learned_file.learned_path(kb_root)
+    theirs = {clipped(question).casefold() for question in questions}
+    if path is None or not theirs:
+        return 0
+    with _write_lock:
+        current = learned_file.read(path)
+        phrasings = tuple(p for p in current.phrasings if clipped(p.text).casefold() not in theirs)
+        left = {p.entry for p in phrasings}
+        gone = {p.entry for p in current.phrasings} - left
+        articles = tuple(a for a in current.articles if a.id not in gone)
+        topics: list[DeclinedTopic] = []
+        removed = len(current.phrasings) - len(phrasings)
+        for topic in current.declined:
+            kept = tuple(q for q in topic.questions if clipped(q).casefold() not in theirs)
+            removed += len(topic.questions) - len(kept)
+            if kept:
+                topics.append(replace(topic, questions=kept))
+        if removed:
+            learned = replace(current, articles=articles, phrasings=phrasings, declined=tuple(topics))
+            learned_file.write(path, learned)
+    return removed
+
+
 MAX_DECLINED_QUESTIONS = 200
 """A declined topic keeps at most this many questions, the first given (callers put the most
 typical first)."""

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from bot.core.events import Actor, ButtonStyle, Platform
+from bot.kb import learned
+from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage.db import Database
 from tests.harness import BotHarness, button, make_settings
 
@@ -93,3 +97,81 @@ async def test_bad_privacy_requests_say_what_to_type(bot: BotHarness) -> None:
         assert reply.text.startswith(says), (line, reply.text)
         if "Usage" in reply.text:
             assert "Usage: `/support privacy " in reply.text
+
+
+# -- what staff taught the bot from their questions ----------------------------------------------
+
+ASHA = Actor(platform=Platform.CONSOLE, id="C11", display_name="Asha Penhallow")
+BRAM = Actor(platform=Platform.CONSOLE, id="C12", display_name="Bram Tollervey")
+ASHAS = "how do I change the colour of the dashboard theme?"
+BRAMS = "can I change the dashboard theme colour to dark?"
+
+
+async def _taught_from_their_gap(bot: BotHarness, lesson: str) -> None:
+    """Asha and Bram ask about the dashboard theme; staff teach the gap (`lesson` is a button of
+    its offer): their questions are in learned.yml, word for word."""
+    for who, question in ((ASHA, ASHAS), (BRAM, BRAMS)):
+        await bot.says(who, question)
+        bot.clock.advance(minutes=5)
+    (report,) = await bot.staff_runs("/support report")
+    (offer,) = await bot.click(bot.staff, button(report, "Teach gap 1"), on=report)
+    (taught,) = await bot.click(bot.staff, button(offer, lesson), on=offer)
+    assert taught.text.startswith(("Declined gap", "Taught `")) and "2 questions" in taught.text, taught.text
+
+
+async def _erase(bot: BotHarness, subject: str) -> str:
+    (question,) = await bot.staff_runs(f"/support privacy erase {subject}")
+    (done,) = await bot.click(bot.staff, button(question, f"Erase {subject}"), on=question)
+    return done.text
+
+
+def _kb_questions(bot: BotHarness) -> set[str]:
+    """Every question the KB in service matches against: articles' and declined topics'."""
+    holder = bot.bot.services.kb
+    assert isinstance(holder, KnowledgeBaseHolder)
+    return {question.casefold() for entry in holder.current.matched_entries for question in entry.questions}
+
+
+async def test_erasing_a_person_removes_their_words_from_a_declined_topic(bot: BotHarness, kb: Path) -> None:
+    await _taught_from_their_gap(bot, "Not ours")
+    assert sorted(learned.read(kb / "learned.yml").declined[0].questions) == sorted([ASHAS, BRAMS])
+
+    done = await _erase(bot, "console:C11")
+
+    assert done.startswith("Erased console:C11: ") and ", learned.yml 1 question;" in done, done
+    (topic,) = learned.read(kb / "learned.yml").declined
+    assert topic.questions == (BRAMS,), "Bram was not erased: his question stays"
+    assert ASHAS not in (kb / "learned.yml").read_text()
+    assert ASHAS.casefold() not in _kb_questions(bot) and BRAMS.casefold() in _kb_questions(bot)
+
+    done = await _erase(bot, "console:C12")
+    assert ", learned.yml 1 question;" in done
+    assert learned.read(kb / "learned.yml").declined == (), "a topic with no question left goes"
+
+
+async def test_erasing_a_person_removes_the_phrasing_taught_from_their_question(
+    bot: BotHarness, kb: Path
+) -> None:
+    await _taught_from_their_gap(bot, "Attach to")
+    assert ASHAS.casefold() in _kb_questions(bot)
+
+    done = await _erase(bot, "console:C11")
+
+    assert ", learned.yml 1 question;" in done, done
+    assert [p.text for p in learned.read(kb / "learned.yml").phrasings] == [BRAMS]
+    assert ASHAS.casefold() not in _kb_questions(bot) and BRAMS.casefold() in _kb_questions(bot)
+
+
+async def test_an_unreadable_learned_file_does_not_stop_the_erasure(
+    bot: BotHarness, kb: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _taught_from_their_gap(bot, "Not ours")
+    (kb / "learned.yml").write_text("declined: [this is: not, a list of items\n")
+
+    done = await _erase(bot, "console:C11")
+
+    assert done.startswith("Erased console:C11: ") and "they are now `erased:" in done
+    assert "learned.yml could not be cleaned of their questions: " in done and "not valid YAML" in done
+    assert "not from learned.yml" in caplog.text
+    (gone,) = await bot.staff_runs("/support privacy export console:C11")
+    assert gone.text == "Nothing is stored about `console:C11`."

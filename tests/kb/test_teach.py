@@ -96,6 +96,33 @@ def test_forget_undoes_a_phrasing_and_a_draft_left_without_any(kb_dir: Path) -> 
         teach.forget(kb_dir, "p1")
 
 
+def test_a_persons_questions_are_forgotten_as_the_file_stores_them(kb_dir: Path, tmp_path: Path) -> None:
+    """On a person's erasure: their phrasings and declined questions go, compared one-line, clipped
+    and without case; a draft left with no phrasing goes, and so does a topic left with no question."""
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    long = "why is my invoice wrong " * 40
+    teach.publish(
+        kb_dir,
+        teach.draft_change(holder.entries, title="Prices", questions=PRICES, answer="$20"),
+        taught_by="U1",
+    )
+    teach.decline(kb_dir, ["can you do my taxes", long], taught_by="U1")
+    teach.decline(kb_dir, ["write my essay"], taught_by="U1")
+
+    asked = ["  WHAT are your\n prices? ", f"{long} and more", "write my essay", "never taught"]
+    assert teach.forget_questions(kb_dir, asked) == 3
+    stored = learned.read(kb_dir / "learned.yml")
+    assert [p.text for p in stored.phrasings] == PRICES[1:] and [a.id for a in stored.articles] == ["prices"]
+    assert [d.questions for d in stored.declined] == [("can you do my taxes",)]
+
+    assert teach.forget_questions(kb_dir, [*PRICES, "can you do my taxes"]) == 3
+    assert learned.read(kb_dir / "learned.yml") == learned.Learned()
+    assert teach.forget_questions(kb_dir, PRICES) == 0
+    one_file = tmp_path / "one.yml"
+    shutil.copy(next(kb_dir.glob("*.yml")), one_file)
+    assert teach.forget_questions(one_file, PRICES) == 0
+
+
 def test_replay_counts_only_other_articles_answers_that_would_move(kb_dir: Path) -> None:
     """K of "would have taken K questions away from other articles": stored questions another
     article answered, asked again of the changed KB, that the lesson's article would now answer."""
