@@ -31,8 +31,11 @@ What it serves:
   `hold_identify()` keeps the next IDENTIFYs waiting (no READY yet) until `release_identify()`;
   with `.withhold_resumed` set, a RESUME is replayed but RESUMED is not sent (a long replay).
 - Outages and stalls: `await go_down()` drops every socket and answers REST and new sockets 503
-  until `come_back()`; `stall_next(seconds=..., path=...)` applies a request but answers it late
-  (with `applied_late=True`, applies it only then too).
+  until `come_back()`; `stall_next(seconds=..., path=..., method=...)` applies a request but
+  answers it late (with `applied_late=True`, applies it only then too; with `dropped=True`, never
+  applies it and answers 504 then: a request lost on its way). Each stalled request is in
+  `.stalled` from the moment it arrives, so a test can act while it hangs (kill the bot); a stall
+  ends early when the emulator closes.
 - Channel history: `GET /channels/{id}/messages` with `after` and `limit`, newest first.
 - Rate limits with real headers (`X-RateLimit-Limit/-Remaining/-Reset/-Reset-After/-Bucket`):
   per-route buckets of `route_limit` requests per `route_window` seconds (per channel, guild or
@@ -64,6 +67,7 @@ in order, whether it happened before or after the wait started), `.messages` (id
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.parser
 import email.policy
 import fnmatch
@@ -245,6 +249,18 @@ class _Failure:
 
 
 @dataclass
+class _Stall:
+    """Requests to hold (see `stall_next`); `left` counts down the ones still to be held."""
+
+    path: str | None
+    method: str | None
+    seconds: float
+    applied_late: bool
+    dropped: bool
+    left: int
+
+
+@dataclass
 class _Session:
     ws: web.WebSocketResponse
     shard_id: int = 0
@@ -303,7 +319,9 @@ class DiscordEmulator:
         self._global: deque[float] = deque()
         self._sessions: list[_Session] = []
         self._resumable: dict[str, _Session] = {}
-        self._stalls: list[tuple[str | None, float, bool, list[int]]] = []
+        self._stalls: list[_Stall] = []
+        self.stalled: list[Call] = []
+        self._closing = asyncio.Event()
         self.down = False
         self.resumes: list[dict[str, Any]] = []
         self._identify_gate: asyncio.Event | None = None
@@ -325,6 +343,7 @@ class DiscordEmulator:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self._closing.set()  # requests still stalled are let go, or the server would wait for them
         for session in list(self._sessions):
             await session.ws.close()
         if self._runner is not None:
@@ -516,12 +535,21 @@ class DiscordEmulator:
         self.down = False
 
     def stall_next(
-        self, *, seconds: float, path: str | None = None, count: int = 1, applied_late: bool = False
+        self,
+        *,
+        seconds: float,
+        path: str | None = None,
+        method: str | None = None,
+        count: int = 1,
+        applied_late: bool = False,
+        dropped: bool = False,
     ) -> None:
-        """The next `count` REST requests (matching the glob `path`) are applied but answered only
-        after `seconds`: the client times out not knowing the message exists. `applied_late`: slow on
-        the way in, applied only after `seconds` too, so at the client's timeout nothing exists yet."""
-        self._stalls.append((path, seconds, applied_late, [count]))
+        """The next `count` REST requests (matching the glob `path`, and `method`) are applied but
+        answered only after `seconds`: the client times out not knowing the message exists.
+        `applied_late`: slow on the way in, applied only after `seconds` too, so at the client's
+        timeout nothing exists yet. `dropped`: never applied, answered 504 after `seconds`, as a
+        request lost on its way (a post in flight when its process was killed, which never landed)."""
+        self._stalls.append(_Stall(path, method, seconds, applied_late, dropped, count))
 
     def hold_identify(self) -> None:
         """New sessions are not READY until `release_identify()`: a bot between connecting and ready."""
@@ -907,29 +935,40 @@ class DiscordEmulator:
             call.status = 503
             await self._notify()
             return json_response({"message": "unreachable", "code": 0}, status=503)
-        stall, applied_late = self._stall_for(path)
-        if applied_late:
-            await asyncio.sleep(stall)
-            stall = 0.0
+        stall = self._stall_for(method, path)
+        if stall is not None:
+            self.stalled.append(call)
+            await self._notify()
+        if stall is not None and (stall.applied_late or stall.dropped):
+            await self._hold(stall.seconds)
+            if stall.dropped:
+                call.status = 504
+                await self._notify()
+                return json_response({"message": "request lost on its way", "code": 0}, status=504)
         response = self._limit(method, path)
         if response is None:
             response = await self._answer(call, request)
         call.status = response.status
         await self._notify()
-        if stall:
-            await asyncio.sleep(stall)
+        if stall is not None and not stall.applied_late:
+            await self._hold(stall.seconds)
         return response
 
-    def _stall_for(self, path: str) -> tuple[float, bool]:
-        """(seconds the request stalls, whether it is applied only then)."""
+    def _stall_for(self, method: str, path: str) -> _Stall | None:
         for stall in self._stalls:
-            pattern, seconds, applied_late, left = stall
-            if pattern is None or fnmatch.fnmatchcase(path, pattern):
-                left[0] -= 1
-                if left[0] <= 0:
+            if stall.method not in (None, method):
+                continue
+            if stall.path is None or fnmatch.fnmatchcase(path, stall.path):
+                stall.left -= 1
+                if stall.left <= 0:
                     self._stalls.remove(stall)
-                return seconds, applied_late
-        return 0.0, False
+                return stall
+        return None
+
+    async def _hold(self, seconds: float) -> None:
+        """`seconds`, or less if the emulator closes meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
 
     @staticmethod
     def _multipart(content_type: str, raw: bytes) -> tuple[Any, list[_FilePart]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from storage.models import InboxEntry, ProcessedEvent
 from storage.types import utcnow
 from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF, STAFF_CHANNEL, SlackBot, slack_bot
 from tests.bot_process import BotProcess, slack_env
-from tests.conftest import postgres_for_processes
 from tests.emulators.slack import SlackEmulator
 
 UNREACHABLE = "postgresql+asyncpg://postgres@127.0.0.1:1/nowhere"
@@ -220,16 +218,6 @@ async def test_housekeeping_drops_requests_older_than_any_claim_it_keeps(databas
 
 
 # -- a real process, killed ------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database for `supportbot run` processes, which take a URL (not a test schema)."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-        return
-    async with postgres_for_processes("tinbox") as url:
-        yield url
 
 
 async def test_a_command_acknowledged_by_a_process_killed_before_handling_it_is_answered_once_after_restart(
