@@ -196,6 +196,7 @@ class SupportBot:
                 # Adapters raise RuntimeError for what the operator must fix (a rejected token).
                 raise StartupError(f"{adapter.platform.value}: {error}") from error
             self.connections.started.add(platform)
+        self.dispatcher.start_paying_owed()
 
     async def stop(self) -> None:
         """Stop taking events, finish the ones in hand, then close connections: all within

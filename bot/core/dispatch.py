@@ -116,6 +116,7 @@ class Dispatcher:
         # Claims whose replies this process is posting right now, and until when it holds them.
         self._owing: dict[int, datetime] = {}
         self._background: list[asyncio.Task[None]] = []
+        self._paying: asyncio.Task[None] | None = None
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -125,13 +126,19 @@ class Dispatcher:
         await self._queues[shard].put(event)
 
     def start(self) -> None:
+        """Take events. Replies stopped processes owed wait for `start_paying_owed`."""
         if not self._tasks:
             self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
         if not self._background:
-            self._background = [
-                asyncio.create_task(self._pay_owed_forever()),
-                asyncio.create_task(self._keep_owing_forever()),
-            ]
+            self._background = [asyncio.create_task(self._keep_owing_forever())]
+
+    def start_paying_owed(self) -> None:
+        """Sweep for replies stopped processes owed; once the adapters are started, not before: a
+        reply posted through an adapter not yet started fails, and is cleared all the same (a
+        restarted Discord process lost the answer its killed predecessor owed this way)."""
+        if self._paying is None:
+            self._paying = asyncio.create_task(self._pay_owed_forever())
+            self._background.append(self._paying)
 
     async def stop(self, *, timeout: float | None = None) -> Unfinished:  # noqa: ASYNC109
         """Finish everything already queued, then stop the workers. With `timeout`, what is not
@@ -158,6 +165,7 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self._background = []
+        self._paying = None
         try:  # a clean stop leaves nothing owed that was posted
             await self.owed.clear_posted()
         except Exception:
