@@ -146,14 +146,6 @@ class SupportBot:
 
     async def start(self) -> None:
         self.dispatcher.start()
-        ticket_clocks = clocks.run_forever(
-            self.database,
-            self.services,
-            self.dispatcher.outbound,
-            every=self.clock_interval,
-            stop=self._stopping,
-        )
-        self._clocks = asyncio.create_task(ticket_clocks)
         self._housekeeping = asyncio.create_task(
             retention.run_forever(
                 self.database,
@@ -169,19 +161,6 @@ class SupportBot:
                 self.database, self.services.kb, clock=utc_now, stop=self._stopping
             )
             self._background.append(asyncio.create_task(observed))
-        schedule = self.settings.digest_schedule
-        if schedule is not None:
-            weekly = digest.run_forever(
-                self.database,
-                self.services,
-                self.dispatcher.outbound,
-                schedule=schedule,
-                base=self.settings.report_dir,
-                stop=self._stopping,
-            )
-            self._background.append(asyncio.create_task(weekly))
-        if self.broadcaster is not None:
-            self.broadcaster.start()
         if self.web is not None:
             # Adapters that receive webhooks (Slack's /slack/events) add routes before the server starts.
             for adapter in self.adapters.values():
@@ -196,6 +175,29 @@ class SupportBot:
                 # Adapters raise RuntimeError for what the operator must fix (a rejected token).
                 raise StartupError(f"{adapter.platform.value}: {error}") from error
             self.connections.started.add(platform)
+        # What posts on its own (ticket reminders, the digest, broadcasts, replies a stopped process
+        # owed) starts once every adapter can post: a post through an adapter not started yet fails.
+        ticket_clocks = clocks.run_forever(
+            self.database,
+            self.services,
+            self.dispatcher.outbound,
+            every=self.clock_interval,
+            stop=self._stopping,
+        )
+        self._clocks = asyncio.create_task(ticket_clocks)
+        schedule = self.settings.digest_schedule
+        if schedule is not None:
+            weekly = digest.run_forever(
+                self.database,
+                self.services,
+                self.dispatcher.outbound,
+                schedule=schedule,
+                base=self.settings.report_dir,
+                stop=self._stopping,
+            )
+            self._background.append(asyncio.create_task(weekly))
+        if self.broadcaster is not None:
+            self.broadcaster.start()
         self.dispatcher.start_paying_owed()
 
     async def stop(self) -> None:
