@@ -90,6 +90,16 @@ async def settle_owed(session: DbSession, *, ids: Sequence[int]) -> None:
         )
 
 
+async def keep_owed(session: DbSession, *, claim_id: int, owed: str, until: datetime) -> None:
+    """The claim still owes these replies (the others are posted): any process posts them after `until`."""
+    await session.execute(
+        update(ProcessedEvent)
+        .where(col(ProcessedEvent.id) == claim_id)
+        .values(owed=owed, owed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def renew_owed(session: DbSession, *, ids: Sequence[int], until: datetime) -> None:
     """The process posting those claims' replies holds them until `until` (if still owing)."""
     if ids:

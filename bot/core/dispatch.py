@@ -22,7 +22,7 @@ from bot.adapters.base import SettlesEvents
 from bot.core.context import HandlerContext, OnSent, PendingDelivery, Services
 from bot.core.errors import UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
-from bot.core.outbound import Outbound
+from bot.core.outbound import GaveUp, Outbound
 from bot.core.owed import CLEAR_EVERY, Owed, OwedReplies, encode
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
@@ -308,13 +308,18 @@ class Dispatcher:
                 sent = [
                     (pending, await self._deliver(self._late_as_resend(pending, owed))) for pending in outbox
                 ]
-                done = [(p.on_sent, ref) for p, ref in sent if p.on_sent and ref is not None]
+                # Refused past every retry by a platform that may take them later: still owed.
+                later = [p for p, ref in sent if isinstance(ref, GaveUp)] if owed is not None else []
+                done = [(p.on_sent, ref) for p, ref in sent if p.on_sent and isinstance(ref, SentRef)]
                 if done:
-                    await self._run_on_sent(done, owed)  # clears the claim in the same transaction
+                    # Clears the claim in the same transaction, unless some replies are still owed.
+                    await self._run_on_sent(done, None if later else owed)
             finally:
                 if settle is not None:
                     await self._settle(settle)
-            if not done and owed is not None:
+            if owed is not None and later:
+                await self._keep_owing(owed, later)
+            elif not done and owed is not None:
                 self.owed.posted(owed)
         except Exception:
             # The replies were tried; a failure to clear the claim means another post later, which
@@ -377,12 +382,22 @@ class Dispatcher:
             except Exception:
                 log.exception("%s adapter failed to settle %s", event.platform.value, event.event_id)
 
-    async def _deliver(self, pending: PendingDelivery) -> SentRef | None:
+    async def _deliver(self, pending: PendingDelivery) -> SentRef | GaveUp | None:
         try:
-            return await self.outbound.send(pending.delivery)
+            return await self.outbound.attempt(pending.delivery)
         except Exception:
             log.exception("delivery to %s failed", pending.delivery.conversation.key)
             return None
+
+    async def _keep_owing(self, owed: int, replies: list[PendingDelivery]) -> None:
+        """Keep the replies a platform refused past every retry with the claim, for a later sweep
+        (as resends: one may have landed after all). If they cannot be kept, they are given up."""
+        try:
+            await self.owed.keep(owed, [p.with_delivery(resend=True) for p in replies])
+            log.warning("%d repl(ies) kept to post again after the lease (claim %d)", len(replies), owed)
+        except Exception:
+            log.exception("could not keep replies to post again (claim %d); given up", owed)
+            self.owed.posted(owed)
 
     async def _run_on_sent(self, done: list[tuple[OnSent, SentRef]], owed: int | None) -> None:
         """What handlers asked to record once their messages were posted (a staff thread, the

@@ -16,6 +16,17 @@ from bot.core.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
+class GaveUp:
+    """What `Outbound.attempt` returns when every retry met a transient failure: the platform may
+    take the message later (nothing said it never will)."""
+
+    def __repr__(self) -> str:
+        return "GAVE_UP"
+
+
+GAVE_UP = GaveUp()
+
+
 class Outbound:
     def __init__(
         self,
@@ -37,6 +48,12 @@ class Outbound:
 
     async def send(self, delivery: Delivery) -> SentRef | None:
         """The message's ref, or None when it could not be sent (already logged and reported)."""
+        sent = await self.attempt(delivery)
+        return None if isinstance(sent, GaveUp) else sent
+
+    async def attempt(self, delivery: Delivery) -> SentRef | GaveUp | None:
+        """As `send`, but `GAVE_UP` when the retries ran out on transient failures, for a caller
+        that can keep the message and try again later."""
         adapter = self.adapters.get(delivery.conversation.platform)
         if adapter is None:
             log.error("no adapter for %s; message dropped", delivery.conversation.platform)
@@ -69,7 +86,7 @@ class Outbound:
                         "giving up on %s after %d attempts: %s", delivery.conversation.key, attempt, error
                     )
                     self.metrics.delivered(platform, ok=False)
-                    return None
+                    return GAVE_UP
                 self.metrics.delivery_retries.labels(platform).inc()
                 if error.retry_after is None:
                     # A rate limit says nothing was posted; a timeout or server error may have been.

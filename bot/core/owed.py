@@ -224,6 +224,13 @@ class OwedReplies:
             await events_repo.renew_owed(session, ids=claim_ids, until=until)
         return until
 
+    async def keep(self, claim_id: int, replies: Sequence[PendingDelivery]) -> None:
+        """The claim still owes `replies` (the platform refused them past every retry): any
+        process's sweep posts them once its lease has run out again."""
+        text = encode(replies)
+        async with self.database.transaction() as session:
+            await events_repo.keep_owed(session, claim_id=claim_id, owed=text, until=self.until())
+
     def posted(self, claim_id: int) -> None:
         """The claim's replies are out (or given up after the outbound retries): cleared with the
         next batch."""

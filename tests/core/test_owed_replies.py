@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.adapters.base import DeliveryError
 from bot.core import privacy
 from bot.core.context import PendingDelivery
 from bot.core.events import (
@@ -385,3 +386,38 @@ async def test_a_reply_posted_after_the_process_lost_its_hold_goes_as_a_resend(
     assert (first.delivery.resend, card.delivery.resend) == (False, True)
     assert card.channel_id == STAFF_CHANNEL
     await stalled.close()
+
+
+class PlatformDownForAWhile(FakeAdapter):
+    """Answers every post with a 503 until it is back: longer than the outbound's retries last."""
+
+    def __init__(self) -> None:
+        super().__init__(Platform.CONSOLE)
+        self.down = True
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        if self.down:
+            raise DeliveryError("503 service unavailable", permanent=False)
+        return await super().send(delivery)
+
+
+async def test_an_answer_the_platform_refused_past_every_retry_is_posted_once_it_is_back(
+    bot: BotHarness,
+) -> None:
+    platform = PlatformDownForAWhile()
+    outbound = bot.bot.dispatcher.outbound
+    outbound.adapters[Platform.CONSOLE] = platform
+    outbound.base_delay = 0.0  # the retries are not what is measured here
+    await bot.customer_says("how do I reset my API key?")
+    assert platform.sent == []
+    await bot.bot.dispatcher.keep_owing()  # a tick: posted claims are cleared, this one is not
+
+    platform.down = False
+    assert await bot.bot.dispatcher.pay_owed() == 0, "tried again after a lease, not at once"
+    bot.clock.advance(seconds=31)
+    assert await bot.bot.dispatcher.pay_owed() == 1
+    (answer,) = platform.sent
+    assert "API key" in answer.text and answer.delivery.resend
+    await bot.bot.dispatcher.keep_owing()
+    bot.clock.advance(seconds=31)
+    assert await bot.bot.dispatcher.pay_owed() == 0, "posted once"
