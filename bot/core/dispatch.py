@@ -391,9 +391,10 @@ class Dispatcher:
 
     async def _keep_owing(self, owed: int, replies: list[PendingDelivery]) -> None:
         """Keep the replies a platform refused past every retry with the claim, for a later sweep
-        (as resends: one may have landed after all). If they cannot be kept, they are given up."""
+        (which posts them as resends: one may have landed after all). If they cannot be kept, they
+        are given up."""
         try:
-            await self.owed.keep(owed, [p.with_delivery(resend=True) for p in replies])
+            await self.owed.keep(owed, replies)
             log.warning("%d repl(ies) kept to post again after the lease (claim %d)", len(replies), owed)
         except Exception:
             log.exception("could not keep replies to post again (claim %d); given up", owed)

@@ -108,13 +108,10 @@ async def _check_text(ctx: HandlerContext) -> str:
         ]
         lines += [f"Warning: {inert(warning, 300)}" for warning in health.warnings[:10]]
     try:
-        drafts = await asyncio.to_thread(teach.pending, ctx.services.settings.kb_path)
+        learned = await asyncio.to_thread(teach.learned_of, ctx.services.settings.kb_path)
     except LearnedFileError as error:
         return "\n".join([*lines, f"The learned file cannot be read: {error}"])
-    try:
-        declined = await asyncio.to_thread(teach.declined, ctx.services.settings.kb_path)
-    except LearnedFileError:
-        declined = ()
+    drafts, declined = learned.pending, learned.declined
     if declined:
         lines.append(f"{count(len(declined), 'declined topic')} (questions like these are escalated):")
         lines += [

@@ -16,7 +16,7 @@ from bot.insights.figures import Answers, Figures, Window
 from bot.insights.gaps import Gap, GapQuestion
 from bot.insights.kb_view import expected_precision, nearest_article, topic_space
 from bot.insights.quality import Quality, assess
-from bot.kb.teach import clipped
+from bot.kb.teach import stored_key
 from storage import reports_repo
 from storage.session import DbSession
 
@@ -68,11 +68,6 @@ DECLINED_REASON = "not_covered"
 """Escalated because it found a topic staff declined: not a gap, a decision already taken."""
 
 
-def _key(text: str) -> str:
-    # As a declined topic stores its questions (`teach.clipped`), without case.
-    return clipped(text).casefold()
-
-
 async def _gaps(
     session: DbSession, *, kb: KnowledgeBase, decisions: Sequence[reports_repo.DecisionRow], limit: int
 ) -> tuple[list[Gap], int, str]:
@@ -83,11 +78,11 @@ async def _gaps(
     ]
     texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in unanswered])
     # A topic staff declined is settled, also for the questions asked before it was declined.
-    declined = {_key(q) for q in kb.declined_questions()}
+    declined = {stored_key(q) for q in kb.declined_questions()}
     questions = [
         GapQuestion(row.id, row.actor_key, text)
         for row in unanswered
-        if _key(text := texts.get(row.id, "")) not in declined
+        if stored_key(text := texts.get(row.id, "")) not in declined
     ]
     space = topic_space(kb)
     # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.

@@ -37,13 +37,14 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             ).health()
             for line in health.lines():
                 print(line)
-            for draft in teach.pending(Path(path)):
+            learned = teach.learned_of(Path(path))
+            for draft in learned.pending:
                 print(
                     f"pending draft `{draft.id}` ({draft.title}), taught by {draft.taught_by}"
                     + (f" from ticket #{draft.from_ticket}" if draft.from_ticket else "")
                     + f": publish with /support kb approve {draft.id}"
                 )
-            for topic in teach.declined(Path(path)):
+            for topic in learned.declined:
                 print(
                     f"declined topic `{topic.id}` ({len(topic.questions)} questions, "
                     f"\u201c{topic.questions[0][:80]}\u201d), declined by {topic.taught_by}: "

@@ -93,12 +93,10 @@ class Learned:
         return tuple(a for a in self.articles if a.status is Status.PENDING)
 
     def next_phrasing_id(self) -> str:
-        numbers = [int(p.id[1:]) for p in self.phrasings if p.id[1:].isdigit()]
-        return f"p{max(numbers, default=0) + 1}"
+        return _next_id("p", [p.id for p in self.phrasings])
 
     def next_declined_id(self) -> str:
-        numbers = [int(d.id[1:]) for d in self.declined if d.id[1:].isdigit()]
-        return f"n{max(numbers, default=0) + 1}"
+        return _next_id("n", [d.id for d in self.declined])
 
     def apply(self, entries: Sequence[KBEntry], *, source: str = LEARNED_FILE) -> list[KBEntry]:
         """The team's entries with the learned phrasings added, then the approved learned articles.
@@ -143,6 +141,12 @@ class Learned:
         if self.declined:
             data["declined"] = [_drop_none(_declined_dict(d)) for d in self.declined]
         return HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _next_id(prefix: str, ids: Sequence[str]) -> str:
+    """One past the highest `<prefix><number>` id (hand-written ids of other shapes are skipped)."""
+    numbers = [int(i[1:]) for i in ids if i[1:].isdigit()]
+    return f"{prefix}{max(numbers, default=0) + 1}"
 
 
 def _phrasing_dict(p: LearnedPhrasing) -> dict[str, Any]:

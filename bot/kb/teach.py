@@ -68,6 +68,11 @@ def clipped(question: str) -> str:
     return " ".join(question.split())[:MAX_PHRASING].rstrip()
 
 
+def stored_key(question: str) -> str:
+    """What two questions share when the learned file would store them as one (case aside)."""
+    return clipped(question).casefold()
+
+
 def clean(questions: Sequence[str]) -> tuple[str, ...]:
     """One line each, clipped, blanks and repeats dropped (compared without case or spacing)."""
     seen: dict[str, str] = {}
@@ -258,19 +263,19 @@ def forget_questions(kb_root: Path, questions: Sequence[str]) -> int:
     with no question goes, and so does a drafted article left with no phrasing (as `forget` does).
     Returns how many questions were removed: none for a one-file KB, which learns nothing."""
     path = learned_file.learned_path(kb_root)
-    theirs = {clipped(question).casefold() for question in questions}
+    theirs = {stored_key(question) for question in questions}
     if path is None or not theirs:
         return 0
     with _write_lock:
         current = learned_file.read(path)
-        phrasings = tuple(p for p in current.phrasings if clipped(p.text).casefold() not in theirs)
+        phrasings = tuple(p for p in current.phrasings if stored_key(p.text) not in theirs)
         left = {p.entry for p in phrasings}
         gone = {p.entry for p in current.phrasings} - left
         articles = tuple(a for a in current.articles if a.id not in gone)
         topics: list[DeclinedTopic] = []
         removed = len(current.phrasings) - len(phrasings)
         for topic in current.declined:
-            kept = tuple(q for q in topic.questions if clipped(q).casefold() not in theirs)
+            kept = tuple(q for q in topic.questions if stored_key(q) not in theirs)
             removed += len(topic.questions) - len(kept)
             if kept:
                 topics.append(replace(topic, questions=kept))
@@ -349,11 +354,11 @@ def preview_decline(
     return DeclineReplay(escalated, len(questions), answered_before, taken, len(elsewhere))
 
 
-def declined(kb_root: Path) -> tuple[DeclinedTopic, ...]:
+def learned_of(kb_root: Path) -> Learned:
+    """What the bot learned beside the KB at `kb_root` (nothing, for a one-file KB), read once."""
     path = learned_file.learned_path(kb_root)
-    return learned_file.read(path).declined if path is not None else ()
+    return learned_file.read(path) if path is not None else Learned()
 
 
 def pending(kb_root: Path) -> tuple[LearnedArticle, ...]:
-    path = learned_file.learned_path(kb_root)
-    return learned_file.read(path).pending if path is not None else ()
+    return learned_of(kb_root).pending
