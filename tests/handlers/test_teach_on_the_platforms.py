@@ -28,6 +28,19 @@ async def private_answer(slack: SlackEmulator, containing: str, *, since: int = 
     )
 
 
+async def a_gap_in_the_slack_report(slack: SlackEmulator, bot: Any) -> Call:
+    """Three people ask what no article answers (one of them loudly); staff run `/support report`."""
+    for user, question in zip((CUSTOMER, OTHER, "U0KIM"), [LOUD, *QUIET], strict=True):
+        await slack.user_posts(user, COMMUNITY, question)
+        await slack.wait_for(
+            "chat.postMessage",
+            lambda c, q=question: c.params["channel"] == STAFF_CHANNEL and q[:30] in c.shown,
+        )
+    await bot.settle()
+    await slack.slash_command(STAFF, STAFF_CHANNEL, "/support report")
+    return await private_answer(slack, "Knowledge gaps")
+
+
 async def test_on_slack_staff_teach_a_gap_from_the_report(
     database: Database, tmp_path: Path, kb: Path
 ) -> None:
@@ -35,16 +48,7 @@ async def test_on_slack_staff_teach_a_gap_from_the_report(
         populate(slack)
         slack.add_user("U0KIM", "kim", display_name="Kim")
         async with slack_bot(slack, database, tmp_path, kb_path=str(kb)) as bot:
-            for user, question in zip((CUSTOMER, OTHER, "U0KIM"), [LOUD, *QUIET], strict=True):
-                await slack.user_posts(user, COMMUNITY, question)
-                await slack.wait_for(
-                    "chat.postMessage",
-                    lambda c, q=question: c.params["channel"] == STAFF_CHANNEL and q[:30] in c.shown,
-                )
-            await bot.settle()
-
-            await slack.slash_command(STAFF, STAFF_CHANNEL, "/support report")
-            report = await private_answer(slack, "Knowledge gaps")
+            report = await a_gap_in_the_slack_report(slack, bot)
             shown = {"ts": "1.000001", "blocks": report.params["blocks"]}
             mark = slack.mark()
             await slack.click(STAFF, STAFF_CHANNEL, shown, report.button("Teach gap 1"))
@@ -79,6 +83,21 @@ async def ephemeral_follow_up(emu: DiscordEmulator, click: dict[str, Any], conta
     return next(m for m in reversed(emu.messages.values()) if containing in text_of(m))
 
 
+async def a_gap_in_the_discord_report(emu: DiscordEmulator, world: DiscordWorld, kim: Any) -> dict[str, Any]:
+    """Three people ask what no article answers (one of them loudly); staff run `/support report`."""
+    for user, question in zip((world.casey, world.robin, kim), [LOUD, *QUIET], strict=True):
+        await emu.user_says(user, world.help, question)
+        await emu.wait_for(
+            "POST",
+            f"/channels/{world.staff.id}/messages",
+            where=lambda c, q=question: q[:30] in text_of(c.json or {}),
+        )
+    run = await emu.run_command(world.sam, world.staff, "support", "report")
+    await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
+    report = emu.messages[emu.interactions[run["id"]].original_id or ""]
+    return report
+
+
 async def test_on_discord_staff_teach_a_gap_from_the_report(
     database: Database, tmp_path: Path, kb: Path
 ) -> None:
@@ -88,16 +107,7 @@ async def test_on_discord_staff_teach_a_gap_from_the_report(
         emu.add_member(world.guild, kim)
         bot, _ = await start_bot(world, database, tmp_path, kb_path=str(kb))
         try:
-            for user, question in zip((world.casey, world.robin, kim), [LOUD, *QUIET], strict=True):
-                await emu.user_says(user, world.help, question)
-                await emu.wait_for(
-                    "POST",
-                    f"/channels/{world.staff.id}/messages",
-                    where=lambda c, q=question: q[:30] in text_of(c.json or {}),
-                )
-            run = await emu.run_command(world.sam, world.staff, "support", "report")
-            await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
-            report = emu.messages[emu.interactions[run["id"]].original_id or ""]
+            report = await a_gap_in_the_discord_report(emu, world, kim)
             assert report["flags"] & 64, "the report is private"
             click = await emu.click(world.sam, report, custom_id(report, "Teach gap 1"))
             offer = await ephemeral_follow_up(emu, click, "Teach the bot from gap")
@@ -121,15 +131,7 @@ async def test_on_slack_staff_decline_a_gap_and_the_next_such_question_goes_to_t
         populate(slack)
         slack.add_user("U0KIM", "kim", display_name="Kim")
         async with slack_bot(slack, database, tmp_path, kb_path=str(kb)) as bot:
-            for user, question in zip((CUSTOMER, OTHER, "U0KIM"), [LOUD, *QUIET], strict=True):
-                await slack.user_posts(user, COMMUNITY, question)
-                await slack.wait_for(
-                    "chat.postMessage",
-                    lambda c, q=question: c.params["channel"] == STAFF_CHANNEL and q[:30] in c.shown,
-                )
-            await bot.settle()
-            await slack.slash_command(STAFF, STAFF_CHANNEL, "/support report")
-            report = await private_answer(slack, "Knowledge gaps")
+            report = await a_gap_in_the_slack_report(slack, bot)
             mark = slack.mark()
             await slack.click(
                 STAFF,
@@ -167,16 +169,7 @@ async def test_on_discord_staff_decline_a_gap_and_the_next_such_question_goes_to
         emu.add_member(world.guild, kim)
         bot, _ = await start_bot(world, database, tmp_path, kb_path=str(kb))
         try:
-            for user, question in zip((world.casey, world.robin, kim), [LOUD, *QUIET], strict=True):
-                await emu.user_says(user, world.help, question)
-                await emu.wait_for(
-                    "POST",
-                    f"/channels/{world.staff.id}/messages",
-                    where=lambda c, q=question: q[:30] in text_of(c.json or {}),
-                )
-            run = await emu.run_command(world.sam, world.staff, "support", "report")
-            await emu.wait_for("PATCH", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
-            report = emu.messages[emu.interactions[run["id"]].original_id or ""]
+            report = await a_gap_in_the_discord_report(emu, world, kim)
             click = await emu.click(world.sam, report, custom_id(report, "Teach gap 1"))
             offer = await ephemeral_follow_up(emu, click, "Teach the bot from gap")
             confirm = await emu.click(world.sam, offer, custom_id(offer, "Not ours"))
