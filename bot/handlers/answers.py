@@ -9,16 +9,13 @@ from bot.core.context import HandlerContext, KBArticle, KBCandidate
 from bot.core.errors import UserError
 from bot.core.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
 from bot.core.router import Router, action, always
-from bot.kb.model import Band
+from bot.kb.model import MATCH_PREFIX, Band
 from bot.tickets import intents
 from bot.tickets.workflows import as_number, escalate
 from storage import decisions_repo, tickets_repo
 from storage.models import KBDecision
 
 router = Router("answers")
-
-MATCH_PREFIX = 1000
-"""Only the first characters are matched: a pasted log must not cost more than a question."""
 
 
 def answer_message(entry: KBArticle, decision_id: int) -> OutboundMessage:

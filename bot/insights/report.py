@@ -16,6 +16,7 @@ from bot.insights.figures import Answers, Figures, Window
 from bot.insights.gaps import Gap, GapQuestion
 from bot.insights.kb_view import expected_precision, nearest_article, topic_space
 from bot.insights.quality import Quality, assess
+from bot.kb.model import MATCH_PREFIX
 from bot.kb.teach import stored_key
 from storage import reports_repo
 from storage.session import DbSession
@@ -73,22 +74,28 @@ async def _gaps(
 ) -> tuple[list[Gap], int, str]:
     """The knowledge gaps among the window's questions, how many unanswered questions there were,
     and the space they were grouped in."""
-    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES and row.reason != DECLINED_REASON][
-        -gap_finder.MAX_QUESTIONS :
-    ]
+    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES][-gap_finder.MAX_QUESTIONS :]
     texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in unanswered])
     # A topic staff declined is settled, also for the questions asked before it was declined.
     declined = {stored_key(q) for q in kb.declined_questions()}
-    questions = [
-        GapQuestion(row.id, row.actor_key, text)
-        for row in unanswered
-        if stored_key(text := texts.get(row.id, "")) not in declined
-    ]
+    asked = [(row, text) for row in unanswered if stored_key(text := texts.get(row.id, "")) not in declined]
+
+    def find() -> tuple[list[Gap], list[GapQuestion]]:
+        # A question a declined topic caught is settled while that topic stands; once staff forget
+        # it, the question is a gap again. Asking again (CPU work, embedding with the semantic
+        # matcher) is the only way to tell: the decision does not record which topic caught it.
+        questions = [
+            GapQuestion(row.id, row.actor_key, text)
+            for row, text in asked
+            if row.reason != DECLINED_REASON or kb.ask(text[:MATCH_PREFIX]).declined is None
+        ]
+        return gap_finder.find_gaps(
+            questions, space, nearest=lambda q: nearest_article(kb, q), limit=limit
+        ), questions
+
     space = topic_space(kb)
     # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.
-    found = await asyncio.to_thread(
-        gap_finder.find_gaps, questions, space, nearest=lambda text: nearest_article(kb, text), limit=limit
-    )
+    found, questions = await asyncio.to_thread(find)
     return found, len(questions), space.name
 
 

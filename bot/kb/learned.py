@@ -8,6 +8,7 @@ are never rewritten), loaded with the rest and reviewable in git.
          from_ticket: 42}
     declined:               # gaps staff marked "not ours": questions like these are escalated
       - {id: n1, questions: ["can you do my taxes", ...], taught_by: U123, from_gap: g812-7-674a3f10}
+    issued: {phrasings: 12, declined: 3}   # the highest numbers ever given: a forgotten id is never reused
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class Learned:
     articles: tuple[LearnedArticle, ...] = ()
     phrasings: tuple[LearnedPhrasing, ...] = ()
     declined: tuple[DeclinedTopic, ...] = ()
+    phrasings_issued: int = 0
+    declined_issued: int = 0
+    """The highest `p` / `n` numbers ever given out. Ids are what staff undo, audit and talk about:
+    once `n3` is forgotten, a later decline must not be `n3` again."""
 
     def article(self, article_id: str) -> LearnedArticle | None:
         return next((a for a in self.articles if a.id == article_id), None)
@@ -93,10 +98,17 @@ class Learned:
         return tuple(a for a in self.articles if a.status is Status.PENDING)
 
     def next_phrasing_id(self) -> str:
-        return _next_id("p", [p.id for p in self.phrasings])
+        return f"p{self.issued()[0] + 1}"
 
     def next_declined_id(self) -> str:
-        return _next_id("n", [d.id for d in self.declined])
+        return f"n{self.issued()[1] + 1}"
+
+    def issued(self) -> tuple[int, int]:
+        """The highest phrasing and declined-topic numbers given out, the present ones included."""
+        return (
+            max(self.phrasings_issued, _highest([p.id for p in self.phrasings])),
+            max(self.declined_issued, _highest([d.id for d in self.declined])),
+        )
 
     def apply(self, entries: Sequence[KBEntry], *, source: str = LEARNED_FILE) -> list[KBEntry]:
         """The team's entries with the learned phrasings added, then the approved learned articles.
@@ -140,13 +152,15 @@ class Learned:
         }
         if self.declined:
             data["declined"] = [_drop_none(_declined_dict(d)) for d in self.declined]
+        phrasings, declined = self.issued()
+        if phrasings or declined:
+            data["issued"] = {"phrasings": phrasings, "declined": declined}
         return HEADER + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
 
 
-def _next_id(prefix: str, ids: Sequence[str]) -> str:
-    """One past the highest `<prefix><number>` id (hand-written ids of other shapes are skipped)."""
-    numbers = [int(i[1:]) for i in ids if i[1:].isdigit()]
-    return f"{prefix}{max(numbers, default=0) + 1}"
+def _highest(ids: Sequence[str]) -> int:
+    """The highest `<letter><number>` id's number (hand-written ids of other shapes are skipped)."""
+    return max((int(i[1:]) for i in ids if i[1:].isdigit()), default=0)
 
 
 def _phrasing_dict(p: LearnedPhrasing) -> dict[str, Any]:
@@ -212,8 +226,8 @@ def read(path: Path) -> Learned:
         raise LearnedFileError(f"{path}: not valid YAML ({error})") from None
     if data is None:
         return Learned()
-    if not isinstance(data, dict) or set(data) - {"phrasings", "articles", "declined"}:
-        raise LearnedFileError(f"{path}: expected the keys 'phrasings', 'articles' and 'declined'")
+    if not isinstance(data, dict) or set(data) - {"phrasings", "articles", "declined", "issued"}:
+        raise LearnedFileError(f"{path}: expected the keys 'phrasings', 'articles', 'declined' and 'issued'")
     try:
         phrasings = tuple(
             LearnedPhrasing(
@@ -245,6 +259,7 @@ def read(path: Path) -> Learned:
             )
             for row in _rows(data, "declined")
         )
+        given = (_issued(data, "phrasings"), _issued(data, "declined"))
     except (KeyError, TypeError, ValueError) as error:
         raise LearnedFileError(f"{path}: {error}") from None
     for kind, ids in (
@@ -254,7 +269,20 @@ def read(path: Path) -> Learned:
     ):
         if len(set(ids)) != len(ids):
             raise LearnedFileError(f"{path}: two {kind}s with one id")
-    return Learned(articles=articles, phrasings=phrasings, declined=declined)
+    learned = Learned(articles, phrasings, declined, phrasings_issued=given[0], declined_issued=given[1])
+    # The ids present count as issued from here on: a forget that drops the highest keeps its number.
+    phrasings_issued, declined_issued = learned.issued()
+    return replace(learned, phrasings_issued=phrasings_issued, declined_issued=declined_issued)
+
+
+def _issued(data: dict[str, Any], kind: str) -> int:
+    issued = data.get("issued") or {}
+    if not isinstance(issued, dict):
+        raise TypeError("'issued' must be 'phrasings: N, declined: N'")
+    value = issued.get(kind, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"'issued: {kind}' must be a whole number")
+    return value
 
 
 def _rows(data: dict[str, Any], key: str) -> list[dict[str, Any]]:

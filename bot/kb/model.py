@@ -40,6 +40,10 @@ class Candidate:
     confidence: float
 
 
+MATCH_PREFIX = 1000
+"""Only a question's first characters are matched: a pasted log must not cost more than a question."""
+
+
 class Band(StrEnum):
     ANSWER = "answer"
     CLARIFY = "clarify"

@@ -192,12 +192,11 @@ def publish(
     with _write_lock:
         current = learned_file.read(path)
         added: list[LearnedPhrasing] = []
-        ids = list(current.phrasings)
         for text in change.questions:
-            probe = Learned(phrasings=(*ids, *added))
+            so_far = replace(current, phrasings=(*current.phrasings, *added))
             added.append(
                 LearnedPhrasing(
-                    id=probe.next_phrasing_id(),
+                    id=so_far.next_phrasing_id(),
                     entry=change.entry.id,
                     text=text,
                     taught_by=taught_by,

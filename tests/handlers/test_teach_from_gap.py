@@ -241,6 +241,29 @@ async def test_staff_decline_a_gap_and_questions_like_it_go_to_the_team_until_fo
     assert "I wasn't sure how to answer" in card.text
 
 
+async def test_a_forgotten_topic_brings_back_what_it_caught_and_its_id_is_not_given_again(
+    bot: BotHarness, kb: Path
+) -> None:
+    report = await a_gap_about_the_theme(bot)
+    (teach,) = report.delivery.message.buttons
+    (offer,) = await bot.click(bot.staff, teach, on=report)
+    await bot.click(bot.staff, button(offer, "Not ours"), on=offer)
+    await bot.says(customer(5), "dark mode for my dashboard theme, please?")
+    (card,) = [m for m in bot.staff_posts() if "dark mode for my dashboard theme" in m.text]
+    assert "the team handles questions like this in person" in card.text
+
+    await bot.staff_runs("/support kb forget n1")
+    (report,) = await bot.staff_runs("/support report")
+    (gap,) = report.delivery.message.buttons
+    (offer,) = await bot.click(bot.staff, gap, on=report)
+    assert offer.delivery.message.title.endswith("(4 people, 4 questions)"), (
+        "the caught question is a gap again"
+    )
+    (declined,) = await bot.click(bot.staff, button(offer, "Not ours"), on=offer)
+    assert "as topic `n2` (4 questions)" in declined.text, "n1 was forgotten: a new decline is not n1 again"
+    assert [topic.id for topic in learned.read(kb / "learned.yml").declined] == ["n2"]
+
+
 def _long(question: str) -> str:
     """The question padded with filler words past the clip of a stored phrasing, the clip landing
     on a space (as it does for about one long question in six)."""

@@ -96,6 +96,36 @@ def test_forget_undoes_a_phrasing_and_a_draft_left_without_any(kb_dir: Path) -> 
         teach.forget(kb_dir, "p1")
 
 
+def test_a_forgotten_id_is_never_given_again(kb_dir: Path) -> None:
+    """Staff undo, audit and talk about ids: after `forget p2`, the next lesson is p3, not p2 again
+    (also in a file written before the bot kept count)."""
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    entry = holder.entries[0]
+    attach = teach.attach_change(
+        holder.entries, entry_id=entry.id, questions=["zebra quux", "quux zebra two"]
+    )
+    assert teach.publish(kb_dir, attach, taught_by="U1")[1] == ("p1", "p2")
+    assert teach.decline(kb_dir, ["can you do my taxes"], taught_by="U1").id == "n1"
+    teach.forget(kb_dir, "p2")
+    teach.forget(kb_dir, "n1")
+    again = teach.attach_change(holder.entries, entry_id=entry.id, questions=["zebra quux three"])
+    assert teach.publish(kb_dir, again, taught_by="U1")[1] == ("p3",)
+    assert teach.decline(kb_dir, ["file my taxes"], taught_by="U1").id == "n2"
+
+    older = "phrasings: [{id: p7, entry: x, text: t, taught_by: U1}]\n"  # no count kept
+    (kb_dir / "learned.yml").write_text(older)
+    teach.forget(kb_dir, "p7")
+    assert learned.read(kb_dir / "learned.yml").next_phrasing_id() == "p8"
+
+
+def test_a_learned_file_with_a_broken_count_says_where(kb_dir: Path) -> None:
+    (kb_dir / "learned.yml").write_text("issued: {phrasings: -1}\n")
+    with pytest.raises(
+        learned.LearnedFileError, match=r"learned\.yml: 'issued: phrasings' must be a whole number"
+    ):
+        learned.read(kb_dir / "learned.yml")
+
+
 def test_a_persons_questions_are_forgotten_as_the_file_stores_them(kb_dir: Path, tmp_path: Path) -> None:
     """On a person's erasure: their phrasings and declined questions go, compared one-line, clipped
     and without case; a draft left with no phrasing goes, and so does a topic left with no question."""
@@ -116,7 +146,8 @@ def test_a_persons_questions_are_forgotten_as_the_file_stores_them(kb_dir: Path,
     assert [d.questions for d in stored.declined] == [("can you do my taxes",)]
 
     assert teach.forget_questions(kb_dir, [*PRICES, "can you do my taxes"]) == 3
-    assert learned.read(kb_dir / "learned.yml") == learned.Learned()
+    emptied = learned.read(kb_dir / "learned.yml")
+    assert (emptied.phrasings, emptied.articles, emptied.declined) == ((), (), ())
     assert teach.forget_questions(kb_dir, PRICES) == 0
     one_file = tmp_path / "one.yml"
     shutil.copy(next(kb_dir.glob("*.yml")), one_file)
