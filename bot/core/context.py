@@ -81,6 +81,10 @@ class KBReloadReport(Protocol):
 class KnowledgeBase(Protocol):
     def ask(self, question: str) -> KBVerdict: ...
 
+    def ask_many(self, questions: Sequence[str]) -> Sequence[KBVerdict]:
+        """`ask` for many questions at once (CPU work: run it in a thread)."""
+        ...
+
     async def ask_async(self, question: str) -> KBVerdict:
         """`ask` without stalling the event loop when matching is slow."""
         ...

@@ -82,16 +82,17 @@ async def _gaps(
 
     def find() -> tuple[list[Gap], list[GapQuestion]]:
         # A question a declined topic caught is settled while that topic stands; once staff forget
-        # it, the question is a gap again. Asking again (CPU work, embedding with the semantic
-        # matcher) is the only way to tell: the decision does not record which topic caught it.
+        # it, the question is a gap again. Asking again is the only way to tell: the decision does
+        # not record which topic caught it.
+        caught = [text[:MATCH_PREFIX] for row, text in asked if row.reason == DECLINED_REASON]
+        still = iter([verdict.declined is not None for verdict in kb.ask_many(caught)])
         questions = [
             GapQuestion(row.id, row.actor_key, text)
             for row, text in asked
-            if row.reason != DECLINED_REASON or kb.ask(text[:MATCH_PREFIX]).declined is None
+            if row.reason != DECLINED_REASON or not next(still)
         ]
-        return gap_finder.find_gaps(
-            questions, space, nearest=lambda q: nearest_article(kb, q), limit=limit
-        ), questions
+        found = gap_finder.find_gaps(questions, space, nearest=lambda q: nearest_article(kb, q), limit=limit)
+        return found, questions
 
     space = topic_space(kb)
     # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.

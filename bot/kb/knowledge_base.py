@@ -225,6 +225,15 @@ class KnowledgeBase:
     def ask(self, question: str) -> Decision:
         return decide(self.matcher.rank(question, limit=3), self.thresholds)
 
+    def ask_many(self, questions: Sequence[str]) -> list[Decision]:
+        """`ask` for each question; a semantic matcher embeds them in batches first."""
+        decisions: list[Decision] = []
+        for start in range(0, len(questions), CONFIDENCE_BATCH):
+            batch = questions[start : start + CONFIDENCE_BATCH]
+            with embedded_ahead(self.matcher, batch):
+                decisions += [self.ask(question) for question in batch]
+        return decisions
+
     @overload
     def top_confidences(self, questions: Sequence[str]) -> list[float]: ...
     @overload
@@ -398,6 +407,9 @@ class KnowledgeBaseHolder:
         if current.matcher.name == "semantic":
             return await asyncio.to_thread(current.ask, question)
         return current.ask(question)
+
+    def ask_many(self, questions: Sequence[str]) -> list[Decision]:
+        return self.current.ask_many(questions)
 
     def get(self, entry_id: str) -> KBEntry | None:
         return self.current.get(entry_id)

@@ -234,6 +234,10 @@ def test_a_semantic_replay_embeds_ahead_and_counts_as_one_by_one(matcher: str, k
         (c.entry.id, round(c.confidence, 5)) for c in one_by_one if c
     ]
     assert not set(questions) & set(semantic._primed), "nothing kept once the replay is done"
+    many = [d.best for d in holder.ask_many(questions)]  # the report's way of asking again
+    assert [(c.entry.id, round(c.confidence, 5)) for c in many if c] == [
+        (c.entry.id, round(c.confidence, 5)) for c in one_by_one if c
+    ]
     # The replay (primed inside) counts what asking one by one finds.
     change = teach.draft_change(
         holder.entries, title="Invoice PDFs", questions=questions[:1], answer="Billing"
