@@ -19,14 +19,13 @@ then asked of the KB without and with the declined topics, both aimed at that ha
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.kb_mostly_unknown import kept_examples
+from bench.kb_mostly_unknown import fmt, kept_examples, stand_in_arguments
 from bot.insights.gaps import GapQuestion, find_gaps
 from bot.insights.kb_view import nearest_article, topic_space
 from bot.kb import teach
@@ -36,7 +35,6 @@ from bot.kb.learned import DeclinedTopic, Learned
 from bot.kb.matching import answer_confidence, decide
 from bot.kb.model import Band, KBEntry
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 SETS = ("banking77", "hwu64")
 KEYS = ("answered_precision", "in_scope_coverage", "oos_escalation", "coverage_at_95", "answer_threshold")
 ORDER_SEED = 1000
@@ -120,16 +118,7 @@ def _point(figures: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", type=int, default=15, help="known intents the KB keeps (0: all)")
-    parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--matcher", action="append", choices=("lexical", "semantic"))
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
-    def fmt(value: float | None) -> str:
-        return "  n/a" if value is None else f"{value:.3f}"
+    args = stand_in_arguments(__doc__ or "")
 
     print(
         "set        matcher  keep seed unknown declined (questions) "

@@ -57,23 +57,29 @@ def run(data: Path, name: str, matcher: str, keep: int, seed: int) -> dict[str, 
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", type=int, default=15, help="known intents the KB keeps")
+def stand_in_arguments(doc: str) -> argparse.Namespace:
+    """The options of the benches that build stand-ins from the development sets."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--keep", type=int, default=15, help="known intents the KB keeps (0: all)")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--matcher", action="append", choices=("lexical", "semantic"))
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
+
+
+def main() -> None:
+    args = stand_in_arguments(__doc__ or "")
     rows = [
         run(args.data, name, matcher, args.keep, seed)
         for matcher in args.matcher or ["lexical", "semantic"]
         for name in SETS
         for seed in range(args.seeds)
     ]
-
-    def fmt(value: float | None) -> str:
-        return "  n/a" if value is None else f"{value:.3f}"
 
     print(
         "set        matcher  seed unknown est.  | at load: answer prec  cov   esc   "
