@@ -49,7 +49,7 @@ from bot.status.components import ComponentsFileError, load_components_file
 from bot.tickets import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
 from storage import gateway_sessions_repo, migrate, outbox_repo, status_repo
-from storage.db import Database
+from storage.db import CANNOT_OPEN, Database, cannot_open
 
 if TYPE_CHECKING:
     from bot.adapters.discord.resume import GatewaySession
@@ -301,7 +301,10 @@ async def create_bot(
 ) -> SupportBot:
     """Wire everything. Tests pass their own adapters, clock and database."""
     database = database or Database.from_url(settings.database_url)
-    await migrate.upgrade(database.engine)
+    try:
+        await migrate.upgrade(database.engine)
+    except CANNOT_OPEN as error:
+        raise StartupError(cannot_open(settings.database_url, error)) from None
     router = build_router()
     staff = staff_policy(settings)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -100,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _db(settings: Settings, action: str) -> int:
     from storage import migrate
-    from storage.db import Database
+    from storage.db import CANNOT_OPEN, Database, cannot_open
 
     database = Database.from_url(settings.database_url)
     try:
@@ -108,6 +109,9 @@ async def _db(settings: Settings, action: str) -> int:
             await migrate.upgrade(database.engine)
         revision = await migrate.current_revision(database.engine)
         print(f"schema at {revision or 'empty'} (head {migrate.head_revision()})")
+    except CANNOT_OPEN as error:
+        print(f"supportbot db {action}: {cannot_open(settings.database_url, error)}", file=sys.stderr)
+        return 2
     finally:
         await database.dispose()
     return 0
@@ -157,6 +161,10 @@ def _backup_or_restore(settings: Settings, action: str, file: Path) -> int:
             print(f"; the previous database is kept as {kept}" if kept else "")
     except backup.BackupError as error:
         print(f"supportbot db {action}: {error}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as error:  # a damaged database: SQLite says so, in one line
+        problem = f"{database}: {error} (check DATABASE_URL)" if action == "backup" else error
+        print(f"supportbot db {action}: {problem}", file=sys.stderr)
         return 2
     except OSError as error:
         print(f"supportbot db {action}: {error.filename or file}: {error.strerror}", file=sys.stderr)

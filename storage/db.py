@@ -4,10 +4,13 @@ own execution paths live in storage/sqlite/ and storage/postgres/."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.errors import lost_connection as lost_connection  # re-exported for the dispatcher
@@ -127,6 +130,19 @@ class Database:
             await asyncio.to_thread(self._checkpointer.stop)
 
 
+# What opening a database that is not one (a mistyped DATABASE_URL) or a server that does not answer
+# raises, before anything is done with it.
+CANNOT_OPEN = (SQLAlchemyError, sqlite3.Error, OSError)
+
+
+def cannot_open(database_url: str, error: BaseException) -> str:
+    """One line saying why the database at `database_url` cannot be opened, without its password."""
+    reason = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    said = str(reason).strip().splitlines()
+    where = make_url(database_url).render_as_string(hide_password=True)
+    return f"database {where}: {said[0] if said else type(reason).__name__} (check DATABASE_URL)"
+
+
 async def open_migrated(database_url: str) -> Database | str:
     """The database at `database_url`, open, when it exists and its schema is the one this version
     needs; otherwise one line saying what is wrong. For one-shot commands (reports, privacy
@@ -139,6 +155,9 @@ async def open_migrated(database_url: str) -> Database | str:
     database = Database.from_url(database_url)
     try:
         revision = await migrate.current_revision(database.engine)
+    except CANNOT_OPEN as error:
+        await database.dispose()
+        return cannot_open(database_url, error)
     except BaseException:
         await database.dispose()
         raise

@@ -227,9 +227,12 @@ class WalCheckpointer:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        connection = sqlite3.connect(
-            self._database, timeout=1.0, check_same_thread=False, **self._connect_args
-        )
+        try:
+            connection = sqlite3.connect(
+                self._database, timeout=1.0, check_same_thread=False, **self._connect_args
+            )
+        except sqlite3.Error:  # no database there (a folder, say): opening it says so, in one line
+            return
         try:
             while True:
                 stopping = self._stop.wait(self._interval)

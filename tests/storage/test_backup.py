@@ -343,3 +343,44 @@ def test_on_postgres_restore_says_to_use_pg_restore(tmp_path: Path, command: Sup
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
     assert "pg_restore" in line and "hunter2" not in line
+
+
+@pytest.mark.parametrize("kind", ["a text file", "a folder"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("db", "upgrade"),
+        ("db", "backup", "b.db"),
+        ("report", "--days", "7", "--out", "reports"),
+        ("privacy", "export", "console:U7CASEY", "casey.json"),
+    ],
+)
+def test_a_database_url_naming_no_database_is_one_line_and_exit_2(
+    tmp_path: Path, command: Supportbot, kind: str, args: tuple[str, ...]
+) -> None:
+    wrong = tmp_path / "notes"
+    if kind == "a folder":
+        wrong.mkdir()
+    else:
+        wrong.write_text("not a database\n")
+    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{wrong}")
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "DATABASE_URL" in line, line
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"), [("a text file", "file is not a database"), ("a folder", "unable to open")]
+)
+def test_run_on_a_database_url_naming_no_database_is_one_line_and_exit_2(
+    tmp_path: Path, kind: str, says: str
+) -> None:
+    wrong = tmp_path / "notes"
+    if kind == "a folder":
+        wrong.mkdir()
+    else:
+        wrong.write_text("not a database\n")
+    result = supportbot(tmp_path, "run", "--console", DATABASE_URL=f"sqlite+aiosqlite:///{wrong}")
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert says in line and "DATABASE_URL" in line and "WEB_PORT" not in line, line
