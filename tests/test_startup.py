@@ -55,3 +55,30 @@ def test_a_web_port_already_taken_is_one_line_and_exit_2(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "check WEB_HOST and WEB_PORT" in result.stderr
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """`supportbot kb check | head -1`: the reader goes away; no traceback about a broken pipe."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
+        KB_PATH=str(ROOT / "tests" / "data" / "kb"),
+        COMPONENTS_FILE=str(ROOT / "tests" / "data" / "components.yml"),
+        MATCHER="lexical",
+    )
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes its first line
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "kb", "check"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
