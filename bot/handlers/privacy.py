@@ -70,11 +70,17 @@ async def _export(event: CommandInvoked, ctx: HandlerContext, subject: str) -> N
         await ctx.reply(OutboundMessage(text=f"Nothing is stored about `{subject}`.", private_to=event.actor))
         return
     folder = privacy.exports_folder(ctx.services.settings.database_url)
-    path = privacy.export_path(folder, subject=subject, now=ctx.now)
-    try:
-        await asyncio.to_thread(_write, document, path)
-    except OSError as error:
-        raise UserError(f"I couldn't write the export to `{path}`: {error.strerror}.") from None
+    first = path = privacy.export_path(folder, subject=subject, now=ctx.now)
+    for again in range(2, 100):
+        try:
+            await asyncio.to_thread(_write, document, path)
+            break
+        except FileExistsError:  # asked again within the second: a file of its own, never over one
+            path = first.with_stem(f"{first.stem}-{again}")
+        except OSError as error:
+            raise UserError(f"I couldn't write the export to `{path}`: {error.strerror}.") from None
+    else:
+        raise UserError(f"I couldn't write the export to `{path}`: too many exports this second.")
     await audit(ctx, "privacy.export", subject)
     await ctx.reply(
         OutboundMessage(

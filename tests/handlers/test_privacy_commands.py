@@ -34,6 +34,20 @@ async def test_staff_export_a_person_to_a_file_under_the_data_folder(bot: BotHar
     assert "quokkaville" in document["tickets_opened"][0]["summary"]
 
 
+async def test_a_second_export_in_the_same_second_gets_a_file_of_its_own(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    await _quentin_asks_for_help(bot)
+
+    (first,) = await bot.staff_runs("/support privacy export console:U7QZERA")
+    (second,) = await bot.staff_runs("/support privacy export console:U7QZERA")
+
+    assert second.text.startswith("Exported what is stored about console:U7QZERA"), second.text
+    files = sorted((tmp_path / "privacy-exports").iterdir())
+    assert len(files) == 2
+    assert all(f"`{file.resolve()}`" in (first.text + second.text) for file in files)
+
+
 async def test_staff_erase_a_person_after_clicking_the_button(bot: BotHarness) -> None:
     await _quentin_asks_for_help(bot)
 
