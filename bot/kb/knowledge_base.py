@@ -273,22 +273,23 @@ class KnowledgeBase:
         questions have no entry, never looser than the point chosen at load."""
         point = choose_operating_point(self.matcher, self.targets, *self.fixed, unknown_share=share.assumed)
         at_load = self.at_load
-        looser = (
-            point.thresholds.answer < at_load.thresholds.answer
-            or point.thresholds.clarify < at_load.thresholds.clarify
-        )
-        if looser:
-            # Traffic only ever makes the bot more careful. The search can land on a looser pair
-            # (its "closest" fallback maximises a noisy curve); the point chosen at load then stays,
-            # judged at this share.
+        new, old = point.thresholds, at_load.thresholds
+        if new.answer < old.answer or new.clarify < old.clarify:
+            # Traffic only ever makes the bot more careful, threshold by threshold. The search can
+            # land on a pair looser in one of them: its "closest" fallback maximises a noisy curve,
+            # and a stricter answer threshold leaves more questions to offer choices for, which a
+            # lower clarify threshold may then do. The stricter of the two points in each stays,
+            # judged at this share (keeping the point chosen at load whole threw a stricter answer
+            # threshold away: tests/kb/test_traffic.py).
+            stricter = Thresholds(answer=max(new.answer, old.answer), clarify=max(new.clarify, old.clarify))
             judged = operating_point.at_setting(
                 self.matcher.simulation,
                 self.matcher.calibration,
                 self.matcher.choice_calibration,
-                at_load.thresholds,
+                stricter,
                 unknown_share=share.assumed,
             )
-            point = replace(judged, source=at_load.source)
+            point = replace(judged, source=point.source if new.answer > old.answer else at_load.source)
         return KnowledgeBase(
             self.matched_entries,
             self.matcher,
