@@ -12,6 +12,7 @@ from bot.core.events import CommandInvoked, MessageReceived, OutboundMessage
 from bot.core.router import Allow, Match, Router, Skip, Verdict, command
 from bot.status import messages, parse
 from bot.status.components import Known, mentioned
+from bot.status.model import ComponentStatus
 from bot.status.snapshot import load_snapshot
 from storage import status_repo
 from storage.models import Incident, StatusComponent
@@ -119,17 +120,31 @@ def status_question(event: MessageReceived) -> Match | None:
     return None
 
 
-async def names_a_component_or_is_clear(event: MessageReceived, ctx: HandlerContext) -> Verdict:
+async def asks_about_an_outage(event: MessageReceived, ctx: HandlerContext) -> Verdict:
     """Allows with the components read (the answer needs them again)."""
     components = await status_repo.list_components(ctx.session)
     if ctx.match.data == "clear":
         return Allow(components)
     # "my invoice export is broken" is a support question, not a status one: let the KB take it.
-    known = [Known.of(c) for c in components]
-    return Allow(components) if mentioned(event.text, known) else Skip()
+    names = mentioned(event.text, [Known.of(c) for c in components])
+    if not names:
+        return Skip()
+    # So is "the API returns 500 errors" while the API is fine: it is their problem, which an article
+    # or a person solves. Told "api is operational" instead, they had nowhere to go: saying what
+    # they see got the same answer again.
+    snapshot = await load_snapshot(
+        ctx.session, now=ctx.now, page_url=ctx.services.settings.status_page_url, components=components
+    )
+    by_name = {c.name: c for c in components}
+    troubled = [
+        name
+        for name in names
+        if snapshot.status_of(by_name[name]) != ComponentStatus.OPERATIONAL or snapshot.incidents_for(name)
+    ]
+    return Allow(components) if troubled else Skip()
 
 
-@router.on(MessageReceived, status_question, guards=[names_a_component_or_is_clear])
+@router.on(MessageReceived, status_question, guards=[asks_about_an_outage])
 async def status_question_answer(event: MessageReceived, ctx: HandlerContext) -> None:
     components: list[StatusComponent] = ctx.allowed
     names = mentioned(event.text, [Known.of(c) for c in components])

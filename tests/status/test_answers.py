@@ -74,3 +74,16 @@ async def test_answers_say_when_maintenance_is_under_way(bot: BotHarness) -> Non
     (overview,) = await bot.customer_runs("/status")
     assert "payments: Under maintenance" in overview.text
     await deliver(bot)
+
+
+async def test_a_problem_with_a_working_component_is_answered_as_a_support_question(bot: BotHarness) -> None:
+    """Naming a component and a symptom is an outage question only while that component has trouble;
+    while it works, the customer's problem goes to the knowledge base (and a person), not to
+    "webhooks is operational" again and again."""
+    first = await bot.customer_says("my endpoint missed some webhook events, deliveries keep failing")
+    assert all("is operational" not in r.text for r in first)
+    assert any("retried 8 times over 24 hours" in r.text for r in first), [r.text for r in first]
+
+    await bot.staff_runs("/incident open webhooks major Webhook deliveries delayed")
+    (during,) = await bot.customer_says("my endpoint missed some webhook events, deliveries keep failing")
+    assert "Webhook deliveries delayed" in during.text
