@@ -202,7 +202,8 @@ def restore(source: Path, database: Path) -> tuple[Copy, Path | None]:
 
 
 def _set_aside(database: Path) -> Path:
-    """Fold the WAL into the current database and keep it beside as `<name>.before-restore`."""
+    """Fold the WAL into the current database and keep it beside as `<name>.before-restore` (or
+    `-2`, `-3`, ... after it: an earlier one is never replaced)."""
     try:
         with closing(sqlite3.connect(database, timeout=0)) as current:
             # Needs every other connection closed: a program that is not a supportbot run (so holds
@@ -214,13 +215,22 @@ def _set_aside(database: Path) -> Path:
         raise BackupError(f"another program has {database} open: close it first")
     for leftover in ("-wal", "-shm"):
         database.with_name(database.name + leftover).unlink(missing_ok=True)
-    kept = database.with_name(database.name + ".before-restore")
-    kept.unlink(missing_ok=True)
+    kept = _free_name(database.with_name(database.name + ".before-restore"))
     try:
         os.link(database, kept)
     except OSError:  # a file system without hard links
         shutil.copy2(database, kept)
     return kept
+
+
+def _free_name(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`, ... when it is taken: a second restore must not replace the
+    database the first one set aside (that may be the only copy of what the team had)."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}-{number}")
+    return candidate
 
 
 def pg_dump_command(url: str, target: Path) -> str:

@@ -253,6 +253,21 @@ def test_restore_keeps_the_previous_database_beside_it(tmp_path: Path, command: 
     assert not database.with_name("supportbot.db-wal").exists()
 
 
+def test_a_second_restore_never_replaces_the_database_the_first_set_aside(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    assert command(tmp_path, "db", "backup", "empty.db").returncode == 0
+    database = tmp_path / "data" / "supportbot.db"
+    asyncio.run(_open_one(database))  # the team's only copy of ticket 1
+    assert command(tmp_path, "db", "restore", "empty.db").returncode == 0
+    again = command(tmp_path, "db", "restore", "empty.db")  # by mistake, or to be sure
+    assert again.returncode == 0, again.stderr
+    assert "supportbot.db.before-restore-2" in again.stdout
+    assert tickets_in(database.with_name("supportbot.db.before-restore")) == {1: "export 1 failed"}
+    assert tickets_in(database.with_name("supportbot.db.before-restore-2")) == {}
+
+
 async def _open_one(path: Path) -> None:
     database = Database.from_url(f"sqlite+aiosqlite:///{path}")
     try:
