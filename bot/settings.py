@@ -9,7 +9,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.insights.schedule import Schedule, parse_schedule, parse_zone
@@ -108,7 +108,8 @@ class Settings(BaseSettings):
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
-    public_url: str = "http://127.0.0.1:8080"
+    public_url: str = ""
+    """Empty: the web server's own address (WEB_HOST, WEB_PORT), so changing the port moves links."""
     stop_grace_seconds: float = Field(default=20.0, gt=0, le=3600)
     sentry_dsn: SecretStr | None = None
 
@@ -237,7 +238,9 @@ class Settings(BaseSettings):
 
     @field_validator("slack_api_base", "discord_api_base", "public_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "public_url" and not value:
+            return value
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"'{value}' is not an http(s) URL")
         return value
@@ -368,8 +371,13 @@ class Settings(BaseSettings):
 
     @property
     def status_page_url(self) -> str:
-        """The status page's address as links show it: PUBLIC_URL with one trailing slash."""
-        return self.public_url.rstrip("/") + "/"
+        """The status page's address as links show it: PUBLIC_URL with one trailing slash, or the web
+        server's own address (a server listening on every interface is reached on this machine)."""
+        if self.public_url:
+            return self.public_url.rstrip("/") + "/"
+        host = "127.0.0.1" if self.web_host in ("", "0.0.0.0", "::") else self.web_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.web_port}/"
 
 
 def load_settings(**overrides: object) -> Settings:
