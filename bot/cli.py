@@ -318,6 +318,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
+def _env_file_problem() -> str | None:
+    """The first line of the .env file that sets nothing (python-dotenv would only warn and skip it)."""
+    from bot import envfile
+
+    env_file = Settings.model_config.get("env_file")
+    if not isinstance(env_file, (str, Path)):
+        return None
+    return envfile.problem(Path(env_file))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -332,6 +342,9 @@ def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "init":
         return _init(args.dir)  # needs no settings: there may be no .env yet
+    if (problem := _env_file_problem()) is not None:
+        print(f"supportbot: {problem}", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -170,3 +170,42 @@ def test_every_setting_is_documented_in_env_example_and_nothing_else_is() -> Non
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
 
     assert documented == {name.upper() for name in Settings.model_fields}
+
+
+@pytest.mark.parametrize("command", [("kb", "check"), ("db", "current"), ("run", "--console")])
+def test_a_dotenv_line_without_equals_is_one_line_and_exit_2(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    # python-dotenv only warns ("could not parse statement") and the setting silently keeps its default.
+    (tmp_path / ".env").write_text("# comment\n\nANSWER_PRECISION 0.99\nLOG_LEVEL=INFO\n", encoding="utf-8")
+    result = _run(_sample(tmp_path), *command, cwd=tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr[-300:]
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["supportbot: .env:3: not NAME=value"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("LOG_LEVEL=INFO\nANSWER_PRECISION\n", 2),
+        ('STAFF_CHANNEL="console:a\nb"\n\n\n  ANSWER_PRECISION 0.99\n', 5),
+        ("export LOG_LEVEL=INFO\n# note\n\nMATCHER=lexical  # inline\nANSWER_THRESHOLD=\n", None),
+    ],
+)
+def test_the_first_dotenv_line_that_sets_nothing_is_named(
+    tmp_path: Path, text: str, line: int | None
+) -> None:
+    from bot.envfile import problem
+
+    (tmp_path / ".env").write_text(text, encoding="utf-8")
+    expected = None if line is None else f"{tmp_path / '.env'}:{line}: not NAME=value"
+    assert problem(tmp_path / ".env") == expected
+
+
+def test_the_env_init_writes_and_env_example_set_only_settings(tmp_path: Path) -> None:
+    from bot.envfile import problem
+    from bot.init_site import init_site
+
+    init_site(tmp_path)
+    assert problem(tmp_path / ".env") is None
+    assert problem(ROOT / ".env.example") is None
