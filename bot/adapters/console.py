@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
 import tempfile
 import threading
@@ -217,5 +218,14 @@ class ConsoleAdapter:
         )
 
     def _write(self, text: str) -> None:
-        self._stdout.write(text + "\n")
-        self._stdout.flush()
+        try:
+            self._stdout.write(text + "\n")
+            self._stdout.flush()
+        except BrokenPipeError:
+            # Whoever read the console went away (`supportbot run --console | head`): nobody is left
+            # to answer, so the session ends as at the end of input, with nothing left for Python to
+            # flush into the closed pipe at exit (each reply had logged a failed delivery).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stdout.fileno())
+            if self._reader is not None and not self._reader.done():
+                self._reader.cancel()
+            self.finished.set()

@@ -109,3 +109,24 @@ def test_piped_bytes_that_are_not_utf8_do_not_break_the_question(tmp_path: Path)
     out = result.stdout.decode(errors="replace")
     assert "something went wrong" not in out, out
     assert "UnicodeEncodeError" not in result.stderr.decode(errors="replace")
+
+
+def test_a_reader_that_goes_away_ends_the_session_quietly(tmp_path: Path) -> None:
+    """`supportbot run --console | head -1`: the rest of the answers have nobody to go to."""
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+    assert bot.stdout is not None and bot.stdin is not None
+    assert bot.stdout.readline().startswith("supportbot console.")
+    bot.stdout.close()  # as `head -1` does after its line
+    bot.stdin.write("hello\n/support help\nhow do I reset my api key?\n")
+    bot.stdin.close()
+    assert bot.wait(timeout=60) == 0
+    errors = bot.stderr.read() if bot.stderr else ""
+    assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
