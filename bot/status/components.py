@@ -13,7 +13,8 @@ from rapidfuzz import fuzz, process
 
 from storage.status_repo import ComponentSpec, split_names
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+MAX_NAME = 80  # the status_components.name column
+NAME = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_NAME - 1}}}$")
 # A typed name must be this similar (rapidfuzz ratio, 0-100) to a name or alias to count as it:
 # "paymnets" scores 87.5 against "payments", "api" scores 67 against "app".
 RESOLVE_CUTOFF = 75.0

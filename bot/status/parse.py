@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from bot.core.commands import Command
 from bot.core.errors import UsageError, UserError
-from bot.status.components import NAME, Known, resolve
+from bot.status.components import MAX_NAME, NAME, Known, resolve
 from bot.status.model import ComponentStatus, Impact, IncidentStatus
 
 
@@ -138,6 +138,11 @@ def parse_component_set(rest: str, known: Sequence[Known], usage: Usage) -> tupl
     return name, _choice(parts[1], ComponentStatus, "a component status", usage)
 
 
+# A group is one word heading its components on the status page, where a longer one would wrap on a
+# phone; every platform's message limit and the status_components.group_name column (80) allow it.
+MAX_GROUP = 40
+
+
 @dataclass(frozen=True, slots=True)
 class AddArgs:
     name: str
@@ -150,13 +155,20 @@ def parse_component_add(rest: str, usage: Usage) -> AddArgs:
     if not parts:
         raise usage.error("I need the new component's name.")
     name = parts[0].lower()
+    if len(name) > MAX_NAME:
+        raise usage.error(f"The name is {len(name)} characters; keep it to {MAX_NAME}.")
     if not NAME.match(name):
         raise usage.error(f"`{parts[0][:40]}`: a name is lowercase letters, digits, '-' or '_'.")
     group, aliases = "", []
     for option in parts[1:]:
         key, sep, value = option.partition("=")
         if key == "group" and sep:
-            group = value[:80]
+            if len(value) > MAX_GROUP:
+                raise usage.error(
+                    f"The group is {len(value)} characters; keep it to {MAX_GROUP} "
+                    "(it heads the components on the status page)."
+                )
+            group = value
         elif key == "aliases" and sep:
             aliases = [a.lower() for a in value.split(",") if a]
         else:

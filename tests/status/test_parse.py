@@ -26,3 +26,18 @@ async def test_a_slack_style_announcement_can_mark_where_its_text_starts(bot: Bo
     await bot.staff_runs("/component add api")
     (answer,) = await bot.staff_runs("/announce -- API v2 is live")
     assert answer.text.startswith("Announcing to every subscription.")
+
+
+async def test_a_component_name_too_long_is_refused_with_the_limit(bot: BotHarness) -> None:
+    (answer,) = await bot.staff_runs(f"/component add {'a' * 300}")
+    assert bot.last_outcome is Outcome.USER_ERROR
+    assert "The name is 300 characters; keep it to 80." in answer.text
+    assert "lowercase letters" not in answer.text
+
+
+async def test_a_component_group_too_long_is_refused_not_cut(bot: BotHarness) -> None:
+    (answer,) = await bot.staff_runs(f"/component add search group={'A' * 80}")
+    assert bot.last_outcome is Outcome.USER_ERROR
+    assert "The group is 80 characters; keep it to 40" in answer.text
+    (added,) = await bot.staff_runs(f"/component add search group={'A' * 40}")
+    assert added.text == f"Added component **search** in {'A' * 40}."
