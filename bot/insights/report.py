@@ -68,35 +68,46 @@ async def _figures(
 DECLINED_REASON = "not_covered"
 """Escalated because it found a topic staff declined: not a gap, a decision already taken."""
 
+READ_BACK = 5
+"""Unanswered questions read back for gaps: at most this many times MAX_QUESTIONS, so a flood of
+questions a declined topic still catches costs a bounded number of asks."""
+
 
 async def _gaps(
     session: DbSession, *, kb: KnowledgeBase, decisions: Sequence[reports_repo.DecisionRow], limit: int
 ) -> tuple[list[Gap], int, str]:
     """The knowledge gaps among the window's questions, how many unanswered questions there were,
     and the space they were grouped in."""
-    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES][-gap_finder.MAX_QUESTIONS :]
-    texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in unanswered])
+    unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES]
     # A topic staff declined is settled, also for the questions asked before it was declined.
     declined = {stored_key(q) for q in kb.declined_questions()}
-    asked = [(row, text) for row in unanswered if stored_key(text := texts.get(row.id, "")) not in declined]
-
-    def find() -> tuple[list[Gap], list[GapQuestion]]:
+    questions: list[GapQuestion] = []
+    # The newest MAX_QUESTIONS that are not settled: read back from the newest, a batch at a time,
+    # so questions a declined topic still catches do not take the places of the gaps'.
+    end = len(unanswered)
+    oldest = max(0, end - READ_BACK * gap_finder.MAX_QUESTIONS)
+    while end > oldest and len(questions) < gap_finder.MAX_QUESTIONS:
+        batch = unanswered[max(oldest, end - (gap_finder.MAX_QUESTIONS - len(questions))) : end]
+        end -= len(batch)
+        texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in batch])
+        asked = [(row, text) for row in batch if stored_key(text := texts.get(row.id, "")) not in declined]
         # A question a declined topic caught is settled while that topic stands; once staff forget
         # it, the question is a gap again. Asking again is the only way to tell: the decision does
-        # not record which topic caught it.
+        # not record which topic caught it. Matching is CPU work: off the event loop.
         caught = [text[:MATCH_PREFIX] for row, text in asked if row.reason == DECLINED_REASON]
-        still = iter([verdict.declined is not None for verdict in kb.ask_many(caught)])
-        questions = [
+        verdicts = await asyncio.to_thread(kb.ask_many, caught) if caught else []
+        still = iter([verdict.declined is not None for verdict in verdicts])
+        questions[:0] = [
             GapQuestion(row.id, row.actor_key, text)
             for row, text in asked
             if row.reason != DECLINED_REASON or not next(still)
         ]
-        found = gap_finder.find_gaps(questions, space, nearest=lambda q: nearest_article(kb, q), limit=limit)
-        return found, questions
 
     space = topic_space(kb)
     # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.
-    found, questions = await asyncio.to_thread(find)
+    found = await asyncio.to_thread(
+        gap_finder.find_gaps, questions, space, nearest=lambda text: nearest_article(kb, text), limit=limit
+    )
     return found, len(questions), space.name
 
 

@@ -1,0 +1,79 @@
+"""Which unanswered questions a report looks for knowledge gaps among, with declined topics about."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.insights import gaps as gap_finder
+from bot.insights import report
+from bot.insights.gaps import Gap, GapQuestion
+from storage import reports_repo
+
+START = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    declined: str | None
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str = "words"
+
+
+class DeclinedStillCatches:
+    """A KB whose declined topic still catches every question asked again."""
+
+    def declined_questions(self) -> list[str]:
+        return []
+
+    def ask_many(self, questions: Sequence[str]) -> list[Verdict]:
+        return [Verdict(declined="n1" if "taxes" in q else None) for q in questions]
+
+
+def _row(number: int, *, reason: str | None) -> reports_repo.DecisionRow:
+    return reports_repo.DecisionRow(
+        id=number,
+        at=START + timedelta(minutes=number),
+        actor_key=f"console:U{number}",
+        platform="console",
+        conversation_key=f"console:U{number}@c",
+        band="escalate",
+        top_entry_id=None,
+        outcome="escalated",
+        reason=reason,
+        ticket_id=None,
+    )
+
+
+async def test_questions_a_declined_topic_still_catches_do_not_crowd_out_the_gaps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the newest MAX_QUESTIONS unanswered questions are clustered. Questions a declined topic
+    still catches are settled: they must not take those places from the questions that are gaps."""
+    monkeypatch.setattr(gap_finder, "MAX_QUESTIONS", 10)
+    real = [_row(n, reason="low_confidence") for n in range(1, 4)]
+    settled = [_row(n, reason=report.DECLINED_REASON) for n in range(4, 24)]  # newer, and more
+
+    async def question_texts(_: Any, *, decision_ids: Sequence[int]) -> dict[int, str]:
+        return {i: f"question {i}" if i < 4 else f"can you do my taxes {i}" for i in decision_ids}
+
+    def find_gaps(questions: Sequence[GapQuestion], *_: Any, **__: Any) -> list[Gap]:
+        return []
+
+    monkeypatch.setattr(reports_repo, "question_texts", question_texts)
+    monkeypatch.setattr(report, "topic_space", lambda _: Space())
+    monkeypatch.setattr(gap_finder, "find_gaps", find_gaps)
+    _, among, _ = await report._gaps(
+        None,  # type: ignore[arg-type]
+        kb=DeclinedStillCatches(),  # type: ignore[arg-type]
+        decisions=[*real, *settled],
+        limit=5,
+    )
+    assert among == 3, "the three real questions are looked at, however many settled ones came after"
