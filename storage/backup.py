@@ -224,13 +224,16 @@ def _set_aside(database: Path) -> Path:
 
 
 def _free_name(path: Path) -> Path:
-    """`path`, or `path-2`, `path-3`, ... when it is taken: a second restore must not replace the
-    database the first one set aside (that may be the only copy of what the team had)."""
-    candidate, number = path, 1
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.name}-{number}")
-    return candidate
+    """`path`, or `path-2`, `path-3`, ... past the highest taken: a second restore must not replace
+    the database the first one set aside (that may be the only copy of what the team had), and the
+    highest number stays the newest copy when one in the middle was deleted."""
+    taken = [1] if os.path.lexists(path) else []
+    prefix = f"{path.name}-"
+    for sibling in path.parent.iterdir():
+        number = sibling.name.removeprefix(prefix)
+        if sibling.name.startswith(prefix) and number.isdigit():
+            taken.append(int(number))
+    return path.with_name(f"{prefix}{max(taken) + 1}") if taken else path
 
 
 def pg_dump_command(url: str, target: Path) -> str:

@@ -268,6 +268,22 @@ def test_a_second_restore_never_replaces_the_database_the_first_set_aside(
     assert tickets_in(database.with_name("supportbot.db.before-restore-2")) == {}
 
 
+def test_a_restore_after_a_removed_copy_sets_aside_past_the_newest(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """The highest number is the newest copy, also after the team deleted one in the middle: a
+    restore never fills the gap (that would make an older copy look newer than this one)."""
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    assert command(tmp_path, "db", "backup", "empty.db").returncode == 0
+    database = tmp_path / "data" / "supportbot.db"
+    for kept in ("supportbot.db.before-restore", "supportbot.db.before-restore-3"):
+        shutil.copy(tmp_path / "empty.db", database.with_name(kept))
+    result = command(tmp_path, "db", "restore", "empty.db")
+    assert result.returncode == 0, result.stderr
+    assert "supportbot.db.before-restore-4" in result.stdout
+    assert not database.with_name("supportbot.db.before-restore-2").exists()
+
+
 async def _open_one(path: Path) -> None:
     database = Database.from_url(f"sqlite+aiosqlite:///{path}")
     try:
