@@ -161,10 +161,7 @@ async def _reply_to_close_question(event: MessageReceived, ctx: HandlerContext, 
     the button; anything else means it is not solved yet: the ticket reopens, as its card says."""
     await relay_from_customer(ctx, ticket, event.text)
     if intents.is_thanks(event.text):
-        await ctx.reply(
-            f"Glad to hear it! Press **Yes, it's solved** under \"Did this solve it?\" and I'll close "
-            f"ticket **#{ticket.number}**."
-        )
+        await ctx.reply(messages.thanks_instead_of_confirming(ticket))
         return
     await _reopen(ctx, ticket, why=f"{event.actor.name} replied instead of confirming it was solved")
     await ctx.reply(f"I've kept ticket **#{ticket.number}** open and passed this on to the team.")

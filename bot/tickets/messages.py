@@ -111,19 +111,32 @@ def claimed_to_customer(ticket: Ticket, by: str) -> OutboundMessage:
     )
 
 
+def _solved_button(ticket: Ticket) -> Button:
+    return Button(
+        action_id="ticket.confirm:yes",
+        label="Yes, it's solved",
+        value=str(ticket.number),
+        style=ButtonStyle.PRIMARY,
+    )
+
+
 def close_question(ticket: Ticket, *, by: str, reason: str | None) -> OutboundMessage:
     because = f" ({reason})" if reason else ""
     return OutboundMessage(
         text=f"{by} thinks ticket **#{ticket.number}** is solved{because}. Did this solve it?",
         buttons=(
-            Button(
-                action_id="ticket.confirm:yes",
-                label="Yes, it's solved",
-                value=str(ticket.number),
-                style=ButtonStyle.PRIMARY,
-            ),
+            _solved_button(ticket),
             Button(action_id="ticket.confirm:no", label="No, I still need help", value=str(ticket.number)),
         ),
+    )
+
+
+def thanks_instead_of_confirming(ticket: Ticket) -> OutboundMessage:
+    """The button comes with the reminder: the question may have scrolled away, or (the console, after
+    a restart) no longer be clickable at all."""
+    return OutboundMessage(
+        text=f"Glad to hear it! Press **Yes, it's solved** and I'll close ticket **#{ticket.number}**.",
+        buttons=(_solved_button(ticket),),
     )
 
 

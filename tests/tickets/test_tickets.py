@@ -289,6 +289,10 @@ async def test_a_thank_you_instead_of_the_button_keeps_the_close_question_open(b
     (ticket,) = await tickets(bot)
     assert ticket.state == "awaiting_confirmation"
     assert ("customer", "thanks, works now") in await transcript(bot, 1)
+    # The reminder carries the button: the question may be out of sight, or no longer clickable.
+    await bot.click(bot.customer, button(answer, "Yes, it's solved"), on=answer)
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "closed"
 
 
 async def test_a_confirmed_closed_ticket_is_not_promised_to_reopen_on_reply(bot: BotHarness) -> None:
