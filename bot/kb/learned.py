@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
@@ -24,6 +26,11 @@ from typing import Any
 import yaml
 
 from bot.kb.model import KBEntry
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: one process's threads are kept apart, no more
+    fcntl = None  # type: ignore[assignment]
 
 LEARNED_FILE = "learned.yml"
 HEADER = (
@@ -313,6 +320,27 @@ def _ticket(row: dict[str, Any]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("'from_ticket' must be a ticket number")
     return value
+
+
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Held from reading learned.yml to writing it back: the bot's threads, and processes beside it
+    (`supportbot privacy erase` while the bot runs), would otherwise lose each other's changes (an
+    erased question written back, an id given twice). The folder is locked, not the file: `write`
+    replaces the file, so a lock on it would guard a file no longer there."""
+    with _thread_lock:
+        if fcntl is None:
+            yield
+            return
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(folder)  # releases the lock
 
 
 def write(path: Path, learned: Learned) -> None:

@@ -6,7 +6,6 @@ KB with and without the change. Everything lands in `kb/learned.yml` (`bot.kb.le
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +20,6 @@ from bot.kb.semantic import embedded_ahead
 MAX_PHRASING = 500
 """A phrasing longer than this is a conversation, not a question: it is clipped."""
 _SLUG = re.compile(r"[^a-z0-9]+")
-_write_lock = threading.Lock()
 
 
 class TeachError(ValueError):
@@ -189,7 +187,7 @@ def publish(
     """Write the change to learned.yml: the new phrasings, and for a new article its draft (pending
     unless `approved`). Returns the article's id and the new phrasings' ids."""
     path = _file(kb_root)
-    with _write_lock:
+    with learned_file.locked(path):
         current = learned_file.read(path)
         added: list[LearnedPhrasing] = []
         for text in change.questions:
@@ -222,7 +220,7 @@ def publish(
 
 def approve(kb_root: Path, article_id: str) -> LearnedArticle:
     path = _file(kb_root)
-    with _write_lock:
+    with learned_file.locked(path):
         current = learned_file.read(path)
         article = current.article(article_id)
         if article is None:
@@ -239,7 +237,7 @@ def forget(kb_root: Path, learned_id: str) -> LearnedPhrasing | DeclinedTopic:
     """Undo one learned phrasing (a drafted article left with no phrasing goes with it), or one
     declined topic."""
     path = _file(kb_root)
-    with _write_lock:
+    with learned_file.locked(path):
         current = learned_file.read(path)
         topic = next((d for d in current.declined if d.id == learned_id), None)
         if topic is not None:
@@ -265,7 +263,7 @@ def forget_questions(kb_root: Path, questions: Sequence[str]) -> int:
     theirs = {stored_key(question) for question in questions}
     if path is None or not theirs:
         return 0
-    with _write_lock:
+    with learned_file.locked(path):
         current = learned_file.read(path)
         phrasings = tuple(p for p in current.phrasings if stored_key(p.text) not in theirs)
         left = {p.entry for p in phrasings}
@@ -303,7 +301,7 @@ def decline(
     """Write a declined topic to learned.yml: from the next load, questions like these escalate."""
     topic_entry = decline_topic(questions)
     path = _file(kb_root)
-    with _write_lock:
+    with learned_file.locked(path):
         current = learned_file.read(path)
         topic = DeclinedTopic(
             id=current.next_declined_id(),

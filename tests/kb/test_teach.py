@@ -4,6 +4,8 @@ own learned.yml, are loaded with the team's files, and a replay says what the ch
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,6 +118,39 @@ def test_a_forgotten_id_is_never_given_again(kb_dir: Path) -> None:
     (kb_dir / "learned.yml").write_text(older)
     teach.forget(kb_dir, "p7")
     assert learned.read(kb_dir / "learned.yml").next_phrasing_id() == "p8"
+
+
+_SLOW_DECLINE = """
+import sys, time
+from pathlib import Path
+from bot.kb import learned, teach
+write = learned.write
+def slow(path, changed):
+    print("read", flush=True)
+    time.sleep(1.0)
+    write(path, changed)
+learned.write = slow
+teach.decline(Path(sys.argv[1]), ["can you do my taxes"], taught_by="U1")
+"""
+
+
+def test_two_processes_changing_learned_yml_lose_nothing(kb_dir: Path) -> None:
+    """`supportbot privacy erase` changes learned.yml from the command line while the bot runs: a
+    change one process makes while the other is between reading and writing must not be lost
+    (an erased question back in the file, or one id given twice)."""
+    other = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_DECLINE, str(kb_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "read\n"
+        teach.decline(kb_dir, ["file my taxes"], taught_by="U2")
+    finally:
+        assert other.wait(timeout=30) == 0
+    topics = learned.read(kb_dir / "learned.yml").declined
+    assert sorted((t.id, t.questions) for t in topics) == [
+        ("n1", ("can you do my taxes",)),
+        ("n2", ("file my taxes",)),
+    ]
 
 
 def test_a_learned_file_with_a_broken_count_says_where(kb_dir: Path) -> None:
