@@ -10,6 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.context import KnowledgeBase
+from bot.core.privacy import ERASED, EXPIRED
 from bot.insights import figures as fig
 from bot.insights import gaps as gap_finder
 from bot.insights.figures import Answers, Figures, Window
@@ -79,8 +80,9 @@ async def _gaps(
     """The knowledge gaps among the window's questions, how many unanswered questions there were,
     and the space they were grouped in."""
     unanswered = [row for row in decisions if row.outcome in GAP_OUTCOMES]
-    # A topic staff declined is settled, also for the questions asked before it was declined.
-    declined = {stored_key(q) for q in kb.declined_questions()}
+    # A topic staff declined is settled, also for the questions asked before it was declined. An
+    # erased or expired question has no words left: three of them are not a topic either.
+    declined = {stored_key(q) for q in [*kb.declined_questions(), ERASED, EXPIRED]}
     questions: list[GapQuestion] = []
     # The newest MAX_QUESTIONS that are not settled: read back from the newest, a batch at a time,
     # so questions a declined topic still catches do not take the places of the gaps'.

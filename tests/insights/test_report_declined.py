@@ -9,10 +9,19 @@ from typing import Any
 
 import pytest
 
+from bot.core import privacy
+from bot.core.events import Actor, Platform
 from bot.insights import gaps as gap_finder
 from bot.insights import report
 from bot.insights.gaps import Gap, GapQuestion
 from storage import reports_repo
+from tests.harness import BotHarness
+
+THEME = [
+    "how do I change the colour of the dashboard theme?",
+    "can I change the dashboard theme colour to dark?",
+    "dark mode for the dashboard theme?",
+]
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -77,3 +86,20 @@ async def test_questions_a_declined_topic_still_catches_do_not_crowd_out_the_gap
         limit=5,
     )
     assert among == 3, "the three real questions are looked at, however many settled ones came after"
+
+
+async def test_erased_questions_are_not_a_knowledge_gap(bot: BotHarness) -> None:
+    """Three people whose questions were erased asked nothing the team can read: "removed at the
+    person's request" three times is not a topic to teach the bot."""
+    for number, question in enumerate(THEME):
+        asker = Actor(platform=Platform.CONSOLE, id=f"C{number + 10}", display_name=f"Customer {number}")
+        await bot.says(asker, question)
+        bot.clock.advance(minutes=5)
+    (before,) = await bot.staff_runs("/support report")
+    assert "Knowledge gaps" in {f.name for f in before.delivery.message.fields}
+    for number in range(len(THEME)):
+        async with bot.bot.database.transaction() as session:
+            assert await privacy.erase(session, subject=f"console:C{number + 10}", now=bot.clock.now)
+    (after,) = await bot.staff_runs("/support report")
+    assert privacy.ERASED not in after.text
+    assert "Knowledge gaps: none" in after.text, after.text
