@@ -33,10 +33,38 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments, or one line from the (sub)command they were given to: `supportbot db upgrade:
+    unrecognized arguments: --x (see `supportbot db upgrade --help`)`. Subcommands are declared
+    optional and checked here, after unknown arguments: argparse would take `supportbot --bogus` for
+    a missing command, and name only `supportbot` for an unknown argument of any subcommand."""
+    parser = _parser()
+    parsed, unknown = parser.parse_known_args(argv)
+    where, missing = _innermost(parser, parsed)
+    if unknown:
+        where.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if missing is not None:
+        where.error(f"the following arguments are required: {missing}")
+    return parsed
+
+
+def _innermost(
+    parser: argparse.ArgumentParser, parsed: argparse.Namespace
+) -> tuple[argparse.ArgumentParser, str | None]:
+    """The parser of the subcommand given (`supportbot db upgrade`), and the subcommand it still needs."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = getattr(parsed, action.dest, None)
+            if chosen is None:
+                return parser, action.dest
+            return _innermost(action.choices[chosen], parsed)
+    return parser, None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="supportbot", description="A support bot for Slack, Discord and the console.")
     parser.add_argument("--version", action="version", version=f"supportbot {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command")
 
     init = commands.add_parser("init", help="write a starter kb/, components.yml and .env (never overwrites)")
     init.add_argument("dir", nargs="?", type=Path, default=Path("."), metavar="DIR", help="default: here")
@@ -49,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--as-staff", action="store_true", help="in the console, act as a staff member")
 
     db = commands.add_parser("db", help="database: schema, backup, restore")
-    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands = db.add_subparsers(dest="db_command")
     db_commands.add_parser("upgrade", help="apply migrations (also done on every start)")
     db_commands.add_parser("current", help="print the schema revision")
     backup = db_commands.add_parser(
@@ -64,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     privacy = commands.add_parser(
         "privacy", help="privacy requests: export or erase what is stored about a person"
     )
-    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    privacy_commands = privacy.add_subparsers(dest="privacy_command")
     export = privacy_commands.add_parser("export", help="everything stored about a person, as one JSON file")
     export.add_argument("person", metavar="platform:user_id")
     export.add_argument("file", type=Path, metavar="FILE", help="a new file (never overwritten)")
@@ -79,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     add_report_parser(commands)
 
     kb = commands.add_parser("kb", help="knowledge base: check, reload, evaluate")
-    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    kb_commands = kb.add_subparsers(dest="kb_command")
     check = kb_commands.add_parser(
         "check", help="validate the YAML files (file:line: problem) and say how the KB will answer"
     )
@@ -339,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     if args.command == "init":
         return _init(args.dir)  # needs no settings: there may be no .env yet
     if (problem := _env_file_problem()) is not None:

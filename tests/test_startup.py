@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -82,3 +84,39 @@ def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path
     finally:
         os.close(write)
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("--bogus",), "supportbot: unrecognized arguments: --bogus (see `supportbot --help`)"),
+        (
+            ("db", "upgrade", "--x"),
+            "supportbot db upgrade: unrecognized arguments: --x (see `supportbot db upgrade --help`)",
+        ),
+        (("db", "--x"), "supportbot db: unrecognized arguments: --x (see `supportbot db --help`)"),
+        (
+            ("kb", "eval", "--examples", "a", "--queries", "b", "--x"),
+            "supportbot kb eval: unrecognized arguments: --x (see `supportbot kb eval --help`)",
+        ),
+        ((), "supportbot: the following arguments are required: command (see `supportbot --help`)"),
+        (
+            ("db",),
+            "supportbot db: the following arguments are required: db_command (see `supportbot db --help`)",
+        ),
+    ],
+)
+def test_a_wrong_argument_is_named_by_the_command_it_was_given_to(
+    tmp_path: Path, args: tuple[str, ...], line: str
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        env={**clean, "PYTHONPATH": str(ROOT)},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [line]

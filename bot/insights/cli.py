@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.core.clock import utc_now
 from bot.insights import report, report_html
+from bot.insights.messages import count
 from bot.kb.knowledge_base import load_knowledge_base
 from bot.kb.loader import KBError
 from bot.settings import Settings
@@ -73,6 +74,6 @@ async def _write(settings: Settings, days: int, out: Path) -> int:
     finally:
         await database.dispose()
     page = await asyncio.to_thread(report_html.write, built, out)
-    what = "nothing to report yet" if built.empty else f"{built.current.questions} questions"
+    what = "nothing to report yet" if built.empty else count(built.current.questions, "question")
     print(f"wrote {page} ({what})")
     return 0

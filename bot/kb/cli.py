@@ -46,7 +46,8 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
                 )
             for topic in learned.declined:
                 print(
-                    f"declined topic `{topic.id}` ({len(topic.questions)} questions, "
+                    f"declined topic `{topic.id}` ({len(topic.questions)} question"
+                    f"{'' if len(topic.questions) == 1 else 's'}, "
                     f"\u201c{topic.questions[0][:80]}\u201d), declined by {topic.taught_by}: "
                     f"undo with /support kb forget {topic.id}"
                 )
@@ -75,7 +76,7 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             print(problem, file=sys.stderr)
         return 2
     except (EvalInputError, SemanticUnavailable) as error:
-        print(f"supportbot: {error}", file=sys.stderr)
+        print(f"supportbot kb {args.kb_command}: {error}", file=sys.stderr)
         return 2
     return 2
 

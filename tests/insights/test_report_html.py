@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -154,3 +155,22 @@ def test_the_command_writes_the_report_and_bad_arguments_are_one_line(
     assert _exit_code(["report", "--out", "out"]) == 2
     err = capsys.readouterr().err
     assert "no database at" in err and err.count("\n") == 1
+
+
+def test_the_command_counts_one_question_in_the_singular(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def one_question(*_: object, **__: object) -> SimpleNamespace:
+        return SimpleNamespace(empty=False, current=SimpleNamespace(questions=1))
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/bot.db")
+    monkeypatch.setenv("KB_PATH", str(Path(__file__).resolve().parents[1] / "data" / "kb"))
+    monkeypatch.setenv("MATCHER", "lexical")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    assert main(["db", "upgrade"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(report, "build", one_question)
+    monkeypatch.setattr(report_html, "write", lambda _, out: out / "report.html")
+    assert main(["report", "--out", "rep"]) == 0
+    assert capsys.readouterr().out.strip() == "wrote rep/report.html (1 question)"

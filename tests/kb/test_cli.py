@@ -154,13 +154,13 @@ def test_eval_rejects_a_bad_line_with_its_number(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "supportbot: examples.jsonl:2: every example needs a label"
+    assert result.stderr.strip() == "supportbot kb eval: examples.jsonl:2: every example needs a label"
 
 
 def test_eval_with_a_missing_file_says_so(tmp_path: Path) -> None:
     result = supportbot("kb", "eval", "--examples", "nope.jsonl", "--queries", "nope.jsonl", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "supportbot: nope.jsonl: no such file"
+    assert result.stderr.strip() == "supportbot kb eval: nope.jsonl: no such file"
 
 
 def test_check_lists_pending_drafts(tmp_path: Path) -> None:
@@ -193,3 +193,15 @@ def test_check_lists_declined_topics_apart_from_the_entries(tmp_path: Path) -> N
         "declined topic `n1` (2 questions, \u201ccan you do my taxes\u201d), declined by U1: "
         "undo with /support kb forget n1"
     ) in result.stdout
+
+
+def test_check_counts_a_declined_topic_of_one_question_in_the_singular(tmp_path: Path) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "faq.yml").write_text(ENTRY.format(id="export") + ENTRY.format(id="import"))
+    (folder / "learned.yml").write_text(
+        "declined:\n  - {id: n1, questions: [can you do my taxes], taught_by: U1}\n"
+    )
+    result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "declined topic `n1` (1 question, \u201ccan you do my taxes\u201d)" in result.stdout
