@@ -89,7 +89,9 @@ async def _gaps(
     end = len(unanswered)
     oldest = max(0, end - READ_BACK * gap_finder.MAX_QUESTIONS)
     while end > oldest and len(questions) < gap_finder.MAX_QUESTIONS:
-        batch = unanswered[max(oldest, end - (gap_finder.MAX_QUESTIONS - len(questions))) : end]
+        # What is missing, but not a few rows at a time (a query and an ask each).
+        wanted = max(gap_finder.MAX_QUESTIONS - len(questions), gap_finder.MAX_QUESTIONS // 4, 1)
+        batch = unanswered[max(oldest, end - wanted) : end]
         end -= len(batch)
         texts = await reports_repo.question_texts(session, decision_ids=[row.id for row in batch])
         asked = [(row, text) for row in batch if stored_key(text := texts.get(row.id, "")) not in declined]
@@ -105,6 +107,7 @@ async def _gaps(
             if row.reason != DECLINED_REASON or not next(still)
         ]
 
+    questions = questions[-gap_finder.MAX_QUESTIONS :]
     space = topic_space(kb)
     # Clustering (and embedding, with the semantic matcher) is CPU work: off the event loop.
     found = await asyncio.to_thread(

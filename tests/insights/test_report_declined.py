@@ -88,6 +88,34 @@ async def test_questions_a_declined_topic_still_catches_do_not_crowd_out_the_gap
     assert among == 3, "the three real questions are looked at, however many settled ones came after"
 
 
+async def test_settled_questions_are_read_back_in_batches_not_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With all but one place taken, what is read back next is still a batch: a query and an ask per
+    row would make a report over a busy declined topic take thousands of each."""
+    monkeypatch.setattr(gap_finder, "MAX_QUESTIONS", 20)
+    settled = [_row(n, reason=report.DECLINED_REASON) for n in range(1, 82)]
+    real = [_row(n, reason="low_confidence") for n in range(82, 101)]  # the newest 19
+    reads: list[int] = []
+
+    async def question_texts(_: Any, *, decision_ids: Sequence[int]) -> dict[int, str]:
+        reads.append(len(decision_ids))
+        return {i: f"question {i}" if i >= 82 else f"can you do my taxes {i}" for i in decision_ids}
+
+    monkeypatch.setattr(reports_repo, "question_texts", question_texts)
+    monkeypatch.setattr(report, "topic_space", lambda _: Space())
+    monkeypatch.setattr(gap_finder, "find_gaps", lambda *_, **__: [])
+    _, among, _ = await report._gaps(
+        None,  # type: ignore[arg-type]
+        kb=DeclinedStillCatches(),  # type: ignore[arg-type]
+        decisions=[*settled, *real],
+        limit=5,
+    )
+    assert among == 19
+    assert sum(reads) == 100, "read back as far as 5 x MAX_QUESTIONS"
+    assert len(reads) <= 20, reads
+
+
 async def test_erased_questions_are_not_a_knowledge_gap(bot: BotHarness) -> None:
     """Three people whose questions were erased asked nothing the team can read: "removed at the
     person's request" three times is not a topic to teach the bot."""
