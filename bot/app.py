@@ -49,7 +49,7 @@ from bot.status.components import ComponentsFileError, load_components_file
 from bot.tickets import clocks
 from bot.web import RouteInstaller, WebServer, create_web_app
 from storage import gateway_sessions_repo, migrate, outbox_repo, status_repo
-from storage.db import CANNOT_OPEN, Database, cannot_open
+from storage.db import CANNOT_OPEN, Database, cannot_open, cannot_upgrade
 
 if TYPE_CHECKING:
     from bot.adapters.discord.resume import GatewaySession
@@ -302,9 +302,14 @@ async def create_bot(
     """Wire everything. Tests pass their own adapters, clock and database."""
     database = database or Database.from_url(settings.database_url)
     try:
-        await migrate.upgrade(database.engine)
+        await database.ping()
     except CANNOT_OPEN as error:
         raise StartupError(cannot_open(settings.database_url, error)) from None
+    try:
+        await migrate.upgrade(database.engine)
+    except CANNOT_OPEN as error:
+        log.debug("the schema upgrade failed", exc_info=True)
+        raise StartupError(cannot_upgrade(settings.database_url, error)) from None
     router = build_router()
     staff = staff_policy(settings)
     try:

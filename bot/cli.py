@@ -130,17 +130,25 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _db(settings: Settings, action: str) -> int:
     from storage import migrate
-    from storage.db import CANNOT_OPEN, Database, cannot_open
+    from storage.db import CANNOT_OPEN, Database, cannot_open, cannot_upgrade
 
     database = Database.from_url(settings.database_url)
     try:
+        try:
+            await database.ping()
+        except CANNOT_OPEN as error:
+            print(f"supportbot db {action}: {cannot_open(settings.database_url, error)}", file=sys.stderr)
+            return 2
         if action == "upgrade":
-            await migrate.upgrade(database.engine)
+            try:
+                await migrate.upgrade(database.engine)
+            except CANNOT_OPEN as error:
+                log.debug("the schema upgrade failed", exc_info=True)
+                said = cannot_upgrade(settings.database_url, error)
+                print(f"supportbot db upgrade: {said}", file=sys.stderr)
+                return 2
         revision = await migrate.current_revision(database.engine)
         print(f"schema at {revision or 'empty'} (head {migrate.head_revision()})")
-    except CANNOT_OPEN as error:
-        print(f"supportbot db {action}: {cannot_open(settings.database_url, error)}", file=sys.stderr)
-        return 2
     finally:
         await database.dispose()
     return 0

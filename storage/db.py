@@ -117,10 +117,13 @@ class Database:
             yield session
 
     async def ping(self) -> None:
-        from sqlalchemy import text
-
+        """Open a connection and read the schema's header. Raises one of `CANNOT_OPEN` when the URL
+        names no database (a text file, a folder) or a server that does not answer. Catch those
+        around this alone: a migration that fails afterwards is a bug to see whole, not a wrong URL."""
+        sqlite = self.engine.dialect.name == "sqlite"
         async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            # SQLite opens files lazily: reading the schema's version finds a file that is not one.
+            await connection.exec_driver_sql("PRAGMA schema_version" if sqlite else "SELECT 1")
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -131,16 +134,28 @@ class Database:
 
 
 # What opening a database that is not one (a mistyped DATABASE_URL) or a server that does not answer
-# raises, before anything is done with it.
+# raises, before anything is done with it: `Database.ping` raises only these.
 CANNOT_OPEN = (SQLAlchemyError, sqlite3.Error, OSError)
 
 
 def cannot_open(database_url: str, error: BaseException) -> str:
     """One line saying why the database at `database_url` cannot be opened, without its password."""
+    return f"{_database_said(database_url, error)} (check DATABASE_URL)"
+
+
+def cannot_upgrade(database_url: str, error: BaseException) -> str:
+    """One line saying that the database opened but its schema could not be brought up to date (a
+    database of another program, one another process holds locked, or a migration's own bug: its
+    traceback is logged at DEBUG)."""
+    where, said = _database_said(database_url, error).split(": ", 1)
+    return f"{where}: the schema upgrade failed: {said}"
+
+
+def _database_said(database_url: str, error: BaseException) -> str:
     reason = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
     said = str(reason).strip().splitlines()
     where = make_url(database_url).render_as_string(hide_password=True)
-    return f"database {where}: {said[0] if said else type(reason).__name__} (check DATABASE_URL)"
+    return f"database {where}: {said[0] if said else type(reason).__name__}"
 
 
 async def open_migrated(database_url: str) -> Database | str:

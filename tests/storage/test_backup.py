@@ -415,3 +415,26 @@ def test_run_on_a_database_url_naming_no_database_is_one_line_and_exit_2(
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert says in line and "DATABASE_URL" in line and "WEB_PORT" not in line, line
+
+
+def test_a_database_of_another_program_says_the_upgrade_failed_not_to_check_the_url(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """The URL names a database, but one the schema cannot be brought onto: not a wrong URL. The
+    traceback (a migration's own bug looks the same from here) is logged at DEBUG."""
+
+    def theirs(name: str) -> str:
+        path = tmp_path / name
+        with closing(sqlite3.connect(path)) as connection:
+            connection.execute("CREATE TABLE processed_events (whatever TEXT)")
+            connection.commit()
+        return f"sqlite+aiosqlite:///{path}"
+
+    for args in (("db", "upgrade"), ("run", "--console")):
+        result = command(tmp_path, *args, DATABASE_URL=theirs(f"{args[0]}.db"))
+        assert result.returncode == 2, result
+        (line,) = result.stderr.splitlines()
+        assert "the schema upgrade failed: table processed_events already exists" in line, line
+        assert "check DATABASE_URL" not in line
+    debug = command(tmp_path, "db", "upgrade", DATABASE_URL=theirs("debug.db"), LOG_LEVEL="DEBUG")
+    assert "Traceback" in debug.stderr
