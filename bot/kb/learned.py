@@ -283,8 +283,9 @@ def read(path: Path) -> Learned:
 
 
 def _issued(data: dict[str, Any], kind: str) -> int:
-    issued = data.get("issued") or {}
-    if not isinstance(issued, dict):
+    issued = data.get("issued")
+    issued = {} if issued is None else issued
+    if not isinstance(issued, dict) or set(issued) - {"phrasings", "declined"}:
         raise TypeError("'issued' must be 'phrasings: N, declined: N'")
     value = issued.get(kind, 0)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -159,6 +159,10 @@ def test_a_learned_file_with_a_broken_count_says_where(kb_dir: Path) -> None:
         learned.LearnedFileError, match=r"learned\.yml: 'issued: phrasings' must be a whole number"
     ):
         learned.read(kb_dir / "learned.yml")
+    for wrong in ("issued: {phrasing: 12}\n", "issued: [12]\n", "issued: []\n", "issued: 12\n"):
+        (kb_dir / "learned.yml").write_text(wrong)  # a misspelt count would be ignored, and ids reused
+        with pytest.raises(learned.LearnedFileError, match=r"'issued' must be 'phrasings: N, declined: N'"):
+            learned.read(kb_dir / "learned.yml")
 
 
 def test_a_persons_questions_are_forgotten_as_the_file_stores_them(kb_dir: Path, tmp_path: Path) -> None:
