@@ -68,6 +68,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+# Libraries that narrate routine steps at INFO (sentence-transformers: every model load, also in
+# one-shot commands such as `kb check`); the bot's own lines say what matters.
+NOISY = ("aiohttp.access", "sqlalchemy.engine", "discord.gateway", "alembic", "sentence_transformers")
+
+
 def configure(level: str = "INFO", *, stream: TextIO | None = None, json_lines: bool = False) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
@@ -78,7 +83,7 @@ def configure(level: str = "INFO", *, stream: TextIO | None = None, json_lines: 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiohttp.access", "sqlalchemy.engine", "discord.gateway", "alembic"):
+    for noisy in NOISY:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -124,3 +124,14 @@ def test_an_unknown_log_format_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == ["supportbot: setting LOG_FORMAT: Input should be 'text' or 'json'"]
+
+
+def test_a_model_load_is_not_narrated_at_info(stream: io.StringIO) -> None:
+    """sentence-transformers says "Loading SentenceTransformer model from ..." at INFO on every load,
+    `kb check` included; a warning of its own still shows."""
+    configure("INFO", stream=stream)
+    library = logging.getLogger("sentence_transformers.base.model")
+    library.info("Loading SentenceTransformer model from /somewhere")
+    library.warning("no GPU found")
+    assert "Loading SentenceTransformer" not in stream.getvalue()
+    assert "no GPU found" in stream.getvalue()
