@@ -14,6 +14,9 @@ from rapidfuzz import fuzz, process
 from storage.status_repo import ComponentSpec, split_names
 
 MAX_NAME = 80  # the status_components.name column
+# A group is one word heading its components on the status page, where a longer one would wrap on a
+# phone; every platform's message limit and the status_components.group_name column (80) allow it.
+MAX_GROUP = 40
 NAME = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_NAME - 1}}}$")
 # A typed name must be this similar (rapidfuzz ratio, 0-100) to a name or alias to count as it:
 # "paymnets" scores 87.5 against "payments", "api" scores 67 against "app".
@@ -44,6 +47,10 @@ def load_components_file(path: Path) -> list[ComponentSpec]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise ComponentsFileError(f"{path}: entry {index} needs a `name`")
         name = entry["name"].strip().lower()
+        if len(name) > MAX_NAME:
+            raise ComponentsFileError(
+                f"{path}: entry {index}: the name is {len(name)} characters; keep it to {MAX_NAME}"
+            )
         if not NAME.match(name):
             raise ComponentsFileError(
                 f"{path}: entry {index}: name '{name}' must be lowercase letters, digits, '-' or '_' "
@@ -52,6 +59,11 @@ def load_components_file(path: Path) -> list[ComponentSpec]:
         if name in seen:
             raise ComponentsFileError(f"{path}: component '{name}' is declared twice")
         seen.add(name)
+        group = str(entry.get("group") or "")
+        if len(group) > MAX_GROUP:
+            raise ComponentsFileError(
+                f"{path}: entry {index}: the group is {len(group)} characters; keep it to {MAX_GROUP}"
+            )
         aliases = entry.get("aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise ComponentsFileError(f"{path}: entry {index}: `aliases` is a list of strings")
@@ -59,7 +71,7 @@ def load_components_file(path: Path) -> list[ComponentSpec]:
             ComponentSpec(
                 name=name,
                 aliases=tuple(a.strip().lower() for a in aliases if a.strip() and "," not in a),
-                group=str(entry.get("group") or ""),
+                group=group,
                 description=str(entry.get("description") or ""),
             )
         )

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from bot.core.commands import Command
 from bot.core.errors import UsageError, UserError
-from bot.status.components import MAX_NAME, NAME, Known, resolve
+from bot.status.components import MAX_GROUP, MAX_NAME, NAME, Known, resolve
 from bot.status.model import ComponentStatus, Impact, IncidentStatus
 
 
@@ -136,11 +136,6 @@ def parse_component_set(rest: str, known: Sequence[Known], usage: Usage) -> tupl
     if name is None:
         raise UnknownComponent(parts[0], known)
     return name, _choice(parts[1], ComponentStatus, "a component status", usage)
-
-
-# A group is one word heading its components on the status page, where a longer one would wrap on a
-# phone; every platform's message limit and the status_components.group_name column (80) allow it.
-MAX_GROUP = 40
 
 
 @dataclass(frozen=True, slots=True)
