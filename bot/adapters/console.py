@@ -225,7 +225,20 @@ class ConsoleAdapter:
             # Whoever read the console went away (`supportbot run --console | head`): nobody is left
             # to answer, so the session ends as at the end of input, with nothing left for Python to
             # flush into the closed pipe at exit (each reply had logged a failed delivery).
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stdout.fileno())
+            self._silence_stdout()
             if self._reader is not None and not self._reader.done():
                 self._reader.cancel()
             self.finished.set()
+
+    def _silence_stdout(self) -> None:
+        """Point stdout's descriptor at the null device, when it has one: a stream that is not a file
+        (a test's, an embedding program's) has nothing for Python to flush at exit anyway."""
+        try:
+            descriptor = self._stdout.fileno()
+        except (OSError, ValueError, AttributeError):
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, descriptor)
+        finally:
+            os.close(null)

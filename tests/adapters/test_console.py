@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sqlite3
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bot.adapters.console import ConsoleAdapter
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,3 +133,17 @@ def test_a_reader_that_goes_away_ends_the_session_quietly(tmp_path: Path) -> Non
     assert bot.wait(timeout=60) == 0
     errors = bot.stderr.read() if bot.stderr else ""
     assert "Traceback" not in errors and "BrokenPipe" not in errors, errors
+
+
+class _GoneStream(io.StringIO):
+    """A stream that is not a file (no descriptor) whose reader has gone away."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+async def test_a_reader_gone_from_a_stream_that_is_not_a_file_ends_the_session() -> None:
+    """stdout replaced by an object with no file descriptor: the session still just ends."""
+    adapter = ConsoleAdapter(stdin=io.StringIO(""), stdout=_GoneStream())
+    adapter._write("bot> hello")
+    assert adapter.finished.is_set()
