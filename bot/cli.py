@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _db(settings: Settings, action: str) -> int:
     from storage import migrate
-    from storage.db import CANNOT_OPEN, Database, cannot_open, cannot_upgrade
+    from storage.db import CANNOT_OPEN, Database, cannot_open, cannot_read_revision, cannot_upgrade
 
     database = Database.from_url(settings.database_url)
     try:
@@ -147,7 +147,15 @@ async def _db(settings: Settings, action: str) -> int:
                 said = cannot_upgrade(settings.database_url, error)
                 print(f"supportbot db upgrade: {said}", file=sys.stderr)
                 return 2
-        revision = await migrate.current_revision(database.engine)
+        try:
+            revision = await migrate.current_revision(database.engine)
+        except CANNOT_OPEN as error:
+            log.debug("reading the schema revision failed", exc_info=True)
+            print(
+                f"supportbot db {action}: {cannot_read_revision(settings.database_url, error)}",
+                file=sys.stderr,
+            )
+            return 2
         print(f"schema at {revision or 'empty'} (head {migrate.head_revision()})")
     finally:
         await database.dispose()

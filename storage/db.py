@@ -151,6 +151,13 @@ def cannot_upgrade(database_url: str, error: BaseException) -> str:
     return f"{where}: the schema upgrade failed: {said}"
 
 
+def cannot_read_revision(database_url: str, error: BaseException) -> str:
+    """One line saying that the database opened but its schema revision could not be read (an
+    `alembic_version` table that is not ours, or one the user may not read)."""
+    where, said = _database_said(database_url, error).split(": ", 1)
+    return f"{where}: the schema revision could not be read: {said}"
+
+
 def _database_said(database_url: str, error: BaseException) -> str:
     reason = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
     said = str(reason).strip().splitlines()

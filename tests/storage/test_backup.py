@@ -438,3 +438,18 @@ def test_a_database_of_another_program_says_the_upgrade_failed_not_to_check_the_
         assert "check DATABASE_URL" not in line
     debug = command(tmp_path, "db", "upgrade", DATABASE_URL=theirs("debug.db"), LOG_LEVEL="DEBUG")
     assert "Traceback" in debug.stderr
+
+
+def test_db_current_on_a_database_whose_revision_cannot_be_read_is_one_line(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """The file opens (the ping passes) but its alembic_version is not ours: one line, exit 2, as
+    before the ping was split out, not a traceback."""
+    path = tmp_path / "theirs.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE alembic_version (whatever TEXT)")
+        connection.commit()
+    result = command(tmp_path, "db", "current", DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("supportbot db current: database ") and "version_num" in line, line
