@@ -6,21 +6,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sqlite3
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from bot import __version__
 from bot.logs import ErrorReportingUnavailable, configure, report_errors_to_sentry
 from bot.settings import Settings, SettingsError, load_settings
-
-if TYPE_CHECKING:
-    from bot.core.privacy import Erasure
 
 log = logging.getLogger(__name__)
 NO_KB = "no knowledge base here: run `supportbot init`, or set KB_PATH"
@@ -246,6 +241,7 @@ def _privacy(settings: Settings, args: argparse.Namespace) -> int:
 async def _privacy_request(settings: Settings, action: str, subject: str, args: argparse.Namespace) -> int:
     from bot.core import privacy
     from bot.core.clock import utc_now
+    from bot.kb import teach
     from storage import audit_repo
     from storage.db import open_migrated
 
@@ -294,25 +290,11 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
             return 2
         # After the commit: the erasure stands even when learned.yml cannot be cleaned. A running
         # bot's watcher loads the cleaned file.
-        erasure = _forget_learned(settings, erasure)
+        erasure = teach.forget_erased(settings.kb_path, erasure)
         print(f"erased {subject}: {erasure.text().replace('`', '')}")
         return 0
     finally:
         await database.dispose()
-
-
-def _forget_learned(settings: Settings, erasure: Erasure) -> Erasure:
-    """Their questions out of the knowledge base's learned.yml, where staff may have taught them."""
-    from bot.core import privacy
-    from bot.kb import teach
-    from bot.kb.learned import LearnedFileError
-
-    try:
-        removed = teach.forget_questions(settings.kb_path, erasure.asked)
-    except LearnedFileError as error:
-        log.warning("erased %s, but not from learned.yml: %s", erasure.pseudonym, error)
-        return replace(erasure, warning=f"{privacy.LEARNED_UNCLEANED}: {error}")
-    return replace(erasure, learned=removed)
 
 
 def _console(args: argparse.Namespace, settings: Settings) -> bool:
@@ -378,7 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # Whoever read the output went away (`supportbot kb check | head -1`): stop quietly, as other
         # command-line tools do, with nothing left for Python to flush into the closed pipe at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        from bot.adapters.console import silence
+
+        silence(sys.stdout)
         return 1
 
 

@@ -140,29 +140,31 @@ CANNOT_OPEN = (SQLAlchemyError, sqlite3.Error, OSError)
 
 def cannot_open(database_url: str, error: BaseException) -> str:
     """One line saying why the database at `database_url` cannot be opened, without its password."""
-    return f"{_database_said(database_url, error)} (check DATABASE_URL)"
+    return f"database {_where(database_url)}: {_reason(error)} (check DATABASE_URL)"
 
 
 def cannot_upgrade(database_url: str, error: BaseException) -> str:
     """One line saying that the database opened but its schema could not be brought up to date (a
     database of another program, one another process holds locked, or a migration's own bug: its
     traceback is logged at DEBUG)."""
-    where, said = _database_said(database_url, error).split(": ", 1)
-    return f"{where}: the schema upgrade failed: {said}"
+    return f"database {_where(database_url)}: the schema upgrade failed: {_reason(error)}"
 
 
 def cannot_read_revision(database_url: str, error: BaseException) -> str:
     """One line saying that the database opened but its schema revision could not be read (an
     `alembic_version` table that is not ours, or one the user may not read)."""
-    where, said = _database_said(database_url, error).split(": ", 1)
-    return f"{where}: the schema revision could not be read: {said}"
+    return f"database {_where(database_url)}: the schema revision could not be read: {_reason(error)}"
 
 
-def _database_said(database_url: str, error: BaseException) -> str:
+def _where(database_url: str) -> str:
+    return make_url(database_url).render_as_string(hide_password=True)
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's own first line, not SQLAlchemy's wrapping of it."""
     reason = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
     said = str(reason).strip().splitlines()
-    where = make_url(database_url).render_as_string(hide_password=True)
-    return f"database {where}: {said[0] if said else type(reason).__name__}"
+    return said[0] if said else type(reason).__name__
 
 
 async def open_migrated(database_url: str) -> Database | str:

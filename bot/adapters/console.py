@@ -225,20 +225,22 @@ class ConsoleAdapter:
             # Whoever read the console went away (`supportbot run --console | head`): nobody is left
             # to answer, so the session ends as at the end of input, with nothing left for Python to
             # flush into the closed pipe at exit (each reply had logged a failed delivery).
-            self._silence_stdout()
+            silence(self._stdout)
             if self._reader is not None and not self._reader.done():
                 self._reader.cancel()
             self.finished.set()
 
-    def _silence_stdout(self) -> None:
-        """Point stdout's descriptor at the null device, when it has one: a stream that is not a file
-        (a test's, an embedding program's) has nothing for Python to flush at exit anyway."""
-        try:
-            descriptor = self._stdout.fileno()
-        except (OSError, ValueError, AttributeError):
-            return
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(null, descriptor)
-        finally:
-            os.close(null)
+
+def silence(stream: TextIO) -> None:
+    """Point a stream whose reader went away (a closed pipe) at the null device, so that nothing is
+    left for Python to flush into it at exit. A stream that is not a file (a test's, an embedding
+    program's) has no descriptor to point, and nothing to flush at exit either."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, descriptor)
+    finally:
+        os.close(null)

@@ -17,7 +17,6 @@ from bot.core.router import Router, action, command
 from bot.handlers.guards import audit, staff_only
 from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
-from bot.kb.learned import LearnedFileError
 from bot.kb.loader import KBError
 
 log = logging.getLogger(__name__)
@@ -142,15 +141,9 @@ async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
 async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> privacy.Erasure:
     """Their questions out of learned.yml too, and out of the KB in service: staff may have taught
     the bot their exact words. The database erasure stands whatever happens to the file."""
-    kb_root = ctx.services.settings.kb_path
-    try:
-        removed = await asyncio.to_thread(teach.forget_questions, kb_root, erasure.asked)
-    except LearnedFileError as error:
-        log.warning("erased %s, but not from learned.yml: %s", erasure.pseudonym, error)
-        return replace(erasure, warning=f"{privacy.LEARNED_UNCLEANED}: {error}")
-    erasure = replace(erasure, learned=removed)
+    erasure = await asyncio.to_thread(teach.forget_erased, ctx.services.settings.kb_path, erasure)
     holder = ctx.services.kb
-    if removed and isinstance(holder, KnowledgeBaseHolder):
+    if erasure.learned and isinstance(holder, KnowledgeBaseHolder):
         try:
             await holder.reload_async()
         except KBError as error:

@@ -5,17 +5,21 @@ KB with and without the change. Everything lands in `kb/learned.yml` (`bot.kb.le
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bot.core.privacy import LEARNED_UNCLEANED, Erasure
 from bot.kb import learned as learned_file
 from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.learned import DeclinedTopic, Learned, LearnedArticle, LearnedPhrasing, Status
 from bot.kb.loader import ID_PATTERN
 from bot.kb.model import Band, KBEntry
 from bot.kb.semantic import embedded_ahead
+
+log = logging.getLogger(__name__)
 
 MAX_PHRASING = 500
 """A phrasing longer than this is a conversation, not a question: it is clipped."""
@@ -280,6 +284,18 @@ def forget_questions(kb_root: Path, questions: Sequence[str]) -> int:
             learned = replace(current, articles=articles, phrasings=phrasings, declined=tuple(topics))
             learned_file.write(path, learned)
     return removed
+
+
+def forget_erased(kb_root: Path, erasure: Erasure) -> Erasure:
+    """`erasure` with its person's questions also out of learned.yml (`forget_questions`), counted
+    in `learned`. The database erasure stands whatever happens to the file: one that cannot be read
+    is said in `warning` and logged."""
+    try:
+        removed = forget_questions(kb_root, erasure.asked)
+    except learned_file.LearnedFileError as error:
+        log.warning("erased %s, but not from learned.yml: %s", erasure.pseudonym, error)
+        return replace(erasure, warning=f"{LEARNED_UNCLEANED}: {error}")
+    return replace(erasure, learned=removed)
 
 
 MAX_DECLINED_QUESTIONS = 200
