@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _env(tmp_path: Path, **env: str) -> dict[str, str]:
+    """This process's environment without secrets or URLs, pointed at the tests' KB and a fresh database."""
     clean = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
     clean.update(
         PYTHONPATH=str(ROOT),
@@ -23,12 +24,16 @@ def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         MATCHER="lexical",
     )
     clean.update(env)
+    return clean
+
+
+def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", "run", "--console"],
         input="",
         capture_output=True,
         text=True,
-        env=clean,
+        env=_env(tmp_path, **env),
         cwd=tmp_path,
         timeout=60,
     )
@@ -61,14 +66,7 @@ def test_a_web_port_already_taken_is_one_line_and_exit_2(tmp_path: Path) -> None
 
 def test_output_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
     """`supportbot kb check | head -1`: the reader goes away; no traceback about a broken pipe."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/bot.db",
-        KB_PATH=str(ROOT / "tests" / "data" / "kb"),
-        COMPONENTS_FILE=str(ROOT / "tests" / "data" / "components.yml"),
-        MATCHER="lexical",
-    )
+    env = _env(tmp_path)
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the command writes its first line
     try:

@@ -45,6 +45,19 @@ def _supportbot(tmp_path: Path, *args: str, stdin: str) -> subprocess.CompletedP
     )
 
 
+def _console(tmp_path: Path) -> subprocess.Popen[str]:
+    """A console bot to talk to through its pipes, line by line."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(tmp_path),
+        cwd=tmp_path,
+    )
+
+
 def test_piped_session_greets_and_lists_help(tmp_path: Path) -> None:
     result = _supportbot(tmp_path, stdin="hello\n/support help\n/nonsense\n")
     assert result.returncode == 0, result.stderr
@@ -64,15 +77,7 @@ def test_end_of_input_exits_cleanly_and_keeps_committed_rows(tmp_path: Path) -> 
 
 
 def test_sigterm_stops_the_bot_cleanly(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--console"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(tmp_path),
-        cwd=tmp_path,
-    )
+    process = _console(tmp_path)
     assert process.stdin and process.stdout
     process.stdin.write("hello\n")
     process.stdin.flush()
@@ -116,15 +121,7 @@ def test_piped_bytes_that_are_not_utf8_do_not_break_the_question(tmp_path: Path)
 
 def test_a_reader_that_goes_away_ends_the_session_quietly(tmp_path: Path) -> None:
     """`supportbot run --console | head -1`: the rest of the answers have nobody to go to."""
-    bot = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--console"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(tmp_path),
-        cwd=tmp_path,
-    )
+    bot = _console(tmp_path)
     assert bot.stdout is not None and bot.stdin is not None
     assert bot.stdout.readline().startswith("supportbot console.")
     bot.stdout.close()  # as `head -1` does after its line

@@ -376,6 +376,16 @@ def test_on_postgres_restore_says_to_use_pg_restore(tmp_path: Path, command: Sup
     assert "pg_restore" in line and "hunter2" not in line
 
 
+def _no_database(tmp_path: Path, kind: str) -> str:
+    """A DATABASE_URL naming `kind` ("a text file" or "a folder") where a database should be."""
+    wrong = tmp_path / "notes"
+    if kind == "a folder":
+        wrong.mkdir()
+    else:
+        wrong.write_text("not a database\n")
+    return f"sqlite+aiosqlite:///{wrong}"
+
+
 @pytest.mark.parametrize("kind", ["a text file", "a folder"])
 @pytest.mark.parametrize(
     "args",
@@ -389,12 +399,7 @@ def test_on_postgres_restore_says_to_use_pg_restore(tmp_path: Path, command: Sup
 def test_a_database_url_naming_no_database_is_one_line_and_exit_2(
     tmp_path: Path, command: Supportbot, kind: str, args: tuple[str, ...]
 ) -> None:
-    wrong = tmp_path / "notes"
-    if kind == "a folder":
-        wrong.mkdir()
-    else:
-        wrong.write_text("not a database\n")
-    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{wrong}")
+    result = command(tmp_path, *args, DATABASE_URL=_no_database(tmp_path, kind))
     assert result.returncode == 2, result
     (line,) = result.stderr.splitlines()
     assert "DATABASE_URL" in line, line
@@ -406,12 +411,7 @@ def test_a_database_url_naming_no_database_is_one_line_and_exit_2(
 def test_run_on_a_database_url_naming_no_database_is_one_line_and_exit_2(
     tmp_path: Path, kind: str, says: str
 ) -> None:
-    wrong = tmp_path / "notes"
-    if kind == "a folder":
-        wrong.mkdir()
-    else:
-        wrong.write_text("not a database\n")
-    result = supportbot(tmp_path, "run", "--console", DATABASE_URL=f"sqlite+aiosqlite:///{wrong}")
+    result = supportbot(tmp_path, "run", "--console", DATABASE_URL=_no_database(tmp_path, kind))
     assert result.returncode == 2, result.stderr
     (line,) = result.stderr.splitlines()
     assert says in line and "DATABASE_URL" in line and "WEB_PORT" not in line, line
