@@ -13,7 +13,7 @@ from bot.core.router import Allow, Match, Router, Skip, Verdict, command
 from bot.status import messages, parse
 from bot.status.components import Known, mentioned
 from bot.status.model import ComponentStatus
-from bot.status.snapshot import load_snapshot
+from bot.status.snapshot import Snapshot, load_snapshot
 from storage import status_repo
 from storage.models import Incident, StatusComponent
 
@@ -49,16 +49,15 @@ async def _link(ctx: HandlerContext, incident: Incident, component: str) -> None
     )
 
 
-async def answer_components(
-    ctx: HandlerContext,
-    names: Sequence[str],
-    *,
-    asked: bool,
-    components: Sequence[StatusComponent] | None = None,
-) -> None:
-    snapshot = await load_snapshot(
+async def _snapshot(ctx: HandlerContext, components: Sequence[StatusComponent] | None = None) -> Snapshot:
+    return await load_snapshot(
         ctx.session, now=ctx.now, page_url=ctx.services.settings.status_page_url, components=components
     )
+
+
+async def answer_components(
+    ctx: HandlerContext, names: Sequence[str], *, asked: bool, snapshot: Snapshot
+) -> None:
     by_name = {c.name: c for c in snapshot.components}
     parts = []
     for name in names:
@@ -71,12 +70,7 @@ async def answer_components(
     await ctx.reply(OutboundMessage(text="\n\n".join(lines) + f"\nStatus page: {snapshot.page_url}"))
 
 
-async def answer_overview(
-    ctx: HandlerContext, *, asked: bool, components: Sequence[StatusComponent] | None = None
-) -> None:
-    snapshot = await load_snapshot(
-        ctx.session, now=ctx.now, page_url=ctx.services.settings.status_page_url, components=components
-    )
+async def answer_overview(ctx: HandlerContext, *, asked: bool, snapshot: Snapshot) -> None:
     title, text = messages.status_overview(snapshot)
     if asked and not ctx.is_staff:
         for incident in snapshot.active:
@@ -89,11 +83,11 @@ async def answer_overview(
 async def status_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     query = ctx.match.rest.strip()
     if not query:
-        await answer_overview(ctx, asked=False)
+        await answer_overview(ctx, asked=False, snapshot=await _snapshot(ctx))
         return
     components = await status_repo.list_components(ctx.session)
     names = parse.components_arg(query, [Known.of(c) for c in components])
-    await answer_components(ctx, names, asked=True, components=components)
+    await answer_components(ctx, names, asked=True, snapshot=await _snapshot(ctx, components))
 
 
 # "is the api down?", "payments broken for anyone else?", "are you having an outage"
@@ -121,10 +115,10 @@ def status_question(event: MessageReceived) -> Match | None:
 
 
 async def asks_about_an_outage(event: MessageReceived, ctx: HandlerContext) -> Verdict:
-    """Allows with the components read (the answer needs them again)."""
+    """Allows with the status snapshot read (the answer is made from it)."""
     components = await status_repo.list_components(ctx.session)
     if ctx.match.data == "clear":
-        return Allow(components)
+        return Allow(await _snapshot(ctx, components))
     # "my invoice export is broken" is a support question, not a status one: let the KB take it.
     names = mentioned(event.text, [Known.of(c) for c in components])
     if not names:
@@ -132,23 +126,21 @@ async def asks_about_an_outage(event: MessageReceived, ctx: HandlerContext) -> V
     # So is "the API returns 500 errors" while the API is fine: it is their problem, which an article
     # or a person solves. Told "api is operational" instead, they had nowhere to go: saying what
     # they see got the same answer again.
-    snapshot = await load_snapshot(
-        ctx.session, now=ctx.now, page_url=ctx.services.settings.status_page_url, components=components
-    )
-    by_name = {c.name: c for c in components}
+    snapshot = await _snapshot(ctx, components)
+    by_name = {c.name: c for c in snapshot.components}
     troubled = [
         name
         for name in names
         if snapshot.status_of(by_name[name]) != ComponentStatus.OPERATIONAL or snapshot.incidents_for(name)
     ]
-    return Allow(components) if troubled else Skip()
+    return Allow(snapshot) if troubled else Skip()
 
 
 @router.on(MessageReceived, status_question, guards=[asks_about_an_outage])
 async def status_question_answer(event: MessageReceived, ctx: HandlerContext) -> None:
-    components: list[StatusComponent] = ctx.allowed
-    names = mentioned(event.text, [Known.of(c) for c in components])
+    snapshot: Snapshot = ctx.allowed
+    names = mentioned(event.text, [Known.of(c) for c in snapshot.components])
     if names:
-        await answer_components(ctx, names, asked=True, components=components)
+        await answer_components(ctx, names, asked=True, snapshot=snapshot)
     else:
-        await answer_overview(ctx, asked=True, components=components)
+        await answer_overview(ctx, asked=True, snapshot=snapshot)
