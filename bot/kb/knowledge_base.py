@@ -7,7 +7,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
@@ -227,12 +227,7 @@ class KnowledgeBase:
 
     def ask_many(self, questions: Sequence[str]) -> list[Decision]:
         """`ask` for each question; a semantic matcher embeds them in batches first."""
-        decisions: list[Decision] = []
-        for start in range(0, len(questions), CONFIDENCE_BATCH):
-            batch = questions[start : start + CONFIDENCE_BATCH]
-            with embedded_ahead(self.matcher, batch):
-                decisions += [self.ask(question) for question in batch]
-        return decisions
+        return [self.ask(question) for batch in self._embedded_batches(questions) for question in batch]
 
     @overload
     def top_confidences(self, questions: Sequence[str]) -> list[float]: ...
@@ -246,14 +241,24 @@ class KnowledgeBase:
         """The best entry's confidence for each question (0 where nothing matches); a semantic
         matcher embeds them in batches first. None when `stopping()` turns true between batches
         (a thousand questions take seconds on the semantic matcher; a stop should not wait)."""
-        confidences: list[float] = []
+        confidences = [
+            answer_confidence(self.matcher.rank(question, limit=1))
+            for batch in self._embedded_batches(questions, stopping=stopping)
+            for question in batch
+        ]
+        return confidences if len(confidences) == len(questions) else None
+
+    def _embedded_batches(
+        self, questions: Sequence[str], *, stopping: Callable[[], bool] | None = None
+    ) -> Iterator[Sequence[str]]:
+        """The questions CONFIDENCE_BATCH at a time, each embedded ahead (semantic matcher) while the
+        caller asks it; no more batches once `stopping()` turns true."""
         for start in range(0, len(questions), CONFIDENCE_BATCH):
             if stopping is not None and stopping():
-                return None
+                return
             batch = questions[start : start + CONFIDENCE_BATCH]
             with embedded_ahead(self.matcher, batch):
-                confidences += [answer_confidence(self.matcher.rank(q, limit=1)) for q in batch]
-        return confidences
+                yield batch
 
     def for_traffic(self, confidences: Sequence[float]) -> KnowledgeBase:
         """This KB with its operating point chosen again for the traffic whose best-entry
