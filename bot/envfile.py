@@ -17,7 +17,7 @@ def problem(path: Path) -> str | None:
     """`FILE:LINE: not NAME=value` for the first line that sets nothing, else None (also when there is no
     file, or it is not UTF-8 text, which loading the settings reports)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # as the settings read it: a byte-order mark is no text
     except (OSError, UnicodeDecodeError):
         return None
     for binding in parse_stream(io.StringIO(text)):

@@ -91,9 +91,11 @@ CommaList = Annotated[list[str], NoDecode]
 
 class Settings(BaseSettings):
     # An empty value (`ANSWER_THRESHOLD=`, as .env.example writes every optional one) means "not set".
+    # utf-8-sig drops the byte-order mark some Windows editors write, which python-dotenv before 1.2.3
+    # would read as part of the first name, so the first setting went unread.
     model_config = SettingsConfigDict(
         env_file=".env",
-        env_file_encoding="utf-8",
+        env_file_encoding="utf-8-sig",
         extra="ignore",
         case_sensitive=False,
         env_ignore_empty=True,

@@ -109,6 +109,17 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest
     assert settings.log_level == "DEBUG"
 
 
+def test_a_dotenv_saved_with_a_byte_order_mark_sets_its_first_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Notepad's "UTF-8 with BOM": python-dotenv would read the first name as "\ufeffLOG_LEVEL".
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"\xef\xbb\xbfLOG_LEVEL=debug\nWEB_PORT=9999\n")
+    settings = load_settings()
+    assert settings.log_level == "DEBUG"
+    assert settings.web_port == 9999
+
+
 def test_platforms_default_to_what_has_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     assert load_settings().active_platforms == ["console"]
