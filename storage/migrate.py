@@ -41,6 +41,14 @@ async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
         if engine.dialect.name == "postgresql":
             # Two processes starting together must not both create the tables.
             await connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        elif engine.dialect.name == "sqlite":
+            # sqlite3 begins a transaction only before INSERT/UPDATE/DELETE, so each CREATE TABLE
+            # ahead of the first one would stand on its own, and an upgrade that fails half-way
+            # would leave its tables in the file (another program's database, named by mistake).
+            # An explicit BEGIN makes the whole upgrade one transaction (sqlite3 adds none inside
+            # it, and commits or rolls back with it); IMMEDIATE takes the write lock first, so a
+            # second process waits here, then finds the schema already at head.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
         await connection.run_sync(_upgrade, target)
 
 

@@ -440,6 +440,32 @@ def test_a_database_of_another_program_says_the_upgrade_failed_not_to_check_the_
     assert "Traceback" in debug.stderr
 
 
+def test_an_upgrade_that_fails_half_way_leaves_another_programs_database_as_it_was(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """Its tables do not clash with the first migrations, only with a later one: the error is one
+    line, and the file holds what it held, none of the tables made before the clash."""
+    path = tmp_path / "theirs.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE their_notes (body TEXT)")
+        connection.execute("INSERT INTO their_notes VALUES ('keep me')")
+        connection.execute("CREATE TABLE status_components (whatever TEXT)")
+        connection.commit()
+
+    def schema() -> list[tuple[str, str, str | None]]:
+        with closing(sqlite3.connect(path)) as connection:
+            return connection.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+
+    before = schema()
+    result = command(tmp_path, "db", "upgrade", DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "the schema upgrade failed: table status_components already exists" in line, line
+    assert schema() == before
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("SELECT body FROM their_notes").fetchall() == [("keep me",)]
+
+
 def test_db_current_on_a_database_whose_revision_cannot_be_read_is_one_line(
     tmp_path: Path, command: Supportbot
 ) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
@@ -36,3 +38,19 @@ async def test_migrated_columns_match_the_models(empty_database: Database) -> No
         found = await connection.run_sync(columns)
     for name, table in SQLModel.metadata.tables.items():
         assert found[name] == {c.name for c in table.columns}, name
+
+
+async def test_an_upgrade_that_fails_half_way_leaves_the_schema_as_it_was(empty_database: Database) -> None:
+    """Another program's table where a later migration creates one of ours: the first migrations
+    run, that one fails, and none of what ran before it stays (nor an alembic_version)."""
+    async with empty_database.engine.begin() as connection:
+        await connection.exec_driver_sql("CREATE TABLE their_notes (body TEXT)")
+        await connection.exec_driver_sql("CREATE TABLE status_components (whatever TEXT)")
+
+    def tables(connection) -> set[str]:  # type: ignore[no-untyped-def]
+        return set(inspect(connection).get_table_names())
+
+    with pytest.raises(DBAPIError, match="status_components"):
+        await migrate.upgrade(empty_database.engine)
+    async with empty_database.engine.connect() as connection:
+        assert await connection.run_sync(tables) == {"their_notes", "status_components"}
