@@ -47,7 +47,7 @@ from bot.status.broadcast.pacing import policy_for
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from bot.status.components import ComponentsFileError, load_components_file
 from bot.tickets import clocks
-from bot.web import RouteInstaller, WebServer, create_web_app
+from bot.web import RouteInstaller, WebServer, bind, create_web_app
 from storage import gateway_sessions_repo, migrate, outbox_repo, status_repo
 from storage.db import CANNOT_OPEN, Database, cannot_open, cannot_upgrade
 
@@ -327,6 +327,19 @@ async def create_bot(
             adapter.keep_inbox(inbox, replay_every=min(30.0, max(1.0, lease / 2)))
     outbound = Outbound(adapters, staff_channel=staff.staff_channel, metrics=metrics)
     await sync_components_file(database, settings, at=clock())
+    serve_web = settings.web_enabled if with_web is None else with_web
+    listener = None
+    if serve_web and settings.web_port == 0:
+        # The system picks the port now, before anything below writes a link from the settings, so
+        # links without PUBLIC_URL carry that port rather than ":0".
+        listener = bind(settings.web_host, 0)
+        settings = settings.model_copy(update={"web_port": listener.getsockname()[1]})
+    try:
+        installers = [status_page_routes(settings, clock)] if serve_web else []
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
     broadcaster = BroadcastWorker(
         database,
         outbound.adapters,
@@ -354,13 +367,13 @@ async def create_bot(
     )
     connections = Connections(adapters)
     web = None
-    if settings.web_enabled if with_web is None else with_web:
-        installers = [status_page_routes(settings, clock)]
+    if serve_web:
         web = WebServer(
             create_web_app(database, installers, metrics=metrics, connections=connections),
             host=settings.web_host,
             port=settings.web_port,
             shutdown_timeout=Grace(settings.stop_grace_seconds).reserve,
+            listener=listener,
         )
     return SupportBot(
         settings=settings,

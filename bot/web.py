@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
@@ -91,13 +92,39 @@ def create_web_app(
     return app
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to `host` and `port`, not listening yet: with port 0 the system picks one
+    now, so what writes links can know it before the server starts (`WebServer(listener=...)`)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp's own sites do
+        listener.bind(address)
+    except OSError:
+        listener.close()
+        raise
+    return listener
+
+
 class WebServer:
-    def __init__(self, app: web.Application, *, host: str, port: int, shutdown_timeout: float = 60.0) -> None:
-        """`shutdown_timeout`: how long `stop` lets requests in progress finish."""
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        host: str,
+        port: int,
+        shutdown_timeout: float = 60.0,
+        listener: socket.socket | None = None,
+    ) -> None:
+        """`shutdown_timeout`: how long `stop` lets requests in progress finish. `listener`: a socket
+        `bind` made for `host` and `port`, served instead of binding anew; the server closes it."""
         self.app = app
         self.host = host
         self.port = port
         self.shutdown_timeout = shutdown_timeout
+        self._listener = listener
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
@@ -105,7 +132,11 @@ class WebServer:
         await self._runner.setup()
         # A deep accept queue: Slack can deliver hundreds of requests at once (a busy channel, a
         # broadcast's button clicks); the default 128 drops SYNs and costs a 1 s retransmit.
-        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        site: web.BaseSite
+        if self._listener is not None:
+            site = web.SockSite(self._runner, self._listener, backlog=1024)
+        else:
+            site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []  # the asyncio.Server behind the site
         if sockets:
@@ -116,3 +147,5 @@ class WebServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._listener is not None:
+            self._listener.close()  # also when the server never started

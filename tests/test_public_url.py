@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.harness import make_settings
+import aiohttp
+
+from bot.app import create_bot
+from bot.core.events import Platform
+from storage.db import Database
+from tests.fake_adapter import FakeAdapter
+from tests.harness import BotHarness, FakeClock, make_settings
 
 
 def test_without_public_url_links_follow_the_web_servers_port(tmp_path: Path) -> None:
@@ -23,3 +29,29 @@ def test_a_server_on_every_interface_is_linked_on_this_machine(tmp_path: Path) -
 def test_public_url_wins_when_set(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, web_port=18931, public_url="https://status.example.com/")
     assert settings.status_page_url == "https://status.example.com/"
+
+
+async def test_with_web_port_0_links_carry_the_port_the_server_was_given(
+    database: Database, tmp_path: Path
+) -> None:
+    # WEB_PORT=0 lets the system pick a free port; links saying ":0" lead nowhere.
+    adapter = FakeAdapter()
+    clock = FakeClock()
+    bot = await create_bot(
+        make_settings(tmp_path, web_enabled=True, web_port=0),
+        adapters={Platform.CONSOLE: adapter},
+        clock=clock,
+        database=database,
+    )
+    await bot.start()
+    try:
+        assert bot.web is not None and bot.web.port != 0
+        page = f"http://127.0.0.1:{bot.web.port}/"
+
+        [reply] = await BotHarness(bot, adapter, clock).customer_runs("/status")
+        assert f"Status page: {page}" in reply.text
+
+        async with aiohttp.ClientSession() as http, http.get(f"{page}api/v2/status.json") as answer:
+            assert (await answer.json())["page"]["url"] == page
+    finally:
+        await bot.stop()
