@@ -17,6 +17,9 @@ MAX_NAME = 80  # the status_components.name column
 # A group is one word heading its components on the status page, where a longer one would wrap on a
 # phone; every platform's message limit and the status_components.group_name column (80) allow it.
 MAX_GROUP = 40
+# An alias is another name people type for a component ("rest api"), so it gets a name's limit: its
+# column has none, but every typed word is compared with every alias, and an error quotes it.
+MAX_ALIAS = MAX_NAME
 NAME = re.compile(rf"^[a-z0-9][a-z0-9_-]{{0,{MAX_NAME - 1}}}$")
 # A typed name must be this similar (rapidfuzz ratio, 0-100) to a name or alias to count as it:
 # "paymnets" scores 87.5 against "payments", "api" scores 67 against "app".
@@ -67,6 +70,8 @@ def load_components_file(path: Path) -> list[ComponentSpec]:
         aliases = entry.get("aliases") or []
         if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
             raise ComponentsFileError(f"{path}: entry {index}: `aliases` is a list of strings")
+        if (too_long := long_alias([a.strip() for a in aliases])) is not None:
+            raise ComponentsFileError(f"{path}: entry {index}: {too_long}")
         specs.append(
             ComponentSpec(
                 name=name,
@@ -76,6 +81,15 @@ def load_components_file(path: Path) -> list[ComponentSpec]:
             )
         )
     return specs
+
+
+def long_alias(aliases: Sequence[str]) -> str | None:
+    """`alias 2 is 95 characters; keep each to 80` for the first alias over MAX_ALIAS, else None: by
+    its place in the list, so the error never repeats a long text."""
+    for place, alias in enumerate(aliases, start=1):
+        if len(alias) > MAX_ALIAS:
+            return f"alias {place} is {len(alias)} characters; keep each to {MAX_ALIAS}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from bot.core.commands import Command
 from bot.core.errors import UsageError, UserError
-from bot.status.components import MAX_GROUP, MAX_NAME, NAME, Known, resolve
+from bot.status.components import MAX_GROUP, MAX_NAME, NAME, Known, long_alias, resolve
 from bot.status.model import ComponentStatus, Impact, IncidentStatus
 
 
@@ -166,6 +166,8 @@ def parse_component_add(rest: str, usage: Usage) -> AddArgs:
             group = value
         elif key == "aliases" and sep:
             aliases = [a.lower() for a in value.split(",") if a]
+            if (too_long := long_alias(aliases)) is not None:
+                raise usage.error(f"{too_long.capitalize()}.")
         else:
             raise usage.error(f"I don't understand `{option[:40]}`.")
     return AddArgs(name, group, aliases)

@@ -23,6 +23,10 @@ from bot.status.components import ComponentsFileError, load_components_file
         ),
         ("components:\n  - name: api\n  - name: API\n", "component 'api' is declared twice"),
         ("components:\n  - name: api\n    aliases: rest\n", "entry 1: `aliases` is a list of strings"),
+        (
+            f"components:\n  - name: api\n  - name: pay\n    aliases: [billing, {'b' * 81}]\n",
+            "entry 2: alias 2 is 81 characters; keep each to 80",
+        ),
         ("components: {api: 1}\n", "expected a top-level `components:` list"),
         ("components: [\n", "not valid YAML"),
     ],
@@ -40,3 +44,10 @@ def test_the_longest_name_and_group_allowed_load(tmp_path: Path) -> None:
     path.write_text(f"components:\n  - name: {'a' * 80}\n    group: {'P' * 40}\n")
     (spec,) = load_components_file(path)
     assert (len(spec.name), len(spec.group)) == (80, 40)
+
+
+def test_an_alias_as_long_as_a_name_loads(tmp_path: Path) -> None:
+    path = tmp_path / "components.yml"
+    path.write_text(f"components:\n  - name: api\n    aliases: [rest api, {'r' * 80}]\n")
+    (spec,) = load_components_file(path)
+    assert spec.aliases == ("rest api", "r" * 80)

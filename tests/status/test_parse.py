@@ -41,3 +41,12 @@ async def test_a_component_group_too_long_is_refused_not_cut(bot: BotHarness) ->
     assert "The group is 80 characters; keep it to 40" in answer.text
     (added,) = await bot.staff_runs(f"/component add search group={'A' * 40}")
     assert added.text == f"Added component **search** in {'A' * 40}."
+
+
+async def test_a_component_alias_too_long_is_refused_not_stored(bot: BotHarness) -> None:
+    (answer,) = await bot.staff_runs(f"/component add search aliases=find,{'f' * 81}")
+    assert bot.last_outcome is Outcome.USER_ERROR
+    assert "Alias 2 is 81 characters; keep each to 80." in answer.text
+    assert "f" * 81 not in answer.text
+    (added,) = await bot.staff_runs(f"/component add search aliases=find,{'f' * 80}")
+    assert added.text == "Added component **search**."
