@@ -127,7 +127,8 @@ async def escalate(
     where = home or event.conversation
     # One instant for the ticket and its first message: its updated_at then needs no second UPDATE.
     now = ctx.now
-    ticket = await tickets_repo.open_ticket(
+    first_line = tickets_repo.NewLine(kind="customer", text=said, author_name=requester.name, at=now)
+    opened = await tickets_repo.open_ticket(
         ctx.session,
         requester_key=requester.key,
         requester_name=requester.name,
@@ -142,20 +143,12 @@ async def escalate(
         priority=priority,
         now=now,
         first_response_due=now + due_at(ctx, priority),
+        first_line=first_line,
+        author_key=requester.key,
         component=component,
         decision_id=decision_id,
     )
-    first_line = tickets_repo.NewLine(kind="customer", text=said, author_name=requester.name, at=now)
-    await tickets_repo.add_message(
-        ctx.session,
-        ticket=ticket,
-        kind=first_line.kind,
-        text=first_line.text,
-        author_key=requester.key,
-        author_name=first_line.author_name,
-        at=now,
-    )
-    ahead = await tickets_repo.unclaimed_ahead_of(ctx.session, ticket=ticket)
+    ticket, ahead = opened.ticket, opened.ahead
     message = messages.escalated_to_customer(ticket, ahead=ahead, now=now)
     room = _private_room(event, ticket, requester)
     if home is None:

@@ -127,7 +127,7 @@ def running_console_bot(folder: Path) -> Iterator[subprocess.Popen[str]]:
 async def open_ticket(database: Database, number: int) -> None:
     now = datetime.now(UTC)
     async with database.transaction() as session:
-        ticket = await tickets_repo.open_ticket(
+        await tickets_repo.open_ticket(
             session,
             requester_key=f"console:customer-{number}",
             requester_name=f"Customer {number}",
@@ -142,9 +142,10 @@ async def open_ticket(database: Database, number: int) -> None:
             priority="normal",
             now=now,
             first_response_due=now + timedelta(hours=4),
-        )
-        await tickets_repo.add_message(
-            session, ticket=ticket, kind="customer", text=f"export {number} failed", at=now
+            first_line=tickets_repo.NewLine(
+                kind="customer", text=f"export {number} failed", author_name=f"Customer {number}", at=now
+            ),
+            author_key=f"console:customer-{number}",
         )
 
 

@@ -15,7 +15,7 @@ from storage.models import Ticket
 async def _open(database: Database, index: int) -> int:
     now = datetime.now(UTC)
     async with database.transaction() as session:
-        ticket = await tickets_repo.open_ticket(
+        opened = await tickets_repo.open_ticket(
             session,
             requester_key=f"slack:U{index}",
             requester_name=f"user {index}",
@@ -30,8 +30,12 @@ async def _open(database: Database, index: int) -> int:
             priority="normal",
             now=now,
             first_response_due=now,
+            first_line=tickets_repo.NewLine(
+                kind="customer", text="help", author_name=f"user {index}", at=now
+            ),
+            author_key=f"slack:U{index}",
         )
-        return ticket.number
+        return opened.ticket.number
 
 
 async def test_two_processes_opening_tickets_at_once_get_distinct_sequential_numbers(
