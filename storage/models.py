@@ -108,6 +108,9 @@ class Ticket(SQLModel, table=True):
     first_responded_at: datetime | None = optional_utc_column()
     breached: bool = False
     close_requested_at: datetime | None = optional_utc_column()
+    # How many times the team has asked "Did this solve it?"; the answer buttons carry it, so a
+    # click on an earlier question's button can neither close nor reopen the ticket.
+    close_round: int = 0
     close_reason: str | None = Field(default=None, max_length=500)
     closed_at: datetime | None = optional_utc_column()
     closed_how: str | None = Field(default=None, max_length=24)

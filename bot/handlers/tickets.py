@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from rapidfuzz import fuzz, process
 
 from bot.core.clock import humanize
@@ -32,7 +34,7 @@ from bot.core.router import (
 from bot.handlers.guards import customers_only, staff_only
 from bot.handlers.kb_admin import teach_button
 from bot.tickets import intents, messages
-from bot.tickets.model import PRIORITIES
+from bot.tickets.model import PRIORITIES, split_close_answer
 from bot.tickets.workflows import (
     as_number,
     check_priority,
@@ -51,6 +53,8 @@ from bot.tickets.workflows import (
 )
 from storage import tickets_repo
 from storage.models import Ticket
+
+log = logging.getLogger(__name__)
 
 router = Router("tickets")
 NUMBER = Option("number", kind=OptionKind.NUMBER, suggest=Suggest.TICKET)
@@ -412,11 +416,15 @@ async def priority_command(event: CommandInvoked, ctx: HandlerContext) -> None:
 # -- buttons -------------------------------------------------------------------------------
 
 
-async def _ticket_from_button(ctx: HandlerContext) -> Ticket:
-    value = ctx.match.rest
+BROKEN_BUTTON = "That button is broken; please use the `/ticket` commands instead."
+
+
+async def _ticket_from_button(ctx: HandlerContext, value: str | None = None) -> Ticket:
+    """The ticket whose number the button carries (`value` when it carries more than that)."""
+    value = ctx.match.rest if value is None else value
     number = as_number(value)
     if number is None:
-        raise UserError("That button is broken; please use the `/ticket` commands instead.")
+        raise UserError(BROKEN_BUTTON)
     ticket = await tickets_repo.get_by_number(ctx.session, number=number, for_update=True)
     if ticket is None:
         raise UserError(f"Ticket #{value} doesn't exist any more.")
@@ -433,8 +441,8 @@ async def close_button(event: ActionInvoked, ctx: HandlerContext) -> None:
     await request_close(ctx, await _ticket_from_button(ctx), None)
 
 
-async def _requester_ticket(ctx: HandlerContext) -> Ticket:
-    ticket = await _ticket_from_button(ctx)
+async def _requester_ticket(ctx: HandlerContext, value: str | None = None) -> Ticket:
+    ticket = await _ticket_from_button(ctx, value)
     if ticket.requester_key != ctx.event.actor.key:
         raise NotAllowed(
             f"Only {ticket.requester_name or 'the person who asked'} can answer that "
@@ -445,7 +453,8 @@ async def _requester_ticket(ctx: HandlerContext) -> Ticket:
 
 @router.on(ActionInvoked, action("ticket.confirm"))
 async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
-    ticket = await _requester_ticket(ctx)
+    number, asked = split_close_answer(ctx.match.rest)
+    ticket = await _requester_ticket(ctx, number)
     answer = ctx.match.captures.get("arg")
     if ticket.state != "awaiting_confirmation":
         await ctx.reply(
@@ -454,6 +463,8 @@ async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
                 private_to=event.actor,
             )
         )
+        return
+    if not await _answers_the_latest_question(ctx, ticket, asked):
         return
     if answer == "yes":
         ticket.state = "closed"
@@ -481,6 +492,35 @@ async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
         return
     thread = staff_thread(ctx, ticket)
     await ctx.post(thread or ctx.services.staff.staff_channel, note)
+
+
+async def _answers_the_latest_question(ctx: HandlerContext, ticket: Ticket, asked: str | None) -> bool:
+    """Whether a close answer button belongs to the question asked last; if not, the customer is told
+    what to do instead and nothing changes. A button posted before questions were counted carries no
+    round (`asked` None): it is taken for the only question on a ticket asked once, and for none on
+    one asked more often, since it may answer an earlier one."""
+    if asked is None:
+        if ticket.close_round == 1:
+            return True
+        log.info(
+            "close answer of unknown round on ticket #%d, asked %d times: asked again",
+            ticket.number,
+            ticket.close_round,
+        )
+        await ctx.reply(messages.unknown_close_question(ticket, viewer=ctx.event.actor))
+        return False
+    if as_number(asked) is None:
+        raise UserError(BROKEN_BUTTON)
+    if int(asked) == ticket.close_round:
+        return True
+    log.info(
+        "answer to an earlier close question on ticket #%d (round %s, latest %d) left it as it is",
+        ticket.number,
+        asked,
+        ticket.close_round,
+    )
+    await ctx.reply(messages.earlier_close_question(ticket, viewer=ctx.event.actor))
+    return False
 
 
 @router.on(ActionInvoked, action("ticket.rate"))

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from bot.core.clock import ago, humanize
 from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage, TimeStyle, timestamp
+from bot.tickets.model import close_answer_value
 from storage.models import Ticket
 from storage.tickets_repo import TranscriptLine
 
@@ -111,12 +112,20 @@ def claimed_to_customer(ticket: Ticket, by: str) -> OutboundMessage:
     )
 
 
+def _answer_button(ticket: Ticket, answer: str, label: str, style: ButtonStyle) -> Button:
+    """An answer to the "Did this solve it?" asked last (`Ticket.close_round`), and to no other."""
+    value = close_answer_value(ticket.number, ticket.close_round)
+    return Button(action_id=f"ticket.confirm:{answer}", label=label, value=value, style=style)
+
+
 def _solved_button(ticket: Ticket) -> Button:
-    return Button(
-        action_id="ticket.confirm:yes",
-        label="Yes, it's solved",
-        value=str(ticket.number),
-        style=ButtonStyle.PRIMARY,
+    return _answer_button(ticket, "yes", "Yes, it's solved", ButtonStyle.PRIMARY)
+
+
+def _answer_buttons(ticket: Ticket) -> tuple[Button, ...]:
+    return (
+        _solved_button(ticket),
+        _answer_button(ticket, "no", "No, I still need help", ButtonStyle.DEFAULT),
     )
 
 
@@ -124,10 +133,34 @@ def close_question(ticket: Ticket, *, by: str, reason: str | None) -> OutboundMe
     because = f" ({reason})" if reason else ""
     return OutboundMessage(
         text=f"{by} thinks ticket **#{ticket.number}** is solved{because}. Did this solve it?",
-        buttons=(
-            _solved_button(ticket),
-            Button(action_id="ticket.confirm:no", label="No, I still need help", value=str(ticket.number)),
+        buttons=_answer_buttons(ticket),
+    )
+
+
+def earlier_close_question(ticket: Ticket, *, viewer: Actor) -> OutboundMessage:
+    """A click on an answer button of a "Did this solve it?" the team has asked again since."""
+    return OutboundMessage(
+        text=(
+            f'That button answers an earlier "Did this solve it?" about ticket **#{ticket.number}**, '
+            "and the team has asked again since, so I've left the ticket as it is. Please use the "
+            "buttons on the latest message asking whether it's solved."
         ),
+        private_to=viewer,
+    )
+
+
+def unknown_close_question(ticket: Ticket, *, viewer: Actor) -> OutboundMessage:
+    """A click on a button posted before questions were counted, on a ticket asked more than once:
+    it may answer an earlier one. The latest question's buttons come with the reply, as the ones in
+    the thread may be just as old."""
+    return OutboundMessage(
+        text=(
+            f"The team has asked more than once whether ticket **#{ticket.number}** is solved, and that "
+            "button may belong to an earlier question, so I've left the ticket as it is. "
+            "Is it solved now? Please answer with these buttons:"
+        ),
+        buttons=_answer_buttons(ticket),
+        private_to=viewer,
     )
 
 

@@ -338,6 +338,7 @@ async def request_close(ctx: HandlerContext, ticket: Ticket, reason: str | None)
     actor = ctx.event.actor
     ticket.state = "awaiting_confirmation"
     ticket.close_requested_at = ctx.now
+    ticket.close_round += 1
     ticket.close_reason = reason[:500] if reason else None
     if ticket.assignee_key is None:
         ticket.assignee_key, ticket.assignee_name = actor.key, actor.name

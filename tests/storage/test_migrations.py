@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
@@ -10,6 +13,7 @@ from sqlmodel import SQLModel
 import storage.models  # noqa: F401
 from storage import migrate
 from storage.db import Database
+from storage.types import UTCDateTime
 
 
 async def test_upgrade_from_empty_creates_every_table(empty_database: Database) -> None:
@@ -54,3 +58,48 @@ async def test_an_upgrade_that_fails_half_way_leaves_the_schema_as_it_was(empty_
         await migrate.upgrade(empty_database.engine)
     async with empty_database.engine.connect() as connection:
         assert await connection.run_sync(tables) == {"their_notes", "status_components"}
+
+
+async def test_close_questions_asked_before_rounds_were_counted_are_counted_from_transcripts(
+    empty_database: Database,
+) -> None:
+    """So that a button posted before the upgrade (the ticket number alone) answers a ticket asked
+    once, and no ticket asked more often (bot/handlers/tickets.py)."""
+    await migrate.upgrade(empty_database.engine, "0008_gateway_session_owner")
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    tickets = sa.table(
+        "tickets",
+        *(sa.column(name) for name in ("id", "number", "state", "priority", "summary", "reason")),
+        *(sa.column(name) for name in ("requester_key", "requester_name", "platform", "workspace_id")),
+        *(sa.column(name) for name in ("channel_id", "is_direct", "conversation_key", "breached")),
+        *(sa.column(name, UTCDateTime()) for name in ("created_at", "updated_at", "first_response_due")),
+    )
+    lines = sa.table(
+        "ticket_messages",
+        *(sa.column(name) for name in ("ticket_id", "kind", "author_key", "author_name", "text")),
+        sa.column("at", UTCDateTime()),
+    )
+    asked = "Sam (staff) asked the customer to confirm it is solved"
+    transcripts = {1: [], 2: [asked], 3: [asked, "Reopened: Casey says it is not solved", asked]}
+    async with empty_database.engine.begin() as connection:
+        for number, said in transcripts.items():
+            await connection.execute(
+                tickets.insert().values(
+                    id=number, number=number, state="awaiting_confirmation", priority="normal",
+                    summary="export fails", reason="requested", requester_key="console:C1",
+                    requester_name="Casey", platform="console", workspace_id="W1", channel_id="c",
+                    is_direct=False, conversation_key=f"console:W1:c:{number}", breached=False,
+                    created_at=now, updated_at=now, first_response_due=now,
+                )
+            )  # fmt: skip
+            for text in ["export fails", *said]:
+                kind = "system" if text != "export fails" else "customer"
+                await connection.execute(
+                    lines.insert().values(
+                        ticket_id=number, kind=kind, author_key="", author_name="", text=text, at=now
+                    )
+                )
+    await migrate.upgrade(empty_database.engine)
+    async with empty_database.engine.connect() as connection:
+        rounds = await connection.execute(sa.text("SELECT number, close_round FROM tickets ORDER BY number"))
+        assert [tuple(row) for row in rounds] == [(1, 0), (2, 1), (3, 2)]
