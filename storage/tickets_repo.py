@@ -41,10 +41,14 @@ def _first_line_binds() -> tuple[Any, ...]:
 
 
 def _open_ticket_at_once() -> Prepared:
-    """PostgreSQL: the ticket number, the ticket, its first line and its place in the queue in one
-    statement. The counter row stays locked from here to COMMIT (that is what keeps numbers unique
-    across processes), so the fewer round trips after it, the shorter every other escalation waits;
-    in separate statements this was four round trips and a reload of the row."""
+    """PostgreSQL: the ticket number, the ticket and its first line in one statement. The counter row
+    stays locked from here to COMMIT (that is what keeps numbers unique across processes), so the
+    fewer round trips after it, the shorter every other escalation waits; in separate statements
+    this was three round trips and a reload of the row.
+
+    The place in the queue is not counted here: the whole statement reads the snapshot taken when it
+    began, before it waited for the counter, so the tickets whose escalations held the counter
+    meanwhile (committed, ahead of this one) would be missing from the count."""
     counters: Table = Counter.__table__  # type: ignore[attr-defined]
     upsert = postgresql.insert(counters).values(name=bindparam("counter"), value=1)
     number = (
@@ -67,13 +71,7 @@ def _open_ticket_at_once() -> Prepared:
         .from_select(list(_LINE_COLUMNS), select(ticket.c.id, *_first_line_binds()))
         .cte("first_line")
     )
-    ahead = (
-        select(func.count())
-        .select_from(_TICKETS)
-        .where(_TICKETS.c.state == "open", _TICKETS.c.id < ticket.c.id)
-        .scalar_subquery()
-    )
-    return Prepared(select(ticket.c.id, ticket.c.number, ahead).add_cte(line))
+    return Prepared(select(ticket.c.id, ticket.c.number).add_cte(line))
 
 
 _OPEN_TICKET_AT_ONCE = _open_ticket_at_once()
@@ -142,12 +140,13 @@ async def open_ticket(
     }
     if dialect.name(session) == "postgresql":
         params = {"counter": "ticket", **values, **{f"line_{name}": value for name, value in line.items()}}
-        ((ticket_id, number, ahead),) = await _OPEN_TICKET_AT_ONCE.rows(session, params)
+        ((ticket_id, number),) = await _OPEN_TICKET_AT_ONCE.rows(session, params)
     else:
         number = await counters_repo.next_value(session, name="ticket")
         ((ticket_id,),) = await _OPEN_TICKET.rows(session, {**values, "number": number})
         await _ADD_MESSAGE.rows(session, {"ticket_id": ticket_id, **line})
-        ((ahead,),) = await _UNCLAIMED_AHEAD.rows(session, {"ticket_id": ticket_id})
+    # A statement of its own, after the number: it sees every ticket numbered before this one.
+    ((ahead,),) = await _UNCLAIMED_AHEAD.rows(session, {"ticket_id": ticket_id})
     del values["number"]
     ticket = Ticket(id=ticket_id, number=number, **values)
     # Known in full from what was written: joined to the session as if loaded, without reading it back.

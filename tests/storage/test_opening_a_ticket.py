@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
 from sqlmodel import select
 
 from storage import tickets_repo
@@ -76,3 +78,34 @@ async def test_the_opened_ticket_is_the_sessions_own_so_a_change_to_it_is_kept(d
     async with database.session() as session:
         stored = (await session.execute(select(Ticket))).scalar_one()
     assert stored.assignee_name == "Dana"
+
+
+async def _until_blocked_by(database: Database, backend: int) -> None:
+    """Until some transaction waits for a lock the transaction on `backend` holds."""
+    for _ in range(200):
+        async with database.session() as session:
+            blocked = await session.execute(
+                text("SELECT 1 FROM pg_stat_activity WHERE :backend = ANY(pg_blocking_pids(pid))"),
+                {"backend": backend},
+            )
+            if blocked.first() is not None:
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("nothing waited for the first escalation's ticket number")
+
+
+async def test_a_customer_who_waited_for_a_number_counts_the_ticket_opened_meanwhile(
+    postgres_database: Database,
+) -> None:
+    at = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    async with postgres_database.transaction() as session:
+        first = await _open_in(session, "ana", at=at)
+        ((backend,),) = (await session.execute(text("SELECT pg_backend_pid()"))).all()
+        # Bo escalates while Ana's escalation holds the ticket counter; Bo's waits for it.
+        second = asyncio.create_task(_open(postgres_database, "bo", at=at + timedelta(seconds=1)))
+        await _until_blocked_by(postgres_database, backend)
+    # Ana's ticket is committed now, and Bo's escalation goes on.
+    bo = await second
+
+    assert (first.ticket.number, bo.ticket.number) == (1, 2)
+    assert bo.ahead == 1, "Ana's ticket, open and unclaimed, is ahead of Bo's"
