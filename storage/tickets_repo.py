@@ -109,8 +109,9 @@ async def open_ticket(
 ) -> OpenedTicket:
     """A new ticket with the next number, its first transcript line (`first_line`, said by
     `author_key`) and its place in the queue."""
-    values: dict[str, Any] = dict.fromkeys(_NEW_TICKET_COLUMNS)  # the optional columns start empty
-    values.update(
+    # Built first, so every column the call does not name gets the model's own default.
+    ticket = Ticket(
+        number=0,  # the counter's, below
         state="open",
         priority=priority,
         summary=summary,
@@ -128,9 +129,8 @@ async def open_ticket(
         created_at=now,
         updated_at=now,
         first_response_due=first_response_due,
-        breached=False,
-        close_round=0,
     )
+    values = {name: getattr(ticket, name) for name in _NEW_TICKET_COLUMNS if name != "number"}
     line = {
         "kind": first_line.kind,
         "text": first_line.text,
@@ -147,8 +147,7 @@ async def open_ticket(
         await _ADD_MESSAGE.rows(session, {"ticket_id": ticket_id, **line})
     # A statement of its own, after the number: it sees every ticket numbered before this one.
     ((ahead,),) = await _UNCLAIMED_AHEAD.rows(session, {"ticket_id": ticket_id})
-    del values["number"]
-    ticket = Ticket(id=ticket_id, number=number, **values)
+    ticket.id, ticket.number = ticket_id, number
     # Known in full from what was written: joined to the session as if loaded, without reading it back.
     make_transient_to_detached(ticket)
     session.add(ticket)
