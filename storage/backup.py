@@ -110,20 +110,14 @@ def check_database(path: Path) -> str:
         raise BackupError(f"{path}: unreadable as a database ({error})") from None
     if problem != "ok":
         raise BackupError(f"{path} is damaged (quick_check: {problem})")
-    if row is None or row[0] not in _known_revisions():
+    from storage.migrate import known_revisions
+
+    if row is None or row[0] not in known_revisions():
         raise BackupError(
             f"{path} has schema {row[0] if row else 'none'}, which this supportbot does not know "
             "(made by a newer version?)"
         )
     return str(row[0])
-
-
-def _known_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    from storage.migrate import alembic_config
-
-    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
 def _copy(source: sqlite3.Connection, temporary: Path) -> None:

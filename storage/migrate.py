@@ -27,7 +27,24 @@ def head_revision() -> str:
     return head
 
 
+class UnknownSchema(Exception):
+    """The database's schema revision is none of this version's migrations: a newer version upgraded
+    it (a deploy rolled back since), or it is another program's alembic database."""
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this version has a migration for."""
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
 def _upgrade(connection: Connection, target: str) -> None:
+    # Alembic would raise its own CommandError ("Can't locate revision"), which says nothing of why.
+    revision = _current(connection)
+    if revision is not None and revision not in known_revisions():
+        raise UnknownSchema(
+            f"the database is at schema {revision}, which this supportbot does not know "
+            "(made by a newer version? run that one, or restore a backup made before it)"
+        )
     command.upgrade(alembic_config(connection), target)
 
 
@@ -36,7 +53,8 @@ def _current(connection: Connection) -> str | None:
 
 
 async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
-    """Bring the schema to `target`. Safe to run on every start and from several processes."""
+    """Bring the schema to `target`. Safe to run on every start and from several processes. Raises
+    UnknownSchema, changing nothing, on a schema of no migration this version has."""
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # Two processes starting together must not both create the tables.

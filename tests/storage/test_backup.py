@@ -480,3 +480,19 @@ def test_db_current_on_a_database_whose_revision_cannot_be_read_is_one_line(
     assert result.returncode == 2, result
     (line,) = result.stderr.splitlines()
     assert line.startswith("supportbot db current: database ") and "version_num" in line, line
+
+
+@pytest.mark.parametrize("args", [("db", "upgrade"), ("run", "--console")])
+def test_a_database_of_a_newer_version_is_one_line_and_exit_2(
+    tmp_path: Path, command: Supportbot, args: tuple[str, ...]
+) -> None:
+    """A deploy rolled back after a newer version upgraded the schema (or another program's alembic
+    database): this version has no migration of that name, and says so instead of a traceback."""
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    _future_schema(tmp_path / "newer.db", tmp_path)
+    before = digest(tmp_path / "newer.db")
+    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'newer.db'}")
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "schema 9999_from_the_future, which this supportbot does not know" in line, line
+    assert digest(tmp_path / "newer.db") == before
