@@ -125,8 +125,18 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _db(settings: Settings, action: str) -> int:
     from storage import migrate
-    from storage.db import CANNOT_OPEN, Database, cannot_open, cannot_read_revision, cannot_upgrade
+    from storage.db import (
+        CANNOT_OPEN,
+        Database,
+        cannot_open,
+        cannot_read_revision,
+        cannot_upgrade,
+        no_database,
+    )
 
+    if action == "current" and (missing := no_database(settings.database_url)) is not None:
+        print(f"supportbot db current: {missing}", file=sys.stderr)  # opening it would create it
+        return 2
     database = Database.from_url(settings.database_url)
     try:
         try:

@@ -167,15 +167,25 @@ def _reason(error: BaseException) -> str:
     return said[0] if said else type(reason).__name__
 
 
-async def open_migrated(database_url: str) -> Database | str:
-    """The database at `database_url`, open, when it exists and its schema is the one this version
-    needs; otherwise one line saying what is wrong. For one-shot commands (reports, privacy
-    requests): nothing is created, so a mistyped DATABASE_URL leaves no empty database behind."""
-    from storage import backup, migrate
+def no_database(database_url: str) -> str | None:
+    """`no database at data/x.db (check DATABASE_URL)` when the URL names a SQLite file that does
+    not exist, else None: for commands that only read, which opening it would create (folders too)."""
+    from storage import backup
 
     database_file = backup.sqlite_file(database_url)
     if database_file is not None and not database_file.is_file():
         return f"no database at {database_file} (check DATABASE_URL)"
+    return None
+
+
+async def open_migrated(database_url: str) -> Database | str:
+    """The database at `database_url`, open, when it exists and its schema is the one this version
+    needs; otherwise one line saying what is wrong. For one-shot commands (reports, privacy
+    requests): nothing is created, so a mistyped DATABASE_URL leaves no empty database behind."""
+    from storage import migrate
+
+    if (missing := no_database(database_url)) is not None:
+        return missing
     database = Database.from_url(database_url)
     try:
         revision = await migrate.current_revision(database.engine)

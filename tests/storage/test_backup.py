@@ -496,3 +496,15 @@ def test_a_database_of_a_newer_version_is_one_line_and_exit_2(
     (line,) = result.stderr.splitlines()
     assert "schema 9999_from_the_future, which this supportbot does not know" in line, line
     assert digest(tmp_path / "newer.db") == before
+
+
+def test_db_current_on_a_path_with_no_database_creates_nothing(tmp_path: Path, command: Supportbot) -> None:
+    """Asking which schema a mistyped DATABASE_URL has must not leave an empty database (and its
+    folders) where the typo points, for the next `run` to fill."""
+    typo = tmp_path / "dta" / "supportbot.db"
+    result = command(tmp_path, "db", "current", DATABASE_URL=f"sqlite+aiosqlite:///{typo}")
+    assert result.returncode == 2, result
+    assert result.stderr.splitlines() == [
+        f"supportbot db current: no database at {typo} (check DATABASE_URL)"
+    ]
+    assert not typo.parent.exists()
