@@ -165,9 +165,11 @@ def parse_component_add(rest: str, usage: Usage) -> AddArgs:
                 )
             group = value
         elif key == "aliases" and sep:
-            aliases = [a.lower() for a in value.split(",") if a]
-            if (too_long := long_alias(aliases)) is not None:
+            typed = [a.lower() for a in value.split(",")]
+            # Numbered as typed, empty places included: `find,,...` has its long alias third.
+            if (too_long := long_alias(typed)) is not None:
                 raise usage.error(f"{too_long.capitalize()}.")
+            aliases = [a for a in typed if a]
         else:
             raise usage.error(f"I don't understand `{option[:40]}`.")
     return AddArgs(name, group, aliases)

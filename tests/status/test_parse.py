@@ -50,3 +50,9 @@ async def test_a_component_alias_too_long_is_refused_not_stored(bot: BotHarness)
     assert "f" * 81 not in answer.text
     (added,) = await bot.staff_runs(f"/component add search aliases=find,{'f' * 80}")
     assert added.text == "Added component **search**."
+
+
+async def test_a_component_alias_too_long_is_named_by_its_place_as_typed(bot: BotHarness) -> None:
+    """An empty place (`find,,...`) still counts: the staff member counts commas, not what we keep."""
+    (answer,) = await bot.staff_runs(f"/component add search aliases=find,,{'f' * 81}")
+    assert "Alias 3 is 81 characters; keep each to 80." in answer.text
