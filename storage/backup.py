@@ -92,6 +92,8 @@ def _read_only(path: Path) -> sqlite3.Connection:
 
 def check_database(path: Path) -> str:
     """The schema revision of a supportbot database file, or BackupError saying what it is not."""
+    if path.is_dir():
+        raise BackupError(f"{path} is a folder; name a file (e.g. {path / 'supportbot.db'})")
     if not path.is_file():
         raise BackupError(f"{path}: no such file")
     with open(path, "rb") as head:

@@ -508,3 +508,17 @@ def test_db_current_on_a_path_with_no_database_creates_nothing(tmp_path: Path, c
         f"supportbot db current: no database at {typo} (check DATABASE_URL)"
     ]
     assert not typo.parent.exists()
+
+
+@pytest.mark.parametrize("action", ["backup", "restore"])
+def test_a_folder_named_as_the_backup_file_is_called_a_folder(
+    tmp_path: Path, command: Supportbot, action: str
+) -> None:
+    """`db backup backups/` is a natural slip; 'no such file' would send the user looking for one."""
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    (tmp_path / "backups").mkdir()
+    result = command(tmp_path, "db", action, "backups")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"supportbot db {action}: backups is a folder; name a file (e.g. backups/supportbot.db)"
+    ]
