@@ -141,7 +141,8 @@ class WebServer:
         sockets = getattr(site._server, "sockets", None) or []  # the asyncio.Server behind the site
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        log.info("web server on http://%s:%d", self.host, self.port)
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address, as URLs write it
+        log.info("web server on http://%s:%d", host, self.port)
 
     async def stop(self) -> None:
         if self._runner is not None:
