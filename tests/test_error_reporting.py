@@ -40,7 +40,7 @@ async def sentry_server() -> AsyncIterator[tuple[str, list[bytes]]]:
         await runner.cleanup()
 
 
-async def test_a_logged_error_reaches_sentry_redacted_with_its_correlation_id(
+async def test_a_logged_error_reaches_sentry_redacted_with_its_correlation_id_and_no_locals(
     sentry_server: tuple[str, list[bytes]],
 ) -> None:
     sentry_sdk = pytest.importorskip("sentry_sdk")
@@ -48,8 +48,10 @@ async def test_a_logged_error_reaches_sentry_redacted_with_its_correlation_id(
     report_errors_to_sentry(dsn, release="supportbot@test")
     token = correlation_id.set("c0ffee1234")
     try:
+        # A local of the failing frame, built so that its value is not in the source Sentry quotes.
+        customer_said = "my card is " + "-".join([str(6 * 7)] * 4)
         try:
-            raise RuntimeError(f"Slack said invalid_auth for {TOKEN}")
+            raise RuntimeError(f"Slack said invalid_auth for {TOKEN} ({len(customer_said)})")
         except RuntimeError:
             logging.getLogger("bot.core.dispatch").exception("handler failed with %s", TOKEN)
         # The SDK sends from its own thread; this loop must keep serving while it does.
@@ -63,6 +65,7 @@ async def test_a_logged_error_reaches_sentry_redacted_with_its_correlation_id(
     assert "handler failed with [redacted]" in sent
     assert "invalid_auth for [redacted]" in sent
     assert TOKEN not in sent
+    assert "42-42-42-42" not in sent, "local variables hold what customers typed: never sent"
     assert '"correlation_id":"c0ffee1234"' in sent.replace(" ", "")
 
 
