@@ -19,8 +19,10 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=wheel /wheels /wheels
-RUN pip install --no-cache-dir /wheels/supportbot-*.whl \
-    && rm -rf /wheels \
+# The dependencies at the versions the tests last passed with (constraints.txt), as `make` installs.
+COPY constraints.txt /tmp/constraints.txt
+RUN pip install --no-cache-dir --constraint /tmp/constraints.txt /wheels/supportbot-*.whl \
+    && rm -rf /wheels /tmp/constraints.txt \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin supportbot \
     && mkdir /data && chown supportbot:supportbot /data
 # The sample knowledge base and components; mount your own over them (-v ./kb:/app/kb:ro).

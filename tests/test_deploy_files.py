@@ -64,8 +64,12 @@ def test_the_image_builds_its_wheel_from_what_the_wheel_test_builds_from() -> No
     install = shlex.split(values(final, "RUN")[0])
     assert install[:2] == ["pip", "install"]
     assert any(re.fullmatch(r"/wheels/supportbot-\*\.whl", word) for word in install)
+    # The image's dependencies at the versions `make test` installs, not whatever is newest that day.
+    constraint = install[install.index("--constraint") + 1]
+    assert f"constraints.txt {constraint}" in values(final, "COPY")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {f"!{name}/" if (ROOT / name).is_dir() else f"!{name}" for name in WHEEL_SOURCES} <= set(ignored)
+    assert "!constraints.txt" in ignored
 
 
 def test_the_image_starts_the_bot_as_the_tests_do() -> None:
