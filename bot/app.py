@@ -307,7 +307,7 @@ async def create_bot(
         raise StartupError(cannot_open(settings.database_url, error)) from None
     try:
         await migrate.upgrade(database.engine)
-    except (*CANNOT_OPEN, migrate.UnknownSchema) as error:
+    except (*CANNOT_OPEN, migrate.SchemaRefused) as error:
         log.debug("the schema upgrade failed", exc_info=True)
         raise StartupError(cannot_upgrade(settings.database_url, error)) from None
     router = build_router()

@@ -147,7 +147,7 @@ async def _db(settings: Settings, action: str) -> int:
         if action == "upgrade":
             try:
                 await migrate.upgrade(database.engine)
-            except (*CANNOT_OPEN, migrate.UnknownSchema) as error:
+            except (*CANNOT_OPEN, migrate.SchemaRefused) as error:
                 log.debug("the schema upgrade failed", exc_info=True)
                 said = cannot_upgrade(settings.database_url, error)
                 print(f"supportbot db upgrade: {said}", file=sys.stderr)

@@ -27,9 +27,17 @@ def head_revision() -> str:
     return head
 
 
-class UnknownSchema(Exception):
+class SchemaRefused(Exception):
+    """A database this version must not bring to its schema; the upgrade changed nothing."""
+
+
+class UnknownSchema(SchemaRefused):
     """The database's schema revision is none of this version's migrations: a newer version upgraded
     it (a deploy rolled back since), or it is another program's alembic database."""
+
+
+class AnotherProgramsDatabase(SchemaRefused):
+    """A SQLite file with tables and no schema of ours: DATABASE_URL names another program's database."""
 
 
 def known_revisions() -> set[str]:
@@ -45,7 +53,25 @@ def _upgrade(connection: Connection, target: str) -> None:
             f"the database is at schema {revision}, which this supportbot does not know "
             "(made by a newer version? run that one, or restore a backup made before it)"
         )
+    theirs = _tables(connection) if revision is None and connection.dialect.name == "sqlite" else []
     command.upgrade(alembic_config(connection), target)
+    if theirs:
+        # Raised after the migrations, which roll back with it, so that where a table of theirs has
+        # one of our names the migration's own error ("table tickets already exists") names it.
+        # PostgreSQL is left out: one database there may well hold several programs' tables.
+        shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+        raise AnotherProgramsDatabase(
+            f"another program's database (its tables: {shown}); name a file of supportbot's own, "
+            "new or made by it"
+        )
+
+
+def _tables(connection: Connection) -> list[str]:
+    rows = connection.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' "
+        "ORDER BY name"
+    )
+    return [row[0] for row in rows]
 
 
 def _current(connection: Connection) -> str | None:
@@ -54,7 +80,8 @@ def _current(connection: Connection) -> str | None:
 
 async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
     """Bring the schema to `target`. Safe to run on every start and from several processes. Raises
-    UnknownSchema, changing nothing, on a schema of no migration this version has."""
+    SchemaRefused, changing nothing, on a schema of no migration this version has or on another
+    program's SQLite database."""
     async with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # Two processes starting together must not both create the tables.

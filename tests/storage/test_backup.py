@@ -522,3 +522,23 @@ def test_a_folder_named_as_the_backup_file_is_called_a_folder(
     assert result.stderr.splitlines() == [
         f"supportbot db {action}: backups is a folder; name a file (e.g. backups/supportbot.db)"
     ]
+
+
+@pytest.mark.parametrize("args", [("db", "upgrade"), ("run", "--console")])
+def test_a_database_of_another_program_is_refused_even_where_nothing_clashes(
+    tmp_path: Path, command: Supportbot, args: tuple[str, ...]
+) -> None:
+    """A DATABASE_URL naming another program's SQLite file by mistake: none of its tables has one
+    of our names, so every migration would run, and the bot would keep its tickets in that file."""
+    path = tmp_path / "theirs.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE moz_places (url TEXT)")
+        connection.execute("INSERT INTO moz_places VALUES ('https://example.com')")
+        connection.commit()
+    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "another program's database (its tables: moz_places)" in line, line
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("moz_places",)]
+        assert connection.execute("SELECT url FROM moz_places").fetchall() == [("https://example.com",)]
