@@ -90,6 +90,12 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=10)
 
 
+def _missing_table(connection: sqlite3.Connection) -> str | None:
+    """The first of the tables every supportbot database has that this one lacks, else None."""
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    return next((table for table in _OUR_TABLES if table not in tables), None)
+
+
 def check_database(path: Path) -> str:
     """The schema revision of a supportbot database file, or BackupError saying what it is not."""
     if path.is_dir():
@@ -101,11 +107,8 @@ def check_database(path: Path) -> str:
             raise BackupError(f"{path} is not a SQLite database, so not a supportbot backup")
     try:
         with closing(_read_only(path)) as connection:
-            rows = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            tables = {row[0] for row in rows}
-            missing = [table for table in _OUR_TABLES if table not in tables]
-            if missing:
-                raise BackupError(f"{path} is a SQLite database but not supportbot's (no {missing[0]} table)")
+            if (missing := _missing_table(connection)) is not None:
+                raise BackupError(f"{path} is a SQLite database but not supportbot's (no {missing} table)")
             row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
             problem = connection.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.DatabaseError as error:
@@ -167,6 +170,13 @@ def backup(database: Path, target: Path) -> Copy:
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.partial")
     with closing(sqlite3.connect(database, timeout=10)) as source:
+        # Before copying: the copy of another program's database would be refused only under the
+        # backup's name, and left where it blocks the next backup.
+        if (missing := _missing_table(source)) is not None:
+            raise BackupError(
+                f"{database} is a SQLite database but not supportbot's (no {missing} table; "
+                "check DATABASE_URL)"
+            )
         _copy(source, temporary)
     _replace(temporary, target)
     return _describe(target)

@@ -542,3 +542,19 @@ def test_a_database_of_another_program_is_refused_even_where_nothing_clashes(
     with closing(sqlite3.connect(path)) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("moz_places",)]
         assert connection.execute("SELECT url FROM moz_places").fetchall() == [("https://example.com",)]
+
+
+def test_backup_of_another_programs_database_names_it_and_writes_nothing(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """DATABASE_URL names another program's SQLite file: the copy was made, then refused as 'not
+    supportbot's' under the backup's name, and left there, where the next backup may not replace it."""
+    theirs = tmp_path / "theirs.db"
+    _plain_sqlite(theirs)
+    result = command(tmp_path, "db", "backup", "b.db", DATABASE_URL=f"sqlite+aiosqlite:///{theirs}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"supportbot db backup: {theirs} is a SQLite database but not supportbot's "
+        "(no alembic_version table; check DATABASE_URL)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs.db"]
