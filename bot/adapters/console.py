@@ -62,7 +62,8 @@ def line_to_event(
         return ActionInvoked(
             actor=actor, conversation=conversation, action_id=action_id, value=value, event_id=message_id
         )
-    if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
+    # `/ticket ...` is a command; `/` alone, `/ x` and `//x` (a path, a comment) are words to the bot.
+    if stripped.startswith("/") and len(stripped) > 1 and not (stripped[1].isspace() or stripped[1] == "/"):
         name, _, args = stripped[1:].partition(" ")
         return CommandInvoked(
             actor=actor, conversation=conversation, name=name.lower(), args=args.strip(), event_id=message_id

@@ -144,3 +144,12 @@ async def test_a_reader_gone_from_a_stream_that_is_not_a_file_ends_the_session()
     adapter = ConsoleAdapter(stdin=io.StringIO(""), stdout=_GoneStream())
     adapter._write("bot> hello")
     assert adapter.finished.is_set()
+
+
+def test_a_line_starting_with_two_slashes_is_a_message_and_the_session_goes_on(tmp_path: Path) -> None:
+    """`//x` (a path, a comment, a typo) made a command named `/x`, which no event may have: the
+    reader stopped on a traceback and every later line went unanswered."""
+    result = _supportbot(tmp_path, stdin="//usr/local is full\n/status\n")
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr, result.stderr[-500:]
+    assert "All systems operational" in result.stdout, result.stdout
