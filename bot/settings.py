@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -377,9 +378,17 @@ class Settings(BaseSettings):
         server's own address (a server listening on every interface is reached on this machine)."""
         if self.public_url:
             return self.public_url.rstrip("/") + "/"
-        host = "127.0.0.1" if self.web_host in ("", "0.0.0.0", "::") else self.web_host
+        host = "127.0.0.1" if _every_interface(self.web_host) else self.web_host
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.web_port}/"
+
+
+def _every_interface(host: str) -> bool:
+    """Empty, 0.0.0.0, or IPv6's unspecified address however it is written (::, ::0, 0:0:...:0)."""
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False  # a host name
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -24,6 +24,12 @@ def test_a_server_on_every_interface_is_linked_on_this_machine(tmp_path: Path) -
         make_settings(tmp_path, web_host="0.0.0.0", web_port=9000).status_page_url == "http://127.0.0.1:9000/"
     )
     assert make_settings(tmp_path, web_host="::1", web_port=9000).status_page_url == "http://[::1]:9000/"
+    for every_interface in ("::", "0:0:0:0:0:0:0:0", "::0", "0.0.0.0"):
+        linked = make_settings(tmp_path, web_host=every_interface, web_port=9000).status_page_url
+        assert linked == "http://127.0.0.1:9000/", every_interface
+    assert make_settings(tmp_path, web_host="status.internal", web_port=9000).status_page_url == (
+        "http://status.internal:9000/"
+    )
 
 
 def test_public_url_wins_when_set(tmp_path: Path) -> None:
