@@ -192,6 +192,11 @@ def restore(source: Path, database: Path) -> tuple[Copy, Path | None]:
         with open(database, "rb") as head:
             if head.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
                 raise BackupError(f"{database} (DATABASE_URL) is not a SQLite database; not replacing it")
+        if (missing := _theirs(database)) is not None:
+            raise BackupError(
+                f"{database} (DATABASE_URL) is another program's database (no {missing} table); "
+                "not replacing it"
+            )
     database.parent.mkdir(parents=True, exist_ok=True)
     temporary = database.with_name(f".{database.name}.restoring")
     with _exclusive(database):
@@ -205,6 +210,18 @@ def restore(source: Path, database: Path) -> tuple[Copy, Path | None]:
         finally:
             temporary.unlink(missing_ok=True)
     return _describe(database), kept
+
+
+def _theirs(database: Path) -> str | None:
+    """The table of ours that a SQLite file holding other tables lacks (another program's database),
+    else None: also for an empty file, and one too damaged to tell, which is what restores are for."""
+    try:
+        with closing(_read_only(database)) as connection:
+            if connection.execute("SELECT 1 FROM sqlite_master WHERE type='table'").fetchone() is None:
+                return None
+            return _missing_table(connection)
+    except sqlite3.DatabaseError:
+        return None
 
 
 def _set_aside(database: Path) -> Path:

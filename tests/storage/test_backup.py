@@ -558,3 +558,21 @@ def test_backup_of_another_programs_database_names_it_and_writes_nothing(
         "(no alembic_version table; check DATABASE_URL)"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["theirs.db"]
+
+
+def test_restore_never_replaces_another_programs_database(tmp_path: Path, command: Supportbot) -> None:
+    """DATABASE_URL naming another program's SQLite file by mistake: a restore would swap that
+    program's data out from under it (kept aside, but under a name it does not know)."""
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    assert command(tmp_path, "db", "backup", "b.db").returncode == 0
+    theirs = tmp_path / "theirs.db"
+    _plain_sqlite(theirs)
+    before = digest(theirs)
+    result = command(tmp_path, "db", "restore", "b.db", DATABASE_URL=f"sqlite+aiosqlite:///{theirs}")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"supportbot db restore: {theirs} (DATABASE_URL) is another program's database "
+        "(no alembic_version table); not replacing it"
+    ]
+    assert digest(theirs) == before
+    assert not theirs.with_name("theirs.db.before-restore").exists()
