@@ -105,10 +105,11 @@ class Known:
 
 
 def _choices(known: Sequence[Known]) -> dict[str, str]:
-    """Every spoken form -> the component's name."""
-    forms: dict[str, str] = {}
+    """Every spoken form -> the component's name. Names first: components.yml may give one component
+    an alias that is another's name, and the component called that is the one meant."""
+    forms = {item.name.lower(): item.name for item in known}
     for item in known:
-        for form in (item.name, *item.aliases, item.name.replace("-", " "), item.name.replace("_", " ")):
+        for form in (*item.aliases, item.name.replace("-", " "), item.name.replace("_", " ")):
             forms.setdefault(form.lower(), item.name)
     return forms
 
