@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import inspect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
@@ -103,3 +104,40 @@ async def test_close_questions_asked_before_rounds_were_counted_are_counted_from
     async with empty_database.engine.connect() as connection:
         rounds = await connection.execute(sa.text("SELECT number, close_round FROM tickets ORDER BY number"))
         assert [tuple(row) for row in rounds] == [(1, 0), (2, 1), (3, 2)]
+
+
+async def test_close_rounds_downgrade_keeps_the_tickets_and_their_transcripts(
+    empty_database: Database,
+) -> None:
+    """On SQLite a rebuilt tickets table would be dropped under its transcript lines (foreign keys
+    are on), so the downgrade failed on any database that had a ticket."""
+    await migrate.upgrade(empty_database.engine)
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    async with empty_database.engine.begin() as connection:
+        await connection.execute(
+            sa.text(
+                "INSERT INTO tickets (id, number, state, priority, summary, reason, requester_key, "
+                "requester_name, platform, workspace_id, channel_id, is_direct, conversation_key, breached, "
+                "created_at, updated_at, first_response_due, close_round) VALUES (1, 1, 'open', 'normal', "
+                "'export fails', 'requested', 'console:C1', 'Casey', 'console', 'W1', 'c', false, "
+                "'console:W1:c:1', false, :now, :now, :now, 0)"
+            ).bindparams(sa.bindparam("now", now, type_=UTCDateTime()))
+        )
+        await connection.execute(
+            sa.text(
+                "INSERT INTO ticket_messages (ticket_id, kind, author_key, author_name, text, at) "
+                "VALUES (1, 'customer', 'console:C1', 'Casey', 'export fails', :now)"
+            ).bindparams(sa.bindparam("now", now, type_=UTCDateTime()))
+        )
+
+    def downgrade(connection: sa.Connection) -> None:
+        command.downgrade(migrate.alembic_config(connection), "0008_gateway_session_owner")
+
+    async with empty_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+    assert await migrate.current_revision(empty_database.engine) == "0008_gateway_session_owner"
+    async with empty_database.engine.connect() as connection:
+        columns = await connection.run_sync(lambda c: {c["name"] for c in inspect(c).get_columns("tickets")})
+        lines = (await connection.execute(sa.text("SELECT text FROM ticket_messages"))).scalars().all()
+    assert "close_round" not in columns
+    assert lines == ["export fails"]

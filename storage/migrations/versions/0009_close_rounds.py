@@ -35,5 +35,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tickets") as table:
-        table.drop_column("close_round")
+    # Not batch mode: on SQLite it rebuilds the table, and dropping the old tickets table under its
+    # transcript lines fails (foreign keys are on, and cannot be turned off inside the upgrade's one
+    # transaction). SQLite drops a plain column in place since 3.35.
+    op.drop_column("tickets", "close_round")
