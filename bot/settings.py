@@ -375,10 +375,13 @@ class Settings(BaseSettings):
     @property
     def status_page_url(self) -> str:
         """The status page's address as links show it: PUBLIC_URL with one trailing slash, or the web
-        server's own address (a server listening on every interface is reached on this machine)."""
+        server's own address (a server listening on every interface is reached on this machine; on ::1
+        when that is IPv6's, since asyncio binds `::` for IPv6 alone)."""
         if self.public_url:
             return self.public_url.rstrip("/") + "/"
-        host = "127.0.0.1" if _every_interface(self.web_host) else self.web_host
+        host = self.web_host
+        if _every_interface(host):
+            host = "::1" if ":" in host else "127.0.0.1"
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.web_port}/"
 

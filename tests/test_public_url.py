@@ -3,6 +3,7 @@ own web server listens on, so moving WEB_PORT moves the links too."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import aiohttp
@@ -24,9 +25,13 @@ def test_a_server_on_every_interface_is_linked_on_this_machine(tmp_path: Path) -
         make_settings(tmp_path, web_host="0.0.0.0", web_port=9000).status_page_url == "http://127.0.0.1:9000/"
     )
     assert make_settings(tmp_path, web_host="::1", web_port=9000).status_page_url == "http://[::1]:9000/"
-    for every_interface in ("::", "0:0:0:0:0:0:0:0", "::0", "0.0.0.0"):
+    for every_interface, here in [
+        ("", "127.0.0.1"),
+        ("0.0.0.0", "127.0.0.1"),
+        *((ipv6, "[::1]") for ipv6 in ("::", "0:0:0:0:0:0:0:0", "::0")),
+    ]:
         linked = make_settings(tmp_path, web_host=every_interface, web_port=9000).status_page_url
-        assert linked == "http://127.0.0.1:9000/", every_interface
+        assert linked == f"http://{here}:9000/", every_interface
     assert make_settings(tmp_path, web_host="status.internal", web_port=9000).status_page_url == (
         "http://status.internal:9000/"
     )
@@ -59,5 +64,28 @@ async def test_with_web_port_0_links_carry_the_port_the_server_was_given(
 
         async with aiohttp.ClientSession() as http, http.get(f"{page}api/v2/status.json") as answer:
             assert (await answer.json())["page"]["url"] == page
+    finally:
+        await bot.stop()
+
+
+async def test_a_server_on_every_ipv6_interface_is_linked_where_it_answers(
+    database: Database, tmp_path: Path
+) -> None:
+    """A server on `::` and a fixed port takes IPv6 only (asyncio sets IPV6_V6ONLY), so a link to
+    127.0.0.1 was refused; ::1 answers it."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+        probe.bind(("::", 0))
+        port = probe.getsockname()[1]
+    bot = await create_bot(
+        make_settings(tmp_path, web_enabled=True, web_host="::", web_port=port),
+        adapters={Platform.CONSOLE: FakeAdapter()},
+        clock=FakeClock(),
+        database=database,
+    )
+    await bot.start()
+    try:
+        page = bot.settings.status_page_url
+        async with aiohttp.ClientSession() as http, http.get(f"{page}api/v2/status.json") as answer:
+            assert answer.status == 200, page
     finally:
         await bot.stop()
