@@ -453,9 +453,11 @@ async def _requester_ticket(ctx: HandlerContext, value: str | None = None) -> Ti
 
 @router.on(ActionInvoked, action("ticket.confirm"))
 async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
+    answer = ctx.match.captures.get("arg")
+    if answer not in ("yes", "no"):
+        raise UserError(BROKEN_BUTTON)  # anything else used to be taken for No, and reopened it
     number, asked = split_close_answer(ctx.match.rest)
     ticket = await _requester_ticket(ctx, number)
-    answer = ctx.match.captures.get("arg")
     if ticket.state != "awaiting_confirmation":
         await ctx.reply(
             OutboundMessage(

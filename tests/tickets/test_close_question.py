@@ -98,3 +98,17 @@ async def test_a_button_from_before_rounds_asks_again_once_there_were_several(bo
 
     await bot.click(bot.customer, button(answer, "Yes"), on=answer)
     assert await _state(bot) == "closed"
+
+
+async def test_an_answer_that_is_neither_yes_nor_no_changes_nothing(bot: BotHarness) -> None:
+    """A forged or garbled action id (`ticket.confirm:maybe`, or none after the colon) was taken
+    for No and reopened the ticket."""
+    await escalated(bot)
+    question = await _close_question(bot)
+    value = button(question, "Yes").value
+    for action_id in ("ticket.confirm:maybe", "ticket.confirm", "ticket.confirm:"):
+        garbled = Button(action_id=action_id, label="?", value=value)
+        sent = await bot.click(bot.customer, garbled, on=question)
+        assert await _state(bot) == "awaiting_confirmation", f"{action_id} reopened the ticket"
+        (answer,) = sent
+        assert "broken" in answer.text, answer.text
