@@ -349,7 +349,7 @@ async def create_bot(
             slack_workspace_rate=settings.slack_workspace_rate,
         ),
         staff_channel=staff.staff_channel,
-        page_url=settings.status_page_url,
+        page_url=settings.status_link,
         config=WorkerConfig(lease=timedelta(seconds=settings.broadcast_lease_seconds)),
         metrics=metrics,
     )

@@ -385,6 +385,12 @@ class Settings(BaseSettings):
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.web_port}/"
 
+    @property
+    def status_link(self) -> str | None:
+        """Where answers and incident notices send customers: the status page, or None when nothing
+        serves one (WEB_ENABLED=false and no PUBLIC_URL), rather than a link that leads nowhere."""
+        return self.status_page_url if self.public_url or self.web_enabled else None
+
 
 def _every_interface(host: str) -> bool:
     """Empty, 0.0.0.0, or IPv6's unspecified address however it is written (::, ::0, 0:0:...:0)."""

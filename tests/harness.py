@@ -37,6 +37,8 @@ def make_settings(tmp_path: object, **overrides: Any) -> Settings:
         "staff_user_ids": ["console:S1"],
         "oncall_mentions": ["console:oncall"],
         "web_enabled": False,
+        # Where a deployment's status page would be: answers link to it though no server runs here.
+        "public_url": "http://127.0.0.1:8080/",
         # The semantic model costs seconds to load; tests that want it ask for it.
         "matcher": "lexical",
         "kb_path": str(Path(__file__).parent / "data" / "kb"),

@@ -119,8 +119,8 @@ def staff_only(action: str) -> Guard:
     return guards.staff_only(action, hint="If something looks broken, ask me `/status`.")
 
 
-def page_url(ctx: HandlerContext) -> str:
-    return ctx.services.settings.status_page_url
+def page_url(ctx: HandlerContext) -> str | None:
+    return ctx.services.settings.status_link
 
 
 # -- broadcasting a change ---------------------------------------------------------------------

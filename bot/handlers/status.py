@@ -51,7 +51,7 @@ async def _link(ctx: HandlerContext, incident: Incident, component: str) -> None
 
 async def _snapshot(ctx: HandlerContext, components: Sequence[StatusComponent] | None = None) -> Snapshot:
     return await load_snapshot(
-        ctx.session, now=ctx.now, page_url=ctx.services.settings.status_page_url, components=components
+        ctx.session, now=ctx.now, page_url=ctx.services.settings.status_link, components=components
     )
 
 
@@ -67,7 +67,8 @@ async def answer_components(
             await _link(ctx, incidents[0], name)
     # One status-page line at the end, not one per component.
     lines = [p.rsplit("\nStatus page: ", 1)[0] for p in parts]
-    await ctx.reply(OutboundMessage(text="\n\n".join(lines) + f"\nStatus page: {snapshot.page_url}"))
+    page = messages.page_line(snapshot.page_url)
+    await ctx.reply(OutboundMessage(text="\n\n".join(lines) + (f"\n{page}" if page else "")))
 
 
 async def answer_overview(ctx: HandlerContext, *, asked: bool, snapshot: Snapshot) -> None:

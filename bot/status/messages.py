@@ -72,8 +72,8 @@ def status_overview(snapshot: Snapshot) -> tuple[str, str]:
     for window in upcoming[:3]:
         assert window.starts_at is not None
         lines.append(f"Scheduled maintenance: {window.title} ({window.components}) at {at(window.starts_at)}")
-    lines.append(f"Status page: {snapshot.page_url}")
-    return snapshot.overall, "\n".join(lines)
+    lines.append(page_line(snapshot.page_url))
+    return snapshot.overall, "\n".join(line for line in lines if line)
 
 
 def component_answer(component: StatusComponent, snapshot: Snapshot, *, asked: bool = False) -> str:
@@ -104,16 +104,27 @@ def component_answer(component: StatusComponent, snapshot: Snapshot, *, asked: b
         text = f"**{component.name}** is operational; we don't know of any problem right now."
         if asked:
             text += " If something is broken for you, tell me what you see and I'll bring in a person."
-    return f"{text}\nStatus page: {snapshot.page_url}"
+    return "\n".join(line for line in (text, page_line(snapshot.page_url)) if line)
 
 
-def incident_notice(incident: Incident, update: IncidentUpdate | None, *, page_url: str) -> tuple[str, str]:
+def page_line(page_url: str | None) -> str:
+    """The status page's line under an answer: none where no page is served."""
+    return f"Status page: {page_url}" if page_url else ""
+
+
+def _and_page(text: str, page_url: str | None) -> str:
+    return f"{text} · {page_url}" if page_url else text
+
+
+def incident_notice(
+    incident: Incident, update: IncidentUpdate | None, *, page_url: str | None
+) -> tuple[str, str]:
     """The first message of an incident in a subscribed channel: (title, text)."""
     title = f"[{IMPACT_LABEL.get(incident.impact, incident.impact)}] {incident.title}"
     body = update.body if update is not None else ""
     text = (
         f"**Status:** {incident.status} · **Affects:** {', '.join(split_names(incident.components))}\n"
-        f"{body}\nIncident #{incident.id} · {page_url}"
+        f"{body}\n{_and_page(f'Incident #{incident.id}', page_url)}"
     )
     return title, text
 
@@ -122,7 +133,7 @@ CARD_UPDATE_CHARS = 600
 
 
 def incident_card(
-    incident: Incident, timeline: Sequence[IncidentUpdate], *, page_url: str, now: datetime
+    incident: Incident, timeline: Sequence[IncidentUpdate], *, page_url: str | None, now: datetime
 ) -> tuple[str, str]:
     """The first notice as edited after each update: the current state and the latest word."""
     state = "Resolved" if incident.status == IncidentStatus.RESOLVED else incident.status.capitalize()
@@ -141,7 +152,7 @@ def incident_card(
             else latest.body[: CARD_UPDATE_CHARS - 1] + "…"
         )
         lines.append(f"Latest ({when(latest.at, now)}): {body}")
-    lines.append(f"Incident #{incident.id} · {len(timeline)} update(s) in the thread · {page_url}")
+    lines.append(_and_page(f"Incident #{incident.id} · {len(timeline)} update(s) in the thread", page_url))
     return title, "\n".join(lines)
 
 
@@ -150,12 +161,13 @@ def update_notice(incident: Incident, update: IncidentUpdate) -> tuple[str, str]
     return title, f"**{update.status.capitalize()}**: {update.body}"
 
 
-def resolved_for_customer(incident: Incident, component: str, *, page_url: str) -> str:
+def resolved_for_customer(incident: Incident, component: str, *, page_url: str | None) -> str:
     word = OUTAGE_WORD.get(incident.impact, "issue")
-    return (
+    said = (
         f"Good news: the **{component}** {word} you asked about is resolved "
-        f"(#{incident.id} {incident.title}). Thanks for your patience. Details: {page_url}"
+        f"(#{incident.id} {incident.title}). Thanks for your patience."
     )
+    return f"{said} Details: {page_url}" if page_url else said
 
 
 def maintenance_notice(window: Incident) -> tuple[str, str]:

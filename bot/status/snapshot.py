@@ -38,7 +38,8 @@ class Snapshot:
     updates: dict[int, list[IncidentUpdate]]
     maintenance: Sequence[Incident]
     now: datetime
-    page_url: str
+    page_url: str | None
+    """Where the status page is, for links (None: no page is served)."""
 
     @property
     def active(self) -> list[Incident]:
@@ -105,7 +106,7 @@ async def load_snapshot(
     session: DbSession,
     *,
     now: datetime,
-    page_url: str,
+    page_url: str | None,
     components: Sequence[StatusComponent] | None = None,
 ) -> Snapshot:
     """Everything a status answer needs. Pass `components` when the caller has just read them."""

@@ -65,7 +65,7 @@ class BroadcastWorker:
         *,
         policy: Callable[[str], LanePolicy],
         staff_channel: Conversation | None,
-        page_url: str,
+        page_url: str | None,
         config: WorkerConfig | None = None,
         owner: str | None = None,
         clock: Callable[[], datetime] = utc_now,
