@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.sqlite.inline import InlineConnection, inline_creator
+from storage.sqlite.journal import use_wal_if_ours
 
 SqliteDriver = Literal["inline", "thread"]
 """How SQLite statements run: on the event loop (`storage/sqlite/inline.py`) or on aiosqlite's thread."""
@@ -65,7 +66,7 @@ def _tune(dbapi_connection: Any, _record: Any) -> None:
     in_loop = isinstance(getattr(dbapi_connection, "driver_connection", None), InlineConnection)
     busy_ms = 0 if in_loop else int(SQLITE_BUSY_TIMEOUT * 1000)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    use_wal_if_ours(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 from storage.sqlite.inline import retry_busy
+from storage.sqlite.journal import use_wal_if_ours
 
 _T = TypeVar("_T")
 
@@ -150,7 +151,7 @@ class LoopSessions:
 
 def _tune(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    use_wal_if_ours(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=0")  # waiting happens in asyncio (see `_begun`)
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -542,6 +542,9 @@ def test_a_database_of_another_program_is_refused_even_where_nothing_clashes(
     with closing(sqlite3.connect(path)) as connection:
         assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("moz_places",)]
         assert connection.execute("SELECT url FROM moz_places").fetchall() == [("https://example.com",)]
+        # Nor its file format: WAL, once set, stays in the file and needs -wal and -shm files beside
+        # it, which a program that never asked for them may not expect (or be allowed to write).
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
 def test_backup_of_another_programs_database_names_it_and_writes_nothing(
