@@ -110,13 +110,13 @@ async def load_snapshot(
     components: Sequence[StatusComponent] | None = None,
 ) -> Snapshot:
     """Everything a status answer needs. Pass `components` when the caller has just read them."""
-    incidents = await status_repo.active_incidents(session)
+    incidents, maintenance = await status_repo.open_incidents_and_maintenance(session, at=now)
     updates = await status_repo.updates_for(session, incident_ids=[i.id for i in incidents if i.id])
     return Snapshot(
         components=list(components) if components is not None else await status_repo.list_components(session),
         incidents=incidents,
         updates=updates,
-        maintenance=await status_repo.maintenance_windows(session, at=now),
+        maintenance=maintenance,
         now=now,
         page_url=page_url,
     )
