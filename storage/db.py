@@ -188,10 +188,14 @@ async def open_migrated(database_url: str) -> Database | str:
         return missing
     database = Database.from_url(database_url)
     try:
+        await migrate.check_ours_or_new(database.engine)
         revision = await migrate.current_revision(database.engine)
     except CANNOT_OPEN as error:
         await database.dispose()
         return cannot_open(database_url, error)
+    except migrate.AnotherProgramsDatabase as error:
+        await database.dispose()
+        return str(error)
     except BaseException:
         await database.dispose()
         raise

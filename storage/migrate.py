@@ -53,17 +53,31 @@ def _upgrade(connection: Connection, target: str) -> None:
             f"the database is at schema {revision}, which this supportbot does not know "
             "(made by a newer version? run that one, or restore a backup made before it)"
         )
-    theirs = _tables(connection) if revision is None and connection.dialect.name == "sqlite" else []
+    theirs = _another_programs(connection) if revision is None else None
     command.upgrade(alembic_config(connection), target)
-    if theirs:
+    if theirs is not None:
         # Raised after the migrations, which roll back with it, so that where a table of theirs has
         # one of our names the migration's own error ("table tickets already exists") names it.
-        # PostgreSQL is left out: one database there may well hold several programs' tables.
-        shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
-        raise AnotherProgramsDatabase(
-            f"another program's database (its tables: {shown}); name a file of supportbot's own, "
-            "new or made by it"
-        )
+        raise theirs
+
+
+def _another_programs(connection: Connection) -> AnotherProgramsDatabase | None:
+    """A SQLite file with tables and no schema of ours. PostgreSQL is left out: one database there
+    may well hold several programs' tables."""
+    theirs = _tables(connection) if connection.dialect.name == "sqlite" else []
+    if not theirs or "alembic_version" in theirs:
+        return None
+    shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
+    return AnotherProgramsDatabase(
+        f"another program's database (its tables: {shown}); name a file of supportbot's own, "
+        "new or made by it"
+    )
+
+
+def _ours_or_new(connection: Connection) -> None:
+    # No alembic_version means no revision: the tables alone tell (reading a revision can fail).
+    if (theirs := _another_programs(connection)) is not None:
+        raise theirs
 
 
 def _tables(connection: Connection) -> list[str]:
@@ -95,6 +109,12 @@ async def upgrade(engine: AsyncEngine, target: str = "head") -> None:
             # second process waits here, then finds the schema already at head.
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
         await connection.run_sync(_upgrade, target)
+
+
+async def check_ours_or_new(engine: AsyncEngine) -> None:
+    """Raises AnotherProgramsDatabase for a SQLite file that holds tables and no schema of ours."""
+    async with engine.connect() as connection:
+        await connection.run_sync(_ours_or_new)
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -510,6 +510,35 @@ def test_db_current_on_a_path_with_no_database_creates_nothing(tmp_path: Path, c
     assert not typo.parent.exists()
 
 
+def test_db_current_on_another_programs_database_says_whose_it_is_not(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """ "schema at empty" would tell the operator the next start sets it up; it would be refused."""
+    theirs = tmp_path / "theirs.db"
+    _plain_sqlite(theirs)
+    result = command(tmp_path, "db", "current", DATABASE_URL=f"sqlite+aiosqlite:///{theirs}")
+    assert result.returncode == 2, result
+    assert result.stderr.splitlines() == [
+        "supportbot db current: another program's database (its tables: notes); "
+        "name a file of supportbot's own, new or made by it"
+    ]
+    assert result.stdout == ""
+
+
+def test_a_one_shot_command_on_another_programs_database_says_so(tmp_path: Path, command: Supportbot) -> None:
+    """Not "run db upgrade", which would only be refused in turn."""
+    theirs = tmp_path / "theirs.db"
+    _plain_sqlite(theirs)
+    out = tmp_path / "export.json"
+    result = command(
+        tmp_path, "privacy", "export", "console:ana", str(out), DATABASE_URL=f"sqlite+aiosqlite:///{theirs}"
+    )
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "another program's database (its tables: notes)" in line, line
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("action", ["backup", "restore"])
 def test_a_folder_named_as_the_backup_file_is_called_a_folder(
     tmp_path: Path, command: Supportbot, action: str
