@@ -72,10 +72,15 @@ def load_components_file(path: Path) -> list[ComponentSpec]:
             raise ComponentsFileError(f"{path}: entry {index}: `aliases` is a list of strings")
         if (too_long := long_alias([a.strip() for a in aliases])) is not None:
             raise ComponentsFileError(f"{path}: entry {index}: {too_long}")
+        # Aliases are stored comma-separated (as `/component add ... aliases=a,b` takes them).
+        if (place := next((n for n, a in enumerate(aliases, start=1) if "," in a), None)) is not None:
+            raise ComponentsFileError(
+                f"{path}: entry {index}: alias {place} holds a comma; list each alias on its own"
+            )
         specs.append(
             ComponentSpec(
                 name=name,
-                aliases=tuple(a.strip().lower() for a in aliases if a.strip() and "," not in a),
+                aliases=tuple(a.strip().lower() for a in aliases if a.strip()),
                 group=group,
                 description=str(entry.get("description") or ""),
             )

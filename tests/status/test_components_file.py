@@ -27,6 +27,10 @@ from bot.status.components import ComponentsFileError, load_components_file
             f"components:\n  - name: api\n  - name: pay\n    aliases: [billing, {'b' * 81}]\n",
             "entry 2: alias 2 is 81 characters; keep each to 80",
         ),
+        (
+            "components:\n  - name: api\n    aliases: [rest, 'public api, v2']\n",
+            "entry 1: alias 2 holds a comma; list each alias on its own",
+        ),
         ("components: {api: 1}\n", "expected a top-level `components:` list"),
         ("components: [\n", "not valid YAML"),
     ],
