@@ -576,6 +576,26 @@ def test_a_database_of_another_program_is_refused_even_where_nothing_clashes(
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
+@pytest.mark.parametrize("args", [("db", "upgrade"), ("db", "current")])
+def test_another_alembic_programs_database_at_base_is_refused_too(
+    tmp_path: Path, command: Supportbot, args: tuple[str, ...]
+) -> None:
+    """An empty alembic_version (another alembic program's, downgraded to base) beside its tables:
+    ours never has tables without a revision, since one transaction writes both."""
+    path = tmp_path / "theirs.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("CREATE TABLE moz_places (url TEXT)")
+        connection.commit()
+    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "another program's database (its tables: moz_places)" in line, line
+    with closing(sqlite3.connect(path)) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall()
+        assert tables == [("alembic_version",), ("moz_places",)]
+
+
 def test_backup_of_another_programs_database_names_it_and_writes_nothing(
     tmp_path: Path, command: Supportbot
 ) -> None:
