@@ -594,6 +594,7 @@ def test_another_alembic_programs_database_at_base_is_refused_too(
     with closing(sqlite3.connect(path)) as connection:
         tables = connection.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall()
         assert tables == [("alembic_version",), ("moz_places",)]
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",), "its format too"
 
 
 def test_backup_of_another_programs_database_names_it_and_writes_nothing(
