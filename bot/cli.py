@@ -154,11 +154,10 @@ async def _db(settings: Settings, action: str) -> int:
                 return 2
         try:
             await migrate.check_ours_or_new(database.engine)
+            revision = await migrate.current_revision(database.engine)
         except migrate.AnotherProgramsDatabase as error:
             print(f"supportbot db {action}: {error}", file=sys.stderr)
             return 2
-        try:
-            revision = await migrate.current_revision(database.engine)
         except CANNOT_OPEN as error:
             log.debug("reading the schema revision failed", exc_info=True)
             print(
