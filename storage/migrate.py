@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.sqlite.ownership import foreign_tables
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -64,11 +66,10 @@ def _upgrade(connection: Connection, target: str) -> None:
 def _another_programs(connection: Connection) -> AnotherProgramsDatabase | None:
     """A SQLite file with tables and no schema of ours. PostgreSQL is left out: one database there
     may well hold several programs' tables."""
-    tables = _tables(connection) if connection.dialect.name == "sqlite" else []
-    theirs = [name for name in tables if name != "alembic_version"]
-    # Our tables never stand without a revision (one transaction writes both); an empty
-    # alembic_version alone is ours downgraded to base, beside other tables another program's.
-    if not theirs or ("alembic_version" in tables and _stamped(connection)):
+    if connection.dialect.name != "sqlite":
+        return None
+    theirs = foreign_tables(lambda sql: connection.exec_driver_sql(sql).fetchall())
+    if not theirs:
         return None
     shown = ", ".join(theirs[:3]) + (", ..." if len(theirs) > 3 else "")
     return AnotherProgramsDatabase(
@@ -81,19 +82,6 @@ def _ours_or_new(connection: Connection) -> None:
     # No alembic_version means no revision: the tables alone tell (reading a revision can fail).
     if (theirs := _another_programs(connection)) is not None:
         raise theirs
-
-
-def _stamped(connection: Connection) -> bool:
-    # Whether a row is there, not what it says: reading a revision of another shape can fail.
-    return connection.exec_driver_sql("SELECT 1 FROM alembic_version LIMIT 1").first() is not None
-
-
-def _tables(connection: Connection) -> list[str]:
-    rows = connection.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~' "
-        "ORDER BY name"
-    )
-    return [row[0] for row in rows]
 
 
 def _current(connection: Connection) -> str | None:
