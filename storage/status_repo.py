@@ -46,11 +46,9 @@ class ComponentSpec:
 
 # Every status question reads the components and the open incidents: statements built once.
 _COMPONENTS = select(StatusComponent).order_by(col(StatusComponent.position), col(StatusComponent.id))
-_ACTIVE_INCIDENTS = (
-    select(Incident)
-    .where(col(Incident.kind) == "incident", col(Incident.resolved_at).is_(None))
-    .order_by(col(Incident.id).desc())
-)
+_OPEN_INCIDENT = and_(col(Incident.kind) == "incident", col(Incident.resolved_at).is_(None))
+_MAINTENANCE_NOT_OVER_AT = and_(col(Incident.kind) == "maintenance", col(Incident.ends_at) > bindparam("at"))
+_ACTIVE_INCIDENTS = select(Incident).where(_OPEN_INCIDENT).order_by(col(Incident.id).desc())
 
 
 async def list_components(session: DbSession) -> list[StatusComponent]:
@@ -304,23 +302,14 @@ _ALL_MAINTENANCE = (
 )
 # Every status answer asks this: built once. Past windows stay in the table for the history, and are
 # not loaded each time.
-_MAINTENANCE_NOT_OVER = (
-    select(Incident)
-    .where(col(Incident.kind) == "maintenance", col(Incident.ends_at) > bindparam("at"))
-    .order_by(col(Incident.starts_at))
-)
+_MAINTENANCE_NOT_OVER = select(Incident).where(_MAINTENANCE_NOT_OVER_AT).order_by(col(Incident.starts_at))
 
 
 # What every status answer reads, in one statement: both kinds live in one table, and a round trip
 # (with the ORM's work around it) cost more than reading the few rows of the other kind.
 _OPEN_OR_NOT_OVER = (
     select(Incident)
-    .where(
-        or_(
-            and_(col(Incident.kind) == "incident", col(Incident.resolved_at).is_(None)),
-            and_(col(Incident.kind) == "maintenance", col(Incident.ends_at) > bindparam("at")),
-        )
-    )
+    .where(or_(_OPEN_INCIDENT, _MAINTENANCE_NOT_OVER_AT))
     .order_by(col(Incident.starts_at), col(Incident.id))
 )
 
