@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from bot.core.commands import Command
 from bot.core.context import HandlerContext
 from bot.core.events import ActionInvoked, CommandInvoked, MessageReceived, OutboundMessage
 from bot.core.router import Allow, Router, Skip, Verdict, command, pattern, text_predicate
@@ -34,18 +37,23 @@ async def thanked(event: MessageReceived, ctx: HandlerContext) -> None:
     await ctx.reply("Glad that's sorted! Ask me any time, or say *talk to a human* to reach the team.")
 
 
+def command_lines(commands: Iterable[Command], *, staff: bool) -> list[str]:
+    """A help line for each command everyone may use, then (for staff) the staff ones under a heading."""
+    listed = list(commands)
+    lines = [f"- `{c.usage}`: {c.summary}" for c in listed if not c.staff]
+    theirs = [f"- `{c.usage}`: {c.summary}" for c in listed if c.staff]
+    if theirs and staff:
+        lines.extend(["", "**Staff**", *theirs])
+    return lines
+
+
 def help_message(ctx: HandlerContext) -> OutboundMessage:
     lines = [
         "Ask a question in your own words and I'll answer from our help articles, or bring in a person.",
         "Say *talk to a human* at any time to reach the team.",
         "",
+        *command_lines(ctx.services.help, staff=ctx.is_staff),
     ]
-    lines.extend(f"- `{h.usage}`: {h.summary}" for h in ctx.services.help if not h.staff)
-    staff = [h for h in ctx.services.help if h.staff]
-    if staff and ctx.is_staff:
-        lines.append("")
-        lines.append("**Staff**")
-        lines.extend(f"- `{h.usage}`: {h.summary}" for h in staff)
     return OutboundMessage(title="How I can help", text="\n".join(lines), in_thread=True)
 
 

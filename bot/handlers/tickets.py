@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 from rapidfuzz import fuzz, process
 
@@ -31,6 +32,7 @@ from bot.core.router import (
     emoji,
     text_predicate,
 )
+from bot.handlers.basics import command_lines
 from bot.handlers.guards import customers_only, staff_only
 from bot.handlers.kb_admin import teach_button
 from bot.tickets import intents, messages
@@ -97,6 +99,11 @@ PRIORITY_COMMAND = router.command(
 )
 
 SUBCOMMANDS = ("status", "reply", "note", "claim", "close", "priority")
+# `/ticket <word>` alone, asking about tickets rather than describing a problem: the listing words
+# are `/tickets` (True: `/tickets mine`), "help" the ticket commands. Not declared as commands:
+# `/tickets` and `/support help` are, so platforms would offer the same thing twice.
+LISTING_WORDS: Final = {"list": False, "all": False, "show": False, "mine": True}
+HELP_WORD: Final = "help"
 
 
 # -- held conversations: while a person holds a ticket, the bot relays instead of answering ----
@@ -260,11 +267,18 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
             example="/ticket my CSV export failed with error 500",
         )
     first = rest.split(" ", 1)[0].lower()
-    if first.lstrip("#").isdigit() and len(rest.split()) == 1:
+    words = rest.split()
+    if first.lstrip("#").isdigit() and len(words) == 1:
         # `/ticket 12` is a status check; `/ticket 3 users cannot log in` is a new ticket.
         await show_status(event, ctx, number_text=rest)
         return
-    words = rest.split()
+    word = first.rstrip(".,;:!?…") if len(words) == 1 else ""
+    if word in LISTING_WORDS:
+        await list_tickets(event, ctx, mine=LISTING_WORDS[word])
+        return
+    if word == HELP_WORD:
+        await ctx.reply(ticket_help(event, ctx))
+        return
     # A misspelt subcommand ("stauts"), not an ordinary first word of a summary ("cannot").
     guess = process.extractOne(first, SUBCOMMANDS, scorer=fuzz.ratio, score_cutoff=75)
     # An exact subcommand word gets here only as a customer's summary (see _staff_command).
@@ -314,12 +328,27 @@ async def my_tickets(event: CommandInvoked, ctx: HandlerContext) -> None:
             f"I don't know `/tickets {asked[:20]}`. {hint}; `/ticket status <number>` shows any of "
             "yours, closed ones too."
         )
-    if ctx.is_staff and asked != "mine":
+    await list_tickets(event, ctx, mine=asked == "mine")
+
+
+async def list_tickets(event: CommandInvoked, ctx: HandlerContext, *, mine: bool) -> None:
+    """Open tickets: staff see the queue unless they ask for `mine`; anyone else their own."""
+    if ctx.is_staff and not mine:
         tickets = await tickets_repo.open_queue(ctx.session)
         await ctx.reply(messages.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=True))
         return
     tickets = await tickets_repo.open_for_requester(ctx.session, requester_key=event.actor.key)
     await ctx.reply(messages.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=False))
+
+
+def ticket_help(event: CommandInvoked, ctx: HandlerContext) -> OutboundMessage:
+    """The ticket commands this person may use, as `/support help` lists them."""
+    ours = [c for c in ctx.services.help if c.name in ("ticket", "tickets")]
+    return OutboundMessage(
+        title="Ticket commands",
+        text="\n".join(command_lines(ours, staff=ctx.is_staff)),
+        private_to=event.actor,
+    )
 
 
 async def _staff_ticket(

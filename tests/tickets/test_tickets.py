@@ -377,3 +377,50 @@ async def test_a_right_to_left_override_typed_in_a_command_does_not_reverse_the_
     (answer,) = await bot.customer_runs("/ticket status \u202e12x")
     assert "\u202e" not in answer.text
     assert answer.text.startswith("`12x` isn't a ticket number.")
+
+
+async def test_ticket_list_shows_the_customers_tickets_and_adds_nothing_to_the_open_one(
+    bot: BotHarness,
+) -> None:
+    await escalated(bot, "talk to a human, my export keeps failing")
+    (listed,) = await bot.customer_runs("/tickets")
+    assert "**#1** talk to a human, my export keeps failing" in listed.text
+    for line in ("/ticket list", "/ticket LIST", "/ticket mine.", "/ticket all", "/ticket show?"):
+        (reply,) = await bot.customer_runs(line)
+        assert reply.delivery.message == listed.delivery.message, line
+    assert len(await tickets(bot)) == 1
+    assert [text for kind, text in await transcript(bot, 1) if kind == "customer"] == [
+        "talk to a human, my export keeps failing"
+    ]
+
+
+async def test_ticket_list_shows_staff_what_tickets_shows_them(bot: BotHarness) -> None:
+    await escalated(bot)
+    (queue,) = await bot.staff_runs("/tickets")
+    (own,) = await bot.staff_runs("/tickets mine")
+    assert "**#1**" in queue.text and "**#1**" not in own.text
+    (listed,) = await bot.staff_runs("/ticket list")
+    assert listed.delivery.message == queue.delivery.message
+    (mine,) = await bot.staff_runs("/ticket Mine")
+    assert mine.delivery.message == own.delivery.message
+
+
+async def test_ticket_help_lists_the_ticket_commands_each_person_may_use(bot: BotHarness) -> None:
+    (customer,) = await bot.customer_runs("/ticket help")
+    assert customer.delivery.message.private_to == bot.customer
+    assert "`/ticket <what happened>`" in customer.text
+    assert "`/ticket status <number>`" in customer.text
+    assert "`/tickets [mine]`" in customer.text
+    assert "/ticket claim" not in customer.text and "/support" not in customer.text
+    (staff,) = await bot.staff_runs("/ticket Help?")
+    assert "`/ticket claim <number>`: Take the ticket" in staff.text
+    assert "`/ticket status <number>`" in staff.text
+    assert await tickets(bot) == []
+
+
+async def test_a_one_word_summary_that_is_no_ticket_command_still_opens_a_ticket(bot: BotHarness) -> None:
+    sent = await bot.customer_runs("/ticket outage")
+    assert any("ticket **#1**" in m.text for m in sent), [m.text for m in sent]
+    sent = await bot.run(bot.other_customer, "/ticket list of invoices is empty")
+    assert any("ticket **#2**" in m.text for m in sent), [m.text for m in sent]
+    assert [t.summary for t in await tickets(bot)] == ["outage", "list of invoices is empty"]
