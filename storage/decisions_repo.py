@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, insert, update
+from sqlalchemy import Table, bindparam, case, func, insert, text, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
+from storage import dialect
 from storage.models import KBDecision
 from storage.session import DbSession, Prepared
 
@@ -46,6 +48,48 @@ _COLUMNS = (
     "by_staff",
 )
 _INSERT = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_COLUMNS)
+# On PostgreSQL the id comes from ids reserved ahead (`_ReservedIds`), so nothing reads the row back
+# and it can wait for the event's claim and go with it, in one statement (storage/postgres/session.py).
+_WITH_ID = ("id", *_COLUMNS)
+_INSERT_DEFERRED = Prepared(
+    insert(_TABLE),
+    keys=_WITH_ID,
+    kind="deferred",
+    if_last=insert(_TABLE).from_select(
+        _WITH_ID,
+        sa_select(*(bindparam(name, type_=_TABLE.c[name].type) for name in _WITH_ID)).where(
+            text("EXISTS (SELECT 1 FROM last_statement)")
+        ),
+    ),
+)
+_RESERVE = Prepared(
+    sa_select(func.nextval(func.pg_get_serial_sequence(_TABLE.name, "id"))).select_from(
+        func.generate_series(1, bindparam("n"))
+    ),
+    kind="read",  # nextval is outside any transaction anyway: nothing to begin for it
+)
+
+
+class _ReservedIds:
+    """Decision ids taken from the table's sequence a block at a time, per database (its pool):
+    one round trip per block instead of a RETURNING per question. Ids stay unique across processes;
+    a stopped process leaves gaps, and two processes' ids interleave, so order is read from `at`."""
+
+    BLOCK = 64
+
+    def __init__(self) -> None:
+        self._free: weakref.WeakKeyDictionary[Any, list[int]] = weakref.WeakKeyDictionary()
+
+    async def take(self, session: DbSession) -> int:
+        pool = session.bind.sync_engine.pool
+        free = self._free.setdefault(pool, [])
+        if not free:
+            rows = await _RESERVE.rows(session, {"n": self.BLOCK})
+            free.extend(sorted((int(value) for (value,) in rows), reverse=True))
+        return free.pop()
+
+
+_RESERVED = _ReservedIds()
 
 
 async def record(
@@ -64,33 +108,40 @@ async def record(
 ) -> RecordedDecision:
     top_id, top_confidence = candidates[0] if candidates else (None, 0.0)
     question = question[:4000]
-    ((decision_id,),) = await _INSERT.rows(
-        session,
-        {
-            "actor_key": actor_key,
-            "platform": platform,
-            "conversation_key": conversation_key,
-            "question": question,
-            "band": band,
-            "candidates": json.dumps([[entry_id, round(score, 4)] for entry_id, score in candidates]),
-            "top_entry_id": top_id,
-            "top_confidence": round(top_confidence, 4),
-            "reason": reason,
-            "outcome": outcome,
-            "ticket_id": None,
-            "at": at,
-            "by_staff": by_staff,
-        },
-    )
+    values = {
+        "actor_key": actor_key,
+        "platform": platform,
+        "conversation_key": conversation_key,
+        "question": question,
+        "band": band,
+        "candidates": json.dumps([[entry_id, round(score, 4)] for entry_id, score in candidates]),
+        "top_entry_id": top_id,
+        "top_confidence": round(top_confidence, 4),
+        "reason": reason,
+        "outcome": outcome,
+        "ticket_id": None,
+        "at": at,
+        "by_staff": by_staff,
+    }
+    if dialect.name(session) == "postgresql":
+        decision_id = await _RESERVED.take(session)
+        await _INSERT_DEFERRED.rows(session, {"id": decision_id, **values})
+    else:
+        ((decision_id,),) = await _INSERT.rows(session, values)
     return RecordedDecision(
         id=int(decision_id), band=band, top_entry_id=top_id, reason=reason, question=question
     )
 
 
-_SETTLE = Prepared(
+_SETTLE_ROW = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("decision_id"))
     .values(outcome=bindparam("to_outcome"), reason=bindparam("to_reason"), ticket_id=bindparam("to_ticket"))
+)
+# Deferred: an escalation settles its decision just before the claim, with the ticket counter's row
+# locked; folded into the claim's statement, that is one round trip fewer under the lock.
+_SETTLE = Prepared(
+    _SETTLE_ROW, kind="deferred", if_last=_SETTLE_ROW.where(text("EXISTS (SELECT 1 FROM last_statement)"))
 )
 
 
@@ -114,8 +165,9 @@ async def get(session: DbSession, *, decision_id: int) -> KBDecision | None:
 _RECENT_QUESTIONS = Prepared(
     select(_TABLE.c.question)
     .where(_TABLE.c.actor_key == bindparam("actor_key"), _TABLE.c.at >= bindparam("since"))
-    .order_by(_TABLE.c.id.desc())
-    .limit(20)
+    .order_by(_TABLE.c.at.desc(), _TABLE.c.id.desc())
+    .limit(20),
+    kind="read",
 )
 
 

@@ -33,6 +33,11 @@ _CLAIM: dict[str, Prepared] = {
     "sqlite": Prepared(sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS),
 }
 _PLAIN_CLAIM = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_KEYS)
+# The same claim as its transaction's last statement: PostgreSQL's session may then run it alone, with
+# the writes that waited for it (storage/postgres/session.py).
+_LAST_CLAIM = Prepared(
+    postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS, kind="last"
+)
 # One claim settled in the transaction recording what its replies' posts asked for (an escalation):
 # as a Prepared statement, for every escalation pays it.
 _SETTLE_ONE = Prepared(update(_TABLE).where(_TABLE.c.id == bindparam("i")).values(owed=None, owed_until=None))
@@ -45,15 +50,18 @@ async def claim_event(
     event_id: str,
     owed: str | None = None,
     owed_until: datetime | None = None,
+    last: bool = False,
 ) -> int | None:
     """The claim's id if this session is the first to claim the event; None for a duplicate. With
     `owed`, the event's replies (encoded) are kept with the claim until `owed_until`, so that they
-    exist exactly when the claim does.
+    exist exactly when the claim does. `last`: the transaction runs nothing after it (a statement
+    that tries raises), so on PostgreSQL it may be sent with the writes waiting for it, alone.
 
     On PostgreSQL a second transaction inserting the same key waits for the first; if the first
     commits it gets None, if the first rolls back it gets the claim. So exactly one handler commits.
     """
-    statement = _CLAIM.get(dialect.name(session), _PLAIN_CLAIM)
+    engine = dialect.name(session)
+    statement = _LAST_CLAIM if last and engine == "postgresql" else _CLAIM.get(engine, _PLAIN_CLAIM)
     values = {"platform": platform, "event_id": event_id, "handled_at": utcnow(), "owed": owed}
     rows = await statement.rows(session, {**values, "owed_until": owed_until})
     return int(rows[0][0]) if rows else None

@@ -235,7 +235,9 @@ async def questions_of(session: DbSession, *, key: str) -> list[str]:
     tickets they opened (what staff teach the bot from), each once, in the order they were stored."""
     decisions, tickets = table("kb_decisions"), table("tickets")
     asked = await session.execute(
-        select(decisions.c.question).where(decisions.c.actor_key == key).order_by(decisions.c.id)
+        select(decisions.c.question)
+        .where(decisions.c.actor_key == key)
+        .order_by(decisions.c.at, decisions.c.id)
     )
     opened = await session.execute(
         select(tickets.c.summary).where(tickets.c.requester_key == key).order_by(tickets.c.id)

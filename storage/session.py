@@ -10,12 +10,19 @@ each session offers.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from sqlalchemy import Executable
 from sqlalchemy.engine import Result
 
 _T = TypeVar("_T")
+
+# What a `Prepared` statement does to its transaction, for a session that can use it (PostgreSQL's):
+# "read" needs no transaction of its own (a plain SELECT: under READ COMMITTED it sees what it would
+# see inside one); "deferred" is a write whose result nobody reads, sent with the next write or folded
+# into the "last" statement, the one after which the transaction runs nothing more; "write" is
+# everything else. Anything not marked is a "write".
+StatementKind = Literal["read", "write", "deferred", "last"]
 
 
 class DbSession(Protocol):
@@ -51,12 +58,26 @@ class Prepared:
     An INSERT names its columns in `keys` (the driver gets exactly those parameters).
     """
 
-    __slots__ = ("_compiled", "_keys", "statement")
+    __slots__ = ("_compiled", "_if_last", "_keys", "kind", "statement")
 
-    def __init__(self, statement: Any, *, keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        statement: Any,
+        *,
+        keys: Sequence[str] | None = None,
+        kind: StatementKind = "write",
+        if_last: Any = None,
+    ) -> None:
+        """`if_last`, for a "deferred" write: the same write as a statement that may follow the
+        transaction's last statement inside one `WITH` (PostgreSQL's data-modifying CTEs), and that
+        writes only if the last statement returned a row: `EXISTS (SELECT 1 FROM last_statement)`."""
+        if (kind == "deferred") != (if_last is not None):
+            raise ValueError("a deferred write, and only one, says how it follows the last statement")
         self.statement = statement
+        self.kind: StatementKind = kind
+        self._if_last = if_last
         self._keys = list(keys) if keys is not None else None  # an INSERT's columns
-        self._compiled: dict[str, tuple[str, Any, tuple[tuple[str, Any], ...]]] = {}
+        self._compiled: dict[tuple[str, bool], tuple[str, Any, tuple[tuple[str, Any], ...]]] = {}
 
     async def rows(self, session: DbSession, params: dict[str, Any]) -> list[Any]:
         """Run it; the rows it returns (none for a write without RETURNING)."""
@@ -66,20 +87,26 @@ class Prepared:
             return rows
         driver_fetch = getattr(session, "driver_fetch", None)
         if driver_fetch is not None:
-            fetched: list[Any] = await driver_fetch(*self._bound(session.bind.dialect, params))
+            dialect = session.bind.dialect
+            sql, args = self._bound(dialect, params)
+            if_last = self._bound(dialect, params, if_last=True) if self._if_last is not None else None
+            fetched: list[Any] = await driver_fetch(sql, args, kind=self.kind, if_last=if_last)
             return fetched
         result = await session.execute(self.statement, params)
         # ORM-enabled selects come back as rows-only results without `returns_rows`.
         return list(result.all()) if getattr(result, "returns_rows", True) else []
 
-    def _bound(self, dialect: Any, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    def _bound(self, dialect: Any, params: dict[str, Any], *, if_last: bool = False) -> tuple[str, list[Any]]:
         """The SQL in `dialect`'s paramstyle, and the driver's positional arguments for `params`."""
-        sql, compiled, processors = self._compiled.get(dialect.name) or self._compile(dialect)
+        sql, compiled, processors = self._compiled.get((dialect.name, if_last)) or self._compile(
+            dialect, if_last
+        )
         values = compiled.construct_params(params)  # adds the statement's own literals (LIMIT 20)
         return sql, [processor(values[name]) if processor else values[name] for name, processor in processors]
 
-    def _compile(self, dialect: Any) -> tuple[str, Any, tuple[tuple[str, Any], ...]]:
-        compiled = self.statement.compile(dialect=dialect, column_keys=self._keys)
+    def _compile(self, dialect: Any, if_last: bool) -> tuple[str, Any, tuple[tuple[str, Any], ...]]:
+        statement = self._if_last if if_last else self.statement
+        compiled = statement.compile(dialect=dialect, column_keys=self._keys)
         if "POSTCOMPILE" in compiled.string:
             raise TypeError("Prepared statements cannot use expanding IN lists; write the OR out")
         binds = compiled.binds
@@ -89,5 +116,5 @@ class Prepared:
             (name, binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in compiled.positiontup or ()
         )
-        self._compiled[dialect.name] = (compiled.string, compiled, processors)
-        return self._compiled[dialect.name]
+        self._compiled[(dialect.name, if_last)] = (compiled.string, compiled, processors)
+        return self._compiled[(dialect.name, if_last)]

@@ -195,7 +195,8 @@ _OPEN_IN_CONVERSATION = (
 _ANY_OPEN_IN_CONVERSATION = Prepared(
     select(_TICKETS.c.id)
     .where(_TICKETS.c.conversation_key == bindparam("conversation_key"), _is_open(_TICKETS.c.state))
-    .limit(1)
+    .limit(1),
+    kind="read",
 )
 
 
@@ -238,7 +239,7 @@ def _held_or_reopenable(*columns: Any) -> Any:
 # Asked for every message (the held-ticket guard): built once. Nearly every conversation holds no
 # ticket, so a one-column Core query answers first (about half the cost of loading through the ORM);
 # only when it finds one is the ticket loaded, locked and checked again.
-_ANY_HELD = Prepared(_held_or_reopenable(_TICKETS.c.id))
+_ANY_HELD = Prepared(_held_or_reopenable(_TICKETS.c.id), kind="read")
 _HELD_LOCKED = (
     _held_or_reopenable(Ticket)
     # The handler changes what it finds (relays, reopens): lock the row so a close or claim in
@@ -353,7 +354,8 @@ async def open_counts(session: DbSession) -> OpenCounts:
 _UNCLAIMED_AHEAD = Prepared(
     select(func.count())
     .select_from(_TICKETS)
-    .where(_TICKETS.c.state == "open", _TICKETS.c.id < bindparam("ticket_id"))
+    .where(_TICKETS.c.state == "open", _TICKETS.c.id < bindparam("ticket_id")),
+    kind="read",
 )
 
 

@@ -289,6 +289,7 @@ class Dispatcher:
             event_id=event.event_id,
             owed=text,
             owed_until=self.owed.until() if text is not None else None,
+            last=True,
         )
         if claim is None:
             raise _Duplicate

@@ -13,6 +13,15 @@ own: this module sends them, so the ORM's statements and the direct ones share o
 ORM session is created only when something asks for it; events that only run `Prepared` statements
 never build one.
 
+BEGIN is not sent until a statement needs it (`StatementKind` in storage/session.py; through the
+ORM, a SELECT without FOR UPDATE is a read). Plain reads run before it: under READ COMMITTED a
+statement sees the same inside a transaction as outside one. Writes nobody reads back wait for the
+next write. When the transaction's last statement (the event's claim) comes before any other write,
+the waiting writes are folded into it as data-modifying CTEs that write only if it returned a row,
+and it runs alone, with no BEGIN or COMMIT. A question the knowledge base answers then costs three
+round trips instead of six: two reads, and one statement that claims the event and records the
+decision together, atomically.
+
 The rules that keep a connection from going back to the pool in a bad state: every transaction ends
 with COMMIT or ROLLBACK on this connection; if that fails, or the connection is left inside a
 transaction, or it was closed under us, it is invalidated rather than reused; and a connection
@@ -23,41 +32,104 @@ SQLAlchemy does when it sees a disconnect, so one failed transaction is enough t
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Select
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.errors import lost_connection
+from storage.session import StatementKind
 
 _T = TypeVar("_T")
 
 
 class PgSession:
-    """`DbSession` over one connection, inside a transaction that `PgSessions` began."""
+    """`DbSession` over one connection. `PgSessions` ends the transaction, if one was begun."""
 
-    __slots__ = ("_connection", "_orm", "driver")
+    __slots__ = ("_begun", "_connection", "_finished", "_orm", "_waiting", "driver")
 
     def __init__(self, connection: AsyncConnection, driver: Any) -> None:
         self._connection = connection
         self.driver = driver  # the asyncpg connection
         self._orm: AsyncSession | None = None
+        self._begun = False
+        self._finished = False  # the last statement ran on its own: nothing may follow it
+        # Deferred writes not sent yet: (sql, arguments, the same write after the last statement).
+        self._waiting: list[tuple[str, Sequence[Any], tuple[str, Sequence[Any]]]] = []
 
     @property
     def bind(self) -> AsyncEngine:
         return self._connection.engine
 
-    async def driver_fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
-        """Run `sql` on asyncpg inside this transaction (see `Prepared`). Pending ORM changes are
-        flushed first, as SQLAlchemy's autoflush would before a query."""
+    async def driver_fetch(
+        self,
+        sql: str,
+        args: Sequence[Any],
+        *,
+        kind: StatementKind = "write",
+        if_last: tuple[str, Sequence[Any]] | None = None,
+    ) -> list[Any]:
+        """Run `sql` on asyncpg (see `Prepared`), beginning the transaction first unless `kind` lets
+        it wait. Pending ORM changes are flushed first, as SQLAlchemy's autoflush would before a
+        query, and so are deferred writes before anything that might read them."""
+        if self._finished:
+            raise RuntimeError("the transaction's last statement has run: nothing may follow it")
         orm = self._orm
         if orm is not None and (orm.new or orm.dirty or orm.deleted):
+            await self._ready_to_write()
             await orm.flush()
+        if kind == "deferred":
+            assert if_last is not None, "a deferred write says how it follows the last statement"
+            self._waiting.append((sql, args, if_last))
+            return []
+        if kind == "last":
+            # Alone, outside any transaction, when nothing began one; else inside it, before COMMIT.
+            self._finished = not self._begun
+            return await self._with_waiting(sql, args)
+        if kind != "read" or self._waiting:
+            await self._ready_to_write()
         rows: list[Any] = await self.driver.fetch(sql, *args)
         return rows
+
+    async def _ready_to_write(self) -> None:
+        """BEGIN if not yet begun, then the writes waiting to be sent, in the order they were made."""
+        if self._finished:
+            raise RuntimeError("the transaction's last statement has run: nothing may follow it")
+        if not self._begun:
+            await self.driver.execute("BEGIN")
+            self._begun = True
+        waiting, self._waiting = self._waiting, []
+        for sql, args, _ in waiting:
+            await self.driver.fetch(sql, *args)
+
+    async def _with_waiting(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        """The last statement with the deferred writes folded in, as one statement: they happen
+        only if it returned a row (a claim that finds the event already claimed writes nothing)."""
+        if not self._waiting:
+            return list(await self.driver.fetch(sql, *args))
+        parts = [f"last_statement AS ({sql})"]
+        arguments = list(args)
+        for number, (_, _, (then_sql, then_args)) in enumerate(self._waiting):
+            parts.append(f"deferred_{number} AS ({_shift_parameters(then_sql, len(arguments))})")
+            arguments.extend(then_args)
+        self._waiting = []
+        return list(
+            await self.driver.fetch(f"WITH {', '.join(parts)} SELECT * FROM last_statement", *arguments)
+        )
+
+    async def _orm_session(self, *, reads: bool) -> AsyncSession:
+        """The ORM session, inside the transaction unless the statement `reads` only and nothing
+        waits to be flushed (which its autoflush would send first)."""
+        orm = self._session()
+        if not reads or orm.new or orm.dirty or orm.deleted or self._waiting:
+            await self._ready_to_write()
+        elif self._finished:
+            raise RuntimeError("the transaction's last statement has run: nothing may follow it")
+        return orm
 
     def _session(self) -> AsyncSession:
         if self._orm is None:
@@ -67,17 +139,29 @@ class PgSession:
     async def execute(
         self, statement: Executable, params: Sequence[Mapping[str, Any]] | Mapping[str, Any] | None = None
     ) -> Result[Any]:
-        return await self._session().execute(statement, params)
+        reads = isinstance(statement, Select) and statement._for_update_arg is None
+        return await (await self._orm_session(reads=reads)).execute(statement, params)
 
     async def get(self, entity: type[_T], ident: Any) -> _T | None:
-        return await self._session().get(entity, ident)
+        return await (await self._orm_session(reads=True)).get(entity, ident)
 
     def add(self, instance: object) -> None:
+        # Sends nothing yet; whatever flushes it begins the transaction first.
         self._session().add(instance)
 
     async def flush(self) -> None:
         if self._orm is not None:
+            await self._ready_to_write()
             await self._orm.flush()
+
+    async def _end(self) -> None:
+        """Commit what was begun; send what still waits (deferred writes with no last statement)."""
+        orm = self._orm
+        if self._waiting or (orm is not None and (orm.new or orm.dirty or orm.deleted)):
+            await self._ready_to_write()
+        await self._end_orm(commit=True)
+        if self._begun:
+            await self.driver.execute("COMMIT")
 
     async def _end_orm(self, *, commit: bool) -> None:
         """Flush what the ORM session holds (before COMMIT) and close it. Closing sends nothing (the
@@ -93,6 +177,15 @@ class PgSession:
             await self._orm.close()
 
 
+def _shift_parameters(sql: str, by: int) -> str:
+    """`sql` with its positional parameters renumbered after the `by` that come before it. Our
+    statements are compiled from Core with every value bound, so `$n` appears only as a parameter."""
+    return _PARAMETER.sub(lambda match: f"${int(match.group(1)) + by}", sql)
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+
+
 class PgSessions:
     """Hands out `PgSession`s on `engine`'s pool."""
 
@@ -102,25 +195,25 @@ class PgSessions:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgSession]:
-        """A transaction on its own connection: commits when the block ends, rolls back if it raises."""
+        """A transaction on its own connection: commits when the block ends, rolls back if it raises.
+        BEGIN waits for the first statement that needs it (see the module's docstring)."""
         connection = await self._engine.connect()
         assert connection.sync_connection is not None, "connected"
         fairy = connection.sync_connection.connection  # checked out just now: no I/O
         driver: Any = fairy.driver_connection  # asyncpg's Connection
         try:
-            try:
-                await driver.execute("BEGIN")
-            except BaseException as error:
-                # A connection the server ended (a restart) can fail here without looking closed.
-                await _discard(connection, fairy, closed=driver.is_closed() or lost_connection(error))
-                raise
             session = PgSession(connection, driver)
             try:
                 yield session
-                await session._end_orm(commit=True)
-                await driver.execute("COMMIT")
-            except BaseException:
+                await session._end()
+            except BaseException as error:
                 await _roll_back(session)
+                if driver.is_closed() or lost_connection(error):
+                    # A connection the server ended (a restart) can fail without looking closed.
+                    await _discard(connection, fairy, closed=True)
+                elif not isinstance(error, Exception):
+                    # Cancelled, perhaps mid-statement outside any transaction: not worth trusting.
+                    await _discard(connection, fairy, closed=False)
                 raise
         finally:
             if not connection.invalidated and (driver.is_closed() or driver.is_in_transaction()):

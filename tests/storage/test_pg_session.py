@@ -9,12 +9,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
 
-from storage import decisions_repo, events_repo
+from storage import decisions_repo, events_repo, tickets_repo
 from storage.db import Database
 from storage.models import KBDecision
 from storage.postgres.session import PgSession
@@ -200,3 +201,96 @@ async def test_after_the_server_drops_every_connection_one_transaction_fails(
 async def _claim(database: Database, event_id: str) -> bool:
     async with database.transaction() as session:
         return await events_repo.claim_event(session, platform="fake", event_id=event_id) is not None
+
+
+# -- BEGIN only when a statement needs it ---------------------------------------------------------
+
+
+class _Wire:
+    """What asyncpg sends to the server, one entry per round trip (the SQL's first word)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[str] = []
+        for method in ("execute", "fetch"):
+            original = getattr(asyncpg.Connection, method)
+
+            async def counted(self_: Any, sql: str, *args: Any, _original: Any = original, **kw: Any) -> Any:
+                self.sent.append(sql.split(None, 1)[0].upper())
+                return await _original(self_, sql, *args, **kw)
+
+            monkeypatch.setattr(asyncpg.Connection, method, counted)
+
+
+async def _ask(session: PgSession, event_id: str, question: str) -> int | None:
+    """What the bot's answer path does with a question: the held-ticket check and repeat detection,
+    the decision, then the event's claim, last."""
+    await tickets_repo.held_or_reopenable(session, conversation_key="fake:W1:community:m1", closed_since=AT)
+    await decisions_repo.recent_questions(session, actor_key="fake:C1", since=AT)
+    await _record(session, question)
+    return await events_repo.claim_event(session, platform="fake", event_id=event_id, last=True)
+
+
+async def test_an_answered_question_is_two_reads_and_one_statement(
+    postgres_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = postgres_database
+    async with database.transaction() as session:
+        assert isinstance(session, PgSession)
+        await _record(session, "warm up: the first question of a process reserves decision ids")
+    wire = _Wire(monkeypatch)
+    async with database.transaction() as session:
+        assert isinstance(session, PgSession)
+        assert await _ask(session, "E1", "how do I reset my key")
+    assert wire.sent == ["SELECT", "SELECT", "WITH"]  # no BEGIN, no INSERT of its own, no COMMIT
+    assert (
+        await _count(database, "SELECT count(*) FROM kb_decisions WHERE question = 'how do I reset my key'")
+        == 1
+    )
+    assert await _count(database, "SELECT count(*) FROM processed_events WHERE event_id = 'E1'") == 1
+
+
+async def test_a_duplicate_event_records_no_decision(postgres_database: Database) -> None:
+    database = postgres_database
+    async with database.transaction() as session:
+        assert await events_repo.claim_event(session, platform="fake", event_id="E1")
+    async with database.transaction() as session:
+        assert isinstance(session, PgSession)
+        assert await _ask(session, "E1", "asked again by a platform's retry") is None
+    assert await _count(database, "SELECT count(*) FROM kb_decisions") == 0
+
+
+async def test_a_handler_that_fails_before_the_claim_leaves_no_decision(postgres_database: Database) -> None:
+    database = postgres_database
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as session:
+            await _record(session, "never kept")
+            raise RuntimeError("handler failed")
+    assert await _count(database, "SELECT count(*) FROM kb_decisions") == 0
+
+
+async def test_a_decision_waiting_for_the_claim_is_there_for_what_reads_or_changes_it(
+    postgres_database: Database,
+) -> None:
+    database = postgres_database
+    async with database.transaction() as session:
+        await _record(session, "escalated later in the same event")
+        assert await decisions_repo.recent_questions(session, actor_key="fake:C1", since=AT) == [
+            "escalated later in the same event"
+        ]
+        (decision_id,) = [row.id for row in (await session.execute(select(KBDecision))).scalars().all()]
+        await decisions_repo.settle(
+            session, decision_id=decision_id, outcome="escalated", reason="x", ticket_id=None
+        )
+        assert await events_repo.claim_event(session, platform="fake", event_id="E1", last=True)
+    async with database.session() as session:
+        decision = (await session.execute(select(KBDecision))).scalar_one()
+    assert (decision.question, decision.outcome) == ("escalated later in the same event", "escalated")
+
+
+async def test_nothing_runs_after_the_last_statement(postgres_database: Database) -> None:
+    database = postgres_database
+    with pytest.raises(RuntimeError, match="last statement"):
+        async with database.transaction() as session:
+            assert await events_repo.claim_event(session, platform="fake", event_id="E1", last=True)
+            await _record(session, "too late")
+    assert await _count(database, "SELECT count(*) FROM kb_decisions") == 0
