@@ -61,14 +61,13 @@ async def answer_components(
     by_name = {c.name: c for c in snapshot.components}
     parts = []
     for name in names:
-        parts.append(messages.component_answer(by_name[name], snapshot, asked=asked))
+        parts.append(messages.component_answer(by_name[name], snapshot, asked=asked, with_page=False))
         incidents = snapshot.incidents_for(name)
         if asked and incidents and not ctx.is_staff:
             await _link(ctx, incidents[0], name)
     # One status-page line at the end, not one per component.
-    lines = [p.rsplit("\nStatus page: ", 1)[0] for p in parts]
     page = messages.page_line(snapshot.page_url)
-    await ctx.reply(OutboundMessage(text="\n\n".join(lines) + (f"\n{page}" if page else "")))
+    await ctx.reply(OutboundMessage(text="\n\n".join(parts) + (f"\n{page}" if page else "")))
 
 
 async def answer_overview(ctx: HandlerContext, *, asked: bool, snapshot: Snapshot) -> None:

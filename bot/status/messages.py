@@ -76,8 +76,11 @@ def status_overview(snapshot: Snapshot) -> tuple[str, str]:
     return snapshot.overall, "\n".join(line for line in lines if line)
 
 
-def component_answer(component: StatusComponent, snapshot: Snapshot, *, asked: bool = False) -> str:
-    """One component's state, as an answer to a person."""
+def component_answer(
+    component: StatusComponent, snapshot: Snapshot, *, asked: bool = False, with_page: bool = True
+) -> str:
+    """One component's state, as an answer to a person; `with_page`: ending with the status page's
+    line (an answer about several components has one, at its end)."""
     incidents = snapshot.incidents_for(component.name)
     window = snapshot.in_maintenance(component.name)
     status = STATUS_LABEL[snapshot.status_of(component)]
@@ -104,7 +107,7 @@ def component_answer(component: StatusComponent, snapshot: Snapshot, *, asked: b
         text = f"**{component.name}** is operational; we don't know of any problem right now."
         if asked:
             text += " If something is broken for you, tell me what you see and I'll bring in a person."
-    return "\n".join(line for line in (text, page_line(snapshot.page_url)) if line)
+    return "\n".join(line for line in (text, page_line(snapshot.page_url) if with_page else "") if line)
 
 
 def page_line(page_url: str | None) -> str:

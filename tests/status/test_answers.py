@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from tests.harness import BotHarness
+from pathlib import Path
+
+from storage.db import Database
+from tests.harness import BotHarness, make_settings
 from tests.status.conftest import deliver
 
 
@@ -87,3 +90,24 @@ async def test_a_problem_with_a_working_component_is_answered_as_a_support_quest
     await bot.staff_runs("/incident open webhooks major Webhook deliveries delayed")
     (during,) = await bot.customer_says("my endpoint missed some webhook events, deliveries keep failing")
     assert "Webhook deliveries delayed" in during.text
+
+
+async def test_an_update_that_mentions_a_status_page_is_quoted_whole(
+    database: Database, tmp_path: Path
+) -> None:
+    """With no status page served the answer has no page line of its own, so a staff update's line
+    that starts "Status page:" is theirs and stays."""
+    bot = await BotHarness.create(
+        make_settings(tmp_path, web_enabled=False, public_url=""), database=database
+    )
+    try:
+        await bot.staff_runs("/incident open api major API errors")
+        await bot.staff_runs(
+            "/incident update 1 identified Rolling back the deploy\nStatus page: ours is down too"
+        )
+
+        (reply,) = await bot.customer_says("is the api down?")
+
+        assert "Rolling back the deploy\nStatus page: ours is down too" in reply.text
+    finally:
+        await bot.close()
