@@ -314,6 +314,21 @@ async def open_for_requester(session: DbSession, *, requester_key: str) -> Seque
     return result.scalars().all()
 
 
+# Whoever holds a ticket is its assignee in every open state: a claim, a staff answer or a close
+# question sets it, and a reopened ticket keeps it (state "claimed").
+_HELD_BY = (
+    select(Ticket)
+    .where(Ticket.assignee_key == bindparam("assignee_key"), col(Ticket.state).in_(OPEN_STATES))
+    .order_by(col(Ticket.first_response_due), col(Ticket.number))
+)
+
+
+async def held_by(session: DbSession, *, assignee_key: str) -> Sequence[Ticket]:
+    """The open tickets this team member holds, earliest first-response target first (as the queue)."""
+    result = await session.execute(_HELD_BY, {"assignee_key": assignee_key})
+    return result.scalars().all()
+
+
 async def open_queue(session: DbSession, *, limit: int = 25) -> Sequence[Ticket]:
     result = await session.execute(
         select(Ticket)

@@ -323,17 +323,24 @@ async def show_status(event: CommandInvoked, ctx: HandlerContext, *, number_text
 async def my_tickets(event: CommandInvoked, ctx: HandlerContext) -> None:
     asked = ctx.match.rest.strip().lower()
     if asked not in ("", "mine"):
-        hint = "`/tickets` lists the open ones (staff: the whole queue; `/tickets mine`: your own)"
-        raise UserError(
-            f"I don't know `/tickets {asked[:20]}`. {hint}; `/ticket status <number>` shows any of "
-            "yours, closed ones too."
+        hint = (
+            "`/tickets` lists the open queue, `/tickets mine` the tickets you hold; `/ticket status "
+            "<number>` shows any ticket, closed ones too."
+            if ctx.is_staff
+            else "`/tickets` lists your open tickets; `/ticket status <number>` shows any of yours, "
+            "closed ones too."
         )
+        raise UserError(f"I don't know `/tickets {asked[:20]}`. {hint}")
     await list_tickets(event, ctx, mine=asked == "mine")
 
 
 async def list_tickets(event: CommandInvoked, ctx: HandlerContext, *, mine: bool) -> None:
-    """Open tickets: staff see the queue unless they ask for `mine`; anyone else their own."""
-    if ctx.is_staff and not mine:
+    """Open tickets: staff see the queue, or with `mine` the ones they hold; anyone else their own."""
+    if ctx.is_staff and mine:
+        held = await tickets_repo.held_by(ctx.session, assignee_key=event.actor.key)
+        await ctx.reply(messages.held_ticket_list(held, now=ctx.now, viewer=event.actor))
+        return
+    if ctx.is_staff:
         tickets = await tickets_repo.open_queue(ctx.session)
         await ctx.reply(messages.ticket_list(tickets, now=ctx.now, viewer=event.actor, staff=True))
         return

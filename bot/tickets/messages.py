@@ -274,6 +274,22 @@ def ticket_list(tickets: Sequence[Ticket], *, now: datetime, viewer: Actor, staf
             else "You have no open tickets. Ask me anything, or open one with `/ticket <what happened>`."
         )
         return OutboundMessage(text=text, private_to=viewer)
+    title = "Open tickets" if staff else "Your open tickets"
+    return OutboundMessage(title=title, text=_ticket_lines(tickets, now=now, staff=staff), private_to=viewer)
+
+
+def held_ticket_list(tickets: Sequence[Ticket], *, now: datetime, viewer: Actor) -> OutboundMessage:
+    """A team member's `/tickets mine`: the open tickets they hold, each with who asked."""
+    if not tickets:
+        return OutboundMessage(
+            text="You hold no open tickets. `/tickets` shows the queue.", private_to=viewer
+        )
+    return OutboundMessage(
+        title="Tickets you hold", text=_ticket_lines(tickets, now=now, staff=True), private_to=viewer
+    )
+
+
+def _ticket_lines(tickets: Sequence[Ticket], *, now: datetime, staff: bool) -> str:
     lines = []
     for t in tickets:
         holder = f", {t.assignee_name}" if t.assignee_name else ""
@@ -283,8 +299,7 @@ def ticket_list(tickets: Sequence[Ticket], *, now: datetime, viewer: Actor, staf
             f"- **#{t.number}** {clip(t.summary, 60)}{who}: {STATE_LABELS.get(t.state, t.state)}{holder}"
             f" (updated {ago(t.updated_at, now)}){breach}"
         )
-    title = "Open tickets" if staff else "Your open tickets"
-    return OutboundMessage(title=title, text="\n".join(lines), private_to=viewer)
+    return "\n".join(lines)
 
 
 def breach_to_customer(ticket: Ticket) -> OutboundMessage:

@@ -3,8 +3,10 @@ confirmation, rate; the /ticket commands. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlmodel import select
 
@@ -12,8 +14,9 @@ from bot.adapters.base import DeliveryError
 from bot.adapters.discord import translate as discord
 from bot.adapters.slack import translate as slack
 from bot.core.events import Actor, Button, MessageReceived, Platform, plain_moments
+from storage.db import Database
 from storage.models import AuditEntry
-from tests.harness import STAFF_CHANNEL, BotHarness, button
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.tickets.conversation import escalated, tickets, transcript
 
 
@@ -403,6 +406,44 @@ async def test_ticket_list_shows_staff_what_tickets_shows_them(bot: BotHarness) 
     assert listed.delivery.message == queue.delivery.message
     (mine,) = await bot.staff_runs("/ticket Mine")
     assert mine.delivery.message == own.delivery.message
+
+
+async def test_staff_tickets_mine_lists_the_open_tickets_they_hold_most_urgent_first(
+    database: Database, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path, staff_user_ids=["console:S1", "console:S2"])
+    bot = await BotHarness.create(settings, database=database)
+    colleague = Actor(platform=Platform.CONSOLE, id="S2", display_name="Alex (staff)")
+    try:
+        await escalated(bot, "talk to a human, my export keeps failing")
+        await bot.staff_runs("/ticket claim 1")
+        await bot.staff_runs("/ticket close 1")  # still Sam's while the customer confirms
+        bot.clock.advance(minutes=10)
+        await bot.run(bot.other_customer, "/ticket invoices show the wrong currency")
+        await bot.staff_runs("/ticket claim 2")
+        await bot.staff_runs("/ticket priority 2 urgent")  # due long before #1
+        await bot.run(bot.staff, "/ticket my laptop cannot reach the VPN", conversation=bot.community)
+        await bot.run(colleague, "/ticket claim 3", conversation=bot.staff_room)
+        await bot.run(bot.customer, "/ticket the audit log is empty")  # nobody holds #4
+
+        (held,) = await bot.staff_runs("/tickets mine")
+        assert held.delivery.message.title == "Tickets you hold"
+        assert re.findall(r"\*\*#(\d+)\*\*", held.text) == ["2", "1"]
+        assert "from Robin" in held.text and "from Casey" in held.text
+        (same,) = await bot.staff_runs("/ticket mine")
+        assert same.delivery.message == held.delivery.message
+        (theirs,) = await bot.run(colleague, "/tickets mine", conversation=bot.staff_room)
+        assert re.findall(r"\*\*#(\d+)\*\*", theirs.text) == ["3"]
+        (customers,) = await bot.customer_runs("/tickets mine")
+        assert "**#1**" in customers.text and "**#4**" in customers.text, "a customer's own, as before"
+    finally:
+        await bot.close()
+
+
+async def test_staff_holding_no_ticket_are_pointed_to_the_queue(bot: BotHarness) -> None:
+    await escalated(bot)
+    (held,) = await bot.staff_runs("/tickets mine")
+    assert held.text == "You hold no open tickets. `/tickets` shows the queue."
 
 
 async def test_ticket_help_lists_the_ticket_commands_each_person_may_use(bot: BotHarness) -> None:
