@@ -17,8 +17,9 @@ BEGIN is not sent until a statement needs it (`StatementKind` in storage/session
 ORM, a SELECT without FOR UPDATE is a read). Plain reads run before it: under READ COMMITTED a
 statement sees the same inside a transaction as outside one. Writes nobody reads back wait for the
 next write. When the transaction's last statement (the event's claim) comes before any other write,
-the waiting writes are folded into it as data-modifying CTEs that write only if it returned a row,
-and it runs alone, with no BEGIN or COMMIT. A question the knowledge base answers then costs three
+a waiting write is folded into it as a data-modifying CTE that writes only if it returned a row, and
+it runs alone, with no BEGIN or COMMIT (several waiting writes go first, in order: CTEs side by side
+do not see each other's rows). A question the knowledge base answers then costs three
 round trips instead of six: two reads, and one statement that claims the event and records the
 decision together, atomically.
 
@@ -87,6 +88,10 @@ class PgSession:
             self._waiting.append((sql, args, if_last))
             return []
         if kind == "last":
+            if len(self._waiting) > 1:
+                # Folded side by side, no write would see another's rows (a decision settled in the
+                # event that records it would stay unsettled): in order, inside a transaction.
+                await self._ready_to_write()
             # Alone, outside any transaction, when nothing began one; else inside it, before COMMIT.
             self._finished = not self._begun
             return await self._with_waiting(sql, args)

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.postgres
 AT = datetime(2026, 11, 24, 9, 30, 15, 123456, tzinfo=UTC)
 
 
-async def _record(session: object, question: str) -> None:
-    await decisions_repo.record(
+async def _record(session: object, question: str) -> decisions_repo.RecordedDecision:
+    return await decisions_repo.record(
         session,  # type: ignore[arg-type]  # a PgSession or an AsyncSession
         actor_key="fake:C1",
         platform="fake",
@@ -285,6 +285,28 @@ async def test_a_decision_waiting_for_the_claim_is_there_for_what_reads_or_chang
     async with database.session() as session:
         decision = (await session.execute(select(KBDecision))).scalar_one()
     assert (decision.question, decision.outcome) == ("escalated later in the same event", "escalated")
+
+
+async def test_a_decision_settled_as_soon_as_it_is_recorded_stays_settled(
+    postgres_database: Database,
+) -> None:
+    """Writes folded into the claim's statement run side by side and none sees another's rows: the
+    decision's settling must not be folded beside the INSERT it changes."""
+    database = postgres_database
+    async with database.transaction() as session:
+        decision = await _record(session, "escalated straight away")
+        await decisions_repo.settle(
+            session, decision_id=decision.id, outcome="escalated", reason="frustration", ticket_id=None
+        )
+        assert await events_repo.claim_event(session, platform="fake", event_id="E1", last=True)
+    async with database.session() as session:
+        stored = (await session.execute(select(KBDecision))).scalar_one()
+    assert (stored.question, stored.outcome, stored.reason, stored.at) == (
+        "escalated straight away",
+        "escalated",
+        "frustration",
+        AT,
+    )
 
 
 async def test_nothing_runs_after_the_last_statement(postgres_database: Database) -> None:
