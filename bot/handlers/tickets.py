@@ -102,7 +102,9 @@ SUBCOMMANDS = ("status", "reply", "note", "claim", "close", "priority")
 # `/ticket <word>` alone, asking about tickets rather than describing a problem: the listing words
 # are `/tickets` (True: `/tickets mine`), "help" the ticket commands. Not declared as commands:
 # `/tickets` and `/support help` are, so platforms would offer the same thing twice.
-LISTING_WORDS: Final = {"list": False, "all": False, "show": False, "mine": True}
+# "show" followed by a ticket number is that ticket's status instead.
+SHOW_WORD: Final = "show"
+LISTING_WORDS: Final = {"list": False, "all": False, SHOW_WORD: False, "mine": True}
 HELP_WORD: Final = "help"
 
 
@@ -271,6 +273,10 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     if first.lstrip("#").isdigit() and len(words) == 1:
         # `/ticket 12` is a status check; `/ticket 3 users cannot log in` is a new ticket.
         await show_status(event, ctx, number_text=rest)
+        return
+    if first == SHOW_WORD and len(words) == 2 and as_number(words[1].removeprefix("#")) is not None:
+        # `/ticket show 12` is `/ticket status 12`; `/ticket show me how to export` a summary.
+        await show_status(event, ctx, number_text=words[1])
         return
     word = first.rstrip(".,;:!?…") if len(words) == 1 else ""
     if word in LISTING_WORDS:

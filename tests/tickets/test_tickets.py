@@ -446,6 +446,25 @@ async def test_staff_holding_no_ticket_are_pointed_to_the_queue(bot: BotHarness)
     assert held.text == "You hold no open tickets. `/tickets` shows the queue."
 
 
+async def test_ticket_show_with_a_number_shows_its_status(bot: BotHarness) -> None:
+    await escalated(bot)
+    (status,) = await bot.customer_runs("/ticket status 1")
+    for line in ("/ticket show 1", "/ticket show #1", "/ticket SHOW 1"):
+        (card,) = await bot.customer_runs(line)
+        assert card.delivery.message == status.delivery.message, line
+    (refused,) = await bot.run(bot.other_customer, "/ticket show 1")
+    assert refused.text == "I couldn't find a ticket #1 of yours. `/tickets` lists the ones you opened."
+    (staff_card,) = await bot.staff_runs("/ticket show #1")
+    assert staff_card.text.startswith("Ticket #1: can I talk to a human please")
+    assert len(await tickets(bot)) == 1
+
+
+async def test_ticket_show_followed_by_words_opens_a_ticket(bot: BotHarness) -> None:
+    sent = await bot.customer_runs("/ticket show me how to export")
+    assert any("ticket **#1**" in m.text for m in sent), [m.text for m in sent]
+    assert [t.summary for t in await tickets(bot)] == ["show me how to export"]
+
+
 async def test_ticket_help_lists_the_ticket_commands_each_person_may_use(bot: BotHarness) -> None:
     (customer,) = await bot.customer_runs("/ticket help")
     assert customer.delivery.message.private_to == bot.customer
