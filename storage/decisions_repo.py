@@ -192,7 +192,7 @@ async def customer_questions(
             _TABLE.c.question != "",
             _TABLE.c.question.not_in(list(leave_out)),
         )
-        .order_by(_TABLE.c.id.desc())
+        .order_by(_TABLE.c.at.desc(), _TABLE.c.id.desc())  # two processes' ids interleave
         .limit(limit * per_person)
     )
     taken: dict[str, set[str]] = {}
