@@ -58,7 +58,7 @@ class PgSession:
         self.driver = driver  # the asyncpg connection
         self._orm: AsyncSession | None = None
         self._begun = False
-        self._finished = False  # the last statement ran on its own: nothing may follow it
+        self._finished = False  # the last statement has run: nothing may follow it
         # Deferred writes not sent yet: (sql, arguments, the same write after the last statement).
         self._waiting: list[tuple[str, Sequence[Any], tuple[str, Sequence[Any]]]] = []
 
@@ -93,7 +93,7 @@ class PgSession:
                 # event that records it would stay unsettled): in order, inside a transaction.
                 await self._ready_to_write()
             # Alone, outside any transaction, when nothing began one; else inside it, before COMMIT.
-            self._finished = not self._begun
+            self._finished = True
             return await self._with_waiting(sql, args)
         if kind != "read" or self._waiting:
             await self._ready_to_write()

@@ -316,3 +316,16 @@ async def test_nothing_runs_after_the_last_statement(postgres_database: Database
             assert await events_repo.claim_event(session, platform="fake", event_id="E1", last=True)
             await _record(session, "too late")
     assert await _count(database, "SELECT count(*) FROM kb_decisions") == 0
+
+
+async def test_nothing_runs_after_the_last_statement_inside_a_transaction_either(
+    postgres_database: Database,
+) -> None:
+    database = postgres_database
+    with pytest.raises(RuntimeError, match="last statement"):
+        async with database.transaction() as session:
+            assert await events_repo.claim_event(session, platform="fake", event_id="E1")  # begins
+            assert await events_repo.claim_event(session, platform="fake", event_id="E2", last=True)
+            await _record(session, "too late")
+    assert await _count(database, "SELECT count(*) FROM processed_events") == 0
+    assert await _count(database, "SELECT count(*) FROM kb_decisions") == 0
