@@ -196,8 +196,8 @@ def _backup_or_restore(settings: Settings, action: str, file: Path) -> int:
             return 2
         if action == "restore":
             print(
-                "supportbot db restore: on PostgreSQL, restore with pg_restore --clean --if-exists "
-                f"--dbname=<your database> {file}",
+                "supportbot db restore: on PostgreSQL, stop every supportbot process, then restore with "
+                f"pg_restore --clean --if-exists --dbname=<your database> {file}",
                 file=sys.stderr,
             )
             return 2

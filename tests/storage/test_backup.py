@@ -370,11 +370,15 @@ def test_pg_dump_command_quotes_what_the_shell_would_split() -> None:
     assert "'--file=my backups/x.dump'" in command
 
 
-def test_on_postgres_restore_says_to_use_pg_restore(tmp_path: Path, command: Supportbot) -> None:
+def test_on_postgres_restore_says_to_stop_the_bots_and_use_pg_restore(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """A running bot keeps decision ids it reserved from the sequence a restore resets (and would
+    write into the database being replaced): stopping every process comes first."""
     result = command(tmp_path, "db", "restore", "nightly.dump", DATABASE_URL=POSTGRES)
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
-    assert "pg_restore" in line and "hunter2" not in line
+    assert "stop every supportbot process" in line and "pg_restore" in line and "hunter2" not in line
 
 
 def _no_database(tmp_path: Path, kind: str) -> str:
