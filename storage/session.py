@@ -69,8 +69,9 @@ class Prepared:
         if_last: Any = None,
     ) -> None:
         """`if_last`, for a "deferred" write: the same write as a statement that may follow the
-        transaction's last statement inside one `WITH` (PostgreSQL's data-modifying CTEs), and that
-        writes only if the last statement returned a row: `EXISTS (SELECT 1 FROM last_statement)`."""
+        transaction's last statement inside one `WITH` (PostgreSQL's data-modifying CTEs); most
+        write only if the last statement returned a row (`EXISTS (SELECT 1 FROM last_statement)`),
+        as a decision does only if its event's claim did."""
         if (kind == "deferred") != (if_last is not None):
             raise ValueError("a deferred write, and only one, says how it follows the last statement")
         self.statement = statement

@@ -263,7 +263,7 @@ async def held_or_reopenable(
 
 # A Core UPDATE on the table: the ORM-enabled `update(Ticket)` also works out which loaded objects to
 # refresh, which cost three times the statement here, where none is loaded.
-_SET_STAFF_THREAD = Prepared(
+_STAFF_THREAD_ROW = (
     update(_TICKETS)
     .where(_TICKETS.c.id == bindparam("ticket_id"))
     .values(
@@ -272,6 +272,9 @@ _SET_STAFF_THREAD = Prepared(
         staff_thread_id=bindparam("to_thread"),
     )
 )
+# Nobody reads it back in the transaction that records it (after an escalation's posts): it waits
+# for the claim's clearing and goes with it, whatever that finds.
+_SET_STAFF_THREAD = Prepared(_STAFF_THREAD_ROW, kind="deferred", if_last=_STAFF_THREAD_ROW)
 
 
 async def set_staff_thread(

@@ -411,7 +411,7 @@ class Dispatcher:
                 for on_sent, ref in done:
                     await on_sent(session, ref, self.services)
                 if owed is not None:
-                    await events_repo.settle_owed(session, ids=[owed])
+                    await events_repo.settle_owed(session, ids=[owed], last=True)
             return
         except Exception:
             log.exception("recording sent messages failed; each on its own")

@@ -19,6 +19,7 @@ from storage import decisions_repo, events_repo, tickets_repo
 from storage.db import Database
 from storage.models import KBDecision
 from storage.postgres.session import PgSession
+from tests.storage.test_opening_a_ticket import _open_in as open_a_ticket
 
 pytestmark = pytest.mark.postgres
 
@@ -329,3 +330,26 @@ async def test_nothing_runs_after_the_last_statement_inside_a_transaction_either
             await _record(session, "too late")
     assert await _count(database, "SELECT count(*) FROM processed_events") == 0
     assert await _count(database, "SELECT count(*) FROM kb_decisions") == 0
+
+
+async def test_a_posted_escalation_is_recorded_in_one_statement(
+    postgres_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once an escalation's messages are posted: the ticket's staff thread and the claim's owed
+    replies cleared, which took BEGIN, two UPDATEs and COMMIT."""
+    database = postgres_database
+    async with database.transaction() as session:
+        claim = await events_repo.claim_event(
+            session, platform="fake", event_id="E1", owed="[]", owed_until=AT
+        )
+        ticket_id = (await open_a_ticket(session, "ana", at=AT)).ticket.id
+    assert claim is not None and ticket_id is not None
+    wire = _Wire(monkeypatch)
+    async with database.transaction() as session:
+        await tickets_repo.set_staff_thread(
+            session, ticket_id=ticket_id, platform="fake", channel_id="staff", thread_id="t1"
+        )
+        await events_repo.settle_owed(session, ids=[claim], last=True)
+    assert wire.sent == ["WITH"]
+    assert await _count(database, "SELECT count(*) FROM tickets WHERE staff_thread_id = 't1'") == 1
+    assert await _count(database, "SELECT count(*) FROM processed_events WHERE owed IS NULL") == 1
