@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, func, insert, text, update
+from sqlalchemy import Table, bindparam, case, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from storage import dialect
 from storage.models import KBDecision
-from storage.session import DbSession, Prepared
+from storage.session import IF_LAST_RETURNED_A_ROW, DbSession, Prepared
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ _INSERT_DEFERRED = Prepared(
     if_last=insert(_TABLE).from_select(
         _WITH_ID,
         sa_select(*(bindparam(name, type_=_TABLE.c[name].type) for name in _WITH_ID)).where(
-            text("EXISTS (SELECT 1 FROM last_statement)")
+            IF_LAST_RETURNED_A_ROW
         ),
     ),
 )
@@ -140,9 +140,7 @@ _SETTLE_ROW = (
 )
 # Deferred: an escalation settles its decision just before the claim, with the ticket counter's row
 # locked; folded into the claim's statement, that is one round trip fewer under the lock.
-_SETTLE = Prepared(
-    _SETTLE_ROW, kind="deferred", if_last=_SETTLE_ROW.where(text("EXISTS (SELECT 1 FROM last_statement)"))
-)
+_SETTLE = Prepared(_SETTLE_ROW, kind="deferred", if_last=_SETTLE_ROW.where(IF_LAST_RETURNED_A_ROW))
 
 
 async def settle(

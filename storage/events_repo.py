@@ -26,30 +26,22 @@ _TABLE: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
 # Built once: this runs for every inbound event, and building the statement (and its cache key) each
 # time cost more than executing it. A Core statement on the table also skips the ORM's bulk-insert path.
 _KEYS = ("platform", "event_id", "handled_at", "owed", "owed_until")
+_PG_CLAIM = postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
 _CLAIM: dict[str, Prepared] = {
-    "postgresql": Prepared(
-        postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS
-    ),
+    "postgresql": Prepared(_PG_CLAIM, keys=_KEYS),
     "sqlite": Prepared(sqlite.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS),
 }
 _PLAIN_CLAIM = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_KEYS)
 # The same claim as its transaction's last statement: PostgreSQL's session may then run it alone, with
 # the writes that waited for it (storage/postgres/session.py).
-_LAST_CLAIM = Prepared(
-    postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id), keys=_KEYS, kind="last"
-)
+_LAST_CLAIM = Prepared(_PG_CLAIM, keys=_KEYS, kind="last")
 # One claim settled in the transaction recording what its replies' posts asked for (an escalation):
 # as a Prepared statement, for every escalation pays it.
-_SETTLE_ONE = Prepared(update(_TABLE).where(_TABLE.c.id == bindparam("i")).values(owed=None, owed_until=None))
+_SETTLE_ROW = update(_TABLE).where(_TABLE.c.id == bindparam("i")).values(owed=None, owed_until=None)
+_SETTLE_ONE = Prepared(_SETTLE_ROW)
 # The same as its transaction's last statement (after an escalation's posts: with the staff thread's
 # UPDATE waiting, one statement instead of BEGIN, two UPDATEs and COMMIT).
-_SETTLE_ONE_LAST = Prepared(
-    update(_TABLE)
-    .where(_TABLE.c.id == bindparam("i"))
-    .values(owed=None, owed_until=None)
-    .returning(_TABLE.c.id),
-    kind="last",
-)
+_SETTLE_ONE_LAST = Prepared(_SETTLE_ROW.returning(_TABLE.c.id), kind="last")
 
 
 async def claim_event(

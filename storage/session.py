@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, TypeVar
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, text
 from sqlalchemy.engine import Result
 
 _T = TypeVar("_T")
@@ -23,6 +23,10 @@ _T = TypeVar("_T")
 # into the "last" statement, the one after which the transaction runs nothing more; "write" is
 # everything else. Anything not marked is a "write".
 StatementKind = Literal["read", "write", "deferred", "last"]
+# What a session that folds deferred writes into the last statement calls it, and the condition a
+# deferred write's `if_last` form adds to write only if that statement returned a row.
+LAST_STATEMENT = "last_statement"
+IF_LAST_RETURNED_A_ROW = text(f"EXISTS (SELECT 1 FROM {LAST_STATEMENT})")
 
 
 class DbSession(Protocol):
@@ -70,8 +74,8 @@ class Prepared:
     ) -> None:
         """`if_last`, for a "deferred" write: the same write as a statement that may follow the
         transaction's last statement inside one `WITH` (PostgreSQL's data-modifying CTEs); most
-        write only if the last statement returned a row (`EXISTS (SELECT 1 FROM last_statement)`),
-        as a decision does only if its event's claim did."""
+        write only if the last statement returned a row (`IF_LAST_RETURNED_A_ROW`), as a decision
+        does only if its event's claim did."""
         if (kind == "deferred") != (if_last is not None):
             raise ValueError("a deferred write, and only one, says how it follows the last statement")
         self.statement = statement

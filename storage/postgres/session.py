@@ -43,7 +43,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.errors import lost_connection
-from storage.session import StatementKind
+from storage.session import LAST_STATEMENT, StatementKind
 
 _T = TypeVar("_T")
 
@@ -77,12 +77,11 @@ class PgSession:
         """Run `sql` on asyncpg (see `Prepared`), beginning the transaction first unless `kind` lets
         it wait. Pending ORM changes are flushed first, as SQLAlchemy's autoflush would before a
         query, and so are deferred writes before anything that might read them."""
-        if self._finished:
-            raise RuntimeError("the transaction's last statement has run: nothing may follow it")
-        orm = self._orm
-        if orm is not None and (orm.new or orm.dirty or orm.deleted):
+        self._refuse_after_last()
+        if self._orm_changed():
             await self._ready_to_write()
-            await orm.flush()
+            assert self._orm is not None
+            await self._orm.flush()
         if kind == "deferred":
             assert if_last is not None, "a deferred write says how it follows the last statement"
             self._waiting.append((sql, args, if_last))
@@ -100,10 +99,18 @@ class PgSession:
         rows: list[Any] = await self.driver.fetch(sql, *args)
         return rows
 
-    async def _ready_to_write(self) -> None:
-        """BEGIN if not yet begun, then the writes waiting to be sent, in the order they were made."""
+    def _refuse_after_last(self) -> None:
         if self._finished:
             raise RuntimeError("the transaction's last statement has run: nothing may follow it")
+
+    def _orm_changed(self) -> bool:
+        """Whether the ORM holds changes not flushed yet."""
+        orm = self._orm
+        return orm is not None and bool(orm.new or orm.dirty or orm.deleted)
+
+    async def _ready_to_write(self) -> None:
+        """BEGIN if not yet begun, then the writes waiting to be sent, in the order they were made."""
+        self._refuse_after_last()
         if not self._begun:
             await self.driver.execute("BEGIN")
             self._begun = True
@@ -116,24 +123,23 @@ class PgSession:
         only if it returned a row (a claim that finds the event already claimed writes nothing)."""
         if not self._waiting:
             return list(await self.driver.fetch(sql, *args))
-        parts = [f"last_statement AS ({sql})"]
+        parts = [f"{LAST_STATEMENT} AS ({sql})"]
         arguments = list(args)
         for number, (_, _, (then_sql, then_args)) in enumerate(self._waiting):
             parts.append(f"deferred_{number} AS ({_shift_parameters(then_sql, len(arguments))})")
             arguments.extend(then_args)
         self._waiting = []
         return list(
-            await self.driver.fetch(f"WITH {', '.join(parts)} SELECT * FROM last_statement", *arguments)
+            await self.driver.fetch(f"WITH {', '.join(parts)} SELECT * FROM {LAST_STATEMENT}", *arguments)
         )
 
     async def _orm_session(self, *, reads: bool) -> AsyncSession:
         """The ORM session, inside the transaction unless the statement `reads` only and nothing
         waits to be flushed (which its autoflush would send first)."""
         orm = self._session()
-        if not reads or orm.new or orm.dirty or orm.deleted or self._waiting:
+        if not reads or self._orm_changed() or self._waiting:
             await self._ready_to_write()
-        elif self._finished:
-            raise RuntimeError("the transaction's last statement has run: nothing may follow it")
+        self._refuse_after_last()
         return orm
 
     def _session(self) -> AsyncSession:
@@ -161,8 +167,7 @@ class PgSession:
 
     async def _end(self) -> None:
         """Commit what was begun; send what still waits (deferred writes with no last statement)."""
-        orm = self._orm
-        if self._waiting or (orm is not None and (orm.new or orm.dirty or orm.deleted)):
+        if self._waiting or self._orm_changed():
             await self._ready_to_write()
         await self._end_orm(commit=True)
         if self._begun:
