@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -557,6 +558,20 @@ def test_a_folder_named_as_the_backup_file_is_called_a_folder(
     ]
 
 
+def _refused_as_theirs(tmp_path: Path, command: Supportbot, args: tuple[str, ...], path: Path) -> list[Any]:
+    """Run `args` on another program's SQLite file holding `moz_places`: one line naming it, exit 2,
+    and the file's format left alone; its tables afterwards, by name."""
+    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+    assert result.returncode == 2, result
+    (line,) = result.stderr.splitlines()
+    assert "another program's database (its tables: moz_places)" in line, line
+    with closing(sqlite3.connect(path)) as connection:
+        # Nor its file format: WAL, once set, stays in the file and needs -wal and -shm files beside
+        # it, which a program that never asked for them may not expect (or be allowed to write).
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        return connection.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall()
+
+
 @pytest.mark.parametrize("args", [("db", "upgrade"), ("run", "--console")])
 def test_a_database_of_another_program_is_refused_even_where_nothing_clashes(
     tmp_path: Path, command: Supportbot, args: tuple[str, ...]
@@ -568,16 +583,9 @@ def test_a_database_of_another_program_is_refused_even_where_nothing_clashes(
         connection.execute("CREATE TABLE moz_places (url TEXT)")
         connection.execute("INSERT INTO moz_places VALUES ('https://example.com')")
         connection.commit()
-    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{path}")
-    assert result.returncode == 2, result
-    (line,) = result.stderr.splitlines()
-    assert "another program's database (its tables: moz_places)" in line, line
+    assert _refused_as_theirs(tmp_path, command, args, path) == [("moz_places",)]
     with closing(sqlite3.connect(path)) as connection:
-        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("moz_places",)]
         assert connection.execute("SELECT url FROM moz_places").fetchall() == [("https://example.com",)]
-        # Nor its file format: WAL, once set, stays in the file and needs -wal and -shm files beside
-        # it, which a program that never asked for them may not expect (or be allowed to write).
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
 @pytest.mark.parametrize("args", [("db", "upgrade"), ("db", "current")])
@@ -591,14 +599,7 @@ def test_another_alembic_programs_database_at_base_is_refused_too(
         connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
         connection.execute("CREATE TABLE moz_places (url TEXT)")
         connection.commit()
-    result = command(tmp_path, *args, DATABASE_URL=f"sqlite+aiosqlite:///{path}")
-    assert result.returncode == 2, result
-    (line,) = result.stderr.splitlines()
-    assert "another program's database (its tables: moz_places)" in line, line
-    with closing(sqlite3.connect(path)) as connection:
-        tables = connection.execute("SELECT name FROM sqlite_master ORDER BY name").fetchall()
-        assert tables == [("alembic_version",), ("moz_places",)]
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",), "its format too"
+    assert _refused_as_theirs(tmp_path, command, args, path) == [("alembic_version",), ("moz_places",)]
 
 
 def test_backup_of_another_programs_database_names_it_and_writes_nothing(
