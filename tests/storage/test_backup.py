@@ -602,6 +602,27 @@ def test_another_alembic_programs_database_at_base_is_refused_too(
     assert _refused_as_theirs(tmp_path, command, args, path) == [("alembic_version",), ("moz_places",)]
 
 
+def test_a_new_database_that_litestream_already_replicates_is_set_up_not_refused(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """Litestream started on the empty file before the bot's first start: its two control tables
+    (and WAL mode) are there, which are not another program's data; the bot sets up its schema
+    beside them and leaves them be."""
+    path = tmp_path / "supportbot.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA journal_mode = wal")
+        connection.execute("CREATE TABLE IF NOT EXISTS _litestream_seq (id INTEGER PRIMARY KEY, seq INTEGER)")
+        connection.execute("CREATE TABLE IF NOT EXISTS _litestream_lock (id INTEGER)")
+        connection.execute("INSERT INTO _litestream_seq (id, seq) VALUES (1, 1)")
+        connection.commit()
+    result = command(tmp_path, "db", "upgrade", DATABASE_URL=f"sqlite+aiosqlite:///{path}")
+    assert result.returncode == 0, result
+    with closing(sqlite3.connect(path)) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"_litestream_seq", "_litestream_lock", "tickets", "alembic_version"} <= tables
+        assert connection.execute("SELECT seq FROM _litestream_seq").fetchall() == [(1,)]
+
+
 def test_backup_of_another_programs_database_names_it_and_writes_nothing(
     tmp_path: Path, command: Supportbot
 ) -> None:
