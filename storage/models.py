@@ -79,6 +79,8 @@ class Ticket(SQLModel, table=True):
     __table_args__ = (
         Index("ix_tickets_staff_thread", "staff_platform", "staff_channel_id", "staff_thread_id"),
         Index("ix_tickets_state_due", "state", "first_response_due"),
+        # `/tickets mine`: a team member's open tickets, without reading every ticket ever opened.
+        Index("ix_tickets_assignee_state", "assignee_key", "state"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

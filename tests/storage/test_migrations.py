@@ -45,6 +45,24 @@ async def test_migrated_columns_match_the_models(empty_database: Database) -> No
         assert found[name] == {c.name for c in table.columns}, name
 
 
+async def test_migrated_indexes_match_the_models(empty_database: Database) -> None:
+    """An index declared on a model but never migrated exists only in a test's create_all: the
+    deployed database would scan the table on every query that needs it."""
+    await migrate.upgrade(empty_database.engine)
+
+    def indexes(connection) -> dict[str, set[tuple[str, ...]]]:  # type: ignore[no-untyped-def]
+        inspector = inspect(connection)
+        return {
+            t: {tuple(i["column_names"]) for i in inspector.get_indexes(t)} for t in SQLModel.metadata.tables
+        }
+
+    async with empty_database.engine.connect() as connection:
+        found = await connection.run_sync(indexes)
+    for name, table in SQLModel.metadata.tables.items():
+        declared = {tuple(c.name for c in index.columns) for index in table.indexes}
+        assert declared <= found[name], name
+
+
 async def test_an_upgrade_that_fails_half_way_leaves_the_schema_as_it_was(empty_database: Database) -> None:
     """Another program's table where a later migration creates one of ours: the first migrations
     run, that one fails, and none of what ran before it stays (nor an alembic_version)."""
