@@ -82,7 +82,8 @@ class Command:
     staff: bool = False
     implicit: str = ""
     """This form's subcommand name where free text cannot sit beside subcommands (Discord): the
-    free-text `/ticket <what happened>` is `/ticket new summary:…` there."""
+    free-text `/ticket <what happened>` is `/ticket new summary:…` there. Discord's arrives as
+    `/ticket new …`, so its handlers answer that too (Slack users may type it as well)."""
 
     def __post_init__(self) -> None:
         if not self.path or not all(_NAME.match(word) for word in self.path):

@@ -176,8 +176,9 @@ def flatten_command(data: Mapping[str, Any], catalogue: Catalogue | None = None)
 
     `/ticket status number:4` → ("ticket", "status 4"). With the catalogue the command came from,
     options follow their declared order (Discord sends them in the order they were filled in),
-    `/ticket new summary:it broke` is the free-text ("ticket", "it broke"), keyword options become
-    `name=value` and a text after optional words is marked with `--`.
+    `/ticket new summary:list` keeps the subcommand the person picked, ("ticket", "new list"), so
+    the summary is never read as another subcommand, keyword options become `name=value` and a
+    text after optional words is marked with `--`.
     """
     name = str(data["name"])
     route = [name]
@@ -191,7 +192,7 @@ def flatten_command(data: Mapping[str, Any], catalogue: Catalogue | None = None)
     if command is None:
         words = [*route[1:], *(str(v).strip() for v in values.values() if v is not None and str(v).strip())]
         return name, " ".join(words)
-    words = list(command.path[1:])  # without an implicit subcommand: it is not typed on Slack
+    words = list(command.route[1:])
     for option in command.options:
         value = values.get(option.name)
         if value is None or not str(value).strip():

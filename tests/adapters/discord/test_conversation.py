@@ -204,3 +204,20 @@ async def test_a_ticket_command_in_help_opens_a_private_ticket_thread(
     assert (ticket.channel_id, ticket.thread_id) == (world.help.id, room.id)
     await emu.user_says(world.casey, room, "the file is 2 GB")
     await posted(emu, card["id"], "the file is 2 GB")
+
+
+async def test_a_ticket_opened_with_ticket_new_is_opened_whatever_its_summary_says(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    """On Discord a customer picks "new" before typing what happened, so nothing in the summary is
+    read as another of the words Slack users type after `/ticket` (a listing, help, a ticket number,
+    a staff subcommand or a near-spelling of one)."""
+    emu = world.emu
+    summaries = ["list", "help", "12", "close 2 accounts for me", "notes missing"]
+    for number, summary in enumerate(summaries, 1):
+        await emu.run_command(world.casey, world.help, "ticket", "new", summary=summary)
+        room = await ticket_thread(emu, world.help, number)
+        assert room.name == f"Ticket #{number}: {summary}"
+        await posted(emu, room.id, f"ticket **#{number}**")
+    await bot.dispatcher.drain()
+    assert [t.summary for t in await tickets(bot)] == summaries

@@ -53,14 +53,14 @@ def test_options_follow_the_declared_order_not_the_order_they_were_filled_in() -
     assert flatten_command(data) == ("ticket", "close duplicate 7"), "no catalogue: as Discord sent them"
 
 
-def test_the_new_ticket_subcommand_is_implicit_like_slacks_free_text() -> None:
+def test_the_new_ticket_subcommand_arrives_as_slacks_ticket_new() -> None:
     data = {
         "name": "ticket",
         "options": [
             {"type": 1, "name": "new", "options": [{"name": "summary", "type": 3, "value": " it broke "}]}
         ],
     }
-    assert flatten_command(data, CATALOGUE) == ("ticket", "it broke")
+    assert flatten_command(data, CATALOGUE) == ("ticket", "new it broke")
     assert flatten_command({"name": "status"}, CATALOGUE) == ("status", "")
     incident = {
         "name": "incident",
