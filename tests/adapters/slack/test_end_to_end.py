@@ -255,6 +255,26 @@ async def test_an_unknown_command_gets_a_private_hint(bot: SlackBot, slack: Slac
     assert "I don't know the command `/frobnicate`" in answer.shown
 
 
+async def test_a_command_typed_with_no_break_spaces_reads_as_typed_with_spaces(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    # Option+Space on a Mac, or text pasted from a web page, puts a no-break space between words.
+    await slack.slash_command(CUSTOMER, COMMUNITY, "/ticket my export fails")
+    await slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == STAFF_CHANNEL)
+
+    await slack.slash_command(CUSTOMER, COMMUNITY, "/ticket status\u00a01")
+    status = await slack.wait_for("response_url", lambda c: c.params["user"] == CUSTOMER)
+    assert status.params["text"].startswith("Ticket #1: my export fails"), status.params["text"]
+
+    await slack.slash_command(STAFF, STAFF_CHANNEL, "/ticket claim\u00a0\u3000100")
+    refused = await slack.wait_for("response_url", lambda c: c.params["user"] == STAFF)
+    assert "I couldn't find ticket #100." in refused.shown
+    await bot.settle()
+    assert [c.params["channel"] for c in slack.calls_to("chat.postMessage")] == [COMMUNITY, STAFF_CHANNEL], (
+        "no ticket opened for the staff member's command"
+    )
+
+
 # -- buttons and reactions -----------------------------------------------------------------------
 
 
