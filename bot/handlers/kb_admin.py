@@ -107,10 +107,12 @@ async def _check_text(ctx: HandlerContext) -> str:
             *health.lines(),
         ]
         lines += [f"Warning: {inert(warning, 300)}" for warning in health.warnings[:10]]
-    try:
-        learned = await asyncio.to_thread(teach.learned_of, ctx.services.settings.kb_path)
-    except LearnedFileError as error:
-        return "\n".join([*lines, f"The learned file cannot be read: {error}"])
+    learned, problems = await asyncio.to_thread(teach.learned_read, ctx.services.settings.kb_path)
+    lines += [f"The learned file cannot be read: {problem}" for problem in problems[:10]]
+    if isinstance(holder, KnowledgeBaseHolder):
+        # Which learned items answer nobody is known from the last load, against the team's files.
+        unused = [w for w in holder.files.learned_warnings if w not in problems]
+        lines += [f"Warning: {warning}" for warning in unused[:10]]
     drafts, declined = learned.pending, learned.declined
     if declined:
         lines.append(f"{count(len(declined), 'declined topic')} (questions like these are escalated):")

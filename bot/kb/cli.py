@@ -25,7 +25,9 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             entries, files = load_entries(path)
             count = sum(1 for name, _, _ in files.stamps if not name.endswith(".reload"))
             articles = sum(1 for entry in entries if not entry.declined)
-            print(f"{path}: {articles} entries in {count} file(s), all valid")
+            learned, problems = teach.learned_read(Path(path))
+            verdict = "all valid" if not problems else f"{len(problems)} learned item(s) skipped (below)"
+            print(f"{path}: {articles} entries in {count} file(s), {verdict}")
             for warning in _unknown_components(entries, settings.components_file):
                 print(warning, file=sys.stderr)
             health = KnowledgeBase.build(
@@ -37,7 +39,6 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             ).health()
             for line in health.lines():
                 print(line)
-            learned = teach.learned_of(Path(path))
             for draft in learned.pending:
                 print(
                     f"pending draft `{draft.id}` ({draft.title}), taught by {draft.taught_by}"
@@ -53,7 +54,9 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
                 )
             for warning in health.warnings:
                 print(f"warning: {warning}", file=sys.stderr)
-            return 0
+            for warning in files.learned_warnings:
+                print(warning if warning in problems else f"warning: {warning}", file=sys.stderr)
+            return 2 if problems else 0
         if args.kb_command == "reload":
             path = args.path or settings.kb_path
             count = request_reload(path)

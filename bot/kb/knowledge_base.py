@@ -330,6 +330,8 @@ class ReloadSummary:
     seconds: float
     health: str = ""
     """The operating point, what it is expected to give, and the most confusable pair."""
+    warnings: tuple[str, ...] = ()
+    """learned.yml's items skipped or unused (`file:line: what`)."""
 
     def text(self) -> str:
         parts = [
@@ -343,7 +345,8 @@ class ReloadSummary:
                 parts.append(f"{label}: {shown}")
         if not (self.added or self.removed or self.changed):
             parts.append("no entry changed")
-        return "; ".join(parts) + "." + (f"\n{self.health}." if self.health else "")
+        warned = "".join(f"\nWarning: {warning}" for warning in self.warnings[:10])
+        return "; ".join(parts) + "." + (f"\n{self.health}." if self.health else "") + warned
 
 
 class KnowledgeBaseHolder:
@@ -383,6 +386,8 @@ class KnowledgeBaseHolder:
 
     def _build(self) -> tuple[KnowledgeBase, KBFiles]:
         entries, files = load_entries(self.path)
+        for warning in files.learned_warnings:
+            log.warning("knowledge base: %s", warning)
         try:
             kb = KnowledgeBase.build(
                 entries,
@@ -473,6 +478,7 @@ class KnowledgeBaseHolder:
                 matcher=fresh.matcher.name,
                 seconds=time.perf_counter() - started,
                 health=fresh.health().summary(),
+                warnings=files.learned_warnings,
             )
 
     async def reload_async(self) -> ReloadSummary:

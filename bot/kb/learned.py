@@ -16,14 +16,15 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.kb.model import KBEntry
 
@@ -33,6 +34,7 @@ except ImportError:  # not a POSIX system: one process's threads are kept apart,
     fcntl = None  # type: ignore[assignment]
 
 LEARNED_FILE = "learned.yml"
+KEYS = ("phrasings", "articles", "declined", "issued")
 HEADER = (
     "# Written by supportbot: what staff taught it (/support kb ...). Review it in git;\n"
     "# edit it only while the bot is stopped, or with /support kb forget.\n"
@@ -51,6 +53,8 @@ class LearnedPhrasing:
     text: str
     taught_by: str
     from_ticket: int | None = None
+    line: int = field(default=0, compare=False)
+    """Where it is in the file (0: not read from one), for what kb check says of it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +65,8 @@ class LearnedArticle:
     status: Status
     taught_by: str
     from_ticket: int | None = None
+    line: int = field(default=0, compare=False)
+    """Where it is in the file (0: not read from one), for what kb check says of it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +79,8 @@ class DeclinedTopic:
     questions: tuple[str, ...]
     taught_by: str
     from_gap: str | None = None
+    line: int = field(default=0, compare=False)
+    """Where it is in the file (0: not read from one), for what kb check says of it."""
 
     @property
     def entry_id(self) -> str:
@@ -80,8 +88,18 @@ class DeclinedTopic:
         return f"declined:{self.id}"
 
 
+Item = TypeVar("Item", LearnedPhrasing, LearnedArticle, DeclinedTopic)
+
+
 class LearnedFileError(ValueError):
-    """learned.yml cannot be read; the message is `file: what is wrong`."""
+    """learned.yml cannot be read in full; each problem is `file:line: what is wrong`."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        more = (
+            f" (and {len(problems) - 1} more; `supportbot kb check` lists them)" if len(problems) > 1 else ""
+        )
+        super().__init__(problems[0] + more)
+        self.problems = tuple(problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +170,30 @@ class Learned:
                 )
         return out
 
+    def unused(self, entries: Sequence[KBEntry], *, source: str = LEARNED_FILE) -> list[str]:
+        """`file:line: what` for each learned item `apply` leaves out of the team's `entries`
+        without a word: staff must hear that what they taught answers nobody."""
+        known = {entry.id for entry in entries}
+        drafted = {article.id for article in self.articles}
+        notes = [
+            f"{source}:{p.line}: phrasing `{p.id}` is for `{p.entry}`, which is not in the knowledge base "
+            f"(deleted?), so it is not used; `/support kb forget {p.id}` removes it"
+            for p in self.phrasings
+            if p.entry not in known and p.entry not in drafted
+        ]
+        for article in self.articles:
+            if article.id in known:
+                notes.append(
+                    f"{source}:{article.line}: article `{article.id}` has the id of one of the team's "
+                    "articles, so the team's is used and this one is not"
+                )
+            elif article.status is Status.APPROVED and not self.phrasings_of(article.id):
+                notes.append(
+                    f"{source}:{article.line}: article `{article.id}` has no phrasing, so no question "
+                    "can find it"
+                )
+        return notes
+
     def as_yaml(self) -> str:
         data: dict[str, Any] = {
             "phrasings": [_drop_none(_phrasing_dict(p)) for p in self.phrasings],
@@ -220,66 +262,169 @@ def learned_path(kb_root: Path) -> Path | None:
 
 
 def read(path: Path) -> Learned:
-    """The file's contents; empty when it does not exist yet."""
+    """The file's contents, for a change to it; empty when it does not exist yet. LearnedFileError
+    when any of it cannot be read: writing the file back would lose what was skipped."""
+    found, problems = read_valid(path)
+    if problems:
+        raise LearnedFileError(problems)
+    return found
+
+
+def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
+    """What can be read of the file, and a `file:line: what` for each item skipped (all of it, when
+    it is not YAML): a hand edit gone wrong must not take the rest of what the bot learned away."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
-        return Learned()
-    except (OSError, UnicodeDecodeError) as error:
-        raise LearnedFileError(f"{path}: cannot read ({error})") from None
+        return Learned(), ()
+    except OSError as error:
+        return Learned(), (f"{path}:1: cannot read: {error.strerror}",)
+    problems: list[str] = []
+    bad_lines = _not_utf8_lines(raw)
+    problems += [f"{path}:{n}: not UTF-8 text; the item on this line is skipped" for n in bad_lines]
+    text = raw.decode("utf-8", errors="replace")
     try:
-        data = yaml.safe_load(text)
+        root, data = _parse(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        what = " ".join(f"{error.context or ''} {error.problem or ''}".split())
+        return Learned(), (*problems, f"{path}:{mark.line + 1 if mark else 1}: not valid YAML: {what}")
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, max(0, error.position)) + 1
+        return Learned(), (*problems, f"{path}:{line}: character {error.character!r} is not allowed in YAML")
     except yaml.YAMLError as error:
-        raise LearnedFileError(f"{path}: not valid YAML ({error})") from None
+        return Learned(), (*problems, f"{path}:1: not valid YAML: {' '.join(str(error).split())}")
+    except RecursionError:
+        return Learned(), (*problems, f"{path}:1: nested too deeply to read")
     if data is None:
-        return Learned()
-    if not isinstance(data, dict) or set(data) - {"phrasings", "articles", "declined", "issued"}:
-        raise LearnedFileError(f"{path}: expected the keys 'phrasings', 'articles', 'declined' and 'issued'")
-    try:
-        phrasings = tuple(
-            LearnedPhrasing(
-                id=_str(row, "id"),
-                entry=_str(row, "entry"),
-                text=_str(row, "text"),
-                taught_by=_str(row, "taught_by"),
-                from_ticket=_ticket(row),
-            )
-            for row in _rows(data, "phrasings")
-        )
-        articles = tuple(
-            LearnedArticle(
-                id=_str(row, "id"),
-                title=_str(row, "title"),
-                answer=_str(row, "answer"),
-                status=Status(_str(row, "status")),
-                taught_by=_str(row, "taught_by"),
-                from_ticket=_ticket(row),
-            )
-            for row in _rows(data, "articles")
-        )
-        declined = tuple(
-            DeclinedTopic(
-                id=_str(row, "id"),
-                questions=_questions(row),
-                taught_by=_str(row, "taught_by"),
-                from_gap=None if row.get("from_gap") is None else _str(row, "from_gap"),
-            )
-            for row in _rows(data, "declined")
-        )
-        given = (_issued(data, "phrasings"), _issued(data, "declined"))
-    except (KeyError, TypeError, ValueError) as error:
-        raise LearnedFileError(f"{path}: {error}") from None
-    for kind, ids in (
-        ("phrasing", [p.id for p in phrasings]),
-        ("article", [a.id for a in articles]),
-        ("declined topic", [d.id for d in declined]),
-    ):
-        if len(set(ids)) != len(ids):
-            raise LearnedFileError(f"{path}: two {kind}s with one id")
+        return Learned(), tuple(problems)
+    expected = "expected the keys 'phrasings', 'articles', 'declined' and 'issued'"
+    if not isinstance(root, MappingNode) or not isinstance(data, dict):
+        return Learned(), (*problems, f"{path}:{_line(root)}: {expected}")
+    sections = {str(key.value): value for key, value in root.value if isinstance(key, ScalarNode)}
+    problems += [
+        f"{path}:{_line(key)}: {expected}, not '{key.value}'"
+        for key, _ in root.value
+        if not isinstance(key, ScalarNode) or key.value not in KEYS
+    ]
+
+    def items(key: str, build: Callable[[dict[str, Any], int], Item]) -> tuple[Item, ...]:
+        node, rows = sections.get(key), data.get(key)
+        if rows is None:
+            return ()
+        if not isinstance(node, SequenceNode) or not isinstance(rows, list):
+            problems.append(f"{path}:{_line(node)}: '{key}' must be a list of 'key: value' items")
+            return ()
+        built: list[Item] = []
+        for item, row in zip(node.value, rows, strict=False):
+            line = _line(item)
+            if any(line <= bad <= item.end_mark.line + 1 for bad in bad_lines):
+                continue
+            try:
+                if not isinstance(row, dict):
+                    raise TypeError(f"expected a 'key: value' item in '{key}'")
+                built.append(build(row, line))
+            except (KeyError, TypeError, ValueError) as error:
+                problems.append(f"{path}:{line}: {error}")
+        return tuple(built)
+
+    phrasings = _first_of_each_id(path, "phrasing", items("phrasings", _phrasing), problems)
+    articles = _first_of_each_id(path, "article", items("articles", _article), problems)
+    declined = _first_of_each_id(path, "declined topic", items("declined", _declined), problems)
+    given = [0, 0]
+    for i, kind in enumerate(("phrasings", "declined")):
+        try:
+            given[i] = _issued(data, kind)
+        except (TypeError, ValueError) as error:
+            problems.append(f"{path}:{_line(sections.get('issued'))}: {error}")
     learned = Learned(articles, phrasings, declined, phrasings_issued=given[0], declined_issued=given[1])
     # The ids present count as issued from here on: a forget that drops the highest keeps its number.
     phrasings_issued, declined_issued = learned.issued()
-    return replace(learned, phrasings_issued=phrasings_issued, declined_issued=declined_issued)
+    learned = replace(learned, phrasings_issued=phrasings_issued, declined_issued=declined_issued)
+    where = len(str(path)) + 1
+    return learned, tuple(sorted(dict.fromkeys(problems), key=lambda p: int(p[where:].split(":", 1)[0])))
+
+
+def _parse(text: str) -> tuple[Node | None, Any]:
+    """The document's node tree (for line numbers) and its values."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, None if root is None else loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _not_utf8_lines(raw: bytes) -> list[int]:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return []
+    bad = []
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(number)
+    return bad
+
+
+def _line(node: Node | None) -> int:
+    return node.start_mark.line + 1 if node is not None else 1
+
+
+def _first_of_each_id(
+    path: Path, kind: str, items: tuple[Item, ...], problems: list[str]
+) -> tuple[Item, ...]:
+    """A repeated id is skipped where it repeats: forget, approve and the audit name items by id."""
+    first: dict[str, int] = {}
+    kept = []
+    for item in items:
+        item_id, line = item.id, item.line
+        if item_id in first:
+            problems.append(f"{path}:{line}: {kind} id '{item_id}' is already used at line {first[item_id]}")
+            continue
+        first[item_id] = line
+        kept.append(item)
+    return tuple(kept)
+
+
+def _phrasing(row: dict[str, Any], line: int) -> LearnedPhrasing:
+    return LearnedPhrasing(
+        id=_str(row, "id"),
+        entry=_str(row, "entry"),
+        text=_str(row, "text"),
+        taught_by=_str(row, "taught_by"),
+        from_ticket=_ticket(row),
+        line=line,
+    )
+
+
+def _article(row: dict[str, Any], line: int) -> LearnedArticle:
+    status = _str(row, "status")
+    if status not in {s.value for s in Status}:
+        raise ValueError(f"'status' must be pending or approved, not '{status}'")
+    return LearnedArticle(
+        id=_str(row, "id"),
+        title=_str(row, "title"),
+        answer=_str(row, "answer"),
+        status=Status(status),
+        taught_by=_str(row, "taught_by"),
+        from_ticket=_ticket(row),
+        line=line,
+    )
+
+
+def _declined(row: dict[str, Any], line: int) -> DeclinedTopic:
+    return DeclinedTopic(
+        id=_str(row, "id"),
+        questions=_questions(row),
+        taught_by=_str(row, "taught_by"),
+        from_gap=None if row.get("from_gap") is None else _str(row, "from_gap"),
+        line=line,
+    )
 
 
 def _issued(data: dict[str, Any], kind: str) -> int:
@@ -291,13 +436,6 @@ def _issued(data: dict[str, Any], kind: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"'issued: {kind}' must be a whole number")
     return value
-
-
-def _rows(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    rows = data.get(key) or []
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise TypeError(f"'{key}' must be a list of 'key: value' items")
-    return rows
 
 
 def _str(row: dict[str, Any], key: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -55,6 +55,8 @@ class KBFiles:
 
     root: Path
     stamps: tuple[tuple[str, int, int], ...]
+    learned_warnings: tuple[str, ...] = field(default=(), compare=False)
+    """`file:line: what` for each item of learned.yml that was skipped or answers nobody."""
 
     @classmethod
     def scan(cls, root: Path) -> KBFiles:
@@ -123,10 +125,11 @@ def load_entries(root: Path) -> tuple[list[KBEntry], KBFiles]:
     if problems:
         raise KBError(problems)
     if bot_file is not None:
-        try:
-            entries = learned.read(bot_file).apply(entries, source=str(bot_file))
-        except learned.LearnedFileError as error:
-            raise KBError([str(error)]) from None
+        # The bot's file never stops the team's: what cannot be read of it is skipped and said.
+        found, skipped = learned.read_valid(bot_file)
+        warnings = (*skipped, *found.unused(entries, source=str(bot_file)))
+        entries = found.apply(entries, source=str(bot_file))
+        stamps = replace(stamps, learned_warnings=warnings)
     return entries, stamps
 
 

@@ -373,5 +373,12 @@ def learned_of(kb_root: Path) -> Learned:
     return learned_file.read(path) if path is not None else Learned()
 
 
+def learned_read(kb_root: Path) -> tuple[Learned, tuple[str, ...]]:
+    """What can be read of what the bot learned beside the KB at `kb_root`, and a `file:line:
+    what` for each item skipped (nothing, for a one-file KB)."""
+    path = learned_file.learned_path(kb_root)
+    return learned_file.read_valid(path) if path is not None else (Learned(), ())
+
+
 def pending(kb_root: Path) -> tuple[LearnedArticle, ...]:
     return learned_of(kb_root).pending

@@ -3,13 +3,17 @@ the previous one."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from bot.core.events import Conversation, Platform
 from bot.kb import learned, teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
+from storage.db import Database
 from tests.fake_adapter import SentMessage
-from tests.harness import STAFF_CHANNEL, BotHarness, button
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.tickets.conversation import escalated
 
 
@@ -130,3 +134,46 @@ async def test_teach_from_the_close_card_attaches_to_the_nearest_article(bot: Bo
     assert "talk to a human please, my csv export broke again" in holder.get(entry_id).questions  # type: ignore[union-attr]
     (again,) = await bot.click(bot.staff, attach, on=offer)
     assert "already has every one of these questions" in again.text
+
+
+BAD_LEARNED = (
+    "phrasings:\n"
+    "  - {id: p1, entry: export-failed, taught_by: S1,\n"
+    '     text: "why does the frobnicator export stall at ninety percent?"}\n'
+    "  - {id: p2, entry: export-failed, taught_by: S1}\n"
+    "  - {id: p1, entry: invoice-download, text: where is my zebra receipt, taught_by: S1}\n"
+    "  - {id: p4, entry: an-article-the-team-deleted, text: quux, taught_by: S1}\n"
+    "articles:\n"
+    "  - {id: prices, title: Prices, answer: $20 a month, status: approved, taught_by: S1}\n"
+)
+
+
+async def test_a_hand_broken_learned_file_skips_its_bad_items_and_says_where(
+    database: Database, tmp_path: Path, kb: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Someone edited learned.yml badly while the bot was stopped: the bot still starts, answers from
+    the team's files and the good learned items, says `file:line` for each bad one, and refuses to
+    rewrite the file (which would lose what it could not read) until it is fixed."""
+    (kb / "learned.yml").write_text(BAD_LEARNED)
+    before = (kb / "learned.yml").read_bytes()
+    caplog.set_level(logging.WARNING)
+    bot = await BotHarness.create(make_settings(tmp_path, kb_path=str(kb)), database=database)
+    try:
+        where = kb / "learned.yml"
+        assert f"{where}:4: an item has no 'text'" in caplog.text
+        (taught,) = await bot.customer_says("why does the frobnicator export stall at ninety percent?")
+        assert taught.delivery.message.title == "An export failed"
+        (team,) = await bot.says(bot.other_customer, "where can I download my invoices?")
+        assert team.delivery.message.title == "Download an invoice"
+
+        (check,) = await bot.staff_runs("/support kb check")
+        assert f"{where}:4: an item has no 'text'" in check.text
+        assert f"{where}:5: phrasing id 'p1' is already used at line 2" in check.text
+        assert f"{where}:6: phrasing `p4` is for `an-article-the-team-deleted`" in check.text
+        assert f"{where}:8: article `prices` has no phrasing" in check.text
+
+        (refused,) = await bot.staff_runs("/support kb forget p4")
+        assert f"{where}:4: an item has no 'text'" in refused.text
+        assert where.read_bytes() == before, "the bot never rewrites a file it could not read in full"
+    finally:
+        await bot.close()

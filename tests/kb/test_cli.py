@@ -163,14 +163,21 @@ def test_eval_with_a_missing_file_says_so(tmp_path: Path) -> None:
     assert result.stderr.strip() == "supportbot kb eval: nope.jsonl: no such file"
 
 
-def test_check_lists_pending_drafts(tmp_path: Path) -> None:
+def _two_articles_and_learned(tmp_path: Path, learned: str) -> Path:
+    """A KB folder of two team articles and the bot's learned.yml."""
     folder = tmp_path / "kb"
     folder.mkdir()
     (folder / "faq.yml").write_text(ENTRY.format(id="export") + ENTRY.format(id="import"))
-    (folder / "learned.yml").write_text(
+    (folder / "learned.yml").write_text(learned)
+    return folder
+
+
+def test_check_lists_pending_drafts(tmp_path: Path) -> None:
+    folder = _two_articles_and_learned(
+        tmp_path,
         "phrasings:\n  - {id: p1, entry: prices, text: what are your prices, taught_by: U1}\n"
         "articles:\n  - {id: prices, title: Prices, answer: $20, status: pending, taught_by: U1,"
-        " from_ticket: 4}\n"
+        " from_ticket: 4}\n",
     )
     result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -179,11 +186,9 @@ def test_check_lists_pending_drafts(tmp_path: Path) -> None:
 
 
 def test_check_lists_declined_topics_apart_from_the_entries(tmp_path: Path) -> None:
-    folder = tmp_path / "kb"
-    folder.mkdir()
-    (folder / "faq.yml").write_text(ENTRY.format(id="export") + ENTRY.format(id="import"))
-    (folder / "learned.yml").write_text(
-        "declined:\n  - {id: n1, questions: [can you do my taxes, tax return help], taught_by: U1}\n"
+    folder = _two_articles_and_learned(
+        tmp_path,
+        "declined:\n  - {id: n1, questions: [can you do my taxes, tax return help], taught_by: U1}\n",
     )
     result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -196,12 +201,23 @@ def test_check_lists_declined_topics_apart_from_the_entries(tmp_path: Path) -> N
 
 
 def test_check_counts_a_declined_topic_of_one_question_in_the_singular(tmp_path: Path) -> None:
-    folder = tmp_path / "kb"
-    folder.mkdir()
-    (folder / "faq.yml").write_text(ENTRY.format(id="export") + ENTRY.format(id="import"))
-    (folder / "learned.yml").write_text(
-        "declined:\n  - {id: n1, questions: [can you do my taxes], taught_by: U1}\n"
+    folder = _two_articles_and_learned(
+        tmp_path, "declined:\n  - {id: n1, questions: [can you do my taxes], taught_by: U1}\n"
     )
     result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "declined topic `n1` (1 question, \u201ccan you do my taxes\u201d)" in result.stdout
+
+
+def test_check_says_where_learned_yml_is_wrong_and_still_lists_the_rest(tmp_path: Path) -> None:
+    folder = _two_articles_and_learned(
+        tmp_path,
+        "phrasings:\n  - {id: p1, entry: prices, text: what are your prices, taught_by: U1}\n"
+        "  - {id: p2, entry: export, taught_by: U1}\n"
+        "articles:\n  - {id: prices, title: Prices, answer: $20, status: pending, taught_by: U1}\n",
+    )
+    result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{folder / 'learned.yml'}:3: an item has no 'text'" in result.stderr.splitlines()
+    assert "all valid" not in result.stdout
+    assert "pending draft `prices` (Prices), taught by U1" in result.stdout

@@ -1,0 +1,46 @@
+"""learned.yml edited by hand: each problem is said as `file:line: what`, the item it is in is
+skipped, and everything else in the file is still read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.kb import learned
+
+GOOD = "  - {id: p1, entry: export-failed, text: my export stalls, taught_by: S1}\n"
+
+
+def test_a_byte_that_is_not_utf8_skips_only_the_item_it_is_in(tmp_path: Path) -> None:
+    path = tmp_path / "learned.yml"
+    path.write_bytes(
+        b"phrasings:\n"
+        + GOOD.encode()
+        + b"  - {id: p2, entry: export-failed, text: caf\xe9, taught_by: S1}\n"
+    )
+    found, problems = learned.read_valid(path)
+    assert [p.id for p in found.phrasings] == ["p1"]
+    assert problems == (f"{path}:3: not UTF-8 text; the item on this line is skipped",)
+    with pytest.raises(learned.LearnedFileError, match=r"learned\.yml:3: not UTF-8 text"):
+        learned.read(path)
+
+
+def test_invalid_yaml_is_one_line_that_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "learned.yml"
+    path.write_text("phrasings:\n" + GOOD + "  - {id: p2, text: [oops\n")
+    found, (problem,) = learned.read_valid(path)
+    assert found == learned.Learned()
+    assert problem.startswith(f"{path}:4: not valid YAML: ") and "\n" not in problem
+
+
+def test_a_declined_topic_without_questions_is_skipped_and_the_others_kept(tmp_path: Path) -> None:
+    path = tmp_path / "learned.yml"
+    path.write_text(
+        "phrasings:\n" + GOOD + "declined:\n"
+        "  - {id: n1, questions: [], taught_by: S1}\n"
+        "  - {id: n2, questions: [can you do my taxes], taught_by: S1}\n"
+    )
+    found, (problem,) = learned.read_valid(path)
+    assert [p.id for p in found.phrasings] == ["p1"] and [d.id for d in found.declined] == ["n2"]
+    assert problem.startswith(f"{path}:4: a declined topic needs 'questions'")
