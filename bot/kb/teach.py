@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,6 +37,8 @@ class Change:
     entry: KBEntry
     questions: tuple[str, ...]
     new: bool
+    taken: frozenset[str] = frozenset()
+    """For a new article: the ids it must not have (the KB's), besides the drafts of learned.yml."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +105,17 @@ def draft_change(entries: Sequence[KBEntry], *, title: str, questions: Sequence[
         raise TeachError("A new article needs a title and an answer.")
     if not phrasings:
         raise TeachError("A new article needs at least one question customers asked.")
-    taken = {e.id for e in entries}
+    taken = frozenset(e.id for e in entries)
+    entry = KBEntry(id=_article_id(title, taken), title=title, questions=phrasings, answer=answer.strip())
+    return Change(entry, phrasings, new=True, taken=taken)
+
+
+def _article_id(title: str, taken: Collection[str]) -> str:
     base = _SLUG.sub("-", title.casefold()).strip("-")[:56] or "article"
     article_id, suffix = base, 2
     while article_id in taken or not ID_PATTERN.match(article_id):
         article_id, suffix = f"{base}-{suffix}", suffix + 1
-    entry = KBEntry(id=article_id, title=title, questions=phrasings, answer=answer.strip())
-    return Change(entry, phrasings, new=True)
+    return article_id
 
 
 def with_change(entries: Sequence[KBEntry], change: Change) -> list[KBEntry]:
@@ -193,6 +199,8 @@ def publish(
     path = _file(kb_root)
     with learned_file.locked(path):
         current = learned_file.read(path)
+        if change.new:
+            change = _unique_draft(change, current)
         added: list[LearnedPhrasing] = []
         for text in change.questions:
             so_far = replace(current, phrasings=(*current.phrasings, *added))
@@ -220,6 +228,21 @@ def publish(
             )
         learned_file.write(path, replace(current, articles=articles, phrasings=(*current.phrasings, *added)))
     return change.entry.id, tuple(p.id for p in added)
+
+
+def _unique_draft(change: Change, current: Learned) -> Change:
+    """The KB in service does not hold drafts, so a draft's id can be one learned.yml already
+    has: the same draft again (a second click) is refused, another one gets an id of its own."""
+    entry = change.entry
+    existing = current.article(entry.id)
+    if existing is None:
+        return change
+    if (existing.title, existing.answer) == (entry.title, entry.answer):
+        if existing.status is Status.APPROVED:
+            raise TeachError(f"`{entry.id}` is already an article.")
+        raise TeachError(f"`{entry.id}` is already drafted; `/support kb approve {entry.id}` publishes it.")
+    taken = change.taken | {article.id for article in current.articles}
+    return replace(change, entry=replace(entry, id=_article_id(entry.title, taken)))
 
 
 def approve(kb_root: Path, article_id: str) -> LearnedArticle:

@@ -177,3 +177,31 @@ async def test_a_hand_broken_learned_file_skips_its_bad_items_and_says_where(
         assert where.read_bytes() == before, "the bot never rewrites a file it could not read in full"
     finally:
         await bot.close()
+
+
+async def test_clicking_draft_new_article_twice_keeps_one_draft(bot: BotHarness, kb: Path) -> None:
+    """A second click (or a second staff member on the same card) must not write the draft twice:
+    two articles with one id would leave learned.yml unreadable, and nothing could be taught."""
+    close_card = await _closed_ticket(bot, "talk to a human: how do I change the colour of the theme?")
+    (offer,) = await bot.click(bot.staff, button(close_card, "Teach"), on=close_card)
+    (drafted,) = await bot.click(bot.staff, button(offer, "Draft new article"), on=offer)
+    article = drafted.text.split("`")[1]
+    (again,) = await bot.click(bot.staff, button(offer, "Draft new article"), on=offer)
+    assert again.text == f"`{article}` is already drafted; `/support kb approve {article}` publishes it."
+    assert [a.id for a in learned.read(kb / "learned.yml").articles] == [article]
+    (approved,) = await bot.staff_runs(f"/support kb approve {article}")
+    assert approved.text.startswith(f"Approved `{article}`")
+
+
+async def test_two_drafts_with_one_title_get_two_ids(bot: BotHarness, kb: Path) -> None:
+    holder = bot.bot.services.kb
+    assert isinstance(holder, KnowledgeBaseHolder)
+    for answer in ("Open Settings, then Appearance.", "Ask your admin to unlock the theme."):
+        change = teach.draft_change(
+            holder.entries, title="Change the theme", questions=["how do I change the theme?"], answer=answer
+        )
+        teach.publish(kb, change, taught_by="U1")
+    assert [a.id for a in learned.read(kb / "learned.yml").articles] == [
+        "change-the-theme",
+        "change-the-theme-2",
+    ]
