@@ -35,6 +35,9 @@ class DeliveryFailure(StrEnum):
     """The channel (or thread, or DM) no longer exists, or is archived."""
     NO_ACCESS = "no_access"
     """The bot may not see or post there (not invited, removed, a permission taken away)."""
+    PERSON_UNREACHABLE = "person_unreachable"
+    """A private reply could not reach its person (Discord: their DMs are closed to the bot); the
+    channel it answers is fine, so there is nothing for staff to fix there."""
     MESSAGE_GONE = "message_gone"
     """The message to edit or to reply under was deleted; the channel itself is fine."""
     RATE_LIMITED = "rate_limited"

@@ -79,7 +79,8 @@ class Outbound:
                 if error.permanent:
                     log.warning("cannot post in %s: %s", delivery.conversation.key, error)
                     self.metrics.delivered(platform, ok=False)
-                    await self._report_once(delivery.conversation, error)
+                    if error.code is not DeliveryFailure.PERSON_UNREACHABLE:
+                        await self._report_once(delivery.conversation, error)
                     return None
                 if attempt == self.max_attempts:
                     log.error(

@@ -595,15 +595,26 @@ class DiscordAdapter:
             dm = await bounded(self.client.create_dm(discord.Object(id=int(user_id))), self.send_timeout)
         except (discord.HTTPException, ValueError) as error:
             raise DeliveryError(
-                "cannot open a DM for a private reply", permanent=True, code=DeliveryFailure.NO_ACCESS
+                "cannot open a DM for a private reply",
+                permanent=True,
+                code=DeliveryFailure.PERSON_UNREACHABLE,
             ) from error
         conversation = Conversation(
             platform=Platform.DISCORD, workspace_id="", channel_id=str(dm.id), is_direct=True
         )
         message = delivery.message
-        sent = await self._post_parts(
-            conversation, str(dm.id), render(message), message, None, key=delivery.idempotency_key
-        )
+        try:
+            sent = await self._post_parts(
+                conversation, str(dm.id), render(message), message, None, key=delivery.idempotency_key
+            )
+        except discord.Forbidden as error:
+            # In a DM the bot has no permissions to lose: the person closed their DMs to it (50007).
+            raise DeliveryError(
+                "the person's DMs are closed to the bot",
+                permanent=True,
+                code=DeliveryFailure.PERSON_UNREACHABLE,
+                detail=str(error.code),
+            ) from error
         return SentRef(
             platform=Platform.DISCORD, workspace_id="", channel_id=str(dm.id), message_id=str(sent.id)
         )

@@ -13,7 +13,7 @@ from bot.adapters.discord.adapter import DiscordAdapter
 from bot.adapters.discord.bounded import SEND_TIMEOUT
 from bot.core.events import Actor, Attachment, Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.core.outbound import Outbound
-from tests.adapters.discord.harness import connect, start_bot, text_of
+from tests.adapters.discord.harness import connect, posted, start_bot, text_of, ticket_thread
 from tests.harness import delivery_figures
 
 
@@ -230,6 +230,32 @@ async def test_missing_access_is_reported_to_staff_once(world, handlers, databas
         c for c in emu.calls if c.method == "POST" and c.path == f"/channels/{world.staff.id}/messages"
     ]
     assert len(staff_posts) == 1, "staff told once"
+
+
+async def test_a_private_reply_to_someone_whose_dms_are_closed_does_not_blame_the_channel(
+    world, database, tmp_path, bots
+):
+    """Robin writes in Casey's (public) ticket thread; the bot's private answer goes to Robin's DMs,
+    which are closed to it. The channel is fine: staff are not asked to fix the bot's access to it."""
+    bot, _ = await start_bot(world, database, tmp_path)
+    bots.append(bot)
+    emu = world.emu
+    world.guild.private_threads = False
+    await emu.user_says(world.casey, world.help, "I want to talk to a person about my invoice")
+    room = await ticket_thread(emu, world.help, 1)
+    await posted(emu, room.id, "ticket **#1**")
+    dm = emu.dm_channel(world.robin)
+    emu.deny_access(dm)
+
+    await emu.user_says(world.robin, room, "can I talk to a human too? my login fails")
+    await emu.wait_until(lambda: [c for c in emu.calls if c.path == f"/channels/{dm.id}/messages"])
+    await bot.dispatcher.drain()
+
+    (refused,) = [c for c in emu.calls if c.path == f"/channels/{dm.id}/messages"]
+    assert refused.status == 403 and "someone else's ticket" in refused.content
+    told = [text_of(c.json or {}) for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    assert not [t for t in told if "I can't post in channel" in t], told
+    assert not [m for m in emu.channel_messages(room) if "someone else's ticket" in text_of(m)], "not public"
 
 
 async def test_a_channel_the_bot_cannot_see_is_not_even_tried(world, handlers, database, tmp_path, bots):
