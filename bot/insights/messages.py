@@ -35,11 +35,13 @@ _MENTION = re.compile(r"<[@#!][^<>\s]{0,80}>")
 
 
 def inert(text: str, limit: int = QUOTE_LIMIT) -> str:
-    """A customer's words inside one line of a staff report: on one line, clipped, with markdown and
-    code marks flattened and mention tokens replaced, so a question cannot add lines, formatting or
-    someone's id of its own."""
+    """A customer's words inside one line of a staff report: on one line, clipped, with markdown,
+    code and link marks flattened and mention tokens replaced, so a question cannot add lines,
+    formatting, a link or someone's id of its own."""
     plain = _MENTION.sub("@…", text[: limit * 4])
     plain = plain.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "").replace("|", "/")
+    # `[label](url)` is a link on both platforms: a question could hide any address behind words.
+    plain = plain.replace("](", "] (")
     single = " ".join(plain.split())
     return single if len(single) <= limit else single[: limit - 1].rstrip() + "…"
 

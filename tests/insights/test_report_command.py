@@ -117,3 +117,17 @@ async def test_no_name_or_id_and_customers_words_are_clipped_and_inert(bot: BotH
     assert "`" not in quoted and "**" not in quoted and "<@" not in quoted and "U0ROBIN" not in everything
     assert len(everything) < 3000, "the 20,000 characters are clipped"
     assert report.delivery.message.mentions == ()
+
+
+async def test_a_link_in_a_customers_question_is_quoted_as_text_not_as_a_link(bot: BotHarness) -> None:
+    """A gap's example is quoted in the staff channel: a masked link in it ("claim your refund"
+    over any address) must not become a link staff can click there."""
+    link = "[claim your refund](https://phish.example/login)"
+    await bot.customer_dms(f"do you sponsor football clubs? {link}")
+    bot.clock.advance(minutes=1)
+    await bot.says(bot.other_customer, f"do you sponsor football teams? {link}")
+    bot.clock.advance(minutes=1)
+    (report,) = await bot.staff_runs("/support report")
+    (line,) = fields(report)["Knowledge gaps"].splitlines()
+    assert "claim your refund" in line and "phish.example/login" in line, "the words stay readable"
+    assert "](" not in line, line
