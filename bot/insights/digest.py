@@ -122,6 +122,12 @@ async def run_forever(
         # bring the same digest round again.
         due = schedule.next_after(max(now(), last) if last is not None else now())
         last = due
+        log.info(
+            "next digest: %s %s (%s UTC)",
+            f"{due.astimezone(schedule.zone):%a %d %b %Y %H:%M}",
+            schedule.zone.key,
+            f"{due:%H:%M}",
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(0.0, (due - now()).total_seconds()))
             return

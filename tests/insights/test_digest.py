@@ -5,6 +5,7 @@ articles that mislead named when answers fall clearly below what the knowledge b
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -151,3 +152,30 @@ async def test_the_schedule_loop_sends_each_digest_when_due_and_stops_when_asked
     await asyncio.wait_for(loop, 5)
     titles = [m.delivery.message.title for m in bot.staff_posts()]
     assert titles.count("Support report: last 1 day") == 1
+
+
+async def test_the_log_says_when_the_next_digest_goes_out(
+    bot: BotHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator who sets REPORT_SCHEDULE sees when it will fire, in their zone and in UTC (here
+    across the night Berlin's clocks go forward)."""
+    caplog.set_level(logging.INFO, logger="bot.insights.digest")
+    bot.clock.now = datetime(2027, 3, 27, 12, 0, tzinfo=UTC)
+    stop = asyncio.Event()
+    loop = asyncio.create_task(
+        digest.run_forever(
+            bot.bot.database,
+            bot.bot.services,
+            bot.bot.dispatcher.outbound,
+            schedule=Schedule(0, time(9, 0), BERLIN),
+            base=tmp_path,
+            stop=stop,
+        )
+    )
+    for _ in range(100):
+        if "next digest" in caplog.text:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(loop, 5)
+    assert "next digest: Mon 29 Mar 2027 09:00 Europe/Berlin (07:00 UTC)" in caplog.text
