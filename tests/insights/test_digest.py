@@ -121,6 +121,15 @@ async def test_the_digest_names_the_articles_that_mislead(bot: BotHarness, tmp_p
     assert "Articles that mislead: `export-failed`" in sent.message.text
 
 
+def _digest_loop(bot: BotHarness, schedule: Schedule, base: Path, stop: asyncio.Event) -> asyncio.Task[None]:
+    """The bot's digest loop, as `supportbot run` starts it, until `stop` is set."""
+    outbound = bot.bot.dispatcher.outbound
+    loop = digest.run_forever(
+        bot.bot.database, bot.bot.services, outbound, schedule=schedule, base=base, stop=stop
+    )
+    return asyncio.create_task(loop)
+
+
 async def test_the_schedule_loop_sends_each_digest_when_due_and_stops_when_asked(
     bot: BotHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,16 +146,7 @@ async def test_the_schedule_loop_sends_each_digest_when_due_and_stops_when_asked
 
     monkeypatch.setattr(digest, "send_digest", counted)
     stop = asyncio.Event()
-    loop = asyncio.create_task(
-        digest.run_forever(
-            bot.bot.database,
-            bot.bot.services,
-            bot.bot.dispatcher.outbound,
-            schedule=schedule,
-            base=tmp_path,
-            stop=stop,
-        )
-    )
+    loop = _digest_loop(bot, schedule, tmp_path, stop)
     await asyncio.wait_for(sent.wait(), 10)
     stop.set()
     await asyncio.wait_for(loop, 5)
@@ -162,16 +162,7 @@ async def test_the_log_says_when_the_next_digest_goes_out(
     caplog.set_level(logging.INFO, logger="bot.insights.digest")
     bot.clock.now = datetime(2027, 3, 27, 12, 0, tzinfo=UTC)
     stop = asyncio.Event()
-    loop = asyncio.create_task(
-        digest.run_forever(
-            bot.bot.database,
-            bot.bot.services,
-            bot.bot.dispatcher.outbound,
-            schedule=Schedule(0, time(9, 0), BERLIN),
-            base=tmp_path,
-            stop=stop,
-        )
-    )
+    loop = _digest_loop(bot, Schedule(0, time(9, 0), BERLIN), tmp_path, stop)
     for _ in range(100):
         if "next digest" in caplog.text:
             break
