@@ -112,7 +112,9 @@ class PgSession:
         """BEGIN if not yet begun, then the writes waiting to be sent, in the order they were made."""
         self._refuse_after_last()
         if not self._begun:
-            await self.driver.execute("BEGIN")
+            # Named, not inherited: reads that ran before BEGIN saw what they would have seen inside
+            # it only at READ COMMITTED, whatever a database's default_transaction_isolation says.
+            await self.driver.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
             self._begun = True
         waiting, self._waiting = self._waiting, []
         for sql, args, _ in waiting:
@@ -157,7 +159,9 @@ class PgSession:
         return await (await self._orm_session(reads=True)).get(entity, ident)
 
     def add(self, instance: object) -> None:
-        # Sends nothing yet; whatever flushes it begins the transaction first.
+        # Sends nothing yet; whatever flushes it begins the transaction first. After the last
+        # statement nothing could: refused at once, where the mistake is.
+        self._refuse_after_last()
         self._session().add(instance)
 
     async def flush(self) -> None:

@@ -353,3 +353,39 @@ async def test_a_posted_escalation_is_recorded_in_one_statement(
     assert wire.sent == ["WITH"]
     assert await _count(database, "SELECT count(*) FROM tickets WHERE staff_thread_id = 't1'") == 1
     assert await _count(database, "SELECT count(*) FROM processed_events WHERE owed IS NULL") == 1
+
+
+async def test_nothing_is_added_after_the_last_statement_either(postgres_database: Database) -> None:
+    """The last statement has committed on its own: an object added after it could only be lost or
+    written behind the claim's back, so adding it fails at once, not when the block ends."""
+    database = postgres_database
+    with pytest.raises(RuntimeError, match="last statement"):
+        async with database.transaction() as session:
+            assert await events_repo.claim_event(session, platform="fake", event_id="E1", last=True)
+            late = KBDecision(
+                actor_key="fake:C1", platform="fake", conversation_key="c", question="late", band="answer"
+            )
+            session.add(late)
+            pytest.fail("the add was accepted")
+    assert await _count(database, "SELECT count(*) FROM kb_decisions") == 0
+
+
+async def test_transactions_read_committed_whatever_the_database_default(postgres_database: Database) -> None:
+    """Reads run before BEGIN on the assumption that, under READ COMMITTED, they see what they would
+    inside the transaction. A database whose default is stricter must not quietly break that."""
+    database = postgres_database
+    await database.engine.dispose()
+
+    @event.listens_for(database.engine.sync_engine, "connect")
+    def stricter_default(dbapi_connection: Any, _: Any) -> None:
+        # Outside a transaction, or the SET would be rolled back with it when the pool resets.
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET default_transaction_isolation = 'repeatable read'")
+        cursor.close()
+        dbapi_connection.autocommit = False
+
+    async with database.transaction() as session:
+        assert await events_repo.claim_event(session, platform="fake", event_id="E1")  # begins
+        level = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+    assert level == "read committed"
