@@ -46,7 +46,11 @@ class GapRef:
         found = _REF.match(text.strip().lower())
         if found is None or not 1 <= int(found[2]) <= 365:
             return None
-        return cls(int(found[1]), int(found[2]), datetime.fromtimestamp(int(found[3], 16), UTC))
+        try:
+            end = datetime.fromtimestamp(int(found[3], 16), UTC)
+        except (ValueError, OverflowError, OSError):  # past the year 9999: no report ends there
+            return None
+        return cls(int(found[1]), int(found[2]), end)
 
     @property
     def text(self) -> str:

@@ -345,3 +345,10 @@ async def test_a_declined_topic_keeps_the_gaps_most_typical_questions_first(
     (topic,) = learned.read(kb / "learned.yml").declined
     example = report.delivery.message.fields[-1].value  # the report's first example of the gap
     assert len(topic.questions) == 1 and topic.questions[0] in example
+
+
+async def test_a_gap_name_whose_time_cannot_be_is_not_a_gap_name(bot: BotHarness) -> None:
+    """A name typed (or a button value sent) with an end time past the year 9999 is a typo to
+    point out, not an error to apologise for."""
+    (reply,) = await bot.staff_runs("/support kb teach g1-7-ffffffffff attach export-failed")
+    assert reply.text.startswith("`g1-7-ffffffffff` is not a gap's name"), reply.text
