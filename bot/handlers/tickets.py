@@ -98,7 +98,10 @@ PRIORITY_COMMAND = router.command(
     staff=True,
 )
 
-SUBCOMMANDS = ("status", "reply", "note", "claim", "close", "priority")
+# `/ticket <word> …` as declared above: every subcommand, and the ones a customer may use.
+_TICKET_SUBCOMMANDS = [c for c in router.commands if c.name == "ticket" and len(c.path) == 2]
+SUBCOMMANDS = tuple(c.path[1] for c in _TICKET_SUBCOMMANDS)
+CUSTOMER_SUBCOMMANDS = tuple(c.path[1] for c in _TICKET_SUBCOMMANDS if not c.staff)
 # `/ticket <word>` alone, asking about tickets rather than describing a problem: the listing words
 # are `/tickets` (True: `/tickets mine`), "help" the ticket commands. Not declared as commands:
 # `/tickets` and `/support help` are, so platforms would offer the same thing twice.
@@ -285,8 +288,10 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     if word == HELP_WORD:
         await ctx.reply(ticket_help(event, ctx))
         return
-    # A misspelt subcommand ("stauts"), not an ordinary first word of a summary ("cannot").
-    guess = process.extractOne(first, SUBCOMMANDS, scorer=fuzz.ratio, score_cutoff=75)
+    # A misspelt subcommand ("stauts"), not an ordinary first word of a summary ("cannot"). Only one
+    # the person may use: a customer's "closed account still billed" is no typo of the staff's close.
+    usable = SUBCOMMANDS if ctx.is_staff else CUSTOMER_SUBCOMMANDS
+    guess = process.extractOne(first, usable, scorer=fuzz.ratio, score_cutoff=75)
     # An exact subcommand word gets here only as a customer's summary (see _staff_command).
     if guess is not None and guess[0] != first and len(words) <= 4:
         raise UserError(

@@ -255,6 +255,24 @@ async def test_an_unknown_command_gets_a_private_hint(bot: SlackBot, slack: Slac
     assert "I don't know the command `/frobnicate`" in answer.shown
 
 
+async def test_a_customers_summary_like_a_staff_subcommand_opens_a_ticket(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    # "closed" and "notes" are near-spellings of the staff's `/ticket close` and `/ticket note`,
+    # which a customer may not use: they are the customer's words, not a typo to correct.
+    for summary in ("closed account still billed", "notes missing"):
+        await slack.slash_command(CUSTOMER, COMMUNITY, f"/ticket {summary}")
+        card = await slack.wait_for(
+            "chat.postMessage", lambda c, s=summary: c.params["channel"] == STAFF_CHANNEL and s in c.shown
+        )
+        assert card.params["blocks"][1]["text"]["text"].endswith(summary)
+
+    # A near-spelling of what the customer may use is still taken for a typo.
+    await slack.slash_command(CUSTOMER, COMMUNITY, "/ticket stauts 1")
+    hint = await slack.wait_for("response_url", lambda c: c.params["user"] == CUSTOMER)
+    assert "Did you mean `/ticket status`?" in hint.shown
+
+
 async def test_a_command_typed_with_no_break_spaces_reads_as_typed_with_spaces(
     bot: SlackBot, slack: SlackEmulator
 ) -> None:
