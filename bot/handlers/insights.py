@@ -35,13 +35,14 @@ router.command(
 def _days(ctx: HandlerContext, command_name: str) -> int:
     """`[days]`: 7 when left out, else a whole number from 1 to 365."""
     days_text = ctx.match.rest.strip() or "7"
-    if not (days_text.isascii() and days_text.isdigit()) or not 1 <= int(days_text) <= 365:
+    days = report.days_of(days_text)
+    if days is None:
         raise UsageError(
             f"`{report_messages.inert(days_text, 20)}` isn't a number of days (1 to 365).",
             usage=f"/support {command_name} [days]",
             example=f"/support {command_name} 30",
         )
-    return int(days_text)
+    return days
 
 
 @router.on(CommandInvoked, command("support", "questions"), guards=[staff_only("support.questions")])

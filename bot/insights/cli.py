@@ -22,9 +22,10 @@ WHERE = "supportbot report"
 
 def days(text: str) -> int:
     """argparse type for `--days`: a whole number from 1 to 365."""
-    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 365:
+    number = report.days_of(text)
+    if number is None:
         raise argparse.ArgumentTypeError(f"'{text[:20]}' is not a number of days from 1 to 365")
-    return int(text)
+    return number
 
 
 def add_parser(commands: argparse._SubParsersAction[Any]) -> None:

@@ -22,6 +22,18 @@ from bot.kb.teach import stored_key
 from storage import reports_repo
 from storage.session import DbSession
 
+MAX_DAYS = 365
+
+
+def days_of(text: str) -> int | None:
+    """A report's number of days as typed (a whole number from 1 to MAX_DAYS), else None. The
+    length is checked first: Python refuses to read a number of more than 4,300 digits."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 6 or not 1 <= int(text) <= MAX_DAYS:
+        return None
+    return int(text)
+
+
 GAP_OUTCOMES = ("escalated", "none_of_these")
 """Questions the knowledge base did not answer: escalated at once, or after "None of these"."""
 

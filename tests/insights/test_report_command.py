@@ -131,3 +131,13 @@ async def test_a_link_in_a_customers_question_is_quoted_as_text_not_as_a_link(bo
     (line,) = fields(report)["Knowledge gaps"].splitlines()
     assert "claim your refund" in line and "phish.example/login" in line, "the words stay readable"
     assert "](" not in line, line
+
+
+async def test_a_number_of_days_too_long_to_read_is_refused_politely(bot: BotHarness) -> None:
+    """Python will not read a number of more than 4,300 digits: that is a wrong number of days to
+    point out, not an error to apologise for."""
+    huge = "9" * 5000
+    for command in ("report", "questions"):
+        (usage,) = await bot.staff_runs(f"/support {command} {huge}")
+        assert "isn't a number of days (1 to 365)" in usage.text, usage.text
+        assert len(usage.text) < 300, "the number is clipped"

@@ -145,6 +145,7 @@ def test_the_command_writes_the_report_and_bad_arguments_are_one_line(
     for argv, problem in (
         (["report", "--days", "0", "--out", "out"], "'0' is not a number of days from 1 to 365"),
         (["report", "--days", "many", "--out", "out"], "'many' is not a number of days"),
+        (["report", "--days", "9" * 5000, "--out", "out"], f"'{'9' * 20}' is not a number of days"),
         (["report"], "the following arguments are required: --out"),
         (["report", "--out", "a-file"], "a-file is a file; name a folder"),
     ):
