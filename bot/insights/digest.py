@@ -48,8 +48,13 @@ def folder_for(base: Path, due: datetime, schedule: Schedule) -> Path:
 CHART_ALT = "Questions per day, by how they ended, and tickets opened per day"
 
 
-def digest_message(built: report.Report, *, page: Path, chart: Path) -> OutboundMessage:
-    summary = words.summary(built, footer=f"Full report: {page} · main chart: {chart}")
+def digest_message(built: report.Report, *, page: Path, chart: Path, problem: str = "") -> OutboundMessage:
+    """`problem`: why the page and chart could not be written (then nothing is attached)."""
+    if problem:
+        footer = f"The full report and its chart could not be written: {problem}"
+    else:
+        footer = f"Full report: {page} · main chart: {chart}"
+    summary = words.summary(built, footer=footer)
     text = summary.text
     quality = built.quality
     if quality.below_expectation:
@@ -64,7 +69,9 @@ def digest_message(built: report.Report, *, page: Path, chart: Path) -> Outbound
         fields=summary.fields,
         footer=summary.footer,
         buttons=lessons.teach_buttons(built, shown=words.GAPS_IN_CHAT),
-        attachments=(Attachment(filename=chart.name, path=chart, title="Main chart", alt_text=CHART_ALT),),
+        attachments=()
+        if problem
+        else (Attachment(filename=chart.name, path=chart, title="Main chart", alt_text=CHART_ALT),),
     )
 
 
@@ -95,11 +102,16 @@ async def send_digest(
             answer_precision=settings.answer_precision,
         )
     folder = folder_for(base, due, schedule)
-    page = await asyncio.to_thread(report_html.write, built, folder)
-    chart = folder / charts.MAIN
-    message = digest_message(built, page=page, chart=chart)
+    page, chart, problem = folder / report_html.PAGE, folder / charts.MAIN, ""
+    try:
+        await asyncio.to_thread(report_html.write, built, folder)
+    except OSError as error:
+        # The figures are in the message: the week's digest must not be lost for want of files.
+        problem = f"{error.filename or folder}: {error.strerror or error}"
+        log.error("could not write the digest's report (REPORT_DIR=%s): %s", base, problem)
+    message = digest_message(built, page=page, chart=chart, problem=problem)
     await outbound.send(Delivery(conversation=services.staff.staff_channel, message=message))
-    log.info("digest sent to the staff channel; report written to %s", page)
+    log.info("digest sent to the staff channel; report %s", f"not written ({problem})" if problem else page)
     return Sent(page, chart, message)
 
 

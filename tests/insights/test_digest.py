@@ -170,3 +170,29 @@ async def test_the_log_says_when_the_next_digest_goes_out(
     stop.set()
     await asyncio.wait_for(loop, 5)
     assert "next digest: Mon 29 Mar 2027 09:00 Europe/Berlin (07:00 UTC)" in caplog.text
+
+
+async def test_the_digest_goes_out_when_its_report_cannot_be_written(
+    bot: BotHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """REPORT_DIR on a full disk, read-only or mistyped: the team still gets the week's figures,
+    told why the page and chart are missing; the digest is not lost for the week."""
+    await bot.customer_says("my csv export failed")
+    (tmp_path / "a-file").write_text("")
+    before = len(bot.staff_posts())
+    sent = await digest.send_digest(
+        bot.bot.database,
+        bot.bot.services,
+        bot.bot.dispatcher.outbound,
+        due=bot.clock.now + timedelta(hours=1),
+        schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
+        base=tmp_path / "a-file" / "reports",
+    )
+    assert sent is not None
+    (post,) = bot.staff_posts()[before:]
+    assert post.delivery.message.title == "Weekly digest: Support report: last 7 days"
+    assert {f.name: f.value for f in post.delivery.message.fields}["Questions"] == "1 (new vs 0)"
+    assert post.delivery.message.attachments == ()
+    footer = post.delivery.message.footer or ""
+    assert footer.startswith("The full report and its chart could not be written: "), footer
+    assert str(tmp_path / "a-file") in footer and "could not write the digest's report" in caplog.text
