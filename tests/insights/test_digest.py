@@ -180,14 +180,7 @@ async def test_the_digest_goes_out_when_its_report_cannot_be_written(
     await bot.customer_says("my csv export failed")
     (tmp_path / "a-file").write_text("")
     before = len(bot.staff_posts())
-    sent = await digest.send_digest(
-        bot.bot.database,
-        bot.bot.services,
-        bot.bot.dispatcher.outbound,
-        due=bot.clock.now + timedelta(hours=1),
-        schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
-        base=tmp_path / "a-file" / "reports",
-    )
+    sent = await _send(bot, tmp_path / "a-file", bot.clock.now + timedelta(hours=1))  # a-file/reports
     assert sent is not None
     (post,) = bot.staff_posts()[before:]
     assert post.delivery.message.title == "Weekly digest: Support report: last 7 days"
