@@ -3,7 +3,7 @@ aiohttp server, so tools and widgets that read a Statuspage page read ours."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -151,6 +151,10 @@ def status_json(data: Snapshot) -> dict[str, str]:
 
 def _current_windows(data: Snapshot) -> list[Incident]:
     return [w for w in data.maintenance if data.window_status(w) is not MaintenanceStatus.COMPLETED]
+
+
+def _windows_in(data: Snapshot, state: MaintenanceStatus) -> list[Incident]:
+    return [w for w in data.maintenance if data.window_status(w) is state]
 
 
 def _json(body: dict[str, Any]) -> web.Response:
@@ -331,6 +335,16 @@ def installer(
             }
         )
 
+    def maintenances_in(state: MaintenanceStatus) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """Statuspage's `upcoming.json` (scheduled) and `active.json` (in progress)."""
+
+        async def windows(request: web.Request) -> web.Response:
+            data = await load(request)
+            found = [incident_json(data, w) for w in _windows_in(data, state)]
+            return _json({"page": page_info(data), "scheduled_maintenances": found})
+
+        return windows
+
     def install(app: web.Application) -> None:
         app.router.add_get("/", page)
         app.router.add_get("/history", history_page)
@@ -342,5 +356,11 @@ def installer(
         app.router.add_get("/api/v2/incidents.json", incidents)
         app.router.add_get("/api/v2/incidents/unresolved.json", unresolved)
         app.router.add_get("/api/v2/scheduled-maintenances.json", maintenances)
+        app.router.add_get(
+            "/api/v2/scheduled-maintenances/upcoming.json", maintenances_in(MaintenanceStatus.SCHEDULED)
+        )
+        app.router.add_get(
+            "/api/v2/scheduled-maintenances/active.json", maintenances_in(MaintenanceStatus.IN_PROGRESS)
+        )
 
     return install

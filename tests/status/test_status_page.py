@@ -97,3 +97,28 @@ async def test_past_incident_links_and_shortlinks_lead_somewhere(bot: BotHarness
     anchor = incident["shortlink"].rpartition("#")[2]
     assert f"href='#{anchor}'" in page
     assert f'id="{anchor}"' in page, "the history row and the API shortlink point at no element"
+
+
+async def test_a_statuspage_client_finds_upcoming_and_active_maintenance(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs(
+        "/maintenance schedule dashboard 2026-11-24T08:30Z 2026-11-24T10:00Z Database upgrade"
+    )
+    await bot.staff_runs("/maintenance schedule api 2026-11-25T02:00Z 2026-11-25T03:00Z New load balancer")
+
+    active = await _get(f"{page_url}/api/v2/scheduled-maintenances/active.json")
+    upcoming = await _get(f"{page_url}/api/v2/scheduled-maintenances/upcoming.json")
+    assert [(w["name"], w["status"]) for w in active["scheduled_maintenances"]] == [
+        ("Database upgrade", "in_progress")
+    ]
+    assert [(w["name"], w["status"]) for w in upcoming["scheduled_maintenances"]] == [
+        ("New load balancer", "scheduled")
+    ]
+    assert active["page"]["id"] == upcoming["page"]["id"]
+
+    bot.clock.advance(hours=17, minutes=30)  # the load balancer's window has begun; the upgrade is over
+    active = await _get(f"{page_url}/api/v2/scheduled-maintenances/active.json")
+    upcoming = await _get(f"{page_url}/api/v2/scheduled-maintenances/upcoming.json")
+    assert [w["name"] for w in active["scheduled_maintenances"]] == ["New load balancer"]
+    assert upcoming["scheduled_maintenances"] == []
