@@ -78,9 +78,12 @@ def with_trend(now: int, before: int) -> str:
     return f"{now} ({trend(now, before)} vs {before})"
 
 
-def share(part: Share, of: str) -> str:
+def share(part: Share, one: str, many: str = "") -> str:
+    """`75% of 4 questions`; `n/a (no questions)` when there is none to divide by."""
     value = part.value
-    return f"n/a (no {of})" if value is None else f"{value:.0%} of {part.whole} {of}"
+    return (
+        f"n/a (no {many or one + 's'})" if value is None else f"{value:.0%} of {count(part.whole, one, many)}"
+    )
 
 
 def spread(value: Spread) -> str:
@@ -130,7 +133,7 @@ def csat_text(figures: Figures) -> str:
 def platforms_text(figures: Figures) -> str:
     return (
         " · ".join(
-            f"{name} {p.questions} questions, {p.answered} answered, {p.tickets} tickets"
+            f"{name} {count(p.questions, 'question')}, {p.answered} answered, {count(p.tickets, 'ticket')}"
             for name, p in figures.platforms
         )
         or "none"
@@ -187,12 +190,12 @@ def summary_fields(report: Report) -> tuple[Field, ...]:
         Field(
             name="Answered by the bot",
             value=f"{with_trend(now.answered, before.answered)}; "
-            f"{share(Share(now.answered, now.questions), 'questions')}",
+            f"{share(Share(now.answered, now.questions), 'question')}",
         ),
         Field(name="Confirmed solved", value=with_trend(now.solved, before.solved)),
         Field(
             name="Deflected",
-            value=f"{with_trend(now.deflected, before.deflected)}; {share(now.deflection, 'questions')}"
+            value=f"{with_trend(now.deflected, before.deflected)}; {share(now.deflection, 'question')}"
             + (f" ({now.deflection_pending} answered in the last 24 h)" if now.deflection_pending else ""),
         ),
         Field(name="Did you mean", value=clarified_text(now), inline=False),
@@ -207,7 +210,7 @@ def summary_fields(report: Report) -> tuple[Field, ...]:
             f"{before.tickets_opened}) · {now.tickets_closed} closed · {now.tickets_reopened} reopened",
         ),
         Field(name="First response p50 / p90", value=first_response_text(now), inline=False),
-        Field(name="SLA met", value=share(now.sla, "tickets due")),
+        Field(name="SLA met", value=share(now.sla, "ticket due", "tickets due")),
         Field(name="Resolution p50 / p90", value=f"{spread(now.resolution)} ({now.resolution.count} closed)"),
         Field(name="CSAT", value=csat_text(now), inline=False),
         Field(name="By platform", value=platforms_text(now), inline=False),
@@ -231,7 +234,7 @@ def summary(report: Report, *, footer: str | None = None, private_to: Actor | No
         )
     return OutboundMessage(
         title=title,
-        text=f"{period(report)}. Trends compare with the {days} days before.",
+        text=f"{period(report)}. Trends compare with the {'day' if days == 1 else f'{days} days'} before.",
         fields=summary_fields(report),
         footer=footer,
         private_to=private_to,

@@ -116,7 +116,8 @@ def _tickets(now: Figures) -> str:
         + "<p class='muted'>From opening to the first reply a team member wrote; the bot's messages and "
         "a claim alone do not count.</p>"
         + (spreads if now.first_response else "<p>No ticket answered by a person.</p>")
-        + f"<p>{now.unanswered} not answered yet. SLA met: {_e(words.share(now.sla, 'tickets due'))}. "
+        + f"<p>{now.unanswered} not answered yet. "
+        f"SLA met: {_e(words.share(now.sla, 'ticket due', 'tickets due'))}. "
         f"Resolution p50 / p90: {_e(words.spread(now.resolution))} over {now.resolution.count} closed.</p>"
         + _image(charts.FIRST_RESPONSE, "First response per priority")
     )

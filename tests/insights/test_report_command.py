@@ -141,3 +141,15 @@ async def test_a_number_of_days_too_long_to_read_is_refused_politely(bot: BotHar
         (usage,) = await bot.staff_runs(f"/support {command} {huge}")
         assert "isn't a number of days (1 to 365)" in usage.text, usage.text
         assert len(usage.text) < 300, "the number is clipped"
+
+
+async def test_one_of_each_is_said_in_the_singular(bot: BotHarness) -> None:
+    await bot.customer_says("my csv export failed")
+    await bot.customer_runs("/ticket my invoice shows the wrong currency")
+    bot.clock.advance(hours=5)
+    (report,) = await bot.staff_runs("/support report 1")
+    assert "Trends compare with the day before." in report.text
+    shown = fields(report)
+    assert shown["Answered by the bot"] == "1 (new vs 0); 100% of 1 question"
+    assert shown["SLA met"] == "0% of 1 ticket due"
+    assert shown["By platform"] == "console 1 question, 1 answered, 1 ticket"
