@@ -296,6 +296,8 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         return Learned(), (*problems, f"{path}:1: not valid YAML: {' '.join(str(error).split())}")
     except RecursionError:
         return Learned(), (*problems, f"{path}:1: nested too deeply to read")
+    except ValueError as error:  # a value PyYAML cannot build, e.g. a number of 5,000 digits
+        return Learned(), (*problems, f"{path}:1: not valid YAML: {str(error)[:200]}")
     if data is None:
         return Learned(), tuple(problems)
     expected = "expected the keys 'phrasings', 'articles', 'declined' and 'issued'"

@@ -44,3 +44,15 @@ def test_a_declined_topic_without_questions_is_skipped_and_the_others_kept(tmp_p
     found, (problem,) = learned.read_valid(path)
     assert [p.id for p in found.phrasings] == ["p1"] and [d.id for d in found.declined] == ["n2"]
     assert problem.startswith(f"{path}:4: a declined topic needs 'questions'")
+
+
+def test_a_number_too_long_to_read_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "learned.yml"
+    path.write_text(
+        "phrasings:\n"
+        + GOOD
+        + f"  - {{id: p2, entry: x, text: y, taught_by: S1, from_ticket: {'9' * 5000}}}\n"
+    )
+    found, (problem,) = learned.read_valid(path)
+    assert found == learned.Learned()
+    assert problem.startswith(f"{path}:1: not valid YAML: ") and len(problem) < 300
