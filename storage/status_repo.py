@@ -250,6 +250,17 @@ async def incidents_since(session: DbSession, *, since: datetime) -> list[Incide
     return list(result.scalars())
 
 
+async def recent_incidents(session: DbSession, *, limit: int) -> list[Incident]:
+    """The `limit` incidents opened last, newest first, however long ago (Statuspage's list)."""
+    result = await session.execute(
+        select(Incident)
+        .where(col(Incident.kind) == "incident")
+        .order_by(col(Incident.created_at).desc(), col(Incident.id).desc())
+        .limit(limit)
+    )
+    return list(result.scalars())
+
+
 async def updates_for(session: DbSession, *, incident_ids: Sequence[int]) -> dict[int, list[IncidentUpdate]]:
     """Timelines, newest update first."""
     found: dict[int, list[IncidentUpdate]] = {i: [] for i in incident_ids}

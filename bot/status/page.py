@@ -4,6 +4,7 @@ aiohttp server, so tools and widgets that read a Statuspage page read ours."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,8 @@ from storage import status_repo
 from storage.models import Incident, StatusComponent
 
 PAGE_ID = "supportbot"
+# Statuspage's incidents.json and scheduled-maintenances.json: the 50 most recent, newest first.
+RECENT = 50
 INDICATOR_TEXT: dict[str, str] = {
     Impact.NONE: "All Systems Operational",
     Impact.MINOR: "Minor Service Outage",
@@ -151,6 +154,11 @@ def status_json(data: Snapshot) -> dict[str, str]:
 
 def _current_windows(data: Snapshot) -> list[Incident]:
     return [w for w in data.maintenance if data.window_status(w) is not MaintenanceStatus.COMPLETED]
+
+
+def _start(window: Incident) -> datetime:
+    assert window.starts_at is not None
+    return window.starts_at
 
 
 def _windows_in(data: Snapshot, state: MaintenanceStatus) -> list[Incident]:
@@ -317,10 +325,13 @@ def installer(
         return _json({"page": page_info(data), "components": components_json(data)})
 
     async def incidents(request: web.Request) -> web.Response:
-        data = await load(request)
-        return _json(
-            {"page": page_info(data), "incidents": [incident_json(data, i) for i in data.incidents[:50]]}
-        )
+        # However old: the page's days of history are no limit of the API's list.
+        async with request.app[DATABASE].transaction() as session:
+            data = await load_history(session, now=clock(), page_url=url)
+            recent = await status_repo.recent_incidents(session, limit=RECENT)
+            ids = [i.id for i in recent if i.id is not None]
+            data = replace(data, updates=await status_repo.updates_for(session, incident_ids=ids))
+        return _json({"page": page_info(data), "incidents": [incident_json(data, i) for i in recent]})
 
     async def unresolved(request: web.Request) -> web.Response:
         data = await load(request)
@@ -331,7 +342,10 @@ def installer(
         return _json(
             {
                 "page": page_info(data),
-                "scheduled_maintenances": [incident_json(data, w) for w in data.maintenance],
+                "scheduled_maintenances": [
+                    incident_json(data, w)
+                    for w in sorted(data.maintenance, key=_start, reverse=True)[:RECENT]
+                ],
             }
         )
 

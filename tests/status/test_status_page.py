@@ -122,3 +122,24 @@ async def test_a_statuspage_client_finds_upcoming_and_active_maintenance(
     upcoming = await _get(f"{page_url}/api/v2/scheduled-maintenances/upcoming.json")
     assert [w["name"] for w in active["scheduled_maintenances"]] == ["New load balancer"]
     assert upcoming["scheduled_maintenances"] == []
+
+
+async def test_the_api_lists_the_fifty_most_recent_incidents_however_old(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/incident open api minor Slow API")
+    await bot.staff_runs("/incident resolve 1 Fixed")
+    await bot.staff_runs("/maintenance schedule api 2026-11-24T10:00Z 2026-11-24T11:00Z First upgrade")
+    await bot.staff_runs("/maintenance schedule api 2026-11-25T10:00Z 2026-11-25T11:00Z Second upgrade")
+    bot.clock.advance(days=30)  # a quiet month: the page's 14 days show nothing, the API's lists do
+
+    incidents = await _get(f"{page_url}/api/v2/incidents.json")
+    assert [(i["name"], i["status"]) for i in incidents["incidents"]] == [("Slow API", "resolved")]
+    windows = await _get(f"{page_url}/api/v2/scheduled-maintenances.json")
+    assert [w["name"] for w in windows["scheduled_maintenances"]] == ["Second upgrade", "First upgrade"]
+
+    for number in range(2, 53):
+        await bot.staff_runs(f"/incident open api minor Blip {number}")
+    incidents = await _get(f"{page_url}/api/v2/incidents.json")
+    assert len(incidents["incidents"]) == 50
+    assert incidents["incidents"][0]["name"] == "Blip 52" and incidents["incidents"][-1]["name"] == "Blip 3"
