@@ -98,6 +98,7 @@ async def send_digest(
             kb=services.kb,
             days=schedule.period.days,
             now=due,
+            start=schedule.previous(due),
             zone=schedule.zone,
             answer_precision=settings.answer_precision,
         )

@@ -143,10 +143,12 @@ async def build(
     now: datetime,
     zone: ZoneInfo,
     answer_precision: float,
+    start: datetime | None = None,
 ) -> Report:
-    """The report on the `days` before `now`. `answer_precision`: the ANSWER_PRECISION setting, the
-    expectation when the KB has no simulated one."""
-    window = Window.last(days, now=now)
+    """The report on the `days` before `now`, or from `start` (a digest: since the one before, which
+    a change of the clocks puts an hour nearer or further). `answer_precision`: the
+    ANSWER_PRECISION setting, the expectation when the KB has no simulated one."""
+    window = Window.last(days, now=now) if start is None else Window(start, now)
     current, answers, decisions = await _figures(session, window, as_of=now, zone=zone)
     previous, _, _ = await _figures(session, window.previous, as_of=now, zone=zone)
     expectation = expected_precision(kb, setting=answer_precision)

@@ -49,6 +49,12 @@ class Schedule:
                 return candidate
         raise AssertionError("a weekly schedule fires within eight days")
 
+    def previous(self, due: datetime) -> datetime:
+        """The time before `due` (one of its times), in UTC: a period in wall-clock time, so the
+        week a daylight-saving change falls in is an hour shorter or longer."""
+        day = due.astimezone(self.zone).date() - self.period
+        return datetime.combine(day, self.at, tzinfo=self.zone).astimezone(ZoneInfo("UTC"))
+
 
 def parse_zone(text: str) -> ZoneInfo:
     try:

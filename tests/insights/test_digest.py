@@ -189,3 +189,29 @@ async def test_the_digest_goes_out_when_its_report_cannot_be_written(
     footer = post.delivery.message.footer or ""
     assert footer.startswith("The full report and its chart could not be written: "), footer
     assert str(tmp_path / "a-file") in footer and "could not write the digest's report" in caplog.text
+
+
+async def test_the_digest_after_the_clocks_change_starts_where_the_last_one_ended(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    """Berlin's clocks go forward on 28 March 2027: from Monday 09:00 to Monday 09:00 is 167 hours.
+    A question asked at 08:30 on the 22nd, before the digest of that day, was in that digest and
+    must not be counted again in the next one."""
+    bot.clock.now = datetime(2027, 3, 22, 7, 30, tzinfo=UTC)  # 08:30 in Berlin (CET)
+    await bot.customer_says("my csv export failed")
+    schedule = Schedule(0, time(9, 0), BERLIN)
+    due = schedule.next_after(bot.clock.now + timedelta(days=1))
+    assert due == datetime(2027, 3, 29, 7, 0, tzinfo=UTC)  # 09:00 in Berlin (CEST)
+    sent = await digest.send_digest(
+        bot.bot.database,
+        bot.bot.services,
+        bot.bot.dispatcher.outbound,
+        due=due,
+        schedule=schedule,
+        base=tmp_path,
+    )
+    assert sent is not None
+    assert sent.message.text.startswith("Mon 22 Mar 09:00 – Mon 29 Mar 09:00 (Europe/Berlin)"), (
+        sent.message.text
+    )
+    assert "Weekly digest" in (sent.message.title or "")
