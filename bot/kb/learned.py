@@ -320,7 +320,7 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         built: list[Item] = []
         for item, row in zip(node.value, rows, strict=False):
             line = _line(item)
-            if any(line <= bad <= item.end_mark.line + 1 for bad in bad_lines):
+            if any(line <= bad <= _last_line(item, text) for bad in bad_lines):
                 continue
             try:
                 if not isinstance(row, dict):
@@ -375,6 +375,13 @@ def _not_utf8_lines(raw: bytes) -> list[int]:
 
 def _line(node: Node | None) -> int:
     return node.start_mark.line + 1 if node is not None else 1
+
+
+def _last_line(node: Node, text: str) -> int:
+    """The node's last line. A block item ends where the next one begins: that line is not its."""
+    end = node.end_mark
+    line_start = text.rfind("\n", 0, end.index) + 1
+    return end.line + 1 if text[line_start : end.index].strip() else end.line
 
 
 def _first_of_each_id(

@@ -56,3 +56,19 @@ def test_a_number_too_long_to_read_is_a_problem_not_a_crash(tmp_path: Path) -> N
     found, (problem,) = learned.read_valid(path)
     assert found == learned.Learned()
     assert problem.startswith(f"{path}:1: not valid YAML: ") and len(problem) < 300
+
+
+@pytest.mark.parametrize("indent", ["", "  "])
+def test_a_byte_that_is_not_utf8_skips_its_item_and_not_the_one_before(tmp_path: Path, indent: str) -> None:
+    """Items written one key a line (as the bot writes them, or indented by hand): a bad byte on
+    an item's first line is that item's, not the end of the item above."""
+    path = tmp_path / "learned.yml"
+    item = "{0}- id: {1}\n{0}  entry: e\n{0}  text: {2}\n{0}  taught_by: S1\n"
+    path.write_bytes(
+        b"phrasings:\n"
+        + item.format(indent, "p1", "my export stalls").encode()
+        + item.format(indent, "p2\udce9", "zebra").encode("utf-8", "surrogateescape")
+    )
+    found, problems = learned.read_valid(path)
+    assert [p.id for p in found.phrasings] == ["p1"]
+    assert problems == (f"{path}:6: not UTF-8 text; the item on this line is skipped",)
