@@ -148,7 +148,8 @@ class KBDecision(SQLModel, table=True):
     candidates: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     top_entry_id: str | None = Field(default=None, max_length=120, index=True)
     top_confidence: float = 0.0
-    outcome: str = Field(default="pending", max_length=40)
+    # "picked:<article id>" after a "did you mean" pick: article ids are at most 64 characters.
+    outcome: str = Field(default="pending", max_length=80)
     reason: str | None = Field(default=None, max_length=40)
     ticket_id: int | None = Field(default=None)
     # Staff try the bot too; their questions are kept but not counted as customers' (insights).

@@ -179,7 +179,7 @@ async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
         await ctx.reply("That article is no longer in our help centre, so I've asked a person instead.")
         await _escalate(ctx, decision, reason="none_of_these", summary=decision.question)
         return
-    decision.outcome = f"picked:{entry.id}"[:40]
+    decision.outcome = f"picked:{entry.id}"
     await ctx.reply(answer_message(entry, decision.id or 0))
 
 

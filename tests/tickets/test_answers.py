@@ -198,6 +198,19 @@ async def test_picking_an_article_removed_since_brings_in_a_person_as_promised(
     assert decision.ticket_id == ticket.id
 
 
+async def test_a_picked_article_with_a_long_id_is_recorded_whole(bot: BotHarness, tmp_path: Path) -> None:
+    """Article ids may be 64 characters long; a pick recorded under a cut id credits an article that
+    does not exist in the report's answer quality and the teach replay."""
+    long_id = "download-an-invoice-as-a-pdf-from-billing-invoices-in-settings"
+    assert 40 < len(long_id) <= 64
+    (tmp_path / "kb" / "faq.yml").write_text(KB.replace("id: invoice-download", f"id: {long_id}"))
+    await bot.bot.services.kb.reload_async()
+    (reply,) = await bot.customer_dms("my invoice")
+    await bot.click(bot.customer, button(reply, "Download an invoice"), on=reply)
+    (decision,) = await _decisions(bot)
+    assert decision.outcome == f"picked:{long_id}"
+
+
 async def test_none_of_these_brings_in_a_person(bot: BotHarness) -> None:
     (reply,) = await bot.customer_dms("my invoice")
     sent = await bot.click(bot.customer, button(reply, "None of these"), on=reply)
