@@ -288,7 +288,10 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         what = " ".join(f"{error.context or ''} {error.problem or ''}".split())
-        return Learned(), (*problems, f"{path}:{mark.line + 1 if mark else 1}: not valid YAML: {what}")
+        return Learned(), (
+            *problems,
+            f"{path}:{_line_at(text, mark.index) if mark else 1}: not valid YAML: {what}",
+        )
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, max(0, error.position)) + 1
         return Learned(), (*problems, f"{path}:{line}: character {error.character!r} is not allowed in YAML")
@@ -302,10 +305,10 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         return Learned(), tuple(problems)
     expected = "expected the keys 'phrasings', 'articles', 'declined' and 'issued'"
     if not isinstance(root, MappingNode) or not isinstance(data, dict):
-        return Learned(), (*problems, f"{path}:{_line(root)}: {expected}")
+        return Learned(), (*problems, f"{path}:{_line(root, text)}: {expected}")
     sections = {str(key.value): value for key, value in root.value if isinstance(key, ScalarNode)}
     problems += [
-        f"{path}:{_line(key)}: {expected}, not '{key.value}'"
+        f"{path}:{_line(key, text)}: {expected}, not '{key.value}'"
         for key, _ in root.value
         if not isinstance(key, ScalarNode) or key.value not in KEYS
     ]
@@ -315,11 +318,11 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         if rows is None:
             return ()
         if not isinstance(node, SequenceNode) or not isinstance(rows, list):
-            problems.append(f"{path}:{_line(node)}: '{key}' must be a list of 'key: value' items")
+            problems.append(f"{path}:{_line(node, text)}: '{key}' must be a list of 'key: value' items")
             return ()
         built: list[Item] = []
         for item, row in zip(node.value, rows, strict=False):
-            line = _line(item)
+            line = _line(item, text)
             if any(line <= bad <= _last_line(item, text) for bad in bad_lines):
                 continue
             try:
@@ -338,7 +341,7 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         try:
             given[i] = _issued(data, kind)
         except (TypeError, ValueError) as error:
-            problems.append(f"{path}:{_line(sections.get('issued'))}: {error}")
+            problems.append(f"{path}:{_line(sections.get('issued'), text)}: {error}")
     learned = Learned(articles, phrasings, declined, phrasings_issued=given[0], declined_issued=given[1])
     # The ids present count as issued from here on: a forget that drops the highest keeps its number.
     phrasings_issued, declined_issued = learned.issued()
@@ -373,15 +376,22 @@ def _not_utf8_lines(raw: bytes) -> list[int]:
     return bad
 
 
-def _line(node: Node | None) -> int:
-    return node.start_mark.line + 1 if node is not None else 1
+def _line(node: Node | None, text: str) -> int:
+    return _line_at(text, node.start_mark.index) if node is not None else 1
+
+
+def _line_at(text: str, index: int) -> int:
+    """The line an editor shows at `index`. Not PyYAML's mark.line: it also breaks lines at U+0085,
+    U+2028 and U+2029, which the bot writes inside quotes (an answer pasted with them)."""
+    return text.count("\n", 0, index) + 1
 
 
 def _last_line(node: Node, text: str) -> int:
     """The node's last line. A block item ends where the next one begins: that line is not its."""
-    end = node.end_mark
-    line_start = text.rfind("\n", 0, end.index) + 1
-    return end.line + 1 if text[line_start : end.index].strip() else end.line
+    end = node.end_mark.index
+    line_start = text.rfind("\n", 0, end) + 1
+    line = _line_at(text, end)
+    return line if text[line_start:end].strip() else line - 1
 
 
 def _first_of_each_id(

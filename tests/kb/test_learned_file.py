@@ -72,3 +72,27 @@ def test_a_byte_that_is_not_utf8_skips_its_item_and_not_the_one_before(tmp_path:
     found, problems = learned.read_valid(path)
     assert [p.id for p in found.phrasings] == ["p1"]
     assert problems == (f"{path}:6: not UTF-8 text; the item on this line is skipped",)
+
+
+def test_a_line_separator_in_an_answer_does_not_shift_the_lines_below_it(tmp_path: Path) -> None:
+    """A staff answer pasted with a Unicode line separator is written inside its quotes; PyYAML
+    counts it as a line break, an editor does not. A bad byte in the next article must still skip
+    that article (not the good one above) and be named at the line an editor shows."""
+    path = tmp_path / "learned.yml"
+    articles = tuple(
+        learned.LearnedArticle(
+            id=article_id, title=article_id, answer=answer, status=learned.Status.PENDING, taught_by="S1"
+        )
+        for article_id, answer in [
+            ("export-csv", "Open Reports.\u2028Then Export."),
+            ("import", "Drop it in."),
+        ]
+    )
+    learned.write(path, learned.Learned(articles=articles))
+    lines = path.read_bytes().split(b"\n")
+    bad = lines.index(b"- id: import") + 1
+    lines[bad - 1] = b"- id: import\xe9"
+    path.write_bytes(b"\n".join(lines))
+    found, problems = learned.read_valid(path)
+    assert [a.id for a in found.articles] == ["export-csv"]
+    assert problems == (f"{path}:{bad}: not UTF-8 text; the item on this line is skipped",)
