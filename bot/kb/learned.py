@@ -14,6 +14,7 @@ are never rewritten), loaded with the rest and reviewable in git.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -209,7 +210,12 @@ class Learned:
 
 def _highest(ids: Sequence[str]) -> int:
     """The highest `<letter><number>` id's number (hand-written ids of other shapes are skipped)."""
-    return max((int(i[1:]) for i in ids if i[1:].isdigit()), default=0)
+    return max((int(i[1:]) for i in ids if _NUMBER.fullmatch(i[1:])), default=0)
+
+
+# ASCII digits only, and few enough for int(): str.isdigit() also takes "²" (int() refuses it) and
+# any number of digits (int() refuses more than 4,300); a hand edit must not stop the bot.
+_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 def _phrasing_dict(p: LearnedPhrasing) -> dict[str, Any]:

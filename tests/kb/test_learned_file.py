@@ -74,6 +74,21 @@ def test_a_byte_that_is_not_utf8_skips_its_item_and_not_the_one_before(tmp_path:
     assert problems == (f"{path}:6: not UTF-8 text; the item on this line is skipped",)
 
 
+@pytest.mark.parametrize("number", ["²", "1" * 5000], ids=["superscript", "5000-digits"])
+def test_a_hand_written_id_whose_number_cannot_be_read_is_kept_not_a_crash(
+    tmp_path: Path, number: str
+) -> None:
+    """A hand-written id of another shape is the team's to choose; counting it as a number to
+    give the next id above must not stop the bot at start-up."""
+    path = tmp_path / "learned.yml"
+    path.write_text(
+        f"phrasings:\n{GOOD}  - {{id: p{number}, entry: export-failed, text: it hangs, taught_by: S1}}\n"
+    )
+    found, problems = learned.read_valid(path)
+    assert [p.id for p in found.phrasings] == ["p1", f"p{number}"] and problems == ()
+    assert found.next_phrasing_id() == "p2"
+
+
 def test_a_line_separator_in_an_answer_does_not_shift_the_lines_below_it(tmp_path: Path) -> None:
     """A staff answer pasted with a Unicode line separator is written inside its quotes; PyYAML
     counts it as a line break, an editor does not. A bad byte in the next article must still skip
