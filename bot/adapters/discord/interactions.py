@@ -83,18 +83,23 @@ def send_kwargs(part: Part, mentions: discord.AllowedMentions) -> dict[str, Any]
     kwargs: dict[str, Any] = {"content": part.content or None, "allowed_mentions": mentions}
     if part.embed is not None:
         kwargs["embed"] = part.embed
-    if part.buttons:
-        view = discord.ui.View(timeout=None)
-        for button in part.buttons:
-            view.add_item(
-                PersistentButton(
-                    discord.ui.Button(
-                        label=button.label[:80],
-                        style=button_style(button.style),
-                        custom_id=encode_custom_id(button.action_id, button.value),
-                    )
+    view = discord.ui.View(timeout=None)
+    for button in part.buttons:
+        try:
+            custom_id = encode_custom_id(button.action_id, button.value)
+        except ValueError as error:
+            # One button that cannot be one on Discord must not take the message, and its other
+            # buttons, with it (the texts that carry such buttons say the command as well).
+            log.error("left out a button of a message: %s", error)
+            continue
+        view.add_item(
+            PersistentButton(
+                discord.ui.Button(
+                    label=button.label[:80], style=button_style(button.style), custom_id=custom_id
                 )
             )
+        )
+    if view.children:
         kwargs["view"] = view
     return kwargs
 

@@ -11,7 +11,16 @@ import time
 
 from bot.adapters.discord.adapter import DiscordAdapter
 from bot.adapters.discord.bounded import SEND_TIMEOUT
-from bot.core.events import Actor, Attachment, Conversation, Delivery, OutboundMessage, Platform, SentRef
+from bot.core.events import (
+    Actor,
+    Attachment,
+    Button,
+    Conversation,
+    Delivery,
+    OutboundMessage,
+    Platform,
+    SentRef,
+)
 from bot.core.outbound import Outbound
 from tests.adapters.discord.harness import connect, posted, start_bot, text_of, ticket_thread
 from tests.harness import delivery_figures
@@ -341,3 +350,30 @@ async def test_a_private_reply_whose_dm_channel_hangs_is_asked_for_again_and_sen
     assert [text_of(m) for m in emu.channel_messages(dm)] == [
         "Your invoice is attached to your account page."
     ]
+
+
+async def test_a_button_too_long_for_a_custom_id_is_left_out_not_the_message(world, adapters, caplog):
+    """Discord's custom ids hold 100 characters. A Teach offer whose Attach button names a gap of a
+    large database and a 64-character article cannot fit one: the offer still arrives (its text says
+    the command that does the same), with its other buttons, and the log says which was left out."""
+    emu = world.emu
+    adapter, _ = await connect(world, adapters)
+    channel = emu.add_channel(world.guild, "staff-lessons")
+    too_long = "g1234567-7-674a3f10:" + "a" * 64
+    delivery = Delivery(
+        conversation=Conversation(platform=Platform.DISCORD, channel_id=channel.id),
+        message=OutboundMessage(
+            text="Attach to another article: `/support kb teach g1234567-7-674a3f10 attach <article id>`",
+            buttons=(
+                Button(action_id="kb.gap:attach", label="Attach", value=too_long),
+                Button(action_id="kb.gap:draft", label="Draft new article", value="g1234567-7-674a3f10"),
+            ),
+        ),
+    )
+    ref = await adapter.send(delivery)
+    (posted_message,) = emu.channel_messages(channel)
+    assert ref.message_id == posted_message["id"]
+    assert posted_message["content"].startswith("Attach to another article")
+    labels = [c["label"] for row in posted_message["components"] for c in row["components"]]
+    assert labels == ["Draft new article"]
+    assert "kb.gap:attach" in caplog.text
