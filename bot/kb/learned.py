@@ -318,6 +318,15 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         for key, _ in root.value
         if not isinstance(key, ScalarNode) or key.value not in KEYS
     ]
+    # YAML keeps a repeated key's last value alone: said, so that no write drops the first one's items.
+    seen: dict[str, int] = {}
+    for key, _ in root.value:
+        if isinstance(key, ScalarNode) and key.value in KEYS:
+            line = _line(key, text)
+            if key.value in seen:
+                again = f"'{key.value}' is already at line {seen[key.value]}; only this one is read"
+                problems.append(f"{path}:{line}: {again}")
+            seen.setdefault(key.value, line)
 
     def items(key: str, build: Callable[[dict[str, Any], int], Item]) -> tuple[Item, ...]:
         node, rows = sections.get(key), data.get(key)

@@ -111,3 +111,16 @@ def test_a_line_separator_in_an_answer_does_not_shift_the_lines_below_it(tmp_pat
     found, problems = learned.read_valid(path)
     assert [a.id for a in found.articles] == ["export-csv"]
     assert problems == (f"{path}:{bad}: not UTF-8 text; the item on this line is skipped",)
+
+
+def test_a_section_written_twice_is_a_problem_so_nothing_writes_over_the_first(tmp_path: Path) -> None:
+    """A hand edit that adds a second `phrasings:` below the first: YAML keeps the last one alone.
+    Unsaid, the first one's phrasings answered nobody and the next teach wrote the file without them."""
+    path = tmp_path / "learned.yml"
+    again = "  - {id: p2, entry: export-failed, text: it hangs, taught_by: S1}\n"
+    path.write_text("phrasings:\n" + GOOD + "articles: []\nphrasings:\n" + again)
+    found, problems = learned.read_valid(path)
+    assert [p.id for p in found.phrasings] == ["p2"]
+    assert problems == (f"{path}:4: 'phrasings' is already at line 1; only this one is read",)
+    with pytest.raises(learned.LearnedFileError, match=r"learned\.yml:4: 'phrasings' is already at line 1"):
+        learned.read(path)
