@@ -3,6 +3,8 @@ notice, the first notice shows the current state, and customers who asked are to
 
 from __future__ import annotations
 
+import asyncio
+
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core.events import Actor, Delivery, Platform, SentRef
 from bot.status.broadcast.pacing import LanePolicy
@@ -142,6 +144,16 @@ async def test_transient_errors_are_retried_until_sent(bot: BotHarness) -> None:
     await deliver(bot)
     (sent,) = received(bot, "flaky")
     assert sent.text == "Announcement\nVersion 2.3 is out"
+
+
+async def test_the_broadcast_worker_stops_when_told_even_as_a_command_wakes_it(bot: BotHarness) -> None:
+    worker = bot.bot.broadcaster
+    assert worker is not None
+    worker.start()
+    await asyncio.sleep(0.05)  # idle, between two looks at the outbox
+    # The bot is told to stop the moment `/incident open` wakes the worker for its broadcast.
+    worker.wake()
+    await asyncio.wait_for(worker.stop(), timeout=5)  # not the whole stop grace, nor forever
 
 
 async def test_a_delivery_that_crashes_every_time_is_given_up_not_retried_forever(bot: BotHarness) -> None:

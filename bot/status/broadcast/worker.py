@@ -112,8 +112,11 @@ class BroadcastWorker:
             except Exception:
                 log.exception("broadcast worker: scanning for work failed")
             self._wake.clear()
+            # Not asyncio.wait_for: on Python 3.11 a cancel (stop) landing as a wake-up arrives is
+            # swallowed there, and this loop would never end.
             try:
-                await asyncio.wait_for(self._wake.wait(), self.config.poll_interval)
+                async with asyncio.timeout(self.config.poll_interval):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
