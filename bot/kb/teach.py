@@ -234,13 +234,14 @@ def _unique_draft(change: Change, current: Learned) -> Change:
     """The KB in service does not hold drafts, so a draft's id can be one learned.yml already
     has: the same draft again (a second click) is refused, another one gets an id of its own."""
     entry = change.entry
-    existing = current.article(entry.id)
-    if existing is None:
+    # By what it says, not by id: once approved, the draft is in the KB, which gave this one the next id.
+    same = next((a for a in current.articles if (a.title, a.answer) == (entry.title, entry.answer)), None)
+    if same is not None:
+        if same.status is Status.APPROVED:
+            raise TeachError(f"`{same.id}` is already an article.")
+        raise TeachError(f"`{same.id}` is already drafted; `/support kb approve {same.id}` publishes it.")
+    if current.article(entry.id) is None:
         return change
-    if (existing.title, existing.answer) == (entry.title, entry.answer):
-        if existing.status is Status.APPROVED:
-            raise TeachError(f"`{entry.id}` is already an article.")
-        raise TeachError(f"`{entry.id}` is already drafted; `/support kb approve {entry.id}` publishes it.")
     taken = change.taken | {article.id for article in current.articles}
     return replace(change, entry=replace(entry, id=_article_id(entry.title, taken)))
 

@@ -205,3 +205,19 @@ async def test_two_drafts_with_one_title_get_two_ids(bot: BotHarness, kb: Path) 
         "change-the-theme",
         "change-the-theme-2",
     ]
+
+
+async def test_clicking_draft_new_article_again_after_approving_it_drafts_nothing(
+    bot: BotHarness, kb: Path
+) -> None:
+    """Approved, the article is in the knowledge base, so a later click on the same card is given
+    the next free id: it must still be known as the same article, not drafted a second time."""
+    close_card = await _closed_ticket(bot, "talk to a human: how do I change the colour of the theme?")
+    (offer,) = await bot.click(bot.staff, button(close_card, "Teach"), on=close_card)
+    (drafted,) = await bot.click(bot.staff, button(offer, "Draft new article"), on=offer)
+    article = drafted.text.split("`")[1]
+    (approved,) = await bot.staff_runs(f"/support kb approve {article}")
+    assert approved.text.startswith(f"Approved `{article}`")
+    (again,) = await bot.click(bot.staff, button(offer, "Draft new article"), on=offer)
+    assert again.text == f"`{article}` is already an article."
+    assert [a.id for a in learned.read(kb / "learned.yml").articles] == [article]
