@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.core.context import Services
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 CLAIM_PLATFORM = "digest"
 """The digest's claims sit beside inbound events' (platform, event id) claims."""
+CATCH_UP = timedelta(hours=12)
+"""A digest no process was running to send goes out when one starts within this long after it; later
+than that (half a day's schedule), the next one is nearer than the missed one is news."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +129,16 @@ async def run_forever(
     stop: asyncio.Event,
     clock: Callable[[], datetime] | None = None,
 ) -> None:
-    """Wait for each time the schedule fires and send that digest, until `stop` is set. A digest
-    that fails is logged and the next one is awaited: a report must never stop the bot."""
+    """Wait for each time the schedule fires and send that digest, until `stop` is set; first, the
+    one missed while no process ran, if it is recent (`CATCH_UP`). A digest that fails is logged and
+    the next one is awaited: a report must never stop the bot."""
     now = clock or services.clock
     last: datetime | None = None
+    missed = schedule.previous(schedule.next_after(now()))
+    if now() - missed < CATCH_UP:
+        # No process ran at its time (a deploy, a restart): late beats a week without one. The
+        # claim still makes it once, whichever process starts first.
+        await _send_logged(database, services, outbound, due=missed, schedule=schedule, base=base)
     while not stop.is_set():
         # From the last digest on, not only from now: a timer that fires a hair early must not
         # bring the same digest round again.
@@ -144,10 +153,23 @@ async def run_forever(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(0.0, (due - now()).total_seconds()))
             return
-        token = correlation_id.set(new_correlation_id())
-        try:
-            await send_digest(database, services, outbound, due=due, schedule=schedule, base=base)
-        except Exception:
-            log.exception("the digest due at %s failed; the next one is at its time", due.isoformat())
-        finally:
-            correlation_id.reset(token)
+        await _send_logged(database, services, outbound, due=due, schedule=schedule, base=base)
+
+
+async def _send_logged(
+    database: Database,
+    services: Services,
+    outbound: Outbound,
+    *,
+    due: datetime,
+    schedule: Schedule,
+    base: Path,
+) -> None:
+    """`send_digest` under a correlation id of its own; a failure is logged, never raised."""
+    token = correlation_id.set(new_correlation_id())
+    try:
+        await send_digest(database, services, outbound, due=due, schedule=schedule, base=base)
+    except Exception:
+        log.exception("the digest due at %s failed; the next one is at its time", due.isoformat())
+    finally:
+        correlation_id.reset(token)

@@ -215,3 +215,31 @@ async def test_the_digest_after_the_clocks_change_starts_where_the_last_one_ende
         sent.message.text
     )
     assert "Weekly digest" in (sent.message.title or "")
+
+
+async def test_a_digest_missed_while_no_bot_ran_is_sent_when_one_starts_soon_after(
+    bot: BotHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bot was down at Monday 09:00 (a deploy, a restart): started at 10:30 it sends that digest
+    then, once, rather than skip a week. Started half a day or more after it, it waits for the next."""
+    caplog.set_level(logging.INFO, logger="bot.insights.digest")
+    schedule = Schedule(0, time(9, 0), BERLIN)
+    missed = datetime(2027, 3, 22, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
+    for late, expected in (
+        (timedelta(hours=13), 0),
+        (timedelta(hours=1, minutes=30), 1),
+        (timedelta(hours=2), 0),
+    ):
+        caplog.clear()
+        bot.clock.now = missed + late
+        before = len(bot.staff_posts())
+        stop = asyncio.Event()
+        loop = _digest_loop(bot, schedule, tmp_path, stop)
+        for _ in range(500):
+            if "next digest" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(loop, 5)
+        titles = [m.delivery.message.title for m in bot.staff_posts()[before:]]
+        assert titles == ["Weekly digest: Support report: last 7 days"] * expected, late
