@@ -96,9 +96,11 @@ def component_answer(
             text += "\nI'll tell you here when it's resolved."
     elif window is not None:
         assert window.ends_at is not None
+        # A time alone reads as today's: a window that ends another day says which.
+        same_day = window.ends_at.date() == snapshot.now.date()
         text = (
             f"**{component.name}** is under scheduled maintenance until "
-            f"{at(window.ends_at, '%H:%M UTC')}: {window.title}. "
+            f"{at(window.ends_at, '%H:%M UTC' if same_day else '%b %d %H:%M UTC')}: {window.title}. "
             "Some things may be unavailable until then."
         )
     elif component.status != ComponentStatus.OPERATIONAL:

@@ -79,6 +79,16 @@ async def test_answers_say_when_maintenance_is_under_way(bot: BotHarness) -> Non
     await deliver(bot)
 
 
+async def test_maintenance_that_ends_another_day_says_which_day(bot: BotHarness) -> None:
+    await bot.staff_runs(
+        "/maintenance schedule payments 2026-11-24T08:00Z 2026-11-26T06:00Z Data centre move"
+    )
+    (during,) = await bot.customer_says("is billing down?")
+    assert during.text.startswith(
+        "**payments** is under scheduled maintenance until Nov 26 06:00 UTC: Data centre move."
+    ), "not 06:00 today, which has passed"
+
+
 async def test_a_problem_with_a_working_component_is_answered_as_a_support_question(bot: BotHarness) -> None:
     """Naming a component and a symptom is an outage question only while that component has trouble;
     while it works, the customer's problem goes to the knowledge base (and a person), not to
