@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.kb.model import KBEntry
+from bot.kb.model import ID_PATTERN, KBEntry
 
 try:
     import fcntl
@@ -440,8 +440,15 @@ def _article(row: dict[str, Any], line: int) -> LearnedArticle:
     status = _str(row, "status")
     if status not in {s.value for s in Status}:
         raise ValueError(f"'status' must be pending or approved, not '{status}'")
+    article_id = _str(row, "id")
+    if not ID_PATTERN.match(article_id):
+        # As for the team's articles: the id travels in buttons and is recorded with each pick.
+        raise ValueError(
+            f"article id '{article_id[:80]}' must be lowercase letters, digits, '-', '_' or '.', "
+            "at most 64 characters"
+        )
     return LearnedArticle(
-        id=_str(row, "id"),
+        id=article_id,
         title=_str(row, "title"),
         answer=_str(row, "answer"),
         status=Status(status),

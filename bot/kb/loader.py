@@ -25,7 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from bot.kb import learned
 from bot.kb.learned import learned_path
-from bot.kb.model import KBEntry, Link
+from bot.kb.model import ID_PATTERN, KBEntry, Link
 
 ENTRY_KEYS = ("id", "title", "questions", "answer", "tags", "links", "component")
 REQUIRED_KEYS = ("id", "questions", "answer")
@@ -33,8 +33,6 @@ LINK_KEYS = ("label", "url")
 MIN_QUESTIONS = 1
 # Fewer than this loads, but the entry cannot be asked without itself: `kb check` warns.
 ADVISED_QUESTIONS = 2
-# Entry ids travel in button values; Discord's custom_id holds 100 characters, so keep ids short.
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 RELOAD_MARKER = ".reload"
 """Touched by `supportbot kb reload`: a bot watching the folder reloads when any stamp changes."""
 _NULL = "tag:yaml.org,2002:null"

@@ -124,3 +124,19 @@ def test_a_section_written_twice_is_a_problem_so_nothing_writes_over_the_first(t
     assert problems == (f"{path}:4: 'phrasings' is already at line 1; only this one is read",)
     with pytest.raises(learned.LearnedFileError, match=r"learned\.yml:4: 'phrasings' is already at line 1"):
         learned.read(path)
+
+
+def test_an_article_id_the_team_could_not_use_is_skipped_and_said(tmp_path: Path) -> None:
+    """A team's article id is at most 64 lowercase characters; one edited into learned.yml by hand
+    must not go further: a customer's pick of it is recorded as `picked:<id>` in a column of 80,
+    which PostgreSQL refuses for a longer one ("something went wrong", the pick lost)."""
+    path = tmp_path / "learned.yml"
+    long_id = "download-an-invoice-as-a-pdf-from-billing-invoices-in-settings-for-accounting"
+    item = (
+        "  - {{id: {}, title: Invoices, answer: Billing then Invoices., status: approved, taught_by: S1}}\n"
+    )
+    path.write_text("articles:\n" + item.format("invoices") + item.format(long_id) + item.format("Invoices"))
+    found, problems = learned.read_valid(path)
+    assert [a.id for a in found.articles] == ["invoices"]
+    assert [problem.split(": ", 1)[0] for problem in problems] == [f"{path}:3", f"{path}:4"]
+    assert all("at most 64 characters" in problem for problem in problems), problems
