@@ -143,3 +143,29 @@ async def test_the_api_lists_the_fifty_most_recent_incidents_however_old(
     incidents = await _get(f"{page_url}/api/v2/incidents.json")
     assert len(incidents["incidents"]) == 50
     assert incidents["incidents"][0]["name"] == "Blip 52" and incidents["incidents"][-1]["name"] == "Blip 3"
+
+
+async def test_a_pasted_link_or_log_line_does_not_widen_the_page_on_a_phone(
+    bot: BotHarness, page_url: str
+) -> None:
+    chromium = chromium_binary()
+    from playwright.async_api import async_playwright
+
+    dashboard = "https://grafana.example.com/d/checkout/" + "a1b2c3" * 40
+    await bot.staff_runs("/incident open payments major Checkout_failing_with_ERR_CARD_PROCESSOR_TIMEOUT_x5")
+    await bot.staff_runs(f"/incident update 1 identified Errors on {dashboard}")
+    await bot.staff_runs(
+        "/maintenance schedule api 2026-11-25T02:00Z 2026-11-25T03:00Z " + "eu-west-1/rds/" * 10
+    )
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            for path in ("/", "/history"):
+                await page.goto(f"{page_url}{path}")
+                assert dashboard in await page.locator("#incident-1").inner_text()
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, f"{path}: {width}px wide, the status is off the side of the screen"
+        finally:
+            await browser.close()
