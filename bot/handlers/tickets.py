@@ -291,6 +291,9 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     # A misspelt subcommand ("stauts"), not an ordinary first word of a summary ("cannot"). Only one
     # the person may use: a customer's "closed account still billed" is no typo of the staff's close.
     usable = SUBCOMMANDS if ctx.is_staff else CUSTOMER_SUBCOMMANDS
+    if len(words) == 1:
+        # "lsit" alone meant the list, not a ticket about "lsit" that pings on-call.
+        usable = (*usable, *LISTING_WORDS, HELP_WORD)
     guess = process.extractOne(first, usable, scorer=fuzz.ratio, score_cutoff=75)
     # An exact subcommand word gets here only as a customer's summary (see _staff_command).
     if guess is not None and guess[0] != first and len(words) <= 4:

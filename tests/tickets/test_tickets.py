@@ -202,6 +202,17 @@ async def test_bad_ticket_arguments_get_usage_lines(bot: BotHarness) -> None:
     assert len(await tickets(bot)) == 1
 
 
+async def test_a_misspelt_listing_word_gets_a_hint_not_a_ticket(bot: BotHarness) -> None:
+    """`/ticket lsit` meant the list: opening a ticket about "lsit" would ping on-call for nothing.
+    A one-word summary close to a listing word is asked for a few more words instead."""
+    for typed, meant in (("lsit", "list"), ("hlep", "help"), ("mien", "mine")):
+        sent = await bot.customer_runs(f"/ticket {typed}")
+        assert f"Did you mean `/ticket {meant}`?" in sent[0].text, typed
+    assert await tickets(bot) == []
+    sent = await bot.customer_runs("/ticket billing")
+    assert any("ticket **#1**" in m.text for m in sent), "a one-word summary like no command opens a ticket"
+
+
 async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHarness) -> None:
     message = MessageReceived(
         actor=bot.customer,
