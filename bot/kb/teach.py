@@ -15,8 +15,7 @@ from bot.core.privacy import LEARNED_UNCLEANED, Erasure
 from bot.kb import learned as learned_file
 from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
 from bot.kb.learned import DeclinedTopic, Learned, LearnedArticle, LearnedPhrasing, Status
-from bot.kb.loader import ID_PATTERN
-from bot.kb.model import Band, KBEntry
+from bot.kb.model import ID_PATTERN, Band, KBEntry
 from bot.kb.semantic import embedded_ahead
 
 log = logging.getLogger(__name__)
