@@ -338,7 +338,7 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         built: list[Item] = []
         for item, row in zip(node.value, rows, strict=False):
             line = _line(item, text)
-            if any(line <= bad <= _last_line(item, text) for bad in bad_lines):
+            if any(line <= bad <= _last_line(_last_value(item), text) for bad in bad_lines):
                 continue
             try:
                 if not isinstance(row, dict):
@@ -399,6 +399,16 @@ def _line_at(text: str, index: int) -> int:
     """The line an editor shows at `index`. Not PyYAML's mark.line: it also breaks lines at U+0085,
     U+2028 and U+2029, which the bot writes inside quotes (an answer pasted with them)."""
     return text.count("\n", 0, index) + 1
+
+
+def _last_value(node: Node) -> Node:
+    """The innermost last value of a block collection: where it ends is where the item's content
+    ends. The block itself ends where the next item begins, after any comment in between."""
+    item = node
+    while isinstance(node, MappingNode | SequenceNode) and node.value and not node.flow_style:
+        node = node.value[-1][1] if isinstance(node, MappingNode) else node.value[-1]
+    # An alias is the node it names, which can stand above the item: then the block's own end.
+    return node if node.start_mark.index >= item.start_mark.index else item
 
 
 def _last_line(node: Node, text: str) -> int:

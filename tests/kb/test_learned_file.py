@@ -140,3 +140,32 @@ def test_an_article_id_the_team_could_not_use_is_skipped_and_said(tmp_path: Path
     assert [a.id for a in found.articles] == ["invoices"]
     assert [problem.split(": ", 1)[0] for problem in problems] == [f"{path}:3", f"{path}:4"]
     assert all("at most 64 characters" in problem for problem in problems), problems
+
+
+def test_a_byte_that_is_not_utf8_in_a_comment_between_items_skips_neither(tmp_path: Path) -> None:
+    """A note written in latin-1 between two items belongs to no item: the one above it ends on
+    its last value's line, so it stays in service (writes still wait until the byte is fixed)."""
+    path = tmp_path / "learned.yml"
+    item = "- id: {}\n  entry: e\n  text: {}\n  taught_by: S1\n"
+    path.write_bytes(
+        b"phrasings:\n"
+        + item.format("p1", "my export stalls").encode()
+        + b"\n# caf\xe9 was asked too\n"
+        + item.format("p2", "zebra").encode()
+    )
+    found, problems = learned.read_valid(path)
+    assert [p.id for p in found.phrasings] == ["p1", "p2"]
+    (problem,) = problems
+    assert problem.startswith(f"{path}:7: not UTF-8 text")
+
+
+def test_a_bad_byte_in_an_item_ending_in_an_alias_still_skips_that_item(tmp_path: Path) -> None:
+    """`taught_by: *who` is the node written at `&who`, above: the item still ends on its own line."""
+    path = tmp_path / "learned.yml"
+    path.write_bytes(
+        b"phrasings:\n- id: p1\n  entry: e\n  text: my export stalls\n  taught_by: &who S1\n"
+        b"- id: p2\xe9\n  entry: e\n  text: zebra\n  taught_by: *who\n"
+    )
+    found, problems = learned.read_valid(path)
+    assert [p.id for p in found.phrasings] == ["p1"]
+    assert problems == (f"{path}:6: not UTF-8 text; the item on this line is skipped",)
