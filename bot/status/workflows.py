@@ -14,6 +14,7 @@ from bot.status.model import (
     IncidentStatus,
     MaintenanceStatus,
     severity,
+    worst,
 )
 from storage import status_repo
 from storage.models import ComponentStatusChange, Incident, IncidentUpdate, StatusComponent
@@ -80,8 +81,8 @@ async def open_incident(
 async def post_update(
     session: DbSession, *, incident: Incident, status: IncidentStatus, body: str, actor_key: str, at: datetime
 ) -> IncidentUpdate:
-    """Append to the timeline. Resolving puts components back to operational unless another active
-    incident still affects them."""
+    """Append to the timeline. Resolving puts components back to what the active incidents left
+    still mean for them: operational when none affects them."""
     resolves = IncidentStatus(status) is IncidentStatus.RESOLVED
     update = await status_repo.add_update(
         session,
@@ -93,20 +94,20 @@ async def post_update(
         resolves=resolves,
     )
     if resolves:
-        still_affected: set[str] = set()
+        # A minor incident still open on a component leaves it degraded, not at the major outage
+        # of the critical one just resolved.
+        still_means: dict[str, list[ComponentStatus]] = {}
         for other in await status_repo.active_incidents(session):
-            still_affected.update(status_repo.split_names(other.components))
+            for name in status_repo.split_names(other.components):
+                still_means.setdefault(name, []).append(IMPACT_TO_STATUS[Impact(other.impact)])
         for name in status_repo.split_names(incident.components):
             component = await status_repo.get_component(session, name=name)
-            if (
-                component is not None
-                and name not in still_affected
-                and component.status != ComponentStatus.OPERATIONAL
-            ):
+            target = worst(still_means.get(name, []))
+            if component is not None and severity(component.status) > severity(target):
                 await set_component_status(
                     session,
                     component=component,
-                    status=ComponentStatus.OPERATIONAL,
+                    status=target,
                     actor_key=actor_key,
                     at=at,
                     reason=f"incident #{incident.id} resolved",

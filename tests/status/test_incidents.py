@@ -214,6 +214,25 @@ async def test_component_status_changes_are_kept(bot: BotHarness) -> None:
     assert "**search** is operational" in answer.text
 
 
+async def test_resolving_the_worse_of_two_incidents_leaves_the_status_the_other_one_means(
+    bot: BotHarness,
+) -> None:
+    await bot.staff_runs("/incident open api minor Slow API responses")
+    await bot.staff_runs("/incident open api,payments critical Everything is down")
+    (during,) = await bot.customer_runs("/status")
+    assert "- api: Major outage" in during.text
+
+    await bot.staff_runs("/incident resolve 2 Back up")
+    (after,) = await bot.customer_runs("/status")
+    assert after.delivery.message.title == "Some systems are having problems"
+    assert "- api: Degraded performance" in after.text, "only the slow-API incident is left"
+    assert "Operational: payments," in after.text
+    (history,) = await bot.staff_runs("/component history api")
+    assert history.text.splitlines()[-1] == (
+        "- Nov 24 09:00 UTC: major_outage → degraded_performance (incident #2 resolved)"
+    )
+
+
 async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -> None:
     await subscribe(bot, "all")
     await subscribe(bot, "api-only", "api")
