@@ -50,14 +50,15 @@ class Snapshot:
         return maintenance_status(window, self.now)
 
     def in_maintenance(self, name: str) -> Incident | None:
-        """The maintenance window in progress on this component, if any."""
-        for window in self.maintenance:
-            if (
-                name in status_repo.split_names(window.components)
-                and self.window_status(window) is MaintenanceStatus.IN_PROGRESS
-            ):
-                return window
-        return None
+        """The maintenance window in progress on this component, if any; of overlapping windows,
+        the one that ends last (the component is in maintenance until then)."""
+        windows = [
+            window
+            for window in self.maintenance
+            if name in status_repo.split_names(window.components)
+            and self.window_status(window) is MaintenanceStatus.IN_PROGRESS
+        ]
+        return max(windows, key=lambda w: w.ends_at or self.now, default=None)
 
     def status_of(self, component: StatusComponent) -> str:
         return effective_status(

@@ -89,6 +89,17 @@ async def test_maintenance_that_ends_another_day_says_which_day(bot: BotHarness)
     ), "not 06:00 today, which has passed"
 
 
+async def test_overlapping_maintenance_says_when_the_last_window_ends(bot: BotHarness) -> None:
+    await bot.staff_runs(
+        "/maintenance schedule payments 2026-11-24T08:00Z 2026-11-24T10:00Z Database upgrade"
+    )
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T08:30Z 2026-11-24T12:00Z Network work")
+    (during,) = await bot.customer_says("is billing down?")
+    assert during.text.startswith(
+        "**payments** is under scheduled maintenance until 12:00 UTC: Network work."
+    ), "at 10:00 the first window ends, but payments is still in maintenance"
+
+
 async def test_a_problem_with_a_working_component_is_answered_as_a_support_question(bot: BotHarness) -> None:
     """Naming a component and a symptom is an outage question only while that component has trouble;
     while it works, the customer's problem goes to the knowledge base (and a person), not to
