@@ -103,6 +103,13 @@ def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
     timeline = data.updates.get(incident.id or 0, [])
     monitoring = [u.at for u in timeline if u.status == IncidentStatus.MONITORING]
     maintenance = incident.kind == "maintenance"
+    # The status page has a card for the last days' incidents and the windows not over; the history
+    # page (where the feeds link too) for the older ones.
+    on_page = (
+        data.window_status(incident) is not MaintenanceStatus.COMPLETED
+        if maintenance
+        else incident.id in {i.id for i in data.incidents}
+    )
     body: dict[str, Any] = {
         "id": str(incident.id),
         "name": incident.title,
@@ -112,7 +119,7 @@ def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
         "monitoring_at": _iso(min(monitoring)) if monitoring else None,
         "resolved_at": _iso(incident.resolved_at),
         "impact": MAINTENANCE_IMPACT if maintenance else incident.impact,
-        "shortlink": f"{data.page_url}#incident-{incident.id}",
+        "shortlink": f"{data.page_url}{'' if on_page else 'history'}#incident-{incident.id}",
         "started_at": _iso(incident.starts_at or incident.created_at),
         "page_id": PAGE_ID,
         "incident_updates": [
@@ -192,6 +199,7 @@ def render_page(
         days.append({"date": day, "incidents": [i for i in data.incidents if i.created_at.date() == day]})
     windows = [
         {
+            "id": w.id,
             "title": w.title,
             "state": data.window_status(w).value,
             "starts_at": w.starts_at,

@@ -99,6 +99,24 @@ async def test_past_incident_links_and_shortlinks_lead_somewhere(bot: BotHarness
     assert f'id="{anchor}"' in page, "the history row and the API shortlink point at no element"
 
 
+async def test_shortlinks_of_maintenance_and_older_incidents_lead_somewhere(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/incident open api minor Slow API")
+    await bot.staff_runs("/incident resolve 1 Fixed")
+    bot.clock.advance(days=20)  # older than the status page's 14 days
+    await bot.staff_runs("/maintenance schedule api 2026-12-15T02:00Z 2026-12-15T03:00Z Database upgrade")
+
+    (incident,) = (await _get(f"{page_url}/api/v2/incidents.json"))["incidents"]
+    (window,) = (await _get(f"{page_url}/api/v2/scheduled-maintenances.json"))["scheduled_maintenances"]
+    for shown in (incident, window):
+        address, _, anchor = shown["shortlink"].partition("#")
+        path = address.removeprefix("http://127.0.0.1:8080")  # the deployment's address, in settings
+        async with aiohttp.ClientSession() as session, session.get(f"{page_url}{path}") as response:
+            page = await response.text()
+        assert f"id='{anchor}'" in page or f'id="{anchor}"' in page, f"{shown['name']}: {shown['shortlink']}"
+
+
 async def test_a_statuspage_client_finds_upcoming_and_active_maintenance(
     bot: BotHarness, page_url: str
 ) -> None:
