@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Select
+from sqlalchemy import Executable, Select, event
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -191,6 +191,21 @@ class PgSession:
             await self._orm.close()
 
 
+def _read_committed(dbapi_connection: Any, _: Any) -> None:
+    """READ COMMITTED for every statement of a new connection, not only inside BEGIN: the reads
+    before BEGIN and the last statement run alone, each its own transaction at the database's
+    default level. Under REPEATABLE READ a duplicate's claim would fail with a serialization error
+    where it should wait and find the event taken."""
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # outside a transaction, which the pool would roll back
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cursor.close()
+    finally:
+        dbapi_connection.autocommit = autocommit
+
+
 def _shift_parameters(sql: str, by: int) -> str:
     """`sql` with its positional parameters renumbered after the `by` that come before it. Our
     statements are compiled from Core with every value bound, so `$n` appears only as a parameter."""
@@ -206,6 +221,7 @@ class PgSessions:
     def __init__(self, engine: AsyncEngine) -> None:
         # Shares the engine's pool; SQLAlchemy resets the isolation level when a connection returns.
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        event.listen(engine.sync_engine, "connect", _read_committed)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgSession]:

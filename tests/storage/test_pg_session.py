@@ -374,9 +374,18 @@ async def test_transactions_read_committed_whatever_the_database_default(postgre
     """Reads run before BEGIN on the assumption that, under READ COMMITTED, they see what they would
     inside the transaction. A database whose default is stricter must not quietly break that."""
     database = postgres_database
+    await _repeatable_read_by_default(database)
+    async with database.transaction() as session:
+        assert await events_repo.claim_event(session, platform="fake", event_id="E1")  # begins
+        level = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
+    assert level == "read committed"
+
+
+async def _repeatable_read_by_default(database: Database) -> None:
+    """New connections start as on a database whose default_transaction_isolation is REPEATABLE
+    READ (ALTER DATABASE ... SET): in place before any of the bot's own statements."""
     await database.engine.dispose()
 
-    @event.listens_for(database.engine.sync_engine, "connect")
     def stricter_default(dbapi_connection: Any, _: Any) -> None:
         # Outside a transaction, or the SET would be rolled back with it when the pool resets.
         dbapi_connection.autocommit = True
@@ -385,7 +394,36 @@ async def test_transactions_read_committed_whatever_the_database_default(postgre
         cursor.close()
         dbapi_connection.autocommit = False
 
-    async with database.transaction() as session:
-        assert await events_repo.claim_event(session, platform="fake", event_id="E1")  # begins
-        level = (await session.execute(text("SHOW transaction_isolation"))).scalar_one()
-    assert level == "read committed"
+    event.listen(database.engine.sync_engine, "connect", stricter_default, insert=True)
+
+
+async def test_a_duplicate_claimed_alone_is_a_duplicate_whatever_the_database_default(
+    postgres_database: Database,
+) -> None:
+    """Slack delivers an event again while the first delivery's claim is not yet committed; the
+    second's claim, its transaction's last statement, runs alone, outside any BEGIN. It must wait
+    and find the event taken (None), as under READ COMMITTED, not fail with a serialization error
+    because the database's default isolation is stricter."""
+    database = postgres_database
+    await _repeatable_read_by_default(database)
+    claimed, let_go = asyncio.Event(), asyncio.Event()
+
+    async def first_delivery() -> int | None:
+        async with database.transaction() as session:
+            claim = await events_repo.claim_event(session, platform="slack", event_id="E1")
+            claimed.set()
+            await let_go.wait()
+            return claim
+
+    async def second_delivery() -> int | None:
+        await claimed.wait()
+        async with database.transaction() as session:
+            return await events_repo.claim_event(session, platform="slack", event_id="E1", last=True)
+
+    first, second = asyncio.create_task(first_delivery()), asyncio.create_task(second_delivery())
+    await claimed.wait()
+    await asyncio.sleep(0.2)  # the second delivery's claim now waits for the first's row
+    let_go.set()
+    assert await first is not None
+    assert await second is None
+    assert await _count(database, "SELECT count(*) FROM processed_events") == 1
