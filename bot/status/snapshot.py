@@ -91,13 +91,15 @@ class Snapshot:
     @property
     def indicator(self) -> str:
         """Statuspage's page indicator: the worst impact of the active incidents and of the
-        components' statuses, or "maintenance" when only a maintenance window is in progress."""
+        components' statuses, or "maintenance" when only maintenance is under way (a window in
+        progress, or a component staff put under maintenance by hand)."""
         level = worst_impact(
             [i.impact for i in self.active]
             + [STATUS_TO_IMPACT.get(c.status, Impact.NONE) for c in self.components]
         )
-        if level is Impact.NONE and any(
-            self.window_status(w) is MaintenanceStatus.IN_PROGRESS for w in self.maintenance
+        if level is Impact.NONE and (
+            any(self.window_status(w) is MaintenanceStatus.IN_PROGRESS for w in self.maintenance)
+            or any(c.status == ComponentStatus.UNDER_MAINTENANCE for c in self.components)
         ):
             return MAINTENANCE_IMPACT
         return level.value

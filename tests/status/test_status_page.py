@@ -52,6 +52,17 @@ async def test_api_has_statuspage_shapes(bot: BotHarness, page_url: str) -> None
     assert [w["name"] for w in windows["scheduled_maintenances"]] == ["Upgrade"]
 
 
+async def test_a_component_put_under_maintenance_by_hand_shows_as_maintenance(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/component set api under_maintenance")
+    (overview,) = await bot.customer_runs("/status")
+    assert overview.delivery.message.title == "Scheduled maintenance in progress"
+
+    status = await _get(f"{page_url}/api/v2/status.json")
+    assert status["status"] == {"indicator": "maintenance", "description": "Service Under Maintenance"}
+
+
 async def test_page_escapes_what_staff_typed(bot: BotHarness, page_url: str) -> None:
     await bot.staff_runs("/incident open api minor <script>alert(1)</script> errors")
     async with aiohttp.ClientSession() as session, session.get(f"{page_url}/") as response:
