@@ -41,6 +41,10 @@ def _iso(moment: datetime | None) -> str | None:
 
 def page_json(data: Snapshot, *, name: str = "Status") -> dict[str, Any]:
     stamps = [c.updated_at for c in data.components] + [i.updated_at for i in data.incidents]
+    # Tools fetch the rest when `updated_at` moves: a window scheduled, begun or over moves it too.
+    for window in data.maintenance:
+        moments = (window.updated_at, window.starts_at, window.ends_at)
+        stamps.extend(m for m in moments if m is not None and m <= data.now)
     return {
         "id": PAGE_ID,
         "name": name,

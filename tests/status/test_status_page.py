@@ -63,6 +63,25 @@ async def test_a_component_put_under_maintenance_by_hand_shows_as_maintenance(
     assert status["status"] == {"indicator": "maintenance", "description": "Service Under Maintenance"}
 
 
+async def test_the_page_says_it_changed_when_maintenance_is_scheduled_starts_and_ends(
+    bot: BotHarness, page_url: str
+) -> None:
+    """Tools poll `page.updated_at` and fetch the rest only when it moves."""
+    bot.clock.advance(hours=1)
+    await bot.staff_runs("/maintenance schedule api 2026-11-24T12:00Z 2026-11-24T13:00Z Database upgrade")
+    scheduled = (await _get(f"{page_url}/api/v2/status.json"))["page"]["updated_at"]
+    assert scheduled.startswith("2026-11-24T10:00:00")
+
+    bot.clock.advance(hours=2, minutes=30)
+    started = await _get(f"{page_url}/api/v2/summary.json")
+    assert started["status"]["indicator"] == "maintenance"
+    assert started["page"]["updated_at"].startswith("2026-11-24T12:00:00")
+
+    bot.clock.advance(hours=1)
+    ended = (await _get(f"{page_url}/api/v2/status.json"))["page"]["updated_at"]
+    assert ended.startswith("2026-11-24T13:00:00")
+
+
 async def test_page_escapes_what_staff_typed(bot: BotHarness, page_url: str) -> None:
     await bot.staff_runs("/incident open api minor <script>alert(1)</script> errors")
     async with aiohttp.ClientSession() as session, session.get(f"{page_url}/") as response:
