@@ -215,6 +215,8 @@ async def test_the_digest_after_the_clocks_change_starts_where_the_last_one_ende
         sent.message.text
     )
     assert "Weekly digest" in (sent.message.title or "")
+    # The question itself was the digest before's: nothing in this week, so nothing counted again.
+    assert "nothing to report yet" in sent.message.text, sent.message.text
 
 
 async def test_a_digest_missed_while_no_bot_ran_is_sent_when_one_starts_soon_after(
