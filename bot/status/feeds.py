@@ -7,6 +7,7 @@ whatever staff typed, often pasted from a customer's report."""
 from __future__ import annotations
 
 import html
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -64,10 +65,19 @@ def _entries(history: History) -> list[IncidentView]:
     return newest[:MAX_ENTRIES]
 
 
+# Characters XML 1.0 forbids, which ElementTree writes as they are: one (ESC, from a log line pasted
+# with its colours) makes the whole feed unreadable to every reader.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
-    element = ET.SubElement(parent, tag, attributes)
+    element = ET.SubElement(parent, tag, {k: _xml_text(v) for k, v in attributes.items()})
     if text is not None:
-        element.text = text
+        element.text = _xml_text(text)
     return element
 
 

@@ -111,3 +111,19 @@ async def test_feeds_without_incidents_are_still_valid(bot: BotHarness, page_url
         _, body = await _fetch(f"{page_url}{path}")
         feed = feedparser.parse(body)
         assert (feed.bozo, feed.version, feed.entries) == (0, version, [])
+
+
+async def test_an_update_pasted_from_a_terminal_keeps_the_feeds_readable(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/incident open api major Errors on api-7")
+    # A log line copied from a terminal keeps its colour codes (ESC, invalid in XML 1.0).
+    await bot.staff_runs("/incident update 1 identified Seeing \x1b[31mERROR\x1b[0m conn reset by peer")
+
+    for path in ("/history.atom", "/history.rss"):
+        _, body = await _fetch(f"{page_url}{path}")
+        feed = feedparser.parse(body)
+        assert feed.bozo == 0, (path, feed.get("bozo_exception"))
+        (entry,) = feed.entries
+        text = entry.content[0].value if "content" in entry else entry.description
+        assert "Seeing [31mERROR[0m conn reset by peer" in text
