@@ -16,7 +16,7 @@ from bot.handlers import guards
 from bot.handlers.guards import audit
 from bot.status import messages, parse, workflows
 from bot.status.components import Known, resolve
-from bot.status.model import OPEN_STAGES, ComponentStatus, Impact, IncidentStatus
+from bot.status.model import OPEN_STAGES, ComponentStatus, Impact, IncidentStatus, MaintenanceStatus
 from bot.status.snapshot import known_components
 from storage import outbox_repo, status_repo
 from storage.models import Broadcast, Incident
@@ -97,6 +97,16 @@ MAINTENANCE = parse.Usage.of(
         staff=True,
     ),
     "/maintenance schedule payments 2026-12-01T02:00Z 2026-12-01T03:00Z Database upgrade",
+)
+MAINTENANCE_END = parse.Usage.of(
+    router.command(
+        "maintenance end",
+        "End a window early, or cancel one, and tell the subscriptions",
+        INCIDENT,
+        Option("note", required=False),
+        staff=True,
+    ),
+    "/maintenance end 3 The upgrade finished early",
 )
 ANNOUNCE = parse.Usage.of(
     router.command(
@@ -356,6 +366,33 @@ async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> No
     )
     await audit(ctx, "maintenance.schedule", f"#{window.id} {args.title}")
     await _reply_with_progress(ctx, f"Scheduled maintenance **#{window.id}**: {args.title}", broadcast)
+
+
+@router.on(CommandInvoked, command("maintenance", "end"), guards=[staff_only("maintenance.end")])
+async def maintenance_end(event: CommandInvoked, ctx: HandlerContext) -> None:
+    number, note = parse.parse_maintenance_end(ctx.match.rest, MAINTENANCE_END)
+    window = await status_repo.get_incident(ctx.session, incident_id=number, kind="maintenance")
+    if window is None:
+        raise UserError(f"There is no maintenance window #{number}. The status page lists them.")
+    assert window.ends_at is not None
+    if window.status == MaintenanceStatus.COMPLETED or window.ends_at <= ctx.now:
+        raise UserError(f"Maintenance #{number} is already over.")
+    cancelled = await workflows.end_maintenance(
+        ctx.session, window=window, note=note, actor_key=event.actor.key, at=ctx.now
+    )
+    title, text = messages.maintenance_ended_notice(window, cancelled=cancelled, note=note)
+    broadcast = await outbox_repo.create_broadcast(
+        ctx.session,
+        kind="announce",
+        incident_id=None,
+        title=title,
+        body=text,
+        components=status_repo.split_names(window.components),
+        at=ctx.now,
+    )
+    await audit(ctx, "maintenance.end", f"#{window.id} {note}")
+    verb = "Cancelled" if cancelled else "Ended"
+    await _reply_with_progress(ctx, f"{verb} maintenance **#{window.id}**: {window.title}", broadcast)
 
 
 # -- announcements -------------------------------------------------------------------------------

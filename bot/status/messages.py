@@ -185,6 +185,15 @@ def maintenance_notice(window: Incident) -> tuple[str, str]:
     return title, text
 
 
+def maintenance_ended_notice(window: Incident, *, cancelled: bool, note: str) -> tuple[str, str]:
+    assert window.ends_at is not None
+    title = f"[Maintenance {'cancelled' if cancelled else 'completed'}] {window.title}"
+    text = f"**Affects:** {', '.join(split_names(window.components))}\n" + (
+        "It will not take place." if cancelled else f"Ended at {at(window.ends_at)}."
+    )
+    return title, f"{text}\n{note}" if note else text
+
+
 def progress_line(progress: Progress, *, finished: bool) -> str:
     failed = f", {progress.failed:,} failed" if progress.failed else ""
     if finished:

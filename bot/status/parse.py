@@ -60,11 +60,11 @@ def _choice(value: str, allowed: type[E], what: str, usage: Usage) -> E:
         raise usage.error(f"`{value[:40]}` is not {what}; choose one of: {', '.join(allowed)}.") from None
 
 
-def incident_id(value: str, usage: Usage) -> int:
+def incident_id(value: str, usage: Usage, *, what: str = "an incident") -> int:
     text = value.strip().removeprefix("#")
     # ASCII only ("²" is a digit to isdigit, not to int) and within the database's INTEGER.
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        raise usage.error(f"`{value[:40]}` is not an incident number.")
+        raise usage.error(f"`{value[:40]}` is not {what} number.")
     return int(text)
 
 
@@ -195,7 +195,9 @@ class MaintenanceArgs:
 def parse_maintenance(rest: str, known: Sequence[Known], usage: Usage, *, now: datetime) -> MaintenanceArgs:
     sub, _, rest = rest.strip().partition(" ")
     if sub.lower() != "schedule":
-        raise usage.error("Only `schedule` is supported.")
+        raise usage.error(
+            "`/maintenance schedule` plans a window; `/maintenance end <id>` ends or cancels one."
+        )
     parts = _tidy_leading_list(rest).split(maxsplit=3)
     if len(parts) < 4:
         raise usage.error("I need the components, start, end and a title.")
@@ -206,6 +208,16 @@ def parse_maintenance(rest: str, known: Sequence[Known], usage: Usage, *, now: d
     if ends_at <= now:
         raise usage.error("That window is already over.")
     return MaintenanceArgs(components, starts_at, ends_at, _title(parts[3], usage))
+
+
+def parse_maintenance_end(rest: str, usage: Usage) -> tuple[int, str]:
+    """`<id> [note]`: the window's number and what subscribers are told with the end."""
+    parts = rest.split(maxsplit=1)
+    if not parts:
+        raise usage.error("Which window? Give its number (the reply to `/maintenance schedule` says it).")
+    return incident_id(parts[0], usage, what="a maintenance window"), (
+        parts[1].strip() if len(parts) > 1 else ""
+    )
 
 
 def split_announcement(rest: str, known: Sequence[Known], usage: Usage) -> tuple[list[str], str]:

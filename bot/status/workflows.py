@@ -115,6 +115,28 @@ async def post_update(
     return update
 
 
+async def end_maintenance(
+    session: DbSession, *, window: Incident, note: str, actor_key: str, at: datetime
+) -> bool:
+    """End a window now: one under way completes early, one not begun is cancelled (it then starts
+    and ends now, so no page or answer shows it as coming). True when it was cancelled."""
+    assert window.starts_at is not None and window.ends_at is not None
+    cancelled = window.starts_at > at
+    if cancelled:
+        window.starts_at = at
+    window.ends_at = at
+    await status_repo.add_update(
+        session,
+        incident=window,
+        status=MaintenanceStatus.COMPLETED.value,
+        body=note or ("Maintenance cancelled." if cancelled else "Maintenance completed."),
+        actor_key=actor_key,
+        at=at,
+        resolves=True,
+    )
+    return cancelled
+
+
 async def schedule_maintenance(
     session: DbSession,
     *,

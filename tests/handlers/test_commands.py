@@ -40,6 +40,7 @@ STAFF_LINES = [
     "- `/component add <name> [group=<group>] [aliases=<a,b>]`: Add a component",
     "- `/component history <name>`: A component's status history",
     "- `/maintenance schedule <components> <start> <end> <title>`: Schedule maintenance and announce it",
+    "- `/maintenance end <id> [note]`: End a window early, or cancel one, and tell the subscriptions",
     "- `/announce [components…] <text>`: Broadcast an announcement to the subscriptions",
 ]
 

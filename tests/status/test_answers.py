@@ -6,7 +6,7 @@ from pathlib import Path
 
 from storage.db import Database
 from tests.harness import BotHarness, make_settings
-from tests.status.conftest import deliver
+from tests.status.conftest import deliver, received, subscribe
 
 
 async def test_status_when_everything_is_fine(bot: BotHarness) -> None:
@@ -132,3 +132,44 @@ async def test_an_update_that_mentions_a_status_page_is_quoted_whole(
         assert "Rolling back the deploy\nStatus page: ours is down too" in reply.text
     finally:
         await bot.close()
+
+
+async def test_maintenance_ended_early_is_over_for_customers_and_subscribers(bot: BotHarness) -> None:
+    """The upgrade finished at 10:15 of a window booked until 11:00: staff end it, customers stop
+    hearing "under maintenance", and the channels that heard it was coming hear it is done."""
+    await subscribe(bot, "payments-watch", "payments")
+    await bot.staff_runs(
+        "/maintenance schedule payments 2026-11-24T10:00Z 2026-11-24T11:00Z Database upgrade"
+    )
+    bot.clock.advance(hours=1, minutes=15)
+    (during,) = await bot.customer_says("is billing down?")
+    assert "under scheduled maintenance" in during.text
+
+    (reply,) = await bot.staff_runs("/maintenance end 1 The upgrade finished early")
+    assert reply.text.startswith("Ended maintenance **#1**: Database upgrade")
+    (after,) = await bot.customer_says("is billing down?")
+    assert after.text.startswith("**payments** is operational")
+    (overview,) = await bot.customer_runs("/status")
+    assert "maintenance" not in overview.text.lower()
+    (again,) = await bot.staff_runs("/maintenance end 1")
+    assert again.text == "Maintenance #1 is already over."
+
+    await deliver(bot)
+    notices = [m.text for m in received(bot, "payments-watch")]
+    assert notices[0].startswith("[Maintenance] Database upgrade")
+    assert notices[-1].startswith("[Maintenance completed] Database upgrade")
+    assert "Ended at Nov 24 10:15 UTC." in notices[-1] and "The upgrade finished early" in notices[-1]
+
+
+async def test_ending_maintenance_says_what_is_wrong_with_the_window_asked_for(bot: BotHarness) -> None:
+    await bot.staff_runs("/incident open api minor Slow API")
+    for typed, said in (
+        ("/maintenance end", "Which window? Give its number"),
+        ("/maintenance end abc", "`abc` is not a maintenance window number."),
+        ("/maintenance end 1", "There is no maintenance window #1."),  # #1 is an incident
+        ("/maintenance cancel 1", "`/maintenance end <id>` ends or cancels one."),
+    ):
+        (reply,) = await bot.staff_runs(typed)
+        assert said in reply.text, typed
+    (refused,) = await bot.customer_runs("/maintenance end 1")
+    assert refused.text.startswith("That's for the support team only.")

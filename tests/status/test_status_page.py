@@ -217,3 +217,19 @@ async def test_a_pasted_link_or_log_line_does_not_widen_the_page_on_a_phone(
                 assert width <= 390, f"{path}: {width}px wide, the status is off the side of the screen"
         finally:
             await browser.close()
+
+
+async def test_maintenance_cancelled_before_it_begins_is_no_longer_coming(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/maintenance schedule api 2026-11-25T02:00Z 2026-11-25T03:00Z New load balancer")
+    (reply,) = await bot.staff_runs("/maintenance end 1 Postponed to next week")
+    assert reply.text.startswith("Cancelled maintenance **#1**: New load balancer")
+    upcoming = await _get(f"{page_url}/api/v2/scheduled-maintenances/upcoming.json")
+    assert upcoming["scheduled_maintenances"] == []
+    (window,) = (await _get(f"{page_url}/api/v2/scheduled-maintenances.json"))["scheduled_maintenances"]
+    assert window["status"] == "completed"
+    assert window["incident_updates"][0]["body"] == "Postponed to next week"
+    bot.clock.advance(hours=17, minutes=30)  # when it would have begun
+    status = await _get(f"{page_url}/api/v2/status.json")
+    assert status["status"]["indicator"] == "none"
