@@ -155,7 +155,9 @@ def component_record(
             records.append(DayRecord(day=day, status=None))
             continue
         seen = [s for begin, end, s in segments if begin < high and end > low]
-        if any(begin < high and end > low for begin, end in windows):
+        # Some of the day inside the window, not merely touching it: a window cancelled before it
+        # began starts and ends at the same moment, and was never maintenance.
+        if any(min(end, high) > max(begin, low) for begin, end in windows):
             seen.append(ComponentStatus.UNDER_MAINTENANCE)
         records.append(DayRecord(day=day, status=worst(seen).value))
 

@@ -207,3 +207,19 @@ async def test_history_in_a_real_browser(bot: BotHarness, page_url: str, tmp_pat
             await browser.close()
     outside = [url for url in requested if not url.startswith(page_url)]
     assert outside == [], "the page needs nothing from another site"
+
+
+async def test_a_maintenance_window_cancelled_before_it_began_colours_no_day(
+    bot: BotHarness, page_url: str
+) -> None:
+    """Booked for tomorrow night and cancelled this morning: the dashboard was never under
+    maintenance, so today's bar stays operational."""
+    bot.clock.advance(hours=1)
+    await bot.staff_runs("/maintenance schedule dashboard 2026-11-25T02:00Z 2026-11-25T03:00Z Upgrade")
+    (reply,) = await bot.staff_runs("/maintenance end 1 Postponed")
+    assert reply.text.startswith("Cancelled maintenance **#1**")
+    bot.clock.advance(hours=1)
+
+    components = await _bars(page_url)
+
+    assert components["dashboard"]["days"][-1] == ("operational", "Nov 24, 2026: operational")  # type: ignore[index]
