@@ -355,11 +355,13 @@ async def maintenance_overlap(
     """How much of [start, end) fell inside maintenance of `component` (to pause an SLA clock)."""
     windows = await maintenance_windows(session, at=start, component=component, include_past=True)
     total = timedelta()
+    reached = start  # soonest first: time up to here is counted already, so an overlap counts once
     for window in windows:
         assert window.starts_at is not None and window.ends_at is not None
-        low, high = max(start, window.starts_at), min(end, window.ends_at)
+        low, high = max(reached, window.starts_at), min(end, window.ends_at)
         if high > low:
             total += high - low
+            reached = high
     return total
 
 

@@ -86,6 +86,23 @@ async def test_maintenance_on_the_tickets_component_pauses_its_clock(bot: BotHar
     assert "has waited 30 minutes past its first-response target" in reminder
 
 
+async def test_overlapping_maintenance_windows_pause_the_clock_once_for_their_overlap(
+    bot: BotHarness,
+) -> None:
+    """The database upgrade (09:30-11:30) and the card-network switch (10:30-12:30) both touch
+    payments: the component was under maintenance for 3 hours, not 4."""
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T10:30Z 2026-11-24T12:30Z Card switch")
+    await bot.customer_runs("/ticket my card payment failed")
+    async with bot.bot.database.transaction() as session:
+        (await session.execute(select(Ticket))).scalar_one().component = "payments"
+    bot.clock.advance(hours=7, minutes=30)  # 4 hours of target and 3 of maintenance ago
+    before = len(bot.adapter.sent)
+    assert (await _clocks(bot))["breached"] == 1
+    (reminder,) = [m.text for m in bot.adapter.sent[before:] if m.channel_id == STAFF_CHANNEL]
+    assert "has waited 30 minutes past its first-response target" in reminder
+
+
 async def test_many_tickets_paused_by_maintenance_do_not_hide_one_that_is_late(bot: BotHarness) -> None:
     await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
     for index in range(PAGE + 5):  # more than one page of paused tickets, all older
