@@ -6,6 +6,7 @@ import logging
 from typing import Final
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Indel
 
 from bot.core.clock import humanize
 from bot.core.commands import Option, OptionKind, Suggest
@@ -262,6 +263,14 @@ def _staff_command(action: str) -> Guard:
     return guard
 
 
+def _typo_of(word: str, meant: str) -> bool:
+    """Its letters in another order, or one left out. Not a letter changed: a short word with one
+    letter changed is as often another word, and the whole problem ("slow", "lost", "call")."""
+    if word == meant:
+        return False
+    return sorted(word) == sorted(meant) or (len(word) == len(meant) - 1 and Indel.distance(word, meant) == 1)
+
+
 @router.on(CommandInvoked, command("ticket"))
 async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     rest = ctx.match.rest
@@ -291,14 +300,15 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     # A misspelt subcommand ("stauts"), not an ordinary first word of a summary ("cannot"). Only one
     # the person may use: a customer's "closed account still billed" is no typo of the staff's close.
     usable = SUBCOMMANDS if ctx.is_staff else CUSTOMER_SUBCOMMANDS
-    if len(words) == 1:
-        # "lsit" alone meant the list, not a ticket about "lsit" that pings on-call.
-        usable = (*usable, *LISTING_WORDS, HELP_WORD)
     guess = process.extractOne(first, usable, scorer=fuzz.ratio, score_cutoff=75)
     # An exact subcommand word gets here only as a customer's summary (see _staff_command).
-    if guess is not None and guess[0] != first and len(words) <= 4:
+    meant = guess[0] if guess is not None and guess[0] != first and len(words) <= 4 else None
+    if meant is None and word:
+        # "lsit" alone meant the list, not a ticket about "lsit" that pings on-call.
+        meant = next((w for w in (*LISTING_WORDS, HELP_WORD) if _typo_of(word, w)), None)
+    if meant is not None:
         raise UserError(
-            f"I don't know `/ticket {first[:20]}`. Did you mean `/ticket {guess[0]}`? "
+            f"I don't know `/ticket {first[:20]}`. Did you mean `/ticket {meant}`? "
             "To open a ticket, describe the problem in a few words: `/ticket my export failed`."
         )
     await escalate(ctx, reason="requested", summary=rest)

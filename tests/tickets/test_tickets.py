@@ -213,6 +213,20 @@ async def test_a_misspelt_listing_word_gets_a_hint_not_a_ticket(bot: BotHarness)
     assert any("ticket **#1**" in m.text for m in sent), "a one-word summary like no command opens a ticket"
 
 
+async def test_a_one_word_problem_a_letter_away_from_a_listing_word_opens_a_ticket(
+    bot: BotHarness,
+) -> None:
+    """A lone "slow" is no typo of show, nor "lost" of list nor "call" of all: each is the whole
+    problem, and the customer gets a ticket. Letters swapped or left out are still typos."""
+    for number, problem in enumerate(("slow", "lost", "call"), 1):
+        sent = await bot.customer_runs(f"/ticket {problem}")
+        assert any(f"ticket **#{number}**" in m.text for m in sent), problem
+    for typed, meant in (("lst", "list"), ("hlp", "help"), ("mien", "mine")):
+        sent = await bot.customer_runs(f"/ticket {typed}")
+        assert f"Did you mean `/ticket {meant}`?" in sent[0].text, typed
+    assert [t.summary for t in await tickets(bot)] == ["slow", "lost", "call"]
+
+
 async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHarness) -> None:
     message = MessageReceived(
         actor=bot.customer,
