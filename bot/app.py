@@ -149,7 +149,8 @@ class SupportBot:
         self._housekeeping = asyncio.create_task(
             retention.run_forever(
                 self.database,
-                keep=timedelta(hours=self.settings.dedupe_retention_hours),
+                # The digest's catch-up at start asks its claim whether the last one went out.
+                keep=max(timedelta(hours=self.settings.dedupe_retention_hours), digest.CATCH_UP),
                 clock=utc_now,
                 stop=self._stopping,
                 keep_text=timedelta(days=days) if (days := self.settings.data_retention_days) else None,

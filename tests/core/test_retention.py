@@ -35,6 +35,21 @@ async def _remembered(database: Database) -> int:
         return (await session.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one()
 
 
+async def _start_and_stop(database: Database, tmp_path: object, *, retention_hours: float) -> None:
+    """A bot with DEDUPE_RETENTION_HOURS=`retention_hours` started and stopped: stopping waits for
+    the housekeeping's first pass, which runs at start."""
+    settings = make_settings(tmp_path).model_copy(update={"dedupe_retention_hours": retention_hours})
+    bot = await create_bot(
+        settings,
+        adapters={Platform.CONSOLE: FakeAdapter(Platform.CONSOLE)},
+        clock=FakeClock(),
+        database=database,
+        with_web=False,
+    )
+    await bot.start()
+    await bot.stop()
+
+
 async def test_claims_older_than_the_retention_are_forgotten_in_batches(database: Database) -> None:
     await _handled(database, *(f"old-{n}" for n in range(7)), days_ago=8)
     await _handled(database, *(f"new-{n}" for n in range(5)), days_ago=1)
@@ -60,16 +75,7 @@ async def test_the_running_bot_forgets_old_claims_and_keeps_recent_ones(
 ) -> None:
     await _handled(database, "last-month", days_ago=30)
     await _handled(database, "yesterday", days_ago=1)
-    settings = make_settings(tmp_path).model_copy(update={"dedupe_retention_hours": 7 * 24})
-    bot = await create_bot(
-        settings,
-        adapters={Platform.CONSOLE: FakeAdapter(Platform.CONSOLE)},
-        clock=FakeClock(),
-        database=database,
-        with_web=False,
-    )
-    await bot.start()
-    await bot.stop()  # stopping waits for the first pass, which runs at start
+    await _start_and_stop(database, tmp_path, retention_hours=7 * 24)
 
     async with database.transaction() as session:
         kept = (await session.execute(select(ProcessedEvent.event_id))).scalars().all()
@@ -97,3 +103,22 @@ async def test_a_claim_still_owing_replies_outlives_the_retention(database: Data
     async with database.transaction() as session:
         await events_repo.settle_owed(session, ids=[claim or 0])
     assert await forget_old_events(database, before=utcnow() - timedelta(hours=1)) == 1
+
+
+async def test_a_short_retention_keeps_the_digest_claim_its_catch_up_reads(
+    database: Database, tmp_path: object
+) -> None:
+    """With DEDUPE_RETENTION_HOURS=1, the digest sent at Monday 09:00 and a restart at 12:00: the
+    restarted bot's catch-up asks whether that digest went out, so its claim must still be there,
+    or the staff channel gets the week's digest twice."""
+    async with database.transaction() as session:
+        assert await events_repo.claim_event(session, platform="digest", event_id="report:monday")
+        await session.execute(
+            update(ProcessedEvent)
+            .where(ProcessedEvent.event_id == "report:monday")  # type: ignore[arg-type]
+            .values(handled_at=utcnow() - timedelta(hours=3))
+        )
+    await _start_and_stop(database, tmp_path, retention_hours=1)
+
+    async with database.transaction() as session:
+        assert not await events_repo.claim_event(session, platform="digest", event_id="report:monday")
