@@ -194,8 +194,25 @@ async def _add_with_first_update(session: DbSession, incident: Incident, body: s
     return incident
 
 
-async def get_incident(session: DbSession, *, incident_id: int, kind: str = "incident") -> Incident | None:
-    incident: Incident | None = await session.get(Incident, incident_id)
+_INCIDENT_LOCKED = (
+    select(Incident)
+    .where(col(Incident.id) == bindparam("id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+async def get_incident(
+    session: DbSession, *, incident_id: int, kind: str = "incident", for_update: bool = False
+) -> Incident | None:
+    """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite has one writer
+    anyway) and reads its latest committed state, so of two staff ending one maintenance window at
+    once the second sees it is over and the subscriptions hear it once."""
+    incident: Incident | None
+    if for_update:
+        incident = (await session.execute(_INCIDENT_LOCKED, {"id": incident_id})).scalar_one_or_none()
+    else:
+        incident = await session.get(Incident, incident_id)
     if incident is None or incident.kind != kind:
         return None
     return incident

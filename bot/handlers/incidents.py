@@ -371,7 +371,9 @@ async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> No
 @router.on(CommandInvoked, command("maintenance", "end"), guards=[staff_only("maintenance.end")])
 async def maintenance_end(event: CommandInvoked, ctx: HandlerContext) -> None:
     number, note = parse.parse_maintenance_end(ctx.match.rest, MAINTENANCE_END)
-    window = await status_repo.get_incident(ctx.session, incident_id=number, kind="maintenance")
+    window = await status_repo.get_incident(
+        ctx.session, incident_id=number, kind="maintenance", for_update=True
+    )
     if window is None:
         raise UserError(f"There is no maintenance window #{number}. The status page lists them.")
     assert window.ends_at is not None
