@@ -375,7 +375,9 @@ async def maintenance_overlap(
     reached = start  # soonest first: time up to here is counted already, so an overlap counts once
     for window in windows:
         assert window.starts_at is not None and window.ends_at is not None
-        low, high = max(reached, window.starts_at), min(end, window.ends_at)
+        # One cancelled before it began was resolved before its start: it paused nothing.
+        ended = min(window.ends_at, window.resolved_at or window.ends_at)
+        low, high = max(reached, window.starts_at), min(end, ended)
         if high > low:
             total += high - low
             reached = high

@@ -184,7 +184,12 @@ async def read_history(session: DbSession, *, now: datetime, days: int = PAGE_DA
     windows = [
         w
         for w in await status_repo.maintenance_windows(session, at=now, include_past=True)
-        if w.starts_at is not None and w.ends_at is not None and w.starts_at <= now and w.ends_at > start
+        if w.starts_at is not None
+        and w.ends_at is not None
+        and w.starts_at <= now
+        and w.ends_at > start
+        # Not one cancelled before it began: no maintenance took place.
+        and _window_end(w, now) > w.starts_at
     ]
     ids = [i.id for i in [*incidents, *windows] if i.id is not None]
     updates = await status_repo.updates_for(session, incident_ids=ids)

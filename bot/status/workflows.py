@@ -118,13 +118,14 @@ async def post_update(
 async def end_maintenance(
     session: DbSession, *, window: Incident, note: str, actor_key: str, at: datetime
 ) -> bool:
-    """End a window now: one under way completes early, one not begun is cancelled (it then starts
-    and ends now, so no page or answer shows it as coming). True when it was cancelled."""
+    """End a window now: one under way completes early, one not begun is cancelled. Completed,
+    neither shows as coming or under way; a cancelled one keeps the hours it was booked for (the
+    API says them, as Statuspage does) and, ended before it began, is in no history or clock.
+    True when it was cancelled."""
     assert window.starts_at is not None and window.ends_at is not None
     cancelled = window.starts_at > at
-    if cancelled:
-        window.starts_at = at
-    window.ends_at = at
+    if not cancelled:
+        window.ends_at = at
     await status_repo.add_update(
         session,
         incident=window,

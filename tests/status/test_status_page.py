@@ -233,3 +233,26 @@ async def test_maintenance_cancelled_before_it_begins_is_no_longer_coming(
     bot.clock.advance(hours=17, minutes=30)  # when it would have begun
     status = await _get(f"{page_url}/api/v2/status.json")
     assert status["status"]["indicator"] == "none"
+
+
+async def test_a_cancelled_window_keeps_when_it_was_booked_and_never_shows_as_held(
+    bot: BotHarness, page_url: str
+) -> None:
+    """Booked for 02:00-03:00 tomorrow and cancelled at 10:00 today: the API still says when it was
+    booked (as Statuspage does), and neither the history nor its feed says maintenance took place
+    at 10:00, nor, once its booked hours have passed, then."""
+    await bot.staff_runs("/maintenance schedule api 2026-11-25T02:00Z 2026-11-25T03:00Z New load balancer")
+    bot.clock.advance(hours=1)
+    await bot.staff_runs("/maintenance end 1 Postponed to next week")
+    (window,) = (await _get(f"{page_url}/api/v2/scheduled-maintenances.json"))["scheduled_maintenances"]
+    assert (window["status"], window["scheduled_for"], window["scheduled_until"]) == (
+        "completed",
+        "2026-11-25T02:00:00.000+00:00",
+        "2026-11-25T03:00:00.000+00:00",
+    )
+    for hours in (0, 18):
+        bot.clock.advance(hours=hours)
+        async with aiohttp.ClientSession() as session:
+            for path in ("/history", "/history.atom"):
+                async with session.get(f"{page_url}{path}") as response:
+                    assert "New load balancer" not in await response.text(), (path, hours)

@@ -103,6 +103,17 @@ async def test_overlapping_maintenance_windows_pause_the_clock_once_for_their_ov
     assert "has waited 30 minutes past its first-response target" in reminder
 
 
+async def test_a_maintenance_window_cancelled_before_it_began_pauses_no_clock(bot: BotHarness) -> None:
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T10:30Z 2026-11-24T12:30Z DB upgrade")
+    await bot.customer_runs("/ticket my card payment failed")
+    async with bot.bot.database.transaction() as session:
+        (await session.execute(select(Ticket))).scalar_one().component = "payments"
+    bot.clock.advance(minutes=30)
+    await bot.staff_runs("/maintenance end 1 Postponed to next week")
+    bot.clock.advance(hours=3, minutes=35)  # the 4-hour target passed 5 minutes ago; nothing paused it
+    assert (await _clocks(bot))["breached"] == 1
+
+
 async def test_many_tickets_paused_by_maintenance_do_not_hide_one_that_is_late(bot: BotHarness) -> None:
     await bot.staff_runs("/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z DB upgrade")
     for index in range(PAGE + 5):  # more than one page of paused tickets, all older
