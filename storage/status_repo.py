@@ -206,8 +206,8 @@ async def get_incident(
     session: DbSession, *, incident_id: int, kind: str = "incident", for_update: bool = False
 ) -> Incident | None:
     """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite has one writer
-    anyway) and reads its latest committed state, so of two staff ending one maintenance window at
-    once the second sees it is over and the subscriptions hear it once."""
+    anyway) and reads its latest committed state, so of two staff ending one maintenance window, or
+    resolving one incident, at once the second sees it is over and the subscriptions hear it once."""
     incident: Incident | None
     if for_update:
         incident = (await session.execute(_INCIDENT_LOCKED, {"id": incident_id})).scalar_one_or_none()

@@ -200,7 +200,9 @@ async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
 
 
 async def _incident_or_error(ctx: HandlerContext, number: int) -> Incident:
-    incident = await status_repo.get_incident(ctx.session, incident_id=number)
+    # Locked and read fresh: of two staff resolving (or updating) it at once, the second sees what
+    # the first did, and the subscriptions hear of it once.
+    incident = await status_repo.get_incident(ctx.session, incident_id=number, for_update=True)
     if incident is None:
         raise UserError(f"There is no incident #{number}. `/status` lists the open ones.")
     if incident.status == IncidentStatus.RESOLVED:

@@ -1,11 +1,13 @@
-"""Two bot processes on one PostgreSQL database end the same maintenance window at the same moment:
-the subscriptions hear it is over once."""
+"""Two bot processes on one PostgreSQL database end the same maintenance window, or resolve the same
+incident, at the same moment: the subscriptions hear it once."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from bot.core.events import CommandInvoked
@@ -13,45 +15,70 @@ from storage.db import Database
 from storage.models import IncidentUpdate
 from tests.harness import BotHarness, make_settings
 
+Processes = tuple[BotHarness, BotHarness]
 
-async def test_two_staff_ending_one_window_at_once_tell_the_subscriptions_once(
-    postgres_database: Database, tmp_path: Path
-) -> None:
+
+@pytest.fixture
+async def processes(postgres_database: Database, tmp_path: Path) -> AsyncIterator[Processes]:
+    """Two bots on one database, as two processes behind one app."""
     first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
     second = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
     try:
-        await first.staff_runs(
-            "/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z Database upgrade"
-        )
-        for bot in (first, second):
-            bot.clock.advance(hours=1)
-
-        def end(bot: BotHarness, event_id: str) -> CommandInvoked:
-            return CommandInvoked(
-                actor=bot.staff,
-                conversation=bot.staff_room,
-                name="maintenance",
-                args="end 1 The upgrade finished early",
-                event_id=event_id,
-            )
-
-        # Each "process" has a connection ready, as a running bot would, so neither starts late.
-        await asyncio.gather(*(postgres_database.ping() for _ in range(4)))
-        # Two on-call engineers end the window; each command lands on a different process.
-        await asyncio.gather(
-            first.bot.dispatcher.handle(end(first, "end-a")),
-            second.bot.dispatcher.handle(end(second, "end-b")),
-        )
-        replies = sorted(m.text.split(":")[0] for m in first.adapter.sent + second.adapter.sent)
-        assert [r for r in replies if r.startswith("Ended") or "already over" in r] == [
-            "Ended maintenance **#1**",
-            "Maintenance #1 is already over.",
-        ]
-        async with postgres_database.session() as session:
-            ended = (
-                await session.execute(select(IncidentUpdate.body).where(IncidentUpdate.status == "completed"))
-            ).scalars()
-            assert list(ended) == ["The upgrade finished early"]
+        yield first, second
     finally:
         await first.close()
         await second.close()
+
+
+async def _both_run(database: Database, processes: Processes, command: str) -> list[str]:
+    """Two staff run `command` at once, each on another process; every reply, in any order."""
+    name, _, args = command.removeprefix("/").partition(" ")
+
+    def typed(bot: BotHarness, event_id: str) -> CommandInvoked:
+        return CommandInvoked(
+            actor=bot.staff, conversation=bot.staff_room, name=name, args=args, event_id=event_id
+        )
+
+    # Each "process" has a connection ready, as a running bot would, so neither starts late.
+    await asyncio.gather(*(database.ping() for _ in range(4)))
+    first, second = processes
+    await asyncio.gather(
+        first.bot.dispatcher.handle(typed(first, "run-a")),
+        second.bot.dispatcher.handle(typed(second, "run-b")),
+    )
+    return [m.text for m in first.adapter.sent + second.adapter.sent]
+
+
+async def _updates(database: Database, status: str) -> list[str]:
+    async with database.session() as session:
+        found = await session.execute(select(IncidentUpdate.body).where(IncidentUpdate.status == status))
+        return list(found.scalars())
+
+
+async def test_two_staff_ending_one_window_at_once_tell_the_subscriptions_once(
+    postgres_database: Database, processes: Processes
+) -> None:
+    first, _ = processes
+    await first.staff_runs(
+        "/maintenance schedule payments 2026-11-24T09:30Z 2026-11-24T11:30Z Database upgrade"
+    )
+    for bot in processes:
+        bot.clock.advance(hours=1)
+    replies = await _both_run(postgres_database, processes, "/maintenance end 1 The upgrade finished early")
+    heads = sorted(r.split(":")[0] for r in replies)
+    assert [r for r in heads if r.startswith("Ended") or "already over" in r] == [
+        "Ended maintenance **#1**",
+        "Maintenance #1 is already over.",
+    ]
+    assert await _updates(postgres_database, "completed") == ["The upgrade finished early"]
+
+
+async def test_two_staff_resolving_one_incident_at_once_tell_the_subscriptions_once(
+    postgres_database: Database, processes: Processes
+) -> None:
+    first, _ = processes
+    await first.staff_runs("/incident open payments major Card payments failing")
+    replies = await _both_run(postgres_database, processes, "/incident resolve 1 Payments are back")
+    assert sum(r.startswith("Resolved incident **#1**") for r in replies) == 1, replies
+    assert sum("is already resolved" in r for r in replies) == 1, replies
+    assert await _updates(postgres_database, "resolved") == ["Payments are back"]
