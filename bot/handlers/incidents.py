@@ -41,13 +41,14 @@ INCIDENT_OPEN = parse.Usage.of(
 INCIDENT_UPDATE = parse.Usage.of(
     router.command(
         "incident update",
-        "Post an update, threaded under the first notice",
+        "Post an update (and a new impact), threaded under the first notice",
         INCIDENT,
         Option("status", choices=OPEN_STAGES),
+        Option("impact", required=False, keyword=True, choices=tuple(Impact)),
         Option("message"),
         staff=True,
     ),
-    "/incident update 12 identified A bad deploy; rolling back",
+    "/incident update 12 identified impact=major A bad deploy; rolling back",
 )
 INCIDENT_RESOLVE = parse.Usage.of(
     router.command(
@@ -210,9 +211,21 @@ async def _incident_or_error(ctx: HandlerContext, number: int) -> Incident:
     return incident
 
 
-async def _post_update(ctx: HandlerContext, incident: Incident, status: IncidentStatus, message: str) -> None:
+async def _post_update(
+    ctx: HandlerContext,
+    incident: Incident,
+    status: IncidentStatus,
+    message: str,
+    impact: Impact | None = None,
+) -> None:
     update = await workflows.post_update(
-        ctx.session, incident=incident, status=status, body=message, actor_key=ctx.event.actor.key, at=ctx.now
+        ctx.session,
+        incident=incident,
+        status=status,
+        body=message,
+        actor_key=ctx.event.actor.key,
+        at=ctx.now,
+        impact=impact,
     )
     title, text = messages.update_notice(incident, update)
     resolved = status is IncidentStatus.RESOLVED
@@ -258,7 +271,7 @@ async def _post_update(ctx: HandlerContext, incident: Incident, status: Incident
 async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
     args = parse.parse_update(ctx.match.rest, INCIDENT_UPDATE)
     incident = await _incident_or_error(ctx, args.incident_id)
-    await _post_update(ctx, incident, args.status, args.message)
+    await _post_update(ctx, incident, args.status, args.message, args.impact)
 
 
 @router.on(CommandInvoked, command("incident", "resolve"), guards=[staff_only("incident.resolve")])

@@ -110,6 +110,8 @@ class UpdateArgs:
     incident_id: int
     status: IncidentStatus
     message: str
+    impact: Impact | None = None
+    """A new impact (`impact=major`), when the incident got worse or better than first declared."""
 
 
 def parse_update(rest: str, usage: Usage) -> UpdateArgs:
@@ -118,7 +120,14 @@ def parse_update(rest: str, usage: Usage) -> UpdateArgs:
         raise usage.error("I need the incident number, its status and a message.")
     number = incident_id(parts[0], usage)
     status = _choice(parts[1], IncidentStatus, "an incident status", usage)
-    return UpdateArgs(number, status, parts[2].strip())
+    message, impact = parts[2].strip(), None
+    first, _, after = message.partition(" ")
+    if first.lower().startswith("impact="):
+        impact = _choice(first.partition("=")[2], Impact, "an impact", usage)
+        message = after.strip()
+        if not message:
+            raise usage.error("I need a message after the impact.")
+    return UpdateArgs(number, status, message, impact)
 
 
 def parse_resolve(rest: str, usage: Usage) -> tuple[int, str]:

@@ -79,11 +79,24 @@ async def open_incident(
 
 
 async def post_update(
-    session: DbSession, *, incident: Incident, status: IncidentStatus, body: str, actor_key: str, at: datetime
+    session: DbSession,
+    *,
+    incident: Incident,
+    status: IncidentStatus,
+    body: str,
+    actor_key: str,
+    at: datetime,
+    impact: Impact | None = None,
 ) -> IncidentUpdate:
-    """Append to the timeline. Resolving puts components back to what the active incidents left
-    still mean for them: operational when none affects them."""
+    """Append to the timeline. A new `impact` moves the incident's components to what it now means
+    (worse or better). Resolving puts components back to what the active incidents left still mean
+    for them: operational when none affects them."""
     resolves = IncidentStatus(status) is IncidentStatus.RESOLVED
+    changed = impact is not None and Impact(impact).value != incident.impact
+    if changed:
+        assert impact is not None
+        body = f"Impact changed from {incident.impact} to {Impact(impact).value}. {body}"
+        incident.impact = Impact(impact).value
     update = await status_repo.add_update(
         session,
         incident=incident,
@@ -93,26 +106,39 @@ async def post_update(
         at=at,
         resolves=resolves,
     )
-    if resolves:
+    if resolves or changed:
         # A minor incident still open on a component leaves it degraded, not at the major outage
-        # of the critical one just resolved.
-        still_means: dict[str, list[ComponentStatus]] = {}
-        for other in await status_repo.active_incidents(session):
-            for name in status_repo.split_names(other.components):
-                still_means.setdefault(name, []).append(IMPACT_TO_STATUS[Impact(other.impact)])
-        for name in status_repo.split_names(incident.components):
-            component = await status_repo.get_component(session, name=name)
-            target = worst(still_means.get(name, []))
-            if component is not None and severity(component.status) > severity(target):
-                await set_component_status(
-                    session,
-                    component=component,
-                    status=target,
-                    actor_key=actor_key,
-                    at=at,
-                    reason=f"incident #{incident.id} resolved",
-                )
+        # of the critical one just resolved (or made minor).
+        await _follow_active_incidents(
+            session,
+            incident,
+            actor_key=actor_key,
+            at=at,
+            reason=f"incident #{incident.id} {'resolved' if resolves else 'impact changed'}",
+            worsen=changed and not resolves,
+        )
     return update
+
+
+async def _follow_active_incidents(
+    session: DbSession, incident: Incident, *, actor_key: str, at: datetime, reason: str, worsen: bool
+) -> None:
+    """Each of the incident's components to what the active incidents mean for it: better where it
+    shows worse than that, and worse too where `worsen` (an impact raised)."""
+    still_means: dict[str, list[ComponentStatus]] = {}
+    for other in await status_repo.active_incidents(session):
+        for name in status_repo.split_names(other.components):
+            still_means.setdefault(name, []).append(IMPACT_TO_STATUS[Impact(other.impact)])
+    for name in status_repo.split_names(incident.components):
+        component = await status_repo.get_component(session, name=name)
+        target = worst(still_means.get(name, []))
+        if component is None:
+            continue
+        better = severity(component.status) > severity(target)
+        if better or (worsen and severity(target) > severity(component.status)):
+            await set_component_status(
+                session, component=component, status=target, actor_key=actor_key, at=at, reason=reason
+            )
 
 
 async def end_maintenance(

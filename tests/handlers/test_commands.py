@@ -34,7 +34,8 @@ STAFF_LINES = [
     "- `/support privacy export <platform:user_id>`: Write everything stored about a person to a file",
     "- `/support privacy erase <platform:user_id>`: Erase a person's words and identity (asks to confirm)",
     "- `/incident open <components> <impact> <title>`: Open an incident and tell every subscribed channel",
-    "- `/incident update <id> <status> <message>`: Post an update, threaded under the first notice",
+    "- `/incident update <id> <status> [impact=<impact>] <message>`: "
+    "Post an update (and a new impact), threaded under the first notice",
     "- `/incident resolve <id> [message]`: Resolve; customers who asked are told",
     "- `/component set <name> <status>`: Set a component's status (history is kept)",
     "- `/component add <name> [group=<group>] [aliases=<a,b>]`: Add a component",

@@ -233,6 +233,31 @@ async def test_resolving_the_worse_of_two_incidents_leaves_the_status_the_other_
     )
 
 
+async def test_an_incident_that_gets_worse_then_better_moves_its_components_and_says_so(
+    bot: BotHarness,
+) -> None:
+    """Declared minor, it turns out every card payment fails: staff raise the impact in the update,
+    the component and the page follow, and the subscriptions read the change. Then it eases."""
+    await subscribe(bot, "payments-watch", "payments")
+    await bot.staff_runs("/incident open payments minor Some card payments slow")
+    await bot.staff_runs("/incident update 1 identified impact=critical Every card payment fails")
+    (worse,) = await bot.customer_runs("/status")
+    assert "- payments: Major outage" in worse.text
+
+    await bot.staff_runs("/incident update 1 monitoring impact=minor A fix is out; payments recovering")
+    (better,) = await bot.customer_runs("/status")
+    assert "- payments: Degraded performance" in better.text
+    await deliver(bot)
+    texts = [m.text for m in received(bot, "payments-watch")]
+    assert any("Impact changed from minor to critical. Every card payment fails" in t for t in texts)
+    assert any("Impact changed from critical to minor. A fix is out" in t for t in texts)
+    (history,) = await bot.staff_runs("/component history payments")
+    assert history.text.splitlines()[-2:] == [
+        "- Nov 24 09:00 UTC: degraded_performance → major_outage (incident #1 impact changed)",
+        "- Nov 24 09:00 UTC: major_outage → degraded_performance (incident #1 impact changed)",
+    ]
+
+
 async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -> None:
     await subscribe(bot, "all")
     await subscribe(bot, "api-only", "api")
@@ -277,6 +302,8 @@ async def test_malformed_arguments_get_a_usage_line_with_an_example(bot: BotHarn
         "/incident open teleporter major Down": "I don't know a component called `teleporter`",
         "/incident update abc identified x": "`abc` is not an incident number.",
         "/incident update 1 fixed x": "`fixed` is not an incident status",
+        "/incident update 1 identified impact=huge x": "`huge` is not an impact",
+        "/incident update 1 identified impact=major": "I need a message after the impact.",
         "/incident update 99 identified x": "There is no incident #99.",
         "/incident update 99999999999999999999 identified x": "is not an incident number.",
         "/incident resolve 99999999999999": "is not an incident number.",
