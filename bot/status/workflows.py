@@ -13,6 +13,7 @@ from bot.status.model import (
     Impact,
     IncidentStatus,
     MaintenanceStatus,
+    impact_rank,
     severity,
     worst,
 )
@@ -93,8 +94,10 @@ async def post_update(
     for them: operational when none affects them."""
     resolves = IncidentStatus(status) is IncidentStatus.RESOLVED
     changed = impact is not None and Impact(impact).value != incident.impact
+    raised = False
     if changed:
         assert impact is not None
+        raised = impact_rank(impact) > impact_rank(incident.impact)
         body = f"Impact changed from {incident.impact} to {Impact(impact).value}. {body}"
         incident.impact = Impact(impact).value
     update = await status_repo.add_update(
@@ -115,16 +118,17 @@ async def post_update(
             actor_key=actor_key,
             at=at,
             reason=f"incident #{incident.id} {'resolved' if resolves else 'impact changed'}",
-            worsen=changed and not resolves,
+            raised=raised and not resolves,
         )
     return update
 
 
 async def _follow_active_incidents(
-    session: DbSession, incident: Incident, *, actor_key: str, at: datetime, reason: str, worsen: bool
+    session: DbSession, incident: Incident, *, actor_key: str, at: datetime, reason: str, raised: bool
 ) -> None:
-    """Each of the incident's components to what the active incidents mean for it: better where it
-    shows worse than that, and worse too where `worsen` (an impact raised)."""
+    """Each of the incident's components to what the active incidents mean for it: worse where it
+    shows better than that when the impact was `raised`, else better where it shows worse. Only
+    that way: a raised impact never improves what staff marked worse by hand."""
     still_means: dict[str, list[ComponentStatus]] = {}
     for other in await status_repo.active_incidents(session):
         for name in status_repo.split_names(other.components):
@@ -134,8 +138,8 @@ async def _follow_active_incidents(
         target = worst(still_means.get(name, []))
         if component is None:
             continue
-        better = severity(component.status) > severity(target)
-        if better or (worsen and severity(target) > severity(component.status)):
+        gap = severity(target) - severity(component.status)
+        if (gap > 0) if raised else (gap < 0):
             await set_component_status(
                 session, component=component, status=target, actor_key=actor_key, at=at, reason=reason
             )

@@ -7,6 +7,7 @@ import asyncio
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core.events import Actor, Delivery, Platform, SentRef
+from bot.status import maintenance_notices
 from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from storage import outbox_repo, status_repo, subscriptions_repo
@@ -258,6 +259,20 @@ async def test_an_incident_that_gets_worse_then_better_moves_its_components_and_
     ]
 
 
+async def test_raising_an_incidents_impact_never_makes_a_component_look_better(bot: BotHarness) -> None:
+    """Staff saw every card payment fail and marked payments down by hand; declaring the incident
+    major a minute later must not show payments as only partly out."""
+    await bot.staff_runs("/incident open payments minor Some card payments slow")
+    await bot.staff_runs("/component set payments major_outage")
+    await bot.staff_runs("/incident update 1 identified impact=major Card payments failing")
+    (status,) = await bot.customer_runs("/status")
+    assert "- payments: Major outage" in status.text
+    (history,) = await bot.staff_runs("/component history payments")
+    assert history.text.splitlines()[-1] == (
+        "- Nov 24 09:00 UTC: degraded_performance → major_outage (command)"
+    )
+
+
 async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -> None:
     await subscribe(bot, "all")
     await subscribe(bot, "api-only", "api")
@@ -334,3 +349,45 @@ async def test_a_long_update_goes_whole_to_the_thread_and_shortened_on_the_edite
     _first, update, edit = received(bot, "news")
     assert update.text.endswith(details), "the thread gets every word"
     assert len(edit.text) < 1_000 and "…" in edit.text, "the card stays one message"
+
+
+async def test_subscribers_hear_when_maintenance_begins_and_ends_by_the_clock(bot: BotHarness) -> None:
+    """Told on Monday that payments has maintenance 10:00-11:00, a channel hears at 10:00 that it has
+    begun and at 11:00 that it is over, once each, whichever process looks and however often."""
+    await subscribe(bot, "payments-watch", "payments")
+    await bot.staff_runs(
+        "/maintenance schedule payments 2026-11-24T10:00Z 2026-11-24T11:00Z Database upgrade"
+    )
+    database = bot.bot.database
+    assert await maintenance_notices.announce_turns(database, at=bot.clock.now) == 0
+    bot.clock.advance(hours=1, seconds=20)
+    assert await maintenance_notices.announce_turns(database, at=bot.clock.now) == 1
+    assert await maintenance_notices.announce_turns(database, at=bot.clock.now) == 0, "said once"
+    bot.clock.advance(hours=1)
+    assert await maintenance_notices.announce_turns(database, at=bot.clock.now) == 1
+    await deliver(bot)
+    titles = [m.delivery.message.title for m in received(bot, "payments-watch")]
+    assert titles == [
+        "[Maintenance] Database upgrade",
+        "[Maintenance started] Database upgrade",
+        "[Maintenance completed] Database upgrade",
+    ]
+
+
+async def test_maintenance_ended_by_staff_or_long_past_is_not_announced_again(bot: BotHarness) -> None:
+    await subscribe(bot, "news")
+    await bot.staff_runs("/maintenance schedule api 2026-11-24T09:30Z 2026-11-24T12:00Z Network work")
+    await bot.staff_runs("/maintenance schedule payments 2026-11-24T10:00Z 2026-11-24T10:30Z Upgrade")
+    await bot.staff_runs("/maintenance schedule search 2026-11-25T02:00Z 2026-11-25T03:00Z Reindex")
+    await bot.staff_runs("/maintenance end 3 Postponed")  # cancelled before it began
+    bot.clock.advance(hours=1)  # 10:00: api began half an hour ago, payments begins now
+    await bot.staff_runs("/maintenance end 1 Done early")
+    database = bot.bot.database
+    assert await maintenance_notices.announce_turns(database, at=bot.clock.now) == 1  # payments began
+    bot.clock.advance(hours=20)  # the bot was down: payments ended long ago, search never began
+    assert await maintenance_notices.announce_turns(database, at=bot.clock.now) == 0
+    await deliver(bot)
+    titles = [m.delivery.message.title for m in received(bot, "news")]
+    assert titles.count("[Maintenance started] Upgrade") == 1
+    assert not [t for t in titles if "Network work" in t and "started" in t]
+    assert not [t for t in titles if "Reindex" in t and ("started" in t or "completed" in t)]
