@@ -41,7 +41,7 @@ from bot.insights import digest, kb_traffic
 from bot.kb.knowledge_base import KnowledgeBaseHolder, load_knowledge_base
 from bot.kb.loader import KBError
 from bot.settings import Settings
-from bot.status import look
+from bot.status import look, maintenance_notices
 from bot.status import page as status_page
 from bot.status.broadcast.pacing import policy_for
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
@@ -186,6 +186,14 @@ class SupportBot:
             stop=self._stopping,
         )
         self._clocks = asyncio.create_task(ticket_clocks)
+        turns = maintenance_notices.run_forever(
+            self.database,
+            clock=self.services.clock,
+            stop=self._stopping,
+            every=self.clock_interval,
+            wake=self.broadcaster.wake if self.broadcaster is not None else None,
+        )
+        self._background.append(asyncio.create_task(turns))
         schedule = self.settings.digest_schedule
         if schedule is not None:
             weekly = digest.run_forever(

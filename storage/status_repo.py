@@ -328,6 +328,28 @@ async def create_maintenance(
 _ALL_MAINTENANCE = (
     select(Incident).where(col(Incident.kind) == "maintenance").order_by(col(Incident.starts_at))
 )
+# Windows whose start or end falls in (since, until], ended by the clock (not by a command, which
+# marks them completed and tells the subscriptions itself).
+_MAINTENANCE_TURNING = (
+    select(Incident)
+    .where(
+        col(Incident.kind) == "maintenance",
+        col(Incident.status) != "completed",
+        or_(
+            and_(col(Incident.starts_at) > bindparam("since"), col(Incident.starts_at) <= bindparam("until")),
+            and_(col(Incident.ends_at) > bindparam("since"), col(Incident.ends_at) <= bindparam("until")),
+        ),
+    )
+    .order_by(col(Incident.starts_at), col(Incident.id))
+)
+
+
+async def maintenance_turning(session: DbSession, *, since: datetime, until: datetime) -> list[Incident]:
+    """Maintenance windows that began or ended by the clock in (since, until]."""
+    result = await session.execute(_MAINTENANCE_TURNING, {"since": since, "until": until})
+    return list(result.scalars())
+
+
 # Every status answer asks this: built once. Past windows stay in the table for the history, and are
 # not loaded each time.
 _MAINTENANCE_NOT_OVER = select(Incident).where(_MAINTENANCE_NOT_OVER_AT).order_by(col(Incident.starts_at))

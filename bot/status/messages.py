@@ -185,6 +185,12 @@ def maintenance_notice(window: Incident) -> tuple[str, str]:
     return title, text
 
 
+def maintenance_started_notice(window: Incident) -> tuple[str, str]:
+    assert window.ends_at is not None
+    title = f"[Maintenance started] {window.title}"
+    return title, f"**Affects:** {', '.join(split_names(window.components))}\nUntil {at(window.ends_at)}."
+
+
 def maintenance_ended_notice(window: Incident, *, cancelled: bool, note: str) -> tuple[str, str]:
     assert window.ends_at is not None
     title = f"[Maintenance {'cancelled' if cancelled else 'completed'}] {window.title}"
