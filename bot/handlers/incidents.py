@@ -45,7 +45,7 @@ INCIDENT_UPDATE = parse.Usage.of(
         INCIDENT,
         Option("status", choices=OPEN_STAGES),
         Option("impact", required=False, keyword=True, choices=tuple(Impact)),
-        Option("message"),
+        Option("message", after_dashes=True),
         staff=True,
     ),
     "/incident update 12 identified impact=major A bad deploy; rolling back",

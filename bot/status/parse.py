@@ -121,13 +121,24 @@ def parse_update(rest: str, usage: Usage) -> UpdateArgs:
     number = incident_id(parts[0], usage)
     status = _choice(parts[1], IncidentStatus, "an incident status", usage)
     message, impact = parts[2].strip(), None
-    first, _, after = message.partition(" ")
+    first, after = _first_word(message)
     if first.lower().startswith("impact="):
         impact = _choice(first.partition("=")[2], Impact, "an impact", usage)
-        message = after.strip()
-        if not message:
-            raise usage.error("I need a message after the impact.")
-    return UpdateArgs(number, status, message, impact)
+        message = after
+        first, after = _first_word(message)
+    # Where the options are typed separately (Discord), `--` marks where the message starts: a
+    # message that begins with `impact=` is then never read as a new impact.
+    if first == "--":
+        message = after
+    if not message.strip():
+        raise usage.error("I need a message after the impact." if impact else "I need a message.")
+    return UpdateArgs(number, status, message.strip(), impact)
+
+
+def _first_word(text: str) -> tuple[str, str]:
+    """The first word and the rest as typed (its lines kept)."""
+    first, *rest = text.split(maxsplit=1) or [""]
+    return first, "".join(rest)
 
 
 def parse_resolve(rest: str, usage: Usage) -> tuple[int, str]:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import discord
+import pytest
 from discord import app_commands
 
 from bot.adapters.discord.commands import build_tree
@@ -17,6 +18,7 @@ from bot.core.commands import OptionKind
 from bot.core.events import Actor
 from bot.status.model import OPEN_STAGES, ComponentStatus, Impact
 from storage import status_repo, subscriptions_repo
+from storage.db import Database
 from tests.adapters.discord.harness import (
     EPHEMERAL,
     DiscordWorld,
@@ -231,6 +233,44 @@ async def test_discord_incident_components_written_with_a_space_after_the_comma_
     )
     assert "on api, payments: Card payments failing" in opened.content
     assert run is not None
+
+
+@pytest.fixture
+async def started(
+    world: DiscordWorld, database: Database, tmp_path: Path, bots: list[SupportBot]
+) -> SupportBot:
+    """The bot, connected to the emulated Discord (stopped by `bots` after the test)."""
+    bots.append((await start_bot(world, database, tmp_path))[0])
+    return bots[-1]
+
+
+async def test_a_discord_incident_update_whose_message_starts_with_impact_keeps_the_impact(
+    world: DiscordWorld, started: SupportBot
+) -> None:
+    """The impact option left empty, the message is only the message, whatever its first word."""
+    bot, emu = started, world.emu
+    await emu.run_command(
+        world.sam, world.staff, "incident", "open", components="payments", impact="major", title="Cards fail"
+    )
+    await public_answer(emu, world.staff.id, "Opened incident")
+    await emu.run_command(
+        world.sam,
+        world.staff,
+        "incident",
+        "update",
+        number=1,
+        status="identified",
+        message="impact=none on refunds; card payments still fail",
+    )
+    assert "Updated (identified) incident **#1**" in await public_answer(emu, world.staff.id, "Updated")
+    await bot.dispatcher.drain()
+    async with bot.database.session() as session:
+        payments = await status_repo.get_component(session, name="payments")
+        (incident,) = await status_repo.active_incidents(session)
+        timeline = await status_repo.updates_for(session, incident_ids=[1])
+    assert payments is not None and payments.status == ComponentStatus.PARTIAL_OUTAGE
+    assert incident.impact == Impact.MAJOR
+    assert timeline[1][0].body == "impact=none on refunds; card payments still fail"
 
 
 async def test_autocomplete_offers_the_suggesters_choices(world, adapters):
