@@ -61,6 +61,21 @@ async def get_component(session: DbSession, *, name: str) -> StatusComponent | N
     return result.scalar_one_or_none()
 
 
+async def lock_components(session: DbSession, *, names: Sequence[str]) -> list[StatusComponent]:
+    """These components, locked until the transaction ends and read fresh (PostgreSQL; SQLite has one
+    writer anyway), in name order: a transaction that moves components by what the open incidents
+    mean holds them before it reads those incidents, so two at once (resolving two incidents on one
+    component) see each other's, and taking them in one order never deadlocks."""
+    result = await session.execute(
+        select(StatusComponent)
+        .where(col(StatusComponent.name).in_(list(names)))
+        .order_by(col(StatusComponent.name))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(result.scalars())
+
+
 async def sync_components(
     session: DbSession, *, declared: Sequence[ComponentSpec], at: datetime | None = None
 ) -> int:

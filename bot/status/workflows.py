@@ -64,7 +64,7 @@ async def open_incident(
         at=at,
     )
     target = IMPACT_TO_STATUS[Impact(impact)]
-    for component in components:
+    for component in await status_repo.lock_components(session, names=[c.name for c in components]):
         # An incident never improves a component another incident made worse, nor hides maintenance
         # behind an incident that affects nothing.
         if severity(target) > severity(component.status):
@@ -129,15 +129,17 @@ async def _follow_active_incidents(
     """Each of the incident's components to what the active incidents mean for it: worse where it
     shows better than that when the impact was `raised`, else better where it shows worse. Only
     that way: a raised impact never improves what staff marked worse by hand."""
+    # Locked before the incidents are read: of two staff resolving two incidents on one component
+    # at once, the second reads after the first commits, so neither leaves it at the other's impact.
+    components = await status_repo.lock_components(
+        session, names=status_repo.split_names(incident.components)
+    )
     still_means: dict[str, list[ComponentStatus]] = {}
     for other in await status_repo.active_incidents(session):
         for name in status_repo.split_names(other.components):
             still_means.setdefault(name, []).append(IMPACT_TO_STATUS[Impact(other.impact)])
-    for name in status_repo.split_names(incident.components):
-        component = await status_repo.get_component(session, name=name)
-        target = worst(still_means.get(name, []))
-        if component is None:
-            continue
+    for component in components:
+        target = worst(still_means.get(component.name, []))
         gap = severity(target) - severity(component.status)
         if (gap > 0) if raised else (gap < 0):
             await set_component_status(

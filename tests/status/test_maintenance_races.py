@@ -1,5 +1,6 @@
 """Two bot processes on one PostgreSQL database end the same maintenance window, or resolve the same
-incident, at the same moment: the subscriptions hear it once."""
+incident, at the same moment: the subscriptions hear it once. Two incidents on one component resolved
+at once leave it as neither now means."""
 
 from __future__ import annotations
 
@@ -30,11 +31,12 @@ async def processes(postgres_database: Database, tmp_path: Path) -> AsyncIterato
         await second.close()
 
 
-async def _both_run(database: Database, processes: Processes, command: str) -> list[str]:
-    """Two staff run `command` at once, each on another process; every reply, in any order."""
-    name, _, args = command.removeprefix("/").partition(" ")
+async def _both_run(database: Database, processes: Processes, command: str, other: str = "") -> list[str]:
+    """Two staff run `command` (the second `other`, if given) at once, each on another process;
+    every reply, in any order."""
 
     def typed(bot: BotHarness, event_id: str) -> CommandInvoked:
+        name, _, args = (other if other and event_id == "run-b" else command).removeprefix("/").partition(" ")
         return CommandInvoked(
             actor=bot.staff, conversation=bot.staff_room, name=name, args=args, event_id=event_id
         )
@@ -82,3 +84,17 @@ async def test_two_staff_resolving_one_incident_at_once_tell_the_subscriptions_o
     assert sum(r.startswith("Resolved incident **#1**") for r in replies) == 1, replies
     assert sum("is already resolved" in r for r in replies) == 1, replies
     assert await _updates(postgres_database, "resolved") == ["Payments are back"]
+
+
+async def test_two_staff_resolving_two_incidents_on_one_component_at_once_leave_it_operational(
+    postgres_database: Database, processes: Processes
+) -> None:
+    """Each saw the other's incident still open: neither may leave payments down when both are over."""
+    first, _ = processes
+    await first.staff_runs("/incident open api,payments critical Everything is down")
+    await first.staff_runs("/incident open payments,api major Card payments failing")
+    await _both_run(
+        postgres_database, processes, "/incident resolve 1 Back up", "/incident resolve 2 Back up"
+    )
+    (status,) = await first.customer_runs("/status")
+    assert status.delivery.message.title == "All systems operational", status.text
