@@ -273,6 +273,16 @@ async def test_raising_an_incidents_impact_never_makes_a_component_look_better(b
     )
 
 
+async def test_lowering_an_incidents_impact_never_makes_a_component_look_worse(bot: BotHarness) -> None:
+    """Payments mostly recovered and staff marked it degraded by hand; easing the incident from
+    critical to major must not put payments back at a partial outage."""
+    await bot.staff_runs("/incident open payments critical Card payments failing")
+    await bot.staff_runs("/component set payments degraded_performance")
+    await bot.staff_runs("/incident update 1 monitoring impact=major Most card payments go through")
+    (status,) = await bot.customer_runs("/status")
+    assert "- payments: Degraded performance" in status.text
+
+
 async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -> None:
     await subscribe(bot, "all")
     await subscribe(bot, "api-only", "api")
