@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core.events import Actor, Delivery, Platform, SentRef
 from bot.status import maintenance_notices
@@ -259,28 +261,27 @@ async def test_an_incident_that_gets_worse_then_better_moves_its_components_and_
     ]
 
 
-async def test_raising_an_incidents_impact_never_makes_a_component_look_better(bot: BotHarness) -> None:
-    """Staff saw every card payment fail and marked payments down by hand; declaring the incident
-    major a minute later must not show payments as only partly out."""
-    await bot.staff_runs("/incident open payments minor Some card payments slow")
-    await bot.staff_runs("/component set payments major_outage")
-    await bot.staff_runs("/incident update 1 identified impact=major Card payments failing")
+@pytest.mark.parametrize(
+    ("opened", "by_hand", "rated", "shows"),
+    [
+        # Every card payment fails and staff marked payments down; calling it major must not show
+        # payments as only partly out.
+        ("minor", "major_outage", "major", "Major outage"),
+        # Payments mostly recovered and staff marked it degraded; easing the incident to major must
+        # not put payments back at a partial outage.
+        ("critical", "degraded_performance", "major", "Degraded performance"),
+    ],
+)
+async def test_a_new_impact_moves_a_component_set_by_hand_only_its_own_way(
+    bot: BotHarness, opened: str, by_hand: str, rated: str, shows: str
+) -> None:
+    await bot.staff_runs(f"/incident open payments {opened} Card payments failing")
+    await bot.staff_runs(f"/component set payments {by_hand}")
+    await bot.staff_runs(f"/incident update 1 identified impact={rated} What we know now")
     (status,) = await bot.customer_runs("/status")
-    assert "- payments: Major outage" in status.text
+    assert f"- payments: {shows}" in status.text
     (history,) = await bot.staff_runs("/component history payments")
-    assert history.text.splitlines()[-1] == (
-        "- Nov 24 09:00 UTC: degraded_performance → major_outage (command)"
-    )
-
-
-async def test_lowering_an_incidents_impact_never_makes_a_component_look_worse(bot: BotHarness) -> None:
-    """Payments mostly recovered and staff marked it degraded by hand; easing the incident from
-    critical to major must not put payments back at a partial outage."""
-    await bot.staff_runs("/incident open payments critical Card payments failing")
-    await bot.staff_runs("/component set payments degraded_performance")
-    await bot.staff_runs("/incident update 1 monitoring impact=major Most card payments go through")
-    (status,) = await bot.customer_runs("/status")
-    assert "- payments: Degraded performance" in status.text
+    assert history.text.splitlines()[-1].endswith(f"→ {by_hand} (command)")
 
 
 async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -> None:
