@@ -63,13 +63,14 @@ async def get_component(session: DbSession, *, name: str) -> StatusComponent | N
 
 async def lock_components(session: DbSession, *, names: Sequence[str]) -> list[StatusComponent]:
     """These components, locked until the transaction ends and read fresh (PostgreSQL; SQLite has one
-    writer anyway), in name order: a transaction that moves components by what the open incidents
+    writer anyway), in id order: a transaction that moves components by what the open incidents
     mean holds them before it reads those incidents, so two at once (resolving two incidents on one
-    component) see each other's, and taking them in one order never deadlocks."""
+    component) see each other's; and one order, the one a flush updating several (`sync_components`)
+    takes too, never deadlocks."""
     result = await session.execute(
         select(StatusComponent)
         .where(col(StatusComponent.name).in_(list(names)))
-        .order_by(col(StatusComponent.name))
+        .order_by(col(StatusComponent.id))
         .with_for_update()
         .execution_options(populate_existing=True)
     )
