@@ -67,6 +67,7 @@ from bot.adapters.discord.translate import (
     neutralise,
     nonce_for,
     render,
+    thread_name,
 )
 from bot.adapters.files import Loaded, load, not_attached_note, with_note, without_files
 from bot.core.commands import Catalogue
@@ -652,8 +653,12 @@ class DiscordAdapter:
                 if index or conversation.thread_id is None or error.code != UNKNOWN_CHANNEL:
                     raise
                 # Slack-style thread id: the message a thread should hang under, not yet a thread.
+                # Named for what it holds (an incident's updates under its notice, in a channel
+                # customers read); an untitled reply's thread is a ticket's.
                 await self.threads.start_on_message(
-                    int(conversation.channel_id), int(conversation.thread_id), "Ticket"
+                    int(conversation.channel_id),
+                    int(conversation.thread_id),
+                    thread_name(message.title or "", fallback="Ticket"),
                 )
                 sent = await self._post(channel, kwargs)
             first = first or sent
