@@ -33,6 +33,7 @@ from sqlalchemy import text
 
 from bench.pipeline import Workload, fresh_postgres, open_some_tickets, percentile, start_bot, write_kb
 from bench.pipeline_kinds import kind_of
+from research.server_cpu import server_cpu_seconds
 
 CALLS: Counter[str] = Counter()
 
@@ -52,20 +53,6 @@ _count(asyncpg_connection.Connection, "execute", "simple (BEGIN, COMMIT)")
 _count(asyncpg_connection.Connection, "fetch", "statement on asyncpg")
 _count(prepared_stmt.PreparedStatement, "fetch", "statement via SQLAlchemy")
 _count(asyncpg_connection.Connection, "prepare", "prepare (SQLAlchemy's cache missed)")
-
-
-def server_cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these server processes (the benchmark's own backends)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                line = stat.read()
-        except OSError:  # a server in another container, or the backend has gone
-            continue
-        fields = line[line.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def pool_pids(bot: Any, clients: int) -> list[int]:

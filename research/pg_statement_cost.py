@@ -20,18 +20,13 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import asyncpg
 
+from research.server_cpu import server_cpu_seconds
+
 TABLE = "research_statement_cost"
 BATCH = 16
-
-
-def backend_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process on this machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure(url: str, statements: int) -> dict[str, dict[str, float]]:
@@ -77,11 +72,11 @@ async def measure(url: str, statements: int) -> dict[str, dict[str, float]]:
         }
         figures: dict[str, dict[str, float]] = {}
         for name, run in shapes.items():
-            cpu, started = backend_cpu_s(pid), time.perf_counter()
+            cpu, started = server_cpu_seconds([pid]), time.perf_counter()
             await run()
             figures[name] = {
                 "wall_ms": round((time.perf_counter() - started) / statements * 1000, 3),
-                "server_cpu_ms": round((backend_cpu_s(pid) - cpu) / statements * 1000, 3),
+                "server_cpu_ms": round((server_cpu_seconds([pid]) - cpu) / statements * 1000, 3),
             }
         return figures
     finally:
