@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -112,6 +113,21 @@ async def postgres_database(tmp_path: object) -> AsyncIterator[Database]:
     async for database in _fresh_database("postgres", tmp_path):
         await migrate.upgrade(database.engine)
         yield database
+
+
+Processes = tuple[BotHarness, BotHarness]
+
+
+@pytest.fixture
+async def processes(postgres_database: Database, tmp_path: Path) -> AsyncIterator[Processes]:
+    """Two bots sharing one PostgreSQL database, as two processes behind one app would."""
+    first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    second = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
 
 
 @asynccontextmanager

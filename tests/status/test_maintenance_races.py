@@ -5,30 +5,14 @@ at once leave it as neither now means."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from sqlmodel import select
 
 from bot.core.events import CommandInvoked
 from storage.db import Database
 from storage.models import IncidentUpdate
-from tests.harness import BotHarness, make_settings
-
-Processes = tuple[BotHarness, BotHarness]
-
-
-@pytest.fixture
-async def processes(postgres_database: Database, tmp_path: Path) -> AsyncIterator[Processes]:
-    """Two bots on one database, as two processes behind one app."""
-    first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
-    second = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
+from tests.conftest import Processes
+from tests.harness import BotHarness
 
 
 async def _both_run(database: Database, processes: Processes, command: str, other: str = "") -> list[str]:

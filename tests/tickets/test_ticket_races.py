@@ -4,31 +4,15 @@ sees what the first did, so the customer is asked to confirm once and the transc
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from sqlmodel import select
 
 from bot.core.events import ActionInvoked, MessageReceived
 from bot.tickets.clocks import check_ticket_clocks
 from storage.db import Database
 from storage.models import Ticket, TicketMessage
-from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
-
-Processes = tuple[BotHarness, BotHarness]
-
-
-@pytest.fixture
-async def processes(postgres_database: Database, tmp_path: Path) -> AsyncIterator[Processes]:
-    """Two bots, as two processes would run, sharing one PostgreSQL database."""
-    first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
-    second = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
+from tests.conftest import Processes
+from tests.harness import STAFF_CHANNEL, button
 
 
 async def test_two_staff_closing_one_ticket_at_once_ask_the_customer_once(
