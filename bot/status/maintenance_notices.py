@@ -38,8 +38,6 @@ async def announce_turns(database: Database, *, at: datetime) -> int:
     for window in turning:
         assert window.starts_at is not None and window.ends_at is not None
         ended = window.ends_at <= at
-        if window.ends_at <= window.starts_at:
-            continue  # never held (a cancelled one keeps its booked hours: see /maintenance end)
         async with database.transaction() as session:
             claimed = await events_repo.claim_event(
                 session, platform=CLAIM_PLATFORM, event_id=f"{window.id}:{'ended' if ended else 'started'}"
