@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.errors import lost_connection as lost_connection  # re-exported for the dispatcher
+from storage.errors import transaction_conflict as transaction_conflict
 from storage.postgres.session import PgSessions
 from storage.session import DbSession
 from storage.sqlite.engine import SQLITE_BUSY_TIMEOUT, SqliteDriver, create_sqlite_engine, sqlite_file

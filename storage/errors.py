@@ -1,4 +1,5 @@
-"""Telling a broken database connection from a failing statement."""
+"""Telling a broken database connection, or a transaction the server ended to resolve a conflict,
+from a failing statement."""
 
 from __future__ import annotations
 
@@ -29,5 +30,22 @@ def lost_connection(error: BaseException) -> bool:
             return True
         if isinstance(seen, asyncpg.exceptions.InternalClientError) and "cannot switch to state" in str(seen):
             return True  # the server's FATAL "terminating connection" arrived between two statements
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+CONFLICT_STATES = frozenset({"40001", "40P01"})
+"""serialization_failure and deadlock_detected: PostgreSQL ended the transaction so that another
+could go on; it kept nothing of it, and the same work run again normally succeeds."""
+
+
+def transaction_conflict(error: BaseException) -> bool:
+    """The server rolled the transaction back to break a deadlock or a serialization conflict."""
+    seen: BaseException | None = error
+    for _ in range(5):  # the driver's error, under SQLAlchemy's, under ours
+        if seen is None:
+            return False
+        if getattr(seen, "sqlstate", None) in CONFLICT_STATES:
+            return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import enum
 import logging
+import random
 import time
 import uuid
 from collections import Counter
@@ -27,7 +28,7 @@ from bot.core.owed import CLEAR_EVERY, Owed, OwedReplies, encode
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
 from storage import audit_repo, events_repo
-from storage.db import Database, lost_connection
+from storage.db import Database, lost_connection, transaction_conflict
 from storage.session import DbSession
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 """Seconds before each new try of an event whose database connection broke: about 30 s in all. A
 PostgreSQL restart took 16 s on a loaded machine (bench/chaos.py); the platform has its
 acknowledgement and will not resend the event, so giving up early loses it."""
+
+CONFLICT_DELAYS = (0.05, 0.2, 0.5)
+"""Seconds (give or take half) before each new try of an event whose transaction PostgreSQL ended
+to break a deadlock or a serialization conflict. The other transaction has usually committed by
+then; a conflict that outlasts three tries is a bug to see, not to retry forever."""
 
 OWED_SWEEP_SECONDS = 2.0
 """How often a process looks for replies a dead process owed: the lease decides when they are due,
@@ -79,6 +85,11 @@ def without_nul(event: InboundEvent) -> InboundEvent:
         if isinstance(value := getattr(event, name, None), str) and "\x00" in value
     }
     return dataclasses.replace(event, **changes) if changes else event  # type: ignore[arg-type]  # str fields only
+
+
+def _first_line(error: BaseException) -> str:
+    """The driver's message without its DETAIL lines, which quote other sessions' statements."""
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
 def apology(correlation: str, event: InboundEvent) -> OutboundMessage:
@@ -215,7 +226,8 @@ class Dispatcher:
         self, event: InboundEvent, cid: str
     ) -> tuple[Outcome, list[PendingDelivery], int | None]:
         """The outcome, the replies to send and, when they are kept with the claim, its id."""
-        for delay in (*RECONNECT_DELAYS, None):
+        reconnects, conflicts = iter(RECONNECT_DELAYS), iter(CONFLICT_DELAYS)
+        while True:
             try:
                 async with self.database.transaction() as session:
                     ctx = HandlerContext(
@@ -231,16 +243,20 @@ class Dispatcher:
                 reply = OutboundMessage(text=error.text, private_to=event.actor)
                 return await self._record_failure(event, Outcome.USER_ERROR, reply)
             except Exception as error:
-                if delay is not None and lost_connection(error):
-                    # Rolled back with the connection: the whole event runs again on a fresh one.
+                # Rolled back whole, with the connection or by the server: the event runs again.
+                if lost_connection(error) and (delay := next(reconnects, None)) is not None:
                     log.warning(
                         "database connection lost handling %s; again in %.1f s", event.event_id, delay
                     )
                     await asyncio.sleep(delay)
                     continue
+                if transaction_conflict(error) and (delay := next(conflicts, None)) is not None:
+                    delay *= 0.5 + random.random()  # two events that collided do not retry in step
+                    log.warning("%s handling %s; again in %.2f s", _first_line(error), event.event_id, delay)
+                    await asyncio.sleep(delay)
+                    continue
                 log.exception("handler failed for %s %s", type(event).__name__, event.event_id)
                 return await self._record_failure(event, Outcome.FAILED, apology(cid, event))
-        raise AssertionError("unreachable: the last try returns")
 
     async def _record_failure(
         self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage
