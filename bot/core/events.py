@@ -140,15 +140,10 @@ class MessageReceived(InboundEvent):
     mentions_bot: bool = False
 
 
-# Spaces other than " " that people type between words without seeing the difference: a no-break
-# space (Option+Space on a Mac, text pasted from a web page), thin and ideographic spaces.
-_UNICODE_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandInvoked(InboundEvent):
-    """A slash command, e.g. `/ticket status 42` is name="ticket", args="status 42". Words in `args`
-    are separated by plain spaces, however they were typed, as the router and handlers split them."""
+    """A slash command, e.g. `/ticket status 42` is name="ticket", args="status 42". `args` is as
+    typed: the router reads its words (see `router.command`), free text in it is relayed as typed."""
 
     name: str
     args: str = ""
@@ -156,7 +151,6 @@ class CommandInvoked(InboundEvent):
     def __post_init__(self) -> None:
         InboundEvent.__post_init__(self)
         _require(bool(self.name) and not self.name.startswith("/"), "command name is bare: 'ticket'")
-        object.__setattr__(self, "args", _UNICODE_SPACES.sub(" ", self.args))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

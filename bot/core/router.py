@@ -28,10 +28,25 @@ class Match:
     captures: Mapping[str, str] = field(default_factory=dict)
     rest: str = ""
     data: Any = None
+    typed: str | None = None
+    """`rest` as the person typed it, where the matcher read it otherwise (None: `rest` is as typed).
+    A command's `rest` has plain spaces for the words a handler parses; take free text it relays
+    from `as_typed`."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:
             raise ValueError("Match.score is in [0, 1]")
+        if self.typed is not None and len(self.typed) != len(self.rest):
+            raise ValueError("Match.typed is `rest` as typed, character for character")
+
+    def as_typed(self, text: str) -> str:
+        """`text`, the end of `rest` a handler relays (a reply, a summary), exactly as it was typed:
+        the French no-break space before "?" stays. The words before it were read with plain spaces."""
+        if not self.rest.endswith(text):
+            raise ValueError(f"{text[:40]!r} is not the end of this match's rest")
+        if self.typed is None or not text:
+            return text
+        return self.typed[len(self.typed) - len(text) :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,20 +181,30 @@ def always(score: float = 0.01) -> Matcher:
     return match
 
 
+# Spaces other than " " that people type between words without seeing the difference: a no-break
+# space (Option+Space on a Mac, text pasted from a web page), thin and ideographic spaces.
+_UNICODE_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
+
+
 def command(name: str, sub: str | None = None, *, aliases: Iterable[str] = ()) -> Matcher:
-    """`/name` (score 0.9) or `/name sub ...` (score 1.0, so a subcommand beats its parent)."""
+    """`/name` (score 0.9) or `/name sub ...` (score 1.0, so a subcommand beats its parent).
+
+    The rest has plain spaces wherever a Unicode space was typed, so `/ticket claim\u00a012` reads
+    as `/ticket claim 12` in every handler's parsing; `Match.as_typed` gives back the free text."""
     names = {name, *aliases}
 
     def match(event: CommandInvoked) -> Match | None:
         if event.name.lower() not in names:
             return None
-        args = event.args.strip()
-        if sub is None:
-            return Match(0.9, rest=args)
-        head, _, rest = args.partition(" ")
-        if head.lower() != sub:
-            return None
-        return Match(1.0, rest=rest.strip())
+        typed = event.args.strip()
+        read = _UNICODE_SPACES.sub(" ", typed)  # one character for one: positions stay as typed
+        if sub is not None:
+            head, _, rest = read.partition(" ")
+            if head.lower() != sub:
+                return None
+            read = rest.lstrip()
+            typed = typed[len(typed) - len(read) :]
+        return Match(0.9 if sub is None else 1.0, rest=read, typed=typed if typed != read else None)
 
     return match
 

@@ -311,7 +311,7 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
             f"I don't know `/ticket {first[:20]}`. Did you mean `/ticket {meant}`? "
             "To open a ticket, describe the problem in a few words: `/ticket my export failed`."
         )
-    await escalate(ctx, reason="requested", summary=rest)
+    await escalate(ctx, reason="requested", summary=ctx.match.as_typed(rest))
 
 
 @router.on(CommandInvoked, command("ticket", "new"))
@@ -322,7 +322,7 @@ async def new_ticket(event: CommandInvoked, ctx: HandlerContext) -> None:
             usage="/ticket new <what happened>",
             example="/ticket new my CSV export failed with error 500",
         )
-    await escalate(ctx, reason="requested", summary=ctx.match.rest)
+    await escalate(ctx, reason="requested", summary=ctx.match.as_typed(ctx.match.rest))
 
 
 @router.on(CommandInvoked, command("ticket", "status"))
@@ -331,7 +331,7 @@ async def ticket_status(event: CommandInvoked, ctx: HandlerContext) -> None:
     words = rest.split()
     if len(words) > 1 and as_number(words[0].removeprefix("#")) is None:
         # `/ticket status page shows old data`: a summary, not a lookup.
-        await escalate(ctx, reason="requested", summary=f"status {rest}")
+        await escalate(ctx, reason="requested", summary=f"status {ctx.match.as_typed(rest)}")
         return
     await show_status(event, ctx, number_text=rest)
 
@@ -389,7 +389,7 @@ async def _staff_ticket(
     if need_text and not rest:
         raise UsageError("What should it say?", usage=usage, example=example)
     ticket = await visible_ticket(ctx, number, for_update=True)
-    return ticket, rest
+    return ticket, ctx.match.as_typed(rest)
 
 
 @router.on(CommandInvoked, command("ticket", "reply"), guards=[_staff_command("ticket.reply")])

@@ -253,6 +253,25 @@ async def test_relayed_text_is_inert_and_mentions_are_explicit(bot: BotHarness) 
     assert "@everyone <!channel> <@&123>" in relayed.text
 
 
+async def test_a_reply_typed_with_no_break_spaces_reaches_the_customer_as_typed(bot: BotHarness) -> None:
+    await escalated(bot)
+    # French puts a no-break space before "?"; Option+Space on a Mac may also sit between the words.
+    answer = "Bonjour, l'export remarche\u00a0?\u00a0Merci de réessayer\u202f!"
+    sent = await bot.staff_runs(f"/ticket reply\u00a01\u00a0{answer}")
+    (to_customer,) = [m for m in sent if m.channel_id == "community"]
+    assert to_customer.text.endswith(answer), to_customer.text
+    assert ("staff", answer) in await transcript(bot, 1)
+
+    await bot.staff_runs("/ticket note\u00a01 le client a dit\u00a0: «\u00a0merci\u00a0»")
+    assert ("note", "le client a dit\u00a0: «\u00a0merci\u00a0»") in await transcript(bot, 1)
+
+
+async def test_a_ticket_opened_with_no_break_spaces_keeps_its_summary_as_typed(bot: BotHarness) -> None:
+    await bot.customer_runs("/ticket l'export échoue\u00a0!")
+    await bot.customer_runs("/ticket new\u00a0la facture\u00a0?")
+    assert [t.summary for t in await tickets(bot)] == ["l'export échoue\u00a0!", "la facture\u00a0?"]
+
+
 async def test_escalating_twice_in_one_thread_attaches_to_the_open_ticket(bot: BotHarness) -> None:
     sent = await bot.customer_dms("I need a human")
     assert any("ticket **#1**" in m.text for m in sent)
