@@ -3,12 +3,13 @@ aiohttp server, so tools and widgets that read a Statuspage page read ours."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.status import feeds, look
 from bot.status.history import PAGE_DAYS, History, IncidentView, by_month, period_start, read_history
@@ -21,6 +22,7 @@ from storage import status_repo
 from storage.models import Incident, StatusComponent
 
 PAGE_ID = "supportbot"
+API = "/api/v2/"
 # Statuspage's incidents.json and scheduled-maintenances.json: the 50 most recent, newest first.
 RECENT = 50
 INDICATOR_TEXT: dict[str, str] = {
@@ -176,11 +178,27 @@ def _windows_in(data: Snapshot, state: MaintenanceStatus) -> list[Incident]:
     return [w for w in data.maintenance if data.window_status(w) is state]
 
 
-def _json(body: dict[str, Any]) -> web.Response:
-    response = web.json_response(body)
-    # Widgets on other sites read this API from the browser.
+def _json(body: dict[str, Any], *, status: int = 200) -> web.Response:
+    response = web.json_response(body, status=status)
+    # Widgets on other sites read this API from the browser, its errors too.
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Cache-Control"] = "max-age=10"
+    return response
+
+
+def _api_error(error: web.HTTPException, path: str, served: Iterable[str]) -> web.Response:
+    """A client error as JSON, `{"error": {"code", "message"}}`: a Statuspage client parses every
+    answer of the API, and an HTML or plain-text body breaks it worse than the error does."""
+    shown = path if len(path) <= 100 else path[:99] + "…"
+    if error.status == 404:
+        message = f"There is no {shown}. The API serves {', '.join(f'{API}{p}' for p in served)}."
+    elif error.status == 405:
+        message = f"{shown} is read-only: ask it with GET. The API serves {API}summary.json and the like."
+    else:
+        message = f"{error.reason}: {error.text}".strip()
+    response = _json({"error": {"code": error.status, "message": message}}, status=error.status)
+    if "Allow" in error.headers:
+        response.headers["Allow"] = error.headers["Allow"]
     return response
 
 
@@ -371,22 +389,34 @@ def installer(
 
         return windows
 
+    api: dict[str, Callable[[web.Request], Awaitable[web.Response]]] = {
+        "summary.json": summary,
+        "status.json": status,
+        "components.json": components,
+        "incidents.json": incidents,
+        "incidents/unresolved.json": unresolved,
+        "scheduled-maintenances.json": maintenances,
+        "scheduled-maintenances/upcoming.json": maintenances_in(MaintenanceStatus.SCHEDULED),
+        "scheduled-maintenances/active.json": maintenances_in(MaintenanceStatus.IN_PROGRESS),
+    }
+
+    @web.middleware
+    async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Every 4xx under /api/ as JSON; the HTML pages keep aiohttp's own."""
+        try:
+            return await handler(request)
+        except web.HTTPException as error:
+            if not (400 <= error.status < 500 and request.path.startswith("/api/")):
+                raise
+            return _api_error(error, request.path, served=api)
+
     def install(app: web.Application) -> None:
         app.router.add_get("/", page)
         app.router.add_get("/history", history_page)
         app.router.add_get("/history.atom", atom)
         app.router.add_get("/history.rss", rss)
-        app.router.add_get("/api/v2/summary.json", summary)
-        app.router.add_get("/api/v2/status.json", status)
-        app.router.add_get("/api/v2/components.json", components)
-        app.router.add_get("/api/v2/incidents.json", incidents)
-        app.router.add_get("/api/v2/incidents/unresolved.json", unresolved)
-        app.router.add_get("/api/v2/scheduled-maintenances.json", maintenances)
-        app.router.add_get(
-            "/api/v2/scheduled-maintenances/upcoming.json", maintenances_in(MaintenanceStatus.SCHEDULED)
-        )
-        app.router.add_get(
-            "/api/v2/scheduled-maintenances/active.json", maintenances_in(MaintenanceStatus.IN_PROGRESS)
-        )
+        for path, handler in api.items():
+            app.router.add_get(f"{API}{path}", handler)
+        app.middlewares.append(api_errors)
 
     return install

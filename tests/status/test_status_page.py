@@ -256,3 +256,24 @@ async def test_a_cancelled_window_keeps_when_it_was_booked_and_never_shows_as_he
             for path in ("/history", "/history.atom"):
                 async with session.get(f"{page_url}{path}") as response:
                     assert "New load balancer" not in await response.text(), (path, hours)
+
+
+async def test_a_statuspage_client_asking_for_what_is_not_there_gets_a_json_error(
+    bot: BotHarness, page_url: str
+) -> None:
+    async with aiohttp.ClientSession() as session:
+        for method, path, status in (
+            ("GET", "/api/v2/incidents/999.json", 404),
+            ("GET", "/api/v2/nothing-here.json", 404),
+            ("GET", "/api/v1/summary.json", 404),
+            ("POST", "/api/v2/summary.json", 405),
+        ):
+            async with session.request(method, f"{page_url}{path}") as response:
+                assert response.status == status, path
+                assert response.content_type == "application/json", path
+                assert response.headers["Access-Control-Allow-Origin"] == "*", "widgets can read it"
+                error = (await response.json())["error"]
+                assert error["code"] == status, path
+                assert "/api/v2/summary.json" in error["message"], "it says what there is"
+        async with session.get(f"{page_url}/no-such-page") as response:
+            assert response.status == 404 and response.content_type != "application/json"
