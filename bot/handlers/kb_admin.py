@@ -413,7 +413,7 @@ async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) 
     name, _, how = rest.partition(" ")
     mode, _, detail = how.strip().partition(" ")
     mode, detail = mode.lower(), detail.strip()
-    title, bar, answer = detail.partition("|")
+    title, bar, answer = ctx.match.as_typed(detail).partition("|")  # the article's words, as typed
     if (
         not name
         or (mode == "attach" and (not detail or " " in detail))

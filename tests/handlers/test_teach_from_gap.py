@@ -119,6 +119,18 @@ async def test_staff_draft_an_article_from_a_gap_see_its_replay_and_approve_it(
     assert "No drafts await approval." in check.text
 
 
+async def test_a_drafted_answer_keeps_the_no_break_spaces_it_was_typed_with(
+    bot: BotHarness, kb: Path
+) -> None:
+    report = await a_gap_about_the_theme(bot)
+    ref = report.delivery.message.buttons[0].value
+    # French puts a no-break space before ":" and "?"; the answer reaches customers once approved.
+    answer = "Ouvrez **Réglages\u00a0→ Apparence**\u00a0: le thème sombre y est\u00a0!"
+    await bot.staff_runs(f"/support kb teach\u00a0{ref} draft\u00a0Thème sombre | {answer}")
+    (article,) = learned.read(kb / "learned.yml").pending
+    assert (article.title, article.answer) == ("Thème sombre", answer)
+
+
 async def test_staff_attach_a_gaps_questions_to_an_article_after_seeing_the_replay(
     bot: BotHarness, kb: Path
 ) -> None:
