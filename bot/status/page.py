@@ -3,10 +3,12 @@ aiohttp server, so tools and widgets that read a Statuspage page read ours."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -183,7 +185,7 @@ def _json(body: dict[str, Any], *, status: int = 200) -> web.Response:
     # Widgets on other sites read this API from the browser, its errors too.
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Cache-Control"] = "max-age=10"
-    return response
+    return _hardened(response)
 
 
 def _api_error(error: web.HTTPException, path: str, served: Iterable[str]) -> web.Response:
@@ -202,12 +204,42 @@ def _api_error(error: web.HTTPException, path: str, served: Iterable[str]) -> we
     return response
 
 
+def content_security_policy(*, nonce: str, logo_url: str | None) -> str:
+    """What the pages may load: their own `<style>` (the one that carries this response's nonce)
+    and images from the logo's site; no script, no plugin, no form, no other style or image, so
+    whatever got past the escaping of what staff typed could bring nothing along. Framing stays
+    allowed: the pages are read-only, and a wall screen's dashboard shows one in an iframe."""
+    images = "'none'"
+    if logo_url:
+        parts = urlsplit(logo_url)
+        images = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    return (
+        f"default-src 'none'; style-src 'nonce-{nonce}'; img-src {images}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+def _hardened(response: web.Response) -> web.Response:
+    """Headers every status page, feed and API answer carries: a browser takes it for the type it
+    says (never sniffs an update's text as HTML), and a link or logo fetch tells another site only
+    which site it came from."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    return response
+
+
 # -- the HTML page -------------------------------------------------------------------------------
 
 
 def render_page(
-    data: Snapshot, *, templates: look.Templates, branding: Branding, fallback: bool = True
+    data: Snapshot,
+    *,
+    templates: look.Templates,
+    branding: Branding,
+    fallback: bool = True,
+    nonce: str = "",
 ) -> str:
+    """`nonce`: the response's CSP nonce, which the templates put on their `<style>`."""
     indicator = data.indicator
     groups: dict[str, list[dict[str, str]]] = {}
     for component in data.components:
@@ -243,11 +275,17 @@ def render_page(
         # Every incident linked from the days above (and by the API's shortlink) has its own card.
         resolved=[IncidentView.of(i, data.updates) for i in data.incidents if i.resolved_at is not None],
         now=data.now,
+        csp_nonce=nonce,
     )
 
 
 def render_history(
-    history: History, *, templates: look.Templates, branding: Branding, fallback: bool = True
+    history: History,
+    *,
+    templates: look.Templates,
+    branding: Branding,
+    fallback: bool = True,
+    nonce: str = "",
 ) -> str:
     return templates.render(
         "history.html",
@@ -255,6 +293,7 @@ def render_history(
         fallback=fallback,
         history=history,
         months=by_month(history.incidents),
+        csp_nonce=nonce,
     )
 
 
@@ -312,16 +351,21 @@ def installer(
     def cached(response: web.Response) -> web.Response:
         # As the JSON: during an incident many people reload at once; ten seconds of caching absorbs it.
         response.headers["Cache-Control"] = "max-age=10"
+        return _hardened(response)
+
+    def html(text: str, nonce: str) -> web.Response:
+        response = cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
+        policy = content_security_policy(nonce=nonce, logo_url=brand.logo_url)
+        response.headers["Content-Security-Policy"] = policy
         return response
 
     async def page(request: web.Request) -> web.Response:
-        data = await load(request)
-        text = render_page(data, templates=pages, branding=brand)
-        return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
+        data, nonce = await load(request), secrets.token_urlsafe(16)
+        return html(render_page(data, templates=pages, branding=brand, nonce=nonce), nonce)
 
     async def history_page(request: web.Request) -> web.Response:
-        text = render_history(await read(request), templates=pages, branding=brand)
-        return cached(web.Response(text=text, content_type="text/html", charset="utf-8"))
+        history, nonce = await read(request), secrets.token_urlsafe(16)
+        return html(render_history(history, templates=pages, branding=brand, nonce=nonce), nonce)
 
     async def atom(request: web.Request) -> web.Response:
         body = feeds.atom(await read(request), page_url=url, name=brand.name)

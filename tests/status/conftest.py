@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
+from aiohttp import web
 
 from bot.app import status_page_routes
 from bot.core.events import Conversation, Platform
@@ -33,11 +35,20 @@ def received(bot: BotHarness, channel_id: str) -> list[SentMessage]:
     return [m for m in bot.sent_to(channel_id) if m.delivery.reply_to is None]
 
 
+@asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """`app` on a real web server, on an ephemeral port: its base URL."""
+    server = WebServer(app, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.stop()
+
+
 @pytest.fixture
 async def page_url(bot: BotHarness) -> AsyncIterator[str]:
     """The bot's status page routes on a real web server, on an ephemeral port."""
     app = create_web_app(bot.bot.database, [status_page_routes(bot.bot.settings, bot.clock)])
-    server = WebServer(app, host="127.0.0.1", port=0)
-    await server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    await server.stop()
+    async with served(app) as url:
+        yield url

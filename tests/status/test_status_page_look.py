@@ -9,21 +9,21 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.app import StartupError, create_bot, status_page_routes
 from bot.settings import SettingsError, load_settings
-from bot.web import WebServer, create_web_app
+from bot.web import create_web_app
 from storage.db import Database
+from tests.browser import chromium_binary
 from tests.harness import BotHarness, FakeClock, make_settings
+from tests.status.conftest import served
 
 
 async def _serve(bot: BotHarness, **overrides: Any) -> AsyncIterator[str]:
     settings = bot.bot.settings.model_copy(update=overrides)
-    app = create_web_app(bot.bot.database, [status_page_routes(settings, bot.clock)])
-    server = WebServer(app, host="127.0.0.1", port=0)
-    await server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    await server.stop()
+    async with served(create_web_app(bot.bot.database, [status_page_routes(settings, bot.clock)])) as url:
+        yield url
 
 
 async def _text(url: str) -> str:
@@ -152,3 +152,65 @@ def test_the_accent_written_in_a_dotenv_file_is_read_as_a_colour(tmp_path: Path)
     env.write_text("STATUS_PAGE_ACCENT=#FF6600\nSTATUS_PAGE_NAME=Acme status\n")
     settings = load_settings(_env_file=env)
     assert (settings.status_page_accent, settings.status_page_name) == ("#ff6600", "Acme status")
+
+
+LOGO = "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='20'><rect width='40' height='20'/></svg>"
+
+
+@pytest.fixture
+async def logo_site() -> AsyncIterator[str]:
+    """The operator's logo on a site of its own, as a CDN would serve it."""
+
+    async def logo(_: web.Request) -> web.Response:
+        return web.Response(text=LOGO, content_type="image/svg+xml")
+
+    app = web.Application()
+    app.router.add_get("/logo.svg", logo)
+    async with served(app) as url:
+        yield url
+
+
+async def test_the_pages_content_security_policy_lets_in_their_look_and_nothing_else(
+    bot: BotHarness, logo_site: str
+) -> None:
+    chromium = chromium_binary()
+    from playwright.async_api import ConsoleMessage, async_playwright
+
+    complaints: list[str] = []
+
+    def complain(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            complaints.append(message.text)
+
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    async for url in _serve(bot, status_page_logo_url=f"{logo_site}/logo.svg", status_page_accent="#ff6600"):
+        async with aiohttp.ClientSession() as session:
+            for path in ("/", "/history", "/api/v2/summary.json"):
+                async with session.get(f"{url}{path}") as response:
+                    assert response.headers["X-Content-Type-Options"] == "nosniff", path
+                    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin", path
+                    if path != "/api/v2/summary.json":
+                        policy = response.headers["Content-Security-Policy"]
+                        assert "default-src 'none'" in policy and "unsafe-inline" not in policy, path
+
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                page = await browser.new_page()
+                page.on("console", complain)
+                for path in ("/", "/history"):
+                    await page.goto(f"{url}{path}")
+                    header = "getComputedStyle(document.querySelector('header')).borderTopColor"
+                    assert await page.evaluate(header) == "rgb(255, 102, 0)", f"{path}: no style"
+                    logo = await page.evaluate("document.querySelector('header img').naturalWidth")
+                    assert logo == 40, f"{path}: the operator's logo did not load"
+                    assert not complaints, f"{path}: {complaints}"
+                # What got past the escaping could bring no style (nor script) of its own.
+                hidden = await page.evaluate(
+                    "() => { const s = document.createElement('style');"
+                    " s.textContent = 'body{display:none}'; document.head.append(s);"
+                    " return getComputedStyle(document.body).display }"
+                )
+                assert hidden == "block" and complaints, "an injected style applied"
+            finally:
+                await browser.close()

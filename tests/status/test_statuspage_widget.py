@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.web import WebServer
 from tests.browser import chromium_binary
 from tests.harness import BotHarness
+from tests.status.conftest import served
 
 WIDGET = Path(__file__).resolve().parent.parent / "data" / "statuspage-widget" / "index.js"
 
@@ -38,10 +38,8 @@ async def other_site(page_url: str) -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/widget.js", script)
-    server = WebServer(app, host="127.0.0.1", port=0)
-    await server.start()
-    yield f"http://127.0.0.1:{server.port}"
-    await server.stop()
+    async with served(app) as url:
+        yield url
 
 
 async def test_atlassians_status_widget_on_another_site_shows_our_status(
