@@ -78,6 +78,12 @@ class OpenArgs:
 # A leading list of components, however it is spaced: "api,payments", "api, payments".
 _LEADING_LIST = re.compile(r"^\s*[^\s,]+(?:\s*,\s*[^\s,]+)*")
 MAX_TITLE = 200
+MAX_MESSAGE = 2000
+"""An update's (and a resolution's or a window's closing note's) characters. With its status and an
+impact change (about 60 more) it is one notice everywhere: one Slack section (3,000 after Slack's
+escaping; the Slack adapter splits text at 2,500) and one Discord embed description (4,096), as
+docs/platform-limits.md says. Longer, it would arrive as several messages, out of order with
+another channel's."""
 
 
 def _tidy_leading_list(rest: str) -> str:
@@ -94,6 +100,16 @@ def _title(text: str, usage: Usage) -> str:
             f"The title is {len(title)} characters; keep it to {MAX_TITLE} and put the details in an update."
         )
     return title
+
+
+def _message(text: str, usage: Usage) -> str:
+    message = text.strip()
+    if len(message) > MAX_MESSAGE:
+        raise usage.error(
+            f"The message is {len(message):,} characters; keep it to {MAX_MESSAGE:,} (what one Slack "
+            "or Discord notice holds) and post the rest as another update."
+        )
+    return message
 
 
 def parse_open(rest: str, known: Sequence[Known], usage: Usage) -> OpenArgs:
@@ -132,7 +148,7 @@ def parse_update(rest: str, usage: Usage) -> UpdateArgs:
         message = after
     if not message.strip():
         raise usage.error("I need a message after the impact." if impact else "I need a message.")
-    return UpdateArgs(number, status, message.strip(), impact)
+    return UpdateArgs(number, status, _message(message, usage), impact)
 
 
 def _first_word(text: str) -> tuple[str, str]:
@@ -145,7 +161,7 @@ def parse_resolve(rest: str, usage: Usage) -> tuple[int, str]:
     parts = rest.split(maxsplit=1)
     if not parts:
         raise usage.error("Which incident? Give its number.")
-    return incident_id(parts[0], usage), (parts[1].strip() if len(parts) > 1 else "")
+    return incident_id(parts[0], usage), _message(parts[1] if len(parts) > 1 else "", usage)
 
 
 def parse_component_set(rest: str, known: Sequence[Known], usage: Usage) -> tuple[str, ComponentStatus]:
@@ -235,8 +251,8 @@ def parse_maintenance_end(rest: str, usage: Usage) -> tuple[int, str]:
     parts = rest.split(maxsplit=1)
     if not parts:
         raise usage.error("Which window? Give its number (the reply to `/maintenance schedule` says it).")
-    return incident_id(parts[0], usage, what="a maintenance window"), (
-        parts[1].strip() if len(parts) > 1 else ""
+    return incident_id(parts[0], usage, what="a maintenance window"), _message(
+        parts[1] if len(parts) > 1 else "", usage
     )
 
 

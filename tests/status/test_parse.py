@@ -56,3 +56,25 @@ async def test_a_component_alias_too_long_is_named_by_its_place_as_typed(bot: Bo
     """An empty place (`find,,...`) still counts: the staff member counts commas, not what we keep."""
     (answer,) = await bot.staff_runs(f"/component add search aliases=find,,{'f' * 81}")
     assert "Alias 3 is 81 characters; keep each to 80." in answer.text
+
+
+async def test_an_update_longer_than_one_notice_is_refused_with_its_length_and_the_limit(
+    bot: BotHarness,
+) -> None:
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await bot.staff_runs("/maintenance schedule api 2026-11-25T02:00Z 2026-11-25T03:00Z Upgrade")
+    details = "x" * 2_001
+    for line in (
+        f"/incident update 1 identified {details}",
+        f"/incident update 1 identified impact=critical {details}",
+        f"/incident resolve 1 {details}",
+        f"/maintenance end 2 {details}",
+    ):
+        (answer,) = await bot.staff_runs(line)
+        assert bot.last_outcome is Outcome.USER_ERROR, line
+        assert "is 2,001 characters; keep it to 2,000" in answer.text, answer.text
+        assert details not in answer.text
+    (status,) = await bot.customer_runs("/status")
+    assert "investigating" in status.text and "x" * 100 not in status.text, "nothing was posted"
+    (fits,) = await bot.staff_runs(f"/incident update 1 identified {'x' * 2_000}")
+    assert fits.text.startswith("Updated (identified) incident **#1**")
