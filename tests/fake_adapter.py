@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.adapters.base import Capabilities, DeliveryError, EventSink
-from bot.core.events import Delivery, InboundEvent, Platform, SentRef
+from bot.core.events import Conversation, Delivery, InboundEvent, Platform, SentRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,14 @@ class FakeAdapter:
         self.failures[channel_id] = error
 
     async def send(self, delivery: Delivery) -> SentRef:
+        if delivery.direct_to is not None:  # the person's DM with the bot, as `BotHarness.customer_dms`
+            dm = Conversation(
+                platform=self.platform,
+                workspace_id=self.workspace_id,
+                channel_id=f"D-{delivery.direct_to.id}",
+                is_direct=True,
+            )
+            delivery = replace(delivery, conversation=dm)
         error = self.failures.get(delivery.conversation.channel_id)
         if error is not None:
             if not error.permanent:
@@ -70,6 +78,7 @@ class FakeAdapter:
             channel_id=conversation.channel_id,
             message_id=message_id,
             thread_id=thread_id,
+            is_direct=conversation.is_direct,
         )
         self.sent.append(SentMessage(delivery, ref))
         return ref

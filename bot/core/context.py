@@ -179,9 +179,13 @@ class HandlerContext:
         on_sent: OnSent | None = None,
         edit: SentRef | None = None,
         new_thread: NewThread | None = None,
+        or_else: Delivery | None = None,
     ) -> None:
-        """Post somewhere else: the staff channel, a customer's thread, a DM."""
+        """Post somewhere else: the staff channel, a customer's thread, a DM. `or_else` goes instead
+        where the platform refuses `conversation` for good (see `Delivery.or_else`)."""
         if isinstance(message, str):
             message = OutboundMessage(text=message)
-        delivery = Delivery(conversation=conversation, message=message, edit=edit, new_thread=new_thread)
+        delivery = Delivery(
+            conversation=conversation, message=message, edit=edit, new_thread=new_thread, or_else=or_else
+        )
         self.outbox.append(PendingDelivery(delivery, on_sent))

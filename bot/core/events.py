@@ -337,6 +337,8 @@ class SentRef:
     message_id: str
     workspace_id: str = ""
     thread_id: str | None = None
+    is_direct: bool = False
+    """It landed in the bot's direct messages with someone (a `Delivery.direct_to`)."""
 
     @property
     def conversation(self) -> Conversation:
@@ -345,6 +347,7 @@ class SentRef:
             workspace_id=self.workspace_id,
             channel_id=self.channel_id,
             thread_id=self.thread_id,
+            is_direct=self.is_direct,
         )
 
 
@@ -380,3 +383,9 @@ class Delivery:
     # process died before recording it). An adapter whose platform has no dedupe of its own looks
     # for that message before posting again (Slack: message metadata).
     resend: bool = False
+    # In the bot's direct messages with this person instead of `conversation` (which stays what the
+    # message is about): the adapter opens them if need be, and the SentRef names them.
+    direct_to: Actor | None = None
+    # Sent instead when the platform refuses `conversation` for good, the bot not allowed there or
+    # the channel gone (a command typed in a private channel the bot was never invited to).
+    or_else: Delivery | None = None

@@ -27,6 +27,10 @@ class GaveUp:
 GAVE_UP = GaveUp()
 
 
+_REFUSED_THERE = frozenset({DeliveryFailure.NO_ACCESS, DeliveryFailure.CHANNEL_GONE})
+"""Failures of the place, not of the message: the same message may go elsewhere (`or_else`)."""
+
+
 class Outbound:
     def __init__(
         self,
@@ -81,6 +85,9 @@ class Outbound:
                     self.metrics.delivered(platform, ok=False)
                     if error.code is not DeliveryFailure.PERSON_UNREACHABLE:
                         await self._report_once(delivery.conversation, error)
+                    if delivery.or_else is not None and error.code in _REFUSED_THERE:
+                        log.info("sending it where it may go instead")
+                        return await self.attempt(delivery.or_else)
                     return None
                 if attempt == self.max_attempts:
                     log.error(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.core.clock import ago, humanize
@@ -46,6 +47,15 @@ def escalated_to_customer(ticket: Ticket, *, ahead: int, now: datetime) -> Outbo
         ),
         footer=f"Check on it any time with /ticket status {ticket.number}",
     )
+
+
+def escalated_in_direct_messages(ticket: Ticket, *, ahead: int, now: datetime) -> OutboundMessage:
+    """The same, in the customer's DMs when the bot may not post where they asked."""
+    message = escalated_to_customer(ticket, ahead=ahead, now=now)
+    note = (
+        "I'm not allowed to post in the channel where you asked, so we'll carry on in our direct messages. "
+    )
+    return replace(message, text=note + message.text)
 
 
 def already_open(ticket: Ticket) -> OutboundMessage:

@@ -12,6 +12,7 @@ from bot.core.events import (
     ActionInvoked,
     Actor,
     Conversation,
+    Delivery,
     InboundEvent,
     MessageReceived,
     NewThread,
@@ -153,8 +154,20 @@ async def escalate(
     room = _private_room(event, ticket, requester)
     if home is None:
         # A slash command has no message to thread under: post in a thread of its own where the
-        # platform can open one, else in the channel, and make that thread the ticket's home.
-        await ctx.post(event.conversation, message, new_thread=room, on_sent=AdoptThread(ticket.id or 0))
+        # platform can open one, else in the channel, and make that thread the ticket's home. A
+        # command works in channels the bot was never let into: there, the customer's DMs.
+        in_direct_messages = Delivery(
+            conversation=event.conversation,
+            message=messages.escalated_in_direct_messages(ticket, ahead=ahead, now=now),
+            direct_to=requester,
+        )
+        await ctx.post(
+            event.conversation,
+            message,
+            new_thread=room,
+            on_sent=AdoptThread(ticket.id or 0),
+            or_else=in_direct_messages,
+        )
     elif isinstance(event, ReactionAdded):
         await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     else:
@@ -223,7 +236,13 @@ class AdoptThread:
 
     async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
         ticket = await tickets_repo.get_by_id(session, ticket_id=self.ticket_id)
-        if ticket is not None and not ticket.is_direct:
+        if ticket is None or ticket.is_direct:
+            return
+        if ref.is_direct:  # the channel refused the bot: the customer's DMs are the ticket's home
+            ticket.is_direct, ticket.thread_id = True, None
+            ticket.channel_id, ticket.workspace_id = ref.channel_id, ref.workspace_id
+            ticket.conversation_key = ref.conversation.key
+        else:
             ticket.thread_id = ref.thread_id or ref.message_id
             ticket.conversation_key = ref.conversation.in_thread(ticket.thread_id).key
             ticket.workspace_id = ref.workspace_id or ticket.workspace_id

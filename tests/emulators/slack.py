@@ -16,8 +16,9 @@ What it offers:
   users (`add_user`, with user groups), channels (`add_channel`: public/private/archived, whether the
   bot is a member), and stored messages (`history(channel)`).
 - Web API methods: auth.test, chat.postMessage, chat.postEphemeral, chat.update, conversations.info,
-  conversations.join, conversations.history, conversations.replies, users.info,
-  usergroups.users.list, reactions.add, apps.connections.open, and the external file upload
+  conversations.open (a person's DM: `D` + their id's tail), conversations.join,
+  conversations.history, conversations.replies, users.info, usergroups.users.list, reactions.add,
+  apps.connections.open, and the external file upload
   (files.getUploadURLExternal, a POST of the bytes to the upload URL it returns,
   files.completeUploadExternal into a channel or thread); unknown methods answer
   `unknown_method`. Errors are Slack's: `channel_not_found`, `not_in_channel`, `is_archived`,
@@ -614,6 +615,7 @@ class SlackEmulator:
             "chat.postEphemeral": self._post_ephemeral,
             "chat.update": self._update,
             "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
             "conversations.join": self._conversations_join,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
@@ -623,6 +625,21 @@ class SlackEmulator:
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
         }
+
+    def _conversations_open(self, workspace: Workspace, params: dict[str, Any]) -> dict[str, Any]:
+        """The bot's DM with one person (`users`), opened if need be: `D` + the user id's tail, so
+        that a test can post in it as that person."""
+        users = str(params.get("users") or "").split(",")
+        if len(users) != 1 or not users[0]:
+            return {"ok": False, "error": "invalid_arguments"}
+        user = workspace.users.get(users[0])
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        if user.get("is_bot"):
+            return {"ok": False, "error": "cannot_dm_bot"}
+        dm_id = f"D{users[0][1:]}"
+        channel = workspace.channels.get(dm_id) or self.add_channel(dm_id, team=workspace.team_id)
+        return {"ok": True, "channel": {"id": channel.id}}
 
     def _get_upload_url(self, workspace: Workspace, params: dict[str, Any]) -> dict[str, Any]:
         filename = str(params.get("filename") or "")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.adapters.discord import translate as discord
 from bot.adapters.slack import translate as slack
 from bot.core.events import Actor, Button, MessageReceived, Platform, plain_moments
@@ -251,6 +251,23 @@ async def test_relayed_text_is_inert_and_mentions_are_explicit(bot: BotHarness) 
     relayed = sent[0].delivery.message
     assert relayed.mentions == (), "only deliberate mentions ping; adapters escape the text"
     assert "@everyone <!channel> <@&123>" in relayed.text
+
+
+async def test_a_link_in_a_customers_words_shows_the_team_where_it_goes(bot: BotHarness) -> None:
+    # On Discord `[label](url)` is a link showing only its label; Slack's `<url|label>` too.
+    reply, _ = await escalated(bot)
+    sent = await bot.customer_says(
+        "it says [Reset your password](https://evil.example/login) then [docs](<https://evil.example/x>)",
+        thread=reply.ref.thread_id,
+    )
+    relayed = sent[0].delivery.message
+    assert "Reset your password (https://evil.example/login)" in relayed.text
+    assert "docs (https://evil.example/x)" in relayed.text
+    (on_slack,) = slack.render(relayed)
+    assert "|Reset your password>" not in str(on_slack.blocks), "no Slack link with the customer's label"
+    sent = await bot.run(bot.other_customer, "/ticket [Billing portal](https://evil.example/pay) is down")
+    (card,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert card.delivery.message.title == "Ticket #2: Billing portal (https://evil.example/pay) is down"
 
 
 async def test_a_reply_typed_with_no_break_spaces_reaches_the_customer_as_typed(bot: BotHarness) -> None:
@@ -528,3 +545,32 @@ async def test_a_one_word_summary_that_is_no_ticket_command_still_opens_a_ticket
     sent = await bot.run(bot.other_customer, "/ticket list of invoices is empty")
     assert any("ticket **#2**" in m.text for m in sent), [m.text for m in sent]
     assert [t.summary for t in await tickets(bot)] == ["outage", "list of invoices is empty"]
+
+
+async def test_a_ticket_asked_for_where_the_bot_may_not_post_carries_on_in_direct_messages(
+    bot: BotHarness,
+) -> None:
+    bot.adapter.fail_channel(
+        "community", DeliveryError("not_in_channel", permanent=True, code=DeliveryFailure.NO_ACCESS)
+    )
+    sent = await bot.customer_runs("/ticket new my CSV export failed with error 500")
+
+    (to_customer,) = [m for m in sent if m.channel_id == "D-C1"]
+    assert to_customer.text.startswith("I'm not allowed to post in the channel where you asked")
+    assert "ticket **#1**" in to_customer.text
+    card = next(m for m in sent if m.channel_id == STAFF_CHANNEL and "#1" in m.text)
+
+    # The team's answer reaches the customer there, and what they add there reaches the team.
+    sent = await bot.says(
+        bot.staff, "Which file format was it?", conversation=bot.staff_room, thread=card.ref.message_id
+    )
+    assert [m.channel_id for m in sent] == ["D-C1"]
+    assert "Which file format" in sent[0].text
+    sent = await bot.customer_dms("a CSV of 2 MB")
+    assert [m.channel_id for m in sent] == [STAFF_CHANNEL]
+    assert sent[0].ref.thread_id == card.ref.message_id
+    assert await transcript(bot, 1) == [
+        ("customer", "my CSV export failed with error 500"),
+        ("staff", "Which file format was it?"),
+        ("customer", "a CSV of 2 MB"),
+    ]

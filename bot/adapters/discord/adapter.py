@@ -532,6 +532,8 @@ class DiscordAdapter:
         message = delivery.message
         if delivery.edit is not None:
             return await self._edit(delivery.edit, message)
+        if delivery.direct_to is not None:
+            return await self._send_in_dm(delivery, delivery.direct_to.id)
         pending = self.interactions.live(delivery.reply_to)
         if pending is not None and message.private_to is not None:
             return await self.interactions.reply(pending, delivery, ephemeral=True)
@@ -617,7 +619,11 @@ class DiscordAdapter:
                 detail=str(error.code),
             ) from error
         return SentRef(
-            platform=Platform.DISCORD, workspace_id="", channel_id=str(dm.id), message_id=str(sent.id)
+            platform=Platform.DISCORD,
+            workspace_id="",
+            channel_id=str(dm.id),
+            message_id=str(sent.id),
+            is_direct=True,
         )
 
     async def _post_parts(

@@ -46,6 +46,7 @@ from bot.core.events import (
     ActionInvoked,
     Attachment,
     CommandInvoked,
+    Conversation,
     Delivery,
     InboundEvent,
     MessageReceived,
@@ -504,9 +505,23 @@ class SlackAdapter:
             delivery = replace(delivery, message=without_files(delivery.message))
         if delivery.edit is not None:
             return await self._update(delivery)
+        if delivery.direct_to is not None:
+            delivery = await self._in_direct_messages(delivery, delivery.direct_to.id)
         if delivery.message.private_to is not None:
             return await self._send_private(delivery)
         return await self._post(delivery)
+
+    async def _in_direct_messages(self, delivery: Delivery, user_id: str) -> Delivery:
+        """The delivery aimed at the bot's DM with the person, opened if it is not yet."""
+        assert self._client is not None
+        opened = await self._call(self._client.conversations_open, users=user_id)
+        dm = Conversation(
+            platform=Platform.SLACK,
+            workspace_id=delivery.conversation.workspace_id or self.team_id,
+            channel_id=str(opened["channel"]["id"]),
+            is_direct=True,
+        )
+        return replace(delivery, conversation=dm, direct_to=None, reply_to=None)
 
     async def _call(self, method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
         try:
@@ -543,6 +558,7 @@ class SlackAdapter:
             channel_id=where.channel_id,
             message_id=ts,
             thread_id=thread_ts,
+            is_direct=where.is_direct,
         )
 
     async def _post(self, delivery: Delivery) -> SentRef:

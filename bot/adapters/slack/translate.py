@@ -68,6 +68,9 @@ PERMANENT_ERRORS: Final[Mapping[str, DeliveryFailure]] = {
     "restricted_action_non_threadable_channel": DeliveryFailure.NO_ACCESS,
     "ekm_access_denied": DeliveryFailure.NO_ACCESS,
     "team_access_not_granted": DeliveryFailure.NO_ACCESS,
+    "user_not_found": DeliveryFailure.PERSON_UNREACHABLE,  # conversations.open, chat.postEphemeral
+    "user_disabled": DeliveryFailure.PERSON_UNREACHABLE,
+    "cannot_dm_bot": DeliveryFailure.PERSON_UNREACHABLE,
     "account_inactive": DeliveryFailure.UNAUTHORIZED,
     "invalid_auth": DeliveryFailure.UNAUTHORIZED,
     "not_authed": DeliveryFailure.UNAUTHORIZED,

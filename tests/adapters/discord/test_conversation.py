@@ -221,3 +221,25 @@ async def test_a_ticket_opened_with_ticket_new_is_opened_whatever_its_summary_sa
         await posted(emu, room.id, f"ticket **#{number}**")
     await bot.dispatcher.drain()
     assert [t.summary for t in await tickets(bot)] == summaries
+
+
+async def test_a_ticket_command_where_the_bot_may_not_post_carries_on_in_dms(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    emu.deny_access(world.help)  # Send Messages and Create Threads taken away in #help
+    await emu.run_command(world.casey, world.help, "ticket", "new", summary="my export keeps failing")
+
+    dm = emu.dm_channel(world.casey)
+    told = await posted(emu, dm.id, "ticket **#1**")
+    assert text_of(told).startswith("I'm not allowed to post in the channel where you asked")
+    card = await posted(emu, world.staff.id, "Ticket #1")
+
+    # What Casey writes in her DMs reaches the team; Sam's answer under the card reaches her there.
+    await emu.user_says(world.casey, dm, "it is the March invoices")
+    await posted(emu, card["id"], "the March invoices")
+    await emu.user_says(world.sam, emu.channels[card["id"]], "Which format, CSV or PDF?")
+    await posted(emu, dm.id, "Which format, CSV or PDF?")
+    await bot.dispatcher.drain()
+    (ticket,) = await tickets(bot)
+    assert (ticket.is_direct, ticket.channel_id) == (True, dm.id)

@@ -111,3 +111,25 @@ async def test_the_whole_support_conversation(bot: SlackBot, slack: SlackEmulato
     await bot.settle()
     failures = [c for c in slack.calls if not c.ok and c.method != "users.info"]
     assert failures == [], "every Web API call the conversation needed was accepted by Slack's rules"
+
+
+async def test_a_ticket_asked_for_in_a_private_channel_without_the_bot_carries_on_in_dms(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    # Slack sends a slash command from any channel, even one the bot was never invited to.
+    slack.add_channel("G0PRIVATE", "secret-project", private=True, bot_member=False)
+    await slack.slash_command(CUSTOMER, "G0PRIVATE", "/ticket new my csv export failed")
+
+    dm = f"D{CUSTOMER[1:]}"
+    told = await posted(slack, dm, "ticket *#1*")
+    assert told.shown.startswith("I'm not allowed to post in the channel where you asked")
+    card = await posted(slack, STAFF_CHANNEL, "Ticket #1")
+    card_ts = card.response["ts"]
+
+    # Sam's answer in the staff thread reaches Casey's DMs; her reply there reaches the team.
+    await slack.user_posts(STAFF, STAFF_CHANNEL, "Which file was it?", thread_ts=card_ts)
+    await posted(slack, dm, "Which file was it?")
+    await slack.user_posts(CUSTOMER, dm, "the March invoices")
+    await posted(slack, STAFF_CHANNEL, "the March invoices", thread=card_ts)
+    (ticket,) = await tickets(bot)
+    assert (ticket.is_direct, ticket.channel_id) == (True, dm)

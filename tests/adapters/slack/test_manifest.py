@@ -44,4 +44,5 @@ def test_the_manifest_asks_for_the_events_and_scopes_the_adapter_uses(manifest: 
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_mention", "message.channels", "message.im", "reaction_added"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"chat:write", "commands", "users:read", "usergroups:read", "channels:history"} <= scopes
+    used = {"chat:write", "commands", "users:read", "usergroups:read", "channels:history", "im:write"}
+    assert used <= scopes
