@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -220,6 +220,13 @@ def parse_when(value: str, usage: Usage) -> datetime:
         raise usage.error(f"`{value[:40]}` is not a date and time like 2026-12-01T02:00Z.") from None
 
 
+MAX_AHEAD = timedelta(days=365)
+"""How far ahead a window can be booked: further is a typo (2062 for 2026), which would sit on
+the page as upcoming for decades."""
+MAX_WINDOW = timedelta(days=7)
+"""A window's longest length: a week of maintenance is several windows, each announced."""
+
+
 @dataclass(frozen=True, slots=True)
 class MaintenanceArgs:
     components: list[str]
@@ -243,7 +250,24 @@ def parse_maintenance(rest: str, known: Sequence[Known], usage: Usage, *, now: d
         raise usage.error("The end must be after the start.")
     if ends_at <= now:
         raise usage.error("That window is already over.")
+    if starts_at - now > MAX_AHEAD:
+        days = -((now - starts_at) // timedelta(days=1))  # rounded up: 365 days and 2 hours is 366
+        raise usage.error(
+            f"That window starts in {days:,} days; schedule it at most {MAX_AHEAD.days} days ahead."
+        )
+    if ends_at - starts_at > MAX_WINDOW:
+        raise usage.error(
+            f"That window lasts {_span(ends_at - starts_at)}; keep a window to {MAX_WINDOW.days} days "
+            "and schedule longer work as several."
+        )
     return MaintenanceArgs(components, starts_at, ends_at, _title(parts[3], usage))
+
+
+def _span(length: timedelta) -> str:
+    """`7 days 1 hour`: exact, where the limit is near."""
+    hours, seconds = divmod(int(length.total_seconds()) % 86400, 3600)
+    units = ((length.days, "day"), (hours, "hour"), (seconds // 60, "minute"))
+    return " ".join(f"{n:,} {unit}{'s' if n != 1 else ''}" for n, unit in units if n)
 
 
 def parse_maintenance_end(rest: str, usage: Usage) -> tuple[int, str]:

@@ -78,3 +78,23 @@ async def test_an_update_longer_than_one_notice_is_refused_with_its_length_and_t
     assert "investigating" in status.text and "x" * 100 not in status.text, "nothing was posted"
     (fits,) = await bot.staff_runs(f"/incident update 1 identified {'x' * 2_000}")
     assert fits.text.startswith("Updated (identified) incident **#1**")
+
+
+async def test_a_maintenance_window_too_far_ahead_or_too_long_is_refused_with_the_bounds(
+    bot: BotHarness,
+) -> None:
+    """It is Nov 24, 2026: a window booked for the year 9999, or one from year 1, is a typo."""
+    cases = {
+        "2027-11-25T02:00Z 2027-11-25T03:00Z": "starts in 366 days; schedule it at most 365 days ahead",
+        "9999-12-01T02:00Z 9999-12-01T03:00Z": "schedule it at most 365 days ahead",
+        "0001-01-01T00:00Z 2026-11-25T03:00Z": "; keep a window to 7 days",
+        "2026-11-25T02:00Z 2026-12-02T03:00Z": "lasts 7 days 1 hour; keep a window to 7 days",
+        "2026-11-25T03:00Z 2026-11-25T02:00Z": "The end must be after the start",
+    }
+    for window, expected in cases.items():
+        (answer,) = await bot.staff_runs(f"/maintenance schedule api {window} Database upgrade")
+        assert bot.last_outcome is Outcome.USER_ERROR, window
+        assert expected in answer.text, (window, answer.text)
+    for window in ("2027-11-24T02:00Z 2027-11-24T03:00Z", "2026-11-25T02:00Z 2026-12-02T02:00Z"):
+        (booked,) = await bot.staff_runs(f"/maintenance schedule api {window} Database upgrade")
+        assert booked.text.startswith("Scheduled maintenance"), (window, booked.text)
