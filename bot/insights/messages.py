@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.core.events import Actor, Field, OutboundMessage
+from bot.core.links import unmask_links
 from bot.insights.figures import Figures, Share, Spread
 from bot.insights.gaps import Gap
 from bot.insights.quality import Quality
@@ -38,10 +39,9 @@ def inert(text: str, limit: int = QUOTE_LIMIT) -> str:
     """A customer's words inside one line of a staff report: on one line, clipped, with markdown,
     code and link marks flattened and mention tokens replaced, so a question cannot add lines,
     formatting, a link or someone's id of its own."""
-    plain = _MENTION.sub("@…", text[: limit * 4])
-    plain = plain.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "").replace("|", "/")
     # `[label](url)` is a link on both platforms: a question could hide any address behind words.
-    plain = plain.replace("](", "] (")
+    plain = _MENTION.sub("@…", unmask_links(text[: limit * 4]))
+    plain = plain.replace("`", "'").replace("*", "").replace("_", " ").replace("~", "").replace("|", "/")
     single = " ".join(plain.split())
     return single if len(single) <= limit else single[: limit - 1].rstrip() + "…"
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.core.clock import ago, humanize
 from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage, TimeStyle, timestamp
+from bot.core.links import unmask_links
 from bot.tickets.model import close_answer_value
 from storage.models import Ticket
 from storage.tickets_repo import TranscriptLine
@@ -28,6 +29,8 @@ REASONS = {
 
 
 def quote(text: str, limit: int = 600) -> str:
+    """People's words as a quote, their links showing where they go."""
+    text = unmask_links(text)
     clipped = text if len(text) <= limit else text[: limit - 1] + "…"
     return "\n".join(f"> {line}" for line in clipped.splitlines() or [""])
 
@@ -112,8 +115,11 @@ def staff_card(
 
 
 def relayed(author: str, text: str, *, from_staff: bool) -> OutboundMessage:
-    who = f"{author} (support team)" if from_staff else author
-    return OutboundMessage(text=f"**{who}:**\n{text}")
+    """Words passed on as written. A customer's links show the team where they go: a label of
+    theirs is no link (the team's own links to the customer stay links)."""
+    if from_staff:
+        return OutboundMessage(text=f"**{author} (support team):**\n{text}")
+    return OutboundMessage(text=f"**{unmask_links(author)}:**\n{unmask_links(text)}")
 
 
 def claimed_to_customer(ticket: Ticket, by: str) -> OutboundMessage:
@@ -337,6 +343,7 @@ def breach_to_staff(ticket: Ticket, mentions: Sequence[Mention], *, overdue: str
 
 
 def clip(text: str, limit: int) -> str:
-    """One line of at most `limit` characters: whitespace runs (line breaks too) become one space."""
-    single = " ".join(text.split())
+    """People's words on one line of at most `limit` characters: whitespace runs (line breaks too)
+    become one space, and links show where they go."""
+    single = " ".join(unmask_links(text).split())
     return single if len(single) <= limit else single[: limit - 1] + "…"
