@@ -210,10 +210,13 @@ async def _add_with_first_update(session: DbSession, incident: Incident, body: s
     return incident
 
 
+# FOR NO KEY UPDATE (`key_share`) on PostgreSQL, not FOR UPDATE: it still makes a second staff
+# member's command wait, but not an insert of a row that points at the incident (a customer linked
+# to it, a broadcast about it), whose foreign key check takes FOR KEY SHARE on it.
 _INCIDENT_LOCKED = (
     select(Incident)
     .where(col(Incident.id) == bindparam("id"))
-    .with_for_update()
+    .with_for_update(key_share=True)
     .execution_options(populate_existing=True)
 )
 
