@@ -4,6 +4,8 @@ incident (a customer linked to it as they ask about it) are written meanwhile, w
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -34,39 +36,43 @@ async def _open_incident(database: Database) -> int:
     return incident.id
 
 
+@asynccontextmanager
+async def _being_updated(database: Database) -> AsyncIterator[int]:
+    """An incident's number while a staff member's command holds it locked."""
+    incident_id = await _open_incident(database)
+    async with database.transaction() as staff:
+        assert await status_repo.get_incident(staff, incident_id=incident_id, for_update=True)
+        yield incident_id
+
+
 async def test_a_customer_asking_about_an_incident_does_not_wait_for_staff_updating_it(
     postgres_database: Database,
 ) -> None:
     database = postgres_database
-    incident_id = await _open_incident(database)
-    async with database.transaction() as staff:
-        assert await status_repo.get_incident(staff, incident_id=incident_id, for_update=True)
-        async with database.transaction() as customer:
-            # Waiting longer means the customer's row waits for the staff member's whole command.
-            await customer.execute(text("SET LOCAL lock_timeout = '2s'"))
-            linked = await status_repo.link_customer(
-                customer,
-                incident_id=incident_id,
-                conversation_key="console:W1:community:m1",
-                platform="console",
-                workspace_id="W1",
-                channel_id="community",
-                thread_id="m1",
-                is_direct=False,
-                actor_key="console:C1",
-                component="payments",
-                at=AT,
-            )
-        assert linked
+    async with _being_updated(database) as incident_id, database.transaction() as customer:
+        # Waiting longer means the customer's row waits for the staff member's whole command.
+        await customer.execute(text("SET LOCAL lock_timeout = '2s'"))
+        linked = await status_repo.link_customer(
+            customer,
+            incident_id=incident_id,
+            conversation_key="console:W1:community:m1",
+            platform="console",
+            workspace_id="W1",
+            channel_id="community",
+            thread_id="m1",
+            is_direct=False,
+            actor_key="console:C1",
+            component="payments",
+            at=AT,
+        )
+    assert linked
 
 
 async def test_a_second_staff_member_updating_the_same_incident_still_waits_for_the_first(
     postgres_database: Database,
 ) -> None:
     database = postgres_database
-    incident_id = await _open_incident(database)
-    async with database.transaction() as first:
-        assert await status_repo.get_incident(first, incident_id=incident_id, for_update=True)
+    async with _being_updated(database) as incident_id:
         with pytest.raises(DBAPIError, match="lock timeout"):
             async with database.transaction() as second:
                 await second.execute(text("SET LOCAL lock_timeout = '200ms'"))
