@@ -218,6 +218,7 @@ async def _post_update(
     message: str,
     impact: Impact | None = None,
 ) -> None:
+    impact_before = incident.impact
     update = await workflows.post_update(
         ctx.session,
         incident=incident,
@@ -257,12 +258,13 @@ async def _post_update(
         recipients=recipients,
     )
     action = "incident.resolve" if resolved else "incident.update"
-    await audit(ctx, action, f"#{incident.id} {message}")
+    moved = f"impact {impact_before} → {incident.impact}" if incident.impact != impact_before else ""
+    await audit(ctx, action, f"#{incident.id} {f'{moved}: ' if moved else ''}{message}")
     verb = "Resolved" if resolved else f"Updated ({status})"
     told = f"; telling {len(recipients)} customer(s) who asked" if recipients else ""
     await _reply_with_progress(
         ctx,
-        f"{verb} incident **#{incident.id}** {incident.title}{told}",
+        f"{verb} incident **#{incident.id}** {incident.title}{f'; {moved}' if moved else ''}{told}",
         broadcast,
     )
 

@@ -52,12 +52,13 @@ def components_arg(value: str, known: Sequence[Known]) -> list[str]:
 E = TypeVar("E", bound=StrEnum)
 
 
-def _choice(value: str, allowed: type[E], what: str, usage: Usage) -> E:
+def _choice(value: str, allowed: type[E], what: str, usage: Usage, *, hint: str = "") -> E:
     wanted = value.strip().lower()
     try:
         return allowed(wanted)
     except ValueError:
-        raise usage.error(f"`{value[:40]}` is not {what}; choose one of: {', '.join(allowed)}.") from None
+        choose = f"`{value[:40]}` is not {what}; choose one of: {', '.join(allowed)}.{hint}"
+        raise usage.error(choose) from None
 
 
 def incident_id(value: str, usage: Usage, *, what: str = "an incident") -> int:
@@ -137,11 +138,11 @@ def parse_update(rest: str, usage: Usage) -> UpdateArgs:
     number = incident_id(parts[0], usage)
     status = _choice(parts[1], IncidentStatus, "an incident status", usage)
     message, impact = parts[2].strip(), None
+    if found := _NEW_IMPACT.match(message):
+        hint = " A message that itself starts with `impact =` goes after `--`."
+        impact = _choice(found.group(1), Impact, "an impact", usage, hint=hint)
+        message = message[found.end() :]
     first, after = _first_word(message)
-    if first.lower().startswith("impact="):
-        impact = _choice(first.partition("=")[2], Impact, "an impact", usage)
-        message = after
-        first, after = _first_word(message)
     # Where the options are typed separately (Discord), `--` marks where the message starts: a
     # message that begins with `impact=` is then never read as a new impact.
     if first == "--":
@@ -149,6 +150,10 @@ def parse_update(rest: str, usage: Usage) -> UpdateArgs:
     if not message.strip():
         raise usage.error("I need a message after the impact." if impact else "I need a message.")
     return UpdateArgs(number, status, _message(message, usage), impact)
+
+
+# `impact=major`, and as people also type it, `impact = major` or `Impact= major`.
+_NEW_IMPACT = re.compile(r"impact\s*=\s*(\S*)\s*", re.IGNORECASE)
 
 
 def _first_word(text: str) -> tuple[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlmodel import select
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core.events import Actor, Delivery, Platform, SentRef
@@ -13,6 +14,7 @@ from bot.status import maintenance_notices
 from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from storage import outbox_repo, status_repo, subscriptions_repo
+from storage.models import AuditEntry
 from tests.fake_adapter import FakeAdapter
 from tests.harness import BotHarness
 from tests.status.conftest import channel, deliver, received, subscribe
@@ -262,6 +264,26 @@ async def test_an_incident_that_gets_worse_then_better_moves_its_components_and_
 
 
 @pytest.mark.parametrize(
+    "typed", ["impact = critical", "impact =critical", "impact= critical", "Impact=Critical"]
+)
+async def test_an_impact_typed_with_spaces_is_the_new_impact_and_staff_are_told_it_changed(
+    bot: BotHarness, typed: str
+) -> None:
+    await bot.staff_runs("/incident open payments minor Some card payments slow")
+    (reply,) = await bot.staff_runs(f"/incident update 1 identified {typed} Every card payment fails")
+    assert reply.text.startswith(
+        "Updated (identified) incident **#1** Some card payments slow; impact minor → critical"
+    ), reply.text
+    (status,) = await bot.customer_runs("/status")
+    assert "- payments: Major outage" in status.text
+    assert "Impact changed from minor to critical. Every card payment fails" in status.text
+    async with bot.bot.database.session() as session:
+        audit = (await session.execute(select(AuditEntry))).scalars().all()
+    assert audit[-1].action == "incident.update"
+    assert audit[-1].detail == "#1 impact minor → critical: Every card payment fails"
+
+
+@pytest.mark.parametrize(
     ("opened", "by_hand", "rated", "shows"),
     [
         # Every card payment fails and staff marked payments down; calling it major must not show
@@ -330,6 +352,7 @@ async def test_malformed_arguments_get_a_usage_line_with_an_example(bot: BotHarn
         "/incident update 1 fixed x": "`fixed` is not an incident status",
         "/incident update 1 identified impact=huge x": "`huge` is not an impact",
         "/incident update 1 identified impact=major": "I need a message after the impact.",
+        "/incident update 1 identified Impact = unclear so far": "starts with `impact =` goes after `--`",
         "/incident update 99 identified x": "There is no incident #99.",
         "/incident update 99999999999999999999 identified x": "is not an incident number.",
         "/incident resolve 99999999999999": "is not an incident number.",
