@@ -290,7 +290,7 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
     problems += [f"{path}:{n}: not UTF-8 text; the item on this line is skipped" for n in bad_lines]
     text = raw.decode("utf-8", errors="replace")
     try:
-        root, data = _parse(text)
+        root = _compose(text)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         what = " ".join(f"{error.context or ''} {error.problem or ''}".split())
@@ -305,12 +305,10 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
         return Learned(), (*problems, f"{path}:1: not valid YAML: {' '.join(str(error).split())}")
     except RecursionError:
         return Learned(), (*problems, f"{path}:1: nested too deeply to read")
-    except ValueError as error:  # a value PyYAML cannot build, e.g. a number of 5,000 digits
-        return Learned(), (*problems, f"{path}:1: not valid YAML: {str(error)[:200]}")
-    if data is None:
+    if root is None or root.tag == _NULL:
         return Learned(), tuple(problems)
     expected = "expected the keys 'phrasings', 'articles', 'declined' and 'issued'"
-    if not isinstance(root, MappingNode) or not isinstance(data, dict):
+    if not isinstance(root, MappingNode) or root.tag != _MAP:
         return Learned(), (*problems, f"{path}:{_line(root, text)}: {expected}")
     sections = {str(key.value): value for key, value in root.value if isinstance(key, ScalarNode)}
     problems += [
@@ -329,16 +327,21 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
             seen.setdefault(key.value, line)
 
     def items(key: str, build: Callable[[dict[str, Any], int], Item]) -> tuple[Item, ...]:
-        node, rows = sections.get(key), data.get(key)
-        if rows is None:
+        node = sections.get(key)
+        if node is None or node.tag == _NULL:
             return ()
-        if not isinstance(node, SequenceNode) or not isinstance(rows, list):
+        if not isinstance(node, SequenceNode) or node.tag != _SEQ:
             problems.append(f"{path}:{_line(node, text)}: '{key}' must be a list of 'key: value' items")
             return ()
         built: list[Item] = []
-        for item, row in zip(node.value, rows, strict=False):
+        for item in node.value:
             line = _line(item, text)
             if any(line <= bad <= _last_line(_last_value(item), text) for bad in bad_lines):
+                continue
+            try:
+                row = _value(item)
+            except _UNBUILDABLE as error:
+                problems.append(f"{path}:{line}: {_unbuildable(error)}; the item is skipped")
                 continue
             try:
                 if not isinstance(row, dict):
@@ -351,12 +354,17 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
     phrasings = _first_of_each_id(path, "phrasing", items("phrasings", _phrasing), problems)
     articles = _first_of_each_id(path, "article", items("articles", _article), problems)
     declined = _first_of_each_id(path, "declined topic", items("declined", _declined), problems)
+    issued_node, issued = sections.get("issued"), None
+    try:
+        issued = None if issued_node is None else _value(issued_node)
+    except _UNBUILDABLE as error:
+        problems.append(f"{path}:{_line(issued_node, text)}: {_unbuildable(error)}; the ids present count")
     given = [0, 0]
     for i, kind in enumerate(("phrasings", "declined")):
         try:
-            given[i] = _issued(data, kind)
+            given[i] = _issued(issued, kind)
         except (TypeError, ValueError) as error:
-            problems.append(f"{path}:{_line(sections.get('issued'), text)}: {error}")
+            problems.append(f"{path}:{_line(issued_node, text)}: {error}")
     learned = Learned(articles, phrasings, declined, phrasings_issued=given[0], declined_issued=given[1])
     # The ids present count as issued from here on: a forget that drops the highest keeps its number.
     phrasings_issued, declined_issued = learned.issued()
@@ -365,14 +373,32 @@ def read_valid(path: Path) -> tuple[Learned, tuple[str, ...]]:
     return learned, tuple(sorted(dict.fromkeys(problems), key=lambda p: int(p[where:].split(":", 1)[0])))
 
 
-def _parse(text: str) -> tuple[Node | None, Any]:
-    """The document's node tree (for line numbers) and its values."""
+_NULL, _MAP, _SEQ = (f"tag:yaml.org,2002:{name}" for name in ("null", "map", "seq"))
+# What building one value can raise: a tag safe loading does not build (`!!python/name:...`), a
+# number too long for int() (more than 4,300 digits), a date that is no date, nesting too deep.
+_UNBUILDABLE = (yaml.constructor.ConstructorError, ValueError, RecursionError)
+
+
+def _compose(text: str) -> Node | None:
+    """The document's node tree, for line numbers; its values are built item by item (`_value`),
+    so one that cannot be built takes only its item out of service."""
     loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
-        return root, None if root is None else loader.construct_document(root)
+        return loader.get_single_node()
     finally:
         loader.dispose()
+
+
+def _value(node: Node) -> Any:
+    return yaml.constructor.SafeConstructor().construct_document(node)
+
+
+def _unbuildable(error: Exception) -> str:
+    if isinstance(error, yaml.MarkedYAMLError):
+        why = " ".join(f"{error.context or ''} {error.problem or ''}".split())
+    else:
+        why = " ".join(str(error).split())
+    return f"a value cannot be read ({why[:160]})"
 
 
 def _not_utf8_lines(raw: bytes) -> list[int]:
@@ -478,8 +504,7 @@ def _declined(row: dict[str, Any], line: int) -> DeclinedTopic:
     )
 
 
-def _issued(data: dict[str, Any], kind: str) -> int:
-    issued = data.get("issued")
+def _issued(issued: Any, kind: str) -> int:
     issued = {} if issued is None else issued
     if not isinstance(issued, dict) or set(issued) - {"phrasings", "declined"}:
         raise TypeError("'issued' must be 'phrasings: N, declined: N'")

@@ -221,3 +221,18 @@ def test_check_says_where_learned_yml_is_wrong_and_still_lists_the_rest(tmp_path
     assert f"{folder / 'learned.yml'}:3: an item has no 'text'" in result.stderr.splitlines()
     assert "all valid" not in result.stdout
     assert "pending draft `prices` (Prices), taught by U1" in result.stdout
+
+
+def test_check_skips_only_the_learned_item_with_an_unreadable_number(tmp_path: Path) -> None:
+    folder = _two_articles_and_learned(
+        tmp_path,
+        "phrasings:\n  - {id: p1, entry: export, text: the export stalls, taught_by: U1}\n"
+        f"  - {{id: p2, entry: export, text: it hangs, taught_by: U1, from_ticket: {'4' * 5000}}}\n"
+        "articles:\n  - {id: prices, title: Prices, answer: $20, status: pending, taught_by: U1}\n",
+    )
+    result = supportbot("kb", "check", "--path", str(folder), cwd=tmp_path)
+    assert result.returncode == 2
+    (problem,) = [line for line in result.stderr.splitlines() if "learned.yml" in line]
+    assert problem.startswith(f"{folder / 'learned.yml'}:3: a value cannot be read (")
+    assert "1 learned item(s) skipped (below)" in result.stdout
+    assert "pending draft `prices` (Prices), taught by U1" in result.stdout
