@@ -31,6 +31,19 @@ _REFUSED_THERE = frozenset({DeliveryFailure.NO_ACCESS, DeliveryFailure.CHANNEL_G
 """Failures of the place, not of the message: the same message may go elsewhere (`or_else`)."""
 
 
+def _instead(delivery: Delivery) -> Delivery:
+    """`delivery.or_else` as the same logical message: its key follows from the first one's and a
+    resend stays a resend, so that a replay (another process posting what a killed one owed) is
+    recognised where it did land the first time, instead of posted there twice."""
+    instead = delivery.or_else
+    assert instead is not None
+    return replace(
+        instead,
+        idempotency_key=instead.idempotency_key or f"{delivery.idempotency_key}-else",
+        resend=instead.resend or delivery.resend,
+    )
+
+
 class Outbound:
     def __init__(
         self,
@@ -87,7 +100,7 @@ class Outbound:
                         await self._report_once(delivery.conversation, error)
                     if delivery.or_else is not None and error.code in _REFUSED_THERE:
                         log.info("sending it where it may go instead")
-                        return await self.attempt(delivery.or_else)
+                        return await self.attempt(_instead(delivery))
                     return None
                 if attempt == self.max_attempts:
                     log.error(

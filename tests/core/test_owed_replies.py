@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core import privacy
 from bot.core.context import PendingDelivery
 from bot.core.events import (
@@ -38,7 +38,7 @@ from bot.tickets.workflows import AdoptNewThread, AdoptThread, RememberStaffThre
 from storage.db import Database
 from storage.models import ProcessedEvent, Ticket
 from tests.fake_adapter import FakeAdapter
-from tests.harness import STAFF_CHANNEL, BotHarness, make_settings
+from tests.harness import COMMUNITY, STAFF_CHANNEL, BotHarness, make_settings
 
 SLACK = Platform.SLACK
 CASEY = Actor(platform=SLACK, id="U0CASEY", display_name="Casey", roles=frozenset({"customer", "beta"}))
@@ -421,3 +421,54 @@ async def test_an_answer_the_platform_refused_past_every_retry_is_posted_once_it
     await bot.bot.dispatcher.keep_owing()
     bot.clock.advance(seconds=31)
     assert await bot.bot.dispatcher.pay_owed() == 0, "posted once"
+
+
+NOT_ALLOWED_HERE = DeliveryError("not_in_channel", permanent=True, code=DeliveryFailure.NO_ACCESS)
+
+
+class PlatformThatDiesInTheDMs(FakeAdapter):
+    """The bot may not post in the community channel; the process dies while the DM it sends
+    instead is in flight (perhaps posted: nobody will know)."""
+
+    def __init__(self) -> None:
+        super().__init__(Platform.CONSOLE)
+        self.fail_channel(COMMUNITY, NOT_ALLOWED_HERE)
+        self.asked = asyncio.Event()
+        self.tried: list[Delivery] = []
+
+    async def send(self, delivery: Delivery) -> SentRef:
+        if delivery.direct_to is None:
+            return await super().send(delivery)
+        self.tried.append(delivery)
+        self.asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_ticket_lost_on_its_way_to_the_customers_dms_goes_on_there_once(
+    database: Database, tmp_path: object, next_process: BotHarness
+) -> None:
+    dying = await BotHarness.create(make_settings(tmp_path), database=database)
+    platform = PlatformThatDiesInTheDMs()
+    dying.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = platform
+    asked = CommandInvoked(
+        actor=dying.customer, conversation=dying.community, name="ticket", args="new my CSV export failed"
+    )
+    handling = asyncio.create_task(dying.bot.dispatcher.handle(asked))
+    await asyncio.wait_for(platform.asked.wait(), 10)
+    handling.cancel()  # a SIGKILL while the DM is in flight
+    await asyncio.gather(handling, return_exceptions=True)
+    await dying.close()
+
+    next_process.adapter.fail_channel(COMMUNITY, NOT_ALLOWED_HERE)
+    next_process.clock.advance(seconds=31)
+    assert await next_process.bot.dispatcher.pay_owed() == 1
+
+    (in_dms,) = next_process.adapter.in_channel("D-C1")
+    (in_flight,) = platform.tried
+    assert in_dms.text.startswith("I'm not allowed to post in the channel where you asked")
+    assert in_dms.delivery.resend, "looked for first where the platform can: it may have landed"
+    assert in_dms.delivery.idempotency_key == in_flight.idempotency_key, "the same message, not a new one"
+    async with database.session() as session:
+        ticket = (await session.execute(select(Ticket))).scalars().one()
+    assert (ticket.is_direct, ticket.channel_id) == (True, "D-C1"), "the ticket's home moved to the DMs"
