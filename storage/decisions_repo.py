@@ -14,6 +14,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from storage import dialect
+from storage.errors import causes
 from storage.models import KBDecision
 from storage.session import IF_LAST_RETURNED_A_ROW, DbSession, Prepared
 
@@ -88,8 +89,22 @@ class _ReservedIds:
             free.extend(sorted((int(value) for (value,) in rows), reverse=True))
         return free.pop()
 
+    def drop(self) -> None:
+        """Forget every id held: the next take reserves fresh ones from the sequence."""
+        self._free.clear()
+
 
 _RESERVED = _ReservedIds()
+
+
+def reserved_id_was_taken(error: BaseException) -> bool:
+    """The event failed on a decision id this process reserved but another row already has: the
+    sequence moved back (a restore, a failover that lost WAL, with bots running), so it handed the
+    same ids out again. The ids held are dropped; the event can run again with fresh ones."""
+    if not any(getattr(seen, "constraint_name", None) == f"{_TABLE.name}_pkey" for seen in causes(error)):
+        return False
+    _RESERVED.drop()
+    return True
 
 
 async def record(

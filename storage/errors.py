@@ -3,7 +3,19 @@ from a failing statement."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy.exc import DBAPIError
+
+
+def causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it was raised from: the driver's error, under SQLAlchemy's, under ours."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
 
 
 def lost_connection(error: BaseException) -> bool:
@@ -12,10 +24,7 @@ def lost_connection(error: BaseException) -> bool:
     unless the break came during COMMIT; then a retry finds its own claim and does nothing."""
     import asyncpg
 
-    seen: BaseException | None = error
-    for _ in range(5):  # the driver's error, under SQLAlchemy's, under ours
-        if seen is None:
-            return False
+    for seen in causes(error):
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True
         if isinstance(
@@ -30,7 +39,6 @@ def lost_connection(error: BaseException) -> bool:
             return True
         if isinstance(seen, asyncpg.exceptions.InternalClientError) and "cannot switch to state" in str(seen):
             return True  # the server's FATAL "terminating connection" arrived between two statements
-        seen = seen.__cause__ or seen.__context__
     return False
 
 
@@ -41,11 +49,4 @@ could go on; it kept nothing of it, and the same work run again normally succeed
 
 def transaction_conflict(error: BaseException) -> bool:
     """The server rolled the transaction back to break a deadlock or a serialization conflict."""
-    seen: BaseException | None = error
-    for _ in range(5):  # the driver's error, under SQLAlchemy's, under ours
-        if seen is None:
-            return False
-        if getattr(seen, "sqlstate", None) in CONFLICT_STATES:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return any(getattr(seen, "sqlstate", None) in CONFLICT_STATES for seen in causes(error))

@@ -27,7 +27,7 @@ from bot.core.outbound import GaveUp, Outbound
 from bot.core.owed import CLEAR_EVERY, Owed, OwedReplies, encode
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
-from storage import audit_repo, events_repo
+from storage import audit_repo, decisions_repo, events_repo
 from storage.db import Database, lost_connection, transaction_conflict
 from storage.session import DbSession
 
@@ -250,7 +250,8 @@ class Dispatcher:
                     )
                     await asyncio.sleep(delay)
                     continue
-                if transaction_conflict(error) and (delay := next(conflicts, None)) is not None:
+                conflict = transaction_conflict(error) or decisions_repo.reserved_id_was_taken(error)
+                if conflict and (delay := next(conflicts, None)) is not None:
                     delay *= 0.5 + random.random()  # two events that collided do not retry in step
                     log.warning("%s handling %s; again in %.2f s", _first_line(error), event.event_id, delay)
                     await asyncio.sleep(delay)

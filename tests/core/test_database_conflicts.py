@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bot.core.dispatch import Outcome
+from bot.core.events import MessageReceived
 from storage import tickets_repo
 from storage.db import Database
 from tests.harness import BotHarness, make_settings
@@ -67,3 +68,38 @@ async def test_an_escalation_caught_in_a_deadlock_is_handled_again_not_apologise
         assert len(tickets) == 1
     finally:
         await bot.close()
+
+
+async def test_a_decision_id_another_process_took_after_a_restore_is_not_apologised_for(
+    postgres_database: Database, tmp_path: Path
+) -> None:
+    """Each process reserves decision ids from the sequence a block at a time. A restore (or a
+    failover that lost WAL) with bots running moves the sequence back, so another process is handed
+    ids this one still holds, and uses them first."""
+    first = await BotHarness.create(make_settings(tmp_path), database=postgres_database)
+    other_pool = postgres_database.another_connection_pool()
+    second = await BotHarness.create(make_settings(tmp_path), database=other_pool)
+    try:
+        await first.customer_says("How do I reset my API key?")  # reserves a block, uses its first id
+        async with postgres_database.transaction() as session:
+            await session.execute(
+                text("SELECT setval(pg_get_serial_sequence('kb_decisions', 'id'), max(id)) FROM kb_decisions")
+            )
+        # `second` is handed the id `first` holds next, and uses it first.
+        asked = MessageReceived(
+            actor=second.other_customer,
+            conversation=second.community,
+            text="where can I see my invoices?",
+            message_id="second-1",
+            event_id="second-1",
+        )
+        assert await second.send(asked) and second.last_outcome is Outcome.HANDLED
+
+        replies = await first.customer_says("my csv export failed")
+
+        assert first.last_outcome is Outcome.HANDLED
+        assert [r.text for r in replies if "went wrong" in r.text] == []
+    finally:
+        await second.close()
+        await first.close()
+        await other_pool.dispose()
