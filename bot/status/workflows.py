@@ -128,7 +128,9 @@ async def _follow_active_incidents(
 ) -> None:
     """Each of the incident's components to what the active incidents mean for it: worse where it
     shows better than that when the impact was `raised`, else better where it shows worse. Only
-    that way: a raised impact never improves what staff marked worse by hand."""
+    that way: a raised impact never improves what staff marked worse by hand. And an incident
+    easing never ends maintenance: only staff set a component under maintenance (no impact means
+    it), and only they know when the work is done."""
     # Locked before the incidents are read: of two staff resolving two incidents on one component
     # at once, the second reads after the first commits, so neither leaves it at the other's impact.
     components = await status_repo.lock_components(
@@ -140,6 +142,8 @@ async def _follow_active_incidents(
             still_means.setdefault(name, []).append(IMPACT_TO_STATUS[Impact(other.impact)])
     for component in components:
         target = worst(still_means.get(component.name, []))
+        if not raised and component.status == ComponentStatus.UNDER_MAINTENANCE:
+            continue
         gap = severity(target) - severity(component.status)
         if (gap > 0) if raised else (gap < 0):
             await set_component_status(

@@ -306,6 +306,23 @@ async def test_a_new_impact_moves_a_component_set_by_hand_only_its_own_way(
     assert history.text.splitlines()[-1].endswith(f"→ {by_hand} (command)")
 
 
+@pytest.mark.parametrize(
+    "eased", ["/incident update 1 monitoring impact=none Payments recovering", "/incident resolve 1"]
+)
+async def test_an_incident_easing_leaves_a_component_put_under_maintenance_by_hand(
+    bot: BotHarness, eased: str
+) -> None:
+    """Payments degrade; staff take payments down for maintenance to fix it; the incident eases or
+    ends while the work goes on: payments stay under maintenance until staff say otherwise."""
+    await bot.staff_runs("/incident open payments minor Some card payments slow")
+    await bot.staff_runs("/component set payments under_maintenance")
+    await bot.staff_runs(eased)
+    (status,) = await bot.customer_runs("/status")
+    assert "- payments: Under maintenance" in status.text, status.text
+    (history,) = await bot.staff_runs("/component history payments")
+    assert history.text.splitlines()[-1].endswith("→ under_maintenance (command)")
+
+
 async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -> None:
     await subscribe(bot, "all")
     await subscribe(bot, "api-only", "api")
