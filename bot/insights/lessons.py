@@ -23,43 +23,51 @@ REPLAY_DAYS = 30
 """How far back the replay looks for questions other articles answered."""
 REPLAY_LIMIT = 500
 """The newest of them, at most: each is asked of the KB twice (without and with the change)."""
-_REF = re.compile(r"^g(\d{1,12})-(\d{1,3})-([0-9a-f]{1,10})$")
+# `g<question>-<days>-<end>`, or `g<question>-<minutes>m-<end>` for a window of no whole days.
+_REF = re.compile(r"^g(\d{1,12})-(?:(\d{1,3})|(\d{1,6})m)-([0-9a-f]{1,10})$")
+_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
 class GapRef:
     """A gap as staff name it: its most typical question, in the window of a report.
 
-    Short (`g812-7-674a3f10`), so it fits a Discord button's 100 characters with an article id
-    beside it, and can be typed in a command."""
+    Short (`g812-7-674a3f10`: the question, the window's days and its end), so it fits a Discord
+    button's 100 characters with an article id beside it, and can be typed in a command. A digest's
+    week the clocks changed in is an hour longer or shorter: its length is in minutes then
+    (`g812-10140m-674a3f10`), so the gap is looked up in the very window the digest showed."""
 
     anchor: int
-    days: int
-    end: datetime
+    window: Window
 
     @classmethod
     def of(cls, gap: Gap, window: Window) -> GapRef:
-        return cls(gap.anchor, window.days, window.end)
+        return cls(gap.anchor, window)
 
     @classmethod
     def parse(cls, text: str) -> GapRef | None:
         found = _REF.match(text.strip().lower())
-        if found is None or not 1 <= int(found[2]) <= 365:
+        if found is None:
+            return None
+        if found[2] is not None:
+            length, fits = timedelta(days=int(found[2])), 1 <= int(found[2]) <= 365
+        else:
+            length, fits = int(found[3]) * _MINUTE, 1 <= int(found[3]) <= 366 * 24 * 60
+        if not fits:
             return None
         try:
-            end = datetime.fromtimestamp(int(found[3], 16), UTC)
+            end = datetime.fromtimestamp(int(found[4], 16), UTC)
         except (ValueError, OverflowError, OSError):  # past the year 9999: no report ends there
             return None
-        return cls(int(found[1]), int(found[2]), end)
+        return cls(int(found[1]), Window(end - length, end))
 
     @property
     def text(self) -> str:
+        length = self.window.end - self.window.start
+        whole_days = length == timedelta(days=length.days)
+        shown = str(length.days) if whole_days else f"{round(length / _MINUTE)}m"
         # Rounded up to the second: the window found again still holds the report's last question.
-        return f"g{self.anchor}-{self.days}-{math.ceil(self.end.timestamp()):x}"
-
-    @property
-    def window(self) -> Window:
-        return Window(self.end - timedelta(days=self.days), self.end)
+        return f"g{self.anchor}-{shown}-{math.ceil(self.window.end.timestamp()):x}"
 
 
 def teach_buttons(report: Report, *, shown: int) -> tuple[Button, ...]:

@@ -6,7 +6,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -184,23 +184,50 @@ async def test_quoted_gap_questions_are_clipped_and_inert(bot: BotHarness) -> No
     assert max(len(line) for line in message.text.splitlines()) < 1000
 
 
-async def test_the_weekly_digest_offers_the_same_teach_buttons(bot: BotHarness, tmp_path: Path) -> None:
-    for number, question in enumerate(THEME):
-        await bot.says(customer(number), question)
+async def digest_posted(bot: BotHarness, *, due: datetime, schedule: Schedule, base: Path) -> SentMessage:
+    """The weekly digest due at `due`, as posted in the staff channel."""
     sent = await digest.send_digest(
-        bot.bot.database,
-        bot.bot.services,
-        bot.bot.dispatcher.outbound,
-        due=bot.clock.now + timedelta(hours=1),
-        schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
-        base=tmp_path / "reports",
+        bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound, due=due, schedule=schedule, base=base
     )
     assert sent is not None
     (post,) = [m for m in bot.staff_posts() if m.delivery.message.title == sent.message.title]
+    return post
+
+
+async def test_the_weekly_digest_offers_the_same_teach_buttons(bot: BotHarness, tmp_path: Path) -> None:
+    for number, question in enumerate(THEME):
+        await bot.says(customer(number), question)
+    post = await digest_posted(
+        bot,
+        due=bot.clock.now + timedelta(hours=1),
+        schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
+        base=tmp_path,
+    )
     (teach,) = post.delivery.message.buttons
     assert teach.label == "Teach gap 1"
     (offer,) = await bot.click(bot.staff, teach, on=post)
     assert "This would have answered" in offer.text and offer.delivery.message.private_to == bot.staff
+
+
+async def test_a_digest_of_the_week_the_clocks_went_back_finds_its_gap_again(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    # Paris left summer time on 25 October 2026: the week to Monday 26 October 09:00 is 169 hours.
+    schedule = Schedule(0, time(9, 0), ZoneInfo("Europe/Paris"))
+    due = datetime(2026, 10, 26, 8, 0, tzinfo=UTC)
+    bot.clock.now = schedule.previous(due) + timedelta(minutes=10)  # in the week's first hour
+    for number, question in enumerate(THEME):
+        await bot.says(customer(number), question)
+        bot.clock.advance(minutes=5)
+    bot.clock.now = due
+    post = await digest_posted(bot, due=due, schedule=schedule, base=tmp_path)
+    (teach,) = post.delivery.message.buttons
+    assert teach.value.split("-")[1] == f"{169 * 60}m", "the week's own length, not 7 × 24 hours"
+    (offer,) = await bot.click(bot.staff, teach, on=post)
+    assert offer.delivery.message.title == f"Teach the bot from gap `{teach.value}` (3 people, 3 questions)"
+    draft = f"/support kb teach {teach.value} draft Dark theme | Settings, then Theme."
+    (drafted,) = await bot.staff_runs(draft)
+    assert drafted.text.startswith(f"Drafted `dark-theme` from gap `{teach.value}`"), drafted.text
 
 
 async def test_kb_check_says_when_the_learned_file_cannot_be_read(bot: BotHarness, kb: Path) -> None:
