@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.adapters.base import DeliveryError
 from bot.adapters.slack.adapter import SlackAdapter
-from bot.core.events import Conversation, Delivery, OutboundMessage, Platform
+from bot.core.events import Actor, Conversation, Delivery, OutboundMessage, Platform
 from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker, WorkerConfig
 from storage import outbox_repo, subscriptions_repo
@@ -159,3 +159,25 @@ async def test_an_update_in_a_notice_thread_is_looked_for_in_that_thread(
     assert again.message_id == in_thread[0]["ts"]
     (looked,) = slack.calls_to("conversations.replies")
     assert looked.params["ts"] == first.message_id
+
+
+async def test_a_direct_message_posted_but_never_confirmed_is_looked_for_in_the_dms(
+    slack: SlackEmulator, adapter: SlackAdapter
+) -> None:
+    slack.add_user("U0CASEY", "casey")
+    casey = Actor(platform=Platform.SLACK, id="U0CASEY")
+    asked_in = Conversation(platform=Platform.SLACK, workspace_id=slack.team_id, channel_id="G0PRIVATE")
+    in_dms = Delivery(
+        conversation=asked_in,
+        message=OutboundMessage(text="Your ticket #1 is open"),
+        idempotency_key="r7-else",
+        direct_to=casey,
+    )
+    slack.fail_next("chat.postMessage", timeout=True, applied=True)
+    with pytest.raises(DeliveryError):
+        await adapter.send(in_dms)
+
+    again = await adapter.send(replace(in_dms, resend=True))
+
+    assert [m["text"] for m in slack.history("D0CASEY")] == ["Your ticket #1 is open"]
+    assert (again.channel_id, again.is_direct) == ("D0CASEY", True)
