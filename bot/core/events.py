@@ -339,6 +339,8 @@ class SentRef:
     thread_id: str | None = None
     is_direct: bool = False
     """It landed in the bot's direct messages with someone (a `Delivery.direct_to`)."""
+    is_private: bool = False
+    """Only the person it was for sees it (an ephemeral reply): nobody can thread under it."""
 
     @property
     def conversation(self) -> Conversation:
@@ -387,5 +389,6 @@ class Delivery:
     # message is about): the adapter opens them if need be, and the SentRef names them.
     direct_to: Actor | None = None
     # Sent instead when the platform refuses `conversation` for good, the bot not allowed there or
-    # the channel gone (a command typed in a private channel the bot was never invited to).
+    # the channel gone (a command typed in a private channel the bot was never invited to), or the
+    # person's DMs closed to the bot; with the same key, suffixed, and the same `resend`.
     or_else: Delivery | None = None

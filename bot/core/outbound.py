@@ -27,8 +27,11 @@ class GaveUp:
 GAVE_UP = GaveUp()
 
 
-_REFUSED_THERE = frozenset({DeliveryFailure.NO_ACCESS, DeliveryFailure.CHANNEL_GONE})
-"""Failures of the place, not of the message: the same message may go elsewhere (`or_else`)."""
+_REFUSED_THERE = frozenset(
+    {DeliveryFailure.NO_ACCESS, DeliveryFailure.CHANNEL_GONE, DeliveryFailure.PERSON_UNREACHABLE}
+)
+"""Failures of the place (a channel, a person's DMs), not of the message: the same message, or
+what stands for it, may go elsewhere (`or_else`)."""
 
 
 def _instead(delivery: Delivery) -> Delivery:

@@ -16,6 +16,7 @@ from bot.core.events import (
     InboundEvent,
     MessageReceived,
     NewThread,
+    OutboundMessage,
     Platform,
     ReactionAdded,
     SentRef,
@@ -156,10 +157,17 @@ async def escalate(
         # A slash command has no message to thread under: post in a thread of its own where the
         # platform can open one, else in the channel, and make that thread the ticket's home. A
         # command works in channels the bot was never let into: there, the customer's DMs.
+        # Where their DMs are closed too, all that is left is the command's own private answer.
+        told_only_here = Delivery(
+            conversation=event.conversation,
+            message=OutboundMessage(text=_nowhere_to_answer(ticket), private_to=requester),
+            reply_to=event,
+        )
         in_direct_messages = Delivery(
             conversation=event.conversation,
             message=messages.escalated_in_direct_messages(ticket, ahead=ahead, now=now),
             direct_to=requester,
+            or_else=told_only_here,
         )
         await ctx.post(
             event.conversation,
@@ -174,6 +182,26 @@ async def escalate(
         await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     await post_staff_card(ctx, ticket, transcript=[first_line])  # a new ticket's whole transcript
     return ticket
+
+
+def _nowhere_to_answer(ticket: Ticket) -> str:
+    """For the customer alone, when the bot may neither post where they asked nor DM them."""
+    where = " (this server's Privacy Settings)" if ticket.platform == Platform.DISCORD.value else ""
+    return (
+        f"I've opened ticket **#{ticket.number}** for you and the team has it, but I'm not allowed to"
+        " post in this channel and your direct messages are closed to me, so they can't write back"
+        f" to you. Please allow direct messages from me{where} or ask in a channel where I can post."
+        f" `/ticket status {ticket.number}` shows where it stands."
+    )
+
+
+def _not_passed_on(ticket: Ticket) -> str:
+    """For the team, when their answer could not reach the customer at all."""
+    return (
+        f"I couldn't pass that on to {ticket.requester_name}: I'm not allowed to post where their"
+        " ticket is, or their direct messages are closed to me, so they haven't seen it."
+        " Invite me to their channel, or reach them another way."
+    )
 
 
 def _conversation_key(where: Conversation, *, command_in_channel: bool) -> str:
@@ -236,8 +264,8 @@ class AdoptThread:
 
     async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
         ticket = await tickets_repo.get_by_id(session, ticket_id=self.ticket_id)
-        if ticket is None or ticket.is_direct:
-            return
+        if ticket is None or ticket.is_direct or ref.is_private:
+            return  # only the customer saw it (DMs closed too): nothing to thread under
         if ref.is_direct:  # the channel refused the bot: the customer's DMs are the ticket's home
             ticket.is_direct, ticket.thread_id = True, None
             ticket.channel_id, ticket.workspace_id = ref.channel_id, ref.workspace_id
@@ -329,7 +357,16 @@ async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> No
     if ticket.state == "closed":
         raise UserError(messages.closed_not_sent(ticket, ctx.now))
     await record_staff_answer(ctx, ticket, text)
-    await ctx.post(customer_conversation(ticket), messages.relayed(actor.name, text, from_staff=True))
+    not_passed_on = Delivery(
+        conversation=ctx.event.conversation,
+        message=OutboundMessage(text=_not_passed_on(ticket)),
+        reply_to=ctx.event,
+    )
+    await ctx.post(
+        customer_conversation(ticket),
+        messages.relayed(actor.name, text, from_staff=True),
+        or_else=not_passed_on,
+    )
 
 
 async def claim(ctx: HandlerContext, ticket: Ticket) -> None:

@@ -198,6 +198,7 @@ class Interactions:
             channel_id=conversation.channel_id,
             message_id=str(sent.id),
             thread_id=conversation.thread_id,
+            is_private=ephemeral,
         )
 
     def _remember_follow_up(self, message_id: str, pending: Pending) -> None:

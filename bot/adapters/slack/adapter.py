@@ -550,7 +550,7 @@ class SlackAdapter:
             return reply_to.message_id
         return None
 
-    def _ref(self, delivery: Delivery, ts: str, thread_ts: str | None) -> SentRef:
+    def _ref(self, delivery: Delivery, ts: str, thread_ts: str | None, *, private: bool = False) -> SentRef:
         where = delivery.conversation
         return SentRef(
             platform=Platform.SLACK,
@@ -559,6 +559,7 @@ class SlackAdapter:
             message_id=ts,
             thread_id=thread_ts,
             is_direct=where.is_direct,
+            is_private=private,
         )
 
     async def _post(self, delivery: Delivery) -> SentRef:
@@ -717,7 +718,8 @@ class SlackAdapter:
             ) and await self.interactions.reply(
                 delivery.reply_to, part, response_type="ephemeral", session=self._session
             ):
-                first = first or self._ref(delivery, f"ephemeral:{delivery.reply_to.event_id}:{index}", None)
+                ephemeral = f"ephemeral:{delivery.reply_to.event_id}:{index}"
+                first = first or self._ref(delivery, ephemeral, None, private=True)
                 continue
             kwargs: dict[str, Any] = {
                 "channel": delivery.conversation.channel_id,
@@ -728,7 +730,8 @@ class SlackAdapter:
             if thread_ts:
                 kwargs["thread_ts"] = thread_ts
             response = await self._call(self._client.chat_postEphemeral, **kwargs)
-            first = first or self._ref(delivery, str(response.get("message_ts") or ""), thread_ts)
+            ts = str(response.get("message_ts") or "")
+            first = first or self._ref(delivery, ts, thread_ts, private=True)
         assert first is not None
         return first
 

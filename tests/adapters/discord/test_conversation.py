@@ -20,6 +20,7 @@ from tests.adapters.discord.harness import (
     custom_id,
     labels,
     posted,
+    private_answer,
     start_bot,
     stop_bot,
     text_of,
@@ -243,3 +244,26 @@ async def test_a_ticket_command_where_the_bot_may_not_post_carries_on_in_dms(
     await bot.dispatcher.drain()
     (ticket,) = await tickets(bot)
     assert (ticket.is_direct, ticket.channel_id) == (True, dm.id)
+
+
+async def test_a_ticket_command_where_the_bot_may_not_post_nor_dm_is_answered_privately(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    emu.deny_access(world.help)
+    emu.deny_access(emu.dm_channel(world.casey))  # Casey allows no DMs from server members
+    run = await emu.run_command(world.casey, world.help, "ticket", "new", summary="my export keeps failing")
+
+    # The "thinking…" placeholder, which only Casey sees, becomes what she needs to know.
+    told = await private_answer(emu, run)
+    assert "ticket **#1**" in told and "Privacy Settings" in told
+    card = await posted(emu, world.staff.id, "Ticket #1")
+
+    # Sam's answer cannot reach her: Sam is told so, not left thinking it did.
+    assert "Casey" in text_of(card)
+    await emu.run_command(world.sam, world.staff, "ticket", "reply", number=1, text="CSV or PDF?")
+    note = await posted(emu, world.staff.id, "I couldn't pass that on to Casey")
+    assert "they haven't seen it" in text_of(note)
+    await bot.dispatcher.drain()
+    (ticket,) = await tickets(bot)
+    assert (ticket.is_direct, ticket.thread_id) == (False, None), "no home made of a private answer"
