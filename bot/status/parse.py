@@ -103,12 +103,14 @@ def _title(text: str, usage: Usage) -> str:
     return title
 
 
-def _message(text: str, usage: Usage) -> str:
+def _message(
+    text: str, usage: Usage, *, what: str = "The message", rest: str = "post the rest as another update"
+) -> str:
     message = text.strip()
     if len(message) > MAX_MESSAGE:
         raise usage.error(
-            f"The message is {len(message):,} characters; keep it to {MAX_MESSAGE:,} (what one Slack "
-            "or Discord notice holds) and post the rest as another update."
+            f"{what} is {len(message):,} characters; keep it to {MAX_MESSAGE:,} (what one Slack "
+            f"or Discord notice holds) and {rest}."
         )
     return message
 
@@ -306,4 +308,4 @@ def split_announcement(rest: str, known: Sequence[Known], usage: Usage) -> tuple
     text = " ".join(words[index:]).strip()
     if not text:
         raise usage.error("What should I announce?")
-    return components, text
+    return components, _message(text, usage, what="The announcement", rest="announce the rest next")

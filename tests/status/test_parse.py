@@ -1,10 +1,11 @@
 """The staff status commands' arguments (`bot/status/parse.py`): a mistake gets a usage error, not a
-cut or a crash; an announcement can mark where its text starts."""
+cut or a crash; an announcement can mark where its text starts, and is held to one notice."""
 
 from __future__ import annotations
 
 from bot.core.dispatch import Outcome
 from tests.harness import BotHarness
+from tests.status.conftest import deliver, received, subscribe
 
 
 async def test_a_maintenance_end_at_the_edge_of_the_calendar_gets_a_usage_error(bot: BotHarness) -> None:
@@ -98,3 +99,19 @@ async def test_a_maintenance_window_too_far_ahead_or_too_long_is_refused_with_th
     for window in ("2027-11-24T02:00Z 2027-11-24T03:00Z", "2026-11-25T02:00Z 2026-12-02T02:00Z"):
         (booked,) = await bot.staff_runs(f"/maintenance schedule api {window} Database upgrade")
         assert booked.text.startswith("Scheduled maintenance"), (window, booked.text)
+
+
+async def test_an_announcement_longer_than_one_notice_is_refused_with_its_length_and_the_limit(
+    bot: BotHarness,
+) -> None:
+    await subscribe(bot, "news")
+    text = "Version 2.3 is out. " * 101  # 2,020 characters, 2,019 once its last space goes
+    for line in (f"/announce {text}", f"/announce api -- {text}"):
+        (answer,) = await bot.staff_runs(line)
+        assert bot.last_outcome is Outcome.USER_ERROR, line[:30]
+        assert "The announcement is 2,019 characters; keep it to 2,000" in answer.text, answer.text
+        assert "announce the rest next" in answer.text
+    await deliver(bot)
+    assert received(bot, "news") == [], "nothing was announced"
+    (fits,) = await bot.staff_runs(f"/announce {'x' * 2_000}")
+    assert fits.text.startswith("Announcing to every subscription.")
