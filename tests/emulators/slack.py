@@ -22,6 +22,7 @@ What it offers:
   (files.getUploadURLExternal, a POST of the bytes to the upload URL it returns,
   files.completeUploadExternal into a channel or thread); unknown methods answer
   `unknown_method`. Errors are Slack's: `channel_not_found`, `not_in_channel`, `is_archived`,
+  `user_not_in_channel` (an ephemeral for someone who left the channel: `leave(user, channel)`),
   `invalid_blocks` (more than 50 blocks, a section over 3,000 characters, repeated action ids),
   `msg_too_long` (text over 40,000), `invalid_auth`.
 - Pace: chat.postMessage is limited per channel (`channel_rate` per second, bursts of `burst`) and
@@ -195,6 +196,8 @@ class Channel:
     is_im: bool = False
     bot_member: bool = True
     messages: list[dict[str, Any]] = field(default_factory=list)
+    left: set[str] = field(default_factory=set)
+    """People who left the channel (`leave`); everyone else is taken to be in it."""
 
     def info(self) -> dict[str, Any]:
         return {
@@ -405,6 +408,11 @@ class SlackEmulator:
         )
         self._workspace(team).channels[channel_id] = channel
         return channel
+
+    def leave(self, user_id: str, channel_id: str, *, team: str | None = None) -> None:
+        """The person leaves the channel: an ephemeral message for them there is refused with
+        `user_not_in_channel`, as Slack refuses it."""
+        self._workspace(team).channels[channel_id].left.add(user_id)
 
     def history(self, channel_id: str, *, team: str | None = None) -> list[dict[str, Any]]:
         return self._workspace(team).channels[channel_id].messages
@@ -815,6 +823,8 @@ class SlackEmulator:
             return channel
         if str(params.get("user", "")) not in workspace.users:
             return {"ok": False, "error": "user_not_found"}
+        if str(params.get("user", "")) in channel.left:
+            return {"ok": False, "error": "user_not_in_channel"}
         problem = self._check_content(params)
         if problem:
             return {"ok": False, "error": problem}

@@ -729,11 +729,26 @@ class SlackAdapter:
             }
             if thread_ts:
                 kwargs["thread_ts"] = thread_ts
-            response = await self._call(self._client.chat_postEphemeral, **kwargs)
+            response = await self._post_ephemeral(kwargs)
             ts = str(response.get("message_ts") or "")
             first = first or self._ref(delivery, ts, thread_ts, private=True)
         assert first is not None
         return first
+
+    async def _post_ephemeral(self, kwargs: dict[str, Any]) -> Any:
+        assert self._client is not None
+        try:
+            return await self._call(self._client.chat_postEphemeral, **kwargs)
+        except DeliveryError as error:
+            if error.detail != "user_not_in_channel":
+                raise
+            # Here it is the person who is not in the channel, not the bot: nothing for staff to fix.
+            raise DeliveryError(
+                "the person is not in that channel",
+                permanent=True,
+                code=DeliveryFailure.PERSON_UNREACHABLE,
+                detail=error.detail,
+            ) from None
 
     async def _update(self, delivery: Delivery) -> SentRef:
         assert self._client is not None and delivery.edit is not None

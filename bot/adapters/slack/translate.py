@@ -60,7 +60,7 @@ PERMANENT_ERRORS: Final[Mapping[str, DeliveryFailure]] = {
     "channel_not_found": DeliveryFailure.CHANNEL_GONE,
     "is_archived": DeliveryFailure.CHANNEL_GONE,
     "not_in_channel": DeliveryFailure.NO_ACCESS,
-    "user_not_in_channel": DeliveryFailure.NO_ACCESS,
+    "user_not_in_channel": DeliveryFailure.NO_ACCESS,  # from chat.postEphemeral: the person (adapter)
     "no_permission": DeliveryFailure.NO_ACCESS,
     "restricted_action": DeliveryFailure.NO_ACCESS,
     "restricted_action_read_only_channel": DeliveryFailure.NO_ACCESS,
