@@ -1,6 +1,7 @@
 """Staff's status operations: `/incident` (open, update, resolve), `/component` (set, add, history),
 `/maintenance schedule` and `/announce`. Each change and its broadcast are queued in the command's
-transaction; the broadcast worker sends them."""
+transaction; the broadcast worker sends them. Titles, messages and notes are relayed as typed
+(`Match.as_typed`): the no-break space before a French "!" stays."""
 
 from __future__ import annotations
 
@@ -171,6 +172,7 @@ async def _reply_with_progress(ctx: HandlerContext, text: str, broadcast: Broadc
 async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
     args = parse.parse_open(ctx.match.rest, known, INCIDENT_OPEN)
+    args = replace(args, title=ctx.match.as_typed(args.title))
     components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
     incident = await workflows.open_incident(
         ctx.session,
@@ -272,6 +274,7 @@ async def _post_update(
 @router.on(CommandInvoked, command("incident", "update"), guards=[staff_only("incident.update")])
 async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
     args = parse.parse_update(ctx.match.rest, INCIDENT_UPDATE)
+    args = replace(args, message=ctx.match.as_typed(args.message))
     incident = await _incident_or_error(ctx, args.incident_id)
     await _post_update(ctx, incident, args.status, args.message, args.impact)
 
@@ -279,6 +282,7 @@ async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
 @router.on(CommandInvoked, command("incident", "resolve"), guards=[staff_only("incident.resolve")])
 async def incident_resolve(event: CommandInvoked, ctx: HandlerContext) -> None:
     number, message = parse.parse_resolve(ctx.match.rest, INCIDENT_RESOLVE)
+    message = ctx.match.as_typed(message)
     incident = await _incident_or_error(ctx, number)
     await _post_update(ctx, incident, IncidentStatus.RESOLVED, message or "This incident has been resolved.")
 
@@ -361,6 +365,7 @@ async def component_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
 async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
     args = parse.parse_maintenance(ctx.match.rest, known, MAINTENANCE, now=ctx.now)
+    args = replace(args, title=ctx.match.as_typed(args.title))
     components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
     window = await workflows.schedule_maintenance(
         ctx.session,
@@ -388,6 +393,7 @@ async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> No
 @router.on(CommandInvoked, command("maintenance", "end"), guards=[staff_only("maintenance.end")])
 async def maintenance_end(event: CommandInvoked, ctx: HandlerContext) -> None:
     number, note = parse.parse_maintenance_end(ctx.match.rest, MAINTENANCE_END)
+    note = ctx.match.as_typed(note)
     window = await status_repo.get_incident(
         ctx.session, incident_id=number, kind="maintenance", for_update=True
     )
@@ -420,7 +426,8 @@ async def maintenance_end(event: CommandInvoked, ctx: HandlerContext) -> None:
 @router.on(CommandInvoked, command("announce"), guards=[staff_only("announce")])
 async def announce(event: CommandInvoked, ctx: HandlerContext) -> None:
     known: list[Known] = await known_components(ctx.session)
-    components, text = parse.split_announcement(ctx.match.rest.strip(), known, ANNOUNCE)
+    components, text = parse.split_announcement(ctx.match.rest, known, ANNOUNCE)
+    text = ctx.match.as_typed(text)
     broadcast = await outbox_repo.create_broadcast(
         ctx.session,
         kind="announce",

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
+from bot.core.dispatch import Outcome
 from bot.core.events import Actor, Delivery, Platform, SentRef
 from bot.status import maintenance_notices
 from bot.status.broadcast.pacing import LanePolicy
@@ -18,6 +19,11 @@ from storage.models import AuditEntry
 from tests.fake_adapter import FakeAdapter
 from tests.harness import BotHarness
 from tests.status.conftest import channel, deliver, received, subscribe
+
+
+async def _audit(bot: BotHarness) -> list[AuditEntry]:
+    async with bot.bot.database.session() as session:
+        return list((await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars())
 
 
 async def test_incident_lifecycle_threads_updates_and_edits_the_first_notice(bot: BotHarness) -> None:
@@ -277,8 +283,7 @@ async def test_an_impact_typed_with_spaces_is_the_new_impact_and_staff_are_told_
     (status,) = await bot.customer_runs("/status")
     assert "- payments: Major outage" in status.text
     assert "Impact changed from minor to critical. Every card payment fails" in status.text
-    async with bot.bot.database.session() as session:
-        audit = (await session.execute(select(AuditEntry))).scalars().all()
+    audit = await _audit(bot)
     assert audit[-1].action == "incident.update"
     assert audit[-1].detail == "#1 impact minor → critical: Every card payment fails"
 
@@ -333,6 +338,34 @@ async def test_announcements_reach_the_matching_subscriptions(bot: BotHarness) -
     assert [m.text for m in received(bot, "all")] == ["Announcement\nNew API version is live"]
     assert len(received(bot, "api-only")) == 1
     assert received(bot, "pay-only") == []
+
+
+async def test_what_staff_type_with_no_break_spaces_reaches_subscribers_as_typed(bot: BotHarness) -> None:
+    """French puts a no-break space before "!", "?" and ":"; Option+Space on a Mac types one too."""
+    await subscribe(bot, "news")
+    nb, thin = "\u00a0", "\u202f"
+    title = f"Paiements en panne{nb}!"
+    update = f"Cause trouvée{nb}: un déploiement{thin}; retour arrière"
+    fixed = f"Tout remarche{nb}! Merci"
+    window = f"Mise à jour{nb}: base de données"
+    note = f"Reportée{nb}?{nb}Oui"
+    announcement = f"Version{nb}2.3 disponible{nb}!"
+    for line in (
+        f"/incident open{nb}payments major {title}",
+        f"/incident update{nb}1{nb}identified{nb}{update}",
+        f"/incident resolve 1{nb}{fixed}",
+        f"/maintenance schedule api 2026-11-25T02:00Z 2026-11-25T03:00Z{nb}{window}",
+        f"/maintenance end{nb}2{nb}{note}",
+        f"/announce api{nb}{announcement}",
+    ):
+        await bot.staff_runs(line)
+        assert bot.last_outcome is Outcome.HANDLED, line
+    await deliver(bot)
+    told = "\n".join(f"{m.delivery.message.title}\n{m.text}" for m in received(bot, "news"))
+    for typed in (title, update, fixed, window, note, announcement):
+        assert typed in told, (typed, told)
+    (audit,) = [e for e in await _audit(bot) if e.action == "announce"]
+    assert audit.detail == announcement
 
 
 async def test_customers_may_subscribe_their_dms_but_not_a_channel(bot: BotHarness) -> None:
