@@ -72,9 +72,11 @@ from bot.adapters.discord.translate import (
 from bot.adapters.files import Loaded, load, not_attached_note, with_note, without_files
 from bot.core.commands import Catalogue
 from bot.core.events import (
+    Actor,
     Conversation,
     Delivery,
     InboundEvent,
+    Mention,
     MessageReceived,
     OutboundMessage,
     Platform,
@@ -88,6 +90,13 @@ log = logging.getLogger(__name__)
 
 NOTE_PART: Final = -1
 """The nonce's part number of the note that a file could not be attached (after the message's parts)."""
+
+DMS_CLOSED: Final = (
+    "I have an answer just for you, but your direct messages are closed to me. Allow them in this"
+    " server's Privacy Settings and ask again, or use a command such as `/ticket status`: I answer"
+    " those where only you can see."
+)
+"""Said where someone asked when their private answer could not go to their DMs: never the answer."""
 
 
 class DiscordAdapter:
@@ -540,7 +549,12 @@ class DiscordAdapter:
         if message.private_to is not None and not delivery.conversation.is_direct:
             # No interaction to answer ephemerally (a plain message, or its token expired): a
             # private reply goes to the person's DMs, never to the channel for everyone to read.
-            return await self._send_in_dm(delivery, message.private_to.id)
+            try:
+                return await self._send_in_dm(delivery, message.private_to.id)
+            except DeliveryError as error:
+                if error.code is DeliveryFailure.PERSON_UNREACHABLE:
+                    await self._say_dms_are_closed(delivery, message.private_to)
+                raise
         if pending is not None:
             # A public answer to a command: drop the private "thinking…" placeholder first.
             await self.interactions.drop_placeholder(pending)
@@ -591,6 +605,23 @@ class DiscordAdapter:
             message_id=str(sent.id),
             thread_id=thread_id,
         )
+
+    async def _say_dms_are_closed(self, delivery: Delivery, person: Actor) -> None:
+        """Tell the person, where they asked and pinging only them, that an answer for them alone
+        cannot reach their DMs. The private answer itself still failed: the core hears so."""
+        key = delivery.idempotency_key
+        note = OutboundMessage(text=DMS_CLOSED, mentions=(Mention(kind="user", id=person.id),))
+        told = replace(
+            delivery,
+            message=note,
+            idempotency_key=f"{key}-dms-closed" if key else None,
+            new_thread=None,
+            or_else=None,
+        )
+        try:
+            await self._send(told)
+        except (DeliveryError, discord.HTTPException, TimeoutError) as error:
+            log.info("could not tell %s where they asked that their DMs are closed: %r", person.id, error)
 
     async def _send_in_dm(self, delivery: Delivery, user_id: str) -> SentRef:
         try:

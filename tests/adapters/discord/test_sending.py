@@ -241,11 +241,12 @@ async def test_missing_access_is_reported_to_staff_once(world, handlers, databas
     assert len(staff_posts) == 1, "staff told once"
 
 
-async def test_a_private_reply_to_someone_whose_dms_are_closed_does_not_blame_the_channel(
+async def test_a_private_reply_to_someone_whose_dms_are_closed_is_owed_where_they_asked(
     world, database, tmp_path, bots
 ):
     """Robin writes in Casey's (public) ticket thread; the bot's private answer goes to Robin's DMs,
-    which are closed to it. The channel is fine: staff are not asked to fix the bot's access to it."""
+    which are closed to it. The channel is fine: staff are not asked to fix the bot's access to it.
+    Robin is told there that an answer awaits, pinged alone, and never what it says."""
     bot, _ = await start_bot(world, database, tmp_path)
     bots.append(bot)
     emu = world.emu
@@ -257,14 +258,20 @@ async def test_a_private_reply_to_someone_whose_dms_are_closed_does_not_blame_th
     emu.deny_access(dm)
 
     await emu.user_says(world.robin, room, "can I talk to a human too? my login fails")
-    await emu.wait_until(lambda: [c for c in emu.calls if c.path == f"/channels/{dm.id}/messages"])
+    told = await posted(emu, room.id, "an answer just for you")
     await bot.dispatcher.drain()
 
     (refused,) = [c for c in emu.calls if c.path == f"/channels/{dm.id}/messages"]
     assert refused.status == 403 and "someone else's ticket" in refused.content
-    told = [text_of(c.json or {}) for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
-    assert not [t for t in told if "I can't post in channel" in t], told
+    to_staff = [text_of(c.json or {}) for c in emu.calls if c.path == f"/channels/{world.staff.id}/messages"]
+    assert not [t for t in to_staff if "I can't post in channel" in t], to_staff
     assert not [m for m in emu.channel_messages(room) if "someone else's ticket" in text_of(m)], "not public"
+    assert "Privacy Settings" in text_of(told) and "/ticket status" in text_of(told)
+    assert told["content"].startswith(f"<@{world.robin.id}>")
+    (call,) = [c for c in emu.calls if c.path == f"/channels/{room.id}/messages" and "just for" in c.content]
+    mentions = call.json["allowed_mentions"]
+    assert [str(u) for u in mentions["users"]] == [world.robin.id], "Robin alone is pinged"
+    assert not mentions.get("roles") and "everyone" not in mentions["parse"]
 
 
 async def test_a_channel_the_bot_cannot_see_is_not_even_tried(world, handlers, database, tmp_path, bots):
