@@ -248,7 +248,8 @@ async def add_update(
     resolves: bool = False,
 ) -> IncidentUpdate:
     """Append to the timeline and move the incident to `status`; `resolves` also stamps it resolved
-    (an incident without `resolved_at` is active)."""
+    (an incident without `resolved_at` is active), and any other update of a resolved one clears
+    that stamp: the incident is reopened, its timeline kept."""
     assert incident.id is not None, "a stored incident"
     update_row = IncidentUpdate(
         incident_id=incident.id,
@@ -260,8 +261,7 @@ async def add_update(
     session.add(update_row)
     incident.status = status
     incident.updated_at = at
-    if resolves:
-        incident.resolved_at = at
+    incident.resolved_at = at if resolves else None
     await session.flush()
     return update_row
 
@@ -442,7 +442,9 @@ async def link_customer(
     component: str,
     at: datetime,
 ) -> bool:
-    """Remember that this conversation asked about the incident; False if it already had."""
+    """Remember that this conversation asked about the incident; False if it already had and has
+    not been told it resolved yet. Told already (the incident was reopened since), they are told
+    again when it resolves again, where they asked this time."""
     values = {
         "incident_id": incident_id,
         "conversation_key": conversation_key,
@@ -455,7 +457,13 @@ async def link_customer(
         "component": component,
         "created_at": at,
     }
-    statement = dialect.insert(session, IncidentLink).values(**values).on_conflict_do_nothing()
+    statement = dialect.insert(session, IncidentLink).values(**values)
+    where = ("platform", "workspace_id", "channel_id", "thread_id", "is_direct", "component")
+    statement = statement.on_conflict_do_update(
+        index_elements=["incident_id", "conversation_key"],
+        set_={**{name: statement.excluded[name] for name in where}, "notified_at": None},
+        where=col(IncidentLink.notified_at).is_not(None),
+    )
     result = await session.execute(statement.returning(col(IncidentLink.id)))
     return result.scalar_one_or_none() is not None
 

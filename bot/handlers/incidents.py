@@ -42,7 +42,7 @@ INCIDENT_OPEN = parse.Usage.of(
 INCIDENT_UPDATE = parse.Usage.of(
     router.command(
         "incident update",
-        "Post an update (and a new impact), threaded under the first notice",
+        "Post an update (and a new impact), threaded under the first notice; reopens a resolved one",
         INCIDENT,
         Option("status", choices=OPEN_STAGES),
         Option("impact", required=False, keyword=True, choices=tuple(Impact)),
@@ -202,15 +202,27 @@ async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
     )
 
 
-async def _incident_or_error(ctx: HandlerContext, number: int) -> Incident:
-    # Locked and read fresh: of two staff resolving (or updating) it at once, the second sees what
+async def _incident_or_error(ctx: HandlerContext, number: int, *, reopen: bool = False) -> Incident:
+    """The incident, locked; a resolved one only to `reopen` it, within `workflows.REOPEN_WITHIN`."""
+    # Locked and read fresh: of two staff resolving (or reopening) it at once, the second sees what
     # the first did, and the subscriptions hear of it once.
     incident = await status_repo.get_incident(ctx.session, incident_id=number, for_update=True)
     if incident is None:
         raise UserError(f"There is no incident #{number}. `/status` lists the open ones.")
-    if incident.status == IncidentStatus.RESOLVED:
-        raise UserError(f"Incident #{number} is already resolved. Open a new one if it's back.")
-    return incident
+    if incident.status != IncidentStatus.RESOLVED or (reopen and workflows.may_reopen(incident, at=ctx.now)):
+        return incident
+    days = workflows.REOPEN_WITHIN.days
+    if reopen:
+        raise UserError(
+            f"Incident #{number} was resolved more than {days} days ago, too long to reopen it. "
+            "Open a new one if it's back."
+        )
+    if workflows.may_reopen(incident, at=ctx.now):
+        raise UserError(
+            f"Incident #{number} is already resolved. If it's back, reopen it with "
+            f"`/incident update {number} investigating <message>`."
+        )
+    raise UserError(f"Incident #{number} is already resolved. Open a new one if it's back.")
 
 
 async def _post_update(
@@ -221,6 +233,8 @@ async def _post_update(
     impact: Impact | None = None,
 ) -> None:
     impact_before = incident.impact
+    resolved = status is IncidentStatus.RESOLVED
+    reopened = not resolved and incident.status == IncidentStatus.RESOLVED
     update = await workflows.post_update(
         ctx.session,
         incident=incident,
@@ -230,8 +244,7 @@ async def _post_update(
         at=ctx.now,
         impact=impact,
     )
-    title, text = messages.update_notice(incident, update)
-    resolved = status is IncidentStatus.RESOLVED
+    title, text = messages.update_notice(incident, update, reopened=reopened)
     recipients: list[tuple[str, outbox_repo.Recipient, str]] = []
     if resolved:
         assert incident.id is not None
@@ -250,7 +263,7 @@ async def _post_update(
         )
     broadcast = await outbox_repo.create_broadcast(
         ctx.session,
-        kind="resolve" if resolved else "update",
+        kind="resolve" if resolved else "reopen" if reopened else "update",
         incident_id=incident.id,
         title=title,
         body=text,
@@ -259,10 +272,11 @@ async def _post_update(
         edit_first_notice=True,
         recipients=recipients,
     )
-    action = "incident.resolve" if resolved else "incident.update"
+    action = "incident.resolve" if resolved else "incident.reopen" if reopened else "incident.update"
     moved = f"impact {impact_before} → {incident.impact}" if incident.impact != impact_before else ""
-    await audit(ctx, action, f"#{incident.id} {f'{moved}: ' if moved else ''}{message}")
-    verb = "Resolved" if resolved else f"Updated ({status})"
+    said = ", ".join(part for part in (f"reopened ({status})" if reopened else "", moved) if part)
+    await audit(ctx, action, f"#{incident.id} {f'{said}: ' if said else ''}{message}")
+    verb = "Resolved" if resolved else f"Reopened ({status})" if reopened else f"Updated ({status})"
     told = f"; telling {len(recipients)} customer(s) who asked" if recipients else ""
     await _reply_with_progress(
         ctx,
@@ -275,7 +289,7 @@ async def _post_update(
 async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
     args = parse.parse_update(ctx.match.rest, INCIDENT_UPDATE)
     args = replace(args, message=ctx.match.as_typed(args.message))
-    incident = await _incident_or_error(ctx, args.incident_id)
+    incident = await _incident_or_error(ctx, args.incident_id, reopen=True)
     await _post_update(ctx, incident, args.status, args.message, args.impact)
 
 

@@ -161,8 +161,9 @@ def incident_card(
     return title, "\n".join(lines)
 
 
-def update_notice(incident: Incident, update: IncidentUpdate) -> tuple[str, str]:
-    title = f"Update on #{incident.id}: {incident.title}"
+def update_notice(incident: Incident, update: IncidentUpdate, *, reopened: bool = False) -> tuple[str, str]:
+    """An update in the incident's thread; `reopened`: the first since it was resolved."""
+    title = f"{'Reopened' if reopened else 'Update on'} #{incident.id}: {incident.title}"
     return title, f"**{update.status.capitalize()}**: {update.body}"
 
 

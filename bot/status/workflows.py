@@ -1,10 +1,11 @@
-"""Status changes with their rules: what opening, updating and resolving an incident does to its
-components, and scheduling maintenance. The handlers call these; storage only stores."""
+"""Status changes with their rules: what opening, updating, resolving and reopening an incident
+does to its components, and scheduling maintenance. The handlers call these; storage only stores."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from bot.status.model import (
     IMPACT_TO_STATUS,
@@ -20,6 +21,16 @@ from bot.status.model import (
 from storage import status_repo
 from storage.models import ComponentStatusChange, Incident, IncidentUpdate, StatusComponent
 from storage.session import DbSession
+
+REOPEN_WITHIN: Final = timedelta(days=7)
+"""How long after its resolution an update reopens an incident (Statuspage lets staff post to a
+resolved one). A problem back within a week is usually the same one, and its subscribers follow
+its thread; later, a new incident tells the story better than one whose card scrolled away."""
+
+
+def may_reopen(incident: Incident, *, at: datetime) -> bool:
+    """Whether an update at `at` may reopen this resolved incident."""
+    return incident.resolved_at is not None and at - incident.resolved_at <= REOPEN_WITHIN
 
 
 async def set_component_status(
@@ -91,8 +102,10 @@ async def post_update(
 ) -> IncidentUpdate:
     """Append to the timeline. A new `impact` moves the incident's components to what it now means
     (worse or better). Resolving puts components back to what the active incidents left still mean
-    for them: operational when none affects them."""
+    for them: operational when none affects them. Any other update of a resolved incident reopens
+    it, and its components go back to what its impact means, as when it was opened: only worse."""
     resolves = IncidentStatus(status) is IncidentStatus.RESOLVED
+    reopens = not resolves and incident.resolved_at is not None
     changed = impact is not None and Impact(impact).value != incident.impact
     raised = False
     if changed:
@@ -109,16 +122,17 @@ async def post_update(
         at=at,
         resolves=resolves,
     )
-    if resolves or changed:
+    if resolves or changed or reopens:
         # A minor incident still open on a component leaves it degraded, not at the major outage
         # of the critical one just resolved (or made minor).
+        why = "resolved" if resolves else "reopened" if reopens else "impact changed"
         await _follow_active_incidents(
             session,
             incident,
             actor_key=actor_key,
             at=at,
-            reason=f"incident #{incident.id} {'resolved' if resolves else 'impact changed'}",
-            raised=raised and not resolves,
+            reason=f"incident #{incident.id} {why}",
+            raised=(raised or reopens) and not resolves,
         )
     return update
 

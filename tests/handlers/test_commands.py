@@ -35,7 +35,7 @@ STAFF_LINES = [
     "- `/support privacy erase <platform:user_id>`: Erase a person's words and identity (asks to confirm)",
     "- `/incident open <components> <impact> <title>`: Open an incident and tell every subscribed channel",
     "- `/incident update <id> <status> [impact=<impact>] <message>`: "
-    "Post an update (and a new impact), threaded under the first notice",
+    "Post an update (and a new impact), threaded under the first notice; reopens a resolved one",
     "- `/incident resolve <id> [message]`: Resolve; customers who asked are told",
     "- `/component set <name> <status>`: Set a component's status (history is kept)",
     "- `/component add <name> [group=<group>] [aliases=<a,b>]`: Add a component",

@@ -61,6 +61,77 @@ async def test_incident_lifecycle_threads_updates_and_edits_the_first_notice(bot
     assert page.delivery.message.title == "All systems operational"
 
 
+async def test_an_incident_back_within_a_week_is_reopened_in_its_thread_with_its_history(
+    bot: BotHarness,
+) -> None:
+    await subscribe(bot, "news")
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await bot.staff_runs("/incident resolve 1 Payments are back")
+    await deliver(bot)
+    (first, *_) = received(bot, "news")
+
+    bot.clock.advance(days=2)
+    (ack,) = await bot.staff_runs("/incident update 1 identified Failing again after the rollback")
+    assert ack.text.startswith("Reopened (identified) incident **#1** Card payments failing"), ack.text
+    await deliver(bot)
+    *_, reopened, edit = received(bot, "news")
+    assert reopened.delivery.message.title == "Reopened #1: Card payments failing"
+    assert reopened.text.endswith("**Identified**: Failing again after the rollback")
+    assert reopened.ref.thread_id == first.ref.message_id, "in the incident's thread, with its history"
+    assert edit.delivery.message.title == "[Identified] Card payments failing"
+    (status,) = await bot.customer_runs("/status")
+    assert status.delivery.message.title == "Partial outage", "its impact (major) holds payments again"
+    assert "#1 Card payments failing** (Major, identified)" in status.text
+    assert (await _audit(bot))[-1].detail == "#1 reopened (identified): Failing again after the rollback"
+    (history,) = await bot.staff_runs("/component history payments")
+    assert history.text.splitlines()[-1].endswith("→ partial_outage (incident #1 reopened)")
+
+    await bot.staff_runs("/incident resolve 1 Fixed for good")
+    (status,) = await bot.customer_runs("/status")
+    assert status.delivery.message.title == "All systems operational"
+
+
+async def test_a_reopened_incident_takes_the_impact_it_is_reopened_with(bot: BotHarness) -> None:
+    await bot.staff_runs("/incident open api,payments critical Everything is down")
+    await bot.staff_runs("/incident open payments minor Slow card payments")
+    await bot.staff_runs("/incident resolve 1 Back up")
+    (ack,) = await bot.staff_runs("/incident update 1 monitoring impact=major Errors again on some calls")
+    assert ack.text.startswith(
+        "Reopened (monitoring) incident **#1** Everything is down; impact critical → major"
+    ), ack.text
+    (status,) = await bot.customer_runs("/status")
+    assert "- api: Partial outage" in status.text and "- payments: Partial outage" in status.text
+    assert "Impact changed from critical to major. Errors again on some calls" in status.text
+    assert (await _audit(bot))[-1].detail == (
+        "#1 reopened (monitoring), impact critical → major: Errors again on some calls"
+    )
+
+
+async def test_an_incident_resolved_over_a_week_ago_is_not_reopened(bot: BotHarness) -> None:
+    await subscribe(bot, "news")
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await bot.staff_runs("/incident resolve 1 Payments are back")
+    (again,) = await bot.staff_runs("/incident resolve 1 Really back")
+    assert again.text == (
+        "Incident #1 is already resolved. If it's back, reopen it with "
+        "`/incident update 1 investigating <message>`."
+    )
+    bot.clock.advance(days=7, minutes=1)
+    await deliver(bot)
+    told = len(received(bot, "news"))
+    (refused,) = await bot.staff_runs("/incident update 1 investigating Failing again")
+    assert bot.last_outcome is Outcome.USER_ERROR
+    assert refused.text == (
+        "Incident #1 was resolved more than 7 days ago, too long to reopen it. Open a new one if it's back."
+    )
+    (again,) = await bot.staff_runs("/incident resolve 1 Really back")
+    assert again.text == "Incident #1 is already resolved. Open a new one if it's back."
+    await deliver(bot)
+    assert len(received(bot, "news")) == told, "nobody was told anything"
+    (status,) = await bot.customer_runs("/status")
+    assert status.delivery.message.title == "All systems operational"
+
+
 async def test_staff_see_progress_and_a_summary(bot: BotHarness) -> None:
     for index in range(5):
         await subscribe(bot, f"c{index}")
@@ -207,6 +278,22 @@ async def test_customer_who_asked_is_told_when_it_resolves_and_it_counts_as_defl
     assert in_dm.text.startswith("Good news: the **payments** outage you asked about is resolved")
     async with bot.bot.database.transaction() as session:
         assert await status_repo.deflections(session) == 2
+
+
+async def test_customer_who_asks_again_once_it_is_reopened_is_told_again_when_it_resolves(
+    bot: BotHarness,
+) -> None:
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await bot.customer_dms("are payments down?")
+    await bot.staff_runs("/incident resolve 1")
+    await bot.staff_runs("/incident update 1 investigating Failing again")
+    (answer,) = await bot.customer_dms("are payments down again?")
+    assert "I'll tell you here when it's resolved." in answer.text
+    await bot.staff_runs("/incident resolve 1 Fixed for good")
+    await deliver(bot)
+
+    told = [m for m in received(bot, "D-C1") if "you asked about is resolved" in m.text]
+    assert len(told) == 2, "once for each time they asked and it was resolved"
 
 
 async def test_component_status_changes_are_kept(bot: BotHarness) -> None:

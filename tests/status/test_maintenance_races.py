@@ -1,6 +1,6 @@
-"""Two bot processes on one PostgreSQL database end the same maintenance window, or resolve the same
-incident, at the same moment: the subscriptions hear it once. Two incidents on one component resolved
-at once leave it as neither now means."""
+"""Two bot processes on one PostgreSQL database end the same maintenance window, or resolve (or
+reopen) the same incident, at the same moment: the subscriptions hear it once. Two incidents on one
+component resolved at once leave it as neither now means."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from bot.core.events import CommandInvoked
 from storage.db import Database
-from storage.models import IncidentUpdate
+from storage.models import Broadcast, IncidentUpdate
 from tests.conftest import Processes
 from tests.harness import BotHarness
 
@@ -68,6 +68,46 @@ async def test_two_staff_resolving_one_incident_at_once_tell_the_subscriptions_o
     assert sum(r.startswith("Resolved incident **#1**") for r in replies) == 1, replies
     assert sum("is already resolved" in r for r in replies) == 1, replies
     assert await _updates(postgres_database, "resolved") == ["Payments are back"]
+
+
+async def _one_resolved(processes: Processes) -> BotHarness:
+    """Incident #1, resolved: the first process, which resolved it."""
+    first, _ = processes
+    await first.staff_runs("/incident open payments major Card payments failing")
+    await first.staff_runs("/incident resolve 1 Payments are back")
+    return first
+
+
+async def test_two_staff_reopening_one_incident_at_once_reopen_it_once(
+    postgres_database: Database, processes: Processes
+) -> None:
+    """The second waits for the first's lock, sees the incident open again, and posts an update."""
+    await _one_resolved(processes)
+    replies = await _both_run(postgres_database, processes, "/incident update 1 identified Failing again")
+    assert sum(r.startswith("Reopened (identified) incident **#1**") for r in replies) == 1, replies
+    assert sum(r.startswith("Updated (identified) incident **#1**") for r in replies) == 1, replies
+    async with postgres_database.session() as session:
+        kinds = (await session.execute(select(Broadcast.kind).order_by(Broadcast.id))).scalars()
+        assert list(kinds) == ["open", "resolve", "reopen", "update"]
+
+
+async def test_staff_reopening_and_resolving_one_incident_at_once_leave_it_as_the_last_said(
+    postgres_database: Database, processes: Processes
+) -> None:
+    first = await _one_resolved(processes)
+    replies = await _both_run(
+        postgres_database,
+        processes,
+        "/incident update 1 identified Failing again",
+        "/incident resolve 1 Back",
+    )
+    reopened = any(r.startswith("Reopened (identified)") for r in replies)
+    resolved = any(r.startswith("Resolved incident **#1**") for r in replies)
+    # Reopened first, then resolved by the other; or refused as already resolved, then reopened.
+    assert reopened and (resolved or any("is already resolved" in r for r in replies)), replies
+    (status,) = await first.customer_runs("/status")
+    expected = "All systems operational" if resolved else "Partial outage"
+    assert status.delivery.message.title == expected, (replies, status.text)
 
 
 async def test_two_staff_resolving_two_incidents_on_one_component_at_once_leave_it_operational(

@@ -76,6 +76,22 @@ async def test_entry_ids_stay_the_same_as_an_incident_changes(bot: BotHarness, p
     assert feedparser.parse(after).feed.updated == second.updated
 
 
+async def test_a_reopened_incident_is_news_again_in_the_feeds(bot: BotHarness, page_url: str) -> None:
+    await bot.staff_runs("/incident open api minor Slow API")
+    await bot.staff_runs("/incident resolve 1 Fixed")
+    _, before = await _fetch(f"{page_url}/history.atom")
+    bot.clock.advance(hours=3)
+    await bot.staff_runs("/incident update 1 investigating Slow again")
+    _, after = await _fetch(f"{page_url}/history.atom")
+
+    (first,) = feedparser.parse(before).entries
+    (second,) = feedparser.parse(after).entries
+    assert first.id == second.id
+    assert second.updated_parsed > first.updated_parsed
+    content = second.content[0].value
+    assert content.index("Slow again") < content.index("Resolved") < content.index("We are investigating")
+
+
 async def test_rss_feed_is_valid_rss_2(bot: BotHarness, page_url: str) -> None:
     await _incidents(bot)
 

@@ -52,6 +52,38 @@ async def test_api_has_statuspage_shapes(bot: BotHarness, page_url: str) -> None
     assert [w["name"] for w in windows["scheduled_maintenances"]] == ["Upgrade"]
 
 
+async def test_a_reopened_incident_is_unresolved_again_everywhere_with_all_its_updates(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    bot.clock.advance(minutes=30)
+    await bot.staff_runs("/incident resolve 1 Payments are back")
+    bot.clock.advance(hours=5)
+    await bot.staff_runs("/incident update 1 identified Failing again after the rollback")
+
+    (unresolved,) = (await _get(f"{page_url}/api/v2/incidents/unresolved.json"))["incidents"]
+    (listed,) = (await _get(f"{page_url}/api/v2/incidents.json"))["incidents"]
+    for incident in (unresolved, listed):
+        assert (incident["status"], incident["resolved_at"]) == ("identified", None)
+        updates = [(u["status"], u["body"]) for u in incident["incident_updates"]]
+        assert updates == [
+            ("identified", "Failing again after the rollback"),
+            ("resolved", "Payments are back"),
+            ("investigating", "We are investigating: Card payments failing."),
+        ]
+    summary = await _get(f"{page_url}/api/v2/summary.json")
+    assert summary["status"]["indicator"] == "major"
+    assert {c["name"]: c["status"] for c in summary["components"]}["payments"] == "partial_outage"
+    assert [i["id"] for i in summary["incidents"]] == [unresolved["id"]]
+
+    async with aiohttp.ClientSession() as session, session.get(f"{page_url}/") as response:
+        page = await response.text()
+    active = page.split("<h2>Active incidents</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "Card payments failing" in active and "Failing again after the rollback" in active
+    assert "Resolved incidents" not in page
+    assert "(resolved " not in page, "the day's list no longer says it is over"
+
+
 async def test_a_component_put_under_maintenance_by_hand_shows_as_maintenance(
     bot: BotHarness, page_url: str
 ) -> None:
