@@ -99,11 +99,13 @@ class Outbound:
                 if error.permanent:
                     log.warning("cannot post in %s: %s", delivery.conversation.key, error)
                     self.metrics.delivered(platform, ok=False)
-                    if error.code is not DeliveryFailure.PERSON_UNREACHABLE:
-                        await self._report_once(delivery.conversation, error)
                     if delivery.or_else is not None and error.code in _REFUSED_THERE:
+                        # Planned for, so nothing is lost: staff are not asked to let the bot into
+                        # a channel that may not be theirs (a customer's private one).
                         log.info("sending it where it may go instead")
                         return await self.attempt(_instead(delivery))
+                    if error.code is not DeliveryFailure.PERSON_UNREACHABLE:
+                        await self._report_once(delivery.conversation, error)
                     return None
                 if attempt == self.max_attempts:
                     log.error(

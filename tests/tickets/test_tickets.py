@@ -559,6 +559,8 @@ async def test_a_ticket_asked_for_where_the_bot_may_not_post_carries_on_in_direc
     assert to_customer.text.startswith("I'm not allowed to post in the channel where you asked")
     assert "ticket **#1**" in to_customer.text
     card = next(m for m in sent if m.channel_id == STAFF_CHANNEL and "#1" in m.text)
+    asked_to_fix = [m.text for m in bot.staff_posts() if "I can't post" in m.text]
+    assert asked_to_fix == [], "nothing was lost: staff are not asked into a channel that is not theirs"
 
     # The team's answer reaches the customer there, and what they add there reaches the team.
     sent = await bot.says(
