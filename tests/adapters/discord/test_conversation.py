@@ -229,11 +229,12 @@ async def test_a_ticket_command_where_the_bot_may_not_post_carries_on_in_dms(
 ) -> None:
     emu = world.emu
     emu.deny_access(world.help)  # Send Messages and Create Threads taken away in #help
-    await emu.run_command(world.casey, world.help, "ticket", "new", summary="my export keeps failing")
+    run = await emu.run_command(world.casey, world.help, "ticket", "new", summary="my export keeps failing")
 
     dm = emu.dm_channel(world.casey)
     told = await posted(emu, dm.id, "ticket **#1**")
     assert text_of(told).startswith("I'm not allowed to post in the channel where you asked")
+    await emu.wait_for("DELETE", f"/webhooks/{emu.application_id}/{run['token']}/messages/@original")
     card = await posted(emu, world.staff.id, "Ticket #1")
 
     # What Casey writes in her DMs reaches the team; Sam's answer under the card reaches her there.
