@@ -90,6 +90,11 @@ def every_kind_of_reply() -> list[PendingDelivery]:
         PendingDelivery(Delivery(conversation=HELP, message=OutboundMessage(text="x")), hook)
         for hook in (AdoptThread(3), RememberStaffThread(4), RememberProgressMessage(5))
     ]
+    told_privately = Delivery(conversation=HELP, message=message, reply_to=asked[1])
+    in_dms = Delivery(conversation=HELP, message=message, direct_to=CASEY, or_else=told_privately)
+    replies.append(
+        PendingDelivery(Delivery(conversation=HELP, message=message, or_else=in_dms), AdoptThread(6))
+    )
     return replies
 
 
