@@ -9,6 +9,7 @@ import asyncio
 from sqlmodel import select
 
 from bot.core.events import CommandInvoked
+from storage import status_repo
 from storage.db import Database
 from storage.models import Broadcast, IncidentUpdate
 from tests.conftest import Processes
@@ -95,18 +96,19 @@ async def test_staff_reopening_and_resolving_one_incident_at_once_leave_it_as_th
     postgres_database: Database, processes: Processes
 ) -> None:
     first = await _one_resolved(processes)
-    replies = await _both_run(
-        postgres_database,
-        processes,
-        "/incident update 1 identified Failing again",
-        "/incident resolve 1 Back",
-    )
-    reopened = any(r.startswith("Reopened (identified)") for r in replies)
-    resolved = any(r.startswith("Resolved incident **#1**") for r in replies)
-    # Reopened first, then resolved by the other; or refused as already resolved, then reopened.
-    assert reopened and (resolved or any("is already resolved" in r for r in replies)), replies
+    reopen, resolve = "/incident update 1 identified Failing again", "/incident resolve 1 Back"
+    replies = await _both_run(postgres_database, processes, reopen, resolve)
+    async with postgres_database.session() as session:
+        timeline = (await status_repo.updates_for(session, incident_ids=[1]))[1]
+    statuses = [u.status for u in timeline]  # newest first
+    if statuses[0] == "identified":  # refused as resolved already, then reopened
+        assert statuses == ["identified", "resolved", "investigating"]
+        assert sum("is already resolved" in r for r in replies) == 1, replies
+        expected = "Partial outage"
+    else:  # reopened, then resolved by the other
+        assert statuses == ["resolved", "identified", "resolved", "investigating"]
+        expected = "All systems operational"
     (status,) = await first.customer_runs("/status")
-    expected = "All systems operational" if resolved else "Partial outage"
     assert status.delivery.message.title == expected, (replies, status.text)
 
 
