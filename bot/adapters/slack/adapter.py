@@ -514,7 +514,20 @@ class SlackAdapter:
     async def _in_direct_messages(self, delivery: Delivery, user_id: str) -> Delivery:
         """The delivery aimed at the bot's DM with the person, opened if it is not yet."""
         assert self._client is not None
-        opened = await self._call(self._client.conversations_open, users=user_id)
+        try:
+            opened = await self._call(self._client.conversations_open, users=user_id)
+        except DeliveryError as error:
+            if error.detail != "missing_scope":
+                raise
+            # An app installed before the manifest asked for im:write: the person is out of reach
+            # (what they are owed goes through its fallback), and whoever runs the bot must act.
+            log.warning("slack: no im:write scope to open a DM; reinstall the app from slack-manifest.yml")
+            raise DeliveryError(
+                "no im:write scope to open a DM",
+                permanent=True,
+                code=DeliveryFailure.PERSON_UNREACHABLE,
+                detail="missing_scope",
+            ) from None
         dm = Conversation(
             platform=Platform.SLACK,
             workspace_id=delivery.conversation.workspace_id or self.team_id,

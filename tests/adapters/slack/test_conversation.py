@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
 from storage.models import Ticket
@@ -133,3 +134,17 @@ async def test_a_ticket_asked_for_in_a_private_channel_without_the_bot_carries_o
     await posted(slack, STAFF_CHANNEL, "the March invoices", thread=card_ts)
     (ticket,) = await tickets(bot)
     assert (ticket.is_direct, ticket.channel_id) == (True, dm)
+
+
+async def test_an_app_installed_without_im_write_still_tells_the_customer_their_ticket_number(
+    bot: SlackBot, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An app installed before the manifest asked for `im:write` cannot open a DM: the command's
+    own private answer says where the ticket stands, and the log says what to fix."""
+    slack.add_channel("G0PRIVATE", "secret-project", private=True, bot_member=False)
+    slack.fail_next("conversations.open", error="missing_scope")
+    await slack.slash_command(CUSTOMER, "G0PRIVATE", "/ticket new my csv export failed")
+
+    answer = await private_answer(slack, CUSTOMER, "#1")
+    assert "ticket" in answer.shown.lower()
+    assert any("im:write" in record.getMessage() for record in caplog.records)
