@@ -10,10 +10,10 @@ from bot.core.errors import UserError
 from bot.core.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
 from bot.core.router import Router, action, always
 from bot.kb.model import MATCH_PREFIX, Band
-from bot.tickets import intents
-from bot.tickets.workflows import as_number, escalate
+from bot.tickets import intents, messages
+from bot.tickets.workflows import as_number, escalate, relay_from_customer
 from storage import decisions_repo, tickets_repo
-from storage.models import KBDecision
+from storage.models import KBDecision, Ticket
 
 router = Router("answers")
 
@@ -86,7 +86,14 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         at=ctx.now,
         by_staff=ctx.is_staff,
     )
-    if reason is not None:
+    ticket = await _open_ticket_asking(ctx, text) if reason == "repeat" else None
+    if ticket is not None:
+        await ctx.reply(messages.asked_again(ticket))
+        await relay_from_customer(ctx, ticket, text)
+        await decisions_repo.settle(
+            ctx.session, decision_id=record.id or 0, outcome="escalated", reason=reason, ticket_id=ticket.id
+        )
+    elif reason is not None:
         await _escalate(
             ctx, record, reason=reason, summary=text, priority="high" if reason == "frustration" else "normal"
         )
@@ -97,6 +104,13 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
     else:
         reason = "not_covered" if decision.declined is not None else "low_confidence"
         await _escalate(ctx, record, reason=reason, summary=text)
+
+
+async def _open_ticket_asking(ctx: HandlerContext, text: str) -> Ticket | None:
+    """The asker's open ticket about this same question, raised elsewhere (its own thread): asking
+    again adds to it rather than paging the team about a second ticket."""
+    mine = await tickets_repo.open_for_requester(ctx.session, requester_key=ctx.event.actor.key)
+    return next((t for t in mine if intents.is_repeat(text, [t.summary])), None)
 
 
 async def _escalate(

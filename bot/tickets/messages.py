@@ -61,11 +61,19 @@ def escalated_in_direct_messages(ticket: Ticket, *, ahead: int, now: datetime) -
     return replace(message, text=note + message.text)
 
 
-def already_open(ticket: Ticket) -> OutboundMessage:
+def already_open(ticket: Ticket, *, added: bool) -> OutboundMessage:
+    """`added`: the customer's words went to the ticket; a second click on the same answer adds nothing."""
+    text = f"Your ticket **#{ticket.number}** is already open and a person will answer here."
+    return OutboundMessage(text=f"{text} I've added this to it." if added else text)
+
+
+def asked_again(ticket: Ticket) -> OutboundMessage:
+    """The same question again, elsewhere, while the ticket opened for it waits: no second ticket."""
+    where = "in our direct messages" if ticket.is_direct else "in its thread"
     return OutboundMessage(
         text=(
-            f"Your ticket **#{ticket.number}** is already open and a person will answer here. "
-            "I've added this to it."
+            f"You asked this a moment ago, and ticket **#{ticket.number}** is already open for it: "
+            f"a person will answer {where}. I've added this to it."
         )
     )
 

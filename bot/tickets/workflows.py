@@ -121,9 +121,10 @@ async def escalate(
             mine = await tickets_repo.open_for_requester(ctx.session, requester_key=requester.key)
             existing = next((t for t in mine if t.decision_id == decision_id), None)
         if existing is not None and existing.requester_key == requester.key:
-            await ctx.reply(messages.already_open(existing))
-            if decision_id is None or existing.decision_id != decision_id:
-                # A second click on the same answer adds nothing the team has not seen.
+            # A second click on the same answer adds nothing the team has not seen.
+            adds = decision_id is None or existing.decision_id != decision_id
+            await ctx.reply(messages.already_open(existing, added=adds))
+            if adds:
                 await relay_from_customer(ctx, existing, said, author=requester)
             return existing
     where = home or event.conversation

@@ -313,3 +313,29 @@ async def test_rephrasing_after_did_you_mean_is_not_treated_as_asking_again(bot:
     assert not any("the customer asked the same thing again" in t for t in card), (
         f"a more precise follow-up was escalated as a repeat: {card}"
     )
+
+
+async def test_asking_again_while_a_ticket_is_open_on_it_adds_to_that_ticket(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_says("my csv export failed")
+    await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+    bot.clock.advance(minutes=3)
+    sent = await bot.customer_says("my CSV export failed")
+
+    to_customer = [m.text for m in sent if m.channel_id != STAFF_CHANNEL]
+    assert to_customer == [
+        "You asked this a moment ago, and ticket **#1** is already open for it: a person will answer "
+        "in its thread. I've added this to it."
+    ]
+    to_team = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert [m.text for m in to_team] == ["**Casey:**\nmy CSV export failed"], "in ticket #1's thread"
+    assert not to_team[0].delivery.message.mentions, "on-call is not paged again"
+    (ticket,) = await _tickets(bot)
+    _, again = await _decisions(bot)
+    assert (again.reason, again.ticket_id) == ("repeat", ticket.id)
+
+
+async def test_a_second_click_on_i_still_need_help_does_not_claim_to_add_anything(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_says("my csv export failed")
+    await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+    (again,) = await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+    assert again.text == "Your ticket **#1** is already open and a person will answer here."
