@@ -207,6 +207,9 @@ class Incident(SQLModel, table=True):
     resolved_at: datetime | None = optional_utc_column(index=True)
     starts_at: datetime | None = optional_utc_column()
     ends_at: datetime | None = optional_utc_column()
+    # What happened and what changes, published once it is resolved (0012_incident_postmortem).
+    postmortem_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    postmortem_published_at: datetime | None = optional_utc_column()
 
 
 class IncidentUpdate(SQLModel, table=True):

@@ -102,7 +102,15 @@ COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
     },
     "status_components": {"name": C, "aliases": C, "group_name": C, "description": W, "status": C},
     "status_component_history": {"old_status": C, "new_status": C, "actor_key": P, "reason": W},
-    "status_incidents": {"kind": C, "title": W, "impact": C, "status": C, "components": C, "created_by": P},
+    "status_incidents": {
+        "kind": C,
+        "title": W,
+        "impact": C,
+        "status": C,
+        "components": C,
+        "created_by": P,
+        "postmortem_body": W,
+    },
     "status_incident_updates": {"status": C, "body": W, "actor_key": P},
     "status_subscriptions": {
         "platform": C,

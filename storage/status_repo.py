@@ -266,6 +266,16 @@ async def add_update(
     return update_row
 
 
+async def publish_postmortem(session: DbSession, *, incident: Incident, body: str, at: datetime) -> bool:
+    """Publish (or replace) the incident's postmortem; True when it replaced one."""
+    replaced = incident.postmortem_published_at is not None
+    incident.postmortem_body = body
+    incident.postmortem_published_at = at
+    incident.updated_at = at  # readers of the API and the feeds see that it changed
+    await session.flush()
+    return replaced
+
+
 async def active_incidents(session: DbSession) -> list[Incident]:
     result = await session.execute(_ACTIVE_INCIDENTS)
     return list(result.scalars())

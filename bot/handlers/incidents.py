@@ -1,6 +1,6 @@
-"""Staff's status operations: `/incident` (open, update, resolve), `/component` (set, add, history),
-`/maintenance schedule` and `/announce`. Each change and its broadcast are queued in the command's
-transaction; the broadcast worker sends them. Titles, messages and notes are relayed as typed
+"""Staff's status operations: `/incident` (open, update, resolve, postmortem), `/component` (set,
+add, history), `/maintenance schedule` and `/announce`. Each change and its broadcast are queued in
+the command's transaction; the broadcast worker sends them. Titles, messages and notes are relayed as typed
 (`Match.as_typed`): the no-break space before a French "!" stays."""
 
 from __future__ import annotations
@@ -60,6 +60,16 @@ INCIDENT_RESOLVE = parse.Usage.of(
         staff=True,
     ),
     "/incident resolve 12 Payments are back to normal",
+)
+INCIDENT_POSTMORTEM = parse.Usage.of(
+    router.command(
+        "incident postmortem",
+        "Publish a resolved incident's postmortem on the status page (not broadcast)",
+        INCIDENT,
+        Option("text", description="What happened, why, and what changes"),
+        staff=True,
+    ),
+    "/incident postmortem 12 A config change cut the card processor off; changes now roll out slowly",
 )
 router.group("component", "Status components")
 COMPONENT_SET = parse.Usage.of(
@@ -301,9 +311,32 @@ async def incident_resolve(event: CommandInvoked, ctx: HandlerContext) -> None:
     await _post_update(ctx, incident, IncidentStatus.RESOLVED, message or "This incident has been resolved.")
 
 
+@router.on(CommandInvoked, command("incident", "postmortem"), guards=[staff_only("incident.postmortem")])
+async def incident_postmortem(event: CommandInvoked, ctx: HandlerContext) -> None:
+    number, text = parse.parse_postmortem(ctx.match.rest, INCIDENT_POSTMORTEM)
+    text = ctx.match.as_typed(text)
+    incident = await status_repo.get_incident(ctx.session, incident_id=number, for_update=True)
+    if incident is None:
+        raise UserError(f"There is no incident #{number}. The status page lists them.")
+    if incident.status != IncidentStatus.RESOLVED:
+        raise UserError(
+            f"Incident #{number} is not resolved yet: its postmortem is published once it is over "
+            f"(`/incident resolve {number}`)."
+        )
+    replaced = await status_repo.publish_postmortem(ctx.session, incident=incident, body=text, at=ctx.now)
+    await audit(ctx, "incident.postmortem", f"#{number} {'replaced' if replaced else 'published'}: {text}")
+    verb = "Replaced the postmortem published before for" if replaced else "Published the postmortem of"
+    url = page_url(ctx)
+    where = f": {url}history#incident-{number}" if url else " once one is served."
+    await ctx.reply(
+        f"{verb} incident **#{number}** {incident.title}. Subscribers are not notified; "
+        f"it shows on the status page{where}"
+    )
+
+
 @router.on(CommandInvoked, command("incident"), guards=[staff_only("incident")])
 async def incident_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
-    usages = (INCIDENT_OPEN, INCIDENT_UPDATE, INCIDENT_RESOLVE)
+    usages = (INCIDENT_OPEN, INCIDENT_UPDATE, INCIDENT_RESOLVE, INCIDENT_POSTMORTEM)
     lines = [f"- `{u.usage}`, e.g. `{u.example}`" for u in usages]
     await ctx.reply(OutboundMessage(text="Incident commands:\n" + "\n".join(lines), private_to=event.actor))
 

@@ -44,7 +44,7 @@ def entry_link(page_url: str, incident: IncidentView) -> str:
 
 
 def entry_html(incident: IncidentView) -> str:
-    """The entry's body: its updates, newest first, as (escaped) HTML."""
+    """The entry's body: its postmortem, then its updates, newest first, as (escaped) HTML."""
     parts = []
     if incident.maintenance:
         parts.append(
@@ -52,6 +52,11 @@ def entry_html(incident: IncidentView) -> str:
         )
     if incident.components:
         parts.append(f"<p><small>Affects {html.escape(', '.join(incident.components))}</small></p>")
+    if incident.postmortem_body:
+        parts.append(
+            f"<p><small>{stamp(incident.postmortem_published_at)}</small><br><strong>Postmortem</strong>"
+            f" - {html.escape(incident.postmortem_body)}</p>"
+        )
     for update in incident.updates:
         parts.append(
             f"<p><small>{stamp(update.at)}</small><br><strong>{html.escape(humanise(update.status))}</strong>"

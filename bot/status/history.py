@@ -41,6 +41,8 @@ class IncidentView:
     starts_at: datetime | None
     ends_at: datetime | None
     updates: tuple[IncidentUpdate, ...]
+    postmortem_body: str | None = None
+    postmortem_published_at: datetime | None = None
 
     @classmethod
     def of(cls, incident: Incident, updates: Mapping[int, Sequence[IncidentUpdate]]) -> IncidentView:
@@ -58,6 +60,8 @@ class IncidentView:
             starts_at=incident.starts_at,
             ends_at=incident.ends_at,
             updates=tuple(updates.get(incident.id, ())),
+            postmortem_body=incident.postmortem_body,
+            postmortem_published_at=incident.postmortem_published_at,
         )
 
     @property

@@ -155,6 +155,9 @@ def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
             for u in timeline
         ],
         "components": components,
+        # Statuspage's: null until staff publish one (`/incident postmortem`).
+        "postmortem_body": incident.postmortem_body,
+        "postmortem_published_at": _iso(incident.postmortem_published_at),
     }
     if maintenance:
         body["scheduled_for"] = _iso(incident.starts_at)

@@ -171,6 +171,25 @@ def parse_resolve(rest: str, usage: Usage) -> tuple[int, str]:
     return incident_id(parts[0], usage), _message(parts[1] if len(parts) > 1 else "", usage)
 
 
+MAX_POSTMORTEM = 6000
+"""A postmortem's characters. It is not broadcast, so no notice bounds it; 6,000 is the most a
+Discord slash-command option takes, so a postmortem typed on Slack could be typed on Discord too."""
+
+
+def parse_postmortem(rest: str, usage: Usage) -> tuple[int, str]:
+    """`<id> <text>`: the incident's number and its postmortem."""
+    parts = rest.split(maxsplit=1)
+    if len(parts) < 2:
+        raise usage.error("I need the incident number and the postmortem's text.")
+    text = parts[1].strip()
+    if len(text) > MAX_POSTMORTEM:
+        raise usage.error(
+            f"The postmortem is {len(text):,} characters; keep it to {MAX_POSTMORTEM:,} (what a "
+            "Discord command takes) and link to a longer write-up."
+        )
+    return incident_id(parts[0], usage), text
+
+
 def parse_component_set(rest: str, known: Sequence[Known], usage: Usage) -> tuple[str, ComponentStatus]:
     parts = rest.split()
     if len(parts) != 2:

@@ -37,6 +37,8 @@ STAFF_LINES = [
     "- `/incident update <id> <status> [impact=<impact>] <message>`: "
     "Post an update (and a new impact), threaded under the first notice; reopens a resolved one",
     "- `/incident resolve <id> [message]`: Resolve; customers who asked are told",
+    "- `/incident postmortem <id> <text>`: "
+    "Publish a resolved incident's postmortem on the status page (not broadcast)",
     "- `/component set <name> <status>`: Set a component's status (history is kept)",
     "- `/component add <name> [group=<group>] [aliases=<a,b>]`: Add a component",
     "- `/component history <name>`: A component's status history",

@@ -150,3 +150,38 @@ async def test_the_discord_thread_under_an_incident_notice_is_named_for_the_inci
 
     (started,) = [c for c in emu.calls if c.method == "POST" and c.path.endswith("/threads")]
     assert started.json["name"] == "Update on #1: Slow cards"
+
+
+async def test_from_discord_an_incident_is_reopened_then_given_a_postmortem_told_to_nobody(
+    world: DiscordWorld, database: Database, tmp_path: Path, bots: list[SupportBot]
+) -> None:
+    bot, emu = await _with_slow_cards(world, database, tmp_path, bots), world.emu
+    await emu.run_command(world.sam, world.staff, "incident", "resolve", number=1, message="Back")
+    await public_answer(emu, world.staff.id, "Resolved incident")
+    await emu.run_command(
+        world.sam, world.staff, "incident", "update", number=1, status="identified", message="Slow again"
+    )
+    assert "Reopened (identified) incident **#1** Slow cards" in await public_answer(
+        emu, world.staff.id, "Reopened"
+    )
+    await _deliver(bot)
+    (reopened,) = [c for c in emu.calls if c.method == "POST" and "Slow again" in str(c.json)]
+    assert "Reopened #1: Slow cards" in str(reopened.json), "in the incident's thread, titled so"
+    await emu.run_command(world.sam, world.staff, "incident", "resolve", number=1)
+    await public_answer(emu, world.staff.id, "Resolved incident **#1** Slow cards")
+    await _deliver(bot)
+
+    posts = len([c for c in emu.calls if c.method == "POST"])
+    postmortem = "A config change slowed the card processor " + PINGS.format(role=world.staff_role)
+    await emu.run_command(world.sam, world.staff, "incident", "postmortem", number=1, text=postmortem)
+    assert "Published the postmortem of incident **#1** Slow cards" in await public_answer(
+        emu, world.staff.id, "Published the postmortem"
+    )
+    await _deliver(bot)
+    later = [c for c in emu.calls if c.method == "POST"][posts:]
+    assert [c.path for c in later if c.path.startswith("/channels/")] == [
+        f"/channels/{world.staff.id}/messages"
+    ], "only the reply to staff: nothing broadcast"
+    async with bot.database.session() as session:
+        incident = await status_repo.get_incident(session, incident_id=1)
+    assert incident is not None and incident.postmortem_body == postmortem

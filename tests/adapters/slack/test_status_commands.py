@@ -88,3 +88,35 @@ async def test_slack_status_commands_with_an_unknown_number_or_from_a_customer_a
     mark = slack.mark()
     await slack.slash_command(CUSTOMER, COMMUNITY, "/incident update 1 identified impact=none x")
     assert "for the support team only" in (await slack.wait_for("response_url", since=mark)).shown
+
+
+async def test_on_slack_an_incident_is_reopened_in_its_thread_then_given_a_postmortem_told_to_nobody(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    await _subscribed(bot, slack)
+    for line, reply in (
+        ("/incident open payments minor Slow cards", "Opened incident"),
+        ("/incident resolve 1 Back", "Resolved incident"),
+        ("/incident update 1 identified Slow again", "Reopened (identified) incident"),
+        ("/incident resolve 1 Back for good", "Resolved incident"),
+    ):
+        mark = slack.mark()
+        await slack.slash_command(STAFF, STAFF_CHANNEL, line)
+        await slack.wait_for("chat.postMessage", lambda c, r=reply: r in str(c.params), since=mark)
+        await _deliver(bot)
+    (reopened,) = [m for m in slack.history(COMMUNITY) if "Slow again" in str(m)]
+    assert "Reopened #1: Slow cards" in str(reopened) and reopened.get("thread_ts"), reopened
+
+    mark = slack.mark()
+    postmortem = f"A config change slowed the card processor.\nRolled out slowly now {PINGS}"
+    await slack.slash_command(STAFF, STAFF_CHANNEL, f"/incident postmortem 1 {postmortem}")
+    answer = await slack.wait_for(
+        "chat.postMessage", lambda c: "Published the postmortem" in str(c.params), since=mark
+    )
+    assert answer.params["channel"] == STAFF_CHANNEL
+    await _deliver(bot)
+    assert not [c for c in slack.calls[mark:] if c.params.get("channel") == COMMUNITY], "nothing broadcast"
+    async with bot.bot.database.session() as session:
+        incident = await status_repo.get_incident(session, incident_id=1)
+    assert incident is not None and incident.postmortem_body is not None
+    assert incident.postmortem_body.startswith(postmortem.split(" @")[0]), "its lines as typed"
