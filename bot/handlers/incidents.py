@@ -299,7 +299,9 @@ async def _post_update(
 async def incident_update(event: CommandInvoked, ctx: HandlerContext) -> None:
     args = parse.parse_update(ctx.match.rest, INCIDENT_UPDATE)
     args = replace(args, message=ctx.match.as_typed(args.message))
-    incident = await _incident_or_error(ctx, args.incident_id, reopen=True)
+    # `resolved` as the status resolves it; said of one resolved already, it reopens nothing.
+    reopen = args.status is not IncidentStatus.RESOLVED
+    incident = await _incident_or_error(ctx, args.incident_id, reopen=reopen)
     await _post_update(ctx, incident, args.status, args.message, args.impact)
 
 

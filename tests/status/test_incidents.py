@@ -111,11 +111,12 @@ async def test_an_incident_resolved_over_a_week_ago_is_not_reopened(bot: BotHarn
     await subscribe(bot, "news")
     await bot.staff_runs("/incident open payments major Card payments failing")
     await bot.staff_runs("/incident resolve 1 Payments are back")
-    (again,) = await bot.staff_runs("/incident resolve 1 Really back")
-    assert again.text == (
-        "Incident #1 is already resolved. If it's back, reopen it with "
-        "`/incident update 1 investigating <message>`."
-    )
+    for line in ("/incident resolve 1 Really back", "/incident update 1 resolved Really back"):
+        (again,) = await bot.staff_runs(line)
+        assert again.text == (
+            "Incident #1 is already resolved. If it's back, reopen it with "
+            "`/incident update 1 investigating <message>`."
+        ), line
     bot.clock.advance(days=7, minutes=1)
     await deliver(bot)
     told = len(received(bot, "news"))
