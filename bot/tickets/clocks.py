@@ -107,13 +107,7 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
                 deliveries.append(
                     Delivery(
                         conversation=customer_conversation(ticket),
-                        message=OutboundMessage(
-                            text=(
-                                f"I've closed ticket **#{ticket.number}** as solved, since nobody "
-                                'answered "Did this solve it?". '
-                                "If you still need help, just reply here and it reopens."
-                            )
-                        ),
+                        message=messages.closed_for_no_answer(ticket),
                     )
                 )
                 deliveries.append(

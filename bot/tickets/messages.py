@@ -221,6 +221,17 @@ def reopens_on_reply(ticket: Ticket, now: datetime) -> bool:
     )
 
 
+def closed_for_no_answer(ticket: Ticket) -> OutboundMessage:
+    """To the customer: the close question went unanswered. A reply reopens it only for a while."""
+    return OutboundMessage(
+        text=(
+            f"I've closed ticket **#{ticket.number}** as solved, since nobody answered "
+            '"Did this solve it?". '
+            f"If you still need help, reply here within {REOPEN_WINDOW.days} days and it reopens."
+        )
+    )
+
+
 def after_close(ticket: Ticket, now: datetime) -> str:
     """What a reply to a closed ticket does, for the customer and the team alike."""
     if reopens_on_reply(ticket, now):

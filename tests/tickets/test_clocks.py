@@ -32,7 +32,7 @@ async def test_no_answer_closes_with_a_notice_and_a_reply_reopens(bot: BotHarnes
     result = await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
     assert result["auto_closed"] == 1
     notices = [m.text for m in bot.adapter.sent[before:]]
-    assert any("just reply here and it reopens" in t for t in notices)
+    assert any("reply here within 14 days and it reopens" in t for t in notices)
     (ticket,) = await tickets(bot)
     assert (ticket.state, ticket.closed_how) == ("closed", "no_answer")
 
@@ -193,3 +193,16 @@ async def test_raising_the_priority_of_a_waiting_ticket_tells_staff_the_truth(bo
     bot.clock.advance(hours=2)
     (sent,) = await bot.staff_runs("/ticket priority 1 urgent")  # urgent = 15 minutes: 1h45 overdue
     assert "answer due in less than a minute" not in sent.text, sent.text
+
+
+async def test_the_no_answer_close_says_how_long_a_reply_reopens_it(bot: BotHarness) -> None:
+    reply, _ = await escalated(bot)
+    await bot.staff_runs("/ticket close 1")
+    bot.clock.advance(hours=73)
+    before = len(bot.adapter.sent)
+    await _clocks(bot)
+    (notice,) = [m.text for m in bot.adapter.sent[before:] if m.channel_id != STAFF_CHANNEL]
+    assert notice.endswith("If you still need help, reply here within 14 days and it reopens.")
+    bot.clock.advance(days=14, minutes=1)
+    sent = await bot.customer_says("is this still open?", thread=reply.ref.thread_id)
+    assert not any("reopened" in m.text for m in sent), "as promised: no longer"
