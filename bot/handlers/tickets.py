@@ -155,6 +155,11 @@ async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None
     if ticket.state == "closed":
         if ticket.requester_key != event.actor.key:
             return
+        if intents.is_thanks(event.text):
+            # Closed for want of an answer, then thanked: the team hears it, nobody is paged.
+            await relay_from_customer(ctx, ticket, event.text)
+            await ctx.reply(messages.thanks_after_close(ticket))
+            return
         await _reopen(
             ctx, ticket, why=f"{event.actor.name} replied after it was closed for lack of an answer"
         )

@@ -197,6 +197,13 @@ def thanks_instead_of_confirming(ticket: Ticket) -> OutboundMessage:
     )
 
 
+def thanks_after_close(ticket: Ticket) -> OutboundMessage:
+    """A thank-you in the thread of a ticket closed because nobody answered the close question."""
+    return OutboundMessage(
+        text=f"Glad to hear it! Ticket **#{ticket.number}** stays closed; if you need more help, just ask."
+    )
+
+
 def rating_request(ticket: Ticket) -> OutboundMessage:
     return OutboundMessage(
         text=f"Ticket **#{ticket.number}** is closed. How did we do? One click is enough.",

@@ -206,3 +206,20 @@ async def test_the_no_answer_close_says_how_long_a_reply_reopens_it(bot: BotHarn
     bot.clock.advance(days=14, minutes=1)
     sent = await bot.customer_says("is this still open?", thread=reply.ref.thread_id)
     assert not any("reopened" in m.text for m in sent), "as promised: no longer"
+
+
+async def test_a_thank_you_after_the_no_answer_close_does_not_reopen_it(bot: BotHarness) -> None:
+    reply, _ = await escalated(bot)
+    await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
+    bot.clock.advance(hours=73)
+    await _clocks(bot)
+    sent = await bot.customer_says("thanks, all good now!", thread=reply.ref.thread_id)
+
+    assert [m.text for m in sent if m.channel_id != STAFF_CHANNEL] == [
+        "Glad to hear it! Ticket **#1** stays closed; if you need more help, just ask."
+    ]
+    to_team = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert [m.text for m in to_team] == ["**Casey:**\nthanks, all good now!"], "passed on, unreopened"
+    assert not to_team[0].delivery.message.mentions, "nobody is paged for a thank-you"
+    (ticket,) = await tickets(bot)
+    assert (ticket.state, ticket.closed_how) == ("closed", "no_answer")
