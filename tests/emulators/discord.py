@@ -15,9 +15,10 @@ Usage::
 
 What it serves:
 - Login (`GET /users/@me`, `/oauth2/applications/@me`, `/gateway/bot`), command sync (`PUT
-  /applications/{app}/commands`, also per guild), messages (create, edit, get), threads (from a
-  message, without one, forum posts, thread members), channels (get), interaction callbacks and
-  follow-up webhooks (`/webhooks/{app}/{token}`, `@original` edit and delete).
+  /applications/{app}/commands`, also per guild), a guild member (get), messages (create, edit,
+  get), threads (from a message, without one, forum posts, thread members), channels (get),
+  interaction callbacks and follow-up webhooks (`/webhooks/{app}/{token}`, `@original` edit and
+  delete).
 - The gateway: HELLO, IDENTIFY (with `shard: [id, count]`), READY, GUILD_CREATE for the guilds of
   that shard, heartbeats (op 1 → op 11), and dispatches the test asks for: MESSAGE_CREATE
   (`user_says`), INTERACTION_CREATE for commands, autocomplete and buttons (`run_command`,
@@ -1067,6 +1068,12 @@ class DiscordEmulator:
                 return self._error(400, 50007, "Cannot send messages to this user")
             dm = self.dm_channel(recipient)
             return self._ok({**dm.payload(), "recipients": [recipient.payload()]})
+        if parts[0] == "guilds" and len(parts) == 4 and parts[2] == "members" and method == "GET":
+            # One member (what the bot asks of someone who wrote to it in DMs): 10007 if not there.
+            guild, user = self.guilds.get(parts[1]), self.users.get(parts[3])
+            if guild is None or user is None or user.id not in guild.members:
+                return self._error(404, 10007, "Unknown Member")
+            return self._ok({**(self._member(guild.id, user) or {}), "user": user.payload()})
         if parts[0] == "interactions":
             return await self._interaction_callback(parts[1], call.json or {})
         if parts[0] == "webhooks":

@@ -35,6 +35,7 @@ from bot.adapters.discord.interactions import (
     may_follow_up,
     send_kwargs,
 )
+from bot.adapters.discord.members import DirectMessageRoles
 from bot.adapters.discord.reconnect import cap_reconnect_delay, resume_shards_on_reconnect
 from bot.adapters.discord.resume import (
     OPEN_AT_MOST,
@@ -157,6 +158,7 @@ class DiscordAdapter:
         self.catalogue = commands or Catalogue((), {})
         self.interactions = Interactions(timeout=send_timeout)
         self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id, timeout=send_timeout)
+        self.dm_roles = DirectMessageRoles(lambda: self.client, timeout=send_timeout)
         self.retries, self._http_trace = http_retries()
 
     @classmethod
@@ -460,7 +462,7 @@ class DiscordAdapter:
         if event is None or self._sink is None:
             self._settled.settled(str(message.id))  # nothing for the dispatcher to finish
             return
-        await self._sink(event)
+        await self._sink(await self.dm_roles.with_roles(event))
 
     def received_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """discord.py is parsing a reaction: held like a message (`received`) until settled."""
@@ -513,7 +515,7 @@ class DiscordAdapter:
     ) -> None:
         self.interactions.remember(event, interaction, is_command=is_command)
         if self._sink is not None:
-            await self._sink(event)
+            await self._sink(await self.dm_roles.with_roles(event))
 
     async def event_settled(self, event: InboundEvent) -> None:
         """The dispatcher is done with `event` (see `SettlesEvents`)."""
