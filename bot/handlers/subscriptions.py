@@ -85,9 +85,11 @@ async def subscriptions(event: CommandInvoked, ctx: HandlerContext) -> None:
         by_platform: dict[str, int] = {}
         for s in active:
             by_platform[s.platform] = by_platform.get(s.platform, 0) + 1
+        places = "subscription" if len(active) == 1 else "subscriptions"
         lines = [
-            f"{len(active):,} active subscription(s): "
-            + (", ".join(f"{p} {n:,}" for p, n in by_platform.items()) or "none")
+            f"{len(active):,} active {places}: " + ", ".join(f"{p} {n:,}" for p, n in by_platform.items())
+            if active
+            else "No active subscriptions."
         ]
         lines.extend(
             f"- disabled: {s.platform} `{s.channel_id}` ({s.disabled_reason})" for s in disabled[:20]

@@ -162,7 +162,7 @@ async def test_a_channel_the_bot_cannot_post_in_is_disabled_and_staff_are_told_o
     assert "`gone`" in notices[0].text and "no_access" in notices[0].text
     assert len(received(bot, "fine")) == 3  # notice, threaded update, edit
     (listing,) = await bot.staff_runs("/subscriptions")
-    assert "1 active subscription(s): console 1" in listing.text
+    assert "1 active subscription: console 1" in listing.text
     assert "- disabled: console `gone` (no_access)" in listing.text
     async with bot.bot.database.transaction() as session:
         # The update's row for `gone` was skipped, not sent: its broadcast still finished.

@@ -1,0 +1,23 @@
+"""Status subscriptions as people manage them: `/subscribe`, `/unsubscribe`, `/subscriptions`."""
+
+from __future__ import annotations
+
+from bot.core.events import Conversation, Platform
+from tests.harness import BotHarness
+
+
+def _channel(channel_id: str) -> Conversation:
+    return Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id=channel_id)
+
+
+async def test_staff_see_how_many_places_are_subscribed_in_plain_words(bot: BotHarness) -> None:
+    (none,) = await bot.staff_runs("/subscriptions")
+    assert none.text == "No active subscriptions."
+
+    await bot.staff_runs("/subscribe", conversation=_channel("announcements"))
+    (one,) = await bot.staff_runs("/subscriptions")
+    assert one.text == "1 active subscription: console 1"
+
+    await bot.staff_runs("/subscribe api", conversation=_channel("engineering"))
+    (two,) = await bot.staff_runs("/subscriptions")
+    assert two.text == "2 active subscriptions: console 2"
