@@ -58,7 +58,7 @@ async def create_broadcast(
 ) -> Broadcast:
     """Queue one message for every active subscription matching `components` (all when empty).
 
-    kind "open"/"announce" posts top-level; "update"/"resolve" go in the incident's thread in each
+    kind "open"/"announce" posts top-level; "update"/"resolve"/"reopen" go in the incident's thread in each
     channel and, with `edit_first_notice`, add an edit of the first notice (rendered when sent, so it
     shows the state at that moment). `recipients` are extra one-off notices (key, where, text).
     """
