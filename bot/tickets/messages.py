@@ -67,6 +67,22 @@ def already_open(ticket: Ticket, *, added: bool) -> OutboundMessage:
     return OutboundMessage(text=f"{text} I've added this to it." if added else text)
 
 
+def thread_held_by_another(ticket: Ticket, *, asked_by_them: bool) -> str:
+    """A ticket asked for in a thread that already holds another customer's: by the person it
+    would be for (`asked_by_them`), or by a team member for them."""
+    if asked_by_them:
+        return (
+            f"This thread is about someone else's ticket (#{ticket.number}), so I can't open yours "
+            "here. Ask in the channel itself or send me a direct message, and I'll help or bring in "
+            "a person."
+        )
+    return (
+        f"That message is in the thread of ticket #{ticket.number}, which is another customer's, so I "
+        "haven't opened a ticket for it: the two would share one thread. Ask them to write in the "
+        "channel or to send me a direct message."
+    )
+
+
 def asked_again(ticket: Ticket) -> OutboundMessage:
     """The same question again, elsewhere, while the ticket opened for it waits: no second ticket."""
     where = "in our direct messages" if ticket.is_direct else "in its thread"

@@ -120,7 +120,12 @@ async def escalate(
             # A second click on the same answer, after its ticket moved to a thread of its own.
             mine = await tickets_repo.open_for_requester(ctx.session, requester_key=requester.key)
             existing = next((t for t in mine if t.decision_id == decision_id), None)
-        if existing is not None and existing.requester_key == requester.key:
+        if existing is not None and existing.requester_key != requester.key:
+            # A 🎫 on another customer's message in this ticket's thread, or their `/ticket` typed in
+            # it: a second ticket there would take the thread from its owner, whose follow-ups would
+            # then count as a stranger's.
+            raise UserError(messages.thread_held_by_another(existing, asked_by_them=requester == event.actor))
+        if existing is not None:
             # A second click on the same answer adds nothing the team has not seen.
             adds = decision_id is None or existing.decision_id != decision_id
             await ctx.reply(messages.already_open(existing, added=adds))

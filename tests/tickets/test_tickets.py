@@ -245,6 +245,37 @@ async def test_a_staff_ticket_reaction_turns_a_message_into_a_ticket(bot: BotHar
     assert len(await tickets(bot)) == 1
 
 
+async def test_a_ticket_reaction_in_someone_elses_ticket_thread_leaves_that_ticket_theirs(
+    bot: BotHarness,
+) -> None:
+    reply, _ = await escalated(bot)
+    thread = bot.community.in_thread(reply.ref.thread_id or "")
+    robins = MessageReceived(
+        actor=bot.other_customer, conversation=thread, text="same here, my export fails", message_id="m77"
+    )
+    (refusal,) = await bot.react(bot.staff, "ticket", to=robins)
+    assert refusal.delivery.message.private_to == bot.staff
+    assert refusal.text == (
+        "That message is in the thread of ticket #1, which is another customer's, so I haven't opened "
+        "a ticket for it: the two would share one thread. Ask them to write in the channel or to send "
+        "me a direct message."
+    )
+    assert len(await tickets(bot)) == 1
+    sent = await bot.customer_says("any news on this?", thread=reply.ref.thread_id)
+    assert [m.text for m in sent] == ["**Casey:**\nany news on this?"], "Casey's thread is still Casey's"
+
+
+async def test_a_ticket_command_in_someone_elses_ticket_thread_points_the_customer_elsewhere(
+    bot: BotHarness,
+) -> None:
+    reply, _ = await escalated(bot)
+    thread = bot.community.in_thread(reply.ref.thread_id or "")
+    (answer,) = await bot.run(bot.other_customer, "/ticket my export fails too", conversation=thread)
+    assert answer.delivery.message.private_to == bot.other_customer
+    assert answer.text.startswith("This thread is about someone else's ticket (#1), so I can't open yours")
+    assert len(await tickets(bot)) == 1
+
+
 async def test_relayed_text_is_inert_and_mentions_are_explicit(bot: BotHarness) -> None:
     reply, _ = await escalated(bot)
     sent = await bot.customer_says("@everyone <!channel> <@&123> look at this", thread=reply.ref.thread_id)
