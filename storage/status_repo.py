@@ -219,17 +219,27 @@ _INCIDENT_LOCKED = (
     .with_for_update(key_share=True)
     .execution_options(populate_existing=True)
 )
+# FOR UPDATE, to resolve it: it waits for the customers being linked to it at that moment (their
+# FOR KEY SHARE), so that `links_to_notify` then reads them and they are told it is resolved.
+_INCIDENT_LOCKED_TO_RESOLVE = _INCIDENT_LOCKED.with_for_update()
 
 
 async def get_incident(
-    session: DbSession, *, incident_id: int, kind: str = "incident", for_update: bool = False
+    session: DbSession,
+    *,
+    incident_id: int,
+    kind: str = "incident",
+    for_update: bool = False,
+    to_resolve: bool = False,
 ) -> Incident | None:
     """`for_update` locks the row until the transaction ends (PostgreSQL; SQLite has one writer
     anyway) and reads its latest committed state, so of two staff ending one maintenance window, or
-    resolving one incident, at once the second sees it is over and the subscriptions hear it once."""
+    resolving one incident, at once the second sees it is over and the subscriptions hear it once.
+    `to_resolve` (with `for_update`) also waits for customers being linked to it right now."""
     incident: Incident | None
     if for_update:
-        incident = (await session.execute(_INCIDENT_LOCKED, {"id": incident_id})).scalar_one_or_none()
+        locked = _INCIDENT_LOCKED_TO_RESOLVE if to_resolve else _INCIDENT_LOCKED
+        incident = (await session.execute(locked, {"id": incident_id})).scalar_one_or_none()
     else:
         incident = await session.get(Incident, incident_id)
     if incident is None or incident.kind != kind:

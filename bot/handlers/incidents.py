@@ -215,8 +215,11 @@ async def incident_open(event: CommandInvoked, ctx: HandlerContext) -> None:
 async def _incident_or_error(ctx: HandlerContext, number: int, *, reopen: bool = False) -> Incident:
     """The incident, locked; a resolved one only to `reopen` it, within `workflows.REOPEN_WITHIN`."""
     # Locked and read fresh: of two staff resolving (or reopening) it at once, the second sees what
-    # the first did, and the subscriptions hear of it once.
-    incident = await status_repo.get_incident(ctx.session, incident_id=number, for_update=True)
+    # the first did, and the subscriptions hear of it once. To resolve it, the lock also waits for
+    # customers being linked to it at that moment, so that they are told.
+    incident = await status_repo.get_incident(
+        ctx.session, incident_id=number, for_update=True, to_resolve=not reopen
+    )
     if incident is None:
         raise UserError(f"There is no incident #{number}. `/status` lists the open ones.")
     if incident.status != IncidentStatus.RESOLVED or (reopen and workflows.may_reopen(incident, at=ctx.now)):

@@ -14,6 +14,7 @@ from storage.db import Database
 from storage.models import Broadcast, IncidentUpdate
 from tests.conftest import Processes
 from tests.harness import BotHarness
+from tests.status.conftest import deliver, received
 
 
 async def _both_run(database: Database, processes: Processes, command: str, other: str = "") -> list[str]:
@@ -69,6 +70,44 @@ async def test_two_staff_resolving_one_incident_at_once_tell_the_subscriptions_o
     assert sum(r.startswith("Resolved incident **#1**") for r in replies) == 1, replies
     assert sum("is already resolved" in r for r in replies) == 1, replies
     assert await _updates(postgres_database, "resolved") == ["Payments are back"]
+
+
+async def test_a_customer_who_asked_as_staff_resolved_it_is_told_it_is_resolved(
+    postgres_database: Database, processes: Processes
+) -> None:
+    """Casey asks "are payments down?" on one process; her question has linked her to the incident
+    but is not committed yet when Sam resolves it on the other. Sam's resolve waits for her, so
+    she hears it is resolved, as she was promised."""
+    first, second = processes
+    await first.staff_runs("/incident open payments major Card payments failing")
+    async with postgres_database.transaction() as asking:
+        await status_repo.link_customer(
+            asking,
+            incident_id=1,
+            conversation_key=f"{first.customer.key}@console:W1:D-C1",
+            platform="console",
+            workspace_id="W1",
+            channel_id="D-C1",
+            thread_id=None,
+            is_direct=True,
+            actor_key=first.customer.key,
+            component="payments",
+            at=first.clock.now,
+        )
+        resolve = CommandInvoked(
+            actor=second.staff,
+            conversation=second.staff_room,
+            name="incident",
+            args="resolve 1 Payments are back",
+            event_id="resolve-on-second",
+        )
+        resolving = asyncio.create_task(second.bot.dispatcher.handle(resolve))
+        await asyncio.sleep(0.5)  # Sam's resolve is under way
+    await asyncio.wait_for(resolving, 10)
+    assert [m.text for m in second.adapter.sent if m.text.startswith("Resolved incident **#1**")]
+    await deliver(second)
+    told = [m for m in received(second, "D-C1") if "you asked about is resolved" in m.text]
+    assert len(told) == 1, "told once, where she asked"
 
 
 async def _one_resolved(processes: Processes) -> BotHarness:

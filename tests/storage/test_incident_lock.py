@@ -1,6 +1,7 @@
 """Staff updating or resolving an incident lock its row, so that of two doing it at once the second
 sees what the first did. The lock is PostgreSQL's FOR NO KEY UPDATE: rows that only point at the
-incident (a customer linked to it as they ask about it) are written meanwhile, without waiting."""
+incident (a customer linked to it as they ask about it) are written meanwhile, without waiting. (A
+resolve waits for them: tests/status/test_maintenance_races.py.)"""
 
 from __future__ import annotations
 
