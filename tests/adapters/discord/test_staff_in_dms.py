@@ -48,4 +48,6 @@ async def test_a_customer_in_their_dms_is_still_a_customer(world: DiscordWorld, 
 
     in_dms = await emu.run_command(world.robin, emu.dm_channel(world.robin), "tickets")
 
-    assert "my export keeps failing" not in await private_answer(emu, in_dms)
+    answer = await private_answer(emu, in_dms)
+    assert "You have no open tickets." in answer, "her own listing, not the queue"
+    assert "my export keeps failing" not in answer
