@@ -295,30 +295,48 @@ def what_next(ticket: Ticket, *, ahead: int, now: datetime) -> str:
     return f"Closed. {after_close(ticket, now)}"
 
 
+def _what_next_for_staff(ticket: Ticket, *, ahead: int, now: datetime) -> str:
+    """The same, for the team: the customer's part in the third person."""
+    if ticket.state == "awaiting_confirmation":
+        return (
+            f"{ticket.requester_name or 'The customer'} has been asked whether it's solved; it closes "
+            "when they confirm, or by itself if they don't answer."
+        )
+    if ticket.state == "closed":
+        return f"Closed. {after_close_for_staff(ticket, now)}"
+    return what_next(ticket, ahead=ahead, now=now)
+
+
 STATE_LABELS = {
     "open": "waiting for a person",
     "claimed": "being worked on",
     "awaiting_confirmation": "waiting for your confirmation",
     "closed": "closed",
 }
+# What the team reads: the confirmation awaited is the customer's, not theirs.
+STAFF_STATE_LABELS = STATE_LABELS | {"awaiting_confirmation": "waiting for the customer's confirmation"}
 
 
-def state_label(ticket: Ticket) -> str:
-    return STATE_LABELS.get(ticket.state, ticket.state)
+def state_label(ticket: Ticket, *, for_staff: bool = False) -> str:
+    return (STAFF_STATE_LABELS if for_staff else STATE_LABELS).get(ticket.state, ticket.state)
 
 
 def ticket_card(ticket: Ticket, *, ahead: int, now: datetime, viewer: Actor) -> OutboundMessage:
+    """`/ticket status`: for its customer, or (anyone else who may see it) for the team."""
+    for_staff = viewer.key != ticket.requester_key
     fields = [
-        Field(name="State", value=STATE_LABELS.get(ticket.state, ticket.state)),
+        Field(name="State", value=state_label(ticket, for_staff=for_staff)),
         Field(name="Held by", value=ticket.assignee_name or "nobody yet"),
         Field(name="Last update", value=since(ticket.updated_at, now)),
         Field(name="Opened", value=since(ticket.created_at, now)),
     ]
     if ticket.rating:
-        fields.append(Field(name="Your rating", value=f"{ticket.rating}/5"))
+        label = "Customer's rating" if for_staff else "Your rating"
+        fields.append(Field(name=label, value=f"{ticket.rating}/5"))
+    next_step = (_what_next_for_staff if for_staff else what_next)(ticket, ahead=ahead, now=now)
     return OutboundMessage(
         title=f"Ticket #{ticket.number}: {clip(ticket.summary, 120)}",
-        text=f"**What happens next:** {what_next(ticket, ahead=ahead, now=now)}",
+        text=f"**What happens next:** {next_step}",
         fields=tuple(fields),
         private_to=viewer,
     )
@@ -354,7 +372,7 @@ def _ticket_lines(tickets: Sequence[Ticket], *, now: datetime, staff: bool) -> s
         who = f" from {t.requester_name}" if staff else ""
         breach = " ⚠ overdue" if t.breached and t.state == "open" else ""
         lines.append(
-            f"- **#{t.number}** {clip(t.summary, 60)}{who}: {STATE_LABELS.get(t.state, t.state)}{holder}"
+            f"- **#{t.number}** {clip(t.summary, 60)}{who}: {state_label(t, for_staff=staff)}{holder}"
             f" (updated {ago(t.updated_at, now)}){breach}"
         )
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from bot.adapters.slack import translate as slack
 from bot.core.events import Actor, Button, MessageReceived, Platform, plain_moments
 from storage.db import Database
 from storage.models import AuditEntry
+from tests.fake_adapter import SentMessage
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.tickets.conversation import escalated, tickets, transcript
 
@@ -607,3 +608,35 @@ async def test_a_ticket_asked_for_where_the_bot_may_not_post_carries_on_in_direc
         ("staff", "Which file format was it?"),
         ("customer", "a CSV of 2 MB"),
     ]
+
+
+def _card(sent: SentMessage) -> tuple[dict[str, str], str]:
+    """A `/ticket status` card as read: its fields by name, and its text."""
+    message = sent.delivery.message
+    return {f.name: f.value for f in message.fields}, message.text
+
+
+async def test_staff_looking_at_a_ticket_read_it_as_the_team_not_as_its_customer(bot: BotHarness) -> None:
+    await escalated(bot)
+    await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
+    fields, text = _card((await bot.staff_runs("/ticket status 1"))[0])
+    assert fields["State"] == "waiting for the customer's confirmation"
+    assert text == (
+        "**What happens next:** Casey has been asked whether it's solved; it closes when they confirm, "
+        "or by itself if they don't answer."
+    )
+    (queue,) = await bot.staff_runs("/tickets")
+    assert "waiting for the customer's confirmation" in queue.text
+
+    close_question = next(m for m in bot.adapter.sent if m.delivery.message.buttons and "solve it?" in m.text)
+    confirmed = await bot.click(bot.customer, button(close_question, "Yes"), on=close_question)
+    (rating,) = [m for m in confirmed if m.channel_id != STAFF_CHANNEL]
+    await bot.click(bot.customer, button(rating, "4"), on=rating)
+    fields, text = _card((await bot.staff_runs("/ticket status 1"))[0])
+    assert fields["Customer's rating"] == "4/5"
+    assert text == (
+        "**What happens next:** Closed. It stays closed; if the customer needs more help, their next "
+        "question opens a new ticket."
+    )
+    fields, _ = _card((await bot.customer_runs("/ticket status 1"))[0])
+    assert fields["Your rating"] == "4/5", "the customer's own view"
