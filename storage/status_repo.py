@@ -222,6 +222,11 @@ _INCIDENT_LOCKED = (
 # FOR UPDATE, to resolve it: it waits for the customers being linked to it at that moment (their
 # FOR KEY SHARE), so that `links_to_notify` then reads them and they are told it is resolved.
 _INCIDENT_LOCKED_TO_RESOLVE = _INCIDENT_LOCKED.with_for_update()
+_INCIDENT_KEY_SHARED = (
+    select(col(Incident.id))
+    .where(col(Incident.id) == bindparam("id"))
+    .with_for_update(read=True, key_share=True)
+)
 
 
 async def get_incident(
@@ -465,6 +470,10 @@ async def link_customer(
     """Remember that this conversation asked about the incident; False if it already had and has
     not been told it resolved yet. Told already (the incident was reopened since), they are told
     again when it resolves again, where they asked this time."""
+    # FOR KEY SHARE on the incident, held until the customer's transaction ends: a staff update
+    # does not wait for it, but a resolve (FOR UPDATE) does, and then reads this link, even one
+    # that only clears `notified_at` (an UPDATE takes no key share of its own).
+    await session.execute(_INCIDENT_KEY_SHARED, {"id": incident_id})
     values = {
         "incident_id": incident_id,
         "conversation_key": conversation_key,

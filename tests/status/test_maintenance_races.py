@@ -12,6 +12,7 @@ from bot.core.events import CommandInvoked
 from storage import status_repo
 from storage.db import Database
 from storage.models import Broadcast, IncidentUpdate
+from storage.session import DbSession
 from tests.conftest import Processes
 from tests.harness import BotHarness
 from tests.status.conftest import deliver, received
@@ -72,6 +73,34 @@ async def test_two_staff_resolving_one_incident_at_once_tell_the_subscriptions_o
     assert await _updates(postgres_database, "resolved") == ["Payments are back"]
 
 
+async def _link_casey(session: DbSession, bot: BotHarness) -> None:
+    """What Casey asking "are payments down?" in her DMs writes, as the status handler does."""
+    await status_repo.link_customer(
+        session,
+        incident_id=1,
+        conversation_key=f"{bot.customer.key}@console:W1:D-C1",
+        platform="console",
+        workspace_id="W1",
+        channel_id="D-C1",
+        thread_id=None,
+        is_direct=True,
+        actor_key=bot.customer.key,
+        component="payments",
+        at=bot.clock.now,
+    )
+
+
+def _resolve_on(bot: BotHarness) -> CommandInvoked:
+    """Sam's `/incident resolve 1`, on another process than the one the harness numbers events for."""
+    return CommandInvoked(
+        actor=bot.staff,
+        conversation=bot.staff_room,
+        name="incident",
+        args="resolve 1 Payments are back",
+        event_id="resolve-on-second",
+    )
+
+
 async def test_a_customer_who_asked_as_staff_resolved_it_is_told_it_is_resolved(
     postgres_database: Database, processes: Processes
 ) -> None:
@@ -81,33 +110,37 @@ async def test_a_customer_who_asked_as_staff_resolved_it_is_told_it_is_resolved(
     first, second = processes
     await first.staff_runs("/incident open payments major Card payments failing")
     async with postgres_database.transaction() as asking:
-        await status_repo.link_customer(
-            asking,
-            incident_id=1,
-            conversation_key=f"{first.customer.key}@console:W1:D-C1",
-            platform="console",
-            workspace_id="W1",
-            channel_id="D-C1",
-            thread_id=None,
-            is_direct=True,
-            actor_key=first.customer.key,
-            component="payments",
-            at=first.clock.now,
-        )
-        resolve = CommandInvoked(
-            actor=second.staff,
-            conversation=second.staff_room,
-            name="incident",
-            args="resolve 1 Payments are back",
-            event_id="resolve-on-second",
-        )
-        resolving = asyncio.create_task(second.bot.dispatcher.handle(resolve))
+        await _link_casey(asking, first)
+        resolving = asyncio.create_task(second.bot.dispatcher.handle(_resolve_on(second)))
         await asyncio.sleep(0.5)  # Sam's resolve is under way
     await asyncio.wait_for(resolving, 10)
     assert [m.text for m in second.adapter.sent if m.text.startswith("Resolved incident **#1**")]
     await deliver(second)
     told = [m for m in received(second, "D-C1") if "you asked about is resolved" in m.text]
     assert len(told) == 1, "told once, where she asked"
+
+
+async def test_a_customer_who_asked_again_as_staff_resolved_the_reopened_incident_is_told_again(
+    postgres_database: Database, processes: Processes
+) -> None:
+    """Casey was told #1 was resolved; it was reopened, she asks again, and her question is not
+    committed yet when Sam resolves it again: she hears it is resolved once more."""
+    first, second = processes
+    await first.staff_runs("/incident open payments major Card payments failing")
+    await first.customer_dms("are payments down?")
+    await first.staff_runs("/incident resolve 1 Payments are back")
+    await first.staff_runs("/incident update 1 investigating Failing again")
+    async with postgres_database.transaction() as asking:
+        await _link_casey(asking, first)
+        resolving = asyncio.create_task(second.bot.dispatcher.handle(_resolve_on(second)))
+        await asyncio.sleep(0.5)  # Sam's resolve is under way
+    await asyncio.wait_for(resolving, 10)
+    await deliver(first)
+    await deliver(second)
+    told = [
+        m for m in first.sent_to("D-C1") + second.sent_to("D-C1") if "you asked about is resolved" in m.text
+    ]
+    assert len(told) == 2, "once for each time she asked and it was resolved"
 
 
 async def _one_resolved(processes: Processes) -> BotHarness:
