@@ -42,10 +42,12 @@ def clarify_message(candidates: Sequence[KBCandidate], decision_id: int) -> Outb
         Button(action_id=f"kb.pick:{c.entry.id}", label=c.entry.title[:75], value=str(decision_id))
         for c in candidates[:3]
     ]
-    buttons.append(Button(action_id="kb.none", label="None of these", value=str(decision_id)))
-    return OutboundMessage(
-        text="I'm not quite sure what you mean. Did you mean one of these?", buttons=tuple(buttons)
+    one = len(buttons) == 1
+    buttons.append(
+        Button(action_id="kb.none", label="Not this" if one else "None of these", value=str(decision_id))
     )
+    asked = "Did you mean this?" if one else "Did you mean one of these?"
+    return OutboundMessage(text=f"I'm not quite sure what you mean. {asked}", buttons=tuple(buttons))
 
 
 @router.on(MessageReceived, always(0.5))

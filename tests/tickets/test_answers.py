@@ -170,7 +170,7 @@ async def test_an_ambiguous_question_offers_choices_and_a_way_out(bot: BotHarnes
         pytest.fail(f"expected a clarifying question, got an answer: {message.title}")
     assert message.text.startswith("I'm not quite sure what you mean")
     labels = [b.label for b in message.buttons]
-    assert labels[-1] == "None of these" and 2 <= len(labels) <= 4
+    assert labels[-1] == ("Not this" if len(labels) == 2 else "None of these") and 2 <= len(labels) <= 4
     assert "Download an invoice" in labels
     assert set(labels[:-1]) <= {"Download an invoice", "Change the address on invoices"}
     (answer,) = await bot.click(bot.customer, button(reply, "Download an invoice"), on=reply)
@@ -213,7 +213,7 @@ async def test_a_picked_article_with_a_long_id_is_recorded_whole(bot: BotHarness
 
 async def test_none_of_these_brings_in_a_person(bot: BotHarness) -> None:
     (reply,) = await bot.customer_dms("my invoice")
-    sent = await bot.click(bot.customer, button(reply, "None of these"), on=reply)
+    sent = await bot.click(bot.customer, button(reply, "No"), on=reply)  # "None of these" or "Not this"
     assert any("none of my suggestions fit" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
     (ticket,) = await _tickets(bot)
     assert ticket.reason == "clarify_declined"
@@ -339,3 +339,12 @@ async def test_a_second_click_on_i_still_need_help_does_not_claim_to_add_anythin
     await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
     (again,) = await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
     assert again.text == "Your ticket **#1** is already open and a person will answer here."
+
+
+async def test_did_you_mean_with_a_single_article_asks_about_that_one(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_dms("my invoice")  # only one article is close enough to offer
+    message = reply.delivery.message
+    assert message.text == "I'm not quite sure what you mean. Did you mean this?"
+    assert [b.label for b in message.buttons] == ["Download an invoice", "Not this"]
+    sent = await bot.click(bot.customer, button(reply, "Not this"), on=reply)
+    assert any("none of my suggestions fit" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
