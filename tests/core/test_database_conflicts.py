@@ -5,8 +5,10 @@ for a conflict that a second try resolves."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from bot.core.dispatch import Outcome
@@ -71,7 +73,7 @@ async def test_an_escalation_caught_in_a_deadlock_is_handled_again_not_apologise
 
 
 async def test_a_decision_id_another_process_took_after_a_restore_is_not_apologised_for(
-    postgres_database: Database, tmp_path: Path
+    postgres_database: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Each process reserves decision ids from the sequence a block at a time. A restore (or a
     failover that lost WAL) with bots running moves the sequence back, so another process is handed
@@ -95,10 +97,13 @@ async def test_a_decision_id_another_process_took_after_a_restore_is_not_apologi
         )
         assert await second.send(asked) and second.last_outcome is Outcome.HANDLED
 
-        replies = await first.customer_says("my csv export failed")
+        with caplog.at_level(logging.WARNING, logger="bot.core.dispatch"):
+            replies = await first.customer_says("my csv export failed")
 
         assert first.last_outcome is Outcome.HANDLED
         assert [r.text for r in replies if "went wrong" in r.text] == []
+        retried = [r.getMessage() for r in caplog.records if "again in" in r.getMessage()]
+        assert retried and "kb_decisions_pkey" in retried[0], "the id was taken, and the event ran again"
     finally:
         await second.close()
         await first.close()
