@@ -73,7 +73,9 @@ async def unsubscribe(event: CommandInvoked, ctx: HandlerContext) -> None:
         await audit(ctx, "status.unsubscribe", event.conversation.channel_key)
         await ctx.reply("Unsubscribed: no more status updates here.")
     else:
-        await ctx.reply(OutboundMessage(text="This place wasn't subscribed.", private_to=event.actor))
+        where = "Your DMs weren't" if event.conversation.is_direct else "This channel wasn't"
+        text = f"{where} subscribed. `/subscribe` starts status updates here."
+        await ctx.reply(OutboundMessage(text=text, private_to=event.actor))
 
 
 @router.on(CommandInvoked, command("subscriptions"))
