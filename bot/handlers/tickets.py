@@ -523,13 +523,15 @@ async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
         raise UserError(BROKEN_BUTTON)  # anything else used to be taken for No, and reopened it
     number, asked = split_close_answer(ctx.match.rest)
     ticket = await _requester_ticket(ctx, number)
+    if answer == "no" and _closed_unanswered_by(ticket, asked, ctx):
+        # The question closed the ticket for want of an answer; "No" now is a reply that reopens it.
+        await _not_solved(ctx, ticket)
+        return
     if ticket.state != "awaiting_confirmation":
-        await ctx.reply(
-            OutboundMessage(
-                text=f"Ticket #{ticket.number} is {messages.state_label(ticket)} now; nothing to confirm.",
-                private_to=event.actor,
-            )
-        )
+        text = f"Ticket #{ticket.number} is {messages.state_label(ticket)} now; nothing to confirm."
+        if ticket.state == "closed":
+            text += f" {messages.after_close(ticket, ctx.now)}"
+        await ctx.reply(OutboundMessage(text=text, private_to=event.actor))
         return
     if not await _answers_the_latest_question(ctx, ticket, asked):
         return
@@ -550,15 +552,26 @@ async def confirm_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             buttons=(teach_button(ticket.number),),  # the close card: teach the bot this question
         )
     else:
-        await _reopen(ctx, ticket, why=f"{ticket.requester_name} says it is not solved")
-        await ctx.post(
-            customer_conversation(ticket),
-            f"Sorry it isn't solved yet. I've reopened ticket **#{ticket.number}** and told the team; "
-            "they'll reply here.",
-        )
+        await _not_solved(ctx, ticket)
         return
     thread = staff_thread(ctx, ticket)
     await ctx.post(thread or ctx.services.staff.staff_channel, note)
+
+
+def _closed_unanswered_by(ticket: Ticket, asked: str | None, ctx: HandlerContext) -> bool:
+    """Whether the question this button answers closed the ticket unanswered, recently enough that a
+    reply would still reopen it (a button from before rounds were counted: when it was asked once)."""
+    latest = asked == str(ticket.close_round) or (asked is None and ticket.close_round == 1)
+    return latest and messages.reopens_on_reply(ticket, ctx.now)
+
+
+async def _not_solved(ctx: HandlerContext, ticket: Ticket) -> None:
+    await _reopen(ctx, ticket, why=f"{ticket.requester_name} says it is not solved")
+    await ctx.post(
+        customer_conversation(ticket),
+        f"Sorry it isn't solved yet. I've reopened ticket **#{ticket.number}** and told the team; "
+        "they'll reply here.",
+    )
 
 
 async def _answers_the_latest_question(ctx: HandlerContext, ticket: Ticket, asked: str | None) -> bool:

@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from bot.core.events import Button
+from bot.tickets.clocks import check_ticket_clocks
 from tests.fake_adapter import SentMessage
 from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated, tickets
@@ -112,3 +113,33 @@ async def test_an_answer_that_is_neither_yes_nor_no_changes_nothing(bot: BotHarn
         assert await _state(bot) == "awaiting_confirmation", f"{action_id} reopened the ticket"
         (answer,) = sent
         assert "broken" in answer.text, answer.text
+
+
+async def test_no_after_the_question_closed_it_unanswered_reopens_as_a_reply_would(bot: BotHarness) -> None:
+    await escalated(bot)
+    question = await _close_question(bot)
+    bot.clock.advance(hours=73)
+    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    assert await _state(bot) == "closed"
+
+    sent = await bot.click(bot.customer, button(question, "No"), on=question)
+    assert [m.text for m in sent if m.channel_id != STAFF_CHANNEL] == [
+        "Sorry it isn't solved yet. I've reopened ticket **#1** and told the team; they'll reply here."
+    ]
+    assert any("reopened" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
+    assert await _state(bot) == "claimed"
+
+
+async def test_no_long_after_the_question_closed_it_unanswered_says_how_to_get_help(bot: BotHarness) -> None:
+    await escalated(bot)
+    question = await _close_question(bot)
+    bot.clock.advance(hours=73)
+    await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+    bot.clock.advance(days=15)
+
+    (answer,) = await bot.click(bot.customer, button(question, "No"), on=question)
+    assert answer.text == (
+        "Ticket #1 is closed now; nothing to confirm. To get more help, ask again or open a new ticket "
+        "with `/ticket`."
+    )
+    assert await _state(bot) == "closed"
