@@ -4,6 +4,7 @@ them up on the servers it serves, and keeps what it found for a few minutes."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -56,21 +57,27 @@ class DirectMessageRoles:
         known = self._known.get(actor.id)
         if known is not None and now - known[0] < self._keep:
             return known[1]
-        roles: set[str] = set()
-        for guild in self._client().guilds:
-            member = guild.get_member(int(actor.id))
-            if member is None:
-                try:
-                    member = await bounded(guild.fetch_member(int(actor.id)), self._timeout)
-                except discord.NotFound:
-                    continue  # not on that server
-                except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
-                    # Not known this time: they count as a customer (the safe side), asked again next time.
-                    log.warning("discord: could not look up %s on server %s: %s", actor.id, guild.id, error)
-                    return frozenset(roles)
-            roles |= actor_from_user(member).roles
-        self._known[actor.id] = (now, frozenset(roles))
+        # All servers at once: a DM waits for the slowest lookup, not for their sum.
+        found = await asyncio.gather(*(self._on(guild, actor) for guild in self._client().guilds))
+        if any(roles is None for roles in found):
+            # Not all known this time: the roles found count, nothing is kept, and the next DM asks again.
+            return frozenset(role for roles in found if roles for role in roles)
+        everywhere = frozenset(role for roles in found if roles for role in roles)
+        self._known[actor.id] = (now, everywhere)
         self._known.move_to_end(actor.id)
         while len(self._known) > MAX_PEOPLE:
             self._known.popitem(last=False)
-        return frozenset(roles)
+        return everywhere
+
+    async def _on(self, guild: discord.Guild, actor: Actor) -> frozenset[str] | None:
+        """Their roles on one server (none if they are not on it); None when it could not be told."""
+        member = guild.get_member(int(actor.id))
+        if member is None:
+            try:
+                member = await bounded(guild.fetch_member(int(actor.id)), self._timeout)
+            except discord.NotFound:
+                return frozenset()
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as error:
+                log.warning("discord: could not look up %s on server %s: %s", actor.id, guild.id, error)
+                return None
+        return actor_from_user(member).roles
