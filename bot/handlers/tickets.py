@@ -152,6 +152,11 @@ async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
 @router.on(MessageReceived, always(0.98), guards=[_held_here])
 async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None:
     ticket: Ticket = ctx.allowed
+    if not event.text.strip():
+        # A file or image alone arrives with no words, and only words are relayed: say so.
+        if ticket.requester_key == event.actor.key:
+            await ctx.reply(messages.no_words_to_pass_on())
+        return
     if ticket.state == "closed":
         if ticket.requester_key != event.actor.key:
             return
@@ -164,8 +169,6 @@ async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None
             ctx, ticket, why=f"{event.actor.name} replied after it was closed for lack of an answer"
         )
         await ctx.reply(f"I've reopened ticket **#{ticket.number}** and passed this on to the team.")
-    if not event.text.strip():
-        return
     if ticket.requester_key != event.actor.key and not ctx.is_staff:
         await _someone_else_here(event, ctx, ticket)
         return

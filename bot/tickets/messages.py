@@ -46,7 +46,8 @@ def escalated_to_customer(ticket: Ticket, *, ahead: int, now: datetime) -> Outbo
         text=(
             f"I've asked a person from the team to help: this is ticket **#{ticket.number}**. "
             f"{queue}, and we aim to reply within {wait}. "
-            "You'll get the answer right here; add any details (error messages, IDs, screenshots) meanwhile."
+            "You'll get the answer right here; add any details (error messages, IDs, what you tried) "
+            "meanwhile."
         ),
         footer=f"Check on it any time with /ticket status {ticket.number}",
     )
@@ -59,6 +60,16 @@ def escalated_in_direct_messages(ticket: Ticket, *, ahead: int, now: datetime) -
         "I'm not allowed to post in the channel where you asked, so we'll carry on in our direct messages. "
     )
     return replace(message, text=note + message.text)
+
+
+def no_words_to_pass_on() -> OutboundMessage:
+    """A customer's message in their ticket's thread with no text: a file or image alone."""
+    return OutboundMessage(
+        text=(
+            "I can only pass words on to the team, and that message had none: a file or image on its "
+            "own doesn't reach them. Please write what you need, or paste the error message as text."
+        )
+    )
 
 
 def already_open(ticket: Ticket, *, added: bool) -> OutboundMessage:
