@@ -110,9 +110,11 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
 
 async def _open_ticket_asking(ctx: HandlerContext, text: str) -> Ticket | None:
     """The asker's open ticket about this same question, raised elsewhere (its own thread): asking
-    again adds to it rather than paging the team about a second ticket."""
+    again adds to it rather than paging the team about a second ticket. Not one the team asked them
+    to confirm solved: that one would close as solved, the question with it."""
     mine = await tickets_repo.open_for_requester(ctx.session, requester_key=ctx.event.actor.key)
-    return next((t for t in mine if intents.is_repeat(text, [t.summary])), None)
+    waiting = (t for t in mine if t.state != "awaiting_confirmation")
+    return next((t for t in waiting if intents.is_repeat(text, [t.summary])), None)
 
 
 async def _escalate(

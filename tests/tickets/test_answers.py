@@ -348,3 +348,14 @@ async def test_did_you_mean_with_a_single_article_asks_about_that_one(bot: BotHa
     assert [b.label for b in message.buttons] == ["Download an invoice", "Not this"]
     sent = await bot.click(bot.customer, button(reply, "Not this"), on=reply)
     assert any("none of my suggestions fit" in m.text for m in sent if m.channel_id == STAFF_CHANNEL)
+
+
+async def test_asking_again_while_the_team_waits_for_a_confirmation_is_not_solved(bot: BotHarness) -> None:
+    (reply,) = await bot.customer_says("my csv export failed")
+    await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+    await bot.staff_runs("/ticket close 1")
+    bot.clock.advance(minutes=3)
+    sent = await bot.customer_says("my CSV export failed")
+    assert any("ticket **#2**" in m.text for m in sent if m.channel_id != STAFF_CHANNEL), (
+        "a ticket about to close as solved is no home for the question: a person hears of it anew"
+    )
