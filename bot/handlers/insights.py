@@ -49,10 +49,9 @@ def _days(ctx: HandlerContext, command_name: str) -> int:
 async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> None:
     days = _days(ctx, "questions")
     rows = await decisions_repo.recurring(ctx.session, since=ctx.now - timedelta(days=days))
+    period = "last day" if days == 1 else f"last {days} days"
     if not rows:
-        await ctx.reply(
-            OutboundMessage(text=f"No questions in the last {days} days.", private_to=event.actor)
-        )
+        await ctx.reply(OutboundMessage(text=f"No questions in the {period}.", private_to=event.actor))
         return
     lines = []
     for row in rows:
@@ -64,9 +63,7 @@ async def recurring_questions(event: CommandInvoked, ctx: HandlerContext) -> Non
     lines.append("")
     lines.append("Articles with many escalations need a better answer; questions with no article need one.")
     await ctx.reply(
-        OutboundMessage(
-            title=f"Recurring questions, last {days} days", text="\n".join(lines), private_to=event.actor
-        )
+        OutboundMessage(title=f"Recurring questions, {period}", text="\n".join(lines), private_to=event.actor)
     )
 
 

@@ -40,3 +40,13 @@ async def test_a_customers_question_cannot_forge_lines_of_the_staff_report(bot: 
     (report,) = await bot.staff_runs("/support questions 7")
     forged = [line for line in report.text.splitlines() if line.startswith("- `refund-policy`")]
     assert forged == [], report.text
+
+
+async def test_recurring_questions_over_one_day_say_the_last_day(bot: BotHarness) -> None:
+    (empty,) = await bot.staff_runs("/support questions 1")
+    assert empty.text == "No questions in the last day."
+    await bot.customer_says("my csv export failed")
+    (report,) = await bot.staff_runs("/support questions 1")
+    assert report.delivery.message.title == "Recurring questions, last day"
+    (week,) = await bot.staff_runs("/support questions 7")
+    assert week.delivery.message.title == "Recurring questions, last 7 days"
