@@ -419,7 +419,7 @@ async def request_close(ctx: HandlerContext, ticket: Ticket, reason: str | None)
         ctx,
         ticket,
         f"Asked {ticket.requester_name} whether #{ticket.number} is solved. It closes when they confirm, "
-        f"or after {hours:g} hours without an answer.",
+        f"or after {hours:g} hour{'' if hours == 1 else 's'} without an answer.",
     )
 
 

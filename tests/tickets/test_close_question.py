@@ -5,13 +5,15 @@ answered with what to do instead. Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from bot.core.events import Button
 from bot.tickets.clocks import check_ticket_clocks
+from storage.db import Database
 from tests.fake_adapter import SentMessage
-from tests.harness import STAFF_CHANNEL, BotHarness, button
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.tickets.conversation import escalated, tickets
 
 
@@ -143,3 +145,15 @@ async def test_no_long_after_the_question_closed_it_unanswered_says_how_to_get_h
         "with `/ticket`."
     )
     assert await _state(bot) == "closed"
+
+
+async def test_a_one_hour_close_question_tells_the_team_one_hour(database: Database, tmp_path: Path) -> None:
+    bot = await BotHarness.create(make_settings(tmp_path, close_confirm_hours=1), database=database)
+    try:
+        await escalated(bot)
+        sent = await bot.staff_runs("/ticket close 1")
+        assert any(m.text.endswith("or after 1 hour without an answer.") for m in sent), [
+            m.text for m in sent
+        ]
+    finally:
+        await bot.close()
