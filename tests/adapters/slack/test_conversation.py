@@ -126,6 +126,7 @@ async def test_a_ticket_asked_for_in_a_private_channel_without_the_bot_carries_o
     assert told.shown.startswith("I'm not allowed to post in the channel where you asked")
     card = await posted(slack, STAFF_CHANNEL, "Ticket #1")
     card_ts = card.response["ts"]
+    await bot.settle()  # the card's thread is the ticket's once its post is recorded
 
     # Sam's answer in the staff thread reaches Casey's DMs; her reply there reaches the team.
     await slack.user_posts(STAFF, STAFF_CHANNEL, "Which file was it?", thread_ts=card_ts)
