@@ -160,7 +160,7 @@ async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None
     if ticket.state == "closed":
         if ticket.requester_key != event.actor.key:
             return
-        if intents.is_thanks(event.text):
+        if intents.says_solved(event.text):
             # Closed for want of an answer, then thanked: the team hears it, nobody is paged.
             await relay_from_customer(ctx, ticket, event.text)
             await ctx.reply(messages.thanks_after_close(ticket))
@@ -182,10 +182,11 @@ async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None
 
 
 async def _reply_to_close_question(event: MessageReceived, ctx: HandlerContext, ticket: Ticket) -> None:
-    """Words instead of a click on "Did this solve it?". A thank-you is passed on with a reminder of
-    the button; anything else means it is not solved yet: the ticket reopens, as its card says."""
+    """Words instead of a click on "Did this solve it?". A yes or a thank-you is passed on with a
+    reminder of the button; anything else means it is not solved yet: the ticket reopens, as its
+    card says."""
     await relay_from_customer(ctx, ticket, event.text)
-    if intents.is_thanks(event.text):
+    if intents.says_solved(event.text):
         await ctx.reply(messages.thanks_instead_of_confirming(ticket))
         return
     await _reopen(ctx, ticket, why=f"{event.actor.name} replied instead of confirming it was solved")

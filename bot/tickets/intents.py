@@ -68,12 +68,26 @@ _NOT_SOLVED = re.compile(
 def is_thanks(text: str) -> bool:
     """A short thank-you or "all good", not a new problem ("thanks, but it still fails")."""
     stripped = text.strip()
-    return (
-        bool(_THANKS.search(stripped))
-        and len(stripped.split()) <= 10
-        and not _NOT_SOLVED.search(stripped)
-        and "?" not in stripped
-    )
+    return bool(_THANKS.search(stripped)) and _nothing_more(stripped)
+
+
+def _nothing_more(stripped: str) -> bool:
+    """Short, and with no problem still there nor a question ("thanks, but it still fails")."""
+    return len(stripped.split()) <= 10 and not _NOT_SOLVED.search(stripped) and "?" not in stripped
+
+
+_YES = re.compile(
+    r"^\W*(yes|yep|yeah|yup|ok|okay|sure|it did|that fixed it|that did it|fixed it|it'?s fixed"
+    r"|it'?s solved|all good now)\b",
+    re.IGNORECASE,
+)
+
+
+def says_solved(text: str) -> bool:
+    """An answer in words to "Did this solve it?" that says yes ("yes!", "ok thanks", "that fixed
+    it"), or a thank-you; not one that goes on about a problem ("yes but it still fails")."""
+    stripped = text.strip()
+    return bool(_THANKS.search(stripped) or _YES.search(stripped)) and _nothing_more(stripped)
 
 
 def asks_for_person(text: str) -> bool:

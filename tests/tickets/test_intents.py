@@ -64,6 +64,18 @@ def test_the_same_question_reworded_slightly_is_a_repeat() -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["yes", "Yes!", "yes thanks", "ok, thank you!", "yep all good", "yes, solved", "that fixed it"]
+)
+def test_saying_it_is_solved(text: str) -> None:
+    assert intents.says_solved(text)
+
+
+@pytest.mark.parametrize("text", ["no", "yes but it still fails", "ok but why?", "yes the export fails"])
+def test_not_saying_it_is_solved(text: str) -> None:
+    assert not intents.says_solved(text)
+
+
+@pytest.mark.parametrize(
     ("text", "support"),
     [
         ("how do I rotate my key", True),

@@ -391,6 +391,17 @@ async def test_a_thank_you_instead_of_the_button_keeps_the_close_question_open(b
     assert ticket.state == "closed"
 
 
+async def test_yes_in_words_to_did_this_solve_it_does_not_reopen_the_ticket(bot: BotHarness) -> None:
+    reply, _ = await escalated(bot)
+    await bot.staff_runs("/ticket close 1 should be fixed")
+    sent = await bot.customer_says("Yes!", thread=reply.ref.thread_id)
+    (answer,) = [m for m in sent if m.channel_id != STAFF_CHANNEL]
+    assert answer.text == "Glad to hear it! Press **Yes, it's solved** and I'll close ticket **#1**."
+    assert not any("reopened" in m.text for m in sent), "the team was told it is not solved"
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "awaiting_confirmation"
+
+
 async def test_a_confirmed_closed_ticket_is_not_promised_to_reopen_on_reply(bot: BotHarness) -> None:
     reply, card = await escalated(bot)
     sent = await bot.staff_runs("/ticket close 1")
