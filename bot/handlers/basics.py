@@ -32,7 +32,7 @@ async def _direct(event: MessageReceived, ctx: HandlerContext) -> Verdict:
     return Allow() if event.conversation.is_direct else Skip()
 
 
-@router.on(MessageReceived, text_predicate(intents.is_thanks, score=0.95), guards=[_direct])
+@router.on(MessageReceived, text_predicate(intents.says_solved, score=0.95), guards=[_direct])
 async def thanked(event: MessageReceived, ctx: HandlerContext) -> None:
     await ctx.reply("Glad that's sorted! Ask me any time, or say *talk to a human* to reach the team.")
 

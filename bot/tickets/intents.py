@@ -85,7 +85,8 @@ _YES = re.compile(
 
 def says_solved(text: str) -> bool:
     """An answer in words to "Did this solve it?" that says yes ("yes!", "ok thanks", "that fixed
-    it"), or a thank-you; not one that goes on about a problem ("yes but it still fails")."""
+    it"), or a thank-you; not one that goes on about a problem ("yes but it still fails"). In a DM
+    with no ticket, the same words after an answer are an acknowledgement, not a question."""
     stripped = text.strip()
     return bool(_THANKS.search(stripped) or _YES.search(stripped)) and _nothing_more(stripped)
 

@@ -117,3 +117,10 @@ async def test_a_thank_you_in_a_dm_is_acknowledged_not_escalated(bot: BotHarness
     (answer,) = await bot.customer_dms("thank you so much!")
     assert answer.text.startswith("Glad that's sorted")
     assert await tickets(bot) == []
+
+
+@pytest.mark.parametrize("text", ["ok thanks", "yes, that fixed it", "okay!"])
+async def test_an_ok_in_a_dm_is_acknowledged_not_escalated(bot: BotHarness, text: str) -> None:
+    (answer,) = await bot.customer_dms(text)
+    assert answer.text.startswith("Glad that's sorted"), answer.text
+    assert await tickets(bot) == []
