@@ -91,6 +91,12 @@ def _api_error(error: SlackApiError) -> DeliveryError:
     )
 
 
+def _out_of_reach(error: DeliveryError, why: str) -> DeliveryError:
+    """`error` read as the person being out of reach, where Slack's name for it (kept as the detail)
+    means the channel elsewhere or asks nothing of staff: what the person is owed takes its fallback."""
+    return DeliveryError(why, permanent=True, code=DeliveryFailure.PERSON_UNREACHABLE, detail=error.detail)
+
+
 class SlackAdapter:
     """One Slack workspace (one bot token), in HTTP mode or Socket Mode."""
 
@@ -522,12 +528,7 @@ class SlackAdapter:
             # An app installed before the manifest asked for im:write: the person is out of reach
             # (what they are owed goes through its fallback), and whoever runs the bot must act.
             log.warning("slack: no im:write scope to open a DM; reinstall the app from slack-manifest.yml")
-            raise DeliveryError(
-                "no im:write scope to open a DM",
-                permanent=True,
-                code=DeliveryFailure.PERSON_UNREACHABLE,
-                detail="missing_scope",
-            ) from None
+            raise _out_of_reach(error, "no im:write scope to open a DM") from None
         dm = Conversation(
             platform=Platform.SLACK,
             workspace_id=delivery.conversation.workspace_id or self.team_id,
@@ -756,12 +757,7 @@ class SlackAdapter:
             if error.detail != "user_not_in_channel":
                 raise
             # Here it is the person who is not in the channel, not the bot: nothing for staff to fix.
-            raise DeliveryError(
-                "the person is not in that channel",
-                permanent=True,
-                code=DeliveryFailure.PERSON_UNREACHABLE,
-                detail=error.detail,
-            ) from None
+            raise _out_of_reach(error, "the person is not in that channel") from None
 
     async def _update(self, delivery: Delivery) -> SentRef:
         assert self._client is not None and delivery.edit is not None
