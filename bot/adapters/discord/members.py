@@ -59,10 +59,10 @@ class DirectMessageRoles:
             return known[1]
         # All servers at once: a DM waits for the slowest lookup, not for their sum.
         found = await asyncio.gather(*(self._on(guild, actor) for guild in self._client().guilds))
+        everywhere = frozenset(role for roles in found if roles for role in roles)
         if any(roles is None for roles in found):
             # Not all known this time: the roles found count, nothing is kept, and the next DM asks again.
-            return frozenset(role for roles in found if roles for role in roles)
-        everywhere = frozenset(role for roles in found if roles for role in roles)
+            return everywhere
         self._known[actor.id] = (now, everywhere)
         self._known.move_to_end(actor.id)
         while len(self._known) > MAX_PEOPLE:
