@@ -7,7 +7,17 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.core.clock import ago, humanize
-from bot.core.events import Actor, Button, ButtonStyle, Field, Mention, OutboundMessage, TimeStyle, timestamp
+from bot.core.events import (
+    Actor,
+    Button,
+    ButtonStyle,
+    Field,
+    Mention,
+    OutboundMessage,
+    Platform,
+    TimeStyle,
+    timestamp,
+)
 from bot.core.links import unmask_links
 from bot.tickets.model import close_answer_value
 from storage.models import Ticket
@@ -69,6 +79,26 @@ def no_words_to_pass_on() -> OutboundMessage:
             "I can only pass words on to the team, and that message had none: a file or image on its "
             "own doesn't reach them. Please write what you need, or paste the error message as text."
         )
+    )
+
+
+def nowhere_to_answer(ticket: Ticket) -> str:
+    """For the customer alone, when the bot may neither post where they asked nor DM them."""
+    where = " (this server's Privacy Settings)" if ticket.platform == Platform.DISCORD.value else ""
+    return (
+        f"I've opened ticket **#{ticket.number}** for you and the team has it, but I'm not allowed to"
+        " post in this channel and your direct messages are closed to me, so they can't write back"
+        f" to you. Please allow direct messages from me{where} or ask in a channel where I can post."
+        f" `/ticket status {ticket.number}` shows where it stands."
+    )
+
+
+def not_passed_on(ticket: Ticket) -> str:
+    """For the team, when their answer could not reach the customer at all."""
+    return (
+        f"I couldn't pass that on to {ticket.requester_name}: I'm not allowed to post where their"
+        " ticket is, or their direct messages are closed to me, so they haven't seen it."
+        " Invite me to their channel, or reach them another way."
     )
 
 

@@ -166,7 +166,7 @@ async def escalate(
         # Where their DMs are closed too, all that is left is the command's own private answer.
         told_only_here = Delivery(
             conversation=event.conversation,
-            message=OutboundMessage(text=_nowhere_to_answer(ticket), private_to=requester),
+            message=OutboundMessage(text=messages.nowhere_to_answer(ticket), private_to=requester),
             reply_to=event,
         )
         in_direct_messages = Delivery(
@@ -188,26 +188,6 @@ async def escalate(
         await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     await post_staff_card(ctx, ticket, transcript=[first_line])  # a new ticket's whole transcript
     return ticket
-
-
-def _nowhere_to_answer(ticket: Ticket) -> str:
-    """For the customer alone, when the bot may neither post where they asked nor DM them."""
-    where = " (this server's Privacy Settings)" if ticket.platform == Platform.DISCORD.value else ""
-    return (
-        f"I've opened ticket **#{ticket.number}** for you and the team has it, but I'm not allowed to"
-        " post in this channel and your direct messages are closed to me, so they can't write back"
-        f" to you. Please allow direct messages from me{where} or ask in a channel where I can post."
-        f" `/ticket status {ticket.number}` shows where it stands."
-    )
-
-
-def _not_passed_on(ticket: Ticket) -> str:
-    """For the team, when their answer could not reach the customer at all."""
-    return (
-        f"I couldn't pass that on to {ticket.requester_name}: I'm not allowed to post where their"
-        " ticket is, or their direct messages are closed to me, so they haven't seen it."
-        " Invite me to their channel, or reach them another way."
-    )
 
 
 def _conversation_key(where: Conversation, *, command_in_channel: bool) -> str:
@@ -365,7 +345,7 @@ async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> No
     await record_staff_answer(ctx, ticket, text)
     not_passed_on = Delivery(
         conversation=ctx.event.conversation,
-        message=OutboundMessage(text=_not_passed_on(ticket)),
+        message=OutboundMessage(text=messages.not_passed_on(ticket)),
         reply_to=ctx.event,
     )
     await ctx.post(
