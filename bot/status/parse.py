@@ -104,13 +104,18 @@ def _title(text: str, usage: Usage) -> str:
 
 
 def _message(
-    text: str, usage: Usage, *, what: str = "The message", rest: str = "post the rest as another update"
+    text: str,
+    usage: Usage,
+    *,
+    what: str = "The message",
+    rest: str = "post the rest as another update",
+    limit: int = MAX_MESSAGE,
+    holds: str = "what one Slack or Discord notice holds",
 ) -> str:
     message = text.strip()
-    if len(message) > MAX_MESSAGE:
+    if len(message) > limit:
         raise usage.error(
-            f"{what} is {len(message):,} characters; keep it to {MAX_MESSAGE:,} (what one Slack "
-            f"or Discord notice holds) and {rest}."
+            f"{what} is {len(message):,} characters; keep it to {limit:,} ({holds}) and {rest}."
         )
     return message
 
@@ -181,12 +186,14 @@ def parse_postmortem(rest: str, usage: Usage) -> tuple[int, str]:
     parts = rest.split(maxsplit=1)
     if len(parts) < 2:
         raise usage.error("I need the incident number and the postmortem's text.")
-    text = parts[1].strip()
-    if len(text) > MAX_POSTMORTEM:
-        raise usage.error(
-            f"The postmortem is {len(text):,} characters; keep it to {MAX_POSTMORTEM:,} (what a "
-            "Discord command takes) and link to a longer write-up."
-        )
+    text = _message(
+        parts[1],
+        usage,
+        what="The postmortem",
+        rest="link to a longer write-up",
+        limit=MAX_POSTMORTEM,
+        holds="what a Discord command takes",
+    )
     return incident_id(parts[0], usage), text
 
 
