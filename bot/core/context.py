@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +25,10 @@ class OnSent(Protocol):
     which may run in another process than the one that handled the event."""
 
     async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None: ...
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+"""Work a handler leaves for after its event's transaction committed (see `HandlerContext.after_commit`)."""
 
 
 # What handlers and the process need of the knowledge base and the broadcast worker. Protocols, because
@@ -142,6 +146,7 @@ class HandlerContext:
     allowed: Any = None
     """What the route's last guard found (see `Allow.data`)."""
     outbox: list[PendingDelivery] = field(default_factory=list)
+    after_commit_work: list[AfterCommit] = field(default_factory=list)
 
     @property
     def now(self) -> datetime:
@@ -170,6 +175,17 @@ class HandlerContext:
             conversation=self.event.conversation, message=message, reply_to=self.event, new_thread=new_thread
         )
         self.outbox.append(PendingDelivery(delivery, on_sent))
+
+    def after_commit(self, work: AfterCommit) -> None:
+        """Run `work` once the event's transaction has committed: for what a rollback cannot take
+        back, such as a write to a file. Never for a transaction rolled back (a duplicate, a failure
+        answered with an apology), and once however often the event is handled again after a
+        conflict or a dropped connection: each try has a context of its own, and only the one that
+        committed runs its work. The dispatcher runs it before the event's replies are sent; `work`
+        may `reply` and `post` (what it wrote, what went wrong), but its session is closed by then.
+        A `UserError` it raises is told to the actor, as a handler's is. Its replies are not kept
+        with the event's claim: a process killed between the commit and the work loses both."""
+        self.after_commit_work.append(work)
 
     async def post(
         self,

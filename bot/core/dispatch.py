@@ -1,4 +1,5 @@
-"""The per-event pipeline: dedupe, route, run one handler, commit once, then send its replies.
+"""The per-event pipeline: dedupe, route, run one handler, commit once, do what it left for after
+the commit (a file written: `HandlerContext.after_commit`), then send its replies.
 
 Inbound events are queued by conversation, so events in one channel are handled in order while
 different channels run in parallel, and an adapter's sink returns at once. The replies are committed
@@ -97,6 +98,18 @@ def apology(correlation: str, event: InboundEvent) -> OutboundMessage:
         text=(
             "Sorry, something went wrong on our side and I couldn't finish that. "
             f"Please try again in a minute; if it keeps happening, tell the team reference `{correlation}`."
+        ),
+        private_to=event.actor,
+    )
+
+
+def unfinished(correlation: str, event: InboundEvent) -> OutboundMessage:
+    """What the actor hears when the work after an event's commit failed: what the transaction
+    holds is done, what was to follow it (a file written) may not be."""
+    return OutboundMessage(
+        text=(
+            "Sorry, something went wrong on our side after I had saved that, so it may be only partly "
+            f"done. Please tell the team reference `{correlation}`."
         ),
         private_to=event.actor,
     )
@@ -235,7 +248,6 @@ class Dispatcher:
                     )
                     outcome = await self._route(event, ctx)
                     outbox, owed = await self._claim(session, event, ctx.outbox)
-                    return outcome, outbox, owed
             except _Duplicate:
                 log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
                 return Outcome.DUPLICATE, [], None
@@ -258,6 +270,25 @@ class Dispatcher:
                     continue
                 log.exception("handler failed for %s %s", type(event).__name__, event.event_id)
                 return await self._record_failure(event, Outcome.FAILED, apology(cid, event))
+            # Committed: this try's context is the one whose work is done, once.
+            return outcome, [*outbox, *await self._after_commit(ctx)], owed
+
+    async def _after_commit(self, ctx: HandlerContext) -> list[PendingDelivery]:
+        """Run the work the handler left for after the commit (`HandlerContext.after_commit`), in
+        order, and return the replies it added. The event is claimed and will not run again, so a
+        failure is told to the actor, never retried; the next piece of work still runs."""
+        committed = len(ctx.outbox)
+        for work in ctx.after_commit_work:
+            try:
+                await work()
+            except UserError as error:
+                await ctx.reply(OutboundMessage(text=error.text, private_to=ctx.event.actor))
+            except Exception:
+                log.exception(
+                    "work after the commit of %s %s failed", type(ctx.event).__name__, ctx.event.event_id
+                )
+                await ctx.reply(unfinished(ctx.correlation_id, ctx.event))
+        return ctx.outbox[committed:]
 
     async def _record_failure(
         self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage

@@ -6,7 +6,10 @@ team); approve an article drafted from a lesson; forget a phrasing or a declined
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import ParamSpec, TypeVar
 
 from bot.core.commands import Option
 from bot.core.context import HandlerContext
@@ -19,7 +22,7 @@ from bot.insights.lessons import TEACH_GAP, GapRef
 from bot.insights.messages import count, inert
 from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
-from bot.kb.learned import DeclinedTopic, LearnedFileError, LearnedPhrasing
+from bot.kb.learned import LEARNED_FILE, DeclinedTopic, LearnedFileError, LearnedPhrasing
 from bot.kb.loader import KBError
 from storage import tickets_repo
 
@@ -70,19 +73,37 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
         await _teach_command(event, ctx, ctx.match.rest.strip()[len("teach") :].strip())
         return
     if action in ("approve", "forget") and len(words) == 2:
-        root = ctx.services.settings.kb_path  # the folder the KB in service was read from
-        try:
-            if action == "approve":
-                article = await asyncio.to_thread(teach.approve, root, words[1])
-                done = f"Approved `{article.id}` ({inert(article.title)})."
-            else:
-                forgotten = await asyncio.to_thread(teach.forget, root, words[1])
-                done = _forgotten(forgotten)
-        except (teach.TeachError, LearnedFileError) as error:
-            raise UserError(str(error)) from None
-        await _reload(event, ctx, prefix=done + "\n")
+        ctx.after_commit(partial(_approve_or_forget, event, ctx, action, words[1]))
         return
     raise UsageError("What should I do with the knowledge base?", usage=USAGE, example="/support kb reload")
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+async def _written(write: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """`write` to learned.yml in a worker thread. Called after the event's commit (see
+    `HandlerContext.after_commit`: a retried event would write twice, a failed one would leave the
+    file changed), so what goes wrong is told to staff as a `UserError`, never retried."""
+    try:
+        return await asyncio.to_thread(write, *args, **kwargs)
+    except (teach.TeachError, LearnedFileError) as error:
+        raise UserError(str(error)) from None
+    except OSError as error:
+        raise UserError(f"I couldn't write `{LEARNED_FILE}`: {error.strerror or error}.") from None
+
+
+async def _approve_or_forget(
+    event: CommandInvoked, ctx: HandlerContext, action: str, learned_id: str
+) -> None:
+    root = ctx.services.settings.kb_path  # the folder the KB in service was read from
+    if action == "approve":
+        article = await _written(teach.approve, root, learned_id)
+        done = f"Approved `{article.id}` ({inert(article.title)})."
+    else:
+        done = _forgotten(await _written(teach.forget, root, learned_id))
+    await _reload(event, ctx, prefix=done + "\n")
 
 
 def _forgotten(forgotten: LearnedPhrasing | DeclinedTopic) -> str:
@@ -325,17 +346,26 @@ async def _publish(
     *,
     note: str = "",
 ) -> None:
-    """Write the lesson to learned.yml (a new article as a pending draft) and load the KB again."""
-    try:
-        article, ids = await asyncio.to_thread(
-            teach.publish,
-            ctx.services.settings.kb_path,
-            change,
-            taught_by=event.actor.key,
-            from_ticket=lesson.from_ticket,
-        )
-    except (teach.TeachError, LearnedFileError) as error:
-        raise UserError(str(error)) from None
+    """Once the event committed, write the lesson to learned.yml (a new article as a pending draft)
+    and load the KB again; staff hear the ids it got."""
+    ctx.after_commit(partial(_write_lesson, event, ctx, lesson, change, note=note))
+
+
+async def _write_lesson(
+    event: CommandInvoked | ActionInvoked,
+    ctx: HandlerContext,
+    lesson: Lesson,
+    change: teach.Change,
+    *,
+    note: str,
+) -> None:
+    article, ids = await _written(
+        teach.publish,
+        ctx.services.settings.kb_path,
+        change,
+        taught_by=event.actor.key,
+        from_ticket=lesson.from_ticket,
+    )
     source = f"ticket #{lesson.from_ticket}" if lesson.from_ticket else f"gap `{lesson.key}`"
     if change.new:
         done = f"Drafted `{article}` from {source}; `/support kb approve {article}` publishes it."
@@ -347,18 +377,20 @@ async def _publish(
 
 
 async def _decline(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, lesson: Lesson) -> None:
-    """Write the gap's questions to learned.yml as a declined topic and load the KB again."""
-    try:
-        topic = await asyncio.to_thread(
-            teach.decline,
-            ctx.services.settings.kb_path,
-            # The most typical first: a topic keeps at most MAX_DECLINED_QUESTIONS of them.
-            (*lesson.phrasings, *lesson.asked),
-            taught_by=event.actor.key,
-            from_gap=lesson.key,
-        )
-    except (teach.TeachError, LearnedFileError) as error:
-        raise UserError(str(error)) from None
+    """Once the event committed, write the gap's questions to learned.yml as a declined topic and
+    load the KB again; staff hear the topic's id."""
+    ctx.after_commit(partial(_write_declined, event, ctx, lesson))
+
+
+async def _write_declined(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, lesson: Lesson) -> None:
+    topic = await _written(
+        teach.decline,
+        ctx.services.settings.kb_path,
+        # The most typical first: a topic keeps at most MAX_DECLINED_QUESTIONS of them.
+        (*lesson.phrasings, *lesson.asked),
+        taught_by=event.actor.key,
+        from_gap=lesson.key,
+    )
     done = (
         f"Declined gap `{lesson.key}` as topic `{topic.id}` ({count(len(topic.questions), 'question')}): "
         f"questions like these now go to the team. Undo: `/support kb forget {topic.id}`."

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,15 @@ async def _export(event: CommandInvoked, ctx: HandlerContext, subject: str) -> N
     if document is None:
         await ctx.reply(OutboundMessage(text=f"Nothing is stored about `{subject}`.", private_to=event.actor))
         return
+    await audit(ctx, "privacy.export", subject)
+    # The file after the commit: an export tried again is written once, and one whose event failed
+    # (answered with an apology) leaves no copy of their data behind that nobody was told of.
+    ctx.after_commit(partial(_write_export, event, ctx, subject, document))
+
+
+async def _write_export(
+    event: CommandInvoked, ctx: HandlerContext, subject: str, document: dict[str, Any]
+) -> None:
     folder = privacy.exports_folder(ctx.services.settings.database_url)
     first = path = privacy.export_path(folder, subject=subject, now=ctx.now)
     for again in range(2, 100):
@@ -80,7 +90,6 @@ async def _export(event: CommandInvoked, ctx: HandlerContext, subject: str) -> N
             raise UserError(f"I couldn't write the export to `{path}`: {error.strerror}.") from None
     else:
         raise UserError(f"I couldn't write the export to `{path}`: too many exports this second.")
-    await audit(ctx, "privacy.export", subject)
     await ctx.reply(
         OutboundMessage(
             title=f"Exported what is stored about {subject}",
@@ -133,9 +142,19 @@ async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             )
         )
         return
+    learned = await asyncio.to_thread(teach.learned_questions, ctx.services.settings.kb_path, erasure.asked)
+    await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {learned} learned questions")
+    # The file after the commit: an erasure rolled back (or tried again) leaves it as it was.
+    ctx.after_commit(partial(_forget_learned_and_say, event, ctx, erasure))
+
+
+async def _forget_learned_and_say(
+    event: ActionInvoked, ctx: HandlerContext, erasure: privacy.Erasure
+) -> None:
     erasure = await _forget_learned(ctx, erasure)
-    await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions")
-    await ctx.reply(OutboundMessage(text=f"Erased {subject}: {erasure.text()}.", private_to=event.actor))
+    await ctx.reply(
+        OutboundMessage(text=f"Erased {erasure.subject}: {erasure.text()}.", private_to=event.actor)
+    )
 
 
 async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> privacy.Erasure:

@@ -291,31 +291,46 @@ def forget_questions(kb_root: Path, questions: Sequence[str]) -> int:
     if path is None or not theirs:
         return 0
     with learned_file.locked(path):
-        current = learned_file.read(path)
-        phrasings = tuple(p for p in current.phrasings if stored_key(p.text) not in theirs)
-        left = {p.entry for p in phrasings}
-        gone = {p.entry for p in current.phrasings} - left
-        articles = tuple(a for a in current.articles if a.id not in gone)
-        topics: list[DeclinedTopic] = []
-        removed = len(current.phrasings) - len(phrasings)
-        for topic in current.declined:
-            kept = tuple(q for q in topic.questions if stored_key(q) not in theirs)
-            removed += len(topic.questions) - len(kept)
-            if kept:
-                topics.append(replace(topic, questions=kept))
+        learned, removed = _without(learned_file.read(path), theirs)
         if removed:
-            learned = replace(current, articles=articles, phrasings=phrasings, declined=tuple(topics))
             learned_file.write(path, learned)
     return removed
+
+
+def learned_questions(kb_root: Path, questions: Sequence[str]) -> int:
+    """How many questions `forget_questions` would remove now, read without writing (what an
+    erasure records before its transaction commits; the file is cleaned after). None counted of a
+    file that cannot be read: the cleaning will say so."""
+    path = learned_file.learned_path(kb_root)
+    theirs = {stored_key(question) for question in questions}
+    if path is None or not theirs:
+        return 0
+    return _without(learned_file.read_valid(path)[0], theirs)[1]
+
+
+def _without(current: Learned, theirs: Collection[str]) -> tuple[Learned, int]:
+    """`current` without the questions whose `stored_key` is one of `theirs`, and how many went."""
+    phrasings = tuple(p for p in current.phrasings if stored_key(p.text) not in theirs)
+    left = {p.entry for p in phrasings}
+    gone = {p.entry for p in current.phrasings} - left
+    articles = tuple(a for a in current.articles if a.id not in gone)
+    topics: list[DeclinedTopic] = []
+    removed = len(current.phrasings) - len(phrasings)
+    for topic in current.declined:
+        kept = tuple(q for q in topic.questions if stored_key(q) not in theirs)
+        removed += len(topic.questions) - len(kept)
+        if kept:
+            topics.append(replace(topic, questions=kept))
+    return replace(current, articles=articles, phrasings=phrasings, declined=tuple(topics)), removed
 
 
 def forget_erased(kb_root: Path, erasure: Erasure) -> Erasure:
     """`erasure` with its person's questions also out of learned.yml (`forget_questions`), counted
     in `learned`. The database erasure stands whatever happens to the file: one that cannot be read
-    is said in `warning` and logged."""
+    is said in `warning` and logged: so is one that cannot be written (a full disk)."""
     try:
         removed = forget_questions(kb_root, erasure.asked)
-    except learned_file.LearnedFileError as error:
+    except (learned_file.LearnedFileError, OSError) as error:
         log.warning("erased %s, but not from learned.yml: %s", erasure.pseudonym, error)
         return replace(erasure, warning=f"{LEARNED_UNCLEANED}: {error}")
     return replace(erasure, learned=removed)
