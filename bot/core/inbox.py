@@ -10,8 +10,10 @@ fact handled a duplicate, so a replay never acts twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -21,6 +23,14 @@ from bot.core.group_commit import GroupCommit
 from storage import inbox_repo
 from storage.db import Database
 from storage.session import DbSession
+
+log = logging.getLogger(__name__)
+
+REPLAY_BATCH = 50
+"""Rows claimed per replay query."""
+REPLAY_ATTEMPTS = 5
+"""The replays a request gets before it is given up: one whose reading fails every time must not
+come back forever."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,3 +130,63 @@ class DatabaseInbox:
             )
             for row in rows
         ]
+
+
+async def finish_kept(inbox: Inbox | None, ids: Sequence[int]) -> None:
+    """Delete the rows of a settled event. A failure is only logged: the row is replayed after its
+    lease, and the dispatcher's claim makes that a duplicate, which then finishes it."""
+    if inbox is None or not ids:
+        return
+    try:
+        await inbox.finish(ids)
+    except Exception as error:
+        log.warning("could not finish inbox rows %s: %s", list(ids), type(error).__name__)
+
+
+async def replay_due(
+    inbox: Inbox,
+    *,
+    platform: str,
+    take: Callable[[Kept, float], None],
+    give_up: Callable[[Kept], None],
+    receiving: Callable[[], bool],
+) -> int:
+    """Hand `take` (with its age in seconds) every row whose lease ran out, while `receiving()`;
+    a row replayed `REPLAY_ATTEMPTS` times already goes to `give_up` instead. How many were claimed."""
+    claimed = 0
+    while receiving():
+        rows = await inbox.due(limit=REPLAY_BATCH)
+        claimed += len(rows)
+        now = utc_now()
+        for row in rows:
+            age = max(0.0, (now - row.received_at).total_seconds())
+            if row.attempts > REPLAY_ATTEMPTS:
+                log.warning(
+                    "%s %s received %.0f s ago: given up after %d replays",
+                    platform,
+                    row.kind,
+                    age,
+                    row.attempts - 1,
+                )
+                give_up(row)
+                continue
+            log.info(
+                "replaying a %s %s received %.0f s ago, left unfinished by a stopped process",
+                platform,
+                row.kind,
+                age,
+            )
+            take(row, age)
+        if len(rows) < REPLAY_BATCH:
+            break
+    return claimed
+
+
+async def replay_forever(replay: Callable[[], Awaitable[object]], *, platform: str, every: float) -> None:
+    """Run `replay` now and every `every` seconds; a database that cannot be read is tried again."""
+    while True:
+        try:
+            await replay()
+        except Exception as error:
+            log.warning("could not read the %s inbox: %s", platform, type(error).__name__)
+        await asyncio.sleep(every)

@@ -99,6 +99,22 @@ def decode(text: str) -> list[PendingDelivery]:
         raise ValueError(f"not a list of owed replies: {error}") from error
 
 
+def encode_event(event: events.InboundEvent) -> Any:
+    """An inbound event as JSON-ready data (an adapter's inbox keeps an interaction's event so)."""
+    return _encode(event)
+
+
+def decode_event(stored: Any) -> events.InboundEvent:
+    """What `encode_event` stored; ValueError when it is not an event."""
+    try:
+        event = _decode(stored)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not a stored event: {error}") from error
+    if not isinstance(event, events.InboundEvent):
+        raise ValueError(f"not a stored event: {type(event).__name__}")
+    return event
+
+
 def _encode_hook(hook: OnSent | None) -> Any:
     if hook is None:
         return None

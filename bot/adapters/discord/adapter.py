@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -35,6 +35,7 @@ from bot.adapters.discord.interactions import (
     may_follow_up,
     send_kwargs,
 )
+from bot.adapters.discord.kept import BUTTON, COMMAND, kept_body, rebuilt
 from bot.adapters.discord.members import DirectMessageRoles
 from bot.adapters.discord.reconnect import cap_reconnect_delay, resume_shards_on_reconnect
 from bot.adapters.discord.resume import (
@@ -83,6 +84,7 @@ from bot.core.events import (
     Platform,
     SentRef,
 )
+from bot.core.inbox import Inbox, Kept, finish_kept, replay_due, replay_forever
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -155,6 +157,11 @@ class DiscordAdapter:
         self._replays: dict[int, tuple[GatewaySession, asyncio.Task[None]]] = {}  # shard -> drained
         self._held: set[int] = set()  # shards whose stored session another live process keeps
         self._saving: asyncio.Task[None] | None = None
+        self._inbox: Inbox | None = None
+        self._replay_every = 15.0
+        self._replayer: asyncio.Task[None] | None = None
+        self._kept: dict[str, int] = {}  # event id -> its inbox row, until settled
+        self._replaying: set[asyncio.Task[None]] = set()
         self.catalogue = commands or Catalogue((), {})
         self.interactions = Interactions(timeout=send_timeout)
         self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id, timeout=send_timeout)
@@ -189,6 +196,12 @@ class DiscordAdapter:
             suggest=suggest,
             **options,
         )
+
+    def keep_inbox(self, inbox: Inbox, *, replay_every: float = 15.0) -> None:
+        """Write every deferred interaction to `inbox`, and answer, every `replay_every` seconds
+        (and at start), those a process that died deferred but never settled (`kept`)."""
+        self._inbox = inbox
+        self._replay_every = replay_every
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -239,6 +252,11 @@ class DiscordAdapter:
             "discord connected as %s (%s), %d guilds", user, user.id if user else "?", len(client.guilds)
         )
         self._catching_up = asyncio.create_task(self._catch_up(), name="discord-catch-up")
+        if self._inbox is not None:
+            self._replayer = asyncio.create_task(
+                replay_forever(self.replay, platform=Platform.DISCORD.value, every=self._replay_every),
+                name="discord-inbox",
+            )
 
     async def _catch_up(self) -> None:
         """Answer what was posted while no process was connected: what the previous process's
@@ -261,7 +279,8 @@ class DiscordAdapter:
         log.info("discord: read the last %d messages of the served channels to catch up", read)
 
     async def stop(self) -> None:
-        for task in (self._catching_up, self._saving, *(task for _, task in self._replays.values())):
+        replays = (task for _, task in self._replays.values())
+        for task in (self._replayer, self._catching_up, self._saving, *replays, *self._replaying):
             if task is not None:
                 task.cancel()
                 try:
@@ -270,7 +289,7 @@ class DiscordAdapter:
                     pass
                 except Exception:
                     log.exception("discord: catching up or keeping the session failed")
-        self._catching_up = self._saving = None
+        self._replayer = self._catching_up = self._saving = None
         self._sink = None
         if self._client is not None:
             if self._sessions is not None:
@@ -487,7 +506,7 @@ class DiscordAdapter:
         # Defer first: the reply comes from a queued handler, maybe later than Discord's 3 seconds.
         # Ephemeral, because most answers to a command are for the one who typed it; a public
         # answer is posted in the channel and the private "thinking" placeholder removed.
-        await defer(interaction, ephemeral=True, thinking=True)
+        deferred = await defer(interaction, ephemeral=True, thinking=True)
         event = command_to_event(
             interaction.data or {},
             actor=actor_from_user(interaction.user),
@@ -495,10 +514,10 @@ class DiscordAdapter:
             interaction_id=interaction.id,
             catalogue=self.catalogue,
         )
-        await self._submit(event, interaction, is_command=True)
+        await self._submit(event, interaction, is_command=True, deferred=deferred)
 
     async def on_button(self, interaction: discord.Interaction, custom_id: str) -> None:
-        await defer(interaction, ephemeral=False, thinking=False)
+        deferred = await defer(interaction, ephemeral=False, thinking=False)
         message = interaction.message
         event = action_to_event(
             custom_id,
@@ -508,12 +527,15 @@ class DiscordAdapter:
             message_id=message.id if message else None,
         )
         if event is not None:
-            await self._submit(event, interaction, is_command=False)
+            await self._submit(event, interaction, is_command=False, deferred=deferred)
 
     async def _submit(
-        self, event: InboundEvent, interaction: discord.Interaction, *, is_command: bool
+        self, event: InboundEvent, interaction: discord.Interaction, *, is_command: bool, deferred: bool
     ) -> None:
-        self.interactions.remember(event, interaction, is_command=is_command)
+        channel_id = str(interaction.channel_id) if interaction.channel_id else None
+        self.interactions.remember(event, interaction, is_command=is_command, channel_id=channel_id)
+        if deferred:
+            await self._keep(COMMAND if is_command else BUTTON, event, interaction)
         if self._sink is not None:
             await self._sink(await self.dm_roles.with_roles(event))
 
@@ -521,6 +543,70 @@ class DiscordAdapter:
         """The dispatcher is done with `event` (see `SettlesEvents`)."""
         self._settled.settled(event.event_id)
         await self.interactions.settle(event)
+        kept = self._kept.pop(event.event_id, None)
+        if kept is not None:
+            await finish_kept(self._inbox, [kept])
+
+    # -- the inbox ---------------------------------------------------------------------------
+
+    async def _keep(self, kind: str, event: InboundEvent, interaction: discord.Interaction) -> None:
+        """Write a deferred interaction to the inbox. Unlike a Slack request, it is already
+        acknowledged (Discord's 3 seconds do not wait for a database), so one the inbox cannot
+        store is still handled here, only without a copy for another process."""
+        if self._inbox is None:
+            return
+        person = f"{Platform.DISCORD.value}:{event.actor.id}"
+        try:
+            self._kept[event.event_id] = await self._inbox.keep(
+                kind=kind, person=person, body=kept_body(event, interaction)
+            )
+        except Exception as error:
+            log.warning(
+                "could not store a discord %s (%s); handled without a copy", kind, type(error).__name__
+            )
+
+    async def replay(self) -> int:
+        """Answer the interactions a process deferred but did not see settled (it died): the inbox
+        rows whose lease ran out. How many were claimed."""
+        if self._inbox is None:
+            return 0
+        return await replay_due(
+            self._inbox,
+            platform=Platform.DISCORD.value,
+            take=self._replay_one,
+            give_up=lambda row: self._in_background(finish_kept(self._inbox, [row.id])),
+            receiving=lambda: self._sink is not None,
+        )
+
+    def _replay_one(self, row: Kept, age: float) -> None:
+        self._in_background(self._take_in_again(row, age))
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._replaying.add(task)
+        task.add_done_callback(self._replaying.discard)
+
+    async def _take_in_again(self, row: Kept, age: float) -> None:
+        try:
+            kept = rebuilt(row.kind, row.body, self.client)
+        except ValueError as error:
+            log.error("discord inbox row %d cannot be read, dropped: %s", row.id, error)
+            await finish_kept(self._inbox, [row.id])
+            return
+        # Past the token's 15 minutes, `live` no longer finds it: the replies then go as for any
+        # expired interaction (a private one to the person's DMs, a public one to the channel).
+        self.interactions.remember(
+            kept.event,
+            kept.interaction,
+            is_command=kept.is_command,
+            channel_id=kept.channel_id,
+            age=age,
+            replayed=True,
+        )
+        self._kept[kept.event.event_id] = row.id
+        sink = self._sink
+        if sink is not None:
+            await sink(await self.dm_roles.with_roles(kept.event))
 
     # -- sending -----------------------------------------------------------------------------
 

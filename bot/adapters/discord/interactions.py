@@ -40,6 +40,9 @@ class Pending:
     interaction: discord.Interaction
     is_command: bool
     received: float
+    channel_id: str | None = None
+    replayed: bool = False
+    """Deferred by a process that died: it may have answered before, so its placeholder stays."""
     original_used: bool = False
     original_key: str | None = None
     """The delivery whose answer replaced the placeholder."""
@@ -104,12 +107,15 @@ def send_kwargs(part: Part, mentions: discord.AllowedMentions) -> dict[str, Any]
     return kwargs
 
 
-async def defer(interaction: discord.Interaction, *, ephemeral: bool, thinking: bool) -> None:
+async def defer(interaction: discord.Interaction, *, ephemeral: bool, thinking: bool) -> bool:
+    """Acknowledge the interaction; False when Discord refused (its token is then of no use)."""
     try:
         await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
     except discord.HTTPException as error:
         # Too late or already answered: the reply falls back to a normal message.
         log.warning("could not defer interaction %s: %s", interaction.id, error)
+        return False
+    return True
 
 
 def conversation_of(interaction: discord.Interaction) -> Conversation:
@@ -121,7 +127,7 @@ def conversation_of(interaction: discord.Interaction) -> Conversation:
 
 def may_follow_up(pending: Pending | None, target: str, error: Exception) -> bool:
     """A public answer to a command in its own channel, refused for lack of access."""
-    if pending is None or not pending.is_command or str(pending.interaction.channel_id) != target:
+    if pending is None or not pending.is_command or pending.channel_id != target:
         return False
     return isinstance(error, discord.Forbidden) or (
         isinstance(error, DeliveryError) and error.code is DeliveryFailure.NO_ACCESS
@@ -137,8 +143,19 @@ class Interactions:
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._follow_ups: OrderedDict[str, Pending] = OrderedDict()
 
-    def remember(self, event: InboundEvent, interaction: discord.Interaction, *, is_command: bool) -> None:
-        self._pending[event.event_id] = Pending(interaction, is_command, time.monotonic())
+    def remember(
+        self,
+        event: InboundEvent,
+        interaction: discord.Interaction,
+        *,
+        is_command: bool,
+        channel_id: str | None,
+        age: float = 0.0,
+        replayed: bool = False,
+    ) -> None:
+        """Keep `interaction` for the replies to `event`; `age`: seconds since Discord sent it."""
+        received = time.monotonic() - age
+        self._pending[event.event_id] = Pending(interaction, is_command, received, channel_id, replayed)
         while len(self._pending) > self._size:
             self._pending.popitem(last=False)
 
@@ -164,9 +181,10 @@ class Interactions:
 
     async def settle(self, event: InboundEvent) -> None:
         """The dispatcher is done with `event`: a command no reply answered would keep its private
-        "thinking…" placeholder forever, so it goes."""
+        "thinking…" placeholder forever, so it goes. Not a replayed one's: the process that
+        deferred it may have put its answer there before it died (the event is then a duplicate)."""
         pending = self.live(event)
-        if pending is not None:
+        if pending is not None and not pending.replayed:
             await self.drop_placeholder(pending)
 
     async def reply(self, pending: Pending, delivery: Delivery, *, ephemeral: bool) -> SentRef:

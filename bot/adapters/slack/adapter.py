@@ -41,7 +41,6 @@ from bot.adapters.slack import translate
 from bot.adapters.slack.inbound import People, fetch_message
 from bot.adapters.slack.interactions import Interactions
 from bot.adapters.slack.retries import retry_handlers
-from bot.core.clock import utc_now
 from bot.core.events import (
     ActionInvoked,
     Attachment,
@@ -55,7 +54,7 @@ from bot.core.events import (
     ReactionAdded,
     SentRef,
 )
-from bot.core.inbox import Inbox, Kept
+from bot.core.inbox import Inbox, Kept, finish_kept, replay_due, replay_forever
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -70,10 +69,6 @@ DELIVERY_METADATA = "supportbot_delivery"
 # minutes, and a status channel does not get this many messages in that time. (Slack caps the page
 # at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
 RESEND_LOOKBACK = 100
-# Inbox rows claimed per replay query, and the replays a request gets before it is given up (a
-# request whose reading fails every time must not come back forever).
-REPLAY_BATCH = 50
-REPLAY_ATTEMPTS = 5
 EVENT, COMMAND, ACTION = "event", "command", "action"
 
 
@@ -232,7 +227,9 @@ class SlackAdapter:
         self._receiving = True
         self._sink = sink
         if self._inbox is not None:
-            self._replayer = asyncio.create_task(self._replay_forever())
+            self._replayer = asyncio.create_task(
+                replay_forever(self.replay, platform=Platform.SLACK.value, every=self._replay_every)
+            )
         if self.mode == "socket":
             self._socket = AsyncSocketModeHandler(app, app_token=self._app_token, web_client=self._client)
             await self._socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
@@ -408,7 +405,7 @@ class SlackAdapter:
         if event is not None:
             await self._submit(event, kept)
         elif kept is not None:
-            await self._finish([kept])
+            await finish_kept(self._inbox, [kept])
 
     async def _read_event(self, body: dict[str, Any]) -> InboundEvent | None:
         author = self._event_author(body)
@@ -447,49 +444,22 @@ class SlackAdapter:
         rows have nothing left to replay."""
         kept = self._kept.pop(event.event_id, None)
         if kept:
-            await self._finish(kept)
-
-    async def _finish(self, ids: list[int]) -> None:
-        if self._inbox is None:
-            return
-        try:
-            await self._inbox.finish(ids)
-        except Exception as error:
-            # Replayed after its lease: the dispatcher's claim makes that a duplicate, then finished.
-            log.warning("could not finish inbox rows %s: %s", ids, type(error).__name__)
-
-    async def _replay_forever(self) -> None:
-        while True:
-            try:
-                await self.replay()
-            except Exception as error:
-                log.warning("could not read the Slack inbox: %s", type(error).__name__)
-            await asyncio.sleep(self._replay_every)
+            await finish_kept(self._inbox, kept)
 
     async def replay(self) -> int:
         """Take in again the requests a process acknowledged but did not see settled (it died): the
         inbox rows whose lease ran out. How many were claimed."""
-        claimed = 0
-        while self._inbox is not None and self._receiving:
-            rows = await self._inbox.due(limit=REPLAY_BATCH)
-            claimed += len(rows)
-            for row in rows:
-                self._replay_one(row)
-            if len(rows) < REPLAY_BATCH:
-                break
-        return claimed
-
-    def _replay_one(self, row: Kept) -> None:
-        age = max(0.0, (utc_now() - row.received_at).total_seconds())
-        if row.attempts > REPLAY_ATTEMPTS:
-            log.warning(
-                "slack %s received %.0f s ago: given up after %d replays", row.kind, age, row.attempts - 1
-            )
-            self._after_ack(self._finish([row.id]))
-            return
-        log.info(
-            "replaying a slack %s received %.0f s ago, left unfinished by a stopped process", row.kind, age
+        if self._inbox is None:
+            return 0
+        return await replay_due(
+            self._inbox,
+            platform=Platform.SLACK.value,
+            take=self._replay_one,
+            give_up=lambda row: self._after_ack(finish_kept(self._inbox, [row.id])),
+            receiving=lambda: self._receiving,
         )
+
+    def _replay_one(self, row: Kept, age: float) -> None:
         self._after_ack(self._take_in(row.kind, row.body, row.id, age=age))
 
     # -- outbound ----------------------------------------------------------------------------

@@ -137,11 +137,12 @@ async def test_a_private_answer_after_the_interaction_token_expired_is_not_poste
 ) -> None:
     """A command's private answer (here `/support questions`-like staff data) comes after the
     15-minute token has run out (a backlog). It must not fall back to a public channel message."""
-    release = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
     router = Router("review")
 
     @router.on(CommandInvoked, command("status"))
     async def slow_private(event: CommandInvoked, ctx: HandlerContext) -> None:
+        started.set()
         await release.wait()
         await ctx.reply(OutboundMessage(text="PRIVATE: for your eyes only", private_to=event.actor))
 
@@ -150,6 +151,7 @@ async def test_a_private_answer_after_the_interaction_token_expired_is_not_poste
     emulator = world.emu
     run = await emulator.run_command(world.casey, world.help, "status")
     await emulator.wait_for("POST", f"/interactions/{run['id']}/{run['token']}/callback")
+    await asyncio.wait_for(started.wait(), 5)  # deferred, kept in the inbox, and being handled
     for pending in adapter.interactions._pending.values():
         pending.received -= 16 * 60  # the token has expired
     release.set()
