@@ -94,9 +94,11 @@ class Adapter(Protocol):
 class SettlesEvents(Protocol):
     """Optional for adapters: told when the dispatcher is done with an event they delivered (handled,
     committed, every reply sent), e.g. to tidy up an interaction no reply answered. Adapters without
-    it are unaffected; the dispatcher checks with isinstance."""
+    it are unaffected; the dispatcher checks with isinstance. `duplicate`: another handling claimed
+    the event (a redelivery, a replay, or the process a replay found still alive), so what was
+    answered is that handling's, not this one's to tidy."""
 
-    async def event_settled(self, event: InboundEvent) -> None: ...
+    async def event_settled(self, event: InboundEvent, *, duplicate: bool) -> None: ...
 
 
 @runtime_checkable

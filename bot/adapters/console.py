@@ -188,7 +188,7 @@ class ConsoleAdapter:
         finally:
             self.finished.set()
 
-    async def event_settled(self, event: InboundEvent) -> None:
+    async def event_settled(self, event: InboundEvent, *, duplicate: bool) -> None:
         settled = self._settling.pop(event.event_id, None)
         if settled is not None and not settled.done():
             settled.set_result(None)

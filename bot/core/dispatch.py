@@ -227,7 +227,10 @@ class Dispatcher:
             outcome, outbox, owed = await self._handle_in_transaction(event, cid)
             self.outcomes[outcome] += 1
             self.services.metrics.event_handled(event, outcome.value)
-            await self._send_all(outbox, owed, settle=event)
+            if outcome is Outcome.DUPLICATE:  # nothing to send; what was answered is its claimer's
+                await self._settle(event, duplicate=True)
+            else:
+                await self._send_all(outbox, owed, settle=event)
             log.debug(
                 "%s %s in %.1f ms", type(event).__name__, outcome, (time.perf_counter() - started) * 1000
             )
@@ -419,7 +422,7 @@ class Dispatcher:
             await fallback(event, ctx)
         return Outcome.HANDLED
 
-    async def _settle(self, event: InboundEvent) -> None:
+    async def _settle(self, event: InboundEvent, *, duplicate: bool = False) -> None:
         """Tell the event's adapter that the event is done with, if it asks to know (`SettlesEvents`)."""
         adapter = self.outbound.adapters.get(event.platform)
         settles = self._settles.get(type(adapter))
@@ -427,7 +430,7 @@ class Dispatcher:
             settles = self._settles[type(adapter)] = isinstance(adapter, SettlesEvents)
         if settles:
             try:
-                await cast(SettlesEvents, adapter).event_settled(event)
+                await cast(SettlesEvents, adapter).event_settled(event, duplicate=duplicate)
             except Exception:
                 log.exception("%s adapter failed to settle %s", event.platform.value, event.event_id)
 

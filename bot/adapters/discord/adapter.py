@@ -539,10 +539,10 @@ class DiscordAdapter:
         if self._sink is not None:
             await self._sink(await self.dm_roles.with_roles(event))
 
-    async def event_settled(self, event: InboundEvent) -> None:
+    async def event_settled(self, event: InboundEvent, *, duplicate: bool) -> None:
         """The dispatcher is done with `event` (see `SettlesEvents`)."""
         self._settled.settled(event.event_id)
-        await self.interactions.settle(event)
+        await self.interactions.settle(event, duplicate=duplicate)
         kept = self._kept.pop(event.event_id, None)
         if kept is not None:
             await finish_kept(self._inbox, [kept])

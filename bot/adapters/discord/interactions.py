@@ -154,6 +154,10 @@ class Interactions:
         replayed: bool = False,
     ) -> None:
         """Keep `interaction` for the replies to `event`; `age`: seconds since Discord sent it."""
+        if replayed and event.event_id in self._pending:
+            # Deferred by this very process, still at it past the lease: its own entry knows
+            # whether an answer already replaced the placeholder (a fresh one would edit over it).
+            return
         received = time.monotonic() - age
         self._pending[event.event_id] = Pending(interaction, is_command, received, channel_id, replayed)
         while len(self._pending) > self._size:
@@ -179,12 +183,13 @@ class Interactions:
         except (discord.HTTPException, TimeoutError) as error:
             log.info("could not remove the command's placeholder: %r", error)
 
-    async def settle(self, event: InboundEvent) -> None:
+    async def settle(self, event: InboundEvent, *, duplicate: bool) -> None:
         """The dispatcher is done with `event`: a command no reply answered would keep its private
-        "thinking…" placeholder forever, so it goes. Not a replayed one's: the process that
-        deferred it may have put its answer there before it died (the event is then a duplicate)."""
+        "thinking…" placeholder forever, so it goes. Not a duplicate's: the handling that claimed
+        the event (another process that replayed it while this one was slow) put its answer there.
+        Nor a replayed one's: the process that deferred it may have answered there before it died."""
         pending = self.live(event)
-        if pending is not None and not pending.replayed:
+        if pending is not None and not pending.replayed and not duplicate:
             await self.drop_placeholder(pending)
 
     async def reply(self, pending: Pending, delivery: Delivery, *, ephemeral: bool) -> SentRef:

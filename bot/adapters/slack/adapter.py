@@ -439,7 +439,7 @@ class SlackAdapter:
 
     # -- the inbox ---------------------------------------------------------------------------
 
-    async def event_settled(self, event: InboundEvent) -> None:
+    async def event_settled(self, event: InboundEvent, *, duplicate: bool) -> None:
         """The dispatcher is done with the event (handled, a duplicate, refused, failed): its inbox
         rows have nothing left to replay."""
         kept = self._kept.pop(event.event_id, None)

@@ -16,7 +16,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bot.core.context import HandlerContext
+from bot.core.dispatch import Outcome
+from bot.core.events import CommandInvoked, OutboundMessage
 from bot.core.inbox import DatabaseInbox
+from bot.core.router import Router, command
 from storage.db import Database
 from storage.models import InboxEntry
 from tests.adapters.discord.harness import DiscordWorld, start_bot, stop_bot, text_of
@@ -120,3 +124,65 @@ async def test_a_command_deferred_by_a_process_killed_before_handling_it_is_answ
         assert await _inbox_rows(database) == []
     finally:
         await database.dispose()
+
+
+async def test_a_command_a_second_process_answered_keeps_its_answer_when_the_slow_first_one_catches_up(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """The first process is stuck past the lease (its member lookup hangs), so a second one replays
+    the command and answers it. When the first gets going again its handling is a duplicate: the
+    answer in the placeholder is the second process's, and stays."""
+    emu = world.emu
+    first, first_adapter = await start_bot(world, database, tmp_path / "first", inbox_lease_seconds=1)
+    second = None
+    try:
+        # The first process's own replay loop is held, so the row goes to the second's, as it does
+        # whenever the second's loop comes round first.
+        assert first_adapter._replayer is not None
+        first_adapter._replayer.cancel()
+        emu.stall_next(seconds=4, method="GET", path=MEMBER_LOOKUP)
+        run = await emu.run_command(world.casey, emu.dm_channel(world.casey), "support", "help")
+        await emu.wait_until(lambda: emu.stalled, timeout=5)
+
+        second, _ = await start_bot(world, database, tmp_path / "second", inbox_lease_seconds=1)
+        answer = await emu.wait_for("PATCH", _original(emu, run["token"]), timeout=10)
+        assert "/ticket" in text_of(answer.json)
+
+        async with asyncio.timeout(10):
+            while not first.dispatcher.outcomes[Outcome.DUPLICATE]:  # noqa: ASYNC110 - its stall ends
+                await asyncio.sleep(0.05)
+        await first.dispatcher.drain()  # settled too
+    finally:
+        if second is not None:
+            await stop_bot(second)
+        await stop_bot(first)
+    assert not [c for c in emu.calls if c.method == "DELETE" and c.path == _original(emu, run["token"])]
+    assert await _inbox_rows(database) == []
+
+
+async def test_a_replay_by_the_process_still_answering_does_not_overwrite_its_first_answer(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """A command answered in two private parts, the first slow to reach Discord (past the lease):
+    the process's own replay loop finds the row meanwhile. The second part is a follow-up, not a
+    second edit of the placeholder over the first."""
+    router = Router("two-answers")
+
+    @router.on(CommandInvoked, command("ticket"))
+    async def two_answers(event: CommandInvoked, ctx: HandlerContext) -> None:
+        await ctx.reply(OutboundMessage(text="first part", private_to=event.actor))
+        await ctx.reply(OutboundMessage(text="second part", private_to=event.actor))
+
+    emu = world.emu
+    bot, _ = await start_bot(world, database, tmp_path, router=router, inbox_lease_seconds=1)
+    try:
+        emu.stall_next(seconds=3, method="PATCH", path="/webhooks/*/*/messages/@original")
+        run = await emu.run_command(world.casey, world.help, "ticket", "status", number=4)
+        follow_up = await emu.wait_for("POST", f"/webhooks/{emu.application_id}/{run['token']}", timeout=10)
+        assert "second part" in text_of(follow_up.json)
+        await _until_inbox_is_empty(database, seconds=5)
+        await bot.dispatcher.drain()
+    finally:
+        await stop_bot(bot)
+    edits = [c for c in emu.calls if c.method == "PATCH" and c.path == _original(emu, run["token"])]
+    assert [text_of(edit.json) for edit in edits] == ["first part"]
