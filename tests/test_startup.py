@@ -118,3 +118,16 @@ def test_a_wrong_argument_is_named_by_the_command_it_was_given_to(
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [line]
+
+
+def test_starting_the_bot_loads_no_chart_or_clustering_library(tmp_path: Path) -> None:
+    """matplotlib and scipy cost a start (and every `supportbot` command) more than half a second;
+    they load when a report draws a chart or clusters its gaps, not before."""
+    probe = (
+        "import sys, bot.app, bot.cli; print(sorted(m for m in ('matplotlib', 'scipy') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=_env(tmp_path), timeout=60
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"

@@ -11,8 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
-from scipy.spatial.distance import squareform
 
 from bot.insights.kb_view import Nearest, TopicSpace
 
@@ -68,6 +66,10 @@ def find_gaps(
     unit = vectors[placed].astype(np.float64)
     distances = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
     np.fill_diagonal(distances, 0.0)
+    # scipy is loaded only when there are questions to cluster: not at every start of the bot.
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
     tree = linkage(squareform(distances, checks=False), method="average")
     labels = fcluster(tree, t=space.cut, criterion="distance")
     gaps = []
