@@ -53,16 +53,19 @@ def entry_html(incident: IncidentView) -> str:
     if incident.components:
         parts.append(f"<p><small>Affects {html.escape(', '.join(incident.components))}</small></p>")
     if incident.postmortem_body:
-        parts.append(
-            f"<p><small>{stamp(incident.postmortem_published_at)}</small><br><strong>Postmortem</strong>"
-            f" - {html.escape(incident.postmortem_body)}</p>"
-        )
+        parts.append(_paragraph(incident.postmortem_published_at, "Postmortem", incident.postmortem_body))
     for update in incident.updates:
-        parts.append(
-            f"<p><small>{stamp(update.at)}</small><br><strong>{html.escape(humanise(update.status))}</strong>"
-            f" - {html.escape(update.body)}</p>"
-        )
+        parts.append(_paragraph(update.at, humanise(update.status), update.body))
+    if incident.earlier_postmortem_body:
+        # Published before it was reopened: under the updates that followed, and said to be old.
+        at, body = incident.earlier_postmortem_published_at, incident.earlier_postmortem_body
+        parts.append(_paragraph(at, "Postmortem from the earlier resolution", body))
     return "".join(parts)
+
+
+def _paragraph(at: datetime | None, heading: str, body: str) -> str:
+    heading, body = html.escape(heading), html.escape(body)
+    return f"<p><small>{stamp(at)}</small><br><strong>{heading}</strong> - {body}</p>"
 
 
 def _entries(history: History) -> list[IncidentView]:

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 
 from bot.status.model import ComponentStatus, MaintenanceStatus, worst
+from bot.status.workflows import postmortem_is_current
 from storage import status_repo
 from storage.models import ComponentStatusChange, Incident, IncidentUpdate, StatusComponent
 from storage.session import DbSession
@@ -43,10 +44,15 @@ class IncidentView:
     updates: tuple[IncidentUpdate, ...]
     postmortem_body: str | None = None
     postmortem_published_at: datetime | None = None
+    """The postmortem of its latest resolution; None while there is none (`postmortem_is_current`)."""
+    earlier_postmortem_body: str | None = None
+    earlier_postmortem_published_at: datetime | None = None
+    """One published before it was reopened: shown as such, after the updates that followed it."""
 
     @classmethod
     def of(cls, incident: Incident, updates: Mapping[int, Sequence[IncidentUpdate]]) -> IncidentView:
         assert incident.id is not None, "a stored incident"
+        current = postmortem_is_current(incident)
         return cls(
             id=incident.id,
             kind=incident.kind,
@@ -60,8 +66,10 @@ class IncidentView:
             starts_at=incident.starts_at,
             ends_at=incident.ends_at,
             updates=tuple(updates.get(incident.id, ())),
-            postmortem_body=incident.postmortem_body,
-            postmortem_published_at=incident.postmortem_published_at,
+            postmortem_body=incident.postmortem_body if current else None,
+            postmortem_published_at=incident.postmortem_published_at if current else None,
+            earlier_postmortem_body=None if current else incident.postmortem_body,
+            earlier_postmortem_published_at=None if current else incident.postmortem_published_at,
         )
 
     @property

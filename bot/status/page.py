@@ -19,6 +19,7 @@ from bot.status.look import Branding
 from bot.status.messages import STATUS_LABEL
 from bot.status.model import MAINTENANCE_IMPACT, Impact, IncidentStatus, MaintenanceStatus, worst
 from bot.status.snapshot import HISTORY_DAYS, Snapshot, load_history
+from bot.status.workflows import postmortem_is_current
 from bot.web import DATABASE
 from storage import status_repo
 from storage.models import Incident, StatusComponent
@@ -111,6 +112,7 @@ def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
     timeline = data.updates.get(incident.id or 0, [])
     monitoring = [u.at for u in timeline if u.status == IncidentStatus.MONITORING]
     maintenance = incident.kind == "maintenance"
+    current_postmortem = postmortem_is_current(incident)
     # The status page has a card for the last days' incidents and the windows not over; the history
     # page (where the feeds link too) for the older ones.
     on_page = (
@@ -155,9 +157,11 @@ def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
             for u in timeline
         ],
         "components": components,
-        # Statuspage's: null until staff publish one (`/incident postmortem`).
-        "postmortem_body": incident.postmortem_body,
-        "postmortem_published_at": _iso(incident.postmortem_published_at),
+        # Statuspage's: null until staff publish one (`/incident postmortem`), and null again once
+        # it is reopened: clients show it as the incident's last word, and this shape cannot say
+        # "from the earlier resolution" as the pages do.
+        "postmortem_body": incident.postmortem_body if current_postmortem else None,
+        "postmortem_published_at": _iso(incident.postmortem_published_at) if current_postmortem else None,
     }
     if maintenance:
         body["scheduled_for"] = _iso(incident.starts_at)

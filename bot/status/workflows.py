@@ -33,6 +33,14 @@ def may_reopen(incident: Incident, *, at: datetime) -> bool:
     return incident.resolved_at is not None and at - incident.resolved_at <= REOPEN_WITHIN
 
 
+def postmortem_is_current(incident: Incident) -> bool:
+    """Whether its postmortem explains its latest resolution. One published before it was reopened
+    explains a resolution that did not hold: while it is active again, and once resolved again
+    until staff publish the new one, it is not the incident's last word."""
+    published, resolved = incident.postmortem_published_at, incident.resolved_at
+    return published is not None and resolved is not None and published >= resolved
+
+
 async def set_component_status(
     session: DbSession,
     *,

@@ -110,3 +110,43 @@ async def test_a_postmortem_too_long_unknown_or_from_a_customer_is_refused(bot: 
     assert "for the support team only" in refused.text
     (fits,) = await bot.staff_runs(f"/incident postmortem 2 {'x' * 6_000}")
     assert fits.text.startswith("Published the postmortem of incident **#2**")
+
+
+def _card(page: str) -> str:
+    return page.split('id="incident-1"', 1)[1].split("</div>\n</div>", 1)[0]
+
+
+async def test_a_reopened_incident_shows_its_postmortem_as_the_earlier_resolutions(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/incident open payments major Card payments failing")
+    await bot.staff_runs("/incident resolve 1 Payments are back")
+    bot.clock.advance(days=1)
+    await bot.staff_runs("/incident postmortem 1 A config change; it is rolled back")
+    bot.clock.advance(days=1)
+    await bot.staff_runs("/incident update 1 investigating Failing again")
+
+    # Active again, the page's reader sees the new failure first and the old explanation as old.
+    incident = await _api_incident(page_url)
+    assert incident["status"] == "investigating"
+    assert (incident["postmortem_body"], incident["postmortem_published_at"]) == (None, None), (
+        "a widget shows postmortem_body as the incident's final word, and JSON has no label"
+    )
+    for path in ("/", "/history"):
+        card = _card(await _text(f"{page_url}{path}"))
+        assert "<strong>Postmortem</strong>" not in card, path
+        assert "<strong>Postmortem from the earlier resolution</strong>" in card, path
+        assert card.index("Failing again") < card.index("it is rolled back"), path
+    (entry,) = feedparser.parse(await _text(f"{page_url}/history.atom")).entries
+    body = entry.content[0].value
+    assert "Postmortem from the earlier resolution" in body
+    assert body.index("Failing again") < body.index("it is rolled back")
+
+    # Resolved again, it still predates this resolution, until staff publish the new one.
+    await bot.staff_runs("/incident resolve 1 Payments are back, for good")
+    assert (await _api_incident(page_url))["postmortem_body"] is None
+    assert "Postmortem from the earlier resolution" in _card(await _text(f"{page_url}/"))
+    await bot.staff_runs("/incident postmortem 1 Two config changes; both are rolled back")
+    assert (await _api_incident(page_url))["postmortem_body"] == "Two config changes; both are rolled back"
+    card = _card(await _text(f"{page_url}/"))
+    assert "<strong>Postmortem</strong>" in card and "earlier resolution" not in card
