@@ -272,7 +272,9 @@ def rating_request(ticket: Ticket) -> OutboundMessage:
 
 
 # A ticket closed because nobody answered "Did this solve it?" reopens on the customer's reply for
-# this long; one the customer confirmed solved stays closed (a new question starts afresh).
+# this long; one the customer confirmed solved stays closed (a new question starts afresh). The
+# notice says "within 14 days", which a customer reads as including the 14th: the edge reopens, here
+# and in the query (`tickets_repo.held_or_reopenable`, closed at or after now - REOPEN_WINDOW).
 REOPEN_WINDOW = timedelta(days=14)
 
 
@@ -281,7 +283,7 @@ def reopens_on_reply(ticket: Ticket, now: datetime) -> bool:
         ticket.state == "closed"
         and ticket.closed_how == "no_answer"
         and ticket.closed_at is not None
-        and now - ticket.closed_at < REOPEN_WINDOW
+        and now - ticket.closed_at <= REOPEN_WINDOW
     )
 
 

@@ -3,6 +3,9 @@ ticket nobody answered, and maintenance pausing a component's tickets. Runs on S
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from sqlmodel import select
 
 from bot.core.events import Actor, Conversation, Platform
@@ -206,6 +209,31 @@ async def test_the_no_answer_close_says_how_long_a_reply_reopens_it(bot: BotHarn
     bot.clock.advance(days=14, minutes=1)
     sent = await bot.customer_says("is this still open?", thread=reply.ref.thread_id)
     assert not any("reopened" in m.text for m in sent), "as promised: no longer"
+
+
+@pytest.mark.parametrize(
+    ("after_close", "reopens"), [(timedelta(days=14), True), (timedelta(days=14, seconds=1), False)]
+)
+async def test_within_14_days_of_the_no_answer_close_includes_the_14th_day(
+    bot: BotHarness, after_close: timedelta, reopens: bool
+) -> None:
+    """The notice promises "within 14 days": what the status says and what a reply does agree, at
+    the edge too."""
+    reply, _ = await escalated(bot)
+    await bot.staff_runs("/ticket close 1")
+    bot.clock.advance(hours=73)
+    await _clocks(bot)
+    (ticket,) = await tickets(bot)
+    assert ticket.closed_at is not None
+    bot.clock.now = ticket.closed_at + after_close
+
+    (status,) = await bot.customer_runs("/ticket status 1")
+    said = "A reply in its thread reopens it." if reopens else "open a new ticket with `/ticket`"
+    assert said in status.text, status.text
+    sent = await bot.customer_says("it broke again", thread=reply.ref.thread_id)
+    assert any("I've reopened ticket **#1**" in m.text for m in sent) is reopens
+    (ticket,) = await tickets(bot)
+    assert ticket.state == ("claimed" if reopens else "closed")
 
 
 async def test_a_thank_you_after_the_no_answer_close_does_not_reopen_it(bot: BotHarness) -> None:
