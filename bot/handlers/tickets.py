@@ -615,16 +615,27 @@ async def rate_button(event: ActionInvoked, ctx: HandlerContext) -> None:
         raise UserError("Ratings go from 1 to 5.")
     if ticket.state != "closed":
         raise UserError(f"Ticket #{ticket.number} isn't closed yet; you can rate it once it is.")
-    ticket.rating = int(score)
-    await tickets_repo.add_message(
-        ctx.session, ticket=ticket, kind="system", text=f"Rated {score}/5", at=ctx.now
-    )
-    await ctx.reply(
-        OutboundMessage(text=f"Thanks for rating ticket #{ticket.number} {score}/5!", private_to=event.actor)
-    )
+    earlier, ticket.rating = ticket.rating, int(score)
+    number = ticket.number
+    if earlier == ticket.rating:
+        # The same star again (or a double click): nothing changes, nobody is told twice.
+        said = f"You rated ticket #{number} {score}/5 already; thanks!"
+        await ctx.reply(OutboundMessage(text=said, private_to=event.actor))
+        return
+    if earlier:
+        # Another star after rating: the newer counts, and the customer learns it replaced the first.
+        change = f"from {earlier}/5 to {score}/5"
+        logged = f"Rated {score}/5 (was {earlier}/5)"
+        said = f"Changed your rating of ticket #{number} {change}."
+        for_team = f"changed their rating of ticket #{number} {change}"
+    else:
+        logged, said = f"Rated {score}/5", f"Thanks for rating ticket #{number} {score}/5!"
+        for_team = f"rated ticket #{number} {score}/5"
+    await tickets_repo.add_message(ctx.session, ticket=ticket, kind="system", text=logged, at=ctx.now)
+    await ctx.reply(OutboundMessage(text=said, private_to=event.actor))
     thread = staff_thread(ctx, ticket)
     if thread is not None:
-        await ctx.post(thread, f"{ticket.requester_name} rated ticket #{ticket.number} {score}/5.")
+        await ctx.post(thread, f"{ticket.requester_name} {for_team}.")
 
 
 # -- the 🎫 reaction ------------------------------------------------------------------------
