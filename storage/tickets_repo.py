@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from sqlalchemy import String, Table, and_, bindparam, cast, func, insert, or_, update
 from sqlalchemy import text as sql_text
@@ -390,6 +390,12 @@ _ADD_MESSAGE = Prepared(
 )
 
 
+_ADD_MESSAGE_WITH_ID = Prepared(
+    insert(_MESSAGES).returning(_MESSAGES.c.id),
+    keys=("ticket_id", "kind", "text", "author_key", "author_name", "at"),
+)
+
+
 async def add_message(
     session: DbSession,
     *,
@@ -399,8 +405,10 @@ async def add_message(
     author_key: str = "",
     author_name: str = "",
     at: datetime,
-) -> None:
-    await _ADD_MESSAGE.rows(
+    with_id: bool = False,
+) -> int | None:
+    """Write a line of the transcript; with `with_id`, its id (for a caller that changes it later)."""
+    rows = await (_ADD_MESSAGE_WITH_ID if with_id else _ADD_MESSAGE).rows(
         session,
         {
             "ticket_id": ticket.id,
@@ -412,6 +420,40 @@ async def add_message(
         },
     )
     ticket.updated_at = at
+    return int(rows[0][0]) if with_id else None
+
+
+UNSENT_STAFF: Final = "staff_unsent"
+"""The kind of a team member's answer that never reached the customer (their DMs closed, the bot not
+allowed where the ticket lives): kept in the transcript, but no `staff` line, so no response."""
+
+
+async def answer_reached_customer(
+    session: DbSession, *, ticket_id: int, at: datetime, by_key: str = "", by_name: str = ""
+) -> None:
+    """The customer got the team's first word at `at` (an answer, or the notice that someone has the
+    ticket): it stops the first-response clock; an answer's writer (`by_key`) takes the ticket if
+    nobody holds it yet. Nothing changes for a ticket answered before."""
+    await session.execute(
+        update(_TICKETS)
+        .where(_TICKETS.c.id == ticket_id, _TICKETS.c.first_responded_at.is_(None))
+        .values(first_responded_at=at)
+    )
+    if by_key:
+        await session.execute(
+            update(_TICKETS)
+            .where(_TICKETS.c.id == ticket_id, _TICKETS.c.state == "open")
+            .values(state="claimed", assignee_key=by_key, assignee_name=by_name[:200])
+        )
+
+
+async def answer_not_delivered(session: DbSession, *, line_id: int) -> None:
+    """A team member's answer (its transcript line) could not reach the customer."""
+    await session.execute(
+        update(_MESSAGES)
+        .where(_MESSAGES.c.id == line_id, _MESSAGES.c.kind == "staff")
+        .values(kind=UNSENT_STAFF)
+    )
 
 
 class TranscriptLine(Protocol):

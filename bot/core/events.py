@@ -341,6 +341,9 @@ class SentRef:
     """It landed in the bot's direct messages with someone (a `Delivery.direct_to`)."""
     is_private: bool = False
     """Only the person it was for sees it (an ephemeral reply): nobody can thread under it."""
+    fallback: bool = False
+    """It landed where the delivery's `or_else` sent it, the place it was meant for refusing it: what
+    it was about did not reach that place (a staff answer the customer never saw)."""
 
     @property
     def conversation(self) -> Conversation:

@@ -103,7 +103,8 @@ class Outbound:
                         # Planned for, so nothing is lost: staff are not asked to let the bot into
                         # a channel that may not be theirs (a customer's private one).
                         log.info("sending it where it may go instead")
-                        return await self.attempt(_instead(delivery))
+                        instead = await self.attempt(_instead(delivery))
+                        return replace(instead, fallback=True) if isinstance(instead, SentRef) else instead
                     if error.code is not DeliveryFailure.PERSON_UNREACHABLE:
                         await self._report_once(delivery.conversation, error)
                     return None

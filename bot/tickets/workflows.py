@@ -318,8 +318,9 @@ async def record_words(ctx: HandlerContext, ticket: Ticket, *, kind: str, text: 
 
 
 async def record_staff_answer(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
-    """A team member's answer to the customer, wherever it was written: kept in the transcript; the
-    first one stops the first-response clock, and whoever answers an unclaimed ticket holds it."""
+    """A team member's answer written where the customer sees it (their own thread): kept in the
+    transcript; the first one stops the first-response clock, and whoever answers an unclaimed
+    ticket holds it."""
     actor = ctx.event.actor
     await record_words(ctx, ticket, kind="staff", text=text, author=actor)
     if ticket.first_responded_at is None:
@@ -327,6 +328,31 @@ async def record_staff_answer(ctx: HandlerContext, ticket: Ticket, text: str) ->
     if ticket.state == "open":
         ticket.state = "claimed"
         ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
+
+
+@sent_hook
+@dataclass(frozen=True, slots=True)
+class ReachedCustomer:
+    """What the team told the customer counts once it reached them, not when it was written: the
+    first such message stops the first-response clock (and an answer's writer takes the ticket, as
+    `record_staff_answer`). A message that went to its fallback instead never reached them: an
+    answer's transcript line (`line_id`) is marked unsent, so no report takes it for a response.
+    A message that was not sent at all (refused with no fallback, given up) runs no hook: nothing
+    counts. One kept owed and posted later counts from when it was posted."""
+
+    ticket_id: int
+    line_id: int | None = None
+    by_key: str = ""
+    by_name: str = ""
+
+    async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
+        if ref.fallback:
+            if self.line_id is not None:
+                await tickets_repo.answer_not_delivered(session, line_id=self.line_id)
+            return
+        await tickets_repo.answer_reached_customer(
+            session, ticket_id=self.ticket_id, at=services.clock(), by_key=self.by_key, by_name=self.by_name
+        )
 
 
 async def relay_from_customer(
@@ -342,7 +368,16 @@ async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> No
     actor = ctx.event.actor
     if ticket.state == "closed":
         raise UserError(messages.closed_not_sent(ticket, ctx.now))
-    await record_staff_answer(ctx, ticket, text)
+    line_id = await tickets_repo.add_message(
+        ctx.session,
+        ticket=ticket,
+        kind="staff",
+        text=text,
+        author_key=actor.key,
+        author_name=actor.name,
+        at=ctx.now,
+        with_id=True,
+    )
     not_passed_on = Delivery(
         conversation=ctx.event.conversation,
         message=OutboundMessage(text=messages.not_passed_on(ticket)),
@@ -351,6 +386,7 @@ async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> No
     await ctx.post(
         customer_conversation(ticket),
         messages.relayed(actor.name, text, from_staff=True),
+        on_sent=ReachedCustomer(ticket.id or 0, line_id, by_key=actor.key, by_name=actor.name),
         or_else=not_passed_on,
     )
 
@@ -364,11 +400,13 @@ async def claim(ctx: HandlerContext, ticket: Ticket) -> None:
     previous = ticket.assignee_name
     ticket.state = "claimed" if ticket.state == "open" else ticket.state
     ticket.assignee_key, ticket.assignee_name = actor.key, actor.name
-    if ticket.first_responded_at is None:
-        ticket.first_responded_at = ctx.now
     note = f"Claimed by {actor.name}" + (f" (from {previous})" if previous else "")
     await tickets_repo.add_message(ctx.session, ticket=ticket, kind="system", text=note, at=ctx.now)
-    await ctx.post(customer_conversation(ticket), messages.claimed_to_customer(ticket, actor.name))
+    await ctx.post(
+        customer_conversation(ticket),
+        messages.claimed_to_customer(ticket, actor.name),
+        on_sent=ReachedCustomer(ticket.id or 0),
+    )
     await _post_to_staff_thread_or_card(ctx, ticket, f"{note}.")
 
 

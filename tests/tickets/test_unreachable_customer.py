@@ -1,0 +1,80 @@
+"""A customer the bot cannot reach (the bot not allowed where their ticket lives, their DMs closed):
+what the team writes them is no answer until it reaches them. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.adapters.base import DeliveryError, DeliveryFailure
+from bot.tickets.clocks import check_ticket_clocks
+from storage import reports_repo
+from tests.harness import STAFF_CHANNEL, BotHarness
+from tests.tickets.conversation import escalated, tickets, transcript
+
+NOT_ALLOWED = DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
+
+
+async def _first_replies(bot: BotHarness) -> dict[int, object]:
+    """What the reports take for each ticket's first response."""
+    now = bot.clock.now
+    async with bot.bot.database.session() as session:
+        return dict(await reports_repo.first_staff_replies(session, start=now - timedelta(days=1), end=now))
+
+
+async def _clocks(bot: BotHarness) -> dict[str, int]:
+    return await check_ticket_clocks(bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound)
+
+
+async def test_a_staff_answer_that_never_reached_the_customer_is_no_first_response(bot: BotHarness) -> None:
+    _, card = await escalated(bot)
+    bot.adapter.fail_channel("community", NOT_ALLOWED)
+    bot.clock.advance(minutes=10)
+    sent = await bot.says(
+        bot.staff, "Which file format was it?", conversation=bot.staff_room, thread=card.ref.message_id
+    )
+    assert [m.channel_id for m in sent] == [STAFF_CHANNEL]
+    assert "I couldn't pass that on to Casey" in sent[0].text
+
+    (ticket,) = await tickets(bot)
+    assert ticket.first_responded_at is None, "the customer heard nothing"
+    assert (ticket.state, ticket.assignee_key) == ("open", None), "the first-response clock still runs"
+    assert await _first_replies(bot) == {}, "the reports do not count it either"
+    assert ("staff_unsent", "Which file format was it?") in await transcript(bot, 1), "kept, as unsent"
+    bot.clock.advance(hours=4)
+    assert (await _clocks(bot))["breached"] == 1, "the team is reminded the customer still waits"
+
+    # Let in again: the next answer that reaches the customer is the first response.
+    del bot.adapter.failures["community"]
+    sent = await bot.says(
+        bot.staff, "Please send us the file", conversation=bot.staff_room, thread=card.ref.message_id
+    )
+    assert [m.channel_id for m in sent] == ["community"]
+    (ticket,) = await tickets(bot)
+    assert ticket.first_responded_at == bot.clock.now
+    assert (ticket.state, ticket.assignee_name) == ("claimed", "Sam (staff)")
+    assert await _first_replies(bot) == {ticket.id: bot.clock.now}
+
+
+async def test_a_claim_the_customer_was_never_told_about_is_no_first_response(bot: BotHarness) -> None:
+    await escalated(bot)
+    bot.adapter.fail_channel("community", NOT_ALLOWED)
+    await bot.staff_runs("/ticket claim 1")
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "claimed", "the team member holds it all the same"
+    assert ticket.first_responded_at is None
+    (answer,) = await bot.staff_runs("/ticket priority 1 high")
+    assert "it has had its first answer" not in answer.text
+
+
+async def test_an_answer_reaching_the_customer_late_counts_from_when_it_reached_them(bot: BotHarness) -> None:
+    _, card = await escalated(bot)
+    # The platform refuses it past every retry: it stays owed, and goes out once the platform is back.
+    bot.bot.dispatcher.outbound.max_attempts = 1
+    bot.adapter.fail_channel("community", DeliveryError("503", permanent=False))
+    await bot.says(bot.staff, "On it", conversation=bot.staff_room, thread=card.ref.message_id)
+    (ticket,) = await tickets(bot)
+    assert ticket.first_responded_at is None
+    bot.clock.advance(minutes=5)
+    assert await bot.bot.dispatcher.pay_owed() == 1
+    (ticket,) = await tickets(bot)
+    assert ticket.first_responded_at == bot.clock.now
