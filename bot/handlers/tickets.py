@@ -86,9 +86,10 @@ router.command(
 router.command("ticket claim", "Take the ticket", NUMBER, staff=True)
 router.command(
     "ticket close",
-    "Ask the customer to confirm it is solved",
+    # The reason is in the customer's "Did this solve it?": staff must not write it as a note.
+    "Ask the customer to confirm it is solved; they see the reason",
     NUMBER,
-    Option("reason", required=False),
+    Option("reason", required=False, description="Shown to the customer"),
     staff=True,
 )
 PRIORITY_COMMAND = router.command(

@@ -22,7 +22,7 @@ STAFF_LINES = [
     "- `/ticket reply <number> <text>`: Answer the customer (or reply in the ticket's staff thread)",
     "- `/ticket note <number> <text>`: Add an internal note the customer never sees",
     "- `/ticket claim <number>`: Take the ticket",
-    "- `/ticket close <number> [reason]`: Ask the customer to confirm it is solved",
+    "- `/ticket close <number> [reason]`: Ask the customer to confirm it is solved; they see the reason",
     "- `/ticket priority <number> urgent|high|normal|low`: Change the first-response target",
     "- `/support questions [days]`: The questions that keep coming back, and how they went",
     "- `/support report [days]`: How support went over a period: figures, answer quality, knowledge gaps",
@@ -85,3 +85,17 @@ def test_each_status_command_example_is_typed_as_that_command() -> None:
     for usage in usages:
         command = declared[usage.usage]
         assert usage.example.startswith(f"/{command.qualified_name} "), usage
+
+
+async def test_ticket_help_tells_staff_the_close_reason_reaches_the_customer(bot: BotHarness) -> None:
+    (help_text,) = await bot.staff_runs("/ticket help")
+    (close_line,) = [line for line in help_text.text.splitlines() if "/ticket close" in line]
+    assert close_line.endswith("they see the reason"), close_line
+    (close,) = [c for c in build_router().commands if c.path == ("ticket", "close")]
+    assert {o.name: o.description for o in close.options}["reason"] == "Shown to the customer"
+
+    # And they do: the reason is in the question the customer is asked.
+    await bot.customer_says("can I talk to a human please")
+    sent = await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
+    (question,) = [m for m in sent if m.channel_id == "community"]
+    assert "(fixed in 2.4.1)" in question.text
