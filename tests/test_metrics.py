@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.adapters.base import DeliveryError
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core.events import Actor, Conversation, Delivery, OutboundMessage, Platform
 from bot.core.metrics import Metrics
 from bot.core.outbound import Outbound
@@ -131,6 +131,42 @@ async def test_rate_limits_retries_and_failures_are_counted_per_platform() -> No
     assert value(samples, "supportbot_delivery_retries_total", platform="slack") == 1
     assert value(samples, "supportbot_deliveries_total", platform="slack", result="sent") == 1
     assert value(samples, "supportbot_deliveries_total", platform="slack", result="failed") == 1
+
+
+async def test_a_message_that_reached_the_person_by_its_planned_fallback_is_no_failure() -> None:
+    adapter = FakeAdapter(Platform.DISCORD)
+    metrics = Metrics(process=False)
+    outbound = Outbound({Platform.DISCORD: adapter}, metrics=metrics)
+    casey = Actor(platform=Platform.DISCORD, id="C1")
+    private = Conversation(platform=Platform.DISCORD, workspace_id="G1", channel_id="private")
+    adapter.fail_channel(
+        "private", DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
+    )
+    in_dms = Delivery(conversation=private, message=OutboundMessage(text="ticket #1"), direct_to=casey)
+    sent = await outbound.send(
+        Delivery(conversation=private, message=OutboundMessage(text="ticket #1"), or_else=in_dms)
+    )
+    assert sent is not None and sent.is_direct and sent.fallback
+
+    # Their DMs closed too, and nothing planned after that: a failure.
+    adapter.fail_channel(
+        "D-C1",
+        DeliveryError(
+            "Cannot send messages to this user", permanent=True, code=DeliveryFailure.PERSON_UNREACHABLE
+        ),
+    )
+    assert (
+        await outbound.send(
+            Delivery(conversation=private, message=OutboundMessage(text="hi"), or_else=in_dms)
+        )
+        is None
+    )
+
+    samples = parse(metrics.exposition()[0].decode())
+    assert value(samples, "supportbot_deliveries_total", platform="discord", result="sent") == 1
+    assert value(samples, "supportbot_deliveries_total", platform="discord", result="failed") == 1
+    fallbacks = "supportbot_delivery_fallbacks_total"
+    assert value(samples, fallbacks, platform="discord", reason="no_access") == 2
 
 
 async def test_metrics_never_show_what_people_typed_their_ids_or_tokens(

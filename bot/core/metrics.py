@@ -87,6 +87,16 @@ class Metrics:
             ["platform", "result"],
             registry=registry,
         )
+        self.delivery_fallbacks = Counter(
+            "supportbot_delivery_fallbacks",
+            "Deliveries refused for good where they were meant to go and sent to their planned"
+            " fallback instead (`Delivery.or_else`: a ticket's confirmation to the customer's DMs, a"
+            " staff answer that cannot reach the customer reported to its writer), by platform and"
+            " why (no_access, channel_gone, person_unreachable). Not counted as failed: the message"
+            " counts once, as sent or failed, where it went in the end.",
+            ["platform", "reason"],
+            registry=registry,
+        )
         self.rate_limited = Counter(
             "supportbot_rate_limited",
             "Rate limits (429) a platform answered a delivery's request with, those the platform's SDK"
@@ -137,6 +147,10 @@ class Metrics:
 
     def delivered(self, platform: str, *, ok: bool) -> None:
         self.deliveries.labels(platform, SENT if ok else FAILED).inc()
+
+    def fell_back(self, platform: str, reason: DeliveryFailure) -> None:
+        """A delivery refused for `reason` went to its `or_else` (which counts as it goes)."""
+        self.delivery_fallbacks.labels(platform, reason.value).inc()
 
     def sdk_retried(self, platform: str, reason: DeliveryFailure) -> None:
         """A platform's SDK sent a delivery's request again on its own (see `ReportsRetries`)."""

@@ -98,13 +98,15 @@ class Outbound:
                     return None
                 if error.permanent:
                     log.warning("cannot post in %s: %s", delivery.conversation.key, error)
-                    self.metrics.delivered(platform, ok=False)
                     if delivery.or_else is not None and error.code in _REFUSED_THERE:
                         # Planned for, so nothing is lost: staff are not asked to let the bot into
-                        # a channel that may not be theirs (a customer's private one).
+                        # a channel that may not be theirs (a customer's private one), and it is no
+                        # failure: the message counts where it goes instead.
                         log.info("sending it where it may go instead")
+                        self.metrics.fell_back(platform, error.code)
                         instead = await self.attempt(_instead(delivery))
                         return replace(instead, fallback=True) if isinstance(instead, SentRef) else instead
+                    self.metrics.delivered(platform, ok=False)
                     if error.code is not DeliveryFailure.PERSON_UNREACHABLE:
                         await self._report_once(delivery.conversation, error)
                     return None
