@@ -213,9 +213,14 @@ def _rows(result: Any) -> list[dict[str, Any]]:
 
 
 async def _select(session: DbSession, name: str, where: ColumnElement[bool]) -> list[dict[str, Any]]:
+    """The rows, oldest first, so an export reads as a history: by when each was written
+    (`created_at`, or `at` for a line, an update, a decision), not by id, which follows the order
+    rows were inserted (two processes, a corrected clock, a restore); the id breaks ties."""
     found = table(name)
+    written = found.c.get("created_at", found.c.get("at"))
+    assert written is not None, f"{name}: a person's rows are exported by time, and it has none"
     primary = list(found.primary_key.columns)
-    return _rows(await session.execute(select(found).where(where).order_by(*primary)))
+    return _rows(await session.execute(select(found).where(where).order_by(written, *primary)))
 
 
 async def is_known(session: DbSession, *, key: str) -> bool:

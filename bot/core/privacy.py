@@ -104,11 +104,14 @@ async def export(session: DbSession, *, subject: str, now: datetime) -> dict[str
         "lines_elsewhere": found.lines_elsewhere,
         "tickets_held": found.tickets_held,
         "kb_questions": found.kb_questions,
-        "ratings": [
-            {"ticket": t["number"], "rating": t["rating"], "closed_at": t["closed_at"]}
-            for t in found.tickets_opened
-            if t["rating"] is not None
-        ],
+        "ratings": sorted(
+            (
+                {"ticket": t["number"], "rating": t["rating"], "closed_at": t["closed_at"]}
+                for t in found.tickets_opened
+                if t["rating"] is not None
+            ),
+            key=lambda rating: rating["closed_at"],  # rated once closed: in the order they were
+        ),
         "status_subscriptions": found.status_subscriptions,
         "incident_follow_ups": found.incident_follow_ups,
         "status_changes": found.status_changes,

@@ -323,3 +323,36 @@ def test_a_person_written_wrong_says_how_to_write_them(typed: str, problem: str)
     with pytest.raises(privacy.SubjectError, match=problem):
         privacy.parse_subject(typed)
     assert privacy.parse_subject(" Slack:U0123ABCD ") == "slack:U0123ABCD"
+
+
+async def test_the_export_reads_as_a_history_even_when_ids_are_not_in_time_order(bot: BotHarness) -> None:
+    """Ids follow the order rows were inserted, not when things happened (two processes, a clock
+    corrected, rows restored): the export's sections are ordered by time, oldest first."""
+    bot.clock.advance(hours=2)
+    await bot.says(QUENTIN, "how do I reset my API key?")
+    await bot.says(QUENTIN, "can I talk to a human? my export keeps failing")
+    bot.clock.advance(hours=-1)  # written after, happened before
+    await bot.says(QUENTIN, "where can I download my invoices?")
+    await bot.says(QUENTIN, "can I talk to a human about my invoice", conversation=QUENTIN_DM)
+    for number, stars in ((1, "4"), (2, "5")):  # the earlier-opened one closed last
+        bot.clock.advance(minutes=5)
+        sent = await bot.staff_runs(f"/ticket close {number}")
+        question = next(m for m in sent if m.channel_id != STAFF_CHANNEL)
+        sent = await bot.click(QUENTIN, button(question, "Yes"), on=question)
+        rating = next(m for m in sent if m.delivery.message.buttons)
+        await bot.click(QUENTIN, button(rating, stars), on=rating)
+    async with bot.bot.database.session() as session:
+        document = await privacy.export(session, subject=QUENTIN.key, now=bot.clock())
+    assert document is not None
+
+    assert [t["number"] for t in document["tickets_opened"]] == [2, 1]
+    assert [r["ticket"] for r in document["ratings"]] == [1, 2]
+    questions = [q["question"] for q in document["kb_questions"]]
+    assert questions.index("where can I download my invoices?") < questions.index(
+        "how do I reset my API key?"
+    )
+    for name, rows in document.items():
+        if name == "manifest":
+            continue
+        times = [row.get("created_at", row.get("at", row.get("closed_at"))) for row in rows]
+        assert times == sorted(times), name
