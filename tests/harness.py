@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bot.core.events import (
     MessageReceived,
     Platform,
     ReactionAdded,
+    SharedFile,
 )
 from bot.settings import Settings
 from storage.db import Database
@@ -102,7 +104,13 @@ class BotHarness:
         return self.adapter.sent[before:]
 
     async def says(
-        self, actor: Actor, text: str, *, conversation: Conversation | None = None, thread: str | None = None
+        self,
+        actor: Actor,
+        text: str,
+        *,
+        conversation: Conversation | None = None,
+        thread: str | None = None,
+        files: Sequence[SharedFile] = (),
     ) -> list[SentMessage]:
         conversation = conversation or self.community
         if thread is not None:
@@ -110,7 +118,12 @@ class BotHarness:
         message_id = self._id("u")
         return await self.send(
             MessageReceived(
-                actor=actor, conversation=conversation, text=text, message_id=message_id, event_id=message_id
+                actor=actor,
+                conversation=conversation,
+                text=text,
+                message_id=message_id,
+                event_id=message_id,
+                files=tuple(files),
             )
         )
 

@@ -8,18 +8,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.core.events import Attachment, OutboundMessage
+from bot.core.sizes import size_text
 
 NOT_IN_PRIVATE = "files go only with messages in a channel, not with private replies or edits"
 
 Loaded = list[tuple[Attachment, bytes]]
 Failed = list[tuple[Attachment, str]]
-
-
-def size_text(size: int) -> str:
-    """`812 KB`, `10 MB` (powers of 1,024, as the platforms state their limits)."""
-    if size < 1024 * 1024:
-        return f"{max(1, round(size / 1024))} KB"
-    return f"{size / (1024 * 1024):.3g} MB"
 
 
 def too_large(size: int, limit: int) -> str | None:

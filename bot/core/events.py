@@ -132,12 +132,33 @@ class InboundEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SharedFile:
+    """A file a person's message carried, as the platform describes it.
+
+    `size` is in bytes (None when the platform did not say); `kind` its content type when known
+    ("image/png"); `link` where the people the bot tells about it can open it, a page of the platform
+    (Slack's file permalink, Discord's attachment URL), never a download URL that needs the bot's
+    token: "" when the platform gave none."""
+
+    name: str
+    size: int | None = None
+    kind: str = ""
+    link: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MessageReceived(InboundEvent):
-    """A message a person wrote in a channel, thread or DM."""
+    """A message a person wrote in a channel, thread or DM. A file sent alone has no `text`."""
 
     text: str
     message_id: str
     mentions_bot: bool = False
+    files: tuple[SharedFile, ...] = ()
+
+    def __post_init__(self) -> None:
+        InboundEvent.__post_init__(self)
+        if not isinstance(self.files, tuple):
+            object.__setattr__(self, "files", tuple(self.files))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -39,6 +39,7 @@ _EVENT_TYPES: tuple[type, ...] = (
     events.Actor,
     events.Conversation,
     events.MessageReceived,
+    events.SharedFile,
     events.CommandInvoked,
     events.ActionInvoked,
     events.ReactionAdded,

@@ -128,7 +128,7 @@ async def _in_staff_channel(event: MessageReceived, ctx: HandlerContext) -> Verd
 async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> None:
     """A reply in a ticket's staff thread goes to the customer; other staff-channel talk is ignored."""
     thread = event.conversation.thread_id
-    if thread is None or not event.text.strip():
+    if thread is None or not (event.text.strip() or event.files):
         return
     ticket = await tickets_repo.by_staff_thread(
         ctx.session, platform=event.platform.value, channel_id=event.conversation.channel_id, thread_id=thread
@@ -140,7 +140,10 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
     if ticket.state == "closed":
         await ctx.reply(messages.closed_not_sent(ticket, ctx.now))
         return
-    await relay_from_staff(ctx, ticket, event.text)
+    if event.text.strip():
+        await relay_from_staff(ctx, ticket, event.text)
+    if event.files:
+        await ctx.reply(messages.files_not_passed_on(ticket))
 
 
 async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
@@ -153,17 +156,17 @@ async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
 @router.on(MessageReceived, always(0.98), guards=[_held_here])
 async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None:
     ticket: Ticket = ctx.allowed
-    if not event.text.strip():
-        # A file or image alone arrives with no words, and only words are relayed: say so.
+    if not event.text.strip() and not event.files:
+        # A sticker alone, say: nothing reaches the team, and the customer must not think it did.
         if ticket.requester_key == event.actor.key:
-            await ctx.reply(messages.no_words_to_pass_on())
+            await ctx.reply(messages.nothing_to_pass_on())
         return
     if ticket.state == "closed":
         if ticket.requester_key != event.actor.key:
             return
         if intents.says_solved(event.text):
             # Closed for want of an answer, then thanked: the team hears it, nobody is paged.
-            await relay_from_customer(ctx, ticket, event.text)
+            await relay_from_customer(ctx, ticket, event.text, files=event.files)
             await ctx.reply(messages.thanks_after_close(ticket))
             return
         await _reopen(
@@ -179,14 +182,14 @@ async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None
     if ticket.state == "awaiting_confirmation":
         await _reply_to_close_question(event, ctx, ticket)
         return
-    await relay_from_customer(ctx, ticket, event.text)
+    await relay_from_customer(ctx, ticket, event.text, files=event.files)
 
 
 async def _reply_to_close_question(event: MessageReceived, ctx: HandlerContext, ticket: Ticket) -> None:
     """Words instead of a click on "Did this solve it?". A yes or a thank-you is passed on with a
     reminder of the button; anything else means it is not solved yet: the ticket reopens, as its
     card says."""
-    await relay_from_customer(ctx, ticket, event.text)
+    await relay_from_customer(ctx, ticket, event.text, files=event.files)
     if intents.says_solved(event.text):
         await ctx.reply(messages.thanks_instead_of_confirming(ticket))
         return
@@ -219,10 +222,11 @@ async def _someone_else_here(event: MessageReceived, ctx: HandlerContext, ticket
 async def relay_from_staff_in_thread(ctx: HandlerContext, ticket: Ticket, event: MessageReceived) -> None:
     """A team member answering in the customer's own thread: the customer sees it already; keep the
     transcript and the staff thread in step."""
-    await record_staff_answer(ctx, ticket, event.text)
+    await record_staff_answer(ctx, ticket, messages.with_files(event.text, event.files))
     thread = staff_thread(ctx, ticket)
     if thread is not None:
-        await ctx.post(thread, messages.relayed(event.actor.name, event.text, from_staff=True))
+        relayed = messages.relayed(event.actor.name, event.text, from_staff=True, files=event.files)
+        await ctx.post(thread, relayed)
 
 
 async def _reopen(ctx: HandlerContext, ticket: Ticket, *, why: str) -> None:

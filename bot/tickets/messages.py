@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -15,10 +16,12 @@ from bot.core.events import (
     Mention,
     OutboundMessage,
     Platform,
+    SharedFile,
     TimeStyle,
     timestamp,
 )
 from bot.core.links import unmask_links
+from bot.core.sizes import size_text
 from bot.tickets.model import close_answer_value
 from storage.models import Ticket
 from storage.tickets_repo import TranscriptLine
@@ -72,14 +75,66 @@ def escalated_in_direct_messages(ticket: Ticket, *, ahead: int, now: datetime) -
     return replace(message, text=note + message.text)
 
 
-def no_words_to_pass_on() -> OutboundMessage:
-    """A customer's message in their ticket's thread with no text: a file or image alone."""
+def nothing_to_pass_on() -> OutboundMessage:
+    """A customer's message in their ticket's thread with neither text nor files (a sticker)."""
     return OutboundMessage(
         text=(
-            "I can only pass words on to the team, and that message had none: a file or image on its "
-            "own doesn't reach them. Please write what you need, or paste the error message as text."
+            "That message had nothing I can pass on to the team (no words or files). "
+            "Please write what you need, or attach the file again."
         )
     )
+
+
+# A content type as platforms state it ("image/png"): anything else a client sent is left out.
+_CONTENT_TYPE = re.compile(r"[\w.+-]{1,60}/[\w.+-]{1,80}")
+# What a file's name may not bring into the code span it is shown in: its end (a backtick), and the
+# bold that Slack's rendering would still make of `**` there. A lookalike keeps the name readable.
+_NAME_MARKS = str.maketrans({"`": "'", "*": "\u2217"})
+# In a link's address: what would end `[label](url)` early on either platform, or start Slack markup.
+_ADDRESS_BREAKS = {c: f"%{ord(c):02X}" for c in " ()<>|[]"}
+MAX_FILE_NAME = 120
+
+
+def _file_name(name: str) -> str:
+    """A file's name shown as a name: one line, in a code span, so nothing in it pings, formats or
+    links (a code span shows its text as it is on both platforms)."""
+    shown = " ".join(unmask_links(name).translate(_NAME_MARKS).split()) or "unnamed file"
+    return f"`{clip(shown, MAX_FILE_NAME)}`"
+
+
+def _address(link: str) -> str | None:
+    """A web address that stays one link whatever it holds, or None for anything that is not one."""
+    if not re.match(r"https?://", link, re.IGNORECASE) or len(link) > 2000:
+        return None
+    return "".join(_ADDRESS_BREAKS.get(c, "%20" if c.isspace() else c) for c in link)
+
+
+def file_line(file: SharedFile) -> str:
+    """One file sent with a message, as the team reads it: name, size, type and where to open it."""
+    about = [size_text(file.size)] if file.size is not None and file.size >= 0 else []
+    if _CONTENT_TYPE.fullmatch(file.kind):
+        about.append(file.kind)
+    line = f"\N{PAPERCLIP} {_file_name(file.name)}" + (f" ({', '.join(about)})" if about else "")
+    address = _address(file.link)
+    if address is None:
+        return f"{line}: no link came with it, ask the customer to send it another way"
+    return f"{line}: [open it]({address})"
+
+
+def files_not_passed_on(ticket: Ticket) -> OutboundMessage:
+    """A team member's file in the staff thread: it stays there, where the customer cannot open it."""
+    return OutboundMessage(
+        text=(
+            f"Files posted here stay with the team: the customer on ticket **#{ticket.number}** can't "
+            "open them. Post the file in their own thread, or send a link they can open with "
+            f"`/ticket reply {ticket.number}`."
+        )
+    )
+
+
+def with_files(text: str, files: Sequence[SharedFile]) -> str:
+    """A message's words followed by a line per file it carried (the file lines alone if no words)."""
+    return "\n".join([text, *map(file_line, files)] if text.strip() else map(file_line, files))
 
 
 def nowhere_to_answer(ticket: Ticket) -> str:
@@ -179,12 +234,12 @@ def staff_card(
     )
 
 
-def relayed(author: str, text: str, *, from_staff: bool) -> OutboundMessage:
-    """Words passed on as written. A customer's links show the team where they go: a label of
-    theirs is no link (the team's own links to the customer stay links)."""
+def relayed(author: str, text: str, *, from_staff: bool, files: Sequence[SharedFile] = ()) -> OutboundMessage:
+    """Words passed on as written, and a line per file sent with them. A customer's links show the
+    team where they go: a label of theirs is no link (the team's own links to the customer stay links)."""
     if from_staff:
-        return OutboundMessage(text=f"**{author} (support team):**\n{text}")
-    return OutboundMessage(text=f"**{unmask_links(author)}:**\n{unmask_links(text)}")
+        return OutboundMessage(text=f"**{author} (support team):**\n{with_files(text, files)}")
+    return OutboundMessage(text=f"**{unmask_links(author)}:**\n{with_files(unmask_links(text), files)}")
 
 
 def claimed_to_customer(ticket: Ticket, by: str) -> OutboundMessage:

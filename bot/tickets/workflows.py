@@ -20,6 +20,7 @@ from bot.core.events import (
     Platform,
     ReactionAdded,
     SentRef,
+    SharedFile,
 )
 from bot.core.owed import sent_hook
 from bot.tickets import messages
@@ -356,12 +357,19 @@ class ReachedCustomer:
 
 
 async def relay_from_customer(
-    ctx: HandlerContext, ticket: Ticket, text: str, *, author: Actor | None = None
+    ctx: HandlerContext,
+    ticket: Ticket,
+    text: str,
+    *,
+    author: Actor | None = None,
+    files: Sequence[SharedFile] = (),
 ) -> None:
-    """Keep the customer's words in the transcript and pass them to the team's thread."""
+    """Keep the customer's words, and a line per file they sent, in the transcript and pass them to
+    the team's thread."""
     actor = author or ctx.event.actor
-    await record_words(ctx, ticket, kind="customer", text=text, author=actor)
-    await _post_to_staff_thread_or_card(ctx, ticket, messages.relayed(actor.name, text, from_staff=False))
+    await record_words(ctx, ticket, kind="customer", text=messages.with_files(text, files), author=actor)
+    relayed = messages.relayed(actor.name, text, from_staff=False, files=files)
+    await _post_to_staff_thread_or_card(ctx, ticket, relayed)
 
 
 async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> None:

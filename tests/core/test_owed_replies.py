@@ -31,6 +31,7 @@ from bot.core.events import (
     Platform,
     ReactionAdded,
     SentRef,
+    SharedFile,
 )
 from bot.core.owed import NotKeepable, decode, encode
 from bot.handlers.incidents import RememberProgressMessage
@@ -64,6 +65,18 @@ def every_kind_of_reply() -> list[PendingDelivery]:
     asked = [
         MessageReceived(
             actor=CASEY, conversation=HELP, text="is the api down?", message_id="171.3", occurred_at=AT
+        ),
+        MessageReceived(
+            actor=CASEY,
+            conversation=HELP,
+            text="",
+            message_id="171.6",
+            files=(
+                SharedFile(
+                    name="export.log", size=812, kind="text/plain", link="https://x.slack.com/files/F1"
+                ),
+                SharedFile(name="unnamed"),
+            ),
         ),
         CommandInvoked(actor=CASEY, conversation=HELP, name="ticket", args="status 12", event_id="t1"),
         ActionInvoked(actor=CASEY, conversation=HELP, action_id="kb.solved", value="e1", message_id="171.4"),

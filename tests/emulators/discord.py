@@ -711,11 +711,34 @@ class DiscordEmulator:
         self.messages[message["id"]] = message
         return message
 
+    def attachment(self, channel: Channel, filename: str, size: int, content_type: str) -> dict[str, Any]:
+        """A file sent with a message (api docs: Attachment object): its URL on Discord's CDN,
+        signed to expire, opens for anyone who has it."""
+        attachment_id = self.snowflake()
+        name = filename.replace(" ", "_")
+        url = f"https://cdn.discordapp.com/attachments/{channel.id}/{attachment_id}/{name}?ex=6756f0a0&is=67559f20&hm=5f"
+        return {
+            "id": attachment_id,
+            "filename": filename,
+            "size": size,
+            "url": url,
+            "proxy_url": url.replace("cdn.discordapp.com", "media.discordapp.net"),
+            "content_type": content_type,
+        }
+
     async def user_says(
-        self, user: User, channel: Channel, content: str, *, mentions: Iterable[User] = ()
+        self,
+        user: User,
+        channel: Channel,
+        content: str,
+        *,
+        mentions: Iterable[User] = (),
+        attachments: Iterable[dict[str, Any]] = (),
     ) -> dict[str, Any]:
-        """A person posts a message; the bot receives MESSAGE_CREATE. Returns the message payload."""
+        """A person posts a message, perhaps with files (see `attachment`); the bot receives
+        MESSAGE_CREATE. Returns the message payload."""
         message = self._message(user, channel, content, mentions=mentions)
+        message["attachments"] = list(attachments)
         await self.dispatch("MESSAGE_CREATE", message, guild_id=channel.guild_id)
         return message
 

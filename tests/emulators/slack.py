@@ -64,9 +64,10 @@ import hmac
 import itertools
 import json
 import math
+import re
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1130,8 +1131,10 @@ class SlackEmulator:
         thread_ts: str | None = None,
         team: str | None = None,
         mention: bool = False,
+        files: Sequence[dict[str, Any]] = (),
     ) -> dict[str, Any]:
-        """Store a person's message in the channel's history and return its `message` event."""
+        """Store a person's message in the channel's history and return its `message` event; with
+        `files` (see `shared_file`), the `file_share` message Slack sends for files shared with it."""
         workspace = self._workspace(team)
         channel_obj = workspace.channels.get(channel) or self.add_channel(channel, team=team)
         event = payload("event_message")["event"]
@@ -1148,6 +1151,10 @@ class SlackEmulator:
             channel_type="im" if channel_obj.is_im else ("group" if channel_obj.is_private else "channel"),
         )
         event["blocks"][0]["elements"][0]["elements"][0]["text"] = text
+        if files:
+            event.update(subtype="file_share", files=list(files), upload=False, display_as_bot=False)
+            if not text:
+                event.pop("blocks")
         if mention:
             event.pop("channel_type")
         if thread_ts:
@@ -1160,6 +1167,36 @@ class SlackEmulator:
         channel_obj.messages.append(stored)
         return event
 
+    def shared_file(
+        self, user: str, name: str, size: int, mimetype: str, *, team: str | None = None
+    ) -> dict[str, Any]:
+        """A file a person shared, as a message event's `files` hold it (api.slack.com/types/file):
+        its download URLs need a token, its permalink is the page people open."""
+        workspace = self._workspace(team)
+        file_id = f"F0{uuid.uuid4().hex[:8].upper()}"
+        slug = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-") or "file"
+        private = f"https://files.slack.com/files-pri/{workspace.team_id}-{file_id}/{slug}"
+        return {
+            "id": file_id,
+            "created": int(time.time()),
+            "timestamp": int(time.time()),
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
+            "user": user,
+            "user_team": workspace.team_id,
+            "size": size,
+            "mode": "hosted",
+            "is_external": False,
+            "is_public": True,
+            "url_private": private,
+            "url_private_download": f"{private}/download",
+            "permalink": f"https://emulator.slack.com/files/{user}/{file_id}/{slug}",
+            "permalink_public": f"https://slack-files.com/{workspace.team_id}-{file_id}-0a1b2c",
+            "file_access": "visible",
+        }
+
     async def user_posts(
         self,
         user: str,
@@ -1170,9 +1207,11 @@ class SlackEmulator:
         team: str | None = None,
         via: str | None = None,
         retry_num: int = 0,
+        files: Sequence[dict[str, Any]] = (),
     ) -> Posted:
-        """A person writes in a channel (or thread, or DM): stored, then delivered as Slack would."""
-        event = self.message_event(user, channel, text, thread_ts=thread_ts, team=team)
+        """A person writes in a channel (or thread, or DM), perhaps with files: stored, then
+        delivered as Slack would."""
+        event = self.message_event(user, channel, text, thread_ts=thread_ts, team=team, files=files)
         body = self.event_callback(event, team=team)
         return Posted(body=body, ack=await self.send_event(body, via=via, retry_num=retry_num))
 

@@ -651,14 +651,3 @@ async def test_staff_looking_at_a_ticket_read_it_as_the_team_not_as_its_customer
     )
     fields, _ = _card((await bot.customer_runs("/ticket status 1"))[0])
     assert fields["Your rating"] == "4/5", "the customer's own view"
-
-
-async def test_a_file_alone_in_the_ticket_thread_is_not_silently_dropped(bot: BotHarness) -> None:
-    reply, _ = await escalated(bot)
-    (answer,) = await bot.customer_says("", thread=reply.ref.thread_id)  # a screenshot, no words
-    assert answer.text == (
-        "I can only pass words on to the team, and that message had none: a file or image on its own "
-        "doesn't reach them. Please write what you need, or paste the error message as text."
-    )
-    assert "screenshots" not in reply.text, "the escalation does not ask for what cannot reach the team"
-    assert await bot.says(bot.other_customer, "", thread=reply.ref.thread_id) == []

@@ -34,6 +34,7 @@ from bot.core.events import (
     OutboundMessage,
     Platform,
     ReactionAdded,
+    SharedFile,
     plain_moments,
     render_moments,
 )
@@ -47,6 +48,7 @@ UNKNOWN_CHANNEL = 10003
 UNKNOWN_MESSAGE = 10008
 ENTITY_TOO_LARGE = 40005  # 413: the files of a message are over the upload limit
 MAX_FILE_BYTES = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES  # 10 MiB, without boosts
+MAX_FILES_PER_MESSAGE = 10
 
 # Buttons carry their action in the custom id, so a click on a months-old message still routes
 # without any state: `sb|<action_id>|<value>`. The action id may contain ':' (router prefixes), so
@@ -144,6 +146,21 @@ def strip_bot_mention(text: str, bot_user_id: int) -> str:
     return re.sub(rf"<@!?{bot_user_id}>", "", text).strip()
 
 
+def files_of(message: discord.Message) -> tuple[SharedFile, ...]:
+    """The files a message carried (`attachments`). Each one's link is its attachment URL, which
+    anyone holding it may open until Discord's signature on it expires (about a day): the message's
+    jump URL opens only for those who see the message, not the team when it is in a DM."""
+    return tuple(
+        SharedFile(
+            name=attachment.filename or "",
+            size=attachment.size if attachment.size >= 0 else None,
+            kind=attachment.content_type or "",
+            link=attachment.url if attachment.url.startswith("https://") else "",
+        )
+        for attachment in message.attachments[:MAX_FILES_PER_MESSAGE]
+    )
+
+
 def message_to_event(
     message: discord.Message, *, bot_user_id: int, listen_channel_ids: Collection[str]
 ) -> MessageReceived | None:
@@ -168,6 +185,7 @@ def message_to_event(
         event_id=str(message.id),
         occurred_at=message.created_at,
         mentions_bot=mentioned or conversation.is_direct,
+        files=files_of(message),
     )
 
 

@@ -32,6 +32,7 @@ from bot.core.events import (
     OutboundMessage,
     Platform,
     ReactionAdded,
+    SharedFile,
     TimeStyle,
     plain_moments,
     render_moments,
@@ -49,6 +50,7 @@ MAX_BUTTONS_PER_BLOCK = 25
 MAX_BUTTON_LABEL = 75
 MAX_BUTTON_VALUE = 2000
 MAX_FILE_BYTES = 1024**3  # files.getUploadURLExternal: a file of up to 1 GB
+MAX_FILES_PER_MESSAGE = 10  # a person can share up to 10 files in a message
 
 # Message subtypes that are a person writing something new; everything else (edits, deletions,
 # joins, bot posts, channel topic changes) is not a question for the bot.
@@ -383,6 +385,32 @@ def message_event_id(event: Mapping[str, Any]) -> str:
     return f"msg:{event.get('channel')}:{event.get('ts')}"
 
 
+def _file(file: Mapping[str, Any]) -> SharedFile | None:
+    """One of a message's `files`, or None for one deleted since (`mode: tombstone`). Its link is
+    its permalink, a page people of the workspace open with their own login; `url_private` is no
+    link for people (it needs the bot's token). A file hidden by the workspace's plan, or sent as
+    `file_access: check_file_info`, comes with its id alone: a file without a name or a link."""
+    if file.get("mode") == "tombstone":
+        return None
+    name, kind, link = (file.get(key) for key in ("name", "mimetype", "permalink"))
+    size = file.get("size")
+    return SharedFile(
+        name=name if isinstance(name, str) else "",
+        size=size if type(size) is int and size >= 0 else None,
+        kind=kind if isinstance(kind, str) else "",
+        link=link if isinstance(link, str) and link.startswith("https://") else "",
+    )
+
+
+def files_of(event: Mapping[str, Any]) -> tuple[SharedFile, ...]:
+    """The files a message event carried (`files`, with subtype `file_share` or in a thread)."""
+    files = event.get("files")
+    if not isinstance(files, list):
+        return ()
+    shared = (_file(f) for f in files[:MAX_FILES_PER_MESSAGE] if isinstance(f, Mapping))
+    return tuple(f for f in shared if f is not None)
+
+
 def message_to_event(
     body: Mapping[str, Any], *, actor: Actor, bot_user_id: str, names: Mapping[str, str] | None = None
 ) -> MessageReceived:
@@ -411,6 +439,7 @@ def message_to_event(
         mentions_bot=mentions_bot,
         event_id=message_event_id(event),
         occurred_at=_occurred(ts),
+        files=files_of(event),
     )
 
 

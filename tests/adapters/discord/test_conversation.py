@@ -268,3 +268,29 @@ async def test_a_ticket_command_where_the_bot_may_not_post_nor_dm_is_answered_pr
     await bot.dispatcher.drain()
     (ticket,) = await tickets(bot)
     assert (ticket.is_direct, ticket.thread_id) == (False, None), "no home made of a private answer"
+
+
+async def test_a_customers_files_in_their_ticket_thread_reach_the_team_as_lines_with_links(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    await emu.user_says(world.casey, world.help, "I want to talk to a person about my export")
+    room = await ticket_thread(emu, world.help, 1)
+    await posted(emu, room.id, "ticket **#1**")
+    card = await posted(emu, world.staff.id, "Ticket #1")
+
+    # Casey adds a screenshot to her words: the team sees both, the file as a line with its link.
+    screenshot = emu.attachment(room, "export error.png", 833_536, "image/png")
+    await emu.user_says(world.casey, room, "my export failed", attachments=[screenshot])
+    relayed = await posted(emu, card["id"], "my export failed")
+    assert f"📎 `export error.png` (814 KB, image/png): [open it]({screenshot['url']})" in relayed["content"]
+
+    # A file alone, whatever it is called, arrives as its line, and pings nobody.
+    log = emu.attachment(room, "@everyone **x**.log", 812, "text/plain")
+    await emu.user_says(world.casey, room, "", attachments=[log])
+    alone = await posted(emu, card["id"], ".log")
+    assert alone["content"] == (
+        f"**Casey:**\n📎 `@\u200beveryone ∗∗x∗∗.log` (812 bytes, text/plain): [open it]({log['url']})"
+    )
+    (call,) = [c for c in emu.calls if c.method == "POST" and c.content == alone["content"]]
+    assert call.json["allowed_mentions"]["parse"] == [], "nobody is pinged"

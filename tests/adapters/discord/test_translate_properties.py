@@ -31,6 +31,7 @@ from bot.core.events import (
     OutboundMessage,
     Platform,
 )
+from bot.tickets import messages as ticket_messages
 from tests.strategies import outbound_messages, texts
 
 BOT = 1000000000000000001
@@ -181,17 +182,27 @@ def messages(draw: st.DrawFn) -> discord.Message:
         data["webhook_id"] = str(draw(snowflakes))
     if data["type"] == 19 and draw(st.booleans()):
         data["message_reference"] = {"message_id": str(draw(snowflakes)), "channel_id": str(channel.id)}
-    if draw(st.booleans()):
-        data["attachments"] = [
-            {
-                "id": "1",
-                "filename": "a.png",
-                "size": 1,
-                "url": "https://cdn.example/a.png",
-                "proxy_url": "https://cdn.example/a.png",
-            }
-        ]
+    data["attachments"] = draw(st.lists(attachment_payloads(), max_size=12))
     return discord.Message(state=_state(), channel=channel, data=data)
+
+
+@st.composite
+def attachment_payloads(draw: st.DrawFn) -> dict[str, Any]:
+    """An Attachment object (api docs: Attachment), its name and content type as a client sent them."""
+    url = draw(st.sampled_from(["https://cdn.discordapp.com/attachments/1/2/a.png?ex=1&is=2&hm=3", "a.png"]))
+    attachment: dict[str, Any] = {
+        "id": str(draw(snowflakes)),
+        "filename": draw(texts(max_pieces=3)),
+        "size": draw(st.integers(0, 500 * 1024**2)),
+        "url": url,
+        "proxy_url": url,
+    }
+    for key in ("content_type", "title"):
+        if draw(st.booleans()):
+            attachment[key] = draw(
+                st.one_of(st.sampled_from(["image/png", "text/plain"]), texts(max_pieces=2))
+            )
+    return attachment
 
 
 # Discord documents these option types (application-commands#application-command-object-option-type).
@@ -422,6 +433,13 @@ def test_a_message_of_any_documented_shape_is_an_event_or_ignored_and_its_relay_
     reply = relay(event, event.text)
     parts = translate.render(reply)
     assert_pings_only_its_mentions(reply, parts)
+    assert_within_discord_limits(parts)
+    shown = message.attachments[: translate.MAX_FILES_PER_MESSAGE]
+    assert [f.name for f in event.files] == [a.filename for a in shown]
+    assert [f.link for f in event.files] == [a.url if a.url.startswith("https://") else "" for a in shown]
+    to_staff = ticket_messages.relayed(event.actor.name, event.text, from_staff=False, files=event.files)
+    parts = translate.render(to_staff)
+    assert_pings_only_its_mentions(to_staff, parts)
     assert_within_discord_limits(parts)
 
 

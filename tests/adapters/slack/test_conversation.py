@@ -4,6 +4,7 @@ customer's confirmation → rating."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -149,3 +150,32 @@ async def test_an_app_installed_without_im_write_still_tells_the_customer_their_
     answer = await private_answer(slack, CUSTOMER, "#1")
     assert "ticket" in answer.shown.lower()
     assert any("im:write" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_customers_files_in_their_ticket_thread_reach_the_team_as_lines_with_links(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "I want to talk to a person")
+    thread = question.ts
+    await posted(slack, COMMUNITY, "ticket *#1*", thread=thread)
+    card_ts = (await posted(slack, STAFF_CHANNEL, "Ticket #1")).response["ts"]
+
+    # Casey adds a screenshot to her words: the team sees both, the file as a line with its page.
+    screenshot = slack.shared_file(CUSTOMER, "export error.png", 833_536, "image/png")
+    await slack.user_posts(CUSTOMER, COMMUNITY, "my export failed", thread_ts=thread, files=[screenshot])
+    relayed = await posted(slack, STAFF_CHANNEL, "my export failed", thread=card_ts)
+    assert f"📎 `export error.png` (814 KB, image/png): <{screenshot['permalink']}|open it>" in relayed.shown
+    assert "files-pri" not in json.dumps(relayed.params), "no download URL that needs the bot's token"
+
+    # A file alone, whatever it is called, arrives as its line, and pings nobody.
+    log = slack.shared_file(CUSTOMER, "@everyone <!channel> **x**.log", 812, "text/plain")
+    await slack.user_posts(CUSTOMER, COMMUNITY, "", thread_ts=thread, files=[log])
+    alone = await posted(slack, STAFF_CHANNEL, ".log", thread=card_ts)
+    assert alone.shown == (
+        "*Casey:*\n📎 `@everyone &lt;!channel&gt; ∗∗x∗∗.log` (812 bytes, text/plain): "
+        f"<{log['permalink']}|open it>"
+    )
+    assert "<!channel>" not in alone.shown + alone.params["text"]
+    assert not [
+        c for c in slack.calls if c.params.get("channel") == COMMUNITY and "only pass words" in c.shown
+    ]

@@ -31,6 +31,7 @@ from bot.core.events import (
     Platform,
     ReactionAdded,
 )
+from bot.tickets import messages
 from tests.strategies import outbound_messages, texts
 
 BOT_USER = "U0SUPPORTBOT"
@@ -98,6 +99,37 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
+# A file object (api.slack.com/types/file): whole, hidden by the workspace's plan (id and mode
+# alone), sent as `check_file_info`, deleted (tombstone), or with fields of the wrong type.
+_FILE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "name": texts(max_pieces=3),
+    "title": texts(max_pieces=2),
+    "mimetype": st.one_of(st.sampled_from(["image/png", "text/plain", "application/pdf", ""]), texts()),
+    "size": st.one_of(st.integers(-1, 2 * 1024**3), st.booleans(), st.text(max_size=3), st.floats()),
+    "url_private": st.just("https://files.slack.com/files-pri/T0-F0FILE/secret.png"),
+    "url_private_download": st.just("https://files.slack.com/files-pri/T0-F0FILE/download/secret.png"),
+    "permalink": st.one_of(
+        st.just("https://acme.slack.com/files/U0CASEY/F0FILE/export.png"),
+        st.just("javascript:alert(1)"),
+        st.integers(),
+    ),
+    "mode": st.sampled_from(["hosted", "external", "snippet", "hidden_by_limit", "tombstone"]),
+    "file_access": st.sampled_from(["visible", "check_file_info"]),
+}
+files_fields = st.one_of(
+    st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"id": st.just("F0FILE")}, optional=_FILE_FIELDS),
+            st.none(),
+            st.text(max_size=3),
+        ),
+        max_size=12,
+    ),
+    st.just({"id": "F0FILE"}),
+    st.none(),
+)
+
+
 @st.composite
 def message_bodies(draw: st.DrawFn) -> dict[str, Any]:
     """An `event_callback` for `message` or `app_mention`, with or without user, subtype, thread,
@@ -128,19 +160,7 @@ def message_bodies(draw: st.DrawFn) -> dict[str, Any]:
         _optional(draw, st.fixed_dictionaries({"id": st.just("B0OTHERBOT"), "name": texts(max_pieces=2)})),
     )
     _put(event, "edited", _optional(draw, st.fixed_dictionaries({"user": user_ids, "ts": timestamps})))
-    _put(
-        event,
-        "files",
-        _optional(
-            draw,
-            st.lists(
-                st.fixed_dictionaries(
-                    {"id": st.just("F0FILE"), "name": texts(max_pieces=2), "mimetype": st.just("image/png")}
-                ),
-                max_size=2,
-            ),
-        ),
-    )
+    _put(event, "files", _optional(draw, files_fields))
     _put(
         event,
         "blocks",
@@ -439,6 +459,16 @@ def test_a_message_of_any_documented_shape_is_an_event_or_ignored_and_its_relay_
     reply = relay(event, event.text)
     rendered = translate.render(reply)
     assert_pings_only_its_mentions(reply, rendered)
+    assert_within_block_kit_limits(rendered)
+    assert len(event.files) <= translate.MAX_FILES_PER_MESSAGE
+    for file in event.files:
+        assert file.link in ("", "https://acme.slack.com/files/U0CASEY/F0FILE/export.png"), (
+            "never url_private"
+        )
+        assert file.size is None or (type(file.size) is int and file.size >= 0)
+    to_staff = messages.relayed(event.actor.name, event.text, from_staff=False, files=event.files)
+    rendered = translate.render(to_staff)
+    assert_pings_only_its_mentions(to_staff, rendered)
     assert_within_block_kit_limits(rendered)
 
 
