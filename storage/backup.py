@@ -167,7 +167,10 @@ def backup(database: Path, target: Path) -> Copy:
         if target.resolve() == database.resolve():
             raise BackupError(f"{target} is the database itself; choose another file")
         check_database(target)  # only an earlier backup may be replaced
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        # Not created: a typo in the path would leave a tree of folders, and the backup where
+        # nobody looks for it.
+        raise BackupError(f"there is no folder {target.parent}; check the path, or create it first")
     temporary = target.with_name(f".{target.name}.partial")
     with closing(sqlite3.connect(database, timeout=10)) as source:
         # Before copying: the copy of another program's database would be refused only under the

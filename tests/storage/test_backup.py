@@ -171,6 +171,7 @@ async def test_backup_while_the_bot_runs_restores_into_a_new_folder_with_every_t
     live.mkdir()
     elsewhere.mkdir()
     backup_file = tmp_path / "backups" / "supportbot.db"
+    backup_file.parent.mkdir()
     database = Database.from_url(f"sqlite+aiosqlite:///{live}/data/supportbot.db")
     opened = 0
     try:
@@ -655,3 +656,16 @@ def test_restore_never_replaces_another_programs_database(tmp_path: Path, comman
     ]
     assert digest(theirs) == before
     assert not theirs.with_name("theirs.db.before-restore").exists()
+
+
+def test_backup_into_a_folder_that_does_not_exist_creates_none(tmp_path: Path, command: Supportbot) -> None:
+    """A typo in the path (`backpus/nightly/`) is refused, not made into a tree of folders."""
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    (tmp_path / "backups").mkdir()
+    result = command(tmp_path, "db", "backup", "backpus/nightly/b.db")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "supportbot db backup: there is no folder backpus/nightly; check the path, or create it first"
+    ]
+    assert not (tmp_path / "backpus").exists()
+    assert command(tmp_path, "db", "backup", "backups/b.db").returncode == 0, "one that exists is fine"
