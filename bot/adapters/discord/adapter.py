@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
@@ -100,6 +101,9 @@ DMS_CLOSED: Final = (
     " those where only you can see."
 )
 """Said where someone asked when their private answer could not go to their DMs: never the answer."""
+DMS_CLOSED_QUIET: Final = 600.0
+"""Seconds during which DMS_CLOSED is not said again to the same person in the same channel: three
+failed private answers in a row are one note, not three pings."""
 
 
 class DiscordAdapter:
@@ -167,6 +171,8 @@ class DiscordAdapter:
         self.threads = Threads(lambda: self.client, forum_id=ticket_forum_id, timeout=send_timeout)
         self.dm_roles = DirectMessageRoles(lambda: self.client, timeout=send_timeout)
         self.retries, self._http_trace = http_retries()
+        self.dms_closed_quiet = DMS_CLOSED_QUIET
+        self._dms_closed_told: dict[tuple[str, str], float] = {}  # (person, channel) -> monotonic
 
     @classmethod
     def from_settings(
@@ -696,7 +702,17 @@ class DiscordAdapter:
 
     async def _say_dms_are_closed(self, delivery: Delivery, person: Actor) -> None:
         """Tell the person, where they asked and pinging only them, that an answer for them alone
-        cannot reach their DMs. The private answer itself still failed: the core hears so."""
+        cannot reach their DMs, once per person and channel in `dms_closed_quiet` (in this
+        process). The private answer itself still failed: the core hears so."""
+        where, now = (person.id, delivery.conversation.channel_key), time.monotonic()
+        said = self._dms_closed_told
+        if now - said.get(where, -self.dms_closed_quiet) < self.dms_closed_quiet:
+            log.info("%s already told in %s that their DMs are closed", person.id, where[1])
+            return
+        if len(said) > 1000:  # forget the ones whose quiet has passed, so this never grows for good
+            for old in [k for k, at in said.items() if now - at >= self.dms_closed_quiet]:
+                del said[old]
+        said[where] = now
         key = delivery.idempotency_key
         note = OutboundMessage(text=DMS_CLOSED, mentions=(Mention(kind="user", id=person.id),))
         told = replace(
@@ -709,6 +725,7 @@ class DiscordAdapter:
         try:
             await self._send(told)
         except (DeliveryError, discord.HTTPException, TimeoutError) as error:
+            said.pop(where, None)  # not told: the next failure tries again
             log.info("could not tell %s where they asked that their DMs are closed: %r", person.id, error)
 
     async def _send_in_dm(self, delivery: Delivery, user_id: str) -> SentRef:

@@ -241,21 +241,27 @@ async def test_missing_access_is_reported_to_staff_once(world, handlers, databas
     assert len(staff_posts) == 1, "staff told once"
 
 
+async def _robins_dms_closed_in_caseys_thread(world, database, tmp_path, bots):
+    """Casey's ticket in a public thread of #help, and Robin, whose DMs are closed to the bot."""
+    bot, adapter = await start_bot(world, database, tmp_path)
+    bots.append(bot)
+    world.guild.private_threads = False
+    await world.emu.user_says(world.casey, world.help, "I want to talk to a person about my invoice")
+    room = await ticket_thread(world.emu, world.help, 1)
+    await posted(world.emu, room.id, "ticket **#1**")
+    dm = world.emu.dm_channel(world.robin)
+    world.emu.deny_access(dm)
+    return bot, adapter, room, dm
+
+
 async def test_a_private_reply_to_someone_whose_dms_are_closed_is_owed_where_they_asked(
     world, database, tmp_path, bots
 ):
     """Robin writes in Casey's (public) ticket thread; the bot's private answer goes to Robin's DMs,
     which are closed to it. The channel is fine: staff are not asked to fix the bot's access to it.
     Robin is told there that an answer awaits, pinged alone, and never what it says."""
-    bot, _ = await start_bot(world, database, tmp_path)
-    bots.append(bot)
+    bot, _, room, dm = await _robins_dms_closed_in_caseys_thread(world, database, tmp_path, bots)
     emu = world.emu
-    world.guild.private_threads = False
-    await emu.user_says(world.casey, world.help, "I want to talk to a person about my invoice")
-    room = await ticket_thread(emu, world.help, 1)
-    await posted(emu, room.id, "ticket **#1**")
-    dm = emu.dm_channel(world.robin)
-    emu.deny_access(dm)
 
     await emu.user_says(world.robin, room, "can I talk to a human too? my login fails")
     told = await posted(emu, room.id, "an answer just for you")
@@ -272,6 +278,35 @@ async def test_a_private_reply_to_someone_whose_dms_are_closed_is_owed_where_the
     mentions = call.json["allowed_mentions"]
     assert [str(u) for u in mentions["users"]] == [world.robin.id], "Robin alone is pinged"
     assert not mentions.get("roles") and "everyone" not in mentions["parse"]
+
+
+async def test_someone_whose_dms_are_closed_is_told_so_once_not_under_every_private_reply(
+    world, database, tmp_path, bots
+):
+    """Robin asks for help three times in Casey's ticket thread, her DMs closed to the bot: each
+    private answer fails, but the thread gets one note about her DMs, not three; once the quiet
+    window has passed, a new failure says it again."""
+    bot, adapter, room, dm = await _robins_dms_closed_in_caseys_thread(world, database, tmp_path, bots)
+    emu = world.emu
+
+    async def robin_asks(question: str, *, answers_so_far: int) -> list[str]:
+        """Her private answer tried (and refused); the notes about her DMs in the thread by then."""
+        await emu.user_says(world.robin, room, question)
+        for _ in range(100):  # the refusal is no successful call that `wait_for` could wait for
+            if len([c for c in emu.calls if c.path == f"/channels/{dm.id}/messages"]) == answers_so_far:
+                break
+            await asyncio.sleep(0.02)
+        await bot.dispatcher.drain()
+        return [text_of(m) for m in emu.channel_messages(room) if "an answer just for you" in text_of(m)]
+
+    await robin_asks("can I talk to a human too?", answers_so_far=1)
+    await robin_asks("my login fails, I need help", answers_so_far=2)
+    notes = await robin_asks("please open a ticket", answers_so_far=3)
+    assert len(notes) == 1, "said once"
+
+    adapter.dms_closed_quiet = 0.0  # the window has passed
+    notes = await robin_asks("I need help, my login fails again", answers_so_far=4)
+    assert len(notes) == 2
 
 
 async def test_a_channel_the_bot_cannot_see_is_not_even_tried(world, handlers, database, tmp_path, bots):
