@@ -120,6 +120,7 @@ def report_errors_to_sentry(dsn: str, *, release: str | None = None) -> None:
         raise ErrorReportingUnavailable(
             "SENTRY_DSN is set but sentry-sdk is not installed: pip install 'supportbot[sentry]'"
         ) from None
+    # sentry-sdk 2.x options: the `sentry` extra stays below 3, whose differ (pyproject.toml says why).
     sentry_sdk.init(
         dsn=dsn,
         release=release,
