@@ -168,7 +168,20 @@ async def get_by_number(session: DbSession, *, number: int, for_update: bool = F
     return ticket
 
 
-async def get_by_id(session: DbSession, *, ticket_id: int) -> Ticket | None:
+_BY_ID_LOCKED = (
+    select(Ticket)
+    .where(Ticket.id == bindparam("ticket_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+async def get_by_id(session: DbSession, *, ticket_id: int, for_update: bool = False) -> Ticket | None:
+    """`for_update` as for `get_by_number`."""
+    if for_update:
+        result = await session.execute(_BY_ID_LOCKED, {"ticket_id": ticket_id})
+        locked: Ticket | None = result.scalar_one_or_none()
+        return locked
     ticket: Ticket | None = await session.get(Ticket, ticket_id)
     return ticket
 

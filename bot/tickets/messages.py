@@ -273,6 +273,16 @@ def close_question(ticket: Ticket, *, by: str, reason: str | None) -> OutboundMe
     )
 
 
+def close_question_not_asked(ticket: Ticket) -> str:
+    """For the team, when "Did this solve it?" could not reach the customer: the ticket stays theirs."""
+    return (
+        f"I couldn't ask {ticket.requester_name} whether ticket #{ticket.number} is solved: their"
+        " direct messages are closed to me, or I'm not allowed to post where their ticket is, so they"
+        " haven't seen the question. The ticket stays open and won't close by itself; reach them"
+        f" another way, then ask again with `/ticket close {ticket.number}`."
+    )
+
+
 def earlier_close_question(ticket: Ticket, *, viewer: Actor) -> OutboundMessage:
     """A click on an answer button of a "Did this solve it?" the team has asked again since."""
     return OutboundMessage(

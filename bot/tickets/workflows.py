@@ -437,16 +437,54 @@ async def request_close(ctx: HandlerContext, ticket: Ticket, reason: str | None)
         text=f"{actor.name} asked the customer to confirm it is solved",
         at=ctx.now,
     )
-    await ctx.post(
-        customer_conversation(ticket), messages.close_question(ticket, by=actor.name, reason=reason)
-    )
     hours = ctx.services.settings.close_confirm_hours
+    # Told first: should the question not reach the customer, the team's next line says so.
     await _post_to_staff_thread_or_card(
         ctx,
         ticket,
         f"Asked {ticket.requester_name} whether #{ticket.number} is solved. It closes when they confirm, "
         f"or after {hours:g} hour{'' if hours == 1 else 's'} without an answer.",
     )
+    not_asked = Delivery(
+        conversation=staff_thread(ctx, ticket) or ctx.services.staff.staff_channel,
+        message=OutboundMessage(text=messages.close_question_not_asked(ticket)),
+    )
+    await ctx.post(
+        customer_conversation(ticket),
+        messages.close_question(ticket, by=actor.name, reason=reason),
+        on_sent=CloseQuestionAsked(ticket.id or 0, ticket.close_round),
+        or_else=not_asked,
+    )
+
+
+@sent_hook
+@dataclass(frozen=True, slots=True)
+class CloseQuestionAsked:
+    """A ticket waits for the customer's "Did this solve it?", and closes without it after
+    `close_confirm_hours`, only if the question reached them. One that went to its fallback (their
+    DMs closed, the bot not allowed where the ticket lives; the team is told in the fallback) puts
+    the ticket back as it was, held and open, its auto-close clock stopped, unless it was asked
+    again since (`close_round`)."""
+
+    ticket_id: int
+    close_round: int
+
+    async def __call__(self, session: DbSession, ref: SentRef, services: Services) -> None:
+        if not ref.fallback:
+            return
+        ticket = await tickets_repo.get_by_id(session, ticket_id=self.ticket_id, for_update=True)
+        asked = ("awaiting_confirmation", self.close_round)
+        if ticket is None or (ticket.state, ticket.close_round) != asked:
+            return  # answered, closed, or asked again since: this question is not what it waits for
+        ticket.state = "claimed" if ticket.assignee_key else "open"
+        ticket.close_requested_at = None
+        await tickets_repo.add_message(
+            session,
+            ticket=ticket,
+            kind="system",
+            text="The close question did not reach the customer; not closing by itself",
+            at=services.clock(),
+        )
 
 
 def check_priority(text: str) -> str:

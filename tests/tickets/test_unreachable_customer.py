@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.tickets.clocks import check_ticket_clocks
 from storage import reports_repo
+from tests.fake_adapter import SentMessage
 from tests.harness import STAFF_CHANNEL, BotHarness
 from tests.tickets.conversation import escalated, tickets, transcript
 
@@ -78,3 +79,48 @@ async def test_an_answer_reaching_the_customer_late_counts_from_when_it_reached_
     assert await bot.bot.dispatcher.pay_owed() == 1
     (ticket,) = await tickets(bot)
     assert ticket.first_responded_at == bot.clock.now
+
+
+DMS_CLOSED = DeliveryError(
+    "Cannot send messages to this user", permanent=True, code=DeliveryFailure.PERSON_UNREACHABLE
+)
+
+
+async def _ticket_in_dms(bot: BotHarness) -> SentMessage:
+    """Casey's `/ticket`, where the bot may not post: the ticket lives in her DMs. Its staff card."""
+    bot.adapter.fail_channel("community", NOT_ALLOWED)
+    sent = await bot.customer_runs("/ticket new my CSV export failed with error 500")
+    assert [m.channel_id for m in sent if m.channel_id != STAFF_CHANNEL] == ["D-C1"]
+    return next(m for m in sent if m.channel_id == STAFF_CHANNEL)
+
+
+async def test_a_close_question_that_never_reached_the_customer_never_closes_the_ticket(
+    bot: BotHarness,
+) -> None:
+    card = await _ticket_in_dms(bot)
+    bot.adapter.fail_channel("D-C1", DMS_CLOSED)  # Casey closes her DMs
+    await bot.staff_runs("/ticket claim 1")
+    await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
+
+    in_staff_thread = [m.text for m in bot.staff_posts() if m.ref.thread_id == card.ref.message_id]
+    assert in_staff_thread[-1] == (
+        "I couldn't ask Casey whether ticket #1 is solved: their direct messages are closed to me, or"
+        " I'm not allowed to post where their ticket is, so they haven't seen the question. The ticket"
+        " stays open and won't close by itself; reach them another way, then ask again with"
+        " `/ticket close 1`."
+    )
+    (ticket,) = await tickets(bot)
+    assert (ticket.state, ticket.close_requested_at) == ("claimed", None)
+
+    bot.clock.advance(hours=73)
+    assert (await _clocks(bot))["auto_closed"] == 0, "never closed for an answer nobody could give"
+    (ticket,) = await tickets(bot)
+    assert ticket.state == "claimed"
+    told = [m for m in bot.staff_posts() if "I couldn't ask Casey" in m.text]
+    assert len(told) == 1, "the team is told once"
+
+    # Her DMs open again: asked again, the question reaches her and its clock runs as usual.
+    del bot.adapter.failures["D-C1"]
+    await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
+    bot.clock.advance(hours=73)
+    assert (await _clocks(bot))["auto_closed"] == 1
