@@ -75,10 +75,9 @@ router.command(
 )
 router.command(
     "ticket reply",
-    "Answer the customer (or reply in the ticket's staff thread)",
+    "Add to your ticket (staff: answer the customer, or reply in the ticket's staff thread)",
     NUMBER,
     Option("text"),
-    staff=True,
 )
 router.command(
     "ticket note", "Add an internal note the customer never sees", NUMBER, Option("text"), staff=True
@@ -406,15 +405,41 @@ async def _staff_ticket(
     return ticket, ctx.match.as_typed(rest)
 
 
-@router.on(CommandInvoked, command("ticket", "reply"), guards=[_staff_command("ticket.reply")])
+async def _names_a_ticket(event: InboundEvent, ctx: HandlerContext) -> Verdict:
+    """`/ticket reply 12 …` from anyone (a customer adds to their own ticket: `visible_ticket`
+    refuses anyone else's); a customer's `/ticket reply to my email …` is a new ticket's summary."""
+    first = ctx.match.rest.split(" ", 1)[0]
+    if not ctx.is_staff and first and as_number(first.removeprefix("#")) is None:
+        return Skip()
+    return Allow()
+
+
+@router.on(CommandInvoked, command("ticket", "reply"), guards=[_names_a_ticket])
 async def reply_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     ticket, text = await _staff_ticket(
         ctx, "/ticket reply <number> <text>", "/ticket reply 12 Fixed now, please try again", need_text=True
     )
+    if not ctx.is_staff:
+        await _add_to_own_ticket(ctx, ticket, text)
+        return
     await relay_from_staff(ctx, ticket, text)
     await ctx.reply(
         OutboundMessage(
             text=f"Sent to {ticket.requester_name} on ticket #{ticket.number}.", private_to=event.actor
+        )
+    )
+
+
+async def _add_to_own_ticket(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
+    """A customer's words for one of their tickets, from wherever they typed them: the way to add
+    to a ticket whose conversation another one holds (two tickets going on in their DMs)."""
+    if ticket.state == "closed":
+        raise UserError(f"Ticket #{ticket.number} is closed. {messages.after_close(ticket, ctx.now)}")
+    await relay_from_customer(ctx, ticket, text)
+    await ctx.reply(
+        OutboundMessage(
+            text=f"Added to ticket #{ticket.number}; the team sees it in the ticket.",
+            private_to=ctx.event.actor,
         )
     )
 

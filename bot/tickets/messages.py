@@ -66,12 +66,20 @@ def escalated_to_customer(ticket: Ticket, *, ahead: int, now: datetime) -> Outbo
     )
 
 
-def escalated_in_direct_messages(ticket: Ticket, *, ahead: int, now: datetime) -> OutboundMessage:
-    """The same, in the customer's DMs when the bot may not post where they asked."""
+def escalated_in_direct_messages(
+    ticket: Ticket, *, ahead: int, now: datetime, beside: Ticket | None = None
+) -> OutboundMessage:
+    """The same, in the customer's DMs when the bot may not post where they asked. `beside`: their
+    open ticket that already lives in these DMs, which keeps them (one ticket per conversation)."""
     message = escalated_to_customer(ticket, ahead=ahead, now=now)
     note = (
         "I'm not allowed to post in the channel where you asked, so we'll carry on in our direct messages. "
     )
+    if beside is not None:
+        note += (
+            f"You already have ticket **#{beside.number}** open here, and what you write here goes to"
+            f" it. To add to ticket **#{ticket.number}**, use `/ticket reply {ticket.number} <what to add>`. "
+        )
     return replace(message, text=note + message.text)
 
 

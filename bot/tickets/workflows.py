@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bot.core.context import HandlerContext, Services
@@ -40,6 +40,12 @@ def customer_conversation(ticket: Ticket) -> Conversation:
         thread_id=ticket.thread_id,
         is_direct=ticket.is_direct,
     )
+
+
+def holds_its_conversation(ticket: Ticket) -> bool:
+    """Whether what the customer writes where the ticket lives reaches this ticket: not so for a
+    ticket that went on in DMs another open ticket of theirs already held (see `AdoptThread`)."""
+    return ticket.conversation_key == customer_conversation(ticket).key
 
 
 def staff_thread(ctx: HandlerContext, ticket: Ticket) -> Conversation | None:
@@ -170,9 +176,13 @@ async def escalate(
             message=OutboundMessage(text=messages.nowhere_to_answer(ticket), private_to=requester),
             reply_to=event,
         )
+        mine = await tickets_repo.open_for_requester(ctx.session, requester_key=requester.key)
+        in_dms = next(
+            (t for t in mine if t.is_direct and t.id != ticket.id and holds_its_conversation(t)), None
+        )
         in_direct_messages = Delivery(
             conversation=event.conversation,
-            message=messages.escalated_in_direct_messages(ticket, ahead=ahead, now=now),
+            message=messages.escalated_in_direct_messages(ticket, ahead=ahead, now=now, beside=in_dms),
             direct_to=requester,
             or_else=told_only_here,
         )
@@ -256,7 +266,12 @@ class AdoptThread:
         if ref.is_direct:  # the channel refused the bot: the customer's DMs are the ticket's home
             ticket.is_direct, ticket.thread_id = True, None
             ticket.channel_id, ticket.workspace_id = ref.channel_id, ref.workspace_id
-            ticket.conversation_key = ref.conversation.key
+            dm = ref.conversation.key
+            # One ticket per conversation: DMs another open ticket already holds stay its. This one
+            # is answered there by its number, and added to with `/ticket reply` (the DM said so).
+            await tickets_repo.lock_conversation(session, conversation_key=dm)
+            held = await tickets_repo.open_in_conversation(session, conversation_key=dm)
+            ticket.conversation_key = dm if held is None else f"{dm}#ticket-{ticket.number}"
         else:
             ticket.thread_id = ref.thread_id or ref.message_id
             ticket.conversation_key = ref.conversation.in_thread(ticket.thread_id).key
@@ -391,9 +406,12 @@ async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> No
         message=OutboundMessage(text=messages.not_passed_on(ticket)),
         reply_to=ctx.event,
     )
+    relayed = messages.relayed(actor.name, text, from_staff=True)
+    if not holds_its_conversation(ticket):  # it shares the customer's DMs with the ticket there
+        relayed = replace(relayed, text=f"About ticket #{ticket.number}: {relayed.text}")
     await ctx.post(
         customer_conversation(ticket),
-        messages.relayed(actor.name, text, from_staff=True),
+        relayed,
         on_sent=ReachedCustomer(ticket.id or 0, line_id, by_key=actor.key, by_name=actor.name),
         or_else=not_passed_on,
     )

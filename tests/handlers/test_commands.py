@@ -13,13 +13,14 @@ CUSTOMER_LINES = [
     "- `/ticket <what happened>`: Open a ticket so a person helps you",
     "- `/ticket status <number>`: Where your ticket stands and what happens next",
     "- `/tickets [mine]`: Your open tickets",
+    "- `/ticket reply <number> <text>`: "
+    "Add to your ticket (staff: answer the customer, or reply in the ticket's staff thread)",
     "- `/status [component]`: Is everything working? The state of every component, or of one",
     "- `/subscribe [components…]`: Get status updates here (a DM: yours; a channel: staff or admins)",
     "- `/unsubscribe`: Stop status updates here",
     "- `/subscriptions`: What this channel (staff: every channel) is subscribed to",
 ]
 STAFF_LINES = [
-    "- `/ticket reply <number> <text>`: Answer the customer (or reply in the ticket's staff thread)",
     "- `/ticket note <number> <text>`: Add an internal note the customer never sees",
     "- `/ticket claim <number>`: Take the ticket",
     "- `/ticket close <number> [reason]`: Ask the customer to confirm it is solved; they see the reason",

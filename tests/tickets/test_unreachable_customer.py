@@ -3,9 +3,11 @@ what the team writes them is no answer until it reaches them. Runs on SQLite and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
+from bot.core.events import Conversation, Platform
 from bot.tickets.clocks import check_ticket_clocks
 from storage import reports_repo
 from tests.fake_adapter import SentMessage
@@ -124,3 +126,47 @@ async def test_a_close_question_that_never_reached_the_customer_never_closes_the
     await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
     bot.clock.advance(hours=73)
     assert (await _clocks(bot))["auto_closed"] == 1
+
+
+async def test_a_second_ticket_going_on_in_dms_leaves_them_to_the_ticket_already_there(
+    bot: BotHarness,
+) -> None:
+    """Casey's ticket #1 lives in her DMs; her `/ticket` in another channel the bot may not post in
+    goes on there too. The DM stays #1's: what she writes there reaches #1's team, #2 is answered
+    there by its number, and she adds to #2 with `/ticket reply 2`."""
+    first_card = await _ticket_in_dms(bot)
+    sent = await bot.customer_runs("/ticket new the invoices page is blank")
+    (told,) = [m for m in sent if m.channel_id == "D-C1"]
+    assert "ticket **#2**" in told.text
+    assert (
+        "You already have ticket **#1** open here, and what you write here goes to it. To add to"
+        " ticket **#2**, use `/ticket reply 2 <what to add>`."
+    ) in told.text
+    second_card = next(m for m in sent if m.channel_id == STAFF_CHANNEL and "#2" in m.text)
+
+    sent = await bot.customer_dms("the export is a CSV of 2 MB")
+    assert [(m.channel_id, m.ref.thread_id) for m in sent] == [(STAFF_CHANNEL, first_card.ref.message_id)]
+
+    sent = await bot.says(
+        bot.staff, "Which browser?", conversation=bot.staff_room, thread=second_card.ref.message_id
+    )
+    assert [m.channel_id for m in sent] == ["D-C1"]
+    assert sent[0].text.startswith("About ticket #2:"), sent[0].text
+
+    dm = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="D-C1", is_direct=True)
+    sent = await bot.customer_runs("/ticket reply 2 Firefox 132", conversation=dm)
+    assert [
+        m.text
+        for m in sent
+        if m.channel_id == STAFF_CHANNEL and m.ref.thread_id == second_card.ref.message_id
+    ]
+    (to_casey,) = [m for m in sent if m.channel_id != STAFF_CHANNEL]
+    assert (
+        to_casey.text == "Added to ticket #2; the team sees it in the ticket."
+        and to_casey.delivery.message.private_to
+    )
+    assert ("customer", "Firefox 132") in await transcript(bot, 2)
+    assert ("customer", "Firefox 132") not in await transcript(bot, 1)
+    robins_dm = replace(dm, channel_id="D-C2")
+    (refused,) = await bot.run(bot.other_customer, "/ticket reply 2 let me in", conversation=robins_dm)
+    assert "couldn't find a ticket #2 of yours" in refused.text
