@@ -18,17 +18,18 @@ from sqlalchemy import select
 
 from bot.core.context import HandlerContext
 from bot.core.dispatch import Outcome
-from bot.core.events import CommandInvoked, OutboundMessage
+from bot.core.events import ActionInvoked, Button, CommandInvoked, OutboundMessage
 from bot.core.inbox import DatabaseInbox
-from bot.core.router import Router, command
+from bot.core.router import Router, action, command
 from storage.db import Database
 from storage.models import InboxEntry
-from tests.adapters.discord.harness import DiscordWorld, start_bot, stop_bot, text_of
+from tests.adapters.discord.harness import EPHEMERAL, DiscordWorld, start_bot, stop_bot, text_of
 from tests.bot_process import BotProcess, discord_env
 from tests.emulators.discord import DiscordEmulator
 
 MEMBER_LOOKUP = "/guilds/*/members/*"
 """What a command in a DM waits on before it is handled: the person's roles on the servers."""
+SOLVED = Button(action_id="kb:solved", label="That solved it", value="reset-password")
 
 
 async def _inbox_rows(database: Database) -> list[InboxEntry]:
@@ -186,3 +187,51 @@ async def test_a_replay_by_the_process_still_answering_does_not_overwrite_its_fi
         await stop_bot(bot)
     edits = [c for c in emu.calls if c.method == "PATCH" and c.path == _original(emu, run["token"])]
     assert [text_of(edit.json) for edit in edits] == ["first part"]
+
+
+async def test_a_click_left_unhandled_by_a_stopped_process_is_answered_by_the_next_through_its_token(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """A click deferred by a process that stopped before handling it: the next process rebuilds the
+    interaction from the inbox and answers as the first would have, privately through the click's
+    token and publicly in the channel."""
+    reached, release = asyncio.Event(), asyncio.Event()
+    router = Router("slow-click")
+
+    @router.on(CommandInvoked, command("subscribe"))
+    async def offer(event: CommandInvoked, ctx: HandlerContext) -> None:
+        await ctx.reply(OutboundMessage(text="Did this solve it?", buttons=(SOLVED,)))
+
+    @router.on(ActionInvoked, action("kb"))
+    async def slow_click(event: ActionInvoked, ctx: HandlerContext) -> None:
+        reached.set()
+        await release.wait()
+        await ctx.reply(OutboundMessage(text=f"just for you: {event.value}", private_to=event.actor))
+        await ctx.reply(OutboundMessage(text=f"for everyone: {event.value}"))
+
+    emu = world.emu
+    bot, _ = await start_bot(world, database, tmp_path, router=router, inbox_lease_seconds=1)
+    try:
+        await emu.run_command(world.casey, world.help, "subscribe")
+        await emu.wait_for("POST", f"/channels/{world.help.id}/messages")
+        offer = emu.channel_messages(world.help)[-1]
+        click = await emu.click(world.casey, offer, "sb|kb:solved|reset-password")
+        await asyncio.wait_for(reached.wait(), 5)
+    finally:
+        await bot.dispatcher.stop(timeout=0.1)  # the click's handling cut off, rolled back
+        for adapter in bot.adapters.values():
+            await adapter.stop()
+    (row,) = await _inbox_rows(database)
+    assert row.kind == "button"
+    release.set()
+
+    bot, _ = await start_bot(world, database, tmp_path, router=router, inbox_lease_seconds=1)
+    try:
+        private = await emu.wait_for("POST", f"/webhooks/{emu.application_id}/{click['token']}", timeout=10)
+        public = await emu.wait_for("POST", f"/channels/{world.help.id}/messages", timeout=10)
+        await _until_inbox_is_empty(database, seconds=5)
+    finally:
+        await stop_bot(bot)
+    assert private.content == "just for you: reset-password" and private.json["flags"] == EPHEMERAL
+    assert public.content == "for everyone: reset-password"
+    assert not [c for c in emu.calls if c.path == _original(emu, click["token"])], "the clicked message stays"
