@@ -600,7 +600,11 @@ class DiscordAdapter:
             await finish_kept(self._inbox, [row.id])
             return
         # Past the token's 15 minutes, `live` no longer finds it: the replies then go as for any
-        # expired interaction (a private one to the person's DMs, a public one to the channel).
+        # expired interaction (a private one to the person's DMs, a public one to the channel). The
+        # token's clock started when Discord made the interaction (its id says when), a little before
+        # the row was written, and on Discord's clock rather than the writing host's.
+        issued = discord.utils.snowflake_time(kept.interaction.id)
+        age = max(age, (discord.utils.utcnow() - issued).total_seconds())
         self.interactions.remember(
             kept.event,
             kept.interaction,

@@ -14,6 +14,7 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import discord
 from sqlalchemy import select
 
 from bot.core.context import HandlerContext
@@ -235,3 +236,38 @@ async def test_a_click_left_unhandled_by_a_stopped_process_is_answered_by_the_ne
     assert private.content == "just for you: reset-password" and private.json["flags"] == EPHEMERAL
     assert public.content == "for everyone: reset-password"
     assert not [c for c in emu.calls if c.path == _original(emu, click["token"])], "the clicked message stays"
+
+
+async def test_a_command_replayed_after_its_token_ran_out_is_answered_without_it(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """Discord's token answers an interaction for 15 minutes from its making (its id says when),
+    whenever the row was written: one older is answered as a message, never through the token."""
+    emu = world.emu
+    bot, _ = await start_bot(world, database, tmp_path, inbox_lease_seconds=1)
+    dm = emu.dm_channel(world.casey)
+    try:
+        emu.stall_next(seconds=1.0, method="GET", path=MEMBER_LOOKUP)
+        run = await emu.run_command(world.casey, dm, "support", "help")
+        await emu.wait_until(lambda: emu.stalled, timeout=5)
+        (row,) = await _inbox_rows(database)
+        await emu.wait_for("PATCH", _original(emu, run["token"]), timeout=10)
+
+        # The same kind of row for a command Discord made 16 minutes ago, its token the one above.
+        stale = json.loads(row.body)
+        made = discord.utils.utcnow() - timedelta(minutes=16)
+        stale["interaction"]["id"] = str(discord.utils.time_snowflake(made))
+        stale["event"]["event_id"] = f"{stale['event']['event_id']}-stale"
+        inbox = DatabaseInbox(database, platform="discord", lease=timedelta(seconds=1))
+        await inbox.keep(kind=row.kind, person=row.person, body=stale)
+        answer = await emu.wait_for(
+            "POST", f"/channels/{dm.id}/messages", where=lambda c: "/ticket" in text_of(c.json), timeout=10
+        )
+        await _until_inbox_is_empty(database, seconds=5)
+    finally:
+        await stop_bot(bot)
+    assert answer.status == 200
+    assert (
+        len([c for c in emu.calls if c.path.startswith(f"/webhooks/{emu.application_id}/{run['token']}")])
+        == 1
+    )
