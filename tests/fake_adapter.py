@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, replace
+from urllib.parse import quote
 
-from bot.adapters.base import Capabilities, DeliveryError, EventSink
-from bot.core.events import Conversation, Delivery, InboundEvent, Platform, SentRef
+from bot.adapters.base import Capabilities, DeliveryError, EventSink, FileNotFetched
+from bot.core.events import Conversation, Delivery, InboundEvent, Platform, SentRef, SharedFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class FakeAdapter:
         self.workspace_id = workspace_id
         self.sent: list[SentMessage] = []
         self.failures: dict[str, DeliveryError] = {}
+        self.shared: dict[str, bytes] = {}  # a shared file's ref -> its bytes, as `fetch_file` finds them
+        self.fetched: list[str] = []  # the refs of the files fetched, in order
         self._sink: EventSink | None = None
         self._ids = itertools.count(1)
         self._sent_signal = asyncio.Event()
@@ -48,6 +51,23 @@ class FakeAdapter:
         if self._sink is None:
             raise RuntimeError("adapter not started")
         await self._sink(event)
+
+    def share(self, name: str, data: bytes, kind: str = "", *, size: int | None = None) -> SharedFile:
+        """A file a person shares on this platform, which `fetch_file` serves (`size`: what the
+        platform says of it, its length unless given)."""
+        ref = f"fake-file:{next(self._ids)}"
+        self.shared[ref] = data
+        link = f"https://files.example/{ref}/{quote(name)}"
+        return SharedFile(name=name, size=len(data) if size is None else size, kind=kind, link=link, ref=ref)
+
+    async def fetch_file(self, file: SharedFile, *, limit: int) -> bytes:
+        self.fetched.append(file.ref)
+        data = self.shared.get(file.ref)
+        if data is None:
+            raise FileNotFetched("the platform has no such file")
+        if len(data) > limit:
+            raise FileNotFetched(f"over {limit} bytes")
+        return data
 
     def fail_channel(self, channel_id: str, error: DeliveryError) -> None:
         self.failures[channel_id] = error

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from bot.core.events import Delivery, InboundEvent, Platform, SentRef
+from bot.core.events import Delivery, InboundEvent, Platform, SentRef, SharedFile
 
 EventSink = Callable[[InboundEvent], Awaitable[None]]
 """Adapters hand every inbound event to the sink. The sink only enqueues, so it returns fast."""
@@ -121,3 +121,20 @@ class ReportsRetries(Protocol):
     `listener` of each such retry, which the core never sees, so the metrics can count it."""
 
     def report_retries(self, listener: RetryListener) -> None: ...
+
+
+class FileNotFetched(Exception):
+    """Why a shared file's bytes could not be fetched, in words for the log: never its address,
+    which may be all it takes to open it, nor a token."""
+
+
+@runtime_checkable
+class FetchesFiles(Protocol):
+    """Optional for adapters: the bytes of a file a person shared with a message it received
+    (`SharedFile.ref`), so the core can pass the file itself on, even to another platform. Adapters
+    without it relay files as their lines (name, size, link)."""
+
+    async def fetch_file(self, file: SharedFile, *, limit: int) -> bytes:
+        """At most `limit` bytes, read as they come (never more held); `FileNotFetched` when the file
+        is larger, gone, not the bot's to read, or its platform failed. The caller bounds the time."""
+        ...

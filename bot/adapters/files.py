@@ -1,12 +1,17 @@
 """Files sent with messages, the same on every platform: reading them, holding them to a platform's
-size limit, and the note a message carries about a file that could not be attached."""
+size limit, the note a message carries about a file that could not be attached, and downloading a
+file a person shared (`download`, for `FetchesFiles`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
+import aiohttp
+import yarl
+
+from bot.adapters.base import FileNotFetched
 from bot.core.events import Attachment, OutboundMessage
 from bot.core.sizes import size_text
 
@@ -63,3 +68,43 @@ def with_note(
 def without_files(message: OutboundMessage, why: str = NOT_IN_PRIVATE) -> OutboundMessage:
     """Where a platform cannot attach: the message, saying so for each of its files."""
     return with_note(message, [(a, why) for a in message.attachments]) if message.attachments else message
+
+
+def origin(url: str) -> str:
+    """`https://files.slack.com` of a URL: what a download is allowed by ("" for no web address)."""
+    try:
+        parsed = yarl.URL(url)
+    except ValueError:
+        return ""
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return ""
+    return str(parsed.origin())
+
+
+async def download(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    limit: int,
+    origins: Collection[str],
+    headers: Mapping[str, str] | None = None,
+) -> tuple[bytes, str]:
+    """A file's bytes and content type, read as they come and never more than `limit` of them;
+    only from `origins` (a token in `headers` goes nowhere else, nor does a redirect take it
+    anywhere). `FileNotFetched` says why not, without the URL."""
+    if origin(url) not in origins:
+        raise FileNotFetched("its address is not the platform's")
+    try:
+        async with session.get(url, headers=headers, allow_redirects=False) as response:
+            if response.status != 200:
+                raise FileNotFetched(f"the platform answered {response.status}")
+            if (response.content_length or 0) > limit:
+                raise FileNotFetched(f"{size_text(response.content_length or 0)}, over {size_text(limit)}")
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                data += chunk
+                if len(data) > limit:
+                    raise FileNotFetched(f"over {size_text(limit)}")
+            return bytes(data), response.content_type
+    except aiohttp.ClientError as error:
+        raise FileNotFetched(f"the download failed ({type(error).__name__})") from None

@@ -144,6 +144,10 @@ class SharedFile:
     size: int | None = None
     kind: str = ""
     link: str = ""
+    ref: str = field(default="", repr=False)
+    """What the adapter that received it needs to fetch its bytes (`FetchesFiles`): opaque to
+    everyone else, never shown or logged (Slack: its `url_private_download`, which needs the bot's
+    token; Discord: its attachment URL). "" when it cannot be fetched."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,8 +241,22 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FetchFrom:
+    """A file someone shared on `platform`, to be fetched by that platform's adapter when the message
+    carrying it is sent: a message is kept with its event until posted, so it holds this, never the
+    bytes. Where the file cannot go (too large, the fetch failed or is not allowed), the message
+    carries the line `instead` (its name, size and link), so nothing is lost."""
+
+    platform: Platform
+    file: SharedFile
+    instead: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Attachment:
-    """A file sent with a message (the digest's chart): its bytes, or the path to read them from.
+    """A file sent with a message (the digest's chart): its bytes, the path to read them from, or
+    where to fetch them (`fetch`, a file relayed from a person's message; the core fetches it
+    before any adapter sees the message).
 
     `title` names it for people ("Main chart"), also in the note an adapter adds when the file
     could not be attached; `alt_text` describes it for screen readers."""
@@ -246,13 +264,15 @@ class Attachment:
     filename: str
     data: bytes | None = None
     path: Path | None = None
+    fetch: FetchFrom | None = None
     title: str = ""
     alt_text: str = ""
 
     def __post_init__(self) -> None:
         _require(bool(self.filename.strip()), "Attachment.filename must not be empty")
         _require("/" not in self.filename and "\\" not in self.filename, "Attachment.filename is a bare name")
-        _require((self.data is None) != (self.path is None), "an Attachment has either data or a path")
+        sources = (self.data, self.path, self.fetch)
+        _require(sum(s is not None for s in sources) == 1, "an Attachment has data, a path or a fetch")
 
     @property
     def label(self) -> str:
@@ -262,7 +282,8 @@ class Attachment:
         """The file's bytes (OSError when its path cannot be read)."""
         if self.data is not None:
             return self.data
-        assert self.path is not None
+        if self.path is None:
+            raise OSError(0, "not fetched")  # the core fetches a relayed file before adapters read it
         return self.path.read_bytes()
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 from bot.adapters.base import Adapter, DeliveryError, DeliveryFailure
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.core.metrics import Metrics
+from bot.core.relayed_files import fetch_relayed
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class Outbound:
             log.error("no adapter for %s; message dropped", delivery.conversation.platform)
             self.metrics.delivered(delivery.conversation.platform.value, ok=False)
             return None
+        # Before the first try, so a retry sends the same files without fetching them again.
+        delivery = await fetch_relayed(delivery, self.adapters)
         if delivery.idempotency_key is None:
             # A key from the first attempt on, so a retry after a timeout can be recognised as the
             # same message (Discord's nonce, Slack's message metadata) instead of posted twice.

@@ -46,6 +46,7 @@ _EVENT_TYPES: tuple[type, ...] = (
     events.Button,
     events.Field,
     events.Mention,
+    events.FetchFrom,
     events.Attachment,
     events.Moment,
     events.OutboundMessage,

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from bot.core.clock import ago, humanize
 from bot.core.events import (
     Actor,
+    Attachment,
     Button,
     ButtonStyle,
+    FetchFrom,
     Field,
     Mention,
     OutboundMessage,
@@ -242,12 +244,40 @@ def staff_card(
     )
 
 
-def relayed(author: str, text: str, *, from_staff: bool, files: Sequence[SharedFile] = ()) -> OutboundMessage:
+def relayed(
+    author: str,
+    text: str,
+    *,
+    from_staff: bool,
+    files: Sequence[SharedFile] = (),
+    fetch_from: Platform | None = None,
+) -> OutboundMessage:
     """Words passed on as written, and a line per file sent with them. A customer's links show the
-    team where they go: a label of theirs is no link (the team's own links to the customer stay links)."""
+    team where they go: a label of theirs is no link (the team's own links to the customer stay links).
+
+    With `fetch_from` (the platform the files were shared on), each file its adapter can fetch goes
+    as itself, its line only where it cannot be attached (see `FetchFrom`)."""
+    attachments = tuple(_passed_on(f, fetch_from) for f in files if f.ref) if fetch_from else ()
+    listed = [f for f in files if not (fetch_from and f.ref)]
     if from_staff:
-        return OutboundMessage(text=f"**{author} (support team):**\n{with_files(text, files)}")
-    return OutboundMessage(text=f"**{unmask_links(author)}:**\n{with_files(unmask_links(text), files)}")
+        said = f"**{author} (support team):**\n{with_files(text, listed)}"
+    else:
+        said = f"**{unmask_links(author)}:**\n{with_files(unmask_links(text), listed)}"
+    return OutboundMessage(text=said.rstrip("\n"), attachments=attachments)
+
+
+# What a file's name may not be as the name of a file uploaded elsewhere: a path, or unprintable.
+_FILENAME_BREAKS = re.compile(r"[\x00-\x1f\x7f/\\]+")
+
+
+def _passed_on(file: SharedFile, platform: Platform) -> Attachment:
+    """A file to pass on as itself, fetched from `platform` when its message is sent."""
+    filename = clip(_FILENAME_BREAKS.sub("_", file.name).strip(), MAX_FILE_NAME) or "file"
+    return Attachment(
+        filename=filename,
+        title=filename,
+        fetch=FetchFrom(platform=platform, file=file, instead=file_line(file)),
+    )
 
 
 def claimed_to_customer(ticket: Ticket, by: str) -> OutboundMessage:

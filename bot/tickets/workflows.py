@@ -380,10 +380,10 @@ async def relay_from_customer(
     files: Sequence[SharedFile] = (),
 ) -> None:
     """Keep the customer's words, and a line per file they sent, in the transcript and pass them to
-    the team's thread."""
+    the team's thread, each file as itself where the platform it came from lets the bot fetch it."""
     actor = author or ctx.event.actor
     await record_words(ctx, ticket, kind="customer", text=messages.with_files(text, files), author=actor)
-    relayed = messages.relayed(actor.name, text, from_staff=False, files=files)
+    relayed = messages.relayed(actor.name, text, from_staff=False, files=files, fetch_from=ctx.event.platform)
     await _post_to_staff_thread_or_card(ctx, ticket, relayed)
 
 

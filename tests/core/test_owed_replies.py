@@ -23,6 +23,7 @@ from bot.core.events import (
     CommandInvoked,
     Conversation,
     Delivery,
+    FetchFrom,
     Field,
     Mention,
     MessageReceived,
@@ -60,6 +61,14 @@ def every_kind_of_reply() -> list[PendingDelivery]:
         attachments=(
             Attachment(filename="chart.png", data=b"\x89PNG\x00\xff", title="Main chart", alt_text="bars"),
             Attachment(filename="report.html", path=Path("/tmp/report.html")),
+            Attachment(
+                filename="export.png",
+                fetch=FetchFrom(
+                    platform=Platform.SLACK,
+                    file=SharedFile(name="export.png", size=9, ref="https://files.slack.com/files-pri/T-F/d"),
+                    instead="📎 `export.png` (9 bytes)",
+                ),
+            ),
         ),
     )
     asked = [

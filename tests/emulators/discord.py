@@ -295,6 +295,8 @@ class DiscordEmulator:
     ) -> None:
         self.upload_limit = upload_limit
         self.uploads: list[Uploaded] = []
+        self.attachment_files: dict[str, bytes] = {}  # the path of an attachment URL -> its bytes
+        self.downloads: list[tuple[str, int]] = []  # (path, status) of each attachment fetched
         self.route_limit = route_limit
         self.route_window = route_window
         self.global_limit = global_limit
@@ -335,6 +337,7 @@ class DiscordEmulator:
     async def __aenter__(self) -> DiscordEmulator:
         app = web.Application()
         app.router.add_get("/gateway", self._gateway)
+        app.router.add_get("/attachments/{tail:.*}", self._attachment_bytes)
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._rest)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
@@ -711,12 +714,19 @@ class DiscordEmulator:
         self.messages[message["id"]] = message
         return message
 
-    def attachment(self, channel: Channel, filename: str, size: int, content_type: str) -> dict[str, Any]:
+    def attachment(
+        self, channel: Channel, filename: str, size: int, content_type: str, *, content: bytes | None = None
+    ) -> dict[str, Any]:
         """A file sent with a message (api docs: Attachment object): its URL on Discord's CDN,
-        signed to expire, opens for anyone who has it."""
+        signed to expire, opens for anyone who has it. With `content`, the emulator serves it at
+        that URL's path in place of the CDN (`expire_attachment` makes it 404, as an expired one)."""
         attachment_id = self.snowflake()
         name = filename.replace(" ", "_")
-        url = f"https://cdn.discordapp.com/attachments/{channel.id}/{attachment_id}/{name}?ex=6756f0a0&is=67559f20&hm=5f"
+        path = f"/attachments/{channel.id}/{attachment_id}/{name}"
+        host = "https://cdn.discordapp.com" if content is None else f"http://127.0.0.1:{self.port}"
+        url = f"{host}{path}?ex=6756f0a0&is=67559f20&hm=5f"
+        if content is not None:
+            self.attachment_files[path] = content
         return {
             "id": attachment_id,
             "filename": filename,
@@ -725,6 +735,22 @@ class DiscordEmulator:
             "proxy_url": url.replace("cdn.discordapp.com", "media.discordapp.net"),
             "content_type": content_type,
         }
+
+    def expire_attachment(self, attachment: dict[str, Any]) -> None:
+        """Its signed URL has expired: the CDN answers 404."""
+        self.attachment_files.pop(attachment["url"].split("?")[0].split(str(self.port), 1)[-1], None)
+
+    async def _attachment_bytes(self, request: web.Request) -> web.StreamResponse:
+        """An attachment URL (see `attachment`): the file's bytes, to anyone, with no token."""
+        data = self.attachment_files.get(request.path)
+        if request.headers.get("Authorization"):
+            response = web.Response(status=400, text="no token goes to the CDN")
+        elif data is None:
+            response = web.Response(status=404, text="This content is no longer available.")
+        else:
+            response = web.Response(body=data, content_type="application/octet-stream")
+        self.downloads.append((request.path, response.status))
+        return response
 
     async def user_says(
         self,

@@ -38,7 +38,10 @@ What it offers:
 - Files: `uploads` holds every file completed into a channel (`Upload(file_id, filename, title,
   alt_txt, data, channel, thread_ts)`), with the bytes as uploaded; a file over 1 GB is refused
   (`file_too_large`, as slack-sdk checks first), bytes of another length than announced are answered
-  400, and the upload URL can be made to fail with `fail_next("files.upload", status=500)`.
+  400, and the upload URL can be made to fail with `fail_next("files.upload", status=500)`. A file
+  a person shared with `shared_file(..., content=b"...")` is served at its `url_private(_download)`
+  to its workspace's bot token (any other token, or a team in `without_files_read`, gets Slack's
+  sign-in page with a 200); `downloads` lists (path, status); `fail_next("files.download", status=500)`.
 - Recording: `calls` (every Web API call, response_url post and Socket Mode ack, as `Call(method,
   params, team_id, status, error, at, response)`; `call.shown` is what a person sees, `call.buttons`
   and `call.button("Claim")` its buttons), `calls_to(method)`, `mark()`, and
@@ -277,6 +280,9 @@ class SlackEmulator:
         self._ids = itertools.count(1)
         self._response_urls: dict[str, dict[str, Any]] = {}
         self._files: dict[str, Upload] = {}
+        self._shared: dict[str, tuple[Workspace, bytes]] = {}  # a shared file's path -> who, bytes
+        self.downloads: list[tuple[str, int]] = []  # (path, status) of each file download
+        self.without_files_read: set[str] = set()  # team ids whose app has no files:read scope
         self.uploads: list[Upload] = []
         self._sockets: list[web.WebSocketResponse] = []
         self._socket_connected = asyncio.Event()
@@ -304,6 +310,7 @@ class SlackEmulator:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response_url)
         app.router.add_post("/upload/{file_id}", self._upload_bytes)
+        app.router.add_get("/files-pri/{path:.*}", self._download)
         app.router.add_get("/link", self._socket)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -666,6 +673,23 @@ class SlackEmulator:
             "file_id": file_id,
             "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
         }
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """A shared file's `url_private(_download)`: its bytes for its workspace's bot token with
+        `files:read`; for any other token, as Slack does, a 200 with the sign-in page."""
+        shared = self._shared.get(request.path)
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        fault = self._take_fault("files.download")
+        if fault is not None:
+            response = web.Response(status=fault.status, text="<html>error</html>", content_type="text/html")
+        elif shared is None:
+            response = web.Response(status=404, text="<html>not found</html>", content_type="text/html")
+        elif bearer != shared[0].token or shared[0].team_id in self.without_files_read:
+            response = web.Response(text="<html>Sign in to Slack</html>", content_type="text/html")
+        else:
+            response = web.Response(body=shared[1], content_type="application/octet-stream")
+        self.downloads.append((request.path, response.status))
+        return response
 
     async def _upload_bytes(self, request: web.Request) -> web.StreamResponse:
         """The upload URL: the bytes as the request body (slack-sdk posts them raw)."""
@@ -1168,14 +1192,26 @@ class SlackEmulator:
         return event
 
     def shared_file(
-        self, user: str, name: str, size: int, mimetype: str, *, team: str | None = None
+        self,
+        user: str,
+        name: str,
+        size: int,
+        mimetype: str,
+        *,
+        team: str | None = None,
+        content: bytes | None = None,
     ) -> dict[str, Any]:
         """A file a person shared, as a message event's `files` hold it (api.slack.com/types/file):
-        its download URLs need a token, its permalink is the page people open."""
+        its download URLs need a token, its permalink is the page people open. With `content`, the
+        emulator serves its download URLs (`_download`) in place of files.slack.com."""
         workspace = self._workspace(team)
         file_id = f"F0{uuid.uuid4().hex[:8].upper()}"
         slug = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-") or "file"
-        private = f"https://files.slack.com/files-pri/{workspace.team_id}-{file_id}/{slug}"
+        host = "https://files.slack.com" if content is None else f"http://127.0.0.1:{self.port}"
+        private = f"{host}/files-pri/{workspace.team_id}-{file_id}/{slug}"
+        if content is not None:
+            for path in (private, f"{private}/download"):
+                self._shared[path.removeprefix(host)] = (workspace, content)
         return {
             "id": file_id,
             "created": int(time.time()),

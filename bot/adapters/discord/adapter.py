@@ -22,7 +22,13 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink, RetryListener
+from bot.adapters.base import (
+    Capabilities,
+    DeliveryError,
+    DeliveryFailure,
+    EventSink,
+    RetryListener,
+)
 from bot.adapters.discord.bounded import SEND_TIMEOUT, bounded, in_doubt
 from bot.adapters.discord.catch_up import CATCH_UP, missed_messages
 from bot.adapters.discord.client import apply_endpoints, http_retries, make_client
@@ -72,7 +78,7 @@ from bot.adapters.discord.translate import (
     render,
     thread_name,
 )
-from bot.adapters.files import Loaded, load, not_attached_note, with_note, without_files
+from bot.adapters.files import Loaded, download, load, not_attached_note, origin, with_note, without_files
 from bot.core.commands import Catalogue
 from bot.core.events import (
     Actor,
@@ -84,6 +90,7 @@ from bot.core.events import (
     OutboundMessage,
     Platform,
     SentRef,
+    SharedFile,
 )
 from bot.core.inbox import Inbox, Kept, finish_kept, replay_due, replay_forever
 
@@ -104,6 +111,11 @@ DMS_CLOSED: Final = (
 DMS_CLOSED_QUIET: Final = 600.0
 """Seconds during which DMS_CLOSED is not said again to the same person in the same channel: three
 failed private answers in a row are one note, not three pings."""
+
+
+DISCORD_API = "https://discord.com/"
+CDN_ORIGINS: Final = frozenset({"https://cdn.discordapp.com", "https://media.discordapp.net"})
+"""Where Discord serves the files people attach to messages."""
 
 
 class DiscordAdapter:
@@ -173,6 +185,7 @@ class DiscordAdapter:
         self.retries, self._http_trace = http_retries()
         self.dms_closed_quiet = DMS_CLOSED_QUIET
         self._dms_closed_told: dict[tuple[str, str], float] = {}  # (person, channel) -> monotonic
+        self._downloads: aiohttp.ClientSession | None = None  # for files people shared, made on use
 
     @classmethod
     def from_settings(
@@ -305,12 +318,26 @@ class DiscordAdapter:
             await self._client.close()
         self._replays = {}
         self._held = set()
+        if self._downloads is not None:
+            await self._downloads.close()
+            self._downloads = None
         if self._runner is not None:
             try:
                 await self._runner
             except Exception:
                 log.debug("discord gateway task ended with an error on stop", exc_info=True)
         self._runner = None
+
+    async def fetch_file(self, file: SharedFile, *, limit: int) -> bytes:
+        """A file attached to a message the bot received, from its attachment URL: no token goes
+        with it (the URL is signed), and only to Discord's CDN (or, with another API base, such as
+        an emulator or a proxy, to that base's host alone). Signed URLs expire after about a day."""
+        if self._downloads is None:
+            self._downloads = aiohttp.ClientSession()
+        api = self.api_base.startswith(DISCORD_API)
+        origins = CDN_ORIGINS if api else frozenset({origin(self.api_base)})
+        data, _ = await download(self._downloads, file.ref, limit=limit, origins=origins)
+        return data
 
     async def connected(self) -> bool:
         """The gateway is up: ready, and every shard's websocket open (discord.py reconnects by
@@ -788,13 +815,10 @@ class DiscordAdapter:
                 kwargs["nonce"] = nonce_for(key, index)
             if index == 0 and reference is not None:
                 kwargs["reference"] = reference
-            if attached and index == len(parts) - 1:
-                # The files ride on the last part, with the embed and the buttons.
-                sent = await self._send_with_files(channel, kwargs, attached, key=key)
-                first = first or sent
-                continue
+            # The files ride on the last part, with the embed and the buttons.
+            files_here = attached if attached and index == len(parts) - 1 else None
             try:
-                sent = await self._post(channel, kwargs)
+                sent = await self._post_part(channel, kwargs, files_here, key=key)
             except discord.NotFound as error:
                 if index or conversation.thread_id is None or error.code != UNKNOWN_CHANNEL:
                     raise
@@ -806,7 +830,7 @@ class DiscordAdapter:
                     int(conversation.thread_id),
                     thread_name(message.title or "", fallback="Ticket"),
                 )
-                sent = await self._post(channel, kwargs)
+                sent = await self._post_part(channel, kwargs, files_here, key=key)
             first = first or sent
         # The message is known by its first part: the one a thread hangs under and an edit replaces
         # (its start, not the tail of a long notice).
@@ -825,6 +849,18 @@ class DiscordAdapter:
             return message, []
         loaded, failed = await load(message.attachments, limit=self._file_limit(target))
         return with_note(message, failed, keep=[a for a, _ in loaded]), loaded
+
+    async def _post_part(
+        self,
+        channel: discord.PartialMessageable,
+        kwargs: dict[str, Any],
+        attached: Loaded | None,
+        *,
+        key: str | None,
+    ) -> discord.Message:
+        if attached:
+            return await self._send_with_files(channel, kwargs, attached, key=key)
+        return await self._post(channel, kwargs)
 
     async def _send_with_files(
         self,

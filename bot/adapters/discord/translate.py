@@ -149,13 +149,15 @@ def strip_bot_mention(text: str, bot_user_id: int) -> str:
 def files_of(message: discord.Message) -> tuple[SharedFile, ...]:
     """The files a message carried (`attachments`). Each one's link is its attachment URL, which
     anyone holding it may open until Discord's signature on it expires (about a day): the message's
-    jump URL opens only for those who see the message, not the team when it is in a DM."""
+    jump URL opens only for those who see the message, not the team when it is in a DM. The same
+    URL is the ref the adapter downloads it by."""
     return tuple(
         SharedFile(
             name=attachment.filename or "",
             size=attachment.size if attachment.size >= 0 else None,
             kind=attachment.content_type or "",
             link=attachment.url if attachment.url.startswith("https://") else "",
+            ref=attachment.url,
         )
         for attachment in message.attachments[:MAX_FILES_PER_MESSAGE]
     )

@@ -34,8 +34,15 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink, RetryListener
-from bot.adapters.files import load, not_attached_note, without_files
+from bot.adapters.base import (
+    Capabilities,
+    DeliveryError,
+    DeliveryFailure,
+    EventSink,
+    FileNotFetched,
+    RetryListener,
+)
+from bot.adapters.files import download, load, not_attached_note, origin, without_files
 from bot.adapters.retries import SdkRetries
 from bot.adapters.slack import translate
 from bot.adapters.slack.inbound import People, fetch_message
@@ -53,6 +60,7 @@ from bot.core.events import (
     Platform,
     ReactionAdded,
     SentRef,
+    SharedFile,
 )
 from bot.core.inbox import Inbox, Kept, finish_kept, replay_due, replay_forever
 
@@ -63,6 +71,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 DEFAULT_API_BASE = "https://slack.com/api/"
+FILES_ORIGIN = "https://files.slack.com"
+"""Where Slack serves the files people share (`url_private_download`), to the bot's token."""
 # Message metadata on keyed posts (broadcast notices), so a resend can find what already went out.
 DELIVERY_METADATA = "supportbot_delivery"
 # A resend reads the last hour's newest messages looking for its earlier copy: retries come within
@@ -279,6 +289,23 @@ class SlackAdapter:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    # -- files people shared -----------------------------------------------------------------
+
+    async def fetch_file(self, file: SharedFile, *, limit: int) -> bytes:
+        """A shared file's bytes, downloaded with the bot's token (the `files:read` scope). The token
+        goes only to Slack's file host (or, with another API base, such as an emulator or a proxy,
+        to that base's host alone), never through a redirect."""
+        if self._session is None:
+            raise FileNotFetched("the Slack adapter is not started")
+        origins = {FILES_ORIGIN} if self._api_base == DEFAULT_API_BASE else {origin(self._api_base)}
+        token = {"Authorization": f"Bearer {self._bot_token}"}
+        data, kind = await download(self._session, file.ref, limit=limit, origins=origins, headers=token)
+        if kind == "text/html" and file.kind != "text/html":
+            # What Slack serves a token it will not give the file to: its sign-in page, with a 200.
+            log.warning("slack: a file download got the sign-in page; reinstall the app for files:read")
+            raise FileNotFetched("Slack answered with its sign-in page (no files:read scope?)")
+        return data
 
     # -- inbound -----------------------------------------------------------------------------
 

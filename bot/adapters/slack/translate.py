@@ -388,17 +388,20 @@ def message_event_id(event: Mapping[str, Any]) -> str:
 def _file(file: Mapping[str, Any]) -> SharedFile | None:
     """One of a message's `files`, or None for one deleted since (`mode: tombstone`). Its link is
     its permalink, a page people of the workspace open with their own login; `url_private` is no
-    link for people (it needs the bot's token). A file hidden by the workspace's plan, or sent as
-    `file_access: check_file_info`, comes with its id alone: a file without a name or a link."""
+    link for people (it needs the bot's token), but the ref the adapter downloads the file by. A
+    file hidden by the workspace's plan, or sent as `file_access: check_file_info`, comes with its
+    id alone: a file without a name, a link or a ref."""
     if file.get("mode") == "tombstone":
         return None
     name, kind, link = (file.get(key) for key in ("name", "mimetype", "permalink"))
     size = file.get("size")
+    download = file.get("url_private_download") or file.get("url_private")
     return SharedFile(
         name=name if isinstance(name, str) else "",
         size=size if type(size) is int and size >= 0 else None,
         kind=kind if isinstance(kind, str) else "",
         link=link if isinstance(link, str) and link.startswith("https://") else "",
+        ref=download if isinstance(download, str) and download.startswith(("https://", "http://")) else "",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -26,6 +27,7 @@ from tests.adapters.discord.harness import (
     text_of,
     ticket_thread,
 )
+from tests.emulators.discord import Channel
 
 
 @pytest.fixture
@@ -294,3 +296,52 @@ async def test_a_customers_files_in_their_ticket_thread_reach_the_team_as_lines_
     )
     (call,) = [c for c in emu.calls if c.method == "POST" and c.content == alone["content"]]
     assert call.json["allowed_mentions"]["parse"] == [], "nobody is pinged"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+
+
+async def escalated_with_staff_thread(world: DiscordWorld) -> tuple[Channel, dict[str, Any]]:
+    """Casey asks for a person in #help: her ticket's room, and the card (no thread on it yet: the
+    first message for the team opens it)."""
+    await world.emu.user_says(world.casey, world.help, "I want to talk to a person about my export")
+    room = await ticket_thread(world.emu, world.help, 1)
+    card = await posted(world.emu, world.staff.id, "Ticket #1")
+    return room, card
+
+
+async def test_a_customers_screenshot_reaches_the_team_as_the_file_itself(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    room, card = await escalated_with_staff_thread(world)
+
+    screenshot = emu.attachment(room, "export error.png", len(PNG), "image/png", content=PNG)
+    await emu.user_says(world.casey, room, "my export failed", attachments=[screenshot])
+    relayed = await posted(emu, card["id"], "my export failed")
+    assert relayed["content"] == "**Casey:**\nmy export failed", "the file itself, not its line"
+    (file,) = [u for u in emu.uploads if u.message_id == relayed["id"]]
+    assert (file.filename, file.data) == ("export error.png", PNG)
+    assert [status for _, status in emu.downloads] == [200], "fetched once, with no token"
+
+
+async def test_a_customers_file_too_large_or_expired_goes_as_its_line(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    room, card = await escalated_with_staff_thread(world)
+
+    # Larger than it said: the download stops at the 8 MB a relayed message may fetch.
+    video = emu.attachment(room, "screen.mp4", 1000, "video/mp4", content=b"\0" * (8 * 1024 * 1024 + 1))
+    await emu.user_says(world.casey, room, "a video", attachments=[video])
+    big = await posted(emu, card["id"], "a video")
+    assert big["content"].startswith("**Casey:**\na video\n📎 `screen.mp4` (1000 bytes, video/mp4): ")
+    assert big["attachments"] == []
+
+    # Expired before the bot fetched it: the line goes instead.
+    log = emu.attachment(room, "export.log", 812, "text/plain", content=b"x" * 812)
+    emu.expire_attachment(log)
+    await emu.user_says(world.casey, room, "the log", attachments=[log])
+    expired = await posted(emu, card["id"], "the log")
+    assert expired["content"].startswith("**Casey:**\nthe log\n📎 `export.log` (812 bytes, text/plain): ")
+    assert [status for _, status in emu.downloads] == [200, 404]

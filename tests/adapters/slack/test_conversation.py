@@ -179,3 +179,60 @@ async def test_a_customers_files_in_their_ticket_thread_reach_the_team_as_lines_
     assert not [
         c for c in slack.calls if c.params.get("channel") == COMMUNITY and "only pass words" in c.shown
     ]
+
+
+async def escalated_thread(slack: SlackEmulator) -> tuple[str, str]:
+    """Casey asks for a person in #community: (her thread, the card's ts in #staff)."""
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "I want to talk to a person")
+    await posted(slack, COMMUNITY, "ticket *#1*", thread=question.ts)
+    card_ts = (await posted(slack, STAFF_CHANNEL, "Ticket #1")).response["ts"]
+    return question.ts, card_ts
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+
+
+async def test_a_customers_screenshot_reaches_the_team_as_the_file_itself(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    thread, card_ts = await escalated_thread(slack)
+    screenshot = slack.shared_file(CUSTOMER, "export error.png", len(PNG), "image/png", content=PNG)
+    await slack.user_posts(CUSTOMER, COMMUNITY, "my export failed", thread_ts=thread, files=[screenshot])
+
+    relayed = await posted(slack, STAFF_CHANNEL, "my export failed", thread=card_ts)
+    assert "📎" not in relayed.shown, "the file itself, not its line"
+    upload = await slack.wait_for("files.completeUploadExternal")
+    (file,) = [u for u in slack.uploads if u.channel == STAFF_CHANNEL]
+    assert (file.filename, file.thread_ts, file.data) == ("export error.png", card_ts, PNG)
+    assert upload.params["channel_id"] == STAFF_CHANNEL
+    assert [status for _, status in slack.downloads] == [200], "downloaded once, with the bot's token"
+    assert not [c for c in slack.calls if slack.token in json.dumps(c.params)], "the token is in no message"
+
+
+async def test_a_customers_file_too_large_or_not_downloadable_goes_as_its_line(
+    bot: SlackBot, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    thread, card_ts = await escalated_thread(slack)
+    # Over the 8 MB a relayed message may fetch: its size says so, and nothing is downloaded.
+    video = slack.shared_file(CUSTOMER, "screen.mp4", 9 * 1024 * 1024, "video/mp4", content=b"\0" * 16)
+    await slack.user_posts(CUSTOMER, COMMUNITY, "a video", thread_ts=thread, files=[video])
+    big = await posted(slack, STAFF_CHANNEL, "a video", thread=card_ts)
+    assert f"📎 `screen.mp4` (9 MB, video/mp4): <{video['permalink']}|open it>" in big.shown
+    assert slack.downloads == []
+
+    # Slack fails the download: the line goes instead, and the log says why, without the URL.
+    slack.fail_next("files.download", status=500)
+    log = slack.shared_file(CUSTOMER, "export.log", 812, "text/plain", content=b"x" * 812)
+    await slack.user_posts(CUSTOMER, COMMUNITY, "the log", thread_ts=thread, files=[log])
+    failed = await posted(slack, STAFF_CHANNEL, "the log", thread=card_ts)
+    assert f"📎 `export.log` (812 bytes, text/plain): <{log['permalink']}|open it>" in failed.shown
+    # An app installed before the manifest asked for files:read gets the sign-in page, not the file.
+    slack.without_files_read.add(slack.team_id)
+    again = slack.shared_file(CUSTOMER, "again.log", 812, "text/plain", content=b"x" * 812)
+    await slack.user_posts(CUSTOMER, COMMUNITY, "once more", thread_ts=thread, files=[again])
+    refused = await posted(slack, STAFF_CHANNEL, "once more", thread=card_ts)
+    assert f"📎 `again.log` (812 bytes, text/plain): <{again['permalink']}|open it>" in refused.shown
+    assert [u for u in slack.uploads if u.channel == STAFF_CHANNEL] == []
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "answered 500" in logged and "files:read" in logged
+    assert "files-pri" not in logged and slack.token not in logged

@@ -45,4 +45,5 @@ def test_the_manifest_asks_for_the_events_and_scopes_the_adapter_uses(manifest: 
     assert {"app_mention", "message.channels", "message.im", "reaction_added"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     used = {"chat:write", "commands", "users:read", "usergroups:read", "channels:history", "im:write"}
+    used |= {"files:read", "files:write"}  # a customer's file downloaded, passed on as an upload
     assert used <= scopes

@@ -1,0 +1,70 @@
+"""Files passed on from a person's message (a customer's screenshot to the team's thread): fetched
+by the adapter that received them, when the message carrying them is sent, whatever platform it
+goes to. A file that cannot go is never a lost message: the message carries its line instead."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+
+from bot.adapters.base import Adapter, FetchesFiles, FileNotFetched
+from bot.core.events import Attachment, Delivery, FetchFrom, Platform
+from bot.core.sizes import size_text
+
+log = logging.getLogger(__name__)
+
+FETCH_LIMIT = 8 * 1024 * 1024
+"""The most bytes fetched for one message, all its files together (less where the platform it
+goes to takes less): what a message being sent holds in memory, whatever people shared."""
+FETCH_SECONDS = 20.0
+"""How long one file may take to fetch before its line goes instead."""
+
+
+async def fetch_relayed(delivery: Delivery, adapters: Mapping[Platform, Adapter]) -> Delivery:
+    """The delivery with each file to fetch (`Attachment.fetch`) either fetched or, when it cannot
+    go (too large, gone, not the bot's to read, slow, or the message cannot carry files), left out
+    with its line added to the message's text."""
+    message = delivery.message
+    if not any(a.fetch is not None for a in message.attachments):
+        return delivery
+    target = adapters.get(delivery.conversation.platform)
+    carries_files = delivery.edit is None and message.private_to is None and target is not None
+    budget = min(target.capabilities.max_file_bytes, FETCH_LIMIT) if carries_files and target else 0
+    kept: list[Attachment] = []
+    instead: list[str] = []
+    for attachment in message.attachments:
+        if attachment.fetch is None:
+            kept.append(attachment)
+            continue
+        try:
+            data = await _fetch(attachment.fetch, adapters, limit=budget)
+        except FileNotFetched as why:
+            log.warning("a %s file goes as its line, not attached: %s", attachment.fetch.platform.value, why)
+            instead.append(attachment.fetch.instead)
+            continue
+        budget -= len(data)
+        kept.append(replace(attachment, data=data, fetch=None))
+    text = "\n".join([message.text, *instead]) if message.text.strip() else "\n".join(instead)
+    return replace(delivery, message=replace(message, text=text, attachments=tuple(kept)))
+
+
+async def _fetch(fetch: FetchFrom, adapters: Mapping[Platform, Adapter], *, limit: int) -> bytes:
+    file = fetch.file
+    if limit <= 0:
+        raise FileNotFetched("no room for it: the message cannot carry files, or its others took it all")
+    if file.size is not None and file.size > limit:
+        raise FileNotFetched(f"{size_text(file.size)}, over {size_text(limit)}")
+    source = adapters.get(fetch.platform)
+    if not file.ref or not isinstance(source, FetchesFiles):
+        raise FileNotFetched(f"the {fetch.platform.value} adapter cannot fetch it")
+    try:
+        async with asyncio.timeout(FETCH_SECONDS):
+            return await source.fetch_file(file, limit=limit)
+    except TimeoutError:
+        raise FileNotFetched(f"not fetched within {FETCH_SECONDS:.0f}s") from None
+    except FileNotFetched:
+        raise
+    except Exception as error:  # an adapter's failure costs the file, never the message
+        raise FileNotFetched(f"the fetch failed ({type(error).__name__})") from None

@@ -1,0 +1,115 @@
+"""A customer's files reach the team as the files themselves where the platform they were shared on
+lets the bot fetch them: fetched when the relay is sent, never more than the team's platform takes
+(nor 8 MB a message), and the file's line instead whenever one cannot go. Runs on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.adapters.base import Capabilities
+from bot.core.events import SharedFile
+from tests.harness import STAFF_CHANNEL, BotHarness
+from tests.tickets.conversation import escalated, transcript
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+@pytest.fixture
+def takes_files(bot: BotHarness) -> BotHarness:
+    """The team's platform takes files of up to 2 KB."""
+    bot.adapter.capabilities = Capabilities(max_text=4000, max_file_bytes=2048)
+    return bot
+
+
+async def test_a_screenshot_reaches_the_team_as_the_file_itself(takes_files: BotHarness) -> None:
+    bot = takes_files
+    reply, _ = await escalated(bot)
+    screenshot = bot.adapter.share("export error.png", PNG, "image/png")
+    (relayed,) = await bot.customer_says("my export failed", thread=reply.ref.thread_id, files=[screenshot])
+    assert relayed.channel_id == STAFF_CHANNEL
+    message = relayed.delivery.message
+    assert message.text == "**Casey:**\nmy export failed", "the file goes as itself, not as a line"
+    (attached,) = message.attachments
+    assert (attached.filename, attached.title, attached.read()) == (
+        "export error.png",
+        "export error.png",
+        PNG,
+    )
+    line = f"📎 `export error.png` (1 KB, image/png): [open it]({screenshot.link})"
+    assert (await transcript(bot, 1))[-1] == ("customer", f"my export failed\n{line}"), "kept as its line"
+
+
+async def test_a_file_alone_reaches_the_team_under_the_customers_name(takes_files: BotHarness) -> None:
+    bot = takes_files
+    reply, _ = await escalated(bot)
+    log = bot.adapter.share("export/../error.log", b"boom\n", "text/plain")
+    (relayed,) = await bot.customer_says("", thread=reply.ref.thread_id, files=[log])
+    assert relayed.delivery.message.text == "**Casey:**"
+    (attached,) = relayed.delivery.message.attachments
+    assert (attached.filename, attached.read()) == ("export_.._error.log", b"boom\n"), "a name, not a path"
+
+
+async def test_a_file_larger_than_the_team_takes_goes_as_its_line_unfetched(takes_files: BotHarness) -> None:
+    bot = takes_files
+    reply, _ = await escalated(bot)
+    video = bot.adapter.share("screen.mp4", b"\0" * 4096, "video/mp4")
+    (relayed,) = await bot.customer_says("watch this", thread=reply.ref.thread_id, files=[video])
+    assert relayed.delivery.message.text == (
+        f"**Casey:**\nwatch this\n📎 `screen.mp4` (4 KB, video/mp4): [open it]({video.link})"
+    )
+    assert relayed.delivery.message.attachments == ()
+    assert bot.adapter.fetched == [], "its size said it would not fit: nothing downloaded"
+
+
+async def test_a_file_larger_than_it_said_stops_at_the_limit_and_goes_as_its_line(
+    takes_files: BotHarness,
+) -> None:
+    bot = takes_files
+    reply, _ = await escalated(bot)
+    liar = bot.adapter.share("small.png", b"\0" * 4096, "image/png", size=100)
+    (relayed,) = await bot.customer_says("", thread=reply.ref.thread_id, files=[liar])
+    assert relayed.delivery.message.attachments == ()
+    assert relayed.delivery.message.text.endswith(f"(100 bytes, image/png): [open it]({liar.link})")
+
+
+async def test_the_files_of_one_message_share_what_the_team_takes(takes_files: BotHarness) -> None:
+    bot = takes_files
+    reply, _ = await escalated(bot)
+    first, second = (bot.adapter.share(f"part{n}.png", PNG[:1200], "image/png") for n in (1, 2))
+    (relayed,) = await bot.customer_says("two shots", thread=reply.ref.thread_id, files=[first, second])
+    assert [a.filename for a in relayed.delivery.message.attachments] == ["part1.png"]
+    assert relayed.delivery.message.text == (
+        f"**Casey:**\ntwo shots\n📎 `part2.png` (1 KB, image/png): [open it]({second.link})"
+    )
+
+
+async def test_a_file_that_cannot_be_fetched_goes_as_its_line_and_is_logged(
+    takes_files: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = takes_files
+    reply, _ = await escalated(bot)
+    gone = SharedFile(
+        name="gone.png", size=10, kind="image/png", link="https://files.example/g", ref="fake-file:x"
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.core.relayed_files"):
+        (relayed,) = await bot.customer_says("see this", thread=reply.ref.thread_id, files=[gone])
+    assert relayed.delivery.message.text == (
+        "**Casey:**\nsee this\n📎 `gone.png` (10 bytes, image/png): [open it](https://files.example/g)"
+    )
+    (record,) = [r for r in caplog.records if "not attached" in r.getMessage()]
+    assert "no such file" in record.getMessage() and "fake-file" not in record.getMessage()
+    assert getattr(record, "correlation_id", "-") != "-", "the log line names the event's correlation id"
+
+
+async def test_where_the_team_cannot_take_files_each_goes_as_its_line(bot: BotHarness) -> None:
+    reply, _ = await escalated(bot)
+    screenshot = bot.adapter.share("a.png", PNG, "image/png")
+    (relayed,) = await bot.customer_says("", thread=reply.ref.thread_id, files=[screenshot])
+    assert (
+        relayed.delivery.message.text
+        == f"**Casey:**\n📎 `a.png` (1 KB, image/png): [open it]({screenshot.link})"
+    )
+    assert bot.adapter.fetched == []
