@@ -49,8 +49,10 @@ async def load(attachments: Sequence[Attachment], *, limit: int) -> tuple[Loaded
 
 
 def not_attached_note(failed: Failed) -> str:
-    """One line per file that could not be attached, and why."""
-    return "\n".join(f"\u26a0\ufe0f {a.label} could not be attached: {why}." for a, why in failed)
+    """One line per file that could not be attached, and why (or what the file said to say instead)."""
+    return "\n".join(
+        a.instead or f"\u26a0\ufe0f {a.label} could not be attached: {why}." for a, why in failed
+    )
 
 
 def with_note(

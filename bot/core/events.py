@@ -244,12 +244,10 @@ class Mention:
 class FetchFrom:
     """A file someone shared on `platform`, to be fetched by that platform's adapter when the message
     carrying it is sent: a message is kept with its event until posted, so it holds this, never the
-    bytes. Where the file cannot go (too large, the fetch failed or is not allowed), the message
-    carries the line `instead` (its name, size and link), so nothing is lost."""
+    bytes."""
 
     platform: Platform
     file: SharedFile
-    instead: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,7 +257,9 @@ class Attachment:
     before any adapter sees the message).
 
     `title` names it for people ("Main chart"), also in the note an adapter adds when the file
-    could not be attached; `alt_text` describes it for screen readers."""
+    could not be attached; `alt_text` describes it for screen readers. `instead` is what the
+    message says in that note's place, when set (a relayed file's line: its name, size and link),
+    so that a file which cannot go still reaches its readers as a link."""
 
     filename: str
     data: bytes | None = None
@@ -267,6 +267,7 @@ class Attachment:
     fetch: FetchFrom | None = None
     title: str = ""
     alt_text: str = ""
+    instead: str = ""
 
     def __post_init__(self) -> None:
         _require(bool(self.filename.strip()), "Attachment.filename must not be empty")

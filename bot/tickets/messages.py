@@ -276,7 +276,8 @@ def _passed_on(file: SharedFile, platform: Platform) -> Attachment:
     return Attachment(
         filename=filename,
         title=filename,
-        fetch=FetchFrom(platform=platform, file=file, instead=file_line(file)),
+        fetch=FetchFrom(platform=platform, file=file),
+        instead=file_line(file),
     )
 
 

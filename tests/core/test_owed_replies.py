@@ -66,8 +66,8 @@ def every_kind_of_reply() -> list[PendingDelivery]:
                 fetch=FetchFrom(
                     platform=Platform.SLACK,
                     file=SharedFile(name="export.png", size=9, ref="https://files.slack.com/files-pri/T-F/d"),
-                    instead="📎 `export.png` (9 bytes)",
                 ),
+                instead="📎 `export.png` (9 bytes)",
             ),
         ),
     )

@@ -226,6 +226,13 @@ async def test_a_customers_file_too_large_or_not_downloadable_goes_as_its_line(
     await slack.user_posts(CUSTOMER, COMMUNITY, "the log", thread_ts=thread, files=[log])
     failed = await posted(slack, STAFF_CHANNEL, "the log", thread=card_ts)
     assert f"📎 `export.log` (812 bytes, text/plain): <{log['permalink']}|open it>" in failed.shown
+    # Fetched, but Slack refuses the upload: the words went already, and the line follows them.
+    slack.fail_next("files.upload", status=500)
+    shot = slack.shared_file(CUSTOMER, "shot.png", len(PNG), "image/png", content=PNG)
+    await slack.user_posts(CUSTOMER, COMMUNITY, "a shot", thread_ts=thread, files=[shot])
+    await posted(slack, STAFF_CHANNEL, "a shot", thread=card_ts)
+    note = await posted(slack, STAFF_CHANNEL, "shot.png", thread=card_ts)
+    assert note.shown == f"📎 `shot.png` (16 KB, image/png): <{shot['permalink']}|open it>"
     # An app installed before the manifest asked for files:read gets the sign-in page, not the file.
     slack.without_files_read.add(slack.team_id)
     again = slack.shared_file(CUSTOMER, "again.log", 812, "text/plain", content=b"x" * 812)
