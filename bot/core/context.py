@@ -147,6 +147,10 @@ class HandlerContext:
     """What the route's last guard found (see `Allow.data`)."""
     outbox: list[PendingDelivery] = field(default_factory=list)
     after_commit_work: list[AfterCommit] = field(default_factory=list)
+    across_tries: dict[str, Any] = field(default_factory=dict)
+    """The same dict for every try of one event (each try has a context of its own): what a try
+    did that its rollback cannot take back, for the next try to count (an erasure's questions
+    already removed from learned.yml). Only within one process: a kill forgets it."""
 
     @property
     def now(self) -> datetime:
@@ -184,7 +188,9 @@ class HandlerContext:
         committed runs its work. The dispatcher runs it before the event's replies are sent; `work`
         may `reply` and `post` (what it wrote, what went wrong), but its session is closed by then.
         A `UserError` it raises is told to the actor, as a handler's is. Its replies are not kept
-        with the event's claim: a process killed between the commit and the work loses both."""
+        with the event's claim: a process killed between the commit and the work loses both (so
+        what must not be lost, an erasure's cleaning of learned.yml, is done inside the
+        transaction instead)."""
         self.after_commit_work.append(work)
 
     async def post(

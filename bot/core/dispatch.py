@@ -243,11 +243,16 @@ class Dispatcher:
     ) -> tuple[Outcome, list[PendingDelivery], int | None]:
         """The outcome, the replies to send and, when they are kept with the claim, its id."""
         reconnects, conflicts = iter(RECONNECT_DELAYS), iter(CONFLICT_DELAYS)
+        across_tries: dict[str, Any] = {}
         while True:
             try:
                 async with self.database.transaction() as session:
                     ctx = HandlerContext(
-                        event=event, session=session, services=self.services, correlation_id=cid
+                        event=event,
+                        session=session,
+                        services=self.services,
+                        correlation_id=cid,
+                        across_tries=across_tries,
                     )
                     outcome = await self._route(event, ctx)
                     outbox, owed = await self._claim(session, event, ctx.outbox)

@@ -142,25 +142,36 @@ async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             )
         )
         return
-    learned = await asyncio.to_thread(teach.learned_questions, ctx.services.settings.kb_path, erasure.asked)
-    await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {learned} learned questions")
-    # The file after the commit: an erasure rolled back (or tried again) leaves it as it was.
-    ctx.after_commit(partial(_forget_learned_and_say, event, ctx, erasure))
-
-
-async def _forget_learned_and_say(
-    event: ActionInvoked, ctx: HandlerContext, erasure: privacy.Erasure
-) -> None:
     erasure = await _forget_learned(ctx, erasure)
-    await ctx.reply(
-        OutboundMessage(text=f"Erased {erasure.subject}: {erasure.text()}.", private_to=event.actor)
-    )
+    await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions")
+    # The KB in service loads the cleaned file once the erasure committed; the reply, which says
+    # what that load left undone, follows it.
+    ctx.after_commit(partial(_reload_and_say, event, ctx, erasure))
 
 
 async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> privacy.Erasure:
-    """Their questions out of learned.yml too, and out of the KB in service: staff may have taught
-    the bot their exact words. The database erasure stands whatever happens to the file."""
+    """Their questions out of learned.yml too: staff may have taught the bot their exact words.
+    Inside the transaction, before its claim, not after its commit: a process killed between the
+    two would leave their words in the file for good (the claim makes any redelivery a duplicate)
+    while the audit says they were erased. A try rolled back has only removed what the person
+    asked to have erased, which the next try (or staff, clicking again) erases in the database
+    too. The database erasure stands whatever happens to the file (`teach.forget_erased`).
+
+    `learned` counts their questions the file held when this event was first tried: a try after
+    a conflict or a dropped connection finds them gone, removed by the try before. (A process
+    killed between the removal and the commit forgets that count: the next process's try records
+    none, though the file is as clean.)"""
     erasure = await asyncio.to_thread(teach.forget_erased, ctx.services.settings.kb_path, erasure)
+    removed_before = ctx.across_tries.get(_LEARNED_ERASED, 0)
+    ctx.across_tries[_LEARNED_ERASED] = learned = removed_before + erasure.learned
+    return replace(erasure, learned=learned)
+
+
+_LEARNED_ERASED = "privacy.erase: learned questions removed"
+
+
+async def _reload_and_say(event: ActionInvoked, ctx: HandlerContext, erasure: privacy.Erasure) -> None:
+    """Load the cleaned learned.yml into the KB in service, then tell staff what was erased."""
     holder = ctx.services.kb
     if erasure.learned and isinstance(holder, KnowledgeBaseHolder):
         try:
@@ -169,8 +180,10 @@ async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> priv
             log.warning(
                 "erased %s from learned.yml; the knowledge base did not reload: %s", erasure.pseudonym, error
             )
-            return replace(
+            erasure = replace(
                 erasure,
                 warning=f"The knowledge base in service keeps their questions until it loads again: {error}",
             )
-    return erasure
+    await ctx.reply(
+        OutboundMessage(text=f"Erased {erasure.subject}: {erasure.text()}.", private_to=event.actor)
+    )

@@ -297,17 +297,6 @@ def forget_questions(kb_root: Path, questions: Sequence[str]) -> int:
     return removed
 
 
-def learned_questions(kb_root: Path, questions: Sequence[str]) -> int:
-    """How many questions `forget_questions` would remove now, read without writing (what an
-    erasure records before its transaction commits; the file is cleaned after). None counted of a
-    file that cannot be read: the cleaning will say so."""
-    path = learned_file.learned_path(kb_root)
-    theirs = {stored_key(question) for question in questions}
-    if path is None or not theirs:
-        return 0
-    return _without(learned_file.read_valid(path)[0], theirs)[1]
-
-
 def _without(current: Learned, theirs: Collection[str]) -> tuple[Learned, int]:
     """`current` without the questions whose `stored_key` is one of `theirs`, and how many went."""
     phrasings = tuple(p for p in current.phrasings if stored_key(p.text) not in theirs)

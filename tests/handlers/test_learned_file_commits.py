@@ -10,16 +10,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bot.core.dispatch import Outcome
 from bot.core.events import ActionInvoked, Button
 from bot.kb import learned, teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage.db import Database
+from storage.models import AuditEntry
 from tests.core.test_database_drops import _drop_pooled_connections
 from tests.fake_adapter import SentMessage
-from tests.handlers.test_privacy_commands import ASHAS, _taught_from_their_gap
+from tests.handlers.test_privacy_commands import ASHAS, BRAMS, _taught_from_their_gap
 from tests.handlers.test_teach_from_gap import a_gap_about_the_theme
 from tests.harness import BotHarness, button, make_settings
 
@@ -95,6 +96,14 @@ _CONFLICT_ONCE = [
 ]
 
 
+async def _the_next_claim_meets_a_serialization_failure(database: Database) -> None:
+    """PostgreSQL ends the next event's first transaction at its claim, as a serialization failure
+    with another process would (the sequence counts tries: it is not rolled back)."""
+    async with database.engine.begin() as connection:
+        for statement in _CONFLICT_ONCE:
+            await connection.execute(text(statement))
+
+
 @pytest.mark.postgres
 async def test_a_not_ours_click_handled_again_after_a_serialization_failure_declines_once(
     postgres_bot: BotHarness, postgres_database: Database, kb: Path, caplog: pytest.LogCaptureFixture
@@ -103,11 +112,7 @@ async def test_a_not_ours_click_handled_again_after_a_serialization_failure_decl
     report = await a_gap_about_the_theme(bot)
     (offer,) = await bot.click(bot.staff, button(report, "Teach gap 1"), on=report)
     _a_team_file_half_written(kb)
-    # PostgreSQL ends the click's first transaction at its claim, as a serialization failure with
-    # another process would (the sequence counts tries: it is not rolled back).
-    async with postgres_database.engine.begin() as connection:
-        for statement in _CONFLICT_ONCE:
-            await connection.execute(text(statement))
+    await _the_next_claim_meets_a_serialization_failure(postgres_database)
 
     with caplog.at_level(logging.WARNING, logger="bot.core.dispatch"):
         (declined,) = await bot.click(bot.staff, button(offer, "Not ours"), on=offer)
@@ -132,19 +137,45 @@ async def test_a_not_ours_click_whose_transaction_fails_declines_nothing(
     assert isinstance(holder, KnowledgeBaseHolder) and not holder.current.declined_questions()
 
 
-async def test_an_erasure_whose_transaction_fails_leaves_their_taught_words_where_they_were(
+async def test_an_erasure_whose_transaction_fails_has_already_taken_their_words_out_of_the_file(
     bot: BotHarness, kb: Path, database: Database
 ) -> None:
+    """The file is cleaned inside the transaction, so that no kill after the commit can leave their
+    words in it: a failed try has removed only what the person asked to have erased."""
     await _taught_from_their_gap(bot, "Not ours")
-    before = (kb / "learned.yml").read_text()
+    assert ASHAS in (kb / "learned.yml").read_text()
     (question,) = await bot.staff_runs("/support privacy erase console:C11")
     await _database_refuses_every_event(database)
 
     (apology,) = await bot.click(bot.staff, button(question, "Erase console:C11"), on=question)
 
     assert bot.last_outcome is Outcome.FAILED and "something went wrong" in apology.text
-    assert (kb / "learned.yml").read_text() == before, "not erased in the database, not in the file"
-    assert ASHAS in before
+    assert ASHAS not in (kb / "learned.yml").read_text()
+    assert [topic.questions for topic in learned.read(kb / "learned.yml").declined] == [(BRAMS,)]
+
+
+@pytest.mark.postgres
+async def test_an_erasure_handled_again_after_a_serialization_failure_counts_the_words_the_first_try_removed(
+    postgres_bot: BotHarness, postgres_database: Database, kb: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = postgres_bot
+    await _taught_from_their_gap(bot, "Not ours")
+    (question,) = await bot.staff_runs("/support privacy erase console:C11")
+    await _the_next_claim_meets_a_serialization_failure(postgres_database)
+
+    with caplog.at_level(logging.WARNING, logger="bot.core.dispatch"):
+        (done,) = await bot.click(bot.staff, button(question, "Erase console:C11"), on=question)
+
+    assert any("could not serialize" in r.getMessage() for r in caplog.records), "handled twice"
+    assert done.text.startswith("Erased console:C11: ") and ", learned.yml 1 question;" in done.text, (
+        done.text
+    )
+    async with postgres_database.session() as session:
+        (audited,) = (
+            await session.execute(select(AuditEntry.detail).where(AuditEntry.action == "privacy.erase"))
+        ).scalars()
+    assert audited.endswith(", 1 learned questions"), audited
+    assert ASHAS not in (kb / "learned.yml").read_text()
 
 
 @pytest.mark.postgres
