@@ -250,12 +250,12 @@ async def _reopen(ctx: HandlerContext, ticket: Ticket, *, why: str) -> None:
 
 @router.on(MessageReceived, text_predicate(intents.asks_for_person, score=0.92), guards=[customers_only])
 async def wants_a_person(event: MessageReceived, ctx: HandlerContext) -> None:
-    await escalate(ctx, reason="asked_for_person", summary=event.text)
+    await escalate(ctx, reason="asked_for_person", summary=event.text, files=event.files)
 
 
 @router.on(MessageReceived, text_predicate(intents.asks_for_ticket, score=0.9), guards=[customers_only])
 async def wants_a_ticket(event: MessageReceived, ctx: HandlerContext) -> None:
-    await escalate(ctx, reason="requested", summary=event.text)
+    await escalate(ctx, reason="requested", summary=event.text, files=event.files)
 
 
 # -- commands ------------------------------------------------------------------------------

@@ -221,11 +221,17 @@ def staff_card(
     transcript: Sequence[TranscriptLine],
     mentions: Sequence[Mention],
     now: datetime,
+    files: Sequence[SharedFile] = (),
+    fetch_from: Platform | None = None,
 ) -> OutboundMessage:
+    """The team's card for a ticket; `files` sent with the words that opened it come with it as in
+    `relayed`."""
     lines = [quote(f"{m.author_name or m.kind}: {m.text}", 400) for m in transcript[-5:]]
+    attachments, listed = _files_passed_on(files, fetch_from)
     return OutboundMessage(
         title=f"Ticket #{ticket.number}: {clip(ticket.summary, 120)}",
-        text="\n".join(lines) or quote(ticket.summary),
+        text=with_files("\n".join(lines) or quote(ticket.summary), listed),
+        attachments=attachments,
         fields=(
             Field(name="Customer", value=ticket.requester_name or ticket.requester_key),
             Field(name="Where", value=where),
@@ -257,8 +263,7 @@ def relayed(
 
     With `fetch_from` (the platform the files were shared on), each file its adapter can fetch goes
     as itself, its line only where it cannot be attached (see `FetchFrom`)."""
-    attachments = tuple(_passed_on(f, fetch_from) for f in files if f.ref) if fetch_from else ()
-    listed = [f for f in files if not (fetch_from and f.ref)]
+    attachments, listed = _files_passed_on(files, fetch_from)
     if from_staff:
         said = f"**{author} (support team):**\n{with_files(text, listed)}"
     else:
@@ -268,6 +273,15 @@ def relayed(
 
 # What a file's name may not be as the name of a file uploaded elsewhere: a path, or unprintable.
 _FILENAME_BREAKS = re.compile(r"[\x00-\x1f\x7f/\\]+")
+
+
+def _files_passed_on(
+    files: Sequence[SharedFile], platform: Platform | None
+) -> tuple[tuple[Attachment, ...], list[SharedFile]]:
+    """The files to pass on as themselves (fetched from `platform`), and those to list as lines."""
+    if platform is None:
+        return (), list(files)
+    return tuple(_passed_on(f, platform) for f in files if f.ref), [f for f in files if not f.ref]
 
 
 def _passed_on(file: SharedFile, platform: Platform) -> Attachment:

@@ -111,9 +111,11 @@ async def escalate(
     priority: str = "normal",
     decision_id: int | None = None,
     component: str | None = None,
+    files: Sequence[SharedFile] = (),
 ) -> Ticket:
     """Open a ticket (or add to the open one here), tell the customer what happens next and how
-    long it should take, and bring the team in on the staff channel."""
+    long it should take, and bring the team in on the staff channel. `files`, sent with the words
+    that asked, come with the card (see `relay_from_customer`)."""
     event = ctx.event
     requester = requester or event.actor
     said = summary.strip() or "(no description)"  # kept whole in the transcript
@@ -137,12 +139,14 @@ async def escalate(
             adds = decision_id is None or existing.decision_id != decision_id
             await ctx.reply(messages.already_open(existing, added=adds))
             if adds:
-                await relay_from_customer(ctx, existing, said, author=requester)
+                await relay_from_customer(ctx, existing, said, author=requester, files=files)
             return existing
     where = home or event.conversation
     # One instant for the ticket and its first message: its updated_at then needs no second UPDATE.
     now = ctx.now
-    first_line = tickets_repo.NewLine(kind="customer", text=said, author_name=requester.name, at=now)
+    first_line = tickets_repo.NewLine(
+        kind="customer", text=messages.with_files(said, files), author_name=requester.name, at=now
+    )
     opened = await tickets_repo.open_ticket(
         ctx.session,
         requester_key=requester.key,
@@ -197,7 +201,9 @@ async def escalate(
         await ctx.post(home, message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     else:
         await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
-    await post_staff_card(ctx, ticket, transcript=[first_line])  # a new ticket's whole transcript
+    # A new ticket's whole transcript; its files go with the card, each as its line where it cannot.
+    words = replace(first_line, text=said) if files else first_line
+    await post_staff_card(ctx, ticket, transcript=[words], files=files)
     return ticket
 
 
@@ -296,7 +302,11 @@ class RememberStaffThread:
 
 
 async def post_staff_card(
-    ctx: HandlerContext, ticket: Ticket, *, transcript: Sequence[tickets_repo.TranscriptLine] | None = None
+    ctx: HandlerContext,
+    ticket: Ticket,
+    *,
+    transcript: Sequence[tickets_repo.TranscriptLine] | None = None,
+    files: Sequence[SharedFile] = (),
 ) -> None:
     staff = ctx.services.staff
     if transcript is None:
@@ -308,6 +318,8 @@ async def post_staff_card(
         transcript=transcript,
         mentions=staff.oncall_mentions(staff.staff_channel.platform),
         now=ctx.now,
+        files=files,
+        fetch_from=ctx.event.platform,
     )
     await ctx.post(staff.staff_channel, card, on_sent=RememberStaffThread(ticket.id or 0))
 

@@ -113,3 +113,29 @@ async def test_where_the_team_cannot_take_files_each_goes_as_its_line(bot: BotHa
         == f"**Casey:**\n📎 `a.png` (1 KB, image/png): [open it]({screenshot.link})"
     )
     assert bot.adapter.fetched == []
+
+
+async def test_a_screenshot_with_the_words_that_ask_for_a_person_comes_with_the_staff_card(
+    takes_files: BotHarness,
+) -> None:
+    bot = takes_files
+    screenshot = bot.adapter.share("error.png", PNG, "image/png")
+    sent = await bot.customer_says("can I talk to a human please", files=[screenshot])
+    (card,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert card.delivery.message.title == "Ticket #1: can I talk to a human please"
+    (attached,) = card.delivery.message.attachments
+    assert (attached.filename, attached.read()) == ("error.png", PNG)
+    assert "📎" not in card.text, "the file itself, not its line"
+    line = f"📎 `error.png` (1 KB, image/png): [open it]({screenshot.link})"
+    assert (await transcript(bot, 1))[0] == ("customer", f"can I talk to a human please\n{line}")
+
+
+async def test_a_file_with_the_words_that_ask_for_a_person_is_a_line_on_the_card_where_it_cannot_go(
+    bot: BotHarness,
+) -> None:
+    screenshot = bot.adapter.share("error.png", PNG, "image/png")
+    sent = await bot.customer_says("can I talk to a human please", files=[screenshot])
+    (card,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert card.delivery.message.attachments == ()
+    line = f"📎 `error.png` (1 KB, image/png): [open it]({screenshot.link})"
+    assert card.delivery.message.text == f"> Casey: can I talk to a human please\n{line}"

@@ -345,3 +345,14 @@ async def test_a_customers_file_too_large_or_expired_goes_as_its_line(
     expired = await posted(emu, card["id"], "the log")
     assert expired["content"].startswith("**Casey:**\nthe log\n📎 `export.log` (812 bytes, text/plain): ")
     assert [status for _, status in emu.downloads] == [200, 404]
+
+
+async def test_a_screenshot_with_the_words_that_ask_for_a_person_comes_with_the_card(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    screenshot = emu.attachment(world.help, "error.png", len(PNG), "image/png", content=PNG)
+    await emu.user_says(world.casey, world.help, "I want to talk to a person", attachments=[screenshot])
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    (file,) = [u for u in emu.uploads if u.message_id == card["id"]]
+    assert (file.filename, file.data) == ("error.png", PNG), "on the card itself"

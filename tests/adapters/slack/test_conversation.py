@@ -243,3 +243,15 @@ async def test_a_customers_file_too_large_or_not_downloadable_goes_as_its_line(
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "answered 500" in logged and "files:read" in logged
     assert "files-pri" not in logged and slack.token not in logged
+
+
+async def test_a_screenshot_with_the_words_that_ask_for_a_person_comes_with_the_card(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    screenshot = slack.shared_file(CUSTOMER, "error.png", len(PNG), "image/png", content=PNG)
+    await slack.user_posts(CUSTOMER, COMMUNITY, "I want to talk to a person", files=[screenshot])
+    card = await posted(slack, STAFF_CHANNEL, "Ticket #1")
+    assert "📎" not in card.shown
+    await slack.wait_for("files.completeUploadExternal")
+    (file,) = [u for u in slack.uploads if u.channel == STAFF_CHANNEL]
+    assert (file.filename, file.data) == ("error.png", PNG), "right under the card"
