@@ -69,6 +69,16 @@ async def test_one_staff_channel_on_discord_serves_slack_and_discord_customers(
             )
             assert relayed.params["channel"] == COMMUNITY
 
+            # Her screenshot, shared on Slack, reaches the team on Discord as the file itself: the
+            # Slack adapter downloads it (with Slack's token), the Discord one uploads it.
+            png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+            shot = slack.shared_file(CUSTOMER, "error.png", len(png), "image/png", content=png)
+            await slack.user_posts(CUSTOMER, COMMUNITY, "here is the error", thread_ts=slack_ts, files=[shot])
+            shown = await posted(emu, slack_card["id"], "here is the error")
+            (file,) = [u for u in emu.uploads if u.message_id == shown["id"]]
+            assert (file.filename, file.data) == ("error.png", png)
+            assert [status for _, status in slack.downloads] == [200]
+
             async with bot.database.session() as session:
                 tickets = list((await session.execute(select(Ticket).order_by(Ticket.number))).scalars())
             assert [(t.number, t.requester_key, t.channel_id, t.thread_id) for t in tickets] == [
