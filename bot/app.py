@@ -197,9 +197,7 @@ class SupportBot:
         schedule = self.settings.digest_schedule
         if schedule is not None:
             weekly = digest.run_forever(
-                self.database,
-                self.services,
-                self.dispatcher.outbound,
+                self.dispatcher,
                 schedule=schedule,
                 base=self.settings.report_dir,
                 stop=self._stopping,

@@ -68,6 +68,16 @@ async def claim_event(
     return int(rows[0][0]) if rows else None
 
 
+async def is_claimed(session: DbSession, *, platform: str, event_id: str) -> bool:
+    """Whether the event is claimed already: work a claim would only find taken need not be done."""
+    found = await session.execute(
+        select(col(ProcessedEvent.id))
+        .where(col(ProcessedEvent.platform) == platform)
+        .where(col(ProcessedEvent.event_id) == event_id)
+    )
+    return found.first() is not None
+
+
 async def forget_handled_before(session: DbSession, *, before: datetime, limit: int) -> int:
     """Delete up to `limit` claims older than `before`; returns how many. Platforms stop redelivering
     an event within hours, so old claims only cost disk; deleting in batches keeps each lock short."""

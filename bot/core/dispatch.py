@@ -513,6 +513,12 @@ class Dispatcher:
                 self._owing.pop(owed.claim_id, None)
         return len(mine)
 
+    async def post_claimed(self, replies: list[PendingDelivery], claim: int) -> None:
+        """Post replies this process has just committed with claim `claim` for work of its own (the
+        digest), as an event's are posted: held while they go, kept owed if the platform refuses
+        them, cleared once out; a process killed first leaves them to another process's sweep."""
+        await self._send_all(replies, claim)
+
     async def _keep_owing_forever(self) -> None:
         # A few ticks per lease, so that a short lease is renewed before it runs out too.
         every = min(CLEAR_EVERY, self.owed.lease.total_seconds() / 3)

@@ -2,9 +2,13 @@
 one goes to the staff channel, and its HTML page and charts to REPORT_DIR.
 
 Runs in every bot process; a claim in the database (the one inbound events use) makes sure exactly
-one of them posts each digest. The main chart goes with the message as an image (Slack's external
-upload, a Discord attachment; the console prints where the file is); when it cannot be attached the
-digest still goes out and says so, and names where the page and the chart were written.
+one of them posts each digest. The message is built first and kept in that claim until it is posted
+(bot/core/owed.py, as an event's replies are): a process killed between the claim and the post
+leaves it owed, and another process's sweep posts it once the lease has run out.
+
+The main chart goes with the message as an image (Slack's external upload, a Discord attachment; the
+console prints where the file is); when it cannot be attached the digest still goes out and says
+so, and names where the page and the chart were written.
 """
 
 from __future__ import annotations
@@ -12,20 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.core.context import Services
+from bot.core import owed
+from bot.core.context import PendingDelivery
+from bot.core.dispatch import Dispatcher
 from bot.core.events import Attachment, Delivery, OutboundMessage
-from bot.core.outbound import Outbound
 from bot.insights import charts, lessons, report, report_html
 from bot.insights import messages as words
 from bot.insights.schedule import Schedule
 from bot.logs import correlation_id, new_correlation_id
 from storage import events_repo
-from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +86,22 @@ def digest_message(built: report.Report, *, page: Path, chart: Path, problem: st
 
 
 async def send_digest(
-    database: Database,
-    services: Services,
-    outbound: Outbound,
-    *,
-    due: datetime,
-    schedule: Schedule,
-    base: Path,
+    dispatcher: Dispatcher, *, due: datetime, schedule: Schedule, base: Path
 ) -> Sent | None:
-    """The digest due at `due`, unless another process already sent it (None then)."""
-    async with database.transaction() as session:
-        claimed = await events_repo.claim_event(
-            session, platform=CLAIM_PLATFORM, event_id=f"report:{due.isoformat()}"
-        )
-    if not claimed:
-        return None
+    """The digest due at `due`, unless another process claimed it first (None then).
+
+    Built and written first, then claimed with its message kept in the claim, in one transaction,
+    then posted as the dispatcher posts an event's replies: so a process killed (or failing) after
+    the claim leaves the message owed, not lost, and another process's sweep posts it after the
+    lease, once. Processes reaching the same due time together may each build it (each file is
+    moved into place whole); only the one whose claim commits posts it."""
+    database, services = dispatcher.database, dispatcher.services
+    event_id = f"report:{due.isoformat()}"
     settings = services.settings
     async with database.session() as session:
+        # Claimed by now (a restart's catch-up, a slower process): nothing to build again.
+        if await events_repo.is_claimed(session, platform=CLAIM_PLATFORM, event_id=event_id):
+            return None
         built = await report.build(
             session,
             kb=services.kb,
@@ -108,21 +114,52 @@ async def send_digest(
     folder = folder_for(base, due, schedule)
     page, chart, problem = folder / report_html.PAGE, folder / charts.MAIN, ""
     try:
-        await asyncio.to_thread(report_html.write, built, folder)
+        await asyncio.to_thread(_write_whole, built, folder)
     except OSError as error:
         # The figures are in the message: the week's digest must not be lost for want of files.
         problem = f"{error.filename or folder}: {error.strerror or error}"
         log.error("could not write the digest's report (REPORT_DIR=%s): %s", base, problem)
     message = digest_message(built, page=page, chart=chart, problem=problem)
-    await outbound.send(Delivery(conversation=services.staff.staff_channel, message=message))
+    # The chart goes by its path: a process on another host that posts it after a kill cannot read
+    # it, and the adapter posts the digest saying the chart could not be attached (bot/adapters/files.py).
+    delivery = Delivery(conversation=services.staff.staff_channel, message=message, idempotency_key=_key(due))
+    replies = [PendingDelivery(delivery)]
+    async with database.transaction() as session:
+        claim = await events_repo.claim_event(
+            session,
+            platform=CLAIM_PLATFORM,
+            event_id=event_id,
+            owed=owed.encode(replies),
+            owed_until=dispatcher.owed.until(),
+            last=True,
+        )
+    if claim is None:
+        return None
+    await dispatcher.post_claimed(replies, claim)
     log.info("digest sent to the staff channel; report %s", f"not written ({problem})" if problem else page)
     return Sent(page, chart, message)
 
 
+def _key(due: datetime) -> str:
+    """The digest's idempotency key: one per due time (a Discord nonce holds 25 characters)."""
+    return f"digest-{due:%Y%m%d%H%M}"
+
+
+def _write_whole(built: report.Report, folder: Path) -> None:
+    """The page and charts, written beside `folder` and moved into it file by file: another process
+    writing the same digest at the same time never leaves a torn chart for the one that posts it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        report_html.write(built, scratch)
+        for written in scratch.iterdir():
+            os.replace(written, folder / written.name)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 async def run_forever(
-    database: Database,
-    services: Services,
-    outbound: Outbound,
+    dispatcher: Dispatcher,
     *,
     schedule: Schedule,
     base: Path,
@@ -132,13 +169,13 @@ async def run_forever(
     """Wait for each time the schedule fires and send that digest, until `stop` is set; first, the
     one missed while no process ran, if it is recent (`CATCH_UP`). A digest that fails is logged and
     the next one is awaited: a report must never stop the bot."""
-    now = clock or services.clock
+    now = clock or dispatcher.services.clock
     last: datetime | None = None
     missed = schedule.previous(schedule.next_after(now()))
     if now() - missed < CATCH_UP:
         # No process ran at its time (a deploy, a restart): late beats a week without one. The
         # claim still makes it once, whichever process starts first.
-        await _send_logged(database, services, outbound, due=missed, schedule=schedule, base=base)
+        await _send_logged(dispatcher, due=missed, schedule=schedule, base=base)
     while not stop.is_set():
         # From the last digest on, not only from now: a timer that fires a hair early must not
         # bring the same digest round again.
@@ -153,22 +190,14 @@ async def run_forever(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(0.0, (due - now()).total_seconds()))
             return
-        await _send_logged(database, services, outbound, due=due, schedule=schedule, base=base)
+        await _send_logged(dispatcher, due=due, schedule=schedule, base=base)
 
 
-async def _send_logged(
-    database: Database,
-    services: Services,
-    outbound: Outbound,
-    *,
-    due: datetime,
-    schedule: Schedule,
-    base: Path,
-) -> None:
+async def _send_logged(dispatcher: Dispatcher, *, due: datetime, schedule: Schedule, base: Path) -> None:
     """`send_digest` under a correlation id of its own; a failure is logged, never raised."""
     token = correlation_id.set(new_correlation_id())
     try:
-        await send_digest(database, services, outbound, due=due, schedule=schedule, base=base)
+        await send_digest(dispatcher, due=due, schedule=schedule, base=base)
     except Exception:
         log.exception("the digest due at %s failed; the next one is at its time", due.isoformat())
     finally:

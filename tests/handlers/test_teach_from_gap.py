@@ -186,9 +186,7 @@ async def test_quoted_gap_questions_are_clipped_and_inert(bot: BotHarness) -> No
 
 async def digest_posted(bot: BotHarness, *, due: datetime, schedule: Schedule, base: Path) -> SentMessage:
     """The weekly digest due at `due`, as posted in the staff channel."""
-    sent = await digest.send_digest(
-        bot.bot.database, bot.bot.services, bot.bot.dispatcher.outbound, due=due, schedule=schedule, base=base
-    )
+    sent = await digest.send_digest(bot.bot.dispatcher, due=due, schedule=schedule, base=base)
     assert sent is not None
     (post,) = [m for m in bot.staff_posts() if m.delivery.message.title == sent.message.title]
     return post

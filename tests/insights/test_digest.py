@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.adapters import files
 from bot.core.events import Actor, Platform
 from bot.insights import digest
 from bot.insights.schedule import Schedule, ScheduleError, parse_schedule, parse_zone
 from bot.settings import SettingsError, load_settings
-from tests.harness import STAFF_CHANNEL, BotHarness, button
+from storage.db import Database
+from tests.core.test_owed_replies import PlatformThatNeverAnswers
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -69,9 +73,7 @@ def test_settings_read_the_schedule_and_say_in_one_line_what_is_wrong(tmp_path: 
 
 async def _send(bot: BotHarness, tmp_path: Path, due: datetime) -> digest.Sent | None:
     return await digest.send_digest(
-        bot.bot.database,
-        bot.bot.services,
-        bot.bot.dispatcher.outbound,
+        bot.bot.dispatcher,
         due=due,
         schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
         base=tmp_path / "reports",
@@ -79,7 +81,7 @@ async def _send(bot: BotHarness, tmp_path: Path, due: datetime) -> digest.Sent |
 
 
 async def test_the_digest_goes_to_the_staff_channel_once_with_where_its_report_is(
-    bot: BotHarness, tmp_path: Path
+    bot: BotHarness, tmp_path: Path, database: Database
 ) -> None:
     await bot.customer_says("my csv export failed")
     due = bot.clock.now + timedelta(hours=1)
@@ -95,19 +97,14 @@ async def test_the_digest_goes_to_the_staff_channel_once_with_where_its_report_i
     assert str(sent.page) in post.text and str(sent.chart) in post.text
     assert "Casey" not in post.text and "C1" not in post.text
     # A second bot process reaching the same due time posts nothing.
-    second = bot.bot.database.another_connection_pool()
+    other = database.another_connection_pool()
+    second = await BotHarness.create(make_settings(tmp_path), database=other)
     try:
-        again = await digest.send_digest(
-            second,
-            bot.bot.services,
-            bot.bot.dispatcher.outbound,
-            due=due,
-            schedule=Schedule(0, time(9, 0), ZoneInfo("UTC")),
-            base=tmp_path / "reports",
-        )
+        assert await _send(second, tmp_path, due) is None
     finally:
-        await second.dispose()
-    assert again is None and len(bot.staff_posts()) == before + 1
+        await second.close()
+        await other.dispose()
+    assert second.staff_posts() == [] and len(bot.staff_posts()) == before + 1
 
 
 async def test_the_digest_names_the_articles_that_mislead(bot: BotHarness, tmp_path: Path) -> None:
@@ -123,10 +120,7 @@ async def test_the_digest_names_the_articles_that_mislead(bot: BotHarness, tmp_p
 
 def _digest_loop(bot: BotHarness, schedule: Schedule, base: Path, stop: asyncio.Event) -> asyncio.Task[None]:
     """The bot's digest loop, as `supportbot run` starts it, until `stop` is set."""
-    outbound = bot.bot.dispatcher.outbound
-    loop = digest.run_forever(
-        bot.bot.database, bot.bot.services, outbound, schedule=schedule, base=base, stop=stop
-    )
+    loop = digest.run_forever(bot.bot.dispatcher, schedule=schedule, base=base, stop=stop)
     return asyncio.create_task(loop)
 
 
@@ -202,14 +196,7 @@ async def test_the_digest_after_the_clocks_change_starts_where_the_last_one_ende
     schedule = Schedule(0, time(9, 0), BERLIN)
     due = schedule.next_after(bot.clock.now + timedelta(days=1))
     assert due == datetime(2027, 3, 29, 7, 0, tzinfo=UTC)  # 09:00 in Berlin (CEST)
-    sent = await digest.send_digest(
-        bot.bot.database,
-        bot.bot.services,
-        bot.bot.dispatcher.outbound,
-        due=due,
-        schedule=schedule,
-        base=tmp_path,
-    )
+    sent = await digest.send_digest(bot.bot.dispatcher, due=due, schedule=schedule, base=tmp_path)
     assert sent is not None
     assert sent.message.text.startswith("Mon 22 Mar 09:00 – Mon 29 Mar 09:00 (Europe/Berlin)"), (
         sent.message.text
@@ -245,3 +232,46 @@ async def test_a_digest_missed_while_no_bot_ran_is_sent_when_one_starts_soon_aft
         await asyncio.wait_for(loop, 5)
         titles = [m.delivery.message.title for m in bot.staff_posts()[before:]]
         assert titles == ["Weekly digest: Support report: last 7 days"] * expected, late
+
+
+async def test_a_digest_lost_with_the_process_is_posted_by_the_next_one_once(
+    database: Database, tmp_path: Path
+) -> None:
+    """The digest claimed, its post in flight when the process was killed: the next bot process, on
+    another host (REPORT_DIR is not there), posts it after the lease, once, saying the chart could
+    not be attached; reaching the same due time itself, it builds and posts nothing more."""
+    dying = await BotHarness.create(make_settings(tmp_path), database=database)
+    await dying.customer_says("my csv export failed")
+    await dying.bot.dispatcher.keep_owing()  # its answer is out and cleared
+    hanging = PlatformThatNeverAnswers()
+    dying.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = hanging
+    due = dying.clock.now + timedelta(hours=1)
+    sending = asyncio.create_task(_send(dying, tmp_path, due))
+    await asyncio.wait_for(hanging.asked.wait(), 10)
+    sending.cancel()  # a SIGKILL: nothing after this point runs
+    await asyncio.gather(sending, return_exceptions=True)
+    await dying.close()
+    shutil.rmtree(tmp_path / "reports")
+    other = database.another_connection_pool()
+    next_process = await BotHarness.create(make_settings(tmp_path), database=other)
+    try:
+        assert await next_process.bot.dispatcher.pay_owed() == 0, "the dead process's lease still runs"
+        assert await _send(next_process, tmp_path, due) is None, "claimed: not built nor posted again"
+        next_process.clock.advance(seconds=31)
+        assert await next_process.bot.dispatcher.pay_owed() == 1
+        await next_process.bot.dispatcher.keep_owing()  # its next tick clears what it posted
+        next_process.clock.advance(seconds=31)
+        assert await next_process.bot.dispatcher.pay_owed() == 0
+
+        (post,) = next_process.staff_posts()
+        assert post.delivery.message.title == "Weekly digest: Support report: last 7 days"
+        assert {f.name: f.value for f in post.delivery.message.fields}["Questions"] == "1 (new vs 0)"
+        assert post.delivery.resend and post.delivery.idempotency_key
+        assert not (tmp_path / "reports").exists(), "the next process wrote no report of its own"
+        _, failed = await files.load(post.delivery.message.attachments, limit=10_000_000)
+        assert files.not_attached_note(failed).startswith(
+            "\u26a0\ufe0f Main chart (daily.png) could not be attached: the file cannot be read"
+        )
+    finally:
+        await next_process.close()
+        await other.dispose()

@@ -32,9 +32,7 @@ WEEKLY = Schedule(0, time(9, 0), ZoneInfo("UTC"))
 
 async def send_digest(bot: SupportBot, base: Path) -> digest.Sent:
     sent = await digest.send_digest(
-        bot.database,
-        bot.services,
-        bot.dispatcher.outbound,
+        bot.dispatcher,
         due=bot.services.clock() + timedelta(hours=1),
         schedule=WEEKLY,
         base=base,
