@@ -278,8 +278,17 @@ class Dispatcher:
                     continue
                 log.exception("handler failed for %s %s", type(event).__name__, event.event_id)
                 return await self._record_failure(event, Outcome.FAILED, apology(cid, event))
-            # Committed: this try's context is the one whose work is done, once.
-            return outcome, [*outbox, *await self._after_commit(ctx)], owed
+            # Committed: this try's context is the one whose work is done, once. The claim is held
+            # (renewed by `keep_owing`) from now on, not from the first post: work slower than the
+            # lease (a KB reload) would otherwise let another process's sweep post these replies
+            # while this one posts them too.
+            self._hold(owed)
+            try:
+                return outcome, [*outbox, *await self._after_commit(ctx)], owed
+            except BaseException:  # cancelled at a stop: nothing will post them here
+                if owed is not None:
+                    self._owing.pop(owed, None)
+                raise
 
     async def _after_commit(self, ctx: HandlerContext) -> list[PendingDelivery]:
         """Run the work the handler left for after the commit (`HandlerContext.after_commit`), in
@@ -358,8 +367,7 @@ class Dispatcher:
         (`settle`) is done with, and mark the claim posted (cleared with the next batch). The
         adapter hears it as soon as the replies are out, before any write about them (a stop right
         after would otherwise store a Discord session that holds the event back, and replay it)."""
-        if owed is not None and owed not in self._owing:
-            self._owing[owed] = self.owed.until()
+        self._hold(owed)
         try:
             try:
                 sent = [
@@ -385,6 +393,11 @@ class Dispatcher:
         finally:
             if owed is not None:
                 self._owing.pop(owed, None)
+
+    def _hold(self, owed: int | None) -> None:
+        """Hold claim `owed` as this process's to post, renewed until `_send_all` is done with it."""
+        if owed is not None and owed not in self._owing:
+            self._owing[owed] = self.owed.until()
 
     def _late_as_resend(self, pending: PendingDelivery, owed: int | None) -> PendingDelivery:
         """A reply this process posts after its hold on the claim ran out (its loop or its database

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core import privacy
-from bot.core.context import PendingDelivery
+from bot.core.context import HandlerContext, PendingDelivery
 from bot.core.events import (
     ActionInvoked,
     Actor,
@@ -35,6 +35,7 @@ from bot.core.events import (
     SharedFile,
 )
 from bot.core.owed import NotKeepable, decode, encode
+from bot.core.router import action
 from bot.handlers.incidents import RememberProgressMessage
 from bot.tickets.workflows import AdoptNewThread, AdoptThread, RememberStaffThread
 from storage.db import Database
@@ -373,6 +374,39 @@ async def test_a_live_process_slower_than_the_lease_keeps_its_replies_to_itself(
     next_process.clock.advance(minutes=5)
     assert await next_process.bot.dispatcher.pay_owed() == 0
     await slow.close()
+
+
+async def test_work_after_the_commit_slower_than_the_lease_keeps_the_replies_to_its_process(
+    bot: BotHarness, next_process: BotHarness
+) -> None:
+    """A KB reload slower than the lease: the committed replies are this process's to post, so
+    another process's sweep must not post them meanwhile (they would show twice)."""
+    loading, loaded = asyncio.Event(), asyncio.Event()
+
+    @bot.bot.dispatcher.router.on(ActionInvoked, action("test.reload"))
+    async def reload_after_the_commit(event: ActionInvoked, ctx: HandlerContext) -> None:
+        async def slow_reload() -> None:
+            loading.set()
+            await loaded.wait()
+
+        await ctx.reply("Reloading.")
+        ctx.after_commit(slow_reload)
+
+    click = ActionInvoked(
+        actor=bot.staff, conversation=bot.staff_room, action_id="test.reload", value="", message_id="m-1"
+    )
+    handling = asyncio.create_task(bot.send(click))
+    await asyncio.wait_for(loading.wait(), 10)
+
+    for _ in range(4):  # 40 s of loading; its process ticks on
+        bot.clock.advance(seconds=10)
+        next_process.clock.advance(seconds=10)
+        await bot.bot.dispatcher.keep_owing()
+        assert await next_process.bot.dispatcher.pay_owed() == 0, "the live process still holds them"
+    loaded.set()
+
+    assert [m.text for m in await handling] == ["Reloading."]
+    assert next_process.adapter.sent == []
 
 
 async def test_a_clean_stop_clears_the_replies_it_posted(bot: BotHarness, database: Database) -> None:
