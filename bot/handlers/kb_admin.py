@@ -62,7 +62,9 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
     words = ctx.match.rest.split()
     action = words[0].lower() if words else ""
     if action == "reload" and len(words) == 1:
-        await _reload(event, ctx, prefix="")
+        # After the commit: a slow load (a large KB, the watcher loading at the same time) would
+        # otherwise hold the command's transaction open, and what it has locked, all along.
+        ctx.after_commit(partial(_reload, event, ctx, prefix=""))
         return
     if action == "check" and len(words) == 1:
         await ctx.reply(

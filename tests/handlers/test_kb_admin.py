@@ -3,15 +3,19 @@ the previous one."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from bot.core.events import Conversation, Platform
 from bot.kb import learned, teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage.db import Database
+from storage.models import ProcessedEvent
 from tests.fake_adapter import SentMessage
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.tickets.conversation import escalated
@@ -39,6 +43,49 @@ async def test_a_broken_edit_keeps_the_previous_knowledge_base(bot: BotHarness, 
     assert "kept the previous one" in reply.text and "broken.yml:1" in reply.text
     (answer,) = await bot.customer_says("my csv export failed")
     assert answer.delivery.message.title == "An export failed"
+
+
+async def _claims(database: Database) -> int:
+    async with database.session() as session:
+        return int((await session.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one())
+
+
+async def _claimed_since(database: Database, claims: int) -> None:
+    """Until an event more than `claims` has been claimed (its transaction committed)."""
+    while True:
+        if await _claims(database) > claims:
+            return
+        await asyncio.sleep(0.05)
+
+
+def _loading_until(holder: KnowledgeBaseHolder, loaded: threading.Event) -> None:
+    """The watcher loading the files (it holds the holder's lock) until `loaded`, 10 s at most."""
+    with holder._lock:
+        loaded.wait(10)
+
+
+async def test_a_reload_is_done_after_its_command_committed_not_with_its_transaction_open(
+    bot: BotHarness, database: Database
+) -> None:
+    """A slow load (here: waiting for the watcher's) holds no transaction, nor what it locks."""
+    holder = bot.bot.services.kb
+    assert isinstance(holder, KnowledgeBaseHolder)
+    claims = await _claims(database)
+    loaded = threading.Event()
+    watcher = threading.Thread(target=_loading_until, args=(holder, loaded))
+    watcher.start()
+    try:
+        reloading = asyncio.create_task(bot.staff_runs("/support kb reload"))
+        try:
+            await asyncio.wait_for(_claimed_since(database, claims), 5)
+        except TimeoutError:
+            raise AssertionError("the command's transaction waited for the load") from None
+        assert not reloading.done(), "the reply follows the load"
+    finally:
+        loaded.set()
+        watcher.join()
+    (summary,) = await reloading
+    assert summary.text.startswith("Knowledge base reloaded: 6 entries"), summary.text
 
 
 async def test_customers_cannot_reload_and_staff_are_told_the_one_subcommand(bot: BotHarness) -> None:
