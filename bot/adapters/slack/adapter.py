@@ -30,6 +30,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -222,8 +223,18 @@ class SlackAdapter:
         self.bot_user_id = str(auth.get("user_id") or "")
         self.bot_id = str(auth.get("bot_id") or "")
         self.team_id = str(auth.get("team_id") or "")
+        authorized = AuthorizeResult.from_auth_test_response(
+            auth_test_response=auth, bot_token=self._client.token
+        )
+
+        async def known_at_start() -> AuthorizeResult:
+            # The token was checked just above: without this, bolt's single-workspace check asks
+            # auth.test again on the first request, and a slow answer there failed that request.
+            return authorized
+
         app = AsyncApp(
             client=self._client,
+            authorize=known_at_start,
             signing_secret=self._signing_secret or "",
             request_verification_enabled=self.mode == "http",
             process_before_response=True,

@@ -416,6 +416,21 @@ async def test_socket_mode_receives_events_commands_and_clicks(
 # -- retries and signatures ----------------------------------------------------------------------
 
 
+async def test_the_first_request_after_a_start_does_not_hang_on_another_auth_test(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    """The adapter checked the token at its start; Slack being slow to answer auth.test again must
+    not fail the first question (slack-bolt's single-workspace check asked it on the first request,
+    and a timeout there answered it 500)."""
+    slack.fail_next("auth.test", timeout=True)
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo first")
+    await slack.wait_for("chat.postMessage")
+    await bot.settle()
+
+    assert question.ack.status == 200
+    assert bot.outcomes == {"handled": 1}
+
+
 async def test_a_redelivered_event_is_handled_exactly_once(bot: SlackBot, slack: SlackEmulator) -> None:
     question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo once")
     for retry in (1, 2, 3):
