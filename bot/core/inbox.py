@@ -148,11 +148,11 @@ async def replay_due(
     *,
     platform: str,
     take: Callable[[Kept, float], None],
-    give_up: Callable[[Kept], None],
     receiving: Callable[[], bool],
 ) -> int:
     """Hand `take` (with its age in seconds) every row whose lease ran out, while `receiving()`;
-    a row replayed `REPLAY_ATTEMPTS` times already goes to `give_up` instead. How many were claimed."""
+    a row replayed `REPLAY_ATTEMPTS` times already is given up (finished) instead. How many were
+    claimed."""
     claimed = 0
     while receiving():
         rows = await inbox.due(limit=REPLAY_BATCH)
@@ -168,7 +168,7 @@ async def replay_due(
                     age,
                     row.attempts - 1,
                 )
-                give_up(row)
+                await finish_kept(inbox, [row.id])
                 continue
             log.info(
                 "replaying a %s %s received %.0f s ago, left unfinished by a stopped process",

@@ -22,13 +22,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot.adapters.base import (
-    Capabilities,
-    DeliveryError,
-    DeliveryFailure,
-    EventSink,
-    RetryListener,
-)
+from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure, EventSink, RetryListener
 from bot.adapters.discord.bounded import SEND_TIMEOUT, bounded, in_doubt
 from bot.adapters.discord.catch_up import CATCH_UP, missed_messages
 from bot.adapters.discord.client import apply_endpoints, http_retries, make_client
@@ -607,7 +601,6 @@ class DiscordAdapter:
             self._inbox,
             platform=Platform.DISCORD.value,
             take=self._replay_one,
-            give_up=lambda row: self._in_background(finish_kept(self._inbox, [row.id])),
             receiving=lambda: self._sink is not None,
         )
 

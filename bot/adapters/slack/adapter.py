@@ -493,7 +493,6 @@ class SlackAdapter:
             self._inbox,
             platform=Platform.SLACK.value,
             take=self._replay_one,
-            give_up=lambda row: self._after_ack(finish_kept(self._inbox, [row.id])),
             receiving=lambda: self._receiving,
         )
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core import privacy
-from bot.core.inbox import DatabaseInbox
+from bot.core.inbox import REPLAY_ATTEMPTS, DatabaseInbox, replay_due
 from storage import inbox_repo
 from storage.db import Database
 from storage.models import InboxEntry, ProcessedEvent
@@ -174,6 +174,21 @@ async def test_two_processes_claiming_an_expired_row_at_once_replay_it_once(data
     (row,) = first or second
     assert (row.id, row.kind, row.body, row.attempts) == (kept, "command", {"command": "/support"}, 1)
     assert await one.due(limit=10) == [], "leased again to the process replaying it"
+
+
+async def test_a_request_whose_replays_keep_failing_is_given_up_after_five(database: Database) -> None:
+    inbox = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=-1))  # always due again
+    await inbox.keep(kind="command", person="slack:U1", body={"command": "/support"})
+    replayed: list[int] = []
+    for _ in range(REPLAY_ATTEMPTS + 2):
+        await replay_due(
+            inbox,
+            platform="slack",
+            take=lambda row, _age: replayed.append(row.attempts),
+            receiving=lambda: True,
+        )
+    assert replayed == [1, 2, 3, 4, 5]
+    assert await _inbox_rows(database) == []
 
 
 async def test_a_burst_of_requests_is_stored_each_in_its_own_row_and_finished_together(
