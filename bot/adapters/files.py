@@ -50,9 +50,7 @@ async def load(attachments: Sequence[Attachment], *, limit: int) -> tuple[Loaded
 
 def not_attached_note(failed: Failed) -> str:
     """One line per file that could not be attached, and why (or what the file said to say instead)."""
-    return "\n".join(
-        a.instead or f"\u26a0\ufe0f {a.label} could not be attached: {why}." for a, why in failed
-    )
+    return "\n".join(a.not_attached(why) for a, why in failed)
 
 
 def with_note(

@@ -279,6 +279,10 @@ class Attachment:
     def label(self) -> str:
         return f"{self.title} ({self.filename})" if self.title else self.filename
 
+    def not_attached(self, why: object) -> str:
+        """The line a message carries for this file when it could not go, and why (or `instead`)."""
+        return self.instead or f"\u26a0\ufe0f {self.label} could not be attached: {why}."
+
     def read(self) -> bytes:
         """The file's bytes (OSError when its path cannot be read)."""
         if self.data is not None:

@@ -42,9 +42,7 @@ async def fetch_relayed(delivery: Delivery, adapters: Mapping[Platform, Adapter]
             data = await _fetch(attachment.fetch, adapters, limit=budget)
         except FileNotFetched as why:
             log.warning("a %s file goes as its line, not attached: %s", attachment.fetch.platform.value, why)
-            instead.append(
-                attachment.instead or f"\u26a0\ufe0f {attachment.label} could not be attached: {why}."
-            )
+            instead.append(attachment.not_attached(why))
             continue
         budget -= len(data)
         kept.append(replace(attachment, data=data, fetch=None))
