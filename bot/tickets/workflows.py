@@ -332,9 +332,12 @@ async def _post_to_staff_thread_or_card(ctx: HandlerContext, ticket: Ticket, mes
         await ctx.post(thread, message)
 
 
-async def record_words(ctx: HandlerContext, ticket: Ticket, *, kind: str, text: str, author: Actor) -> None:
-    """One line of the ticket's transcript, written by a person (customer, staff, or a note)."""
-    await tickets_repo.add_message(
+async def record_words(
+    ctx: HandlerContext, ticket: Ticket, *, kind: str, text: str, author: Actor, with_id: bool = False
+) -> int | None:
+    """One line of the ticket's transcript, written by a person (customer, staff, or a note); with
+    `with_id`, its id (for a line marked later, such as an answer that never reached the customer)."""
+    return await tickets_repo.add_message(
         ctx.session,
         ticket=ticket,
         kind=kind,
@@ -342,6 +345,7 @@ async def record_words(ctx: HandlerContext, ticket: Ticket, *, kind: str, text: 
         author_key=author.key,
         author_name=author.name,
         at=ctx.now,
+        with_id=with_id,
     )
 
 
@@ -403,16 +407,7 @@ async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> No
     actor = ctx.event.actor
     if ticket.state == "closed":
         raise UserError(messages.closed_not_sent(ticket, ctx.now))
-    line_id = await tickets_repo.add_message(
-        ctx.session,
-        ticket=ticket,
-        kind="staff",
-        text=text,
-        author_key=actor.key,
-        author_name=actor.name,
-        at=ctx.now,
-        with_id=True,
-    )
+    line_id = await record_words(ctx, ticket, kind="staff", text=text, author=actor, with_id=True)
     not_passed_on = Delivery(
         conversation=ctx.event.conversation,
         message=OutboundMessage(text=messages.not_passed_on(ticket)),
