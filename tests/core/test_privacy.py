@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import String, func, select
 from sqlmodel import SQLModel, col
 
+from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core import privacy
 from bot.core.events import Actor, Conversation, Platform
 from bot.core.retention import purge_old_text, run_forever
@@ -239,6 +240,27 @@ async def test_an_erased_persons_open_ticket_closes_and_their_dm_subscription_st
     assert ticket[3] == "closed"
     (listing,) = await bot.staff_runs("/subscriptions")
     assert "No active subscriptions." in listing.text and "erased at the person's request" in listing.text
+
+
+async def test_erasing_a_person_leaves_no_key_of_a_ticket_beside_another_in_their_dms(
+    bot: BotHarness,
+) -> None:
+    """Quentin's two tickets went on in his DMs, where the bot's adapter names the DM by his id: the
+    second under a key of its own made of the DM's (`AdoptThread`). Erased, neither key names him."""
+    bot.adapter.fail_channel(
+        "community", DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
+    )
+    await bot.run(QUENTIN, "/ticket new my quokkaville export keeps failing")
+    await bot.run(QUENTIN, "/ticket new the invoices page is blank")
+    async with bot.bot.database.session() as session:
+        keys = (await session.execute(select(col(Ticket.conversation_key)).order_by(Ticket.number))).all()
+    assert [key for (key,) in keys] == ["console:W1:D-U7QZERA", "console:W1:D-U7QZERA#ticket-2"]
+
+    async with bot.bot.database.transaction() as session:
+        erasure = await privacy.erase(session, subject=QUENTIN.key, now=bot.clock())
+    assert erasure is not None
+    left = [(t, c, v) for t, c, v in await _every_text_value(bot.bot.database) if QUENTIN.id in v]
+    assert left == []
 
 
 def test_every_text_column_of_every_table_has_a_privacy_decision() -> None:
