@@ -1,8 +1,9 @@
 """Inbound-event deduplication: claim (platform, event id) once, across retries and processes.
 
 The claim also keeps the event's replies while they are not all posted (`claim_event` with `owed`,
-`settle_owed`): the claim makes a redelivery a duplicate, so replies lost with a killed process
-would otherwise never go out. Rows still owing after their lease are claimed by any process
+`settle_owed`), and the work it left for after its commit until that is done (`work`,
+`work_done`): the claim makes a redelivery a duplicate, so what is lost with a killed process would
+otherwise never be done. Rows still owing after their lease are claimed by any process
 (`claim_owed`), as the inbox and the broadcast outbox do theirs.
 """
 
@@ -25,7 +26,7 @@ _TABLE: Table = ProcessedEvent.__table__  # type: ignore[attr-defined]
 
 # Built once: this runs for every inbound event, and building the statement (and its cache key) each
 # time cost more than executing it. A Core statement on the table also skips the ORM's bulk-insert path.
-_KEYS = ("platform", "event_id", "handled_at", "owed", "owed_until")
+_KEYS = ("platform", "event_id", "handled_at", "owed", "owed_until", "work")
 _PG_CLAIM = postgresql.insert(_TABLE).on_conflict_do_nothing().returning(_TABLE.c.id)
 _CLAIM: dict[str, Prepared] = {
     "postgresql": Prepared(_PG_CLAIM, keys=_KEYS),
@@ -51,12 +52,14 @@ async def claim_event(
     event_id: str,
     owed: str | None = None,
     owed_until: datetime | None = None,
+    work: str | None = None,
     last: bool = False,
 ) -> int | None:
     """The claim's id if this session is the first to claim the event; None for a duplicate. With
     `owed`, the event's replies (encoded) are kept with the claim until `owed_until`, so that they
-    exist exactly when the claim does. `last`: the transaction runs nothing after it (a statement
-    that tries raises), so on PostgreSQL it may be sent with the writes waiting for it, alone.
+    exist exactly when the claim does; so is the `work` it left for after its commit. `last`: the
+    transaction runs nothing after it (a statement that tries raises), so on PostgreSQL it may be
+    sent with the writes waiting for it, alone.
 
     On PostgreSQL a second transaction inserting the same key waits for the first; if the first
     commits it gets None, if the first rolls back it gets the claim. So exactly one handler commits.
@@ -64,7 +67,7 @@ async def claim_event(
     engine = dialect.name(session)
     statement = _LAST_CLAIM if last and engine == "postgresql" else _CLAIM.get(engine, _PLAIN_CLAIM)
     values = {"platform": platform, "event_id": event_id, "handled_at": utcnow(), "owed": owed}
-    rows = await statement.rows(session, {**values, "owed_until": owed_until})
+    rows = await statement.rows(session, {**values, "owed_until": owed_until, "work": work})
     return int(rows[0][0]) if rows else None
 
 
@@ -120,6 +123,17 @@ async def keep_owed(session: DbSession, *, claim_id: int, owed: str, until: date
     )
 
 
+async def work_done(session: DbSession, *, claim_id: int, owed: str) -> None:
+    """The claim's work is done; it still owes `owed`, the replies that say so among them, posted
+    as any owed replies are (its lease is left as it is: the process that did the work posts them)."""
+    await session.execute(
+        update(ProcessedEvent)
+        .where(col(ProcessedEvent.id) == claim_id)
+        .values(owed=owed, work=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def renew_owed(session: DbSession, *, ids: Sequence[int], until: datetime) -> None:
     """The process posting those claims' replies holds them until `until` (if still owing)."""
     if ids:
@@ -133,10 +147,10 @@ async def renew_owed(session: DbSession, *, ids: Sequence[int], until: datetime)
 
 async def claim_owed(
     session: DbSession, *, now: datetime, lease: timedelta, limit: int
-) -> list[tuple[int, str, datetime]]:
-    """Claim up to `limit` claims whose replies are still owed after their lease (the process that
-    handled them died or hung), leasing them to the caller until now + lease: (id, replies,
-    handled_at) each, oldest first."""
+) -> list[tuple[int, str, datetime, str | None]]:
+    """Claim up to `limit` claims whose replies (or work) are still owed after their lease (the
+    process that handled them died or hung), leasing them to the caller until now + lease: (id,
+    replies, handled_at, work) each, oldest first."""
     owed_until = col(ProcessedEvent.owed_until)
     statement = (
         dialect.claim_due(
@@ -148,7 +162,12 @@ async def claim_owed(
             limit=limit,
         )
         .values(owed_until=now + lease)
-        .returning(col(ProcessedEvent.id), col(ProcessedEvent.owed), col(ProcessedEvent.handled_at))
+        .returning(
+            col(ProcessedEvent.id),
+            col(ProcessedEvent.owed),
+            col(ProcessedEvent.handled_at),
+            col(ProcessedEvent.work),
+        )
     )
     rows: list[Any] = list((await session.execute(statement)).all())
-    return sorted(((int(row[0]), row[1] or "", row[2]) for row in rows), key=lambda row: row[0])
+    return sorted(((int(row[0]), row[1] or "", row[2], row[3]) for row in rows), key=lambda row: row[0])

@@ -45,6 +45,9 @@ class ProcessedEvent(SQLModel, table=True):
     # process that handled it has to post them before another one does.
     owed: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     owed_until: datetime | None = optional_utc_column()
+    # What the event left for after its commit that must not be lost with its process (a write to
+    # learned.yml), until it is done: owed until `owed_until` too (bot/core/owed.py).
+    work: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AuditEntry(SQLModel, table=True):

@@ -64,7 +64,7 @@ class Kind(StrEnum):
 
 P, N, W, L, C = Kind.PERSON, Kind.NAME, Kind.WORDS, Kind.PLACE, Kind.CODE
 COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
-    "processed_events": {"platform": C, "event_id": C, "owed": W},
+    "processed_events": {"platform": C, "event_id": C, "owed": W, "work": W},
     "audit_log": {"actor_key": P, "action": C, "detail": W},
     "counters": {"name": C},
     "tickets": {
@@ -485,17 +485,21 @@ async def erase(
     for (row_id,) in (await session.execute(select(inbox.c.id).where(inbox.c.person == key))).all():
         changed.add("inbox", row_id)
     await session.execute(delete(inbox).where(inbox.c.person == key))
-    # Replies not yet posted to or about them: dropped, so that no sweep posts them after the
-    # erasure. Only the few claims still owing are read (the partial index holds just those).
+    # Replies not yet posted to or about them, and work not yet done about them (an export of
+    # their data): dropped, so that no sweep posts or writes them after the erasure. Only the few
+    # claims still owing are read (the partial index holds just those).
     claims = table("processed_events")
     places = await _ticket_places(session, ticket_ids)
-    owing = select(claims.c.id, claims.c.owed).where(claims.c.owed_until.is_not(None))
+    owing = select(claims.c.id, claims.c.owed, claims.c.work).where(claims.c.owed_until.is_not(None))
     owed_rows: list[Any] = list(await session.execute(owing))
-    for row_id, owed in owed_rows:
-        if _owed_concerns(owed or "null", bare_id=bare_id, key=key, places=places):
+    for row_id, owed, work in owed_rows:
+        if any(
+            _owed_concerns(text, bare_id=bare_id, key=key, places=places)
+            for text in (owed or "null", work or "null")
+        ):
             changed.add("processed_events", row_id)
             await session.execute(
-                update(claims).where(claims.c.id == row_id).values(owed=None, owed_until=None)
+                update(claims).where(claims.c.id == row_id).values(owed=None, owed_until=None, work=None)
             )
 
     # Their words.

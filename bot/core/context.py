@@ -31,6 +31,17 @@ AfterCommit = Callable[[], Awaitable[None]]
 """Work a handler leaves for after its event's transaction committed (see `HandlerContext.after_commit`)."""
 
 
+class KeptWork(Protocol):
+    """Work after the commit that must not be lost with the process (a write to learned.yml): a
+    `@kept_work` frozen dataclass (bot/core/owed.py), kept with the event's claim until done. It
+    returns what to tell the event's actor. `again`: a process died before its run was recorded as
+    done, so what it may have done already counts as done (the work must be idempotent)."""
+
+    async def __call__(
+        self, event: InboundEvent, services: Services, *, again: bool
+    ) -> Sequence[OutboundMessage]: ...
+
+
 # What handlers and the process need of the knowledge base and the broadcast worker. Protocols, because
 # core sits below those packages and imports neither; `bot.kb.knowledge_base.KnowledgeBaseHolder`
 # and `bot.status.broadcast.worker.BroadcastWorker` satisfy them (the type checker checks it in app.py).
@@ -147,6 +158,7 @@ class HandlerContext:
     """What the route's last guard found (see `Allow.data`)."""
     outbox: list[PendingDelivery] = field(default_factory=list)
     after_commit_work: list[AfterCommit] = field(default_factory=list)
+    kept_work: list[KeptWork] = field(default_factory=list)
     across_tries: dict[str, Any] = field(default_factory=dict)
     """The same dict for every try of one event (each try has a context of its own): what a try
     did that its rollback cannot take back, for the next try to count (an erasure's questions
@@ -188,10 +200,16 @@ class HandlerContext:
         committed runs its work. The dispatcher runs it before the event's replies are sent; `work`
         may `reply` and `post` (what it wrote, what went wrong), but its session is closed by then.
         A `UserError` it raises is told to the actor, as a handler's is. Its replies are not kept
-        with the event's claim: a process killed between the commit and the work loses both (so
-        what must not be lost, an erasure's cleaning of learned.yml, is done inside the
-        transaction instead)."""
+        with the event's claim: a process killed between the commit and the work loses both (what
+        must not be lost is `after_commit_kept`, or done inside the transaction, as an erasure's
+        cleaning of learned.yml is)."""
         self.after_commit_work.append(work)
+
+    def after_commit_kept(self, work: KeptWork) -> None:
+        """`after_commit`, for work that must not be lost with the process: kept with the event's
+        claim until done, and done again by another process's sweep (`again`) if this one dies
+        first. What it returns is sent to the event's actor, as the event's replies are."""
+        self.kept_work.append(work)
 
     async def post(
         self,

@@ -1,10 +1,11 @@
 """The per-event pipeline: dedupe, route, run one handler, commit once, do what it left for after
-the commit (a file written: `HandlerContext.after_commit`), then send its replies.
+the commit (a file written: `HandlerContext.after_commit_kept`), then send its replies.
 
 Inbound events are queued by conversation, so events in one channel are handled in order while
 different channels run in parallel, and an adapter's sink returns at once. The replies are committed
-with the event's claim and cleared once posted; what a dead process still owed is posted by a sweep
-here, in any process (bot/core/owed.py).
+with the event's claim and cleared once posted, as is the work left for after the commit until it is
+done; what a dead process still owed is done and posted by a sweep here, in any process
+(bot/core/owed.py).
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from bot.adapters.base import SettlesEvents
-from bot.core.context import HandlerContext, OnSent, PendingDelivery, Services
+from bot.core.context import HandlerContext, KeptWork, OnSent, PendingDelivery, Services
 from bot.core.errors import UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
 from bot.core.outbound import GaveUp, Outbound
-from bot.core.owed import CLEAR_EVERY, Owed, OwedReplies, encode
+from bot.core.owed import CLEAR_EVERY, Owed, OwedReplies, OwedWork, encode, encode_work
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
 from storage import audit_repo, decisions_repo, events_repo
@@ -255,7 +257,7 @@ class Dispatcher:
                         across_tries=across_tries,
                     )
                     outcome = await self._route(event, ctx)
-                    outbox, owed = await self._claim(session, event, ctx.outbox)
+                    outbox, owed = await self._claim(session, event, ctx.outbox, kept=ctx.kept_work)
             except _Duplicate:
                 log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
                 return Outcome.DUPLICATE, [], None
@@ -284,7 +286,14 @@ class Dispatcher:
             # while this one posts them too.
             self._hold(owed)
             try:
-                return outcome, [*outbox, *await self._after_commit(ctx)], owed
+                replies = [*outbox, *await self._after_commit(ctx)]
+                if not ctx.kept_work:
+                    return outcome, replies, owed
+                kept = OwedWork(event, tuple(ctx.kept_work))
+                done = await self._do_kept(owed, kept, replies, cid, again=False)
+                if done is None:  # left to the sweep, replies and all
+                    return outcome, [], None
+                return outcome, done, owed
             except BaseException:  # cancelled at a stop: nothing will post them here
                 if owed is not None:
                     self._owing.pop(owed, None)
@@ -296,16 +305,52 @@ class Dispatcher:
         failure is told to the actor, never retried; the next piece of work still runs."""
         committed = len(ctx.outbox)
         for work in ctx.after_commit_work:
-            try:
-                await work()
-            except UserError as error:
-                await ctx.reply(OutboundMessage(text=error.text, private_to=ctx.event.actor))
-            except Exception:
-                log.exception(
-                    "work after the commit of %s %s failed", type(ctx.event).__name__, ctx.event.event_id
-                )
-                await ctx.reply(unfinished(ctx.correlation_id, ctx.event))
+            for message in await self._told(ctx.event, ctx.correlation_id, work()):
+                await ctx.reply(message)
         return ctx.outbox[committed:]
+
+    async def _told(
+        self, event: InboundEvent, cid: str, work: Awaitable[Sequence[OutboundMessage] | None]
+    ) -> list[OutboundMessage]:
+        """What work after the commit tells the actor: what it returns, or what went wrong."""
+        try:
+            return list(await work or ())
+        except UserError as error:
+            return [OutboundMessage(text=error.text, private_to=event.actor)]
+        except Exception:
+            log.exception("work after the commit of %s %s failed", type(event).__name__, event.event_id)
+            return [unfinished(cid, event)]
+
+    async def _do_kept(
+        self, claim: int | None, kept: OwedWork, replies: list[PendingDelivery], cid: str, *, again: bool
+    ) -> list[PendingDelivery] | None:
+        """Do the work kept with claim `claim` (`HandlerContext.after_commit_kept`), then record it
+        done with `replies` and what the work told owed instead, in one write: a kill before that
+        write leaves the work to another process's sweep (which does it `again`), a kill after it
+        leaves only the replies. The replies, or None if that write failed: then nothing is posted
+        here, and the sweep does it all once the lease has run out."""
+        event = kept.event
+        told = [
+            m
+            for work in kept.work
+            for m in await self._told(event, cid, work(event, self.services, again=again))
+        ]
+        replies = [
+            *replies,
+            *self._keyed(
+                PendingDelivery(Delivery(conversation=event.conversation, message=message, reply_to=event))
+                for message in told
+            ),
+        ]
+        if claim is None:  # the work could not be kept: done once, here, as `after_commit`'s is
+            return replies
+        try:
+            await self.owed.work_done(claim, replies)
+        except Exception:
+            log.exception("recording the work of claim %d done failed; it is done again later", claim)
+            self._owing.pop(claim, None)
+            return None
+        return replies
 
     async def _record_failure(
         self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage
@@ -324,7 +369,12 @@ class Dispatcher:
         return outcome, outbox, None
 
     async def _claim(
-        self, session: DbSession, event: InboundEvent, outbox: list[PendingDelivery]
+        self,
+        session: DbSession,
+        event: InboundEvent,
+        outbox: list[PendingDelivery],
+        *,
+        kept: Sequence[KeptWork] = (),
     ) -> tuple[list[PendingDelivery], int | None]:
         """Claim the event, last thing in its transaction, with its replies kept in the claim, each
         with its idempotency key from now on (so that a replay is recognised where it did reach the
@@ -335,30 +385,37 @@ class Dispatcher:
         instead of two for nearly every event. A duplicate is rare (a platform's retry, a replay
         after a kill) and runs its handler before it is found out; on PostgreSQL one running beside
         the original waits at the claim for the original's commit. Replies that cannot be written
-        down still go out, only without that safety net."""
-        keyed = [
-            p if p.delivery.idempotency_key else p.with_delivery(idempotency_key=f"r{uuid.uuid4().hex[:20]}")
-            for p in outbox
-        ]
+        down still go out, only without that safety net. So does the `kept` work, kept with the
+        claim (and the claim owing, if only an empty list of replies) until it is done."""
+        keyed = self._keyed(outbox)
         text: str | None = None
-        if keyed:
-            try:
-                text = encode(keyed)
-            except Exception:  # NotKeepable, or a bug in the codec: never worth the event itself
-                log.exception(
-                    "replies to %s %s cannot be kept until posted", event.platform.value, event.event_id
-                )
+        work: str | None = None
+        try:
+            text = encode(keyed) if keyed else None
+            work = encode_work(OwedWork(event, tuple(kept))) if kept else None
+            text = encode([]) if work is not None and text is None else text
+        except Exception:  # NotKeepable, or a bug in the codec: never worth the event itself
+            log.exception("what %s %s owes cannot be kept until done", event.platform.value, event.event_id)
         claim = await events_repo.claim_event(
             session,
             platform=event.platform.value,
             event_id=event.event_id,
             owed=text,
             owed_until=self.owed.until() if text is not None else None,
+            work=work,
             last=True,
         )
         if claim is None:
             raise _Duplicate
         return keyed, claim if text is not None else None
+
+    @staticmethod
+    def _keyed(outbox: Iterable[PendingDelivery]) -> list[PendingDelivery]:
+        """The replies, each with its idempotency key from now on."""
+        return [
+            p if p.delivery.idempotency_key else p.with_delivery(idempotency_key=f"r{uuid.uuid4().hex[:20]}")
+            for p in outbox
+        ]
 
     async def _send_all(
         self, outbox: list[PendingDelivery], owed: int | None, *, settle: InboundEvent | None = None
@@ -517,6 +574,14 @@ class Dispatcher:
         try:
             for owed in mine:
                 replies = [p.with_delivery(resend=True) for p in owed.replies]
+                if owed.work is not None:
+                    log.info("doing the work a stopped process left undone (claim %d)", owed.claim_id)
+                    done = await self._do_kept(
+                        owed.claim_id, owed.work, replies, new_correlation_id(), again=True
+                    )
+                    if done is None:  # the next sweep, once the lease has run out again
+                        continue
+                    replies = done
                 log.info(
                     "posting %d repl(ies) a stopped process owed (claim %d)", len(replies), owed.claim_id
                 )

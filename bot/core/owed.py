@@ -10,7 +10,9 @@ a post that did reach the platform before the kill is recognised (Discord's nonc
 metadata) instead of posted twice.
 
 What a handler asks to run once its message is posted (`OnSent`) must survive the process too, so it
-is data: a frozen dataclass registered with `@sent_hook`, whose fields say what to record.
+is data: a frozen dataclass registered with `@sent_hook`, whose fields say what to record. So is
+the work it leaves for after the commit that must not be lost (`KeptWork`, `@kept_work`, a write to
+learned.yml): kept with the claim, with the event it answers, until done.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, TypeVar
 
 from bot.core import events
 from bot.core.clock import utc_now
-from bot.core.context import OnSent, PendingDelivery
+from bot.core.context import KeptWork, PendingDelivery
 from storage import events_repo
 from storage.db import Database
 
@@ -60,6 +62,7 @@ _ENUMS: dict[str, type[enum.Enum]] = {
 # Only these classes are ever built from stored text: a row cannot name anything else to construct.
 _TYPES: dict[str, type] = {cls.__name__: cls for cls in _EVENT_TYPES}
 _HOOKS: dict[str, type] = {}
+_WORKS: dict[str, type] = {}
 
 CLEAR_EVERY = 0.5
 """Seconds between clearings of posted replies: the window in which a kill makes another process
@@ -71,10 +74,18 @@ that long has told nobody anything new by posting yesterday's answers."""
 
 def sent_hook(cls: type[_H]) -> type[_H]:
     """Register a frozen dataclass as an `OnSent` that can be kept with owed replies."""
+    return _register(cls, _HOOKS)
+
+
+def kept_work(cls: type[_H]) -> type[_H]:
+    """Register a frozen dataclass as a `KeptWork` that can be kept with an event's claim."""
+    return _register(cls, _WORKS)
+
+
+def _register(cls: type[_H], registry: dict[str, type]) -> type[_H]:
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls.__name__} must be a dataclass to be kept as data")
-    name = f"{cls.__module__}.{cls.__qualname__}"
-    _HOOKS[name] = cls
+    registry[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return cls
 
 
@@ -101,6 +112,35 @@ def decode(text: str) -> list[PendingDelivery]:
         raise ValueError(f"not a list of owed replies: {error}") from error
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OwedWork:
+    """What an event left for after its commit, kept with its claim: the work and the event whose
+    actor hears how it went."""
+
+    event: events.InboundEvent
+    work: tuple[KeptWork, ...]
+
+
+def encode_work(owed: OwedWork) -> str:
+    """The work as text to store; `NotKeepable` when a piece is not a `@kept_work` dataclass."""
+    return json.dumps(
+        {
+            "event": encode_event(owed.event),
+            "work": [_encode_hook(w, _WORKS, "kept_work") for w in owed.work],
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_work(text: str) -> OwedWork:
+    """What `encode_work` stored; ValueError when the text is not that."""
+    try:
+        stored = json.loads(text)
+        return OwedWork(decode_event(stored["event"]), tuple(_decode_hook(w, _WORKS) for w in stored["work"]))
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"not owed work: {error}") from error
+
+
 def encode_event(event: events.InboundEvent) -> Any:
     """An inbound event as JSON-ready data (an adapter's inbox keeps an interaction's event so)."""
     return _encode(event)
@@ -117,12 +157,12 @@ def decode_event(stored: Any) -> events.InboundEvent:
     return event
 
 
-def _encode_hook(hook: OnSent | None) -> Any:
+def _encode_hook(hook: object, registry: dict[str, type] = _HOOKS, kind: str = "sent_hook") -> Any:
     if hook is None:
         return None
     name = f"{type(hook).__module__}.{type(hook).__qualname__}"
-    if _HOOKS.get(name) is not type(hook):
-        raise NotKeepable(f"on_sent {hook!r} is not a @sent_hook dataclass")
+    if registry.get(name) is not type(hook):
+        raise NotKeepable(f"{hook!r} is not a @{kind} dataclass")
     assert dataclasses.is_dataclass(hook)
     return {
         "hook": name,
@@ -130,14 +170,14 @@ def _encode_hook(hook: OnSent | None) -> Any:
     }
 
 
-def _decode_hook(stored: Any) -> OnSent | None:
+def _decode_hook(stored: Any, registry: dict[str, type] = _HOOKS) -> Any:
+    """An `OnSent` (or, from `_WORKS`, a `KeptWork`): only a class of `registry` is built."""
     if stored is None:
         return None
-    cls = _HOOKS.get(stored["hook"])
+    cls = registry.get(stored["hook"])
     if cls is None:
-        raise ValueError(f"unknown on_sent {stored['hook']!r}")
-    hook: OnSent = cls(**{name: _decode(value) for name, value in stored["fields"].items()})
-    return hook
+        raise ValueError(f"unknown hook {stored['hook']!r}")
+    return cls(**{name: _decode(value) for name, value in stored["fields"].items()})
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -214,6 +254,8 @@ class Owed:
 
     claim_id: int
     replies: list[PendingDelivery]
+    work: OwedWork | None = None
+    """Work its event left for after the commit, not done yet (the process died first)."""
 
 
 class OwedReplies:
@@ -267,21 +309,28 @@ class OwedReplies:
             raise
         return len(batch)
 
+    async def work_done(self, claim_id: int, replies: Sequence[PendingDelivery]) -> None:
+        """The claim's work is done: `replies` (what it owed, and what the work said) are owed instead."""
+        text = encode(replies)
+        async with self.database.transaction() as session:
+            await events_repo.work_done(session, claim_id=claim_id, owed=text)
+
     async def due(self, *, limit: int) -> list[Owed]:
-        """Claim what is owed past its lease. A row that cannot be read back, or is older than
-        `GIVE_UP_AFTER`, is cleared with a warning instead: it must not come back every sweep."""
+        """Claim what is owed past its lease. A row that cannot be read back, or whose replies
+        alone are owed since longer than `GIVE_UP_AFTER`, is cleared with a warning instead: it must
+        not come back every sweep. Work is never too late: a lesson written late beats one lost."""
         now = self._clock()
         async with self.database.transaction() as session:
             rows = await events_repo.claim_owed(session, now=now, lease=self.lease, limit=limit)
         owed: list[Owed] = []
         given_up: list[int] = []
-        for claim_id, text, handled_at in rows:
-            if now - handled_at > GIVE_UP_AFTER:
+        for claim_id, text, handled_at, work in rows:
+            if work is None and now - handled_at > GIVE_UP_AFTER:
                 log.warning("replies owed since %s given up: too late to post", handled_at.isoformat())
                 given_up.append(claim_id)
                 continue
             try:
-                owed.append(Owed(claim_id, decode(text)))
+                owed.append(Owed(claim_id, decode(text), decode_work(work) if work is not None else None))
             except ValueError as error:
                 log.error("owed replies of claim %d cannot be read (%s); given up", claim_id, error)
                 given_up.append(claim_id)

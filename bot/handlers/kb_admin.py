@@ -8,13 +8,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import ParamSpec, TypeVar
 
 from bot.core.commands import Option
-from bot.core.context import HandlerContext
+from bot.core.context import HandlerContext, Services
 from bot.core.errors import UsageError, UserError
-from bot.core.events import ActionInvoked, Actor, Button, ButtonStyle, CommandInvoked, OutboundMessage
+from bot.core.events import (
+    ActionInvoked,
+    Actor,
+    Button,
+    ButtonStyle,
+    CommandInvoked,
+    InboundEvent,
+    OutboundMessage,
+)
+from bot.core.owed import kept_work
 from bot.core.router import Router, action, command
 from bot.handlers.guards import staff_only
 from bot.insights import lessons
@@ -24,6 +32,7 @@ from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.learned import LEARNED_FILE, DeclinedTopic, LearnedFileError, LearnedPhrasing
 from bot.kb.loader import KBError
+from bot.kb.model import KBEntry
 from storage import tickets_repo
 
 router = Router("kb_admin")
@@ -64,7 +73,7 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
     if action == "reload" and len(words) == 1:
         # After the commit: a slow load (a large KB, the watcher loading at the same time) would
         # otherwise hold the command's transaction open, and what it has locked, all along.
-        ctx.after_commit(partial(_reload, event, ctx, prefix=""))
+        ctx.after_commit_kept(Reload())
         return
     if action == "check" and len(words) == 1:
         await ctx.reply(
@@ -75,7 +84,7 @@ async def knowledge_base_admin(event: CommandInvoked, ctx: HandlerContext) -> No
         await _teach_command(event, ctx, ctx.match.rest.strip()[len("teach") :].strip())
         return
     if action in ("approve", "forget") and len(words) == 2:
-        ctx.after_commit(partial(_approve_or_forget, event, ctx, action, words[1]))
+        ctx.after_commit_kept(ApproveOrForget(action, words[1]))
         return
     raise UsageError("What should I do with the knowledge base?", usage=USAGE, example="/support kb reload")
 
@@ -86,8 +95,8 @@ _T = TypeVar("_T")
 
 async def _written(write: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
     """`write` to learned.yml in a worker thread. Called after the event's commit (see
-    `HandlerContext.after_commit`: a retried event would write twice, a failed one would leave the
-    file changed), so what goes wrong is told to staff as a `UserError`, never retried."""
+    `HandlerContext.after_commit_kept`: a retried event would write twice, a failed one would leave
+    the file changed), so what goes wrong is told to staff as a `UserError`, never retried."""
     try:
         return await asyncio.to_thread(write, *args, **kwargs)
     except (teach.TeachError, LearnedFileError) as error:
@@ -96,19 +105,46 @@ async def _written(write: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs)
         raise UserError(f"I couldn't write `{LEARNED_FILE}`: {error.strerror or error}.") from None
 
 
-async def _approve_or_forget(
-    event: CommandInvoked, ctx: HandlerContext, action: str, learned_id: str
-) -> None:
-    root = ctx.services.settings.kb_path  # the folder the KB in service was read from
-    if action == "approve":
-        article = await _written(teach.approve, root, learned_id)
-        done = f"Approved `{article.id}` ({inert(article.title)})."
-    else:
-        done = _forgotten(await _written(teach.forget, root, learned_id))
-    await _reload(event, ctx, prefix=done + "\n")
+# What is left for after the commit is kept with the event's claim until done (`@kept_work`): a
+# process killed before writing learned.yml leaves it to the next one, which writes it `again`.
 
 
-def _forgotten(forgotten: LearnedPhrasing | DeclinedTopic) -> str:
+@kept_work
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """`/support kb reload`: load the knowledge base again, and say how it went."""
+
+    async def __call__(
+        self, event: InboundEvent, services: Services, *, again: bool
+    ) -> list[OutboundMessage]:
+        return [await _reloaded(services, event.actor, prefix="")]
+
+
+@kept_work
+@dataclass(frozen=True, slots=True)
+class ApproveOrForget:
+    """`/support kb approve <id>` or `/support kb forget <id>`: change learned.yml, load it."""
+
+    action: str
+    learned_id: str
+
+    async def __call__(
+        self, event: InboundEvent, services: Services, *, again: bool
+    ) -> list[OutboundMessage]:
+        root = services.settings.kb_path  # the folder the KB in service was read from
+        if self.action == "approve":
+            article = await _written(teach.approve, root, self.learned_id, again=again)
+            done = f"Approved `{article.id}` ({inert(article.title)})."
+        else:
+            done = _forgotten(
+                await _written(teach.forget, root, self.learned_id, again=again), self.learned_id
+            )
+        return [await _reloaded(services, event.actor, prefix=done + "\n")]
+
+
+def _forgotten(forgotten: LearnedPhrasing | DeclinedTopic | None, learned_id: str) -> str:
+    if forgotten is None:  # forgotten by this request's first run, which a kill cut short
+        return f"Forgot `{learned_id}`."
     if isinstance(forgotten, DeclinedTopic):
         first = inert(forgotten.questions[0], 120)
         size = count(len(forgotten.questions), "question")
@@ -157,20 +193,18 @@ async def _check_text(ctx: HandlerContext) -> str:
     return "\n".join(lines)
 
 
-async def _reload(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, *, prefix: str) -> None:
+async def _reloaded(services: Services, actor: Actor, *, prefix: str) -> OutboundMessage:
+    """Load the knowledge base again; what to tell `actor` of it, after `prefix`."""
     try:
-        summary = await ctx.services.kb.reload_async()
+        summary = await services.kb.reload_async()
     except KBError as error:
         # The previous knowledge base stays in service; staff see exactly what to fix.
         lines = "\n".join(f"- `{problem}`" for problem in error.problems[:10])
-        await ctx.reply(
-            OutboundMessage(
-                text=f"{prefix}The knowledge base has problems, so I kept the previous one:\n{lines}",
-                private_to=event.actor,
-            )
+        return OutboundMessage(
+            text=f"{prefix}The knowledge base has problems, so I kept the previous one:\n{lines}",
+            private_to=actor,
         )
-        return
-    await ctx.reply(OutboundMessage(text=prefix + summary.text(), private_to=event.actor))
+    return OutboundMessage(text=prefix + summary.text(), private_to=actor)
 
 
 # -- teaching: from a closed ticket (the Teach button) or from a knowledge gap --------------------
@@ -340,64 +374,89 @@ def _draft(holder: KnowledgeBaseHolder, lesson: Lesson, *, title: str, answer: s
     return teach.draft_change(holder.entries, title=title, questions=lesson.phrasings, answer=answer)
 
 
-async def _publish(
-    event: CommandInvoked | ActionInvoked,
-    ctx: HandlerContext,
-    lesson: Lesson,
-    change: teach.Change,
-    *,
-    note: str = "",
-) -> None:
+async def _publish(ctx: HandlerContext, lesson: Lesson, change: teach.Change, *, note: str = "") -> None:
     """Once the event committed, write the lesson to learned.yml (a new article as a pending draft)
     and load the KB again; staff hear the ids it got."""
-    ctx.after_commit(partial(_write_lesson, event, ctx, lesson, change, note=note))
-
-
-async def _write_lesson(
-    event: CommandInvoked | ActionInvoked,
-    ctx: HandlerContext,
-    lesson: Lesson,
-    change: teach.Change,
-    *,
-    note: str,
-) -> None:
-    article, ids = await _written(
-        teach.publish,
-        ctx.services.settings.kb_path,
-        change,
-        taught_by=event.actor.key,
-        from_ticket=lesson.from_ticket,
+    entry = change.entry
+    ctx.after_commit_kept(
+        WriteLesson(
+            article=entry.id,
+            # What a new article says; an existing one's is in the KB already.
+            title=entry.title if change.new else "",
+            answer=entry.answer if change.new else "",
+            questions=change.questions,
+            new=change.new,
+            taken=change.taken,
+            source=f"ticket #{lesson.from_ticket}" if lesson.from_ticket else f"gap `{lesson.key}`",
+            from_ticket=lesson.from_ticket,
+            note=note,
+        )
     )
-    source = f"ticket #{lesson.from_ticket}" if lesson.from_ticket else f"gap `{lesson.key}`"
-    if change.new:
-        done = f"Drafted `{article}` from {source}; `/support kb approve {article}` publishes it."
-    else:
-        what = "the question" if len(ids) == 1 else f"{len(ids)} questions"
-        phrasings = ", ".join(f"`{i}`" for i in ids)
-        done = f"Taught `{article}` {what} of {source} (phrasing{'s' if len(ids) != 1 else ''} {phrasings})."
-    await _reload(event, ctx, prefix=done + (f"\n{note}" if note else "") + "\n")
 
 
-async def _decline(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, lesson: Lesson) -> None:
-    """Once the event committed, write the gap's questions to learned.yml as a declined topic and
-    load the KB again; staff hear the topic's id."""
-    ctx.after_commit(partial(_write_declined, event, ctx, lesson))
+@kept_work
+@dataclass(frozen=True, slots=True)
+class WriteLesson:
+    """A lesson (`teach.Change`) to write to learned.yml, from a ticket or a gap (`source`)."""
+
+    article: str
+    title: str
+    answer: str
+    questions: tuple[str, ...]
+    new: bool
+    taken: frozenset[str]
+    source: str
+    from_ticket: int | None = None
+    note: str = ""
+
+    async def __call__(
+        self, event: InboundEvent, services: Services, *, again: bool
+    ) -> list[OutboundMessage]:
+        entry = KBEntry(id=self.article, title=self.title, questions=self.questions, answer=self.answer)
+        article, ids = await _written(
+            teach.publish,
+            services.settings.kb_path,
+            teach.Change(entry, self.questions, new=self.new, taken=self.taken),
+            taught_by=event.actor.key,
+            from_ticket=self.from_ticket,
+            again=again,
+        )
+        if self.new:
+            done = f"Drafted `{article}` from {self.source}; `/support kb approve {article}` publishes it."
+        else:
+            what = "the question" if len(ids) == 1 else f"{len(ids)} questions"
+            phrasings = ", ".join(f"`{i}`" for i in ids)
+            plural = "s" if len(ids) != 1 else ""
+            done = f"Taught `{article}` {what} of {self.source} (phrasing{plural} {phrasings})."
+        prefix = done + (f"\n{self.note}" if self.note else "") + "\n"
+        return [await _reloaded(services, event.actor, prefix=prefix)]
 
 
-async def _write_declined(event: CommandInvoked | ActionInvoked, ctx: HandlerContext, lesson: Lesson) -> None:
-    topic = await _written(
-        teach.decline,
-        ctx.services.settings.kb_path,
-        # The most typical first: a topic keeps at most MAX_DECLINED_QUESTIONS of them.
-        (*lesson.phrasings, *lesson.asked),
-        taught_by=event.actor.key,
-        from_gap=lesson.key,
-    )
-    done = (
-        f"Declined gap `{lesson.key}` as topic `{topic.id}` ({count(len(topic.questions), 'question')}): "
-        f"questions like these now go to the team. Undo: `/support kb forget {topic.id}`."
-    )
-    await _reload(event, ctx, prefix=done + "\n")
+@kept_work
+@dataclass(frozen=True, slots=True)
+class WriteDeclined:
+    """A gap's questions to write to learned.yml as a declined topic (`/support kb teach <gap> decline`)."""
+
+    gap: str
+    questions: tuple[str, ...]
+    """The most typical first: a topic keeps at most MAX_DECLINED_QUESTIONS of them."""
+
+    async def __call__(
+        self, event: InboundEvent, services: Services, *, again: bool
+    ) -> list[OutboundMessage]:
+        topic = await _written(
+            teach.decline,
+            services.settings.kb_path,
+            self.questions,
+            taught_by=event.actor.key,
+            from_gap=self.gap,
+            again=again,
+        )
+        done = (
+            f"Declined gap `{self.gap}` as topic `{topic.id}` ({count(len(topic.questions), 'question')}): "
+            f"questions like these now go to the team. Undo: `/support kb forget {topic.id}`."
+        )
+        return [await _reloaded(services, event.actor, prefix=done + "\n")]
 
 
 async def _clicked(
@@ -408,7 +467,8 @@ async def _clicked(
         await ctx.reply(await _offer(ctx, holder, lesson, event.actor))
         return
     if arg == "decline" and lesson.gap is not None:
-        await _decline(event, ctx, lesson)
+        # Once the event committed: staff hear the topic's id.
+        ctx.after_commit_kept(WriteDeclined(lesson.key, (*lesson.phrasings, *lesson.asked)))
         return
     try:
         if arg == "attach":
@@ -420,7 +480,7 @@ async def _clicked(
             raise UserError("That button is broken; please click Teach again.")
     except teach.TeachError as error:
         raise UserError(str(error)) from None
-    await _publish(event, ctx, lesson, change)
+    await _publish(ctx, lesson, change)
 
 
 @router.on(ActionInvoked, action("kb.teach"), guards=[staff_only("kb.teach")])
@@ -488,7 +548,7 @@ async def _teach_command(event: CommandInvoked, ctx: HandlerContext, rest: str) 
     replayed = await _replay(holder, lesson, change, await _others(ctx, lesson))
     if mode == "draft":
         # A draft answers nobody until approved: the replay goes with it, and approval publishes.
-        await _publish(event, ctx, lesson, change, note=replayed)
+        await _publish(ctx, lesson, change, note=replayed)
         return
     await ctx.reply(
         OutboundMessage(

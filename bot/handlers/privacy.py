@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from bot.core import privacy
 from bot.core.commands import Option
-from bot.core.context import HandlerContext
+from bot.core.context import HandlerContext, Services
 from bot.core.errors import UsageError, UserError
-from bot.core.events import ActionInvoked, Button, ButtonStyle, CommandInvoked, OutboundMessage
+from bot.core.events import ActionInvoked, Button, ButtonStyle, CommandInvoked, InboundEvent, OutboundMessage
+from bot.core.owed import kept_work
 from bot.core.router import Router, action, command
 from bot.handlers.guards import audit, staff_only
 from bot.kb import teach
@@ -71,40 +74,70 @@ async def _export(event: CommandInvoked, ctx: HandlerContext, subject: str) -> N
         return
     await audit(ctx, "privacy.export", subject)
     # The file after the commit: an export tried again is written once, and one whose event failed
-    # (answered with an apology) leaves no copy of their data behind that nobody was told of.
-    ctx.after_commit(partial(_write_export, event, ctx, subject, document))
-
-
-async def _write_export(
-    event: CommandInvoked, ctx: HandlerContext, subject: str, document: dict[str, Any]
-) -> None:
-    folder = privacy.exports_folder(ctx.services.settings.database_url)
-    first = path = privacy.export_path(folder, subject=subject, now=ctx.now)
-    for again in range(2, 100):
-        try:
-            await asyncio.to_thread(_write, document, path)
-            break
-        except FileExistsError:  # asked again within the second: a file of its own, never over one
-            path = first.with_stem(f"{first.stem}-{again}")
-        except OSError as error:
-            raise UserError(f"I couldn't write the export to `{path}`: {error.strerror}.") from None
-    else:
-        raise UserError(f"I couldn't write the export to `{path}`: too many exports this second.")
-    await ctx.reply(
-        OutboundMessage(
-            title=f"Exported what is stored about {subject}",
-            text=(
-                f"{privacy.summary(document)}.\nThe file is on the bot's server: `{path.resolve()}`. "
-                "Send it to them securely, then delete it: erasing does not touch exports."
-            ),
-            private_to=event.actor,
-        )
+    # (answered with an apology) leaves no copy of their data behind that nobody was told of. Kept
+    # with the claim until written: a process killed first leaves it to the next one.
+    ctx.after_commit_kept(
+        WriteExport(subject, at=ctx.now, document=privacy.dumps(document), summary=privacy.summary(document))
     )
 
 
-def _write(document: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    privacy.write(document, path)
+@kept_work
+@dataclass(frozen=True, slots=True)
+class WriteExport:
+    """What was stored about `subject` at `at` (`document`, as the file holds it), to write to a
+    file of its own; staff hear where it is."""
+
+    subject: str
+    at: datetime
+    document: str
+    summary: str
+
+    async def __call__(
+        self, event: InboundEvent, services: Services, *, again: bool
+    ) -> list[OutboundMessage]:
+        folder = privacy.exports_folder(services.settings.database_url)
+        first = privacy.export_path(folder, subject=self.subject, now=self.at)
+        try:
+            path = await asyncio.to_thread(_write_new, self.document, first, again=again)
+        except OSError as error:
+            raise UserError(
+                f"I couldn't write the export to `{error.filename or first}`: {error.strerror}."
+            ) from None
+        return [
+            OutboundMessage(
+                title=f"Exported what is stored about {self.subject}",
+                text=(
+                    f"{self.summary}.\nThe file is on the bot's server: `{path.resolve()}`. "
+                    "Send it to them securely, then delete it: erasing does not touch exports."
+                ),
+                private_to=event.actor,
+            )
+        ]
+
+
+def _write_new(text: str, first: Path, *, again: bool) -> Path:
+    """Write the export to `first`, or beside it when that is taken (asked again within the second):
+    never over a file. `again`: a file holding this very export was written by the run a kill cut
+    short, and is the one."""
+    first.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    document = json.loads(text)
+    path = first
+    for number in range(2, 100):
+        if again and _holds(path, text):
+            return path
+        try:
+            privacy.write(document, path)
+            return path
+        except FileExistsError:
+            path = first.with_stem(f"{first.stem}-{number}")
+    raise FileExistsError(errno.EEXIST, "too many exports this second", str(path))
+
+
+def _holds(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 async def _ask_to_erase(event: CommandInvoked, ctx: HandlerContext, subject: str) -> None:

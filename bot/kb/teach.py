@@ -191,17 +191,33 @@ def _file(kb_root: Path) -> Path:
 
 
 def publish(
-    kb_root: Path, change: Change, *, taught_by: str, from_ticket: int | None = None, approved: bool = False
+    kb_root: Path,
+    change: Change,
+    *,
+    taught_by: str,
+    from_ticket: int | None = None,
+    approved: bool = False,
+    again: bool = False,
 ) -> tuple[str, tuple[str, ...]]:
     """Write the change to learned.yml: the new phrasings, and for a new article its draft (pending
-    unless `approved`). Returns the article's id and the new phrasings' ids."""
+    unless `approved`). Returns the article's id and its phrasings' ids. A question the article
+    has as a phrasing already is not added twice: it keeps its id. `again`: this change may have
+    been written already (a process died before saying so), so the same draft counts as written."""
     path = _file(kb_root)
     with learned_file.locked(path):
         current = learned_file.read(path)
-        if change.new:
+        written = _same_draft(change, current) if change.new and again else None
+        if written is not None:
+            change = replace(change, entry=replace(change.entry, id=written.id), new=False)
+        elif change.new:
             change = _unique_draft(change, current)
+        had = {stored_key(p.text): p.id for p in current.phrasings_of(change.entry.id)}
         added: list[LearnedPhrasing] = []
+        ids: list[str] = []
         for text in change.questions:
+            if stored_key(text) in had:
+                ids.append(had[stored_key(text)])
+                continue
             so_far = replace(current, phrasings=(*current.phrasings, *added))
             added.append(
                 LearnedPhrasing(
@@ -212,6 +228,7 @@ def publish(
                     from_ticket=from_ticket,
                 )
             )
+            ids.append(added[-1].id)
         articles = current.articles
         if change.new:
             articles = (
@@ -225,16 +242,25 @@ def publish(
                     from_ticket=from_ticket,
                 ),
             )
-        learned_file.write(path, replace(current, articles=articles, phrasings=(*current.phrasings, *added)))
-    return change.entry.id, tuple(p.id for p in added)
+        if added or change.new:
+            learned_file.write(
+                path, replace(current, articles=articles, phrasings=(*current.phrasings, *added))
+            )
+    return change.entry.id, tuple(ids)
+
+
+def _same_draft(change: Change, current: Learned) -> LearnedArticle | None:
+    """The draft learned.yml has that says what `change`'s new article says. By what it says, not
+    by id: once approved, the draft is in the KB, which gave a new one the next id."""
+    entry = change.entry
+    return next((a for a in current.articles if (a.title, a.answer) == (entry.title, entry.answer)), None)
 
 
 def _unique_draft(change: Change, current: Learned) -> Change:
     """The KB in service does not hold drafts, so a draft's id can be one learned.yml already
     has: the same draft again (a second click) is refused, another one gets an id of its own."""
     entry = change.entry
-    # By what it says, not by id: once approved, the draft is in the KB, which gave this one the next id.
-    same = next((a for a in current.articles if (a.title, a.answer) == (entry.title, entry.answer)), None)
+    same = _same_draft(change, current)
     if same is not None:
         if same.status is Status.APPROVED:
             raise TeachError(f"`{same.id}` is already an article.")
@@ -245,7 +271,9 @@ def _unique_draft(change: Change, current: Learned) -> Change:
     return replace(change, entry=replace(entry, id=_article_id(entry.title, taken)))
 
 
-def approve(kb_root: Path, article_id: str) -> LearnedArticle:
+def approve(kb_root: Path, article_id: str, *, again: bool = False) -> LearnedArticle:
+    """Approve a drafted article. `again`: it may have been approved already by this very request
+    (a process died before saying so), which counts as approved."""
     path = _file(kb_root)
     with learned_file.locked(path):
         current = learned_file.read(path)
@@ -253,6 +281,8 @@ def approve(kb_root: Path, article_id: str) -> LearnedArticle:
         if article is None:
             raise TeachError(f"There is no drafted article `{article_id}`; `/support kb check` lists them.")
         if article.status is Status.APPROVED:
+            if again:
+                return article
             raise TeachError(f"`{article_id}` is already approved.")
         approved = replace(article, status=Status.APPROVED)
         articles = tuple(approved if a.id == article_id else a for a in current.articles)
@@ -260,9 +290,10 @@ def approve(kb_root: Path, article_id: str) -> LearnedArticle:
     return approved
 
 
-def forget(kb_root: Path, learned_id: str) -> LearnedPhrasing | DeclinedTopic:
+def forget(kb_root: Path, learned_id: str, *, again: bool = False) -> LearnedPhrasing | DeclinedTopic | None:
     """Undo one learned phrasing (a drafted article left with no phrasing goes with it), or one
-    declined topic."""
+    declined topic. `again`: it may be gone already, forgotten by this very request (a process died
+    before saying so; ids are never issued twice): then None."""
     path = _file(kb_root)
     with learned_file.locked(path):
         current = learned_file.read(path)
@@ -272,6 +303,8 @@ def forget(kb_root: Path, learned_id: str) -> LearnedPhrasing | DeclinedTopic:
             learned_file.write(path, replace(current, declined=kept))
             return topic
         phrasing = next((p for p in current.phrasings if p.id == learned_id), None)
+        if phrasing is None and again:
+            return None
         if phrasing is None:
             raise TeachError(f"There is no learned phrasing or declined topic `{learned_id}`.")
         phrasings = tuple(p for p in current.phrasings if p.id != learned_id)
@@ -339,13 +372,24 @@ def decline_topic(questions: Sequence[str]) -> KBEntry:
 
 
 def decline(
-    kb_root: Path, questions: Sequence[str], *, taught_by: str, from_gap: str | None = None
+    kb_root: Path,
+    questions: Sequence[str],
+    *,
+    taught_by: str,
+    from_gap: str | None = None,
+    again: bool = False,
 ) -> DeclinedTopic:
-    """Write a declined topic to learned.yml: from the next load, questions like these escalate."""
+    """Write a declined topic to learned.yml: from the next load, questions like these escalate.
+    `again`: it may have been written already (a process died before saying so), so the same topic
+    of the same gap counts as written, under the id it got."""
     topic_entry = decline_topic(questions)
     path = _file(kb_root)
     with learned_file.locked(path):
         current = learned_file.read(path)
+        same = (from_gap, topic_entry.questions)
+        written = next((d for d in current.declined if (d.from_gap, d.questions) == same), None)
+        if again and written is not None:
+            return written
         topic = DeclinedTopic(
             id=current.next_declined_id(),
             questions=topic_entry.questions,

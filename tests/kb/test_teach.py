@@ -120,6 +120,51 @@ def test_a_forgotten_id_is_never_given_again(kb_dir: Path) -> None:
     assert learned.read(kb_dir / "learned.yml").next_phrasing_id() == "p8"
 
 
+def test_a_lesson_written_again_after_a_kill_keeps_its_phrasings_and_their_ids(kb_dir: Path) -> None:
+    """A process that died after writing a lesson, before recording it done, leaves it to the next
+    one, which writes it `again`: nothing is added twice, and staff hear the ids it got the first time."""
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    entry = holder.entries[0]
+    attach = teach.attach_change(
+        holder.entries, entry_id=entry.id, questions=["zebra quux", "Zebra  QUUX two"]
+    )
+    draft = teach.draft_change(holder.entries, title="Prices and plans", questions=PRICES, answer="From $20.")
+    decline = ["can you do my taxes", "file my taxes"]
+    first = (
+        teach.publish(kb_dir, attach, taught_by="U1"),
+        teach.publish(kb_dir, draft, taught_by="U1", from_ticket=3),
+        teach.decline(kb_dir, decline, taught_by="U1", from_gap="g1-7-a"),
+    )
+    written = (kb_dir / "learned.yml").read_text()
+
+    again = (
+        teach.publish(kb_dir, attach, taught_by="U1", again=True),
+        teach.publish(kb_dir, draft, taught_by="U1", from_ticket=3, again=True),
+        teach.decline(kb_dir, decline, taught_by="U1", from_gap="g1-7-a", again=True),
+    )
+
+    assert again == first
+    assert first[0] == (entry.id, ("p1", "p2")) and first[1] == ("prices-and-plans", ("p3", "p4", "p5"))
+    assert (kb_dir / "learned.yml").read_text() == written
+    with pytest.raises(teach.TeachError, match="already drafted"):  # a second click is not a redo
+        teach.publish(kb_dir, draft, taught_by="U1")
+
+
+def test_an_approval_or_a_forget_done_again_after_a_kill_counts_as_done(kb_dir: Path) -> None:
+    holder = KnowledgeBaseHolder(kb_dir, matcher="lexical")
+    draft = teach.draft_change(holder.entries, title="Prices and plans", questions=PRICES, answer="From $20.")
+    teach.publish(kb_dir, draft, taught_by="U1")
+    approved = teach.approve(kb_dir, "prices-and-plans")
+    assert teach.approve(kb_dir, "prices-and-plans", again=True) == approved
+    forgotten = teach.forget(kb_dir, "p1")
+    assert forgotten is not None and forgotten.text == PRICES[0]
+    assert teach.forget(kb_dir, "p1", again=True) is None
+    with pytest.raises(teach.TeachError, match="already approved"):
+        teach.approve(kb_dir, "prices-and-plans")
+    with pytest.raises(teach.TeachError, match="no learned phrasing"):
+        teach.forget(kb_dir, "p1")
+
+
 _SLOW_DECLINE = """
 import sys, time
 from pathlib import Path

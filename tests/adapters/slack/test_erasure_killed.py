@@ -57,6 +57,20 @@ async def _waiting_for_the_lock(process: BotProcess, kb: Path, *, timeout: float
         await asyncio.sleep(0.05)
 
 
+def _staffed_bot(slack: SlackEmulator, database_url: str, *, kb: Path, cwd: Path) -> BotProcess:
+    """A `supportbot run` on the Slack emulator with Sam as staff, on the KB folder `kb`; what a
+    killed process leaves is due to the next one 2 s on."""
+    env = slack_env(
+        database_url,
+        slack,
+        kb_path=str(kb),
+        staff_channel=f"slack:{STAFF_CHANNEL}",
+        staff_user_ids=f"slack:{STAFF}",
+        inbox_lease_seconds="2",
+    )
+    return BotProcess("killed", env, cwd=cwd)
+
+
 async def _replayed(url: str, *, timeout: float = 20.0) -> None:  # noqa: ASYNC109
     """Until the inbox holds no request: the killed process's click was replayed and finished."""
     database = Database.from_url(url)
@@ -90,15 +104,7 @@ async def test_an_erasure_killed_before_learned_yml_was_cleaned_cleans_it_after_
     kb = tmp_path / "kb"
     shutil.copytree(ROOT / "tests" / "data" / "kb", kb)
     teach.decline(kb, [CASEYS], taught_by=f"slack:{STAFF}")  # staff declined Casey's very words
-    env = slack_env(
-        database_url,
-        slack,
-        kb_path=str(kb),
-        staff_channel=f"slack:{STAFF_CHANNEL}",
-        staff_user_ids=f"slack:{STAFF}",
-        inbox_lease_seconds="2",
-    )
-    process = BotProcess("killed", env, cwd=tmp_path)
+    process = _staffed_bot(slack, database_url, kb=kb, cwd=tmp_path)
     await process.start()
     try:
         slack.bot_url = process.slack_url
