@@ -292,19 +292,21 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
         async with database.transaction() as session:
             erasure = await privacy.erase(session, subject=subject, now=utc_now())
             if erasure is not None:
+                # Inside the transaction, as the chat's erasure does it: killed between the commit
+                # and the cleaning, the command would leave their words in learned.yml for good
+                # (run again, it finds nothing stored). The erasure stands even when the file
+                # cannot be cleaned (`forget_erased` says so). A running bot's watcher loads it.
+                erasure = await asyncio.to_thread(teach.forget_erased, settings.kb_path, erasure)
                 await audit_repo.record(
                     session,
                     actor_key="cli",
                     action="privacy.erase",
                     allowed=True,
-                    detail=f"{erasure.pseudonym}: {erasure.rows} rows",
+                    detail=f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions",
                 )
         if erasure is None:
             print(f"{where}: nothing is stored about {subject}", file=sys.stderr)
             return 2
-        # After the commit: the erasure stands even when learned.yml cannot be cleaned. A running
-        # bot's watcher loads the cleaned file.
-        erasure = teach.forget_erased(settings.kb_path, erasure)
         print(f"erased {subject}: {erasure.text().replace('`', '')}")
         return 0
     finally:

@@ -11,6 +11,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from bot.kb import learned, teach
 from bot.kb.learned import LearnedPhrasing
 from storage import migrate
 from storage.db import Database
+from tests.adapters.slack.test_erasure_killed import _learned_folder_locked, _waits_for_lock
 from tests.harness import BotHarness, make_settings
 
 ROOT = Path(__file__).resolve().parent
@@ -204,3 +207,36 @@ def test_erase_goes_ahead_when_the_learned_file_cannot_be_read(site: Path, comma
     assert "learned.yml could not be cleaned of their questions: " in result.stdout
     assert "not valid YAML" in result.stdout
     _one_line(command(site, "privacy", "export", "console:U7CASEY", "gone.json"), "nothing is stored about")
+
+
+def test_an_erasure_killed_before_learned_yml_was_cleaned_cleans_it_when_run_again(
+    site: Path, command: Supportbot
+) -> None:
+    """The command killed while it waits for learned.yml's folder lock (a running bot writing the
+    file): its erasure is not committed without the file's cleaning, so running it again does both."""
+    kb = _learned_from_casey(site)
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
+    env |= {"DATABASE_URL": f"sqlite+aiosqlite:///{site}/data/supportbot.db", "PYTHONPATH": str(ROOT.parent)}
+    with _learned_folder_locked(kb):
+        erasing = subprocess.Popen(
+            [sys.executable, "-m", "bot", "privacy", "erase", "console:U7CASEY", "--yes"],
+            cwd=site,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not _waits_for_lock(erasing.pid, os.stat(kb).st_ino):
+                assert erasing.poll() is None and time.monotonic() < deadline, "it never waited for the lock"
+                time.sleep(0.05)
+        finally:
+            erasing.kill()
+            erasing.wait()
+
+    result = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert ", learned.yml 2 questions; they are now erased:" in result.stdout, result.stdout
+    assert learned.read(kb / learned.LEARNED_FILE).phrasings == ()
