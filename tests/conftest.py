@@ -6,21 +6,21 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 import pytest
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from storage import migrate
 from storage.db import Database
 from tests.bot_process import fresh_postgres
 from tests.harness import BotHarness, make_settings
+from tests.pooled_databases import PostgresSchemas, SqliteTemplate, drop_schema
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "")
+_POSTGRES = PostgresSchemas(POSTGRES_URL)
 NO_POSTGRES = "TEST_DATABASE_URL is not set (CI sets it; locally: TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test)"
 
 # Property tests: few enough examples that all of them run in seconds on two cores, no deadline
@@ -34,44 +34,67 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "supportbo
 
 
 async def _fresh_database(kind: str, tmp_path: object) -> AsyncIterator[Database]:
+    """A database with no tables."""
     if kind == "sqlite":
         database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/supportbot.db")
         yield database
         await database.dispose()
         return
-    if not POSTGRES_URL:
-        pytest.skip(NO_POSTGRES)
+    url = postgres_url()
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    database = Database.from_url(POSTGRES_URL, schema=schema)
+    async with asyncpg_connection() as connection:
+        await connection.execute(f'CREATE SCHEMA "{schema}"')
+    database = Database.from_url(url, schema=schema)
     try:
         yield database
     finally:
         await database.dispose()
-        await _drop_schema(admin, schema)
-        await admin.dispose()
+        await drop_schema(_POSTGRES.dsn, schema)
 
 
-async def _drop_schema(admin: AsyncEngine, schema: str) -> None:
-    """Drop a test's schema. A connection another engine of the test left behind (a bot process, a
-    second pool) may still hold locks in it: end those sessions first, and retry a lost deadlock."""
-    for attempt in range(5):
-        try:
-            async with admin.connect() as connection:
-                await connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks l JOIN pg_namespace n ON n.nspname = $1 "
-                    "WHERE l.pid <> pg_backend_pid() AND l.relation IN "
-                    "(SELECT c.oid FROM pg_class c WHERE c.relnamespace = n.oid)",
-                    (schema,),
-                )
-                await connection.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            return
-        except DBAPIError:
-            if attempt == 4:
-                raise
-            await asyncio.sleep(0.2 * (attempt + 1))
+async def _migrated_database(kind: str, tmp_path: Path, template: SqliteTemplate) -> AsyncIterator[Database]:
+    """A migrated, empty database: a copy of this test process's migrated SQLite file, or one of
+    its migrated PostgreSQL schemas (`tests/pooled_databases.py`)."""
+    if kind == "sqlite":
+        await template.copy_to(tmp_path / "supportbot.db")
+        database = Database.from_url(f"sqlite+aiosqlite:///{tmp_path}/supportbot.db")
+        yield database
+        await database.dispose()
+        return
+    url = postgres_url()
+    schema = await _POSTGRES.take()
+    database = Database.from_url(url, schema=schema)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+        await _POSTGRES.give_back(schema)
+
+
+def postgres_url() -> str:
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    return POSTGRES_URL
+
+
+@asynccontextmanager
+async def asyncpg_connection() -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(_POSTGRES.dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    return SqliteTemplate(tmp_path_factory.mktemp("migrated"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pooled_schemas_dropped() -> Iterator[None]:
+    yield
+    asyncio.run(_POSTGRES.drop_all())
 
 
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -85,17 +108,17 @@ async def empty_database(request: pytest.FixtureRequest, tmp_path: object) -> As
 
 
 @pytest.fixture(params=DATABASES)
-async def database(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Database]:
+async def database(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: SqliteTemplate
+) -> AsyncIterator[Database]:
     """A migrated, empty database, on each engine."""
-    async for database in _fresh_database(request.param, tmp_path):
-        await migrate.upgrade(database.engine)
+    async for database in _migrated_database(request.param, tmp_path, sqlite_template):
         yield database
 
 
 @pytest.fixture
-async def sqlite_database(tmp_path: object) -> AsyncIterator[Database]:
-    async for database in _fresh_database("sqlite", tmp_path):
-        await migrate.upgrade(database.engine)
+async def sqlite_database(tmp_path: Path, sqlite_template: SqliteTemplate) -> AsyncIterator[Database]:
+    async for database in _migrated_database("sqlite", tmp_path, sqlite_template):
         yield database
 
 
@@ -108,10 +131,9 @@ async def bot(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]
 
 
 @pytest.fixture
-async def postgres_database(tmp_path: object) -> AsyncIterator[Database]:
+async def postgres_database(tmp_path: Path, sqlite_template: SqliteTemplate) -> AsyncIterator[Database]:
     """PostgreSQL only, for what SQLite cannot show (row locks, several connections racing)."""
-    async for database in _fresh_database("postgres", tmp_path):
-        await migrate.upgrade(database.engine)
+    async for database in _migrated_database("postgres", tmp_path, sqlite_template):
         yield database
 
 
