@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 
 CLAIM_PLATFORM = "digest"
 """The digest's claims sit beside inbound events' (platform, event id) claims."""
+SCRATCH = re.compile(r"\.\d{4}-\d{2}-\d{2}_\d{4}\.")
+"""The start of the name of a digest's scratch folder (`.2026-11-30_0900.x1y2z3`, see `_write_whole`)."""
+SCRATCH_ABANDONED = timedelta(minutes=10)
+"""A scratch folder this old was left by a process stopped while writing (one takes seconds)."""
 CATCH_UP = timedelta(hours=12)
 """A digest no process was running to send goes out when one starts within this long after it; later
 than that (half a day's schedule), the next one is nearer than the missed one is news."""
@@ -149,6 +155,7 @@ def _write_whole(built: report.Report, folder: Path) -> None:
     """The page and charts, written beside `folder` and moved into it file by file: another process
     writing the same digest at the same time never leaves a torn chart for the one that posts it."""
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_scratch(folder.parent)
     scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         report_html.write(built, scratch)
@@ -156,6 +163,21 @@ def _write_whole(built: report.Report, folder: Path) -> None:
             os.replace(written, folder / written.name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _remove_abandoned_scratch(base: Path) -> None:
+    """Scratch folders a process killed while writing a digest left in REPORT_DIR. Only old ones:
+    another process may be writing its own right now."""
+    abandoned_before = time.time() - SCRATCH_ABANDONED.total_seconds()
+    for scratch in base.glob(".*"):
+        with contextlib.suppress(OSError):  # another process removed it first
+            if (
+                SCRATCH.match(scratch.name)
+                and scratch.is_dir()
+                and scratch.stat().st_mtime < abandoned_before
+            ):
+                shutil.rmtree(scratch)
+                log.info("removed a digest's unfinished folder left by a stopped process: %s", scratch)
 
 
 async def run_forever(

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import time as time_now
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -275,3 +277,25 @@ async def test_a_digest_lost_with_the_process_is_posted_by_the_next_one_once(
     finally:
         await next_process.close()
         await other.dispose()
+
+
+async def test_a_digest_written_by_a_process_killed_midway_leaves_no_folder_behind_for_good(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    # What a process killed while writing a digest leaves: its scratch folder beside the week's.
+    killed = reports / ".2026-11-17_1000.k1ll3d"
+    killed.mkdir()
+    (killed / "report.html").write_text("<html>half a page")
+    an_hour_ago = time_now() - 3600  # files carry the machine's time, not the bot's clock
+    os.utime(killed, (an_hour_ago, an_hour_ago))
+    # Another process writing the same digest right now: its folder is not stale and stays.
+    writing = reports / ".2026-11-24_1000.wr1t1ng"
+    writing.mkdir()
+    await bot.customer_says("my csv export failed")
+    sent = await _send(bot, tmp_path, bot.clock.now + timedelta(hours=1))
+    assert sent is not None and sent.page.is_file()
+    assert not killed.exists()
+    assert writing.is_dir()
+    assert sorted(p.name for p in reports.iterdir()) == [".2026-11-24_1000.wr1t1ng", "2026-11-24_1000"]
