@@ -325,6 +325,7 @@ async def create_bot(
         raise StartupError(f"knowledge base (KB_PATH={settings.kb_path}):\n{error}") from None
     adapters = dict(adapters or {})
     metrics = Metrics()
+    inboxes: list[DatabaseInbox] = []
     for platform, adapter in adapters.items():
         if isinstance(adapter, ReportsRetries):
             adapter.report_retries(partial(metrics.sdk_retried, platform.value))
@@ -332,6 +333,7 @@ async def create_bot(
             lease = settings.inbox_lease_seconds
             inbox = DatabaseInbox(database, platform=platform.value, lease=timedelta(seconds=lease))
             adapter.keep_inbox(inbox, replay_every=min(30.0, max(1.0, lease / 2)))
+            inboxes.append(inbox)
     outbound = Outbound(adapters, staff_channel=staff.staff_channel, metrics=metrics)
     await sync_components_file(database, settings, at=clock())
     serve_web = settings.web_enabled if with_web is None else with_web
@@ -372,6 +374,8 @@ async def create_bot(
     dispatcher = Dispatcher(
         router=router, database=database, services=services, outbound=outbound, workers=settings.workers
     )
+    for inbox in inboxes:  # the rows being handled are held as the claims are, on the same tick
+        dispatcher.renew_with_claims(inbox.renew_held)
     connections = Connections(adapters)
     web = None
     if serve_web:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, insert, select, update
 from sqlmodel import col
 
 from storage import dialect
@@ -51,6 +51,27 @@ async def finish(session: DbSession, *, ids: Sequence[int]) -> None:
     """The requests' events are settled: nothing is left to replay of them."""
     if ids:
         await session.execute(delete(InboxEntry).where(col(InboxEntry.id).in_(list(ids))))
+
+
+async def renew(session: DbSession, *, ids: Sequence[int], until: datetime) -> None:
+    """The process handling those rows holds them until `until` (those still there)."""
+    if ids:
+        await session.execute(
+            update(InboxEntry)
+            .where(col(InboxEntry.id).in_(list(ids)))
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def of_person(session: DbSession, *, platform: str, person: str) -> list[InboxEntry]:
+    """The rows `person` sent on `platform` still there, whoever holds them, oldest first."""
+    found = await session.execute(
+        select(InboxEntry)
+        .where(col(InboxEntry.platform) == platform, col(InboxEntry.person) == person)
+        .order_by(col(InboxEntry.id))
+    )
+    return list(found.scalars())
 
 
 async def claim_due(

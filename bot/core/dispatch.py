@@ -18,11 +18,12 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from bot.adapters.base import SettlesEvents
+from bot.core import leases
 from bot.core.context import HandlerContext, KeptWork, OnSent, PendingDelivery, Services
 from bot.core.errors import UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
@@ -143,6 +144,7 @@ class Dispatcher:
         self._owing: dict[int, datetime] = {}
         self._background: list[asyncio.Task[None]] = []
         self._paying: asyncio.Task[None] | None = None
+        self._renewals: list[Callable[[], Awaitable[object]]] = []
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -157,6 +159,11 @@ class Dispatcher:
             self._tasks = [asyncio.create_task(self._work(queue)) for queue in self._queues]
         if not self._background:
             self._background = [asyncio.create_task(self._keep_owing_forever())]
+
+    def renew_with_claims(self, renew: Callable[[], Awaitable[object]]) -> None:
+        """Run `renew` on the tick that holds on to this process's claims: the leases another part
+        holds for the events this process is handling (an adapter's inbox rows) are renewed alike."""
+        self._renewals.append(renew)
 
     def start_paying_owed(self) -> None:
         """Sweep for replies stopped processes owed; once the adapters are started, not before: a
@@ -606,6 +613,11 @@ class Dispatcher:
                 await self.keep_owing()
             except Exception:
                 log.warning("holding on to owed replies failed; again in %.1f s", every, exc_info=True)
+            for renew in self._renewals:
+                try:
+                    await renew()
+                except Exception:
+                    log.warning("holding on to inbox rows failed; again in %.1f s", every, exc_info=True)
 
     async def keep_owing(self) -> None:
         """Clear the claims whose replies were posted, and hold on to those this process is still
@@ -615,7 +627,7 @@ class Dispatcher:
         would show twice)."""
         await self.owed.clear_posted()
         now = self.services.clock()
-        near = [claim for claim, until in self._owing.items() if until - now < self.owed.lease / 2]
+        near = leases.ending(self._owing, now=now, lease=self.owed.lease)
         if not near:
             return
         until = await self.owed.renew(near)

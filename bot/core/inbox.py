@@ -4,7 +4,9 @@ A platform that has its acknowledgement never sends the request again (Slack), s
 between the acknowledgement and the commit of the event's handling would lose it. An adapter that
 `KeepsInbox` writes the raw request first (and does not acknowledge when it cannot), finishes the
 row once the dispatcher has settled the event, and replays the rows whose lease ran out: their
-process died. The dispatcher's claim on (platform, event id) makes a replay of an event that was in
+process died. A process renews the lease of the rows it is still handling (`DatabaseInbox.renew_held`,
+on the dispatcher's renewal tick), so a slow handler is not run again by another process meanwhile.
+The dispatcher's claim on (platform, event id) makes a replay of an event that was in
 fact handled a duplicate, so a replay never acts twice.
 """
 
@@ -18,10 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from bot.core import leases
 from bot.core.clock import utc_now
 from bot.core.group_commit import GroupCommit
 from storage import inbox_repo
 from storage.db import Database
+from storage.models import InboxEntry
 from storage.session import DbSession
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,14 @@ class Inbox(Protocol):
         """Claim rows whose lease ran out (their process died), leasing them to this process."""
         ...
 
+    def release(self, ids: Sequence[int]) -> None:
+        """This process no longer works on the rows (reading them again failed): their lease is no
+        longer renewed, so any process replays them once it runs out."""
+
+    async def of_person(self, person: str) -> list[Kept]:
+        """The rows `person` sent that are still there, whoever holds them: read, not claimed."""
+        ...
+
 
 @runtime_checkable
 class KeepsInbox(Protocol):
@@ -84,6 +96,8 @@ class DatabaseInbox:
         self._clock = clock
         self._keep = GroupCommit(database, self._insert)
         self._finish = GroupCommit(database, self._delete)
+        # The rows this process is handling (kept or claimed), and until when they are leased to it.
+        self._held: dict[int, datetime] = {}
 
     async def keep(self, *, kind: str, person: str, body: Mapping[str, Any]) -> int:
         # ASCII-escaped: a NUL or a lone surrogate someone pasted is text PostgreSQL cannot store.
@@ -91,22 +105,47 @@ class DatabaseInbox:
         # A Slack id is printable ASCII; anything else (a forged form's NUL) must not fail the write,
         # or the request would be refused, and retried, forever.
         person = "".join(c for c in person[:120] if c.isascii() and c.isprintable())
-        return await self._keep((kind, person, text))
+        row_id, until = await self._keep((kind, person, text))
+        self._held[row_id] = until
+        return row_id
 
     async def finish(self, ids: Sequence[int]) -> None:
+        self.release(ids)
         await self._finish(list(ids))
 
-    async def _insert(self, session: DbSession, rows: list[tuple[str, str, str]]) -> list[int]:
+    def release(self, ids: Sequence[int]) -> None:
+        for row_id in ids:
+            self._held.pop(row_id, None)
+
+    async def renew_held(self) -> None:
+        """Hold on to the rows this process is still handling once half their lease is gone: a
+        handler slower than the lease must not be run again by another process's replay."""
+        near = leases.ending(self._held, now=self._clock(), lease=self.lease)
+        if not near:
+            return
+        until = self._clock() + self.lease
+        async with self.database.transaction() as session:
+            await inbox_repo.renew(session, ids=near, until=until)
+        for row_id in near:
+            if row_id in self._held:  # not finished meanwhile
+                self._held[row_id] = until
+
+    async def _insert(
+        self, session: DbSession, rows: list[tuple[str, str, str]]
+    ) -> list[tuple[int, datetime]]:
         now = self._clock()
         return [
-            await inbox_repo.keep(
-                session,
-                platform=self.platform,
-                kind=kind,
-                person=person,
-                body=text,
-                now=now,
-                lease=self.lease,
+            (
+                await inbox_repo.keep(
+                    session,
+                    platform=self.platform,
+                    kind=kind,
+                    person=person,
+                    body=text,
+                    now=now,
+                    lease=self.lease,
+                ),
+                now + self.lease,
             )
             for kind, person, text in rows
         ]
@@ -116,20 +155,29 @@ class DatabaseInbox:
         return [None] * len(batches)
 
     async def due(self, *, limit: int) -> list[Kept]:
+        now = self._clock()
         async with self.database.transaction() as session:
             rows = await inbox_repo.claim_due(
-                session, platform=self.platform, now=self._clock(), lease=self.lease, limit=limit
+                session, platform=self.platform, now=now, lease=self.lease, limit=limit
             )
-        return [
-            Kept(
-                id=row.id or 0,
-                kind=row.kind,
-                body=json.loads(row.body),
-                received_at=row.received_at,
-                attempts=row.attempts,
-            )
-            for row in rows
-        ]
+        kept = [_kept(row) for row in rows]
+        self._held.update((row.id, now + self.lease) for row in kept)
+        return kept
+
+    async def of_person(self, person: str) -> list[Kept]:
+        async with self.database.session() as session:
+            rows = await inbox_repo.of_person(session, platform=self.platform, person=person)
+        return [_kept(row) for row in rows]
+
+
+def _kept(row: InboxEntry) -> Kept:
+    return Kept(
+        id=row.id or 0,
+        kind=row.kind,
+        body=json.loads(row.body),
+        received_at=row.received_at,
+        attempts=row.attempts,
+    )
 
 
 async def finish_kept(inbox: Inbox | None, ids: Sequence[int]) -> None:

@@ -30,13 +30,14 @@ from bot.adapters.discord.commands import Suggester, build_tree
 from bot.adapters.discord.inbound import read_reaction
 from bot.adapters.discord.interactions import (
     Interactions,
+    Pending,
     PersistentButton,
     conversation_of,
     defer,
     may_follow_up,
     send_kwargs,
 )
-from bot.adapters.discord.kept import BUTTON, COMMAND, kept_body, rebuilt
+from bot.adapters.discord.kept import BUTTON, COMMAND, KeptInteraction, kept_body, rebuilt
 from bot.adapters.discord.members import DirectMessageRoles
 from bot.adapters.discord.reconnect import cap_reconnect_delay, resume_shards_on_reconnect
 from bot.adapters.discord.resume import (
@@ -75,7 +76,9 @@ from bot.adapters.discord.translate import (
 from bot.adapters.files import Loaded, download, load, not_attached_note, origin, with_note, without_files
 from bot.core.commands import Catalogue
 from bot.core.events import (
+    ActionInvoked,
     Actor,
+    CommandInvoked,
     Conversation,
     Delivery,
     InboundEvent,
@@ -563,8 +566,21 @@ class DiscordAdapter:
         self.interactions.remember(event, interaction, is_command=is_command, channel_id=channel_id)
         if deferred:
             await self._keep(COMMAND if is_command else BUTTON, event, interaction)
-        if self._sink is not None:
-            await self._sink(await self.dm_roles.with_roles(event))
+        await self._to_dispatcher(event)
+
+    async def _to_dispatcher(self, event: InboundEvent) -> None:
+        """Hand `event` to the dispatcher. If it cannot be (reading the person's roles failed, a
+        stop), its inbox row is let go: no longer renewed, so any process replays it after its lease."""
+        handed = False
+        try:
+            sink = self._sink
+            if sink is not None:
+                await sink(await self.dm_roles.with_roles(event))
+                handed = True
+        finally:
+            kept = None if handed else self._kept.pop(event.event_id, None)
+            if kept is not None and self._inbox is not None:
+                self._inbox.release([kept])
 
     async def event_settled(self, event: InboundEvent, *, duplicate: bool) -> None:
         """The dispatcher is done with `event` (see `SettlesEvents`)."""
@@ -619,10 +635,16 @@ class DiscordAdapter:
             log.error("discord inbox row %d cannot be read, dropped: %s", row.id, error)
             await finish_kept(self._inbox, [row.id])
             return
-        # Past the token's 15 minutes, `live` no longer finds it: the replies then go as for any
-        # expired interaction (a private one to the person's DMs, a public one to the channel). The
-        # token's clock started when Discord made the interaction (its id says when), a little before
-        # the row was written, and on Discord's clock rather than the writing host's.
+        self._remember_kept(kept, age)
+        self._kept[kept.event.event_id] = row.id
+        await self._to_dispatcher(kept.event)
+
+    def _remember_kept(self, kept: KeptInteraction, age: float) -> None:
+        """Keep a rebuilt interaction for the replies to its event, `age` seconds after its row was
+        written. Past the token's 15 minutes, `live` no longer finds it: the replies then go as for
+        any expired interaction (a private one to the person's DMs, a public one to the channel). The
+        token's clock started when Discord made the interaction (its id says when), a little before
+        the row was written, and on Discord's clock rather than the writing host's."""
         issued = discord.utils.snowflake_time(kept.interaction.id)
         age = max(age, (discord.utils.utcnow() - issued).total_seconds())
         self.interactions.remember(
@@ -633,10 +655,29 @@ class DiscordAdapter:
             age=age,
             replayed=True,
         )
-        self._kept[kept.event.event_id] = row.id
-        sink = self._sink
-        if sink is not None:
-            await sink(await self.dm_roles.with_roles(kept.event))
+
+    async def _kept_interaction(self, event: InboundEvent | None) -> Pending | None:
+        """The interaction `event` came from, rebuilt from its inbox row while the row is there and
+        the token works. A process that died after its commit owes the replies, and a sweep may post
+        them (as resends) before this process's replay of the row has rebuilt the interaction: they
+        still answer through its token, or its "thinking…" placeholder would stay for the token's 15
+        minutes beside an answer sent as a message."""
+        if self._inbox is None or not isinstance(event, CommandInvoked | ActionInvoked):
+            return None
+        try:
+            rows = await self._inbox.of_person(f"{Platform.DISCORD.value}:{event.actor.id}")
+        except Exception as error:
+            log.info("could not look for the interaction of %s: %s", event.event_id, type(error).__name__)
+            return None
+        for row in rows:
+            try:
+                kept = rebuilt(row.kind, row.body, self.client)
+            except ValueError:
+                continue  # the replay drops it
+            if kept.event.event_id == event.event_id:
+                self._remember_kept(kept, (discord.utils.utcnow() - row.received_at).total_seconds())
+                return self.interactions.live(event)
+        return None
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -662,6 +703,8 @@ class DiscordAdapter:
         if delivery.direct_to is not None:
             return await self._send_in_dm(delivery, delivery.direct_to.id)
         pending = self.interactions.live(delivery.reply_to)
+        if pending is None and delivery.resend:
+            pending = await self._kept_interaction(delivery.reply_to)
         if pending is not None and message.private_to is not None:
             return await self.interactions.reply(pending, delivery, ephemeral=True)
         if message.private_to is not None and not delivery.conversation.is_direct:

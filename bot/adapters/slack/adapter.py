@@ -21,7 +21,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -361,8 +361,15 @@ class SlackAdapter:
         sink = self._sink
         if sink is None:
             log.warning("slack event %s arrived while stopped; dropped", event.event_id)
+            self._let_go(self._kept.pop(event.event_id, []))
             return
         await sink(event)
+
+    def _let_go(self, kept: Sequence[int]) -> None:
+        """This process no longer works on these inbox rows: any process replays them after their
+        lease (no longer renewed)."""
+        if kept and self._inbox is not None:
+            self._inbox.release(kept)
 
     def _after_ack(self, work: Awaitable[None]) -> None:
         """Run the rest of a request's work after Slack has its acknowledgement; `drain` waits for it."""
@@ -433,13 +440,17 @@ class SlackAdapter:
     async def _take_in(self, kind: str, body: dict[str, Any], kept: int | None, *, age: float = 0.0) -> None:
         """Read the request (the user, names, the message reacted to) and hand its event to the sink;
         the inbox row is finished when the dispatcher settles the event, or here if there is none.
-        `age`: seconds since Slack sent it (a replay's)."""
-        if kind == EVENT:
-            event = await self._read_event(body)
-        elif kind == COMMAND:
-            event = await self._read_command(body, age=age)
-        else:
-            event = await self._read_action(body, age=age)
+        `age`: seconds since Slack sent it (a replay's). If reading it fails, the row is let go."""
+        try:
+            if kind == EVENT:
+                event = await self._read_event(body)
+            elif kind == COMMAND:
+                event = await self._read_command(body, age=age)
+            else:
+                event = await self._read_action(body, age=age)
+        except BaseException:
+            self._let_go([kept] if kept is not None else [])
+            raise
         if event is not None:
             await self._submit(event, kept)
         elif kept is not None:

@@ -24,9 +24,11 @@ from bot.core.inbox import DatabaseInbox
 from bot.core.router import Router, action, command
 from storage.db import Database
 from storage.models import InboxEntry
+from storage.types import utcnow
 from tests.adapters.discord.harness import EPHEMERAL, DiscordWorld, start_bot, stop_bot, text_of
 from tests.bot_process import BotProcess, discord_env
 from tests.emulators.discord import DiscordEmulator
+from tests.harness import FakeClock
 
 MEMBER_LOOKUP = "/guilds/*/members/*"
 """What a command in a DM waits on before it is handled: the person's roles on the servers."""
@@ -139,9 +141,11 @@ async def test_a_command_a_second_process_answered_keeps_its_answer_when_the_slo
     second = None
     try:
         # The first process's own replay loop is held, so the row goes to the second's, as it does
-        # whenever the second's loop comes round first.
+        # whenever the second's loop comes round first; so is its renewal of the row's lease, as
+        # when its event loop or its database stalls.
         assert first_adapter._replayer is not None
         first_adapter._replayer.cancel()
+        first.dispatcher._renewals.clear()
         emu.stall_next(seconds=4, method="GET", path=MEMBER_LOOKUP)
         run = await emu.run_command(world.casey, emu.dm_channel(world.casey), "support", "help")
         await emu.wait_until(lambda: emu.stalled, timeout=5)
@@ -177,6 +181,7 @@ async def test_a_replay_by_the_process_still_answering_does_not_overwrite_its_fi
 
     emu = world.emu
     bot, _ = await start_bot(world, database, tmp_path, router=router, inbox_lease_seconds=1)
+    bot.dispatcher._renewals.clear()  # the row's lease runs out, as when its loop or database stalls
     try:
         emu.stall_next(seconds=3, method="PATCH", path="/webhooks/*/*/messages/@original")
         run = await emu.run_command(world.casey, world.help, "ticket", "status", number=4)
@@ -271,3 +276,111 @@ async def test_a_command_replayed_after_its_token_ran_out_is_answered_without_it
         len([c for c in emu.calls if c.path.startswith(f"/webhooks/{emu.application_id}/{run['token']}")])
         == 1
     )
+
+
+async def test_a_command_still_being_handled_past_the_lease_is_not_handled_again_by_another_process(
+    world: DiscordWorld, database: Database, tmp_path: Path
+) -> None:
+    """Handling slower than the inbox lease (its work after the commit, which holds no database
+    lock, waits): the process working on it holds its row (the lease is renewed), so neither another
+    process nor its own replay loop runs the handler a second time."""
+    handled: list[str] = []
+    reached, release = asyncio.Event(), asyncio.Event()
+    router = Router("slow-answer")
+
+    async def slow_follow_through() -> None:
+        reached.set()
+        await release.wait()
+
+    @router.on(CommandInvoked, command("ticket"))
+    async def slow_answer(event: CommandInvoked, ctx: HandlerContext) -> None:
+        handled.append(event.event_id)
+        ctx.after_commit(slow_follow_through)
+        await ctx.reply(OutboundMessage(text="done at last", private_to=event.actor))
+
+    emu = world.emu
+    first, _ = await start_bot(world, database, tmp_path / "first", router=router, inbox_lease_seconds=1)
+    second = None
+    try:
+        run = await emu.run_command(world.casey, world.help, "ticket", "status", number=4)
+        await asyncio.wait_for(reached.wait(), 5)
+        (row,) = await _inbox_rows(database)
+        second, second_adapter = await start_bot(
+            world, database, tmp_path / "second", router=router, inbox_lease_seconds=1
+        )
+        # The lease the row was written with is over, and the first process is still at it.
+        async with asyncio.timeout(5):
+            while utcnow() <= row.lease_until:  # noqa: ASYNC110 - waiting for the wall clock
+                await asyncio.sleep(0.05)
+        assert await second_adapter.replay() == 0, "the row is still leased to the process handling it"
+
+        release.set()
+        answer = await emu.wait_for("PATCH", _original(emu, run["token"]), timeout=10)
+        await _until_inbox_is_empty(database, seconds=5)
+        await first.dispatcher.drain()
+    finally:
+        release.set()
+        if second is not None:
+            await stop_bot(second)
+        await stop_bot(first)
+    assert text_of(answer.json) == "done at last"
+    assert handled == [handled[0]], "handled once"
+    assert not [c for c in emu.calls if c.method == "DELETE" and c.path == _original(emu, run["token"])]
+
+
+async def test_an_answer_owed_by_a_killed_process_and_swept_before_the_replay_replaces_the_placeholder(
+    world: DiscordWorld, database_url: str, tmp_path: Path
+) -> None:
+    """A process killed after committing a command's answer, before its edit of the "thinking…"
+    placeholder landed. Another process's sweep (every 2 s) posts the owed answer before its inbox
+    replay (every lease / 2) has rebuilt the interaction: the answer still goes into the
+    placeholder, through the token the inbox kept, not as a DM beside a "thinking…" left for the
+    token's 15 minutes."""
+    emu = world.emu
+    dm = emu.dm_channel(world.casey)
+    killed = BotProcess("killed", discord_env(database_url, emu, inbox_lease_seconds="5"), cwd=tmp_path)
+    await killed.start()
+    database = Database.from_url(database_url)
+    other = None
+    try:
+        # The answer's edit of the placeholder hangs past the kill, and never lands.
+        emu.stall_next(seconds=60, method="PATCH", path="/webhooks/*/*/messages/@original", dropped=True)
+        run = await emu.run_command(world.casey, dm, "support", "help")
+        await emu.wait_until(lambda: emu.stalled, timeout=20)
+        (held,) = emu.stalled
+        await killed.kill()
+        (row,) = await _inbox_rows(database)
+
+        clock = FakeClock(utcnow())
+        other, other_adapter = await start_bot(
+            world, database, tmp_path / "other", clock=clock, inbox_lease_seconds=5
+        )
+        # Its replay loop is held, so the sweep comes first, as whenever the sweep's tick does.
+        assert other_adapter._replayer is not None
+        other_adapter._replayer.cancel()
+        clock.advance(seconds=30)  # past the lease of the claim that owes the answer
+        answered = lambda: [  # noqa: E731
+            c
+            for c in emu.calls
+            if c is not held and c.method in ("PATCH", "POST") and "/ticket" in text_of(c.json or {})
+        ]
+        async with asyncio.timeout(10):
+            while not answered():  # noqa: ASYNC110 - the sweep runs every 2 s
+                await asyncio.sleep(0.05)
+
+        # Then the replay, once the row's lease has run out: a duplicate of the claim.
+        async with asyncio.timeout(10):
+            while utcnow() <= row.lease_until:  # noqa: ASYNC110 - waiting for the wall clock
+                await asyncio.sleep(0.05)
+        assert await other_adapter.replay() == 1
+        await _until_inbox_is_empty(database, seconds=10)
+        await other.dispatcher.drain()
+    finally:
+        await killed.stop()
+        if other is not None:
+            await stop_bot(other)
+        await database.dispose()
+    (answer,) = answered()
+    assert (answer.method, answer.path) == ("PATCH", held.path), "answered in the placeholder"
+    placeholder = emu.messages[emu.interactions[run["id"]].original_id or ""]
+    assert "/ticket" in text_of(placeholder) and not int(placeholder.get("flags") or 0) & 128, "no thinking…"
