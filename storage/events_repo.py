@@ -123,15 +123,18 @@ async def keep_owed(session: DbSession, *, claim_id: int, owed: str, until: date
     )
 
 
-async def work_done(session: DbSession, *, claim_id: int, owed: str) -> None:
+async def work_done(session: DbSession, *, claim_id: int, owed: str) -> bool:
     """The claim's work is done; it still owes `owed`, the replies that say so among them, posted
-    as any owed replies are (its lease is left as it is: the process that did the work posts them)."""
-    await session.execute(
+    as any owed replies are (its lease is left as it is: the process that did the work posts them).
+    False when the claim no longer owes the work: an erasure dropped it, or another process's sweep
+    did it and recorded it first (that one posts the replies); then nothing is changed."""
+    result = await session.execute(
         update(ProcessedEvent)
-        .where(col(ProcessedEvent.id) == claim_id)
+        .where(col(ProcessedEvent.id) == claim_id, col(ProcessedEvent.work).is_not(None))
         .values(owed=owed, work=None)
         .execution_options(synchronize_session=False)
     )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def renew_owed(session: DbSession, *, ids: Sequence[int], until: datetime) -> None:

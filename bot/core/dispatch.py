@@ -335,7 +335,9 @@ class Dispatcher:
         done with `replies` and what the work told owed instead, in one write: a kill before that
         write leaves the work to another process's sweep (which does it `again`), a kill after it
         leaves only the replies. The replies, or None if that write failed: then nothing is posted
-        here, and the sweep does it all once the lease has run out."""
+        here, and the sweep does it all once the lease has run out. None too when the claim no longer
+        owed the work: an erasure dropped it meanwhile (what it dropped must not come back), or another
+        process's sweep did it too and recorded it first (it tells the actor; twice would be noise)."""
         event = kept.event
         told = [
             m
@@ -352,9 +354,13 @@ class Dispatcher:
         if claim is None:  # the work could not be kept: done once, here, as `after_commit`'s is
             return replies
         try:
-            await self.owed.work_done(claim, replies)
+            recorded = await self.owed.work_done(claim, replies)
         except Exception:
             log.exception("recording the work of claim %d done failed; it is done again later", claim)
+            self._owing.pop(claim, None)
+            return None
+        if not recorded:
+            log.warning("claim %d no longer owed its work when done (erased, or done elsewhere)", claim)
             self._owing.pop(claim, None)
             return None
         return replies

@@ -309,11 +309,13 @@ class OwedReplies:
             raise
         return len(batch)
 
-    async def work_done(self, claim_id: int, replies: Sequence[PendingDelivery]) -> None:
-        """The claim's work is done: `replies` (what it owed, and what the work said) are owed instead."""
+    async def work_done(self, claim_id: int, replies: Sequence[PendingDelivery]) -> bool:
+        """The claim's work is done: `replies` (what it owed, and what the work said) are owed
+        instead. False when the work was no longer owed (`events_repo.work_done`): the replies are
+        then not this process's to post."""
         text = encode(replies)
         async with self.database.transaction() as session:
-            await events_repo.work_done(session, claim_id=claim_id, owed=text)
+            return await events_repo.work_done(session, claim_id=claim_id, owed=text)
 
     async def due(self, *, limit: int) -> list[Owed]:
         """Claim what is owed past its lease. A row that cannot be read back, or whose replies

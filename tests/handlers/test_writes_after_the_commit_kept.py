@@ -6,7 +6,9 @@ writing is tests/adapters/slack/test_lesson_killed.py: a real process, SIGKILLed
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 from sqlalchemy import select, text
 
 from bot.core import privacy
+from bot.handlers import privacy as privacy_commands
 from bot.kb import learned, teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage.db import Database
@@ -191,3 +194,41 @@ async def test_erasing_a_person_drops_an_export_of_them_still_owed(
     assert await _work_owed(database) == 0
     assert await _swept_after_the_lease(bot, next_process) == 0
     assert next_process.adapter.sent == []
+
+
+async def test_an_erasure_while_the_export_is_redone_leaves_nothing_owed_about_them(
+    bot: BotHarness,
+    next_process: BotHarness,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The erasure commits while the next process is writing the export again: what the erasure
+    dropped stays dropped (nothing owed naming them comes back, nothing about them is posted)."""
+    await bot.says(QUENTIN, "can I talk to a human? my quokkaville export keeps failing")
+    await bot.bot.dispatcher.keep_owing()  # its next tick: what it posted is no longer owed
+    await _dies_after_writing(database)
+    assert await bot.staff_runs("/support privacy export console:U7QZERA") == []
+    await _restarted(database)
+
+    writing, erased = threading.Event(), threading.Event()
+    write_new = privacy_commands._write_new
+
+    def write_while_they_are_erased(text: str, first: Path, *, again: bool) -> Path:
+        path = write_new(text, first, again=again)
+        writing.set()
+        erased.wait(10)
+        return path
+
+    monkeypatch.setattr(privacy_commands, "_write_new", write_while_they_are_erased)
+    sweeping = asyncio.create_task(_swept_after_the_lease(bot, next_process))
+    assert await asyncio.to_thread(writing.wait, 10)
+    async with bot.bot.database.transaction() as session:
+        erasure = await privacy.erase(session, subject=QUENTIN.key, now=bot.clock())
+    erased.set()
+    await sweeping
+
+    assert erasure is not None and erasure.counts.get("processed_events") == 1
+    assert [m.text for m in next_process.adapter.sent if "U7QZERA" in m.text] == []
+    async with database.session() as session:
+        owed = (await session.execute(select(ProcessedEvent.owed))).scalars().all()
+    assert [o for o in owed if o is not None and "U7QZERA" in o] == []
