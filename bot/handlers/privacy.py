@@ -6,6 +6,7 @@ import asyncio
 import errno
 import json
 import logging
+import os
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -118,12 +119,18 @@ class WriteExport:
 def _write_new(text: str, first: Path, *, again: bool) -> Path:
     """Write the export to `first`, or beside it when that is taken (asked again within the second):
     never over a file. `again`: a file holding this very export was written by the run a kill cut
-    short, and is the one."""
+    short, and is the one; one holding its beginning is the one the kill cut short while writing,
+    finished here (beside it, a second file would leave that torn copy of their data, which nobody
+    was told of, on the server)."""
     first.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    document = json.loads(text)
+    document, whole = json.loads(text), text.encode("utf-8")
     path = first
     for number in range(2, 100):
-        if again and _holds(path, text):
+        held = _held(path) if again else None
+        if held == whole:
+            return path
+        if held is not None and whole.startswith(held):  # bytes: it may end inside a character
+            _finish(path, whole)
             return path
         try:
             privacy.write(document, path)
@@ -133,11 +140,19 @@ def _write_new(text: str, first: Path, *, again: bool) -> Path:
     raise FileExistsError(errno.EEXIST, "too many exports this second", str(path))
 
 
-def _holds(path: Path, text: str) -> bool:
+def _held(path: Path) -> bytes | None:
+    """What the file at `path` holds, None when there is none."""
     try:
-        return path.read_text(encoding="utf-8") == text
-    except (OSError, UnicodeDecodeError):
-        return False
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _finish(path: Path, whole: bytes) -> None:
+    """Write `whole` over the torn export at `path`, which exists: its owner-only mode stays."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(whole)
 
 
 async def _ask_to_erase(event: CommandInvoked, ctx: HandlerContext, subject: str) -> None:

@@ -232,3 +232,24 @@ async def test_an_erasure_while_the_export_is_redone_leaves_nothing_owed_about_t
     async with database.session() as session:
         owed = (await session.execute(select(ProcessedEvent.owed))).scalars().all()
     assert [o for o in owed if o is not None and "U7QZERA" in o] == []
+
+
+async def test_an_export_cut_short_by_the_kill_is_finished_in_its_own_file(
+    bot: BotHarness, next_process: BotHarness, database: Database, tmp_path: Path
+) -> None:
+    """Killed while writing the file: the next process finishes that file, and does not leave the
+    torn copy of their data beside a second one nobody was told of."""
+    await bot.says(QUENTIN, "can I talk to a human? my quokkaville export keeps failing")
+    await bot.bot.dispatcher.keep_owing()  # its next tick: what it posted is no longer owed
+    await _dies_after_writing(database)
+    assert await bot.staff_runs("/support privacy export console:U7QZERA") == []
+    (written,) = (tmp_path / "privacy-exports").iterdir()
+    whole = written.read_text()
+    written.write_text(whole[: len(whole) // 2])  # as far as the killed process got
+
+    await _restarted(database)
+    assert await _swept_after_the_lease(bot, next_process) == 1
+    (exported,) = next_process.adapter.sent
+    assert f"`{written.resolve()}`" in exported.text
+    assert list((tmp_path / "privacy-exports").iterdir()) == [written]
+    assert written.read_text() == whole
