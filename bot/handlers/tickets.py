@@ -139,10 +139,7 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
     if ticket.state == "closed":
         await ctx.reply(messages.closed_not_sent(ticket, ctx.now))
         return
-    if event.text.strip():
-        await relay_from_staff(ctx, ticket, event.text)
-    if event.files:
-        await ctx.reply(messages.files_not_passed_on(ticket))
+    await relay_from_staff(ctx, ticket, event.text, files=event.files)
 
 
 async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
@@ -224,7 +221,9 @@ async def relay_from_staff_in_thread(ctx: HandlerContext, ticket: Ticket, event:
     await record_staff_answer(ctx, ticket, messages.with_files(event.text, event.files))
     thread = staff_thread(ctx, ticket)
     if thread is not None:
-        relayed = messages.relayed(event.actor.name, event.text, from_staff=True, files=event.files)
+        relayed = messages.relayed(
+            event.actor.name, event.text, from_staff=True, files=event.files, fetch_from=event.platform
+        )
         await ctx.post(thread, relayed)
 
 

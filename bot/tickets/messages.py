@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -119,32 +119,34 @@ def _address(link: str) -> str | None:
     return "".join(_ADDRESS_BREAKS.get(c, "%20" if c.isspace() else c) for c in link)
 
 
-def file_line(file: SharedFile) -> str:
-    """One file sent with a message, as the team reads it: name, size, type and where to open it."""
+def _file_label(file: SharedFile) -> str:
+    """A file's paperclip, name, and its size and type where known."""
     about = [size_text(file.size)] if file.size is not None and file.size >= 0 else []
     if _CONTENT_TYPE.fullmatch(file.kind):
         about.append(file.kind)
-    line = f"\N{PAPERCLIP} {_file_name(file.name)}" + (f" ({', '.join(about)})" if about else "")
+    return f"\N{PAPERCLIP} {_file_name(file.name)}" + (f" ({', '.join(about)})" if about else "")
+
+
+def file_line(file: SharedFile) -> str:
+    """One file sent with a message, as the team reads it: name, size, type and where to open it."""
     address = _address(file.link)
     if address is None:
-        return f"{line}: no link came with it, ask the customer to send it another way"
-    return f"{line}: [open it]({address})"
+        return f"{_file_label(file)}: no link came with it, ask the customer to send it another way"
+    return f"{_file_label(file)}: [open it]({address})"
 
 
-def files_not_passed_on(ticket: Ticket) -> OutboundMessage:
-    """A team member's file in the staff thread: it stays there, where the customer cannot open it."""
-    return OutboundMessage(
-        text=(
-            f"Files posted here stay with the team: the customer on ticket **#{ticket.number}** can't "
-            "open them. Post the file in their own thread, or send a link they can open with "
-            f"`/ticket reply {ticket.number}`."
-        )
-    )
+def team_file_line(file: SharedFile) -> str:
+    """A team member's file that could not go to the customer, as the customer reads it: named,
+    never linked, for its link opens only in the team's channel (a Slack file's page opens only for
+    those who see the conversation it was shared in)."""
+    return f"{_file_label(file)}: could not be attached here; reply if you need it sent another way"
 
 
-def with_files(text: str, files: Sequence[SharedFile]) -> str:
+def with_files(
+    text: str, files: Sequence[SharedFile], *, line: Callable[[SharedFile], str] = file_line
+) -> str:
     """A message's words followed by a line per file it carried (the file lines alone if no words)."""
-    return "\n".join([text, *map(file_line, files)] if text.strip() else map(file_line, files))
+    return "\n".join([text, *map(line, files)] if text.strip() else map(line, files))
 
 
 def nowhere_to_answer(ticket: Ticket) -> str:
@@ -262,12 +264,14 @@ def relayed(
     team where they go: a label of theirs is no link (the team's own links to the customer stay links).
 
     With `fetch_from` (the platform the files were shared on), each file its adapter can fetch goes
-    as itself, its line only where it cannot be attached (see `FetchFrom`)."""
-    attachments, listed = _files_passed_on(files, fetch_from)
+    as itself, its line only where it cannot be attached (see `FetchFrom`). `to_customer`: a team
+    member's answer, whose files' lines are `team_file_line`s."""
+    line = team_file_line if to_customer else file_line
+    attachments, listed = _files_passed_on(files, fetch_from, line=line)
     if from_staff:
-        said = f"**{author} (support team):**\n{with_files(text, listed)}"
+        said = f"**{author} (support team):**\n{with_files(text, listed, line=line)}"
     else:
-        said = f"**{unmask_links(author)}:**\n{with_files(unmask_links(text), listed)}"
+        said = f"**{unmask_links(author)}:**\n{with_files(unmask_links(text), listed, line=line)}"
     return OutboundMessage(text=said.rstrip("\n"), attachments=attachments)
 
 
@@ -276,22 +280,25 @@ _FILENAME_BREAKS = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
 
 def _files_passed_on(
-    files: Sequence[SharedFile], platform: Platform | None
+    files: Sequence[SharedFile], platform: Platform | None, *, line: Callable[[SharedFile], str] = file_line
 ) -> tuple[tuple[Attachment, ...], list[SharedFile]]:
-    """The files to pass on as themselves (fetched from `platform`), and those to list as lines."""
+    """The files to pass on as themselves (fetched from `platform`), and those to list as lines;
+    `line` is what a file that cannot go says instead."""
     if platform is None:
         return (), list(files)
-    return tuple(_passed_on(f, platform) for f in files if f.ref), [f for f in files if not f.ref]
+    passed_on = tuple(_passed_on(f, platform, instead=line(f)) for f in files if f.ref)
+    return passed_on, [f for f in files if not f.ref]
 
+    to_customer: bool = False,
 
-def _passed_on(file: SharedFile, platform: Platform) -> Attachment:
+def _passed_on(file: SharedFile, platform: Platform, *, instead: str) -> Attachment:
     """A file to pass on as itself, fetched from `platform` when its message is sent."""
     filename = clip(_FILENAME_BREAKS.sub("_", file.name).strip(), MAX_FILE_NAME) or "file"
     return Attachment(
         filename=filename,
         title=filename,
         fetch=FetchFrom(platform=platform, file=file),
-        instead=file_line(file),
+        instead=instead,
     )
 
 

@@ -403,17 +403,25 @@ async def relay_from_customer(
     await _post_to_staff_thread_or_card(ctx, ticket, relayed)
 
 
-async def relay_from_staff(ctx: HandlerContext, ticket: Ticket, text: str) -> None:
+async def relay_from_staff(
+    ctx: HandlerContext, ticket: Ticket, text: str, *, files: Sequence[SharedFile] = ()
+) -> None:
+    """Keep a team member's answer, and a line per file they sent, in the transcript and pass it to
+    the customer, each file as itself where the platform it came from lets the bot fetch it (the
+    team's platform, which may not be the customer's)."""
     actor = ctx.event.actor
     if ticket.state == "closed":
         raise UserError(messages.closed_not_sent(ticket, ctx.now))
-    line_id = await record_words(ctx, ticket, kind="staff", text=text, author=actor, with_id=True)
+    said = messages.with_files(text, files)
+    line_id = await record_words(ctx, ticket, kind="staff", text=said, author=actor, with_id=True)
     not_passed_on = Delivery(
         conversation=ctx.event.conversation,
         message=OutboundMessage(text=messages.not_passed_on(ticket)),
         reply_to=ctx.event,
     )
-    relayed = messages.relayed(actor.name, text, from_staff=True)
+    relayed = messages.relayed(
+        actor.name, text, from_staff=True, files=files, fetch_from=ctx.event.platform, to_customer=True
+    )
     if not holds_its_conversation(ticket):  # it shares the customer's DMs with the ticket there
         relayed = replace(relayed, text=f"About ticket #{ticket.number}: {relayed.text}")
     await ctx.post(

@@ -1,5 +1,6 @@
-"""Slack and Discord adapters in one bot process (both emulators): one ticket store, and one staff
-channel on Discord serving customers from both platforms."""
+"""Slack and Discord adapters in one bot process (both emulators): one ticket store, one staff
+channel on Discord serving customers from both platforms, and one on Slack answering a Discord
+customer, files and all."""
 
 from __future__ import annotations
 
@@ -12,28 +13,34 @@ from bot.core.events import Platform
 from storage.db import Database
 from storage.models import Ticket
 from tests.adapters.discord.harness import DiscordWorld, custom_id, posted, start_bot, stop_bot, ticket_thread
-from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF_GROUP, populate
+from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF, STAFF_CHANNEL, STAFF_GROUP, populate
 from tests.emulators.discord import DiscordEmulator
 from tests.emulators.slack import SlackEmulator
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def socket_adapter(slack: SlackEmulator) -> SlackAdapter:
+    """The Slack adapter beside Discord's in one process, on Socket Mode (no web server)."""
+    populate(slack)
+    slack.default_via = "socket"
+    return SlackAdapter(
+        bot_token=slack.token,
+        signing_secret=slack.signing_secret,
+        app_token=slack.app_token,
+        mode="socket",
+        api_base=slack.base_url,
+        staff_group_ids=[STAFF_GROUP],
+        timeout=2.0,
+    )
 
 
 async def test_one_staff_channel_on_discord_serves_slack_and_discord_customers(
     database: Database, tmp_path: Path
 ) -> None:
     async with SlackEmulator() as slack, DiscordEmulator(route_limit=50) as emu:
-        populate(slack)
-        slack.default_via = "socket"
         world = DiscordWorld.build(emu)
-        slack_adapter = SlackAdapter(
-            bot_token=slack.token,
-            signing_secret=slack.signing_secret,
-            app_token=slack.app_token,
-            mode="socket",
-            api_base=slack.base_url,
-            staff_group_ids=[STAFF_GROUP],
-            timeout=2.0,
-        )
-        bot, _ = await start_bot(world, database, tmp_path, adapters={Platform.SLACK: slack_adapter})
+        bot, _ = await start_bot(world, database, tmp_path, adapters={Platform.SLACK: socket_adapter(slack)})
         try:
             # A customer on Slack and one on Discord both ask for a person.
             asked = await slack.user_posts(CUSTOMER, COMMUNITY, "can I talk to a human please")
@@ -69,14 +76,21 @@ async def test_one_staff_channel_on_discord_serves_slack_and_discord_customers(
             )
             assert relayed.params["channel"] == COMMUNITY
 
+            # His screenshot there reaches her on Slack as the file itself, fetched from Discord.
+            staff_thread = emu.channels[slack_card["id"]]
+            receipt = emu.attachment(staff_thread, "receipt.png", len(PNG), "image/png", content=PNG)
+            await emu.user_says(world.sam, staff_thread, "The receipt", attachments=[receipt])
+            await slack.wait_for("files.completeUploadExternal")
+            (sent,) = [u for u in slack.uploads if u.channel == COMMUNITY]
+            assert (sent.filename, sent.thread_ts, sent.data) == ("receipt.png", slack_ts, PNG)
+
             # Her screenshot, shared on Slack, reaches the team on Discord as the file itself: the
             # Slack adapter downloads it (with Slack's token), the Discord one uploads it.
-            png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-            shot = slack.shared_file(CUSTOMER, "error.png", len(png), "image/png", content=png)
+            shot = slack.shared_file(CUSTOMER, "error.png", len(PNG), "image/png", content=PNG)
             await slack.user_posts(CUSTOMER, COMMUNITY, "here is the error", thread_ts=slack_ts, files=[shot])
             shown = await posted(emu, slack_card["id"], "here is the error")
             (file,) = [u for u in emu.uploads if u.message_id == shown["id"]]
-            assert (file.filename, file.data) == ("error.png", png)
+            assert (file.filename, file.data) == ("error.png", PNG)
             assert [status for _, status in slack.downloads] == [200]
 
             async with bot.database.session() as session:
@@ -85,5 +99,46 @@ async def test_one_staff_channel_on_discord_serves_slack_and_discord_customers(
                 (1, f"slack:{CUSTOMER}", COMMUNITY, slack_ts),
                 (2, f"discord:{world.casey.id}", world.help.id, room.id),
             ]
+        finally:
+            await stop_bot(bot)
+
+
+async def test_a_team_members_screenshot_on_slack_reaches_a_discord_customer_as_the_file_itself(
+    database: Database, tmp_path: Path
+) -> None:
+    async with SlackEmulator() as slack, DiscordEmulator(route_limit=50) as emu:
+        world = DiscordWorld.build(emu)
+        bot, _ = await start_bot(
+            world,
+            database,
+            tmp_path,
+            adapters={Platform.SLACK: socket_adapter(slack)},
+            staff_channel=f"slack:{STAFF_CHANNEL}",
+            staff_user_ids=[f"slack:{STAFF}"],
+            staff_role_ids=[f"slack:{STAFF_GROUP}"],
+            oncall_mentions=[f"slack:{STAFF_GROUP}"],
+        )
+        try:
+            # Casey asks for a person on Discord; the team has her card on Slack.
+            await emu.user_says(world.casey, world.help, "I need a human, billing is wrong")
+            room = await ticket_thread(emu, world.help, 1)
+            card = await slack.wait_for(
+                "chat.postMessage",
+                lambda c: (
+                    c.params.get("channel") == STAFF_CHANNEL and "Ticket #1" in str(c.params.get("text"))
+                ),
+            )
+
+            # Sam answers under the card with a screenshot: the Slack adapter downloads it (with
+            # Slack's token), the Discord one uploads it into Casey's ticket thread.
+            shot = slack.shared_file(STAFF, "corrected invoice.png", len(PNG), "image/png", content=PNG)
+            await slack.user_posts(
+                STAFF, STAFF_CHANNEL, "Here is the corrected one", thread_ts=card.response["ts"], files=[shot]
+            )
+            shown = await posted(emu, room.id, "Here is the corrected one")
+            assert shown["content"] == "**Sam (support team):**\nHere is the corrected one", "not its line"
+            (file,) = [u for u in emu.uploads if u.message_id == shown["id"]]
+            assert (file.filename, file.data) == ("corrected invoice.png", PNG)
+            assert [status for _, status in slack.downloads] == [200]
         finally:
             await stop_bot(bot)

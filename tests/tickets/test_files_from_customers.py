@@ -88,23 +88,25 @@ async def test_a_files_name_and_link_cannot_ping_format_or_link_anything(bot: Bo
     assert discord.allowed_mentions(message).everyone is False
 
 
-async def test_a_team_members_file_in_the_staff_thread_stays_there_and_they_are_told(bot: BotHarness) -> None:
+async def test_a_team_members_file_the_bot_cannot_fetch_reaches_the_customer_as_its_name(
+    bot: BotHarness,
+) -> None:
     _, card = await escalated(bot)
     staff_thread = card.ref.message_id
     sent = await bot.says(
         bot.staff, "fixed file attached", conversation=bot.staff_room, thread=staff_thread, files=[LOG]
     )
-    (to_customer,) = [m for m in sent if m.channel_id != STAFF_CHANNEL]
-    assert to_customer.text == "**Sam (staff) (support team):**\nfixed file attached", (
-        "no link they cannot open"
-    )
-    (told,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
-    assert told.text.startswith(
-        "Files posted here stay with the team: the customer on ticket **#1** can't open"
-    )
+    (to_customer,) = sent
+    assert to_customer.channel_id != STAFF_CHANNEL, "the team is not told it stayed with them"
+    assert to_customer.text == (
+        "**Sam (staff) (support team):**\nfixed file attached\n📎 `export.log` (812 bytes, text/plain): "
+        "could not be attached here; reply if you need it sent another way"
+    ), "no link to the team's channel, which the customer cannot open"
+    assert (await transcript(bot, 1))[-1] == ("staff", f"fixed file attached\n{LOG_LINE}")
 
-    sent = await bot.says(bot.staff, "", conversation=bot.staff_room, thread=staff_thread, files=[LOG])
-    assert [m.channel_id for m in sent] == [STAFF_CHANNEL], "a file alone: the team is told, nothing else"
+    (alone,) = await bot.says(bot.staff, "", conversation=bot.staff_room, thread=staff_thread, files=[LOG])
+    assert alone.channel_id != STAFF_CHANNEL, "a file alone goes too"
+    assert alone.text.startswith("**Sam (staff) (support team):**\n📎 `export.log`")
 
 
 async def test_a_team_members_file_in_the_customers_thread_is_listed_in_the_staff_thread(

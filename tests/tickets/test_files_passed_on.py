@@ -1,7 +1,7 @@
-"""A customer's files reach the team as the files themselves where the platform they were shared on
-lets the bot fetch them: fetched when the relay is sent, never more than the team's platform takes
-(nor 8 MB a message), and the file's line instead whenever one cannot go. Runs on SQLite and
-PostgreSQL."""
+"""A customer's files reach the team, and a team member's reach the customer, as the files
+themselves where the platform they were shared on lets the bot fetch them: fetched when the relay
+is sent, never more than the receiving platform takes (nor 8 MB a message), and the file's line
+instead whenever one cannot go. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import logging
 
 import pytest
 
-from bot.adapters.base import Capabilities
+from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure
 from bot.core.events import SharedFile
 from tests.harness import STAFF_CHANNEL, BotHarness
-from tests.tickets.conversation import escalated, transcript
+from tests.tickets.conversation import escalated, tickets, transcript
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
@@ -139,3 +139,90 @@ async def test_a_file_with_the_words_that_ask_for_a_person_is_a_line_on_the_card
     assert card.delivery.message.attachments == ()
     line = f"📎 `error.png` (1 KB, image/png): [open it]({screenshot.link})"
     assert card.delivery.message.text == f"> Casey: can I talk to a human please\n{line}"
+
+
+# -- the team's files, to the customer ------------------------------------------------------
+
+NOT_ATTACHED_FOR_CUSTOMER = "could not be attached here; reply if you need it sent another way"
+
+
+async def test_a_team_members_screenshot_in_the_staff_thread_reaches_the_customer_as_the_file_itself(
+    takes_files: BotHarness,
+) -> None:
+    bot = takes_files
+    _, card = await escalated(bot)
+    screenshot = bot.adapter.share("where to click.png", PNG, "image/png")
+    sent = await bot.says(
+        bot.staff, "click here", conversation=bot.staff_room, thread=card.ref.message_id, files=[screenshot]
+    )
+    (to_customer,) = sent
+    assert to_customer.channel_id == "community", "and nothing tells the team it stayed with them"
+    message = to_customer.delivery.message
+    assert message.text == "**Sam (staff) (support team):**\nclick here", "the file itself, not a line"
+    (attached,) = message.attachments
+    assert (attached.filename, attached.read()) == ("where to click.png", PNG)
+    line = f"📎 `where to click.png` (1 KB, image/png): [open it]({screenshot.link})"
+    assert (await transcript(bot, 1))[-1] == ("staff", f"click here\n{line}"), "kept as its line"
+
+    log = bot.adapter.share("fixed.log", b"ok\n", "text/plain")
+    (alone,) = await bot.says(
+        bot.staff, "", conversation=bot.staff_room, thread=card.ref.message_id, files=[log]
+    )
+    assert alone.channel_id == "community"
+    assert alone.delivery.message.text == "**Sam (staff) (support team):**"
+    assert [a.read() for a in alone.delivery.message.attachments] == [b"ok\n"]
+
+
+async def test_a_team_members_file_too_large_or_gone_reaches_the_customer_as_its_name(
+    takes_files: BotHarness,
+) -> None:
+    bot = takes_files
+    _, card = await escalated(bot)
+    video = bot.adapter.share("how-to.mp4", b"\0" * 4096, "video/mp4")
+    gone = SharedFile(
+        name="gone.png", size=10, kind="image/png", link="https://team.example/g", ref="fake-file:x"
+    )
+    (to_customer,) = await bot.says(
+        bot.staff, "watch this", conversation=bot.staff_room, thread=card.ref.message_id, files=[video, gone]
+    )
+    assert to_customer.channel_id == "community"
+    assert to_customer.delivery.message.text == (
+        "**Sam (staff) (support team):**\nwatch this\n"
+        f"📎 `how-to.mp4` (4 KB, video/mp4): {NOT_ATTACHED_FOR_CUSTOMER}\n"
+        f"📎 `gone.png` (10 bytes, image/png): {NOT_ATTACHED_FOR_CUSTOMER}"
+    ), "no link to the team's channel, which the customer cannot open"
+    assert to_customer.delivery.message.attachments == ()
+    assert bot.adapter.fetched == ["fake-file:x"], "the video's size said it would not fit"
+    assert (await transcript(bot, 1))[-1][1].endswith("[open it](https://team.example/g)"), "the team's links"
+
+
+async def test_a_team_members_file_that_cannot_reach_the_customer_is_no_answer(
+    takes_files: BotHarness,
+) -> None:
+    bot = takes_files
+    _, card = await escalated(bot)
+    bot.adapter.fail_channel(
+        "community", DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
+    )
+    screenshot = bot.adapter.share("a.png", PNG, "image/png")
+    sent = await bot.says(
+        bot.staff, "see this", conversation=bot.staff_room, thread=card.ref.message_id, files=[screenshot]
+    )
+    assert [m.channel_id for m in sent] == [STAFF_CHANNEL]
+    assert "I couldn't pass that on to Casey" in sent[0].text
+    line = f"📎 `a.png` (1 KB, image/png): [open it]({screenshot.link})"
+    assert (await transcript(bot, 1))[-1] == ("staff_unsent", f"see this\n{line}")
+    (ticket,) = await tickets(bot)
+    assert ticket.first_responded_at is None
+
+
+async def test_a_team_members_screenshot_in_the_customers_thread_reaches_the_staff_thread_as_the_file(
+    takes_files: BotHarness,
+) -> None:
+    bot = takes_files
+    reply, _ = await escalated(bot)
+    screenshot = bot.adapter.share("where to click.png", PNG, "image/png")
+    (copy,) = await bot.says(bot.staff, "click here", thread=reply.ref.thread_id, files=[screenshot])
+    assert copy.channel_id == STAFF_CHANNEL
+    assert copy.delivery.message.text == "**Sam (staff) (support team):**\nclick here"
+    assert [a.read() for a in copy.delivery.message.attachments] == [PNG], "as the customer's files go"

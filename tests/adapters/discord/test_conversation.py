@@ -356,3 +356,21 @@ async def test_a_screenshot_with_the_words_that_ask_for_a_person_comes_with_the_
     card = await posted(emu, world.staff.id, "Ticket #1")
     (file,) = [u for u in emu.uploads if u.message_id == card["id"]]
     assert (file.filename, file.data) == ("error.png", PNG), "on the card itself"
+
+
+async def test_a_team_members_screenshot_in_the_staff_thread_reaches_the_customer_as_the_file_itself(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    emu = world.emu
+    room, card = await escalated_with_staff_thread(world)
+    await emu.user_says(world.casey, room, "my export failed")
+    await posted(emu, card["id"], "my export failed")
+    staff_thread = emu.channels[card["id"]]
+
+    screenshot = emu.attachment(staff_thread, "where to click.png", len(PNG), "image/png", content=PNG)
+    await emu.user_says(world.sam, staff_thread, "click here", attachments=[screenshot])
+    answer = await posted(emu, room.id, "click here")
+    assert answer["content"] == "**Sam (support team):**\nclick here", "the file itself, not its line"
+    (file,) = [u for u in emu.uploads if u.message_id == answer["id"]]
+    assert (file.filename, file.data) == ("where to click.png", PNG)
+    assert [status for _, status in emu.downloads] == [200]

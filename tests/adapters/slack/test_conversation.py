@@ -255,3 +255,35 @@ async def test_a_screenshot_with_the_words_that_ask_for_a_person_comes_with_the_
     await slack.wait_for("files.completeUploadExternal")
     (file,) = [u for u in slack.uploads if u.channel == STAFF_CHANNEL]
     assert (file.filename, file.data) == ("error.png", PNG), "right under the card"
+
+
+async def test_a_team_members_screenshot_in_the_staff_thread_reaches_the_customer_as_the_file_itself(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    thread, card_ts = await escalated_thread(slack)
+    screenshot = slack.shared_file(STAFF, "where to click.png", len(PNG), "image/png", content=PNG)
+    await slack.user_posts(STAFF, STAFF_CHANNEL, "click here", thread_ts=card_ts, files=[screenshot])
+
+    answer = await posted(slack, COMMUNITY, "click here", thread=thread)
+    assert "📎" not in answer.shown, "the file itself, not its line"
+    await slack.wait_for("files.completeUploadExternal")
+    (file,) = [u for u in slack.uploads if u.channel == COMMUNITY]
+    assert (file.filename, file.thread_ts, file.data) == ("where to click.png", thread, PNG)
+    assert [status for _, status in slack.downloads] == [200]
+    await bot.settle()
+    told = [c for c in slack.calls if c.params.get("channel") == STAFF_CHANNEL and "stay with" in c.shown]
+    assert told == [], "the team is not told their file stayed with them"
+
+
+async def test_a_team_members_file_too_large_reaches_the_customer_as_its_name(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    thread, card_ts = await escalated_thread(slack)
+    video = slack.shared_file(STAFF, "how-to.mp4", 9 * 1024 * 1024, "video/mp4", content=b"\0" * 16)
+    await slack.user_posts(STAFF, STAFF_CHANNEL, "watch this", thread_ts=card_ts, files=[video])
+
+    answer = await posted(slack, COMMUNITY, "watch this", thread=thread)
+    assert answer.shown.endswith(
+        "📎 `how-to.mp4` (9 MB, video/mp4): could not be attached here; reply if you need it sent another way"
+    ), "no link to the team's channel"
+    assert slack.downloads == [] and slack.uploads == []
