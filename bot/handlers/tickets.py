@@ -52,6 +52,7 @@ from bot.tickets.workflows import (
     relay_from_staff,
     request_close,
     staff_thread,
+    ticket_home,
     visible_ticket,
 )
 from storage import tickets_repo
@@ -151,7 +152,34 @@ async def _held_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
 
 @router.on(MessageReceived, always(0.98), guards=[_held_here])
 async def held_conversation(event: MessageReceived, ctx: HandlerContext) -> None:
-    ticket: Ticket = ctx.allowed
+    await _in_held_conversation(event, ctx, ctx.allowed)
+
+
+async def _open_beside_here(event: MessageReceived, ctx: HandlerContext) -> Verdict:
+    """DMs no ticket holds (`_held_here` skipped them) where open tickets of the customer's went on
+    beside one that held them and has closed since (see `AdoptThread`)."""
+    if not event.conversation.is_direct:
+        return Skip()
+    mine = await tickets_repo.open_for_requester(ctx.session, requester_key=event.actor.key)
+    beside = [t for t in mine if customer_conversation(t).key == event.conversation.key]
+    if len(beside) == 1:  # locked as `_held_here` locks what it finds: the handler changes it
+        only = await tickets_repo.get_by_id(ctx.session, ticket_id=beside[0].id or 0, for_update=True)
+        beside = [only] if only is not None and only.state in tickets_repo.OPEN_STATES else []
+    return Allow(beside) if beside else Skip()
+
+
+@router.on(MessageReceived, always(0.98), guards=[_open_beside_here])
+async def dms_beside_a_closed_ticket(event: MessageReceived, ctx: HandlerContext) -> None:
+    """The customer's one open ticket left in their DMs has them now, as if it had held them all
+    along; of several, the customer picks one with `/ticket reply`, for a guess could be wrong."""
+    beside: list[Ticket] = ctx.allowed
+    if len(beside) == 1:
+        await _in_held_conversation(event, ctx, beside[0])
+        return
+    await ctx.reply(messages.which_ticket_here(beside))
+
+
+async def _in_held_conversation(event: MessageReceived, ctx: HandlerContext, ticket: Ticket) -> None:
     if not event.text.strip() and not event.files:
         # A sticker alone, say: nothing reaches the team, and the customer must not think it did.
         if ticket.requester_key == event.actor.key:
@@ -675,8 +703,27 @@ async def _staff_ticket_reaction(event: ReactionAdded, ctx: HandlerContext) -> V
     return Allow() if ctx.is_staff else Skip()
 
 
+async def _team_thread_ticket(event: ReactionAdded, ctx: HandlerContext) -> Ticket | None:
+    """The ticket whose thread under its card holds the message (the card itself included), if any."""
+    home = ticket_home(event)
+    if home is None or home.thread_id is None:
+        return None
+    return await tickets_repo.by_staff_thread(
+        ctx.session, platform=event.platform.value, channel_id=home.channel_id, thread_id=home.thread_id
+    )
+
+
 @router.on(ReactionAdded, emoji("ticket", "admission_tickets", "🎫"), guards=[_staff_ticket_reaction])
 async def ticket_reaction(event: ReactionAdded, ctx: HandlerContext) -> None:
+    """A team member's 🎫 makes the message a ticket for its author. Not in a ticket's own threads:
+    there it belongs to that ticket already (`escalate` answers for the customer's thread)."""
+    ticket = await _team_thread_ticket(event, ctx)
+    if ticket is not None:
+        # The bot's copies of the customer's words, the team's talk: a ticket opened there would
+        # take the team's thread, and be the bot's or a colleague's.
+        flagged = messages.flagged_in_its_ticket(ticket, in_team_thread=True)
+        await ctx.reply(OutboundMessage(text=flagged, private_to=event.actor))
+        return
     author = event.message_author_id
     if author is None or author == "bot":
         return

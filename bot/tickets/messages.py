@@ -50,6 +50,17 @@ def quote(text: str, limit: int = 600) -> str:
     return "\n".join(f"> {line}" for line in clipped.splitlines() or [""])
 
 
+def which_ticket_here(tickets: Sequence[Ticket]) -> str:
+    """The customer's words in DMs that several of their open tickets went on in, none of them
+    holding it (the one that did has closed; see `AdoptThread`): no guess at which one they mean."""
+    numbers = [f"**#{t.number}**" for t in tickets]
+    listed = f"{', '.join(numbers[:-1])} and {numbers[-1]}"
+    return (
+        f"You have tickets {listed} open here, so I can't tell which one this is for, and I haven't "
+        "passed it on. To add to one, use `/ticket reply <number> <what to add>`."
+    )
+
+
 def escalated_to_customer(ticket: Ticket, *, ahead: int, now: datetime) -> OutboundMessage:
     wait = humanize(ticket.first_response_due - now)
     queue = (
@@ -191,6 +202,21 @@ def thread_held_by_another(ticket: Ticket, *, asked_by_them: bool) -> str:
     )
 
 
+def flagged_in_its_ticket(ticket: Ticket, *, in_team_thread: bool) -> str:
+    """A team member's 🎫 on a message in a ticket's own thread, the customer's or the team's under
+    its card: the message belongs to that ticket, and the team has it (see `relay_from_customer`)."""
+    if in_team_thread:
+        return (
+            f"That message is in the team's thread of ticket #{ticket.number}, so it belongs to that "
+            "ticket. I haven't opened another ticket for it."
+        )
+    return (
+        f"That message is in the thread of ticket #{ticket.number}, so it is part of that ticket already: "
+        f"what {ticket.requester_name or 'the customer'} writes there reaches the team. I haven't opened "
+        "another ticket for it."
+    )
+
+
 def asked_again(ticket: Ticket) -> OutboundMessage:
     """The same question again, elsewhere, while the ticket opened for it waits: no second ticket."""
     where = "in our direct messages" if ticket.is_direct else "in its thread"
@@ -259,6 +285,7 @@ def relayed(
     from_staff: bool,
     files: Sequence[SharedFile] = (),
     fetch_from: Platform | None = None,
+    to_customer: bool = False,
 ) -> OutboundMessage:
     """Words passed on as written, and a line per file sent with them. A customer's links show the
     team where they go: a label of theirs is no link (the team's own links to the customer stay links).
@@ -289,7 +316,6 @@ def _files_passed_on(
     passed_on = tuple(_passed_on(f, platform, instead=line(f)) for f in files if f.ref)
     return passed_on, [f for f in files if not f.ref]
 
-    to_customer: bool = False,
 
 def _passed_on(file: SharedFile, platform: Platform, *, instead: str) -> Attachment:
     """A file to pass on as itself, fetched from `platform` when its message is sent."""

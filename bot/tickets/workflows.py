@@ -134,6 +134,12 @@ async def escalate(
             # it: a second ticket there would take the thread from its owner, whose follow-ups would
             # then count as a stranger's.
             raise UserError(messages.thread_held_by_another(existing, asked_by_them=requester == event.actor))
+        if existing is not None and isinstance(event, ReactionAdded):
+            # A team member's 🎫 on the customer's words in their ticket's thread: what they write there
+            # reached the team already, and telling them "added" would answer what they never asked.
+            flagged = messages.flagged_in_its_ticket(existing, in_team_thread=False)
+            await ctx.reply(OutboundMessage(text=flagged, private_to=event.actor))
+            return existing
         if existing is not None:
             # A second click on the same answer adds nothing the team has not seen.
             adds = decision_id is None or existing.decision_id != decision_id

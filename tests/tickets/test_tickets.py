@@ -266,6 +266,45 @@ async def test_a_ticket_reaction_in_someone_elses_ticket_thread_leaves_that_tick
     assert [m.text for m in sent] == ["**Casey:**\nany news on this?"], "Casey's thread is still Casey's"
 
 
+async def _staff_ticket_reaction_to(bot: BotHarness, message: MessageReceived) -> str:
+    """Sam's 🎫 on the message: what he alone is told."""
+    (told,) = await bot.react(bot.staff, "ticket", to=message)
+    assert told.delivery.message.private_to == bot.staff
+    return told.text
+
+
+async def test_a_ticket_reaction_in_a_tickets_own_threads_names_that_ticket_and_opens_no_other(
+    bot: BotHarness,
+) -> None:
+    """Sam's 🎫 on Casey's follow-up in her ticket's thread, or on words in the team's thread under
+    its card: both are ticket #1's already, and the team has seen them. Sam is told so, privately;
+    no second ticket takes either thread, nothing reaches the team twice, Casey hears nothing."""
+    reply, card = await escalated(bot)
+    await bot.customer_says("it says error 500", thread=reply.ref.thread_id)
+    in_her_thread = bot.community.in_thread(reply.ref.thread_id or "")
+    followup = MessageReceived(
+        actor=bot.customer, conversation=in_her_thread, text="it says error 500", message_id="m77"
+    )
+    assert await _staff_ticket_reaction_to(bot, followup) == (
+        "That message is in the thread of ticket #1, so it is part of that ticket already: what Casey"
+        " writes there reaches the team. I haven't opened another ticket for it."
+    )
+    in_team_thread = bot.staff_room.in_thread(card.ref.message_id)
+    team_talk = MessageReceived(
+        actor=bot.staff, conversation=in_team_thread, text="looks like last week's bug", message_id="m78"
+    )
+    assert await _staff_ticket_reaction_to(bot, team_talk) == (
+        "That message is in the team's thread of ticket #1, so it belongs to that ticket. I haven't"
+        " opened another ticket for it."
+    )
+    assert len(await tickets(bot)) == 1
+    assert [line for line in await transcript(bot, 1) if line[1] == "it says error 500"] == [
+        ("customer", "it says error 500")
+    ], "in the ticket once"
+    sent = await bot.says(bot.staff, "Which file?", conversation=bot.staff_room, thread=card.ref.message_id)
+    assert [m.channel_id for m in sent] == ["community"], "the team's thread still answers Casey"
+
+
 async def test_a_ticket_command_in_someone_elses_ticket_thread_points_the_customer_elsewhere(
     bot: BotHarness,
 ) -> None:

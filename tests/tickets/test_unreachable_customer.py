@@ -11,7 +11,7 @@ from bot.core.events import Conversation, Platform
 from bot.tickets.clocks import check_ticket_clocks
 from storage import reports_repo
 from tests.fake_adapter import SentMessage
-from tests.harness import STAFF_CHANNEL, BotHarness
+from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated, tickets, transcript
 
 NOT_ALLOWED = DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
@@ -170,3 +170,44 @@ async def test_a_second_ticket_going_on_in_dms_leaves_them_to_the_ticket_already
     robins_dm = replace(dm, channel_id="D-C2")
     (refused,) = await bot.run(bot.other_customer, "/ticket reply 2 let me in", conversation=robins_dm)
     assert "couldn't find a ticket #2 of yours" in refused.text
+
+
+async def _closed_by_casey(bot: BotHarness, number: int) -> None:
+    """The team asks whether ticket `number` is solved, in Casey's DMs, and she says yes."""
+    sent = await bot.staff_runs(f"/ticket close {number}")
+    question = next(m for m in sent if m.channel_id == "D-C1" and m.text.endswith("Did this solve it?"))
+    await bot.click(bot.customer, button(question, "Yes"), on=question)
+
+
+async def test_once_the_ticket_holding_the_dms_closes_they_go_to_her_other_ticket_there(
+    bot: BotHarness,
+) -> None:
+    """Casey's #1 holds her DMs and #2 went on there beside it. Once #1 is solved, what she writes in
+    her DMs reaches #2's team, as it would had #2 been the only one: no `/ticket reply 2` needed."""
+    await _ticket_in_dms(bot)
+    sent = await bot.customer_runs("/ticket new the invoices page is blank")
+    second_card = next(m for m in sent if m.channel_id == STAFF_CHANNEL and "#2" in m.text)
+    await _closed_by_casey(bot, 1)
+
+    sent = await bot.customer_dms("it is blank in Firefox 132 too")
+    assert [(m.channel_id, m.ref.thread_id) for m in sent] == [(STAFF_CHANNEL, second_card.ref.message_id)]
+    assert ("customer", "it is blank in Firefox 132 too") in await transcript(bot, 2)
+    assert [t.state for t in await tickets(bot)] == ["closed", "open"]
+
+
+async def test_with_two_tickets_left_in_the_dms_the_customer_is_told_how_to_pick(bot: BotHarness) -> None:
+    """#2 and #3 went on in Casey's DMs beside #1. Once #1 is solved, her DMs cannot tell which of
+    the two she means: nothing goes to either, and she is told how to add to each."""
+    await _ticket_in_dms(bot)
+    await bot.customer_runs("/ticket new the invoices page is blank")
+    await bot.customer_runs("/ticket new the logo upload fails")
+    await _closed_by_casey(bot, 1)
+
+    (told,) = await bot.customer_dms("it is blank in Firefox 132 too")
+    assert told.channel_id == "D-C1"
+    assert told.text == (
+        "You have tickets **#2** and **#3** open here, so I can't tell which one this is for, and I"
+        " haven't passed it on. To add to one, use `/ticket reply <number> <what to add>`."
+    )
+    assert not [line for n in (2, 3) for line in await transcript(bot, n) if "Firefox" in line[1]]
+    assert len(await tickets(bot)) == 3, "nor does it open a fourth"

@@ -28,7 +28,7 @@ from bot.core.events import (
 )
 from bot.core.router import Match, Router, command, pattern
 from storage.db import Database
-from storage.models import ProcessedEvent
+from storage.models import ProcessedEvent, Ticket
 from tests.adapters.slack.harness import (
     COMMUNITY,
     CUSTOMER,
@@ -383,6 +383,41 @@ async def test_a_ticket_reaction_on_a_thread_reply_answers_in_that_thread(
     told = await slack.wait_for("chat.postMessage", lambda c: c.params["channel"] == COMMUNITY, since=mark)
     assert told.params["thread_ts"] == question.ts
     assert slack.calls_to("conversations.replies"), "a thread reply is found through conversations.replies"
+
+
+async def test_a_ticket_reaction_in_a_tickets_own_threads_opens_no_second_ticket(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    """Sam's 🎫 on Casey's follow-up in her ticket's thread, and on the bot's copy of it in the team's
+    thread under the card: both are ticket #1's already. Sam is told so where he reacted, privately;
+    no second ticket (none for the bot's own post), nothing posted twice."""
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "I want to talk to a person")
+    card = await slack.wait_for(
+        "chat.postMessage", lambda c: c.params["channel"] == STAFF_CHANNEL and "Ticket #1" in c.shown
+    )
+    detail = await slack.user_posts(CUSTOMER, COMMUNITY, "it says error 500", thread_ts=question.ts)
+    copy = await slack.wait_for(
+        "chat.postMessage",
+        lambda c: c.params.get("thread_ts") == card.response["ts"] and "error 500" in c.shown,
+    )
+    await bot.settle()
+    mark = slack.mark()
+
+    await slack.react(STAFF, COMMUNITY, detail.ts, "ticket")
+    await bot.settle()
+    await slack.react(STAFF, STAFF_CHANNEL, copy.response["ts"], "ticket")
+    await bot.settle()
+
+    told = [c for c in slack.calls[mark:] if c.method == "chat.postEphemeral"]
+    assert [(c.params["channel"], c.params["user"], c.params["thread_ts"]) for c in told] == [
+        (COMMUNITY, STAFF, question.ts),
+        (STAFF_CHANNEL, STAFF, card.response["ts"]),
+    ]
+    assert "part of that ticket already" in told[0].shown
+    assert "in the team's thread of ticket #1" in told[1].shown
+    assert not [c for c in slack.calls[mark:] if c.method == "chat.postMessage"], "no card, nothing twice"
+    async with bot.bot.database.session() as session:
+        assert (await session.execute(select(func.count()).select_from(Ticket))).scalar_one() == 1
 
 
 # -- Socket Mode ---------------------------------------------------------------------------------
