@@ -3,10 +3,10 @@
 Running the migrations is most of what a test's fresh database costs (on PostgreSQL ~0.5-1 s of
 DDL per test, ~0.2 s on SQLite), and over a thousand tests take one. So each test process migrates
 once: SQLite into a template file that every test gets a copy of, PostgreSQL into schemas that
-are emptied after each test and handed to the next. A reused schema gets a new name for each
-test, so a connection a finished test left behind (its search_path names the old one) cannot
-reach the next test's rows, and a schema whose tables a test changed, or that cannot be emptied,
-is dropped instead of reused.
+are handed to the next test. A reused schema gets a new name for each test and is emptied after
+the renaming, so a connection a finished test left behind (its search_path names the old one)
+cannot reach the next test's rows, nor leave rows for it; a schema whose tables a test changed,
+or that cannot be emptied, is dropped instead of reused.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ SELECT md5(coalesce(string_agg(line, E'\\n' ORDER BY line), '')) FROM (
     UNION ALL
     SELECT concat_ws(' ', 'function', p.proname, md5(p.prosrc))
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1
+    UNION ALL
+    SELECT concat_ws(' ', 'type', t.typname, t.typtype)
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = $1
     UNION ALL
     SELECT concat_ws(' ', 'rule', r.rulename) FROM pg_rules r WHERE r.schemaname = $1
     UNION ALL
@@ -91,11 +94,11 @@ class PostgresSchemas:
     async def take(self) -> str:
         """A migrated, empty schema under a name no test used before."""
         name = f"t_{uuid.uuid4().hex[:12]}"
+        while self._free:
+            if await self._reused(self._free.pop(), name):
+                return name
         connection = await asyncpg.connect(self.dsn)
         try:
-            if self._free:
-                await connection.execute(f'ALTER SCHEMA "{self._free.pop()}" RENAME TO "{name}"')
-                return name
             await connection.execute(f'CREATE SCHEMA "{name}"')
         finally:
             await connection.close()
@@ -113,20 +116,44 @@ class PostgresSchemas:
         return name
 
     async def give_back(self, name: str) -> None:
-        """Empty the schema for the next test, or drop it when it is not as the migrations made it."""
+        """Keep the schema for the next test, or drop it when it is not as the migrations made it.
+        It is emptied when taken, under its new name: a task the test left running may still write
+        to it under this one until then."""
         connection = await asyncpg.connect(self.dsn, server_settings={"search_path": name})
         try:
             await connection.execute("SET lock_timeout = '5s'")
             await connection.execute(_LOCK_HOLDERS, name)
             if await self._as_migrated(connection, name):
-                await self._empty(connection, name)
                 self._free.append(name)
                 return
+        except (asyncpg.PostgresError, OSError):
+            pass  # dropped below, as a schema that cannot be checked
+        finally:
+            await connection.close()
+        await drop_schema(self.dsn, name)
+
+    async def _reused(self, kept: str, name: str) -> bool:
+        """Rename a kept schema to `name`, then empty it; False (and dropped) when it cannot be."""
+        connection = await asyncpg.connect(self.dsn)
+        try:
+            await connection.execute(f'ALTER SCHEMA "{kept}" RENAME TO "{name}"')
+        except asyncpg.PostgresError:
+            await connection.close()
+            await drop_schema(self.dsn, kept)
+            return False
+        await connection.close()
+        connection = await asyncpg.connect(self.dsn, server_settings={"search_path": name})
+        try:
+            await connection.execute("SET lock_timeout = '5s'")
+            await connection.execute(_LOCK_HOLDERS, name)
+            await self._empty(connection, name)
+            return True
         except (asyncpg.PostgresError, OSError):
             pass  # dropped below, as a schema that cannot be emptied
         finally:
             await connection.close()
         await drop_schema(self.dsn, name)
+        return False
 
     async def _as_migrated(self, connection: asyncpg.Connection, name: str) -> bool:
         return bool(await connection.fetchval(_SHAPE, name) == self._shape)

@@ -50,8 +50,24 @@ async def test_the_next_test_gets_the_schema_empty_with_its_numbering_restarted_
         await schemas.drop_all()
 
 
+async def test_rows_a_finished_test_wrote_after_handing_its_schema_back_do_not_reach_the_next() -> None:
+    """A task the test left running (a bot it did not stop) writes on after the test's teardown."""
+    schemas = PostgresSchemas(postgres_url())
+    try:
+        first = await schemas.take()
+        await schemas.give_back(first)
+        await _run(schemas, first, AUDITED)
+
+        second = await schemas.take()
+        assert await _run(schemas, second, "SELECT id FROM audit_log") == []
+        await schemas.give_back(second)
+    finally:
+        await schemas.drop_all()
+
+
 CHANGES = {
     "a column": ("ALTER TABLE audit_log ADD COLUMN left_by_a_test integer",),
+    "a type": ("CREATE TYPE left_by_a_test AS ENUM ('open')",),
     "a trigger": (
         "CREATE FUNCTION left_by_a_test() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "RAISE EXCEPTION 'refused'; END $$",
