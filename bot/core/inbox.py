@@ -35,6 +35,10 @@ REPLAY_BATCH = 50
 REPLAY_ATTEMPTS = 5
 """The replays a request gets before it is given up: one whose reading fails every time must not
 come back forever."""
+MAX_HOLD = timedelta(minutes=10)
+"""The longest a process keeps renewing a row it is handling. A handler still running after this
+long is stuck (a bug, a lock never released), not slow: its row's lease then runs out and a replay
+tries the request again (the claim still makes it act once), instead of it waiting for a restart."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,8 +100,10 @@ class DatabaseInbox:
         self._clock = clock
         self._keep = GroupCommit(database, self._insert)
         self._finish = GroupCommit(database, self._delete)
-        # The rows this process is handling (kept or claimed), and until when they are leased to it.
+        # The rows this process is handling (kept or claimed), until when they are leased to it, and
+        # since when it has held them.
         self._held: dict[int, datetime] = {}
+        self._since: dict[int, datetime] = {}
 
     async def keep(self, *, kind: str, person: str, body: Mapping[str, Any]) -> int:
         # ASCII-escaped: a NUL or a lone surrogate someone pasted is text PostgreSQL cannot store.
@@ -107,6 +113,7 @@ class DatabaseInbox:
         person = "".join(c for c in person[:120] if c.isascii() and c.isprintable())
         row_id, until = await self._keep((kind, person, text))
         self._held[row_id] = until
+        self._since[row_id] = until - self.lease
         return row_id
 
     async def finish(self, ids: Sequence[int]) -> None:
@@ -116,11 +123,21 @@ class DatabaseInbox:
     def release(self, ids: Sequence[int]) -> None:
         for row_id in ids:
             self._held.pop(row_id, None)
+            self._since.pop(row_id, None)
 
     async def renew_held(self) -> None:
         """Hold on to the rows this process is still handling once half their lease is gone: a
         handler slower than the lease must not be run again by another process's replay."""
-        near = leases.ending(self._held, now=self._clock(), lease=self.lease)
+        now = self._clock()
+        stuck = [row for row, since in self._since.items() if now - since > MAX_HOLD]
+        if stuck:
+            log.warning(
+                "inbox rows %s still not handled after %s: no longer renewed, so a replay tries them again",
+                stuck,
+                MAX_HOLD,
+            )
+            self.release(stuck)
+        near = leases.ending(self._held, now=now, lease=self.lease)
         if not near:
             return
         until = self._clock() + self.lease
@@ -162,6 +179,7 @@ class DatabaseInbox:
             )
         kept = [_kept(row) for row in rows]
         self._held.update((row.id, now + self.lease) for row in kept)
+        self._since.update((row.id, now) for row in kept)
         return kept
 
     async def of_person(self, person: str) -> list[Kept]:

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core import privacy
-from bot.core.inbox import REPLAY_ATTEMPTS, DatabaseInbox, replay_due
+from bot.core.inbox import MAX_HOLD, REPLAY_ATTEMPTS, DatabaseInbox, replay_due
 from storage import inbox_repo
 from storage.db import Database
 from storage.models import InboxEntry, ProcessedEvent
@@ -295,3 +295,26 @@ async def test_an_answer_committed_by_a_process_killed_while_posting_it_is_poste
         await process.stop()
     answers = [m for m in slack.history(COMMUNITY) if m.get("user") != CUSTOMER]
     assert len(answers) == 1 and "API key" in str(answers[0].get("text")), answers
+
+
+async def test_a_row_its_process_never_settles_is_left_to_a_replay_after_the_longest_hold(
+    database: Database,
+) -> None:
+    """A handler that hangs (a bug, a lock never released) must not hold its request forever: the
+    process renews a row it is handling only up to `MAX_HOLD`; then the lease runs out and a replay
+    (of this process or another) tries it again; the claim still makes it happen once."""
+    now = [utcnow()]
+    working = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30), clock=lambda: now[0])
+    other = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30), clock=lambda: now[0])
+    await working.keep(kind="command", person="slack:U1", body={"command": "/support"})
+    while now[0] < utcnow() + MAX_HOLD - timedelta(seconds=20):
+        now[0] += timedelta(seconds=20)
+        await working.renew_held()
+        assert await other.due(limit=10) == [], "still being handled: renewed, not replayed"
+    replayed = []
+    for _ in range(4):  # the renewal ticks go on; past MAX_HOLD they no longer extend the row
+        now[0] += timedelta(seconds=20)
+        await working.renew_held()
+        await other.renew_held()
+        replayed += await other.due(limit=10)
+    assert [row.body for row in replayed] == [{"command": "/support"}]
