@@ -174,6 +174,7 @@ class BotHarness:
     async def react(
         self, actor: Actor, emoji: str, *, to: SentMessage | MessageReceived
     ) -> list[SentMessage]:
+        own = not isinstance(to, MessageReceived)
         if isinstance(to, MessageReceived):
             conversation, message_id, author, text = to.conversation, to.message_id, to.actor.id, to.text
         else:
@@ -191,6 +192,7 @@ class BotHarness:
                 message_id=message_id,
                 message_author_id=author,
                 message_text=text,
+                on_own_message=own,
                 event_id=self._id("react"),
             )
         )

@@ -189,12 +189,15 @@ class ActionInvoked(InboundEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReactionAdded(InboundEvent):
-    """An emoji reaction added to a message. `emoji` is a neutral name: 'ticket', 'thumbsup'."""
+    """An emoji reaction added to a message. `emoji` is a neutral name: 'ticket', 'thumbsup'.
+    `on_own_message`: the message is the bot's own post (the adapter knows its own user id; a
+    handler cannot, for it is a platform's id, not a name)."""
 
     emoji: str
     message_id: str
     message_author_id: str | None = None
     message_text: str | None = None
+    on_own_message: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -724,8 +724,12 @@ async def ticket_reaction(event: ReactionAdded, ctx: HandlerContext) -> None:
         flagged = messages.flagged_in_its_ticket(ticket, in_team_thread=True)
         await ctx.reply(OutboundMessage(text=flagged, private_to=event.actor))
         return
+    if event.on_own_message:
+        # The bot is nobody's requester; silence would look as if the 🎫 had not been seen.
+        await ctx.reply(OutboundMessage(text=messages.flagged_own_message(), private_to=event.actor))
+        return
     author = event.message_author_id
-    if author is None or author == "bot":
+    if author is None:
         return
     requester = Actor(platform=event.platform, id=author)
     summary = event.message_text or "(flagged message; see the thread)"

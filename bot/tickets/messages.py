@@ -217,6 +217,14 @@ def flagged_in_its_ticket(ticket: Ticket, *, in_team_thread: bool) -> str:
     )
 
 
+def flagged_own_message() -> str:
+    """A team member's 🎫 on one of the bot's own posts: it has no customer to open a ticket for."""
+    return (
+        "That's my own message, so there is no one to open a ticket for it. To open one for a customer, "
+        "react 🎫 to their own message."
+    )
+
+
 def asked_again(ticket: Ticket) -> OutboundMessage:
     """The same question again, elsewhere, while the ticket opened for it waits: no second ticket."""
     where = "in our direct messages" if ticket.is_direct else "in its thread"

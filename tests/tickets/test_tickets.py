@@ -305,6 +305,19 @@ async def test_a_ticket_reaction_in_a_tickets_own_threads_names_that_ticket_and_
     assert [m.channel_id for m in sent] == ["community"], "the team's thread still answers Casey"
 
 
+async def test_a_ticket_reaction_on_the_bots_own_message_opens_no_ticket(bot: BotHarness) -> None:
+    """Sam's 🎫 on the bot's own post outside any ticket: the bot is nobody's requester. Sam alone
+    is told so, and how to open a ticket for the customer; nobody else hears anything."""
+    (answer,) = await bot.customer_says("how do i reset my api key?")
+    (told,) = await bot.react(bot.staff, "ticket", to=answer)
+    assert told.delivery.message.private_to == bot.staff
+    assert told.text == (
+        "That's my own message, so there is no one to open a ticket for it. To open one for a"
+        " customer, react 🎫 to their own message."
+    )
+    assert await tickets(bot) == []
+
+
 async def test_a_ticket_command_in_someone_elses_ticket_thread_points_the_customer_elsewhere(
     bot: BotHarness,
 ) -> None:

@@ -63,6 +63,7 @@ async def read_reaction(
         message_id=payload.message_id,
         message_author_id=payload.message_author_id,
         message_text=text,
+        own_ids={user.id, client.application_id or user.id},
     )
 
 

@@ -276,8 +276,10 @@ def reaction_to_event(
     message_id: int,
     message_author_id: int | None,
     message_text: str | None,
+    own_ids: Collection[int] = (),
 ) -> ReactionAdded:
-    """One person's emoji on one message is one event, so a re-add after removal is not handled twice."""
+    """One person's emoji on one message is one event, so a re-add after removal is not handled twice.
+    `own_ids`: the bot's user id and its application's (an interaction's answer is the application's)."""
     name = emoji_name(emoji)
     return ReactionAdded(
         actor=actor,
@@ -286,6 +288,7 @@ def reaction_to_event(
         message_id=str(message_id),
         message_author_id=str(message_author_id) if message_author_id else None,
         message_text=message_text,
+        on_own_message=message_author_id is not None and message_author_id in own_ids,
         event_id=reaction_event_id(message_id, actor.id, name),
     )
 

@@ -464,7 +464,9 @@ class SlackAdapter:
         actor = await self.people.actor(author)
         if event.get("type") == "reaction_added":
             message = await fetch_message(self.client, event.get("item") or {})
-            return translate.reaction_to_event(body, actor=actor, message=message)
+            return translate.reaction_to_event(
+                body, actor=actor, message=message, bot_user_id=self.bot_user_id, bot_id=self.bot_id
+            )
         if actor.is_bot:
             return None
         names = await self.people.names(str(event.get("text") or ""), bot_user_id=self.bot_user_id)

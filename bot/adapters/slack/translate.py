@@ -506,9 +506,12 @@ def reaction_to_event(
     *,
     actor: Actor,
     message: Mapping[str, Any] | None = None,
+    bot_user_id: str = "",
+    bot_id: str = "",
 ) -> ReactionAdded | None:
     """A `reaction_added` on a message. `message` is the reacted-to message when the adapter could
-    fetch it (its text and thread); without it `message_text` is None."""
+    fetch it (its text and thread); without it `message_text` is None. The bot's own posts are
+    written by its user (`bot_user_id`, from auth.test) as its bot (`bot_id`)."""
     event = body["event"]
     item = event.get("item") or {}
     if item.get("type") != "message":
@@ -516,6 +519,10 @@ def reaction_to_event(
     ts = str(item["ts"])
     thread_ts = (message or {}).get("thread_ts")
     text = (message or {}).get("text")
+    author = event.get("item_user") or (message or {}).get("user")
+    own = (bool(bot_user_id) and author == bot_user_id) or (
+        bool(bot_id) and (message or {}).get("bot_id") == bot_id
+    )
     return ReactionAdded(
         actor=actor,
         conversation=conversation_from(
@@ -525,8 +532,9 @@ def reaction_to_event(
         ),
         emoji=emoji_name(str(event.get("reaction", ""))),
         message_id=ts,
-        message_author_id=event.get("item_user") or (message or {}).get("user"),
+        message_author_id=author,
         message_text=slack_to_plain(str(text)) if text is not None else None,
+        on_own_message=own,
         event_id=str(body.get("event_id") or f"react:{item['channel']}:{ts}:{event.get('event_ts')}"),
         occurred_at=_occurred(event.get("event_ts")),
     )

@@ -374,3 +374,20 @@ async def test_a_team_members_screenshot_in_the_staff_thread_reaches_the_custome
     (file,) = [u for u in emu.uploads if u.message_id == answer["id"]]
     assert (file.filename, file.data) == ("where to click.png", PNG)
     assert [status for _, status in emu.downloads] == [200]
+
+
+async def test_a_ticket_reaction_on_the_bots_own_answer_opens_no_ticket(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    """Sam's 🎫 on the bot's answer to Casey: the bot is nobody's requester. Sam alone is told why,
+    in his DMs, and how to open one for Casey instead."""
+    emu = world.emu
+    question = await emu.user_says(world.casey, world.help, "my csv export failed")
+    answer = await posted(emu, question["id"], "Retry from **Data → Exports**")
+
+    await emu.react(world.sam, answer, "🎫")
+
+    told = await posted(emu, emu.dm_channel(world.sam).id, "my own message")
+    assert "🎫" in text_of(told)
+    await bot.dispatcher.drain()
+    assert await tickets(bot) == []

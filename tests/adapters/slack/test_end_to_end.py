@@ -420,6 +420,27 @@ async def test_a_ticket_reaction_in_a_tickets_own_threads_opens_no_second_ticket
         assert (await session.execute(select(func.count()).select_from(Ticket))).scalar_one() == 1
 
 
+async def test_a_ticket_reaction_on_the_bots_own_answer_opens_no_ticket(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    """Sam's 🎫 on the bot's answer to Casey: Slack names the bot's user id (auth.test's) as its
+    author, and the bot is nobody's requester. Sam alone is told why, beside the answer."""
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "echo the dashboard is slow")
+    answer = await slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == question.ts)
+    await bot.settle()
+    mark = slack.mark()
+
+    await slack.react(STAFF, COMMUNITY, answer.response["ts"], "ticket")
+    await bot.settle()
+
+    told = [c for c in slack.calls[mark:] if c.method == "chat.postEphemeral"]
+    assert [(c.params["channel"], c.params["user"]) for c in told] == [(COMMUNITY, STAFF)]
+    assert "my own message" in told[0].shown
+    assert not [c for c in slack.calls[mark:] if c.method == "chat.postMessage"], "no card, no answer"
+    async with bot.bot.database.session() as session:
+        assert (await session.execute(select(func.count()).select_from(Ticket))).scalar_one() == 0
+
+
 # -- Socket Mode ---------------------------------------------------------------------------------
 
 
