@@ -78,10 +78,15 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
                         message=messages.breach_to_staff(ticket, mentions, overdue=overdue),
                     )
                 )
+                # A customer the bot cannot reach is not told; the team is, where it was reminded.
+                not_passed_on = Delivery(
+                    conversation=staff, message=OutboundMessage(text=messages.breach_not_passed_on(ticket))
+                )
                 deliveries.append(
                     Delivery(
                         conversation=customer_conversation(ticket),
                         message=messages.breach_to_customer(ticket),
+                        or_else=not_passed_on,
                     )
                 )
                 await tickets_repo.add_message(

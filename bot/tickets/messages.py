@@ -589,6 +589,16 @@ def breach_to_customer(ticket: Ticket) -> OutboundMessage:
     )
 
 
+def breach_not_passed_on(ticket: Ticket) -> str:
+    """For the team, when "we haven't forgotten you" could not reach the customer: they were
+    reminded, the customer was not, and only the team can reach them now."""
+    return (
+        f"I couldn't tell {ticket.requester_name} that ticket #{ticket.number} is taking longer than we"
+        " aim for: their direct messages are closed to me, or I'm not allowed to post where their"
+        " ticket is. Reach them another way."
+    )
+
+
 def breach_to_staff(ticket: Ticket, mentions: Sequence[Mention], *, overdue: str) -> OutboundMessage:
     return OutboundMessage(
         text=(

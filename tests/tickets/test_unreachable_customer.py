@@ -211,3 +211,25 @@ async def test_with_two_tickets_left_in_the_dms_the_customer_is_told_how_to_pick
     )
     assert not [line for n in (2, 3) for line in await transcript(bot, n) if "Firefox" in line[1]]
     assert len(await tickets(bot)) == 3, "nor does it open a fourth"
+
+
+async def test_a_reminder_that_cannot_reach_the_customer_is_reported_in_the_team_thread(
+    bot: BotHarness,
+) -> None:
+    """Casey's ticket lives in her DMs, which she has closed since. Past its target the team is
+    reminded as usual, and told in the ticket's thread, once, that "we haven't forgotten you" never
+    reached her: she does not know the team is late, nor that it knows."""
+    card = await _ticket_in_dms(bot)
+    bot.adapter.fail_channel("D-C1", DMS_CLOSED)
+    bot.clock.advance(hours=4, minutes=1)
+    before = len(bot.adapter.sent)
+
+    assert (await _clocks(bot))["breached"] == 1
+
+    in_staff_thread = [m.text for m in bot.adapter.sent[before:] if m.ref.thread_id == card.ref.message_id]
+    assert len(in_staff_thread) == 2 and "past its first-response target" in in_staff_thread[0]
+    assert in_staff_thread[1] == (
+        "I couldn't tell Casey that ticket #1 is taking longer than we aim for: their direct messages"
+        " are closed to me, or I'm not allowed to post where their ticket is. Reach them another way."
+    )
+    assert not [m for m in bot.adapter.sent[before:] if m.channel_id == "D-C1"]
