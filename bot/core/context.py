@@ -220,12 +220,19 @@ class HandlerContext:
         edit: SentRef | None = None,
         new_thread: NewThread | None = None,
         or_else: Delivery | None = None,
+        files_not_attached: Delivery | None = None,
     ) -> None:
         """Post somewhere else: the staff channel, a customer's thread, a DM. `or_else` goes instead
-        where the platform refuses `conversation` for good (see `Delivery.or_else`)."""
+        where the platform refuses `conversation` for good (see `Delivery.or_else`);
+        `files_not_attached` after it, naming the files it passes on that could not go."""
         if isinstance(message, str):
             message = OutboundMessage(text=message)
         delivery = Delivery(
-            conversation=conversation, message=message, edit=edit, new_thread=new_thread, or_else=or_else
+            conversation=conversation,
+            message=message,
+            edit=edit,
+            new_thread=new_thread,
+            or_else=or_else,
+            files_not_attached=files_not_attached,
         )
         self.outbox.append(PendingDelivery(delivery, on_sent))

@@ -445,3 +445,7 @@ class Delivery:
     # the channel gone (a command typed in a private channel the bot was never invited to), or the
     # person's DMs closed to the bot; with the same key, suffixed, and the same `resend`.
     or_else: Delivery | None = None
+    # Sent after the message reached its conversation, when some of the files it passes on
+    # (`Attachment.fetch`) could not go: its text followed by each one's name and why, on one line,
+    # so the person who shared them knows (a team member's file their customer got as a name).
+    files_not_attached: Delivery | None = None

@@ -81,7 +81,14 @@ class Outbound:
             self.metrics.delivered(delivery.conversation.platform.value, ok=False)
             return None
         # Before the first try, so a retry sends the same files without fetching them again.
-        delivery = await fetch_relayed(delivery, self.adapters)
+        delivery, files_not_attached = await fetch_relayed(delivery, self.adapters)
+        sent = await self._attempt(adapter, delivery)
+        if files_not_attached is not None and isinstance(sent, SentRef) and not sent.fallback:
+            # Only once the message reached them: one that went elsewhere says so itself.
+            await self.send(files_not_attached)
+        return sent
+
+    async def _attempt(self, adapter: Adapter, delivery: Delivery) -> SentRef | GaveUp | None:
         if delivery.idempotency_key is None:
             # A key from the first attempt on, so a retry after a timeout can be recognised as the
             # same message (Discord's nonce, Slack's message metadata) instead of posted twice.

@@ -22,18 +22,21 @@ FETCH_SECONDS = 20.0
 """How long one file may take to fetch before its line goes instead."""
 
 
-async def fetch_relayed(delivery: Delivery, adapters: Mapping[Platform, Adapter]) -> Delivery:
+async def fetch_relayed(
+    delivery: Delivery, adapters: Mapping[Platform, Adapter]
+) -> tuple[Delivery, Delivery | None]:
     """The delivery with each file to fetch (`Attachment.fetch`) either fetched or, when it cannot
     go (too large, gone, not the bot's to read, slow, or the message cannot carry files), left out
-    with its line added to the message's text."""
+    with its line added to the message's text; and its `files_not_attached` naming those, if any."""
     message = delivery.message
     if not any(a.fetch is not None for a in message.attachments):
-        return delivery
+        return delivery, None
     target = adapters.get(delivery.conversation.platform)
     carries_files = delivery.edit is None and message.private_to is None and target is not None
     budget = min(target.capabilities.max_file_bytes, FETCH_LIMIT) if carries_files and target else 0
     kept: list[Attachment] = []
     instead: list[str] = []
+    why_not: list[str] = []
     for attachment in message.attachments:
         if attachment.fetch is None:
             kept.append(attachment)
@@ -43,11 +46,28 @@ async def fetch_relayed(delivery: Delivery, adapters: Mapping[Platform, Adapter]
         except FileNotFetched as why:
             log.warning("a %s file goes as its line, not attached: %s", attachment.fetch.platform.value, why)
             instead.append(attachment.not_attached(why))
+            why_not.append(f"`{attachment.filename}` ({why})")
             continue
         budget -= len(data)
         kept.append(replace(attachment, data=data, fetch=None))
     text = "\n".join([message.text, *instead]) if message.text.strip() else "\n".join(instead)
-    return replace(delivery, message=replace(message, text=text, attachments=tuple(kept)))
+    fetched = replace(delivery, message=replace(message, text=text, attachments=tuple(kept)))
+    return fetched, _files_not_attached(delivery, why_not)
+
+
+def _files_not_attached(delivery: Delivery, why_not: list[str]) -> Delivery | None:
+    """`delivery.files_not_attached` with the files that could not go, and why, after its text."""
+    notice = delivery.files_not_attached
+    if notice is None or not why_not:
+        return None
+    said = f"{notice.message.text} {'; '.join(why_not)}".strip()
+    # Its key follows from the message's, so a replay is recognised as the same notice.
+    key = notice.idempotency_key or (
+        f"{delivery.idempotency_key}-files" if delivery.idempotency_key else None
+    )
+    return replace(
+        notice, message=replace(notice.message, text=said), idempotency_key=key, resend=delivery.resend
+    )
 
 
 async def _fetch(fetch: FetchFrom, adapters: Mapping[Platform, Adapter], *, limit: int) -> bytes:

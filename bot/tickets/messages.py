@@ -180,6 +180,11 @@ def not_passed_on(ticket: Ticket) -> str:
     )
 
 
+def files_not_attached(ticket: Ticket) -> str:
+    """For the team member whose files went to the customer as names (the bot adds which, and why)."""
+    return f"Not sent to {ticket.requester_name} as files (they see only the names):"
+
+
 def already_open(ticket: Ticket, *, added: bool) -> OutboundMessage:
     """`added`: the customer's words went to the ticket; a second click on the same answer adds nothing."""
     text = f"Your ticket **#{ticket.number}** is already open and a person will answer here."

@@ -425,6 +425,9 @@ async def relay_from_staff(
         message=OutboundMessage(text=messages.not_passed_on(ticket)),
         reply_to=ctx.event,
     )
+    files_not_attached = replace(
+        not_passed_on, message=OutboundMessage(text=messages.files_not_attached(ticket))
+    )
     relayed = messages.relayed(
         actor.name, text, from_staff=True, files=files, fetch_from=ctx.event.platform, to_customer=True
     )
@@ -435,6 +438,7 @@ async def relay_from_staff(
         relayed,
         on_sent=ReachedCustomer(ticket.id or 0, line_id, by_key=actor.key, by_name=actor.name),
         or_else=not_passed_on,
+        files_not_attached=files_not_attached if files else None,
     )
 
 

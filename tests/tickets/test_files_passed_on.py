@@ -182,7 +182,7 @@ async def test_a_team_members_file_too_large_or_gone_reaches_the_customer_as_its
     gone = SharedFile(
         name="gone.png", size=10, kind="image/png", link="https://team.example/g", ref="fake-file:x"
     )
-    (to_customer,) = await bot.says(
+    to_customer, _ = await bot.says(  # and Sam is told (see the next test)
         bot.staff, "watch this", conversation=bot.staff_room, thread=card.ref.message_id, files=[video, gone]
     )
     assert to_customer.channel_id == "community"
@@ -226,3 +226,28 @@ async def test_a_team_members_screenshot_in_the_customers_thread_reaches_the_sta
     assert copy.channel_id == STAFF_CHANNEL
     assert copy.delivery.message.text == "**Sam (staff) (support team):**\nclick here"
     assert [a.read() for a in copy.delivery.message.attachments] == [PNG], "as the customer's files go"
+
+
+async def test_a_team_member_hears_once_which_of_their_files_did_not_reach_the_customer_and_why(
+    takes_files: BotHarness,
+) -> None:
+    """Sam's video is too large for Casey's platform and his screenshot is gone: Casey reads their
+    names, and Sam, in the ticket's thread where he wrote, one line saying which and why."""
+    bot = takes_files
+    _, card = await escalated(bot)
+    video = bot.adapter.share("how-to.mp4", b"\0" * 4096, "video/mp4")
+    gone = SharedFile(
+        name="gone.png", size=10, kind="image/png", link="https://team.example/g", ref="fake-file:x"
+    )
+    sent = await bot.says(
+        bot.staff, "watch this", conversation=bot.staff_room, thread=card.ref.message_id, files=[video, gone]
+    )
+    assert [(m.channel_id, m.ref.thread_id) for m in sent] == [
+        ("community", sent[0].ref.thread_id),
+        (STAFF_CHANNEL, card.ref.message_id),
+    ]
+    assert sent[1].text == (
+        "Not sent to Casey as files (they see only the names): `how-to.mp4` (4 KB, over 2 KB);"
+        " `gone.png` (the platform has no such file)"
+    )
+    assert "\n" not in sent[1].text
