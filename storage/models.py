@@ -84,6 +84,8 @@ class Ticket(SQLModel, table=True):
         Index("ix_tickets_state_due", "state", "first_response_due"),
         # `/tickets mine`: a team member's open tickets, without reading every ticket ever opened.
         Index("ix_tickets_assignee_state", "assignee_key", "state"),
+        # A 🎫 on the message a ticket was opened from, found after the ticket moved to a thread.
+        Index("ix_tickets_first_message", "platform", "channel_id", "first_message_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -98,6 +100,9 @@ class Ticket(SQLModel, table=True):
     workspace_id: str = Field(default="", max_length=64)
     channel_id: str = Field(max_length=64)
     thread_id: str | None = Field(default=None, max_length=64)
+    # The message in `channel_id` it was opened from (asked there, or flagged with 🎫), where the
+    # ticket lives in a thread of its own that is not that message's (a Discord private thread).
+    first_message_id: str | None = Field(default=None, max_length=64)
     is_direct: bool = False
     conversation_key: str = Field(max_length=240, index=True)
     staff_platform: str | None = Field(default=None, max_length=16)

@@ -106,6 +106,7 @@ async def open_ticket(
     author_key: str,
     component: str | None = None,
     decision_id: int | None = None,
+    first_message_id: str | None = None,
 ) -> OpenedTicket:
     """A new ticket with the next number, its first transcript line (`first_line`, said by
     `author_key`) and its place in the queue."""
@@ -122,6 +123,7 @@ async def open_ticket(
         workspace_id=workspace_id,
         channel_id=channel_id,
         thread_id=thread_id,
+        first_message_id=first_message_id,
         is_direct=is_direct,
         conversation_key=conversation_key,
         component=component,
@@ -316,6 +318,21 @@ async def by_staff_thread(
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+async def open_from_message(
+    session: DbSession, *, platform: str, channel_id: str, message_id: str
+) -> Ticket | None:
+    """The open ticket opened from this message (see `Ticket.first_message_id`), if any."""
+    result = await session.execute(
+        select(Ticket).where(
+            Ticket.platform == platform,
+            Ticket.channel_id == channel_id,
+            Ticket.first_message_id == message_id,
+            col(Ticket.state).in_(OPEN_STATES),
+        )
+    )
+    return result.scalars().first()
 
 
 _OPEN_FOR_REQUESTER = (

@@ -222,6 +222,14 @@ def flagged_in_its_ticket(ticket: Ticket, *, in_team_thread: bool) -> str:
     )
 
 
+def flagged_its_first_message(ticket: Ticket) -> str:
+    """A team member's 🎫 on the message a ticket was opened from, the ticket now in a thread of its own."""
+    return (
+        f"That message opened ticket #{ticket.number}, so it belongs to that ticket already. I haven't"
+        " opened another ticket for it."
+    )
+
+
 def flagged_own_message() -> str:
     """A team member's 🎫 on one of the bot's own posts: it has no customer to open a ticket for."""
     return (

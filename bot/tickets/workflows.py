@@ -129,6 +129,19 @@ async def escalate(
             # A second click on the same answer, after its ticket moved to a thread of its own.
             mine = await tickets_repo.open_for_requester(ctx.session, requester_key=requester.key)
             existing = next((t for t in mine if t.decision_id == decision_id), None)
+        if existing is None and isinstance(event, ReactionAdded):
+            # A 🎫 on the message a ticket was opened from, the ticket living in a thread that is
+            # not that message's (a Discord private thread): it is that ticket's already.
+            first = await tickets_repo.open_from_message(
+                ctx.session,
+                platform=event.platform.value,
+                channel_id=event.conversation.channel_id,
+                message_id=event.message_id,
+            )
+            if first is not None:
+                flagged = messages.flagged_its_first_message(first)
+                await ctx.reply(OutboundMessage(text=flagged, private_to=event.actor))
+                return first
         if existing is not None and existing.requester_key != requester.key:
             # A 🎫 on another customer's message in this ticket's thread, or their `/ticket` typed in
             # it: a second ticket there would take the thread from its owner, whose follow-ups would
@@ -172,6 +185,7 @@ async def escalate(
         author_key=requester.key,
         component=component,
         decision_id=decision_id,
+        first_message_id=event.message_id if isinstance(event, MessageReceived | ReactionAdded) else None,
     )
     ticket, ahead = opened.ticket, opened.ahead
     message = messages.escalated_to_customer(ticket, ahead=ahead, now=now)

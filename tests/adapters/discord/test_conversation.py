@@ -391,3 +391,25 @@ async def test_a_ticket_reaction_on_the_bots_own_answer_opens_no_ticket(
     assert "🎫" in text_of(told)
     await bot.dispatcher.drain()
     assert await tickets(bot) == []
+
+
+async def test_a_second_ticket_reaction_on_a_tickets_first_message_names_that_ticket(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    """Sam's 🎫 on Robin's message opened ticket #1 in a private thread; Alex's 🎫 on the same message
+    opens no second one (Robin's words live on in #1's thread): Alex alone is told which ticket it is."""
+    emu = world.emu
+    alex = emu.add_user("alex")
+    emu.add_member(world.guild, alex, roles=[world.staff_role])
+    message = await emu.user_says(world.robin, world.offtopic, "the dashboard shows yesterday's numbers")
+    await emu.react(world.sam, message, "🎫")
+    await ticket_thread(emu, world.offtopic, 1)
+    await posted(emu, world.staff.id, "Ticket #1")
+    await bot.dispatcher.drain()
+
+    await emu.react(alex, message, "🎫")
+
+    told = await posted(emu, emu.dm_channel(alex).id, "ticket #1")
+    assert "I haven't opened another ticket" in text_of(told)
+    await bot.dispatcher.drain()
+    assert [t.number for t in await tickets(bot)] == [1]
