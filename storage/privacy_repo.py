@@ -79,6 +79,7 @@ COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "channel_id": L,
         "thread_id": L,
         "conversation_key": L,
+        "first_message_id": L,
         "staff_platform": C,
         "staff_channel_id": L,
         "staff_thread_id": L,
