@@ -55,9 +55,9 @@ SELECT md5(coalesce(string_agg(line, E'\\n' ORDER BY line), '')) FROM (
 """
 # Sessions a finished test left holding locks in its schema (a bot it stopped mid-transaction).
 _LOCK_HOLDERS = (
-    "SELECT pg_terminate_backend(pid) FROM pg_locks l JOIN pg_namespace n ON n.nspname = $1 "
-    "WHERE l.pid <> pg_backend_pid() AND l.relation IN "
-    "(SELECT c.oid FROM pg_class c WHERE c.relnamespace = n.oid)"
+    "SELECT pg_terminate_backend(pid) FROM (SELECT DISTINCT l.pid FROM pg_locks l "
+    "JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()) holders"
 )
 
 
