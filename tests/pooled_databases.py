@@ -183,6 +183,11 @@ class PostgresSchemas:
         ]
         await connection.execute(";\n".join(statements))
 
+    @property
+    def kept(self) -> int:
+        """How many schemas wait to be handed to the next test."""
+        return len(self._free)
+
     async def drop_all(self) -> None:
         """At the end of the test process: the schemas still kept for reuse."""
         while self._free:

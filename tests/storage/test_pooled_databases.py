@@ -24,6 +24,14 @@ async def _run(schemas: PostgresSchemas, name: str, sql: str) -> list[asyncpg.Re
         await connection.close()
 
 
+async def _oid(schemas: PostgresSchemas, name: str) -> int:
+    connection = await asyncpg.connect(schemas.dsn)
+    try:
+        return int(await connection.fetchval("SELECT oid FROM pg_namespace WHERE nspname = $1", name))
+    finally:
+        await connection.close()
+
+
 async def _exists(schemas: PostgresSchemas, name: str) -> bool:
     connection = await asyncpg.connect(schemas.dsn)
     try:
@@ -38,10 +46,13 @@ async def test_the_next_test_gets_the_schema_empty_with_its_numbering_restarted_
         first = await schemas.take()
         await _run(schemas, first, AUDITED)
         assert len(await _run(schemas, first, "SELECT id FROM audit_log")) == 1
+        made = await _oid(schemas, first)
         await schemas.give_back(first)
+        assert schemas.kept == 1, "kept for the next test, not dropped"
 
         second = await schemas.take()
         assert second != first and not await _exists(schemas, first)
+        assert await _oid(schemas, second) == made, "the same schema handed on, not a new one migrated"
         assert await _run(schemas, second, "SELECT id FROM audit_log") == []
         await _run(schemas, second, AUDITED)
         assert [row["id"] for row in await _run(schemas, second, "SELECT id FROM audit_log")] == [1]
