@@ -191,13 +191,16 @@ class ActionInvoked(InboundEvent):
 class ReactionAdded(InboundEvent):
     """An emoji reaction added to a message. `emoji` is a neutral name: 'ticket', 'thumbsup'.
     `on_own_message`: the message is the bot's own post (the adapter knows its own user id; a
-    handler cannot, for it is a platform's id, not a name)."""
+    handler cannot, for it is a platform's id, not a name). `thread_unknown`: the platform names
+    the message without its thread and the adapter could not read it (Slack), so `conversation`
+    is its channel although it may be a reply in a thread."""
 
     emoji: str
     message_id: str
     message_author_id: str | None = None
     message_text: str | None = None
     on_own_message: bool = False
+    thread_unknown: bool = False
 
 
 # ---------------------------------------------------------------------------------------------

@@ -728,6 +728,12 @@ async def ticket_reaction(event: ReactionAdded, ctx: HandlerContext) -> None:
         # The bot is nobody's requester; silence would look as if the 🎫 had not been seen.
         await ctx.reply(OutboundMessage(text=messages.flagged_own_message(), private_to=event.actor))
         return
+    if event.thread_unknown:
+        # The platform could not say where the message is: a reply in a ticket's thread would get
+        # a second ticket, taking that thread from its own. A 🎫 added again is read afresh.
+        log.info("🎫 on %s, which could not be read: no ticket opened", event.message_id)
+        await ctx.reply(OutboundMessage(text=messages.flagged_unread_message(), private_to=event.actor))
+        return
     author = event.message_author_id
     if author is None:
         return

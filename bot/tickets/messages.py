@@ -238,6 +238,15 @@ def flagged_own_message() -> str:
     )
 
 
+def flagged_unread_message() -> str:
+    """A team member's 🎫 on a message the platform would not let the bot read just now: without it
+    the bot cannot tell whether the message is a reply in a ticket's thread, so it opened nothing."""
+    return (
+        "I couldn't read that message just now, so I can't tell whether it belongs to a ticket "
+        "already, and I haven't opened one for it. Take your 🎫 off and add the 🎫 again in a minute."
+    )
+
+
 def asked_again(ticket: Ticket) -> OutboundMessage:
     """The same question again, elsewhere, while the ticket opened for it waits: no second ticket."""
     where = "in our direct messages" if ticket.is_direct else "in its thread"

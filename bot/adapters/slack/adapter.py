@@ -11,8 +11,9 @@ process when its lease runs out unfinished (the process died in between). Redeli
 ids (`event_id` for reactions, the channel and `ts` for messages, `trigger_id` for commands and
 clicks), so the dispatcher's persistent dedupe handles each exactly once, in any bot process.
 
-Reactions: the reacted-to message is fetched so `ReactionAdded.message_text` carries its text;
-when that lookup fails the event still goes through with `message_text=None`.
+Reactions: the reacted-to message is fetched so `ReactionAdded.message_text` carries its text, and
+its conversation the thread (the payload names a reply by its channel alone); when that lookup fails
+twice the event still goes through, with `message_text=None` and `thread_unknown`.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 # People named by id in one message whose display names are looked up (cached) for relays.
 MAX_NAMED_MENTIONS = 5
 LOOKUP_ERRORS = (SlackClientError, aiohttp.ClientError, TimeoutError)
+# A reacted-to message is read at most this often, with this pause (seconds) between tries: a
+# moment's failure (a timeout, a 5xx) should not cost the reaction its message.
+MESSAGE_READS = 2
+MESSAGE_READ_PAUSE = 0.5
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -137,21 +141,36 @@ class People:
 
 async def fetch_message(client: AsyncWebClient, item: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The message a reaction is on (`conversations.history`, then `conversations.replies` for a
-    thread reply), or None when it cannot be read."""
+    thread reply), or None when it cannot be read. A failed read is tried once more after a pause:
+    without the message the reaction's thread is unknown, and a 🎫 then opens no ticket."""
     channel, ts = item.get("channel"), item.get("ts")
     if item.get("type") != "message" or not channel or not ts:
         return None
-    try:
-        history = await client.conversations_history(
-            channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
-        )
-        for message in history.get("messages") or ():
-            if message.get("ts") == ts:
-                return message  # type: ignore[no-any-return]  # the Web API's JSON
-        replies = await client.conversations_replies(channel=channel, ts=ts, inclusive=True, limit=1)
-        for message in replies.get("messages") or ():
-            if message.get("ts") == ts:
-                return message  # type: ignore[no-any-return]  # the Web API's JSON
-    except LOOKUP_ERRORS as error:
-        log.info("could not fetch reacted message %s/%s: %s", channel, ts, type(error).__name__)
+    for attempt in range(1, MESSAGE_READS + 1):
+        try:
+            return await _read_message(client, str(channel), str(ts))
+        except LOOKUP_ERRORS as error:
+            log.info(
+                "could not fetch reacted message %s/%s (try %d): %s",
+                channel,
+                ts,
+                attempt,
+                type(error).__name__,
+            )
+        if attempt < MESSAGE_READS:
+            await asyncio.sleep(MESSAGE_READ_PAUSE)
+    return None
+
+
+async def _read_message(client: AsyncWebClient, channel: str, ts: str) -> Mapping[str, Any] | None:
+    history = await client.conversations_history(
+        channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+    )
+    for message in history.get("messages") or ():
+        if message.get("ts") == ts:
+            return message  # type: ignore[no-any-return]  # the Web API's JSON
+    replies = await client.conversations_replies(channel=channel, ts=ts, inclusive=True, limit=1)
+    for message in replies.get("messages") or ():
+        if message.get("ts") == ts:
+            return message  # type: ignore[no-any-return]  # the Web API's JSON
     return None
