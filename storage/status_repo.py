@@ -9,6 +9,7 @@ in Python, which is fine at the scale of a status page (tens of components, hund
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -223,7 +224,7 @@ _INCIDENT_LOCKED = (
 # FOR KEY SHARE), so that `links_to_notify` then reads them and they are told it is resolved.
 _INCIDENT_LOCKED_TO_RESOLVE = _INCIDENT_LOCKED.with_for_update()
 _INCIDENT_KEY_SHARED = (
-    select(col(Incident.id))
+    select(col(Incident.resolved_at))
     .where(col(Incident.id) == bindparam("id"))
     .with_for_update(read=True, key_share=True)
 )
@@ -453,6 +454,17 @@ async def maintenance_overlap(
 # -- customers linked to incidents ---------------------------------------------------------------
 
 
+class Linked(enum.Enum):
+    """What asking about an incident did."""
+
+    NEW = "new"
+    """Linked: told when it resolves."""
+    ALREADY = "already"
+    """Linked before and not told yet: told once, when it resolves."""
+    RESOLVED = "resolved"
+    """Resolved after the question read it and before the link: nothing linked, nobody will tell."""
+
+
 async def link_customer(
     session: DbSession,
     *,
@@ -466,14 +478,19 @@ async def link_customer(
     actor_key: str,
     component: str,
     at: datetime,
-) -> bool:
-    """Remember that this conversation asked about the incident; False if it already had and has
-    not been told it resolved yet. Told already (the incident was reopened since), they are told
-    again when it resolves again, where they asked this time."""
+) -> Linked:
+    """Remember that this conversation asked about the incident, to tell it when it resolves.
+    Told already (the incident was reopened since), they are told again when it resolves again,
+    where they asked this time. `Linked.RESOLVED` when it is resolved by now: the caller read it as
+    ongoing, and must read it again before answering."""
     # FOR KEY SHARE on the incident, held until the customer's transaction ends: a staff update
     # does not wait for it, but a resolve (FOR UPDATE) does, and then reads this link, even one
-    # that only clears `notified_at` (an UPDATE takes no key share of its own).
-    await session.execute(_INCIDENT_KEY_SHARED, {"id": incident_id})
+    # that only clears `notified_at` (an UPDATE takes no key share of its own). A resolve that
+    # committed before the lock was taken has read the links already: the row read under the lock
+    # says so (on PostgreSQL a locking read sees the last committed version).
+    locked = await session.execute(_INCIDENT_KEY_SHARED, {"id": incident_id})
+    if locked.scalar_one_or_none() is not None:
+        return Linked.RESOLVED
     values = {
         "incident_id": incident_id,
         "conversation_key": conversation_key,
@@ -494,7 +511,7 @@ async def link_customer(
         where=col(IncidentLink.notified_at).is_not(None),
     )
     result = await session.execute(statement.returning(col(IncidentLink.id)))
-    return result.scalar_one_or_none() is not None
+    return Linked.NEW if result.scalar_one_or_none() is not None else Linked.ALREADY
 
 
 async def links_to_notify(session: DbSession, *, incident_id: int) -> list[IncidentLink]:

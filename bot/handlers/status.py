@@ -4,7 +4,7 @@ status snapshot. A customer who asks about an active incident is told here when 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.core.commands import Option, Suggest
 from bot.core.context import HandlerContext
@@ -25,7 +25,9 @@ router.command(
 )
 
 
-async def _link(ctx: HandlerContext, incident: Incident, component: str) -> None:
+async def _link(ctx: HandlerContext, incident: Incident, component: str) -> bool:
+    """Link the customer to the incident they were told of; False when it is resolved by now (a
+    resolve committed after the snapshot was read), so the answer must be read again."""
     where = ctx.event.conversation
     if where.thread_id is None and not where.is_direct:
         # A question in a channel is answered in a thread under it; the resolve notice goes there too.
@@ -33,7 +35,7 @@ async def _link(ctx: HandlerContext, incident: Incident, component: str) -> None
         if message_id:
             where = where.in_thread(message_id)
     assert incident.id is not None
-    await status_repo.link_customer(
+    linked = await status_repo.link_customer(
         ctx.session,
         incident_id=incident.id,
         # One notice per person and channel, in the thread of their first question.
@@ -47,6 +49,12 @@ async def _link(ctx: HandlerContext, incident: Incident, component: str) -> None
         component=component,
         at=ctx.now,
     )
+    return linked is not status_repo.Linked.RESOLVED
+
+
+_READS = 3
+"""Times a customer's status question reads the snapshot again, at most: each follows a resolve
+that committed while the question was answered, a few milliseconds' window."""
 
 
 async def _snapshot(ctx: HandlerContext, components: Sequence[StatusComponent] | None = None) -> Snapshot:
@@ -58,25 +66,45 @@ async def _snapshot(ctx: HandlerContext, components: Sequence[StatusComponent] |
 async def answer_components(
     ctx: HandlerContext, names: Sequence[str], *, asked: bool, snapshot: Snapshot
 ) -> None:
+    async def linked(snapshot: Snapshot) -> bool:
+        for name in names:
+            incidents = snapshot.incidents_for(name)
+            if asked and incidents and not ctx.is_staff and not await _link(ctx, incidents[0], name):
+                return False
+        return True
+
+    snapshot = await _read_until_linked(ctx, snapshot, linked)
     by_name = {c.name: c for c in snapshot.components}
-    parts = []
-    for name in names:
-        parts.append(messages.component_answer(by_name[name], snapshot, asked=asked, with_page=False))
-        incidents = snapshot.incidents_for(name)
-        if asked and incidents and not ctx.is_staff:
-            await _link(ctx, incidents[0], name)
+    parts = [messages.component_answer(by_name[n], snapshot, asked=asked, with_page=False) for n in names]
     # One status-page line at the end, not one per component.
     page = messages.page_line(snapshot.page_url)
     await ctx.reply(OutboundMessage(text="\n\n".join(parts) + (f"\n{page}" if page else "")))
 
 
 async def answer_overview(ctx: HandlerContext, *, asked: bool, snapshot: Snapshot) -> None:
-    title, text = messages.status_overview(snapshot)
-    if asked and not ctx.is_staff:
-        for incident in snapshot.active:
+    async def linked(snapshot: Snapshot) -> bool:
+        for incident in snapshot.active if asked and not ctx.is_staff else []:
             names = status_repo.split_names(incident.components)
-            await _link(ctx, incident, names[0] if names else "")
+            if not await _link(ctx, incident, names[0] if names else ""):
+                return False
+        return True
+
+    snapshot = await _read_until_linked(ctx, snapshot, linked)
+    title, text = messages.status_overview(snapshot)
     await ctx.reply(OutboundMessage(title=title, text=text))
+
+
+async def _read_until_linked(
+    ctx: HandlerContext, snapshot: Snapshot, linked: Callable[[Snapshot], Awaitable[bool]]
+) -> Snapshot:
+    """The snapshot to answer from: the customer is linked to every ongoing incident it shows, so
+    the "I'll tell you when it's resolved" it promises is kept. An incident resolved after the
+    snapshot was read, before the link, has told everyone it is going to: read again."""
+    for _ in range(_READS):
+        if await linked(snapshot):
+            break
+        snapshot = await _snapshot(ctx, snapshot.components)
+    return snapshot
 
 
 @router.on(CommandInvoked, command("status"))

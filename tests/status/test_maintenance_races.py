@@ -143,6 +143,31 @@ async def test_a_customer_who_asked_again_as_staff_resolved_the_reopened_inciden
     assert len(told) == 2, "once for each time she asked and it was resolved"
 
 
+async def test_a_customer_whose_question_read_the_incident_just_before_staff_resolved_it_hears_it_is_resolved(
+    postgres_database: Database, processes: Processes
+) -> None:
+    """Casey asks "are payments down?" on one process as Sam resolves #1 on the other. Her
+    question read #1 as ongoing; Sam's resolve committed before her question could link her to
+    it, so it had nobody to tell. She must not be left with "investigating": she hears it is
+    resolved."""
+    first, second = processes
+    await first.staff_runs("/incident open payments major Card payments failing")
+    async with postgres_database.transaction() as holding:
+        # Another staff resolve holds #1: Sam's resolve queues for it first, then Casey's link,
+        # after her question has read the snapshot. Sam's goes through and commits before hers.
+        assert await status_repo.get_incident(holding, incident_id=1, for_update=True, to_resolve=True)
+        resolving = asyncio.create_task(second.bot.dispatcher.handle(_resolve_on(second)))
+        await asyncio.sleep(0.5)
+        asking = asyncio.create_task(first.customer_dms("are payments down?"))
+        await asyncio.sleep(0.5)
+    await asyncio.wait_for(resolving, 10)
+    answer = await asyncio.wait_for(asking, 10)
+    await deliver(second)
+    assert "investigating" not in answer[-1].text.lower(), answer[-1].text
+    async with postgres_database.session() as session:
+        assert not await status_repo.links_to_notify(session, incident_id=1), "no link left unnotified"
+
+
 async def _one_resolved(processes: Processes) -> BotHarness:
     """Incident #1, resolved: the first process, which resolved it."""
     first, _ = processes

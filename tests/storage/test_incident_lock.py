@@ -66,7 +66,7 @@ async def test_a_customer_asking_about_an_incident_does_not_wait_for_staff_updat
             component="payments",
             at=AT,
         )
-    assert linked
+    assert linked is status_repo.Linked.NEW
 
 
 async def test_a_second_staff_member_updating_the_same_incident_still_waits_for_the_first(
