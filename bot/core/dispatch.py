@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, cast
 
 from bot.adapters.base import SettlesEvents
@@ -140,8 +140,10 @@ class Dispatcher:
         # The lease an inbox request gets is the time a process has to post an event's replies too.
         lease = timedelta(seconds=services.settings.inbox_lease_seconds)
         self.owed = OwedReplies(database, lease=lease, clock=services.clock)
-        # Claims whose replies this process is posting right now, and until when it holds them.
-        self._owing: dict[int, datetime] = {}
+        # Claims whose replies (or work) this process is doing right now. One it holds past the
+        # ceiling is stuck (a post or a piece of work that never returns): another process's sweep
+        # takes it over once its lease has run out.
+        self._owing = leases.Held(what="claims owing replies", lease=lease)
         self._background: list[asyncio.Task[None]] = []
         self._paying: asyncio.Task[None] | None = None
         self._renewals: list[Callable[[], Awaitable[object]]] = []
@@ -303,7 +305,7 @@ class Dispatcher:
                 return outcome, done, owed
             except BaseException:  # cancelled at a stop: nothing will post them here
                 if owed is not None:
-                    self._owing.pop(owed, None)
+                    self._owing.release([owed])
                 raise
 
     async def _after_commit(self, ctx: HandlerContext) -> list[PendingDelivery]:
@@ -357,11 +359,11 @@ class Dispatcher:
             recorded = await self.owed.work_done(claim, replies)
         except Exception:
             log.exception("recording the work of claim %d done failed; it is done again later", claim)
-            self._owing.pop(claim, None)
+            self._owing.release([claim])
             return None
         if not recorded:
             log.warning("claim %d no longer owed its work when done (erased, or done elsewhere)", claim)
-            self._owing.pop(claim, None)
+            self._owing.release([claim])
             return None
         return replies
 
@@ -462,18 +464,18 @@ class Dispatcher:
             log.exception("clearing owed replies failed")
         finally:
             if owed is not None:
-                self._owing.pop(owed, None)
+                self._owing.release([owed])
 
     def _hold(self, owed: int | None) -> None:
         """Hold claim `owed` as this process's to post, renewed until `_send_all` is done with it."""
         if owed is not None and owed not in self._owing:
-            self._owing[owed] = self.owed.until()
+            self._owing.take(owed, until=self.owed.until())
 
     def _late_as_resend(self, pending: PendingDelivery, owed: int | None) -> PendingDelivery:
         """A reply this process posts after its hold on the claim ran out (its loop or its database
         stalled longer than the lease, so nothing renewed it) may have been posted meanwhile by
         another process's sweep: it goes as a resend, which a platform that can looks up first."""
-        held = self._owing.get(owed) if owed is not None else None
+        held = self._owing.until(owed) if owed is not None else None
         if held is None or pending.delivery.resend or self.services.clock() < held:
             return pending
         return pending.with_delivery(resend=True)
@@ -583,7 +585,8 @@ class Dispatcher:
         # batch is held as they are, or a long batch would let another sweep take its tail.
         mine = [owed for owed in due if owed.claim_id not in self._owing]
         held = self.owed.until()
-        self._owing.update((owed.claim_id, held) for owed in mine)
+        for owed in mine:
+            self._owing.take(owed.claim_id, until=held)
         try:
             for owed in mine:
                 replies = [p.with_delivery(resend=True) for p in owed.replies]
@@ -600,8 +603,7 @@ class Dispatcher:
                 )
                 await self._send_all(replies, owed.claim_id)
         finally:
-            for owed in mine:
-                self._owing.pop(owed.claim_id, None)
+            self._owing.release(owed.claim_id for owed in mine)
         return len(mine)
 
     async def post_claimed(self, replies: list[PendingDelivery], claim: int) -> None:
@@ -632,11 +634,4 @@ class Dispatcher:
         replies again (on Slack, a reply this process then posts as new is not looked up first: it
         would show twice)."""
         await self.owed.clear_posted()
-        now = self.services.clock()
-        near = leases.ending(self._owing, now=now, lease=self.owed.lease)
-        if not near:
-            return
-        until = await self.owed.renew(near)
-        for claim in near:
-            if claim in self._owing:  # not posted meanwhile
-                self._owing[claim] = until
+        await self._owing.renew(self.owed.renew, now=self.services.clock())

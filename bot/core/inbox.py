@@ -35,10 +35,6 @@ REPLAY_BATCH = 50
 REPLAY_ATTEMPTS = 5
 """The replays a request gets before it is given up: one whose reading fails every time must not
 come back forever."""
-MAX_HOLD = timedelta(minutes=10)
-"""The longest a process keeps renewing a row it is handling. A handler still running after this
-long is stuck (a bug, a lock never released), not slow: its row's lease then runs out and a replay
-tries the request again (the claim still makes it act once), instead of it waiting for a restart."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,10 +96,9 @@ class DatabaseInbox:
         self._clock = clock
         self._keep = GroupCommit(database, self._insert)
         self._finish = GroupCommit(database, self._delete)
-        # The rows this process is handling (kept or claimed), until when they are leased to it, and
-        # since when it has held them.
-        self._held: dict[int, datetime] = {}
-        self._since: dict[int, datetime] = {}
+        # The rows this process is handling (kept or claimed). One it holds past the ceiling is
+        # stuck: its lease runs out and a replay tries it again (the claim still makes it act once).
+        self._held = leases.Held(what="inbox rows", lease=lease)
 
     async def keep(self, *, kind: str, person: str, body: Mapping[str, Any]) -> int:
         # ASCII-escaped: a NUL or a lone surrogate someone pasted is text PostgreSQL cannot store.
@@ -112,8 +107,7 @@ class DatabaseInbox:
         # or the request would be refused, and retried, forever.
         person = "".join(c for c in person[:120] if c.isascii() and c.isprintable())
         row_id, until = await self._keep((kind, person, text))
-        self._held[row_id] = until
-        self._since[row_id] = until - self.lease
+        self._held.take(row_id, until=until)
         return row_id
 
     async def finish(self, ids: Sequence[int]) -> None:
@@ -121,31 +115,17 @@ class DatabaseInbox:
         await self._finish(list(ids))
 
     def release(self, ids: Sequence[int]) -> None:
-        for row_id in ids:
-            self._held.pop(row_id, None)
-            self._since.pop(row_id, None)
+        self._held.release(ids)
 
     async def renew_held(self) -> None:
         """Hold on to the rows this process is still handling once half their lease is gone: a
         handler slower than the lease must not be run again by another process's replay."""
-        now = self._clock()
-        stuck = [row for row, since in self._since.items() if now - since > MAX_HOLD]
-        if stuck:
-            log.warning(
-                "inbox rows %s still not handled after %s: no longer renewed, so a replay tries them again",
-                stuck,
-                MAX_HOLD,
-            )
-            self.release(stuck)
-        near = leases.ending(self._held, now=now, lease=self.lease)
-        if not near:
-            return
-        until = self._clock() + self.lease
+        await self._held.renew(self._renew, now=self._clock())
+
+    async def _renew(self, held: Mapping[int, datetime], until: datetime) -> list[int]:
         async with self.database.transaction() as session:
-            await inbox_repo.renew(session, ids=near, until=until)
-        for row_id in near:
-            if row_id in self._held:  # not finished meanwhile
-                self._held[row_id] = until
+            await inbox_repo.renew(session, ids=list(held), until=until)
+        return list(held)
 
     async def _insert(
         self, session: DbSession, rows: list[tuple[str, str, str]]
@@ -178,8 +158,8 @@ class DatabaseInbox:
                 session, platform=self.platform, now=now, lease=self.lease, limit=limit
             )
         kept = [_kept(row) for row in rows]
-        self._held.update((row.id, now + self.lease) for row in kept)
-        self._since.update((row.id, now) for row in kept)
+        for row in kept:
+            self._held.take(row.id, until=now + self.lease, since=now)
         return kept
 
     async def of_person(self, person: str) -> list[Kept]:

@@ -22,7 +22,7 @@ import dataclasses
 import enum
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -277,12 +277,12 @@ class OwedReplies:
         """Until when a process that owes replies now has to post them before another one may."""
         return self._clock() + self.lease
 
-    async def renew(self, claim_ids: Sequence[int]) -> datetime:
-        """Hold on to claims this process is still posting; until when it now holds them."""
-        until = self.until()
+    async def renew(self, held: Mapping[int, datetime], until: datetime) -> list[int]:
+        """Hold on to claims this process is still posting (id -> until when it holds each) until
+        `until`; those renewed."""
         async with self.database.transaction() as session:
-            await events_repo.renew_owed(session, ids=claim_ids, until=until)
-        return until
+            await events_repo.renew_owed(session, ids=list(held), until=until)
+        return list(held)
 
     async def keep(self, claim_id: int, replies: Sequence[PendingDelivery]) -> None:
         """The claim still owes `replies` (the platform refused them past every retry): any

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core import privacy
 from bot.core.context import HandlerContext, PendingDelivery
+from bot.core.dispatch import Outcome
 from bot.core.events import (
     ActionInvoked,
     Actor,
@@ -34,6 +35,7 @@ from bot.core.events import (
     SentRef,
     SharedFile,
 )
+from bot.core.leases import MAX_HOLD
 from bot.core.owed import NotKeepable, decode, encode
 from bot.core.router import action
 from bot.handlers.incidents import RememberProgressMessage
@@ -169,6 +171,19 @@ class PlatformThatIsSlow(FakeAdapter):
         self.asked.set()
         await self.answer.wait()
         return await super().send(delivery)
+
+
+async def posting_slowly(harness: BotHarness, text: str) -> tuple[PlatformThatIsSlow, asyncio.Task[Outcome]]:
+    """The customer's message is handled and committed; its first reply is in flight until the
+    platform is told to answer."""
+    platform = PlatformThatIsSlow()
+    harness.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = platform
+    question = MessageReceived(
+        actor=harness.customer, conversation=harness.community, text=text, message_id="u1"
+    )
+    handling = asyncio.create_task(harness.bot.dispatcher.handle(question))
+    await asyncio.wait_for(platform.asked.wait(), 10)
+    return platform, handling
 
 
 @pytest.fixture
@@ -352,13 +367,7 @@ async def test_a_live_process_slower_than_the_lease_keeps_its_replies_to_itself(
     database: Database, tmp_path: object, next_process: BotHarness
 ) -> None:
     slow = await BotHarness.create(make_settings(tmp_path), database=database)
-    platform = PlatformThatIsSlow()
-    slow.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = platform
-    question = MessageReceived(
-        actor=slow.customer, conversation=slow.community, text="how do I reset my API key?", message_id="u1"
-    )
-    handling = asyncio.create_task(slow.bot.dispatcher.handle(question))
-    await asyncio.wait_for(platform.asked.wait(), 10)
+    platform, handling = await posting_slowly(slow, "how do I reset my API key?")
 
     for _ in range(4):  # 40 s without an answer from the platform; its process ticks on
         slow.clock.advance(seconds=10)
@@ -374,6 +383,37 @@ async def test_a_live_process_slower_than_the_lease_keeps_its_replies_to_itself(
     next_process.clock.advance(minutes=5)
     assert await next_process.bot.dispatcher.pay_owed() == 0
     await slow.close()
+
+
+async def test_a_claim_whose_post_never_returns_is_held_only_up_to_the_longest_hold_then_swept_elsewhere(
+    database: Database, tmp_path: object, next_process: BotHarness
+) -> None:
+    """A post that hangs (a platform that never answers, a bug) must not hold its replies forever:
+    its process renews the claim only up to `MAX_HOLD`, then another process's sweep posts them."""
+    hung = await BotHarness.create(make_settings(tmp_path), database=database)
+    platform, handling = await posting_slowly(hung, "how do I reset my API key?")
+
+    def tick() -> None:
+        hung.clock.advance(seconds=20)
+        next_process.clock.advance(seconds=20)
+
+    taken = hung.clock.now
+    while hung.clock.now < taken + MAX_HOLD - timedelta(seconds=40):
+        tick()
+        await hung.bot.dispatcher.keep_owing()
+        assert await next_process.bot.dispatcher.pay_owed() == 0, "the live process still holds them"
+    paid = 0
+    for _ in range(5):  # its renewal ticks go on; past MAX_HOLD they no longer extend the claim
+        tick()
+        await hung.bot.dispatcher.keep_owing()
+        paid += await next_process.bot.dispatcher.pay_owed()
+
+    assert paid == 1
+    (answer,) = next_process.adapter.sent
+    assert "API key" in answer.text and answer.delivery.resend
+    platform.answer.set()
+    await handling
+    await hung.close()
 
 
 async def test_work_after_the_commit_slower_than_the_lease_keeps_the_replies_to_its_process(
@@ -428,16 +468,7 @@ async def test_a_reply_posted_after_the_process_lost_its_hold_goes_as_a_resend(
     """Its loop stalled past the lease with nothing renewing the hold: another process may already
     have posted the rest, so what it posts from then on is looked up first where the platform can."""
     stalled = await BotHarness.create(make_settings(tmp_path), database=database)
-    platform = PlatformThatIsSlow()
-    stalled.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = platform
-    question = MessageReceived(
-        actor=stalled.customer,
-        conversation=stalled.community,
-        text="I want to talk to a human",
-        message_id="u1",
-    )
-    handling = asyncio.create_task(stalled.bot.dispatcher.handle(question))
-    await asyncio.wait_for(platform.asked.wait(), 10)
+    platform, handling = await posting_slowly(stalled, "I want to talk to a human")
 
     stalled.clock.advance(seconds=31)
     platform.answer.set()

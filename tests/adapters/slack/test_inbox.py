@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core import privacy
-from bot.core.inbox import MAX_HOLD, REPLAY_ATTEMPTS, DatabaseInbox, replay_due
+from bot.core.inbox import REPLAY_ATTEMPTS, DatabaseInbox, replay_due
+from bot.core.leases import MAX_HOLD
 from storage import inbox_repo
 from storage.db import Database
 from storage.models import InboxEntry, ProcessedEvent
