@@ -54,6 +54,18 @@ def _staff_target(services: Services, ticket: Ticket) -> Conversation:
     return staff.in_thread(ticket.staff_thread_id) if ticket.staff_thread_id else staff
 
 
+def _to_customer(
+    ticket: Ticket, message: OutboundMessage, *, or_told: Conversation, not_told: str
+) -> Delivery:
+    """`message` for the ticket's customer. One the bot cannot reach (their DMs closed, the bot not
+    allowed where the ticket lives, the channel gone) is not told; the team is, in `or_told`."""
+    return Delivery(
+        conversation=customer_conversation(ticket),
+        message=message,
+        or_else=Delivery(conversation=or_told, message=OutboundMessage(text=not_told)),
+    )
+
+
 async def check_ticket_clocks(database: Database, services: Services, outbound: Outbound) -> dict[str, int]:
     """One pass. Returns how many tickets were re-escalated and auto-closed."""
     token = correlation_id.set(new_correlation_id())
@@ -78,15 +90,12 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
                         message=messages.breach_to_staff(ticket, mentions, overdue=overdue),
                     )
                 )
-                # A customer the bot cannot reach is not told; the team is, where it was reminded.
-                not_passed_on = Delivery(
-                    conversation=staff, message=OutboundMessage(text=messages.breach_not_passed_on(ticket))
-                )
                 deliveries.append(
-                    Delivery(
-                        conversation=customer_conversation(ticket),
-                        message=messages.breach_to_customer(ticket),
-                        or_else=not_passed_on,
+                    _to_customer(
+                        ticket,
+                        messages.breach_to_customer(ticket),
+                        or_told=staff,
+                        not_told=messages.breach_not_passed_on(ticket),
                     )
                 )
                 await tickets_repo.add_message(
@@ -109,21 +118,16 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
                     text="Closed: no answer to the close question",
                     at=now,
                 )
+                # The team first: should the notice not reach the customer, its next line says so.
+                staff = _staff_target(services, ticket)
+                closed_note = OutboundMessage(text=messages.closed_for_no_answer_to_staff(ticket))
+                deliveries.append(Delivery(conversation=staff, message=closed_note))
                 deliveries.append(
-                    Delivery(
-                        conversation=customer_conversation(ticket),
-                        message=messages.closed_for_no_answer(ticket),
-                    )
-                )
-                deliveries.append(
-                    Delivery(
-                        conversation=_staff_target(services, ticket),
-                        message=OutboundMessage(
-                            text=(
-                                f"Ticket #{ticket.number} closed: {ticket.requester_name} "
-                                "didn't answer the close question."
-                            )
-                        ),
+                    _to_customer(
+                        ticket,
+                        messages.closed_for_no_answer(ticket),
+                        or_told=staff,
+                        not_told=messages.closed_not_passed_on(ticket),
                     )
                 )
         for delivery in deliveries:

@@ -479,6 +479,21 @@ def closed_for_no_answer(ticket: Ticket) -> OutboundMessage:
     )
 
 
+def closed_for_no_answer_to_staff(ticket: Ticket) -> str:
+    return f"Ticket #{ticket.number} closed: {ticket.requester_name} didn't answer the close question."
+
+
+def closed_not_passed_on(ticket: Ticket) -> str:
+    """For the team, when the no-answer close notice could not reach the customer: they do not know
+    it closed, nor that a reply would reopen it."""
+    return (
+        f"I couldn't tell {ticket.requester_name} that ticket #{ticket.number} is closed: their direct"
+        " messages are closed to me, or I'm not allowed to post where their ticket is, so they don't"
+        f" know that a reply within {REOPEN_WINDOW.days} days reopens it. Reach them another way if"
+        " they may still need help."
+    )
+
+
 def after_close(ticket: Ticket, now: datetime) -> str:
     """What a reply to a closed ticket does, for the customer and the team alike."""
     if reopens_on_reply(ticket, now):

@@ -233,3 +233,52 @@ async def test_a_reminder_that_cannot_reach_the_customer_is_reported_in_the_team
         " are closed to me, or I'm not allowed to post where their ticket is. Reach them another way."
     )
     assert not [m for m in bot.adapter.sent[before:] if m.channel_id == "D-C1"]
+
+
+CHANNEL_GONE = DeliveryError("channel_not_found", permanent=True, code=DeliveryFailure.CHANNEL_GONE)
+
+
+async def test_a_no_answer_close_that_cannot_reach_the_customer_is_reported_in_the_team_thread(
+    bot: BotHarness,
+) -> None:
+    """Casey's ticket lives in her DMs. The team asks whether it is solved; she says nothing and
+    closes her DMs. When the ticket closes for want of an answer, the team hears in its thread that
+    it closed, then that Casey was not told: she does not know her reply would reopen it."""
+    card = await _ticket_in_dms(bot)
+    await bot.staff_runs("/ticket claim 1")
+    await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
+    bot.adapter.fail_channel("D-C1", DMS_CLOSED)
+    bot.clock.advance(hours=73)
+    before = len(bot.adapter.sent)
+
+    assert (await _clocks(bot))["auto_closed"] == 1
+
+    in_staff_thread = [m.text for m in bot.adapter.sent[before:] if m.ref.thread_id == card.ref.message_id]
+    assert in_staff_thread == [
+        "Ticket #1 closed: Casey didn't answer the close question.",
+        "I couldn't tell Casey that ticket #1 is closed: their direct messages are closed to me, or I'm"
+        " not allowed to post where their ticket is, so they don't know that a reply within 14 days"
+        " reopens it. Reach them another way if they may still need help.",
+    ]
+    assert not [m for m in bot.adapter.sent[before:] if m.channel_id == "D-C1"]
+    (ticket,) = await tickets(bot)
+    assert (ticket.state, ticket.closed_how) == ("closed", "no_answer")
+
+
+async def test_a_no_answer_close_whose_channel_is_gone_is_reported_in_the_team_thread(
+    bot: BotHarness,
+) -> None:
+    """Casey's ticket lives in a thread of #community, which is deleted while the team waits for her
+    answer: the close notice goes nowhere, and the team hears so in the ticket's thread."""
+    _, card = await escalated(bot)
+    await bot.staff_runs("/ticket close 1")
+    bot.adapter.fail_channel("community", CHANNEL_GONE)
+    bot.clock.advance(hours=73)
+    before = len(bot.adapter.sent)
+
+    assert (await _clocks(bot))["auto_closed"] == 1
+
+    in_staff_thread = [m.text for m in bot.adapter.sent[before:] if m.ref.thread_id == card.ref.message_id]
+    assert len(in_staff_thread) == 2 and in_staff_thread[1].startswith(
+        "I couldn't tell Casey that ticket #1 is closed"
+    )
