@@ -17,13 +17,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.cli import main
-from bot.core.events import Actor, Platform
+from bot.core import owed
+from bot.core.events import Actor, CommandInvoked, Conversation, Platform
+from bot.handlers.kb_admin import WriteLesson
 from bot.kb import learned, teach
 from bot.kb.learned import LearnedPhrasing
-from storage import migrate
+from storage import events_repo, migrate
 from storage.db import Database
+from storage.models import ProcessedEvent
 from tests.adapters.slack.test_erasure_killed import _learned_folder_locked, _waits_for_lock
 from tests.harness import BotHarness, make_settings
 
@@ -240,3 +244,57 @@ def test_an_erasure_killed_before_learned_yml_was_cleaned_cleans_it_when_run_aga
     assert result.returncode == 0, result.stderr
     assert ", learned.yml 2 questions; they are now erased:" in result.stdout, result.stdout
     assert learned.read(kb / learned.LEARNED_FILE).phrasings == ()
+
+
+async def _a_lesson_still_owed(database_file: Path, *, questions: tuple[str, ...]) -> None:
+    """A lesson staff taught whose bot was killed before writing it: kept with its command's claim
+    for the next bot's sweep to write."""
+    staff = Actor(platform=Platform.CONSOLE, id="S1", display_name="Sam")
+    room = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="staff")
+    command = CommandInvoked(
+        actor=staff, conversation=room, name="support", args="kb teach", event_id="cmd-l"
+    )
+    lesson = WriteLesson(
+        article="sso-setup",
+        title="",
+        answer="",
+        questions=questions,
+        new=False,
+        taken=frozenset(),
+        source="gap `g1`",
+    )
+    database = Database.from_url(f"sqlite+aiosqlite:///{database_file}")
+    async with database.transaction() as session:
+        await events_repo.claim_event(
+            session,
+            platform="console",
+            event_id="cmd-l",
+            owed="[]",
+            owed_until=command.occurred_at,
+            work=owed.encode_work(owed.OwedWork(command, (lesson,))),
+        )
+    await database.dispose()
+
+
+async def _owed_lessons(database_file: Path) -> list[WriteLesson]:
+    database = Database.from_url(f"sqlite+aiosqlite:///{database_file}")
+    async with database.session() as session:
+        works = (await session.execute(select(ProcessedEvent.work))).scalars().all()
+    await database.dispose()
+    lessons = [w for text in works if text for w in owed.decode_work(text).work]
+    assert all(isinstance(lesson, WriteLesson) for lesson in lessons)
+    return lessons  # type: ignore[return-value]
+
+
+def test_erase_takes_their_questions_out_of_a_lesson_still_to_be_written(
+    site: Path, command: Supportbot
+) -> None:
+    database_file = site / "data" / "supportbot.db"
+    asyncio.run(_a_lesson_still_owed(database_file, questions=("How do I reset my  API key?", OTHERS)))
+
+    result = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    assert ", 1 pending lesson cleaned; they are now erased:" in result.stdout, result.stdout
+    (lesson,) = asyncio.run(_owed_lessons(database_file))
+    assert lesson.questions == (OTHERS,), "the next bot's sweep would have written Casey's words"

@@ -9,14 +9,18 @@ staff chat commands (`/support privacy ...`) both come here.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from bot.core import owed
+from bot.core.context import KeptWork
 from bot.core.events import Platform
 from storage import privacy_repo
 from storage.backup import sqlite_file
@@ -29,6 +33,8 @@ EXPIRED: Final = "removed after the retention period (DATA_RETENTION_DAYS)"
 EXAMPLE: Final = "slack:U0123ABCD"
 LEARNED_FILE: Final = "learned.yml"  # the knowledge base's (`bot.kb.learned`), named as staff see it
 LEARNED_UNCLEANED: Final = f"{LEARNED_FILE} could not be cleaned of their questions"
+
+log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
@@ -213,6 +219,9 @@ class Erasure:
     which core cannot reach."""
     learned: int = 0
     """How many learned questions (phrasings, declined topics' questions) were theirs and removed."""
+    pending_lessons: int = 0
+    """Lessons still to be written after their event's commit (kept with its claim) that held
+    their questions, taken out of them (`clean_owed_work`)."""
     warning: str | None = None
     """What did not go as it should outside the database (the learned file could not be cleaned)."""
 
@@ -223,6 +232,8 @@ class Erasure:
     def text(self) -> str:
         tables = ", ".join(f"{table} {count}" for table, count in self.counts.items())
         learned = f", {LEARNED_FILE} {_count(self.learned, 'question')}" if self.learned else ""
+        if self.pending_lessons:
+            learned += f", {_count(self.pending_lessons, 'pending lesson')} cleaned"
         done = f"{self.rows} rows changed ({tables}){learned}; they are now `{self.pseudonym}`"
         return done if self.warning is None else f"{done}. {self.warning}"
 
@@ -239,6 +250,26 @@ async def erase(session: DbSession, *, subject: str, now: datetime) -> Erasure |
     asked = await privacy_repo.questions_of(session, key=subject)
     counts = await privacy_repo.erase(session, key=subject, pseudonym=pseudonym, words_marker=ERASED, now=now)
     return None if counts is None else Erasure(subject, pseudonym, counts, asked=tuple(asked))
+
+
+async def clean_owed_work(session: DbSession, *, clean: Callable[[KeptWork], KeptWork]) -> int:
+    """Rewrite each piece of work still owed after its event's commit (kept with its claim,
+    `bot.core.owed`) as `clean` returns it: the caller, which knows what a piece holds, takes an
+    erased person's words out of it. How many claims changed. Inside the erasure's transaction: a
+    sweep would otherwise write their words after it (into learned.yml, which it cleaned)."""
+    changed = 0
+    for claim_id, text in await privacy_repo.owed_work(session):
+        try:
+            kept = owed.decode_work(text)
+        except ValueError as error:  # the sweep gives it up, unread, without doing it
+            log.warning("work owed by claim %d cannot be read (%s); left as it is", claim_id, error)
+            continue
+        cleaned = tuple(clean(work) for work in kept.work)
+        if cleaned != kept.work:
+            work = owed.encode_work(owed.OwedWork(kept.event, cleaned))
+            await privacy_repo.rewrite_owed_work(session, claim_id=claim_id, work=work)
+            changed += 1
+    return changed
 
 
 async def purge_expired(session: DbSession, *, before: datetime, limit: int) -> int:

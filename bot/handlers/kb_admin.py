@@ -6,8 +6,8 @@ team); approve an article drafted from a lesson; forget a phrasing or a declined
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
 
 from bot.core.commands import Option
@@ -431,6 +431,18 @@ class WriteLesson:
         prefix = done + (f"\n{self.note}" if self.note else "") + "\n"
         return [await _reloaded(services, event.actor, prefix=prefix)]
 
+    def without_questions(self, theirs: Collection[str]) -> WriteLesson | LessonErased:
+        """This lesson without an erased person's questions (`theirs`, as `teach.stored_key` has
+        them, so compared as the erasure cleans learned.yml of them); with none left, nothing is
+        written, and its teacher hears why (`LessonErased`)."""
+        kept = tuple(q for q in self.questions if teach.stored_key(q) not in theirs)
+        if kept == self.questions:
+            return self
+        if not kept:
+            return LessonErased(f"lesson from {self.source}")
+        left_out = f"{count(len(self.questions) - len(kept), 'question')} left out: {ERASED_WORDS}."
+        return replace(self, questions=kept, note="\n".join(filter(None, (self.note, left_out))))
+
 
 @kept_work
 @dataclass(frozen=True, slots=True)
@@ -457,6 +469,33 @@ class WriteDeclined:
             f"questions like these now go to the team. Undo: `/support kb forget {topic.id}`."
         )
         return [await _reloaded(services, event.actor, prefix=done + "\n")]
+
+    def without_questions(self, theirs: Collection[str]) -> WriteDeclined | LessonErased:
+        """These questions without an erased person's (as `WriteLesson.without_questions`)."""
+        kept = tuple(q for q in self.questions if teach.stored_key(q) not in theirs)
+        if kept == self.questions:
+            return self
+        if not kept:
+            return LessonErased(f"declined topic from gap `{self.gap}`")
+        return replace(self, questions=kept)
+
+
+ERASED_WORDS = "erased at the person's request"
+
+
+@kept_work
+@dataclass(frozen=True, slots=True)
+class LessonErased:
+    """In place of a lesson still to be written when every question in it was erased: its teacher
+    hears that `what` (`lesson from gap ...`) was not written, and why."""
+
+    what: str
+
+    async def __call__(
+        self, event: InboundEvent, services: Services, *, again: bool
+    ) -> list[OutboundMessage]:
+        text = f"The {self.what} was not written: every question in it was {ERASED_WORDS}."
+        return [OutboundMessage(text=text, private_to=event.actor)]
 
 
 async def _clicked(

@@ -14,15 +14,17 @@ from pathlib import Path
 
 from bot.core import privacy
 from bot.core.commands import Option
-from bot.core.context import HandlerContext, Services
+from bot.core.context import HandlerContext, KeptWork, Services
 from bot.core.errors import UsageError, UserError
 from bot.core.events import ActionInvoked, Button, ButtonStyle, CommandInvoked, InboundEvent, OutboundMessage
 from bot.core.owed import kept_work
 from bot.core.router import Router, action, command
 from bot.handlers.guards import audit, staff_only
+from bot.handlers.kb_admin import WriteDeclined, WriteLesson
 from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.loader import KBError
+from storage.session import DbSession
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,7 @@ async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             )
         )
         return
+    erasure = await forget_owed_lessons(ctx.session, erasure)
     erasure = await _forget_learned(ctx, erasure)
     await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions")
     # The KB in service loads the cleaned file once the erasure committed; the reply, which says
@@ -216,6 +219,23 @@ async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> priv
 
 
 _LEARNED_ERASED = "privacy.erase: learned questions removed"
+
+
+async def forget_owed_lessons(session: DbSession, erasure: privacy.Erasure) -> privacy.Erasure:
+    """Their questions out of lessons still to be written (kept with their event's claim until the
+    write is done: a process killed first leaves it to another's sweep, which would write their
+    words after this erasure cleaned learned.yml of them). Counted in `pending_lessons`."""
+    theirs = frozenset(teach.stored_key(question) for question in erasure.asked)
+    if not theirs:
+        return erasure
+    cleaned = await privacy.clean_owed_work(session, clean=partial(_without_questions, theirs=theirs))
+    return replace(erasure, pending_lessons=cleaned)
+
+
+def _without_questions(work: KeptWork, *, theirs: frozenset[str]) -> KeptWork:
+    if isinstance(work, WriteLesson | WriteDeclined):
+        return work.without_questions(theirs)
+    return work
 
 
 async def _reload_and_say(event: ActionInvoked, ctx: HandlerContext, erasure: privacy.Erasure) -> None:
