@@ -7,7 +7,14 @@ from datetime import timedelta
 
 from bot.core.context import HandlerContext, KBArticle, KBCandidate
 from bot.core.errors import UserError
-from bot.core.events import ActionInvoked, Button, ButtonStyle, MessageReceived, OutboundMessage
+from bot.core.events import (
+    ActionInvoked,
+    Button,
+    ButtonStyle,
+    MessageReceived,
+    OutboundMessage,
+    SharedFile,
+)
 from bot.core.router import Router, action, always
 from bot.kb.model import MATCH_PREFIX, Band
 from bot.tickets import intents, messages
@@ -91,21 +98,20 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
     ticket = await _open_ticket_asking(ctx, text) if reason == "repeat" else None
     if ticket is not None:
         await ctx.reply(messages.asked_again(ticket))
-        await relay_from_customer(ctx, ticket, text)
+        await relay_from_customer(ctx, ticket, text, files=event.files)
         await decisions_repo.settle(
             ctx.session, decision_id=record.id or 0, outcome="escalated", reason=reason, ticket_id=ticket.id
         )
     elif reason is not None:
-        await _escalate(
-            ctx, record, reason=reason, summary=text, priority="high" if reason == "frustration" else "normal"
-        )
+        priority = "high" if reason == "frustration" else "normal"
+        await _escalate(ctx, record, reason=reason, summary=text, priority=priority, files=event.files)
     elif band is Band.ANSWER:
         await ctx.reply(answer_message(decision.candidates[0].entry, record.id))
     elif band is Band.CLARIFY:
         await ctx.reply(clarify_message(decision.candidates, record.id))
     else:
         reason = "not_covered" if decision.declined is not None else "low_confidence"
-        await _escalate(ctx, record, reason=reason, summary=text)
+        await _escalate(ctx, record, reason=reason, summary=text, files=event.files)
 
 
 async def _open_ticket_asking(ctx: HandlerContext, text: str) -> Ticket | None:
@@ -125,7 +131,10 @@ async def _escalate(
     summary: str,
     priority: str = "normal",
     outcome: str = "escalated",
+    files: Sequence[SharedFile] = (),
 ) -> None:
+    """Open a ticket for the decision's question. `files`: those sent with it, when this is the
+    message itself; a button clicked later has none, for a decision keeps only the words."""
     best = ctx.services.kb.get(record.top_entry_id) if record.top_entry_id else None
     ticket = await escalate(
         ctx,
@@ -134,6 +143,7 @@ async def _escalate(
         priority=priority,
         decision_id=record.id,
         component=best.component if best is not None and record.band != "escalate" else None,
+        files=files,
     )
     await decisions_repo.settle(
         ctx.session,

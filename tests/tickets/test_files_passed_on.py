@@ -11,7 +11,7 @@ import pytest
 
 from bot.adapters.base import Capabilities, DeliveryError, DeliveryFailure
 from bot.core.events import SharedFile
-from tests.harness import STAFF_CHANNEL, BotHarness
+from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated, tickets, transcript
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -139,6 +139,38 @@ async def test_a_file_with_the_words_that_ask_for_a_person_is_a_line_on_the_card
     assert card.delivery.message.attachments == ()
     line = f"📎 `error.png` (1 KB, image/png): [open it]({screenshot.link})"
     assert card.delivery.message.text == f"> Casey: can I talk to a human please\n{line}"
+
+
+async def test_a_screenshot_with_a_question_the_bot_cannot_answer_comes_with_the_staff_card(
+    takes_files: BotHarness,
+) -> None:
+    """Casey's question is nothing the knowledge base covers: the person it goes to sees her
+    screenshot on the ticket's card, as when she asks for a person outright."""
+    bot = takes_files
+    screenshot = bot.adapter.share("error.png", PNG, "image/png")
+    sent = await bot.customer_says("do you have an office in Lisbon where I can drop by?", files=[screenshot])
+    (card,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    (attached,) = card.delivery.message.attachments
+    assert (attached.filename, attached.read()) == ("error.png", PNG)
+    line = f"📎 `error.png` (1 KB, image/png): [open it]({screenshot.link})"
+    assert (await transcript(bot, 1))[0][1].endswith(line)
+
+
+async def test_a_screenshot_with_a_question_asked_again_reaches_the_open_ticket(
+    takes_files: BotHarness,
+) -> None:
+    """Casey asks again, with a screenshot this time, while the ticket for her question is open: the
+    screenshot reaches that ticket's thread with her words."""
+    bot = takes_files
+    (reply,) = await bot.customer_says("my csv export failed")
+    await bot.click(bot.customer, button(reply, "I still need help"), on=reply)
+    bot.clock.advance(minutes=3)
+    screenshot = bot.adapter.share("error.png", PNG, "image/png")
+    sent = await bot.customer_says("my CSV export failed", files=[screenshot])
+    (relayed,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert relayed.text == "**Casey:**\nmy CSV export failed"
+    (attached,) = relayed.delivery.message.attachments
+    assert (attached.filename, attached.read()) == ("error.png", PNG)
 
 
 # -- the team's files, to the customer ------------------------------------------------------
