@@ -280,8 +280,11 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
         if known is None:
             print(f"{where}: nothing is stored about {subject}", file=sys.stderr)
             return 2
+        exports = privacy.exports_folder(settings.database_url)
         if not args.yes:
             print(f"Stored about {subject}: {privacy.summary(known)}.")
+            if deleted_too := privacy.exports_text(exports, subject=subject):
+                print(deleted_too.replace("`", ""))
             prompt = f"Erase everything about {subject}? Type the id to confirm: "
             try:
                 answer = (await asyncio.to_thread(input, prompt)).strip()
@@ -301,6 +304,7 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
                 # write them after this.
                 erasure = await forget_owed_lessons(session, erasure)
                 erasure = await asyncio.to_thread(teach.forget_erased, settings.kb_path, erasure)
+                erasure = await asyncio.to_thread(privacy.forget_exports, exports, erasure)
                 await audit_repo.record(
                     session,
                     actor_key="cli",

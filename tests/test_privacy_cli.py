@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.cli import main
-from bot.core import owed
+from bot.core import owed, privacy
+from bot.core.clock import utc_now
 from bot.core.events import Actor, CommandInvoked, Conversation, Platform
 from bot.handlers.kb_admin import WriteLesson
 from bot.kb import learned, teach
@@ -298,3 +299,32 @@ def test_erase_takes_their_questions_out_of_a_lesson_still_to_be_written(
     assert ", 1 pending lesson cleaned; they are now erased:" in result.stdout, result.stdout
     (lesson,) = asyncio.run(_owed_lessons(database_file))
     assert lesson.questions == (OTHERS,), "the next bot's sweep would have written Casey's words"
+
+
+async def _exported_in_chat(database_file: Path, *, subject: str) -> Path:
+    """What `/support privacy export` writes of `subject`, beside the database."""
+    database = Database.from_url(f"sqlite+aiosqlite:///{database_file}")
+    async with database.session() as session:
+        document = await privacy.export(session, subject=subject, now=utc_now())
+    await database.dispose()
+    assert document is not None
+    folder = privacy.exports_folder(f"sqlite+aiosqlite:///{database_file}")
+    folder.mkdir(exist_ok=True)
+    path = privacy.export_path(folder, subject=subject, now=utc_now())
+    privacy.write(document, path)
+    return path
+
+
+def test_erase_deletes_the_chats_exports_of_them_it_named_first(site: Path, command: Supportbot) -> None:
+    database_file = site / "data" / "supportbot.db"
+    caseys = asyncio.run(_exported_in_chat(database_file, subject="console:U7CASEY"))
+    someone_elses = caseys.with_name(caseys.name.replace("U7CASEY", "U7OTHER"))
+    someone_elses.write_text('{"manifest": {"subject": "console:U7OTHER"}}')
+
+    typed = command(site, "privacy", "erase", "console:U7CASEY", stdin=FakeTerminal("console:U7CASEY\n"))
+
+    assert typed.returncode == 0, typed.stderr
+    said = f"Their export on the bot's server is deleted with them (send it first): {caseys.resolve()}."
+    assert said in typed.stdout, typed.stdout
+    assert ", 1 export deleted; they are now erased:" in typed.stdout, typed.stdout
+    assert not caseys.exists() and someone_elses.exists()

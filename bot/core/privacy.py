@@ -14,7 +14,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -201,8 +201,35 @@ def exports_folder(database_url: str) -> Path:
 
 
 def export_path(folder: Path, *, subject: str, now: datetime) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", subject)
-    return folder / f"{safe}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+    return folder / f"{_safe(subject)}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
+
+
+def _safe(subject: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", subject)
+
+
+# `export_path`'s name after the subject, and `-2`, `-3`... for another export in the same second.
+_EXPORTED_AT = r"-\d{8}T\d{6}Z(?:-\d+)?\.json"
+
+
+def exports_of(folder: Path, *, subject: str) -> list[Path]:
+    """The chat's exports of `subject` in `folder`, by their names (`export_path`) and the subject
+    their manifest names (two ids may make one safe name); one cut short while being written, which
+    cannot be read, by its name alone. None when the folder does not exist."""
+    named = re.compile(re.escape(_safe(subject)) + _EXPORTED_AT)
+    try:
+        files = sorted(path for path in folder.iterdir() if named.fullmatch(path.name))
+    except FileNotFoundError:
+        return []
+    return [path for path in files if _exported_subject(path) in (subject, None)]
+
+
+def _exported_subject(path: Path) -> str | None:
+    """Whose export the file at `path` is, as its manifest says; None when it cannot be read."""
+    try:
+        return str(json.loads(path.read_text(encoding="utf-8"))["manifest"]["subject"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # -- erasure --------------------------------------------------------------------------------------
@@ -222,8 +249,14 @@ class Erasure:
     pending_lessons: int = 0
     """Lessons still to be written after their event's commit (kept with its claim) that held
     their questions, taken out of them (`clean_owed_work`)."""
+    exports: tuple[str, ...] = ()
+    """The chat's exports of them deleted from the server (`forget_exports`)."""
     warning: str | None = None
     """What did not go as it should outside the database (the learned file could not be cleaned)."""
+
+    def warned(self, text: str) -> Erasure:
+        """This erasure with `text` said after any warning it has."""
+        return replace(self, warning=text if self.warning is None else f"{self.warning}. {text}")
 
     @property
     def rows(self) -> int:
@@ -234,6 +267,8 @@ class Erasure:
         learned = f", {LEARNED_FILE} {_count(self.learned, 'question')}" if self.learned else ""
         if self.pending_lessons:
             learned += f", {_count(self.pending_lessons, 'pending lesson')} cleaned"
+        if self.exports:
+            learned += f", {_count(len(self.exports), 'export')} deleted"
         done = f"{self.rows} rows changed ({tables}){learned}; they are now `{self.pseudonym}`"
         return done if self.warning is None else f"{done}. {self.warning}"
 
@@ -250,6 +285,49 @@ async def erase(session: DbSession, *, subject: str, now: datetime) -> Erasure |
     asked = await privacy_repo.questions_of(session, key=subject)
     counts = await privacy_repo.erase(session, key=subject, pseudonym=pseudonym, words_marker=ERASED, now=now)
     return None if counts is None else Erasure(subject, pseudonym, counts, asked=tuple(asked))
+
+
+def forget_exports(folder: Path, erasure: Erasure) -> Erasure:
+    """`erasure` with the chat's exports of its person deleted from `folder`, named in `exports`:
+    copies of their data the bot wrote, staff told where (the erasure's question named them first)
+    or not (a process killed after writing one, its message dropped by the erasure). One that
+    cannot be deleted is named in `warning`, for staff to delete by hand."""
+    deleted: list[str] = []
+    try:
+        for path in exports_of(folder, subject=erasure.subject):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                # Not its path in the log: it names them, beside their pseudonym.
+                log.warning("erased %s, but not an export of theirs: %s", erasure.pseudonym, error.strerror)
+                erasure = erasure.warned(
+                    f"Their export `{path.resolve()}` could not be deleted ({error.strerror}): delete it"
+                )
+            else:
+                deleted.append(str(path.resolve()))
+    except OSError as error:
+        log.warning("erased %s, but their exports are not read: %s", erasure.pseudonym, error)
+        erasure = erasure.warned(
+            f"The exports folder `{folder.resolve()}` could not be read ({error.strerror}): delete their "
+            "exports in it"
+        )
+    return replace(erasure, exports=(*erasure.exports, *deleted))
+
+
+def exports_text(folder: Path, *, subject: str) -> str:
+    """What the erasure's question says of the exports of `subject` it will delete from `folder`:
+    empty when there are none (or the folder cannot be read: the erasure says so then)."""
+    try:
+        paths = exports_of(folder, subject=subject)
+    except OSError:
+        return ""
+    if not paths:
+        return ""
+    listed = ", ".join(f"`{path.resolve()}`" for path in paths)
+    if len(paths) == 1:
+        return f"Their export on the bot's server is deleted with them (send it first): {listed}."
+    these = f"Their {len(paths)} exports on the bot's server are"
+    return f"{these} deleted with them (send them first): {listed}."
 
 
 async def clean_owed_work(session: DbSession, *, clean: Callable[[KeptWork], KeptWork]) -> int:

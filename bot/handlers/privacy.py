@@ -111,7 +111,7 @@ class WriteExport:
                 title=f"Exported what is stored about {self.subject}",
                 text=(
                     f"{self.summary}.\nThe file is on the bot's server: `{path.resolve()}`. "
-                    "Send it to them securely, then delete it: erasing does not touch exports."
+                    "Send it to them securely, then delete it; erasing them deletes it too."
                 ),
                 private_to=event.actor,
             )
@@ -162,13 +162,15 @@ async def _ask_to_erase(event: CommandInvoked, ctx: HandlerContext, subject: str
     if document is None:
         await ctx.reply(OutboundMessage(text=f"Nothing is stored about `{subject}`.", private_to=event.actor))
         return
+    folder = privacy.exports_folder(ctx.services.settings.database_url)
+    exports = await asyncio.to_thread(privacy.exports_text, folder, subject=subject)
     await ctx.reply(
         OutboundMessage(
             title=f"Erase everything about {subject}?",
             text=(
                 f"Stored: {privacy.summary(document)}.\nTheir words become \u201c{privacy.ERASED}\u201d, "
                 "their id and name a pseudonym; counts and ratings stay. Their open tickets are closed. "
-                "This cannot be undone."
+                f"{exports}{' ' if exports else ''}This cannot be undone."
             ),
             buttons=(
                 Button(action_id=ERASE, label=f"Erase {subject}", value=subject, style=ButtonStyle.DANGER),
@@ -194,6 +196,7 @@ async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
         return
     erasure = await forget_owed_lessons(ctx.session, erasure)
     erasure = await _forget_learned(ctx, erasure)
+    erasure = await _forget_exports(ctx, erasure)
     await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions")
     # The KB in service loads the cleaned file once the erasure committed; the reply, which says
     # what that load left undone, follows it.
@@ -219,6 +222,20 @@ async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> priv
 
 
 _LEARNED_ERASED = "privacy.erase: learned questions removed"
+
+
+async def _forget_exports(ctx: HandlerContext, erasure: privacy.Erasure) -> privacy.Erasure:
+    """Their exports the chat wrote, deleted from the server (`privacy.forget_exports`). Inside
+    the transaction, as learned.yml is cleaned and for the same reason; a try after a conflict
+    finds those the try before deleted gone, and counts them from `across_tries`."""
+    folder = privacy.exports_folder(ctx.services.settings.database_url)
+    erasure = await asyncio.to_thread(privacy.forget_exports, folder, erasure)
+    deleted = (*ctx.across_tries.get(_EXPORTS_ERASED, ()), *erasure.exports)
+    ctx.across_tries[_EXPORTS_ERASED] = deleted
+    return replace(erasure, exports=deleted)
+
+
+_EXPORTS_ERASED = "privacy.erase: exports deleted"
 
 
 async def forget_owed_lessons(session: DbSession, erasure: privacy.Erasure) -> privacy.Erasure:
@@ -248,9 +265,8 @@ async def _reload_and_say(event: ActionInvoked, ctx: HandlerContext, erasure: pr
             log.warning(
                 "erased %s from learned.yml; the knowledge base did not reload: %s", erasure.pseudonym, error
             )
-            erasure = replace(
-                erasure,
-                warning=f"The knowledge base in service keeps their questions until it loads again: {error}",
+            erasure = erasure.warned(
+                f"The knowledge base in service keeps their questions until it loads again: {error}"
             )
     await ctx.reply(
         OutboundMessage(text=f"Erased {erasure.subject}: {erasure.text()}.", private_to=event.actor)

@@ -1,7 +1,8 @@
 """Erasing a person while work about them is still owed after its event's commit (kept with the
 claim, bot/core/owed.py): a lesson holding their words, written again by the next process's sweep
 after the erasure cleaned learned.yml, writes what is left of it without their words, or nothing
-when every question was theirs (its teacher hears why). SQLite and PostgreSQL."""
+when every question was theirs (its teacher hears why); an export of them, written by a process
+killed before it told staff where, is deleted with them. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from bot.kb import learned
 from storage.db import Database
+from tests.handlers.test_privacy_commands import QUENTIN
 from tests.handlers.test_teach_from_gap import THEME, a_gap_about_the_theme, customer
 from tests.handlers.test_writes_after_the_commit_kept import (
     _dies_after_writing,
@@ -85,3 +87,21 @@ async def test_a_declined_topic_whose_every_question_was_erased_is_not_written_a
         f"The declined topic from gap `{gap}` was not written: every question in it was erased at "
         "the person's request."
     )
+
+
+async def test_an_export_written_before_its_process_died_untold_is_deleted_with_the_person(
+    bot: BotHarness, next_process: BotHarness, database: Database, tmp_path: Path
+) -> None:
+    await bot.says(QUENTIN, "can I talk to a human? my quokkaville export keeps failing")
+    await bot.bot.dispatcher.keep_owing()
+    await _dies_after_writing(database)
+    assert await bot.staff_runs("/support privacy export console:U7QZERA") == []
+    (written,) = (tmp_path / "privacy-exports").iterdir()
+    await _restarted(database)
+
+    _the_next_process_of(bot, next_process)
+    erased = await _erased_in_chat(next_process, QUENTIN.key)
+    assert ", 1 export deleted;" in erased, erased
+    assert await _swept_after_the_lease(bot, next_process) == 0, "the message saying where is dropped"
+
+    assert not written.exists(), "a copy of their data nobody was told of outlived their erasure"

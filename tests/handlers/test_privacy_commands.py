@@ -48,6 +48,28 @@ async def test_a_second_export_in_the_same_second_gets_a_file_of_its_own(
     assert all(f"`{file.resolve()}`" in (first.text + second.text) for file in files)
 
 
+async def test_erasing_a_person_deletes_the_exports_of_them_it_named_first(
+    bot: BotHarness, tmp_path: Path
+) -> None:
+    await _quentin_asks_for_help(bot)
+    await bot.customer_says("can I talk to a human? my invoices are wrong")
+    (exported,) = await bot.staff_runs("/support privacy export console:U7QZERA")
+    assert "Send it to them securely, then delete it; erasing them deletes it too." in exported.text
+    (quentins,) = (tmp_path / "privacy-exports").iterdir()
+    await bot.staff_runs(f"/support privacy export {bot.customer.key}")
+    (caseys,) = set((tmp_path / "privacy-exports").iterdir()) - {quentins}
+
+    (question,) = await bot.staff_runs("/support privacy erase console:U7QZERA")
+    assert (
+        f"Their export on the bot's server is deleted with them (send it first): `{quentins.resolve()}`."
+        in question.text
+    ), question.text
+    (done,) = await bot.click(bot.staff, button(question, "Erase"), on=question)
+
+    assert done.text.startswith("Erased console:U7QZERA: ") and ", 1 export deleted;" in done.text, done.text
+    assert list((tmp_path / "privacy-exports").iterdir()) == [caseys], "Casey was not erased"
+
+
 async def test_staff_erase_a_person_after_clicking_the_button(bot: BotHarness) -> None:
     await _quentin_asks_for_help(bot)
 
