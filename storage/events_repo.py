@@ -9,7 +9,7 @@ otherwise never be done. Rows still owing after their lease are claimed by any p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from storage import dialect
+from storage.inbox_repo import renew_leased
 from storage.models import ProcessedEvent
 from storage.session import DbSession, Prepared
 from storage.types import utcnow
@@ -137,15 +138,14 @@ async def work_done(session: DbSession, *, claim_id: int, owed: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def renew_owed(session: DbSession, *, ids: Sequence[int], until: datetime) -> None:
-    """The process posting those claims' replies holds them until `until` (if still owing)."""
-    if ids:
-        await session.execute(
-            update(ProcessedEvent)
-            .where(col(ProcessedEvent.id).in_(list(ids)), col(ProcessedEvent.owed_until).is_not(None))
-            .values(owed_until=until)
-            .execution_options(synchronize_session=False)
-        )
+async def renew_owed(session: DbSession, *, held: Mapping[int, datetime], until: datetime) -> list[int]:
+    """The process posting the replies of the claims of `held` (id -> until when it holds each)
+    holds them until `until`; those renewed. A claim no longer owing, or taken over by another
+    process's sweep, is not."""
+    lease = col(ProcessedEvent.owed_until)
+    return await renew_leased(
+        session, ProcessedEvent, id_column=col(ProcessedEvent.id), lease_column=lease, held=held, until=until
+    )
 
 
 async def claim_owed(

@@ -124,8 +124,7 @@ class DatabaseInbox:
 
     async def _renew(self, held: Mapping[int, datetime], until: datetime) -> list[int]:
         async with self.database.transaction() as session:
-            await inbox_repo.renew(session, ids=list(held), until=until)
-        return list(held)
+            return await inbox_repo.renew(session, held=held, until=until)
 
     async def _insert(
         self, session: DbSession, rows: list[tuple[str, str, str]]

@@ -26,7 +26,7 @@ class Lease:
     since: datetime
     """When this process took the row: its ceiling counts from then."""
     renewing: bool = True
-    """False once this process stopped renewing it (held too long): its lease runs out."""
+    """False once this process stopped renewing it (held too long, or taken over by another)."""
 
 
 Renew = Callable[[Mapping[int, datetime], datetime], Awaitable[Collection[int]]]
@@ -84,13 +84,28 @@ class Held:
         }
 
     async def renew(self, write: Renew, *, now: datetime) -> None:
-        """Renew the rows whose lease is ending (`ending`) with `write`, until now + the lease."""
+        """Renew the rows whose lease is ending (`ending`) with `write`, until now + the lease. A row
+        `write` did not renew is no longer this process's: another took it over once its lease had
+        run out (this one stalled), or it is gone (settled, erased). It is no longer renewed here,
+        with a warning, so that the other keeps it."""
         ending = self.ending(now)
         if not ending:
             return
         until = now + self.lease
-        renewed = await write(ending, until)
-        for row in renewed:
+        renewed = set(await write(ending, until))
+        lost = []
+        for row, was in ending.items():
             lease = self._leases.get(row)
-            if lease is not None and lease.until == ending.get(row):  # not released or taken again
+            if lease is None or lease.until != was:  # released, or taken again, meanwhile
+                continue
+            if row in renewed:
                 self._leases[row] = dataclasses.replace(lease, until=until)
+            else:
+                self._leases[row] = dataclasses.replace(lease, renewing=False)
+                lost.append(row)
+        if lost:
+            log.warning(
+                "%s %s taken over by another process once their lease ran out (or gone): no longer renewed",
+                self.what,
+                lost,
+            )

@@ -281,8 +281,7 @@ class OwedReplies:
         """Hold on to claims this process is still posting (id -> until when it holds each) until
         `until`; those renewed."""
         async with self.database.transaction() as session:
-            await events_repo.renew_owed(session, ids=list(held), until=until)
-        return list(held)
+            return await events_repo.renew_owed(session, held=held, until=until)
 
     async def keep(self, claim_id: int, replies: Sequence[PendingDelivery]) -> None:
         """The claim still owes `replies` (the platform refused them past every retry): any

@@ -480,6 +480,34 @@ async def test_a_reply_posted_after_the_process_lost_its_hold_goes_as_a_resend(
     await stalled.close()
 
 
+async def _owed_until(database: Database) -> list[datetime | None]:
+    async with database.session() as session:
+        return list((await session.execute(select(ProcessedEvent.owed_until))).scalars())
+
+
+async def test_a_stalled_process_waking_up_leaves_the_lease_of_a_claim_another_took_over(
+    database: Database, tmp_path: object, next_process: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its loop stalled past the lease, so another process's sweep took the claim over. When it
+    wakes, its renewal must not lengthen the other's lease: it learns the claim is no longer its
+    own, says so, and leaves it alone."""
+    stalled = await BotHarness.create(make_settings(tmp_path), database=database)
+    platform, handling = await posting_slowly(stalled, "how do I reset my API key?")
+    next_process.clock.advance(seconds=31)
+    assert await next_process.bot.dispatcher.pay_owed() == 1
+    taken_until = await _owed_until(database)
+
+    stalled.clock.advance(seconds=36)
+    await stalled.bot.dispatcher.keep_owing()
+    await stalled.bot.dispatcher.keep_owing()
+
+    assert await _owed_until(database) == taken_until, "the other process's lease, as it wrote it"
+    assert caplog.text.count("taken over by another process") == 1
+    platform.answer.set()
+    await handling
+    await stalled.close()
+
+
 class PlatformDownForAWhile(FakeAdapter):
     """Answers every post with a 503 until it is back: longer than the outbound's retries last."""
 

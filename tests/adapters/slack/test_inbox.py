@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -319,3 +319,32 @@ async def test_a_row_its_process_never_settles_is_left_to_a_replay_after_the_lon
         await other.renew_held()
         replayed += await other.due(limit=10)
     assert [row.body for row in replayed] == [{"command": "/support"}]
+
+
+async def _lease_of(database: Database, row_id: int) -> datetime:
+    async with database.session() as session:
+        row = await session.get(InboxEntry, row_id)
+    assert row is not None
+    return row.lease_until
+
+
+async def test_a_stalled_process_waking_up_leaves_the_lease_of_a_row_another_took_over(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its loop stalled past the lease (nothing renewed the row), so another process's replay took
+    the row over. When it wakes, its renewal must not lengthen the other's lease: it learns the row
+    is no longer its own, says so, and leaves it alone."""
+    now = [utcnow()]
+    stalled = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30), clock=lambda: now[0])
+    other = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30), clock=lambda: now[0])
+    row_id = await stalled.keep(kind="command", person="slack:U1", body={"command": "/support"})
+    now[0] += timedelta(seconds=31)
+    assert [row.id for row in await other.due(limit=10)] == [row_id]
+    taken_until = await _lease_of(database, row_id)
+
+    now[0] += timedelta(seconds=5)
+    await stalled.renew_held()
+    await stalled.renew_held()
+
+    assert await _lease_of(database, row_id) == taken_until, "the other process's lease, as it wrote it"
+    assert caplog.text.count(f"inbox rows [{row_id}] taken over by another process") == 1
