@@ -62,7 +62,11 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
     text = event.text.strip()
     addressed = event.mentions_bot or event.conversation.is_direct
     if not text:
-        if addressed:
+        if addressed and event.files:
+            # A screenshot alone: the knowledge base reads words only, and a file goes to the team
+            # with an escalation, so the customer learns both instead of hearing it was empty.
+            await ctx.reply(messages.files_without_words(event.files))
+        elif addressed:
             await ctx.reply("I got an empty message. What can I help you with?")
         return
     if not addressed and (ctx.is_staff or not intents.looks_like_support_request(text)):

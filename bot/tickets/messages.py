@@ -160,6 +160,29 @@ def with_files(
     return "\n".join([text, *map(line, files)] if text.strip() else map(line, files))
 
 
+SHOWN_FILES = 3
+"""How many files a reply names; more are counted."""
+
+
+def files_without_words(files: Sequence[SharedFile]) -> OutboundMessage:
+    """For a customer who sent the bot files and no words, outside any ticket: the bot cannot read
+    them, and a file reaches the team with a message whose words bring in a person."""
+    names = [_file_name(f.name) for f in files[:SHOWN_FILES]]
+    if len(files) > SHOWN_FILES:
+        names.append(f"{len(files) - SHOWN_FILES} more")
+    named = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    one = len(files) == 1
+    them = "it" if one else "them"
+    return OutboundMessage(
+        text=(
+            f"I got your {'file' if one else 'files'} {named}, but I can't read images or files, only"
+            f" words. Tell me what you need help with. If a person should see {them}, send {them} again"
+            ' with a few words that say so, such as "talk to a person, my export fails", and I\'ll pass'
+            f" {them} on to the team."
+        )
+    )
+
+
 def nowhere_to_answer(ticket: Ticket) -> str:
     """For the customer alone, when the bot may neither post where they asked nor DM them."""
     where = " (this server's Privacy Settings)" if ticket.platform == Platform.DISCORD.value else ""
