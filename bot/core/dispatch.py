@@ -139,7 +139,7 @@ class Dispatcher:
         self._handling = 0
         # The lease an inbox request gets is the time a process has to post an event's replies too.
         lease = timedelta(seconds=services.settings.inbox_lease_seconds)
-        self.owed = OwedReplies(database, lease=lease, clock=services.clock)
+        self.owed = OwedReplies(database, lease=lease, clock=services.clock, metrics=services.metrics)
         # Claims whose replies (or work) this process is doing right now. One it holds past the
         # ceiling is stuck (a post or a piece of work that never returns): another process's sweep
         # takes it over once its lease has run out.

@@ -111,6 +111,13 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.kept_work_unreadable = Counter(
+            "supportbot_kept_work_unreadable",
+            "Claims whose work kept for after their commit no class of this version can read (a"
+            " `@kept_work` class renamed or removed by a deploy), once each per process: the work"
+            " is kept, and tried again hourly.",
+            registry=registry,
+        )
         self.adapter_connected = Gauge(
             "supportbot_adapter_connected",
             "1 when the platform's connection is up (Discord gateway, Slack socket), else 0.",

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from bot.core import events
 from bot.core.clock import utc_now
 from bot.core.context import KeptWork, PendingDelivery
+from bot.core.metrics import Metrics
 from storage import events_repo
 from storage.db import Database
 
@@ -67,6 +68,9 @@ _WORKS: dict[str, type] = {}
 CLEAR_EVERY = 0.5
 """Seconds between clearings of posted replies: the window in which a kill makes another process
 post them again (as resends)."""
+UNREADABLE_AGAIN_AFTER = timedelta(hours=1)
+"""How long a claim whose kept work cannot be read waits for the next try: a class a deploy renamed
+is back only after another deploy, and a sweep every lease would read it in vain."""
 GIVE_UP_AFTER = timedelta(hours=24)
 """A reply this late is given up, with a warning: the conversation has moved on, and a bot down for
 that long has told nobody anything new by posting yesterday's answers."""
@@ -266,12 +270,19 @@ class OwedReplies:
     resends, which the idempotency keys make harmless where the platform can recognise them."""
 
     def __init__(
-        self, database: Database, *, lease: timedelta, clock: Callable[[], datetime] = utc_now
+        self,
+        database: Database,
+        *,
+        lease: timedelta,
+        clock: Callable[[], datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self.database = database
         self.lease = lease
         self._clock = clock
+        self._metrics = metrics or Metrics(process=False)
         self._posted: list[int] = []
+        self._unreadable: set[int] = set()  # claims whose work this process has reported unreadable
 
     def until(self) -> datetime:
         """Until when a process that owes replies now has to post them before another one may."""
@@ -317,14 +328,16 @@ class OwedReplies:
             return await events_repo.work_done(session, claim_id=claim_id, owed=text)
 
     async def due(self, *, limit: int) -> list[Owed]:
-        """Claim what is owed past its lease. A row that cannot be read back, or whose replies
-        alone are owed since longer than `GIVE_UP_AFTER`, is cleared with a warning instead: it must
-        not come back every sweep. Work is never too late: a lesson written late beats one lost."""
+        """Claim what is owed past its lease. Replies alone that cannot be read back, or owed since
+        longer than `GIVE_UP_AFTER`, are cleared with a warning instead: they must not come back
+        every sweep. Work is never too late (a lesson written late beats one lost), nor given up:
+        work no class can read any more (`_unreadable`) is kept, and tried again later."""
         now = self._clock()
         async with self.database.transaction() as session:
             rows = await events_repo.claim_owed(session, now=now, lease=self.lease, limit=limit)
         owed: list[Owed] = []
         given_up: list[int] = []
+        unreadable: list[int] = []
         for claim_id, text, handled_at, work in rows:
             if work is None and now - handled_at > GIVE_UP_AFTER:
                 log.warning("replies owed since %s given up: too late to post", handled_at.isoformat())
@@ -333,9 +346,33 @@ class OwedReplies:
             try:
                 owed.append(Owed(claim_id, decode(text), decode_work(work) if work is not None else None))
             except ValueError as error:
+                if work is not None:
+                    self._unreadable_work(claim_id, error)
+                    unreadable.append(claim_id)
+                    continue
                 log.error("owed replies of claim %d cannot be read (%s); given up", claim_id, error)
                 given_up.append(claim_id)
-        if given_up:
+        if given_up or unreadable:
             async with self.database.transaction() as session:
                 await events_repo.settle_owed(session, ids=given_up)
+                await events_repo.renew_owed(
+                    session,
+                    held=dict.fromkeys(unreadable, now + self.lease),
+                    until=now + UNREADABLE_AGAIN_AFTER,
+                )
         return owed
+
+    def _unreadable_work(self, claim_id: int, error: ValueError) -> None:
+        """Report, once per process, work that no class of this version can read (a `@kept_work`
+        class renamed or removed by a deploy): it is kept with its claim for a deploy that can read
+        it, or a person, and not given up: a lesson or an export is not lost without a trace."""
+        if claim_id in self._unreadable:
+            return
+        self._unreadable.add(claim_id)
+        self._metrics.kept_work_unreadable.inc()
+        log.error(
+            "kept work of claim %d cannot be read (%s): kept, tried again in %s",
+            claim_id,
+            error,
+            UNREADABLE_AGAIN_AFTER,
+        )

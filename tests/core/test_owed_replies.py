@@ -4,6 +4,7 @@ them, once, and records what they asked to record once sent."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,10 +37,11 @@ from bot.core.events import (
     SharedFile,
 )
 from bot.core.leases import MAX_HOLD
-from bot.core.owed import NotKeepable, decode, encode
+from bot.core.owed import NotKeepable, decode, encode, encode_event
 from bot.core.router import action
 from bot.handlers.incidents import RememberProgressMessage
 from bot.tickets.workflows import AdoptNewThread, AdoptThread, RememberStaffThread
+from storage import events_repo
 from storage.db import Database
 from storage.models import ProcessedEvent, Ticket
 from tests.fake_adapter import FakeAdapter
@@ -592,3 +594,38 @@ async def test_a_ticket_lost_on_its_way_to_the_customers_dms_goes_on_there_once(
     async with database.session() as session:
         ticket = (await session.execute(select(Ticket))).scalars().one()
     assert (ticket.is_direct, ticket.channel_id) == (True, "D-C1"), "the ticket's home moved to the DMs"
+
+
+async def test_kept_work_no_class_can_read_any_more_is_kept_counted_and_tried_again_hourly(
+    bot: BotHarness, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A deploy renamed a `@kept_work` class while a claim still owed its work: the sweep cannot
+    build it. The work must not be lost without a trace (a rollback, or a person, can still do it),
+    nor read again at every sweep."""
+    taught = MessageReceived(
+        actor=bot.staff, conversation=bot.staff_room, text="/support kb teach", message_id="s9", event_id="s9"
+    )
+    renamed = {"hook": "bot.handlers.kb_admin.TeachBeforeTheRename", "fields": {"gap": "g1"}}
+    work = json.dumps({"event": encode_event(taught), "work": [renamed]})
+    async with database.transaction() as session:
+        claim = await events_repo.claim_event(
+            session,
+            platform=Platform.CONSOLE.value,
+            event_id="s9",
+            owed=encode([]),
+            owed_until=bot.clock() - timedelta(seconds=1),  # its process died
+            work=work,
+        )
+    assert claim is not None
+
+    for _ in range(3):  # a sweep every half hour: it is tried at once, and an hour later
+        assert await bot.bot.dispatcher.pay_owed() == 0
+        bot.clock.advance(minutes=30, seconds=1)
+
+    async with database.session() as session:
+        row = await session.get(ProcessedEvent, claim)
+    assert row is not None and row.work == work, "kept as it was"
+    assert row.owed_until is not None and row.owed_until > bot.clock(), "tried again later, not at once"
+    assert caplog.text.count(f"kept work of claim {claim} cannot be read") == 1
+    registry = bot.bot.services.metrics.registry
+    assert registry.get_sample_value("supportbot_kept_work_unreadable_total") == 1
