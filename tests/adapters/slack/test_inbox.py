@@ -348,3 +348,35 @@ async def test_a_stalled_process_waking_up_leaves_the_lease_of_a_row_another_too
 
     assert await _lease_of(database, row_id) == taken_until, "the other process's lease, as it wrote it"
     assert caplog.text.count(f"inbox rows [{row_id}] taken over by another process") == 1
+
+
+async def test_a_request_that_cannot_be_read_is_let_go_to_a_replay_and_given_up_after_five(
+    bot: SlackBot, slack: SlackEmulator, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stored and acknowledged, but reading it fails (a shape the translation does not know): the
+    process lets the row go instead of holding it while nothing handles it, so a replay tries again
+    once its lease has run out, and one that fails every time is given up after five."""
+    now = [utcnow()]
+    inbox = DatabaseInbox(database, platform="slack", lease=timedelta(seconds=30), clock=lambda: now[0])
+    bot.adapter.keep_inbox(inbox)
+    question = slack.message_event(CUSTOMER, COMMUNITY, "my csv export failed")
+    del question["ts"]  # what the reading needs, and Slack has always sent so far
+    assert (await slack.send_event(slack.event_callback(question))).status == 200
+    await bot.settle()
+    (row,) = await _inbox_rows(database)
+    assert "reading a Slack request failed" in caplog.text
+
+    now[0] += timedelta(seconds=20)  # past half the lease: a row still held would be renewed now
+    await inbox.renew_held()
+    assert await _lease_of(database, row.id or 0) == row.lease_until, "let go: no longer renewed"
+
+    replays = 0
+    for _ in range(REPLAY_ATTEMPTS + 1):  # each replay fails to read it too, and lets it go again
+        now[0] += timedelta(seconds=31)
+        replays += await bot.adapter.replay()
+        await bot.settle()
+        await inbox.renew_held()
+    assert replays == REPLAY_ATTEMPTS + 1, "five replays, then given up"
+    assert await _inbox_rows(database) == []
+    assert await _claims(database) == 0
+    assert not slack.calls_to("chat.postMessage")
