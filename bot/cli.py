@@ -255,7 +255,7 @@ def _privacy(settings: Settings, args: argparse.Namespace) -> int:
 async def _privacy_request(settings: Settings, action: str, subject: str, args: argparse.Namespace) -> int:
     from bot.core import privacy
     from bot.core.clock import utc_now
-    from bot.handlers.privacy import forget_owed_lessons
+    from bot.handlers.privacy import forget_owed
     from bot.kb import teach
     from storage import audit_repo
     from storage.db import open_migrated
@@ -300,9 +300,9 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
                 # and the cleaning, the command would leave their words in learned.yml for good
                 # (run again, it finds nothing stored). The erasure stands even when the file
                 # cannot be cleaned (`forget_erased` says so). A running bot's watcher loads it.
-                # Lessons still to be written lose their questions first: a bot's sweep would
-                # write them after this.
-                erasure = await forget_owed_lessons(session, erasure)
+                # Lessons still to be written and replies not posted yet lose their words first:
+                # a bot's sweep would write or post them after this.
+                erasure = await forget_owed(session, erasure)
                 erasure = await asyncio.to_thread(teach.forget_erased, settings.kb_path, erasure)
                 erasure = await asyncio.to_thread(privacy.forget_exports, exports, erasure)
                 await audit_repo.record(

@@ -14,8 +14,9 @@ A person is their actor key, `platform:user_id` (`slack:U0123ABCD`). These colum
   `body` holds their words, and is deleted with it); `processed_events.owed`, replies not yet
   posted (dropped when they are to, or about, the person, or go to one of their tickets), and
   `processed_events.work`, work not yet done after its event's commit (dropped with them; a
-  lesson still to be written that holds their questions is rewritten without them by the caller,
-  `owed_work`, `rewrite_owed_work`: only it knows how a lesson holds them).
+  lesson still to be written that holds their questions, and a reply to others quoting them, are
+  rewritten without them by the caller, `still_owed`, `rewrite_still_owed`: only it knows how
+  those hold a person's words).
 
 Their words: `tickets.summary` of the tickets they opened, `ticket_messages.text` of the lines they
 wrote, `kb_decisions.question`, and `audit_log.detail` of their rows (a refused command's text, a
@@ -559,26 +560,28 @@ async def erase(
     return changed.counts
 
 
-async def owed_work(session: DbSession) -> list[tuple[int, str]]:
-    """The work events left for after their commit and not done yet (`processed_events.work`, as
-    bot/core/owed.py writes it): (claim id, work) each, oldest first. Locked until the transaction
-    ends, so that no sweep starts one of them meanwhile (it skips locked rows)."""
+async def still_owed(session: DbSession, *, column: str) -> list[tuple[int, str]]:
+    """What claims still owe (as bot/core/owed.py writes it), in `column`: `owed`, replies not
+    posted yet, or `work`, work after the event's commit not done yet; (claim id, text) each,
+    oldest first. Locked until the transaction ends, so that no sweep takes one meanwhile (it
+    skips locked rows)."""
     claims = table("processed_events")
     owing = (
-        select(claims.c.id, claims.c.work)
-        .where(claims.c.owed_until.is_not(None), claims.c.work.is_not(None))
+        select(claims.c.id, claims.c[column])
+        .where(claims.c.owed_until.is_not(None), claims.c[column].is_not(None))
         .order_by(claims.c.id)
         .with_for_update()
     )
     rows: list[Any] = list(await session.execute(owing))
-    return [(int(row_id), str(work)) for row_id, work in rows]
+    return [(int(row_id), str(text)) for row_id, text in rows]
 
 
-async def rewrite_owed_work(session: DbSession, *, claim_id: int, work: str) -> None:
-    """The claim's work, still owed, is `work` now (an erased person's words taken out of it)."""
+async def rewrite_still_owed(session: DbSession, *, claim_id: int, column: str, text: str) -> None:
+    """What the claim still owes in `column` (`still_owed`) is `text` now: an erased person's
+    words taken out of it."""
     claims = table("processed_events")
     await session.execute(
-        update(claims).where(claims.c.id == claim_id, claims.c.work.is_not(None)).values(work=work)
+        update(claims).where(claims.c.id == claim_id, claims.c[column].is_not(None)).values({column: text})
     )
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,8 +23,10 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.core import owed, privacy
 from bot.core.clock import utc_now
-from bot.core.events import Actor, CommandInvoked, Conversation, Platform
+from bot.core.context import PendingDelivery
+from bot.core.events import Actor, CommandInvoked, Conversation, Delivery, OutboundMessage, Platform
 from bot.handlers.kb_admin import WriteLesson
+from bot.insights.messages import inert
 from bot.kb import learned, teach
 from bot.kb.learned import LearnedPhrasing
 from storage import events_repo, migrate
@@ -264,25 +267,33 @@ async def _a_lesson_still_owed(database_file: Path, *, questions: tuple[str, ...
         taken=frozenset(),
         source="gap `g1`",
     )
+    await _claim_owing(database_file, "cmd-l", work=owed.encode_work(owed.OwedWork(command, (lesson,))))
+
+
+async def _claim_owing(
+    database_file: Path, event_id: str, *, replies: str = "[]", work: str | None = None
+) -> None:
+    """The claim of an event whose bot was killed before it was done: what it still owes."""
     database = Database.from_url(f"sqlite+aiosqlite:///{database_file}")
     async with database.transaction() as session:
         await events_repo.claim_event(
-            session,
-            platform="console",
-            event_id="cmd-l",
-            owed="[]",
-            owed_until=command.occurred_at,
-            work=owed.encode_work(owed.OwedWork(command, (lesson,))),
+            session, platform="console", event_id=event_id, owed=replies, owed_until=utc_now(), work=work
         )
     await database.dispose()
 
 
-async def _owed_lessons(database_file: Path) -> list[WriteLesson]:
+async def _still_owed(database_file: Path, column: Any) -> list[str]:
+    """What the claims still owe in `column` (`ProcessedEvent.owed` or `.work`)."""
     database = Database.from_url(f"sqlite+aiosqlite:///{database_file}")
     async with database.session() as session:
-        works = (await session.execute(select(ProcessedEvent.work))).scalars().all()
+        stored = (await session.execute(select(column))).scalars().all()
     await database.dispose()
-    lessons = [w for text in works if text for w in owed.decode_work(text).work]
+    return [text for text in stored if text]
+
+
+async def _owed_lessons(database_file: Path) -> list[WriteLesson]:
+    works = await _still_owed(database_file, ProcessedEvent.work)
+    lessons = [w for text in works for w in owed.decode_work(text).work]
     assert all(isinstance(lesson, WriteLesson) for lesson in lessons)
     return lessons  # type: ignore[return-value]
 
@@ -328,3 +339,30 @@ def test_erase_deletes_the_chats_exports_of_them_it_named_first(site: Path, comm
     assert said in typed.stdout, typed.stdout
     assert ", 1 export deleted; they are now erased:" in typed.stdout, typed.stdout
     assert not caseys.exists() and someone_elses.exists()
+
+
+CASEYS = "can I talk to a human? my gloopwidget export fails"
+
+
+async def _a_reply_still_owed(database_file: Path, text: str) -> None:
+    """A reply to staff its bot was killed before posting, kept with its event's claim."""
+    room = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="staff")
+    reply = PendingDelivery(Delivery(conversation=room, message=OutboundMessage(text=text)))
+    await _claim_owing(database_file, "cmd-r", replies=owed.encode([reply]))
+
+
+async def _owed_texts(database_file: Path) -> list[str]:
+    stored = await _still_owed(database_file, ProcessedEvent.owed)
+    return [reply.delivery.message.text for text in stored for reply in owed.decode(text)]
+
+
+def test_erase_takes_their_words_out_of_a_reply_still_to_be_posted(site: Path, command: Supportbot) -> None:
+    database_file = site / "data" / "supportbot.db"
+    quoted = f"\u201c{CASEYS}\u201d, \u201c{inert(CASEYS, 30)}\u201d, \u201c{OTHERS}\u201d"
+    asyncio.run(_a_reply_still_owed(database_file, f"Gap 1: {quoted}"))
+
+    result = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+
+    assert result.returncode == 0, result.stderr
+    gone = "\u201cremoved at the person's request\u201d"
+    assert asyncio.run(_owed_texts(database_file)) == [f"Gap 1: {gone}, {gone}, \u201c{OTHERS}\u201d"]

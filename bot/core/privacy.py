@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from bot.core import owed
 from bot.core.context import KeptWork
-from bot.core.events import Platform
+from bot.core.events import OutboundMessage, Platform
 from storage import privacy_repo
 from storage.backup import sqlite_file
 from storage.session import DbSession
@@ -335,17 +335,42 @@ async def clean_owed_work(session: DbSession, *, clean: Callable[[KeptWork], Kep
     `bot.core.owed`) as `clean` returns it: the caller, which knows what a piece holds, takes an
     erased person's words out of it. How many claims changed. Inside the erasure's transaction: a
     sweep would otherwise write their words after it (into learned.yml, which it cleaned)."""
+
+    def cleaned(text: str) -> str | None:
+        kept = owed.decode_work(text)
+        work = tuple(clean(piece) for piece in kept.work)
+        return None if work == kept.work else owed.encode_work(owed.OwedWork(kept.event, work))
+
+    return await _rewrite_owed(session, "work", cleaned)
+
+
+async def clean_owed_replies(
+    session: DbSession, *, clean: Callable[[OutboundMessage], OutboundMessage]
+) -> int:
+    """Rewrite each reply not posted yet (`bot.core.owed`) as `clean` returns its message: the
+    caller takes an erased person's words out of it (a report or a lesson quoting them to staff,
+    which the sweep would post after the erasure). How many claims changed: replies posted but not
+    yet cleared from their claim (`OwedReplies.clear_posted`) among them, as nobody can tell."""
+
+    def cleaned(text: str) -> str | None:
+        replies = owed.decode(text)
+        rewritten = [reply.with_delivery(message=clean(reply.delivery.message)) for reply in replies]
+        return None if rewritten == replies else owed.encode(rewritten)
+
+    return await _rewrite_owed(session, "owed", cleaned)
+
+
+async def _rewrite_owed(session: DbSession, column: str, cleaned: Callable[[str], str | None]) -> int:
+    """Each claim's `column` still owed as `cleaned` has it (None: unchanged); how many changed."""
     changed = 0
-    for claim_id, text in await privacy_repo.owed_work(session):
+    for claim_id, text in await privacy_repo.still_owed(session, column=column):
         try:
-            kept = owed.decode_work(text)
+            new = cleaned(text)
         except ValueError as error:  # the sweep gives it up, unread, without doing it
-            log.warning("work owed by claim %d cannot be read (%s); left as it is", claim_id, error)
+            log.warning("%s of claim %d cannot be read (%s); left as it is", column, claim_id, error)
             continue
-        cleaned = tuple(clean(work) for work in kept.work)
-        if cleaned != kept.work:
-            work = owed.encode_work(owed.OwedWork(kept.event, cleaned))
-            await privacy_repo.rewrite_owed_work(session, claim_id=claim_id, work=work)
+        if new is not None:
+            await privacy_repo.rewrite_still_owed(session, claim_id=claim_id, column=column, text=new)
             changed += 1
     return changed
 

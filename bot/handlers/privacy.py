@@ -7,6 +7,7 @@ import errno
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
@@ -21,6 +22,7 @@ from bot.core.owed import kept_work
 from bot.core.router import Router, action, command
 from bot.handlers.guards import audit, staff_only
 from bot.handlers.kb_admin import WriteDeclined, WriteLesson
+from bot.insights.messages import inert
 from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.loader import KBError
@@ -194,7 +196,7 @@ async def erase_button(event: ActionInvoked, ctx: HandlerContext) -> None:
             )
         )
         return
-    erasure = await forget_owed_lessons(ctx.session, erasure)
+    erasure = await forget_owed(ctx.session, erasure)
     erasure = await _forget_learned(ctx, erasure)
     erasure = await _forget_exports(ctx, erasure)
     await audit(ctx, ERASE, f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions")
@@ -238,21 +240,73 @@ async def _forget_exports(ctx: HandlerContext, erasure: privacy.Erasure) -> priv
 _EXPORTS_ERASED = "privacy.erase: exports deleted"
 
 
-async def forget_owed_lessons(session: DbSession, erasure: privacy.Erasure) -> privacy.Erasure:
-    """Their questions out of lessons still to be written (kept with their event's claim until the
-    write is done: a process killed first leaves it to another's sweep, which would write their
-    words after this erasure cleaned learned.yml of them). Counted in `pending_lessons`."""
+async def forget_owed(session: DbSession, erasure: privacy.Erasure) -> privacy.Erasure:
+    """Their questions out of what is still owed after an event's commit, kept with its claim (a
+    process killed first leaves it to another's sweep, which would write or post their words after
+    this erasure): lessons still to be written (`pending_lessons`), and replies to others not
+    posted yet that quote them (a report, a lesson's offer; replies to or about them are dropped by
+    the erasure already). Those replies are not counted for staff: most were posted already, and
+    wait only to be cleared from their claim."""
     theirs = frozenset(teach.stored_key(question) for question in erasure.asked)
     if not theirs:
         return erasure
-    cleaned = await privacy.clean_owed_work(session, clean=partial(_without_questions, theirs=theirs))
-    return replace(erasure, pending_lessons=cleaned)
+    lessons = await privacy.clean_owed_work(session, clean=partial(_without_questions, theirs=theirs))
+    await privacy.clean_owed_replies(session, clean=partial(_unquoted, forms=_quoted_forms(erasure.asked)))
+    return replace(erasure, pending_lessons=lessons)
 
 
 def _without_questions(work: KeptWork, *, theirs: frozenset[str]) -> KeptWork:
     if isinstance(work, WriteLesson | WriteDeclined):
         return work.without_questions(theirs)
     return work
+
+
+MIN_QUOTED = 12
+"""A question shorter than this is too likely to be anyone's words in a reply to be taken out."""
+CLIPPED_AFTER = 20
+"""A quote clipped with "…" is theirs once this much of their question precedes the "…"."""
+
+
+def _quoted_forms(asked: Sequence[str]) -> tuple[str, ...]:
+    """Each question as a reply may show it: on one line, or quoted in a staff report (`inert`);
+    the longest first."""
+    forms = {form for q in asked for form in (" ".join(q.split()), inert(q, len(q) + 1))}
+    return tuple(sorted((form for form in forms if len(form) >= MIN_QUOTED), key=len, reverse=True))
+
+
+def _unquoted(message: OutboundMessage, *, forms: Sequence[str]) -> OutboundMessage:
+    """`message` with their questions (`forms`) in its title, text and fields replaced by
+    `privacy.ERASED`."""
+
+    def without(text: str) -> str:
+        for form in forms:
+            text = _without_quote(text, form)
+        return text
+
+    return replace(
+        message,
+        text=without(message.text),
+        title=message.title and without(message.title),
+        fields=tuple(replace(field, value=without(field.value)) for field in message.fields),
+    )
+
+
+def _without_quote(text: str, form: str) -> str:
+    """`text` with `form` in it, whole or clipped (as `inert` clips it: its beginning, then "…"),
+    replaced by `privacy.ERASED`."""
+    start = text.find(form[:CLIPPED_AFTER])
+    while start != -1:
+        shown = text[start : start + len(form)]
+        same = next((i for i, (a, b) in enumerate(zip(shown, form, strict=False)) if a != b), len(shown))
+        end = start + same if same == len(form) else None
+        if end is None and text.startswith("\u2026", start + same):
+            end = start + same + 1
+        if end is None:
+            start = text.find(form[:CLIPPED_AFTER], start + 1)
+            continue
+        text = text[:start] + privacy.ERASED + text[end:]
+        start = text.find(form[:CLIPPED_AFTER], start + len(privacy.ERASED))
+    return text
 
 
 async def _reload_and_say(event: ActionInvoked, ctx: HandlerContext, erasure: privacy.Erasure) -> None:

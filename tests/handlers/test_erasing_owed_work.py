@@ -2,14 +2,19 @@
 claim, bot/core/owed.py): a lesson holding their words, written again by the next process's sweep
 after the erasure cleaned learned.yml, writes what is left of it without their words, or nothing
 when every question was theirs (its teacher hears why); an export of them, written by a process
-killed before it told staff where, is deleted with them. SQLite and PostgreSQL."""
+killed before it told staff where, is deleted with them; a reply quoting them to staff, not
+posted yet, is posted without their words. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
 
+from bot.core.events import Platform
 from bot.kb import learned
 from storage.db import Database
+from tests.core.test_owed_replies import PlatformThatNeverAnswers
 from tests.handlers.test_privacy_commands import QUENTIN
 from tests.handlers.test_teach_from_gap import THEME, a_gap_about_the_theme, customer
 from tests.handlers.test_writes_after_the_commit_kept import (
@@ -105,3 +110,32 @@ async def test_an_export_written_before_its_process_died_untold_is_deleted_with_
     assert await _swept_after_the_lease(bot, next_process) == 0, "the message saying where is dropped"
 
     assert not written.exists(), "a copy of their data nobody was told of outlived their erasure"
+
+
+async def _killed_while_posting(harness: BotHarness, handling: Awaitable[object]) -> None:
+    """`handling` commits; the process dies while its first reply is in flight."""
+    platform, posting = PlatformThatNeverAnswers(), harness.bot.dispatcher.outbound.adapters
+    posting[Platform.CONSOLE], alive = platform, posting[Platform.CONSOLE]
+    task = asyncio.ensure_future(handling)
+    await asyncio.wait_for(platform.asked.wait(), 10)
+    task.cancel()  # a SIGKILL: nothing after this point runs
+    await asyncio.gather(task, return_exceptions=True)
+    posting[Platform.CONSOLE] = alive
+
+
+async def test_a_lesson_offer_quoting_an_erased_person_is_posted_without_their_words(
+    bot: BotHarness, next_process: BotHarness
+) -> None:
+    report = await a_gap_about_the_theme(bot)
+    await bot.bot.dispatcher.keep_owing()  # its next tick: what it posted is no longer owed
+    await _killed_while_posting(bot, bot.click(bot.staff, button(report, "Teach gap 1"), on=report))
+
+    _the_next_process_of(bot, next_process)
+    await _erased_in_chat(next_process, "console:C10")
+    assert await _swept_after_the_lease(bot, next_process) == 1
+
+    offer = next_process.adapter.sent[-1]
+    assert offer.delivery.message.title.startswith("Teach the bot from gap"), offer.delivery.message.title
+    assert THEME[0] not in offer.text, "C10's words were posted after their erasure"
+    assert "\u201cremoved at the person's request\u201d" in offer.text
+    assert f"\u201c{THEME[1]}\u201d" in offer.text, "C11 was not erased"
