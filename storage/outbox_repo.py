@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, text, update
 from sqlmodel import col
 
 from storage import dialect, subscriptions_repo
@@ -20,6 +20,9 @@ from storage.models import Broadcast, BroadcastLane, IncidentThread, OutboxDeliv
 from storage.session import DbSession
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
+KEPT = "kept"
+"""The kind of a row that holds a whole message as data in `body` (a ticket clock's notice, with
+where it goes instead when its place refuses it), outside any broadcast."""
 
 
 def lane_for(platform: str, workspace_id: str) -> str:
@@ -112,6 +115,41 @@ async def create_broadcast(
     broadcast.total = sum(1 for r in rows if r["kind"] != "edit")
     await session.flush()
     return broadcast
+
+
+async def keep(
+    session: DbSession, *, key: str, where: Recipient, message: str, owner: str, until: datetime
+) -> OutboxDelivery:
+    """Queue one kept message (`KEPT`), claimed by `owner` until `until`: the process that decided
+    it sends it once this transaction commits; should that process die first, any worker claims it
+    when the lease has run out and sends it again under the same key."""
+    row = OutboxDelivery(
+        key=key,
+        kind=KEPT,
+        lane=lane_for(where.platform, where.workspace_id),
+        platform=where.platform,
+        workspace_id=where.workspace_id,
+        channel_id=where.channel_id,
+        thread_id=where.thread_id,
+        is_direct=where.is_direct,
+        body=message,
+        state=SENDING,
+        attempts=1,
+        lease_owner=owner,
+        lease_until=until,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def hold(session: DbSession, *, delivery: OutboxDelivery, owner: str, until: datetime) -> bool:
+    """Renew `owner`'s claim on the row until `until`; False when it is no longer theirs (its lease
+    ran out and another process took it)."""
+    result = await session.execute(
+        update(OutboxDelivery).where(_held(delivery, owner)).values(lease_until=until)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
 
 
 async def set_progress_message(
@@ -236,6 +274,12 @@ def _held(delivery: OutboxDelivery, owner: str) -> ColumnElement[bool]:
     )
 
 
+def _settled_body() -> ColumnElement[str]:
+    """What a settled row keeps of its message: a kept one (a ticket's notice, with the customer's
+    name and where they are) nothing, for it is never sent again; a broadcast's its text."""
+    return case((col(OutboxDelivery.kind) == KEPT, ""), else_=col(OutboxDelivery.body))
+
+
 async def mark_sent(
     session: DbSession, *, delivery: OutboxDelivery, owner: str, message_id: str, at: datetime
 ) -> bool:
@@ -244,7 +288,7 @@ async def mark_sent(
     result = await session.execute(
         update(OutboxDelivery)
         .where(_held(delivery, owner))
-        .values(state=SENT, sent_message_id=message_id, sent_at=at, error="")
+        .values(state=SENT, sent_message_id=message_id, sent_at=at, error="", body=_settled_body())
     )
     settled = bool(result.rowcount)  # type: ignore[attr-defined]  # an UPDATE returns a CursorResult
     if (
@@ -293,7 +337,7 @@ async def mark_final(
     await session.execute(
         update(OutboxDelivery)
         .where(_held(delivery, owner))
-        .values(state=state, error=error[:300], lease_until=None)
+        .values(state=state, error=error[:300], lease_until=None, body=_settled_body())
     )
 
 

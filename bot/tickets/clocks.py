@@ -1,7 +1,9 @@
 """Ticket clocks: first-response targets that pass unclaimed, and close questions nobody answered.
 
 Runs periodically in every bot process; the row locks in the repository queries make sure each
-ticket is re-escalated or auto-closed by exactly one of them.
+ticket is re-escalated or auto-closed by exactly one of them. The notices a pass decides are kept in
+the outbox by the transaction that decides them and sent after it commits: a process killed in
+between leaves them to the next process's outbox worker, never lost (`bot.status.broadcast.kept`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from bot.core.clock import humanize
@@ -16,16 +19,20 @@ from bot.core.context import Services
 from bot.core.events import Conversation, Delivery, OutboundMessage
 from bot.core.outbound import Outbound
 from bot.logs import correlation_id, new_correlation_id
+from bot.status.broadcast.kept import keep, send_kept
 from bot.tickets import messages
 from bot.tickets.workflows import customer_conversation
-from storage import status_repo, tickets_repo
+from storage import outbox_repo, status_repo, tickets_repo
 from storage.db import Database
-from storage.models import Ticket
+from storage.models import OutboxDelivery, Ticket
 from storage.session import DbSession
 
 log = logging.getLogger(__name__)
 
 PAGE = 100
+RETRY_SECONDS = 30.0
+"""A notice every try of which met a transient failure goes back to the outbox: its worker tries
+again after this long."""
 
 
 async def _paused_for(session: DbSession, ticket: Ticket, now: datetime) -> timedelta:
@@ -71,6 +78,9 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
     token = correlation_id.set(new_correlation_id())
     try:
         now = services.clock()
+        # This pass holds its notices as a worker holds what it claims, for as long.
+        owner = f"clocks-{uuid.uuid4().hex[:12]}"
+        lease = timedelta(seconds=services.settings.broadcast_lease_seconds)
         deliveries: list[Delivery] = []
         breached = closed = 0
         async with database.transaction() as session:
@@ -130,13 +140,47 @@ async def check_ticket_clocks(database: Database, services: Services, outbound: 
                         not_told=messages.closed_not_passed_on(ticket),
                     )
                 )
-        for delivery in deliveries:
-            await outbound.send(delivery)
+            kept = [
+                await keep(session, delivery=delivery, key=f"{owner}-{index}", owner=owner, until=now + lease)
+                for index, delivery in enumerate(deliveries)
+            ]
+        await _send_kept(database, services, outbound, kept, owner=owner, lease=lease)
         if breached or closed:
             log.info("ticket clocks: %d re-escalated, %d closed without answer", breached, closed)
         return {"breached": breached, "auto_closed": closed}
     finally:
         correlation_id.reset(token)
+
+
+async def _send_kept(
+    database: Database,
+    services: Services,
+    outbound: Outbound,
+    kept: list[OutboxDelivery],
+    *,
+    owner: str,
+    lease: timedelta,
+) -> None:
+    """Send the pass's notices in order, each held afresh first: one whose lease ran out meanwhile
+    (a slow platform) is another process's now, and sending it here too would show it twice."""
+    left = False
+    for row in kept:
+        async with database.transaction() as session:
+            mine = await outbox_repo.hold(session, delivery=row, owner=owner, until=services.clock() + lease)
+        if not mine:
+            continue
+        state = await send_kept(
+            database,
+            outbound,
+            row,
+            owner=owner,
+            clock=services.clock,
+            retry_in=RETRY_SECONDS,
+            within=lease.total_seconds() / 2,
+        )
+        left = left or state == outbox_repo.PENDING
+    if left:
+        services.broadcaster.wake()
 
 
 async def run_forever(

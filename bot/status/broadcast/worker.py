@@ -1,5 +1,6 @@
 """The outbox worker: claims queued status messages lane by lane and sends them through the adapters,
-paced to the platforms' limits, retrying what is transient and disabling what cannot work.
+paced to the platforms' limits, retrying what is transient and disabling what cannot work. It also
+sends the kept messages (a ticket clock's notices, `kept.py`) whose deciding process died first.
 
 Delivery guarantee: every row is sent at least once (a row claimed by a process that dies is claimed
 again when its lease runs out) and settled exactly once (only the lease holder may settle it). A
@@ -23,7 +24,9 @@ from bot.adapters.base import Adapter, DeliveryError, DeliveryFailure
 from bot.core.clock import utc_now
 from bot.core.events import Conversation, Delivery, OutboundMessage, Platform, SentRef
 from bot.core.metrics import Metrics
+from bot.core.outbound import Outbound
 from bot.status import messages
+from bot.status.broadcast.kept import send_kept
 from bot.status.broadcast.pacing import LanePolicy, Pacer
 from storage import outbox_repo, status_repo, subscriptions_repo
 from storage.db import Database
@@ -74,6 +77,8 @@ class BroadcastWorker:
         self.database = database
         self.metrics = metrics or Metrics(process=False)
         self.adapters = adapters
+        # Kept messages (a ticket's notices) go as their decider would have sent them, fallback included.
+        self._outbound = Outbound(adapters, staff_channel=staff_channel, metrics=self.metrics)
         self.policy = policy
         self.staff_channel = staff_channel
         self.page_url = page_url
@@ -255,6 +260,9 @@ class BroadcastWorker:
             self.metrics.delivered(row.platform, ok=False)
             await self._settle_final(row, outbox_repo.FAILED, f"no {row.platform} adapter in this process")
             return
+        if row.kind == outbox_repo.KEPT:
+            await self._send_kept(row)
+            return
         try:
             delivery = replace(await self._build(row), resend=row.attempts > 1)
         except _Retry:
@@ -294,6 +302,21 @@ class BroadcastWorker:
             self.sent += 1
         else:
             log.warning("delivery %s was sent after its lease passed to another process", row.key)
+
+    async def _send_kept(self, row: OutboxDelivery) -> None:
+        last_try = row.attempts >= self.config.max_attempts
+        state = await send_kept(
+            self.database,
+            self._outbound,
+            row,
+            owner=self.owner,
+            clock=self._clock,
+            retry_in=None if last_try else self._backoff(row.attempts),
+            # Its retries and its fallback included, well inside the lease, as `_send_timeout`.
+            within=self.config.lease.total_seconds() / 2,
+        )
+        if state == outbox_repo.SENT:
+            self.sent += 1
 
     async def _build(self, row: OutboxDelivery) -> Delivery:
         conversation = Conversation(
