@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
 from bot.core.events import Platform
+from bot.core.outbound import Outbound
 from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker
 from bot.tickets.clocks import check_ticket_clocks
@@ -24,6 +25,7 @@ from tests.harness import STAFF_CHANNEL, BotHarness, make_settings
 from tests.tickets.conversation import escalated, tickets
 
 NOT_ALLOWED = DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
+UNAVAILABLE = DeliveryError("503 Service Unavailable", permanent=False, code=DeliveryFailure.UNAVAILABLE)
 
 
 @pytest.fixture
@@ -138,3 +140,22 @@ async def test_notices_a_pass_sent_are_not_sent_again_by_any_worker_nor_kept(bot
         assert await outbox_repo.delivery_counts(session) == {outbox_repo.SENT: 2}
         bodies = (await session.execute(select(OutboxDelivery.body))).scalars().all()
     assert bodies == ["", ""], "once sent, what they said (Casey's name) is not kept"
+
+
+async def test_a_notice_the_platform_kept_failing_is_sent_by_the_worker_later(bot: BotHarness) -> None:
+    """Casey's channel answers a 503 on the pass's only try: the team is reminded now, and the
+    outbox worker tells Casey once its retry is due."""
+    _, card = await escalated(bot)
+    bot.clock.advance(hours=4, minutes=1)
+    once = Outbound(bot.bot.dispatcher.outbound.adapters, max_attempts=1)
+    bot.adapter.fail_channel("community", UNAVAILABLE)
+    before = len(bot.adapter.sent)
+
+    assert (await check_ticket_clocks(bot.bot.database, bot.bot.services, once))["breached"] == 1
+
+    assert [m.ref.thread_id for m in bot.adapter.sent[before:]] == [card.ref.message_id], "the team only"
+    bot.clock.advance(seconds=31)
+    await outbox_worker(bot).run_until_idle(limit_s=10)
+    (told,) = bot.adapter.sent[before + 1 :]
+    assert told.channel_id == "community" and told.text.startswith("We haven't forgotten you")
+    assert told.delivery.resend, "the 503 may have hidden a post that landed"
