@@ -46,7 +46,8 @@ from bot.adapters.base import (
 )
 from bot.adapters.files import download, load, not_attached_note, origin, without_files
 from bot.adapters.retries import SdkRetries
-from bot.adapters.slack import translate
+from bot.adapters.slack import earlier, translate
+from bot.adapters.slack.earlier import NOTHING_EARLIER
 from bot.adapters.slack.inbound import People, fetch_message
 from bot.adapters.slack.interactions import Interactions
 from bot.adapters.slack.retries import retry_handlers
@@ -75,8 +76,6 @@ EVENTS_PATH = "/slack/events"
 DEFAULT_API_BASE = "https://slack.com/api/"
 FILES_ORIGIN = "https://files.slack.com"
 """Where Slack serves the files people share (`url_private_download`), to the bot's token."""
-# Message metadata on keyed posts (broadcast notices), so a resend can find what already went out.
-DELIVERY_METADATA = "supportbot_delivery"
 # A resend reads the last hour's newest messages looking for its earlier copy: retries come within
 # minutes, and a status channel does not get this many messages in that time. (Slack caps the page
 # at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
@@ -602,20 +601,22 @@ class SlackAdapter:
         channel = delivery.conversation.channel_id
         thread_ts = self._thread_for(delivery)
         key = delivery.idempotency_key
+        parts = translate.render(delivery.message)
         # Slack has no idempotency key: a keyed message carries it as metadata, and a resend first
-        # looks for the parts an earlier attempt already posted.
-        posted = await self._posted_parts(channel, thread_ts, key) if key and delivery.resend else {}
+        # looks for what an earlier attempt already posted (`earlier`).
+        posted = (
+            await self._earlier_copy(channel, thread_ts, key) if key and delivery.resend else NOTHING_EARLIER
+        )
         first: SentRef | None = None
-        for index, part in enumerate(translate.render(delivery.message)):
-            if index in posted:
-                first = first or self._ref(delivery, posted[index], thread_ts)
+        for index, part in enumerate(parts):
+            if index in posted.parts:
+                first = first or self._ref(delivery, posted.parts[index], thread_ts)
                 continue
             kwargs: dict[str, Any] = {"channel": channel, "text": part.text, "blocks": part.blocks}
             if thread_ts:
                 kwargs["thread_ts"] = thread_ts
             if key:
-                payload = {"key": key, "part": index}
-                kwargs["metadata"] = {"event_type": DELIVERY_METADATA, "event_payload": payload}
+                kwargs["metadata"] = earlier.metadata(key, index)
             try:
                 response = await self._post_joining(kwargs)
             except DeliveryError as error:
@@ -631,17 +632,31 @@ class SlackAdapter:
             first = first or self._ref(delivery, str(response["ts"]), thread_ts)
         assert first is not None
         if delivery.message.attachments and not first.message_id.startswith("response:"):
-            await self._attach(delivery.message.attachments, channel, thread_ts)
+            # Files go after the last part: only when every part was there can some of them be.
+            shared = posted.files if posted.has_all(len(parts)) else ()
+            await self._attach(delivery.message.attachments, channel, thread_ts, shared=shared)
         return first
 
-    async def _attach(self, attachments: tuple[Attachment, ...], channel: str, thread_ts: str | None) -> None:
-        """Upload the message's files after its text, where it went. A file that cannot be uploaded
-        never fails the delivery (its text is posted, and a retry would post it twice): a note
-        says which could not be attached, and why."""
+    async def _attach(
+        self,
+        attachments: tuple[Attachment, ...],
+        channel: str,
+        thread_ts: str | None,
+        *,
+        shared: Sequence[earlier.SeenFile] = (),
+    ) -> None:
+        """Upload the message's files after its text, where it went, but those an earlier attempt
+        already `shared`. A file that cannot be uploaded never fails the delivery (its text is
+        posted, and a retry would post it twice): a note says which could not be attached, and why."""
         assert self._client is not None
         loaded, failed = await load(attachments, limit=translate.MAX_FILE_BYTES)
-        for attachment, data in loaded:
-            why = await self._upload(attachment, data, channel, thread_ts)
+        wanted = earlier.still_to_upload(((a.filename, len(data)) for a, data in loaded), shared)
+        if not all(wanted):
+            log.info(
+                "%d file(s) already shared in %s; not uploading them again", wanted.count(False), channel
+            )
+        for (attachment, data), upload in zip(loaded, wanted, strict=True):
+            why = await self._upload(attachment, data, channel, thread_ts) if upload else None
             if why is not None:
                 failed.append((attachment, why))
         for attachment, why in failed:
@@ -679,10 +694,10 @@ class SlackAdapter:
             return f"the upload did not reach Slack ({type(error).__name__})"
         return None
 
-    async def _posted_parts(self, channel: str, thread_ts: str | None, key: str) -> dict[int, str]:
-        """Parts of the message `key` the bot already posted here (part index -> ts), from the
-        newest messages of the channel or thread. A transient failure is raised (the delivery is
-        retried later, still as a resend); where the bot cannot read, it posts as if nothing was."""
+    async def _earlier_copy(self, channel: str, thread_ts: str | None, key: str) -> earlier.EarlierCopy:
+        """What the bot already posted of the message `key` here (`earlier`), from the newest
+        messages of the channel or thread. A transient failure is raised (the delivery is retried
+        later, still as a resend); where the bot cannot read, it posts as if nothing was."""
         assert self._client is not None
         window = {
             "include_all_metadata": True,
@@ -706,20 +721,18 @@ class SlackAdapter:
             if not error.permanent:
                 raise
             log.info("cannot check %s for an earlier copy of %s (%s); posting", channel, key, error.detail)
-            return {}
-        found: dict[int, str] = {}
-        for message in page.get("messages") or ():
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (
-                message.get("bot_id") == self.bot_id
-                and metadata.get("event_type") == DELIVERY_METADATA
-                and payload.get("key") == key
-                and isinstance(payload.get("part"), int)
-            ):
-                found[payload["part"]] = str(message["ts"])
-        if found:
-            log.info("%s already posted in %s (%d part(s)); not posting it again", key, channel, len(found))
+            return NOTHING_EARLIER
+        found = earlier.earlier_copy(
+            page.get("messages") or (), key=key, bot_user_id=self.bot_user_id, bot_id=self.bot_id
+        )
+        if found.parts:
+            log.info(
+                "%s already posted in %s (%d part(s), %d file(s) after them); not posting them again",
+                key,
+                channel,
+                len(found.parts),
+                len(found.files),
+            )
         return found
 
     async def _post_joining(self, kwargs: dict[str, Any]) -> Any:
