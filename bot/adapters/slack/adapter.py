@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -81,6 +81,15 @@ FILES_ORIGIN = "https://files.slack.com"
 # at 15 for commercially distributed apps outside the Marketplace; still enough for a retry.)
 RESEND_LOOKBACK = 100
 EVENT, COMMAND, ACTION = "event", "command", "action"
+
+
+@dataclass(frozen=True, slots=True)
+class NotUploaded:
+    """Why a file is not in the channel; `in_doubt` when the upload may have landed all the same
+    (its answer never came), so the channel is looked at before a note says it is missing."""
+
+    why: str
+    in_doubt: bool
 
 
 class NotKept(Exception):
@@ -608,9 +617,11 @@ class SlackAdapter:
             await self._earlier_copy(channel, thread_ts, key) if key and delivery.resend else NOTHING_EARLIER
         )
         first: SentRef | None = None
+        last = ""  # the last part's ts: the files go right after it
         for index, part in enumerate(parts):
             if index in posted.parts:
-                first = first or self._ref(delivery, posted.parts[index], thread_ts)
+                last = posted.parts[index]
+                first = first or self._ref(delivery, last, thread_ts)
                 continue
             kwargs: dict[str, Any] = {"channel": channel, "text": part.text, "blocks": part.blocks}
             if thread_ts:
@@ -629,12 +640,13 @@ class SlackAdapter:
                     raise
                 first = first or self._ref(delivery, f"response:{delivery.reply_to.event_id}", None)
                 continue
-            first = first or self._ref(delivery, str(response["ts"]), thread_ts)
+            last = str(response["ts"])
+            first = first or self._ref(delivery, last, thread_ts)
         assert first is not None
         if delivery.message.attachments and not first.message_id.startswith("response:"):
             # Files go after the last part: only when every part was there can some of them be.
             shared = posted.files if posted.has_all(len(parts)) else ()
-            await self._attach(delivery.message.attachments, channel, thread_ts, shared=shared)
+            await self._attach(delivery.message.attachments, channel, thread_ts, after=last, shared=shared)
         return first
 
     async def _attach(
@@ -643,22 +655,33 @@ class SlackAdapter:
         channel: str,
         thread_ts: str | None,
         *,
+        after: str,
         shared: Sequence[earlier.SeenFile] = (),
     ) -> None:
-        """Upload the message's files after its text, where it went, but those an earlier attempt
-        already `shared`. A file that cannot be uploaded never fails the delivery (its text is
-        posted, and a retry would post it twice): a note says which could not be attached, and why."""
+        """Upload the message's files after its text (its last part `after`), where it went, but
+        those an earlier attempt already `shared`. A file that cannot be uploaded never fails the
+        delivery (its text is posted, and a retry would post it twice): a note says which could
+        not be attached, and why."""
         assert self._client is not None
         loaded, failed = await load(attachments, limit=translate.MAX_FILE_BYTES)
-        wanted = earlier.still_to_upload(((a.filename, len(data)) for a, data in loaded), shared)
+        seen = [(a.filename, len(data)) for a, data in loaded]
+        wanted = earlier.still_to_upload(seen, shared)
         if not all(wanted):
             log.info(
                 "%d file(s) already shared in %s; not uploading them again", wanted.count(False), channel
             )
-        for (attachment, data), upload in zip(loaded, wanted, strict=True):
-            why = await self._upload(attachment, data, channel, thread_ts) if upload else None
-            if why is not None:
-                failed.append((attachment, why))
+        there = [file for file, upload in zip(seen, wanted, strict=True) if not upload]
+        in_doubt: list[tuple[Attachment, earlier.SeenFile, str]] = []
+        for (attachment, data), file, upload in zip(loaded, seen, wanted, strict=True):
+            outcome = await self._upload(attachment, data, channel, thread_ts) if upload else None
+            if outcome is None:
+                there.append(file)
+            elif outcome.in_doubt:
+                in_doubt.append((attachment, file, outcome.why))
+            else:
+                failed.append((attachment, outcome.why))
+        if in_doubt:
+            failed.extend(await self._not_landed(in_doubt, channel, thread_ts, after=after, there=there))
         for attachment, why in failed:
             log.warning("could not attach %s in %s: %s", attachment.filename, channel, why)
         if not failed:
@@ -672,12 +695,40 @@ class SlackAdapter:
         except DeliveryError as error:
             log.warning("could not say in %s that a file was not attached: %s", channel, error)
 
+    async def _not_landed(
+        self,
+        in_doubt: Sequence[tuple[Attachment, earlier.SeenFile, str]],
+        channel: str,
+        thread_ts: str | None,
+        *,
+        after: str,
+        there: Sequence[earlier.SeenFile],
+    ) -> list[tuple[Attachment, str]]:
+        """Of the files whose upload got no answer (it may have been shared all the same), those
+        not among the bot's file shares right after the message's last part `after`, beyond the
+        files known to be `there`; all of them when the channel cannot be read."""
+        try:
+            page = await self._read_window(channel, thread_ts, oldest=after)
+        except DeliveryError as error:
+            log.info("cannot check %s for files whose upload got no answer (%s)", channel, error.detail)
+            return [(attachment, why) for attachment, _, why in in_doubt]
+        shown = earlier.files_after(
+            page.get("messages") or (), after, bot_user_id=self.bot_user_id, bot_id=self.bot_id
+        )
+        missing = earlier.still_to_upload([file for _, file, _ in in_doubt], shown, besides=there)
+        landed = missing.count(False)
+        if landed:
+            log.info("%d file(s) whose upload got no answer are in %s all the same", landed, channel)
+        return [
+            (attachment, why) for (attachment, _, why), lost in zip(in_doubt, missing, strict=True) if lost
+        ]
+
     async def _upload(
         self, attachment: Attachment, data: bytes, channel: str, thread_ts: str | None
-    ) -> str | None:
+    ) -> NotUploaded | None:
         """Slack's external upload flow (files.getUploadURLExternal, the bytes to the URL it gives,
         files.completeUploadExternal into the channel), as slack-sdk's files_upload_v2 runs it.
-        None when the file is in the channel, else why not, in words."""
+        None when the file is in the channel, else why not."""
         assert self._client is not None
         try:
             await self._client.files_upload_v2(
@@ -689,28 +740,18 @@ class SlackAdapter:
                 alt_txt=attachment.alt_text[:1000] or None,
             )
         except SlackApiError as error:
-            return f"Slack refused the upload ({error.response.get('error') or error.response.status_code})"
+            why = f"Slack refused the upload ({error.response.get('error') or error.response.status_code})"
+            return NotUploaded(why, in_doubt=False)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as error:
-            return f"the upload did not reach Slack ({type(error).__name__})"
+            return NotUploaded(f"the upload did not reach Slack ({type(error).__name__})", in_doubt=True)
         return None
 
     async def _earlier_copy(self, channel: str, thread_ts: str | None, key: str) -> earlier.EarlierCopy:
         """What the bot already posted of the message `key` here (`earlier`), from the newest
         messages of the channel or thread. A transient failure is raised (the delivery is retried
         later, still as a resend); where the bot cannot read, it posts as if nothing was."""
-        assert self._client is not None
-        window = {
-            "include_all_metadata": True,
-            "limit": RESEND_LOOKBACK,
-            "oldest": f"{time.time() - 3600:.6f}",
-        }
         try:
-            if thread_ts:
-                page = await self._call(
-                    self._client.conversations_replies, channel=channel, ts=thread_ts, **window
-                )
-            else:
-                page = await self._call(self._client.conversations_history, channel=channel, **window)
+            page = await self._read_window(channel, thread_ts, oldest=f"{time.time() - 3600:.6f}")
         except DeliveryError as error:
             if error.retry_after is not None:
                 # Reading history has its own (much lower) rate limit: back off this delivery only,
@@ -734,6 +775,17 @@ class SlackAdapter:
                 len(found.files),
             )
         return found
+
+    async def _read_window(self, channel: str, thread_ts: str | None, *, oldest: str) -> Any:
+        """The newest messages of the channel, or those of the thread, since `oldest`, with their
+        metadata: where a resend looks for what an earlier attempt posted."""
+        assert self._client is not None
+        window = {"include_all_metadata": True, "limit": RESEND_LOOKBACK, "oldest": oldest}
+        if thread_ts:
+            return await self._call(
+                self._client.conversations_replies, channel=channel, ts=thread_ts, **window
+            )
+        return await self._call(self._client.conversations_history, channel=channel, **window)
 
     async def _post_joining(self, kwargs: dict[str, Any]) -> Any:
         """Post; when the bot is not in a public channel, join it once and post again."""

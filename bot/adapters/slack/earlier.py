@@ -47,37 +47,53 @@ def earlier_copy(
     messages: Iterable[Mapping[str, Any]], *, key: str, bot_user_id: str, bot_id: str
 ) -> EarlierCopy:
     """What the bot posted of the message `key` among `messages` (in any order)."""
-    ours = sorted(
-        (m for m in messages if _by_the_bot(m, bot_user_id=bot_user_id, bot_id=bot_id)),
-        key=lambda m: float(m["ts"]),
-    )
+    ours = _ours(messages, bot_user_id=bot_user_id, bot_id=bot_id)
     parts: dict[int, str] = {}
-    last = -1
-    for position, message in enumerate(ours):
+    for message in ours:
         part = _part_of(message, key)
         if part is not None:
             parts[part] = str(message["ts"])
-            last = position
-    if last < 0:
+    if not parts:
         return NOTHING_EARLIER
+    return EarlierCopy(parts=parts, files=_files_after(ours, max(parts.values(), key=float)))
+
+
+def files_after(
+    messages: Iterable[Mapping[str, Any]], ts: str, *, bot_user_id: str, bot_id: str
+) -> tuple[SeenFile, ...]:
+    """The files the bot shared among `messages` right after its message `ts`, before its next
+    message that is not a file."""
+    return _files_after(_ours(messages, bot_user_id=bot_user_id, bot_id=bot_id), ts)
+
+
+def still_to_upload(
+    files: Iterable[SeenFile], already: Iterable[SeenFile], *, besides: Iterable[SeenFile] = ()
+) -> list[bool]:
+    """For each file (name, size) in order, whether it is still to go: each file `already` shared
+    stands for one file of that name and size, not more, and those `besides` (the message's other
+    files, known to be there) for none."""
+    there = Counter(already) - Counter(besides)
+    wanted: list[bool] = []
+    for file in files:
+        wanted.append(there[file] <= 0)
+        there[file] -= 1
+    return wanted
+
+
+def _ours(messages: Iterable[Mapping[str, Any]], *, bot_user_id: str, bot_id: str) -> list[Mapping[str, Any]]:
+    """The bot's messages, oldest first."""
+    mine = (m for m in messages if _by_the_bot(m, bot_user_id=bot_user_id, bot_id=bot_id))
+    return sorted(mine, key=lambda m: float(m["ts"]))
+
+
+def _files_after(ours: list[Mapping[str, Any]], ts: str) -> tuple[SeenFile, ...]:
     files: list[SeenFile] = []
-    for message in ours[last + 1 :]:
+    for message in (m for m in ours if float(m["ts"]) > float(ts)):
         shared = message.get("files")
         if not shared or message.get("metadata"):
             break
         files.extend((str(f.get("name") or ""), int(f.get("size") or 0)) for f in shared)
-    return EarlierCopy(parts=parts, files=tuple(files))
-
-
-def still_to_upload(sizes: Iterable[SeenFile], already: Iterable[SeenFile]) -> list[bool]:
-    """For each file (name, size) in order, whether it still has to go: each file `already`
-    shared stands for one file of that name and size, not more."""
-    there = Counter(already)
-    wanted: list[bool] = []
-    for file in sizes:
-        wanted.append(there[file] <= 0)
-        there[file] -= 1
-    return wanted
+    return tuple(files)
 
 
 def _by_the_bot(message: Mapping[str, Any], *, bot_user_id: str, bot_id: str) -> bool:

@@ -51,3 +51,10 @@ def test_each_file_already_there_stands_for_one_of_its_name_and_size() -> None:
     files = [("shot.png", 10), ("shot.png", 10), ("shot.png", 11), ("log.txt", 3)]
 
     assert still_to_upload(files, [("shot.png", 10)]) == [False, True, True, True]
+
+
+def test_a_file_known_to_be_there_does_not_stand_for_another_of_the_same_name_and_size() -> None:
+    shown = [("shot.png", 10), ("shot.png", 10)]
+
+    assert still_to_upload([("shot.png", 10)], shown, besides=[("shot.png", 10)]) == [False]
+    assert still_to_upload([("shot.png", 10)], shown[:1], besides=[("shot.png", 10)]) == [True]

@@ -103,3 +103,34 @@ async def test_the_same_file_in_a_later_message_is_not_taken_for_this_ones(
     await adapter.send(replace(relayed, resend=True))
 
     assert _shared(slack) == ["export error.png", "export.log"] * 2
+
+
+async def test_a_file_whose_upload_timed_out_but_landed_is_not_said_to_be_missing(
+    slack: SlackEmulator, adapter: SlackAdapter
+) -> None:
+    relayed = _relayed(slack, key="r6", thread_ts=None)
+    # Slack shares the screenshot, but its answer to the upload's last step never comes.
+    slack.fail_next("files.completeUploadExternal", timeout=True, applied=True)
+
+    await adapter.send(relayed)
+    await adapter.send(replace(relayed, resend=True))  # and the process dies before recording it
+
+    assert _shared(slack) == ["export error.png", "export.log"]
+    said = [m["text"] for m in slack.history(STAFF) if not m.get("files")]
+    assert said == ["Casey: my export failed"], "no line saying a file that is there could not go"
+
+
+async def test_a_file_whose_upload_timed_out_and_was_lost_is_said_to_be_missing(
+    slack: SlackEmulator, adapter: SlackAdapter
+) -> None:
+    relayed = _relayed(slack, key="r7", thread_ts=None)
+    slack.fail_next("files.completeUploadExternal", timeout=True)
+
+    await adapter.send(relayed)
+
+    assert _shared(slack) == ["export.log"]
+    said = [m["text"] for m in slack.history(STAFF) if not m.get("files")]
+    assert said == [
+        "Casey: my export failed",
+        "⚠️ export error.png could not be attached: the upload did not reach Slack (TimeoutError).",
+    ]
