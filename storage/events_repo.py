@@ -138,6 +138,29 @@ async def work_done(session: DbSession, *, claim_id: int, owed: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def lock_work(session: DbSession, *, claim_id: int) -> str | None:
+    """The work the claim still owes after its event's commit, its row locked until the
+    transaction ends (SQLite's transactions hold the one write lock already); None when it owes
+    none (done, or dropped by an erasure). The process doing the work holds it so while writing its
+    file, and an erasure locks these rows before it cleans the files: the one that comes second
+    sees what the first did (bot/core/dispatch.py, `Dispatcher._write_under_claim`)."""
+    result = await session.execute(
+        select(col(ProcessedEvent.work)).where(col(ProcessedEvent.id) == claim_id).with_for_update()
+    )
+    return result.scalar_one_or_none()
+
+
+async def keep_work(session: DbSession, *, claim_id: int, work: str) -> None:
+    """What the claim owes after its event's commit is `work` now: the rest of it, once its files
+    are written (`lock_work`)."""
+    await session.execute(
+        update(ProcessedEvent)
+        .where(col(ProcessedEvent.id) == claim_id, col(ProcessedEvent.work).is_not(None))
+        .values(work=work)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def renew_owed(session: DbSession, *, held: Mapping[int, datetime], until: datetime) -> list[int]:
     """The process posting the replies of the claims of `held` (id -> until when it holds each)
     holds them until `until`; those renewed. A claim no longer owing, or taken over by another

@@ -28,7 +28,17 @@ from bot.core.context import HandlerContext, KeptWork, OnSent, PendingDelivery, 
 from bot.core.errors import UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
 from bot.core.outbound import GaveUp, Outbound
-from bot.core.owed import CLEAR_EVERY, Owed, OwedReplies, OwedWork, encode, encode_work
+from bot.core.owed import (
+    CLEAR_EVERY,
+    Owed,
+    OwedReplies,
+    OwedWork,
+    Tell,
+    WritesFirst,
+    decode_work,
+    encode,
+    encode_work,
+)
 from bot.core.router import Allow, Deny, Router, Skip
 from bot.logs import correlation_id, new_correlation_id
 from storage import audit_repo, decisions_repo, events_repo
@@ -339,20 +349,33 @@ class Dispatcher:
         leaves only the replies. The replies, or None if that write failed: then nothing is posted
         here, and the sweep does it all once the lease has run out. None too when the claim no longer
         owed the work: an erasure dropped it meanwhile (what it dropped must not come back), or another
-        process's sweep did it too and recorded it first (it tells the actor; twice would be noise)."""
+        process's sweep did it too and recorded it first (it tells the actor; twice would be noise).
+
+        Work that writes a file an erasure cleans (`WritesFirst`) writes it first, holding the claim
+        locked (`_write_under_claim`); the rest is done here as any work."""
+        if claim is not None and any(isinstance(work, WritesFirst) for work in kept.work):
+            try:
+                written = await self._write_under_claim(claim, kept, replies, cid, again=again)
+            except Exception:
+                log.exception("writing the work of claim %d failed; it is done again later", claim)
+                self._owing.release([claim])
+                return None
+            if written is None:
+                log.warning(
+                    "claim %d no longer owed its work when written (erased, or done elsewhere)", claim
+                )
+                self._owing.release([claim])
+                return None
+            if isinstance(written, list):
+                return written
+            kept = written
         event = kept.event
         told = [
             m
             for work in kept.work
             for m in await self._told(event, cid, work(event, self.services, again=again))
         ]
-        replies = [
-            *replies,
-            *self._keyed(
-                PendingDelivery(Delivery(conversation=event.conversation, message=message, reply_to=event))
-                for message in told
-            ),
-        ]
+        replies = self._with_told(event, replies, told)
         if claim is None:  # the work could not be kept: done once, here, as `after_commit`'s is
             return replies
         try:
@@ -366,6 +389,68 @@ class Dispatcher:
             self._owing.release([claim])
             return None
         return replies
+
+    async def _write_under_claim(
+        self, claim: int, kept: OwedWork, replies: list[PendingDelivery], cid: str, *, again: bool
+    ) -> list[PendingDelivery] | OwedWork | None:
+        """Write the files of claim `claim`'s work (`WritesFirst.write`) in a transaction holding
+        its row locked, the work read again under that lock: an erasure that came first has
+        rewritten it (a lesson without their questions) or dropped it (their export), and what it
+        left is what is written, if anything. An erasure that comes while this writes waits for
+        the commit, then cleans or deletes what was written. So both take the claim's row first and
+        the file's lock second: no deadlock. In the same transaction, the rest of the work replaces
+        it: the replies, recorded done as `OwedReplies.work_done` does, when all that is left is to
+        tell the actor (`Tell`); otherwise the rest, returned to be done after the commit (a KB
+        reload, which must not hold SQLite's write lock), as `_do_kept` does any work. None when
+        the claim owes no work any more. A kill before the commit leaves the whole work to a sweep
+        (written `again`, idempotently); after it, only the rest."""
+        async with self.database.transaction() as session:
+            stored = await events_repo.lock_work(session, claim_id=claim)
+            if stored is None:
+                return None
+            current = decode_work(stored)
+            event = current.event
+            rest = tuple(
+                [
+                    await self._written(event, cid, work, again=again)
+                    if isinstance(work, WritesFirst)
+                    else work
+                    for work in current.work
+                ]
+            )
+            if all(isinstance(work, Tell) for work in rest):
+                told = [m for work in rest for m in cast(Tell, work).messages]
+                replies = self._with_told(event, replies, told)
+                await events_repo.work_done(session, claim_id=claim, owed=encode(replies))
+                return replies
+            left = OwedWork(event, rest)
+            if rest != current.work:
+                await events_repo.keep_work(session, claim_id=claim, work=encode_work(left))
+            return left
+
+    async def _written(self, event: InboundEvent, cid: str, work: WritesFirst, *, again: bool) -> KeptWork:
+        """The rest of `work` once it has written its files; what went wrong, told as `_told` tells
+        it, if the write failed (never written again: the failure is told instead)."""
+        rest: list[KeptWork] = []
+
+        async def write() -> Sequence[OutboundMessage]:
+            rest.append(await work.write(event, self.services, again=again))
+            return ()
+
+        told = await self._told(event, cid, write())
+        return rest[0] if rest else Tell(tuple(told))
+
+    def _with_told(
+        self, event: InboundEvent, replies: list[PendingDelivery], told: Iterable[OutboundMessage]
+    ) -> list[PendingDelivery]:
+        """`replies`, then what the work `told` the event's actor, each with its idempotency key."""
+        return [
+            *replies,
+            *self._keyed(
+                PendingDelivery(Delivery(conversation=event.conversation, message=message, reply_to=event))
+                for message in told
+            ),
+        ]
 
     async def _record_failure(
         self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage

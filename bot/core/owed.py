@@ -12,7 +12,9 @@ metadata) instead of posted twice.
 What a handler asks to run once its message is posted (`OnSent`) must survive the process too, so it
 is data: a frozen dataclass registered with `@sent_hook`, whose fields say what to record. So is
 the work it leaves for after the commit that must not be lost (`KeptWork`, `@kept_work`, a write to
-learned.yml): kept with the claim, with the event it answers, until done.
+learned.yml): kept with the claim, with the event it answers, until done. Work that writes a file
+an erasure cleans (`WritesFirst`) writes it holding its claim's row, which the erasure locks too
+before the files: one waits for the other.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, TypeVar
 
 from bot.core import events
 from bot.core.clock import utc_now
-from bot.core.context import KeptWork, PendingDelivery
+from bot.core.context import KeptWork, PendingDelivery, Services
 from bot.core.metrics import Metrics
 from storage import events_repo
 from storage.db import Database
@@ -91,6 +93,43 @@ def _register(cls: type[_H], registry: dict[str, type]) -> type[_H]:
         raise TypeError(f"{cls.__name__} must be a dataclass to be kept as data")
     registry[f"{cls.__module__}.{cls.__qualname__}"] = cls
     return cls
+
+
+class WritesFirst:
+    """Kept work whose first part writes a file that an erasure cleans or deletes (a lesson into
+    learned.yml, a person's export): the dispatcher runs `write` holding the claim's row locked,
+    with the work as the claim has it then, and keeps what `write` returns, the rest of the work,
+    in its place, in that transaction (`Dispatcher._write_under_claim`). An erasure locks those
+    rows before it cleans the files, so whichever comes second sees what the first did: a write
+    running when the erasure comes is cleaned or deleted by it, and one after it writes what the
+    erasure left of the work. `write` must be quick (file I/O: the lock is SQLite's one write
+    lock) and must not use the database; what is slow and holds nobody's data (a KB reload)
+    belongs in the rest. A `@kept_work` dataclass, as any kept work."""
+
+    __slots__ = ()
+
+    async def write(self, event: events.InboundEvent, services: Services, *, again: bool) -> KeptWork:
+        raise NotImplementedError
+
+    async def __call__(
+        self, event: events.InboundEvent, services: Services, *, again: bool
+    ) -> Sequence[events.OutboundMessage]:
+        """Written and done at once, with no claim to lock: the work could not be kept."""
+        rest = await self.write(event, services, again=again)
+        return await rest(event, services, again=again)
+
+
+@kept_work
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tell:
+    """The rest of a piece of kept work when all it has left to do is tell its actor `messages`."""
+
+    messages: tuple[events.OutboundMessage, ...]
+
+    async def __call__(
+        self, event: events.InboundEvent, services: Services, *, again: bool
+    ) -> Sequence[events.OutboundMessage]:
+        return self.messages
 
 
 class NotKeepable(TypeError):

@@ -22,7 +22,7 @@ from bot.core.events import (
     InboundEvent,
     OutboundMessage,
 )
-from bot.core.owed import kept_work
+from bot.core.owed import WritesFirst, kept_work
 from bot.core.router import Router, action, command
 from bot.handlers.guards import staff_only
 from bot.insights import lessons
@@ -112,12 +112,15 @@ async def _written(write: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs)
 @kept_work
 @dataclass(frozen=True, slots=True)
 class Reload:
-    """`/support kb reload`: load the knowledge base again, and say how it went."""
+    """`/support kb reload`: load the knowledge base again, and say how it went (after `prefix`:
+    what a lesson wrote before, `WriteLesson.write`)."""
+
+    prefix: str = ""
 
     async def __call__(
         self, event: InboundEvent, services: Services, *, again: bool
     ) -> list[OutboundMessage]:
-        return [await _reloaded(services, event.actor, prefix="")]
+        return [await _reloaded(services, event.actor, prefix=self.prefix)]
 
 
 @kept_work
@@ -396,8 +399,9 @@ async def _publish(ctx: HandlerContext, lesson: Lesson, change: teach.Change, *,
 
 @kept_work
 @dataclass(frozen=True, slots=True)
-class WriteLesson:
-    """A lesson (`teach.Change`) to write to learned.yml, from a ticket or a gap (`source`)."""
+class WriteLesson(WritesFirst):
+    """A lesson (`teach.Change`) to write to learned.yml, from a ticket or a gap (`source`): written
+    holding its claim (it holds customers' words, which an erasure takes out), then loaded."""
 
     article: str
     title: str
@@ -409,9 +413,7 @@ class WriteLesson:
     from_ticket: int | None = None
     note: str = ""
 
-    async def __call__(
-        self, event: InboundEvent, services: Services, *, again: bool
-    ) -> list[OutboundMessage]:
+    async def write(self, event: InboundEvent, services: Services, *, again: bool) -> Reload:
         entry = KBEntry(id=self.article, title=self.title, questions=self.questions, answer=self.answer)
         article, ids = await _written(
             teach.publish,
@@ -428,8 +430,7 @@ class WriteLesson:
             phrasings = ", ".join(f"`{i}`" for i in ids)
             plural = "s" if len(ids) != 1 else ""
             done = f"Taught `{article}` {what} of {self.source} (phrasing{plural} {phrasings})."
-        prefix = done + (f"\n{self.note}" if self.note else "") + "\n"
-        return [await _reloaded(services, event.actor, prefix=prefix)]
+        return Reload(prefix=done + (f"\n{self.note}" if self.note else "") + "\n")
 
     def without_questions(self, theirs: Collection[str]) -> WriteLesson | LessonErased:
         """This lesson without an erased person's questions (`theirs`, as `teach.stored_key` has
@@ -446,16 +447,15 @@ class WriteLesson:
 
 @kept_work
 @dataclass(frozen=True, slots=True)
-class WriteDeclined:
-    """A gap's questions to write to learned.yml as a declined topic (`/support kb teach <gap> decline`)."""
+class WriteDeclined(WritesFirst):
+    """A gap's questions to write to learned.yml as a declined topic (`/support kb teach <gap> decline`),
+    holding its claim as `WriteLesson`, then loaded."""
 
     gap: str
     questions: tuple[str, ...]
     """The most typical first: a topic keeps at most MAX_DECLINED_QUESTIONS of them."""
 
-    async def __call__(
-        self, event: InboundEvent, services: Services, *, again: bool
-    ) -> list[OutboundMessage]:
+    async def write(self, event: InboundEvent, services: Services, *, again: bool) -> Reload:
         topic = await _written(
             teach.decline,
             services.settings.kb_path,
@@ -468,7 +468,7 @@ class WriteDeclined:
             f"Declined gap `{self.gap}` as topic `{topic.id}` ({count(len(topic.questions), 'question')}): "
             f"questions like these now go to the team. Undo: `/support kb forget {topic.id}`."
         )
-        return [await _reloaded(services, event.actor, prefix=done + "\n")]
+        return Reload(prefix=done + "\n")
 
     def without_questions(self, theirs: Collection[str]) -> WriteDeclined | LessonErased:
         """These questions without an erased person's (as `WriteLesson.without_questions`)."""

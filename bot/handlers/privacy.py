@@ -18,7 +18,7 @@ from bot.core.commands import Option
 from bot.core.context import HandlerContext, KeptWork, Services
 from bot.core.errors import UsageError, UserError
 from bot.core.events import ActionInvoked, Button, ButtonStyle, CommandInvoked, InboundEvent, OutboundMessage
-from bot.core.owed import kept_work
+from bot.core.owed import Tell, WritesFirst, kept_work
 from bot.core.router import Router, action, command
 from bot.handlers.guards import audit, staff_only
 from bot.handlers.kb_admin import WriteDeclined, WriteLesson
@@ -88,18 +88,17 @@ async def _export(event: CommandInvoked, ctx: HandlerContext, subject: str) -> N
 
 @kept_work
 @dataclass(frozen=True, slots=True)
-class WriteExport:
+class WriteExport(WritesFirst):
     """What was stored about `subject` at `at` (`document`, as the file holds it), to write to a
-    file of its own; staff hear where it is."""
+    file of its own, holding its claim (an erasure of them, waiting for it, then deletes the file;
+    one that came first dropped this work); staff hear where it is."""
 
     subject: str
     at: datetime
     document: str
     summary: str
 
-    async def __call__(
-        self, event: InboundEvent, services: Services, *, again: bool
-    ) -> list[OutboundMessage]:
+    async def write(self, event: InboundEvent, services: Services, *, again: bool) -> Tell:
         folder = privacy.exports_folder(services.settings.database_url)
         first = privacy.export_path(folder, subject=self.subject, now=self.at)
         try:
@@ -108,16 +107,15 @@ class WriteExport:
             raise UserError(
                 f"I couldn't write the export to `{error.filename or first}`: {error.strerror}."
             ) from None
-        return [
-            OutboundMessage(
-                title=f"Exported what is stored about {self.subject}",
-                text=(
-                    f"{self.summary}.\nThe file is on the bot's server: `{path.resolve()}`. "
-                    "Send it to them securely, then delete it; erasing them deletes it too."
-                ),
-                private_to=event.actor,
-            )
-        ]
+        told = OutboundMessage(
+            title=f"Exported what is stored about {self.subject}",
+            text=(
+                f"{self.summary}.\nThe file is on the bot's server: `{path.resolve()}`. "
+                "Send it to them securely, then delete it; erasing them deletes it too."
+            ),
+            private_to=event.actor,
+        )
+        return Tell((told,))
 
 
 def _write_new(text: str, first: Path, *, again: bool) -> Path:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select, text
@@ -25,18 +26,20 @@ from tests.handlers.test_privacy_commands import QUENTIN
 from tests.handlers.test_teach_from_gap import a_gap_about_the_theme
 from tests.harness import BotHarness, make_settings
 
+_T = TypeVar("_T")
+
 ANSWER = "Open **Settings → Appearance** and pick one."
 
 _REFUSE_WORK_DONE = {
     "sqlite": [
         "CREATE TRIGGER refuse_work_done BEFORE UPDATE OF work ON processed_events"
-        " WHEN NEW.work IS NULL BEGIN SELECT RAISE(ABORT, 'the connection dropped'); END"
+        " WHEN NEW.work IS NOT OLD.work BEGIN SELECT RAISE(ABORT, 'the connection dropped'); END"
     ],
     "postgresql": [
         "CREATE FUNCTION refuse_work_done() RETURNS trigger LANGUAGE plpgsql"
         " AS $$ BEGIN RAISE EXCEPTION 'the connection dropped'; END $$",
         "CREATE TRIGGER refuse_work_done BEFORE UPDATE OF work ON processed_events"
-        " FOR EACH ROW WHEN (NEW.work IS NULL) EXECUTE FUNCTION refuse_work_done()",
+        " FOR EACH ROW WHEN (NEW.work IS DISTINCT FROM OLD.work) EXECUTE FUNCTION refuse_work_done()",
     ],
 }
 _ACCEPT_WORK_DONE = {
@@ -55,8 +58,9 @@ async def _run(database: Database, statements: dict[str, list[str]]) -> None:
 
 
 async def _dies_after_writing(database: Database) -> None:
-    """From now on the process cannot record its work done, as if it died right after the work:
-    what the claim keeps is what a kill between the write and that record leaves."""
+    """From now on the process cannot record its work done (nor the rest of it, once its file is
+    written), as if it died right after the write: what the claim keeps is what a kill between the
+    write and that record leaves."""
     await _run(database, _REFUSE_WORK_DONE)
 
 
@@ -196,42 +200,69 @@ async def test_erasing_a_person_drops_an_export_of_them_still_owed(
     assert next_process.adapter.sent == []
 
 
-async def test_an_erasure_while_the_export_is_redone_leaves_nothing_owed_about_them(
+class HeldWrite:
+    """A file write held just before it starts (its worker thread waits) until the test lets it go."""
+
+    def __init__(self) -> None:
+        self._reached, self._go = threading.Event(), threading.Event()
+
+    def around(self, write: Callable[..., _T]) -> Callable[..., _T]:
+        def held(*args: Any, **kwargs: Any) -> _T:
+            self._reached.set()
+            if not self._go.wait(10):
+                raise TimeoutError("the test never let the write go")
+            return write(*args, **kwargs)
+
+        return held
+
+    async def reached(self) -> None:
+        assert await asyncio.to_thread(self._reached.wait, 10), "the write never started"
+
+    def let_go(self) -> None:
+        self._go.set()
+
+
+ERASURE_WAITS = 0.5
+"""How long an erasure is given to get in the way of a write held in progress: one that does not
+wait for the write finishes in that time."""
+
+
+async def test_an_erasure_while_the_export_is_redone_waits_for_it_and_leaves_nothing_owed_about_them(
     bot: BotHarness,
     next_process: BotHarness,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The erasure commits while the next process is writing the export again: what the erasure
-    dropped stays dropped (nothing owed naming them comes back, nothing about them is posted)."""
+    """The erasure comes while the next process is writing the export again: the sweep holds the
+    claim while it writes, so the erasure waits for it, then drops what it left owed (nothing owed
+    naming them is left; the chat's erasure deletes the file too, tests/handlers/
+    test_erasing_work_being_written.py)."""
     await bot.says(QUENTIN, "can I talk to a human? my quokkaville export keeps failing")
     await bot.bot.dispatcher.keep_owing()  # its next tick: what it posted is no longer owed
     await _dies_after_writing(database)
     assert await bot.staff_runs("/support privacy export console:U7QZERA") == []
     await _restarted(database)
 
-    writing, erased = threading.Event(), threading.Event()
-    write_new = privacy_commands._write_new
-
-    def write_while_they_are_erased(text: str, first: Path, *, again: bool) -> Path:
-        path = write_new(text, first, again=again)
-        writing.set()
-        erased.wait(10)
-        return path
-
-    monkeypatch.setattr(privacy_commands, "_write_new", write_while_they_are_erased)
+    held = HeldWrite()
+    monkeypatch.setattr(privacy_commands, "_write_new", held.around(privacy_commands._write_new))
     sweeping = asyncio.create_task(_swept_after_the_lease(bot, next_process))
-    assert await asyncio.to_thread(writing.wait, 10)
-    async with bot.bot.database.transaction() as session:
-        erasure = await privacy.erase(session, subject=QUENTIN.key, now=bot.clock())
-    erased.set()
-    await sweeping
+    await held.reached()
+
+    async def erase() -> privacy.Erasure | None:
+        async with bot.bot.database.transaction() as session:
+            return await privacy.erase(session, subject=QUENTIN.key, now=bot.clock())
+
+    erasing = asyncio.ensure_future(erase())
+    done, _ = await asyncio.wait({erasing}, timeout=ERASURE_WAITS)
+    assert not done, "the erasure went on while the export was being written"
+    held.let_go()
+    assert await sweeping == 1
+    erasure = await erasing
 
     assert erasure is not None and erasure.counts.get("processed_events") == 1
-    assert [m.text for m in next_process.adapter.sent if "U7QZERA" in m.text] == []
     async with database.session() as session:
-        owed = (await session.execute(select(ProcessedEvent.owed))).scalars().all()
-    assert [o for o in owed if o is not None and "U7QZERA" in o] == []
+        owing = (await session.execute(select(ProcessedEvent.owed, ProcessedEvent.work))).all()
+    assert [row for row in owing if "U7QZERA" in f"{row.owed}{row.work}"] == []
 
 
 async def test_an_export_cut_short_by_the_kill_is_finished_in_its_own_file(
