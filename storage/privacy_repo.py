@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlmodel import SQLModel
 
+from storage import outbox_repo
 from storage.session import DbSession
 
 OPEN_STATES: Final = ("open", "claimed", "awaiting_confirmation")
@@ -505,6 +506,23 @@ async def erase(
             changed.add("processed_events", row_id)
             await session.execute(
                 update(claims).where(claims.c.id == row_id).values(owed=None, owed_until=None, work=None)
+            )
+
+    # Ticket notices the clocks decided and kept in the outbox, not yet sent (the process died, or
+    # every try failed so far): the same rule, so that no worker sends them after the erasure.
+    outbox = table("status_outbox")
+    unsent = and_(
+        outbox.c.kind == outbox_repo.KEPT, outbox.c.state.in_((outbox_repo.PENDING, outbox_repo.SENDING))
+    )
+    for row_id, body in (await session.execute(select(outbox.c.id, outbox.c.body).where(unsent))).all():
+        if _owed_concerns(body or "null", bare_id=bare_id, key=key, places=places):
+            changed.add("status_outbox", row_id)
+            await session.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id)
+                .values(
+                    state=outbox_repo.SKIPPED, error=ERASED_REASON, body="", lease_owner="", lease_until=None
+                )
             )
 
     # Their words.

@@ -21,7 +21,7 @@ from storage import outbox_repo
 from storage.db import Database
 from storage.models import OutboxDelivery
 from tests.core.test_owed_replies import PlatformThatNeverAnswers
-from tests.harness import STAFF_CHANNEL, BotHarness, make_settings
+from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.tickets.conversation import escalated, tickets
 
 NOT_ALLOWED = DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
@@ -159,3 +159,28 @@ async def test_a_notice_the_platform_kept_failing_is_sent_by_the_worker_later(bo
     (told,) = bot.adapter.sent[before + 1 :]
     assert told.channel_id == "community" and told.text.startswith("We haven't forgotten you")
     assert told.delivery.resend, "the 503 may have hidden a post that landed"
+
+
+async def test_a_notice_the_killed_process_never_sent_is_not_sent_once_its_customer_is_erased(
+    bot: BotHarness, next_process: BotHarness
+) -> None:
+    """Casey's ticket closed for no answer; the process died before telling her or the team. She
+    asks to be forgotten before the next process's worker runs: nothing naming her goes out after
+    the erasure, and the outbox keeps nothing of her."""
+    await escalated(bot)
+    await bot.staff_runs("/ticket close 1 fixed in 2.4.1")
+    bot.clock.advance(hours=73)
+    await killed_after_the_commit(bot)
+    next_process.clock.now = bot.clock.now
+
+    (question,) = await next_process.staff_runs(f"/support privacy erase {next_process.customer.key}")
+    (erased,) = await next_process.click(next_process.staff, button(question, "Erase"), on=question)
+    assert erased.text.startswith(f"Erased {next_process.customer.key}:"), erased.text
+    before = len(next_process.adapter.sent)
+    next_process.clock.advance(seconds=31)
+    await outbox_worker(next_process).run_until_idle(limit_s=10)
+
+    assert next_process.adapter.sent[before:] == [], "nothing about Casey after her erasure"
+    async with next_process.bot.database.session() as session:
+        kept = (await session.execute(select(OutboxDelivery))).scalars().all()
+    assert kept and all("Casey" not in (row.body or "") for row in kept), [row.body for row in kept]
