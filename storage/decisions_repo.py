@@ -47,6 +47,7 @@ _COLUMNS = (
     "ticket_id",
     "at",
     "by_staff",
+    "files",
 )
 _INSERT = Prepared(insert(_TABLE).returning(_TABLE.c.id), keys=_COLUMNS)
 # On PostgreSQL the id comes from ids reserved ahead (`_ReservedIds`), so nothing reads the row back
@@ -120,7 +121,10 @@ async def record(
     reason: str | None = None,
     outcome: str = "pending",
     by_staff: bool = False,
+    files: str | None = None,
 ) -> RecordedDecision:
+    """A question, and what the bot decided. `files`: those it was asked with, as the caller writes
+    them down to fetch again (never their bytes), None for none."""
     top_id, top_confidence = candidates[0] if candidates else (None, 0.0)
     question = question[:4000]
     values = {
@@ -137,6 +141,7 @@ async def record(
         "ticket_id": None,
         "at": at,
         "by_staff": by_staff,
+        "files": files,
     }
     if dialect.name(session) == "postgresql":
         decision_id = await _RESERVED.take(session)

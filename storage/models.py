@@ -162,6 +162,9 @@ class KBDecision(SQLModel, table=True):
     ticket_id: int | None = Field(default=None)
     # Staff try the bot too; their questions are kept but not counted as customers' (insights).
     by_staff: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # The files asked with (JSON, see bot/core/relayed_files.py): a ticket opened later, from a
+    # button under the answer, fetches them then. None when there were none.
+    files: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ COLUMNS: Final[Mapping[str, Mapping[str, Kind]]] = {
         "platform": C,
         "conversation_key": L,
         "question": W,
+        "files": W,  # the files asked with (names, links): erased and purged with the question
         "band": C,
         "candidates": C,
         "top_entry_id": C,
@@ -173,7 +174,7 @@ _NAME_BESIDE: Final = {
 _WORDS_OF: Final = {
     ("tickets", "requester_key"): ("summary",),
     ("ticket_messages", "author_key"): ("text",),
-    ("kb_decisions", "actor_key"): ("question",),
+    ("kb_decisions", "actor_key"): ("question", "files"),
     ("audit_log", "actor_key"): ("detail",),
 }
 # A bare user id shorter than this is too likely to be an ordinary word ("you" on the console) to be
@@ -631,7 +632,11 @@ async def purge_text_before(session: DbSession, *, before: datetime, marker: str
     closed_before = and_(tickets.c.state == "closed", tickets.c.closed_at < before)
     closed_ids = select(tickets.c.id).where(closed_before)
     targets: list[tuple[Table, dict[str, Any], ColumnElement[bool]]] = [
-        (decisions, {"question": marker}, and_(decisions.c.at < before, decisions.c.question != marker)),
+        (
+            decisions,
+            {"question": marker, "files": None},  # the files asked with go with the question
+            and_(decisions.c.at < before, decisions.c.question != marker),
+        ),
         (
             lines,
             {"text": marker},

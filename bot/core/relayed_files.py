@@ -5,12 +5,13 @@ goes to. A file that cannot go is never a lost message: the message carries its 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 
 from bot.adapters.base import Adapter, FetchesFiles, FileNotFetched
-from bot.core.events import Attachment, Delivery, FetchFrom, Platform
+from bot.core.events import Attachment, Delivery, FetchFrom, Platform, SharedFile
 from bot.core.sizes import size_text
 
 log = logging.getLogger(__name__)
@@ -88,3 +89,27 @@ async def _fetch(fetch: FetchFrom, adapters: Mapping[Platform, Adapter], *, limi
         raise
     except Exception as error:  # an adapter's failure costs the file, never the message
         raise FileNotFetched(f"the fetch failed ({type(error).__name__})") from None
+
+
+_KEPT = tuple(f.name for f in fields(SharedFile))
+
+
+def kept_files(files: Sequence[SharedFile]) -> str | None:
+    """The files as a row keeps them (a question's, until "I still need help" opens its ticket): what
+    the adapter that received them needs to fetch them again, as `SharedFile` holds it; never their
+    bytes. None for no files."""
+    if not files:
+        return None
+    return json.dumps([{name: getattr(file, name) for name in _KEPT} for file in files])
+
+
+def files_kept(text: str | None) -> tuple[SharedFile, ...]:
+    """The files `kept_files` wrote. Text that is not theirs is no files: an erasure or the retention
+    purge replaced it, and the files went with the words."""
+    try:
+        kept = json.loads(text) if text else []
+        return tuple(
+            SharedFile(**{name: value for name, value in item.items() if name in _KEPT}) for item in kept
+        )
+    except (ValueError, TypeError, AttributeError):
+        return ()

@@ -15,6 +15,7 @@ from bot.core.events import (
     OutboundMessage,
     SharedFile,
 )
+from bot.core.relayed_files import files_kept, kept_files
 from bot.core.router import Router, action, always
 from bot.kb.model import MATCH_PREFIX, Band
 from bot.tickets import intents, messages
@@ -98,6 +99,7 @@ async def answer_question(event: MessageReceived, ctx: HandlerContext) -> None:
         outcome=outcome if reason is None else "pending",
         at=ctx.now,
         by_staff=ctx.is_staff,
+        files=kept_files(event.files),
     )
     ticket = await _open_ticket_asking(ctx, text) if reason == "repeat" else None
     if ticket is not None:
@@ -137,8 +139,7 @@ async def _escalate(
     outcome: str = "escalated",
     files: Sequence[SharedFile] = (),
 ) -> None:
-    """Open a ticket for the decision's question. `files`: those sent with it, when this is the
-    message itself; a button clicked later has none, for a decision keeps only the words."""
+    """Open a ticket for the decision's question. `files`: those sent with it."""
     best = ctx.services.kb.get(record.top_entry_id) if record.top_entry_id else None
     ticket = await escalate(
         ctx,
@@ -155,6 +156,21 @@ async def _escalate(
         outcome=outcome,
         reason=record.reason or reason,
         ticket_id=ticket.id,
+    )
+
+
+async def _escalate_asked_before(
+    ctx: HandlerContext, decision: KBDecision, *, reason: str, outcome: str = "escalated"
+) -> None:
+    """Open a ticket for a question asked before, from a button under the bot's reply: with its
+    words and the files it was asked with, fetched now."""
+    await _escalate(
+        ctx,
+        decision,
+        reason=reason,
+        summary=decision.question,
+        outcome=outcome,
+        files=files_kept(decision.files),
     )
 
 
@@ -197,9 +213,7 @@ async def solved(event: ActionInvoked, ctx: HandlerContext) -> None:
 @router.on(ActionInvoked, action("kb.more"))
 async def still_need_help(event: ActionInvoked, ctx: HandlerContext) -> None:
     decision = await _own_decision(ctx, ctx.match.rest)
-    await _escalate(
-        ctx, decision, reason="still_need_help", summary=decision.question, outcome="still_need_help"
-    )
+    await _escalate_asked_before(ctx, decision, reason="still_need_help", outcome="still_need_help")
 
 
 @router.on(ActionInvoked, action("kb.pick"))
@@ -209,7 +223,7 @@ async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
     if entry is None:
         # The knowledge base was edited since the choices were offered: keep the promise of help.
         await ctx.reply("That article is no longer in our help centre, so I've asked a person instead.")
-        await _escalate(ctx, decision, reason="none_of_these", summary=decision.question)
+        await _escalate_asked_before(ctx, decision, reason="none_of_these")
         return
     decision.outcome = f"picked:{entry.id}"
     await ctx.reply(answer_message(entry, decision.id or 0))
@@ -218,6 +232,4 @@ async def picked(event: ActionInvoked, ctx: HandlerContext) -> None:
 @router.on(ActionInvoked, action("kb.none"))
 async def none_of_these(event: ActionInvoked, ctx: HandlerContext) -> None:
     decision = await _own_decision(ctx, ctx.match.rest)
-    await _escalate(
-        ctx, decision, reason="clarify_declined", summary=decision.question, outcome="none_of_these"
-    )
+    await _escalate_asked_before(ctx, decision, reason="clarify_declined", outcome="none_of_these")
