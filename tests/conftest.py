@@ -131,6 +131,16 @@ async def bot(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]
 
 
 @pytest.fixture
+async def next_process(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]:
+    """The bot started again after `bot` died, on its own connections to the same database."""
+    other = database.another_connection_pool()
+    harness = await BotHarness.create(make_settings(tmp_path), database=other)
+    yield harness
+    await harness.close()
+    await other.dispose()
+
+
+@pytest.fixture
 async def postgres_database(tmp_path: Path, sqlite_template: SqliteTemplate) -> AsyncIterator[Database]:
     """PostgreSQL only, for what SQLite cannot show (row locks, several connections racing)."""
     async for database in _migrated_database("postgres", tmp_path, sqlite_template):

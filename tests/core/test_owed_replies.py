@@ -197,16 +197,6 @@ async def dying(database: Database, tmp_path: object) -> AsyncIterator[BotHarnes
     await harness.close()
 
 
-@pytest.fixture
-async def next_process(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]:
-    """The bot started again, on its own connections to the same database."""
-    other = database.another_connection_pool()
-    harness = await BotHarness.create(make_settings(tmp_path), database=other)
-    yield harness
-    await harness.close()
-    await other.dispose()
-
-
 async def killed_while_posting(harness: BotHarness, text: str) -> None:
     """The customer's message is handled and committed; the process dies before its reply lands."""
     await killed_while_handling(harness, harness.customer, harness.community, text, message_id="u1")

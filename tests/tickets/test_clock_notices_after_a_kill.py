@@ -6,9 +6,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlmodel import select
 
 from bot.adapters.base import DeliveryError, DeliveryFailure
@@ -18,24 +16,13 @@ from bot.status.broadcast.pacing import LanePolicy
 from bot.status.broadcast.worker import BroadcastWorker
 from bot.tickets.clocks import check_ticket_clocks
 from storage import outbox_repo
-from storage.db import Database
 from storage.models import OutboxDelivery
 from tests.core.test_owed_replies import PlatformThatNeverAnswers
-from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
+from tests.harness import STAFF_CHANNEL, BotHarness, button
 from tests.tickets.conversation import escalated, tickets
 
 NOT_ALLOWED = DeliveryError("Missing Access", permanent=True, code=DeliveryFailure.NO_ACCESS)
 UNAVAILABLE = DeliveryError("503 Service Unavailable", permanent=False, code=DeliveryFailure.UNAVAILABLE)
-
-
-@pytest.fixture
-async def next_process(database: Database, tmp_path: object) -> AsyncIterator[BotHarness]:
-    """The bot started again, on its own connections to the same database."""
-    other = database.another_connection_pool()
-    harness = await BotHarness.create(make_settings(tmp_path), database=other)
-    yield harness
-    await harness.close()
-    await other.dispose()
 
 
 async def killed_after_the_commit(bot: BotHarness) -> None:
