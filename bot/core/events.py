@@ -199,6 +199,8 @@ class ReactionAdded(InboundEvent):
     message_id: str
     message_author_id: str | None = None
     message_text: str | None = None
+    message_files: tuple[SharedFile, ...] = ()
+    """The files the message carried, where the adapter read it (as `message_text`)."""
     on_own_message: bool = False
     thread_unknown: bool = False
 

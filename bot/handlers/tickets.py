@@ -739,4 +739,4 @@ async def ticket_reaction(event: ReactionAdded, ctx: HandlerContext) -> None:
         return
     requester = Actor(platform=event.platform, id=author)
     summary = event.message_text or "(flagged message; see the thread)"
-    await escalate(ctx, reason="reaction", summary=summary, requester=requester)
+    await escalate(ctx, reason="reaction", summary=summary, requester=requester, files=event.message_files)

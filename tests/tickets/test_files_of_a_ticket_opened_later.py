@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.base import Capabilities
-from bot.core.events import Conversation, Platform
+from bot.core.events import Conversation, MessageReceived, Platform, ReactionAdded
 from storage.db import Database
 from tests.harness import STAFF_CHANNEL, BotHarness, button, make_settings
 from tests.tickets.conversation import transcript
@@ -90,3 +90,41 @@ async def test_none_of_the_offered_articles_brings_the_questions_file_to_the_tea
     (card,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
     (attached,) = card.delivery.message.attachments
     assert (attached.filename, attached.read()) == ("invoice.pdf", b"%PDF-1.7\n")
+
+
+async def test_a_team_members_ticket_reaction_brings_the_messages_file_to_the_team(
+    takes_files: BotHarness,
+) -> None:
+    """Casey shares a screenshot in the channel, with words the bot leaves to people; Sam's 🎫 on it
+    opens her ticket, and the screenshot is on its card."""
+    bot = takes_files
+    screenshot = bot.adapter.share("dashboard.png", PNG, "image/png")
+    message = MessageReceived(
+        actor=bot.customer,
+        conversation=bot.community,
+        text="the dashboard shows yesterday's numbers",
+        message_id="u-dashboard",
+        event_id="u-dashboard",
+        files=(screenshot,),
+    )
+    await bot.send(message)
+
+    sent = await bot.send(
+        ReactionAdded(
+            actor=bot.staff,
+            conversation=message.conversation,
+            emoji="ticket",
+            message_id=message.message_id,
+            message_author_id=message.actor.id,
+            message_text=message.text,
+            message_files=message.files,
+            event_id="react-dashboard",
+        )
+    )
+
+    (card,) = [m for m in sent if m.channel_id == STAFF_CHANNEL]
+    assert card.delivery.message.title == "Ticket #1: the dashboard shows yesterday's numbers"
+    (attached,) = card.delivery.message.attachments
+    assert (attached.filename, attached.read()) == ("dashboard.png", PNG)
+    line = f"📎 `dashboard.png` (1 KB, image/png): [open it]({screenshot.link})"
+    assert (await transcript(bot, 1))[0] == ("customer", f"the dashboard shows yesterday's numbers\n{line}")

@@ -1,5 +1,6 @@
 """Reading reactions, which need the client: where the bot serves people, who reacted, and the text
-of the message they reacted to (from the cache, or fetched when the emoji starts something)."""
+and files of the message they reacted to (from the cache, or fetched when the emoji starts
+something)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ from typing import Any
 
 import discord
 
-from bot.adapters.discord.translate import actor_from_user, conversation_from, emoji_name, reaction_to_event
-from bot.core.events import Actor, Platform, ReactionAdded
+from bot.adapters.discord.translate import (
+    actor_from_user,
+    conversation_from,
+    emoji_name,
+    files_of,
+    reaction_to_event,
+)
+from bot.core.events import Actor, Platform, ReactionAdded, SharedFile
 
 log = logging.getLogger(__name__)
 
 # Emoji that start something (a staff 🎫 opens a ticket): handled in every channel, and the message
-# text is fetched when not cached. Reactions carry no text and a fetch costs a request.
+# (its text and files) is fetched when not cached. Reactions carry neither and a fetch costs a request.
 FETCH_TEXT_FOR = frozenset({"ticket"})
 
 
@@ -55,7 +62,7 @@ async def read_reaction(
     actor = (
         actor_from_user(who) if who is not None else Actor(platform=Platform.DISCORD, id=str(payload.user_id))
     )
-    text = await _message_text(client, channel, payload.message_id, emoji_name(payload.emoji))
+    text, files = await _message_read(client, channel, payload.message_id, emoji_name(payload.emoji))
     return reaction_to_event(
         actor=actor,
         conversation=conversation_from(channel, guild_id=payload.guild_id),
@@ -63,18 +70,21 @@ async def read_reaction(
         message_id=payload.message_id,
         message_author_id=payload.message_author_id,
         message_text=text,
+        message_files=files,
         own_ids={user.id, client.application_id or user.id},
     )
 
 
-async def _message_text(client: discord.Client, channel: Any, message_id: int, emoji: str) -> str | None:
-    cached = discord.utils.get(client.cached_messages, id=message_id)
-    if cached is not None:
-        return cached.content
-    if emoji not in FETCH_TEXT_FOR or not hasattr(channel, "fetch_message"):
-        return None
-    try:
-        return str((await channel.fetch_message(message_id)).content)
-    except discord.HTTPException as error:
-        log.warning("could not read message %s for a reaction: %s", message_id, error)
-        return None
+async def _message_read(
+    client: discord.Client, channel: Any, message_id: int, emoji: str
+) -> tuple[str | None, tuple[SharedFile, ...]]:
+    """The reacted message's text (None when not read) and files."""
+    message = discord.utils.get(client.cached_messages, id=message_id)
+    if message is None and emoji in FETCH_TEXT_FOR and hasattr(channel, "fetch_message"):
+        try:
+            message = await channel.fetch_message(message_id)
+        except discord.HTTPException as error:
+            log.warning("could not read message %s for a reaction: %s", message_id, error)
+    if message is None:
+        return None, ()
+    return str(message.content), files_of(message)

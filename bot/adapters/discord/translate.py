@@ -276,6 +276,7 @@ def reaction_to_event(
     message_id: int,
     message_author_id: int | None,
     message_text: str | None,
+    message_files: tuple[SharedFile, ...] = (),
     own_ids: Collection[int] = (),
 ) -> ReactionAdded:
     """One person's emoji on one message is one event, so a re-add after removal is not handled twice.
@@ -288,6 +289,7 @@ def reaction_to_event(
         message_id=str(message_id),
         message_author_id=str(message_author_id) if message_author_id else None,
         message_text=message_text,
+        message_files=message_files,
         on_own_message=message_author_id is not None and message_author_id in own_ids,
         event_id=reaction_event_id(message_id, actor.id, name),
     )

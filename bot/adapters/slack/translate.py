@@ -510,9 +510,9 @@ def reaction_to_event(
     bot_id: str = "",
 ) -> ReactionAdded | None:
     """A `reaction_added` on a message. `message` is the reacted-to message when the adapter could
-    fetch it (its text and thread); without it `message_text` is None and the thread unknown (the
-    payload names a reply by its channel alone). The bot's own posts are written by its user
-    (`bot_user_id`, from auth.test) as its bot (`bot_id`)."""
+    fetch it (its text, files and thread); without it `message_text` is None, there are no files and
+    the thread is unknown (the payload names a reply by its channel alone). The bot's own posts are
+    written by its user (`bot_user_id`, from auth.test) as its bot (`bot_id`)."""
     event = body["event"]
     item = event.get("item") or {}
     if item.get("type") != "message":
@@ -535,6 +535,7 @@ def reaction_to_event(
         message_id=ts,
         message_author_id=author,
         message_text=slack_to_plain(str(text)) if text is not None else None,
+        message_files=files_of(message or {}),
         on_own_message=own,
         thread_unknown=message is None,
         event_id=str(body.get("event_id") or f"react:{item['channel']}:{ts}:{event.get('event_ts')}"),

@@ -47,3 +47,40 @@ async def test_still_needing_help_brings_the_questions_screenshot_to_the_team(
     (file,) = [u for u in emu.uploads if u.message_id == card["id"]]
     assert (file.filename, file.data) == ("export error.png", PNG), "on the card itself"
     assert [status for _, status in emu.downloads] == [200], "fetched when the ticket opened"
+
+
+async def test_a_team_members_ticket_reaction_brings_the_messages_file_to_the_team(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    """Robin shares a screenshot in #off-topic, where the bot does not answer; Sam's 🎫 on it opens
+    Robin's ticket, and the screenshot is on its card."""
+    emu = world.emu
+    screenshot = emu.attachment(world.offtopic, "dashboard.png", len(PNG), "image/png", content=PNG)
+    message = await emu.user_says(
+        world.robin, world.offtopic, "the dashboard shows yesterday's numbers", attachments=[screenshot]
+    )
+
+    await emu.react(world.sam, message, "🎫")
+
+    await ticket_thread(emu, world.offtopic, 1)
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    (file,) = [u for u in emu.uploads if u.message_id == card["id"]]
+    assert (file.filename, file.data) == ("dashboard.png", PNG), "on the card itself"
+
+
+async def test_a_ticket_reaction_on_a_message_the_bot_never_saw_fetches_it_with_its_files(
+    world: DiscordWorld, bot: SupportBot
+) -> None:
+    """Robin's message was sent before the bot connected, so it is not in the bot's cache: Sam's 🎫
+    reads it from Discord, and its screenshot comes with the card all the same."""
+    emu = world.emu
+    screenshot = emu.attachment(world.offtopic, "dashboard.png", len(PNG), "image/png", content=PNG)
+    message = emu._message(world.robin, world.offtopic, "the dashboard shows yesterday's numbers")
+    message["attachments"] = [screenshot]  # stored, never sent on the gateway
+
+    await emu.react(world.sam, message, "🎫")
+
+    await emu.wait_for("GET", f"/channels/{world.offtopic.id}/messages/{message['id']}")
+    card = await posted(emu, world.staff.id, "Ticket #1")
+    (file,) = [u for u in emu.uploads if u.message_id == card["id"]]
+    assert (file.filename, file.data) == ("dashboard.png", PNG)

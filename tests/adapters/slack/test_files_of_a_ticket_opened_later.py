@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF_CHANNEL, SlackBot
+from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF, STAFF_CHANNEL, SlackBot
 from tests.adapters.slack.test_conversation import posted, stored
 from tests.emulators.slack import SlackEmulator
 
@@ -32,3 +32,23 @@ async def test_still_needing_help_brings_the_questions_screenshot_to_the_team(
     assert (file.filename, file.data) == ("export error.png", PNG)
     assert [status for _, status in slack.downloads] == [200], "downloaded when the ticket opened"
     assert not [c for c in slack.calls if slack.token in json.dumps(c.params)], "the token is in no message"
+
+
+async def test_a_team_members_ticket_reaction_brings_the_messages_file_to_the_team(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    """Casey shares a screenshot with words the bot leaves to people; Sam's 🎫 on it opens her
+    ticket, and the screenshot is under its card."""
+    screenshot = slack.shared_file(CUSTOMER, "dashboard.png", len(PNG), "image/png", content=PNG)
+    message = await slack.user_posts(
+        CUSTOMER, COMMUNITY, "the dashboard shows yesterday's numbers", files=[screenshot]
+    )
+    await bot.settle()
+
+    await slack.react(STAFF, COMMUNITY, message.ts, "ticket")
+
+    card = await posted(slack, STAFF_CHANNEL, "Ticket #1")
+    assert "yesterday's numbers" in card.shown and "📎" not in card.shown
+    await slack.wait_for("files.completeUploadExternal")
+    (file,) = [u for u in slack.uploads if u.channel == STAFF_CHANNEL]
+    assert (file.filename, file.data) == ("dashboard.png", PNG)
