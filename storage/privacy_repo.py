@@ -515,7 +515,8 @@ async def erase(
     unsent = and_(
         outbox.c.kind == outbox_repo.KEPT, outbox.c.state.in_((outbox_repo.PENDING, outbox_repo.SENDING))
     )
-    for row_id, body in (await session.execute(select(outbox.c.id, outbox.c.body).where(unsent))).all():
+    unsent_rows: list[Any] = list(await session.execute(select(outbox.c.id, outbox.c.body).where(unsent)))
+    for row_id, body in unsent_rows:
         if _owed_concerns(body or "null", bare_id=bare_id, key=key, places=places):
             changed.add("status_outbox", row_id)
             await session.execute(
