@@ -667,8 +667,9 @@ class Dispatcher:
         """Post the replies whose lease ran out unposted; how many claims were paid."""
         due: list[Owed] = await self.owed.due(limit=OWED_BATCH)
         # Not those this process is posting right now (its renewal came too late); the rest of the
-        # batch is held as they are, or a long batch would let another sweep take its tail.
-        mine = [owed for owed in due if owed.claim_id not in self._owing]
+        # batch is held as they are, or a long batch would let another sweep take its tail. One it
+        # stopped renewing (its post hung past the ceiling) is taken again: alone, no other would.
+        mine = [owed for owed in due if not self._owing.renewing(owed.claim_id)]
         held = self.owed.until()
         for owed in mine:
             self._owing.take(owed.claim_id, until=held)

@@ -51,6 +51,12 @@ class Held:
         lease that ends then began)."""
         self._leases[row] = Lease(until=until, since=until - self.lease if since is None else since)
 
+    def renewing(self, row: int) -> bool:
+        """Whether this process holds `row` and still renews it: not one it stopped renewing (held
+        past the ceiling, or taken over), which a sweep of its own may take again."""
+        lease = self._leases.get(row)
+        return lease is not None and lease.renewing
+
     def until(self, row: int) -> datetime | None:
         """Until when this process holds `row`; None when it does not."""
         lease = self._leases.get(row)

@@ -408,6 +408,36 @@ async def test_a_claim_whose_post_never_returns_is_held_only_up_to_the_longest_h
     await hung.close()
 
 
+async def test_a_claim_whose_post_never_returns_is_swept_by_its_own_process_when_it_runs_alone(
+    database: Database, tmp_path: object
+) -> None:
+    """One process (SQLite's usual deployment) whose post hangs: past `MAX_HOLD` it stops renewing
+    the claim, and its own sweep, the only one there is, posts the replies again (as a resend)."""
+    alone = await BotHarness.create(make_settings(tmp_path), database=database)
+    platform, handling = await posting_slowly(alone, "how do I reset my API key?")
+
+    taken = alone.clock.now
+    while alone.clock.now < taken + MAX_HOLD - timedelta(seconds=40):
+        alone.clock.advance(seconds=20)
+        await alone.bot.dispatcher.keep_owing()
+        assert await alone.bot.dispatcher.pay_owed() == 0, "it still holds them"
+    # The platform answers new requests again; the hung one never returns.
+    answering = FakeAdapter(Platform.CONSOLE)
+    alone.bot.dispatcher.outbound.adapters[Platform.CONSOLE] = answering
+    paid = 0
+    for _ in range(5):
+        alone.clock.advance(seconds=20)
+        await alone.bot.dispatcher.keep_owing()
+        paid += await alone.bot.dispatcher.pay_owed()
+
+    assert paid == 1
+    (answer,) = answering.sent
+    assert "API key" in answer.text and answer.delivery.resend
+    platform.answer.set()
+    await handling
+    await alone.close()
+
+
 async def test_work_after_the_commit_slower_than_the_lease_keeps_the_replies_to_its_process(
     bot: BotHarness, next_process: BotHarness
 ) -> None:
