@@ -253,6 +253,10 @@ def _privacy(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _privacy_request(settings: Settings, action: str, subject: str, args: argparse.Namespace) -> int:
+    # Every handler's `@sent_hook` and `@kept_work` classes, as a bot has them: what a claim still
+    # owes is read with them (`forget_owed`), and one naming a class not imported cannot be read,
+    # so it would keep the person's words for the bot's sweep to post.
+    import bot.app  # noqa: F401
     from bot.core import privacy
     from bot.core.clock import utc_now
     from bot.handlers.privacy import forget_owed

@@ -29,6 +29,7 @@ from bot.handlers.kb_admin import WriteLesson
 from bot.insights.messages import inert
 from bot.kb import learned, teach
 from bot.kb.learned import LearnedPhrasing
+from bot.tickets.workflows import RememberStaffThread
 from storage import events_repo, migrate
 from storage.db import Database
 from storage.models import ProcessedEvent
@@ -366,3 +367,29 @@ def test_erase_takes_their_words_out_of_a_reply_still_to_be_posted(site: Path, c
     assert result.returncode == 0, result.stderr
     gone = "\u201cremoved at the person's request\u201d"
     assert asyncio.run(_owed_texts(database_file)) == [f"Gap 1: {gone}, {gone}, \u201c{OTHERS}\u201d"]
+
+
+def test_erase_run_alone_takes_their_words_out_of_a_reply_whose_record_is_a_tickets(site: Path) -> None:
+    """`supportbot privacy erase` in a process of its own, as people run it: a reply still owed that
+    asks to record something once sent (a ticket's staff thread) is read and cleaned as in chat,
+    not left with their words for the bot's sweep to post."""
+    database_file = site / "data" / "supportbot.db"
+    room = Conversation(platform=Platform.CONSOLE, workspace_id="W1", channel_id="staff")
+    card = Delivery(conversation=room, message=OutboundMessage(text=f"Gap 1: \u201c{CASEYS}\u201d"))
+    replies = owed.encode([PendingDelivery(card, RememberStaffThread(ticket_id=99))])
+    asyncio.run(_claim_owing(database_file, "cmd-r", replies=replies))
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
+    env |= {"DATABASE_URL": f"sqlite+aiosqlite:///{database_file}", "PYTHONPATH": str(ROOT.parent)}
+
+    erased = subprocess.run(
+        [sys.executable, "-m", "bot", "privacy", "erase", "console:U7CASEY", "--yes"],
+        cwd=site,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert erased.returncode == 0, erased.stderr
+    assert asyncio.run(_owed_texts(database_file)) == ["Gap 1: \u201cremoved at the person's request\u201d"]
