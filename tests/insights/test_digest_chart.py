@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
-from datetime import time, timedelta
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,9 @@ WEEKLY = Schedule(0, time(9, 0), ZoneInfo("UTC"))
 async def send_digest(bot: SupportBot, base: Path) -> digest.Sent:
     sent = await digest.send_digest(
         bot.dispatcher,
-        due=bot.services.clock() + timedelta(hours=1),
+        # One of the schedule's own times, so the window is a whole week at any hour of any day
+        # the test runs (an hour from now made it seven and a half days after 20:00 on a Monday).
+        due=WEEKLY.next_after(bot.services.clock()),
         schedule=WEEKLY,
         base=base,
     )
