@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from storage import dialect
-from storage.inbox_repo import renew_leased
+from storage.leases import renew_leased
 from storage.models import ProcessedEvent
 from storage.session import DbSession, Prepared
 from storage.types import utcnow

@@ -9,15 +9,14 @@ are skipped by the other claimer; on SQLite the single writer serialises the sta
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Table, delete, insert, or_, select, update
+from sqlalchemy import Table, delete, insert, select
 from sqlmodel import col
 
 from storage import dialect
+from storage.leases import renew_leased
 from storage.models import InboxEntry
 from storage.session import DbSession, Prepared
 
@@ -53,36 +52,6 @@ async def finish(session: DbSession, *, ids: Sequence[int]) -> None:
     """The requests' events are settled: nothing is left to replay of them."""
     if ids:
         await session.execute(delete(InboxEntry).where(col(InboxEntry.id).in_(list(ids))))
-
-
-async def renew_leased(
-    session: DbSession,
-    model: Any,
-    *,
-    id_column: Any,
-    lease_column: Any,
-    held: Mapping[int, datetime],
-    until: datetime,
-) -> list[int]:
-    """Lease the rows of `model` in `held` (id -> until when the caller holds each) to the caller
-    until `until`, those still leased to it: not gone, nor taken over since. A process takes a row
-    over only once its lease has run out, and leases it past then, so a row leased past what the
-    caller holds is another's (`<=`, not `=`: what a caller holds may be a moment later than what
-    it wrote, read from its clock after the write). The rows renewed."""
-    if not held:
-        return []
-    rows_by_until: dict[datetime, list[int]] = defaultdict(list)
-    for row, held_until in held.items():
-        rows_by_until[held_until].append(row)
-    still_leased = or_(*(id_column.in_(rows) & (lease_column <= t) for t, rows in rows_by_until.items()))
-    result = await session.execute(
-        update(model)
-        .where(still_leased)
-        .values({lease_column.key: until})
-        .returning(id_column)
-        .execution_options(synchronize_session=False)
-    )
-    return [int(row_id) for row_id in result.scalars()]
 
 
 async def renew(session: DbSession, *, held: Mapping[int, datetime], until: datetime) -> list[int]:
