@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -539,23 +540,52 @@ def _ticket(row: dict[str, Any]) -> int | None:
 
 _thread_lock = threading.Lock()
 
+LOCK_WAIT_SECONDS = 30.0
+"""The longest a change waits for another holder of learned.yml's lock. A change takes
+milliseconds; a holder that keeps it longer is stuck (a process stopped mid-change), and waiting for
+it without end would hold the bot's worker thread, and whoever waits for the change, as long."""
+_LOCK_POLL_SECONDS = 0.05
+
+
+class LearnedFileBusy(TimeoutError):
+    """Another thread or process held learned.yml's lock past `LOCK_WAIT_SECONDS`: nothing was changed."""
+
+    def __init__(self, path: Path, waited: float) -> None:
+        super().__init__(
+            f"{path.name} is being changed elsewhere (waited {waited:.0f} s); try again in a minute"
+        )
+
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Held from reading learned.yml to writing it back: the bot's threads, and processes beside it
     (`supportbot privacy erase` while the bot runs), would otherwise lose each other's changes (an
     erased question written back, an id given twice). The folder is locked, not the file: `write`
-    replaces the file, so a lock on it would guard a file no longer there."""
-    with _thread_lock:
+    replaces the file, so a lock on it would guard a file no longer there. Waits at most
+    `LOCK_WAIT_SECONDS`, then raises `LearnedFileBusy` (an OSError, as a file that cannot be written)."""
+    wait = LOCK_WAIT_SECONDS
+    deadline = time.monotonic() + wait
+    if not _thread_lock.acquire(timeout=wait):
+        raise LearnedFileBusy(path, wait)
+    try:
         if fcntl is None:
             yield
             return
         folder = os.open(path.parent, os.O_RDONLY)
         try:
-            fcntl.flock(folder, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LearnedFileBusy(path, wait) from None
+                    time.sleep(_LOCK_POLL_SECONDS)
             yield
         finally:
             os.close(folder)  # releases the lock
+    finally:
+        _thread_lock.release()
 
 
 def write(path: Path, learned: Learned) -> None:

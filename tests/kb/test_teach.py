@@ -198,6 +198,41 @@ def test_two_processes_changing_learned_yml_lose_nothing(kb_dir: Path) -> None:
     ]
 
 
+_STUCK_HOLDER = """
+import fcntl, os, sys, time
+folder = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(folder, fcntl.LOCK_EX)
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_change_waits_for_a_stuck_holder_of_learned_yml_only_so_long_and_changes_nothing(
+    kb_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process stopped in the middle of its change holds the file's lock: staff are told to try
+    again instead of the bot's worker waiting for it for ever."""
+    teach.decline(kb_dir, ["can you do my taxes"], taught_by="U1")
+    before = (kb_dir / "learned.yml").read_bytes()
+    monkeypatch.setattr(learned, "LOCK_WAIT_SECONDS", 0.3)
+    stuck = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_HOLDER, str(kb_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert stuck.stdout is not None and stuck.stdout.readline() == "holding\n"
+        with pytest.raises(learned.LearnedFileBusy, match=r"learned\.yml is being changed elsewhere"):
+            teach.decline(kb_dir, ["file my taxes"], taught_by="U2")
+    finally:
+        stuck.kill()
+        stuck.wait(timeout=30)
+    assert (kb_dir / "learned.yml").read_bytes() == before
+    teach.decline(kb_dir, ["file my taxes"], taught_by="U2")  # the holder gone, the change goes through
+    assert [t.questions for t in learned.read(kb_dir / "learned.yml").declined] == [
+        ("can you do my taxes",),
+        ("file my taxes",),
+    ]
+
+
 def test_a_learned_file_with_a_broken_count_says_where(kb_dir: Path) -> None:
     (kb_dir / "learned.yml").write_text("issued: {phrasings: -1}\n")
     with pytest.raises(
