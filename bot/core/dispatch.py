@@ -25,7 +25,7 @@ from typing import Any, cast
 from bot.adapters.base import SettlesEvents
 from bot.core import leases
 from bot.core.context import HandlerContext, KeptWork, OnSent, PendingDelivery, Services
-from bot.core.errors import UserError
+from bot.core.errors import TooEarly, UserError
 from bot.core.events import Delivery, InboundEvent, OutboundMessage, SentRef
 from bot.core.outbound import GaveUp, Outbound
 from bot.core.owed import (
@@ -56,6 +56,13 @@ CONFLICT_DELAYS = (0.05, 0.2, 0.5)
 """Seconds (give or take half) before each new try of an event whose transaction PostgreSQL ended
 to break a deadlock or a serialization conflict. The other transaction has usually committed by
 then; a conflict that outlasts three tries is a bug to see, not to retry forever."""
+
+TOO_EARLY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+"""Seconds before each new try of an event a handler found too early (`TooEarly`): a team member's
+reply under a staff card whose thread the bot notes right after posting it, in a transaction of its
+own that a loaded machine or a slow database delays by a second or two. Almost 4 s in all, short
+because the channel's later events wait behind it; after the last try the event is taken with
+nothing done (staff talk under a post that is no ticket's card)."""
 
 OWED_SWEEP_SECONDS = 2.0
 """How often a process looks for replies a dead process owed: the lease decides when they are due,
@@ -263,7 +270,7 @@ class Dispatcher:
         self, event: InboundEvent, cid: str
     ) -> tuple[Outcome, list[PendingDelivery], int | None]:
         """The outcome, the replies to send and, when they are kept with the claim, its id."""
-        reconnects, conflicts = iter(RECONNECT_DELAYS), iter(CONFLICT_DELAYS)
+        reconnects, conflicts, waits = iter(RECONNECT_DELAYS), iter(CONFLICT_DELAYS), iter(TOO_EARLY_DELAYS)
         across_tries: dict[str, Any] = {}
         while True:
             try:
@@ -280,6 +287,19 @@ class Dispatcher:
             except _Duplicate:
                 log.info("duplicate %s %s ignored", event.platform.value, event.event_id)
                 return Outcome.DUPLICATE, [], None
+            except TooEarly as early:
+                # Rolled back with nothing written; what it lacked may be noted by the next try.
+                if (delay := next(waits, None)) is not None:
+                    log.debug("%s too early (%s); again in %.2f s", event.event_id, early, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                log.info(
+                    "%s still too early after %d tries (%s): nothing done",
+                    event.event_id,
+                    len(TOO_EARLY_DELAYS) + 1,
+                    early,
+                )
+                return await self._record_failure(event, Outcome.HANDLED, None)
             except UserError as error:
                 reply = OutboundMessage(text=error.text, private_to=event.actor)
                 return await self._record_failure(event, Outcome.USER_ERROR, reply)
@@ -453,11 +473,15 @@ class Dispatcher:
         ]
 
     async def _record_failure(
-        self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage
+        self, event: InboundEvent, outcome: Outcome, reply: OutboundMessage | None
     ) -> tuple[Outcome, list[PendingDelivery], int | None]:
         """The handler's work was rolled back; still claim the event so a platform retry does not
-        run (and fail) again, then tell the user."""
-        outbox = [PendingDelivery(Delivery(conversation=event.conversation, message=reply, reply_to=event))]
+        run (and fail) again, then tell the user (`reply`, if any)."""
+        outbox = (
+            [PendingDelivery(Delivery(conversation=event.conversation, message=reply, reply_to=event))]
+            if reply is not None
+            else []
+        )
         try:
             async with self.database.transaction() as session:
                 outbox, owed = await self._claim(session, event, outbox)

@@ -1,4 +1,5 @@
-"""Errors a user can fix. Their text is shown to the user as it is, so it must be friendly."""
+"""Errors a user can fix: their text is shown to the user as it is, so it must be friendly. And
+`TooEarly`, which no user sees: the dispatcher handles the event again a moment later."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ class UsageError(UserError):
 
 class NotAllowed(UserError):
     """The actor may not do this (staff-only command, someone else's ticket)."""
+
+
+class TooEarly(Exception):
+    """The event is about something the bot is still writing down elsewhere (a staff card's thread,
+    noted once the card is posted): handle it again shortly. Raised by a handler before it writes
+    anything, since its transaction is rolled back; the dispatcher tries again after each of
+    `dispatch.TOO_EARLY_DELAYS`, then claims it with nothing done. `str(error)` says what was
+    missing, for the log; no user sees it."""

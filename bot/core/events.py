@@ -152,17 +152,28 @@ class SharedFile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageReceived(InboundEvent):
-    """A message a person wrote in a channel, thread or DM. A file sent alone has no `text`."""
+    """A message a person wrote in a channel, thread or DM. A file sent alone has no `text`.
+    `in_own_thread`: the message is in a thread the bot started, under its own post or opened by it
+    (the adapter knows its own user id, as for `ReactionAdded.on_own_message`). `thread_started_at`:
+    when the message's thread began (its first post), where the platform says; None outside a
+    thread. Together they tell a reply under a staff card just posted, whose thread the bot may not
+    have noted yet, from talk under an older post of the bot's."""
 
     text: str
     message_id: str
     mentions_bot: bool = False
     files: tuple[SharedFile, ...] = ()
+    in_own_thread: bool = False
+    thread_started_at: datetime | None = None
 
     def __post_init__(self) -> None:
         InboundEvent.__post_init__(self)
         if not isinstance(self.files, tuple):
             object.__setattr__(self, "files", tuple(self.files))
+        _require(
+            self.thread_started_at is None or self.thread_started_at.tzinfo is not None,
+            "thread_started_at must be timezone-aware",
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

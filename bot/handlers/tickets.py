@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Final
 
 from rapidfuzz import fuzz, process
@@ -11,7 +12,7 @@ from rapidfuzz.distance import Indel
 from bot.core.clock import humanize
 from bot.core.commands import Option, OptionKind, Suggest
 from bot.core.context import HandlerContext
-from bot.core.errors import NotAllowed, UsageError, UserError
+from bot.core.errors import NotAllowed, TooEarly, UsageError, UserError
 from bot.core.events import (
     ActionInvoked,
     Actor,
@@ -124,9 +125,25 @@ async def _in_staff_channel(event: MessageReceived, ctx: HandlerContext) -> Verd
     return Allow() if same else Skip()
 
 
+CARD_NOTED_WITHIN: Final = timedelta(minutes=2)
+"""How long after the bot's post its thread may still be a staff card's that the bot has not noted
+yet: it does so right after posting, within seconds even on a loaded machine or a slow database.
+A reply under an older post of the bot's (a broadcast, a digest) is the team's talk at once, rather
+than holding the staff channel's later events behind its retries (`dispatch.TOO_EARLY_DELAYS`)."""
+
+
+def _under_a_card_not_noted_yet(event: MessageReceived, ctx: HandlerContext) -> bool:
+    """Whether the message may be an answer under a staff card whose thread is about to be noted:
+    it is under a recent post of the bot's (one whose time the platform did not say counts)."""
+    started = event.thread_started_at
+    return event.in_own_thread and (started is None or ctx.now - started < CARD_NOTED_WITHIN)
+
+
 @router.on(MessageReceived, always(0.99), guards=[_in_staff_channel])
 async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> None:
-    """A reply in a ticket's staff thread goes to the customer; other staff-channel talk is ignored."""
+    """A reply in a ticket's staff thread goes to the customer; other staff-channel talk is ignored.
+    A reply under a card just posted may come before the bot has noted the card's thread: it is
+    handled again a moment later (`TooEarly`), and ignored only if no ticket has that thread by then."""
     thread = event.conversation.thread_id
     if thread is None or not (event.text.strip() or event.files):
         return
@@ -134,6 +151,8 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
         ctx.session, platform=event.platform.value, channel_id=event.conversation.channel_id, thread_id=thread
     )
     if ticket is None:
+        if _under_a_card_not_noted_yet(event, ctx):
+            raise TooEarly(f"no ticket has staff thread {thread} under the bot's post yet")
         return
     if not ctx.is_staff:
         raise NotAllowed("Only the support team can answer customers from this thread.")

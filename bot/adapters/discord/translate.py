@@ -179,6 +179,7 @@ def message_to_event(
         served = True  # ticket threads the bot opened, wherever they are
     if not (served or mentioned):
         return None
+    thread = message.channel if isinstance(message.channel, discord.Thread) else None
     return MessageReceived(
         actor=actor_from_user(message.author),
         conversation=conversation,
@@ -188,7 +189,16 @@ def message_to_event(
         occurred_at=message.created_at,
         mentions_bot=mentioned or conversation.is_direct,
         files=files_of(message),
+        in_own_thread=thread is not None and started_by(thread, bot_user_id),
+        thread_started_at=discord.utils.snowflake_time(thread.id) if thread is not None else None,
     )
+
+
+def started_by(thread: discord.Thread, user_id: int) -> bool:
+    """Whether `user_id` started the thread: opened it, or wrote the message it was opened on (which
+    has the thread's id; known while discord.py still holds it, as it does the bot's recent posts)."""
+    starter = thread.starter_message
+    return thread.owner_id == user_id or (starter is not None and starter.author.id == user_id)
 
 
 def flatten_command(data: Mapping[str, Any], catalogue: Catalogue | None = None) -> tuple[str, str]:

@@ -342,10 +342,15 @@ def render_single(message: OutboundMessage) -> Part:
 
 
 def _occurred(ts: str | None) -> datetime:
+    return _moment(ts) or datetime.now(UTC)
+
+
+def _moment(ts: str | None) -> datetime | None:
+    """The time a Slack timestamp (`1712345678.000100`) names, None for none or a malformed one."""
     try:
-        return datetime.fromtimestamp(float(ts), UTC) if ts else datetime.now(UTC)
-    except ValueError:
-        return datetime.now(UTC)
+        return datetime.fromtimestamp(float(ts), UTC) if ts else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def conversation_from(
@@ -418,7 +423,9 @@ def message_to_event(
     body: Mapping[str, Any], *, actor: Actor, bot_user_id: str, names: Mapping[str, str] | None = None
 ) -> MessageReceived:
     """A `message` or `app_mention` event callback as a MessageReceived. Check `message_author`
-    first: this assumes a person wrote it."""
+    first: this assumes a person wrote it. A reply names its thread's first post by its time
+    (`thread_ts`) and that post's author (`parent_user_id`): the bot's user (`bot_user_id`, from
+    auth.test) when the thread is under one of the bot's posts."""
     event = body["event"]
     raw = str(event.get("text") or "")
     thread_ts = event.get("thread_ts")
@@ -443,6 +450,8 @@ def message_to_event(
         event_id=message_event_id(event),
         occurred_at=_occurred(ts),
         files=files_of(event),
+        in_own_thread=bool(where.thread_id and bot_user_id) and event.get("parent_user_id") == bot_user_id,
+        thread_started_at=_moment(where.thread_id),
     )
 
 

@@ -113,6 +113,15 @@ def member_payloads(draw: st.DrawFn) -> dict[str, Any]:
     return member
 
 
+OPEN_THREAD: dict[str, Any] = {
+    "archived": False,
+    "auto_archive_duration": 1440,
+    "archive_timestamp": "2026-01-01T00:00:00+00:00",
+    "locked": False,
+}
+"""A thread's `thread_metadata`: open."""
+
+
 @st.composite
 def channels(draw: st.DrawFn, *, in_guild: bool) -> Any:
     """The channel a message or interaction is in: a text channel (listened to or not), a thread
@@ -138,12 +147,7 @@ def channels(draw: st.DrawFn, *, in_guild: bool) -> Any:
         "guild_id": str(GUILD),
         "message_count": 0,
         "member_count": 1,
-        "thread_metadata": {
-            "archived": False,
-            "auto_archive_duration": 1440,
-            "archive_timestamp": "2026-01-01T00:00:00+00:00",
-            "locked": False,
-        },
+        "thread_metadata": OPEN_THREAD,
     }
     return discord.Thread(guild=guild, state=state, data=data)
 
@@ -318,30 +322,35 @@ def interactions(draw: st.DrawFn) -> discord.Interaction:
             )
         )
         payload["data"] = {"custom_id": custom_id, "component_type": 2}
-        payload["message"] = {
-            "id": str(draw(snowflakes)),
-            "channel_id": payload["channel_id"],
-            "type": 0,
-            "content": "",
-            "author": {
-                "id": str(BOT),
-                "username": "supportbot",
-                "discriminator": "0",
-                "avatar": None,
-                "bot": True,
-            },
-            "timestamp": "2026-11-24T09:00:00.000000+00:00",
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [],
-            "embeds": [],
-            "pinned": False,
-            "flags": 0,
-        }
+        payload["message"] = bot_post(str(draw(snowflakes)), payload["channel_id"])
     return discord.Interaction(data=payload, state=_state())
+
+
+def bot_post(message_id: str, channel_id: str, content: str = "") -> dict[str, Any]:
+    """A message payload of the bot's own."""
+    return {
+        "id": message_id,
+        "channel_id": channel_id,
+        "type": 0,
+        "content": content,
+        "author": {
+            "id": str(BOT),
+            "username": "supportbot",
+            "discriminator": "0",
+            "avatar": None,
+            "bot": True,
+        },
+        "timestamp": "2026-11-24T09:00:00.000000+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "flags": 0,
+    }
 
 
 # -- the adapter's reading, as pure steps --------------------------------------------------------
@@ -429,6 +438,10 @@ def test_a_message_of_any_documented_shape_is_an_event_or_ignored_and_its_relay_
         return
     assert isinstance(event, MessageReceived)
     assert event.event_id == event.message_id == str(message.id)
+    thread = message.channel if isinstance(message.channel, discord.Thread) else None
+    # No message is held here, so a thread is the bot's only when it opened it.
+    assert event.in_own_thread == (thread is not None and thread.owner_id == BOT)
+    assert (event.thread_started_at is None) == (thread is None)
     assert str(BOT) not in event.text or f"<@{BOT}>" not in event.text
     reply = relay(event, event.text)
     parts = translate.render(reply)
@@ -441,6 +454,56 @@ def test_a_message_of_any_documented_shape_is_an_event_or_ignored_and_its_relay_
     parts = translate.render(to_staff)
     assert_pings_only_its_mentions(to_staff, parts)
     assert_within_discord_limits(parts)
+
+
+def test_a_message_in_a_thread_someone_opened_on_the_bots_post_is_in_the_bots_own_thread() -> None:
+    """A team member's thread on the bot's card: theirs by owner, the bot's by the post it hangs under."""
+    state, sam = _state(), "1100000000000000001"
+    card_data = {**bot_post("1300000000000000100", str(LISTENED), "Ticket #1"), "guild_id": str(GUILD)}
+    guild = state._get_guild(GUILD)
+    staff = discord.TextChannel(
+        state=state, guild=guild, data={"id": str(LISTENED), "type": 0, "name": "staff", "position": 0}
+    )
+    card = discord.Message(state=state, channel=staff, data=card_data)
+    thread = discord.Thread(
+        guild=guild,
+        state=state,
+        data={
+            "id": card_data["id"],
+            "type": 11,
+            "name": "Ticket #1",
+            "parent_id": str(LISTENED),
+            "owner_id": sam,
+            "guild_id": str(GUILD),
+            "message_count": 0,
+            "member_count": 1,
+            "thread_metadata": OPEN_THREAD,
+        },
+    )
+    answer_data = dict(
+        card_data,
+        id="1300000000000000200",
+        channel_id=card_data["id"],
+        content="Which export?",
+        author={"id": sam, "username": "sam", "discriminator": "0", "avatar": None},
+    )
+    answer = discord.Message(state=state, channel=thread, data=answer_data)
+
+    def read() -> MessageReceived | None:
+        return translate.message_to_event(answer, bot_user_id=BOT, listen_channel_ids={str(LISTENED)})
+
+    before = read()
+    assert before is not None and not before.in_own_thread, (
+        "the card not held: Sam's thread, for all it knows"
+    )
+    assert before.thread_started_at == discord.utils.snowflake_time(card.id), "when the card was posted"
+    assert state._messages is not None
+    state._messages.append(card)
+    try:
+        after = read()
+        assert after is not None and after.in_own_thread
+    finally:
+        state._messages.remove(card)
 
 
 @given(interactions())

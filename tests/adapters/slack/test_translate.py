@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -64,6 +65,19 @@ def test_a_thread_reply_and_a_dm_land_in_the_right_conversation() -> None:
     body["event"].update(channel="D0CASEY", channel_type="im")
     event = translate.message_to_event(body, actor=CASEY, bot_user_id=BOT)
     assert event.conversation.is_direct and event.mentions_bot
+
+
+def test_a_reply_under_the_bots_own_post_says_so_and_when_the_thread_began() -> None:
+    body = payload("event_message")
+    body["event"].update(thread_ts="1764000000.000001", ts="1764000000.000200", parent_user_id=BOT)
+    under_the_bot = translate.message_to_event(body, actor=SAM, bot_user_id=BOT)
+    assert under_the_bot.in_own_thread
+    assert under_the_bot.thread_started_at == datetime(2025, 11, 24, 16, 0, 0, 1, tzinfo=UTC)
+
+    body["event"]["parent_user_id"] = "U0CUSTOMER"
+    assert not translate.message_to_event(body, actor=SAM, bot_user_id=BOT).in_own_thread
+    outside = translate.message_to_event(payload("event_message"), actor=SAM, bot_user_id=BOT)
+    assert (outside.in_own_thread, outside.thread_started_at) == (False, None)
 
 
 @pytest.mark.parametrize("name", ["event_message_bot", "event_message_changed"])

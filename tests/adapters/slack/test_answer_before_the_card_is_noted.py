@@ -1,0 +1,87 @@
+"""A team member answering in the thread of a ticket's card before the bot has noted that thread
+(it does so once the card is posted, in a transaction of its own, which a loaded machine or a slow
+database delays by seconds): the answer still reaches the customer. A reply under a bot post that
+is no ticket's card stays the team's own talk. Through the real slack-bolt and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+
+from bot.core.events import Delivery, OutboundMessage
+from storage import tickets_repo
+from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF, STAFF_CHANNEL, SlackBot
+from tests.adapters.slack.test_conversation import posted
+from tests.emulators.slack import SlackEmulator
+
+NOTING_TAKES = 0.75
+"""Seconds the bot takes to note a card's thread, in these tests: a slow database's."""
+
+
+@pytest.fixture
+def slow_to_note_the_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real `set_staff_thread`, run late, as on a loaded machine or while PostgreSQL restarts."""
+    noted = tickets_repo.set_staff_thread
+
+    async def late(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(NOTING_TAKES)
+        await noted(*args, **kwargs)
+
+    monkeypatch.setattr(tickets_repo, "set_staff_thread", late)
+
+
+@pytest.mark.usefixtures("slow_to_note_the_thread")
+async def test_a_team_members_answer_sent_before_the_bot_had_noted_the_cards_thread_reaches_the_customer(
+    bot: SlackBot, slack: SlackEmulator
+) -> None:
+    question = await slack.user_posts(CUSTOMER, COMMUNITY, "I want to talk to a person")
+    await posted(slack, COMMUNITY, "ticket *#1*", thread=question.ts)
+    card_ts = (await posted(slack, STAFF_CHANNEL, "Ticket #1")).response["ts"]
+
+    # Sam answers under the card at once, while the bot is still noting its thread.
+    await slack.user_posts(STAFF, STAFF_CHANNEL, "Which export, CSV or PDF?", thread_ts=card_ts)
+
+    answer = await posted(slack, COMMUNITY, "Which export, CSV or PDF?", thread=question.ts)
+    assert answer.shown == "*Sam (support team):*\nWhich export, CSV or PDF?"
+
+
+async def test_a_reply_under_a_bot_post_that_is_no_tickets_card_stays_with_the_team(
+    bot: SlackBot, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    staff = bot.bot.services.staff.staff_channel
+    sent = await bot.bot.dispatcher.outbound.send(
+        Delivery(conversation=staff, message=OutboundMessage(text="Status: exports are slow today"))
+    )
+    assert sent is not None
+    caplog.set_level(logging.INFO, logger="bot")
+
+    await slack.user_posts(STAFF, STAFF_CHANNEL, "thanks, on it", thread_ts=sent.message_id)
+    await bot.settle()
+
+    answers = [c for c in slack.calls_to("chat.postMessage") if c.params["channel"] != STAFF_CHANNEL]
+    assert answers == [], "nobody outside the team hears it"
+    assert [c.shown for c in slack.calls_to("chat.postMessage")] == ["Status: exports are slow today"]
+    assert bot.outcomes.get("failed", 0) == 0
+    (ignored,) = [r for r in caplog.records if "no ticket" in r.getMessage()]
+    assert ignored.levelno == logging.INFO and getattr(ignored, "correlation_id", "-") != "-"
+
+
+async def test_a_reply_under_an_old_bot_post_that_is_no_tickets_card_is_not_held_back(
+    bot: SlackBot, slack: SlackEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Talk under yesterday's digest is the team's at once: holding it for the card that might be
+    about to be noted would hold every event of the staff channel behind it."""
+    yesterday = f"{float(slack.next_ts()) - 86_400:.6f}"
+    slack.history(STAFF_CHANNEL).append(
+        {"type": "message", "ts": yesterday, "user": slack.bot_user_id, "text": "Yesterday's digest"}
+    )
+    caplog.set_level(logging.DEBUG, logger="bot.core.dispatch")
+
+    await slack.user_posts(STAFF, STAFF_CHANNEL, "nice numbers", thread_ts=yesterday)
+    await bot.settle()
+
+    assert slack.calls_to("chat.postMessage") == []
+    assert not [r for r in caplog.records if "too early" in r.getMessage()], "taken at once"
