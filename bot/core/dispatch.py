@@ -654,17 +654,27 @@ class Dispatcher:
     async def _run_on_sent(self, done: list[tuple[OnSent, SentRef]], owed: int | None) -> None:
         """What handlers asked to record once their messages were posted (a staff thread, the
         ticket's new home), and the claim's owed replies cleared, in one transaction: an escalation
-        has two callbacks, and a transaction costs more than the UPDATE inside it. If one fails, each
-        runs on its own so that one bad callback does not lose the others' work."""
-        try:
-            async with self.database.transaction() as session:
-                for on_sent, ref in done:
-                    await on_sent(session, ref, self.services)
-                if owed is not None:
-                    await events_repo.settle_owed(session, ids=[owed], last=True)
-            return
-        except Exception:
-            log.exception("recording sent messages failed; each on its own")
+        has two callbacks, and a transaction costs more than the UPDATE inside it. A broken
+        connection is tried again as an event is (`RECONNECT_DELAYS`): the messages are out, and what
+        they recorded (the card's thread, the ticket's new home) would be lost with the try, so the
+        team's answers under that card would reach nobody. Any other failure runs each callback on
+        its own so that one bad callback does not lose the others' work."""
+        reconnects = iter(RECONNECT_DELAYS)
+        while True:
+            try:
+                async with self.database.transaction() as session:
+                    for on_sent, ref in done:
+                        await on_sent(session, ref, self.services)
+                    if owed is not None:
+                        await events_repo.settle_owed(session, ids=[owed], last=True)
+                return
+            except Exception as error:
+                if lost_connection(error) and (delay := next(reconnects, None)) is not None:
+                    log.warning("database connection lost recording sent messages; again in %.1f s", delay)
+                    await asyncio.sleep(delay)
+                    continue
+                log.exception("recording sent messages failed; each on its own")
+                break
         for on_sent, ref in done:
             try:
                 async with self.database.transaction() as session:
