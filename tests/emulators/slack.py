@@ -31,7 +31,8 @@ What it offers:
 - Faults: `fail_next(method, status=429, retry_after=1)`, `fail_next(method, status=500)`,
   `fail_next(method, error="channel_not_found")`, `fail_next(method, timeout=True)` (the request
   stalls `stall_seconds` and does nothing), `fail_next(method, timeout=True, applied=True)` (it does
-  its work, then the answer never comes: the message exists but the client cannot know), each
+  its work, then the answer never comes: the message exists but the client cannot know; with
+  `status=500` it does its work and answers a 500, as a gateway that failed after the work), each
   `times` times, after letting `after` calls through.
 - Message metadata: chat.postMessage keeps `metadata`; conversations.history and .replies return it
   only with `include_all_metadata`, as Slack does.
@@ -187,7 +188,7 @@ class Fault:
     error: str | None = None
     timeout: bool = False
     times: int = 1
-    applied: bool = False  # with timeout: the request takes effect, only its answer is lost
+    applied: bool = False  # the request takes effect, only its answer is lost (a stall) or an error
     after: int = 0  # calls to let through first
 
 
@@ -565,10 +566,10 @@ class SlackEmulator:
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         fault = self._take_fault(method)
         if fault is not None:
+            handler = self._methods().get(method)
+            if fault.applied and workspace is not None and handler is not None:
+                handler(workspace, params)
             if fault.timeout:
-                handler = self._methods().get(method)
-                if fault.applied and workspace is not None and handler is not None:
-                    handler(workspace, params)
                 await self._stall(method, params, workspace.team_id if workspace else "")
                 return -1, {}, {}
             if fault.status == 429:

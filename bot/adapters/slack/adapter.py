@@ -740,8 +740,12 @@ class SlackAdapter:
                 alt_txt=attachment.alt_text[:1000] or None,
             )
         except SlackApiError as error:
-            why = f"Slack refused the upload ({error.response.get('error') or error.response.status_code})"
-            return NotUploaded(why, in_doubt=False)
+            status, code = error.response.status_code, error.response.get("error")
+            if status >= 500 or status == 429:
+                # Slack's own trouble, not the file's, and it may come after the file was shared:
+                # whether it is there is looked up, as for a timeout.
+                return NotUploaded(f"Slack failed the upload ({code or f'HTTP {status}'})", in_doubt=True)
+            return NotUploaded(f"Slack refused the upload ({code or status})", in_doubt=False)
         except (SlackClientError, aiohttp.ClientError, TimeoutError, ValueError) as error:
             return NotUploaded(f"the upload did not reach Slack ({type(error).__name__})", in_doubt=True)
         return None

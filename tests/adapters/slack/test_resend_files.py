@@ -134,3 +134,34 @@ async def test_a_file_whose_upload_timed_out_and_was_lost_is_said_to_be_missing(
         "Casey: my export failed",
         "⚠️ export error.png could not be attached: the upload did not reach Slack (TimeoutError).",
     ]
+
+
+@pytest.mark.parametrize("status", [500, 503])
+async def test_a_file_whose_upload_slack_failed_after_sharing_it_is_not_said_to_be_missing(
+    slack: SlackEmulator, adapter: SlackAdapter, status: int
+) -> None:
+    relayed = _relayed(slack, key=f"r8-{status}", thread_ts=None)
+    # Slack shares the screenshot, then its last step answers with a server error.
+    slack.fail_next("files.completeUploadExternal", status=status, applied=True)
+
+    await adapter.send(relayed)
+
+    assert _shared(slack) == ["export error.png", "export.log"]
+    said = [m["text"] for m in slack.history(STAFF) if not m.get("files")]
+    assert said == ["Casey: my export failed"], "no line saying a file that is there could not go"
+
+
+async def test_a_file_whose_upload_slack_failed_is_said_to_be_missing_and_why(
+    slack: SlackEmulator, adapter: SlackAdapter
+) -> None:
+    relayed = _relayed(slack, key="r9", thread_ts=None)
+    slack.fail_next("files.completeUploadExternal", status=500)
+
+    await adapter.send(relayed)
+
+    assert _shared(slack) == ["export.log"]
+    said = [m["text"] for m in slack.history(STAFF) if not m.get("files")]
+    assert said == [
+        "Casey: my export failed",
+        "⚠️ export error.png could not be attached: Slack failed the upload (HTTP 500).",
+    ]
