@@ -33,7 +33,7 @@ from bot.tickets.workflows import RememberStaffThread
 from storage import events_repo, migrate
 from storage.db import Database
 from storage.models import ProcessedEvent
-from tests.adapters.slack.test_erasure_killed import _learned_folder_locked, _waits_for_lock
+from tests.adapters.slack.test_erasure_killed import _learned_folder_locked
 from tests.harness import BotHarness, make_settings
 
 ROOT = Path(__file__).resolve().parent
@@ -226,18 +226,19 @@ def test_an_erasure_killed_before_learned_yml_was_cleaned_cleans_it_when_run_aga
     kb = _learned_from_casey(site)
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_SECRET", "_URL"))}
     env |= {"DATABASE_URL": f"sqlite+aiosqlite:///{site}/data/supportbot.db", "PYTHONPATH": str(ROOT.parent)}
-    with _learned_folder_locked(kb):
+    said = site / "erasing.log"
+    with _learned_folder_locked(kb), said.open("w") as log:
         erasing = subprocess.Popen(
             [sys.executable, "-m", "bot", "privacy", "erase", "console:U7CASEY", "--yes"],
             cwd=site,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
         )
         try:
             deadline = time.monotonic() + 30
-            while not _waits_for_lock(erasing.pid, os.stat(kb).st_ino):
+            while "waiting for learned.yml" not in said.read_text():
                 assert erasing.poll() is None and time.monotonic() < deadline, "it never waited for the lock"
                 time.sleep(0.05)
         finally:

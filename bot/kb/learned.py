@@ -13,6 +13,8 @@ are never rewritten), loaded with the rest and reviewable in git.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import re
 import tempfile
@@ -34,6 +36,8 @@ try:
     import fcntl
 except ImportError:  # not a POSIX system: one process's threads are kept apart, no more
     fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 LEARNED_FILE = "learned.yml"
 KEYS = ("phrasings", "articles", "declined", "issued")
@@ -573,11 +577,15 @@ def locked(path: Path) -> Iterator[None]:
             return
         folder = os.open(path.parent, os.O_RDONLY)
         try:
-            while True:
+            for attempt in itertools.count():
                 try:
                     fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
+                    if attempt == 0:
+                        log.info(
+                            "waiting for %s: another process is changing it (up to %.0f s)", path.name, wait
+                        )
                     if time.monotonic() >= deadline:
                         raise LearnedFileBusy(path, wait) from None
                     time.sleep(_LOCK_POLL_SECONDS)

@@ -38,23 +38,9 @@ def _learned_folder_locked(kb: Path) -> Iterator[None]:
         os.close(folder)
 
 
-def _waits_for_lock(pid: int, inode: int) -> bool:
-    """Whether process `pid` is blocked on a lock of the file `inode` (a "->" line in /proc/locks)."""
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "->" in fields and str(pid) in fields and any(f.endswith(f":{inode}") for f in fields):
-            return True
-    return False
-
-
-async def _waiting_for_the_lock(process: BotProcess, kb: Path, *, timeout: float = 20.0) -> None:  # noqa: ASYNC109
-    """Until `process` is blocked on learned.yml's folder lock (a waiter's line in /proc/locks)."""
-    assert process.process is not None
-    pid, inode = process.process.pid, os.stat(kb).st_ino
-    deadline = time.monotonic() + timeout
-    while not _waits_for_lock(pid, inode):
-        assert time.monotonic() < deadline, "the bot never waited for learned.yml's lock"
-        await asyncio.sleep(0.05)
+async def _waiting_for_the_lock(process: BotProcess, *, since: int) -> None:
+    """Until `process` says (after its log line `since`) that it waits for learned.yml's lock."""
+    await process.wait_for_log("waiting for learned.yml", since=since, timeout=20)
 
 
 def _staffed_bot(slack: SlackEmulator, database_url: str, *, kb: Path, cwd: Path) -> BotProcess:
@@ -118,8 +104,9 @@ async def test_an_erasure_killed_before_learned_yml_was_cleaned_cleans_it_after_
         confirm = {"ts": slack.next_ts(), "blocks": asked.params["blocks"]}
 
         with _learned_folder_locked(kb):
+            since = len(process.log)
             await slack.click(STAFF, STAFF_CHANNEL, confirm, asked.button("Erase"))
-            await _waiting_for_the_lock(process, kb)
+            await _waiting_for_the_lock(process, since=since)
             await process.kill()
 
         mark, since = slack.mark(), len(process.log)

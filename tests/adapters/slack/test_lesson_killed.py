@@ -92,10 +92,11 @@ async def test_a_lesson_killed_before_learned_yml_was_written_is_written_after_t
         gap = next(b["value"] for b in report.buttons if b["text"]["text"] == "Teach gap 1")
 
         with _learned_folder_locked(kb):
+            since = len(process.log)
             await slack.slash_command(
                 STAFF, STAFF_CHANNEL, f"/support kb teach {gap} draft Dark dashboard theme | {ANSWER}"
             )
-            await _waiting_for_the_lock(process, kb)  # committed: the write follows the commit
+            await _waiting_for_the_lock(process, since=since)  # committed: the write follows the commit
             await process.kill()
         assert not (kb / "learned.yml").exists()
 
