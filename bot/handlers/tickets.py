@@ -110,6 +110,8 @@ CUSTOMER_SUBCOMMANDS = tuple(c.path[1] for c in _TICKET_SUBCOMMANDS if not c.sta
 # `/tickets` and `/support help` are, so platforms would offer the same thing twice.
 # "show" followed by a ticket number is that ticket's status instead.
 SHOW_WORD: Final = "show"
+OPEN_WORD: Final = "open"
+"""`/ticket open <summary>`: what people write for `/ticket new`, as the word for a ticket's opening."""
 LISTING_WORDS: Final = {"list": False, "all": False, SHOW_WORD: False, "mine": True}
 HELP_WORD: Final = "help"
 
@@ -348,6 +350,9 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
     if first == SHOW_WORD and len(words) == 2 and as_number(words[1].removeprefix("#")) is not None:
         # `/ticket show 12` is `/ticket status 12`; `/ticket show me how to export` a summary.
         await show_status(event, ctx, number_text=words[1])
+        return
+    if first == OPEN_WORD and len(words) > 1:
+        await escalate(ctx, reason="requested", summary=ctx.match.as_typed(rest.split(None, 1)[1]))
         return
     word = first.rstrip(".,;:!?…") if len(words) == 1 else ""
     if word in LISTING_WORDS:

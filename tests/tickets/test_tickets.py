@@ -621,6 +621,12 @@ async def test_ticket_show_followed_by_words_opens_a_ticket(bot: BotHarness) -> 
     assert [t.summary for t in await tickets(bot)] == ["show me how to export"]
 
 
+async def test_ticket_open_followed_by_words_opens_a_ticket_about_those_words(bot: BotHarness) -> None:
+    sent = await bot.customer_runs("/ticket open my export failed")
+    assert any("ticket **#1**" in m.text for m in sent), [m.text for m in sent]
+    assert [t.summary for t in await tickets(bot)] == ["my export failed"]
+
+
 async def test_ticket_help_lists_the_ticket_commands_each_person_may_use(bot: BotHarness) -> None:
     (customer,) = await bot.customer_runs("/ticket help")
     assert customer.delivery.message.private_to == bot.customer
