@@ -1,7 +1,8 @@
 """Talk to the bot in a terminal (or through a pipe): no tokens, no network.
 
-Lines starting with `/` are slash commands; a number answers the last message's buttons; anything
-else is a message in #general. Posts to the staff channel are printed with a `[#staff]` prefix.
+Lines starting with `/` are slash commands; a number answers the buttons of the last answer that had
+some (numbered from 1 in each answer to a line); anything else is a message in #general. Posts to
+the staff channel are printed with a `[#staff]` prefix.
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ class ConsoleAdapter:
         self._session = uuid.uuid4().hex[:8]
         self._button_numbers = itertools.count(1)
         self._buttons: dict[str, tuple[str, str]] = {}
+        # Buttons are numbered from 1 in each answer to a typed line, and replace the ones before:
+        # a "5" typed at "[1] 1 ★ … [5] 5 ★" is five stars, and an old answer's buttons are gone.
+        self._new_turn = False
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self, sink: EventSink) -> None:
@@ -180,6 +184,7 @@ class ConsoleAdapter:
                 )
                 if event is None:
                     continue
+                self._new_turn = True
                 # Each line is handled fully (answered, committed) before the next is read, like a
                 # person waiting for the answer: the dispatcher calls `event_settled` when it is.
                 settled = self._settling[event.event_id] = asyncio.get_running_loop().create_future()
@@ -206,6 +211,10 @@ class ConsoleAdapter:
         if delivery.message.attachments:
             saved = tuple([self._saved(a) for a in delivery.message.attachments])
             delivery = replace(delivery, message=replace(delivery.message, attachments=saved))
+        if delivery.message.buttons and self._new_turn:
+            self._new_turn = False
+            self._button_numbers = itertools.count(1)
+            self._buttons = {}
         text, buttons = render(
             delivery, staff_channel_id=self.staff_channel_id, button_numbers=self._button_numbers
         )
