@@ -18,7 +18,7 @@ from bot.status.history import PAGE_DAYS, History, IncidentView, by_month, perio
 from bot.status.look import Branding
 from bot.status.messages import STATUS_LABEL
 from bot.status.model import MAINTENANCE_IMPACT, Impact, IncidentStatus, MaintenanceStatus, worst
-from bot.status.snapshot import HISTORY_DAYS, Snapshot, load_history
+from bot.status.snapshot import HISTORY_DAYS, Snapshot, load_history, with_changes_since
 from bot.status.workflows import postmortem_is_current
 from bot.web import DATABASE
 from storage import status_repo
@@ -106,9 +106,17 @@ def components_json(data: Snapshot) -> list[dict[str, Any]]:
     return found
 
 
+def _affected(data: Snapshot, component: StatusComponent, at: datetime) -> dict[str, Any]:
+    """One of an update's `affected_components`: the component's status just before the update
+    and just after it, as Statuspage's say what that update did, not what the component shows now."""
+    old, new = data.status_around(component, at)
+    return {"code": str(component.id), "name": component.name, "old_status": old, "new_status": new}
+
+
 def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
     names = status_repo.split_names(incident.components)
     components = [c for c in components_json(data) if c["name"] in names and not c["group"]]
+    affected = [c for c in data.components if c.name in names]
     timeline = data.updates.get(incident.id or 0, [])
     monitoring = [u.at for u in timeline if u.status == IncidentStatus.MONITORING]
     maintenance = incident.kind == "maintenance"
@@ -141,15 +149,7 @@ def incident_json(data: Snapshot, incident: Incident) -> dict[str, Any]:
                 "created_at": _iso(u.at),
                 "updated_at": _iso(u.at),
                 "display_at": _iso(u.at),
-                "affected_components": [
-                    {
-                        "code": c["id"],
-                        "name": c["name"],
-                        "old_status": c["status"],
-                        "new_status": c["status"],
-                    }
-                    for c in components
-                ],
+                "affected_components": [_affected(data, c, u.at) for c in affected],
                 "deliver_notifications": True,
                 "custom_tweet": None,
                 "tweet_id": None,
@@ -348,7 +348,7 @@ def installer(
 
     async def load(request: web.Request) -> Snapshot:
         async with request.app[DATABASE].transaction() as session:
-            return await load_history(session, now=clock(), page_url=url)
+            return await with_changes_since(session, await load_history(session, now=clock(), page_url=url))
 
     async def read(request: web.Request) -> History:
         days = _days(request)
@@ -412,6 +412,7 @@ def installer(
             recent = await status_repo.recent_incidents(session, limit=RECENT)
             ids = [i.id for i in recent if i.id is not None]
             data = replace(data, updates=await status_repo.updates_for(session, incident_ids=ids))
+            data = await with_changes_since(session, data)
         return _json({"page": page_info(data), "incidents": [incident_json(data, i) for i in recent]})
 
     async def unresolved(request: web.Request) -> web.Response:

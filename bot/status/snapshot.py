@@ -4,7 +4,7 @@ commands and the status page."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.status.components import Known
@@ -20,7 +20,7 @@ from bot.status.model import (
     worst_impact,
 )
 from storage import status_repo
-from storage.models import Incident, IncidentUpdate, StatusComponent
+from storage.models import ComponentStatusChange, Incident, IncidentUpdate, StatusComponent
 from storage.session import DbSession
 
 HISTORY_DAYS = 14
@@ -40,6 +40,9 @@ class Snapshot:
     now: datetime
     page_url: str | None
     """Where the status page is, for links (None: no page is served)."""
+    changes: Sequence[ComponentStatusChange] = ()
+    """Status changes oldest first, from some moment on (`with_changes_since`): each says the
+    status it left, so from then on a component's status at any moment is known."""
 
     @property
     def active(self) -> list[Incident]:
@@ -63,6 +66,22 @@ class Snapshot:
     def status_of(self, component: StatusComponent) -> str:
         return effective_status(
             component.status, in_maintenance=self.in_maintenance(component.name) is not None
+        )
+
+    def status_around(self, component: StatusComponent, at: datetime) -> tuple[str, str]:
+        """What the component showed just before `at` and just after it (the changes made at `at`
+        included, as an update makes its changes at its own moment), maintenance included; from
+        `changes`, so `at` must not be earlier than the first moment they cover."""
+        mine = [c for c in self.changes if c.component_id == component.id]
+        earlier = [c for c in mine if c.at < at]
+        upto = [c for c in mine if c.at <= at]
+        later = [c for c in mine if c.at >= at]
+        before = earlier[-1].new_status if earlier else later[0].old_status if later else component.status
+        after = upto[-1].new_status if upto else before
+        windows = [w for w in self.maintenance if component.name in status_repo.split_names(w.components)]
+        return (
+            effective_status(before, in_maintenance=any(_held(w, at, just_before=True) for w in windows)),
+            effective_status(after, in_maintenance=any(_held(w, at, just_before=False) for w in windows)),
         )
 
     def incidents_for(self, name: str) -> list[Incident]:
@@ -103,6 +122,25 @@ class Snapshot:
         ):
             return MAINTENANCE_IMPACT
         return level.value
+
+
+def _held(window: Incident, at: datetime, *, just_before: bool) -> bool:
+    """Whether the window was in progress at `at` (or the instant before it). One ended early ends
+    when it was resolved; one cancelled before it began was resolved before its start: never held."""
+    if window.starts_at is None or window.ends_at is None:
+        return False
+    ended = min(window.ends_at, window.resolved_at or window.ends_at)
+    if just_before:
+        return window.starts_at < at <= ended
+    return window.starts_at <= at < ended
+
+
+async def with_changes_since(session: DbSession, data: Snapshot) -> Snapshot:
+    """The snapshot with the status changes since its earliest update, for `status_around`."""
+    moments = [u.at for timeline in data.updates.values() for u in timeline]
+    if not moments:
+        return data
+    return replace(data, changes=await status_repo.status_changes_since(session, since=min(moments)))
 
 
 async def load_snapshot(

@@ -309,3 +309,45 @@ async def test_a_statuspage_client_asking_for_what_is_not_there_gets_a_json_erro
                 assert "/api/v2/summary.json" in error["message"], "it says what there is"
         async with session.get(f"{page_url}/no-such-page") as response:
             assert response.status == 404 and response.content_type != "application/json"
+
+
+async def test_each_update_says_what_it_did_to_its_components_as_they_were_then(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/incident open api major API slow")
+    bot.clock.advance(minutes=10)
+    await bot.staff_runs("/incident update 1 identified impact=critical Every call fails")
+    bot.clock.advance(minutes=10)
+    await bot.staff_runs("/incident update 1 monitoring A fix is out")
+    bot.clock.advance(minutes=10)
+    await bot.staff_runs("/incident resolve 1 Fixed")
+
+    (incident,) = (await _get(f"{page_url}/api/v2/incidents.json"))["incidents"]
+    told = [
+        (u["status"], [(c["name"], c["old_status"], c["new_status"]) for c in u["affected_components"]])
+        for u in reversed(incident["incident_updates"])
+    ]
+    assert told == [
+        ("investigating", [("api", "operational", "partial_outage")]),
+        ("identified", [("api", "partial_outage", "major_outage")]),
+        ("monitoring", [("api", "major_outage", "major_outage")]),
+        ("resolved", [("api", "major_outage", "operational")]),
+    ]
+
+
+async def test_an_update_during_maintenance_shows_the_component_under_maintenance_then(
+    bot: BotHarness, page_url: str
+) -> None:
+    await bot.staff_runs("/maintenance schedule dashboard 2026-11-24T10:00Z 2026-11-24T13:00Z Upgrade")
+    bot.clock.advance(hours=2)
+    await bot.staff_runs("/maintenance end 1 Done early")
+
+    (window,) = (await _get(f"{page_url}/api/v2/scheduled-maintenances.json"))["scheduled_maintenances"]
+    told = [
+        [(c["name"], c["old_status"], c["new_status"]) for c in u["affected_components"]]
+        for u in reversed(window["incident_updates"])
+    ]
+    assert told == [
+        [("dashboard", "operational", "operational")],
+        [("dashboard", "under_maintenance", "operational")],
+    ]
