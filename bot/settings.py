@@ -87,6 +87,29 @@ def _check_oncall(values: list[str]) -> list[str]:
     return values
 
 
+# What a PostgreSQL URL may say after `?`. The driver, asyncpg, takes every query parameter as an
+# argument of its connect(), so any other name would stop the bot at its first connection.
+# `sslmode` is libpq's name, the one hosting providers hand out; storage.db passes it to asyncpg as
+# `ssl`, whose string values are libpq's modes with libpq's meaning (root.crt and all). `host` is
+# a Unix socket's folder, or several servers.
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_POSTGRES_QUERY = ("ssl", "sslmode", "host")
+
+
+def _check_postgres_query(query: dict[str, str | tuple[str, ...]]) -> None:
+    """Errors name the parameter, never its value, except a mode's (a password may be in the URL)."""
+    for name, value in query.items():
+        if name not in _POSTGRES_QUERY:
+            raise ValueError(
+                f"unknown parameter '{name}' (a PostgreSQL URL may give ssl or sslmode, and host)"
+            )
+        if name in ("ssl", "sslmode") and (not isinstance(value, str) or value not in _SSL_MODES):
+            shown = f"'{value}'" if isinstance(value, str) else "given twice"
+            raise ValueError(f"{name} must be one of {', '.join(_SSL_MODES)}, not {shown}")
+    if "ssl" in query and "sslmode" in query:
+        raise ValueError("give ssl or sslmode, not both")
+
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -230,13 +253,17 @@ class Settings(BaseSettings):
 
         try:
             url = make_url(value)
-            _ = url.port  # a port that is not a number fails only when read
+            port = url.port  # a port that is not a number fails only when read
         except (ValueError, TypeError):
             # Never echo the URL: it may hold a password.
             raise ValueError(
                 "is not a valid database URL (check the port and any special characters in the "
                 "password, which must be %-encoded)"
             ) from None
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not between 1 and 65535")
+        if url.drivername.startswith("postgresql"):
+            _check_postgres_query(dict(url.query))
         return value
 
     @field_validator("slack_api_base", "discord_api_base", "public_url")

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -37,7 +37,20 @@ def create_engine(
     connect_args: dict[str, Any] = {}
     if schema:
         connect_args["server_settings"] = {"search_path": schema}
-    return create_async_engine(url, pool_size=10, max_overflow=10, connect_args=connect_args)
+    return create_async_engine(_asyncpg_url(url), pool_size=10, max_overflow=10, connect_args=connect_args)
+
+
+def _asyncpg_url(url: str) -> URL:
+    """`url` with libpq's `sslmode` (what hosting providers hand out) as asyncpg's `ssl`: asyncpg
+    takes every query parameter as an argument of connect(), and knows the mode only by that name.
+    Its string modes are libpq's, with the same meaning. The URL is kept as written elsewhere, so
+    pg_dump (libpq) is given the name it knows."""
+    parsed = make_url(url)
+    if "sslmode" not in parsed.query:
+        return parsed
+    query = dict(parsed.query)
+    query.setdefault("ssl", query.pop("sslmode"))
+    return parsed.set(query=query)
 
 
 class Database:

@@ -92,6 +92,58 @@ def test_a_malformed_database_url_is_one_line_and_exit_2(tmp_path: Path, command
     assert len(result.stderr.strip().splitlines()) == 1 and "DATABASE_URL" in result.stderr
 
 
+PG = "postgresql+asyncpg://support:s3cretpw@127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (f"{PG}/app?foo=bar", "unknown parameter 'foo'"),
+        (f"{PG}/app?sslmode=sometimes", "sslmode must be one of disable, allow, prefer, require"),
+        (f"{PG}/app?ssl=true", "ssl must be one of disable, allow, prefer, require"),
+        (f"{PG}/app?ssl=require&sslmode=require", "give ssl or sslmode, not both"),
+        (f"{PG}:99999/app", "port 99999 is not between 1 and 65535"),
+        (f"{PG}:0/app", "port 0 is not between 1 and 65535"),
+    ],
+)
+def test_a_database_url_the_driver_would_refuse_is_named_in_one_line(
+    url: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database_url=url)
+    message = str(caught.value)
+    assert message.startswith("DATABASE_URL: ") and said in message, message
+    assert "s3cretpw" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["?sslmode=require", "?sslmode=verify-full", "?ssl=prefer", "?host=/var/run/postgresql", ""],
+)
+def test_the_database_urls_hosting_providers_hand_out_are_taken(
+    query: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"{PG}:5432/app{query}"
+    assert load_settings(database_url=url).database_url == url
+
+
+@pytest.mark.parametrize(
+    "command", [("db", "upgrade"), ("db", "current"), ("report", "--out", "r.md"), ("run", "--console")]
+)
+@pytest.mark.parametrize("url", [f"{PG}/app?foo=bar", f"{PG}:99999/app"])
+def test_every_command_refuses_such_a_database_url_in_one_line_and_exit_2(
+    tmp_path: Path, command: tuple[str, ...], url: str
+) -> None:
+    result = _run(_sample(tmp_path, DATABASE_URL=url), *command, cwd=tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr[-300:]
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("supportbot: setting DATABASE_URL: "), line
+    assert "s3cretpw" not in result.stderr + result.stdout
+
+
 def test_a_dotenv_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / ".env").write_bytes(b"LOG_LEVEL=INFO\nSTAFF_CHANNEL=console:caf\xe9\n")
     result = _run(_sample(tmp_path), "kb", "check", cwd=tmp_path)
