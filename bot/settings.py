@@ -110,6 +110,12 @@ def _check_postgres_query(query: dict[str, str | tuple[str, ...]]) -> None:
         raise ValueError("give ssl or sslmode, not both")
 
 
+def _in_memory(database: str | None, mode: object) -> bool:
+    """Whether a SQLite URL's database lives in memory: no path (`sqlite+aiosqlite://`, `...///`),
+    `:memory:`, or a `file:` URI opened with mode=memory."""
+    return not database or database == ":memory:" or database.startswith("file::memory:") or mode == "memory"
+
+
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -264,6 +270,11 @@ class Settings(BaseSettings):
             raise ValueError(f"port {port} is not between 1 and 65535")
         if url.drivername.startswith("postgresql"):
             _check_postgres_query(dict(url.query))
+        elif _in_memory(url.database, url.query.get("mode")):
+            raise ValueError(
+                "an in-memory database would lose every ticket at exit, and each connection would "
+                "see its own empty one; give a file path (e.g. sqlite+aiosqlite:///./data/supportbot.db)"
+            )
         return value
 
     @field_validator("slack_api_base", "discord_api_base", "public_url")

@@ -144,6 +144,38 @@ def test_every_command_refuses_such_a_database_url_in_one_line_and_exit_2(
     assert "s3cretpw" not in result.stderr + result.stdout
 
 
+IN_MEMORY = [
+    "sqlite+aiosqlite:///:memory:",
+    "sqlite+aiosqlite://",
+    "sqlite+aiosqlite:///",
+    "sqlite+aiosqlite:///file:tickets?mode=memory&cache=shared&uri=true",
+]
+
+
+@pytest.mark.parametrize("url", IN_MEMORY)
+def test_an_in_memory_database_is_refused_as_losing_every_ticket(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(database_url=url)
+    assert str(caught.value) == (
+        "DATABASE_URL: an in-memory database would lose every ticket at exit, and each connection "
+        "would see its own empty one; give a file path (e.g. sqlite+aiosqlite:///./data/supportbot.db)"
+    )
+
+
+@pytest.mark.parametrize("command", [("db", "upgrade"), ("run", "--console")])
+def test_run_and_db_upgrade_refuse_an_in_memory_database_in_one_line(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    result = _run(_sample(tmp_path, DATABASE_URL="sqlite+aiosqlite:///:memory:"), *command, cwd=tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr[-300:]
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("supportbot: setting DATABASE_URL: an in-memory database"), line
+
+
 def test_a_dotenv_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / ".env").write_bytes(b"LOG_LEVEL=INFO\nSTAFF_CHANNEL=console:caf\xe9\n")
     result = _run(_sample(tmp_path), "kb", "check", cwd=tmp_path)
