@@ -9,6 +9,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from bot.core.metrics import Metrics
 from storage.db import Database
@@ -108,6 +109,31 @@ def bind(host: str, port: int) -> socket.socket:
     return listener
 
 
+class MalformedRequests(logging.Filter):
+    """On `aiohttp.server`: a request aiohttp could not parse (a raw non-ASCII byte in the query, a
+    request line over 8,190 bytes) is answered 400 and logged by aiohttp at ERROR with a traceback,
+    which would let any client fill the log and Sentry. It is the client's mistake: one INFO line,
+    its first words only (aiohttp's message goes on to quote the request line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, BadHttpMessage):
+            reason = str(error.message).partition("\n")[0].partition(":")[0][:80]
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "refused a malformed HTTP request from %s: %s", (remote, reason)
+            record.levelno = min(record.levelno, logging.INFO)
+            record.levelname = logging.getLevelName(record.levelno)
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_malformed_requests() -> None:
+    """Install `MalformedRequests` once (each server's start calls this; it is idempotent)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(MalformedRequests())
+
+
 class WebServer:
     def __init__(
         self,
@@ -128,6 +154,7 @@ class WebServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        quiet_malformed_requests()
         self._runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
         # A deep accept queue: Slack can deliver hundreds of requests at once (a busy channel, a

@@ -26,7 +26,9 @@ Status page and API (test_odd_status_requests_get_4xx_never_500), 125 requests:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import random
 import string
@@ -411,3 +413,37 @@ async def test_odd_status_requests_get_4xx_never_500(bot: SlackBot, database: Da
     assert await row_counts(database) == before
     assert sum(tally.sent.values()) == 125, tally.sent
     print("status requests by kind:", dict(tally.sent), {k: dict(v) for k, v in tally.statuses.items()})
+
+
+MALFORMED = {
+    # Arabic-Indic five sent raw, as a careless client or a scanner does, not percent-encoded.
+    "raw non-ASCII in the query": "GET /history?days=\u0665 HTTP/1.1\r\nHost: status\r\n\r\n".encode(),
+    "a request line over 8,190 bytes": b"GET /api/v2/" + b"a" * 9000 + b" HTTP/1.1\r\nHost: status\r\n\r\n",
+}
+
+
+async def _send_raw(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)  # aiohttp closes after a 400
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("what", MALFORMED)
+async def test_a_malformed_request_gets_a_400_and_one_quiet_log_line(
+    bot: SlackBot, what: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Any client can send these: they must not fill the log (or Sentry) with ERROR tracebacks."""
+    assert bot.bot.web is not None
+    with caplog.at_level(logging.DEBUG, logger="aiohttp.server"):
+        answer = await _send_raw(bot.bot.web.port, MALFORMED[what])
+        await asyncio.sleep(0.1)  # the server logs after it answers
+    assert answer.split(b" ")[1] == b"400", answer[:200]
+    logged = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(logged) <= 1, [r.getMessage() for r in logged]
+    for record in logged:
+        assert record.levelno <= logging.WARNING and record.exc_info is None, record.getMessage()
+        assert "aaaa" not in record.getMessage()
