@@ -277,6 +277,27 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        """Parsed here by sentry-sdk's own parser, or `run` would stop on it with a traceback. The
+        message never quotes the DSN (its key is a secret), nor sentry-sdk's reason, which does.
+        Without sentry-sdk nothing can parse it: `run` says to install the extra first."""
+        if value is None:
+            return None
+        try:
+            from sentry_sdk.utils import Dsn
+        except ImportError:
+            return value
+        try:
+            Dsn(value.get_secret_value())
+        except ValueError:  # sentry-sdk's BadDsn, or a port that is not a number
+            raise ValueError(
+                "is not a Sentry DSN; copy it from your Sentry project's Client Keys "
+                "(https://<key>@<host>/<project number>)"
+            ) from None
+        return value
+
     @field_validator("slack_api_base", "discord_api_base", "public_url")
     @classmethod
     def _http_url(cls, value: str, info: ValidationInfo) -> str:

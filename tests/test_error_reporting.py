@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.cli import main
 from bot.logs import ErrorReportingUnavailable, correlation_id, report_errors_to_sentry
+from bot.settings import SettingsError, load_settings
 
 TOKEN = "xoxb-2741-9918273645-Zq8RtW3nLp0YvKx"
 
@@ -87,3 +88,54 @@ def test_run_stops_with_one_line_when_sentry_is_asked_for_but_missing(
         line
         == "supportbot: SENTRY_DSN is set but sentry-sdk is not installed: pip install 'supportbot[sentry]'"
     )
+
+
+MALFORMED_DSNS = ["hunter2-not-a-dsn", "https://x@:bad", "https://x@o1.ingest.sentry.io/notanumber"]
+
+
+@pytest.mark.parametrize("dsn", MALFORMED_DSNS)
+def test_a_malformed_dsn_is_named_in_one_line_without_its_value(
+    dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    pytest.importorskip("sentry_sdk")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SENTRY_DSN", dsn)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("SENTRY_DSN: is not a Sentry DSN"), message
+    assert dsn not in message and "notanumber" not in message and "hunter2" not in message
+    assert "\n" not in message
+
+
+def test_run_stops_with_one_line_on_a_malformed_dsn_and_never_echoes_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("sentry_sdk")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SENTRY_DSN", "https://hunter2@o1.ingest.sentry.io/notanumber")
+    assert main(["run"]) == 2
+    out, err = capsys.readouterr()
+    (line,) = err.strip().splitlines()
+    assert line.startswith("supportbot: setting SENTRY_DSN: is not a Sentry DSN"), line
+    assert "hunter2" not in out + err
+
+
+def test_a_well_formed_dsn_is_taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SENTRY_DSN", "https://publickey@o1.ingest.sentry.io/1")
+    dsn = load_settings().sentry_dsn
+    assert dsn is not None and dsn.get_secret_value() == "https://publickey@o1.ingest.sentry.io/1"
+
+
+def test_without_the_extra_a_malformed_dsn_still_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing here can parse the DSN; installing the extra is the first thing to do either way."""
+    monkeypatch.setitem(sys.modules, "sentry_sdk", None)
+    monkeypatch.setitem(sys.modules, "sentry_sdk.utils", None)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SENTRY_DSN", "hunter2-not-a-dsn")
+    assert main(["run"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith("sentry-sdk is not installed: pip install 'supportbot[sentry]'")
