@@ -100,8 +100,10 @@ def check_database(path: Path) -> str:
     """The schema revision of a supportbot database file, or BackupError saying what it is not."""
     if path.is_dir():
         raise BackupError(f"{path} is a folder; name a file (e.g. {path / 'supportbot.db'})")
-    if not path.is_file():
+    if not path.exists():
         raise BackupError(f"{path}: no such file")
+    if not path.is_file():  # a device (/dev/null), a pipe or a socket: not something to keep
+        raise BackupError(f"{path} is not a regular file; name a file")
     with open(path, "rb") as head:
         if head.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             raise BackupError(f"{path} is not a SQLite database, so not a supportbot backup")
@@ -125,10 +127,18 @@ def check_database(path: Path) -> str:
     return str(row[0])
 
 
-def _copy(source: sqlite3.Connection, temporary: Path) -> None:
+def _copy(source: sqlite3.Connection, temporary: Path, destination: Path) -> None:
     """A consistent copy in one step (one read transaction: writers carry on beside it in WAL mode),
     as a single self-contained file (rollback journal, so no -wal file belongs with it)."""
     temporary.unlink(missing_ok=True)
+    try:
+        # Made first, so a folder that takes no files (read-only, /proc) is named as the fault;
+        # SQLite would say only "unable to open database file", as for a database it cannot open.
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError as error:
+        raise BackupError(
+            f"cannot write {destination} ({error.strerror}); choose a folder you can write in"
+        ) from None
     with closing(sqlite3.connect(temporary)) as target:
         source.backup(target)
         target.execute("PRAGMA journal_mode=DELETE")
@@ -180,7 +190,7 @@ def backup(database: Path, target: Path) -> Copy:
                 f"{database} is a SQLite database but not supportbot's (no {missing} table; "
                 "check DATABASE_URL)"
             )
-        _copy(source, temporary)
+        _copy(source, temporary, target)
     _replace(temporary, target)
     return _describe(target)
 
@@ -204,7 +214,7 @@ def restore(source: Path, database: Path) -> tuple[Copy, Path | None]:
     temporary = database.with_name(f".{database.name}.restoring")
     with _exclusive(database):
         with closing(_read_only(source)) as reader:
-            _copy(reader, temporary)
+            _copy(reader, temporary, database)
         kept = None
         try:
             if database.exists():

@@ -669,3 +669,29 @@ def test_backup_into_a_folder_that_does_not_exist_creates_none(tmp_path: Path, c
     ]
     assert not (tmp_path / "backpus").exists()
     assert command(tmp_path, "db", "backup", "backups/b.db").returncode == 0, "one that exists is fine"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be made")
+def test_a_backup_where_no_file_can_be_made_blames_the_destination_not_the_database(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    result = command(tmp_path, "db", "backup", "/proc/x.db")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("supportbot db backup: cannot write /proc/x.db ("), line
+    assert line.endswith("); choose a folder you can write in"), line
+    assert "DATABASE_URL" not in line and "supportbot.db" not in line
+
+
+@pytest.mark.parametrize("action", ["backup", "restore"])
+def test_a_device_named_as_the_backup_file_is_called_not_a_regular_file(
+    tmp_path: Path, command: Supportbot, action: str
+) -> None:
+    """/dev/null exists: 'no such file' would send the user looking for one."""
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    result = command(tmp_path, "db", action, "/dev/null")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"supportbot db {action}: /dev/null is not a regular file; name a file"
+    ]
