@@ -63,6 +63,9 @@ def kb_command(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{path}: {count} entries valid; a running bot reloads them within a few seconds")
             return 0
         if args.kb_command == "eval":
+            for option, given in (("--examples", args.examples), ("--queries", args.queries)):
+                if given.is_dir():  # reading it would say only "[Errno 21] Is a directory"
+                    raise EvalInputError(f"{option} {given} is a folder; name a JSONL file")
             examples = read_jsonl(args.examples, labels_required=True)
             queries = read_jsonl(args.queries, labels_required=False)
             report = evaluate(

@@ -99,6 +99,8 @@ def load_entries(root: Path) -> tuple[list[KBEntry], KBFiles]:
     root = Path(root)
     if not root.exists():
         raise KBError([f"{root}: no such file or folder (set KB_PATH to your knowledge-base folder)"])
+    if not root.is_dir() and not root.is_file():  # a device (/dev/zero), a pipe or a socket
+        raise KBError([f"{root}: not a folder or a file (set KB_PATH to your knowledge-base folder)"])
     # Stamped before reading, so an edit made while we read is seen by the next reload_if_changed.
     stamps = KBFiles.scan(root)
     # The bot's own file is read apart: it adds to the team's entries instead of defining them.

@@ -163,6 +163,33 @@ def test_eval_with_a_missing_file_says_so(tmp_path: Path) -> None:
     assert result.stderr.strip() == "supportbot kb eval: nope.jsonl: no such file"
 
 
+def test_check_on_a_path_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    result = supportbot("kb", "check", "--path", "nowhere", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip() == "nowhere: no such file or folder (set KB_PATH to your knowledge-base folder)"
+    )
+
+
+def test_check_on_a_device_says_it_is_not_a_folder_or_a_file(tmp_path: Path) -> None:
+    """'no .yml or .yaml files in this folder' would call /dev/zero a folder."""
+    result = supportbot("kb", "check", "--path", "/dev/zero", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "/dev/zero: not a folder or a file (set KB_PATH to your knowledge-base folder)"
+    )
+
+
+@pytest.mark.parametrize("option", ["--examples", "--queries"])
+def test_eval_given_a_folder_names_the_option(tmp_path: Path, option: str) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "both.jsonl").write_text('{"text": "How do I pay?", "label": "billing"}\n')
+    files = {"--examples": "both.jsonl", "--queries": "both.jsonl", option: "data"}
+    result = supportbot("kb", "eval", *[part for pair in files.items() for part in pair], cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"supportbot kb eval: {option} data is a folder; name a JSONL file"
+
+
 def _two_articles_and_learned(tmp_path: Path, learned: str) -> Path:
     """A KB folder of two team articles and the bot's learned.yml."""
     folder = tmp_path / "kb"
