@@ -131,3 +131,44 @@ def test_starting_the_bot_loads_no_chart_or_clustering_library(tmp_path: Path) -
     )
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("platform", "env", "setting"),
+    [
+        (
+            "slack",
+            {
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "SLACK_SIGNING_SECRET": "s",
+                "SLACK_API_BASE": "http://127.0.0.1:9/api/",
+            },
+            "SLACK_API_BASE",
+        ),
+        (
+            "discord",
+            {"DISCORD_TOKEN": "x", "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10"},
+            "DISCORD_API_BASE",
+        ),
+    ],
+)
+def test_a_platform_api_nobody_answers_at_is_named_in_one_line_and_exit_2(
+    tmp_path: Path, platform: str, env: dict[str, str], setting: str
+) -> None:
+    """Port 9 (discard) refuses the connection: the operator is told which platform setting to
+    check, not the web server's, and nothing is left open for asyncio to complain about at exit."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, PLATFORMS=platform, **env),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    told = [line for line in result.stderr.splitlines() if line.startswith("supportbot:")]
+    assert result.returncode == 2, result.stderr
+    assert len(told) == 1 and told[0].startswith("supportbot: cannot start:"), result.stderr
+    assert f"check {setting}" in told[0] and "WEB_HOST" not in told[0], told
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr, result.stderr
+    assert " ERROR " not in result.stderr, result.stderr

@@ -252,6 +252,18 @@ class DiscordAdapter:
         except discord.LoginFailure:
             await client.close()
             raise RuntimeError("Discord rejected DISCORD_TOKEN (401); check the bot token") from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            # Closed, or its HTTP session outlives the start and asyncio reports it at exit. And a
+            # connection error is an OSError, which the CLI would take for the web server's address.
+            await client.close()
+            raise RuntimeError(
+                f"cannot reach Discord at {self.api_base} ({type(error).__name__}); check DISCORD_API_BASE"
+            ) from None
+        except discord.HTTPException as error:
+            await client.close()
+            raise RuntimeError(
+                f"Discord at {self.api_base} answered {error.status} to the login; check DISCORD_API_BASE"
+            ) from None
         self._runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait(
