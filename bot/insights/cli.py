@@ -33,13 +33,25 @@ def add_parser(commands: argparse._SubParsersAction[Any]) -> None:
     parser.add_argument(
         "--days", type=days, default=7, metavar="N", help="how far back, 1 to 365 (default 7)"
     )
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for report.html")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for report.html")
+
+
+def _out_problem(text: str, out: Path) -> str | None:
+    """What is wrong with `--out`, before anything slow runs. The folder may be new, but not its
+    parent: a typo in a path (`reprots/week`) would otherwise leave the report where nobody looks."""
+    if not text.strip():
+        return "--out names no folder; name one (new or existing)"
+    if out.exists() and not out.is_dir():
+        return f"{out} is a file; name a folder (new or existing)"
+    if not out.exists() and not out.parent.is_dir():
+        return f"{out.parent} does not exist; name a folder in one that does"
+    return None
 
 
 def report_command(args: argparse.Namespace, settings: Settings) -> int:
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        print(f"{WHERE}: {out} is a file; name a folder (new or existing)", file=sys.stderr)
+    out = Path(args.out)
+    if (problem := _out_problem(args.out, out)) is not None:
+        print(f"{WHERE}: {problem}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_write(settings, args.days, out))

@@ -148,6 +148,8 @@ def test_the_command_writes_the_report_and_bad_arguments_are_one_line(
         (["report", "--days", "9" * 5000, "--out", "out"], f"'{'9' * 20}' is not a number of days"),
         (["report"], "the following arguments are required: --out"),
         (["report", "--out", "a-file"], "a-file is a file; name a folder"),
+        (["report", "--out", ""], "--out names no folder"),
+        (["report", "--out", "typo/out"], "typo does not exist; name a folder in one that does"),
     ):
         assert _exit_code(argv) == 2, argv
         err = capsys.readouterr().err
