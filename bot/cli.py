@@ -291,11 +291,12 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
                 print(deleted_too.replace("`", ""))
             prompt = f"Erase everything about {subject}? Type the id to confirm: "
             try:
-                answer = (await asyncio.to_thread(input, prompt)).strip()
+                answer: str | None = (await asyncio.to_thread(input, prompt)).strip()
             except EOFError:
-                answer = ""
+                answer = None
             if answer not in (subject, subject.partition(":")[2]):
-                print(f"{where}: not erased (the id did not match)", file=sys.stderr)
+                why = "no answer" if answer is None else "the id did not match"
+                print(f"{where}: not erased ({why})", file=sys.stderr)
                 return 1
         async with database.transaction() as session:
             erasure = await privacy.erase(session, subject=subject, now=utc_now())

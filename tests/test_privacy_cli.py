@@ -175,6 +175,9 @@ def test_erase_at_a_terminal_asks_for_the_id(site: Path, command: Supportbot) ->
     assert "Erase everything about console:U7CASEY? Type the id to confirm:" in wrong.stdout
     assert "not erased (the id did not match)" in wrong.stderr
     assert command(site, "privacy", "export", "console:U7CASEY", "still.json").returncode == 0
+    ended = command(site, "privacy", "erase", "console:U7CASEY", stdin=FakeTerminal(""))  # Ctrl-D
+    assert ended.returncode == 1
+    assert "not erased (no answer)" in ended.stderr
 
     typed = command(site, "privacy", "erase", "console:U7CASEY", stdin=FakeTerminal("console:U7CASEY\n"))
     assert typed.returncode == 0, typed.stderr
