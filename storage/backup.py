@@ -134,7 +134,8 @@ def _copy(source: sqlite3.Connection, temporary: Path, destination: Path) -> Non
     try:
         # Made first, so a folder that takes no files (read-only, /proc) is named as the fault;
         # SQLite would say only "unable to open database file", as for a database it cannot open.
-        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        # Owner-only: a backup holds every person's words, so no one else on the host may read it.
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as error:
         raise BackupError(
             f"cannot write {destination} ({error.strerror}); choose a folder you can write in"

@@ -334,6 +334,15 @@ def test_restore_refuses_what_is_not_a_supportbot_backup_without_touching_the_da
     assert not database.with_name("supportbot.db.before-restore").exists()
 
 
+def test_a_backup_holds_personal_data_so_only_its_owner_may_read_it(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """A backup is every ticket and every person's words: made 0644, anyone on the host reads it."""
+    assert command(tmp_path, "db", "upgrade").returncode == 0
+    assert command(tmp_path, "db", "backup", "b.db").returncode == 0
+    assert (tmp_path / "b.db").stat().st_mode & 0o777 == 0o600
+
+
 def test_backup_never_overwrites_a_file_that_is_not_a_backup(tmp_path: Path, command: Supportbot) -> None:
     assert command(tmp_path, "db", "upgrade").returncode == 0
     (tmp_path / "notes.txt").write_text("keep me")
