@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import itertools
 import logging
 import random
 import time
@@ -63,6 +64,12 @@ reply under a staff card whose thread the bot notes right after posting it, in a
 own that a loaded machine or a slow database delays by a second or two. Almost 4 s in all, short
 because the channel's later events wait behind it; after the last try the event is taken with
 nothing done (staff talk under a post that is no ticket's card)."""
+
+RECORD_RETRY_SECONDS = 0.5
+"""How often what a posted message asked to record (a staff card's thread) is tried again while the
+database connection is broken, for as long as an event is (`RECONNECT_DELAYS`, about 30 s). Steady,
+not backing off: a team member answering under the card is tried again for only a few seconds
+(`TOO_EARLY_DELAYS`), so the record must land soon after the database is back."""
 
 OWED_SWEEP_SECONDS = 2.0
 """How often a process looks for replies a dead process owed: the lease decides when they are due,
@@ -299,7 +306,9 @@ class Dispatcher:
                     len(TOO_EARLY_DELAYS) + 1,
                     early,
                 )
-                return await self._record_failure(event, Outcome.HANDLED, None)
+                said = early.finally_say
+                told = OutboundMessage(text=said, private_to=event.actor) if said else None
+                return await self._record_failure(event, Outcome.HANDLED, told)
             except UserError as error:
                 reply = OutboundMessage(text=error.text, private_to=event.actor)
                 return await self._record_failure(event, Outcome.USER_ERROR, reply)
@@ -546,8 +555,8 @@ class Dispatcher:
     ) -> None:
         """Post the replies, record what they asked to once sent, tell the adapter the event
         (`settle`) is done with, and mark the claim posted (cleared with the next batch). The
-        adapter hears it as soon as the replies are out, before any write about them (a stop right
-        after would otherwise store a Discord session that holds the event back, and replay it)."""
+        adapter hears it once the replies are out and their records written (or given up: up to
+        about 30 s while the database is down), before the claim is cleared."""
         self._hold(owed)
         try:
             try:
@@ -655,12 +664,12 @@ class Dispatcher:
         """What handlers asked to record once their messages were posted (a staff thread, the
         ticket's new home), and the claim's owed replies cleared, in one transaction: an escalation
         has two callbacks, and a transaction costs more than the UPDATE inside it. A broken
-        connection is tried again as an event is (`RECONNECT_DELAYS`): the messages are out, and what
-        they recorded (the card's thread, the ticket's new home) would be lost with the try, so the
-        team's answers under that card would reach nobody. Any other failure runs each callback on
-        its own so that one bad callback does not lose the others' work."""
-        reconnects = iter(RECONNECT_DELAYS)
-        while True:
+        connection is tried again every `RECORD_RETRY_SECONDS`, as long as an event would be: the
+        messages are out, and what they recorded (the card's thread, the ticket's new home) would be
+        lost with the try, so the team's answers under that card would reach nobody. Any other
+        failure runs each callback on its own so that one bad callback does not lose the others'
+        work."""
+        for attempt in itertools.count(1):
             try:
                 async with self.database.transaction() as session:
                     for on_sent, ref in done:
@@ -669,9 +678,13 @@ class Dispatcher:
                         await events_repo.settle_owed(session, ids=[owed], last=True)
                 return
             except Exception as error:
-                if lost_connection(error) and (delay := next(reconnects, None)) is not None:
-                    log.warning("database connection lost recording sent messages; again in %.1f s", delay)
-                    await asyncio.sleep(delay)
+                if lost_connection(error) and attempt * RECORD_RETRY_SECONDS < sum(RECONNECT_DELAYS):
+                    if attempt == 1:
+                        log.warning(
+                            "database connection lost recording sent messages; again every %.1f s",
+                            RECORD_RETRY_SECONDS,
+                        )
+                    await asyncio.sleep(RECORD_RETRY_SECONDS)
                     continue
                 log.exception("recording sent messages failed; each on its own")
                 break

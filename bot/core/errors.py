@@ -35,4 +35,9 @@ class TooEarly(Exception):
     noted once the card is posted): handle it again shortly. Raised by a handler before it writes
     anything, since its transaction is rolled back; the dispatcher tries again after each of
     `dispatch.TOO_EARLY_DELAYS`, then claims it with nothing done. `str(error)` says what was
-    missing, for the log; no user sees it."""
+    missing, for the log; `finally_say`, if given, is said privately to the person when the last
+    try gives up, so that what they sent is never dropped without a word."""
+
+    def __init__(self, missing: str, *, finally_say: str | None = None) -> None:
+        super().__init__(missing)
+        self.finally_say = finally_say

@@ -134,6 +134,15 @@ A reply under an older post of the bot's (a broadcast, a digest) is the team's t
 than holding the staff channel's later events behind its retries (`dispatch.TOO_EARLY_DELAYS`)."""
 
 
+NOT_PASSED_ON: Final = (
+    "I haven't passed this on to anyone: I can't find a ticket for this thread yet. If it's an answer "
+    "to a customer, send it again in a minute."
+)
+"""Said to a team member whose reply under a post of the bot's just made stays unmatched after every
+try: a card whose thread is noted late (a process killed right after posting it leaves that to the
+next one, after its lease), or talk under a post that is no ticket's, which the bot cannot tell apart."""
+
+
 def _under_a_card_not_noted_yet(event: MessageReceived, ctx: HandlerContext) -> bool:
     """Whether the message may be an answer under a staff card whose thread is about to be noted:
     it is under a recent post of the bot's (one whose time the platform did not say counts)."""
@@ -154,7 +163,9 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
     )
     if ticket is None:
         if _under_a_card_not_noted_yet(event, ctx):
-            raise TooEarly(f"no ticket has staff thread {thread} under the bot's post yet")
+            raise TooEarly(
+                f"no ticket has staff thread {thread} under the bot's post yet", finally_say=NOT_PASSED_ON
+            )
         return
     if not ctx.is_staff:
         raise NotAllowed("Only the support team can answer customers from this thread.")
