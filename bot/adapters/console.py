@@ -1,8 +1,8 @@
 """Talk to the bot in a terminal (or through a pipe): no tokens, no network.
 
-Lines starting with `/` are slash commands; a number answers the buttons of the last answer that had
-some (numbered from 1 in each answer to a line); anything else is a message in #general. Posts to
-the staff channel are printed with a `[#staff]` prefix.
+Lines starting with `/` are slash commands; a number clicks a button of the answer to the line
+before (numbered from 1 in each answer); anything else is a message in #general. Posts to the staff
+channel are printed with a `[#staff]` prefix.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def _valid_text(text: str) -> str:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace").decode("utf-8")
+
+
+NUMBERS_CLICK = "a number clicks a button of the last answer; type your question in words"
 
 
 def line_to_event(
@@ -148,9 +151,9 @@ class ConsoleAdapter:
         self._session = uuid.uuid4().hex[:8]
         self._button_numbers = itertools.count(1)
         self._buttons: dict[str, tuple[str, str]] = {}
-        # Buttons are numbered from 1 in each answer to a typed line, and replace the ones before:
-        # a "5" typed at "[1] 1 ★ … [5] 5 ★" is five stars, and an old answer's buttons are gone.
-        self._new_turn = False
+        # Buttons are numbered from 1 in each answer to a typed line, and only the last answer's
+        # answer a number: a "5" typed at "[1] 1 ★ … [5] 5 ★" is five stars, and a number typed
+        # after another line is words, never a click on an answer the person has moved on from.
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self, sink: EventSink) -> None:
@@ -175,6 +178,12 @@ class ConsoleAdapter:
         ).start()
         try:
             while (line := await lines.get()) != "":
+                typed = line.strip()
+                if typed.isdecimal() and typed not in self._buttons:
+                    # A number meant for a button that is gone: as words it would open a ticket
+                    # titled "2" ("I wasn't sure how to answer").
+                    self._write(f"(no button [{typed[:10]}] to click: {NUMBERS_CLICK})")
+                    continue
                 event = line_to_event(
                     line,
                     actor=self.actor,
@@ -184,7 +193,8 @@ class ConsoleAdapter:
                 )
                 if event is None:
                     continue
-                self._new_turn = True
+                self._button_numbers = itertools.count(1)
+                self._buttons = {}
                 # Each line is handled fully (answered, committed) before the next is read, like a
                 # person waiting for the answer: the dispatcher calls `event_settled` when it is.
                 settled = self._settling[event.event_id] = asyncio.get_running_loop().create_future()
@@ -211,10 +221,6 @@ class ConsoleAdapter:
         if delivery.message.attachments:
             saved = tuple([self._saved(a) for a in delivery.message.attachments])
             delivery = replace(delivery, message=replace(delivery.message, attachments=saved))
-        if delivery.message.buttons and self._new_turn:
-            self._new_turn = False
-            self._button_numbers = itertools.count(1)
-            self._buttons = {}
         text, buttons = render(
             delivery, staff_channel_id=self.staff_channel_id, button_numbers=self._button_numbers
         )

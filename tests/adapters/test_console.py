@@ -158,9 +158,12 @@ def test_a_line_starting_with_two_slashes_is_a_message_and_the_session_goes_on(t
 def test_buttons_are_numbered_from_one_in_each_answer_and_only_the_last_ones_answer(tmp_path: Path) -> None:
     """Typing 5 at "[1] 1 ★ … [5] 5 ★" must be five stars, and a number must not click a button of
     an answer the person has moved on from."""
-    result = _supportbot(tmp_path, stdin="How do I reset my API key?\nI want to talk to a person\n1\n")
+    result = _supportbot(tmp_path, stdin="How do I reset my API key?\n1\n2\nI want to talk to a person\n1\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "[1] That solved it  [2] I still need help" in out
+    assert "Glad that solved it" in out
+    assert "(no button [2] to click: a number clicks a button of the last answer" in out
+    assert out.count("ticket **#") == 1, "2 clicked nothing: the answer's buttons went with the next line"
     assert "[1] Claim  [2] Close" in out, "the card's buttons start again from 1"
-    assert "Glad that solved it" not in out, "1 is the card's Claim now, not the first answer's button"
+    assert "That's for the support team only" in out, "1 is the card's Claim now"
