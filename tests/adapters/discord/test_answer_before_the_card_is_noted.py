@@ -5,7 +5,6 @@ discord.py and the emulator."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,25 +12,9 @@ from typing import Any
 import pytest
 
 from bot.app import SupportBot
-from storage import tickets_repo
 from tests.adapters.discord.harness import DiscordWorld, posted, start_bot, stop_bot
 from tests.adapters.discord.test_conversation import escalated_with_staff_thread
 from tests.emulators.discord import Channel, User
-
-NOTING_TAKES = 0.75
-"""Seconds the bot takes to note a card, in these tests: a slow database's."""
-
-
-@pytest.fixture
-def slow_to_note_the_card(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real `set_staff_thread`, run late, as on a loaded machine or while PostgreSQL restarts."""
-    noted = tickets_repo.set_staff_thread
-
-    async def late(*args: Any, **kwargs: Any) -> None:
-        await asyncio.sleep(NOTING_TAKES)
-        await noted(*args, **kwargs)
-
-    monkeypatch.setattr(tickets_repo, "set_staff_thread", late)
 
 
 @pytest.fixture

@@ -5,35 +5,17 @@ is no ticket's card stays the team's own talk. Through the real slack-bolt and t
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Any
 
 import pytest
 
 from bot.core.events import Delivery, OutboundMessage
-from storage import tickets_repo
 from tests.adapters.slack.harness import COMMUNITY, CUSTOMER, STAFF, STAFF_CHANNEL, SlackBot
 from tests.adapters.slack.test_conversation import posted
 from tests.emulators.slack import SlackEmulator
 
-NOTING_TAKES = 0.75
-"""Seconds the bot takes to note a card's thread, in these tests: a slow database's."""
 
-
-@pytest.fixture
-def slow_to_note_the_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real `set_staff_thread`, run late, as on a loaded machine or while PostgreSQL restarts."""
-    noted = tickets_repo.set_staff_thread
-
-    async def late(*args: Any, **kwargs: Any) -> None:
-        await asyncio.sleep(NOTING_TAKES)
-        await noted(*args, **kwargs)
-
-    monkeypatch.setattr(tickets_repo, "set_staff_thread", late)
-
-
-@pytest.mark.usefixtures("slow_to_note_the_thread")
+@pytest.mark.usefixtures("slow_to_note_the_card")
 async def test_a_team_members_answer_sent_before_the_bot_had_noted_the_cards_thread_reaches_the_customer(
     bot: SlackBot, slack: SlackEmulator
 ) -> None:
