@@ -261,6 +261,7 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
     from bot.core.clock import utc_now
     from bot.handlers.privacy import forget_owed
     from bot.kb import teach
+    from bot.kb.learned import LearnedFileBusy
     from storage import audit_repo
     from storage.db import open_migrated
 
@@ -298,25 +299,27 @@ async def _privacy_request(settings: Settings, action: str, subject: str, args: 
                 why = "no answer" if answer is None else "the id did not match"
                 print(f"{where}: not erased ({why})", file=sys.stderr)
                 return 1
-        async with database.transaction() as session:
-            erasure = await privacy.erase(session, subject=subject, now=utc_now())
-            if erasure is not None:
-                # Inside the transaction, as the chat's erasure does it: killed between the commit
-                # and the cleaning, the command would leave their words in learned.yml for good
-                # (run again, it finds nothing stored). The erasure stands even when the file
-                # cannot be cleaned (`forget_erased` says so). A running bot's watcher loads it.
-                # Lessons still to be written and replies not posted yet lose their words first:
-                # a bot's sweep would write or post them after this.
-                erasure = await forget_owed(session, erasure)
-                erasure = await asyncio.to_thread(teach.forget_erased, settings.kb_path, erasure)
-                erasure = await asyncio.to_thread(privacy.forget_exports, exports, erasure)
-                await audit_repo.record(
-                    session,
-                    actor_key="cli",
-                    action="privacy.erase",
-                    allowed=True,
-                    detail=f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions",
-                )
+        try:
+            async with database.transaction() as session:
+                erasure = await privacy.erase(session, subject=subject, now=utc_now())
+                if erasure is not None:
+                    # Inside the transaction, as the chat's erasure does it: killed between the
+                    # commit and the cleaning, the command would leave their words in learned.yml
+                    # for good (run again, it finds nothing stored). The erasure stands even when
+                    # the file cannot be cleaned (`forget_erased` says so), but not while another
+                    # process holds it: that one is rolled back, to be tried again. A running bot's
+                    # watcher loads it. Lessons still to be written and replies not posted yet lose
+                    # their words first: a bot's sweep would write or post them after this.
+                    erasure = await forget_owed(session, erasure)
+                    erasure = await asyncio.to_thread(teach.forget_erased, settings.kb_path, erasure)
+                    erasure = await asyncio.to_thread(privacy.forget_exports, exports, erasure)
+                    erased = f"{erasure.pseudonym}: {erasure.rows} rows, {erasure.learned} learned questions"
+                    await audit_repo.record(
+                        session, actor_key="cli", action="privacy.erase", allowed=True, detail=erased
+                    )
+        except LearnedFileBusy:
+            print(f"{where}: {teach.ERASURE_BUSY}", file=sys.stderr)
+            return 2
         if erasure is None:
             print(f"{where}: nothing is stored about {subject}", file=sys.stderr)
             return 2

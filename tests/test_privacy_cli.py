@@ -221,6 +221,31 @@ def test_erase_goes_ahead_when_the_learned_file_cannot_be_read(site: Path, comma
     _one_line(command(site, "privacy", "export", "console:U7CASEY", "gone.json"), "nothing is stored about")
 
 
+def test_erase_while_learned_yml_stays_busy_erases_nothing_so_trying_again_finds_them(
+    site: Path, command: Supportbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding learned.yml's lock past the wait: an erasure committed without the
+    file's cleaning would leave their words there for good (tried again, nothing is stored)."""
+    kb = _learned_from_casey(site)
+    before = (kb / learned.LEARNED_FILE).read_bytes()
+    monkeypatch.setattr(learned, "LOCK_WAIT_SECONDS", 0.3)
+
+    with _learned_folder_locked(kb):
+        busy = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+
+    assert busy.returncode == 2 and busy.stdout == ""
+    assert busy.stderr.splitlines()[-1] == (
+        "supportbot privacy erase: Nothing was erased: learned.yml is being changed by another "
+        "process; try again in a minute."
+    )
+    assert "erased erased:" not in busy.stderr, "no log line may say it was erased"
+    assert (kb / learned.LEARNED_FILE).read_bytes() == before
+    assert command(site, "privacy", "export", "console:U7CASEY", "still.json").returncode == 0
+    again = command(site, "privacy", "erase", "console:U7CASEY", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert ", learned.yml 2 questions; they are now erased:" in again.stdout, again.stdout
+
+
 def test_an_erasure_killed_before_learned_yml_was_cleaned_cleans_it_when_run_again(
     site: Path, command: Supportbot
 ) -> None:

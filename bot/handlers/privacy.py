@@ -25,6 +25,7 @@ from bot.handlers.kb_admin import WriteDeclined, WriteLesson
 from bot.insights.messages import inert
 from bot.kb import teach
 from bot.kb.knowledge_base import KnowledgeBaseHolder
+from bot.kb.learned import LearnedFileBusy
 from bot.kb.loader import KBError
 from storage.session import DbSession
 
@@ -209,13 +210,18 @@ async def _forget_learned(ctx: HandlerContext, erasure: privacy.Erasure) -> priv
     two would leave their words in the file for good (the claim makes any redelivery a duplicate)
     while the audit says they were erased. A try rolled back has only removed what the person
     asked to have erased, which the next try (or staff, clicking again) erases in the database
-    too. The database erasure stands whatever happens to the file (`teach.forget_erased`).
+    too. The database erasure stands when the file cannot be cleaned (`teach.forget_erased`), but
+    not while another process holds it: committed, it would leave their words in the file for good
+    (clicked again, nothing is stored about them), so it is rolled back with a `UserError`.
 
     `learned` counts their questions the file held when this event was first tried: a try after
     a conflict or a dropped connection finds them gone, removed by the try before. (A process
     killed between the removal and the commit forgets that count: the next process's try records
     none, though the file is as clean.)"""
-    erasure = await asyncio.to_thread(teach.forget_erased, ctx.services.settings.kb_path, erasure)
+    try:
+        erasure = await asyncio.to_thread(teach.forget_erased, ctx.services.settings.kb_path, erasure)
+    except LearnedFileBusy:
+        raise UserError(teach.ERASURE_BUSY) from None
     removed_before = ctx.across_tries.get(_LEARNED_ERASED, 0)
     ctx.across_tries[_LEARNED_ERASED] = learned = removed_before + erasure.learned
     return replace(erasure, learned=learned)

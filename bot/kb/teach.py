@@ -10,6 +10,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final
 
 from bot.core.privacy import LEARNED_UNCLEANED, Erasure
 from bot.kb import learned as learned_file
@@ -346,12 +347,24 @@ def _without(current: Learned, theirs: Collection[str]) -> tuple[Learned, int]:
     return replace(current, articles=articles, phrasings=phrasings, declined=tuple(topics)), removed
 
 
+ERASURE_BUSY: Final = (
+    "Nothing was erased: learned.yml is being changed by another process; try again in a minute."
+)
+"""Said to whoever ran an erasure that `forget_erased` refused (`LearnedFileBusy`)."""
+
+
 def forget_erased(kb_root: Path, erasure: Erasure) -> Erasure:
     """`erasure` with its person's questions also out of learned.yml (`forget_questions`), counted
-    in `learned`. The database erasure stands whatever happens to the file: one that cannot be read
-    is said in `warning` and logged: so is one that cannot be written (a full disk)."""
+    in `learned`. The database erasure stands when the file cannot be read (said in `warning` and
+    logged) or written (a full disk): trying again would clean it no better.
+
+    Raises `learned.LearnedFileBusy` when another process holds the file past the wait: the caller
+    must then roll its erasure back and say `ERASURE_BUSY`. Committed, the erasure would leave their
+    words in the file for good, since a second try finds nothing stored about them."""
     try:
         removed = forget_questions(kb_root, erasure.asked)
+    except learned_file.LearnedFileBusy:
+        raise
     except (learned_file.LearnedFileError, OSError) as error:
         log.warning("erased %s, but not from learned.yml: %s", erasure.pseudonym, error)
         return replace(erasure, warning=f"{LEARNED_UNCLEANED}: {error}")

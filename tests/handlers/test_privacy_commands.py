@@ -12,6 +12,7 @@ from bot.core.events import Actor, ButtonStyle, Platform
 from bot.kb import learned
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from storage.db import Database
+from tests.adapters.slack.test_erasure_killed import _learned_folder_locked
 from tests.harness import BotHarness, button, make_settings
 
 QUENTIN = Actor(platform=Platform.CONSOLE, id="U7QZERA", display_name="Quentin Zephyrine")
@@ -211,3 +212,31 @@ async def test_an_unreadable_learned_file_does_not_stop_the_erasure(
     assert "not from learned.yml" in caplog.text
     (gone,) = await bot.staff_runs("/support privacy export console:C11")
     assert gone.text == "Nothing is stored about `console:C11`."
+
+
+async def test_an_erasure_while_learned_yml_stays_busy_erases_nothing_so_a_second_click_can(
+    bot: BotHarness, kb: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds learned.yml's lock past the wait: committed without the file's
+    cleaning, the erasure would leave Asha's words there for good (clicked again, nothing is stored)."""
+    await _taught_from_their_gap(bot, "Not ours")
+    before = (kb / "learned.yml").read_bytes()
+    monkeypatch.setattr(learned, "LOCK_WAIT_SECONDS", 0.3)
+    (question,) = await bot.staff_runs("/support privacy erase console:C11")
+    erase = button(question, "Erase console:C11")
+
+    with _learned_folder_locked(kb):
+        (busy,) = await bot.click(bot.staff, erase, on=question)
+
+    assert busy.text == (
+        "Nothing was erased: learned.yml is being changed by another process; try again in a minute."
+    )
+    assert busy.delivery.message.private_to == bot.staff
+    assert (kb / "learned.yml").read_bytes() == before
+    (still,) = await bot.staff_runs("/support privacy export console:C11")
+    assert not still.text.startswith("Nothing is stored"), still.text
+    (done,) = await bot.click(bot.staff, erase, on=question)
+    assert done.text.startswith("Erased console:C11: ") and ", learned.yml 1 question," in done.text, (
+        done.text
+    )
+    assert ASHAS not in (kb / "learned.yml").read_text()
