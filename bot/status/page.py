@@ -4,7 +4,7 @@ aiohttp server, so tools and widgets that read a Statuspage page read ours."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,13 +18,15 @@ from bot.status.history import PAGE_DAYS, History, IncidentView, by_month, perio
 from bot.status.look import Branding
 from bot.status.messages import STATUS_LABEL
 from bot.status.model import MAINTENANCE_IMPACT, Impact, IncidentStatus, MaintenanceStatus, worst
-from bot.status.snapshot import HISTORY_DAYS, Snapshot, load_history, with_changes_since
+from bot.status.snapshot import HISTORY_DAYS, Snapshot, load_history, with_changes_for
 from bot.status.workflows import postmortem_is_current
 from bot.web import DATABASE
 from storage import status_repo
 from storage.models import Incident, StatusComponent
 
 PAGE_ID = "supportbot"
+# Which of a snapshot's incidents and windows an answer lists, with their updates.
+Shown = Callable[[Snapshot], Sequence[Incident]]
 API = "/api/v2/"
 # Statuspage's incidents.json and scheduled-maintenances.json: the 50 most recent, newest first.
 RECENT = 50
@@ -176,6 +178,11 @@ def status_json(data: Snapshot) -> dict[str, str]:
 
 def _current_windows(data: Snapshot) -> list[Incident]:
     return [w for w in data.maintenance if data.window_status(w) is not MaintenanceStatus.COMPLETED]
+
+
+def _recent_windows(data: Snapshot) -> list[Incident]:
+    """Statuspage's scheduled-maintenances.json: the RECENT latest to start, latest first."""
+    return sorted(data.maintenance, key=_start, reverse=True)[:RECENT]
 
 
 def _start(window: Incident) -> datetime:
@@ -346,9 +353,12 @@ def installer(
     pages = templates or look.Templates()
     brand = branding or Branding()
 
-    async def load(request: web.Request) -> Snapshot:
+    async def load(request: web.Request, shown: Shown | None = None) -> Snapshot:
+        """`shown`: the incidents and windows whose updates the answer lists with their components'
+        statuses then; only those read the status history, and only from their first update."""
         async with request.app[DATABASE].transaction() as session:
-            return await with_changes_since(session, await load_history(session, now=clock(), page_url=url))
+            data = await load_history(session, now=clock(), page_url=url)
+            return data if shown is None else await with_changes_for(session, data, shown(data))
 
     async def read(request: web.Request) -> History:
         days = _days(request)
@@ -386,7 +396,8 @@ def installer(
         return page_json(data, name=brand.name)
 
     async def summary(request: web.Request) -> web.Response:
-        data = await load(request)
+        # As Statuspage's: the unresolved incidents and the windows not over, with their updates.
+        data = await load(request, shown=lambda d: [*d.active, *_current_windows(d)])
         return _json(
             {
                 "page": page_info(data),
@@ -412,22 +423,19 @@ def installer(
             recent = await status_repo.recent_incidents(session, limit=RECENT)
             ids = [i.id for i in recent if i.id is not None]
             data = replace(data, updates=await status_repo.updates_for(session, incident_ids=ids))
-            data = await with_changes_since(session, data)
+            data = await with_changes_for(session, data, recent)
         return _json({"page": page_info(data), "incidents": [incident_json(data, i) for i in recent]})
 
     async def unresolved(request: web.Request) -> web.Response:
-        data = await load(request)
+        data = await load(request, shown=lambda d: d.active)
         return _json({"page": page_info(data), "incidents": [incident_json(data, i) for i in data.active]})
 
     async def maintenances(request: web.Request) -> web.Response:
-        data = await load(request)
+        data = await load(request, shown=_recent_windows)
         return _json(
             {
                 "page": page_info(data),
-                "scheduled_maintenances": [
-                    incident_json(data, w)
-                    for w in sorted(data.maintenance, key=_start, reverse=True)[:RECENT]
-                ],
+                "scheduled_maintenances": [incident_json(data, w) for w in _recent_windows(data)],
             }
         )
 
@@ -435,7 +443,7 @@ def installer(
         """Statuspage's `upcoming.json` (scheduled) and `active.json` (in progress)."""
 
         async def windows(request: web.Request) -> web.Response:
-            data = await load(request)
+            data = await load(request, shown=lambda d: _windows_in(d, state))
             found = [incident_json(data, w) for w in _windows_in(data, state)]
             return _json({"page": page_info(data), "scheduled_maintenances": found})
 

@@ -3,8 +3,9 @@ commands and the status page."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from bot.status.components import Known
@@ -27,6 +28,42 @@ HISTORY_DAYS = 14
 
 
 @dataclass(frozen=True, slots=True)
+class StatusChanges:
+    """Status changes from some moment on, grouped by component, each one's oldest first, with
+    their moments alongside: a component's status at a moment is a bisection away, however long
+    the history shown (an answer asks it for every update of every incident, times each component)."""
+
+    moments: Mapping[int, Sequence[datetime]] = field(default_factory=dict)
+    changes: Mapping[int, Sequence[ComponentStatusChange]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, changes: Iterable[ComponentStatusChange]) -> StatusChanges:
+        """`changes` oldest first, as `status_repo.status_changes_since` reads them."""
+        grouped: dict[int, list[ComponentStatusChange]] = {}
+        for change in changes:
+            grouped.setdefault(change.component_id, []).append(change)
+        return cls(
+            moments={key: [c.at for c in mine] for key, mine in grouped.items()},
+            changes=grouped,
+        )
+
+    def around(self, component: StatusComponent, at: datetime) -> tuple[str, str]:
+        """The component's own status just before `at` and just after it (the changes made at
+        `at` included). Before the first change known, the status that change left; with none
+        known, the component's current status."""
+        key = component.id or 0
+        mine, moments = self.changes.get(key, ()), self.moments.get(key, ())
+        earlier, upto = bisect_left(moments, at), bisect_right(moments, at)
+        if earlier:
+            before = mine[earlier - 1].new_status
+        elif mine:
+            before = mine[0].old_status
+        else:
+            before = component.status
+        return before, mine[upto - 1].new_status if upto else before
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Components, incidents (with their timelines) and maintenance windows at `now`.
 
@@ -40,9 +77,10 @@ class Snapshot:
     now: datetime
     page_url: str | None
     """Where the status page is, for links (None: no page is served)."""
-    changes: Sequence[ComponentStatusChange] = ()
-    """Status changes oldest first, from some moment on (`with_changes_since`): each says the
-    status it left, so from then on a component's status at any moment is known."""
+    changes: StatusChanges = field(default_factory=StatusChanges)
+    """Status changes from some moment on (`with_changes_for`): each says the status it left, so
+    from then on a component's status at any moment is known. Only the answers that show what
+    each update did to its components read them."""
 
     @property
     def active(self) -> list[Incident]:
@@ -72,12 +110,7 @@ class Snapshot:
         """What the component showed just before `at` and just after it (the changes made at `at`
         included, as an update makes its changes at its own moment), maintenance included; from
         `changes`, so `at` must not be earlier than the first moment they cover."""
-        mine = [c for c in self.changes if c.component_id == component.id]
-        earlier = [c for c in mine if c.at < at]
-        upto = [c for c in mine if c.at <= at]
-        later = [c for c in mine if c.at >= at]
-        before = earlier[-1].new_status if earlier else later[0].old_status if later else component.status
-        after = upto[-1].new_status if upto else before
+        before, after = self.changes.around(component, at)
         windows = [w for w in self.maintenance if component.name in status_repo.split_names(w.components)]
         return (
             effective_status(before, in_maintenance=any(_held(w, at, just_before=True) for w in windows)),
@@ -135,12 +168,15 @@ def _held(window: Incident, at: datetime, *, just_before: bool) -> bool:
     return window.starts_at <= at < ended
 
 
-async def with_changes_since(session: DbSession, data: Snapshot) -> Snapshot:
-    """The snapshot with the status changes since its earliest update, for `status_around`."""
-    moments = [u.at for timeline in data.updates.values() for u in timeline]
+async def with_changes_for(session: DbSession, data: Snapshot, shown: Iterable[Incident]) -> Snapshot:
+    """The snapshot with the status changes `status_around` needs for the updates of `shown` (the
+    incidents and windows an answer lists): those since the earliest of them, not since the first
+    window ever, as the table grows with every change and is read on every such request."""
+    moments = [u.at for incident in shown for u in data.updates.get(incident.id or 0, [])]
     if not moments:
         return data
-    return replace(data, changes=await status_repo.status_changes_since(session, since=min(moments)))
+    changes = await status_repo.status_changes_since(session, since=min(moments))
+    return replace(data, changes=StatusChanges.of(changes))
 
 
 async def load_snapshot(
