@@ -91,9 +91,13 @@ def _check_oncall(values: list[str]) -> list[str]:
 # argument of its connect(), so any other name would stop the bot at its first connection.
 # `sslmode` is libpq's name, the one hosting providers hand out; storage.db passes it to asyncpg as
 # `ssl`, whose string values are libpq's modes with libpq's meaning (root.crt and all). `host` is
-# a Unix socket's folder, or several servers.
+# a Unix socket's folder, or several servers; `target_session_attrs` picks among several (asyncpg's
+# SessionAttribute values, libpq's too). `prepared_statement_cache_size` is SQLAlchemy's own (its
+# asyncpg dialect takes it out of the URL): 0 turns prepared statements off, as PgBouncer in
+# transaction mode needs.
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-_POSTGRES_QUERY = ("ssl", "sslmode", "host")
+_SESSION_ATTRIBUTES = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+_POSTGRES_QUERY = ("ssl", "sslmode", "host", "target_session_attrs", "prepared_statement_cache_size")
 
 
 def _check_postgres_query(query: dict[str, str | tuple[str, ...]]) -> None:
@@ -101,11 +105,20 @@ def _check_postgres_query(query: dict[str, str | tuple[str, ...]]) -> None:
     for name, value in query.items():
         if name not in _POSTGRES_QUERY:
             raise ValueError(
-                f"unknown parameter '{name}' (a PostgreSQL URL may give ssl or sslmode, and host)"
+                f"unknown parameter '{name}' (a PostgreSQL URL may give ssl or sslmode, host, "
+                "target_session_attrs and prepared_statement_cache_size)"
             )
+        shown = f"'{value}'" if isinstance(value, str) else "given twice"
         if name in ("ssl", "sslmode") and (not isinstance(value, str) or value not in _SSL_MODES):
-            shown = f"'{value}'" if isinstance(value, str) else "given twice"
             raise ValueError(f"{name} must be one of {', '.join(_SSL_MODES)}, not {shown}")
+        if name == "target_session_attrs" and (
+            not isinstance(value, str) or value not in _SESSION_ATTRIBUTES
+        ):
+            raise ValueError(f"{name} must be one of {', '.join(_SESSION_ATTRIBUTES)}, not {shown}")
+        if name == "prepared_statement_cache_size" and (
+            not isinstance(value, str) or not (value.isascii() and value.isdigit())
+        ):
+            raise ValueError(f"{name} must be a whole number, 0 or more, not {shown}")
     if "ssl" in query and "sslmode" in query:
         raise ValueError("give ssl or sslmode, not both")
 

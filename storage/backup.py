@@ -279,6 +279,8 @@ def pg_dump_command(url: str, target: Path) -> str:
     query = dict(parsed.query)
     if "ssl" in query:  # asyncpg's name; libpq calls it sslmode
         query["sslmode"] = query.pop("ssl")
+    # SQLAlchemy's, not libpq's: pg_dump would refuse the whole URL for it.
+    query.pop("prepared_statement_cache_size", None)
     libpq = URL.create(  # every part but the password (set() would keep it: None there means "unchanged")
         "postgresql",
         username=parsed.username,

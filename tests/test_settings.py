@@ -104,6 +104,9 @@ PG = "postgresql+asyncpg://support:s3cretpw@127.0.0.1"
         (f"{PG}/app?ssl=require&sslmode=require", "give ssl or sslmode, not both"),
         (f"{PG}:99999/app", "port 99999 is not between 1 and 65535"),
         (f"{PG}:0/app", "port 0 is not between 1 and 65535"),
+        (f"{PG}/app?prepared_statement_cache_size=-1", "prepared_statement_cache_size must be a whole"),
+        (f"{PG}/app?prepared_statement_cache_size=lots", "prepared_statement_cache_size must be a whole"),
+        (f"{PG}/app?target_session_attrs=writable", "target_session_attrs must be one of any, primary"),
     ],
 )
 def test_a_database_url_the_driver_would_refuse_is_named_in_one_line(
@@ -119,7 +122,19 @@ def test_a_database_url_the_driver_would_refuse_is_named_in_one_line(
 
 @pytest.mark.parametrize(
     "query",
-    ["?sslmode=require", "?sslmode=verify-full", "?ssl=prefer", "?host=/var/run/postgresql", ""],
+    [
+        "?sslmode=require",
+        "?sslmode=verify-full",
+        "?ssl=prefer",
+        "?host=/var/run/postgresql",
+        "",
+        # Behind PgBouncer in transaction mode, prepared statements must be off (SQLAlchemy takes it).
+        "?prepared_statement_cache_size=0",
+        "?sslmode=require&prepared_statement_cache_size=100",
+        # With several hosts, the one to use (asyncpg takes it, as libpq does).
+        "?host=db1,db2&target_session_attrs=read-write",
+        "?target_session_attrs=prefer-standby",
+    ],
 )
 def test_the_database_urls_hosting_providers_hand_out_are_taken(
     query: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

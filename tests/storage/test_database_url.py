@@ -34,6 +34,36 @@ def test_pg_dump_is_given_the_sslmode_it_knows(tmp_path: Path) -> None:
     assert "sslmode=verify-full" in pg_dump_command(PROVIDED, tmp_path / "nightly.dump")
 
 
+def test_the_session_attributes_settings_accept_are_asyncpgs() -> None:
+    from asyncpg.connect_utils import SessionAttribute
+
+    from bot.settings import _SESSION_ATTRIBUTES
+
+    assert set(_SESSION_ATTRIBUTES) == {attribute.value for attribute in SessionAttribute}
+
+
+def test_a_prepared_statement_cache_size_is_sqlalchemys_and_never_reaches_pg_dump(tmp_path: Path) -> None:
+    """SQLAlchemy's asyncpg dialect takes it; libpq (pg_dump) would refuse the whole URL for it."""
+    url = f"{PROVIDED}&prepared_statement_cache_size=0&target_session_attrs=read-write"
+    asked = _asks_asyncpg(url)
+    assert asked["prepared_statement_cache_size"] == 0
+    assert asked["target_session_attrs"] == "read-write"
+    dump = pg_dump_command(url, tmp_path / "nightly.dump")
+    assert "prepared_statement_cache_size" not in dump
+    assert "target_session_attrs=read-write" in dump and "sslmode=verify-full" in dump
+
+
+@pytest.mark.postgres
+async def test_a_database_named_with_those_parameters_opens() -> None:
+    parameters = {"prepared_statement_cache_size": "0", "target_session_attrs": "any"}
+    url = make_url(postgres_url()).update_query_dict(parameters)
+    database = Database.from_url(url.render_as_string(hide_password=False))
+    try:
+        await database.ping()
+    finally:
+        await database.dispose()
+
+
 @pytest.mark.postgres
 async def test_a_database_named_with_sslmode_opens() -> None:
     # `prefer` opens a server without TLS too, as the test server is.
