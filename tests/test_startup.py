@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -172,3 +176,89 @@ def test_a_platform_api_nobody_answers_at_is_named_in_one_line_and_exit_2(
     assert f"check {setting}" in told[0] and "WEB_HOST" not in told[0], told
     assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr, result.stderr
     assert " ERROR " not in result.stderr, result.stderr
+
+
+class _DiscordDown(http.server.BaseHTTPRequestHandler):
+    """Discord's API in an outage: every request answered with `status`."""
+
+    status = 503
+
+    def do_GET(self) -> None:
+        body = b'{"message": "Service Unavailable", "code": 0}'
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def _discord_answering(status: int) -> Iterator[str]:
+    """A local Discord API answering `status` to everything; its base URL."""
+    handler = type("Answering", (_DiscordDown,), {"status": status})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/v10"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _run_on_discord(tmp_path: Path, api_base: str, **env: str) -> list[str]:
+    """`supportbot run` on Discord at `api_base`: exit 2, and the one line it told the operator."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, PLATFORMS="discord", DISCORD_TOKEN="x", DISCORD_API_BASE=api_base, **env),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("supportbot:")]
+
+
+def test_discord_answering_503_to_the_login_is_called_its_own_trouble_not_a_setting(tmp_path: Path) -> None:
+    """Nothing is misconfigured when Discord is down: 'check DISCORD_API_BASE' would send the
+    operator hunting for a mistake they did not make."""
+    with _discord_answering(503) as api_base:
+        (told,) = _run_on_discord(tmp_path, api_base)
+    assert told == (
+        "supportbot: cannot start: discord: "
+        "Discord answered 503 to the login; it may be down, try again later"
+    ), told
+
+
+def test_a_discord_api_base_answering_404_to_the_login_says_to_check_it(tmp_path: Path) -> None:
+    with _discord_answering(404) as api_base:
+        (told,) = _run_on_discord(tmp_path, api_base)
+    assert told.startswith("supportbot: cannot start: discord: Discord at ") and "answered 404" in told, told
+    assert told.endswith("check DISCORD_API_BASE"), told
+
+
+_OUT_OF_FILES = """
+import errno, aiohappyeyeballs
+
+async def _out_of_files(*args, **kwargs):
+    raise OSError(errno.EMFILE, "Too many open files")
+
+aiohappyeyeballs.start_connection = _out_of_files
+"""
+
+
+def test_a_login_that_runs_out_of_files_here_is_not_called_discord_out_of_reach(tmp_path: Path) -> None:
+    """The process out of file descriptors (EMFILE) as it connects: aiohttp wraps that as a
+    connector error too, but Discord is not out of reach and no setting is wrong."""
+    patched = tmp_path / "patched"
+    patched.mkdir()
+    (patched / "sitecustomize.py").write_text(_OUT_OF_FILES)
+    with _discord_answering(200) as api_base:
+        (told,) = _run_on_discord(tmp_path, api_base, PYTHONPATH=f"{patched}{os.pathsep}{ROOT}")
+    assert told == "supportbot: cannot start: discord: the login to Discord failed here: Too many open files"

@@ -11,8 +11,10 @@ on the message it answers when needed, or in a ticket room of its own (`threads`
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import replace
@@ -252,15 +254,24 @@ class DiscordAdapter:
         except discord.LoginFailure:
             await client.close()
             raise RuntimeError("Discord rejected DISCORD_TOKEN (401); check the bot token") from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        except (aiohttp.ClientError, OSError) as error:
             # Closed, or its HTTP session outlives the start and asyncio reports it at exit. And a
             # connection error is an OSError, which the CLI would take for the web server's address.
             await client.close()
-            raise RuntimeError(
-                f"cannot reach Discord at {self.api_base} ({type(error).__name__}); check DISCORD_API_BASE"
-            ) from None
+            if _unreachable(error):
+                raise RuntimeError(
+                    f"cannot reach Discord at {self.api_base} ({type(error).__name__}); "
+                    "check DISCORD_API_BASE"
+                ) from None
+            # This machine's trouble (no file descriptor left, no memory): no setting to check.
+            raise RuntimeError(f"the login to Discord failed here: {_os_trouble(error)}") from None
         except discord.HTTPException as error:
             await client.close()
+            if error.status >= 500 or error.status == 429:
+                # Discord's own trouble (an outage, a rate limit): nothing here is misconfigured.
+                raise RuntimeError(
+                    f"Discord answered {error.status} to the login; it may be down, try again later"
+                ) from None
             raise RuntimeError(
                 f"Discord at {self.api_base} answered {error.status} to the login; check DISCORD_API_BASE"
             ) from None
@@ -995,3 +1006,25 @@ def _reference(message: MessageReceived, conversation: Conversation) -> discord.
     return discord.MessageReference(
         message_id=int(message.message_id), channel_id=int(conversation.channel_id), fail_if_not_exists=False
     )
+
+
+_NOT_REACHING: Final = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+)
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether the login failed for want of a connection to Discord (so DISCORD_API_BASE may be
+    wrong), not for this machine's trouble: aiohttp wraps every OSError of a connect, EMFILE too."""
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error
+        return (
+            isinstance(cause, ConnectionError | TimeoutError | socket.gaierror)
+            or cause.errno in _NOT_REACHING
+        )
+    return isinstance(error, ConnectionError | TimeoutError | aiohttp.ServerDisconnectedError)
+
+
+def _os_trouble(error: BaseException) -> str:
+    cause = error.os_error if isinstance(error, aiohttp.ClientConnectorError) else error
+    return getattr(cause, "strerror", None) or f"{type(cause).__name__}: {cause}"
