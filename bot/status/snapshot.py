@@ -21,7 +21,7 @@ from bot.status.model import (
     worst_impact,
 )
 from storage import status_repo
-from storage.models import ComponentStatusChange, Incident, IncidentUpdate, StatusComponent
+from storage.models import Incident, IncidentUpdate, StatusComponent
 from storage.session import DbSession
 
 HISTORY_DAYS = 14
@@ -34,12 +34,12 @@ class StatusChanges:
     the history shown (an answer asks it for every update of every incident, times each component)."""
 
     moments: Mapping[int, Sequence[datetime]] = field(default_factory=dict)
-    changes: Mapping[int, Sequence[ComponentStatusChange]] = field(default_factory=dict)
+    changes: Mapping[int, Sequence[status_repo.StatusMove]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, changes: Iterable[ComponentStatusChange]) -> StatusChanges:
-        """`changes` oldest first, as `status_repo.status_changes_since` reads them."""
-        grouped: dict[int, list[ComponentStatusChange]] = {}
+    def of(cls, changes: Iterable[status_repo.StatusMove]) -> StatusChanges:
+        """`changes` oldest first, as `status_repo.status_moves_since` reads them."""
+        grouped: dict[int, list[status_repo.StatusMove]] = {}
         for change in changes:
             grouped.setdefault(change.component_id, []).append(change)
         return cls(
@@ -175,7 +175,7 @@ async def with_changes_for(session: DbSession, data: Snapshot, shown: Iterable[I
     moments = [u.at for incident in shown for u in data.updates.get(incident.id or 0, [])]
     if not moments:
         return data
-    changes = await status_repo.status_changes_since(session, since=min(moments))
+    changes = await status_repo.status_moves_since(session, since=min(moments))
     return replace(data, changes=StatusChanges.of(changes))
 
 
