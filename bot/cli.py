@@ -386,6 +386,16 @@ def _env_file_problem() -> str | None:
     return envfile.problem(Path(env_file))
 
 
+def _env_file_typos() -> list[str]:
+    """Names in the .env file a letter or two away from a setting's, which the settings ignore."""
+    from bot import envfile
+
+    env_file = Settings.model_config.get("env_file")
+    if not isinstance(env_file, (str, Path)):
+        return []
+    return envfile.misspelt(Path(env_file), {name.upper() for name in Settings.model_fields})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -405,6 +415,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if (problem := _env_file_problem()) is not None:
         print(f"supportbot: {problem}", file=sys.stderr)
         return 2
+    for warning in _env_file_typos():
+        print(f"supportbot: {warning}", file=sys.stderr)
     try:
         settings = load_settings()
     except SettingsError as error:

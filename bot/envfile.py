@@ -1,16 +1,24 @@
 """The `.env` file as written: every line a setting (`NAME=value`, optionally after `export`), a
 comment or blank. python-dotenv skips any other line with a warning only, so a typo such as
-`ANSWER_PRECISION 0.99` would leave the setting at its default without stopping start-up."""
+`ANSWER_PRECISION 0.99` would leave the setting at its default without stopping start-up. A name
+that is no setting is ignored by the settings (a .env may hold other tools' names too), so one a
+letter or two away from a setting (`WEB_PROT`) is said, as a warning."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 from pathlib import Path
 
 # pydantic-settings reads .env through python-dotenv; its parser is the one that decides what a line is.
-from dotenv.parser import parse_stream
+from dotenv.parser import Binding, parse_stream
+from rapidfuzz import fuzz, process
 
 NOT_A_SETTING = "not NAME=value"
+TYPO_SCORE = 80
+"""How alike (rapidfuzz ratio, 0-100) an unknown name must be to a setting's to be taken for a typo
+of it: WEB_PROT for WEB_PORT (88), SLACK_TOKEN for SLACK_BOT_TOKEN (85), not POSTGRES_PASSWORD for
+DATABASE_URL (28)."""
 
 
 def problem(path: Path) -> str | None:
@@ -22,8 +30,30 @@ def problem(path: Path) -> str | None:
         return None
     for binding in parse_stream(io.StringIO(text)):
         if binding.error or (binding.key is not None and binding.value is None):
-            # A statement's text starts with the blank lines before it: name the line it is on.
-            original = binding.original.string
-            line = binding.original.line + original[: len(original) - len(original.lstrip())].count("\n")
-            return f"{path}:{line}: {NOT_A_SETTING}"
+            return f"{path}:{_line(binding)}: {NOT_A_SETTING}"
     return None
+
+
+def _line(binding: Binding) -> int:
+    """The line a statement is on: its text starts with the blank lines before it."""
+    original = binding.original.string
+    return binding.original.line + original[: len(original) - len(original.lstrip())].count("\n")
+
+
+def misspelt(path: Path, settings: Collection[str]) -> list[str]:
+    """`FILE:LINE: warning: NAME is not a setting (ignored); did you mean SETTING?` for each name the
+    file sets that is none of `settings` (upper case) but close to one; none when it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return []
+    warnings: list[str] = []
+    for binding in parse_stream(io.StringIO(text)):
+        name = (binding.key or "").upper()
+        if binding.error or not name or name in settings:
+            continue
+        meant = process.extractOne(name, settings, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE)
+        if meant is not None:
+            where = f"{path}:{_line(binding)}"
+            warnings.append(f"{where}: warning: {name} is not a setting (ignored); did you mean {meant[0]}?")
+    return warnings

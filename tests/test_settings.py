@@ -313,9 +313,37 @@ def test_the_first_dotenv_line_that_sets_nothing_is_named(
 
 
 def test_the_env_init_writes_and_env_example_set_only_settings(tmp_path: Path) -> None:
-    from bot.envfile import problem
+    from bot.envfile import misspelt, problem
     from bot.init_site import init_site
 
     init_site(tmp_path)
     assert problem(tmp_path / ".env") is None
     assert problem(ROOT / ".env.example") is None
+    settings = {name.upper() for name in Settings.model_fields}
+    assert misspelt(tmp_path / ".env", settings) == misspelt(ROOT / ".env.example", settings) == []
+
+
+def test_a_dotenv_name_a_letter_away_from_a_setting_is_warned_about_and_the_rest_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`WEB_PROT=8081` was ignored without a word: the web page stayed on 8080. Names of other tools
+    (a docker-compose .env) are no typo of ours and pass in silence."""
+    from bot.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n in {"DATABASE_URL", "WEB_PORT", "SLACK_BOT_TOKEN"}]:
+        monkeypatch.delenv(name)
+    (tmp_path / ".env").write_text(
+        f"DATABASE_URL=sqlite+aiosqlite:///{tmp_path}/bot.db\n"
+        "# the web page\nWEB_PROT=8081\nPOSTGRES_PASSWORD=x\nslack_token=xoxb-1\n",
+        encoding="utf-8",
+    )
+
+    assert main(["db", "upgrade"]) == 0
+
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
+    assert warned == [
+        "supportbot: .env:3: warning: WEB_PROT is not a setting (ignored); did you mean WEB_PORT?",
+        "supportbot: .env:5: warning: SLACK_TOKEN is not a setting (ignored); did you mean SLACK_BOT_TOKEN?",
+    ]
+    assert (tmp_path / "bot.db").is_file()
