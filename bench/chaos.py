@@ -52,6 +52,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -344,11 +345,19 @@ async def slack_ticket(run: Run) -> None:
     if card is None or not card.buttons:
         return
     message = run.slack.message(STAFF_CHANNEL, str(card.response["ts"]))
+    number = re.search(r"Ticket #(\d+)", card.shown)
+    held = f"You already hold ticket #{number.group(1) if number else '?'}."
+
+    def claimed(call: Any) -> bool:
+        """The customer told their ticket was picked up; or, when the team member's answer below got
+        there first (an answer's writer takes the ticket, and the Claim click, slowed by the API
+        faults, came after it), the clicker told they hold it already: each person heard."""
+        if call.params.get("thread_ts") == ts and "picked up" in call.shown:
+            return True
+        return call.method != "chat.postMessage" and call.params.get("user") == STAFF and held in call.shown
+
     claim = Inbound(
-        "slack.claim",
-        time.monotonic(),
-        run.fault_now,
-        lambda: _slack_effects(run, lambda c: c.params.get("thread_ts") == ts and "picked up" in c.shown),
+        "slack.claim", time.monotonic(), run.fault_now, lambda: _slack_effects(run, claimed), ref=held
     )
     await _slack_form(
         run, claim, lambda: run.slack.click(STAFF, STAFF_CHANNEL, message, card.button("Claim"))
@@ -856,6 +865,12 @@ def report(run: Run, incident: Inbound, subscribed: set[str]) -> dict[str, Any]:
         kind: tally(run, [i for i in run.inbound if i.kind == kind])
         for kind in sorted({i.kind for i in run.inbound})
     }
+    # Claim clicks the clicker was told they hold already (their answer in the thread came first):
+    # answered, but not by "picked up"; counted apart so a change in how often that happens shows.
+    claims = [i for i in run.inbound if i.kind == "slack.claim" and not i.refused]
+    figures["slack_claims_already_held"] = sum(
+        1 for i in claims if (seen := i.effects()) and all(i.ref in shown for shown, _ in seen)
+    )
     figures["lost_actions"] = [
         {"kind": i.kind, "at_s": round(i.sent_at - run.started, 1), "fault": i.fault, "ref": i.ref}
         for i in run.inbound
