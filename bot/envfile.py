@@ -52,8 +52,10 @@ def misspelt(path: Path, settings: Collection[str]) -> list[str]:
         name = (binding.key or "").upper()
         if binding.error or not name or name in settings:
             continue
-        meant = process.extractOne(name, settings, scorer=fuzz.ratio, score_cutoff=TYPO_SCORE)
-        if meant is not None:
+        close = process.extract(name, sorted(settings), scorer=fuzz.ratio, score_cutoff=TYPO_SCORE, limit=3)
+        if close:
+            # As alike as each other (SLACK_TOKEN: SLACK_APP_TOKEN and SLACK_BOT_TOKEN): all are named.
+            meant = " or ".join(sorted(found for found, score, _ in close if score == close[0][1]))
             where = f"{path}:{_line(binding)}"
-            warnings.append(f"{where}: warning: {name} is not a setting (ignored); did you mean {meant[0]}?")
+            warnings.append(f"{where}: warning: {name} is not a setting (ignored); did you mean {meant}?")
     return warnings

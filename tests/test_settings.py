@@ -344,6 +344,7 @@ def test_a_dotenv_name_a_letter_away_from_a_setting_is_warned_about_and_the_rest
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning:" in line]
     assert warned == [
         "supportbot: .env:3: warning: WEB_PROT is not a setting (ignored); did you mean WEB_PORT?",
-        "supportbot: .env:5: warning: SLACK_TOKEN is not a setting (ignored); did you mean SLACK_BOT_TOKEN?",
+        "supportbot: .env:5: warning: SLACK_TOKEN is not a setting (ignored); "
+        "did you mean SLACK_APP_TOKEN or SLACK_BOT_TOKEN?",
     ]
     assert (tmp_path / "bot.db").is_file()
