@@ -29,11 +29,10 @@ HISTORY_DAYS = 14
 
 @dataclass(frozen=True, slots=True)
 class StatusChanges:
-    """Status changes from some moment on, grouped by component, each one's oldest first, with
-    their moments alongside: a component's status at a moment is a bisection away, however long
-    the history shown (an answer asks it for every update of every incident, times each component)."""
+    """Status changes from some moment on, grouped by component, each one's oldest first: a
+    component's status at a moment is a bisection away, however long the history shown (an answer
+    asks it for every update of every incident, times each component)."""
 
-    moments: Mapping[int, Sequence[datetime]] = field(default_factory=dict)
     changes: Mapping[int, Sequence[status_repo.StatusMove]] = field(default_factory=dict)
 
     @classmethod
@@ -42,18 +41,14 @@ class StatusChanges:
         grouped: dict[int, list[status_repo.StatusMove]] = {}
         for change in changes:
             grouped.setdefault(change.component_id, []).append(change)
-        return cls(
-            moments={key: [c.at for c in mine] for key, mine in grouped.items()},
-            changes=grouped,
-        )
+        return cls(changes=grouped)
 
     def around(self, component: StatusComponent, at: datetime) -> tuple[str, str]:
         """The component's own status just before `at` and just after it (the changes made at
         `at` included). Before the first change known, the status that change left; with none
         known, the component's current status."""
-        key = component.id or 0
-        mine, moments = self.changes.get(key, ()), self.moments.get(key, ())
-        earlier, upto = bisect_left(moments, at), bisect_right(moments, at)
+        mine = self.changes.get(component.id or 0, ())
+        earlier, upto = bisect_left(mine, at, key=_moment), bisect_right(mine, at, key=_moment)
         if earlier:
             before = mine[earlier - 1].new_status
         elif mine:
@@ -61,6 +56,10 @@ class StatusChanges:
         else:
             before = component.status
         return before, mine[upto - 1].new_status if upto else before
+
+
+def _moment(change: status_repo.StatusMove) -> datetime:
+    return change.at
 
 
 @dataclass(frozen=True, slots=True)
