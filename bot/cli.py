@@ -376,24 +376,27 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
 
+def _env_file() -> Path | None:
+    """The .env file the settings read, if they read one."""
+    env_file = Settings.model_config.get("env_file")
+    return Path(env_file) if isinstance(env_file, (str, Path)) else None
+
+
 def _env_file_problem() -> str | None:
     """The first line of the .env file that sets nothing (python-dotenv would only warn and skip it)."""
     from bot import envfile
 
-    env_file = Settings.model_config.get("env_file")
-    if not isinstance(env_file, (str, Path)):
-        return None
-    return envfile.problem(Path(env_file))
+    env_file = _env_file()
+    return None if env_file is None else envfile.problem(env_file)
 
 
 def _env_file_typos() -> list[str]:
     """Names in the .env file a letter or two away from a setting's, which the settings ignore."""
     from bot import envfile
 
-    env_file = Settings.model_config.get("env_file")
-    if not isinstance(env_file, (str, Path)):
-        return []
-    return envfile.misspelt(Path(env_file), {name.upper() for name in Settings.model_fields})
+    env_file = _env_file()
+    settings = {name.upper() for name in Settings.model_fields}
+    return [] if env_file is None else envfile.misspelt(env_file, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,14 +24,20 @@ DATABASE_URL (28)."""
 def problem(path: Path) -> str | None:
     """`FILE:LINE: not NAME=value` for the first line that sets nothing, else None (also when there is no
     file, or it is not UTF-8 text, which loading the settings reports)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # as the settings read it: a byte-order mark is no text
-    except (OSError, UnicodeDecodeError):
-        return None
-    for binding in parse_stream(io.StringIO(text)):
+    for binding in _statements(path):
         if binding.error or (binding.key is not None and binding.value is None):
             return f"{path}:{_line(binding)}: {NOT_A_SETTING}"
     return None
+
+
+def _statements(path: Path) -> list[Binding]:
+    """The file's statements as python-dotenv parses them; none when it cannot be read (no file, or
+    not UTF-8 text, which loading the settings reports)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # as the settings read it: a byte-order mark is no text
+    except (OSError, UnicodeDecodeError):
+        return []
+    return list(parse_stream(io.StringIO(text)))
 
 
 def _line(binding: Binding) -> int:
@@ -43,12 +49,8 @@ def _line(binding: Binding) -> int:
 def misspelt(path: Path, settings: Collection[str]) -> list[str]:
     """`FILE:LINE: warning: NAME is not a setting (ignored); did you mean SETTING?` for each name the
     file sets that is none of `settings` (upper case) but close to one; none when it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return []
     warnings: list[str] = []
-    for binding in parse_stream(io.StringIO(text)):
+    for binding in _statements(path):
         name = (binding.key or "").upper()
         if binding.error or not name or name in settings:
             continue
