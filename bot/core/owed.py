@@ -217,10 +217,11 @@ def _decode_hook(stored: Any, registry: dict[str, type] = _HOOKS) -> Any:
     """An `OnSent` (or, from `_WORKS`, a `KeptWork`): only a class of `registry` is built."""
     if stored is None:
         return None
-    cls = registry.get(stored["hook"])
+    name = stored["hook"]
+    cls = registry.get(name)
     if cls is None:
-        raise ValueError(f"unknown hook {stored['hook']!r}")
-    return cls(**{name: _decode(value) for name, value in stored["fields"].items()})
+        raise ValueError(f"unknown hook {name!r}")
+    return _build(cls, name, frozenset(f.name for f in dataclasses.fields(cls) if f.init), stored["fields"])
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -235,6 +236,10 @@ _FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {
     )
     for cls in _EVENT_TYPES
 }
+_NAMES: dict[type, frozenset[str]] = {
+    cls: frozenset(name for name, _ in _FIELDS[cls]) for cls in _EVENT_TYPES
+}
+_UNKNOWN_TOLD: set[tuple[str, str]] = set()  # (type, field) already logged by this process
 
 
 def _encode(value: Any) -> Any:
@@ -284,11 +289,26 @@ def _decode(value: Any) -> Any:
         cls = _TYPES.get(value["~"])
         if cls is None:
             raise ValueError(f"unknown message type {value['~']!r}")
-        return cls(**{name: _decode(item) for name, item in value.items() if name != "~"})
+        return _build(cls, cls.__name__, _NAMES[cls], value)
     for tag, build in _TAGGED.items():
         if tag in value:
             return build(value)
     raise ValueError(f"not a stored value: {sorted(value)}")
+
+
+def _build(cls: type, kind: str, known: frozenset[str], fields: Mapping[str, Any]) -> Any:
+    """`cls` from its stored `fields`, less those it does not have in this version (and the "~"
+    tag). A newer process on the same database (a rolling upgrade) keeps what it added, and a field
+    with a default is by construction one this version does not act on: dropped, and logged once by
+    name (its value may be a customer's words), rather than the event or reply lost. A missing
+    field is the constructor's to refuse (TypeError)."""
+    for name in fields.keys() - known - {"~"}:
+        if not name.isidentifier():  # no version names a field so: damaged or forged, not newer
+            raise ValueError(f"not a stored value: a {kind} with a field that is no name")
+        if (kind, name) not in _UNKNOWN_TOLD:
+            _UNKNOWN_TOLD.add((kind, name))
+            log.warning("kept %s has a field this version does not know, ignored: %s", kind, name)
+    return cls(**{name: _decode(item) for name, item in fields.items() if name in known})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
