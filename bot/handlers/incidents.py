@@ -6,6 +6,7 @@ the command's transaction; the broadcast worker sends them. Titles, messages and
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 
 from bot.core.commands import Option, OptionKind, Suggest
 from bot.core.context import HandlerContext, Services
@@ -98,18 +99,25 @@ COMPONENT_HISTORY = parse.Usage.of(
     "/component history payments",
 )
 router.group("maintenance", "Maintenance windows")
-MAINTENANCE = parse.Usage.of(
-    router.command(
-        "maintenance schedule",
-        "Schedule maintenance and announce it",
-        COMPONENTS,
-        Option("start", description="UTC, e.g. 2026-12-01T02:00Z"),
-        Option("end", description="UTC, e.g. 2026-12-01T03:00Z"),
-        Option("title"),
-        staff=True,
-    ),
-    "/maintenance schedule payments 2026-12-01T02:00Z 2026-12-01T03:00Z Database upgrade",
+MAINTENANCE_SCHEDULE = router.command(
+    "maintenance schedule",
+    "Schedule maintenance and announce it",
+    COMPONENTS,
+    Option("start", description="UTC, as YYYY-MM-DDThh:mmZ"),
+    Option("end", description="UTC, as YYYY-MM-DDThh:mmZ"),
+    Option("title"),
+    staff=True,
 )
+
+
+def maintenance_usage(now: datetime) -> parse.Usage:
+    """`/maintenance schedule`'s usage, its example a window tomorrow 02:00-03:00 UTC: staff copy
+    the example, and any fixed date in it is soon refused as "already over"."""
+    start = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(2), tzinfo=UTC)
+    window = " ".join(f"{at:%Y-%m-%dT%H:%MZ}" for at in (start, start + timedelta(hours=1)))
+    return parse.Usage.of(MAINTENANCE_SCHEDULE, f"/maintenance schedule payments {window} Database upgrade")
+
+
 MAINTENANCE_END = parse.Usage.of(
     router.command(
         "maintenance end",
@@ -416,7 +424,7 @@ async def component_usage(event: CommandInvoked, ctx: HandlerContext) -> None:
 @router.on(CommandInvoked, command("maintenance"), guards=[staff_only("maintenance.schedule")])
 async def maintenance_schedule(event: CommandInvoked, ctx: HandlerContext) -> None:
     known = await known_components(ctx.session)
-    args = parse.parse_maintenance(ctx.match.rest, known, MAINTENANCE, now=ctx.now)
+    args = parse.parse_maintenance(ctx.match.rest, known, maintenance_usage(ctx.now), now=ctx.now)
     args = replace(args, title=ctx.match.as_typed(args.title))
     components = [await status_repo.get_component(ctx.session, name=n) for n in args.components]
     window = await workflows.schedule_maintenance(

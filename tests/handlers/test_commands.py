@@ -3,6 +3,8 @@ reaches a handler, and the usages the status commands show in their errors are t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bot.app import build_router
 from bot.core.dispatch import Outcome
 from bot.handlers import incidents
@@ -79,7 +81,7 @@ def test_each_status_command_example_is_typed_as_that_command() -> None:
         incidents.COMPONENT_SET,
         incidents.COMPONENT_ADD,
         incidents.COMPONENT_HISTORY,
-        incidents.MAINTENANCE,
+        incidents.maintenance_usage(datetime.now(UTC)),
         incidents.ANNOUNCE,
     )
     declared = {command.usage: command for command in build_router().catalogue().commands}

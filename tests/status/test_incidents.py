@@ -4,6 +4,7 @@ notice, the first notice shows the current state, and customers who asked are to
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
 from sqlmodel import select
@@ -506,6 +507,20 @@ async def test_malformed_arguments_get_a_usage_line_with_an_example(bot: BotHarn
         assert expected in reply.text, (line, reply.text)
         if "Usage" in reply.text:
             assert "Example: `/" in reply.text
+
+
+async def test_the_maintenance_example_is_a_window_to_come_that_runs_as_shown(bot: BotHarness) -> None:
+    """Staff who copy the example from `/maintenance`'s usage get a window scheduled, on any day the
+    help is read: a fixed date in the example was soon "already over"."""
+    for _ in range(2):
+        bot.clock.advance(days=20)
+        (usage,) = await bot.staff_runs("/maintenance")
+        example = usage.text.split("Example: `")[1].split("`")[0]
+        _, _, _, start, end, _ = example.split(" ", 5)
+        assert bot.clock.now < datetime.fromisoformat(start) < datetime.fromisoformat(end), example
+
+        (scheduled,) = await bot.staff_runs(example)
+        assert scheduled.text.startswith("Scheduled maintenance **#"), scheduled.text
 
 
 async def test_a_long_update_goes_whole_to_the_thread_and_shortened_on_the_edited_card(
