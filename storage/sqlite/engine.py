@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from storage.sqlite.inline import InlineConnection, inline_creator
 from storage.sqlite.journal import use_wal_if_ours
+
+log = logging.getLogger(__name__)
 
 SqliteDriver = Literal["inline", "thread"]
 """How SQLite statements run: on the event loop (`storage/sqlite/inline.py`) or on aiosqlite's thread."""
@@ -55,8 +58,17 @@ def sqlite_file(engine: AsyncEngine) -> tuple[str, dict[str, Any]]:
 
 def _prepare_file(url: str) -> None:
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:":
+        return
+    folder = Path(database).parent
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    # A mistyped DATABASE_URL would otherwise start an empty database in a new folder without a word.
+    log.info(
+        "created the folder %s for the SQLite database (check DATABASE_URL if it is not meant to be new)",
+        folder.absolute(),
+    )
 
 
 def _tune(dbapi_connection: Any, _record: Any) -> None:

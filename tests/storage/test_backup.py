@@ -525,6 +525,23 @@ def test_db_current_on_a_path_with_no_database_creates_nothing(tmp_path: Path, c
     assert not typo.parent.exists()
 
 
+def test_an_upgrade_that_has_to_create_the_databases_folder_says_so_once(
+    tmp_path: Path, command: Supportbot
+) -> None:
+    """A mistyped DATABASE_URL (`dta` for `data`) gets a new empty database in a new folder: the
+    person who typed it is told which folder was made, and not again once it is there."""
+    typo = tmp_path / "dta" / "supportbot.db"
+    said = f"created the folder {typo.parent} for the SQLite database (check DATABASE_URL if"
+
+    first = command(tmp_path, "db", "upgrade", DATABASE_URL=f"sqlite+aiosqlite:///{typo}")
+    again = command(tmp_path, "db", "upgrade", DATABASE_URL=f"sqlite+aiosqlite:///{typo}")
+
+    assert first.returncode == 0 and again.returncode == 0, (first, again)
+    assert [line for line in first.stderr.splitlines() if said in line], first.stderr
+    assert " INFO storage.sqlite.engine " in first.stderr
+    assert "created the folder" not in again.stderr
+
+
 def test_db_current_on_another_programs_database_says_whose_it_is_not(
     tmp_path: Path, command: Supportbot
 ) -> None:

@@ -3,6 +3,7 @@ as its own `ssl`, and a database reached that way opens."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,17 @@ async def test_a_database_named_with_sslmode_opens() -> None:
         await database.ping()
     finally:
         await database.dispose()
+
+
+def test_a_sqlite_folder_made_for_the_database_is_logged_once_made(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/dta/supportbot.db"
+    with caplog.at_level(logging.INFO, logger="storage.sqlite.engine"):
+        create_engine(url)
+        create_engine(url)
+        create_engine(f"sqlite+aiosqlite:///{tmp_path}/here.db")
+
+    (made,) = [r for r in caplog.records if r.name == "storage.sqlite.engine"]
+    assert made.levelno == logging.INFO
+    assert f"created the folder {tmp_path / 'dta'} for the SQLite database" in made.getMessage()
