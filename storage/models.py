@@ -108,6 +108,10 @@ class Ticket(SQLModel, table=True):
     staff_platform: str | None = Field(default=None, max_length=16)
     staff_channel_id: str | None = Field(default=None, max_length=64)
     staff_thread_id: str | None = Field(default=None, max_length=64)
+    # When a staff card was last decided on (posted with the event's commit) and its thread not noted
+    # yet: `set_staff_thread` clears it. A reply under a post of the bot's that matches no ticket is
+    # waited on only while some card is on its way (bot/handlers/tickets.py, `CARD_NOTED_WITHIN`).
+    staff_card_queued_at: datetime | None = optional_utc_column(index=True)
     assignee_key: str | None = Field(default=None, max_length=120)
     assignee_name: str | None = Field(default=None, max_length=200)
     component: str | None = Field(default=None, max_length=80)

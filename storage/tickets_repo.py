@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
-from sqlalchemy import String, Table, and_, bindparam, cast, func, insert, or_, update
+from sqlalchemy import String, Table, and_, bindparam, cast, func, insert, null, or_, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import make_transient_to_detached
@@ -107,9 +107,11 @@ async def open_ticket(
     component: str | None = None,
     decision_id: int | None = None,
     first_message_id: str | None = None,
+    staff_card_queued_at: datetime | None = None,
 ) -> OpenedTicket:
     """A new ticket with the next number, its first transcript line (`first_line`, said by
-    `author_key`) and its place in the queue."""
+    `author_key`) and its place in the queue. `staff_card_queued_at`: when the caller decided to
+    post its staff card (see `Ticket.staff_card_queued_at`), written with it rather than after."""
     # Built first, so every column the call does not name gets the model's own default.
     ticket = Ticket(
         number=0,  # the counter's, below
@@ -131,6 +133,7 @@ async def open_ticket(
         created_at=now,
         updated_at=now,
         first_response_due=first_response_due,
+        staff_card_queued_at=staff_card_queued_at,
     )
     values = {name: getattr(ticket, name) for name in _NEW_TICKET_COLUMNS if name != "number"}
     line = {
@@ -285,6 +288,7 @@ _STAFF_THREAD_ROW = (
         staff_platform=bindparam("to_platform"),
         staff_channel_id=bindparam("to_channel"),
         staff_thread_id=bindparam("to_thread"),
+        staff_card_queued_at=null(),  # noted: no longer on its way
     )
 )
 # Nobody reads it back in the transaction that records it (after an escalation's posts): it waits
@@ -295,12 +299,24 @@ _SET_STAFF_THREAD = Prepared(_STAFF_THREAD_ROW, kind="deferred", if_last=_STAFF_
 async def set_staff_thread(
     session: DbSession, *, ticket_id: int, platform: str, channel_id: str, thread_id: str
 ) -> None:
-    """Remember where the team discusses a ticket. One UPDATE: it runs after every staff card, and
-    loading the ticket first only to change three columns cost a query more."""
+    """Remember where the team discusses a ticket, its card no longer on its way. One UPDATE: it runs
+    after every staff card, and loading the ticket first only to change its columns cost a query more."""
     await _SET_STAFF_THREAD.rows(
         session,
         {"ticket_id": ticket_id, "to_platform": platform, "to_channel": channel_id, "to_thread": thread_id},
     )
+
+
+_CARD_ON_ITS_WAY = Prepared(
+    select(_TICKETS.c.id).where(_TICKETS.c.staff_card_queued_at >= bindparam("since")).limit(1),
+    kind="read",
+)
+
+
+async def card_on_its_way(session: DbSession, *, since: datetime) -> bool:
+    """Whether a staff card decided on since `since` has its thread still not noted (committed, so
+    by any process): a range of the column's index, nearly always empty."""
+    return bool(await _CARD_ON_ITS_WAY.rows(session, {"since": since}))
 
 
 async def by_staff_thread(

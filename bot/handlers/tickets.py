@@ -128,33 +128,40 @@ async def _in_staff_channel(event: MessageReceived, ctx: HandlerContext) -> Verd
 
 
 CARD_NOTED_WITHIN: Final = timedelta(minutes=2)
-"""How long after the bot's post its thread may still be a staff card's that the bot has not noted
-yet: it does so right after posting, within seconds even on a loaded machine or a slow database.
-A reply under an older post of the bot's (a broadcast, a digest) is the team's talk at once, rather
-than holding the staff channel's later events behind its retries (`dispatch.TOO_EARLY_DELAYS`)."""
+"""How long a staff card may be on its way, its thread not noted yet: the bot notes it right after
+posting, within seconds even on a loaded machine or a slow database. A reply that matches no ticket
+is waited on (`dispatch.TOO_EARLY_DELAYS`) only if it is under a post of the bot's this recent AND a
+card was decided on this recently and is not noted yet (`Ticket.staff_card_queued_at`). Otherwise
+(under a digest, a broadcast's copy, an answer, with no card on its way; or a card whose post
+failed, once this has passed) it is the team's talk at once, holding no later event of the channel."""
 
 
 NOT_PASSED_ON: Final = (
     "I haven't passed this on to anyone: I can't find a ticket for this thread yet. If it's an answer "
     "to a customer, send it again in a minute."
 )
-"""Said to a team member whose reply under a post of the bot's just made stays unmatched after every
-try: a card whose thread is noted late (a process killed right after posting it leaves that to the
-next one, after its lease), or talk under a post that is no ticket's, which the bot cannot tell apart."""
+"""Said to a team member whose reply under a recent post of the bot's stays unmatched after every try
+while a staff card was on its way: that card's thread noted late (a process killed right after
+posting it leaves that to the next one, after its lease), or talk under another post of the bot's
+at that moment, which the bot cannot tell apart. With no card on its way nothing is said."""
 
 
-def _under_a_card_not_noted_yet(event: MessageReceived, ctx: HandlerContext) -> bool:
+async def _under_a_card_not_noted_yet(event: MessageReceived, ctx: HandlerContext) -> bool:
     """Whether the message may be an answer under a staff card whose thread is about to be noted:
-    it is under a recent post of the bot's (one whose time the platform did not say counts)."""
+    it is under a recent post of the bot's (one whose time the platform did not say counts), and a
+    card is on its way. The post's time comes first: it costs no query."""
     started = event.thread_started_at
-    return event.in_own_thread and (started is None or ctx.now - started < CARD_NOTED_WITHIN)
+    if not event.in_own_thread or (started is not None and ctx.now - started >= CARD_NOTED_WITHIN):
+        return False
+    return await tickets_repo.card_on_its_way(ctx.session, since=ctx.now - CARD_NOTED_WITHIN)
 
 
 @router.on(MessageReceived, always(0.99), guards=[_in_staff_channel])
 async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> None:
     """A reply in a ticket's staff thread goes to the customer; other staff-channel talk is ignored.
     A reply under a card just posted may come before the bot has noted the card's thread: it is
-    handled again a moment later (`TooEarly`), and ignored only if no ticket has that thread by then."""
+    handled again a moment later (`TooEarly`) while a card is on its way, and ignored only if no ticket
+    has that thread by then."""
     thread = event.conversation.thread_id
     if thread is None or not (event.text.strip() or event.files):
         return
@@ -162,7 +169,7 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
         ctx.session, platform=event.platform.value, channel_id=event.conversation.channel_id, thread_id=thread
     )
     if ticket is None:
-        if _under_a_card_not_noted_yet(event, ctx):
+        if await _under_a_card_not_noted_yet(event, ctx):
             raise TooEarly(
                 f"no ticket has staff thread {thread} under the bot's post yet", finally_say=NOT_PASSED_ON
             )

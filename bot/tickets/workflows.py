@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.core.context import HandlerContext, Services
 from bot.core.errors import NotAllowed, UsageError, UserError
@@ -186,6 +186,7 @@ async def escalate(
         component=component,
         decision_id=decision_id,
         first_message_id=event.message_id if isinstance(event, MessageReceived | ReactionAdded) else None,
+        staff_card_queued_at=now,  # its card, below
     )
     ticket, ahead = opened.ticket, opened.ahead
     message = messages.escalated_to_customer(ticket, ahead=ahead, now=now)
@@ -223,7 +224,7 @@ async def escalate(
         await ctx.reply(message, new_thread=room, on_sent=_adopt_new_thread(ticket, room))
     # A new ticket's whole transcript; its files go with the card, each as its line where it cannot.
     words = replace(first_line, text=said) if files else first_line
-    await post_staff_card(ctx, ticket, transcript=[words], files=files)
+    await post_staff_card(ctx, ticket, transcript=[words], files=files, queued_at=now)
     return ticket
 
 
@@ -327,7 +328,13 @@ async def post_staff_card(
     *,
     transcript: Sequence[tickets_repo.TranscriptLine] | None = None,
     files: Sequence[SharedFile] = (),
+    queued_at: datetime | None = None,
 ) -> None:
+    """Post the ticket's card in the staff channel; its thread is noted once the post returns
+    (`RememberStaffThread`). Until then the card is on its way (`Ticket.staff_card_queued_at`,
+    committed with the event), so a reply under it that comes first is waited for. `queued_at`: the
+    instant a new ticket was written with (the same value: no UPDATE of its own)."""
+    ticket.staff_card_queued_at = queued_at or ctx.now
     staff = ctx.services.staff
     if transcript is None:
         transcript = await tickets_repo.transcript(ctx.session, ticket=ticket, limit=5)
