@@ -236,6 +236,14 @@ def test_discord_answering_503_to_the_login_is_called_its_own_trouble_not_a_sett
     ), told
 
 
+def test_a_discord_token_rejected_at_the_login_says_to_check_the_token(tmp_path: Path) -> None:
+    with _discord_answering(401) as api_base:
+        (told,) = _run_on_discord(tmp_path, api_base)
+    assert (
+        told == "supportbot: cannot start: discord: Discord rejected DISCORD_TOKEN (401); check the bot token"
+    )
+
+
 def test_a_discord_api_base_answering_404_to_the_login_says_to_check_it(tmp_path: Path) -> None:
     with _discord_answering(404) as api_base:
         (told,) = _run_on_discord(tmp_path, api_base)

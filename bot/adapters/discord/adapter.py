@@ -251,30 +251,10 @@ class DiscordAdapter:
         client = self._client = self._make_client()
         try:
             await client.login(self._token)
-        except discord.LoginFailure:
+        except (discord.LoginFailure, discord.HTTPException, aiohttp.ClientError, OSError) as error:
+            # Closed, or its HTTP session outlives the start and asyncio reports it at exit.
             await client.close()
-            raise RuntimeError("Discord rejected DISCORD_TOKEN (401); check the bot token") from None
-        except (aiohttp.ClientError, OSError) as error:
-            # Closed, or its HTTP session outlives the start and asyncio reports it at exit. And a
-            # connection error is an OSError, which the CLI would take for the web server's address.
-            await client.close()
-            if _unreachable(error):
-                raise RuntimeError(
-                    f"cannot reach Discord at {self.api_base} ({type(error).__name__}); "
-                    "check DISCORD_API_BASE"
-                ) from None
-            # This machine's trouble (no file descriptor left, no memory): no setting to check.
-            raise RuntimeError(f"the login to Discord failed here: {_os_trouble(error)}") from None
-        except discord.HTTPException as error:
-            await client.close()
-            if error.status >= 500 or error.status == 429:
-                # Discord's own trouble (an outage, a rate limit): nothing here is misconfigured.
-                raise RuntimeError(
-                    f"Discord answered {error.status} to the login; it may be down, try again later"
-                ) from None
-            raise RuntimeError(
-                f"Discord at {self.api_base} answered {error.status} to the login; check DISCORD_API_BASE"
-            ) from None
+            raise _login_failure(error, api_base=self.api_base) from None
         self._runner = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait(
@@ -1006,6 +986,29 @@ def _reference(message: MessageReceived, conversation: Conversation) -> discord.
     return discord.MessageReference(
         message_id=int(message.message_id), channel_id=int(conversation.channel_id), fail_if_not_exists=False
     )
+
+
+def _login_failure(error: Exception, *, api_base: str) -> RuntimeError:
+    """What the operator is told of a failed login, as one line: what to check, or that nothing
+    here is to blame. A connection error is an OSError, which the CLI would take for the web
+    server's address, so it never leaves as one."""
+    if isinstance(error, discord.LoginFailure):
+        return RuntimeError("Discord rejected DISCORD_TOKEN (401); check the bot token")
+    if isinstance(error, discord.HTTPException):
+        if error.status >= 500 or error.status == 429:
+            # Discord's own trouble (an outage, a rate limit): nothing here is misconfigured.
+            return RuntimeError(
+                f"Discord answered {error.status} to the login; it may be down, try again later"
+            )
+        return RuntimeError(
+            f"Discord at {api_base} answered {error.status} to the login; check DISCORD_API_BASE"
+        )
+    if _unreachable(error):
+        return RuntimeError(
+            f"cannot reach Discord at {api_base} ({type(error).__name__}); check DISCORD_API_BASE"
+        )
+    # This machine's trouble (no file descriptor left, no memory): no setting to check.
+    return RuntimeError(f"the login to Discord failed here: {_os_trouble(error)}")
 
 
 _NOT_REACHING: Final = frozenset(
