@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from bot.core.commands import Command
 from bot.core.context import HandlerContext
+from bot.core.echo import echo
 from bot.core.events import ActionInvoked, CommandInvoked, MessageReceived, OutboundMessage
 from bot.core.router import Allow, Router, Skip, Verdict, command, pattern, text_predicate
 from bot.tickets import intents
@@ -68,7 +69,7 @@ async def support_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     if sub not in ("", "help"):
         await ctx.reply(
             OutboundMessage(
-                text=f"I don't know `/support {sub[:20]}`. Try `/support help`.", private_to=event.actor
+                text=f"I don't know `/support {echo(sub, 20)}`. Try `/support help`.", private_to=event.actor
             )
         )
         return
@@ -81,7 +82,8 @@ async def unknown_command(event: CommandInvoked, ctx: HandlerContext) -> None:
     await ctx.reply(
         OutboundMessage(
             text=(
-                f"I don't know the command `/{event.name[:40]}`. Type `/support help` to see the ones I know."
+                f"I don't know the command `/{echo(event.name, 40)}`. "
+                "Type `/support help` to see the ones I know."
             ),
             private_to=event.actor,
         )

@@ -12,6 +12,7 @@ from rapidfuzz.distance import Indel
 from bot.core.clock import humanize
 from bot.core.commands import Option, OptionKind, Suggest
 from bot.core.context import HandlerContext
+from bot.core.echo import echo
 from bot.core.errors import NotAllowed, TooEarly, UsageError, UserError
 from bot.core.events import (
     ActionInvoked,
@@ -390,7 +391,7 @@ async def open_or_show(event: CommandInvoked, ctx: HandlerContext) -> None:
         meant = next((w for w in (*LISTING_WORDS, HELP_WORD) if _typo_of(word, w)), None)
     if meant is not None:
         raise UserError(
-            f"I don't know `/ticket {first[:20]}`. Did you mean `/ticket {meant}`? "
+            f"I don't know `/ticket {echo(first, 20)}`. Did you mean `/ticket {meant}`? "
             "To open a ticket, describe the problem in a few words: `/ticket my export failed`."
         )
     await escalate(ctx, reason="requested", summary=ctx.match.as_typed(rest))
@@ -436,7 +437,7 @@ async def my_tickets(event: CommandInvoked, ctx: HandlerContext) -> None:
             else "`/tickets` lists your open tickets; `/ticket status <number>` shows any of yours, "
             "closed ones too."
         )
-        raise UserError(f"I don't know `/tickets {asked[:20]}`. {hint}")
+        raise UserError(f"I don't know `/tickets {echo(asked, 20)}`. {hint}")
     await list_tickets(event, ctx, mine=asked == "mine")
 
 

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from bot.core.commands import Command
+from bot.core.echo import echo
 from bot.core.errors import UsageError, UserError
 from bot.status.components import MAX_GROUP, MAX_NAME, NAME, Known, long_alias, resolve
 from bot.status.model import ComponentStatus, Impact, IncidentStatus
@@ -34,7 +35,7 @@ class Usage:
 class UnknownComponent(UserError):
     def __init__(self, name: str, known: Sequence[Known]) -> None:
         names = ", ".join(k.name for k in known) or "none yet"
-        super().__init__(f"I don't know a component called `{name[:60]}`; I know: {names}.")
+        super().__init__(f"I don't know a component called `{echo(name, 60)}`; I know: {names}.")
 
 
 def components_arg(value: str, known: Sequence[Known]) -> list[str]:
@@ -57,7 +58,7 @@ def _choice(value: str, allowed: type[E], what: str, usage: Usage, *, hint: str 
     try:
         return allowed(wanted)
     except ValueError:
-        choose = f"`{value[:40]}` is not {what}; choose one of: {', '.join(allowed)}.{hint}"
+        choose = f"`{echo(value, 40)}` is not {what}; choose one of: {', '.join(allowed)}.{hint}"
         raise usage.error(choose) from None
 
 
@@ -65,7 +66,7 @@ def incident_id(value: str, usage: Usage, *, what: str = "an incident") -> int:
     text = value.strip().removeprefix("#")
     # ASCII only ("²" is a digit to isdigit, not to int) and within the database's INTEGER.
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        raise usage.error(f"`{value[:40]}` is not {what} number.")
+        raise usage.error(f"`{echo(value, 40)}` is not {what} number.")
     return int(text)
 
 
@@ -222,7 +223,7 @@ def parse_component_add(rest: str, usage: Usage) -> AddArgs:
     if len(name) > MAX_NAME:
         raise usage.error(f"The name is {len(name)} characters; keep it to {MAX_NAME}.")
     if not NAME.match(name):
-        raise usage.error(f"`{parts[0][:40]}`: a name is lowercase letters, digits, '-' or '_'.")
+        raise usage.error(f"`{echo(parts[0], 40)}`: a name is lowercase letters, digits, '-' or '_'.")
     group, aliases = "", []
     for option in parts[1:]:
         key, sep, value = option.partition("=")
@@ -240,7 +241,7 @@ def parse_component_add(rest: str, usage: Usage) -> AddArgs:
                 raise usage.error(f"{too_long.capitalize()}.")
             aliases = [a for a in typed if a]
         else:
-            raise usage.error(f"I don't understand `{option[:40]}`.")
+            raise usage.error(f"I don't understand `{echo(option, 40)}`.")
     return AddArgs(name, group, aliases)
 
 
@@ -250,7 +251,7 @@ def parse_when(value: str, usage: Usage) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:30-01:00 in UTC
-        raise usage.error(f"`{value[:40]}` is not a date and time like 2026-12-01T02:00Z.") from None
+        raise usage.error(f"`{echo(value, 40)}` is not a date and time like 2026-12-01T02:00Z.") from None
 
 
 MAX_AHEAD = timedelta(days=365)

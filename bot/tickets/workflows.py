@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.core.context import HandlerContext, Services
+from bot.core.echo import echo
 from bot.core.errors import NotAllowed, UsageError, UserError
 from bot.core.events import (
     ActionInvoked,
@@ -79,7 +80,7 @@ def parse_number(text: str, *, usage: str, example: str) -> tuple[int, str]:
         raise UsageError("Which ticket? Give its number.", usage=usage, example=example)
     number = as_number(digits)
     if number is None:
-        raise UsageError(f"`{head[:20]}` isn't a ticket number.", usage=usage, example=example)
+        raise UsageError(f"`{echo(head, 20)}` isn't a ticket number.", usage=usage, example=example)
     return number, rest.strip()
 
 
@@ -554,7 +555,7 @@ class CloseQuestionAsked:
 def check_priority(text: str) -> str:
     if text not in PRIORITIES:
         raise UsageError(
-            f"`{text[:20]}` isn't a priority.",
+            f"`{echo(text, 20)}` isn't a priority.",
             usage=f"/ticket priority <number> {'|'.join(PRIORITIES)}",
             example="/ticket priority 12 high",
         )

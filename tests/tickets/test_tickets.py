@@ -203,6 +203,35 @@ async def test_bad_ticket_arguments_get_usage_lines(bot: BotHarness) -> None:
     assert len(await tickets(bot)) == 1
 
 
+async def test_what_was_typed_is_echoed_whole_or_with_an_ellipsis_where_it_was_cut(bot: BotHarness) -> None:
+    """Twenty of 23 digits shown bare read as if the bot misread the number: a cut says so."""
+    (answer,) = await bot.customer_runs("/ticket 12345678901234567890123")
+    assert answer.text.startswith("`1234567890123456789…` isn't a ticket number."), answer.text
+    (answer,) = await bot.customer_runs("/ticket 1234567890")
+    assert answer.text.startswith("`1234567890` isn't a ticket number."), answer.text
+    (answer,) = await bot.customer_runs("/tickets all of them please, open or closed")
+    assert answer.text.startswith("I don't know `/tickets all of them please,…`."), answer.text
+    (answer,) = await bot.customer_runs("/support troubleshooting-guides")
+    assert answer.text.startswith("I don't know `/support troubleshooting-gui…`."), answer.text
+    await bot.customer_runs("/ticket cannot invite teammate")
+    (answer,) = await bot.staff_runs("/ticket priority 1 whenever-you-can-really")
+    assert answer.text.startswith("`whenever-you-can-re…` isn't a priority."), answer.text
+
+
+async def test_a_backtick_typed_stays_inside_the_echo_and_nothing_pings(bot: BotHarness) -> None:
+    """A backtick of theirs would end the code span, and the rest would be formatting of their own."""
+    (answer,) = await bot.customer_runs("/tickets `*x*` @here <!here>")
+    assert answer.text.startswith("I don't know `/tickets '*x*' @here <!here>`."), answer.text
+    (on_slack,) = slack.render(answer.delivery.message)
+    (on_discord,) = discord.render(answer.delivery.message)
+    assert "@\u200bhere" in on_discord.content and "<!here>" not in str(on_slack.blocks)
+
+
+async def test_an_override_typed_cannot_turn_the_rest_of_the_answer_around(bot: BotHarness) -> None:
+    (answer,) = await bot.customer_runs("/support \u202eplh")
+    assert answer.text == "I don't know `/support plh`. Try `/support help`.", answer.text
+
+
 async def test_a_misspelt_listing_word_gets_a_hint_not_a_ticket(bot: BotHarness) -> None:
     """`/ticket lsit` meant the list: opening a ticket about "lsit" would ping on-call for nothing.
     A one-word summary close to a listing word is asked for a few more words instead."""
