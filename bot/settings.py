@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -100,6 +101,22 @@ _SESSION_ATTRIBUTES = ("any", "primary", "standby", "prefer-standby", "read-writ
 _POSTGRES_QUERY = ("ssl", "sslmode", "host", "target_session_attrs", "prepared_statement_cache_size")
 
 
+def _one_of(choices: tuple[str, ...]) -> tuple[Callable[[str], bool], str]:
+    return choices.__contains__, f"one of {', '.join(choices)}"
+
+
+# What a checked parameter must be: whether a value fits, and how an error says what fits.
+_POSTGRES_VALUES: dict[str, tuple[Callable[[str], bool], str]] = {
+    "ssl": _one_of(_SSL_MODES),
+    "sslmode": _one_of(_SSL_MODES),
+    "target_session_attrs": _one_of(_SESSION_ATTRIBUTES),
+    "prepared_statement_cache_size": (
+        lambda value: value.isascii() and value.isdigit(),
+        "a whole number, 0 or more",
+    ),
+}
+
+
 def _check_postgres_query(query: dict[str, str | tuple[str, ...]]) -> None:
     """Errors name the parameter, never its value, except a mode's (a password may be in the URL)."""
     for name, value in query.items():
@@ -108,17 +125,12 @@ def _check_postgres_query(query: dict[str, str | tuple[str, ...]]) -> None:
                 f"unknown parameter '{name}' (a PostgreSQL URL may give ssl or sslmode, host, "
                 "target_session_attrs and prepared_statement_cache_size)"
             )
-        shown = f"'{value}'" if isinstance(value, str) else "given twice"
-        if name in ("ssl", "sslmode") and (not isinstance(value, str) or value not in _SSL_MODES):
-            raise ValueError(f"{name} must be one of {', '.join(_SSL_MODES)}, not {shown}")
-        if name == "target_session_attrs" and (
-            not isinstance(value, str) or value not in _SESSION_ATTRIBUTES
-        ):
-            raise ValueError(f"{name} must be one of {', '.join(_SESSION_ATTRIBUTES)}, not {shown}")
-        if name == "prepared_statement_cache_size" and (
-            not isinstance(value, str) or not (value.isascii() and value.isdigit())
-        ):
-            raise ValueError(f"{name} must be a whole number, 0 or more, not {shown}")
+        if name not in _POSTGRES_VALUES:
+            continue  # host: any folder or list of servers
+        fits, wanted = _POSTGRES_VALUES[name]
+        if not isinstance(value, str) or not fits(value):
+            shown = f"'{value}'" if isinstance(value, str) else "given twice"
+            raise ValueError(f"{name} must be {wanted}, not {shown}")
     if "ssl" in query and "sslmode" in query:
         raise ValueError("give ssl or sslmode, not both")
 

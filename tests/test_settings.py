@@ -107,6 +107,23 @@ PG = "postgresql+asyncpg://support:s3cretpw@127.0.0.1"
         (f"{PG}/app?prepared_statement_cache_size=-1", "prepared_statement_cache_size must be a whole"),
         (f"{PG}/app?prepared_statement_cache_size=lots", "prepared_statement_cache_size must be a whole"),
         (f"{PG}/app?target_session_attrs=writable", "target_session_attrs must be one of any, primary"),
+        (
+            f"{PG}/app?sslmode=sometimes",
+            "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full, not 'sometimes'",
+        ),
+        (
+            f"{PG}/app?ssl=require&ssl=disable",
+            "ssl must be one of disable, allow, prefer, require, verify-ca, verify-full, not given twice",
+        ),
+        (
+            f"{PG}/app?target_session_attrs=any&target_session_attrs=any",
+            "target_session_attrs must be one of any, primary, standby, prefer-standby, read-write, "
+            "read-only, not given twice",
+        ),
+        (
+            f"{PG}/app?prepared_statement_cache_size=0&prepared_statement_cache_size=0",
+            "prepared_statement_cache_size must be a whole number, 0 or more, not given twice",
+        ),
     ],
 )
 def test_a_database_url_the_driver_would_refuse_is_named_in_one_line(
