@@ -251,7 +251,10 @@ def parse_when(value: str, usage: Usage) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:30-01:00 in UTC
-        raise usage.error(f"`{echo(value, 40)}` is not a date and time like 2026-12-01T02:00Z.") from None
+        # The format, not a date: a fixed one here is soon past, and the usage's example is one to come.
+        raise usage.error(
+            f"`{echo(value, 40)}` is not a date and time; write it as YYYY-MM-DDThh:mmZ (UTC)."
+        ) from None
 
 
 MAX_AHEAD = timedelta(days=365)

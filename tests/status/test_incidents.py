@@ -498,7 +498,7 @@ async def test_malformed_arguments_get_a_usage_line_with_an_example(bot: BotHarn
         "/incident resolve ²": "`²` is not an incident number.",
         "/incident resolve": "Usage: `/incident resolve <id> [message]`",
         "/component set api purple": "`purple` is not a component status",
-        "/maintenance schedule api tomorrow later Upgrade": "is not a date and time like 2026-12-01T02:00Z",
+        "/maintenance schedule api tomorrow later Upgrade": "write it as YYYY-MM-DDThh:mmZ (UTC)",
         "/maintenance schedule api 2026-11-24T12:00Z 2026-11-24T11:00Z Up": "The end must be after the start",
         "/announce": "What should I announce?",
     }

@@ -3,6 +3,9 @@ cut or a crash; an announcement can mark where its text starts, and is held to o
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from bot.core.dispatch import Outcome
 from tests.harness import BotHarness
 from tests.status.conftest import deliver, received, subscribe
@@ -14,6 +17,17 @@ async def test_a_maintenance_end_at_the_edge_of_the_calendar_gets_a_usage_error(
     )
     assert bot.last_outcome == Outcome.USER_ERROR, [m.text for m in sent]
     assert "is not a date and time" in sent[-1].text
+
+
+async def test_a_date_that_is_not_one_is_told_the_format_and_no_moment_already_past(
+    bot: BotHarness,
+) -> None:
+    """Staff copy what the error shows them: any date in it must be one still to come."""
+    bot.clock.advance(days=400)
+    (answer,) = await bot.staff_runs("/maintenance schedule payments tomorrow later Database upgrade")
+    assert "`tomorrow` is not a date and time; write it as YYYY-MM-DDThh:mmZ (UTC)." in answer.text
+    shown = re.findall(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ", answer.text)
+    assert shown and all(datetime.fromisoformat(at) > bot.clock.now for at in shown), answer.text
 
 
 async def test_an_incident_title_too_long_is_refused_not_cut(bot: BotHarness) -> None:

@@ -197,7 +197,7 @@ async def test_a_command_in_the_wrong_form_gets_the_handlers_friendly_usage(
         title="Upgrade",
     )
     answer = await private_answer(emu, run)
-    assert "`tomorrow` is not a date and time like 2026-12-01T02:00Z" in answer
+    assert "`tomorrow` is not a date and time; write it as YYYY-MM-DDThh:mmZ (UTC)" in answer
 
 
 async def test_a_discord_announcement_whose_text_starts_with_a_component_name_goes_to_everyone(
