@@ -13,9 +13,9 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Select, and_, bindparam, or_, select, update
 from sqlmodel import col
 
 from storage import counters_repo, dialect
@@ -148,13 +148,20 @@ async def set_component_status(
     return change
 
 
+_Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
+
+
+def _changes_since(query: _Query, since: datetime) -> _Query:
+    """`query` narrowed to the status changes at or after `since`, oldest first, and those of one
+    moment in the order they were made: the one order both reads below promise."""
+    return query.where(col(ComponentStatusChange.at) >= since).order_by(
+        col(ComponentStatusChange.at), col(ComponentStatusChange.id)
+    )
+
+
 async def status_changes_since(session: DbSession, *, since: datetime) -> list[ComponentStatusChange]:
     """Every component's status changes at or after `since`, oldest first (the uptime history)."""
-    result = await session.execute(
-        select(ComponentStatusChange)
-        .where(col(ComponentStatusChange.at) >= since)
-        .order_by(col(ComponentStatusChange.at), col(ComponentStatusChange.id))
-    )
+    result = await session.execute(_changes_since(select(ComponentStatusChange), since))
     return list(result.scalars())
 
 
@@ -171,11 +178,8 @@ async def status_moves_since(session: DbSession, *, since: datetime) -> list[Sta
     """`status_changes_since` as plain rows: on a long incident's API answer there are thousands,
     and building an ORM object for each cost more than reading them."""
     change = ComponentStatusChange
-    result = await session.execute(
-        select(col(change.component_id), col(change.at), col(change.old_status), col(change.new_status))
-        .where(col(change.at) >= since)
-        .order_by(col(change.at), col(change.id))
-    )
+    columns = select(col(change.component_id), col(change.at), col(change.old_status), col(change.new_status))
+    result = await session.execute(_changes_since(columns, since))
     return [StatusMove._make(row) for row in result]
 
 
