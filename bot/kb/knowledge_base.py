@@ -295,6 +295,8 @@ class KnowledgeBase:
                 unknown_share=share.assumed,
             )
             point = replace(judged, source=point.source if new.answer > old.answer else at_load.source)
+        if share.mostly_unknown and self.fixed == (None, None):
+            point = self._with_closeness_floor(point, share)
         return KnowledgeBase(
             self.matched_entries,
             self.matcher,
@@ -304,6 +306,32 @@ class KnowledgeBase:
             traffic=share,
             at_load=at_load,
         )
+
+    def _with_closeness_floor(self, point: OperatingPoint, share: TrafficShare) -> OperatingPoint:
+        """`point` with the closeness floor of traffic that is mostly unknown (`traffic.MOSTLY_UNKNOWN`),
+        judged at that share. As it was when the simulation cannot place a floor, or when the floor
+        would make the KB's own phrasings answered less precisely (or not at all): on a KB whose
+        unknowns score as close as its right answers, the floor only takes right answers away."""
+        sim = self.matcher.simulation
+        if sim is None:
+            return point
+        in_scope, _ = operating_point.outcomes(sim, self.matcher.calibration, self.matcher.choice_calibration)
+        floor = operating_point.closeness_floor(in_scope)
+        if floor is None:
+            return point
+        judged = operating_point.at_setting(
+            sim,
+            self.matcher.calibration,
+            self.matcher.choice_calibration,
+            replace(point.thresholds, closeness=floor),
+            unknown_share=share.assumed,
+        )
+        floored, before = judged.expected, point.expected
+        if floored is None or floored.precision is None:
+            return point
+        if before is not None and before.precision is not None and floored.precision < before.precision:
+            return point
+        return replace(judged, source=point.source)
 
     @property
     def matched_entries(self) -> tuple[KBEntry, ...]:

@@ -46,7 +46,12 @@ def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
         return Decision(Band.ESCALATE, articles[:CLARIFY_CHOICES], declined=ranked[0].entry.id)
     ranked = tuple(c for c in ranked if not c.entry.declined)
     if ranked and ranked[0].confidence >= thresholds.answer:
-        return Decision(Band.ANSWER, ranked[:1])
+        if thresholds.close_enough(ranked[0]):
+            return Decision(Band.ANSWER, ranked[:1])
+        # Sure by its calibration, yet farther from the article than nearly all of its own
+        # phrasings are: where most questions have no entry, that is a near-twin of the article
+        # asking something else, and offering its neighbours would be a guess as well.
+        return Decision(Band.ESCALATE, ranked[:CLARIFY_CHOICES])
     if ranked:
         floor = ranked[0].confidence * CLARIFY_RELATIVE_FLOOR
         offered = tuple(c for c in ranked[:CLARIFY_CHOICES] if c.confidence >= floor)
@@ -230,7 +235,7 @@ class PhrasingMatcher:
         row[0, : len(scored)] = [score for _, score in scored]
         confidence = confidences(row, self.calibration, self.choice_calibration)[0]
         out = [
-            Candidate(self.entries[index], float(value))
-            for (index, _), value in zip(scored, confidence.tolist(), strict=False)
+            Candidate(self.entries[index], float(value), closeness=score)
+            for (index, score), value in zip(scored, confidence.tolist(), strict=False)
         ]
         return out[:limit]

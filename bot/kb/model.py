@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -42,6 +43,9 @@ class Candidate:
 
     entry: KBEntry
     confidence: float
+    closeness: float | None = None
+    """The matcher's own score for the entry (higher is closer), before calibration: what a
+    closeness floor (`Thresholds.closeness`) is judged on. None: built without one (no floor holds it)."""
 
 
 MATCH_PREFIX = 1000
@@ -58,15 +62,27 @@ class Band(StrEnum):
 class Thresholds:
     """Answer when the best entry's confidence is at or above `answer`; otherwise offer choices
     when the confidence that the right entry is among them is at or above `clarify`; otherwise
-    escalate. Two different probabilities, so `clarify` may well be above `answer`."""
+    escalate. Two different probabilities, so `clarify` may well be above `answer`.
+
+    `closeness`: where most of the traffic has no entry, an answer also needs the best entry's own
+    score (`Candidate.closeness`) at least this; a sure but farther question is escalated
+    (`KnowledgeBase.aimed_at`). None: no such floor."""
 
     answer: float
     clarify: float
+    closeness: float | None = None
 
     def __post_init__(self) -> None:
         for name, value in (("answer", self.answer), ("clarify", self.clarify)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"the {name} threshold must be within [0, 1], not {value}")
+        if self.closeness is not None and not math.isfinite(self.closeness):
+            raise ValueError(f"the closeness floor must be a finite score, not {self.closeness}")
+
+    def close_enough(self, candidate: Candidate) -> bool:
+        """Whether `candidate` is close enough to answer with (always, without a floor)."""
+        floor, closeness = self.closeness, candidate.closeness
+        return floor is None or closeness is None or closeness >= floor
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from bot.kb.calibration import Calibration
 from bot.kb.matching import CLARIFY_CHOICES, confidences, offered
 from bot.kb.model import Thresholds
 from bot.kb.simulation import BoolArray, FloatArray, IntArray, Simulation
-from bot.kb.traffic import UNKNOWN_SHARE
+from bot.kb.traffic import CLOSENESS_QUANTILE, UNKNOWN_SHARE
 
 # One-sided margin on the simulated escape rate, in standard errors (between entries): 95%.
 CONFIDENCE_Z = 1.645
@@ -111,7 +111,12 @@ class OperatingPoint:
         """One line for `kb check`, the load log and the reload summary."""
         t = self.thresholds
         clarify = "no choices offered" if t.clarify >= NO_CLARIFY else f"clarify >= {t.clarify:.2f}"
-        head = f"answer >= {t.answer:.2f}, {clarify} ({self.source.value})"
+        close = (
+            ""
+            if t.closeness is None
+            else f" and closer to its article than {CLOSENESS_QUANTILE:.0%} of the articles' own phrasings"
+        )
+        head = f"answer >= {t.answer:.2f}{close}, {clarify} ({self.source.value})"
         e = self.expected
         if e is None:
             return head
@@ -135,6 +140,18 @@ class Outcomes:
     right: BoolArray
     hit: BoolArray
     cluster: IntArray
+    closeness: FloatArray | None = None
+    """The best entry's own score (before calibration; -inf where there is none), which a
+    closeness floor is judged on; None: not kept (no floor applies)."""
+
+    def answered(self, thresholds: Thresholds) -> tuple[BoolArray, BoolArray]:
+        """Which probes `decide` answers at `thresholds`, and which it would have answered but for
+        the closeness floor (those it escalates: no choices are offered for them either)."""
+        sure = self.confidence >= thresholds.answer
+        if thresholds.closeness is None or self.closeness is None:
+            return sure, np.zeros_like(sure)
+        close = self.closeness >= thresholds.closeness
+        return sure & close, sure & ~close
 
     @classmethod
     def of(
@@ -162,6 +179,7 @@ class Outcomes:
             right=(entries[:, 0] == own) & (own >= 0),
             hit=(chosen & (entries[:, :CLARIFY_CHOICES] == own[:, None])).any(axis=1) & (own >= 0),
             cluster=own if cluster is None else cluster,
+            closeness=np.where(np.isnan(scores[:, 0]), -np.inf, scores[:, 0]),
         )
 
 
@@ -191,14 +209,24 @@ def outcomes(simulation: Simulation, best: Calibration, choice: Calibration) -> 
     return in_scope, out_of_scope
 
 
+def closeness_floor(in_scope: Outcomes) -> float | None:
+    """The score above `CLOSENESS_QUANTILE` of the right in-scope probes' (each phrasing asked
+    with itself hidden, answered by its own entry): a question whose best entry scores at least
+    this is closer to it than nearly all of the KB's phrasings are to their siblings. None with too
+    few right probes to place it."""
+    if in_scope.closeness is None or int(in_scope.right.sum()) < MIN_PROBES:
+        return None
+    return float(np.quantile(in_scope.closeness[in_scope.right], CLOSENESS_QUANTILE))
+
+
 def expected_at(
     in_scope: Outcomes, out_of_scope: Outcomes, thresholds: Thresholds, unknown_share: float = UNKNOWN_SHARE
 ) -> Expected:
-    a, c = thresholds.answer, thresholds.clarify
-    answered = in_scope.confidence >= a
-    clarified = ~answered & (in_scope.offered >= c)
-    oos_answered = out_of_scope.confidence >= a
-    oos_clarified = ~oos_answered & (out_of_scope.offered >= c)
+    c = thresholds.clarify
+    answered, held = in_scope.answered(thresholds)
+    clarified = ~answered & ~held & (in_scope.offered >= c)
+    oos_answered, oos_held = out_of_scope.answered(thresholds)
+    oos_clarified = ~oos_answered & ~oos_held & (out_of_scope.offered >= c)
     n_in, n_out = max(len(answered), 1), max(len(oos_answered), 1)
     right = float((answered & in_scope.right).sum() / n_in)
     wrong = float((answered & ~in_scope.right).sum() / n_in)

@@ -41,6 +41,15 @@ MIN_PROBES = 20
 # When the two shapes are too alike to tell apart (the estimate's standard error above this), the
 # mixture says nothing and only the in-scope bound counts.
 MAX_SPREAD = 0.15
+# Traffic where more than this share may have no entry is mostly unknown questions, in the KB's own
+# domain: their near-twins of an article get confidences as high as its own questions (the KB's
+# simulation cannot show it, lacking the twins), so an answer there also needs the question to be
+# closer to its article than CLOSENESS_QUANTILE of the KB's own phrasings are to their siblings
+# (`operating_point.closeness_floor`): a question that close is a rephrasing, not a twin. Chosen on
+# Banking77's mostly-unknown stand-ins (both matchers), measured on HWU64's:
+# research/notes/kb_operating_point.md.
+MOSTLY_UNKNOWN = 0.5
+CLOSENESS_QUANTILE = 0.9
 # One-sided bound on the estimate, in standard errors (95%).
 BOUND_Z = 1.645
 _BINS = np.linspace(0.0, 1.0, 21)
@@ -65,6 +74,11 @@ class TrafficShare:
     def assumed(self) -> float:
         upper = self.upper if self.telling else 0.0
         return max(UNKNOWN_SHARE, min(max(upper, self.at_least), MAX_SHARE))
+
+    @property
+    def mostly_unknown(self) -> bool:
+        """Whether most of the traffic may have no entry (see `MOSTLY_UNKNOWN`)."""
+        return self.assumed > MOSTLY_UNKNOWN
 
     def describe(self) -> str:
         mixture = (
