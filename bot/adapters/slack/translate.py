@@ -441,6 +441,10 @@ def message_to_event(
         or where.is_direct
         or (bool(bot_user_id) and f"<@{bot_user_id}" in raw)
     )
+    # `app_mention` carries no `parent_user_id` (Slack's AppMentionEvent), and it may be the twin of
+    # the message Slack delivers first: a thread it does not place may be under the bot's post. The
+    # staff thread handler waits on that only while a card is on its way.
+    parent = event.get("parent_user_id", bot_user_id if event.get("type") == "app_mention" else None)
     return MessageReceived(
         actor=actor,
         conversation=where,
@@ -450,7 +454,7 @@ def message_to_event(
         event_id=message_event_id(event),
         occurred_at=_occurred(ts),
         files=files_of(event),
-        in_own_thread=bool(where.thread_id and bot_user_id) and event.get("parent_user_id") == bot_user_id,
+        in_own_thread=bool(where.thread_id and bot_user_id) and parent == bot_user_id,
         thread_started_at=_moment(where.thread_id),
     )
 

@@ -80,6 +80,22 @@ def test_a_reply_under_the_bots_own_post_says_so_and_when_the_thread_began() -> 
     assert (outside.in_own_thread, outside.thread_started_at) == (False, None)
 
 
+def test_a_mention_in_a_thread_counts_as_under_the_bots_post_as_slack_does_not_say_whose_it_is() -> None:
+    """Slack sends a message that mentions the bot twice, as `message` and as `app_mention`, and
+    handles whichever comes first. `app_mention` carries no `parent_user_id`: read as "not the
+    bot's", a team member's "@supportbot here's the fix" under a card not noted yet was dropped as
+    talk, and the `message` twin, with the parent, was then a duplicate."""
+    body = payload("event_app_mention")
+    body["event"].update(thread_ts="1764000000.000001", ts="1764000000.000200")
+    body["event"].pop("parent_user_id", None)
+    assert translate.message_to_event(body, actor=SAM, bot_user_id=BOT).in_own_thread
+
+    body["event"]["parent_user_id"] = "U0CUSTOMER"  # should Slack ever say whose it is
+    assert not translate.message_to_event(body, actor=SAM, bot_user_id=BOT).in_own_thread
+    outside = translate.message_to_event(payload("event_app_mention"), actor=SAM, bot_user_id=BOT)
+    assert not outside.in_own_thread
+
+
 @pytest.mark.parametrize("name", ["event_message_bot", "event_message_changed"])
 def test_bots_edits_and_system_messages_are_ignored(name: str) -> None:
     assert translate.message_author(payload(name)["event"], bot_user_id=BOT) is None
