@@ -41,7 +41,7 @@ MIN_PROBES = 20
 # When the two shapes are too alike to tell apart (the estimate's standard error above this), the
 # mixture says nothing and only the in-scope bound counts.
 MAX_SPREAD = 0.15
-# Traffic where more than this share may have no entry is mostly unknown questions, in the KB's own
+# Traffic where more than this share likely has no entry is mostly unknown questions, in the KB's own
 # domain: their near-twins of an article get confidences as high as its own questions (the KB's
 # simulation cannot show it, lacking the twins), so an answer there also needs the question to be
 # closer to its article than CLOSENESS_QUANTILE of the KB's own phrasings are to their siblings
@@ -77,8 +77,11 @@ class TrafficShare:
 
     @property
     def mostly_unknown(self) -> bool:
-        """Whether most of the traffic may have no entry (see `MOSTLY_UNKNOWN`)."""
-        return self.assumed > MOSTLY_UNKNOWN
+        """Whether most of the traffic likely has no entry (see `MOSTLY_UNKNOWN`): by the estimate
+        itself, not its upper bound, since the floor costs a KB most of its answers, and traffic
+        with a third or so unknown should keep them (its bound alone can pass a half)."""
+        likely = self.estimate if self.telling else 0.0
+        return max(likely, self.at_least) > MOSTLY_UNKNOWN
 
     def describe(self) -> str:
         mixture = (

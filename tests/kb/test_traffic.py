@@ -23,7 +23,7 @@ from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder, choose_ope
 from bot.kb.matching import answer_confidence, decide
 from bot.kb.model import Band, Candidate, KBEntry, Thresholds
 from bot.kb.operating_point import Targets, _search
-from bot.kb.traffic import MAX_SHARE, MIN_PROBES, MIN_QUESTIONS, UNKNOWN_SHARE, estimate
+from bot.kb.traffic import MAX_SHARE, MIN_PROBES, MIN_QUESTIONS, UNKNOWN_SHARE, TrafficShare, estimate
 from storage import decisions_repo, privacy_repo
 from storage.db import Database
 from tests.kb.test_cli import BANKING77
@@ -380,3 +380,14 @@ def test_whatever_the_traffic_the_point_is_never_looser_than_at_load(
 
     assert adapted.thresholds.answer >= kb.thresholds.answer
     assert adapted.thresholds.clarify >= kb.thresholds.clarify
+
+
+def test_traffic_is_mostly_unknown_when_its_estimate_says_so_not_its_bound_alone() -> None:
+    """The floor costs a KB most of its answers: a third unknown whose bound reaches past half keeps
+    them; an estimate past half, or a lower bound past it when the shapes say nothing, does not."""
+    a_third = TrafficShare(questions=400, estimate=0.4, upper=0.56, at_least=0.2)
+    most = TrafficShare(questions=400, estimate=0.6, upper=0.7, at_least=0.3)
+    chatter = TrafficShare(questions=400, estimate=0.1, upper=0.9, at_least=0.6, telling=False)
+
+    assert a_third.assumed > 0.5 and not a_third.mostly_unknown
+    assert most.mostly_unknown and chatter.mostly_unknown
