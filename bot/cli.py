@@ -345,6 +345,7 @@ def _web_only(args: argparse.Namespace, settings: Settings) -> bool:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import StartupError, run
     from storage.backup import BackupError, held_by_a_bot, sqlite_file
+    from storage.sqlite.engine import make_folder
 
     if not settings.kb_path.exists():
         where = settings.kb_path
@@ -360,6 +361,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
     database = sqlite_file(settings.database_url)
+    if database is not None:
+        try:
+            make_folder(database)  # before the lock file beside the database makes it without a word
+        except OSError as error:
+            problem = f"the folder {database.parent}: {error.strerror} (check DATABASE_URL)"
+            print(f"supportbot: cannot start: {problem}", file=sys.stderr)
+            return 2
     try:
         with held_by_a_bot(database) if database is not None else nullcontext():
             return asyncio.run(
@@ -425,12 +433,16 @@ def _main(argv: Sequence[str] | None) -> int:
     except SettingsError as error:
         print(f"supportbot: setting {error}", file=sys.stderr)
         return 2
-    # Console chat owns stdout; logs go to stderr.
+    # Console chat owns stdout; logs go to stderr, and only warnings, not to crowd the chat.
+    chat = args.command == "run" and _console(args, settings)
     configure(
-        settings.log_level if args.command != "run" or not _console(args, settings) else "WARNING",
-        stream=sys.stderr,
-        json_lines=settings.log_format == "json",
+        "WARNING" if chat else settings.log_level, stream=sys.stderr, json_lines=settings.log_format == "json"
     )
+    if chat:
+        # But for the folder made for a new database: a mistyped DATABASE_URL would start an empty one unsaid.
+        from storage.sqlite.engine import folder_made
+
+        folder_made.setLevel(settings.log_level)
     if args.command == "db":
         if args.db_command in ("backup", "restore"):
             return _backup_or_restore(settings, args.db_command, args.file)

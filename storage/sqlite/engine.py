@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from storage.sqlite.inline import InlineConnection, inline_creator
 from storage.sqlite.journal import use_wal_if_ours
 
-log = logging.getLogger(__name__)
+folder_made = logging.getLogger(f"{__name__}.folder")
+"""The one line saying a folder was made for a new database: on a logger of its own, so that a run
+logging only warnings (`supportbot run --console`) can still let the person who set DATABASE_URL
+read it."""
 
 SqliteDriver = Literal["inline", "thread"]
 """How SQLite statements run: on the event loop (`storage/sqlite/inline.py`) or on aiosqlite's thread."""
@@ -58,14 +61,18 @@ def sqlite_file(engine: AsyncEngine) -> tuple[str, dict[str, Any]]:
 
 def _prepare_file(url: str) -> None:
     database = make_url(url).database
-    if not database or database == ":memory:":
-        return
-    folder = Path(database).parent
+    if database and database != ":memory:":
+        make_folder(Path(database))
+
+
+def make_folder(database: Path) -> None:
+    """The database file's folder, made if need be, and then named in the log."""
+    folder = database.parent
     if folder.is_dir():
         return
     folder.mkdir(parents=True, exist_ok=True)
     # A mistyped DATABASE_URL would otherwise start an empty database in a new folder without a word.
-    log.info(
+    folder_made.info(
         "created the folder %s for the SQLite database (check DATABASE_URL if it is not meant to be new)",
         folder.absolute(),
     )

@@ -538,8 +538,37 @@ def test_an_upgrade_that_has_to_create_the_databases_folder_says_so_once(
 
     assert first.returncode == 0 and again.returncode == 0, (first, again)
     assert [line for line in first.stderr.splitlines() if said in line], first.stderr
-    assert " INFO storage.sqlite.engine " in first.stderr
+    assert " INFO storage.sqlite.engine.folder " in first.stderr
     assert "created the folder" not in again.stderr
+
+
+def test_a_console_chat_that_has_to_create_the_databases_folder_says_so_too(tmp_path: Path) -> None:
+    """The console logs only warnings (its chat owns the terminal), but a mistyped DATABASE_URL
+    there starts a new empty database all the same: the folder made for it is named, once."""
+    typo = tmp_path / "dta" / "supportbot.db"
+    said = f"created the folder {typo.parent} for the SQLite database (check DATABASE_URL if"
+
+    first = supportbot(
+        tmp_path, "run", "--console", stdin="help\n", DATABASE_URL=f"sqlite+aiosqlite:///{typo}"
+    )
+    again = supportbot(
+        tmp_path, "run", "--console", stdin="help\n", DATABASE_URL=f"sqlite+aiosqlite:///{typo}"
+    )
+
+    assert first.returncode == 0 and again.returncode == 0, (first.stderr, again.stderr)
+    lines = first.stderr.splitlines()
+    assert [line for line in lines if said in line], first.stderr
+    assert [line for line in lines if " INFO " in line and said not in line] == [], "no other below a warning"
+    assert "created the folder" not in again.stderr
+
+
+def test_a_database_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the folder should be")
+    result = supportbot(tmp_path, "run", "--console", stdin="help\n")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"supportbot: cannot start: the folder {tmp_path / 'data'}: File exists (check DATABASE_URL)"
+    ]
 
 
 def test_db_current_on_another_programs_database_says_whose_it_is_not(

@@ -80,11 +80,11 @@ def test_a_sqlite_folder_made_for_the_database_is_logged_once_made(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/dta/supportbot.db"
-    with caplog.at_level(logging.INFO, logger="storage.sqlite.engine"):
+    with caplog.at_level(logging.INFO, logger="storage.sqlite.engine.folder"):
         create_engine(url)
         create_engine(url)
         create_engine(f"sqlite+aiosqlite:///{tmp_path}/here.db")
 
-    (made,) = [r for r in caplog.records if r.name == "storage.sqlite.engine"]
+    (made,) = [r for r in caplog.records if r.name == "storage.sqlite.engine.folder"]
     assert made.levelno == logging.INFO
     assert f"created the folder {tmp_path / 'dta'} for the SQLite database" in made.getMessage()
