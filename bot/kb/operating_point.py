@@ -27,7 +27,7 @@ from enum import StrEnum
 import numpy as np
 
 from bot.kb.calibration import Calibration
-from bot.kb.matching import CLARIFY_CHOICES, confidences, offered
+from bot.kb.matching import CLARIFY_CHOICES, TIE, confidences, offered
 from bot.kb.model import Thresholds
 from bot.kb.simulation import BoolArray, FloatArray, IntArray, Simulation
 from bot.kb.traffic import CLOSENESS_QUANTILE, UNKNOWN_SHARE
@@ -216,7 +216,10 @@ def closeness_floor(in_scope: Outcomes) -> float | None:
     few right probes to place it."""
     if in_scope.closeness is None or int(in_scope.right.sum()) < MIN_PROBES:
         return None
-    return float(np.quantile(in_scope.closeness[in_scope.right], CLOSENESS_QUANTILE))
+    # Lowered by a tie's width: a probe's score (its phrasing hidden by arithmetic) and a live
+    # question's (scored afresh) differ in the last digits, and where phrasings written twice put the
+    # quantile at the top score, a question asked word for word would otherwise fall below it.
+    return float(np.quantile(in_scope.closeness[in_scope.right], CLOSENESS_QUANTILE)) - TIE
 
 
 def expected_at(

@@ -202,6 +202,27 @@ def test_a_sure_answer_farther_from_its_article_than_the_floor_is_escalated() ->
     assert decide([far], replace(floor, closeness=None)).band is Band.ANSWER
 
 
+def test_a_kb_asked_its_own_phrasings_word_for_word_answers_them_behind_a_floor() -> None:
+    """Teams write a phrasing twice (in another case): asked with itself hidden, it still finds its
+    twin, so more than a tenth of the probes sit at the top score and the floor lands there. A
+    customer who then asks exactly what the article says is as close as can be, and must get the
+    answer, not lose it to the last digit of a float."""
+    doubled = [
+        replace(entry, questions=(*entry.questions, entry.questions[0].lower(), entry.questions[1].upper()))
+        for entry in articles()
+    ]
+    kb = KnowledgeBase.build(doubled, matcher="lexical")
+    mostly_unknown = TrafficShare(questions=400, estimate=0.8, upper=0.85, at_least=0.6)
+
+    floored = kb.aimed_at(mostly_unknown)
+
+    assert floored.thresholds.closeness is not None
+    for entry in floored.entries:
+        for question in entry.questions:
+            decision = floored.ask(question)
+            assert decision.band is Band.ANSWER, (question, decision.best)
+
+
 def test_probes_held_back_by_the_floor_are_escalated_in_the_simulation_too() -> None:
     """What the KB expects at a floor is what `decide` does: a probe it holds back is escalated,
     not offered as a choice."""
