@@ -295,7 +295,7 @@ class KnowledgeBase:
                 unknown_share=share.assumed,
             )
             point = replace(judged, source=point.source if new.answer > old.answer else at_load.source)
-        if share.mostly_unknown and self.fixed == (None, None):
+        if share.mostly_unknown and self.fixed == (None, None) and not self.declined:
             point = self._with_closeness_floor(point, share)
         return KnowledgeBase(
             self.matched_entries,
@@ -309,7 +309,10 @@ class KnowledgeBase:
 
     def _with_closeness_floor(self, point: OperatingPoint, share: TrafficShare) -> OperatingPoint:
         """`point` with the closeness floor of traffic that is mostly unknown (`traffic.MOSTLY_UNKNOWN`),
-        judged at that share. As it was when the simulation cannot place a floor, or when the floor
+        judged at that share. Only for a KB with no declined topics: the floor stands in for the real
+        negatives it lacks, and once staff have declined some, the simulation asks those as its
+        out-of-scope probes (on the mostly-unknown stand-ins, the floor on top of them answered
+        nothing on 2 of 8 draws). As it was when the simulation cannot place a floor, or when the floor
         would make the KB's own phrasings answered less precisely (or not at all): on a KB whose
         unknowns score as close as its right answers, the floor only takes right answers away."""
         sim = self.matcher.simulation

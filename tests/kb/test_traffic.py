@@ -190,6 +190,28 @@ def test_a_kb_whose_traffic_is_mostly_unknown_answers_only_questions_close_to_an
     assert precision(adapted.thresholds) >= precision(without) + 0.1
 
 
+@pytest.mark.skipif(not BANKING77.exists(), reason=f"the Banking77 development set is not at {BANKING77}")
+def test_a_kb_with_declined_topics_relies_on_them_rather_than_on_a_closeness_floor() -> None:
+    """Staff declined what came up and is not the bot's (Not ours): those real questions are the
+    simulation's out-of-scope probes now, and a floor on top of them left a stand-in answering
+    nothing at all."""
+    examples = read_jsonl(BANKING77 / "kb_examples_10.jsonl", labels_required=True)
+    queries = read_jsonl(BANKING77 / "queries.jsonl", labels_required=False)
+    kept = kept_examples(examples, 15, 3)
+    known = {e.label for e in kept}
+    other = sorted({e.label for e in examples} - known)[:3]
+    declined = [
+        replace(entry, id=f"declined-{entry.id}", declined=True)
+        for entry in entries_from_examples([e for e in examples if e.label in other])
+    ]
+    kb = KnowledgeBase.build([*entries_from_examples(kept), *declined], matcher="lexical")
+
+    adapted = kb.for_traffic(kb.top_confidences([q.text for q in queries]))
+
+    assert adapted.traffic is not None and adapted.traffic.mostly_unknown
+    assert adapted.thresholds.closeness is None
+
+
 def test_a_sure_answer_farther_from_its_article_than_the_floor_is_escalated() -> None:
     entry = KBEntry(
         id="card_arrival", title="Card arrival", questions=("When will my card arrive?",), answer="…"
