@@ -308,15 +308,33 @@ async def set_staff_thread(
 
 
 _CARD_ON_ITS_WAY = Prepared(
-    select(_TICKETS.c.id).where(_TICKETS.c.staff_card_queued_at >= bindparam("since")).limit(1),
+    select(_TICKETS.c.id)
+    .where(
+        or_(
+            _TICKETS.c.staff_card_queued_at >= bindparam("since"),
+            and_(
+                _TICKETS.c.staff_platform == bindparam("platform"),
+                _TICKETS.c.staff_channel_id == bindparam("channel_id"),
+                _TICKETS.c.staff_thread_id == bindparam("thread_id"),
+            ),
+        )
+    )
+    .limit(1),
     kind="read",
 )
 
 
-async def card_on_its_way(session: DbSession, *, since: datetime) -> bool:
+async def card_on_its_way(
+    session: DbSession, *, since: datetime, platform: str, channel_id: str, thread_id: str
+) -> bool:
     """Whether a staff card decided on since `since` has its thread still not noted (committed, so
-    by any process): a range of the column's index, nearly always empty."""
-    return bool(await _CARD_ON_ITS_WAY.rows(session, {"since": since}))
+    by any process), or was noted at this thread after `by_staff_thread` found none there: one
+    statement, so one moment. At READ COMMITTED each statement sees the latest commits, and a note
+    (which clears the mark) committed between that lookup and a read of the mark alone was seen by
+    neither: the answer under that card was dropped as talk. Two ranges of indexes, nearly always
+    empty."""
+    where = {"platform": platform, "channel_id": channel_id, "thread_id": thread_id}
+    return bool(await _CARD_ON_ITS_WAY.rows(session, {"since": since, **where}))
 
 
 async def by_staff_thread(

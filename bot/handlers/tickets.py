@@ -147,14 +147,21 @@ posting it leaves that to the next one, after its lease), or talk under another 
 at that moment, which the bot cannot tell apart. With no card on its way nothing is said."""
 
 
-async def _under_a_card_not_noted_yet(event: MessageReceived, ctx: HandlerContext) -> bool:
+async def _under_a_card_not_noted_yet(event: MessageReceived, ctx: HandlerContext, *, thread: str) -> bool:
     """Whether the message may be an answer under a staff card whose thread is about to be noted:
     it is under a recent post of the bot's (one whose time the platform did not say counts), and a
-    card is on its way. The post's time comes first: it costs no query."""
+    card is on its way, or was noted at `thread` since the ticket was looked up (then the next try
+    finds it). The post's time comes first: it costs no query."""
     started = event.thread_started_at
     if not event.in_own_thread or (started is not None and ctx.now - started >= CARD_NOTED_WITHIN):
         return False
-    return await tickets_repo.card_on_its_way(ctx.session, since=ctx.now - CARD_NOTED_WITHIN)
+    return await tickets_repo.card_on_its_way(
+        ctx.session,
+        since=ctx.now - CARD_NOTED_WITHIN,
+        platform=event.platform.value,
+        channel_id=event.conversation.channel_id,
+        thread_id=thread,
+    )
 
 
 @router.on(MessageReceived, always(0.99), guards=[_in_staff_channel])
@@ -170,7 +177,7 @@ async def staff_channel_message(event: MessageReceived, ctx: HandlerContext) -> 
         ctx.session, platform=event.platform.value, channel_id=event.conversation.channel_id, thread_id=thread
     )
     if ticket is None:
-        if await _under_a_card_not_noted_yet(event, ctx):
+        if await _under_a_card_not_noted_yet(event, ctx, thread=thread):
             raise TooEarly(
                 f"no ticket has staff thread {thread} under the bot's post yet", finally_say=NOT_PASSED_ON
             )

@@ -4,15 +4,20 @@ sees what the first did, so the customer is asked to confirm once and the transc
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
 from sqlmodel import select
 
+from bot.core import dispatch
 from bot.core.events import ActionInvoked, MessageReceived
 from bot.tickets.clocks import check_ticket_clocks
+from storage import tickets_repo
 from storage.db import Database
 from storage.models import Ticket, TicketMessage
+from storage.session import DbSession
 from tests.conftest import Processes
-from tests.harness import STAFF_CHANNEL, button
+from tests.harness import COMMUNITY, STAFF_CHANNEL, button
 
 
 async def test_two_staff_closing_one_ticket_at_once_ask_the_customer_once(
@@ -123,3 +128,48 @@ async def test_two_replies_after_a_no_answer_close_reopen_the_ticket_once(
     assert len([text for kind, text in lines if text.startswith("Reopened:")]) == 1, lines
     customer_lines = [text for kind, text in lines if kind == "customer"]
     assert sorted(customer_lines[-2:]) == ["it broke again", "same error as before"]
+
+
+async def test_an_answer_read_as_another_process_notes_its_card_still_reaches_the_customer(
+    processes: Processes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first process notes the thread of Casey's card just after the second, which took Sam's
+    answer under it, found no ticket there: the card is then no longer on its way either. The
+    answer is waited on and reaches Casey, rather than being dropped as the team's own talk."""
+    first, second = processes
+    monkeypatch.setattr(dispatch, "TOO_EARLY_DELAYS", (0.01, 0.01))
+    card_out, note_it = asyncio.Event(), asyncio.Event()
+    set_staff_thread, by_staff_thread = tickets_repo.set_staff_thread, tickets_repo.by_staff_thread
+
+    async def noted_when_let(session: DbSession, **where: Any) -> None:
+        card_out.set()
+        await note_it.wait()
+        await set_staff_thread(session, **where)
+
+    monkeypatch.setattr(tickets_repo, "set_staff_thread", noted_when_let)
+    escalation = asyncio.create_task(first.customer_says("can I talk to a human please"))
+    await card_out.wait()
+    (card,) = first.staff_posts()
+
+    async def noted_right_after_this_read(session: DbSession, **where: Any) -> Ticket | None:
+        found = await by_staff_thread(session, **where)
+        if not note_it.is_set():
+            note_it.set()
+            await escalation  # the first process's note of the card's thread, committed
+        return found
+
+    monkeypatch.setattr(tickets_repo, "by_staff_thread", noted_right_after_this_read)
+    answer = MessageReceived(
+        actor=second.staff,
+        conversation=second.staff_room.in_thread(card.ref.message_id),
+        text="Which export, CSV or PDF?",
+        message_id="u-answer",
+        event_id="u-answer",
+        in_own_thread=True,
+        thread_started_at=second.clock.now,
+    )
+    sent = await second.send(answer)
+
+    assert [m.text for m in sent if m.channel_id == COMMUNITY] == [
+        "**Sam (staff) (support team):**\nWhich export, CSV or PDF?"
+    ]
