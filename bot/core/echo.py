@@ -10,6 +10,8 @@ def echo(text: str, limit: int) -> str:
     rest be formatting of its own), without invisible controls (a bidi override would reverse the
     rest of our sentence), and "…" in place of what is cut. Mentions are left to the adapters,
     which make every one in a reply inert."""
-    single = " ".join(text.replace("`", "'").split())
-    shown = "".join(c for c in single if c.isprintable())
+    # Controls go before spaces are collapsed: one left between a word and a space would leave the
+    # space at the span's end once it is gone.
+    visible = "".join(c if c.isprintable() else " " if c.isspace() else "" for c in text.replace("`", "'"))
+    shown = " ".join(visible.split())
     return shown if len(shown) <= limit else shown[: limit - 1].rstrip() + "…"
