@@ -10,12 +10,11 @@ every bot process; deleting (or purging) the same old rows twice is harmless.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from bot.core import privacy
+from bot.core import periodic, privacy
 from storage import events_repo, inbox_repo
 from storage.db import Database
 from storage.session import DbSession
@@ -81,21 +80,24 @@ async def run_forever(
     """A pass at start, then every `every` seconds until `stop` is set; stopping waits for a pass in
     progress (the first one always runs, so a bot restarted often still cleans up). `keep_text`
     (DATA_RETENTION_DAYS; None keeps it forever) is how long what people wrote is kept."""
-    while True:
-        try:
-            dropped = await forget_old_requests(database, before=clock() - min(keep, keep_text or keep))
-            if dropped:
-                log.warning("housekeeping: dropped %d stored requests never handled", dropped)
-            forgotten = await forget_old_events(database, before=clock() - keep)
-            if forgotten:
-                log.info("housekeeping: forgot %d handled events older than %s", forgotten, keep)
-            if keep_text is not None:
-                purged = await purge_old_text(database, before=clock() - keep_text)
-                if purged:
-                    log.info("housekeeping: removed the text of %d rows older than %s", purged, keep_text)
-        except Exception:
-            log.exception("housekeeping pass failed; trying again next time")
-        if stop.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+
+    async def housekeeping() -> None:
+        dropped = await forget_old_requests(database, before=clock() - min(keep, keep_text or keep))
+        if dropped:
+            log.warning("housekeeping: dropped %d stored requests never handled", dropped)
+        forgotten = await forget_old_events(database, before=clock() - keep)
+        if forgotten:
+            log.info("housekeeping: forgot %d handled events older than %s", forgotten, keep)
+        if keep_text is not None:
+            purged = await purge_old_text(database, before=clock() - keep_text)
+            if purged:
+                log.info("housekeeping: removed the text of %d rows older than %s", purged, keep_text)
+
+    await periodic.every(
+        every,
+        stop,
+        housekeeping,
+        log=log,
+        failed="housekeeping pass failed; trying again next time",
+        first_even_if_stopped=True,
+    )

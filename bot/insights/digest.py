@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.core import owed
+from bot.core import owed, periodic
 from bot.core.context import PendingDelivery
 from bot.core.dispatch import Dispatcher
 from bot.core.events import Attachment, Delivery, OutboundMessage
 from bot.insights import charts, lessons, report, report_html
 from bot.insights import messages as words
 from bot.insights.schedule import Schedule
-from bot.logs import correlation_id, new_correlation_id
 from storage import events_repo
 
 log = logging.getLogger(__name__)
@@ -217,10 +216,8 @@ async def run_forever(
 
 async def _send_logged(dispatcher: Dispatcher, *, due: datetime, schedule: Schedule, base: Path) -> None:
     """`send_digest` under a correlation id of its own; a failure is logged, never raised."""
-    token = correlation_id.set(new_correlation_id())
-    try:
-        await send_digest(dispatcher, due=due, schedule=schedule, base=base)
-    except Exception:
-        log.exception("the digest due at %s failed; the next one is at its time", due.isoformat())
-    finally:
-        correlation_id.reset(token)
+    await periodic.one_pass(
+        lambda: send_digest(dispatcher, due=due, schedule=schedule, base=base),
+        log=log,
+        failed=f"the digest due at {due.isoformat()} failed; the next one is at its time",
+    )

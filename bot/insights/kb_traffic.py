@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from bot.core import periodic
 from bot.core.privacy import ERASED, EXPIRED
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.traffic import TrafficShare
@@ -60,10 +61,11 @@ async def run_forever(
     set. A failed pass is logged; answering goes on at the point the KB already has."""
     while not stop.is_set():
         seen = kb.reloads
-        try:
-            await observe(database, kb, now=clock(), stop=stop)
-        except Exception:
-            log.exception("reading recent traffic for the knowledge base failed; trying again later")
+        await periodic.one_pass(
+            lambda: observe(database, kb, now=clock(), stop=stop),
+            log=log,
+            failed="reading recent traffic for the knowledge base failed; trying again later",
+        )
         waited = timedelta()
         while waited < every and kb.reloads == seen and not stop.is_set():
             step = min(reload_check, every - waited)

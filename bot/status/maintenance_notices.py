@@ -9,12 +9,11 @@ end` was announced by that command and is left alone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from bot.logs import correlation_id, new_correlation_id
+from bot.core import periodic
 from bot.status import messages
 from storage import events_repo, outbox_repo, status_repo
 from storage.db import Database
@@ -71,14 +70,11 @@ async def run_forever(
 ) -> None:
     """A pass every `every` seconds until `stop` is set; `wake` tells the broadcast worker there is
     work. A pass that fails is logged and the next one tries again."""
-    while not stop.is_set():
-        token = correlation_id.set(new_correlation_id())
-        try:
-            if await announce_turns(database, at=clock()) and wake is not None:
-                wake()
-        except Exception:
-            log.exception("maintenance notices pass failed; trying again next time")
-        finally:
-            correlation_id.reset(token)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+
+    async def announce() -> None:
+        if await announce_turns(database, at=clock()) and wake is not None:
+            wake()
+
+    await periodic.every(
+        every, stop, announce, log=log, failed="maintenance notices pass failed; trying again next time"
+    )

@@ -9,16 +9,15 @@ between leaves them to the next process's outbox worker, never lost (`bot.status
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
 
+from bot.core import periodic
 from bot.core.clock import humanize
 from bot.core.context import Services
 from bot.core.events import Conversation, Delivery, OutboundMessage
 from bot.core.outbound import Outbound
-from bot.logs import correlation_id, new_correlation_id
 from bot.status.broadcast.kept import keep, send_kept
 from bot.tickets import messages
 from bot.tickets.workflows import customer_conversation
@@ -75,81 +74,77 @@ def _to_customer(
 
 async def check_ticket_clocks(database: Database, services: Services, outbound: Outbound) -> dict[str, int]:
     """One pass. Returns how many tickets were re-escalated and auto-closed."""
-    token = correlation_id.set(new_correlation_id())
-    try:
-        now = services.clock()
-        # This pass holds its notices as a worker holds what it claims, for as long.
-        owner = f"clocks-{uuid.uuid4().hex[:12]}"
-        lease = timedelta(seconds=services.settings.broadcast_lease_seconds)
-        deliveries: list[Delivery] = []
-        breached = closed = 0
-        async with database.transaction() as session:
-            for ticket in await _past_target(session, now):
-                # Time under maintenance does not count, neither for the target nor for how late it is.
-                due = ticket.first_response_due + await _paused_for(session, ticket, now)
-                if now < due:
-                    continue
-                ticket.breached = True
-                breached += 1
-                overdue = humanize(now - due)
-                mentions = services.staff.oncall_mentions(services.staff.staff_channel.platform)
-                staff = _staff_target(services, ticket)
-                deliveries.append(
-                    Delivery(
-                        conversation=staff,
-                        message=messages.breach_to_staff(ticket, mentions, overdue=overdue),
-                    )
+    now = services.clock()
+    # This pass holds its notices as a worker holds what it claims, for as long.
+    owner = f"clocks-{uuid.uuid4().hex[:12]}"
+    lease = timedelta(seconds=services.settings.broadcast_lease_seconds)
+    deliveries: list[Delivery] = []
+    breached = closed = 0
+    async with database.transaction() as session:
+        for ticket in await _past_target(session, now):
+            # Time under maintenance does not count, neither for the target nor for how late it is.
+            due = ticket.first_response_due + await _paused_for(session, ticket, now)
+            if now < due:
+                continue
+            ticket.breached = True
+            breached += 1
+            overdue = humanize(now - due)
+            mentions = services.staff.oncall_mentions(services.staff.staff_channel.platform)
+            staff = _staff_target(services, ticket)
+            deliveries.append(
+                Delivery(
+                    conversation=staff,
+                    message=messages.breach_to_staff(ticket, mentions, overdue=overdue),
                 )
-                deliveries.append(
-                    _to_customer(
-                        ticket,
-                        messages.breach_to_customer(ticket),
-                        or_told=staff,
-                        not_told=messages.breach_not_passed_on(ticket),
-                    )
+            )
+            deliveries.append(
+                _to_customer(
+                    ticket,
+                    messages.breach_to_customer(ticket),
+                    or_told=staff,
+                    not_told=messages.breach_not_passed_on(ticket),
                 )
-                await tickets_repo.add_message(
-                    session,
-                    ticket=ticket,
-                    kind="system",
-                    text="First-response target missed; team reminded",
-                    at=now,
+            )
+            await tickets_repo.add_message(
+                session,
+                ticket=ticket,
+                kind="system",
+                text="First-response target missed; team reminded",
+                at=now,
+            )
+        before = now - timedelta(hours=services.settings.close_confirm_hours)
+        for ticket in await tickets_repo.unconfirmed_since(session, before=before):
+            ticket.state = "closed"
+            ticket.closed_at = now
+            ticket.closed_how = "no_answer"
+            closed += 1
+            await tickets_repo.add_message(
+                session,
+                ticket=ticket,
+                kind="system",
+                text="Closed: no answer to the close question",
+                at=now,
+            )
+            # The team first: should the notice not reach the customer, its next line says so.
+            staff = _staff_target(services, ticket)
+            closed_note = OutboundMessage(text=messages.closed_for_no_answer_to_staff(ticket))
+            deliveries.append(Delivery(conversation=staff, message=closed_note))
+            deliveries.append(
+                _to_customer(
+                    ticket,
+                    messages.closed_for_no_answer(ticket),
+                    or_told=staff,
+                    not_told=messages.closed_not_passed_on(ticket),
                 )
-            before = now - timedelta(hours=services.settings.close_confirm_hours)
-            for ticket in await tickets_repo.unconfirmed_since(session, before=before):
-                ticket.state = "closed"
-                ticket.closed_at = now
-                ticket.closed_how = "no_answer"
-                closed += 1
-                await tickets_repo.add_message(
-                    session,
-                    ticket=ticket,
-                    kind="system",
-                    text="Closed: no answer to the close question",
-                    at=now,
-                )
-                # The team first: should the notice not reach the customer, its next line says so.
-                staff = _staff_target(services, ticket)
-                closed_note = OutboundMessage(text=messages.closed_for_no_answer_to_staff(ticket))
-                deliveries.append(Delivery(conversation=staff, message=closed_note))
-                deliveries.append(
-                    _to_customer(
-                        ticket,
-                        messages.closed_for_no_answer(ticket),
-                        or_told=staff,
-                        not_told=messages.closed_not_passed_on(ticket),
-                    )
-                )
-            kept = [
-                await keep(session, delivery=delivery, key=f"{owner}-{index}", owner=owner, until=now + lease)
-                for index, delivery in enumerate(deliveries)
-            ]
-        await _send_kept(database, services, outbound, kept, owner=owner, lease=lease)
-        if breached or closed:
-            log.info("ticket clocks: %d re-escalated, %d closed without answer", breached, closed)
-        return {"breached": breached, "auto_closed": closed}
-    finally:
-        correlation_id.reset(token)
+            )
+        kept = [
+            await keep(session, delivery=delivery, key=f"{owner}-{index}", owner=owner, until=now + lease)
+            for index, delivery in enumerate(deliveries)
+        ]
+    await _send_kept(database, services, outbound, kept, owner=owner, lease=lease)
+    if breached or closed:
+        log.info("ticket clocks: %d re-escalated, %d closed without answer", breached, closed)
+    return {"breached": breached, "auto_closed": closed}
 
 
 async def _send_kept(
@@ -188,10 +183,10 @@ async def run_forever(
 ) -> None:
     """A pass every `every` seconds until `stop` is set. Stopping waits for a pass in progress instead
     of cancelling it, so no query is abandoned half-way on a database connection about to close."""
-    while not stop.is_set():
-        try:
-            await check_ticket_clocks(database, services, outbound)
-        except Exception:
-            log.exception("ticket clock pass failed; trying again next time")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every)
+    await periodic.every(
+        every,
+        stop,
+        lambda: check_ticket_clocks(database, services, outbound),
+        log=log,
+        failed="ticket clock pass failed; trying again next time",
+    )

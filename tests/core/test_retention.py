@@ -3,13 +3,14 @@ dedupe table does not grow forever."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
 from bot.app import create_bot
 from bot.core.events import Platform
-from bot.core.retention import forget_old_events
+from bot.core.retention import forget_old_events, run_forever
 from storage import events_repo
 from storage.db import Database
 from storage.models import ProcessedEvent
@@ -48,6 +49,14 @@ async def _start_and_stop(database: Database, tmp_path: object, *, retention_hou
     )
     await bot.start()
     await bot.stop()
+
+
+async def _until_forgotten(database: Database) -> None:
+    for _ in range(500):
+        if not await _remembered(database):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the claims were not forgotten within 5 s")
 
 
 async def test_claims_older_than_the_retention_are_forgotten_in_batches(database: Database) -> None:
@@ -122,3 +131,20 @@ async def test_a_short_retention_keeps_the_digest_claim_its_catch_up_reads(
 
     async with database.transaction() as session:
         assert not await events_repo.claim_event(session, platform="digest", event_id="report:monday")
+
+
+async def test_stopping_the_bot_does_not_start_another_housekeeping_pass(database: Database) -> None:
+    """The bot waits for housekeeping before it answers the events it already accepted: a stop
+    during the hour between passes must end it at once, not run one more."""
+    await _handled(database, "before-start", days_ago=8)
+    stop = asyncio.Event()
+    housekeeping = asyncio.create_task(
+        run_forever(database, keep=timedelta(days=7), clock=utcnow, stop=stop, every=3600)
+    )
+    await _until_forgotten(database)  # by the pass at start
+    await _handled(database, "after-the-first-pass", days_ago=8)
+
+    stop.set()
+    await asyncio.wait_for(housekeeping, 5)
+
+    assert await _remembered(database) == 1, "no pass ran at the stop"
