@@ -312,9 +312,10 @@ class KnowledgeBase:
         judged at that share. Only for a KB with no declined topics: the floor stands in for the real
         negatives it lacks, and once staff have declined some, the simulation asks those as its
         out-of-scope probes (on the mostly-unknown stand-ins, `bench.kb_declined`, the floor on top
-        of them answered fewer questions and none more precisely). As it was when the simulation cannot place a floor, or when the floor
-        would make the KB's own phrasings answered less precisely (or not at all): on a KB whose
-        unknowns score as close as its right answers, the floor only takes right answers away."""
+        of them answered fewer questions and none more precisely). As it was when the simulation
+        cannot place a floor, or when the floor would make the KB's own phrasings answered less
+        precisely (or not at all): on a KB whose unknowns score as close as its right answers, the
+        floor only takes right answers away."""
         sim = self.matcher.simulation
         if sim is None:
             return point
