@@ -1,5 +1,6 @@
 """The report's figures, computed from a window's rows (`storage/reports_repo.py`). Each figure is
-defined in docs/REPORTS.md with the query behind it; keep the two in step.
+defined in docs/REPORTS.md with the query behind it, and in one line in `definitions` (shown on the
+HTML report); keep the three in step.
 
 Pure: rows in, figures out, so every definition is tested without a database. A share with nothing to
 divide by is `None` ("n/a"), never a division by zero.

@@ -4,11 +4,11 @@ customers' words clipped to one inert line. Customers' names and ids are never i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from pathlib import Path
 
-from bot.insights import charts
+from bot.insights import charts, definitions
 from bot.insights import messages as words
 from bot.insights.figures import Figures, Share
 from bot.insights.report import Report
@@ -16,6 +16,7 @@ from bot.insights.report import Report
 EXAMPLE_LIMIT = 200
 PAGE = "report.html"
 _CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+_FULL_DEFINITIONS = "Full definitions with their queries: docs/REPORTS.md in supportbot's repository."
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto;
        max-width: 60rem; padding: 1rem; color: #212121; line-height: 1.4; }
@@ -26,6 +27,8 @@ th, td { text-align: left; padding: 0.2rem 0.8rem 0.2rem 0; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; display: block; margin: 0.5rem 0; }
 ol.gaps > li { margin-bottom: 1rem; } q { font-style: italic; overflow-wrap: anywhere; }
+details.counted { margin: 0.4rem 0 0.8rem; } details.counted summary { color: #616161; cursor: pointer; }
+details.counted dt { font-weight: 600; margin-top: 0.4rem; } details.counted dd { margin-left: 1rem; }
 """
 
 
@@ -47,6 +50,13 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[object]], numeric: Seque
 
 def _image(name: str, alt: str) -> str:
     return f"<img src='{_e(name)}' alt='{_e(alt)}'>"
+
+
+def _counted(meanings: Mapping[str, str]) -> str:
+    """Under a section's heading: what its figures mean, folded, so the page explains itself to a
+    reader who has no docs/REPORTS.md to open."""
+    items = "".join(f"<dt>{_e(name)}</dt><dd>{_e(meaning)}</dd>" for name, meaning in meanings.items())
+    return f"<details class='counted'><summary>How each figure is counted</summary><dl>{items}</dl></details>"
 
 
 def _summary(now: Figures, before: Figures) -> str:
@@ -220,7 +230,8 @@ def render(report: Report) -> str:
         f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_e(title)}</h1>",
         f"<p class='muted'>{_e(words.period(report))}; made {made:%Y-%m-%d %H:%M}. "
-        "Trends compare with the window of the same length before it. Definitions: docs/REPORTS.md.</p>",
+        "Trends compare with the window of the same length before it; the sections below say how "
+        "each figure is counted.</p>",
     ]
     if report.empty:
         parts.append(
@@ -232,19 +243,24 @@ def render(report: Report) -> str:
         "<h2>Summary</h2>",
         _summary(now, report.previous),
         "<h2>Questions and answers</h2>",
+        _counted(definitions.QUESTIONS),
         _questions(now),
         "<h2>Tickets</h2>",
+        _counted(definitions.TICKETS),
         _tickets(now),
         "<h2>Satisfaction (CSAT)</h2>",
+        _counted(definitions.SATISFACTION),
         _csat(now),
         "<h2>By platform</h2>",
         _platforms(now),
         "<h2>Incidents</h2>",
+        _counted(definitions.INCIDENTS),
         _incidents(now),
         "<h2>Answer quality</h2>",
         _quality(report),
         "<h2>Knowledge gaps</h2>",
         _gaps(report),
+        f"<p class='muted'>{_e(_FULL_DEFINITIONS)}</p>",
         "</body></html>",
     ]
     return "\n".join(parts)

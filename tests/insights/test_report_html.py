@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+from html import escape
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,11 +15,13 @@ import pytest
 from bot.cli import main
 from bot.insights import report, report_html
 from bot.insights.charts import ESCALATIONS, FIRST_RESPONSE, MAIN, QUALITY
+from bot.insights.definitions import BY_SECTION
 from storage.db import Database
 from tests.browser import chromium_binary
 from tests.harness import BotHarness
 from tests.insights.generate import CUSTOMER_NAMES, generate
 from tests.insights.test_report_command import a_week_of_support
+from tests.insights.test_report_definitions import documented_figures
 
 HOSTILE = (
     "do you sponsor football clubs? <script>window.pwned = 1</script> <img src=x onerror='window.pwned=2'>"
@@ -56,6 +59,45 @@ async def test_an_empty_database_renders_a_page_that_says_so(bot: BotHarness, tm
     for chart in (MAIN, ESCALATIONS, FIRST_RESPONSE, QUALITY):
         assert (tmp_path / "out" / chart).read_bytes().startswith(b"\x89PNG"), chart
         assert f"src='{chart}'" in html
+
+
+def _section(html: str, heading: str) -> str:
+    """The page from `heading`'s <h2> to the next one (or the end)."""
+    start = html.index(f"<h2>{heading}")
+    end = html.find("<h2>", start + 1)
+    return html[start : end if end != -1 else len(html)]
+
+
+def assert_each_figure_is_explained_in_its_section(html: str) -> None:
+    """Every figure REPORTS.md defines is explained on the page, in the section that shows it: the
+    page is read in a browser, by people who have no docs/ folder to open."""
+    headings = {
+        "Questions and answers": "Questions and answers",
+        "Tickets": "Tickets",
+        "Satisfaction": "Satisfaction (CSAT)",
+        "Incidents": "Incidents",
+    }
+    for section, figures in documented_figures().items():
+        shown = _section(html, headings[section])
+        assert "How each figure is counted" in shown, section
+        for name in figures:
+            meaning = BY_SECTION[section][name]
+            assert f"<dt>{escape(name)}</dt><dd>{escape(meaning)}</dd>" in shown, (section, name)
+    assert "Definitions: docs/REPORTS.md" not in html, "a path the reader cannot open is no definition"
+    assert "Full definitions with their queries: docs/REPORTS.md in supportbot&#x27;s repository" in html
+
+
+async def test_an_empty_window_still_says_how_each_figure_is_counted(bot: BotHarness, tmp_path: Path) -> None:
+    html = (await _write(bot, tmp_path)).read_text()
+    assert "Nothing to report yet" in html
+    assert_each_figure_is_explained_in_its_section(html)
+
+
+async def test_a_week_of_support_says_how_each_figure_is_counted(bot: BotHarness, tmp_path: Path) -> None:
+    await a_week_of_support(bot)
+    html = (await _write(bot, tmp_path)).read_text()
+    assert "Nothing to report yet" not in html
+    assert_each_figure_is_explained_in_its_section(html)
 
 
 async def test_customers_words_are_escaped_clipped_and_no_one_is_named(
