@@ -140,11 +140,28 @@ class Nearest:
     entry_id: str
     title: str
     confidence: float
+    too_far: bool = False
+    """Sure enough to answer, but held back by the closeness floor (traffic mostly without an
+    entry): a question that reads like the article yet is farther from it than its own phrasings,
+    often a near-twin it does not answer."""
+
+    @property
+    def sureness(self) -> str:
+        """How sure the matcher is, in words for a gap line."""
+        held = ", but farther from it than its own phrasings" if self.too_far else ""
+        return f"{self.confidence:.0%} sure{held}"
 
 
 def nearest_article(kb: KnowledgeBase, question: str) -> Nearest | None:
-    verdict = kb.ask(question)
-    if not verdict.candidates:
+    loaded = _loaded(kb)
+    if loaded is None:  # a knowledge base that only answers: nothing says what held it back
+        verdict = kb.ask(question)
+        top = verdict.candidates[0] if verdict.candidates else None
+        return Nearest(top.entry.id, top.entry.title, top.confidence) if top is not None else None
+    # One snapshot, so its decision and its thresholds agree across a reload.
+    decision = loaded.ask(question)
+    if not decision.candidates:
         return None
-    best = verdict.candidates[0]
-    return Nearest(best.entry.id, best.entry.title, best.confidence)
+    best, floor = decision.candidates[0], loaded.thresholds
+    too_far = best.confidence >= floor.answer and not floor.close_enough(best)
+    return Nearest(best.entry.id, best.entry.title, best.confidence, too_far=too_far)

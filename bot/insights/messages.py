@@ -169,9 +169,7 @@ def quality_text(quality: Quality) -> str:
 
 
 def gap_line(gap: Gap) -> str:
-    nearest = (
-        f" (nearest: `{gap.nearest.entry_id}`, {gap.nearest.confidence:.0%} sure)" if gap.nearest else ""
-    )
+    nearest = f" (nearest: `{gap.nearest.entry_id}`, {gap.nearest.sureness})" if gap.nearest else ""
     return (
         f"{gap.people} people, {count(gap.size, 'question')}: \u201c{inert(gap.examples[0])}\u201d{nearest}"
     )

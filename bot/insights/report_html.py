@@ -203,7 +203,7 @@ def _gaps(report: Report) -> str:
     for gap in report.gaps:
         nearest = (
             f"nearest article: <code>{_e(gap.nearest.entry_id)}</code> ({_e(gap.nearest.title)}, "
-            f"{gap.nearest.confidence:.0%} sure)"
+            f"{_e(gap.nearest.sureness)})"
             if gap.nearest
             else "no article near it"
         )

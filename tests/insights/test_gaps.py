@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.kb_mostly_unknown import kept_examples
 from bot.insights.gaps import GapQuestion, find_gaps
 from bot.insights.kb_view import LexicalSpace, SemanticSpace, nearest_article, topic_space
-from bot.kb.knowledge_base import KnowledgeBaseHolder
-from tests.kb.test_cli import NEEDS_SEMANTIC
+from bot.kb.eval import entries_from_examples, read_jsonl
+from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
+from tests.kb.test_cli import BANKING77, NEEDS_SEMANTIC
 
 FIXTURE_KB = Path(__file__).resolve().parents[1] / "data" / "kb"
 
@@ -101,3 +103,29 @@ def test_with_the_semantic_matcher_questions_are_placed_by_meaning(matcher: str)
         ["are you funding any soccer teams", "do you sponsor football clubs?"],
         ["can I pay with bitcoin", "do you accept payment in bitcoin?"],
     ]
+
+
+@pytest.mark.skipif(not BANKING77.exists(), reason=f"the Banking77 development set is not at {BANKING77}")
+def test_a_gap_held_back_by_the_closeness_floor_says_so_rather_than_only_how_sure_it_was() -> None:
+    """On traffic mostly without an entry the bot also asks that a question be close to its article.
+    A gap of near-twins then reads "99% sure" of an article it did not answer with: the line says
+    why, so staff attach or decline rather than wonder."""
+    examples = read_jsonl(BANKING77 / "kb_examples_10.jsonl", labels_required=True)
+    queries = read_jsonl(BANKING77 / "queries.jsonl", labels_required=False)
+    kb = KnowledgeBase.build(entries_from_examples(kept_examples(examples, 15, 3)), matcher="lexical")
+    aimed = kb.for_traffic(kb.top_confidences([q.text for q in queries]))
+    assert aimed.thresholds.closeness is not None
+    held = next(
+        q.text
+        for q in queries
+        if (found := aimed.matcher.rank(q.text, limit=3))
+        and found[0].confidence >= aimed.thresholds.answer
+        and not aimed.thresholds.close_enough(found[0])
+    )
+
+    nearest = nearest_article(aimed, held)
+
+    assert nearest is not None and nearest.too_far
+    assert nearest.sureness.endswith("sure, but farther from it than its own phrasings")
+    plain = nearest_article(kb, held)
+    assert plain is not None and not plain.too_far and plain.sureness.endswith("% sure")
