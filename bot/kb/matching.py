@@ -45,13 +45,13 @@ def decide(candidates: Sequence[Candidate], thresholds: Thresholds) -> Decision:
         articles = tuple(c for c in ranked if not c.entry.declined)
         return Decision(Band.ESCALATE, articles[:CLARIFY_CHOICES], declined=ranked[0].entry.id)
     ranked = tuple(c for c in ranked if not c.entry.declined)
-    if ranked and ranked[0].confidence >= thresholds.answer:
-        if thresholds.close_enough(ranked[0]):
-            return Decision(Band.ANSWER, ranked[:1])
-        # Sure by its calibration, yet farther from the article than nearly all of its own
-        # phrasings are: where most questions have no entry, that is a near-twin of the article
-        # asking something else, and offering its neighbours would be a guess as well.
+    if ranked and not thresholds.close_enough(ranked[0]):
+        # Farther from its best article than nearly all of the KB's own phrasings are: where most
+        # questions have no entry, that is a near-twin of the article asking something else,
+        # however sure the calibration, and offering its neighbours would be a guess as well.
         return Decision(Band.ESCALATE, ranked[:CLARIFY_CHOICES])
+    if ranked and ranked[0].confidence >= thresholds.answer:
+        return Decision(Band.ANSWER, ranked[:1])
     if ranked:
         floor = ranked[0].confidence * CLARIFY_RELATIVE_FLOOR
         offered = tuple(c for c in ranked[:CLARIFY_CHOICES] if c.confidence >= floor)

@@ -64,9 +64,9 @@ class Thresholds:
     when the confidence that the right entry is among them is at or above `clarify`; otherwise
     escalate. Two different probabilities, so `clarify` may well be above `answer`.
 
-    `closeness`: where most of the traffic has no entry, an answer also needs the best entry's own
-    score (`Candidate.closeness`) at least this; a sure but farther question is escalated
-    (`KnowledgeBase.aimed_at`). None: no such floor."""
+    `closeness`: where most of the traffic has no entry, an answer or a "did you mean" also needs
+    the best entry's own score (`Candidate.closeness`) at least this; a farther question is
+    escalated, however sure (`KnowledgeBase.aimed_at`). None: no such floor."""
 
     answer: float
     clarify: float

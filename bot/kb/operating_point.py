@@ -145,13 +145,13 @@ class Outcomes:
     closeness floor is judged on; None: not kept (no floor applies)."""
 
     def answered(self, thresholds: Thresholds) -> tuple[BoolArray, BoolArray]:
-        """Which probes `decide` answers at `thresholds`, and which it would have answered but for
-        the closeness floor (those it escalates: no choices are offered for them either)."""
+        """Which probes `decide` answers at `thresholds`, and which the closeness floor holds back
+        (those it escalates, however sure: no choices are offered for them either)."""
         sure = self.confidence >= thresholds.answer
         if thresholds.closeness is None or self.closeness is None:
             return sure, np.zeros_like(sure)
         close = self.closeness >= thresholds.closeness
-        return sure & close, sure & ~close
+        return sure & close, ~close
 
     @classmethod
     def of(

@@ -224,6 +224,22 @@ def test_a_sure_answer_farther_from_its_article_than_the_floor_is_escalated() ->
     assert decide([far], replace(floor, closeness=None)).band is Band.ANSWER
 
 
+def test_a_did_you_mean_farther_from_its_articles_than_the_floor_is_escalated_too() -> None:
+    """Below the answer threshold the bot may offer choices; on traffic mostly without an entry a
+    far question's choices are its near-twin's articles, a guess as much as an answer would be."""
+    entry = KBEntry(
+        id="card_arrival", title="Card arrival", questions=("When will my card arrive?",), answer="…"
+    )
+    other = KBEntry(
+        id="card_linking", title="Card linking", questions=("How do I link my card?",), answer="…"
+    )
+    floor = Thresholds(answer=0.9, clarify=0.7, closeness=0.7)
+    far = [Candidate(entry, 0.6, closeness=0.6), Candidate(other, 0.3, closeness=0.5)]
+
+    assert decide(far, replace(floor, closeness=None)).band is Band.CLARIFY
+    assert decide(far, floor).band is Band.ESCALATE
+
+
 def test_a_kb_asked_its_own_phrasings_word_for_word_answers_them_behind_a_floor() -> None:
     """Teams write a phrasing twice (in another case): asked with itself hidden, it still finds its
     twin, so more than a tenth of the probes sit at the top score and the floor lands there. A
@@ -247,10 +263,10 @@ def test_a_kb_asked_its_own_phrasings_word_for_word_answers_them_behind_a_floor(
 
 def test_probes_held_back_by_the_floor_are_escalated_in_the_simulation_too() -> None:
     """What the KB expects at a floor is what `decide` does: a probe it holds back is escalated,
-    not offered as a choice."""
+    not offered as a choice, whether or not it was sure enough to answer."""
     sure = _outcomes([0.97, 0.97, 0.97, 0.97], [True, True, True, False], entries=4)
     sure = replace(sure, closeness=np.array([0.9, 0.8, 0.5, 0.5]))
-    unknown = replace(_outcomes([0.97, 0.2], [False, False], entries=2), closeness=np.array([0.5, 0.1]))
+    unknown = replace(_outcomes([0.97, 0.6], [False, False], entries=2), closeness=np.array([0.5, 0.5]))
     floor = Thresholds(answer=0.9, clarify=0.5, closeness=0.7)
 
     expected = operating_point.expected_at(sure, unknown, floor, unknown_share=0.5)
