@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +19,8 @@ from bot.core.context import KnowledgeBase
 from bot.kb.knowledge_base import KnowledgeBase as LoadedKB
 from bot.kb.knowledge_base import KnowledgeBaseHolder
 from bot.kb.lexical import LexicalMatcher, stem, words
+from bot.kb.matching import decide
+from bot.kb.model import Band
 from bot.kb.semantic import SemanticMatcher
 
 # Distance cuts for average-linkage clustering (1 - cosine), chosen on Banking77's training phrasings
@@ -141,9 +143,9 @@ class Nearest:
     title: str
     confidence: float
     too_far: bool = False
-    """Sure enough to answer, but held back by the closeness floor (traffic mostly without an
-    entry): a question that reads like the article yet is farther from it than its own phrasings,
-    often a near-twin it does not answer."""
+    """Held back by the closeness floor (traffic mostly without an entry): answered or offered as
+    a "did you mean" but for it, the question reads like the article yet is farther from it than
+    its own phrasings, often a near-twin it does not answer."""
 
     @property
     def sureness(self) -> str:
@@ -163,5 +165,11 @@ def nearest_article(kb: KnowledgeBase, question: str) -> Nearest | None:
     if not decision.candidates:
         return None
     best, floor = decision.candidates[0], loaded.thresholds
-    too_far = best.confidence >= floor.answer and not floor.close_enough(best)
+    # The floor holds back a "did you mean" too, not only a sure answer: asked of the same
+    # candidates without it, would the bot have done anything but escalate? (An escalation keeps
+    # every article it ranked; one a declined topic caught is that topic's, not the floor's.)
+    without = decide(decision.candidates, replace(floor, closeness=None))
+    too_far = (
+        decision.declined is None and decision.band is Band.ESCALATE and without.band is not Band.ESCALATE
+    )
     return Nearest(best.entry.id, best.entry.title, best.confidence, too_far=too_far)

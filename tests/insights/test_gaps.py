@@ -3,6 +3,7 @@ more, ranked by how many people it would have helped, with typical examples and 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from bot.insights.gaps import GapQuestion, find_gaps
 from bot.insights.kb_view import LexicalSpace, SemanticSpace, nearest_article, topic_space
 from bot.kb.eval import entries_from_examples, read_jsonl
 from bot.kb.knowledge_base import KnowledgeBase, KnowledgeBaseHolder
+from bot.kb.model import Band, Thresholds
 from tests.kb.test_cli import BANKING77, NEEDS_SEMANTIC
 
 FIXTURE_KB = Path(__file__).resolve().parents[1] / "data" / "kb"
@@ -129,3 +131,26 @@ def test_a_gap_held_back_by_the_closeness_floor_says_so_rather_than_only_how_sur
     assert nearest.sureness.endswith("sure, but farther from it than its own phrasings")
     plain = nearest_article(kb, held)
     assert plain is not None and not plain.too_far and plain.sureness.endswith("% sure")
+
+
+def test_a_did_you_mean_held_back_by_the_closeness_floor_says_so_too(kb: KnowledgeBaseHolder) -> None:
+    """The floor holds back a "did you mean" as well as an answer: a question the bot would have
+    offered choices for, escalated because it is farther from them than their own phrasings, says
+    why rather than only how sure the bot was."""
+    question = "how do I reset my password please"
+    loaded = kb.current
+    best = loaded.ask(question).candidates[0]
+    unsure = replace(loaded.thresholds, answer=0.99, clarify=best.confidence)
+    floor = replace(unsure, closeness=(best.closeness or 0.0) + 0.01)
+
+    def aimed(thresholds: Thresholds) -> KnowledgeBase:
+        point = replace(loaded.operating_point, thresholds=thresholds)
+        return KnowledgeBase(loaded.matched_entries, loaded.matcher, point, fixed=loaded.fixed)
+
+    assert aimed(unsure).ask(question).band is Band.CLARIFY
+    assert aimed(floor).ask(question).band is Band.ESCALATE
+    nearest = nearest_article(aimed(floor), question)
+    assert nearest is not None and nearest.too_far
+    assert nearest.sureness.endswith("sure, but farther from it than its own phrasings")
+    plain = nearest_article(aimed(unsure), question)
+    assert plain is not None and not plain.too_far
