@@ -114,9 +114,10 @@ class OperatingPoint:
         close = (
             ""
             if t.closeness is None
-            else f" and closer to its article than {CLOSENESS_QUANTILE:.0%} of the articles' own phrasings"
+            else f", either only for a question closer to its article than {CLOSENESS_QUANTILE:.0%}"
+            " of the articles' own phrasings"
         )
-        head = f"answer >= {t.answer:.2f}{close}, {clarify} ({self.source.value})"
+        head = f"answer >= {t.answer:.2f}, {clarify}{close} ({self.source.value})"
         e = self.expected
         if e is None:
             return head

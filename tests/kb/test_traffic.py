@@ -176,7 +176,9 @@ def test_a_kb_whose_traffic_is_mostly_unknown_answers_only_questions_close_to_an
 
     assert adapted.traffic is not None and adapted.traffic.mostly_unknown
     assert adapted.thresholds.closeness is not None
-    assert "closer to its article than 90% of the articles' own phrasings" in adapted.health().summary()
+    assert "either only for a question closer to its article than 90% of the articles' own phrasings" in (
+        adapted.health().summary()
+    )
 
     def precision(thresholds: Thresholds) -> float:
         answered = [
