@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.kb_mostly_unknown import fmt, kept_examples, stand_in_arguments
+from bench.kb_mostly_unknown import KEYS, fmt, kept_examples, stand_in_arguments
 from bot.insights.gaps import GapQuestion, find_gaps
 from bot.insights.kb_view import nearest_article, topic_space
 from bot.kb import teach
@@ -36,7 +36,6 @@ from bot.kb.matching import answer_confidence, decide
 from bot.kb.model import Band, KBEntry
 
 SETS = ("banking77", "hwu64")
-KEYS = ("answered_precision", "in_scope_coverage", "oos_escalation", "coverage_at_95", "answer_threshold")
 ORDER_SEED = 1000
 
 
