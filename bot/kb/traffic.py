@@ -77,11 +77,15 @@ class TrafficShare:
 
     @property
     def mostly_unknown(self) -> bool:
-        """Whether most of the traffic likely has no entry (see `MOSTLY_UNKNOWN`): by the estimate
-        itself, not its upper bound, since the floor costs a KB most of its answers, and traffic
-        with a third or so unknown should keep them (its bound alone can pass a half)."""
-        likely = self.estimate if self.telling else 0.0
-        return max(likely, self.at_least) > MOSTLY_UNKNOWN
+        """Whether most of the traffic likely has no entry and looks like the KB's own unknowns, its
+        hidden entries' phrasings: near-twins, which the closeness floor is for (`MOSTLY_UNKNOWN`).
+        By the mixture's estimate itself, not its upper bound, since the floor costs a KB most of its
+        answers, and traffic with a third or so unknown should keep them (its bound alone can pass a
+        half). Not by the in-scope lower bound when the mixture can tell: unknowns it does not see
+        as the KB's own (off-topic chatter) are far from every article anyway, and the stricter
+        threshold their share brings already holds them. When the two shapes are too alike to tell,
+        the lower bound is all there is."""
+        return (self.estimate if self.telling else self.at_least) > MOSTLY_UNKNOWN
 
     def describe(self) -> str:
         mixture = (

@@ -448,7 +448,17 @@ def test_traffic_is_mostly_unknown_when_its_estimate_says_so_not_its_bound_alone
     them; an estimate past half, or a lower bound past it when the shapes say nothing, does not."""
     a_third = TrafficShare(questions=400, estimate=0.4, upper=0.56, at_least=0.2)
     most = TrafficShare(questions=400, estimate=0.6, upper=0.7, at_least=0.3)
-    chatter = TrafficShare(questions=400, estimate=0.1, upper=0.9, at_least=0.6, telling=False)
+    alike = TrafficShare(questions=400, estimate=0.1, upper=0.9, at_least=0.6, telling=False)
 
     assert a_third.assumed > 0.5 and not a_third.mostly_unknown
-    assert most.mostly_unknown and chatter.mostly_unknown
+    assert most.mostly_unknown and alike.mostly_unknown
+
+
+def test_off_topic_chatter_makes_the_bot_stricter_but_sets_no_closeness_floor() -> None:
+    """Chatter does not look like the KB's hidden entries (the mixture sees little of it), only the
+    in-scope bound says most traffic has no entry: its share makes the threshold stricter, and the
+    floor, which is for near-twins of an article, would only take the articles' own answers away."""
+    chatter = TrafficShare(questions=400, estimate=0.05, upper=0.12, at_least=0.7)
+
+    assert chatter.assumed == 0.7
+    assert not chatter.mostly_unknown
