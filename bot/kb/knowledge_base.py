@@ -317,25 +317,22 @@ class KnowledgeBase:
         precisely (or not at all): on a KB whose unknowns score as close as its right answers, the
         floor only takes right answers away."""
         sim = self.matcher.simulation
-        if sim is None:
+        if sim is None or not sim.findable.any():
             return point
-        in_scope, _ = operating_point.outcomes(sim, self.matcher.calibration, self.matcher.choice_calibration)
+        in_scope, out_of_scope = operating_point.outcomes(
+            sim, self.matcher.calibration, self.matcher.choice_calibration
+        )
         floor = operating_point.closeness_floor(in_scope)
         if floor is None:
             return point
-        judged = operating_point.at_setting(
-            sim,
-            self.matcher.calibration,
-            self.matcher.choice_calibration,
-            replace(point.thresholds, closeness=floor),
-            unknown_share=share.assumed,
-        )
-        floored, before = judged.expected, point.expected
-        if floored is None or floored.precision is None:
+        thresholds = replace(point.thresholds, closeness=floor)
+        floored = operating_point.expected_at(in_scope, out_of_scope, thresholds, share.assumed)
+        before = point.expected
+        if floored.precision is None:
             return point
         if before is not None and before.precision is not None and floored.precision < before.precision:
             return point
-        return replace(judged, source=point.source)
+        return replace(point, thresholds=thresholds, expected=floored, unknown_share=share.assumed)
 
     @property
     def matched_entries(self) -> tuple[KBEntry, ...]:
