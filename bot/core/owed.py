@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import functools
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -221,7 +222,7 @@ def _decode_hook(stored: Any, registry: dict[str, type] = _HOOKS) -> Any:
     cls = registry.get(name)
     if cls is None:
         raise ValueError(f"unknown hook {name!r}")
-    return _build(cls, name, frozenset(f.name for f in dataclasses.fields(cls) if f.init), stored["fields"])
+    return _build(cls, name, _field_names(cls), stored["fields"])
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -236,9 +237,14 @@ _FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {
     )
     for cls in _EVENT_TYPES
 }
-_NAMES: dict[type, frozenset[str]] = {
-    cls: frozenset(name for name, _ in _FIELDS[cls]) for cls in _EVENT_TYPES
-}
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    """The constructor's field names of a message type or a hook, looked up once per class."""
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.init)
+
+
 _UNKNOWN_TOLD: set[tuple[str, str]] = set()  # (type, field) already logged by this process
 
 
@@ -289,7 +295,7 @@ def _decode(value: Any) -> Any:
         cls = _TYPES.get(value["~"])
         if cls is None:
             raise ValueError(f"unknown message type {value['~']!r}")
-        return _build(cls, cls.__name__, _NAMES[cls], value)
+        return _build(cls, cls.__name__, _field_names(cls), value)
     for tag, build in _TAGGED.items():
         if tag in value:
             return build(value)
